@@ -1,0 +1,62 @@
+"""runwatch: the state of every experiment run, from the files the runs already write.
+
+The public API is re-exported here; importing it stays light (no server, no SSH,
+no torch) so a script or a notebook can ask for status in milliseconds.
+"""
+
+from runwatch.configs.facts import ClassRef, ConfigFacts, StageFacts
+from runwatch.layout import LayoutError, Project, find_project_root
+from runwatch.process_info import ProcessInfo, ProcessMonitor, ProcessSnapshot
+from runwatch.progress_tracking import (
+    BaseProgressTracker,
+    EvaluatorProgressTracker,
+    MultiStageProgressTracker,
+    ProgressInfo,
+    TrainerProgressTracker,
+    check_epoch_finished,
+    create_progress_tracker,
+    detect_runner_type,
+    get_session_progress,
+)
+from runwatch.run_status import (
+    STATUSES,
+    RunStatus,
+    get_all_run_status,
+    get_epoch_last_update,
+    get_log_last_update,
+    get_run_status,
+)
+from runwatch.settings import Settings, SettingsError, load_settings
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "STATUSES",
+    "BaseProgressTracker",
+    "ClassRef",
+    "ConfigFacts",
+    "EvaluatorProgressTracker",
+    "LayoutError",
+    "MultiStageProgressTracker",
+    "ProcessInfo",
+    "ProcessMonitor",
+    "ProcessSnapshot",
+    "ProgressInfo",
+    "Project",
+    "RunStatus",
+    "Settings",
+    "SettingsError",
+    "StageFacts",
+    "TrainerProgressTracker",
+    "__version__",
+    "check_epoch_finished",
+    "create_progress_tracker",
+    "detect_runner_type",
+    "find_project_root",
+    "get_all_run_status",
+    "get_epoch_last_update",
+    "get_log_last_update",
+    "get_run_status",
+    "get_session_progress",
+    "load_settings",
+]

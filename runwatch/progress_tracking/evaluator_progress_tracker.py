@@ -1,0 +1,104 @@
+"""Progress of BaseEvaluator runs: binary, from ``evaluation_scores.json``.
+
+Done means the scores file exists, is non-empty and parses; anything less (missing,
+empty, malformed, caught mid-write) is "not complete" with a warning, never an
+exception, because a half-written file is the normal state of a finishing evaluator.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Literal
+
+from runwatch.progress_tracking.base_progress_tracker import BaseProgressTracker, RunDetails
+from runwatch.progress_tracking.progress_cache import PROGRESS_JSON, is_own_name
+from runwatch.progress_tracking.progress_info import ProgressInfo
+from runwatch.readers.artifacts import scan_dir
+from runwatch.readers.jsonfile import read_json_tolerant
+from runwatch.readers.logs import last_exception, matching_logs
+from runwatch.progress_tracking.trainer_progress_tracker import _listdir_names, _stat_or_none
+
+
+class EvaluatorProgressTracker(BaseProgressTracker):
+    """Progress tracker for BaseEvaluator runs."""
+
+    def get_runner_type(self) -> Literal["trainer", "evaluator", "multi_stage"]:
+        return "evaluator"
+
+    def get_expected_files(self) -> list[str]:
+        return list(self.settings.evaluator_expected_files)
+
+    def get_log_pattern(self) -> str:
+        return self.settings.evaluator_log_pattern
+
+    def cache_key(self) -> Any:
+        hint = self._hint
+        if not hint:
+            return None
+        names = _listdir_names(self.work_dir)
+        if names != hint.get("names"):
+            return ("names", names)
+        files = tuple(_stat_or_none(os.path.join(self.work_dir, n)) for n in hint.get("files", ()))
+        return (names, files)
+
+    def _save_progress_cache(self, progress: ProgressInfo) -> None:
+        """Evaluators write no progress.json in Pylon; runwatch does not add one to their dirs."""
+
+    def calculate_progress(self) -> ProgressInfo:
+        listing = scan_dir(self.work_dir)
+        if not listing.exists:
+            self._hint = {}
+            self.details = RunDetails()
+            reason = "no work dir: the run was never launched" if listing.error == "missing" else f"cannot read work dir ({listing.error})"
+            return ProgressInfo(0, 0.0, runner_type="evaluator", total_epochs=1, error_message=f"{self.work_dir}: {reason}")
+        warnings: list[str] = list(self.extra_warnings)
+        complete = True
+        scores: dict[str, Any] | None = None
+        finish_time: float | None = None
+        for name in self.get_expected_files():
+            st = listing.files.get(name)
+            path = os.path.join(self.work_dir, name)
+            if st is None:
+                if name in listing.dirs:
+                    warnings.append(f"{path}: is a directory, expected a file")
+                complete = False
+                continue
+            data, problem = read_json_tolerant(path) if name.endswith(".json") else (None, None)
+            if problem is not None:
+                warnings.append(f"{problem}; evaluation not counted as complete")
+                complete = False
+                continue
+            finish_time = max(finish_time or 0.0, st.mtime)
+            if name == self.settings.evaluation_scores_file:
+                agg = data.get("aggregated") if isinstance(data, dict) else None
+                if isinstance(agg, dict):
+                    scores = agg
+                else:
+                    warnings.append(f"{path}: no 'aggregated' scores in the file")
+        top = listing.files
+        logs = sorted(matching_logs([(n, st.mtime) for n, st in top.items() if st.is_file], self.get_log_pattern()), key=lambda x: x[1], reverse=True)
+        start_candidates = [st.mtime for n, st in top.items() if st.is_file and n != PROGRESS_JSON and not is_own_name(n) and n not in self.get_expected_files()]
+        start_time = min(start_candidates) if start_candidates else None
+        last_update = max([m for _, m in logs[:1]] + ([finish_time] if finish_time else []), default=None)
+        error_message = last_exception(os.path.join(self.work_dir, logs[0][0])) if logs else None
+        self.details = RunDetails(epochs=[], logs=logs)
+        self._hint = {
+            "names": _listdir_names(self.work_dir),
+            "files": tuple(self.get_expected_files()) + tuple(n for n, _ in logs),
+            "racy_mtimes": (),
+        }
+        return ProgressInfo(
+            completed_epochs=1 if complete else 0,
+            progress_percentage=100.0 if complete else 0.0,
+            runner_type="evaluator",
+            total_epochs=1,
+            start_time=start_time,
+            last_update_time=last_update,
+            best_score=scores if complete else None,
+            latest_score=scores if complete else None,
+            error_message=error_message,
+            warnings=warnings or None,
+        )
+
+    def is_complete(self) -> bool:
+        return self.get_progress().completed_epochs >= 1

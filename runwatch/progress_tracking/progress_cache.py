@@ -1,0 +1,183 @@
+"""progress.json (read tolerantly, written atomically) and runwatch's own progress store.
+
+progress.json is the plan's per-run cache and other tools read it, so it is kept
+correct; but opening 10,000 of them is slower than one file, so a new process warms
+up from a single store file under the project's cache dir. Both are only ever
+used behind the tracker's invalidation key: neither is trusted on its own.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import pickle
+import tempfile
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from runwatch.progress_tracking.progress_info import LEGACY_FIELDS, ProgressInfo
+from runwatch.readers.jsonfile import read_json_tolerant, write_json_atomic
+
+PROGRESS_JSON = "progress.json"
+SIDECAR_JSON = "progress.runwatch.json"
+# Names runwatch itself creates in a work dir; they never invalidate a cache.
+OWN_NAMES_PREFIXES = (PROGRESS_JSON, SIDECAR_JSON, "." + PROGRESS_JSON, "." + SIDECAR_JSON)
+
+
+def is_own_name(name: str) -> bool:
+    return name.startswith(OWN_NAMES_PREFIXES)
+
+
+def read_progress_json(work_dir: str) -> tuple[ProgressInfo | None, str | None]:
+    """A progress.json of any vintage (4, 5, 6 fields, extras, sidecar merged), or (None, problem)."""
+    path = os.path.join(work_dir, PROGRESS_JSON)
+    data, problem = read_json_tolerant(path)
+    if problem is not None:
+        return None, problem
+    if isinstance(data, dict):
+        side, side_problem = read_json_tolerant(os.path.join(work_dir, SIDECAR_JSON))
+        if side_problem is None and isinstance(side, dict):
+            data = {**side, **{k: data[k] for k in LEGACY_FIELDS if k in data}}
+    try:
+        return ProgressInfo.from_dict(data), None
+    except (ValueError, TypeError) as e:
+        return None, f"{path}: unusable progress data ({e})"
+
+
+def save_progress_json(work_dir: str, progress: ProgressInfo, policy: str = "full") -> str | None:
+    """Write progress.json per policy when its content would change; return a warning or None.
+
+    ``full``: every field in progress.json. ``legacy``: the trainer's 4 fields in
+    progress.json and the rest in progress.runwatch.json, for labs whose own code
+    parses progress.json strictly. ``off``: nothing. Never creates a work dir.
+    """
+    if policy == "off" or not os.path.isdir(work_dir):
+        return None
+    full = progress.to_dict()
+    full.pop("stages", None) if full.get("stages") is None else None
+    targets: list[tuple[str, dict[str, Any]]]
+    if policy == "legacy":
+        legacy = progress.to_legacy_dict()
+        rest = {k: v for k, v in full.items() if k not in LEGACY_FIELDS}
+        targets = [(PROGRESS_JSON, legacy), (SIDECAR_JSON, rest)]
+    else:
+        targets = [(PROGRESS_JSON, full)]
+    for name, content in targets:
+        path = os.path.join(work_dir, name)
+        current, problem = read_json_tolerant(path)
+        if problem is None and current == content:
+            continue
+        try:
+            write_json_atomic(path, content)
+        except OSError as e:
+            return f"{path}: could not write ({e.strerror or e}); progress is still reported"
+    return None
+
+
+@dataclass
+class StoreEntry:
+    key: Any
+    progress: ProgressInfo
+    details: Any
+    hint: dict[str, Any]
+
+
+class _SafeUnpickler(pickle.Unpickler):
+    """Only runwatch's own record types and builtins: a cache file is data, never code."""
+
+    _ALLOWED = {
+        ("runwatch.progress_tracking.progress_cache", "StoreEntry"),
+        ("runwatch.progress_tracking.progress_info", "ProgressInfo"),
+        ("runwatch.progress_tracking.progress_info", "StageProgress"),
+        ("runwatch.progress_tracking.base_progress_tracker", "EpochRecord"),
+        ("runwatch.progress_tracking.base_progress_tracker", "RunDetails"),
+    }
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) in self._ALLOWED:
+            return super().find_class(module, name)
+        if module == "builtins" and name in ("set", "frozenset", "tuple", "list", "dict"):
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"forbidden class {module}.{name} in cache")
+
+
+class ProgressStore:
+    """One file of cached progress for a whole project, loaded once, saved once per scan.
+
+    Safe against concurrent writers (atomic replace: the last writer wins, both are
+    valid) and against corruption or SIGKILL mid-write (a bad file is an empty cache).
+    """
+
+    VERSION = 1
+
+    def __init__(self, path: str | None) -> None:
+        self.path = path
+        self._entries: dict[str, StoreEntry] = {}
+        self._dirty = False
+        self._lock = threading.Lock()
+        self.problem: str | None = None
+        if path:
+            self._load()
+
+    def _load(self) -> None:
+        assert self.path
+        try:
+            with open(self.path, "rb") as f:
+                data = f.read()
+        except FileNotFoundError:
+            return
+        except OSError as e:
+            self.problem = f"{self.path}: cache unreadable ({e.strerror or e}); starting cold"
+            return
+        try:
+            obj = _SafeUnpickler(io.BytesIO(data)).load()
+            if not isinstance(obj, dict) or obj.get("version") != self.VERSION:
+                return
+            entries = obj.get("entries")
+            if isinstance(entries, dict):
+                self._entries = entries
+        except Exception as e:  # any corruption means: no cache
+            self.problem = f"{self.path}: cache corrupt ({type(e).__name__}); starting cold"
+            self._entries = {}
+
+    def get(self, work_dir: str) -> StoreEntry | None:
+        return self._entries.get(work_dir)
+
+    def put(self, work_dir: str, key: Any, progress: ProgressInfo, details: Any, hint: dict[str, Any]) -> None:
+        with self._lock:
+            self._entries[work_dir] = StoreEntry(key, progress, details, dict(hint))
+            self._dirty = True
+
+    def discard(self, work_dir: str) -> None:
+        with self._lock:
+            if self._entries.pop(work_dir, None) is not None:
+                self._dirty = True
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def save(self) -> str | None:
+        """Write the store if anything changed; return a warning instead of raising."""
+        if not self.path or not self._dirty:
+            return None
+        with self._lock:
+            payload = {"version": self.VERSION, "entries": dict(self._entries)}
+            self._dirty = False
+        directory = os.path.dirname(self.path)
+        try:
+            os.makedirs(directory, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=".store.", suffix=".tmp", dir=directory)
+            try:
+                with os.fdopen(fd, "wb") as f:
+                    pickle.dump(payload, f, protocol=pickle.HIGHEST_PROTOCOL)
+                os.replace(tmp, self.path)
+            except BaseException:
+                try:
+                    os.unlink(tmp)
+                except OSError:
+                    pass
+                raise
+        except OSError as e:
+            return f"{self.path}: could not save cache ({e.strerror or e})"
+        return None

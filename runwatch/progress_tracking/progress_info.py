@@ -1,0 +1,112 @@
+"""ProgressInfo: the one answer every tracker gives, whatever the runner type.
+
+The first four fields are what Pylon's trainer writes to progress.json and what old
+callers read; everything after them is the plan's enhancement, optional so that any
+progress.json ever written (4, 5 or 6 fields, unknown extras) still loads.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Literal
+
+RunnerType = Literal["trainer", "evaluator", "multi_stage"]
+RUNNER_TYPES: tuple[str, ...] = ("trainer", "evaluator", "multi_stage")
+LEGACY_FIELDS: tuple[str, ...] = ("completed_epochs", "progress_percentage", "early_stopped", "early_stopped_at_epoch")
+
+
+@dataclass
+class StageProgress:
+    """One stage of a multi-stage run; epochs are counted within the stage."""
+
+    index: int
+    total_epochs: int | None
+    completed_epochs: int
+    progress_percentage: float
+    runner: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class ProgressInfo:
+    """Progress of one run: epochs done of total, early stop, scores, timing, problems."""
+
+    completed_epochs: int
+    progress_percentage: float
+    early_stopped: bool = False
+    early_stopped_at_epoch: int | None = None
+    runner_type: RunnerType = "trainer"
+    total_epochs: int | None = None
+    start_time: float | None = None
+    last_update_time: float | None = None
+    best_score: dict[str, Any] | None = None
+    latest_score: dict[str, Any] | None = None
+    error_message: str | None = None
+    warnings: list[str] | None = None
+    # Multi-stage runs (None elsewhere): which stage is running (0-based) and each stage's progress.
+    current_stage: int | None = None
+    stages: list[StageProgress] | None = None
+    # 0-based index of the epoch whose scores are best_score (None when unknown).
+    best_epoch: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["best_score"] = _json_safe(d["best_score"])
+        d["latest_score"] = _json_safe(d["latest_score"])
+        return d
+
+    def to_legacy_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in LEGACY_FIELDS}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ProgressInfo:
+        """Build from any progress.json ever written; unknown keys are ignored.
+
+        Raises ValueError (naming the field) when a required field is missing or of
+        the wrong type, so a caller can treat the file as unusable, not trust garbage.
+        """
+        if not isinstance(data, dict):
+            raise ValueError(f"progress data must be an object, got {type(data).__name__}")
+        for key in ("completed_epochs", "progress_percentage"):
+            if key not in data:
+                raise ValueError(f"progress data lacks {key!r}")
+        completed = data["completed_epochs"]
+        pct = data["progress_percentage"]
+        if isinstance(completed, bool) or not isinstance(completed, int) or completed < 0:
+            raise ValueError(f"completed_epochs must be a non-negative integer, got {completed!r}")
+        if isinstance(pct, bool) or not isinstance(pct, int | float):
+            raise ValueError(f"progress_percentage must be a number, got {pct!r}")
+        known = {f.name for f in fields(cls)}
+        kwargs = {k: v for k, v in data.items() if k in known}
+        kwargs["progress_percentage"] = float(pct)
+        if kwargs.get("runner_type") not in RUNNER_TYPES:
+            kwargs.pop("runner_type", None)
+        if kwargs.get("stages") is not None:
+            try:
+                kwargs["stages"] = [StageProgress(**s) for s in kwargs["stages"]]
+            except TypeError as e:
+                raise ValueError(f"stages: {e}") from e
+        if kwargs.get("warnings") is not None and not isinstance(kwargs["warnings"], list):
+            kwargs["warnings"] = [str(kwargs["warnings"])]
+        kwargs["early_stopped"] = bool(kwargs.get("early_stopped", False))
+        return cls(**kwargs)
+
+    def add_warning(self, message: str) -> None:
+        if self.warnings is None:
+            self.warnings = []
+        if message not in self.warnings:
+            self.warnings.append(message)
+
+
+def _json_safe(value: Any) -> Any:
+    """NaN/Infinity become strings so every JSON consumer (browsers included) can parse the output."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_safe(v) for v in value]
+    return value

@@ -1,0 +1,91 @@
+"""Runner detection and tracker creation, failing fast instead of guessing.
+
+A wrong guess (an evaluator tracked as a trainer) makes every finished evaluation
+look failed, which is the defect the plan was written to remove; so when neither
+the artifacts nor the config say what a run is, this raises with everything a
+person needs to fix it.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from runwatch.progress_tracking.base_progress_tracker import BaseProgressTracker
+from runwatch.progress_tracking.config_view import ConfigLike, as_config_facts, kind_from_class_name
+from runwatch.progress_tracking.evaluator_progress_tracker import EvaluatorProgressTracker
+from runwatch.progress_tracking.multi_stage_progress_tracker import MultiStageProgressTracker
+from runwatch.progress_tracking.progress_info import RunnerType
+from runwatch.progress_tracking.trainer_progress_tracker import TrainerProgressTracker
+from runwatch.settings import Settings
+
+
+def _listdir(work_dir: str) -> list[str] | None:
+    try:
+        return sorted(os.listdir(work_dir))
+    except OSError:
+        return None
+
+
+def detect_runner_type(work_dir: str, config: ConfigLike = None, *, settings: Settings | None = None) -> RunnerType:
+    """The runner type of a run, by the plan's strategies in order; ValueError when none applies.
+
+    1. artifacts: the evaluator's scores file, or the first epoch dir;
+    2. the config's runner class (kind from project sources or its name);
+    3. an ``epochs`` key (only trainers have one).
+    A trainer-like run whose config is a list of stages (or a MultiStage runner) is multi_stage.
+    """
+    s = settings if settings is not None else Settings()
+    facts = as_config_facts(config)
+    config_kind = facts.runner_kind if facts is not None else None
+    if config_kind is None and facts is not None and facts.runner is not None:
+        config_kind = kind_from_class_name(facts.runner.name)
+    names = _listdir(work_dir)
+    if names is not None:
+        if s.evaluation_scores_file in names:
+            return "evaluator"
+        if s.epoch_dir_name(0) in names:
+            return "multi_stage" if config_kind == "multi_stage" else "trainer"
+    if config_kind is not None:
+        return config_kind
+    if facts is not None and any(st.epochs is not None for st in facts.stages):
+        return "multi_stage" if facts.is_multi_stage else "trainer"
+    config_info = f"Config keys: {list(facts.keys)}" if facts is not None else "No config provided"
+    if facts is not None and facts.error:
+        config_info += f"\nConfig error: {facts.error}"
+    raise ValueError(
+        f"Cannot detect runner type for work_dir: {work_dir}\n"
+        f"Available files: {names if names is not None else '(work dir does not exist)'}\n"
+        f"{config_info}\n"
+        "Expected patterns:\n"
+        f"  - Trainer: {s.epoch_dir_name(0)}/ directory OR 'epochs' in config OR a '...Trainer' runner class\n"
+        f"  - Evaluator: {s.evaluation_scores_file} file OR 'Evaluator' in runner class name\n"
+        "  - Multi-stage: config is a list of stage dicts OR a 'MultiStage...' runner class"
+    )
+
+
+_TRACKERS: dict[str, type[BaseProgressTracker]] = {
+    "trainer": TrainerProgressTracker,
+    "evaluator": EvaluatorProgressTracker,
+    "multi_stage": MultiStageProgressTracker,
+}
+
+
+def create_progress_tracker(
+    work_dir: str,
+    config: ConfigLike = None,
+    *,
+    settings: Settings | None = None,
+    store: Any | None = None,
+) -> BaseProgressTracker:
+    """The tracker for a run's detected type (raises ValueError like detect_runner_type)."""
+    facts = as_config_facts(config)
+    kind = detect_runner_type(work_dir, facts, settings=settings)
+    tracker = _TRACKERS[kind](work_dir, facts, settings=settings, store=store)
+    if facts is not None:
+        declared = facts.runner_kind
+        if declared is not None and declared != kind and not (declared == "multi_stage" and kind == "trainer"):
+            tracker.extra_warnings.append(
+                f"{work_dir}: the config's runner ({facts.runner}) is a {declared} but the work dir holds {kind} artifacts"
+            )
+    return tracker

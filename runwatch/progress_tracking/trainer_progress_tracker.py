@@ -1,0 +1,245 @@
+"""Progress of BaseTrainer runs: consecutive finished epochs, scores, early stop, timing.
+
+One ``scandir`` per epoch dir and one small read per new scores file; scores already
+read are reused while their file's (mtime, size) is unchanged, so recomputing a run
+that gained one epoch reads one file, not all of them.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Literal
+
+from runwatch.progress_tracking.base_progress_tracker import BaseProgressTracker, EpochRecord, RunDetails
+from runwatch.progress_tracking.early_stopping import replay
+from runwatch.progress_tracking.progress_cache import PROGRESS_JSON, is_own_name, read_progress_json
+from runwatch.progress_tracking.progress_info import ProgressInfo
+from runwatch.readers.artifacts import DirListing, epoch_finished_from_listing, scan_dir
+from runwatch.readers.logs import last_exception, matching_logs
+from runwatch.readers.scores import read_aggregated
+
+ETA_WINDOW = 5
+_NOT_START_FILES = (PROGRESS_JSON, "checkpoint_latest.pt", "checkpoint_best.pt")
+
+
+def _stat_or_none(path: str) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_mtime_ns, st.st_size)
+
+
+def _listdir_names(path: str) -> tuple[str, ...] | None:
+    try:
+        return tuple(sorted(n for n in os.listdir(path) if not is_own_name(n)))
+    except OSError:
+        return None
+
+
+class TrainerProgressTracker(BaseProgressTracker):
+    """Progress tracker for BaseTrainer runs."""
+
+    def get_runner_type(self) -> Literal["trainer", "evaluator", "multi_stage"]:
+        return "trainer"
+
+    def get_expected_files(self) -> list[str]:
+        return list(self.settings.trainer_expected_files)
+
+    def get_log_pattern(self) -> str:
+        return self.settings.trainer_log_pattern
+
+    # ---- configuration facts
+
+    def configured_total_epochs(self) -> int | None:
+        return self.config.epochs if self.config is not None else None
+
+    def _patience(self) -> int | None:
+        return self.config.early_stopping_patience if self.config is not None and not self.config.is_multi_stage else None
+
+    def _directions(self, sample: dict[str, Any] | None) -> tuple[dict[str, Any] | None, str | None]:
+        """Metric directions and, when they were guessed, a warning saying so."""
+        if self.config is not None and self.config.directions:
+            src = self.config.first.directions_source
+            if src == "heuristic":
+                return self.config.directions, "metric directions guessed from score names (no metric sources found)"
+            return self.config.directions, None
+        if sample is None:
+            return None, None
+        try:
+            from runwatch.configs import heuristic_directions
+        except ImportError:
+            return None, None
+        guessed = heuristic_directions(sample)
+        if guessed:
+            return guessed, "metric directions guessed from score names (no metric sources found)"
+        return None, None
+
+    def _config_sig(self) -> Any:
+        c = self.config
+        if c is None:
+            return None
+        return (c.epochs, self._patience(), repr(c.directions), c.is_multi_stage, tuple(s.epochs for s in c.stages))
+
+    # ---- cache key
+
+    def cache_key(self) -> Any:
+        hint = self._hint
+        if not hint:
+            return None
+        names = _listdir_names(self.work_dir)
+        if names != hint.get("names"):
+            return ("names", names)
+        epoch_mtimes = []
+        for d in hint.get("epoch_dirs", ()):
+            try:
+                epoch_mtimes.append(os.stat(os.path.join(self.work_dir, d)).st_mtime_ns)
+            except OSError:
+                epoch_mtimes.append(None)
+        frontier = tuple(_stat_or_none(os.path.join(self.work_dir, p)) for p in hint.get("frontier", ()))
+        logs = tuple(_stat_or_none(os.path.join(self.work_dir, n)) for n in hint.get("logs", ()))
+        return (names, tuple(epoch_mtimes), frontier, logs, self._config_sig())
+
+    # ---- computation
+
+    def calculate_progress(self) -> ProgressInfo:
+        listing = scan_dir(self.work_dir)
+        total = self.configured_total_epochs()
+        if not listing.exists:
+            self._hint = {}
+            self.details = RunDetails()
+            if listing.error == "missing":
+                msg = f"{self.work_dir}: no work dir: the run was never launched"
+            else:
+                msg = f"{self.work_dir}: cannot read work dir ({listing.error})"
+            return ProgressInfo(0, 0.0, runner_type=self.get_runner_type(), total_epochs=total, error_message=msg)
+        warnings: list[str] = list(self.extra_warnings)
+        expected = self.get_expected_files()
+        s = self.settings
+        numbered = sorted((n, d) for d in listing.dirs if (n := s.parse_epoch_dir(d)) is not None)
+        memo = {e.index: e for e in self.details.epochs}
+        records: list[EpochRecord] = []
+        dir_mtimes: dict[int, int] = {}
+        frontier: list[str] = []
+        completed = 0
+        contiguous = True
+        for n, d in numbered:
+            if contiguous and n != completed:
+                contiguous = False
+            sub = scan_dir(os.path.join(self.work_dir, d))
+            if sub.mtime_ns is not None:
+                dir_mtimes[n] = sub.mtime_ns
+            finished = sub.exists and epoch_finished_from_listing(sub, expected)
+            finish_time = max((sub.files[f].mtime for f in expected if f in sub.files), default=None)
+            rec = EpochRecord(index=n, finished=finished, finish_time=finish_time)
+            if not sub.exists:
+                warnings.append(f"{sub.path}: {sub.error}")
+            if finished and contiguous:
+                completed = n + 1
+                self._read_scores(rec, sub, memo.get(n), warnings)
+            else:
+                if contiguous:
+                    contiguous = False
+                frontier.extend(f"{d}/{f}" for f in expected)
+                if finished:
+                    warnings.append(
+                        f"{self.work_dir}: epoch {n} is finished but epoch {completed} "
+                        "is not: a gap in the epochs (deleted files or a crashed writer?)"
+                    )
+            records.append(rec)
+        # Timing
+        top = listing.files
+        start_candidates = [st.mtime for name, st in top.items() if st.is_file and name not in _NOT_START_FILES and not is_own_name(name)]
+        for r in records[:1]:
+            if r.finish_time is not None and r.index == 0:
+                start_candidates.append(r.finish_time - 0.0)
+        start_time = min(start_candidates) if start_candidates else None
+        prev = start_time
+        for r in records:
+            if r.finished and r.finish_time is not None and prev is not None and r.index < completed:
+                r.duration = max(r.finish_time - prev, 0.0)
+            if r.finished and r.finish_time is not None:
+                prev = r.finish_time
+        logs = sorted(matching_logs([(n, st.mtime) for n, st in top.items() if st.is_file], self.get_log_pattern()), key=lambda x: x[1], reverse=True)
+        artifact_times = [r.finish_time for r in records if r.finish_time is not None]
+        last_update = max([m for _, m in logs[:1]] + artifact_times, default=None)
+        error_message = last_exception(os.path.join(self.work_dir, logs[0][0])) if logs else None
+        # Totals and scores
+        if total is None:
+            legacy, _ = read_progress_json(self.work_dir) if PROGRESS_JSON in top else (None, None)
+            if legacy is not None and legacy.total_epochs:
+                total = legacy.total_epochs
+            else:
+                warnings.append(f"{self.work_dir}: total epochs unknown (no 'epochs' in the config)")
+        series = [r.scores for r in records if r.index < completed]
+        directions, dir_warning = self._directions(next((x for x in reversed(series) if x), None))
+        if dir_warning and series:
+            warnings.append(dir_warning)
+        trace = replay(series, directions, self._patience())
+        early = trace.stop_at is not None and trace.stop_at == completed and (total is None or completed < total)
+        best_i = trace.best_index
+        best = series[best_i] if best_i is not None else None
+        latest = next((x for x in reversed(series) if x is not None), None)
+        if total is not None and completed > total:
+            warnings.append(f"{self.work_dir}: {completed} epochs on disk but the config says {total} (config changed after launch?)")
+        if early:
+            pct = 100.0
+        elif total:
+            pct = min(100.0, completed * 100.0 / total)
+        else:
+            pct = 0.0
+        eta = None
+        if not early and total is not None and completed < total:
+            recent = [r.duration for r in records if r.index < completed and r.duration is not None][-ETA_WINDOW:]
+            if recent:
+                eta = sum(recent) / len(recent) * (total - completed)
+        self.details = RunDetails(epochs=records, logs=logs, eta_seconds=eta)
+        self._hint = {
+            "names": _listdir_names(self.work_dir),
+            # Finished epochs are immutable in Pylon; the last finished one and the
+            # unfinished ones are the only dirs still in flux, so only they are stat-ed.
+            "epoch_dirs": tuple(d for n, d in numbered if n >= completed - 1),
+            "frontier": tuple(frontier),
+            "logs": tuple(n for n, _ in logs),
+            "racy_mtimes": tuple(m for n, m in dir_mtimes.items() if n >= completed - 1),
+        }
+        progress = ProgressInfo(
+            completed_epochs=completed,
+            progress_percentage=pct,
+            early_stopped=early,
+            early_stopped_at_epoch=completed if early else None,
+            runner_type=self.get_runner_type(),
+            total_epochs=total,
+            start_time=start_time,
+            last_update_time=last_update,
+            best_score=best,
+            latest_score=latest,
+            error_message=error_message,
+            warnings=warnings or None,
+            best_epoch=best_i,
+        )
+        self._finish(progress, records, completed)
+        return progress
+
+    def _finish(self, progress: ProgressInfo, records: list[EpochRecord], completed: int) -> None:
+        """Hook for subclasses (multi-stage) to add their fields."""
+
+    def _read_scores(self, rec: EpochRecord, sub: DirListing, old: EpochRecord | None, warnings: list[str]) -> None:
+        name = self.settings.validation_scores_file
+        st = sub.files.get(name)
+        if st is None:
+            return
+        stat_key = (int(st.mtime * 1e9), st.size)
+        if old is not None and old.scores_stat == stat_key and old.scores is not None:
+            rec.scores, rec.scores_stat = old.scores, stat_key
+            return
+        scores, problem = read_aggregated(os.path.join(sub.path, name))
+        if problem is not None:
+            warnings.append(str(problem))
+        rec.scores, rec.scores_stat = scores, stat_key
+
+    def is_complete(self) -> bool:
+        p = self.get_progress()
+        if p.early_stopped:
+            return True
+        return p.total_epochs is not None and p.completed_epochs >= p.total_epochs

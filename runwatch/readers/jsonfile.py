@@ -1,0 +1,85 @@
+"""Tolerant JSON reading and atomic JSON writing.
+
+Runs write their JSON from background threads while we read, so a read can see an
+empty, truncated or half-replaced file at any moment. Every reader here returns
+``(value, problem)`` instead of raising, so one bad file becomes a warning on one
+run instead of an exception that takes a whole scan down.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from typing import Any
+
+# Files larger than this are not parsed whole for status purposes (a guard against
+# a mistaken multi-GB file named like a scores file).
+MAX_JSON_BYTES = 512 * 1024 * 1024
+
+
+class JSONProblem(str):
+    """A one-line description of why a JSON file could not be used (a str, for messages)."""
+
+
+def _reject_constant(name: str) -> float:
+    # NaN / Infinity appear in real scores (diverged runs); keep them as floats.
+    return {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}[name]
+
+
+def loads_tolerant(data: bytes | str, path: str = "<data>") -> tuple[Any, JSONProblem | None]:
+    """Parse JSON text; on failure say why, naming the file."""
+    if isinstance(data, bytes):
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as e:
+            return None, JSONProblem(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})")
+    else:
+        text = data
+    if not text.strip():
+        return None, JSONProblem(f"{path}: empty file (possibly being written)")
+    try:
+        return json.loads(text, parse_constant=_reject_constant), None
+    except RecursionError:
+        return None, JSONProblem(f"{path}: JSON nested too deeply")
+    except ValueError as e:
+        return None, JSONProblem(f"{path}: malformed or half-written JSON ({e})")
+
+
+def read_json_tolerant(path: str) -> tuple[Any, JSONProblem | None]:
+    """Read and parse a JSON file; missing, unreadable, empty or malformed -> (None, problem)."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read(MAX_JSON_BYTES + 1)
+    except FileNotFoundError:
+        return None, JSONProblem(f"{path}: missing")
+    except IsADirectoryError:
+        return None, JSONProblem(f"{path}: is a directory, expected a JSON file")
+    except OSError as e:
+        return None, JSONProblem(f"{path}: unreadable ({e.strerror or e})")
+    if len(data) > MAX_JSON_BYTES:
+        return None, JSONProblem(f"{path}: larger than {MAX_JSON_BYTES} bytes, not parsed")
+    return loads_tolerant(data, path)
+
+
+def write_json_atomic(path: str, value: Any) -> None:
+    """Write JSON so that a concurrent reader sees the old file or the new one, never a mix.
+
+    A temp file in the same dir then ``os.replace``: the earlier implementation
+    truncated in place and readers saw ``Expecting value: line 1 column 1``.
+    Raises OSError (read-only dir, disk full); callers turn that into a warning.
+    """
+    directory = os.path.dirname(path) or "."
+    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(value, f, indent=2, allow_nan=True)
+            f.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise

@@ -1,0 +1,98 @@
+"""Log files: which is newest, when it last moved, the error a dead run left, its tail.
+
+Logs are how "running" is told from "stuck" or "failed", and the last traceback is
+the most useful line a researcher can get about a run that died overnight.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import re
+
+_TAIL_BYTES = 256 * 1024
+_TRACEBACK = "Traceback (most recent call last):"
+# The exception line ends a traceback: "ValueError: msg", "torch.cuda.OutOfMemoryError: CUDA out of memory",
+# or a bare exception name ("KeyboardInterrupt").
+_EXC_LINE = re.compile(r"^(?:[A-Za-z_][\w.]*\.)?[A-Za-z_]\w*(?:Error|Exception|Interrupt|Exit|Warning|Fault)\b.*$|^[A-Za-z_][\w.]*:\s.*$")
+
+
+def matching_logs(entries: list[tuple[str, float]], pattern: str) -> list[tuple[str, float]]:
+    """The (name, mtime) entries whose name matches the log pattern."""
+    return [(n, m) for n, m in entries if fnmatch.fnmatchcase(n, pattern)]
+
+
+def list_logs(work_dir: str, pattern: str) -> list[tuple[str, float]]:
+    """(path, mtime) of every log in ``work_dir`` matching ``pattern``, newest first."""
+    out: list[tuple[str, float]] = []
+    try:
+        with os.scandir(work_dir) as it:
+            for e in it:
+                if fnmatch.fnmatchcase(e.name, pattern):
+                    try:
+                        if e.is_file():
+                            out.append((e.path, e.stat().st_mtime))
+                    except OSError:
+                        continue
+    except OSError:
+        return []
+    out.sort(key=lambda x: x[1], reverse=True)
+    return out
+
+
+def get_log_last_update(work_dir: str, log_pattern: str) -> float | None:
+    """The plan's API: mtime of the newest log matching ``log_pattern``, or None."""
+    logs = list_logs(work_dir, log_pattern)
+    return logs[0][1] if logs else None
+
+
+def read_tail(path: str, max_bytes: int = _TAIL_BYTES) -> str:
+    """The last ``max_bytes`` of a file as text (undecodable bytes replaced), '' if unreadable."""
+    try:
+        with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            if size > max_bytes:
+                f.seek(size - max_bytes)
+            data = f.read(max_bytes)
+    except OSError:
+        return ""
+    return data.decode("utf-8", errors="replace")
+
+
+def tail_lines(path: str, n: int = 50) -> list[str]:
+    text = read_tail(path, 64 * 1024)
+    lines = text.splitlines()
+    return lines[-n:]
+
+
+def last_exception(path: str) -> str | None:
+    """The exception line of the last traceback in a log, e.g. ``RuntimeError: CUDA out of memory``.
+
+    Only a traceback counts: a log that merely mentions "error" in a metric name must
+    not turn a healthy run into one with an error message.
+    """
+    text = read_tail(path)
+    idx = text.rfind(_TRACEBACK)
+    if idx < 0:
+        return None
+    lines = text[idx + len(_TRACEBACK) :].splitlines()
+    candidate: str | None = None
+    for line in lines[1:]:
+        if not line.strip():
+            continue
+        if line.startswith((" ", "\t")):
+            # Still inside the frames.
+            if candidate is not None:
+                break
+            continue
+        stripped = line.strip()
+        if stripped.startswith(("During handling", "The above exception")):
+            candidate = None
+            continue
+        if _EXC_LINE.match(stripped):
+            candidate = stripped
+            # Chained tracebacks continue after a blank line; keep the last exception line.
+            continue
+        if candidate is not None:
+            break
+    return candidate

@@ -1,0 +1,184 @@
+"""Scores files (``validation_scores.json`` / ``evaluation_scores.json``) and their comparison.
+
+Only ``aggregated`` matters for progress, while ``per_datapoint`` grows with the
+dataset (tens of MB). When ``aggregated`` is the first key, as Pylon writes it, we
+decode just that value from the head of the file and check the tail for the closing
+brace, so a large file costs two small reads instead of a full parse.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+from typing import Any
+
+from runwatch.readers.jsonfile import JSONProblem, _reject_constant, read_json_tolerant
+
+_HEAD_BYTES = 64 * 1024
+_AGG_PREFIX = re.compile(rb'^\s*\{\s*"aggregated"\s*:\s*')
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+
+Scores = dict[str, Any]
+
+
+def read_aggregated(path: str) -> tuple[Scores | None, JSONProblem | None]:
+    """The ``aggregated`` dict of a scores file, or (None, problem)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(_HEAD_BYTES)
+            size = os.fstat(f.fileno()).st_size
+            if size > len(head):
+                f.seek(max(size - 64, 0))
+                tail = f.read()
+            else:
+                tail = head
+            m = _AGG_PREFIX.match(head)
+            if m is not None and size > len(head):
+                value = _decode_value(f, head, m.end())
+                if value is not None:
+                    if not tail.rstrip().endswith(b"}"):
+                        return None, JSONProblem(f"{path}: half-written JSON (no closing brace)")
+                    return _check_aggregated(value, path)
+    except FileNotFoundError:
+        return None, JSONProblem(f"{path}: missing")
+    except IsADirectoryError:
+        return None, JSONProblem(f"{path}: is a directory, expected a scores file")
+    except OSError as e:
+        return None, JSONProblem(f"{path}: unreadable ({e.strerror or e})")
+    data, problem = read_json_tolerant(path)
+    if problem is not None:
+        return None, problem
+    if not isinstance(data, dict) or "aggregated" not in data:
+        return None, JSONProblem(f"{path}: no 'aggregated' scores in the file")
+    return _check_aggregated(data["aggregated"], path)
+
+
+def _decode_value(f: Any, head: bytes, start: int) -> Any | None:
+    """Decode the JSON value at ``start``, reading further chunks while it is incomplete."""
+    buf = head
+    while True:
+        try:
+            text = buf.decode("utf-8")
+        except UnicodeDecodeError:
+            text = None
+        if text is not None:
+            try:
+                value, _ = _DECODER.raw_decode(text, len(buf[:start].decode("utf-8")))
+                return value
+            except (ValueError, RecursionError):
+                pass
+        f.seek(len(buf))
+        more = f.read(_HEAD_BYTES * 4)
+        if not more:
+            return None
+        buf += more
+        if len(buf) > 64 * 1024 * 1024:
+            return None
+
+
+def _check_aggregated(value: Any, path: str) -> tuple[Scores | None, JSONProblem | None]:
+    if not isinstance(value, dict):
+        return None, JSONProblem(f"{path}: 'aggregated' is not an object")
+    return value, None
+
+
+# ---------------------------------------------------------------- comparison
+
+
+def _leaves(scores: Any, directions: Any, prefix: str = "") -> list[tuple[str, float, int]]:
+    """(key path, value, direction) for every scalar score that has a direction."""
+    out: list[tuple[str, float, int]] = []
+    if not isinstance(scores, dict) or not isinstance(directions, dict):
+        return out
+    for key, d in directions.items():
+        if key not in scores:
+            continue
+        v = scores[key]
+        path = f"{prefix}{key}"
+        if isinstance(d, dict):
+            out.extend(_leaves(v, d, path + "."))
+        elif isinstance(d, int | float) and not isinstance(d, bool) and d in (1, -1):
+            if isinstance(v, bool):
+                continue
+            if isinstance(v, int | float):
+                out.append((path, float(v), int(d)))
+            elif isinstance(v, list):
+                # A per-class list compares element-wise: each element is its own key.
+                for i, x in enumerate(v):
+                    if isinstance(x, int | float) and not isinstance(x, bool):
+                        out.append((f"{path}[{i}]", float(x), int(d)))
+    return out
+
+
+def compare_scores(current: Scores | None, best: Scores | None, directions: dict[str, Any] | None) -> int:
+    """Partial order of Pylon's early stopping: 1 better, -1 worse, 0 incomparable or equal.
+
+    Better only if at least one directed key is better and none is worse. NaN is
+    never better (a diverged run must not become "best").
+    """
+    if current is None or best is None or not directions:
+        return 0
+    cur = {k: (v, d) for k, v, d in _leaves(current, directions)}
+    ref = {k: v for k, v, _ in _leaves(best, directions)}
+    better = worse = False
+    for k, (v, d) in cur.items():
+        if k not in ref:
+            continue
+        r = ref[k]
+        if math.isnan(v):
+            worse = True
+            continue
+        if math.isnan(r):
+            better = True
+            continue
+        if (v - r) * d > 0:
+            better = True
+        elif (v - r) * d < 0:
+            worse = True
+    if better and not worse:
+        return 1
+    if worse and not better:
+        return -1
+    return 0
+
+
+def is_strictly_better(current: Scores | None, best: Scores | None, directions: dict[str, Any] | None) -> bool:
+    return compare_scores(current, best, directions) == 1
+
+
+def main_score(scores: Scores | None, directions: dict[str, Any] | None = None) -> tuple[str, float] | None:
+    """The one number a table shows: the first directed scalar key, else the first scalar."""
+    if not scores:
+        return None
+    if directions:
+        for k, v, _ in _leaves(scores, directions):
+            if "[" not in k:
+                return k, v
+    return _first_scalar(scores, "")
+
+
+def _first_scalar(scores: Any, prefix: str) -> tuple[str, float] | None:
+    if not isinstance(scores, dict):
+        return None
+    for k, v in scores.items():
+        if isinstance(v, int | float) and not isinstance(v, bool):
+            return f"{prefix}{k}", float(v)
+        if isinstance(v, dict):
+            found = _first_scalar(v, f"{prefix}{k}.")
+            if found:
+                return found
+    return None
+
+
+def flatten_scalars(scores: Any, prefix: str = "") -> dict[str, float]:
+    """``{"depth.l1": 0.3, "loss": 0.1}``: every scalar score by its dotted path (lists left out)."""
+    out: dict[str, float] = {}
+    if isinstance(scores, dict):
+        for k, v in scores.items():
+            if isinstance(v, int | float) and not isinstance(v, bool):
+                out[f"{prefix}{k}"] = float(v)
+            elif isinstance(v, dict):
+                out.update(flatten_scalars(v, f"{prefix}{k}."))
+    return out

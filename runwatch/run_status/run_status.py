@@ -1,0 +1,292 @@
+"""RunStatus and the plan's ``get_run_status`` / ``get_all_run_status``.
+
+The plan's signatures are kept for old callers, but each run's own config decides
+its expected files and epochs (the earlier implementation compared every run with
+the caller's epoch count, so every evaluator looked failed). One bad run never
+takes a batch down: whatever goes wrong becomes that run's error message.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from runwatch.configs.facts import ConfigFacts
+from runwatch.layout import LayoutError, Project
+from runwatch.process_info import ProcessInfo, ProcessMonitor, ProcessSnapshot
+from runwatch.progress_tracking.base_progress_tracker import BaseProgressTracker, RunDetails
+from runwatch.progress_tracking.progress_cache import ProgressStore
+from runwatch.progress_tracking.progress_info import ProgressInfo
+from runwatch.progress_tracking.progress_tracker_factory import create_progress_tracker
+from runwatch.readers.artifacts import get_epoch_last_update
+from runwatch.readers.logs import get_log_last_update, list_logs
+from runwatch.run_status.rules import Status, decide_status
+from runwatch.settings import Settings
+
+__all__ = [
+    "RunStatus",
+    "get_all_run_status",
+    "get_epoch_last_update",
+    "get_log_last_update",
+    "get_run_status",
+]
+
+
+@dataclass
+class RunStatus:
+    """The state of one run: the plan's five fields plus what surfaces need to show it."""
+
+    config: str
+    work_dir: str
+    progress: ProgressInfo
+    status: Status
+    process_info: ProcessInfo | None = None
+    # Config path relative to the configs folder, without ".py": the run's name.
+    run: str | None = None
+    eta_seconds: float | None = None
+    details: RunDetails | None = None
+    checked_at: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The one JSON record of a run (CLI ``--json`` and the server API share it)."""
+        d: dict[str, Any] = {
+            "run": self.run,
+            "config": self.config,
+            "work_dir": self.work_dir,
+            "status": self.status,
+        }
+        d.update(self.progress.to_dict())
+        d["eta_seconds"] = self.eta_seconds
+        d["process_info"] = self.process_info.to_dict() if self.process_info is not None else None
+        d["checked_at"] = self.checked_at
+        return d
+
+
+def _read_facts(config_path: str, project: Project) -> ConfigFacts:
+    from runwatch.configs import read_config
+
+    return read_config(config_path, root=project.root, settings=project.settings)
+
+
+def _normalize_process_map(m: dict[str, ProcessInfo] | None, project: Project) -> dict[str, ProcessInfo]:
+    """Accept a map keyed by any config spelling (or by config_rel) and key it by config_rel."""
+    out: dict[str, ProcessInfo] = {}
+    for k, v in (m or {}).items():
+        try:
+            rel = project.config_rel(k) if (k.endswith(".py") or os.sep in k and k.startswith((".", os.sep))) else k
+        except LayoutError:
+            rel = k
+        out[rel] = v
+    return out
+
+
+def _declared_work_dir_warning(facts: ConfigFacts | None, work_dir: str, project: Project) -> str | None:
+    declared = facts.work_dir if facts is not None else None
+    if not declared:
+        return None
+    absolute = os.path.normpath(declared if os.path.isabs(declared) else os.path.join(project.root, declared))
+    if absolute != os.path.normpath(work_dir):
+        return f"config declares work_dir {declared!r} but runs of this config live in {os.path.relpath(work_dir, project.root)!r}"
+    return None
+
+
+def evaluate_run(
+    config: str,
+    project: Project,
+    *,
+    process_map: dict[str, ProcessInfo],
+    process_errors: dict[str, str] | None = None,
+    sleep_time: float | None = None,
+    outdated_days: float | None = None,
+    force_refresh: bool = False,
+    store: ProgressStore | None = None,
+    tracker: BaseProgressTracker | None = None,
+    facts: ConfigFacts | None = None,
+    now: float | None = None,
+) -> tuple[RunStatus, BaseProgressTracker | None]:
+    """Status of one run and the tracker used (reusable by a live index). Never raises."""
+    s = project.settings
+    sleep_time = s.sleep_time if sleep_time is None else sleep_time
+    outdated_days = s.outdated_days if outdated_days is None else outdated_days
+    try:
+        rel = project.config_rel(config)
+        work_dir = project.work_dir(config)
+    except LayoutError as e:
+        progress = ProgressInfo(0, 0.0, error_message=str(e))
+        return RunStatus(config, "", progress, "failed", None, run=None, checked_at=time.time()), None
+    if facts is None:
+        try:
+            facts = _read_facts(config, project)
+        except Exception as e:  # the reader must not raise; if it does, this run alone fails
+            facts = ConfigFacts(path=config, error=f"{config}: cannot read config ({type(e).__name__}: {e})")
+    proc = process_map.get(rel)
+    live = proc if proc is not None and proc.state == "running" else None
+    queued = proc is not None and proc.state == "queued"
+    extra: list[str] = []
+    if facts.error:
+        extra.append(facts.error)
+    extra.extend(facts.warnings)
+    w = _declared_work_dir_warning(facts, work_dir, project)
+    if w:
+        extra.append(w)
+    try:
+        if tracker is None or tracker.config is not facts:
+            tracker = create_progress_tracker(work_dir, facts, settings=s, store=store)
+            if tracker is not None and hasattr(tracker, "extra_warnings"):
+                tracker.extra_warnings[:0] = extra
+        progress = tracker.get_progress(force_refresh=force_refresh)
+        complete = tracker.is_complete()
+        log_last = progress.last_update_time if False else _newest_log(tracker)
+        artifact_last = _artifact_last(tracker, progress)
+        eta = tracker.details.eta_seconds
+        details = tracker.details
+    except ValueError as e:  # runner type undetectable: fail this run, loudly, alone
+        tracker = None
+        never = not os.path.isdir(work_dir)
+        msg = f"{work_dir}: no work dir: the run was never launched" if never else str(e)
+        progress = ProgressInfo(0, 0.0, error_message=msg, warnings=extra or None)
+        complete = False
+        log_last = None if never else max(
+            (t for t in (get_log_last_update(work_dir, s.trainer_log_pattern), get_log_last_update(work_dir, s.evaluator_log_pattern)) if t is not None),
+            default=None,
+        )
+        artifact_last = None
+        eta = None
+        details = None
+    except OSError as e:
+        tracker = None
+        progress = ProgressInfo(0, 0.0, error_message=f"{work_dir}: {e}", warnings=extra or None)
+        complete, log_last, artifact_last, eta, details = False, None, None, None, None
+    t = time.time() if now is None else now
+    status = decide_status(
+        now=t,
+        log_last_update=log_last,
+        complete=complete,
+        artifact_last_update=artifact_last,
+        has_live_process=live is not None,
+        has_queued_job=queued,
+        sleep_time=sleep_time,
+        outdated_days=outdated_days,
+    )
+    if process_errors and status in ("failed", "queued"):
+        for source, err in sorted(process_errors.items()):
+            progress.add_warning(f"process source {source} could not be asked ({err}): this run may be stuck, not failed")
+    return (
+        RunStatus(config, work_dir, progress, status, proc, run=rel, eta_seconds=eta if status == "running" else None, details=details, checked_at=t),
+        tracker,
+    )
+
+
+def _newest_log(tracker: BaseProgressTracker) -> float | None:
+    logs = tracker.details.logs
+    return logs[0][1] if logs else None
+
+
+def _artifact_last(tracker: BaseProgressTracker, progress: ProgressInfo) -> float | None:
+    """Newest artifact (epoch files or the evaluator's scores): the clock for 'outdated'."""
+    times = [e.finish_time for e in tracker.details.epochs if e.finish_time is not None]
+    if times:
+        return max(times)
+    if progress.runner_type == "evaluator":
+        return progress.last_update_time if progress.completed_epochs else None
+    return None
+
+
+def get_run_status(
+    config: str,
+    expected_files: Sequence[str] | None = None,
+    epochs: int | None = None,
+    config_to_process_info: dict[str, ProcessInfo] | None = None,
+    sleep_time: int = 86400,
+    outdated_days: int = 30,
+    *,
+    root: str | os.PathLike[str] | None = None,
+    settings: Settings | None = None,
+    force_refresh: bool = False,
+) -> RunStatus:
+    """The plan's signature. ``expected_files`` and ``epochs`` are accepted for old callers
+    and ignored: each run's own config and runner type decide them."""
+    project = Project.at(root if root is not None else ".", settings)
+    status, _ = evaluate_run(
+        config,
+        project,
+        process_map=_normalize_process_map(config_to_process_info, project),
+        sleep_time=sleep_time,
+        outdated_days=outdated_days,
+        force_refresh=force_refresh,
+    )
+    return status
+
+
+def take_snapshot(system_monitor: Any, project: Project) -> ProcessSnapshot:
+    """A process snapshot from a monitor, a snapshot, a dict, or None; never raises."""
+    if system_monitor is None:
+        return ProcessSnapshot()
+    if isinstance(system_monitor, ProcessSnapshot):
+        return system_monitor
+    if isinstance(system_monitor, dict):
+        return ProcessSnapshot(processes=list(system_monitor.values()))
+    if isinstance(system_monitor, ProcessMonitor):
+        try:
+            return system_monitor.snapshot(project)
+        except Exception as e:  # a broken monitor is a reported error, not "no process"
+            return ProcessSnapshot(errors={type(system_monitor).__name__: f"{type(e).__name__}: {e}"})
+    raise TypeError(f"system_monitor must have .snapshot(project), got {type(system_monitor).__name__}")
+
+
+def get_all_run_status(
+    config_files: Iterable[str],
+    expected_files: Sequence[str] | None = None,
+    epochs: int | None = None,
+    sleep_time: int | None = None,
+    outdated_days: int | None = None,
+    system_monitor: Any = None,
+    *,
+    root: str | os.PathLike[str] | None = None,
+    settings: Settings | None = None,
+    force_refresh: bool = False,
+    use_store: bool = True,
+    snapshot: ProcessSnapshot | None = None,
+) -> dict[str, RunStatus]:
+    """Status of every given config, keyed exactly by the given paths.
+
+    ``sleep_time`` / ``outdated_days`` default to the project settings (86400 s and
+    30 days unless the settings file says otherwise). With ``use_store`` the
+    project's progress store (one file) lets a new process reuse unchanged results.
+    """
+    project = Project.at(root if root is not None else ".", settings)
+    configs = list(config_files)
+    snap = snapshot if snapshot is not None else take_snapshot(system_monitor, project)
+    process_map = snap.by_config()
+    store = open_store(project) if use_store else None
+    out: dict[str, RunStatus] = {}
+    for c in configs:
+        out[c], _ = evaluate_run(
+            c,
+            project,
+            process_map=process_map,
+            process_errors=snap.errors,
+            sleep_time=sleep_time,
+            outdated_days=outdated_days,
+            force_refresh=force_refresh,
+            store=store,
+        )
+    if store is not None:
+        store.save()
+    return out
+
+
+_STORES: dict[str, ProgressStore] = {}
+
+
+def open_store(project: Project) -> ProgressStore:
+    """The project's progress store, shared within a process (so a warm call is all in memory)."""
+    path = str(project.settings.resolve_cache_dir(project.root) / "progress-store.pickle")
+    store = _STORES.get(path)
+    if store is None:
+        store = ProgressStore(path)
+        _STORES[path] = store
+    return store
