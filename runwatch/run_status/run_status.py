@@ -119,7 +119,7 @@ def evaluate_run(
         return RunStatus(config, "", progress, "failed", None, run=None, checked_at=time.time()), None
     if facts is None:
         try:
-            facts = _read_facts(config, project)
+            facts = _read_facts(config if os.path.isabs(config) else os.path.join(project.root, config), project)
         except Exception as e:  # the reader must not raise; if it does, this run alone fails
             facts = ConfigFacts(path=config, error=f"{config}: cannot read config ({type(e).__name__}: {e})")
     proc = process_map.get(rel)
