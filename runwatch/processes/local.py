@@ -1,0 +1,140 @@
+"""Processes of this machine, through psutil, with their GPUs when a driver is present.
+
+NVML is asked first because it needs no subprocess; nvidia-smi is the fallback for
+machines where only the tool is installed; without either, GPU fields stay empty.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import psutil
+
+from runwatch.process_info import ProcessInfo, ProcessSnapshot
+from runwatch.processes import nvidia_smi
+from runwatch.processes.matching import CommandMatcher, MatchCache
+from runwatch.processes.nvidia_smi import GpuUsage
+
+log = logging.getLogger(__name__)
+
+_MiB = 1024 * 1024
+
+
+def nvml_usage() -> dict[int, GpuUsage] | None:
+    """GPU usage per PID from NVML, or None when there is no NVIDIA driver or library."""
+    try:
+        import pynvml
+    except ImportError:
+        return None
+    try:
+        pynvml.nvmlInit()
+    except pynvml.NVMLError:
+        return None  # no driver / no library: not an error, just no GPUs here
+    try:
+        acc: dict[int, tuple[list[int], float | None]] = {}
+        for i in range(pynvml.nvmlDeviceGetCount()):
+            handle = pynvml.nvmlDeviceGetHandleByIndex(i)
+            procs = list(pynvml.nvmlDeviceGetComputeRunningProcesses(handle))
+            try:
+                procs += list(pynvml.nvmlDeviceGetGraphicsRunningProcesses(handle))
+            except pynvml.NVMLError:
+                pass
+            for p in procs:
+                idxs, mem = acc.get(p.pid, ([], None))
+                if i not in idxs:
+                    idxs.append(i)
+                used = getattr(p, "usedGpuMemory", None)
+                if used is not None:
+                    mem = (mem or 0.0) + used / _MiB
+                acc[p.pid] = (idxs, mem)
+        return {pid: GpuUsage(tuple(sorted(i)), m) for pid, (i, m) in acc.items()}
+    finally:
+        try:
+            pynvml.nvmlShutdown()
+        except pynvml.NVMLError:
+            pass
+
+
+def gpu_usage(errors: dict[str, str], name: str) -> dict[int, GpuUsage]:
+    """NVML, else nvidia-smi, else nothing; a failing GPU query is a warning, not a lost snapshot."""
+    nvml_error: str | None = None
+    try:
+        usage = nvml_usage()
+        if usage is not None:
+            return usage
+    except Exception as e:  # NVML present but broken: try the tool before giving up
+        log.debug("NVML query failed: %s", e)
+        nvml_error = f"NVML: {e}"
+    try:
+        usage = nvidia_smi.query_local()
+    except Exception as e:
+        errors[f"{name}:gpu"] = f"GPU usage unavailable ({nvml_error + '; ' if nvml_error else ''}nvidia-smi: {e})"
+        return {}
+    if usage is None:
+        if nvml_error:
+            errors[f"{name}:gpu"] = f"GPU usage unavailable ({nvml_error}; no nvidia-smi on PATH)"
+        return {}
+    return usage
+
+
+class LocalSource:
+    """This machine's processes that run a config of the project."""
+
+    def __init__(self, name: str = "local", gpus: bool = True) -> None:
+        self.name = name
+        self.gpus = gpus
+        # Matches and cwds by full identity: reading cwds of thousands of processes each
+        # refresh is wasted work, and a reused PID must never inherit a stale match.
+        self.cache = MatchCache()
+
+    def collect(self, project: Any) -> ProcessSnapshot:
+        matcher = CommandMatcher(project)
+        self.cache.for_project(project)
+        snap = ProcessSnapshot()
+        attrs = ["pid", "username", "create_time", "cmdline", "status"]
+        for proc in psutil.process_iter(attrs):
+            info = proc.info
+            cmdline = info.get("cmdline") or []
+            if not cmdline or info.get("status") == psutil.STATUS_ZOMBIE:
+                continue  # a zombie has exited; only its exit status is left to collect
+            if not matcher.is_candidate(cmdline):
+                continue
+            create_time = float(info.get("create_time") or 0.0)
+            pid, cmd = int(info["pid"]), " ".join(cmdline)
+            cached = self.cache.get(None, pid, create_time, cmd)
+            if cached is None:
+                try:
+                    cwd: str | None = proc.cwd()
+                except (psutil.Error, OSError):
+                    cwd = None
+                cached = (matcher.match(list(cmdline), cwd), cwd)
+                self.cache.put(None, pid, create_time, cmd, cached)
+            match, cwd = cached
+            if match is None:
+                continue
+            snap.processes.append(
+                ProcessInfo(
+                    pid=pid,
+                    user=info.get("username") or "",
+                    cmd=cmd,
+                    start_time=create_time,
+                    server=None,
+                    cwd=cwd,
+                    config_rel=match.config_rel,
+                    debug=match.debug,
+                    state="running",
+                    source=self.name,
+                )
+            )
+        self.cache.sweep()
+        if self.gpus and snap.processes:
+            usage = gpu_usage(snap.errors, self.name)
+            for p in snap.processes:
+                u = usage.get(p.pid)
+                if u is not None:
+                    p.gpu_indices, p.gpu_memory_mib = u.indices, u.memory_mib
+        return snap
+
+    def close(self) -> None:
+        self.cache.clear()
