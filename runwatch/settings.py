@@ -50,6 +50,7 @@ class Settings:
     # Process sources
     ssh_servers: tuple[str, ...] = ()
     slurm: bool = False
+    slurm_all_users: bool = False
     ssh_timeout: float = 10.0
     # Extra regexes with a named group "config" matching other launchers' command lines.
     launcher_patterns: tuple[str, ...] = ()

@@ -106,7 +106,7 @@ def monitor_from_settings(
     local: bool = True,
     ssh: Sequence[str] | None = None,
     slurm: bool | None = None,
-    slurm_all_users: bool = False,
+    slurm_all_users: bool | None = None,
     ssh_timeout: float | None = None,
     **ssh_options: Any,
 ) -> SystemMonitor:
@@ -132,5 +132,6 @@ def monitor_from_settings(
     if settings.slurm if slurm is None else slurm:
         from runwatch.processes.slurm import SlurmSource
 
-        sources.append(SlurmSource(all_users=slurm_all_users, timeout=timeout))
+        all_users = project.settings.slurm_all_users if slurm_all_users is None else slurm_all_users
+        sources.append(SlurmSource(all_users=all_users, timeout=timeout))
     return SystemMonitor(sources)

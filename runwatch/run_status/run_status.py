@@ -173,6 +173,8 @@ def evaluate_run(
     )
     if process_errors and status in ("failed", "queued"):
         for source, err in sorted(process_errors.items()):
+            if source.endswith(":gpu"):  # GPU details missing, processes still seen
+                continue
             progress.add_warning(f"process source {source} could not be asked ({err}): this run may be stuck, not failed")
     return (
         RunStatus(config, work_dir, progress, status, proc, run=rel, eta_seconds=eta if status == "running" else None, details=details, checked_at=t),
