@@ -1,0 +1,1014 @@
+"""Evaluate a module's top-level statements over its syntax tree, without running it.
+
+Config files are Python, but importing one needs the whole framework and GPU stack and
+runs arbitrary code. Real configs are almost all literals, imported names and a few
+mutations, so a small evaluator recovers them exactly. The rules:
+
+- literals, containers, arithmetic and comparisons on known values are computed;
+- imported names stay symbolic (``Ref``/``ModuleRef``); calls are kept opaque (``Call``),
+  except a short list of pure helpers (``copy.deepcopy``, ``dict(...)``, ``os.path.join``...);
+- mutations (``config['a']['b'] = v``, ``config.update(x)``, ``append``...) are applied;
+- ``for`` loops over known, small iterables are unrolled; a branch whose condition is not
+  known poisons what it assigns (those targets become ``Unknown``) instead of guessing;
+- every size is bounded so a hostile file cannot make the reader allocate or loop forever.
+"""
+
+from __future__ import annotations
+
+import ast
+import copy
+import operator
+import os.path
+import re
+from collections.abc import Callable, Iterable
+from typing import Any, Protocol
+
+from runwatch.configs.values import (
+    Call,
+    ClassAttr,
+    ConfigModule,
+    LocalClass,
+    ModuleRef,
+    Opaque,
+    Ref,
+    Unknown,
+    dotted_name,
+)
+
+MAX_STEPS = 2_000_000  # expression evaluations per file
+MAX_SEQ = 100_000  # elements in any computed sequence / loop iterations
+MAX_STR = 1_000_000
+
+
+class TooComplex(Exception):
+    """The file exceeds the evaluation budget; reported as an error, never a hang."""
+
+
+class ImportHook(Protocol):
+    def import_config(self, module: str, line: int) -> ConfigModule | Unknown | None:
+        """A config module's namespace, an Unknown when it cannot be read, None when not a config module."""
+
+
+class _Missing:
+    pass
+
+
+MISSING = _Missing()
+_UNDECIDED = object()  # truthiness / comparison that cannot be decided
+
+
+class _Break(Exception):
+    pass
+
+
+class _Continue(Exception):
+    pass
+
+
+class _Stop(Exception):
+    """A statement that would end the module (``raise``, ``sys.exit``) was reached."""
+
+
+class _Indeterminate(Exception):
+    """Control flow inside a loop depends on an unknown; the loop is poisoned as a whole."""
+
+
+_BUILTIN_NAMES = {
+    "dict", "list", "tuple", "set", "frozenset", "int", "float", "str", "bool", "len", "range", "sum",
+    "min", "max", "sorted", "reversed", "abs", "round", "zip", "enumerate", "any", "all", "print",
+}
+_CONSTANT_NAMES = {"True": True, "False": False, "None": None, "Ellipsis": ...}
+
+
+class Builtin:
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"Builtin({self.name})"
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Builtin:
+        return self
+
+
+_BINOPS: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
+    ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
+    ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod, ast.Pow: operator.pow,
+    ast.BitOr: operator.or_, ast.BitAnd: operator.and_, ast.BitXor: operator.xor,
+    ast.LShift: operator.lshift, ast.RShift: operator.rshift,
+}
+_CMPOPS: dict[type[ast.cmpop], Callable[[Any, Any], Any]] = {
+    ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt, ast.LtE: operator.le,
+    ast.Gt: operator.gt, ast.GtE: operator.ge,
+    ast.In: lambda a, b: a in b, ast.NotIn: lambda a, b: a not in b,
+}
+_PLAIN = (int, float, complex, str, bytes, bool, type(None))
+_WIDE_FORMAT = re.compile(r"\d{5,}")
+_SYMBOLIC = (Ref, ModuleRef, LocalClass, Opaque, Builtin, ConfigModule)
+
+
+def is_plain(value: Any, depth: int = 0) -> bool:
+    """True for data made only of Python literals (safe to hand to real builtins)."""
+    if isinstance(value, _PLAIN):
+        return True
+    if depth > 50:
+        return False
+    if isinstance(value, list | tuple | set | frozenset):
+        return all(is_plain(v, depth + 1) for v in value)
+    if isinstance(value, dict):
+        return all(is_plain(k, depth + 1) and is_plain(v, depth + 1) for k, v in value.items())
+    return False
+
+
+def _size(value: Any) -> int:
+    return len(value) if isinstance(value, str | bytes | list | tuple | dict | set | frozenset) else 0
+
+
+class ModuleEvaluator:
+    """Evaluates one module (a config or a project source) into a namespace dict."""
+
+    def __init__(
+        self,
+        path: str,
+        module: str,
+        is_package: bool = False,
+        hook: ImportHook | None = None,
+    ) -> None:
+        self.path = path
+        self.module = module
+        self.is_package = is_package
+        self.hook = hook
+        self.namespace: dict[str, Any] = {"__name__": module, "__file__": path}
+        self.star_imports: list[str] = []
+        self.warnings: list[str] = []
+        # Containers that may hold keys we could not see being set (id -> (obj, reason)).
+        self.tainted: dict[int, tuple[Any, str]] = {}
+        self.stopped_at: int | None = None
+        self.name_lines: dict[str, int] = {}  # module-level name -> line of its last binding
+        self._line = 0
+        self._steps = 0
+        self._scopes: list[dict[str, Any]] = []  # class bodies / comprehensions
+
+    # ------------------------------------------------------------------ helpers
+    def warn(self, node: ast.AST | None, message: str) -> None:
+        line = getattr(node, "lineno", 0) if node is not None else 0
+        self.warnings.append(f"{self.path}:{line}: {message}")
+
+    def _unknown(self, node: ast.AST, why: str) -> Unknown:
+        return Unknown(f"{os.path.basename(self.path)}:{getattr(node, 'lineno', 0)}: {why}")
+
+    def _tick(self) -> None:
+        self._steps += 1
+        if self._steps > MAX_STEPS:
+            raise TooComplex(f"more than {MAX_STEPS} evaluation steps")
+
+    def taint(self, container: Any, reason: str) -> None:
+        if isinstance(container, dict | list):
+            self.tainted[id(container)] = (container, reason)
+
+    def taint_reason(self, container: Any) -> str | None:
+        entry = self.tainted.get(id(container))
+        return entry[1] if entry is not None and entry[0] is container else None
+
+    # ------------------------------------------------------------------ statements
+    def run(self, tree: ast.Module) -> dict[str, Any]:
+        try:
+            self._block(tree.body)
+        except _Stop:
+            pass
+        except (_Break, _Continue, _Indeterminate):
+            pass
+        return self.namespace
+
+    def _block(self, stmts: Iterable[ast.stmt]) -> None:
+        for stmt in stmts:
+            self._stmt(stmt)
+
+    def _stmt(self, s: ast.stmt) -> None:
+        self._tick()
+        self._line = s.lineno
+        if isinstance(s, ast.Assign):
+            value = self.eval(s.value)
+            for target in s.targets:
+                self.assign(target, value)
+        elif isinstance(s, ast.AnnAssign):
+            if s.value is not None:
+                self.assign(s.target, self.eval(s.value))
+        elif isinstance(s, ast.AugAssign):
+            current = self.eval(s.target)
+            self.assign(s.target, self._binop(s, s.op, current, self.eval(s.value)))
+        elif isinstance(s, ast.Expr):
+            if not isinstance(s.value, ast.Constant):
+                self.eval(s.value, statement=True)
+        elif isinstance(s, ast.Import):
+            self._import(s)
+        elif isinstance(s, ast.ImportFrom):
+            self._import_from(s)
+        elif isinstance(s, ast.ClassDef):
+            self._classdef(s)
+        elif isinstance(s, ast.FunctionDef | ast.AsyncFunctionDef):
+            self.bind(s.name, Opaque(f"function {self._qual(s.name)} ({os.path.basename(self.path)}:{s.lineno})"))
+        elif isinstance(s, ast.If):
+            test = self.truth(self.eval(s.test))
+            if test is _UNDECIDED:
+                self._poison(s.body + s.orelse, f"set under a condition that cannot be decided statically (line {s.lineno})")
+            else:
+                self._block(s.body if test else s.orelse)
+        elif isinstance(s, ast.For):
+            self._for(s)
+        elif isinstance(s, ast.While):
+            self._poison([s], f"set in a while loop (line {s.lineno})")
+        elif isinstance(s, ast.Try | ast.TryStar):
+            # Handlers run only when the body raises; statically the body "succeeds".
+            self._block(s.body)
+            self._block(s.orelse)
+            self._block(s.finalbody)
+        elif isinstance(s, ast.With):
+            for item in s.items:
+                if item.optional_vars is not None:
+                    self.assign(item.optional_vars, self._unknown(s, "value of a with-statement"))
+            self._block(s.body)
+        elif isinstance(s, ast.Delete):
+            for target in s.targets:
+                self._delete(target)
+        elif isinstance(s, ast.Raise):
+            self.warn(s, "the module raises here when imported; later statements are ignored")
+            self.stopped_at = s.lineno
+            raise _Stop
+        elif isinstance(s, ast.Break):
+            raise _Break
+        elif isinstance(s, ast.Continue):
+            raise _Continue
+        elif isinstance(s, ast.Pass | ast.Global | ast.Nonlocal | ast.Assert):
+            pass
+        else:  # match, async with, return at module level ...
+            self._poison([s], f"set by an unsupported {type(s).__name__} statement (line {s.lineno})")
+
+    def _qual(self, name: str) -> str:
+        outer = [scope["__qualname__"] for scope in self._scopes if "__qualname__" in scope]
+        return ".".join([outer[-1], name]) if outer else name
+
+    def bind(self, name: str, value: Any) -> None:
+        if self._scopes:
+            self._scopes[-1][name] = value
+        else:
+            self.namespace[name] = value
+            self.name_lines[name] = self._line
+
+    def _for(self, s: ast.For) -> None:
+        iterable = self.eval(s.iter)
+        items = self._iterate(iterable)
+        if items is None:
+            self._poison([s], f"set in a loop over a value not known statically (line {s.lineno})")
+            return
+        try:
+            for item in items:
+                self.assign(s.target, item)
+                try:
+                    self._block(s.body)
+                except _Continue:
+                    continue
+                except _Break:
+                    break
+            else:
+                self._block(s.orelse)
+        except _Indeterminate:
+            self._poison([s], f"set in a loop whose control flow is not known statically (line {s.lineno})")
+
+    def _iterate(self, value: Any) -> list[Any] | None:
+        if isinstance(value, dict):
+            items = list(value.keys())
+        elif isinstance(value, list | tuple | str | range | set | frozenset):
+            if len(value) > MAX_SEQ:
+                return None
+            items = list(value)
+        else:
+            return None
+        return items if len(items) <= MAX_SEQ else None
+
+    def _classdef(self, s: ast.ClassDef) -> None:
+        bases = [self.eval(b) for b in s.bases]
+        qual = self._qual(s.name)
+        scope: dict[str, Any] = {"__qualname__": qual, "__module__": self.module}
+        cls = LocalClass(self.module, qual, bases, scope, self.path, s.lineno)
+        self._scopes.append(scope)
+        try:
+            self._block(s.body)
+        except (_Stop, _Break, _Continue, _Indeterminate):
+            pass
+        finally:
+            self._scopes.pop()
+        scope.pop("__qualname__", None)
+        scope.pop("__module__", None)
+        self.bind(s.name, cls)
+
+    # ------------------------------------------------------------------ imports
+    def _absolute(self, module: str | None, level: int, node: ast.AST) -> str | None:
+        if level == 0:
+            return module
+        package = self.module if self.is_package else self.module.rpartition(".")[0]
+        parts = package.split(".") if package else []
+        if level - 1 > len(parts) or (level - 1 == len(parts) and not module):
+            self.warn(node, "relative import beyond the top package")
+            return None
+        base = parts[: len(parts) - (level - 1)]
+        return ".".join(base + ([module] if module else []))
+
+    def _import(self, s: ast.Import) -> None:
+        for alias in s.names:
+            if alias.asname:
+                self.bind(alias.asname, self._module_value(alias.name, s))
+            else:
+                top = alias.name.split(".", 1)[0]
+                current = (self._scopes[-1] if self._scopes else self.namespace).get(top)
+                if not isinstance(current, ConfigModule | ModuleRef):
+                    self.bind(top, self._module_value(top, s))
+                if "." in alias.name:
+                    self._module_value(alias.name, s)  # reads it so its problems are reported
+
+    def _module_value(self, name: str, node: ast.stmt) -> Any:
+        if self.hook is not None:
+            got = self.hook.import_config(name, node.lineno)
+            if got is not None:
+                return got
+        return ModuleRef(name)
+
+    def _import_from(self, s: ast.ImportFrom) -> None:
+        module = self._absolute(s.module, s.level, s)
+        if module is None:
+            for alias in s.names:
+                if alias.name != "*":
+                    self.bind(alias.asname or alias.name, self._unknown(s, f"unresolvable relative import of {alias.name}"))
+            return
+        source = self.hook.import_config(module, s.lineno) if self.hook is not None else None
+        for alias in s.names:
+            local = alias.asname or alias.name
+            if alias.name == "*":
+                if isinstance(source, ConfigModule):
+                    for k, v in source.namespace.items():
+                        if not k.startswith("_"):
+                            self.bind(k, copy.deepcopy(v))
+                else:
+                    self.star_imports.append(module)
+                continue
+            if source is None:
+                self.bind(local, Ref(module, alias.name))
+            elif isinstance(source, Unknown):
+                self.bind(local, source)
+            else:
+                if alias.name in source.namespace:
+                    self.bind(local, copy.deepcopy(source.namespace[alias.name]))
+                else:
+                    sub = self.hook.import_config(f"{module}.{alias.name}", s.lineno) if self.hook else None
+                    if isinstance(sub, ConfigModule | Unknown):
+                        self.bind(local, sub)
+                    else:
+                        self.warn(s, f"{module} defines no name {alias.name!r}")
+                        self.bind(local, self._unknown(s, f"{module} defines no name {alias.name!r}"))
+
+    # ------------------------------------------------------------------ assignment
+    def assign(self, target: ast.expr, value: Any) -> None:
+        if isinstance(target, ast.Name):
+            self.bind(target.id, value)
+        elif isinstance(target, ast.Subscript):
+            container = self.eval(target.value)
+            key = self.eval(target.slice)
+            self._setitem(target, container, key, value)
+        elif isinstance(target, ast.Attribute):
+            obj = self.eval(target.value)
+            if isinstance(obj, LocalClass | ConfigModule):
+                obj.namespace[target.attr] = value
+        elif isinstance(target, ast.Tuple | ast.List):
+            n = len(target.elts)
+            if isinstance(value, list | tuple) and len(value) == n and not any(isinstance(e, ast.Starred) for e in target.elts):
+                for elt, v in zip(target.elts, value, strict=True):
+                    self.assign(elt, v)
+            else:
+                for elt in target.elts:
+                    inner = elt.value if isinstance(elt, ast.Starred) else elt
+                    self.assign(inner, self._unknown(target, "unpacking of a value not known statically"))
+        elif isinstance(target, ast.Starred):
+            self.assign(target.value, value)
+
+    def _setitem(self, node: ast.AST, container: Any, key: Any, value: Any) -> None:
+        if isinstance(container, dict):
+            if isinstance(key, Unknown):
+                self.taint(container, f"a key not known statically is set at line {getattr(node, 'lineno', 0)}")
+                return
+            try:
+                container[key] = value
+            except TypeError:
+                self.taint(container, f"an unhashable key is set at line {getattr(node, 'lineno', 0)}")
+        elif isinstance(container, list):
+            if isinstance(key, int) and not isinstance(key, bool) and -len(container) <= key < len(container):
+                container[key] = value
+            else:
+                self.taint(container, f"an element not known statically is set at line {getattr(node, 'lineno', 0)}")
+
+    def _delete(self, target: ast.expr) -> None:
+        if isinstance(target, ast.Name):
+            scope = self._scopes[-1] if self._scopes else self.namespace
+            scope.pop(target.id, None)
+        elif isinstance(target, ast.Subscript):
+            container = self.eval(target.value)
+            key = self.eval(target.slice)
+            if isinstance(container, dict) and not isinstance(key, Unknown):
+                try:
+                    container.pop(key, None)
+                except TypeError:
+                    pass
+            elif isinstance(container, dict | list):
+                self.taint(container, f"an element not known statically is deleted at line {target.lineno}")
+        elif isinstance(target, ast.Tuple | ast.List):
+            for elt in target.elts:
+                self._delete(elt)
+
+    def _poison(self, stmts: list[ast.stmt], reason: str) -> None:
+        """Everything these statements could set becomes Unknown; nothing in them is run."""
+        for s in stmts:
+            for node in ast.walk(s):
+                if isinstance(node, ast.Assign | ast.AugAssign | ast.AnnAssign):
+                    targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                    for t in targets:
+                        self._poison_target(t, reason)
+                elif isinstance(node, ast.For | ast.With):
+                    targets = [node.target] if isinstance(node, ast.For) else [i.optional_vars for i in node.items if i.optional_vars]
+                    for t in targets:
+                        self._poison_target(t, reason)
+                elif isinstance(node, ast.Import | ast.ImportFrom):
+                    for alias in node.names:
+                        if alias.name != "*":
+                            name = alias.asname or alias.name.split(".", 1)[0]
+                            self.bind(name, Unknown(f"{os.path.basename(self.path)}: {name} {reason}"))
+                elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+                    self.bind(node.name, Unknown(f"{os.path.basename(self.path)}: {node.name} {reason}"))
+                elif isinstance(node, ast.Delete):
+                    for t in node.targets:
+                        self._poison_target(t, reason)
+                elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and not _has_call(node.func.value):
+                    obj = self.eval(node.func.value)
+                    self.taint(obj, f"it may be changed by {node.func.attr}() {reason}")
+
+    def _poison_target(self, t: ast.expr, reason: str) -> None:
+        if isinstance(t, ast.Name):
+            self.bind(t.id, Unknown(f"{os.path.basename(self.path)}: {t.id} {reason}"))
+        elif isinstance(t, ast.Tuple | ast.List):
+            for e in t.elts:
+                self._poison_target(e.value if isinstance(e, ast.Starred) else e, reason)
+        elif isinstance(t, ast.Subscript) and not _has_call(t):
+            container = self.eval(t.value)
+            key = self.eval(t.slice)
+            if isinstance(container, dict) and not isinstance(key, Unknown):
+                try:
+                    container[key] = Unknown(f"{os.path.basename(self.path)}: [{key!r}] {reason}")
+                    return
+                except TypeError:
+                    pass
+            self.taint(container, reason)
+
+    # ------------------------------------------------------------------ expressions
+    def lookup(self, name: str, node: ast.AST) -> Any:
+        for scope in reversed(self._scopes):
+            if name in scope:
+                return scope[name]
+        if name in self.namespace:
+            return self.namespace[name]
+        if name in _CONSTANT_NAMES:
+            return _CONSTANT_NAMES[name]
+        if name in _BUILTIN_NAMES:
+            return Builtin(name)
+        if self.star_imports:
+            return self._unknown(node, f"name {name!r} may come from 'from {self.star_imports[-1]} import *'")
+        return self._unknown(node, f"name {name!r} is not defined")
+
+    def eval(self, node: ast.expr, statement: bool = False) -> Any:
+        self._steps += 1
+        if self._steps > MAX_STEPS:
+            raise TooComplex(f"more than {MAX_STEPS} evaluation steps")
+        t = type(node)  # exact-type checks first: the common nodes of generated configs
+        if t is ast.Constant:
+            return node.value  # type: ignore[attr-defined]
+        if t is ast.Name:
+            return self.lookup(node.id, node)  # type: ignore[attr-defined]
+        if t is ast.Attribute:
+            return self.attribute(self.eval(node.value), node.attr, node)  # type: ignore[attr-defined]
+        if t is ast.Dict:
+            return self._dict(node)  # type: ignore[arg-type]
+        if isinstance(node, ast.List):
+            return self._sequence(node, node.elts, list)
+        if isinstance(node, ast.Tuple):
+            return self._sequence(node, node.elts, tuple)
+        if isinstance(node, ast.Set):
+            seq = self._sequence(node, node.elts, list)
+            return self._try(node, lambda: set(seq)) if isinstance(seq, list) else seq
+        if isinstance(node, ast.Dict):
+            return self._dict(node)
+        if isinstance(node, ast.Attribute):
+            return self.attribute(self.eval(node.value), node.attr, node)
+        if isinstance(node, ast.Subscript):
+            return self._subscript(node)
+        if isinstance(node, ast.Call):
+            return self._call(node, statement)
+        if isinstance(node, ast.UnaryOp):
+            return self._unary(node)
+        if isinstance(node, ast.BinOp):
+            return self._binop(node, node.op, self.eval(node.left), self.eval(node.right))
+        if isinstance(node, ast.BoolOp):
+            return self._boolop(node)
+        if isinstance(node, ast.Compare):
+            return self._compare(node)
+        if isinstance(node, ast.IfExp):
+            test = self.truth(self.eval(node.test))
+            if test is _UNDECIDED:
+                return self._unknown(node, "conditional expression on a value not known statically")
+            return self.eval(node.body if test else node.orelse)
+        if isinstance(node, ast.JoinedStr):
+            return self._fstring(node)
+        if isinstance(node, ast.ListComp | ast.SetComp | ast.GeneratorExp | ast.DictComp):
+            return self._comprehension(node)
+        if isinstance(node, ast.Lambda):
+            return Opaque(f"lambda ({os.path.basename(self.path)}:{node.lineno})")
+        if isinstance(node, ast.Slice):
+            parts = [self.eval(p) if p is not None else None for p in (node.lower, node.upper, node.step)]
+            if any(isinstance(p, Unknown) for p in parts) or not all(p is None or isinstance(p, int) for p in parts):
+                return self._unknown(node, "slice bounds not known statically")
+            return slice(*parts)
+        if isinstance(node, ast.NamedExpr):
+            value = self.eval(node.value)
+            self.assign(node.target, value)
+            return value
+        if isinstance(node, ast.Starred):
+            return self.eval(node.value)
+        return self._unknown(node, f"{type(node).__name__} expression is not evaluated statically")
+
+    def _try(self, node: ast.AST, fn: Callable[[], Any]) -> Any:
+        try:
+            result = fn()
+        except (ArithmeticError, TypeError, ValueError, KeyError, IndexError, AttributeError, MemoryError, RecursionError) as e:
+            return self._unknown(node, f"{type(e).__name__}: {e}")
+        if isinstance(result, str | bytes) and len(result) > MAX_STR:
+            return self._unknown(node, "string too large")
+        if _size(result) > MAX_SEQ:
+            return self._unknown(node, "sequence too large")
+        return result
+
+    def _sequence(self, node: ast.AST, elts: list[ast.expr], kind: type) -> Any:
+        if all(isinstance(e, ast.Constant) for e in elts):  # fast path: generated seed lists
+            self._steps += len(elts)
+            values = [e.value for e in elts]  # type: ignore[attr-defined]
+            return values if kind is list else tuple(values)
+        out: list[Any] = []
+        for e in elts:
+            if isinstance(e, ast.Starred):
+                items = self._iterate(self.eval(e.value))
+                if items is None:
+                    return self._unknown(node, "unpacking of a value not known statically")
+                out.extend(items)
+                if len(out) > MAX_SEQ:
+                    return self._unknown(node, "sequence too large")
+            else:
+                out.append(self.eval(e))
+        return out if kind is list else tuple(out)
+
+    def _dict(self, node: ast.Dict) -> Any:
+        out: dict[Any, Any] = {}
+        for k, v in zip(node.keys, node.values, strict=True):
+            if k is None:
+                other = self.eval(v)
+                if isinstance(other, dict):
+                    out.update(copy.copy(other))
+                else:
+                    self.taint(out, f"'**' of a value not known statically at line {node.lineno}")
+                continue
+            key = self.eval(k)
+            value = self.eval(v)
+            if isinstance(key, Unknown):
+                self.taint(out, f"a key not known statically at line {node.lineno}")
+                continue
+            try:
+                out[key] = value
+            except TypeError:
+                self.taint(out, f"an unhashable key at line {node.lineno}")
+        return out
+
+    def attribute(self, obj: Any, attr: str, node: ast.AST) -> Any:
+        if isinstance(obj, Ref | ModuleRef):
+            if isinstance(obj, ModuleRef) and self.hook is not None:
+                got = self.hook.import_config(f"{obj.name}.{attr}", getattr(node, "lineno", 0))
+                if got is not None:
+                    return got
+            return obj.attr(attr)
+        if isinstance(obj, ConfigModule):
+            if attr in obj.namespace:
+                return copy.deepcopy(obj.namespace[attr])
+            if self.hook is not None:
+                got = self.hook.import_config(f"{obj.name}.{attr}", getattr(node, "lineno", 0))
+                if got is not None:
+                    return got
+            return self._unknown(node, f"{obj.name} defines no name {attr!r}")
+        if isinstance(obj, LocalClass):
+            if attr in obj.namespace:
+                return obj.namespace[attr]
+            return ClassAttr(obj, attr)
+        if isinstance(obj, Unknown):
+            return obj
+        return _BoundMethod(obj, attr)
+
+    def _subscript(self, node: ast.Subscript) -> Any:
+        container = self.eval(node.value)
+        key = self.eval(node.slice)
+        if isinstance(container, Unknown):
+            return container
+        if isinstance(key, Unknown):
+            return self._unknown(node, "subscript with a key not known statically")
+        if isinstance(container, dict):
+            try:
+                if key in container:
+                    return container[key]
+            except TypeError:
+                pass
+            reason = self.taint_reason(container)
+            return self._unknown(node, f"key {key!r} is not set" + (f" ({reason})" if reason else ""))
+        if isinstance(container, list | tuple | str | range | bytes):
+            return self._try(node, lambda: container[key])
+        return self._unknown(node, f"subscript of a {type(container).__name__} value")
+
+    def truth(self, value: Any) -> Any:
+        if isinstance(value, _PLAIN + (list, tuple, dict, set, frozenset, range)):
+            return bool(value)
+        if isinstance(value, Ref | ModuleRef):
+            if value.dotted in ("typing.TYPE_CHECKING", "TYPE_CHECKING"):
+                return False
+            return _UNDECIDED
+        if isinstance(value, LocalClass | ConfigModule | Opaque):
+            return True
+        return _UNDECIDED
+
+    def _unary(self, node: ast.UnaryOp) -> Any:
+        value = self.eval(node.operand)
+        if isinstance(node.op, ast.Not):
+            t = self.truth(value)
+            return self._unknown(node, "'not' of a value not known statically") if t is _UNDECIDED else not t
+        if not isinstance(value, int | float | complex):
+            return value if isinstance(value, Unknown) else self._unknown(node, "unary operator on a non-number")
+        ops: dict[type, Callable[[Any], Any]] = {ast.USub: operator.neg, ast.UAdd: operator.pos, ast.Invert: operator.invert}
+        return self._try(node, lambda: ops[type(node.op)](value))
+
+    def _binop(self, node: ast.AST, op: ast.operator, left: Any, right: Any) -> Any:
+        if isinstance(left, Unknown):
+            return left
+        if isinstance(right, Unknown):
+            return right
+        if not (is_plain(left) or isinstance(left, list | tuple | dict)) or not (
+            is_plain(right) or isinstance(right, list | tuple | dict)
+        ):
+            return self._unknown(node, "operator on symbolic values")
+        fn = _BINOPS.get(type(op))
+        if fn is None:
+            return self._unknown(node, f"operator {type(op).__name__}")
+        # Size guards before computing: no 10**10**9, no [0] * 10**9, no '%999999999d'.
+        if isinstance(op, ast.Pow) and isinstance(right, int | float) and abs(right) > 10_000:
+            return self._unknown(node, "exponent too large")
+        if isinstance(op, ast.LShift) and isinstance(right, int) and right > 100_000:
+            return self._unknown(node, "shift too large")
+        if isinstance(op, ast.Mult):
+            for seq, n in ((left, right), (right, left)):
+                if _size(seq) and isinstance(n, int) and _size(seq) * n > MAX_SEQ:
+                    return self._unknown(node, "sequence too large")
+        if isinstance(op, ast.Mod) and isinstance(left, str) and _WIDE_FORMAT.search(left):
+            return self._unknown(node, "format width too large")
+        return self._try(node, lambda: fn(left, right))
+
+    def _boolop(self, node: ast.BoolOp) -> Any:
+        value: Any = None
+        for v in node.values:
+            value = self.eval(v)
+            t = self.truth(value)
+            if t is _UNDECIDED:
+                return self._unknown(node, "boolean operator on a value not known statically")
+            if isinstance(node.op, ast.And) and not t:
+                return value
+            if isinstance(node.op, ast.Or) and t:
+                return value
+        return value
+
+    def _compare(self, node: ast.Compare) -> Any:
+        left = self.eval(node.left)
+        for op, comp in zip(node.ops, node.comparators, strict=True):
+            right = self.eval(comp)
+            if isinstance(op, ast.Is | ast.IsNot):
+                if isinstance(left, Unknown | Call) or isinstance(right, Unknown | Call):
+                    return self._unknown(node, "'is' on a value not known statically")
+                result = left is right if (left is None or right is None or isinstance(left, bool)) else left == right
+                result = result if isinstance(op, ast.Is) else not result
+            else:
+                if not (is_plain(left) or isinstance(left, list | tuple | dict)) or not (
+                    is_plain(right) or isinstance(right, list | tuple | dict)
+                ):
+                    return self._unknown(node, "comparison of symbolic values")
+                cmp, lhs, rhs = _CMPOPS[type(op)], left, right
+                result = self._try(node, lambda: cmp(lhs, rhs))  # noqa: B023 - called at once
+                if isinstance(result, Unknown):
+                    return result
+            if not result:
+                return False
+            left = right
+        return True
+
+    def _fstring(self, node: ast.JoinedStr) -> Any:
+        parts: list[str] = []
+        for v in node.values:
+            if isinstance(v, ast.Constant):
+                parts.append(str(v.value))
+                continue
+            assert isinstance(v, ast.FormattedValue)
+            value = self.eval(v.value)
+            spec = self.eval(v.format_spec) if v.format_spec is not None else ""
+            if not is_plain(value) or not isinstance(spec, str) or _WIDE_FORMAT.search(spec):
+                return self._unknown(node, "f-string of a value not known statically")
+            convs: dict[int, Callable[[Any], str]] = {115: str, 114: repr, 97: ascii}
+            conv = convs.get(v.conversion)
+            if conv is not None:
+                value = conv(value)
+            shown, fmt = value, spec
+            formatted = self._try(node, lambda: format(shown, fmt))  # noqa: B023 - called at once
+            if isinstance(formatted, Unknown):
+                return formatted
+            parts.append(formatted)
+        return "".join(parts)
+
+    def _comprehension(self, node: ast.ListComp | ast.SetComp | ast.GeneratorExp | ast.DictComp) -> Any:
+        results: list[Any] = []
+        scope: dict[str, Any] = {}
+        self._scopes.append(scope)
+        try:
+            ok = self._comp_level(node, node.generators, 0, results)
+        finally:
+            self._scopes.pop()
+        if not ok:
+            return self._unknown(node, "comprehension over values not known statically")
+        if isinstance(node, ast.DictComp):
+            out: dict[Any, Any] = {}
+            for k, v in results:
+                if isinstance(k, Unknown):
+                    return self._unknown(node, "comprehension key not known statically")
+                key, val = k, v
+                r = self._try(node, lambda: out.__setitem__(key, val))  # noqa: B023 - called at once
+                if isinstance(r, Unknown):
+                    return r
+            return out
+        if isinstance(node, ast.SetComp):
+            return self._try(node, lambda: set(results))
+        return results
+
+    def _comp_level(self, node: Any, gens: list[ast.comprehension], i: int, out: list[Any]) -> bool:
+        if i == len(gens):
+            if isinstance(node, ast.DictComp):
+                out.append((self.eval(node.key), self.eval(node.value)))
+            else:
+                out.append(self.eval(node.elt))
+            return len(out) <= MAX_SEQ
+        gen = gens[i]
+        items = self._iterate(self.eval(gen.iter))
+        if items is None or gen.is_async:
+            return False
+        for item in items:
+            self.assign(gen.target, item)
+            keep = True
+            for cond in gen.ifs:
+                t = self.truth(self.eval(cond))
+                if t is _UNDECIDED:
+                    return False
+                if not t:
+                    keep = False
+                    break
+            if keep and not self._comp_level(node, gens, i + 1, out):
+                return False
+        return True
+
+    # ------------------------------------------------------------------ calls
+    def _call(self, node: ast.Call, statement: bool) -> Any:
+        func = self.eval(node.func)
+        args: list[Any] = []
+        for a in node.args:
+            if isinstance(a, ast.Starred):
+                items = self._iterate(self.eval(a.value))
+                if items is None:
+                    return self._opaque_call(node, func, [self._unknown(a, "*args not known statically")], {})
+                args.extend(items)
+            else:
+                args.append(self.eval(a))
+        kwargs: dict[str, Any] = {}
+        for kw in node.keywords:
+            value = self.eval(kw.value)
+            if kw.arg is None:
+                if isinstance(value, dict) and all(isinstance(k, str) for k in value):
+                    kwargs.update(value)
+                else:
+                    kwargs["**"] = self._unknown(kw, "**kwargs not known statically")
+            else:
+                kwargs[kw.arg] = value
+        if isinstance(func, _BoundMethod):
+            return self._method(node, func, args, kwargs)
+        if isinstance(func, Builtin):
+            return self._builtin(node, func.name, args, kwargs)
+        name = dotted_name(func) if isinstance(func, Ref | ModuleRef) else None
+        if name is not None:
+            handled = self._known_function(node, name, args, kwargs)
+            if handled is not MISSING:
+                return handled
+        if isinstance(func, Unknown):
+            return func
+        return self._opaque_call(node, func, args, kwargs)
+
+    def _opaque_call(self, node: ast.Call, func: Any, args: list[Any], kwargs: dict[str, Any]) -> Call:
+        return Call(func, args, kwargs, node.lineno)
+
+    def _known_function(self, node: ast.Call, name: str, args: list[Any], kwargs: dict[str, Any]) -> Any:
+        if name in ("copy.deepcopy", "copy.copy") and len(args) == 1 and not kwargs:
+            return copy.deepcopy(args[0]) if name == "copy.deepcopy" else copy.copy(args[0])
+        if name in ("sys.exit", "exit", "quit", "os._exit"):
+            self.warn(node, f"the module calls {name}() when imported; later statements are ignored")
+            raise _Stop
+        pathfns: dict[str, Callable[..., Any]] = {
+            "os.path.join": os.path.join, "os.path.basename": os.path.basename,
+            "os.path.dirname": os.path.dirname, "os.path.splitext": os.path.splitext,
+            "os.path.normpath": os.path.normpath,
+        }
+        if name in pathfns:
+            if kwargs or not all(isinstance(a, str) for a in args):
+                return self._unknown(node, f"{name} of values not known statically")
+            return self._try(node, lambda: pathfns[name](*args))
+        return MISSING
+
+    def _builtin(self, node: ast.Call, name: str, args: list[Any], kwargs: dict[str, Any]) -> Any:
+        if name == "print":
+            return None
+        if any(isinstance(a, Unknown) for a in args):
+            return next(a for a in args if isinstance(a, Unknown))
+        if name == "dict":
+            if len(args) > 1:
+                return self._unknown(node, "dict() with several arguments")
+            base = args[0] if args else {}
+            if isinstance(base, dict):
+                out = dict(base)
+            else:
+                pairs = self._iterate(base)
+                if pairs is None:
+                    return self._unknown(node, "dict() of a value not known statically")
+                out = self._try(node, lambda: dict(pairs))
+                if isinstance(out, Unknown):
+                    return out
+            out.update(kwargs)
+            return out
+        if name in ("list", "tuple", "set", "frozenset", "sorted", "reversed"):
+            if kwargs and name != "sorted":
+                return self._unknown(node, f"{name}() with keyword arguments")
+            if not args:
+                return {"list": [], "tuple": (), "set": set(), "frozenset": frozenset(), "sorted": []}.get(name, [])
+            items = self._iterate(args[0])
+            if items is None:
+                return self._unknown(node, f"{name}() of a value not known statically")
+            if name == "sorted":
+                if set(kwargs) - {"reverse"} or not is_plain(items):
+                    return self._unknown(node, "sorted() with a key function or symbolic values")
+                return self._try(node, lambda: sorted(items, reverse=bool(kwargs.get("reverse", False))))
+            conv: dict[str, Callable[[list[Any]], Any]] = {
+                "list": list, "tuple": tuple, "set": set, "frozenset": frozenset, "reversed": lambda x: list(reversed(x)),
+            }
+            return self._try(node, lambda: conv[name](items))
+        if name == "range":
+            if kwargs or not all(isinstance(a, int) for a in args) or not 1 <= len(args) <= 3:
+                return self._unknown(node, "range() of values not known statically")
+            r = self._try(node, lambda: range(*args))
+            if isinstance(r, range) and len(r) > MAX_SEQ:
+                return self._unknown(node, "range too large")
+            return r
+        if name in ("zip", "enumerate"):
+            seqs = [self._iterate(a) if not isinstance(a, int) else a for a in args]
+            if any(s is None for s in seqs) or (set(kwargs) - {"start", "strict"}):
+                return self._unknown(node, f"{name}() of values not known statically")
+            pair_fn: Callable[..., Any] = zip if name == "zip" else enumerate
+            return self._try(node, lambda: list(pair_fn(*seqs, **kwargs)))
+        if not is_plain(args) or not is_plain(kwargs):
+            return self._unknown(node, f"{name}() of symbolic values")
+        simple: dict[str, Callable[..., Any]] = {
+            "int": int, "float": float, "str": str, "bool": bool, "len": len, "sum": sum, "min": min,
+            "max": max, "abs": abs, "round": round, "any": any, "all": all,
+        }
+        fn = simple[name]
+        if name in ("int", "str") and args and isinstance(args[0], str) and len(args[0]) > 4300:
+            return self._unknown(node, f"{name}() of a very long string")
+        return self._try(node, lambda: fn(*args, **kwargs))
+
+    def _method(self, node: ast.Call, m: _BoundMethod, args: list[Any], kwargs: dict[str, Any]) -> Any:
+        obj, name = m.obj, m.name
+        if isinstance(obj, dict):
+            if name == "update":
+                if len(args) > 1:
+                    return None
+                if args:
+                    other = args[0]
+                    if isinstance(other, dict):
+                        obj.update(other)
+                    elif isinstance(other, Unknown):
+                        self.taint(obj, f"update() with a value not known statically at line {node.lineno} ({other.reason})")
+                        self.warn(node, f"update() with a value not known statically: {other.reason}")
+                    else:
+                        pairs = self._iterate(other)
+                        if pairs is None or not all(isinstance(p, list | tuple) and len(p) == 2 for p in pairs):
+                            self.taint(obj, f"update() with a value not known statically at line {node.lineno}")
+                        else:
+                            for k, v in pairs:
+                                self._setitem(node, obj, k, v)
+                obj.update(kwargs)
+                return None
+            if name == "copy" and not args:
+                return dict(obj)
+            if name in ("get", "pop", "setdefault") and args:
+                key = args[0]
+                if isinstance(key, Unknown):
+                    self.taint(obj, f"{name}() with a key not known statically") if name != "get" else None
+                    return key
+                default = args[1] if len(args) > 1 else None
+                try:
+                    if name == "get":
+                        return obj.get(key, default)
+                    if name == "setdefault":
+                        return obj.setdefault(key, default)
+                    if len(args) > 1:
+                        return obj.pop(key, default)
+                    if key in obj:
+                        return obj.pop(key)
+                except TypeError:
+                    pass
+                return self._unknown(node, f"{name}({key!r}) of a missing key")
+            if name in ("keys", "values", "items") and not args:
+                return list(getattr(obj, name)())
+            if name == "clear":
+                obj.clear()
+                return None
+        if isinstance(obj, list):
+            if name == "append" and len(args) == 1:
+                if len(obj) >= MAX_SEQ:
+                    return self._unknown(node, "list too large")
+                obj.append(args[0])
+                return None
+            if name == "extend" and len(args) == 1:
+                items = self._iterate(args[0])
+                if items is None or len(obj) + len(items) > MAX_SEQ:
+                    self.taint(obj, f"extend() with a value not known statically at line {node.lineno}")
+                    return None
+                obj.extend(items)
+                return None
+            if name == "insert" and len(args) == 2 and isinstance(args[0], int):
+                obj.insert(args[0], args[1])
+                return None
+            if name == "copy" and not args:
+                return list(obj)
+            if name == "pop" and len(args) <= 1:
+                return self._try(node, lambda: obj.pop(*args))
+            if name == "remove" and len(args) == 1:
+                return self._try(node, lambda: obj.remove(args[0]))
+        if isinstance(obj, str) and is_plain(args) and is_plain(kwargs):
+            if name == "format":
+                if _WIDE_FORMAT.search(obj):
+                    return self._unknown(node, "format width too large")
+                return self._try(node, lambda: obj.format(*args, **kwargs))
+            if name in _STR_METHODS:
+                return self._try(node, lambda: getattr(obj, name)(*args, **kwargs))
+        if isinstance(obj, dict | list):
+            self.taint(obj, f"{name}() at line {node.lineno} is not evaluated statically")
+        if isinstance(obj, Unknown):
+            return obj
+        return self._unknown(node, f"method {name}() of a {type(obj).__name__} value is not evaluated statically")
+
+
+_STR_METHODS = {
+    "join", "replace", "lower", "upper", "strip", "lstrip", "rstrip", "split", "rsplit", "startswith",
+    "endswith", "title", "capitalize", "removeprefix", "removesuffix", "zfill",
+}
+
+
+class _BoundMethod:
+    """``obj.name`` before the call: lets ``config.update(x)`` mutate the real dict."""
+
+    __slots__ = ("name", "obj")
+
+    def __init__(self, obj: Any, name: str) -> None:
+        self.obj = obj
+        self.name = name
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> _BoundMethod:
+        return self
+
+
+def _has_call(node: ast.AST) -> bool:
+    return any(isinstance(n, ast.Call) for n in ast.walk(node))
+
+
+def parse(source: bytes, path: str) -> ast.Module:
+    """Parse a file; SyntaxError / ValueError propagate for the reader to report with file:line."""
+    return ast.parse(source, filename=path)

@@ -1,0 +1,220 @@
+"""Find, parse and evaluate the modules one config read touches, recording each file used.
+
+Config modules (under the configs folder) are evaluated with their own imports of other
+config modules followed, so ``config.update(dataset_config)`` chains resolve; project
+sources (``runners/``, ``metrics/``...) are evaluated with every import left symbolic,
+only to find class statements and ``DIRECTIONS`` literals. Every file looked at, and every
+module path probed but absent, is recorded so the cache can tell when a result is stale.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from runwatch.configs.evaluator import ModuleEvaluator, TooComplex, parse
+from runwatch.configs.values import ConfigModule, Unknown
+
+FileSig = tuple[int, int] | None  # (mtime_ns, size), None when the file is absent
+
+
+class StatCache:
+    """``os.stat`` memoized for one batch: a dependency shared by 10,000 configs is stat'ed once."""
+
+    def __init__(self) -> None:
+        self._sigs: dict[str, FileSig] = {}
+
+    def sig(self, path: str) -> FileSig:
+        try:
+            return self._sigs[path]
+        except KeyError:
+            pass
+        try:
+            st = os.stat(path)
+            sig: FileSig = (st.st_mtime_ns, st.st_size) if not _isdir(st.st_mode) else (0, -1)
+        except OSError:
+            sig = None
+        self._sigs[path] = sig
+        return sig
+
+    def is_file(self, path: str) -> bool:
+        s = self.sig(path)
+        return s is not None and s[1] >= 0
+
+    def is_dir(self, path: str) -> bool:
+        return self.sig(path) == (0, -1)
+
+
+def _isdir(mode: int) -> bool:
+    import stat
+
+    return stat.S_ISDIR(mode)
+
+
+@dataclass
+class EvalResult:
+    """One evaluated module and everything its result depended on."""
+
+    path: str
+    module: str
+    namespace: dict[str, Any] = field(default_factory=dict)
+    deps: dict[str, FileSig] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    tainted: dict[int, tuple[Any, str]] = field(default_factory=dict)
+    name_lines: dict[str, int] = field(default_factory=dict)
+    # Part of an import cycle: its values depend on which module was read first, so never shared.
+    cyclic: bool = False
+    error: str | None = None
+
+
+def syntax_error_message(path: str, e: BaseException) -> str:
+    if isinstance(e, SyntaxError):
+        line = e.lineno or 0
+        return f"{path}:{line}: SyntaxError: {e.msg}"
+    return f"{path}:0: {type(e).__name__}: {e}"
+
+
+class ModuleLoader:
+    """Module-name to file mapping and evaluation caches for one project root (one batch)."""
+
+    def __init__(self, root: str, configs_dir: str = "configs", stats: StatCache | None = None) -> None:
+        self.root = os.path.abspath(root)
+        self.configs_package = configs_dir.strip("/").replace("/", ".").replace(os.sep, ".")
+        self.stats = stats or StatCache()
+        self._configs: dict[str, EvalResult] = {}
+        self._sources: dict[str, EvalResult | None] = {}
+
+    # ------------------------------------------------------------------ names and files
+    def module_name_of(self, path: str) -> tuple[str, bool]:
+        """The dotted module name Pylon's import would give a file under the root."""
+        absolute = os.path.abspath(path)
+        rel = os.path.relpath(absolute, self.root)
+        if rel.startswith(".."):
+            stem = os.path.splitext(os.path.basename(absolute))[0]
+            return stem, False
+        rel = os.path.splitext(rel)[0]
+        parts = rel.split(os.sep)
+        is_package = parts[-1] == "__init__"
+        if is_package:
+            parts = parts[:-1]
+        return ".".join(parts), is_package
+
+    def is_config_module(self, module: str) -> bool:
+        p = self.configs_package
+        return module == p or module.startswith(p + ".")
+
+    def find_module(self, module: str, deps: dict[str, FileSig]) -> tuple[str, bool] | None:
+        """(file, is_package) of a module under the root, or None; probes are recorded in deps."""
+        base = os.path.join(self.root, *module.split("."))
+        for candidate, is_pkg in ((base + ".py", False), (os.path.join(base, "__init__.py"), True)):
+            sig = self.stats.sig(candidate)
+            deps[candidate] = sig
+            if sig is not None and sig[1] >= 0:
+                return candidate, is_pkg
+        return None
+
+    def is_namespace_package(self, module: str) -> bool:
+        return self.stats.is_dir(os.path.join(self.root, *module.split(".")))
+
+    # ------------------------------------------------------------------ evaluation
+    def evaluate_config(self, path: str, stack: tuple[str, ...] = ()) -> EvalResult:
+        path = os.path.abspath(path)
+        cached = self._configs.get(path)
+        if cached is not None:
+            return cached
+        module, is_pkg = self.module_name_of(path)
+        result = EvalResult(path=path, module=module)
+        result.deps[path] = self.stats.sig(path)
+        source = _read(path, result)
+        if source is not None:
+            hook = _ConfigImports(self, result, stack + (path,))
+            self._evaluate(result, source, module, is_pkg, hook)
+        if not result.cyclic:
+            self._configs[path] = result
+        return result
+
+    def evaluate_source(self, module: str, deps: dict[str, FileSig]) -> EvalResult | None:
+        if module in self._sources:
+            cached = self._sources[module]
+            if cached is not None:
+                deps.update(cached.deps)
+            else:
+                self.find_module(module, deps)
+            return cached
+        found = self.find_module(module, deps)
+        if found is None:
+            self._sources[module] = None
+            return None
+        path, is_pkg = found
+        result = EvalResult(path=path, module=module)
+        result.deps[path] = self.stats.sig(path)
+        source = _read(path, result)
+        if source is not None:
+            self._evaluate(result, source, module, is_pkg, None)
+        self._sources[module] = result
+        deps.update(result.deps)
+        return result
+
+    def _evaluate(self, result: EvalResult, source: bytes, module: str, is_pkg: bool, hook: Any) -> None:
+        try:
+            tree = parse(source, result.path)
+        except (SyntaxError, ValueError, MemoryError, RecursionError) as e:
+            result.error = syntax_error_message(result.path, e)
+            return
+        ev = ModuleEvaluator(result.path, module, is_pkg, hook)
+        try:
+            result.namespace = ev.run(tree)
+        except TooComplex as e:
+            result.error = f"{result.path}:0: too complex to read statically: {e}"
+        except RecursionError:
+            result.error = f"{result.path}:0: too deeply nested to read statically"
+        result.namespace.setdefault("__star__", ev.star_imports)
+        result.warnings = ev.warnings + result.warnings
+        result.tainted = ev.tainted
+        result.name_lines = ev.name_lines
+
+
+def _read(path: str, result: EvalResult) -> bytes | None:
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError as e:
+        result.error = f"{path}:0: cannot read: {e.strerror or e}"
+        return None
+
+
+class _ConfigImports:
+    """The import hook a config's evaluator calls: follows imports of other config modules."""
+
+    def __init__(self, loader: ModuleLoader, into: EvalResult, stack: tuple[str, ...]) -> None:
+        self.loader = loader
+        self.into = into
+        self.stack = stack
+
+    def import_config(self, module: str, line: int) -> ConfigModule | Unknown | None:
+        if not self.loader.is_config_module(module):
+            return None
+        found = self.loader.find_module(module, self.into.deps)
+        where = f"{self.into.path}:{line}"
+        if found is None:
+            if self.loader.is_namespace_package(module):
+                return ConfigModule(module, os.path.join(self.loader.root, *module.split(".")), {})
+            return Unknown(f"{where}: config module {module} not found under {self.loader.root}")
+        path, _ = found
+        if path in self.stack:
+            names = [self.loader.module_name_of(p)[0] for p in self.stack[self.stack.index(path):]]
+            cycle = " -> ".join(names + [module])
+            self.into.warnings.append(f"{where}: import cycle {cycle}; its values are unknown")
+            self.into.cyclic = True
+            return Unknown(f"{where}: import cycle {cycle}")
+        sub = self.loader.evaluate_config(path, self.stack)
+        self.into.deps.update(sub.deps)
+        self.into.cyclic = self.into.cyclic or sub.cyclic
+        for w in sub.warnings:
+            if w not in self.into.warnings:
+                self.into.warnings.append(w)
+        if sub.error is not None:
+            self.into.warnings.append(f"{where}: imported config {module} cannot be read: {sub.error}")
+            return Unknown(f"{where}: imported config {module} cannot be read: {sub.error}")
+        return ConfigModule(module, path, sub.namespace)

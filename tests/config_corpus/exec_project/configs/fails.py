@@ -1,0 +1,3 @@
+config = {"epochs": 1}
+
+raise ValueError("config refuses to load")

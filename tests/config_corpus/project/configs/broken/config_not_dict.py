@@ -1,0 +1,1 @@
+config = "epochs=10"

@@ -1,0 +1,2 @@
+import torch
+from metrics.vision_2d import SemanticSegmentationMetric, ChangeStarMetric

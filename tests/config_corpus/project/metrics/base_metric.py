@@ -1,0 +1,6 @@
+class BaseMetric:
+    pass
+
+
+class SingleTaskMetric(BaseMetric):
+    pass

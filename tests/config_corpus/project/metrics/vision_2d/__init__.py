@@ -1,0 +1,3 @@
+from metrics.vision_2d.semantic_segmentation_metric import SemanticSegmentationMetric
+from metrics.vision_2d.change_star_metric import ChangeStarMetric
+from .depth_estimation_metric import DepthEstimationMetric

@@ -1,0 +1,2 @@
+from metrics.wrappers.multi_task_metric import MultiTaskMetric
+from metrics.wrappers.hybrid_metric import HybridMetric

@@ -1,0 +1,5 @@
+from runners.trainers.base_trainer import BaseTrainer
+
+
+class MultiStageTrainer(BaseTrainer):
+    pass

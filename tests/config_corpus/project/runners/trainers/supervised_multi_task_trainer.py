@@ -1,0 +1,5 @@
+from .base_trainer import BaseTrainer
+
+
+class SupervisedMultiTaskTrainer(BaseTrainer):
+    pass
