@@ -1,9 +1,9 @@
 """BaseProgressTracker: the plan's abstract tracker, with a cache that is never stale.
 
 A cached ProgressInfo is reused only while an invalidation key built from a few
-stats (entry names of the work dir, epoch-dir mtimes, sizes and mtimes of the files
-still in flux, logs) is unchanged, so a warm check costs a few stats per run, and a
-run that gains an epoch is recomputed on the very next call. The previous
+stats (mtimes of the work dir and of the epoch dirs still in flux, sizes and mtimes of
+the files still in flux, logs) is unchanged, so a warm check costs a few stats per
+run, and a run that gains an epoch is recomputed on the very next call. The previous
 implementation trusted progress.json forever; this is the fix.
 """
 
@@ -18,7 +18,21 @@ from typing import Any, Literal
 from runwatch.configs.facts import ConfigFacts
 from runwatch.progress_tracking.config_view import ConfigLike, as_config_facts
 from runwatch.progress_tracking.progress_info import ProgressInfo
+from runwatch.progress_tracking.progress_cache import OWN_NAMES_PREFIXES
 from runwatch.settings import Settings
+
+
+def listdir_names(path: str) -> tuple[str, ...] | None:
+    """Sorted entry names of a dir, runwatch's own files left out; None if unlistable."""
+    try:
+        return tuple(sorted(n for n in os.listdir(path) if not n.startswith(OWN_NAMES_PREFIXES)))
+    except OSError:
+        return None
+
+
+def listing_names(files: Any, dirs: Any) -> tuple[str, ...]:
+    """``listdir_names`` from a scan already made."""
+    return tuple(sorted(n for n in (*files, *dirs) if not n.startswith(OWN_NAMES_PREFIXES)))
 
 # An epoch dir modified this recently may still gain entries within the same
 # mtime tick (coarse on NFS); such a key is not trusted on the next call.
@@ -38,14 +52,14 @@ class EpochRecord:
     scores_stat: tuple[int, int] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        from runwatch.progress_tracking.progress_info import _json_safe
+        from runwatch.progress_tracking.progress_info import json_safe
 
         return {
             "index": self.index,
             "finished": self.finished,
             "finish_time": self.finish_time,
             "duration": self.duration,
-            "scores": _json_safe(self.scores),
+            "scores": json_safe(self.scores),
         }
 
 
@@ -90,6 +104,7 @@ class BaseProgressTracker(ABC):
         self._cache_time: float | None = None
         self._cache_key: Any = None
         self._hint: dict[str, Any] = {}
+        self._seen: tuple[dict[str, Any], dict[str, Any]] | None = None
         self.details: RunDetails = RunDetails()
         self.extra_warnings: list[str] = []
 
@@ -121,47 +136,140 @@ class BaseProgressTracker(ABC):
     def cache_key(self) -> Any:
         """A cheap fingerprint of the artifacts ``calculate_progress`` read, or None when unknown."""
 
+    def complete_from(self, progress: ProgressInfo) -> bool:
+        """``is_complete`` for a progress already in hand (no second cache check)."""
+        return self.is_complete()
+
     def get_progress(self, force_refresh: bool = False) -> ProgressInfo:
         """Progress, from cache only while the artifacts it was computed from are unchanged."""
         if not force_refresh:
             cached = self._cached_progress()
             if cached is not None:
                 return cached
+        self._seen = None
         progress = self.calculate_progress()
         self._save_progress_cache(progress)
         self._cache = progress
         self._cache_time = time.time()
-        self._cache_key = self._trusted_key(self._cache_time)
+        self._cache_key = self._key_from_scan(self._cache_time)
         if self.store is not None:
             self.store.put(self.work_dir, self._cache_key, progress, self.details, self._hint)
         return progress
 
     def _cached_progress(self) -> ProgressInfo | None:
         if self._cache is not None and self._cache_key is not None:
-            if self.cache_key() == self._cache_key:
+            key = self.cache_key()
+            if key == self._cache_key:
+                self._settle(key)
                 return self._cache
             return None
         if self.store is not None and not self._hint:
             entry = self.store.get(self.work_dir)
             if entry is not None and entry.key is not None:
                 self._hint = entry.hint
-                if self.cache_key() == entry.key:
+                key = self.cache_key()
+                if key == entry.key:
                     self._cache = entry.progress
                     self._cache_key = entry.key
                     self._cache_time = time.time()
                     self.details = entry.details
+                    self._settle(key)
                     return entry.progress
         return None
 
-    def _trusted_key(self, now: float) -> Any:
-        """The key after a computation, or None if a dir changed too recently to be trusted."""
-        key = self.cache_key()
-        if key is None:
+    # The key is built from what the scan itself saw (never re-read after computing,
+    # which could pair an old result with a newer state). Per watched dir: its mtime,
+    # plus, while that mtime is within RACY_WINDOW of the scan (a coarse clock tick
+    # could hide a later change), its entry names as the scan listed them. Once the
+    # dir's mtime is old and the key still matches, the names are dropped ("settled").
+
+    def _watch(self, dirs: dict[str, tuple[int | None, tuple[str, ...]]], files: dict[str, tuple[float, int] | None]) -> None:
+        """Called by calculate_progress: the dirs (mtime_ns, names) and files (mtime, size) it read."""
+        self._seen = (dirs, files)
+        self._hint["dirs"] = tuple(dirs)
+        self._hint["files"] = tuple(files)
+        self._hint["names"] = {}
+
+    def _key_extra(self) -> Any:
+        """What besides files the result depends on (the config, for trainers)."""
+        return None
+
+    def _key_from_scan(self, now: float) -> Any:
+        seen = getattr(self, "_seen", None)
+        hint = self._hint
+        if hint.get("missing"):
+            return ("missing", False, self._key_extra())
+        if seen is None:
             return None
-        for m in self._hint.get("racy_mtimes", ()):
-            if m / 1e9 > now - RACY_WINDOW_S:
-                return None
-        return key
+        dirs, files = seen
+        wd = self.work_dir
+        forced: set[str] = set()
+        if wd in dirs:
+            # Our own progress.json write moved the work dir's mtime; keep the scan's names
+            # (older, hence safe) and treat the dir as racy until it settles.
+            try:
+                m = os.stat(wd).st_mtime_ns
+            except OSError:
+                m = None
+            if m != dirs[wd][0]:
+                dirs[wd] = (m, dirs[wd][1])
+                forced.add(wd)
+        limit = (now - RACY_WINDOW_S) * 1e9
+        names = {d: n for d, (m, n) in dirs.items() if d in forced or m is None or m > limit}
+        hint["names"] = names
+        self._seen = None
+        return (
+            tuple((m, names[d]) if d in names else m for d, (m, _) in dirs.items()),
+            tuple(files.values()),
+            self._key_extra(),
+        )
+
+    def _disk_key(self) -> Any:
+        """The same fingerprint as ``_key_from_scan``, read from disk now: a few stats."""
+        hint = self._hint
+        if not hint:
+            return None
+        if hint.get("missing"):
+            return ("missing", os.path.isdir(self.work_dir), self._key_extra())
+        names = hint.get("names") or {}
+        stat = os.stat
+        dk: list[Any] = []
+        for d in hint.get("dirs", ()):
+            try:
+                m = stat(d).st_mtime_ns
+            except OSError:
+                m = None
+            dk.append((m, listdir_names(d)) if d in names else m)
+        fk: list[Any] = []
+        for p in hint.get("files", ()):
+            try:
+                st = stat(p)
+                fk.append((st.st_mtime, st.st_size))
+            except OSError:
+                fk.append(None)
+        return (tuple(dk), tuple(fk), self._key_extra())
+
+    def _settle(self, key: Any) -> None:
+        """Drop the names of racy dirs whose mtime is now old: later checks are stats only."""
+        names = self._hint.get("names")
+        if not names or not isinstance(key, tuple) or len(key) != 3 or key[0] == "missing":
+            return
+        limit = (time.time() - RACY_WINDOW_S) * 1e9
+        dirs = self._hint.get("dirs", ())
+        new_dirs = list(key[0])
+        remaining = dict(names)
+        for i, d in enumerate(dirs):
+            if d in remaining and isinstance(new_dirs[i], tuple):
+                m = new_dirs[i][0]
+                if m is not None and m <= limit:
+                    new_dirs[i] = m
+                    del remaining[d]
+        if len(remaining) == len(names):
+            return
+        self._hint = {**self._hint, "names": remaining}
+        self._cache_key = (tuple(new_dirs), key[1], key[2])
+        if self.store is not None:
+            self.store.put(self.work_dir, self._cache_key, self._cache, self.details, self._hint)
 
     def _save_progress_cache(self, progress: ProgressInfo) -> None:
         """Write progress.json (atomically) per the project's policy; trackers that write none override."""

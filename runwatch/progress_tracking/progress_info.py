@@ -54,8 +54,8 @@ class ProgressInfo:
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
-        d["best_score"] = _json_safe(d["best_score"])
-        d["latest_score"] = _json_safe(d["latest_score"])
+        d["best_score"] = json_safe(d["best_score"])
+        d["latest_score"] = json_safe(d["latest_score"])
         return d
 
     def to_legacy_dict(self) -> dict[str, Any]:
@@ -101,12 +101,12 @@ class ProgressInfo:
             self.warnings.append(message)
 
 
-def _json_safe(value: Any) -> Any:
+def json_safe(value: Any) -> Any:
     """NaN/Infinity become strings so every JSON consumer (browsers included) can parse the output."""
     if isinstance(value, float) and not math.isfinite(value):
         return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
     if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
+        return {k: json_safe(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_json_safe(v) for v in value]
+        return [json_safe(v) for v in value]
     return value

@@ -23,6 +23,8 @@ from runwatch.progress_tracking.progress_info import ProgressInfo
 from runwatch.progress_tracking.progress_tracker_factory import create_progress_tracker
 from runwatch.readers.artifacts import get_epoch_last_update
 from runwatch.readers.logs import get_log_last_update, list_logs
+from runwatch.readers.scores import headline
+from runwatch.progress_tracking.progress_info import json_safe
 from runwatch.run_status.rules import Status, decide_status
 from runwatch.settings import Settings
 
@@ -49,6 +51,8 @@ class RunStatus:
     eta_seconds: float | None = None
     details: RunDetails | None = None
     checked_at: float | None = None
+    # The run's main metric (first directed key of its metric) with best/latest values and direction.
+    headline: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The one JSON record of a run (CLI ``--json`` and the server API share it)."""
@@ -60,6 +64,7 @@ class RunStatus:
         }
         d.update(self.progress.to_dict())
         d["eta_seconds"] = self.eta_seconds
+        d.update(json_safe(self.headline or headline(None, None, None)))
         d["process_info"] = self.process_info.to_dict() if self.process_info is not None else None
         d["checked_at"] = self.checked_at
         return d
@@ -112,8 +117,7 @@ def evaluate_run(
     sleep_time = s.sleep_time if sleep_time is None else sleep_time
     outdated_days = s.outdated_days if outdated_days is None else outdated_days
     try:
-        rel = project.config_rel(config)
-        work_dir = project.work_dir(config)
+        rel, work_dir = _paths(project, config)
     except LayoutError as e:
         progress = ProgressInfo(0, 0.0, error_message=str(e))
         return RunStatus(config, "", progress, "failed", None, run=None, checked_at=time.time()), None
@@ -125,21 +129,26 @@ def evaluate_run(
     proc = process_map.get(rel)
     live = proc if proc is not None and proc.state == "running" else None
     queued = proc is not None and proc.state == "queued"
-    extra: list[str] = []
-    if facts.error:
-        extra.append(facts.error)
-    extra.extend(facts.warnings)
-    w = _declared_work_dir_warning(facts, work_dir, project)
-    if w:
-        extra.append(w)
+
+    def extra_warnings() -> list[str]:
+        extra: list[str] = []
+        if facts.error:
+            extra.append(facts.error)
+        extra.extend(facts.warnings)
+        w = _declared_work_dir_warning(facts, work_dir, project)
+        if w:
+            extra.append(w)
+        return extra
+
     try:
-        if tracker is None or tracker.config is not facts:
+        if tracker is not None and not _reusable(tracker, facts, work_dir, s):
+            tracker = None
+        if tracker is None:
             tracker = create_progress_tracker(work_dir, facts, settings=s, store=store)
-            if tracker is not None and hasattr(tracker, "extra_warnings"):
-                tracker.extra_warnings[:0] = extra
+            tracker.extra_warnings[:0] = extra_warnings()
         progress = tracker.get_progress(force_refresh=force_refresh)
-        complete = tracker.is_complete()
-        log_last = progress.last_update_time if False else _newest_log(tracker)
+        complete = tracker.complete_from(progress)
+        log_last = _newest_log(tracker)
         artifact_last = _artifact_last(tracker, progress)
         eta = tracker.details.eta_seconds
         details = tracker.details
@@ -147,7 +156,7 @@ def evaluate_run(
         tracker = None
         never = not os.path.isdir(work_dir)
         msg = f"{work_dir}: no work dir: the run was never launched" if never else str(e)
-        progress = ProgressInfo(0, 0.0, error_message=msg, warnings=extra or None)
+        progress = ProgressInfo(0, 0.0, error_message=msg, warnings=extra_warnings() or None)
         complete = False
         log_last = None if never else max(
             (t for t in (get_log_last_update(work_dir, s.trainer_log_pattern), get_log_last_update(work_dir, s.evaluator_log_pattern)) if t is not None),
@@ -158,7 +167,7 @@ def evaluate_run(
         details = None
     except OSError as e:
         tracker = None
-        progress = ProgressInfo(0, 0.0, error_message=f"{work_dir}: {e}", warnings=extra or None)
+        progress = ProgressInfo(0, 0.0, error_message=f"{work_dir}: {e}", warnings=extra_warnings() or None)
         complete, log_last, artifact_last, eta, details = False, None, None, None, None
     t = time.time() if now is None else now
     status = decide_status(
@@ -177,9 +186,56 @@ def evaluate_run(
                 continue
             progress.add_warning(f"process source {source} could not be asked ({err}): this run may be stuck, not failed")
     return (
-        RunStatus(config, work_dir, progress, status, proc, run=rel, eta_seconds=eta if status == "running" else None, details=details, checked_at=t),
+        RunStatus(
+            config, work_dir, progress, status, proc, run=rel, eta_seconds=eta if status == "running" else None,
+            details=details, checked_at=t, headline=headline(progress.best_score, progress.latest_score, _directions(facts, progress)),
+        ),
         tracker,
     )
+
+
+def _directions(facts: ConfigFacts | None, progress: ProgressInfo) -> dict[str, Any] | None:
+    if facts is not None and facts.directions:
+        return facts.directions
+    if progress.best_score:
+        from runwatch.configs import heuristic_directions
+
+        return heuristic_directions(progress.best_score) or None
+    return None
+
+
+_PATHS: dict[tuple[str, str, str], dict[str, tuple[str, str]]] = {}
+
+
+def _paths(project: Project, config: str) -> tuple[str, str]:
+    """(config_rel, work_dir) of a config, memoized: pure path arithmetic, but 10,000 times per refresh."""
+    pkey = (project.root, project.settings.configs_dir, project.settings.logs_dir)
+    memo = _PATHS.get(pkey)
+    if memo is None:
+        if len(_PATHS) > 64:
+            _PATHS.clear()
+        memo = _PATHS[pkey] = {}
+    hit = memo.get(config)
+    if hit is None:
+        hit = memo[config] = (project.config_rel(config), project.work_dir(config))
+    return hit
+
+
+def _reusable(tracker: BaseProgressTracker, facts: ConfigFacts, work_dir: str, settings: Settings) -> bool:
+    """Whether a tracker from an earlier call still fits: same run, config and settings.
+
+    A tracker made for a work dir that did not exist yet is remade once the dir appears,
+    so that the runner type is detected from the artifacts, as a fresh process would.
+    """
+    if tracker.work_dir != work_dir:
+        return False
+    if tracker.config is not facts and tracker.config != facts:
+        return False
+    if tracker.settings is not settings and tracker.settings != settings:
+        return False
+    if tracker._hint.get("missing") and os.path.isdir(work_dir):
+        return False
+    return True
 
 
 def _newest_log(tracker: BaseProgressTracker) -> float | None:
@@ -189,9 +245,14 @@ def _newest_log(tracker: BaseProgressTracker) -> float | None:
 
 def _artifact_last(tracker: BaseProgressTracker, progress: ProgressInfo) -> float | None:
     """Newest artifact (epoch files or the evaluator's scores): the clock for 'outdated'."""
-    times = [e.finish_time for e in tracker.details.epochs if e.finish_time is not None]
+    details = tracker.details
+    memo = details.__dict__.get("_artifact_last")
+    if memo is not None:
+        return memo
+    times = [e.finish_time for e in details.epochs if e.finish_time is not None]
     if times:
-        return max(times)
+        details.__dict__["_artifact_last"] = newest = max(times)  # details never change once computed
+        return newest
     if progress.runner_type == "evaluator":
         return progress.last_update_time if progress.completed_epochs else None
     return None
@@ -264,9 +325,13 @@ def get_all_run_status(
     snap = snapshot if snapshot is not None else take_snapshot(system_monitor, project)
     process_map = snap.by_config()
     store = open_store(project) if use_store else None
+    all_facts = _read_all_facts(configs, project)
+    # Trackers are kept with the store between calls in this process, so a warm call
+    # is a few stats per run (no tracker, listing or config parse is redone).
+    trackers = _trackers_for(store) if store is not None else None
     out: dict[str, RunStatus] = {}
     for c in configs:
-        out[c], _ = evaluate_run(
+        out[c], tracker = evaluate_run(
             c,
             project,
             process_map=process_map,
@@ -275,10 +340,45 @@ def get_all_run_status(
             outdated_days=outdated_days,
             force_refresh=force_refresh,
             store=store,
+            tracker=trackers.get(c) if trackers is not None else None,
+            facts=all_facts.get(c),
         )
+        if trackers is not None:
+            if tracker is not None:
+                trackers[c] = tracker
+            else:
+                trackers.pop(c, None)
     if store is not None:
         store.save()
     return out
+
+
+def _read_all_facts(configs: list[str], project: Project) -> dict[str, ConfigFacts]:
+    """Every config's facts in one batch (one cache load, one stat per shared dependency).
+
+    On any failure of the batch, each run falls back to its own read in evaluate_run,
+    where an error stays that run's error.
+    """
+    from runwatch.configs import read_configs
+
+    absolute = {c: c if os.path.isabs(c) else os.path.join(project.root, c) for c in configs}
+    try:
+        by_abs = read_configs(list(dict.fromkeys(absolute.values())), root=project.root, settings=project.settings)
+    except Exception:
+        return {}
+    return {c: by_abs[a] for c, a in absolute.items() if a in by_abs}
+
+
+_TRACKERS: dict[int, dict[str, BaseProgressTracker]] = {}
+
+
+def _trackers_for(store: ProgressStore) -> dict[str, BaseProgressTracker]:
+    """The process's trackers of one project (by store), keyed by config as given."""
+    key = id(store)
+    trackers = _TRACKERS.get(key)
+    if trackers is None:
+        trackers = _TRACKERS[key] = {}
+    return trackers
 
 
 _STORES: dict[str, ProgressStore] = {}

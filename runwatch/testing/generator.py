@@ -253,7 +253,7 @@ def _trainer_series(rng: random.Random, n: int, metric: str, plateau_from: int |
     return out
 
 
-def _config_text(rel: str, runner: str, epochs: int, metric: str, patience: int | None, rng: random.Random, logs_dir: str, n_seeds: int) -> str:
+def config_text(rel: str, runner: str, epochs: int, metric: str, patience: int | None, rng: random.Random, logs_dir: str, n_seeds: int) -> str:
     seeds = "[" + ", ".join(str(rng.randrange(10**8)) for _ in range(n_seeds)) + "]"
     es = ""
     if patience is not None:
@@ -278,6 +278,7 @@ def generate_tree(
     seed: int = 0,
     now: float | None = None,
     max_epochs: int = 20,
+    min_epochs: int | None = None,
     n_points: int = 16,
     n_seeds: int = 100,
     scenarios: tuple[str, ...] | None = None,
@@ -290,6 +291,9 @@ def generate_tree(
 
     Scenarios cycle through every trainer and evaluator case so that even a small
     tree has every status; answers assume ``sleep_time`` / ``outdated_days``.
+    Each trainer's configured epochs are drawn uniformly from ``min_epochs`` (default
+    ``max_epochs // 2``, at least 4) to ``max_epochs``; the benchmarks pass 4..100 for a
+    lab-like spread of short and long runs.
     """
     import time as _time
 
@@ -314,19 +318,21 @@ def generate_tree(
         if is_eval:
             tree.runs.append(_gen_evaluator(rng, rel, scen, cfg_path, work_dir, now, running_age, stale_age, old_age, n_points, n_seeds, logs_dir))
         else:
-            tree.runs.append(_gen_trainer(rng, rel, scen, cfg_path, work_dir, now, running_age, stale_age, old_age, max_epochs, n_points, n_seeds, logs_dir, tree))
+            tree.runs.append(_gen_trainer(rng, rel, scen, cfg_path, work_dir, now, running_age, stale_age, old_age, max_epochs, n_points, n_seeds, logs_dir, tree, min_epochs))
     for j in range(multi_stage):
         tree.runs.append(_gen_multi_stage(rng, f"multi_stage/run_{j}", root, now, running_age, n_points, logs_dir))
     return tree
 
 
-def _gen_trainer(rng, rel, scen, cfg_path, work_dir, now, running_age, stale_age, old_age, max_epochs, n_points, n_seeds, logs_dir, tree) -> ExpectedRun:
+def _gen_trainer(rng, rel, scen, cfg_path, work_dir, now, running_age, stale_age, old_age, max_epochs, n_points, n_seeds, logs_dir, tree, min_epochs=None) -> ExpectedRun:
     metric_cls, main_key = rng.choice((("SemanticSegmentationMetric", "mean_IoU"), ("DepthMetric", "mae")))
-    total = rng.randint(max(4, max_epochs // 2), max(4, max_epochs))
+    low = max_epochs // 2 if min_epochs is None else min_epochs
+    total = rng.randint(max(4, low), max(4, max_epochs))
     patience = None
     plateau = None
     if scen == "early_stopped":
         patience = rng.randint(2, 3)
+        total = max(total, patience + 2)  # short runs (min_epochs=4) still leave room to stop early
         plateau = rng.randint(0, total - patience - 2)
         completed = plateau + 1 + patience
     elif scen in ("finished", "outdated"):
@@ -338,7 +344,7 @@ def _gen_trainer(rng, rel, scen, cfg_path, work_dir, now, running_age, stale_age
         completed = rng.randint(1, total - 1)
         patience = rng.choice((None, total + 5))
     with open(cfg_path, "w") as f:
-        f.write(_config_text(rel, "SupervisedSingleTaskTrainer", total, metric_cls, patience, rng, logs_dir, n_seeds))
+        f.write(config_text(rel, "SupervisedSingleTaskTrainer", total, metric_cls, patience, rng, logs_dir, n_seeds))
     exp = ExpectedRun(rel=rel, kind="trainer", scenario=scen, status="failed", completed_epochs=completed, total_epochs=total,
                       progress_percentage=0.0, main_key=main_key)
     if scen == "never_launched":
@@ -391,7 +397,7 @@ def _gen_trainer(rng, rel, scen, cfg_path, work_dir, now, running_age, stale_age
 
 def _gen_evaluator(rng, rel, scen, cfg_path, work_dir, now, running_age, stale_age, old_age, n_points, n_seeds, logs_dir) -> ExpectedRun:
     metric_cls, main_key = rng.choice((("SemanticSegmentationMetric", "mean_IoU"), ("DepthMetric", "mae")))
-    text = _config_text(rel, "BaseEvaluator", 1, metric_cls, None, rng, logs_dir, n_seeds).replace("    'epochs': 1,\n", "")
+    text = config_text(rel, "BaseEvaluator", 1, metric_cls, None, rng, logs_dir, n_seeds).replace("    'epochs': 1,\n", "")
     with open(cfg_path, "w") as f:
         f.write(text)
     exp = ExpectedRun(rel=rel, kind="evaluator", scenario=scen, status="failed", completed_epochs=0, total_epochs=1, progress_percentage=0.0, main_key=main_key)

@@ -1,0 +1,371 @@
+"""The ``runwatch`` command line: status table, run detail, dashboard server and demo.
+
+Startup time matters (``runwatch status --json`` runs from cron and agents), so this
+module imports only click and the core at load time; rich, the server, SSH and the
+demo are imported inside the commands that use them.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+import click
+
+from runwatch import __version__
+from runwatch.cli_scan import SORT_KEYS, UserError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+EXIT_FAIL_ON = 1
+EXIT_USAGE = 2
+PROGRESS_MIN_RUNS = 100
+
+
+class CliError(click.ClickException):
+    """A user mistake: printed as one ``Error: ...`` line, exit code 2, never a traceback."""
+
+    exit_code = EXIT_USAGE
+
+
+def user_errors(fn: F) -> F:
+    """Turn the core's input errors (bad settings file, bad path, bad pattern) into CliError."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from runwatch.layout import LayoutError
+        from runwatch.settings import SettingsError
+
+        try:
+            return fn(*args, **kwargs)
+        except (UserError, SettingsError, LayoutError) as e:
+            raise CliError(str(e)) from None
+        except ValueError as e:
+            if type(e).__name__ == "PatternError":
+                raise CliError(str(e)) from None
+            raise
+
+    return wrapper  # type: ignore[return-value]
+
+
+def source_options(fn: F) -> F:
+    """Process-source options shared by every command that decides stuck vs failed."""
+    fn = click.option("--local/--no-local", default=True, show_default=True, help="Look for run processes on this machine.")(fn)
+    fn = click.option(
+        "--ssh",
+        "ssh",
+        multiple=True,
+        metavar="HOST[,HOST]",
+        help="Also look on these servers over SSH (repeatable; default: ssh_servers from the settings file).",
+    )(fn)
+    fn = click.option("--no-ssh", is_flag=True, help="Do not ask any SSH server, whatever the settings say.")(fn)
+    fn = click.option("--slurm/--no-slurm", default=None, help="Also ask Slurm for jobs (default: the settings file's `slurm`).")(fn)
+    return fn
+
+
+def project_options(fn: F) -> F:
+    fn = click.option(
+        "--root",
+        type=click.Path(file_okay=False),
+        default=None,
+        help="Project root (default: the nearest folder with configs/ or runwatch.toml at or above the paths or the current dir).",
+    )(fn)
+    fn = click.option("--sleep-time", type=click.IntRange(min=0), default=None, help="Seconds since the last log write for a run to count as running (default from settings: 86400).")(fn)
+    fn = click.option("--outdated-days", type=click.FloatRange(min=0), default=None, help="Days after which a finished run counts as outdated (default from settings: 30).")(fn)
+    return fn
+
+
+def open_project(root: str | None, paths: Sequence[str], sleep_time: int | None, outdated_days: float | None) -> Any:
+    from runwatch.cli_scan import check_project, infer_root
+    from runwatch.layout import Project
+    from runwatch.settings import load_settings
+
+    r = infer_root(root, paths)
+    overrides: dict[str, Any] = {}
+    if sleep_time is not None:
+        overrides["sleep_time"] = sleep_time
+    if outdated_days is not None:
+        overrides["outdated_days"] = outdated_days
+    project = Project.at(r, load_settings(r, **overrides))
+    check_project(project)
+    return project
+
+
+def make_console(stderr: bool = False) -> Any:
+    """A rich console; piped output gets a wide fixed width so tables are not folded to 80 columns."""
+    from rich.console import Console
+
+    stream = sys.stderr if stderr else sys.stdout
+    width = None if stream.isatty() or os.environ.get("COLUMNS") else 200
+    return Console(file=stream, width=width)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, "--version", "-V", prog_name="runwatch")
+def cli() -> None:
+    """The state of every experiment run, from the files the runs already write.
+
+    \b
+    runwatch status              every run under the project, as a table
+    runwatch status --json       the same, as one JSON document (see docs/cli.md)
+    runwatch show RUN            one run in depth: epochs, scores, log tail
+    runwatch serve               the web dashboard
+    runwatch demo                a live demo project with the dashboard
+    """
+
+
+# ---------------------------------------------------------------- status
+
+
+@cli.command()
+@click.argument("paths", nargs=-1)
+@project_options
+@click.option("--status", "status_filter", multiple=True, metavar="STATUS[,STATUS]", help="Only runs with these statuses, e.g. failed,stuck.")
+@click.option("--sort", type=click.Choice(SORT_KEYS), default="run", show_default=True, help="Order of the rows.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document (runs + summary) instead of the table.")
+@click.option("--watch", is_flag=True, help="Refresh the table in place until Ctrl-C.")
+@click.option("--interval", type=click.FloatRange(min=0.2), default=2.0, show_default=True, help="Seconds between refreshes with --watch.")
+@click.option("--fail-on", multiple=True, metavar="STATUS[,STATUS]", help="Exit with code 1 when any selected run has one of these statuses (for cron/CI).")
+@source_options
+@user_errors
+def status(
+    paths: tuple[str, ...],
+    root: str | None,
+    sleep_time: int | None,
+    outdated_days: float | None,
+    status_filter: tuple[str, ...],
+    sort: str,
+    as_json: bool,
+    watch: bool,
+    interval: float,
+    fail_on: tuple[str, ...],
+    local: bool,
+    ssh: tuple[str, ...],
+    no_ssh: bool,
+    slurm: bool | None,
+) -> None:
+    """Status of every run under the project, or of the given PATHS.
+
+    PATHS may be config files, folders under configs/, work dirs under logs/, globs
+    (quoted) or run names such as trainers/group_0/run_3.
+    """
+    from runwatch.cli_scan import (
+        Scanner,
+        build_monitor,
+        filter_rows,
+        json_payload,
+        parse_status_list,
+        sort_rows,
+    )
+
+    if as_json and watch:
+        raise CliError("--json and --watch cannot be combined")
+    wanted = parse_status_list(status_filter)
+    failing = parse_status_list(fail_on)
+    project = open_project(root, paths, sleep_time, outdated_days)
+    monitor = build_monitor(project, local, ssh, no_ssh, slurm)
+    try:
+        scanner = Scanner(project, paths, monitor, sleep_time, outdated_days)
+        configs = scanner.configs()
+        if watch:
+            _watch(scanner, wanted, sort, interval)
+            return
+        result = _first_scan(scanner, configs)
+        rows = sort_rows(filter_rows(result.rows, wanted), sort)
+        if as_json:
+            click.echo(json.dumps(json_payload(project, result, rows), indent=None, allow_nan=False))
+        else:
+            from runwatch.render import status_view
+
+            make_console().print(status_view(rows, result))
+        if failing and any(r.status.status in failing for r in rows):
+            sys.exit(EXIT_FAIL_ON)
+    finally:
+        _close(monitor)
+
+
+def _close(monitor: Any) -> None:
+    close = getattr(monitor, "close", None)
+    if close is not None:
+        close()
+
+
+def _first_scan(scanner: Any, configs: list[str]) -> Any:
+    """A scan, with a transient progress bar on stderr when a terminal waits on a large tree."""
+    if len(configs) < PROGRESS_MIN_RUNS or not sys.stderr.isatty():
+        return scanner.scan(configs=configs)
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    with Progress(TextColumn("scanning runs"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=make_console(stderr=True), transient=True) as prog:
+        task = prog.add_task("scan", total=len(configs))
+        return scanner.scan(on_progress=lambda done, total: prog.update(task, completed=done), configs=configs)
+
+
+def _watch(scanner: Any, wanted: set[str], sort: str, interval: float) -> None:
+    """Live table, redrawn in place; Ctrl-C ends it quietly."""
+    from rich.live import Live
+
+    from runwatch.cli_scan import filter_rows, sort_rows
+    from runwatch.render import status_view
+
+    console = make_console()
+    try:
+        result = _first_scan(scanner, scanner.configs())
+        with Live(console=console, auto_refresh=False, transient=False) as live:
+            while True:
+                rows = sort_rows(filter_rows(result.rows, wanted), sort)
+                title = f"runwatch · {scanner.project.root} · {time.strftime('%H:%M:%S', time.localtime(result.checked_at))} · every {interval:g}s · Ctrl-C to quit"
+                live.update(status_view(rows, result, title=title), refresh=True)
+                time.sleep(interval)
+                result = scanner.scan()
+    except KeyboardInterrupt:
+        pass
+    if not console.is_terminal:
+        console.print()  # a piped Live leaves its last frame without a final newline
+
+
+# ---------------------------------------------------------------- show
+
+
+@cli.command()
+@click.argument("run")
+@project_options
+@click.option("--lines", "-n", type=click.IntRange(min=0), default=20, show_default=True, help="Lines of the newest log to show.")
+@click.option("--json", "as_json", is_flag=True, help="Print the run record with per-epoch details and config facts as JSON.")
+@source_options
+@user_errors
+def show(
+    run: str,
+    root: str | None,
+    sleep_time: int | None,
+    outdated_days: float | None,
+    lines: int,
+    as_json: bool,
+    local: bool,
+    ssh: tuple[str, ...],
+    no_ssh: bool,
+    slurm: bool | None,
+) -> None:
+    """One run in depth: config facts, epochs, scores, early stopping, error, log tail.
+
+    RUN is a config path, a work dir or a run name such as trainers/group_0/run_3.
+    """
+    from runwatch.cli_scan import Scanner, build_monitor, find_one
+
+    project = open_project(root, [run], sleep_time, outdated_days)
+    config = find_one(project, run)
+    monitor = build_monitor(project, local, ssh, no_ssh, slurm)
+    try:
+        result = Scanner(project, [], monitor, sleep_time, outdated_days).scan(configs=[config])
+    finally:
+        _close(monitor)
+    row = result.rows[0]
+    from runwatch.render import detail_dict, run_detail
+
+    if as_json:
+        from runwatch.cli_scan import json_safe
+
+        click.echo(json.dumps(json_safe(detail_dict(row)), allow_nan=False))
+        return
+    make_console().print(run_detail(row, project.root, lines))
+
+
+# ---------------------------------------------------------------- serve
+
+
+def _load_server() -> Callable[..., None] | None:
+    try:
+        from runwatch.server import run_server  # type: ignore[attr-defined]
+    except ImportError:
+        return None
+    return run_server  # type: ignore[no-any-return]
+
+
+@cli.command()
+@click.argument("root", required=False, type=click.Path(file_okay=False))
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0 for every interface; then use --token).")
+@click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True)
+@click.option("--token", default=None, envvar="RUNWATCH_TOKEN", help="Require this token (also RUNWATCH_TOKEN).")
+@click.option("--polling/--no-polling", default=None, help="Poll the file system instead of watching it (network file systems).")
+@click.option("--open/--no-browser", "open_browser", default=False, help="Open the dashboard in a browser.")
+@source_options
+@user_errors
+def serve(
+    root: str | None,
+    host: str,
+    port: int,
+    token: str | None,
+    polling: bool | None,
+    open_browser: bool,
+    local: bool,
+    ssh: tuple[str, ...],
+    no_ssh: bool,
+    slurm: bool | None,
+) -> None:
+    """Serve the live dashboard for the project at ROOT (default: the current project)."""
+    from runwatch.cli_scan import build_monitor
+
+    project = open_project(root, [], None, None)
+    run_server = _load_server()
+    if run_server is None:
+        raise CliError("the dashboard server (runwatch.server) is not available in this installation; use `runwatch status --watch`")
+    monitor = build_monitor(project, local, ssh, no_ssh, slurm)
+    try:
+        run_server(
+            project.root,
+            host=host,
+            port=port,
+            token=token,
+            open_browser=open_browser,
+            settings=project.settings,
+            monitor=monitor,
+            polling=polling,
+            on_ready=lambda url: click.echo(f"runwatch dashboard: {url}  (Ctrl-C to stop)"),
+        )
+    except KeyboardInterrupt:
+        pass
+    finally:
+        _close(monitor)
+
+
+# ---------------------------------------------------------------- demo
+
+
+@cli.command()
+@click.argument("directory", required=False, type=click.Path(file_okay=False))
+@click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--no-browser", is_flag=True, help="Do not open a browser; just print the URL.")
+@click.option("--runs", type=click.IntRange(min=13, max=2000), default=36, show_default=True, help="Generated runs besides the live ones.")
+@click.option("--live", "n_live", type=click.IntRange(min=0, max=32), default=6, show_default=True, help="Runs trained live by writer processes.")
+@click.option("--terminal", is_flag=True, help="Show the live table in the terminal instead of serving the dashboard.")
+@user_errors
+def demo(directory: str | None, port: int, host: str, no_browser: bool, runs: int, n_live: int, terminal: bool) -> None:
+    """A demo project with live runs, and the dashboard on it (Ctrl-C stops everything).
+
+    DIRECTORY is created (or reused if it holds an earlier demo) and kept; without
+    it the demo lives in a temporary folder removed on exit.
+    """
+    from runwatch.demo.session import run_demo
+
+    run_demo(directory, host=host, port=port, open_browser=not no_browser, n_runs=runs, n_live=n_live, terminal=terminal, load_server=_load_server)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Console-script entry point."""
+    cli.main(args=list(argv) if argv is not None else None, prog_name="runwatch")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

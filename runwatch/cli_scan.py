@@ -1,0 +1,370 @@
+"""What the CLI asks the core: which configs the user means, and their status.
+
+Kept apart from ``cli.py`` so the command definitions stay declarative and so the
+same scan (paths -> configs -> RunStatus, trackers reused between refreshes) serves
+``status``, ``status --watch``, ``show`` and the demo's terminal fallback.
+"""
+
+from __future__ import annotations
+
+import glob
+import math
+import os
+import re
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from runwatch.configs.facts import ConfigFacts
+from runwatch.layout import LayoutError, Project
+from runwatch.process_info import ProcessSnapshot
+from runwatch.run_status import (
+    STATUSES,
+    RunStatus,
+    evaluate_run,
+    open_store,
+    take_snapshot,
+)
+
+JSON_SCHEMA_VERSION = 1
+SORT_KEYS: tuple[str, ...] = ("run", "status", "progress", "updated", "eta", "kind")
+_GLOB_CHARS = set("*?[")
+
+
+class UserError(Exception):
+    """A mistake of the caller (bad path, bad option); shown as one line, exit code 2."""
+
+
+@dataclass
+class Row:
+    """One run as the CLI shows it: the core's RunStatus plus the config facts behind it."""
+
+    status: RunStatus
+    facts: ConfigFacts | None = None
+
+    @property
+    def directions(self) -> dict[str, Any] | None:
+        return self.facts.directions if self.facts is not None else None
+
+    @property
+    def last_update(self) -> float | None:
+        """Newest sign of life: progress artifacts or the newest log, whichever is later."""
+        times = [self.status.progress.last_update_time]
+        d = self.status.details
+        if d is not None and d.logs:
+            times.append(d.logs[0][1])
+        known = [t for t in times if t is not None]
+        return max(known) if known else None
+
+    @property
+    def overall_percentage(self) -> float:
+        """Completion for the summary: a finished run counts fully, even if it stopped early."""
+        if self.status.status in ("finished", "outdated"):
+            return 100.0
+        pct = self.status.progress.progress_percentage
+        return pct if math.isfinite(pct) else 0.0
+
+
+@dataclass
+class ScanResult:
+    rows: list[Row]
+    process_errors: dict[str, str] = field(default_factory=dict)
+    checked_at: float = field(default_factory=time.time)
+
+
+# ---------------------------------------------------------------- paths -> configs
+
+
+def infer_root(root: str | None, paths: Sequence[str]) -> str:
+    """The project root: ``--root``, else the project of the first existing path, else of cwd."""
+    from runwatch.layout import find_project_root
+
+    if root is not None:
+        if not os.path.isdir(root):
+            raise UserError(f"{root}: --root is not a directory")
+        return os.path.abspath(root)
+    for p in paths:
+        if os.path.exists(p):
+            start = p if os.path.isdir(p) else os.path.dirname(os.path.abspath(p))
+            return find_project_root(start)
+    return find_project_root(".")
+
+
+def check_project(project: Project) -> None:
+    if not os.path.isdir(project.configs_root):
+        raise UserError(
+            f"{project.root}: not a project root (no {project.settings.configs_dir}/ folder); "
+            "pass --root or run inside a project"
+        )
+
+
+def resolve_targets(project: Project, paths: Sequence[str]) -> list[str]:
+    """Absolute config paths for what the user typed: configs, folders, work dirs, globs or run names.
+
+    Every spelling a researcher has at hand (a config path, the work dir printed in a
+    log, ``trainers/group_0/run_3``) names the same run; an argument that names none
+    is an error, because a silently empty table reads as "nothing is running".
+    """
+    if not paths:
+        return project.discover_configs()
+    out: list[str] = []
+    for p in paths:
+        found = _resolve_one(project, p)
+        if not found:
+            raise UserError(f"{p}: no config, folder or run of {project.root} matches")
+        out.extend(found)
+    seen: set[str] = set()
+    unique = []
+    for c in out:
+        if c not in seen:
+            seen.add(c)
+            unique.append(c)
+    return unique
+
+
+def _resolve_one(project: Project, p: str) -> list[str]:
+    if not os.path.exists(p) and _GLOB_CHARS & set(p):
+        matches = sorted(glob.glob(p, recursive=True))
+        if not matches and not os.path.isabs(p):
+            matches = sorted(glob.glob(os.path.join(project.configs_root, p), recursive=True))
+        return [c for m in matches for c in _resolve_existing(project, m)]
+    if os.path.exists(p):
+        return _resolve_existing(project, p)
+    # A run name relative to the configs folder: "trainers/group_0/run_3" (".py" optional).
+    name = p.removesuffix(".py")
+    candidate = project.config_path(name.strip("/"))
+    if os.path.isfile(candidate):
+        return [candidate]
+    folder = os.path.join(project.configs_root, name.strip("/"))
+    if os.path.isdir(folder):
+        return project.discover_configs(under=os.path.relpath(folder, project.configs_root))
+    return []
+
+
+def _under(path: str, folder: str) -> str | None:
+    path, folder = os.path.normpath(path), os.path.normpath(folder)
+    if path == folder:
+        return ""
+    if path.startswith(folder + os.sep):
+        return os.path.relpath(path, folder)
+    return None
+
+
+def _resolve_existing(project: Project, p: str) -> list[str]:
+    a = os.path.abspath(p)
+    if os.path.normpath(a) == os.path.normpath(project.root):
+        return project.discover_configs()
+    rel_c = _under(a, project.configs_root)
+    if rel_c is not None:
+        if os.path.isdir(a):
+            return project.discover_configs(under=rel_c or None)
+        if a.endswith(".py"):
+            return [a]
+        return []
+    rel_l = _under(a, project.logs_root)
+    if rel_l is not None:
+        # A work dir (or a file in one): walk up to the nearest folder with a config.
+        parts = rel_l.split(os.sep) if rel_l else []
+        if parts and parts[0] == "debug":
+            parts = parts[1:]
+        while parts:
+            cfg = project.config_path("/".join(parts))
+            if os.path.isfile(cfg):
+                return [cfg]
+            folder = os.path.join(project.configs_root, *parts)
+            if os.path.isdir(folder):
+                return project.discover_configs(under="/".join(parts))
+            parts = parts[:-1]
+        return project.discover_configs() if not rel_l else []
+    return []
+
+
+# ---------------------------------------------------------------- scanning
+
+
+def parse_status_list(values: Sequence[str]) -> set[str]:
+    """``failed,stuck`` or repeated options -> a validated set of statuses."""
+    out: set[str] = set()
+    for v in values:
+        for s in v.split(","):
+            s = s.strip().lower()
+            if not s:
+                continue
+            if s not in STATUSES:
+                raise UserError(f"unknown status {s!r}; choose from {', '.join(STATUSES)}")
+            out.add(s)
+    return out
+
+
+class Scanner:
+    """Status of a fixed selection of runs, reusing trackers and facts between refreshes.
+
+    A ``--watch`` refresh then costs a few stats per unchanged run; a config file that
+    changes (new mtime) is read again so edits show up without a restart.
+    """
+
+    def __init__(
+        self,
+        project: Project,
+        paths: Sequence[str] = (),
+        monitor: Any = None,
+        sleep_time: float | None = None,
+        outdated_days: float | None = None,
+    ) -> None:
+        self.project = project
+        self.paths = list(paths)
+        self.monitor = monitor
+        self.sleep_time = sleep_time
+        self.outdated_days = outdated_days
+        self._trackers: dict[str, Any] = {}
+        self._config_mtime: dict[str, float] = {}
+        self.store = open_store(project)
+
+    def configs(self) -> list[str]:
+        return resolve_targets(self.project, self.paths)
+
+    def scan(self, on_progress: Callable[[int, int], None] | None = None, configs: list[str] | None = None) -> ScanResult:
+        configs = self.configs() if configs is None else configs
+        snap: ProcessSnapshot = take_snapshot(self.monitor, self.project)
+        process_map = snap.by_config()
+        rows: list[Row] = []
+        now = time.time()
+        for i, c in enumerate(configs):
+            tracker = self._trackers.get(c)
+            facts = tracker.config if tracker is not None else None
+            try:
+                mtime = os.stat(c).st_mtime
+            except OSError:
+                mtime = -1.0
+            if self._config_mtime.get(c) != mtime:
+                facts, tracker = None, None
+            status, tracker = evaluate_run(
+                c,
+                self.project,
+                process_map=process_map,
+                process_errors=snap.errors,
+                sleep_time=self.sleep_time,
+                outdated_days=self.outdated_days,
+                store=self.store,
+                tracker=tracker,
+                facts=facts,
+                now=now,
+            )
+            if tracker is not None:
+                self._trackers[c] = tracker
+                self._config_mtime[c] = mtime
+            rows.append(Row(status, tracker.config if tracker is not None else None))
+            if on_progress is not None:
+                on_progress(i + 1, len(configs))
+        try:
+            self.store.save()
+        except OSError:
+            pass  # a read-only project still gets its status; the cache only makes it faster
+        return ScanResult(rows, dict(snap.errors), now)
+
+
+def filter_rows(rows: list[Row], statuses: set[str]) -> list[Row]:
+    return [r for r in rows if not statuses or r.status.status in statuses]
+
+
+def sort_rows(rows: list[Row], key: str) -> list[Row]:
+    """Sorted for reading: ``status`` groups problems first; times put the newest first."""
+    order = {s: i for i, s in enumerate(("failed", "stuck", "running", "queued", "finished", "outdated"))}
+    def name(r: Row) -> tuple[Any, ...]:
+        return natural_key(r.status.run or r.status.config)
+    if key == "status":
+        return sorted(rows, key=lambda r: (order.get(r.status.status, 99), name(r)))
+    if key == "progress":
+        return sorted(rows, key=lambda r: (r.status.progress.progress_percentage, name(r)))
+    if key == "updated":
+        return sorted(rows, key=lambda r: (-(r.last_update or 0.0), name(r)))
+    if key == "eta":
+        return sorted(rows, key=lambda r: (r.status.eta_seconds is None, r.status.eta_seconds or 0.0, name(r)))
+    if key == "kind":
+        return sorted(rows, key=lambda r: (r.status.progress.runner_type, name(r)))
+    return sorted(rows, key=name)
+
+
+def natural_key(text: str) -> tuple[Any, ...]:
+    """``run_2`` before ``run_10``: names sort as people number them."""
+    return tuple(int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text))
+
+
+def summarize(rows: list[Row]) -> dict[str, Any]:
+    """Counts per status and overall progress (finished runs count 100 %, early stop included)."""
+    counts = {s: 0 for s in STATUSES}
+    done = total = 0
+    for r in rows:
+        counts[r.status.status] = counts.get(r.status.status, 0) + 1
+        p = r.status.progress
+        if p.total_epochs is not None:
+            total += p.total_epochs
+            done += p.total_epochs if r.status.status in ("finished", "outdated") else min(p.completed_epochs, p.total_epochs)
+    overall = sum(r.overall_percentage for r in rows) / len(rows) if rows else 0.0
+    return {
+        "total": len(rows),
+        "by_status": counts,
+        "progress_percentage": round(overall, 2),
+        "completed_epochs": done,
+        "total_epochs": total,
+        "with_warnings": sum(1 for r in rows if r.status.progress.warnings),
+    }
+
+
+def json_payload(project: Project, result: ScanResult, rows: list[Row]) -> dict[str, Any]:
+    """The ``--json`` document; see docs/cli.md for the schema."""
+    return json_safe(
+        {
+            "version": JSON_SCHEMA_VERSION,
+            "root": project.root,
+            "checked_at": result.checked_at,
+            "runs": [r.status.to_dict() for r in rows],
+            "summary": summarize(rows),
+            "process_errors": result.process_errors,
+        }
+    )
+
+
+def json_safe(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    return value
+
+
+def build_monitor(project: Project, local: bool, ssh: Sequence[str], no_ssh: bool, slurm: bool | None) -> Any:
+    """The process monitor for the chosen sources; a bad launcher pattern is a user error."""
+    try:
+        from runwatch.processes import monitor_from_settings
+    except ImportError as e:  # pragma: no cover - the processes package is part of the install
+        raise UserError(f"process sources unavailable: {e}") from e
+    hosts: list[str] | None = [h.strip() for v in ssh for h in v.split(",") if h.strip()] or None
+    if no_ssh:
+        hosts = []
+    try:
+        return monitor_from_settings(project, local=local, ssh=hosts, slurm=slurm)
+    except ValueError as e:
+        raise UserError(str(e)) from e
+
+
+def find_one(project: Project, run: str) -> str:
+    """The single config a ``show RUN`` argument names."""
+    try:
+        found = resolve_targets(project, [run])
+    except UserError:
+        found = []
+    if not found:
+        raise UserError(f"{run}: no run of {project.root} has this name, config path or work dir")
+    if len(found) > 1:
+        names = ", ".join(project.config_rel(c) for c in found[:5])
+        more = f" and {len(found) - 5} more" if len(found) > 5 else ""
+        raise UserError(f"{run}: names {len(found)} runs ({names}{more}); give one")
+    try:
+        project.config_rel(found[0])
+    except LayoutError as e:
+        raise UserError(str(e)) from e
+    return found[0]

@@ -1,0 +1,70 @@
+"""The demo's writer processes, each in its own process group, all stopped on exit.
+
+Each run is launched as Pylon launches it (``python main.py --config-filepath
+./configs/<rel>.py`` from the project root) so the local process source sees real
+processes. A process group per run lets ``stop`` kill a run and anything it
+started; the runs also watch their parent PID, so a demo killed with SIGKILL still
+leaves nothing behind for long.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+
+class WriterProcesses:
+    """Start and stop the demo's run processes."""
+
+    def __init__(self, root: str) -> None:
+        self.root = root
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+
+    def start(self, rel: str) -> subprocess.Popen[bytes]:
+        env = dict(os.environ, RUNWATCH_DEMO_PARENT=str(os.getpid()), PYTHONDONTWRITEBYTECODE="1")
+        p = subprocess.Popen(
+            [sys.executable, "main.py", "--config-filepath", f"./configs/{rel}.py"],
+            cwd=self.root,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            process_group=0,  # its own group: Ctrl-C reaches the demo only, which then stops them all
+        )
+        self.procs[rel] = p
+        return p
+
+    def start_all(self, rels: list[str]) -> None:
+        for rel in rels:
+            self.start(rel)
+
+    def alive(self) -> list[str]:
+        return [rel for rel, p in self.procs.items() if p.poll() is None]
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """SIGTERM every group, wait, then SIGKILL whatever is left; reap all."""
+        for p in self.procs.values():
+            _killpg(p.pid, signal.SIGTERM)
+        deadline = time.time() + timeout
+        for p in self.procs.values():
+            try:
+                p.wait(max(0.0, deadline - time.time()))
+            except subprocess.TimeoutExpired:
+                pass
+        for p in self.procs.values():
+            _killpg(p.pid, signal.SIGKILL)  # also members that outlived their leader
+            try:
+                p.wait(2.0)
+            except subprocess.TimeoutExpired:
+                pass
+        self.procs.clear()
+
+
+def _killpg(pgid: int, sig: int) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass

@@ -1,0 +1,160 @@
+"""The real ``runwatch`` command line on generated Pylon trees (subprocesses, no mocks)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from runwatch.testing.generator import generate_tree
+
+ENV = dict(os.environ, COLUMNS="200", NO_COLOR="1")
+
+
+def rw(*args: str, cwd: str | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "runwatch.cli", *args], capture_output=True, text=True, cwd=cwd, env=ENV, timeout=timeout, check=False)
+
+
+@pytest.fixture(scope="module")
+def tree(tmp_path_factory: pytest.TempPathFactory):
+    root = tmp_path_factory.mktemp("proj")
+    return generate_tree(str(root), 40, seed=3)
+
+
+def expected_status(run) -> str:
+    # Without process sources (--no-local) the generator's stuck runs have no live process.
+    return "failed" if run.status == "stuck" else run.status
+
+
+def test_json_matches_every_generated_answer(tree) -> None:
+    r = rw("status", "--json", "--no-local", "--root", tree.root)
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["version"] == 1 and doc["root"] == tree.root
+    by_run = {x["run"]: x for x in doc["runs"]}
+    assert set(by_run) == {e.rel for e in tree.runs}
+    for e in tree.runs:
+        rec = by_run[e.rel]
+        assert rec["status"] == expected_status(e), e.rel
+        assert rec["config"].endswith(e.config_path) and rec["work_dir"].endswith("logs/" + e.rel)
+        assert rec["completed_epochs"] == e.completed_epochs, e.rel
+        assert rec["runner_type"] == e.kind
+        for key in ("progress_percentage", "early_stopped", "early_stopped_at_epoch", "total_epochs", "best_score", "eta_seconds", "process_info", "warnings"):
+            assert key in rec
+    counts = doc["summary"]["by_status"]
+    for status in counts:
+        assert counts[status] == sum(1 for e in tree.runs if expected_status(e) == status)
+    assert doc["summary"]["total"] == len(tree.runs)
+
+
+def test_table_shows_every_run_and_a_summary(tree) -> None:
+    r = rw("status", "--no-local", cwd=tree.root)  # root found from the current dir
+    assert r.returncode == 0, r.stderr
+    for e in tree.runs:
+        assert e.rel in r.stdout
+    header = r.stdout.splitlines()[0].split()
+    assert header[:4] == ["run", "kind", "status", "progress"]
+    summary = r.stdout.strip().splitlines()[-1]
+    n_failed = sum(1 for e in tree.runs if expected_status(e) == "failed")
+    assert summary.startswith(f"{len(tree.runs)} runs") and f"{n_failed} failed" in summary and "overall" in summary
+    early = next(e for e in tree.runs if e.early_stopped)
+    line = next(ln for ln in r.stdout.splitlines() if ln.startswith(early.rel + " "))
+    assert f"@{early.early_stopped_at_epoch}" in line and f"{early.completed_epochs}/{early.total_epochs}" in line
+    assert f"{early.best_value:.4f}" in line
+
+
+def test_filter_sort_and_paths(tree) -> None:
+    r = rw("status", "--json", "--no-local", "--root", tree.root, "--status", "finished,outdated", "--sort", "progress")
+    runs = json.loads(r.stdout)["runs"]
+    assert runs and {x["status"] for x in runs} <= {"finished", "outdated"}
+    pcts = [x["progress_percentage"] for x in runs]
+    assert pcts == sorted(pcts)
+    # A folder under configs/, a work dir and a glob select the same kinds of runs.
+    r = rw("status", "--json", "--no-local", os.path.join(tree.root, "configs", "evals"))
+    assert {x["runner_type"] for x in json.loads(r.stdout)["runs"]} == {"evaluator"}
+    one = tree.runs[1]
+    r = rw("status", "--json", "--no-local", os.path.join(tree.root, "logs", *one.rel.split("/")))
+    assert [x["run"] for x in json.loads(r.stdout)["runs"]] == [one.rel]
+    r = rw("status", "--json", "--no-local", "--root", tree.root, "trainers/group_1/*.py")
+    got = {x["run"] for x in json.loads(r.stdout)["runs"]}
+    assert got == {e.rel for e in tree.runs if e.rel.startswith("trainers/group_1/")}
+
+
+def test_fail_on_sets_the_exit_code(tree) -> None:
+    assert rw("status", "--json", "--no-local", "--root", tree.root, "--fail-on", "failed").returncode == 1
+    finished_only = rw("status", "--json", "--no-local", "--root", tree.root, "--status", "finished", "--fail-on", "failed,stuck")
+    assert finished_only.returncode == 0, finished_only.stderr
+
+
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["status", "--root", "/nonexistent/runwatch-root"], "--root is not a directory"),
+        (["status", "--status", "bogus"], "unknown status 'bogus'"),
+        (["status", "no/such/run"], "no/such/run: no config, folder or run"),
+        (["show", "trainers"], "names"),
+        (["show", "nothing_here"], "nothing_here: no run"),
+    ],
+)
+def test_user_mistakes_are_one_line_exit_2(tree, args, needle) -> None:
+    r = rw(*args, cwd=tree.root)
+    assert r.returncode == 2, (r.stdout, r.stderr)
+    assert needle in r.stderr
+    assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_bad_settings_file_and_not_a_project(tmp_path) -> None:
+    generate_tree(str(tmp_path), 3, n_seeds=2)
+    (tmp_path / "runwatch.toml").write_text("sleep_tme = 3\n")
+    r = rw("status", cwd=str(tmp_path))
+    assert r.returncode == 2 and "runwatch.toml" in r.stderr and "sleep_tme" in r.stderr and "Traceback" not in r.stderr
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    r = rw("status", "--root", str(empty))
+    assert r.returncode == 2 and "not a project root" in r.stderr
+
+
+def test_show_early_stopped_and_crashed_runs(tree) -> None:
+    early = next(e for e in tree.runs if e.early_stopped)
+    r = rw("show", early.rel, "--no-local", cwd=tree.root)
+    assert r.returncode == 0, r.stderr
+    out = r.stdout
+    assert "early stopped" in out and f"at epoch {early.early_stopped_at_epoch}" in out
+    assert "the rule stops training after" in out
+    assert any(ch in out for ch in "▁▂▃▄▅▆▇█")
+    assert f"{early.best_value:.4f}" in out and "★" in out
+    crashed = next(e for e in tree.runs if e.kind == "trainer" and e.has_error and e.completed_epochs)
+    r = rw("show", f"configs/{crashed.rel}.py", "--no-local", "-n", "3", cwd=tree.root)
+    assert "error: torch.OutOfMemoryError" in r.stdout
+    assert r.stdout.rstrip().endswith("79.15 GiB total capacity)")  # the log tail
+    r = rw("show", crashed.rel, "--json", "--no-local", cwd=tree.root)
+    doc = json.loads(r.stdout)
+    assert doc["status"] == "failed" and doc["facts"]["runner_kind"] == "trainer"
+    assert sum(1 for e in doc["details"]["epochs"] if e["finished"]) == crashed.completed_epochs
+
+
+def test_version_and_help() -> None:
+    r = rw("--version")
+    assert r.returncode == 0 and r.stdout.startswith("runwatch, version ")
+    for cmd in ("status", "show", "serve", "demo"):
+        r = rw(cmd, "--help")
+        assert r.returncode == 0 and "Usage: runwatch " + cmd in r.stdout
+
+
+def test_status_json_imports_nothing_heavy(tree) -> None:
+    code = (
+        "import sys\n"
+        "from runwatch.cli import main\n"
+        "try:\n"
+        f"    main(['status', '--json', '--no-local', '--root', {tree.root!r}])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "heavy = [m for m in ('rich', 'starlette', 'uvicorn', 'asyncssh', 'watchfiles', 'websockets') if m in sys.modules]\n"
+        "print('HEAVY', heavy, file=sys.stderr)\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=ENV, timeout=60, check=False)
+    assert "HEAVY []" in r.stderr, r.stderr
+    json.loads(r.stdout)

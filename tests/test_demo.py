@@ -1,0 +1,144 @@
+"""``runwatch demo`` as a user runs it: live runs progress on disk, Ctrl-C leaves no process."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import psutil
+
+from runwatch.demo.project import create_demo_project
+
+ENV = dict(os.environ, COLUMNS="200", NO_COLOR="1")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def finished_epochs(work_dir: str) -> int:
+    n = 0
+    while all(os.path.getsize(os.path.join(work_dir, f"epoch_{n}", f)) > 0 if os.path.exists(os.path.join(work_dir, f"epoch_{n}", f)) else False
+              for f in ("training_losses.pt", "optimizer_buffer.json", "validation_scores.json")):
+        n += 1
+    return n
+
+
+def wait_for(predicate, timeout: float, what: str) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if predicate():
+            return
+        time.sleep(0.3)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def start_demo(root: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "runwatch.cli", "demo", root, "--no-browser", "--port", str(free_port()), "--runs", "13"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV,
+    )
+
+
+def descendants(pid: int) -> list[psutil.Process]:
+    try:
+        return psutil.Process(pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return []
+
+
+def gone(procs: list[psutil.Process]) -> list[psutil.Process]:
+    return [p for p in procs if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+
+
+def test_demo_trains_live_and_ctrl_c_leaves_nothing(tmp_path) -> None:
+    root = str(tmp_path / "demo")
+    demo = start_demo(root)
+    try:
+        wait_for(lambda: os.path.isfile(os.path.join(root, "demo_plan.json")), 60, "the demo project")
+        with open(os.path.join(root, "demo_plan.json")) as f:
+            plan = json.load(f)
+        live = next(rel for rel, p in plan.items() if p["mode"] == "train" and not p.get("crash_at"))
+        wd = os.path.join(root, "logs", *live.split("/"))
+        wait_for(lambda: finished_epochs(wd) >= 1, 60, "a first live epoch")
+        first = finished_epochs(wd)
+        wait_for(lambda: finished_epochs(wd) >= first + 2, 30, "live epochs to keep coming")
+        children = descendants(demo.pid)
+        stuck = [rel for rel, p in plan.items() if p["mode"] == "stuck"]
+        assert stuck and len(children) >= len(plan)
+        # The local process source sees the demo's real processes: stuck runs are stuck, live ones carry a pid.
+        r = subprocess.run([sys.executable, "-m", "runwatch.cli", "status", "--json", "--root", root], capture_output=True, text=True, env=ENV, timeout=60, check=False)
+        runs = {x["run"]: x for x in json.loads(r.stdout)["runs"]}
+        pids = {c.pid for c in children}
+        for rel in stuck:
+            assert runs[rel]["status"] == "stuck" and runs[rel]["process_info"]["pid"] in pids
+        assert runs[live]["status"] == "running" and runs[live]["process_info"]["pid"] in pids
+        demo.send_signal(signal.SIGINT)
+        demo.wait(30)
+        assert gone(children) == [], "demo left processes behind"
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+            demo.wait(10)
+    out = demo.stdout.read() if demo.stdout else ""
+    assert "runwatch demo stopped" in out
+    assert "Traceback" not in (demo.stderr.read() if demo.stderr else "")
+
+
+def test_killed_demo_still_leaves_no_process(tmp_path) -> None:
+    root = str(tmp_path / "demo")
+    demo = start_demo(root)
+    try:
+        wait_for(lambda: len(descendants(demo.pid)) >= 6, 60, "the run processes")
+        time.sleep(1.0)
+        children = descendants(demo.pid)
+        demo.kill()  # SIGKILL: no cleanup code runs; the runs notice their parent is gone
+        demo.wait(10)
+        wait_for(lambda: not gone(children), 15, "orphaned run processes to exit")
+    finally:
+        for p in descendants(demo.pid) if demo.poll() is None else []:
+            p.kill()
+
+
+def test_demo_refuses_a_folder_with_other_files(tmp_path) -> None:
+    (tmp_path / "thesis.tex").write_text("precious")
+    r = subprocess.run([sys.executable, "-m", "runwatch.cli", "demo", str(tmp_path), "--no-browser"], capture_output=True, text=True, env=ENV, timeout=60, check=False)
+    assert r.returncode == 2 and "not empty" in r.stderr and "Traceback" not in r.stderr
+    assert (tmp_path / "thesis.tex").read_text() == "precious" and sorted(os.listdir(tmp_path)) == ["thesis.tex"]
+
+
+def test_demo_project_has_every_kind_and_a_plan(tmp_path) -> None:
+    demo = create_demo_project(str(tmp_path), n_runs=13, n_live=6)
+    modes = sorted(p["mode"] for p in demo.plan.values())
+    assert {"train", "eval", "stuck"} <= set(modes)
+    assert any(p.get("crash_at") for p in demo.plan.values()) and any(p.get("patience") for p in demo.plan.values())
+    for f in ("main.py", "runwatch.toml", "demo_plan.json", ".runwatch-demo"):
+        assert (tmp_path / f).is_file()
+    for rel in demo.plan:
+        assert (tmp_path / "configs" / f"{rel}.py").is_file()
+    again = create_demo_project(str(tmp_path), n_runs=13, n_live=6)  # reusing an earlier demo is allowed
+    assert again.plan == demo.plan
+
+
+def test_demo_main_crash_writes_a_real_traceback(tmp_path) -> None:
+    """The crashing run's log holds a traceback Python itself formatted, and the status says failed."""
+    demo = create_demo_project(str(tmp_path), n_runs=13, n_live=6)
+    rel = next(r for r, p in demo.plan.items() if p.get("crash_at"))
+    plan = json.loads((tmp_path / "demo_plan.json").read_text())
+    plan[rel].update(interval=0.05, crash_at=1)
+    (tmp_path / "demo_plan.json").write_text(json.dumps(plan))
+    r = subprocess.run([sys.executable, "main.py", "--config-filepath", f"./configs/{rel}.py"], cwd=tmp_path, timeout=60, check=False)
+    assert r.returncode == 1
+    log = (tmp_path / "logs" / rel / "train_val_0.log").read_text()
+    assert "Traceback (most recent call last):" in log and 'in backward' in log and log.rstrip().endswith("at step 6")
+    r = subprocess.run([sys.executable, "-m", "runwatch.cli", "status", "--json", "--no-local", "--sleep-time", "0", "--root", str(tmp_path), rel],
+                       capture_output=True, text=True, env=ENV, timeout=60, check=False)
+    (rec,) = json.loads(r.stdout)["runs"]
+    assert rec["status"] == "failed" and rec["completed_epochs"] == 1 and "CUDA out of memory" in rec["error_message"]
