@@ -19,6 +19,7 @@ from typing import Any
 from runwatch.configs.facts import ConfigFacts
 from runwatch.layout import LayoutError, Project
 from runwatch.process_info import ProcessSnapshot
+from runwatch.progress_tracking.progress_info import json_safe
 from runwatch.run_status import (
     STATUSES,
     RunStatus,
@@ -324,16 +325,6 @@ def json_payload(project: Project, result: ScanResult, rows: list[Row]) -> dict[
             "process_errors": result.process_errors,
         }
     )
-
-
-def json_safe(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {str(k): json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [json_safe(v) for v in value]
-    return value
 
 
 def build_monitor(project: Project, local: bool, ssh: Sequence[str], no_ssh: bool, slurm: bool | None) -> Any:
