@@ -10,13 +10,13 @@ from __future__ import annotations
 import os
 from typing import Any, Literal
 
-from runwatch.progress_tracking.base_progress_tracker import BaseProgressTracker, RunDetails
+from runwatch.progress_tracking.base_progress_tracker import BaseProgressTracker, RunDetails, listing_names
 from runwatch.progress_tracking.progress_cache import PROGRESS_JSON, is_own_name
 from runwatch.progress_tracking.progress_info import ProgressInfo
 from runwatch.readers.artifacts import scan_dir
 from runwatch.readers.jsonfile import read_json_tolerant
 from runwatch.readers.logs import last_exception, matching_logs
-from runwatch.progress_tracking.trainer_progress_tracker import _listdir_names, _stat_or_none
+from runwatch.progress_tracking.trainer_progress_tracker import _file_seen
 
 
 class EvaluatorProgressTracker(BaseProgressTracker):
@@ -32,14 +32,10 @@ class EvaluatorProgressTracker(BaseProgressTracker):
         return self.settings.evaluator_log_pattern
 
     def cache_key(self) -> Any:
-        hint = self._hint
-        if not hint:
-            return None
-        names = _listdir_names(self.work_dir)
-        if names != hint.get("names"):
-            return ("names", names)
-        files = tuple(_stat_or_none(os.path.join(self.work_dir, n)) for n in hint.get("files", ()))
-        return (names, files)
+        return self._disk_key()
+
+    def complete_from(self, progress: ProgressInfo) -> bool:
+        return progress.completed_epochs >= 1
 
     def _save_progress_cache(self, progress: ProgressInfo) -> None:
         """Evaluators write no progress.json in Pylon; runwatch does not add one to their dirs."""
@@ -47,7 +43,7 @@ class EvaluatorProgressTracker(BaseProgressTracker):
     def calculate_progress(self) -> ProgressInfo:
         listing = scan_dir(self.work_dir)
         if not listing.exists:
-            self._hint = {}
+            self._hint = {"missing": True} if listing.error == "missing" else {}
             self.details = RunDetails()
             reason = "no work dir: the run was never launched" if listing.error == "missing" else f"cannot read work dir ({listing.error})"
             return ProgressInfo(0, 0.0, runner_type="evaluator", total_epochs=1, error_message=f"{self.work_dir}: {reason}")
@@ -82,11 +78,9 @@ class EvaluatorProgressTracker(BaseProgressTracker):
         last_update = max([m for _, m in logs[:1]] + ([finish_time] if finish_time else []), default=None)
         error_message = last_exception(os.path.join(self.work_dir, logs[0][0])) if logs else None
         self.details = RunDetails(epochs=[], logs=logs)
-        self._hint = {
-            "names": _listdir_names(self.work_dir),
-            "files": tuple(self.get_expected_files()) + tuple(n for n, _ in logs),
-            "racy_mtimes": (),
-        }
+        files = {os.path.join(self.work_dir, n): _file_seen(top.get(n)) for n in (*self.get_expected_files(), *(n for n, _ in logs))}
+        self._hint = {}
+        self._watch({self.work_dir: (listing.mtime_ns, listing_names(listing.files, listing.dirs))}, files)
         return ProgressInfo(
             completed_epochs=1 if complete else 0,
             progress_percentage=100.0 if complete else 0.0,
@@ -101,4 +95,4 @@ class EvaluatorProgressTracker(BaseProgressTracker):
         )
 
     def is_complete(self) -> bool:
-        return self.get_progress().completed_epochs >= 1
+        return self.complete_from(self.get_progress())

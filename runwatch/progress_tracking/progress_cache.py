@@ -109,7 +109,7 @@ class ProgressStore:
     valid) and against corruption or SIGKILL mid-write (a bad file is an empty cache).
     """
 
-    VERSION = 1
+    VERSION = 2  # 2: keys are mtimes seen by the scan (see BaseProgressTracker._key_from_scan)
 
     def __init__(self, path: str | None) -> None:
         self.path = path

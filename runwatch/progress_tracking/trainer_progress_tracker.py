@@ -10,11 +10,11 @@ from __future__ import annotations
 import os
 from typing import Any, Literal
 
-from runwatch.progress_tracking.base_progress_tracker import BaseProgressTracker, EpochRecord, RunDetails
+from runwatch.progress_tracking.base_progress_tracker import BaseProgressTracker, EpochRecord, RunDetails, listdir_names, listing_names
 from runwatch.progress_tracking.early_stopping import replay
 from runwatch.progress_tracking.progress_cache import PROGRESS_JSON, is_own_name, read_progress_json
 from runwatch.progress_tracking.progress_info import ProgressInfo
-from runwatch.readers.artifacts import DirListing, epoch_finished_from_listing, scan_dir
+from runwatch.readers.artifacts import DirListing, FileStat, epoch_finished_from_listing, scan_dir
 from runwatch.readers.logs import last_exception, matching_logs
 from runwatch.readers.scores import read_aggregated
 
@@ -31,10 +31,12 @@ def _stat_or_none(path: str) -> tuple[int, int] | None:
 
 
 def _listdir_names(path: str) -> tuple[str, ...] | None:
-    try:
-        return tuple(sorted(n for n in os.listdir(path) if not is_own_name(n)))
-    except OSError:
-        return None
+    return listdir_names(path)
+
+
+def _file_seen(st: FileStat | None) -> tuple[float, int] | None:
+    """A scanned file as ``_disk_key`` will see it: (mtime, size), or None when absent or broken."""
+    return (st.mtime, st.size) if st is not None and st.is_file else None
 
 
 class TrainerProgressTracker(BaseProgressTracker):
@@ -79,26 +81,25 @@ class TrainerProgressTracker(BaseProgressTracker):
         c = self.config
         if c is None:
             return None
-        return (c.epochs, self._patience(), repr(c.directions), c.is_multi_stage, tuple(s.epochs for s in c.stages))
+        memo = getattr(self, "_config_sig_memo", None)
+        if memo is not None and memo[0] is c:
+            return memo[1]
+        sig = (c.epochs, self._patience(), repr(c.directions), c.is_multi_stage, tuple(s.epochs for s in c.stages))
+        self._config_sig_memo = (c, sig)
+        return sig
 
     # ---- cache key
 
+    def _key_extra(self) -> Any:
+        return self._config_sig()
+
     def cache_key(self) -> Any:
-        hint = self._hint
-        if not hint:
-            return None
-        names = _listdir_names(self.work_dir)
-        if names != hint.get("names"):
-            return ("names", names)
-        epoch_mtimes = []
-        for d in hint.get("epoch_dirs", ()):
-            try:
-                epoch_mtimes.append(os.stat(os.path.join(self.work_dir, d)).st_mtime_ns)
-            except OSError:
-                epoch_mtimes.append(None)
-        frontier = tuple(_stat_or_none(os.path.join(self.work_dir, p)) for p in hint.get("frontier", ()))
-        logs = tuple(_stat_or_none(os.path.join(self.work_dir, n)) for n in hint.get("logs", ()))
-        return (names, tuple(epoch_mtimes), frontier, logs, self._config_sig())
+        return self._disk_key()
+
+    def complete_from(self, progress: ProgressInfo) -> bool:
+        if progress.early_stopped:
+            return True
+        return progress.total_epochs is not None and progress.completed_epochs >= progress.total_epochs
 
     # ---- computation
 
@@ -106,7 +107,7 @@ class TrainerProgressTracker(BaseProgressTracker):
         listing = scan_dir(self.work_dir)
         total = self.configured_total_epochs()
         if not listing.exists:
-            self._hint = {}
+            self._hint = {"missing": True} if listing.error == "missing" else {}
             self.details = RunDetails()
             if listing.error == "missing":
                 msg = f"{self.work_dir}: no work dir: the run was never launched"
@@ -120,13 +121,15 @@ class TrainerProgressTracker(BaseProgressTracker):
         memo = {e.index: e for e in self.details.epochs}
         records: list[EpochRecord] = []
         dir_mtimes: dict[int, int] = {}
-        frontier: list[str] = []
+        frontier: dict[str, tuple[float, int] | None] = {}
+        subs: dict[int, DirListing] = {}
         completed = 0
         contiguous = True
         for n, d in numbered:
             if contiguous and n != completed:
                 contiguous = False
-            sub = scan_dir(os.path.join(self.work_dir, d))
+            sub = scan_dir(os.path.join(self.work_dir, d), mtime_ns=listing.dir_mtimes_ns.get(d))
+            subs[n] = sub
             if sub.mtime_ns is not None:
                 dir_mtimes[n] = sub.mtime_ns
             finished = sub.exists and epoch_finished_from_listing(sub, expected)
@@ -140,7 +143,8 @@ class TrainerProgressTracker(BaseProgressTracker):
             else:
                 if contiguous:
                     contiguous = False
-                frontier.extend(f"{d}/{f}" for f in expected)
+                for f in expected:
+                    frontier[os.path.join(sub.path, f)] = _file_seen(sub.files.get(f))
                 if finished:
                     warnings.append(
                         f"{self.work_dir}: epoch {n} is finished but epoch {completed} "
@@ -194,15 +198,17 @@ class TrainerProgressTracker(BaseProgressTracker):
             if recent:
                 eta = sum(recent) / len(recent) * (total - completed)
         self.details = RunDetails(epochs=records, logs=logs, eta_seconds=eta)
-        self._hint = {
-            "names": _listdir_names(self.work_dir),
-            # Finished epochs are immutable in Pylon; the last finished one and the
-            # unfinished ones are the only dirs still in flux, so only they are stat-ed.
-            "epoch_dirs": tuple(d for n, d in numbered if n >= completed - 1),
-            "frontier": tuple(frontier),
-            "logs": tuple(n for n, _ in logs),
-            "racy_mtimes": tuple(m for n, m in dir_mtimes.items() if n >= completed - 1),
-        }
+        # Finished epochs are immutable in Pylon; the last finished one and the
+        # unfinished ones are the only dirs still in flux, so only they are watched.
+        watched = {self.work_dir: (listing.mtime_ns, listing_names(listing.files, listing.dirs))}
+        for n, sub in subs.items():
+            if n >= completed - 1:
+                watched[sub.path] = (sub.mtime_ns, listing_names(sub.files, sub.dirs))
+        files = dict(frontier)
+        for name, _ in logs:
+            files[os.path.join(self.work_dir, name)] = _file_seen(top.get(name))
+        self._hint = {}
+        self._watch(watched, files)
         progress = ProgressInfo(
             completed_epochs=completed,
             progress_percentage=pct,
@@ -239,7 +245,4 @@ class TrainerProgressTracker(BaseProgressTracker):
         rec.scores, rec.scores_stat = scores, stat_key
 
     def is_complete(self) -> bool:
-        p = self.get_progress()
-        if p.early_stopped:
-            return True
-        return p.total_epochs is not None and p.completed_epochs >= p.total_epochs
+        return self.complete_from(self.get_progress())

@@ -11,13 +11,15 @@ from __future__ import annotations
 import os
 import zipfile
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from runwatch.readers.jsonfile import read_json_tolerant
 
 
-@dataclass(frozen=True)
-class FileStat:
+class FileStat(NamedTuple):
+    """Size and mtime of one entry (a tuple: built ~1.5M times on a 10,000-run cold scan)."""
+
     size: int
     mtime: float
     is_file: bool = True
@@ -32,23 +34,35 @@ class DirListing:
     dirs: dict[str, float]  # name -> mtime
     mtime_ns: int | None = None
     error: str | None = None
+    dir_mtimes_ns: dict[str, int] = field(default_factory=dict)  # name -> mtime_ns of sub-dirs
 
     @property
     def exists(self) -> bool:
         return self.error is None
 
 
-def scan_dir(path: str, stat_files: bool = True) -> DirListing:
-    """List a dir once; ``error`` says why it could not be listed (missing, permission)."""
+def scan_dir(path: str, stat_files: bool = True, mtime_ns: int | None = None) -> DirListing:
+    """List a dir once; ``error`` says why it could not be listed (missing, permission).
+
+    A caller that already knows the dir's mtime (from its parent's listing) passes
+    ``mtime_ns`` and saves one stat per dir.
+    """
     files: dict[str, FileStat] = {}
     dirs: dict[str, float] = {}
+    dir_ns: dict[str, int] = {}
     try:
-        st = os.stat(path)
+        if mtime_ns is None:
+            mtime_ns = os.stat(path).st_mtime_ns
         with os.scandir(path) as it:
             for e in it:
                 try:
                     if e.is_dir():
-                        dirs[e.name] = e.stat().st_mtime if stat_files else 0.0
+                        if stat_files:
+                            dst = e.stat()
+                            dirs[e.name] = dst.st_mtime
+                            dir_ns[e.name] = dst.st_mtime_ns
+                        else:
+                            dirs[e.name] = 0.0
                     elif stat_files:
                         s = e.stat()
                         files[e.name] = FileStat(s.st_size, s.st_mtime, True)
@@ -65,7 +79,7 @@ def scan_dir(path: str, stat_files: bool = True) -> DirListing:
         return DirListing(path, {}, {}, None, "permission denied")
     except OSError as e:
         return DirListing(path, {}, {}, None, e.strerror or str(e))
-    return DirListing(path, files, dirs, st.st_mtime_ns)
+    return DirListing(path, files, dirs, mtime_ns, None, dir_ns)
 
 
 def check_file_loads(path: str) -> bool:

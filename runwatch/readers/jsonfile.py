@@ -12,6 +12,7 @@ import json
 import math
 import os
 import tempfile
+import threading
 from typing import Any
 
 # Files larger than this are not parsed whole for status purposes (a guard against
@@ -51,7 +52,10 @@ def read_json_tolerant(path: str) -> tuple[Any, JSONProblem | None]:
     """Read and parse a JSON file; missing, unreadable, empty or malformed -> (None, problem)."""
     try:
         with open(path, "rb") as f:
-            data = f.read(MAX_JSON_BYTES + 1)
+            # Sized by fstat: read(MAX_JSON_BYTES + 1) would allocate 512 MiB per call.
+            if os.fstat(f.fileno()).st_size > MAX_JSON_BYTES:
+                return None, JSONProblem(f"{path}: larger than {MAX_JSON_BYTES} bytes, not parsed")
+            data = f.read()
     except FileNotFoundError:
         return None, JSONProblem(f"{path}: missing")
     except IsADirectoryError:
@@ -71,11 +75,16 @@ def write_json_atomic(path: str, value: Any) -> None:
     Raises OSError (read-only dir, disk full); callers turn that into a warning.
     """
     directory = os.path.dirname(path) or "."
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=directory)
+    text = json.dumps(value, indent=2, allow_nan=True) + "\n"
+    # A name unique to this process and thread (O_EXCL guards the rest): cheaper than mkstemp.
+    tmp = os.path.join(directory, f".{os.path.basename(path)}.{os.getpid()}.{threading.get_ident()}.tmp")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    except FileExistsError:
+        fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=directory)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(value, f, indent=2, allow_nan=True)
-            f.write("\n")
+            f.write(text)
         os.replace(tmp, path)
     except BaseException:
         try:

@@ -53,7 +53,8 @@ def read_tail(path: str, max_bytes: int = _TAIL_BYTES) -> str:
             size = os.fstat(f.fileno()).st_size
             if size > max_bytes:
                 f.seek(size - max_bytes)
-            data = f.read(max_bytes)
+            # Sized to what is there: read(max_bytes) allocates max_bytes for every small log.
+            data = f.read(min(size, max_bytes) + 1)[-max_bytes:]
     except OSError:
         return ""
     return data.decode("utf-8", errors="replace")

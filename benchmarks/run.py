@@ -1,0 +1,429 @@
+"""runwatch at lab scale: cold, warm and new-process status of generated trees, against a floor.
+
+Every figure is a ratio to a floor measured in the same invocation on the same tree,
+so the numbers mean the same thing on a laptop, a workstation or NFS:
+
+    floor        a plain ``os.scandir`` walk of ``logs/`` that stats every file once
+    floor+read   the floor plus reading every scores file once (whole file)
+
+and every answer runwatch gives is checked against the generator's expected answer
+for every run: a fast wrong answer fails the benchmark.
+
+    python benchmarks/run.py --runs 1000 10000 --out docs/BENCHMARKS.md
+
+Trees are generated once and reused between invocations (``--tree-dir``); a tree
+older than ``--max-tree-age`` hours is regenerated, because its expected statuses
+("running" = a log younger than a day) depend on the clock.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pickle
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+if REPO not in sys.path:
+    sys.path.insert(0, REPO)
+
+TREE_FORMAT = 3  # bump when the generator parameters below change
+GEN_KW: dict[str, Any] = {"max_epochs": 100, "min_epochs": 4, "n_points": 100, "n_seeds": 100, "groups": 20}
+
+
+# ---------------------------------------------------------------- tree cache
+
+
+@dataclass
+class BenchTree:
+    root: str
+    n_runs: int
+    generated_at: float
+    generation_s: float
+    expected: list[Any]  # ExpectedRun
+    processes: list[Any]  # ProcessInfo
+    progress_json: dict[str, bytes] = field(default_factory=dict)  # as the trainer wrote them
+
+    @property
+    def meta_path(self) -> str:
+        return os.path.join(os.path.dirname(self.root), "expected.pickle")
+
+    def save(self) -> None:
+        # A plain dict: loadable whatever module name this script runs under.
+        with open(self.meta_path, "wb") as f:
+            pickle.dump(dict(self.__dict__), f)
+
+    @classmethod
+    def load(cls, path: str) -> BenchTree:
+        with open(path, "rb") as f:
+            return cls(**pickle.load(f))
+
+
+def get_tree(tree_dir: str, n_runs: int, max_age_h: float, regenerate: bool) -> BenchTree:
+    """The cached tree of ``n_runs`` runs, generated when missing, stale or asked for."""
+    from runwatch.testing.generator import generate_tree
+
+    base = os.path.join(tree_dir, f"tree-{n_runs}-v{TREE_FORMAT}")
+    meta = os.path.join(base, "expected.pickle")
+    if not regenerate and os.path.exists(meta):
+        bt = BenchTree.load(meta)
+        if time.time() - bt.generated_at < max_age_h * 3600:
+            return bt
+        print(f"  tree {base} is {(time.time() - bt.generated_at) / 3600:.1f} h old: regenerating", flush=True)
+    shutil.rmtree(base, ignore_errors=True)
+    os.makedirs(base)
+    root = os.path.join(base, "project")
+    print(f"  generating {n_runs} runs under {root} ...", flush=True)
+    t = time.perf_counter()
+    tree = generate_tree(root, n_runs, seed=n_runs, **GEN_KW)
+    gen_s = time.perf_counter() - t
+    pj: dict[str, bytes] = {}
+    for dirpath, _dirs, files in os.walk(os.path.join(root, "logs")):
+        if "progress.json" in files:
+            p = os.path.join(dirpath, "progress.json")
+            with open(p, "rb") as f:
+                pj[p] = f.read()
+    bt = BenchTree(root, n_runs, tree.now, gen_s, tree.runs, tree.processes, pj)
+    bt.save()
+    print(f"  generated in {gen_s:.0f} s", flush=True)
+    return bt
+
+
+def reset_to_cold(bt: BenchTree) -> None:
+    """No runwatch caches at all: no cache dir, progress.json as the trainer wrote it."""
+    shutil.rmtree(os.path.join(bt.root, ".runwatch-cache"), ignore_errors=True)
+    for path, data in bt.progress_json.items():
+        with open(path, "wb") as f:
+            f.write(data)
+    for dirpath, _dirs, files in os.walk(os.path.join(bt.root, "logs")):
+        if "progress.runwatch.json" in files:
+            os.unlink(os.path.join(dirpath, "progress.runwatch.json"))
+
+
+def warm_page_cache(root: str) -> None:
+    for dirpath, _dirs, files in os.walk(root):
+        for name in files:
+            with open(os.path.join(dirpath, name), "rb") as f:
+                while f.read(1 << 20):
+                    pass
+
+
+# ---------------------------------------------------------------- floor
+
+
+def floor_walk(logs: str) -> tuple[int, int]:
+    """The floor: one scandir per dir, one stat per file. Returns (dirs, files)."""
+    n_dirs = n_files = 0
+    stack = [logs]
+    while stack:
+        d = stack.pop()
+        n_dirs += 1
+        with os.scandir(d) as it:
+            for e in it:
+                if e.is_dir(follow_symlinks=False):
+                    stack.append(e.path)
+                else:
+                    e.stat()
+                    n_files += 1
+    return n_dirs, n_files
+
+
+def scores_files(logs: str) -> list[str]:
+    out = []
+    for dirpath, _dirs, files in os.walk(logs):
+        for name in ("validation_scores.json", "evaluation_scores.json"):
+            if name in files:
+                out.append(os.path.join(dirpath, name))
+    return out
+
+
+def read_all(paths: list[str]) -> int:
+    total = 0
+    for p in paths:
+        with open(p, "rb") as f:
+            total += len(f.read())
+    return total
+
+
+def best_of(fn: Any, repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return min(times)
+
+
+# ---------------------------------------------------------------- exactness
+
+
+def check_records(expected: list[Any], records: dict[str, dict[str, Any]], with_processes: bool) -> list[str]:
+    """Every run's answer (a RunStatus.to_dict() record, keyed by run name) against the generator's."""
+    problems: list[str] = []
+    for exp in expected:
+        d = records.get(exp.rel)
+        if d is None:
+            problems.append(f"{exp.rel}: missing from the output")
+            continue
+        want_status = exp.status if with_processes or exp.status != "stuck" else "failed"
+        got = (d["status"], d["completed_epochs"], d["total_epochs"], round(d["progress_percentage"], 6), d["early_stopped"], d["early_stopped_at_epoch"], d["runner_type"])
+        want = (want_status, exp.completed_epochs, exp.total_epochs, round(exp.progress_percentage, 6), exp.early_stopped, exp.early_stopped_at_epoch, exp.kind)
+        if exp.kind == "evaluator" and exp.completed_epochs == 0 and exp.scenario.endswith("never_launched"):
+            want = want[:6] + (d["runner_type"],)  # a never-launched evaluator may be undetectable: type is not asserted
+        if got != want:
+            problems.append(f"{exp.rel} ({exp.scenario}): got {got}, want {want}")
+            continue
+        if exp.best_value is not None:
+            best, latest = d.get("best_score") or {}, d.get("latest_score") or {}
+            if best.get(exp.main_key) != exp.best_value or latest.get(exp.main_key) != exp.latest_value:
+                problems.append(f"{exp.rel}: best/latest {best.get(exp.main_key)}/{latest.get(exp.main_key)}, want {exp.best_value}/{exp.latest_value}")
+        if exp.has_error and not d.get("error_message"):
+            problems.append(f"{exp.rel}: expected an error message")
+        if exp.current_stage is not None and d.get("current_stage") != exp.current_stage:
+            problems.append(f"{exp.rel}: stage {d.get('current_stage')}, want {exp.current_stage}")
+    return problems
+
+
+# ---------------------------------------------------------------- worker (runs in a fresh process)
+
+
+def worker(meta: str, repeat: int, profile: str | None) -> None:
+    """Cold then warm in one fresh process; prints one JSON line of timings and problems."""
+    bt = BenchTree.load(meta)
+    t_import = time.perf_counter()
+    from runwatch import ProcessSnapshot, Project, get_all_run_status
+
+    import_s = time.perf_counter() - t_import
+    project = Project.at(bt.root)
+    snap = ProcessSnapshot(processes=list(bt.processes))
+    configs = [os.path.join(bt.root, e.config_path) for e in bt.expected]
+
+    def scan() -> dict[str, Any]:
+        return get_all_run_status(configs, root=bt.root, snapshot=snap)
+
+    profiler = None
+    if profile:
+        from pyinstrument import Profiler
+
+        profiler = Profiler(interval=0.001)
+        profiler.start()
+    from runwatch.run_status.run_status import _read_all_facts
+
+    t = time.perf_counter()
+    _read_all_facts(configs, project)  # the config part of a cold scan, timed on its own
+    configs_s = time.perf_counter() - t
+    cold = scan()
+    cold_s = time.perf_counter() - t
+    if profiler is not None:
+        profiler.stop()
+        with open(profile + ".cold.txt", "w") as f:
+            f.write(profiler.output_text(unicode=False, color=False, show_all=False))
+    records = {rs.run: rs.to_dict() for rs in cold.values()}
+    problems = check_records(bt.expected, records, with_processes=True)
+    warm_times = []
+    for i in range(repeat):
+        if profiler is not None and i == repeat - 1:
+            profiler = __import__("pyinstrument").Profiler(interval=0.0002)
+            profiler.start()
+        t = time.perf_counter()
+        warm = scan()
+        warm_times.append(time.perf_counter() - t)
+        if profiler is not None and i == repeat - 1:
+            profiler.stop()
+            with open(profile + ".warm.txt", "w") as f:
+                f.write(profiler.output_text(unicode=False, color=False, show_all=False))
+    problems += check_records(bt.expected, {rs.run: rs.to_dict() for rs in warm.values()}, with_processes=True)
+    print(json.dumps({"cold_s": cold_s, "configs_s": configs_s, "warm_s": min(warm_times), "import_s": import_s, "n": len(configs), "problems": problems[:20], "n_problems": len(problems)}))
+    del project
+
+
+STANDIN = """
+import json, sys
+from runwatch import Project, get_all_run_status
+root = sys.argv[1]
+configs = Project.at(root).discover_configs()
+result = get_all_run_status(configs, root=root)
+json.dump({"runs": [rs.to_dict() for rs in result.values()]}, sys.stdout)
+"""
+
+
+def status_command(root: str) -> tuple[list[str], str]:
+    """``runwatch status --json`` when the CLI exists, else the same scan in a plain interpreter."""
+    exe = shutil.which("runwatch")
+    if exe is not None:
+        probe = subprocess.run([exe, "status", "--help"], capture_output=True, text=True)
+        if probe.returncode == 0 and "--json" in probe.stdout:
+            return [exe, "status", "--json", "--root", root, "--no-ssh"] if "--no-ssh" in probe.stdout else [exe, "status", "--json", "--root", root], "runwatch status --json"
+    return [sys.executable, "-c", STANDIN, root], "stand-in: python -c 'get_all_run_status(discover_configs())' (runwatch CLI not available)"
+
+
+def parse_status_output(out: str) -> dict[str, dict[str, Any]]:
+    data = json.loads(out)
+    runs = data["runs"] if isinstance(data, dict) else data
+    return {r["run"]: r for r in runs}
+
+
+# ---------------------------------------------------------------- driver
+
+
+def bench_one(bt: BenchTree, repeat: int, profile_dir: str | None) -> dict[str, Any]:
+    logs = os.path.join(bt.root, "logs")
+    env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    # Warm the page cache (every file of the project read once) and count the tree;
+    # every figure below is page-cache-warm.
+    warm_page_cache(bt.root)
+    n_dirs, n_files = floor_walk(logs)
+    files = scores_files(logs)
+    scores_bytes = read_all(files)
+    floor_s = best_of(lambda: floor_walk(logs), repeat)
+    read_s = best_of(lambda: read_all(files), repeat)
+    res: dict[str, Any] = {"runs": len(bt.expected), "dirs": n_dirs, "files": n_files, "scores_files": len(files), "scores_mb": scores_bytes / 1e6,
+                           "floor_s": floor_s, "read_s": read_s, "generation_s": bt.generation_s}
+    colds, warms, problems = [], [], []
+    for i in range(repeat):
+        reset_to_cold(bt)
+        prof = os.path.join(profile_dir, f"profile-{bt.n_runs}") if profile_dir and i == 0 else None
+        cmd = [sys.executable, os.path.abspath(__file__), "--worker", bt.meta_path, "--repeat", str(repeat)] + (["--profile", prof] if prof else [])
+        p = subprocess.run(cmd, capture_output=True, text=True, env=env)
+        if p.returncode != 0:
+            raise SystemExit(f"worker failed:\n{p.stderr}")
+        w = json.loads(p.stdout.strip().splitlines()[-1])
+        if prof is None:  # profiled runs are slower; keep them out of the figures
+            colds.append((w["cold_s"], w["configs_s"]))
+            warms.append(w["warm_s"])
+        problems += w["problems"]
+        if prof is not None and repeat == 1:
+            colds.append((w["cold_s"], w["configs_s"]))
+            warms.append(w["warm_s"])
+    res["cold_s"], res["cold_configs_s"] = min(colds)
+    res["warm_same_s"] = min(warms)
+    # The on-disk caches are now those of the last worker: a new process starts warm from them.
+    cmd, label = status_command(bt.root)
+    res["new_process_cmd"] = label
+    new_times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        p = subprocess.run(cmd, capture_output=True, text=True, env=env)
+        new_times.append(time.perf_counter() - t)
+        if p.returncode not in (0, 1):  # a CLI may exit 1 when some run failed
+            raise SystemExit(f"{label} failed ({p.returncode}):\n{p.stderr[-2000:]}")
+    problems += check_records(bt.expected, parse_status_output(p.stdout), with_processes=False)[:20]
+    t = time.perf_counter()
+    subprocess.run([sys.executable, "-c", "import runwatch"], env=env, check=True)
+    res["python_import_s"] = time.perf_counter() - t
+    res["warm_new_s"] = min(new_times)
+    res["problems"] = problems
+    fr = floor_s + read_s
+    res["cold_ratio"] = res["cold_s"] / fr
+    res["cold_progress_ratio"] = (res["cold_s"] - res["cold_configs_s"]) / fr
+    res["warm_same_ratio"] = res["warm_same_s"] / floor_s
+    res["warm_new_ratio"] = res["warm_new_s"] / floor_s
+    return res
+
+
+TARGETS = [("cold_ratio", 2.0), ("warm_same_ratio", 0.1), ("warm_new_ratio", 1.0)]
+
+
+def render(results: list[dict[str, Any]], argv: list[str]) -> str:
+    import multiprocessing
+
+    lines = [
+        "| runs | files | floor (s) | floor + read scores (s) | cold (s) | of which configs (s) | cold / (floor+read) | cold without configs / (floor+read) | warm same process (s) | warm / floor | warm new process (s) | new process / floor | exact |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for r in results:
+        ok = "yes" if not r["problems"] else f"NO ({len(r['problems'])})"
+        lines.append(
+            f"| {r['runs']:,} | {r['files']:,} | {r['floor_s']:.3f} | {r['floor_s'] + r['read_s']:.3f} | {r['cold_s']:.3f} | {r['cold_configs_s']:.3f} | **{r['cold_ratio']:.2f}** (<= 2.0) | {r['cold_progress_ratio']:.2f}"
+            f" | {r['warm_same_s']:.4f} | **{r['warm_same_ratio']:.3f}** (<= 0.1) | {r['warm_new_s']:.3f} | **{r['warm_new_ratio']:.2f}** (<= 1.0) | {ok} |"
+        )
+    machine = f"{platform.platform()}, Python {platform.python_version()}, {multiprocessing.cpu_count()} CPUs"
+    lines += [
+        "",
+        f"Command: `python {' '.join(['benchmarks/run.py'] + argv)}`  ",
+        f"Machine: {machine}  ",
+        "Page cache: warm (every file read once before measuring, the floor included): \"cold\" means no runwatch caches at all "
+        "(no `.runwatch-cache/`, progress.json as the trainer wrote it, a fresh process), not a cold OS page cache.  ",
+        f"New process measured with: {results[0]['new_process_cmd'] if results else '-'}  ",
+        "Each figure is the best of `--repeat` runs; floor = `os.scandir` walk of `logs/` stat-ing every file once.",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--runs", type=int, nargs="+", default=[1000, 10000], help="tree sizes (runs) to benchmark")
+    ap.add_argument("--tree-dir", default=os.path.join(tempfile.gettempdir(), "runwatch-bench"), help="where generated trees are kept between invocations")
+    ap.add_argument("--max-tree-age", type=float, default=12.0, help="hours before a cached tree is regenerated")
+    ap.add_argument("--regenerate", action="store_true", help="generate the trees again")
+    ap.add_argument("--repeat", type=int, default=3, help="runs per figure; the best is reported")
+    ap.add_argument("--profile", metavar="DIR", help="also write pyinstrument profiles of one cold and one warm scan to DIR")
+    ap.add_argument("--out", help="write the table (markdown) to this file, between the BENCHMARK-TABLE markers if present")
+    ap.add_argument("--json", help="write the raw results as JSON to this file")
+    ap.add_argument("--worker", help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.worker:
+        worker(args.worker, args.repeat, args.profile)  # in worker mode --profile is a file prefix
+        return 0
+    raw_argv = sys.argv[1:] if argv is None else argv
+    if args.profile:
+        os.makedirs(args.profile, exist_ok=True)
+    results = []
+    for n in args.runs:
+        print(f"{n} runs:", flush=True)
+        bt = get_tree(args.tree_dir, n, args.max_tree_age, args.regenerate)
+        r = bench_one(bt, args.repeat, os.path.abspath(args.profile) if args.profile else None)
+        results.append(r)
+        print(
+            f"  floor {r['floor_s']:.3f} s, floor+read {r['floor_s'] + r['read_s']:.3f} s; cold {r['cold_s']:.3f} s = {r['cold_ratio']:.2f}x; "
+            f"warm {r['warm_same_s'] * 1000:.1f} ms = {r['warm_same_ratio']:.3f}x; new process {r['warm_new_s']:.3f} s = {r['warm_new_ratio']:.2f}x; "
+            f"problems {len(r['problems'])}",
+            flush=True,
+        )
+        for p in r["problems"][:10]:
+            print("   ", p)
+    table = render(results, raw_argv)
+    print(table)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=2)
+    if args.out:
+        write_table(args.out, table)
+    failed = [f"{r['runs']} runs: {k} {r[k]:.3f} > {lim}" for r in results for k, lim in TARGETS if r[k] > lim]
+    wrong = [r["runs"] for r in results if r["problems"]]
+    for msg in failed:
+        print("TARGET MISSED:", msg)
+    if wrong:
+        print("WRONG ANSWERS for", wrong)
+    return 1 if wrong else 0
+
+
+BEGIN, END = "<!-- BENCHMARK-TABLE -->", "<!-- /BENCHMARK-TABLE -->"
+
+
+def write_table(path: str, table: str) -> None:
+    """Replace the table between the markers, keeping the prose around it; create the file if needed."""
+    text = open(path).read() if os.path.exists(path) else f"# Benchmarks\n\n{BEGIN}\n{END}\n"
+    if BEGIN in text and END in text:
+        head, rest = text.split(BEGIN, 1)
+        _, tail = rest.split(END, 1)
+        text = f"{head}{BEGIN}\n{table}\n{END}{tail}"
+    else:
+        text += f"\n{BEGIN}\n{table}\n{END}\n"
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w") as f:
+        f.write(text)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

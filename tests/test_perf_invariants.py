@@ -1,0 +1,161 @@
+"""The behaviours the benchmark's figures rest on, checked without timing anything.
+
+A warm call must not recompute, a new process must start from the store, one new
+epoch must recompute one run, and the cheap (mtime-based) cache key must never hide
+a change, even one made within the same mtime tick as the scan.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import time
+
+import pytest
+
+from runwatch import ProcessSnapshot, get_all_run_status
+from runwatch.progress_tracking import TrainerProgressTracker
+from runwatch.progress_tracking.base_progress_tracker import BaseProgressTracker
+from runwatch.readers.scores import read_aggregated
+from runwatch.run_status import run_status as rs_module
+from runwatch.testing.generator import write_epoch
+
+from test_run_status import check_answers
+
+
+@pytest.fixture
+def counting(monkeypatch):
+    """Count calculate_progress calls per work dir, across every tracker class."""
+    calls: list[str] = []
+    for cls in {c for c in _subclasses(BaseProgressTracker)}:
+        if "calculate_progress" in cls.__dict__:
+            orig = cls.__dict__["calculate_progress"]
+
+            def wrapped(self, _orig=orig):
+                calls.append(self.work_dir)
+                return _orig(self)
+
+            monkeypatch.setattr(cls, "calculate_progress", wrapped)
+    return calls
+
+
+def _subclasses(cls):
+    for sub in cls.__subclasses__():
+        yield sub
+        yield from _subclasses(sub)
+
+
+def _forget_process_state():
+    """What a new process has: nothing in memory, only the files under .runwatch-cache."""
+    rs_module._STORES.clear()
+    rs_module._TRACKERS.clear()
+    rs_module._PATHS.clear()
+
+
+def _run(tree):
+    paths = {r.rel: r.config_path for r in tree.runs}
+    return get_all_run_status(list(paths.values()), root=tree.root, snapshot=ProcessSnapshot(processes=list(tree.processes))), paths
+
+
+def test_warm_call_does_not_recompute(tree, counting):
+    _forget_process_state()
+    first, paths = _run(tree)
+    assert counting, "the cold call computes"
+    counting.clear()
+    second, _ = _run(tree)
+    third, _ = _run(tree)
+    assert counting == []
+    check_answers(tree, third, paths)
+
+
+def test_new_process_starts_from_the_store(tree, counting):
+    _forget_process_state()
+    _run(tree)
+    _forget_process_state()
+    counting.clear()
+    result, paths = _run(tree)
+    launched = {rs.work_dir for rs in result.values() if os.path.isdir(rs.work_dir)}
+    assert not (set(counting) & launched), counting
+    check_answers(tree, result, paths)
+
+
+def test_one_new_epoch_recomputes_that_run_only(tree, counting):
+    _forget_process_state()
+    _run(tree)
+    exp = next(r for r in tree.runs if r.scenario == "running")
+    wd = os.path.join(tree.root, "logs", *exp.rel.split("/"))
+    write_epoch(wd, exp.completed_epochs, {exp.main_key: 0.5}, None, 4, random.Random(0))
+    counting.clear()
+    result, paths = _run(tree)
+    assert set(counting) == {wd}
+    assert result[paths[exp.rel]].progress.completed_epochs == exp.completed_epochs + 1
+
+
+def _tracker_run(tmp_path):
+    wd = tmp_path / "run"
+    rng = random.Random(0)
+    for i in range(3):
+        write_epoch(str(wd), i, {"mean_IoU": 0.1 * (i + 1)}, None, 4, rng)
+    (wd / "train_val_0.log").write_text("epoch\n")
+    cfg = {"runner": type("SupervisedSingleTaskTrainer", (), {}), "epochs": 10, "metric": {"class": type("M", (), {"DIRECTIONS": {"mean_IoU": 1}}), "args": {}}}
+    return wd, cfg
+
+
+def test_change_within_the_same_mtime_tick_is_seen(tmp_path):
+    """A dir changed just now keeps its entry names in the key, so a new entry that
+    leaves the dir's mtime unchanged (coarse clocks, NFS) is still noticed."""
+    wd, cfg = _tracker_run(tmp_path)
+    t = TrainerProgressTracker(str(wd), cfg)
+    assert t.get_progress().completed_epochs == 3
+    assert str(wd) in t._hint["names"], "a dir modified just now is racy"
+    before = os.stat(wd).st_mtime_ns
+    # A new epoch appears; the dir's mtime is set back to what the scan saw.
+    write_epoch(str(wd), 3, {"mean_IoU": 0.9}, None, 4, random.Random(1))
+    os.utime(wd, ns=(before, before))
+    assert t.get_progress().completed_epochs == 4
+
+
+def test_settled_key_is_stats_only_and_still_exact(tmp_path, monkeypatch):
+    wd, cfg = _tracker_run(tmp_path)
+    from runwatch.progress_tracking import base_progress_tracker as base
+
+    t = TrainerProgressTracker(str(wd), cfg)
+    t.get_progress()
+    assert t._hint["names"], "just written: racy"
+    monkeypatch.setattr(base, "RACY_WINDOW_S", 0.0)  # as if the window had passed
+    t.get_progress()  # matches, then settles
+    assert t._hint["names"] == {}
+    listed: list[str] = []
+    real = os.listdir
+    monkeypatch.setattr(os, "listdir", lambda p=".": listed.append(str(p)) or real(p))
+    assert t.get_progress().completed_epochs == 3
+    assert listed == [], "a settled warm check lists no dir"
+    monkeypatch.setattr(os, "listdir", real)
+    write_epoch(str(wd), 3, {"mean_IoU": 0.9}, None, 4, random.Random(1))
+    assert t.get_progress().completed_epochs == 4
+
+
+def test_unchanged_progress_json_is_not_rewritten(tmp_path):
+    wd, cfg = _tracker_run(tmp_path)
+    TrainerProgressTracker(str(wd), cfg).get_progress()
+    st = os.stat(wd / "progress.json")
+    TrainerProgressTracker(str(wd), cfg).get_progress(force_refresh=True)
+    st2 = os.stat(wd / "progress.json")
+    assert (st.st_ino, st.st_mtime_ns) == (st2.st_ino, st2.st_mtime_ns)
+    assert not [n for n in os.listdir(wd) if n.endswith(".tmp")]
+
+
+def test_small_scores_file_read_from_its_head(tmp_path):
+    """per_datapoint is not parsed (it was most of a cold scan), but a file cut short is still refused."""
+    p = tmp_path / "validation_scores.json"
+    p.write_text('{"aggregated": {"mean_IoU": 0.5}, "per_datapoint": {"mean_IoU": [0.4, 0.6]}}')
+    assert read_aggregated(str(p)) == ({"mean_IoU": 0.5}, None)
+    p.write_text('{"aggregated": {"mean_IoU": 0.5}, "per_datapoint": {"mean_IoU": [0.4, 0.')
+    scores, problem = read_aggregated(str(p))
+    assert scores is None and "half-written" in problem and str(p) in problem
+    p.write_text('{"aggregated": {"mean_IoU": 0.')
+    scores, problem = read_aggregated(str(p))
+    assert scores is None and str(p) in problem
+    p.write_text(json.dumps({"per_datapoint": {}, "aggregated": {"mae": 1.0}}))  # not first: full parse
+    assert read_aggregated(str(p)) == ({"mae": 1.0}, None)
