@@ -14,6 +14,11 @@ if ROOT not in sys.path:
 from runwatch.testing import generate_tree  # noqa: E402
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    # Registered here (the root conftest) so `pytest --soak` works from the repo root too.
+    parser.addoption("--soak", action="store_true", default=False, help="run the torture suite with long budgets")
+
+
 @pytest.fixture
 def tree(tmp_path):
     """A small project with every scenario (trainers, evaluators, a multi-stage run)."""

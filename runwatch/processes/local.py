@@ -93,6 +93,12 @@ class LocalSource:
         self.cache.for_project(project)
         snap = ProcessSnapshot()
         attrs = ["pid", "username", "create_time", "cmdline", "status"]
+        # psutil >= 6 keeps Process objects by PID between calls and no longer checks for
+        # PID reuse, so a reused PID comes back with the dead process's create_time, and
+        # with it the dead run's cached match and cwd. Fresh objects every snapshot.
+        clear = getattr(psutil.process_iter, "cache_clear", None)
+        if clear is not None:
+            clear()
         for proc in psutil.process_iter(attrs):
             info = proc.info
             cmdline = info.get("cmdline") or []

@@ -39,6 +39,22 @@ def _file_seen(st: FileStat | None) -> tuple[float, int] | None:
     return (st.mtime, st.size) if st is not None and st.is_file else None
 
 
+def _blocked_files(sub: DirListing, expected: list[str]) -> list[str]:
+    """Why an epoch can never finish as it stands: an expected file that is a dir or an unusable link.
+
+    A missing or empty file is the normal state of an epoch being written and says
+    nothing; these cases do not heal by themselves, so the run must say so.
+    """
+    out = []
+    for name in expected:
+        path = os.path.join(sub.path, name)
+        if name in sub.dirs:
+            out.append(f"{path}: is a directory, expected a file; this epoch cannot finish")
+        elif name in sub.files and not sub.files[name].is_file:
+            out.append(f"{path}: unreadable (broken symlink or symlink loop); this epoch cannot finish")
+    return out
+
+
 class TrainerProgressTracker(BaseProgressTracker):
     """Progress tracker for BaseTrainer runs."""
 
@@ -118,6 +134,11 @@ class TrainerProgressTracker(BaseProgressTracker):
         expected = self.get_expected_files()
         s = self.settings
         numbered = sorted((n, d) for d in listing.dirs if (n := s.parse_epoch_dir(d)) is not None)
+        warnings.extend(
+            f"{os.path.join(self.work_dir, name)}: is a file (or a broken link), expected an epoch directory"
+            for name in sorted(listing.files)
+            if s.parse_epoch_dir(name) is not None
+        )
         memo = {e.index: e for e in self.details.epochs}
         records: list[EpochRecord] = []
         dir_mtimes: dict[int, int] = {}
@@ -137,6 +158,8 @@ class TrainerProgressTracker(BaseProgressTracker):
             rec = EpochRecord(index=n, finished=finished, finish_time=finish_time)
             if not sub.exists:
                 warnings.append(f"{sub.path}: {sub.error}")
+            elif not finished:
+                warnings.extend(_blocked_files(sub, expected))
             if finished and contiguous:
                 completed = n + 1
                 self._read_scores(rec, sub, memo.get(n), warnings)
