@@ -1,0 +1,413 @@
+"""The live index: every run of a project in memory, recomputed only where files changed.
+
+A dashboard with thousands of runs cannot rescan the whole tree on every file event;
+instead each changed path is mapped back to the one run it belongs to (by the
+config <-> work dir mapping) and only that run is re-evaluated, with its tracker
+reused so an unchanged run costs a few stats. Every effective change bumps a
+sequence number so that clients can tell a missed delta from an idle server.
+
+Run ids are short hashes of the config's relative name: opaque keys that let a
+request address a run without ever naming a file path.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from runwatch.configs.facts import ConfigFacts
+from runwatch.layout import LayoutError, Project
+from runwatch.process_info import ProcessInfo, ProcessSnapshot
+from runwatch.progress_tracking.base_progress_tracker import BaseProgressTracker
+from runwatch.progress_tracking.progress_cache import ProgressStore, is_own_name
+from runwatch.readers.scores import flatten_scalars, main_score
+from runwatch.run_status.rules import STATUSES
+from runwatch.run_status.run_status import RunStatus, evaluate_run, open_store, take_snapshot
+
+# Statuses that can change with the clock alone (a log going quiet), checked on every sweep.
+TIME_DEPENDENT = ("running", "stuck", "queued")
+# Fields that change on every evaluation and must not make a run look changed.
+_VOLATILE = ("checked_at",)
+
+
+def run_id(rel: str) -> str:
+    """A stable opaque id for a run: 12 hex chars of the SHA-1 of its config_rel."""
+    return hashlib.sha1(rel.encode("utf-8")).hexdigest()[:12]
+
+
+def read_facts(config_path: str, project: Project) -> ConfigFacts:
+    """The config's facts; a reader that raises (or is missing) becomes this run's error."""
+    try:
+        from runwatch.configs import read_config
+
+        return read_config(config_path, root=project.root, settings=project.settings)
+    except Exception as e:  # one unreadable config must never stop the index
+        return ConfigFacts(path=config_path, error=f"{config_path}: cannot read config ({type(e).__name__}: {e})")
+
+
+@dataclass
+class Entry:
+    """One tracked run: its last status and the state that makes the next evaluation cheap."""
+
+    id: str
+    rel: str
+    config: str
+    status: RunStatus | None = None
+    record: dict[str, Any] = field(default_factory=dict)
+    tracker: BaseProgressTracker | None = None
+    facts: ConfigFacts | None = None
+
+
+@dataclass
+class Delta:
+    """What one batch of changes did to the index; ``seq`` is this delta's sequence number."""
+
+    seq: int
+    added: list[dict[str, Any]]
+    changed: list[dict[str, Any]]
+    removed: list[str]
+    summary: dict[str, Any]
+
+    def to_message(self) -> dict[str, Any]:
+        return {
+            "type": "delta",
+            "seq": self.seq,
+            "added": self.added,
+            "changed": self.changed,
+            "removed": self.removed,
+            "summary": self.summary,
+        }
+
+
+def make_record(entry_id: str, status: RunStatus, directions: dict[str, Any] | None = None) -> dict[str, Any]:
+    """RunStatus.to_dict() plus the id and the main score a table shows in one column."""
+    rec = status.to_dict()
+    rec["id"] = entry_id
+    best = main_score(status.progress.best_score, directions)
+    latest = main_score(status.progress.latest_score, directions)
+    key = best[0] if best else (latest[0] if latest else None)
+    latest_val = None
+    if key is not None and status.progress.latest_score is not None:
+        latest_val = flatten_scalars(status.progress.latest_score).get(key)
+    rec["main_score"] = (
+        {"key": key, "best": best[1] if best else None, "latest": latest_val if latest_val is not None else (latest[1] if latest else None)}
+        if key
+        else None
+    )
+    return rec
+
+
+def _same(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    if a.keys() != b.keys():
+        return False
+    return all(a[k] == b[k] for k in a if k not in _VOLATILE)
+
+
+class LiveIndex:
+    """All runs of a project, keyed by opaque id, kept current by ``apply_changes`` and ``sweep``.
+
+    Evaluation happens outside the lock; only committing results holds it, so readers
+    (the HTTP and WebSocket handlers) never wait for file I/O.
+    """
+
+    def __init__(
+        self,
+        project: Project,
+        *,
+        monitor: Any = None,
+        store: ProgressStore | None = None,
+        use_store: bool = True,
+        clock: Callable[[], float] = time.time,
+        on_delta: Callable[[Delta], None] | None = None,
+        full_sweep_every: int = 60,
+        finished_sweep_every: int = 12,
+    ) -> None:
+        self.project = project
+        self.monitor = monitor
+        self.store = store if store is not None else (open_store(project) if use_store else None)
+        self.clock = clock
+        self.on_delta = on_delta
+        self.full_sweep_every = full_sweep_every
+        self.finished_sweep_every = finished_sweep_every
+        self.entries: dict[str, Entry] = {}
+        self.by_rel: dict[str, str] = {}
+        self.seq = 0
+        self.updated_at: float | None = None
+        self.snapshot: ProcessSnapshot = ProcessSnapshot()
+        self._process_map: dict[str, ProcessInfo] = {}
+        self._lock = threading.RLock()
+        # Serialises evaluations: watcher batches and sweeps may be called from several threads.
+        self._work = threading.Lock()
+        self._sweeps = 0
+        self.scanning = False
+        self._summary: dict[str, Any] = self._compute_summary()
+
+    # ------------------------------------------------------------------ reading
+
+    def records(self) -> tuple[int, list[dict[str, Any]]]:
+        """(seq, every record) taken atomically: a snapshot consistent with that seq."""
+        with self._lock:
+            return self.seq, [e.record for e in self.entries.values()]
+
+    def get(self, entry_id: str) -> Entry | None:
+        with self._lock:
+            return self.entries.get(entry_id)
+
+    def summary(self) -> dict[str, Any]:
+        with self._lock:
+            return dict(self._summary)
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    # ------------------------------------------------------------------ building
+
+    def full_scan(self, batch: int = 0, snapshot: ProcessSnapshot | None = None) -> Delta | None:
+        """Discover every config, take a process snapshot and evaluate every run.
+
+        With ``batch`` > 0 results are committed every ``batch`` runs, so that a
+        dashboard over thousands of runs fills in while the first scan is still
+        reading configs, instead of showing nothing for minutes. Returns the last delta.
+        """
+        with self._work:
+            self.scanning = True
+            try:
+                self._refresh_processes(snapshot)
+                configs = self.project.discover_configs()
+                found: dict[str, str] = {}
+                for c in configs:
+                    try:
+                        found[self.project.config_rel(c)] = c
+                    except LayoutError:
+                        continue
+                with self._lock:
+                    gone = [rel for rel in self.by_rel if rel not in found]
+                items = list(found.items())
+                size = batch if batch > 0 else max(len(items), 1)
+                last: Delta | None = None
+                for start in range(0, max(len(items), 1), size):
+                    chunk = dict(items[start : start + size])
+                    if start + size >= len(items):
+                        self.scanning = False  # the last commit's summary says the scan is over
+                    d = self._evaluate_and_commit(chunk, gone if start == 0 else [], reread_facts=set(chunk))
+                    last = d or last
+                return last
+            finally:
+                if self.scanning:
+                    self.scanning = False
+                    with self._lock:
+                        self._summary = self._compute_summary()
+
+    def apply_changes(self, paths: Iterable[str]) -> Delta | None:
+        """Recompute only the runs that the changed paths touch; None when nothing visible changed."""
+        with self._work:
+            touched, reread, gone, rediscover = self._map_paths(paths)
+            for under in rediscover:
+                for c in self.project.discover_configs(under or None):
+                    try:
+                        rel = self.project.config_rel(c)
+                    except LayoutError:
+                        continue
+                    touched[rel] = c
+                    reread.add(rel)
+                with self._lock:
+                    prefix = under + "/" if under else ""
+                    for rel in list(self.by_rel):
+                        if rel.startswith(prefix) and rel not in touched and not os.path.isfile(self.project.config_path(rel)):
+                            gone.append(rel)
+            return self._evaluate_and_commit(touched, gone, reread_facts=reread)
+
+    def take_process_snapshot(self) -> ProcessSnapshot:
+        """Ask the process sources (may take seconds over SSH); safe to call outside the index's work."""
+        return take_snapshot(self.monitor, self.project)
+
+    def sweep(self, *, full: bool | None = None, snapshot: ProcessSnapshot | None = None) -> Delta | None:
+        """The periodic light pass: fresh processes, then every run whose status can change by time.
+
+        Runs whose process appeared or vanished are re-evaluated too; every
+        ``finished_sweep_every`` sweeps finished runs (which age into outdated), and every
+        ``full_sweep_every`` sweeps all runs, as a net under events a watcher missed.
+        A ``snapshot`` taken beforehand (``take_process_snapshot``) keeps slow process
+        sources from holding up file events queued behind the sweep.
+        """
+        with self._work:
+            self._sweeps += 1
+            if full is None:
+                full = self.full_sweep_every > 0 and self._sweeps % self.full_sweep_every == 0
+            old_map = self._process_map
+            self._refresh_processes(snapshot)
+            new_map = self._process_map
+            proc_changed = {rel for rel in set(old_map) | set(new_map) if _proc_key(old_map.get(rel)) != _proc_key(new_map.get(rel))}
+            with_finished = self.finished_sweep_every > 0 and self._sweeps % self.finished_sweep_every == 0
+            errors_now = bool(self.snapshot.errors)
+            touched: dict[str, str] = {}
+            with self._lock:
+                for e in self.entries.values():
+                    st = e.record.get("status")
+                    if (
+                        full
+                        or e.rel in proc_changed
+                        or st in TIME_DEPENDENT
+                        or (with_finished and st == "finished")
+                        or (errors_now and st == "failed")
+                    ):
+                        touched[e.rel] = e.config
+        if full:
+            return self.full_scan(snapshot=snapshot)
+        with self._work:
+            return self._evaluate_and_commit(touched, [], reread_facts=set())
+
+    # ------------------------------------------------------------------ internals
+
+    def _refresh_processes(self, snapshot: ProcessSnapshot | None = None) -> None:
+        self.snapshot = snapshot if snapshot is not None else take_snapshot(self.monitor, self.project)
+        self._process_map = self.snapshot.by_config()
+
+    def _map_paths(self, paths: Iterable[str]) -> tuple[dict[str, str], set[str], list[str], set[str]]:
+        """Changed paths -> (runs to evaluate, runs whose config to re-read, removed runs, config subtrees to rediscover)."""
+        croot = os.path.normpath(self.project.configs_root)
+        lroot = os.path.normpath(self.project.logs_root)
+        touched: dict[str, str] = {}
+        reread: set[str] = set()
+        gone: list[str] = []
+        rediscover: set[str] = set()
+        with self._lock:
+            known = dict(self.by_rel)
+            entries = {rel: self.entries[i] for rel, i in known.items()}
+        for raw in paths:
+            p = os.path.normpath(os.path.abspath(os.fspath(raw)))
+            if p.startswith(croot + os.sep) or p == croot:
+                rel_path = os.path.relpath(p, croot).replace(os.sep, "/")
+                if rel_path == ".":
+                    rediscover.add("")
+                    continue
+                if rel_path.endswith(".py"):
+                    name = os.path.basename(rel_path)
+                    if name.startswith("__") or "__pycache__" in rel_path.split("/"):
+                        continue
+                    try:
+                        is_template = self.project.is_template(p)
+                    except LayoutError:
+                        continue
+                    rel = rel_path[:-3]
+                    if is_template:
+                        # A template may be imported by any config: re-read every config's facts.
+                        for r, e in entries.items():
+                            touched[r] = e.config
+                            reread.add(r)
+                        continue
+                    if os.path.isfile(p):
+                        touched[rel] = p
+                        reread.add(rel)
+                    elif rel in known:
+                        gone.append(rel)
+                elif not os.path.splitext(rel_path)[1] and (os.path.isdir(p) or any(r.startswith(rel_path + "/") for r in known)):
+                    # A folder appeared or vanished (mv, rm -r): its configs are found again.
+                    rediscover.add(rel_path)
+            elif p.startswith(lroot + os.sep):
+                parts = os.path.relpath(p, lroot).split(os.sep)
+                if is_own_name(parts[-1]):
+                    continue
+                hit = False
+                for k in range(len(parts), 0, -1):
+                    rel = "/".join(parts[:k])
+                    if rel in known:
+                        touched[rel] = entries[rel].config
+                        hit = True
+                        break
+                if not hit:
+                    # A parent of work dirs (a whole folder moved in or removed).
+                    prefix = "/".join(parts) + "/"
+                    for r, e in entries.items():
+                        if r.startswith(prefix):
+                            touched[r] = e.config
+        for rel in gone:
+            touched.pop(rel, None)
+        return touched, reread, gone, rediscover
+
+    def _evaluate_and_commit(self, configs: dict[str, str], gone: Iterable[str], *, reread_facts: set[str]) -> Delta | None:
+        now = self.clock()
+        results: list[tuple[str, str, RunStatus, BaseProgressTracker | None, ConfigFacts]] = []
+        for rel, config in sorted(configs.items()):
+            with self._lock:
+                eid = self.by_rel.get(rel)
+                entry = self.entries.get(eid) if eid else None
+            facts = entry.facts if entry is not None and rel not in reread_facts else None
+            if facts is None:
+                facts = read_facts(config, self.project)
+            tracker = entry.tracker if entry is not None else None
+            status, tracker = evaluate_run(
+                config,
+                self.project,
+                process_map=self._process_map,
+                process_errors=self.snapshot.errors,
+                store=self.store,
+                tracker=tracker,
+                facts=facts,
+                now=now,
+            )
+            results.append((rel, config, status, tracker, facts))
+        added: list[dict[str, Any]] = []
+        changed: list[dict[str, Any]] = []
+        removed: list[str] = []
+        with self._lock:
+            for rel in gone:
+                eid = self.by_rel.pop(rel, None)
+                if eid is not None and self.entries.pop(eid, None) is not None:
+                    removed.append(eid)
+            for rel, config, status, tracker, facts in results:
+                eid = self.by_rel.get(rel) or run_id(rel)
+                rec = make_record(eid, status, facts.directions if facts is not None else None)
+                entry = self.entries.get(eid)
+                if entry is None:
+                    entry = Entry(id=eid, rel=rel, config=config)
+                    self.entries[eid] = entry
+                    self.by_rel[rel] = eid
+                    added.append(rec)
+                elif not _same(entry.record, rec):
+                    changed.append(rec)
+                entry.config, entry.status, entry.record, entry.tracker, entry.facts = config, status, rec, tracker, facts
+            if not (added or changed or removed):
+                return None
+            self.seq += 1
+            self.updated_at = now
+            self._summary = self._compute_summary()
+            delta = Delta(self.seq, added, changed, removed, dict(self._summary))
+            if self.on_delta is not None:
+                # Called under the lock so that deltas reach listeners in seq order.
+                self.on_delta(delta)
+        return delta
+
+    def _compute_summary(self) -> dict[str, Any]:
+        counts = {s: 0 for s in STATUSES}
+        total_pct = 0.0
+        done = 0
+        planned = 0
+        for e in self.entries.values():
+            r = e.record
+            st = str(r.get("status"))
+            counts[st] = counts.get(st, 0) + 1
+            total_pct += min(float(r.get("progress_percentage") or 0.0), 100.0)
+            done += int(r.get("completed_epochs") or 0)
+            planned += int(r.get("total_epochs") or 0)
+        n = len(self.entries)
+        return {
+            "total": n,
+            "counts": counts,
+            "progress": round(total_pct / n, 2) if n else 0.0,
+            "epochs_done": done,
+            "epochs_total": planned,
+            "seq": self.seq,
+            "updated_at": self.updated_at,
+            "process_errors": dict(self.snapshot.errors),
+            "scanning": self.scanning,
+        }
+
+
+def _proc_key(p: ProcessInfo | None) -> Any:
+    return None if p is None else (p.identity, p.state)

@@ -1,0 +1,200 @@
+"""Feeding the live index: file events from watchfiles plus a periodic light sweep.
+
+inotify sees every write on a local disk within milliseconds but sees nothing that
+another machine writes to an NFS export, so network filesystems get watchfiles'
+polling mode instead (detected from /proc/mounts, or forced by option). Some
+transitions have no file event at all (a log that goes quiet turns a running run
+into a stuck or failed one; a finished run ages into outdated; a process dies),
+which is what the sweep is for.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Awaitable, Callable
+from concurrent.futures import Executor
+from typing import Any
+
+from runwatch.live.index import LiveIndex
+from runwatch.progress_tracking.progress_cache import is_own_name
+
+log = logging.getLogger("runwatch.live")
+
+# Filesystems where inotify does not see writes made by other machines.
+NETWORK_FS: frozenset[str] = frozenset(
+    {"nfs", "nfs4", "cifs", "smb", "smb3", "smbfs", "fuse.sshfs", "sshfs", "lustre", "gpfs", "beegfs", "ceph", "fuse.ceph", "glusterfs", "fuse.glusterfs"}
+)
+
+
+def _unescape_mount(field: str) -> str:
+    """/proc/mounts escapes space, tab, newline and backslash as octal (``\\040``)."""
+    out, i = [], 0
+    while i < len(field):
+        if field[i] == "\\" and i + 3 < len(field) and field[i + 1 : i + 4].isdigit():
+            out.append(chr(int(field[i + 1 : i + 4], 8)))
+            i += 4
+        else:
+            out.append(field[i])
+            i += 1
+    return "".join(out)
+
+
+def filesystem_type(path: str, mounts_text: str | None = None) -> str | None:
+    """The type of the filesystem holding ``path`` (the longest matching mount point), or None."""
+    if mounts_text is None:
+        try:
+            with open("/proc/mounts", encoding="utf-8", errors="replace") as f:
+                mounts_text = f.read()
+        except OSError:
+            return None
+    target = os.path.realpath(path)
+    best: tuple[int, str] | None = None
+    for line in mounts_text.splitlines():
+        parts = line.split()
+        if len(parts) < 3:
+            continue
+        mnt, fstype = _unescape_mount(parts[1]), parts[2]
+        inside = target == mnt or target.startswith(mnt.rstrip("/") + "/") or mnt == "/"
+        if inside and (best is None or len(mnt) >= best[0]):
+            best = (len(mnt), fstype)
+    return best[1] if best else None
+
+
+def detect_polling(*paths: str, mounts_text: str | None = None) -> bool:
+    """Whether any of the paths lies on a network filesystem, where only polling sees changes."""
+    for p in paths:
+        fs = filesystem_type(p, mounts_text)
+        if fs is not None and fs in NETWORK_FS:
+            return True
+    return False
+
+
+def _keep(change: Any, path: str) -> bool:
+    """Drop runwatch's own files (progress.json it writes, temp files) so a write does not echo."""
+    return _DEFAULT(change, path) and not is_own_name(os.path.basename(path))
+
+
+_DEFAULT: Any = None
+
+
+class Watcher:
+    """Runs the file watcher and the sweep until stopped, pushing work to one executor thread.
+
+    ``on_delta`` is not called here: the index calls its own ``on_delta`` under its lock,
+    so deltas from the watcher and from the sweep reach listeners in sequence order.
+    """
+
+    def __init__(
+        self,
+        index: LiveIndex,
+        *,
+        polling: bool | None = None,
+        sweep_interval: float = 5.0,
+        poll_delay_ms: int = 1000,
+        debounce_ms: int = 400,
+        step_ms: int = 50,
+        executor: Executor | None = None,
+        on_error: Callable[[BaseException], Awaitable[None] | None] | None = None,
+    ) -> None:
+        self.index = index
+        roots = (index.project.logs_root, index.project.configs_root)
+        existing = tuple(r for r in roots if os.path.exists(r)) or (index.project.root,)
+        self.polling = detect_polling(*existing) if polling is None else polling
+        self.sweep_interval = sweep_interval
+        self.poll_delay_ms = poll_delay_ms
+        self.debounce_ms = debounce_ms
+        self.step_ms = step_ms
+        self.executor = executor
+        self.on_error = on_error
+        self.events_seen = 0
+        self._stop = asyncio.Event()
+        self._restart = asyncio.Event()
+        self._watched: tuple[str, ...] = ()
+
+    @property
+    def mode(self) -> str:
+        return "polling" if self.polling else "inotify"
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._restart.set()
+
+    async def run(self) -> None:
+        """Watch and sweep until ``stop()``; errors in one batch are logged, never fatal."""
+        await asyncio.gather(self._watch_loop(), self._sweep_loop())
+
+    def _existing_roots(self) -> tuple[str, ...]:
+        p = self.index.project
+        return tuple(r for r in (p.logs_root, p.configs_root) if os.path.isdir(r))
+
+    async def _call(self, fn: Callable[..., Any], *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
+
+    async def _watch_loop(self) -> None:
+        global _DEFAULT
+        from watchfiles import DefaultFilter, awatch
+
+        if _DEFAULT is None:
+            _DEFAULT = DefaultFilter()
+        while not self._stop.is_set():
+            roots = self._existing_roots()
+            self._watched = roots
+            self._restart.clear()
+            if not roots:
+                try:
+                    await asyncio.wait_for(self._restart.wait(), timeout=self.sweep_interval)
+                except TimeoutError:
+                    pass
+                continue
+            try:
+                async for changes in awatch(
+                    *roots,
+                    watch_filter=_keep,
+                    debounce=self.debounce_ms,
+                    step=self.step_ms,
+                    stop_event=self._restart,
+                    force_polling=self.polling,
+                    poll_delay_ms=self.poll_delay_ms,
+                    ignore_permission_denied=True,
+                ):
+                    self.events_seen += len(changes)
+                    paths = {p for _, p in changes}
+                    try:
+                        await self._call(self.index.apply_changes, paths)
+                    except Exception as e:  # a bad batch must not kill the watcher
+                        log.exception("runwatch: applying %d changes failed", len(paths))
+                        await self._report(e)
+            except Exception as e:  # e.g. a watched root removed: wait, then watch again
+                log.warning("runwatch: file watcher stopped (%s); restarting", e)
+                await self._report(e)
+                try:
+                    await asyncio.wait_for(self._stop.wait(), timeout=1.0)
+                except TimeoutError:
+                    pass
+
+    async def _sweep_loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                await asyncio.wait_for(self._stop.wait(), timeout=self.sweep_interval)
+                return
+            except TimeoutError:
+                pass
+            if self._existing_roots() != self._watched:
+                self._restart.set()
+                await self._call(self.index.apply_changes, [self.index.project.configs_root])
+            try:
+                # Processes are asked on their own thread: an SSH source that takes seconds
+                # must not hold up the file events queued on the index's worker.
+                snap = await asyncio.to_thread(self.index.take_process_snapshot)
+                await self._call(lambda: self.index.sweep(snapshot=snap))
+            except Exception as e:
+                log.exception("runwatch: sweep failed")
+                await self._report(e)
+
+    async def _report(self, e: BaseException) -> None:
+        if self.on_error is not None:
+            r = self.on_error(e)
+            if asyncio.iscoroutine(r):
+                await r

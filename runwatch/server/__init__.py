@@ -1,0 +1,181 @@
+"""``runwatch serve``: the live dashboard (REST + WebSocket + page) over one project.
+
+``run_server`` blocks until SIGINT/SIGTERM; ``BackgroundServer`` runs the same server
+in a thread (tests, the demo, notebooks). Binding anything but loopback without a
+token generates one and prints the URL carrying it, like Jupyter does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+import sys
+import threading
+import webbrowser
+from collections.abc import Callable, Iterator
+from typing import Any
+from urllib.parse import quote
+
+from runwatch.layout import Project
+from runwatch.live.index import LiveIndex
+from runwatch.server.app import create_app
+from runwatch.server.security import is_loopback
+from runwatch.settings import Settings
+
+__all__ = ["BackgroundServer", "build_server", "run_server"]
+
+
+def _url(host: str, port: int, token: str | None) -> str:
+    shown = "127.0.0.1" if host in ("0.0.0.0", "") else ("[::1]" if host == "::" else (f"[{host}]" if ":" in host else host))
+    base = f"http://{shown}:{port}/"
+    return base + (f"?token={quote(token)}" if token else "")
+
+
+def build_server(
+    root: str,
+    host: str = "127.0.0.1",
+    port: int = 8765,
+    token: str | None = None,
+    settings: Settings | None = None,
+    monitor: Any = None,
+    polling: bool | None = None,
+    on_ready: Callable[[str], None] | None = None,
+    *,
+    sweep_interval: float = 5.0,
+    heartbeat_s: float = 15.0,
+    queue_size: int = 256,
+    send_timeout_s: float = 10.0,
+    log_level: str = "warning",
+    scan_in_background: bool = False,
+) -> tuple[Any, LiveIndex, str | None]:
+    """(uvicorn.Server, index, effective token); ``on_ready(url)`` is called once listening."""
+    import uvicorn
+
+    if not is_loopback(host) and token is None:
+        token = secrets.token_urlsafe(24)
+    project = Project.at(root, settings)
+    index = LiveIndex(project, monitor=monitor)
+    app = create_app(
+        index,
+        token=token,
+        bind_host=host,
+        polling=polling,
+        sweep_interval=sweep_interval,
+        heartbeat_s=heartbeat_s,
+        queue_size=queue_size,
+        send_timeout_s=send_timeout_s,
+        scan_in_background=scan_in_background,
+    )
+    config = uvicorn.Config(app, host=host, port=port, log_level=log_level, lifespan="on", timeout_graceful_shutdown=3, ws_ping_interval=20, ws_ping_timeout=20)
+    the_token = token
+
+    class _Server(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            """uvicorn re-raises SIGINT/SIGTERM after its graceful shutdown (a traceback or a
+            killed-by-signal exit for a CLI); the shutdown is already clean, so return normally."""
+            with super().capture_signals():
+                try:
+                    yield
+                finally:
+                    captured = getattr(self, "_captured_signals", None)
+                    if isinstance(captured, list):
+                        self.stopped_by_signals = list(captured)
+                        captured.clear()
+
+        async def startup(self, sockets: Any = None) -> None:
+            await super().startup(sockets=sockets)
+            if self.started and on_ready is not None:
+                bound = port
+                for srv in self.servers:
+                    for sock in srv.sockets:
+                        bound = sock.getsockname()[1]
+                        break
+                on_ready(_url(host, bound, the_token))
+
+    return _Server(config), index, token
+
+
+def run_server(
+    root: str,
+    host: str = "127.0.0.1",
+    port: int = 8765,
+    token: str | None = None,
+    open_browser: bool = False,
+    settings: Settings | None = None,
+    monitor: Any = None,
+    polling: bool | None = None,
+    on_ready: Callable[[str], None] | None = None,
+) -> None:
+    """Serve the dashboard until SIGINT/SIGTERM (uvicorn's handlers give a clean shutdown)."""
+    generated = token is None and not is_loopback(host)
+
+    def ready(url: str) -> None:
+        if generated:
+            print(f"runwatch: {host} is not a loopback address, so a token was generated; it is in the URL.", file=sys.stderr, flush=True)
+        if on_ready is None:  # a caller with on_ready prints the URL itself
+            print(f"runwatch: serving {root} at {url}", file=sys.stderr, flush=True)
+        if open_browser:
+            webbrowser.open(url)
+        if on_ready is not None:
+            on_ready(url)
+
+    # Listen at once; on a large tree the first scan fills the page in batches.
+    server, _, _ = build_server(root, host, port, token, settings, monitor, polling, ready, scan_in_background=True)
+    server.run()
+
+
+class BackgroundServer:
+    """The server in a daemon thread, on a free port unless given: ``with BackgroundServer(root) as s: s.url``."""
+
+    def __init__(self, root: str, *, host: str = "127.0.0.1", port: int = 0, token: str | None = None, ready_timeout: float = 120.0, **kwargs: Any) -> None:
+        self.host = host
+        self._ready = threading.Event()
+        self.url: str = ""
+        self._timeout = ready_timeout
+
+        def ready(url: str) -> None:
+            self.url = url
+            self._ready.set()
+
+        self.server, self.index, self.token = build_server(root, host, port, token, on_ready=ready, **kwargs)
+        self._thread = threading.Thread(target=self._run, name="runwatch-server", daemon=True)
+        self._error: BaseException | None = None
+
+    @property
+    def base(self) -> str:
+        """The URL without the token query."""
+        return self.url.split("?", 1)[0]
+
+    @property
+    def ws_url(self) -> str:
+        return "ws://" + self.base.split("://", 1)[1] + "ws"
+
+    @property
+    def app_state(self) -> Any:
+        return self.server.config.app.state
+
+    def _run(self) -> None:
+        try:
+            asyncio.run(self.server.serve())
+        except BaseException as e:  # surfaced by start()
+            self._error = e
+            self._ready.set()
+
+    def start(self) -> BackgroundServer:
+        self._thread.start()
+        if not self._ready.wait(self._timeout) or self._error is not None or not self.url:
+            self.stop()
+            raise RuntimeError(f"runwatch server did not start: {self._error!r}")
+        return self
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self._thread.join(timeout=15)
+
+    def __enter__(self) -> BackgroundServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

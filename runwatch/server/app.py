@@ -1,0 +1,215 @@
+"""The starlette application: the JSON API, the WebSocket and the static page.
+
+Everything the page shows comes from these endpoints, so anything a person sees in
+the browser a script can get too. No endpoint takes a file path: runs are addressed
+by the index's opaque ids, and all endpoints are read-only GETs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from collections.abc import AsyncIterator, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
+from starlette.websockets import WebSocket
+
+from runwatch.live.index import LiveIndex
+from runwatch.live.watcher import Watcher
+from runwatch.run_status.rules import STATUSES
+from runwatch.server.detail import run_detail
+from runwatch.server.metrics import render_metrics
+from runwatch.server.security import Guard, default_allowed_hosts
+from runwatch.server.websocket_progress import FilterError, ProgressWebSocketServer, RunFilter
+
+STATIC_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "static")
+MAX_LIMIT = 10000
+SORT_KEYS = ("run", "status", "progress_percentage", "completed_epochs", "total_epochs", "last_update_time", "start_time", "eta_seconds", "best", "latest")
+_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self' ws: wss:; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+)
+
+
+class BadRequest(ValueError):
+    """A query parameter that cannot be used; the message names it."""
+
+
+def _json(data: Any, status: int = 200) -> JSONResponse:
+    return JSONResponse(data, status_code=status, headers={"cache-control": "no-store"})
+
+
+def _int_param(request: Request, name: str, default: int, lo: int, hi: int) -> int:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        v = int(raw)
+    except ValueError:
+        raise BadRequest(f"{name} must be an integer, got {raw!r}") from None
+    if not lo <= v <= hi:
+        raise BadRequest(f"{name} must be between {lo} and {hi}, got {v}")
+    return v
+
+
+def _sort_value(rec: dict[str, Any], key: str) -> Any:
+    if key in ("best", "latest"):
+        ms = rec.get("main_score")
+        return ms.get(key) if ms else None
+    if key == "status":
+        return STATUSES.index(rec["status"]) if rec.get("status") in STATUSES else len(STATUSES)
+    return rec.get(key)
+
+
+def select_runs(records: list[dict[str, Any]], request: Request) -> tuple[list[dict[str, Any]], int]:
+    """Filter (status, q, prefix), sort (``sort=key`` or ``-key``; None last) and paginate."""
+    try:
+        flt = RunFilter.parse(request.query_params.get("prefix"), request.query_params.get("status"))
+    except FilterError as e:
+        raise BadRequest(str(e)) from None
+    q = (request.query_params.get("q") or "").strip().lower()
+    rows = [r for r in records if flt.matches(r) and (not q or q in (r.get("run") or "").lower())]
+    sort = request.query_params.get("sort") or "run"
+    desc = sort.startswith("-")
+    key = sort.lstrip("-")
+    if key not in SORT_KEYS:
+        raise BadRequest(f"sort must be one of {', '.join(SORT_KEYS)} (prefix '-' for descending), got {sort!r}")
+    present = [r for r in rows if _sort_value(r, key) is not None]
+    missing = [r for r in rows if _sort_value(r, key) is None]
+    present.sort(key=lambda r: (_sort_value(r, key), r.get("run") or ""), reverse=desc)
+    missing.sort(key=lambda r: r.get("run") or "")
+    rows = present + missing
+    offset = _int_param(request, "offset", 0, 0, 10**9)
+    limit = _int_param(request, "limit", 1000, 0, MAX_LIMIT)
+    return rows[offset : offset + limit], len(rows)
+
+
+def create_app(
+    index: LiveIndex,
+    token: str | None = None,
+    allowed_origins: Iterable[str] = (),
+    *,
+    bind_host: str | None = "127.0.0.1",
+    allowed_hosts: Iterable[str] | None = None,
+    watch: bool = True,
+    polling: bool | None = None,
+    sweep_interval: float = 5.0,
+    heartbeat_s: float = 15.0,
+    queue_size: int = 256,
+    send_timeout_s: float = 10.0,
+    scan_in_background: bool = False,
+    scan_batch: int = 500,
+) -> Guard:
+    """The dashboard app over a LiveIndex; its lifespan scans (if the index is empty) and watches.
+
+    With ``scan_in_background`` the server answers at once and runs arrive as deltas
+    in batches of ``scan_batch`` (``summary.scanning`` is true until the scan is done).
+    """
+    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="runwatch-index")
+    ws_server = ProgressWebSocketServer(index, heartbeat_s=heartbeat_s, queue_size=queue_size, send_timeout_s=send_timeout_s)
+    watcher = Watcher(index, polling=polling, sweep_interval=sweep_interval, executor=executor) if watch else None
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        loop = asyncio.get_running_loop()
+        ws_server.attach(loop)
+        if len(index) == 0 and index.seq == 0:
+            scan = loop.run_in_executor(executor, index.full_scan, scan_batch if scan_in_background else 0)
+            if not scan_in_background:
+                await scan
+        tasks = [asyncio.create_task(ws_server.heartbeat_loop())]
+        if watcher is not None:
+            tasks.append(asyncio.create_task(watcher.run()))
+        try:
+            yield
+        finally:
+            if watcher is not None:
+                watcher.stop()
+            await ws_server.close_all()
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            if index.store is not None:
+                with contextlib.suppress(Exception):
+                    await loop.run_in_executor(executor, index.store.save)
+            executor.shutdown(wait=False, cancel_futures=True)
+
+    async def api_runs(request: Request) -> Response:
+        seq, records = index.records()
+        try:
+            rows, total = select_runs(records, request)
+        except BadRequest as e:
+            return _json({"error": str(e)}, 400)
+        return _json({"runs": rows, "total": total, "seq": seq})
+
+    async def api_run(request: Request) -> Response:
+        entry = index.get(request.path_params["run_id"])
+        if entry is None:
+            return _json({"error": "no run with this id (ids come from /api/runs)"}, 404)
+        detail = await asyncio.to_thread(run_detail, entry)
+        detail["seq"] = index.seq
+        return _json(detail)
+
+    async def api_summary(request: Request) -> Response:
+        return _json(index.summary())
+
+    async def healthz(request: Request) -> Response:
+        return _json({"ok": True, "runs": len(index), "seq": index.seq, "scanning": index.scanning, "watcher": watcher.mode if watcher else None, "clients": len(ws_server.clients)})
+
+    async def metrics(request: Request) -> Response:
+        text = await asyncio.to_thread(render_metrics, index, ws_server)
+        return PlainTextResponse(text, media_type="text/plain; version=0.0.4; charset=utf-8")
+
+    async def page(request: Request) -> Response:
+        return FileResponse(os.path.join(STATIC_DIR, "index.html"), headers={"cache-control": "no-store"})
+
+    async def ws_endpoint(websocket: WebSocket) -> None:
+        try:
+            flt = RunFilter.parse(websocket.query_params.get("prefix"), websocket.query_params.get("status"))
+        except FilterError as e:
+            await websocket.accept()  # accepted first so the client can read why
+            await websocket.close(code=1008, reason=str(e)[:120])
+            return
+        await ws_server.handle(websocket, flt)
+
+    routes = [
+        Route("/", page),
+        Route("/api/runs", api_runs),
+        Route("/api/runs/{run_id}", api_run),
+        Route("/api/summary", api_summary),
+        Route("/healthz", healthz),
+        Route("/metrics", metrics),
+        WebSocketRoute("/ws", ws_endpoint),
+        Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
+    ]
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.index = index
+    app.state.ws = ws_server
+    app.state.watcher = watcher
+
+    async def headers_mw(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                hdrs = list(message.get("headers", []))
+                hdrs += [(b"content-security-policy", _CSP.encode()), (b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer")]
+                message = {**message, "headers": hdrs}
+            await send(message)
+
+        await app(scope, receive, send_with_headers)
+
+    hosts = allowed_hosts if allowed_hosts is not None else default_allowed_hosts(token, bind_host)
+    guarded = Guard(headers_mw, token=token, allowed_hosts=hosts, allowed_origins=allowed_origins)
+    # Expose the inner app's state on the outer callable for callers and tests.
+    guarded.state = app.state  # type: ignore[attr-defined]
+    return guarded
