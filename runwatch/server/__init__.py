@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import secrets
 import sys
 import threading
@@ -21,6 +22,7 @@ from runwatch.layout import Project
 from runwatch.live.index import LiveIndex
 from runwatch.server.app import create_app
 from runwatch.server.security import is_loopback
+from runwatch.server.websocket_progress import MAX_CLIENT_MESSAGE
 from runwatch.settings import Settings
 
 __all__ = ["BackgroundServer", "build_server", "run_server"]
@@ -30,6 +32,26 @@ def _url(host: str, port: int, token: str | None) -> str:
     shown = "127.0.0.1" if host in ("0.0.0.0", "") else ("[::1]" if host == "::" else (f"[{host}]" if ":" in host else host))
     base = f"http://{shown}:{port}/"
     return base + (f"?token={quote(token)}" if token else "")
+
+
+class _ClientFaultsAreWarnings(logging.Filter):
+    """uvicorn logs a full traceback at ERROR for a client's invalid UTF-8 text frame, which
+    it has already answered correctly (close 1007): any peer could fill the log with them.
+    One warning line says the same thing."""
+
+    MESSAGES = frozenset({"Invalid UTF-8 sequence received from client."})
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.msg in self.MESSAGES:
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
+def _quiet_client_faults() -> None:
+    lg = logging.getLogger("uvicorn.error")
+    if not any(isinstance(f, _ClientFaultsAreWarnings) for f in lg.filters):
+        lg.addFilter(_ClientFaultsAreWarnings())
 
 
 def build_server(
@@ -67,8 +89,9 @@ def build_server(
         send_timeout_s=send_timeout_s,
         scan_in_background=scan_in_background,
     )
-    config = uvicorn.Config(app, host=host, port=port, log_level=log_level, lifespan="on", timeout_graceful_shutdown=3, ws_ping_interval=20, ws_ping_timeout=20)
+    config = uvicorn.Config(app, host=host, port=port, log_level=log_level, lifespan="on", timeout_graceful_shutdown=3, ws_ping_interval=20, ws_ping_timeout=20, ws_max_size=MAX_CLIENT_MESSAGE)
     the_token = token
+    _quiet_client_faults()  # after uvicorn.Config, whose logging dictConfig would drop it
 
     class _Server(uvicorn.Server):
         @contextlib.contextmanager

@@ -20,6 +20,7 @@ With a filter, a run that stops matching arrives in ``removed``; clients upsert 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -35,6 +36,9 @@ from runwatch.run_status.rules import STATUSES
 log = logging.getLogger("runwatch.server")
 
 _RESYNC = object()
+# Client messages are a few dozen bytes; anything near this is abuse, refused with 1009.
+# uvicorn is given the same limit (``ws_max_size``) so a large frame is never even buffered.
+MAX_CLIENT_MESSAGE = 64 * 1024
 
 
 class FilterError(ValueError):
@@ -205,8 +209,7 @@ class ProgressWebSocketServer:
     async def close_all(self) -> None:
         for c in list(self.clients):
             self.clients.discard(c)
-            if c.sender is not None:
-                c.sender.cancel()
+            await _stop_task(c.sender, timeout=0.5)
             await _close_quietly(c.ws, 1001, "server shutting down")
 
     # ------------------------------------------------------------------ one client
@@ -223,22 +226,26 @@ class ProgressWebSocketServer:
                 msg = await ws.receive()
                 if msg["type"] == "websocket.disconnect":
                     break
-                text = msg.get("text")
-                if text is None and msg.get("bytes") is not None:
-                    text = msg["bytes"].decode("utf-8", errors="replace")
+                text, raw = msg.get("text"), msg.get("bytes")
+                if (raw is not None and len(raw) > MAX_CLIENT_MESSAGE) or (text is not None and len(text) > MAX_CLIENT_MESSAGE):
+                    # Behind a server without a frame limit of its own: still refuse it here.
+                    self.clients.discard(c)
+                    await _close_quietly(ws, 1009, f"message larger than {MAX_CLIENT_MESSAGE} bytes")
+                    break
+                if text is None and raw is not None:
+                    text = raw.decode("utf-8", errors="replace")
                 self._on_message(c, text or "")
         except (WebSocketDisconnect, RuntimeError):
             pass
         finally:
             self.clients.discard(c)
-            if c.sender is not None:
-                c.sender.cancel()
+            await _stop_task(c.sender)
 
     def _on_message(self, c: Client, text: str) -> None:
         try:
             data = json.loads(text)
             kind = data.get("type") if isinstance(data, dict) else None
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: '[[[[…' nested deeper than the parser goes
             kind, data = None, None
         if kind == "resync":
             self.resyncs += 1
@@ -281,7 +288,9 @@ class ProgressWebSocketServer:
                 else:
                     text = _encode(item)
                 try:
-                    await asyncio.wait_for(c.ws.send_text(text), timeout=self.send_timeout_s)
+                    # asyncio.timeout, not wait_for: no inner task that could outlive this one.
+                    async with asyncio.timeout(self.send_timeout_s):
+                        await c.ws.send_text(text)
                 except TimeoutError:
                     self._drop(c, f"a send took more than {self.send_timeout_s:g} s")
                     return
@@ -307,6 +316,20 @@ class ProgressWebSocketServer:
             while len(self._snap_cache) > 4:
                 self._snap_cache.popitem(last=False)
         return seq, text
+
+
+async def _stop_task(task: asyncio.Task[None] | None, timeout: float = 2.0) -> None:
+    """Cancel a client's sender and wait until it has really ended.
+
+    A cancelled task that is merely dropped can be garbage-collected while still pending
+    (asyncio then logs "Task was destroyed but it is pending"), because once its client is
+    gone nothing else refers to it; awaiting it lets it unwind before the client goes.
+    """
+    if task is None or task is asyncio.current_task():
+        return
+    task.cancel()
+    with contextlib.suppress(Exception):
+        await asyncio.wait({task}, timeout=timeout)
 
 
 def _drain(q: asyncio.Queue[Any]) -> None:
