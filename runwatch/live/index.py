@@ -50,6 +50,18 @@ def read_facts(config_path: str, project: Project) -> ConfigFacts:
         return ConfigFacts(path=config_path, error=f"{config_path}: cannot read config ({type(e).__name__}: {e})")
 
 
+def read_facts_batch(config_paths: list[str], project: Project) -> dict[str, ConfigFacts]:
+    """Facts of many configs in one batch (one cache load, shared sources); falls back per config."""
+    if not config_paths:
+        return {}
+    try:
+        from runwatch.configs import read_configs
+
+        return read_configs(config_paths, root=project.root, settings=project.settings)
+    except Exception:  # the batch failed as a whole: read each alone so only the bad one fails
+        return {c: read_facts(c, project) for c in config_paths}
+
+
 @dataclass(slots=True)
 class Entry:
     """One tracked run: its last status and the state that makes the next evaluation cheap."""
@@ -402,13 +414,17 @@ class LiveIndex:
     def _evaluate_and_commit(self, configs: dict[str, str], gone: Iterable[str], *, reread_facts: set[str]) -> Delta | None:
         now = self.clock()
         results: list[tuple[str, str, RunStatus, BaseProgressTracker | None, ConfigFacts]] = []
+        with self._lock:
+            known = {rel: self.entries.get(self.by_rel.get(rel, "")) for rel in configs}
+        fresh = read_facts_batch(
+            [c for rel, c in configs.items() if known[rel] is None or known[rel].facts is None or rel in reread_facts],
+            self.project,
+        )
         for rel, config in sorted(configs.items()):
-            with self._lock:
-                eid = self.by_rel.get(rel)
-                entry = self.entries.get(eid) if eid else None
-            facts = entry.facts if entry is not None and rel not in reread_facts else None
+            entry = known[rel]
+            facts = fresh.get(config)
             if facts is None:
-                facts = read_facts(config, self.project)
+                facts = entry.facts if entry is not None and entry.facts is not None else read_facts(config, self.project)
             tracker = entry.tracker if entry is not None else None
             status, tracker = evaluate_run(
                 config,
