@@ -230,20 +230,29 @@ def worker(meta: str, repeat: int, profile: str | None) -> None:
             f.write(profiler.output_text(unicode=False, color=False, show_all=False))
     records = {rs.run: rs.to_dict() for rs in cold.values()}
     problems = check_records(bt.expected, records, with_processes=True)
+    # A warm call right after the cold scan still lists the dirs the scan itself wrote
+    # (progress.json) within the racy window; the steady state, what a dashboard refresh
+    # sees, starts RACY_WINDOW_S later. Both are reported; the table's figure is steady.
+    from runwatch.progress_tracking.base_progress_tracker import RACY_WINDOW_S
+
+    t = time.perf_counter()
+    scan()
+    warm_racy_s = time.perf_counter() - t
+    time.sleep(RACY_WINDOW_S + 0.1)
     warm_times = []
-    for i in range(repeat):
-        if profiler is not None and i == repeat - 1:
+    for i in range(max(repeat, 2)):
+        if profiler is not None and i == max(repeat, 2) - 1:
             profiler = __import__("pyinstrument").Profiler(interval=0.0002)
             profiler.start()
         t = time.perf_counter()
         warm = scan()
         warm_times.append(time.perf_counter() - t)
-        if profiler is not None and i == repeat - 1:
+        if profiler is not None and i == max(repeat, 2) - 1:
             profiler.stop()
             with open(profile + ".warm.txt", "w") as f:
                 f.write(profiler.output_text(unicode=False, color=False, show_all=False))
     problems += check_records(bt.expected, {rs.run: rs.to_dict() for rs in warm.values()}, with_processes=True)
-    print(json.dumps({"cold_s": cold_s, "configs_s": configs_s, "warm_s": min(warm_times), "import_s": import_s, "n": len(configs), "problems": problems[:20], "n_problems": len(problems)}))
+    print(json.dumps({"cold_s": cold_s, "configs_s": configs_s, "warm_s": min(warm_times), "warm_racy_s": warm_racy_s, "import_s": import_s, "n": len(configs), "problems": problems[:20], "n_problems": len(problems)}))
     del project
 
 
@@ -289,7 +298,7 @@ def bench_one(bt: BenchTree, repeat: int, profile_dir: str | None) -> dict[str, 
     read_s = best_of(lambda: read_all(files), repeat)
     res: dict[str, Any] = {"runs": len(bt.expected), "dirs": n_dirs, "files": n_files, "scores_files": len(files), "scores_mb": scores_bytes / 1e6,
                            "floor_s": floor_s, "read_s": read_s, "generation_s": bt.generation_s}
-    colds, warms, problems = [], [], []
+    colds, warms, racy, problems = [], [], [], []
     for i in range(repeat):
         reset_to_cold(bt)
         prof = os.path.join(profile_dir, f"profile-{bt.n_runs}") if profile_dir and i == 0 else None
@@ -301,12 +310,15 @@ def bench_one(bt: BenchTree, repeat: int, profile_dir: str | None) -> dict[str, 
         if prof is None:  # profiled runs are slower; keep them out of the figures
             colds.append((w["cold_s"], w["configs_s"]))
             warms.append(w["warm_s"])
+            racy.append(w["warm_racy_s"])
         problems += w["problems"]
         if prof is not None and repeat == 1:
             colds.append((w["cold_s"], w["configs_s"]))
             warms.append(w["warm_s"])
+            racy.append(w["warm_racy_s"])
     res["cold_s"], res["cold_configs_s"] = min(colds)
     res["warm_same_s"] = min(warms)
+    res["warm_racy_s"] = min(racy)
     # The on-disk caches are now those of the last worker: a new process starts warm from them.
     cmd, label = status_command(bt.root)
     res["new_process_cmd"] = label
@@ -338,14 +350,14 @@ def render(results: list[dict[str, Any]], argv: list[str]) -> str:
     import multiprocessing
 
     lines = [
-        "| runs | files | floor (s) | floor + read scores (s) | cold (s) | of which configs (s) | cold / (floor+read) | cold without configs / (floor+read) | warm same process (s) | warm / floor | warm new process (s) | new process / floor | exact |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        "| runs | files | floor (s) | floor + read scores (s) | cold (s) | of which configs (s) | cold / (floor+read) | cold without configs / (floor+read) | warm same process (s) | warm / floor | warm within 2 s of cold (s) | warm new process (s) | new process / floor | exact |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for r in results:
         ok = "yes" if not r["problems"] else f"NO ({len(r['problems'])})"
         lines.append(
             f"| {r['runs']:,} | {r['files']:,} | {r['floor_s']:.3f} | {r['floor_s'] + r['read_s']:.3f} | {r['cold_s']:.3f} | {r['cold_configs_s']:.3f} | **{r['cold_ratio']:.2f}** (<= 2.0) | {r['cold_progress_ratio']:.2f}"
-            f" | {r['warm_same_s']:.4f} | **{r['warm_same_ratio']:.3f}** (<= 0.1) | {r['warm_new_s']:.3f} | **{r['warm_new_ratio']:.2f}** (<= 1.0) | {ok} |"
+            f" | {r['warm_same_s']:.4f} | **{r['warm_same_ratio']:.3f}** (<= 0.1) | {r.get('warm_racy_s', float('nan')):.4f} | {r['warm_new_s']:.3f} | **{r['warm_new_ratio']:.2f}** (<= 1.0) | {ok} |"
         )
     machine = f"{platform.platform()}, Python {platform.python_version()}, {multiprocessing.cpu_count()} CPUs"
     lines += [

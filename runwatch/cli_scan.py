@@ -7,6 +7,7 @@ same scan (paths -> configs -> RunStatus, trackers reused between refreshes) ser
 
 from __future__ import annotations
 
+import gc
 import glob
 import math
 import os
@@ -19,12 +20,16 @@ from typing import Any
 from runwatch.configs.facts import ConfigFacts
 from runwatch.layout import LayoutError, Project
 from runwatch.process_info import ProcessSnapshot
+from runwatch.progress_tracking.progress_cache import background_progress_writes
 from runwatch.progress_tracking.progress_info import json_safe
 from runwatch.run_status import (
     STATUSES,
     RunStatus,
     evaluate_run,
     open_store,
+)
+from runwatch.run_status.run_status import (
+    _read_all_facts,
     take_snapshot,
 )
 
@@ -231,15 +236,47 @@ class Scanner:
         process_map = snap.by_config()
         rows: list[Row] = []
         now = time.time()
+        # One batch read of every config (a stat per config while unchanged: the same
+        # facts object comes back, so the tracker is reused); an edited config is read again.
+        all_facts = _read_all_facts(configs, self.project)
+        gc_was_enabled = gc.isenabled()
+        gc.disable()  # see get_all_run_status: a scan allocates much and frees little
+        try:
+            with background_progress_writes():
+                self._scan_rows(configs, all_facts, process_map, snap, now, rows, on_progress)
+        finally:
+            if gc_was_enabled:
+                gc.enable()
+        try:
+            self.store.save()
+        except OSError:
+            pass  # a read-only project still gets its status; the cache only makes it faster
+        return ScanResult(rows, dict(snap.errors), now)
+
+    def _scan_rows(
+        self,
+        configs: list[str],
+        all_facts: dict[str, ConfigFacts],
+        process_map: dict[str, Any],
+        snap: ProcessSnapshot,
+        now: float,
+        rows: list[Row],
+        on_progress: Callable[[int, int], None] | None,
+    ) -> None:
         for i, c in enumerate(configs):
+            facts = all_facts.get(c)
             tracker = self._trackers.get(c)
-            facts = tracker.config if tracker is not None else None
-            try:
-                mtime = os.stat(c).st_mtime
-            except OSError:
-                mtime = -1.0
-            if self._config_mtime.get(c) != mtime:
-                facts, tracker = None, None
+            if facts is None:  # the batch failed: this run reads its own config, as before
+                try:
+                    mtime = os.stat(c).st_mtime
+                except OSError:
+                    mtime = -1.0
+                if self._config_mtime.get(c) != mtime:
+                    tracker = None
+                else:
+                    facts = tracker.config if tracker is not None else None
+            else:
+                mtime = None
             status, tracker = evaluate_run(
                 c,
                 self.project,
@@ -254,15 +291,11 @@ class Scanner:
             )
             if tracker is not None:
                 self._trackers[c] = tracker
-                self._config_mtime[c] = mtime
+                if mtime is not None:
+                    self._config_mtime[c] = mtime
             rows.append(Row(status, tracker.config if tracker is not None else None))
             if on_progress is not None:
                 on_progress(i + 1, len(configs))
-        try:
-            self.store.save()
-        except OSError:
-            pass  # a read-only project still gets its status; the cache only makes it faster
-        return ScanResult(rows, dict(snap.errors), now)
 
 
 def filter_rows(rows: list[Row], statuses: set[str]) -> list[Row]:
@@ -314,17 +347,15 @@ def summarize(rows: list[Row]) -> dict[str, Any]:
 
 
 def json_payload(project: Project, result: ScanResult, rows: list[Row]) -> dict[str, Any]:
-    """The ``--json`` document; see docs/cli.md for the schema."""
-    return json_safe(
-        {
-            "version": JSON_SCHEMA_VERSION,
-            "root": project.root,
-            "checked_at": result.checked_at,
-            "runs": [r.status.to_dict() for r in rows],
-            "summary": summarize(rows),
-            "process_errors": result.process_errors,
-        }
-    )
+    """The ``--json`` document; see docs/cli.md for the schema (all of it passed through json_safe)."""
+    return {
+        "version": JSON_SCHEMA_VERSION,
+        "root": project.root,
+        "checked_at": json_safe(result.checked_at),
+        "runs": [r.status.to_json_record() for r in rows],
+        "summary": json_safe(summarize(rows)),
+        "process_errors": json_safe(result.process_errors),
+    }
 
 
 def build_monitor(project: Project, local: bool, ssh: Sequence[str], no_ssh: bool, slurm: bool | None) -> Any:

@@ -159,3 +159,116 @@ def test_small_scores_file_read_from_its_head(tmp_path):
     assert scores is None and str(p) in problem
     p.write_text(json.dumps({"per_datapoint": {}, "aggregated": {"mae": 1.0}}))  # not first: full parse
     assert read_aggregated(str(p)) == ({"mae": 1.0}, None)
+
+
+# ---------------------------------------------------------------- what the second round of speedups rests on
+
+
+def test_unchanged_configs_give_the_same_facts_object(tree):
+    """A warm batch read is a stat per config: the facts handed out before come back, until a file changes."""
+    from runwatch.configs import read_configs
+
+    paths = [os.path.join(tree.root, r.config_path) for r in tree.runs]
+    first = read_configs(paths, root=tree.root)
+    second = read_configs(paths, root=tree.root)
+    assert all(second[p] is first[p] for p in paths)
+    edited = paths[0]
+    with open(edited) as f:
+        text = f.read()
+    time.sleep(0.01)
+    with open(edited, "w") as f:
+        f.write(text.replace("'epochs':", "'epochs': 1 + 0 *", 1) if "'epochs':" in text else text + "\n# edited\n")
+    third = read_configs(paths, root=tree.root)
+    assert third[edited] is not first[edited]
+    assert all(third[p] is first[p] for p in paths[1:])
+
+
+def _project(tmp_path, body: str) -> str:
+    (tmp_path / "configs").mkdir(exist_ok=True)
+    (tmp_path / "logs").mkdir(exist_ok=True)
+    cfg = tmp_path / "configs" / "x.py"
+    cfg.write_text(body)
+    return str(cfg)
+
+
+def test_elided_seed_lists_change_no_answer(tmp_path, monkeypatch):
+    """Long int lists are skipped before parsing; facts equal a full read, and a value derived from one stays exact."""
+    from runwatch.configs import read_configs
+    from runwatch.configs import loader as loader_module
+    from runwatch.configs.evaluator import parse, parse_elided
+
+    seeds = ", ".join(str(1000 + i) for i in range(40))
+    used = _project(tmp_path, f"seeds = [{seeds}]\nconfig = {{'epochs': len(seeds), 'train_seeds': seeds,\n  'val_seeds': [\n {seeds}\n],\n 'work_dir': './logs/x'}}\n")
+    assert parse_elided(open(used, "rb").read(), used)[1]  # the lists were elided...
+    f = read_configs([used], root=str(tmp_path), use_cache=False)[used]
+    assert f.error is None and f.epochs == 40 and not f.warnings  # ...and the answer is the full read's
+    plain = tmp_path / "configs" / "y.py"
+    plain.write_text(f"config = {{'epochs': 7, 'train_seeds': [{seeds}], 'work_dir': './logs/y'}}\n")
+    elided = read_configs([str(plain)], root=str(tmp_path), use_cache=False)[str(plain)]
+    monkeypatch.setattr(loader_module, "parse_elided", lambda source, path: (parse(source, path), False))
+    full = read_configs([str(plain)], root=str(tmp_path), use_cache=False)[str(plain)]
+    assert elided == full and elided.epochs == 7
+
+
+def test_list_in_a_string_is_never_elided():
+    from runwatch.configs.evaluator import parse_elided
+
+    ints = ", ".join(str(i) for i in range(30))
+    src = f"name = 'x = [{ints}]'\n".encode()
+    tree, elided = parse_elided(src, "s.py")
+    assert not elided and tree.body[0].value.value == f"x = [{ints}]"
+
+
+def test_store_details_decode_lazily_and_exactly():
+    import pickle
+
+    from runwatch.progress_tracking.base_progress_tracker import EpochRecord, RunDetails
+
+    d = RunDetails(epochs=[EpochRecord(i, True, 10.0 + i, 1.0, {"acc": i / 10}, (i, 2)) for i in range(5)], logs=[("a.log", 3.0)], eta_seconds=4.0)
+    loaded = pickle.loads(pickle.dumps(d))
+    assert "epochs" not in loaded.__dict__  # not decoded until asked for
+    assert loaded == d and loaded.epochs[3].scores == {"acc": 0.3}
+    assert pickle.loads(pickle.dumps(loaded)) == d  # saved again from the kept blob
+
+
+def test_json_record_equals_json_safe_of_to_dict():
+    from runwatch.progress_tracking.progress_info import ProgressInfo, StageProgress, json_safe
+    from runwatch.run_status import RunStatus
+
+    nan, inf = float("nan"), float("inf")
+    p = ProgressInfo(3, nan, best_score={"a": {"b": inf}}, latest_score={"a": 1.0}, warnings=["w"], stages=[StageProgress(0, 3, 3, nan, "r")], start_time=inf)
+    r = RunStatus("c", "w", p, "running", None, run="r", eta_seconds=-inf, headline={"main_metric": "a", "main_best": nan, "main_latest": None, "main_direction": 1}, checked_at=1.0)
+    assert json.dumps(r.to_json_record(), allow_nan=False) == json.dumps(json_safe(r.to_dict()), allow_nan=False)
+
+
+def test_progress_json_rewritten_only_when_content_changes(tmp_path):
+    from runwatch.progress_tracking.progress_cache import save_progress_json
+    from runwatch.progress_tracking.progress_info import ProgressInfo
+
+    path = tmp_path / "progress.json"
+    path.write_text(json.dumps({"completed_epochs": 2, "progress_percentage": 20.0, "early_stopped": False, "early_stopped_at_epoch": None}))
+    p = ProgressInfo(2, 20.0, total_epochs=10)
+    assert save_progress_json(str(tmp_path), p) is None
+    assert json.loads(path.read_text()) == {k: v for k, v in p.to_dict().items() if k != "stages"}
+    ino = os.stat(path).st_ino
+    assert save_progress_json(str(tmp_path), p) is None
+    assert os.stat(path).st_ino == ino  # same content: not rewritten
+    path.write_text(json.dumps(json.loads(path.read_text()), indent=4))  # same content, other format: size differs
+    save_progress_json(str(tmp_path), p)
+    assert json.loads(path.read_text())["total_epochs"] == 10
+
+
+def test_parallel_config_reading_gives_the_serial_answers(tree, monkeypatch):
+    """The forked pool (used on machines with >= 4 CPUs) must answer exactly as serial reading."""
+    from runwatch.configs import reader
+
+    paths = [os.path.join(tree.root, r.config_path) for r in tree.runs]
+    serial = reader.read_configs(paths, root=tree.root, use_cache=False)
+    monkeypatch.setattr(reader, "PARALLEL_MIN", 2)
+    monkeypatch.setattr(reader, "PARALLEL_MIN_CPUS", 1)
+    calls = []
+    real = reader._read_parallel
+    monkeypatch.setattr(reader, "_read_parallel", lambda *a: calls.append(real(*a)) or calls[-1])
+    pooled = reader.read_configs(paths, root=tree.root, use_cache=False)
+    assert calls and calls[0] is not None  # the pool did the reading
+    assert list(pooled) == list(serial) and all(pooled[p] == serial[p] for p in paths)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import pickle
 import sqlite3
 import threading
 from pathlib import Path
@@ -43,7 +44,7 @@ def facts_to_json(f: ConfigFacts) -> dict[str, Any]:
                 "es_enabled": s.early_stopping_enabled,
                 "es_patience": s.early_stopping_patience,
                 "metric": _ref_out(s.metric),
-                "directions": s.directions,
+                "directions": _copy_tree(s.directions),
                 "directions_source": s.directions_source,
                 "work_dir": s.work_dir,
                 "keys": list(s.keys),
@@ -51,6 +52,18 @@ def facts_to_json(f: ConfigFacts) -> dict[str, Any]:
             for s in f.stages
         ],
     }
+
+
+def _copy_tree(v: Any) -> Any:
+    """A copy of JSON-shaped data (dicts, lists, scalars): ``deepcopy`` without its bookkeeping."""
+    t = type(v)
+    if t is dict:
+        return {k: _copy_tree(x) for k, x in v.items()}
+    if t is list or t is tuple:
+        return [_copy_tree(x) for x in v] if t is list else tuple(_copy_tree(x) for x in v)
+    if t in (str, int, float, bool) or v is None:
+        return v
+    return copy.deepcopy(v)
 
 
 def facts_from_json(d: dict[str, Any], path: str | None = None) -> ConfigFacts:
@@ -62,7 +75,7 @@ def facts_from_json(d: dict[str, Any], path: str | None = None) -> ConfigFacts:
             early_stopping_enabled=s["es_enabled"],
             early_stopping_patience=s["es_patience"],
             metric=_ref_in(s["metric"]),
-            directions=copy.deepcopy(s["directions"]),
+            directions=_copy_tree(s["directions"]),
             directions_source=s["directions_source"],
             work_dir=s["work_dir"],
             keys=tuple(s["keys"]),
@@ -90,8 +103,33 @@ def deps_valid(deps: Deps, stats: StatCache) -> bool:
     return all(stats.sig(p) == sig for p, sig in deps.items())
 
 
+_DEPS_DECODED: dict[str, Deps] = {}
+
+
 def _deps_in(raw: str) -> Deps:
-    return {p: (tuple(s) if s is not None else None) for p, s in json.loads(raw).items()}  # type: ignore[misc]
+    """Decoded deps, shared by text: the configs of a project mostly have the same dependency set."""
+    hit = _DEPS_DECODED.get(raw)
+    if hit is None:
+        hit = {p: (tuple(s) if s is not None else None) for p, s in json.loads(raw).items()}  # type: ignore[misc]
+        if len(_DEPS_DECODED) > 100_000:
+            _DEPS_DECODED.clear()
+        _DEPS_DECODED[raw] = hit
+    return dict(hit)
+
+
+# A hot entry: (config path, its sig, the other deps as one shared tuple, facts handed out).
+HotEntry = tuple[str, FileSig, tuple[tuple[str, FileSig], ...], ConfigFacts]
+_SHARED: dict[tuple[tuple[str, FileSig], ...], tuple[tuple[str, FileSig], ...]] = {}
+
+
+def _shared(items: tuple[tuple[str, FileSig], ...]) -> tuple[tuple[str, FileSig], ...]:
+    """One tuple object per distinct dependency set, so a batch checks each set once."""
+    hit = _SHARED.get(items)
+    if hit is None:
+        if len(_SHARED) > 10_000:
+            _SHARED.clear()
+        hit = _SHARED[items] = items
+    return hit
 
 
 # ---------------------------------------------------------------------- disk store
@@ -174,14 +212,13 @@ class DiskStore:
             return None
 
     def load_all(self) -> dict[str, Entry]:
-        def q(conn: sqlite3.Connection) -> dict[str, Entry]:
-            out: dict[str, Entry] = {}
-            for key, deps, facts in conn.execute("SELECT key, deps, facts FROM facts"):
-                try:
-                    out[key] = (_deps_in(deps), json.loads(facts))
-                except (ValueError, TypeError, AttributeError):
-                    continue
-            return out
+        return {k: e for k, raw in self.load_all_raw().items() if (e := decode_entry(raw)) is not None}
+
+    def load_all_raw(self) -> dict[str, tuple[str, str]]:
+        """Every row, undecoded (one query; rows are decoded when first looked up)."""
+
+        def q(conn: sqlite3.Connection) -> dict[str, tuple[str, str]]:
+            return {key: (deps, facts) for key, deps, facts in conn.execute("SELECT key, deps, facts FROM facts")}
 
         return self._run(q) or {}
 
@@ -218,13 +255,91 @@ class DiskStore:
         return bool(self._run(q))
 
 
+def decode_entry(raw: tuple[str, str]) -> Entry | None:
+    try:
+        return _deps_in(raw[0]), json.loads(raw[1])
+    except (ValueError, TypeError, AttributeError):
+        return None
+
+
+HOT_FILE = f"configs-hot-v{READER_VERSION}.pickle"
+
+
+class _PlainUnpickler(pickle.Unpickler):
+    """Builtin containers and scalars only: the hot file is data, never code."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        if module == "builtins" and name in ("tuple", "list", "dict", "set", "frozenset"):
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"forbidden class {module}.{name} in the config cache")
+
+
+def facts_to_tuple(f: ConfigFacts) -> tuple:
+    return (
+        f.path,
+        f.is_multi_stage,
+        f.error,
+        tuple(f.warnings),
+        tuple(
+            (
+                None if s.runner is None else (s.runner.module, s.runner.qualname),
+                s.runner_kind,
+                s.epochs,
+                s.early_stopping_enabled,
+                s.early_stopping_patience,
+                None if s.metric is None else (s.metric.module, s.metric.qualname),
+                s.directions,
+                s.directions_source,
+                s.work_dir,
+                tuple(s.keys),
+            )
+            for s in f.stages
+        ),
+    )
+
+
+def facts_from_tuple(t: tuple) -> ConfigFacts:
+    path, multi, error, warnings, stages = t
+    return ConfigFacts(
+        path=path,
+        stages=[
+            StageFacts(
+                runner=None if r is None else ClassRef(r[0], r[1]),
+                runner_kind=kind,
+                epochs=epochs,
+                early_stopping_enabled=es,
+                early_stopping_patience=patience,
+                metric=None if m is None else ClassRef(m[0], m[1]),
+                directions=directions,
+                directions_source=source,
+                work_dir=work_dir,
+                keys=tuple(keys),
+            )
+            for r, kind, epochs, es, patience, m, directions, source, work_dir, keys in stages
+        ],
+        is_multi_stage=multi,
+        error=error,
+        warnings=list(warnings),
+    )
+
+
 # ---------------------------------------------------------------------- the cache
 class FactsCache:
     """Memory in front of an optional disk store; entries are JSON dicts, copied out on every hit."""
 
     def __init__(self, disk: DiskStore | None) -> None:
         self.disk = disk
+        # The hot entries of the last process, as plain tuples (see save_hot): a new
+        # process starts from one small pickle instead of decoding every SQLite row.
+        self.hot_path: Path | None = disk.directory / HOT_FILE if disk is not None else None
+        self.hot_raw: dict[str, tuple[str, FileSig, int, tuple]] | None = None
+        self._hot_shared: list[tuple[tuple[str, FileSig], ...]] = []
+        self._hot_dirty = False
         self.memory: dict[str, Entry] = {}
+        # Rows loaded from disk but not decoded yet (a warm new process decodes only what it asks for).
+        self.raw: dict[str, tuple[str, str]] = {}
+        # Facts already handed out, returned again (same object) while their deps are unchanged.
+        self.hot: dict[str, HotEntry] = {}
         self._loaded = False
         self._lock = threading.Lock()
 
@@ -233,27 +348,140 @@ class FactsCache:
             return
         self._loaded = True
         if self.disk is not None:
-            loaded = self.disk.load_all()
+            loaded = self.disk.load_all_raw()
             with self._lock:
                 for k, v in loaded.items():
-                    self.memory.setdefault(k, v)
+                    if k not in self.memory:
+                        self.raw.setdefault(k, v)
+
+    def _entry(self, key: str) -> Entry | None:
+        entry = self.memory.get(key)
+        if entry is None and key in self.raw:
+            # Decoded once and not kept: a batch read remembers the facts (hot), which is
+            # all a long-lived process needs; a later miss asks the disk store again.
+            entry = decode_entry(self.raw.pop(key))
+        return entry
 
     def lookup(self, key: str, stats: StatCache, path: str) -> ConfigFacts | None:
+        hit = self.lookup_entry(key, stats, path)
+        return hit[0] if hit is not None else None
+
+    def lookup_entry(self, key: str, stats: StatCache, path: str) -> tuple[ConfigFacts, Deps] | None:
+        """Fresh facts (a copy) and the deps they are valid for, or None."""
         self._ensure_loaded()
-        entry = self.memory.get(key)
+        entry = self._entry(key)
         if entry is not None and deps_valid(entry[0], stats):
-            return facts_from_json(entry[1], path)
+            return facts_from_json(entry[1], path), entry[0]
         if self.disk is not None:  # another process may have written it since we loaded
             fresh = self.disk.get(key)
             if fresh is not None and deps_valid(fresh[0], stats):
                 self.memory[key] = fresh
-                return facts_from_json(fresh[1], path)
+                return facts_from_json(fresh[1], path), fresh[0]
         return None
 
-    def store(self, key: str, deps: Deps, facts: ConfigFacts, write: bool = True) -> tuple[str, Deps, dict[str, Any]]:
-        row = (key, dict(deps), copy.deepcopy(facts_to_json(facts)))  # the caller may mutate `facts`
+    def hot_lookup(self, key: str, stats: StatCache, path: str, checked: dict[int, bool]) -> ConfigFacts | None:
+        """The facts handed out before for this key, the same object, if no dependency changed.
+
+        ``checked`` (one per batch) remembers which shared dependency sets were verified,
+        so 10,000 configs sharing 10 sources cost one stat each plus one per config.
+        """
+        hot = self.hot.get(key)
+        if hot is None:
+            hot = self._from_hot_file(key)
+            if hot is None:
+                return None
+        own, own_sig, shared, facts = hot
+        if facts.path != path or stats.sig(own) != own_sig:
+            return None
+        ok = checked.get(id(shared))
+        if ok is None:
+            ok = checked[id(shared)] = all(stats.sig(p) == sig for p, sig in shared)
+        return facts if ok else None
+
+    def remember(self, key: str, own: str, deps: Deps, facts: ConfigFacts) -> None:
+        """Keep handed-out facts for ``hot_lookup`` (callers must treat them as read-only)."""
+        if own not in deps:
+            return
+        shared = _shared(tuple(sorted((p, s) for p, s in deps.items() if p != own)))
+        self.hot[key] = (own, deps[own], shared, facts)
+        self._hot_dirty = True
+
+    def _from_hot_file(self, key: str) -> HotEntry | None:
+        if self.hot_raw is None:
+            self.hot_raw = {}
+            self._load_hot()
+        raw = self.hot_raw.pop(key, None)
+        if raw is None:
+            return None
+        try:
+            own, own_sig, idx, ft = raw
+            hot = (own, own_sig, self._hot_shared[idx], facts_from_tuple(ft))
+        except (ValueError, TypeError, IndexError):
+            return None
+        self.hot[key] = hot
+        return hot
+
+    def _load_hot(self) -> None:
+        if self.hot_path is None:
+            return
+        try:
+            with open(self.hot_path, "rb") as f:
+                obj = _PlainUnpickler(f).load()
+            if not isinstance(obj, dict) or obj.get("version") != READER_VERSION:
+                return
+            self._hot_shared = [_shared(tuple(x)) for x in obj["shared"]]
+            entries = obj["entries"]
+            if isinstance(entries, dict):
+                self.hot_raw = entries
+        except Exception:  # missing or damaged: no head start, nothing else changes
+            self.hot_raw, self._hot_shared = {}, []
+
+    def save_hot(self) -> None:
+        """Write the hot entries (facts as tuples) for the next process, if any changed; never raises."""
+        if not self._hot_dirty or self.hot_path is None:
+            return
+        self._hot_dirty = False
+        shared_ids: dict[int, int] = {}
+        shared: list[tuple[tuple[str, FileSig], ...]] = []
+        entries: dict[str, tuple[str, FileSig, int, tuple]] = dict(self.hot_raw or {})
+        for key, (own, own_sig, sh, facts) in self.hot.items():
+            idx = shared_ids.get(id(sh))
+            if idx is None:
+                idx = shared_ids[id(sh)] = len(shared)
+                shared.append(sh)
+            entries[key] = (own, own_sig, idx, facts_to_tuple(facts))
+        # Entries still undecoded from the old file keep their old shared index: re-map them.
+        if self.hot_raw:
+            for key, (own, own_sig, old_idx, ft) in self.hot_raw.items():
+                if key in self.hot:
+                    continue
+                sh = self._hot_shared[old_idx]
+                idx = shared_ids.get(id(sh))
+                if idx is None:
+                    idx = shared_ids[id(sh)] = len(shared)
+                    shared.append(sh)
+                entries[key] = (own, own_sig, idx, ft)
+        tmp = self.hot_path.with_name(f".{HOT_FILE}.{os.getpid()}.{threading.get_ident()}.tmp")
+        try:
+            self.hot_path.parent.mkdir(parents=True, exist_ok=True)
+            with open(tmp, "wb") as f:
+                pickle.dump({"version": READER_VERSION, "shared": shared, "entries": entries}, f, protocol=pickle.HIGHEST_PROTOCOL)
+            os.replace(tmp, self.hot_path)
+        except (OSError, pickle.PicklingError, TypeError, ValueError):
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+
+    def store(self, key: str, deps: Deps, facts: ConfigFacts, write: bool = True, keep: bool = True) -> tuple[str, Deps, dict[str, Any]]:
+        """Record facts (``keep``: also in memory; a batch keeps them as hot entries instead)."""
+        row = (key, dict(deps), facts_to_json(facts))  # a fresh tree (directions copied): the caller may mutate `facts`
         with self._lock:
-            self.memory[key] = (row[1], row[2])
+            if keep:
+                self.memory[key] = (row[1], row[2])
+            else:
+                self.memory.pop(key, None)
+                self.raw.pop(key, None)
         if write and self.disk is not None:
             self.disk.put_many([row])
         return row

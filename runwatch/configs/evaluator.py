@@ -475,6 +475,10 @@ class ModuleEvaluator:
                 return scope[name]
         if name in self.namespace:
             return self.namespace[name]
+        if name.startswith(ELIDED_PREFIX) and name.endswith("__") and name[len(ELIDED_PREFIX) : -2].isdigit():
+            n = int(name[len(ELIDED_PREFIX) : -2])
+            self._steps += n  # as the literal list would have counted
+            return self._unknown(node, f"list of {n} int literals not read (never needed for tracking)")
         if name in _CONSTANT_NAMES:
             return _CONSTANT_NAMES[name]
         if name in _BUILTIN_NAMES:
@@ -1012,3 +1016,44 @@ def _has_call(node: ast.AST) -> bool:
 def parse(source: bytes, path: str) -> ast.Module:
     """Parse a file; SyntaxError / ValueError propagate for the reader to report with file:line."""
     return ast.parse(source, filename=path)
+
+
+# Generated configs carry seed lists of 100 ints; parsing them is about half of reading
+# such a file, and no tracking fact comes from them. A list of more than ELIDE_MIN plain
+# int literals is replaced, before parsing, by a name the evaluator reads as Unknown
+# (line numbers kept). The reader re-reads without eliding whenever the facts carry an
+# error or a warning, so an elided list can never silently change an answer.
+ELIDE_MIN = 16
+ELIDED_PREFIX = "__runwatch_elided_"
+_LONG_INT_LIST = re.compile(rb"(?<=[=:,(\[])(\s*)\[(?:\s*-?\d+\s*,){%d,}\s*-?\d+\s*,?\s*\](?=\s*[,)\]}\n#])" % ELIDE_MIN)
+
+
+def _elide_match(m: re.Match[bytes]) -> bytes:
+    text = m.group(0)
+    n = text.count(b",") + 1
+    return m.group(1) + b"%s%d__" % (ELIDED_PREFIX.encode(), n) + b"\n" * (text.count(b"\n") - m.group(1).count(b"\n"))
+
+
+def parse_elided(source: bytes, path: str) -> tuple[ast.Module, bool]:
+    """``parse`` with long int-literal lists elided; (tree, whether anything was elided).
+
+    Only where no string could contain the list: never in a file with triple quotes,
+    never after an odd number of quotes on the same line.
+    """
+    if b"[" not in source or b'"""' in source or b"'''" in source:
+        return parse(source, path), False
+    elided = False
+
+    def sub(m: re.Match[bytes]) -> bytes:
+        nonlocal elided
+        line_start = source.rfind(b"\n", 0, m.start()) + 1
+        prefix = source[line_start : m.start()]
+        if prefix.count(b"'") % 2 or prefix.count(b'"') % 2 or b"#" in prefix:
+            return m.group(0)
+        elided = True
+        return _elide_match(m)
+
+    new = _LONG_INT_LIST.sub(sub, source)
+    if not elided:
+        return parse(source, path), False
+    return parse(new, path), True

@@ -10,10 +10,11 @@ module path probed but absent, is recorded so the cache can tell when a result i
 from __future__ import annotations
 
 import os
+from stat import S_ISDIR as _S_ISDIR
 from dataclasses import dataclass, field
 from typing import Any
 
-from runwatch.configs.evaluator import ModuleEvaluator, TooComplex, parse
+from runwatch.configs.evaluator import ModuleEvaluator, TooComplex, parse, parse_elided
 from runwatch.configs.values import ConfigModule, Unknown
 
 FileSig = tuple[int, int] | None  # (mtime_ns, size), None when the file is absent
@@ -32,7 +33,7 @@ class StatCache:
             pass
         try:
             st = os.stat(path)
-            sig: FileSig = (st.st_mtime_ns, st.st_size) if not _isdir(st.st_mode) else (0, -1)
+            sig: FileSig = (st.st_mtime_ns, st.st_size) if not _S_ISDIR(st.st_mode) else (0, -1)
         except OSError:
             sig = None
         self._sigs[path] = sig
@@ -47,9 +48,7 @@ class StatCache:
 
 
 def _isdir(mode: int) -> bool:
-    import stat
-
-    return stat.S_ISDIR(mode)
+    return _S_ISDIR(mode)
 
 
 @dataclass
@@ -66,6 +65,8 @@ class EvalResult:
     # Part of an import cycle: its values depend on which module was read first, so never shared.
     cyclic: bool = False
     error: str | None = None
+    # Long int-literal lists were elided before parsing (here or in an imported config).
+    elided: bool = False
 
 
 def syntax_error_message(path: str, e: BaseException) -> str:
@@ -78,8 +79,10 @@ def syntax_error_message(path: str, e: BaseException) -> str:
 class ModuleLoader:
     """Module-name to file mapping and evaluation caches for one project root (one batch)."""
 
-    def __init__(self, root: str, configs_dir: str = "configs", stats: StatCache | None = None) -> None:
+    def __init__(self, root: str, configs_dir: str = "configs", stats: StatCache | None = None, elide: bool = False) -> None:
         self.root = os.path.abspath(root)
+        # Elide long int-literal lists in config modules (see evaluator.parse_elided).
+        self.elide = elide
         self.configs_package = configs_dir.strip("/").replace("/", ".").replace(os.sep, ".")
         self.stats = stats or StatCache()
         self._configs: dict[str, EvalResult] = {}
@@ -158,7 +161,10 @@ class ModuleLoader:
 
     def _evaluate(self, result: EvalResult, source: bytes, module: str, is_pkg: bool, hook: Any) -> None:
         try:
-            tree = parse(source, result.path)
+            if hook is not None and self.elide:
+                tree, result.elided = parse_elided(source, result.path)
+            else:
+                tree = parse(source, result.path)
         except (SyntaxError, ValueError, MemoryError, RecursionError) as e:
             result.error = syntax_error_message(result.path, e)
             return
@@ -211,6 +217,7 @@ class _ConfigImports:
         sub = self.loader.evaluate_config(path, self.stack)
         self.into.deps.update(sub.deps)
         self.into.cyclic = self.into.cyclic or sub.cyclic
+        self.into.elided = self.into.elided or sub.elided
         for w in sub.warnings:
             if w not in self.into.warnings:
                 self.into.warnings.append(w)

@@ -8,18 +8,20 @@ use ``read_config_strict``.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import os
 import threading
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from runwatch.configs.cache import READER_VERSION, Deps, FactsCache, cache_for
 from runwatch.configs.exec_mode import DEFAULT_TIMEOUT, ExecError, exec_config
 from runwatch.configs.extract import build_facts
 from runwatch.configs.facts import ConfigFacts
-from runwatch.configs.loader import ModuleLoader, StatCache
+from runwatch.configs.loader import EvalResult, ModuleLoader, StatCache
 from runwatch.configs.sources import SourceResolver
 from runwatch.layout import find_project_root
 from runwatch.settings import Settings, SettingsError, find_settings_file, load_settings
@@ -102,12 +104,13 @@ class _Batch:
         self.settings = settings
         self.settings_warning = settings_warning
         self.stats = StatCache()
-        self.loader = ModuleLoader(root, settings.configs_dir, self.stats)
+        self.loader = ModuleLoader(root, settings.configs_dir, self.stats, elide=True)
+        self._plain: ModuleLoader | None = None
         self.fp = _fingerprint(settings)
 
     def key(self, path: str, exec_configs: bool) -> str:
         mode = "exec" if exec_configs else "static"
-        return f"{READER_VERSION}|{mode}|{self.fp}|{self.root}|{os.path.abspath(path)}"
+        return f"{READER_VERSION}|{mode}|{self.fp}|{self.root}|{path if path[:1] == os.sep and '/.' not in path and '//' not in path else os.path.abspath(path)}"
 
     def read(self, path: str, exec_configs: bool, exec_timeout: float) -> tuple[ConfigFacts, Deps]:
         try:
@@ -123,7 +126,21 @@ class _Batch:
         return facts, deps
 
     def _read_static(self, path: str) -> tuple[ConfigFacts, Deps]:
-        result = self.loader.evaluate_config(path)
+        facts, deps, elided = self._read_with(self.loader, path)
+        if elided and (facts.error is not None or facts.warnings):
+            # Something was not known: read again with every list literal, so the
+            # answer (and its messages) is exactly what a full parse gives.
+            if self._plain is None:
+                self._plain = ModuleLoader(self.root, self.settings.configs_dir, self.stats, elide=False)
+            facts, deps, _ = self._read_with(self._plain, path)
+        return facts, deps
+
+    def _read_with(self, loader: ModuleLoader, path: str) -> tuple[ConfigFacts, Deps, bool]:
+        result = loader.evaluate_config(path)
+        facts, deps = self._facts_of(loader, result, path)
+        return facts, deps, result.elided
+
+    def _facts_of(self, loader: ModuleLoader, result: EvalResult, path: str) -> tuple[ConfigFacts, Deps]:
         deps: Deps = dict(result.deps)
         if result.error is not None:
             return ConfigFacts(path=path, error=result.error, warnings=list(result.warnings)), deps
@@ -132,7 +149,7 @@ class _Batch:
                 ConfigFacts(path=path, error=f"{result.path}:0: no module-level `config` is defined", warnings=list(result.warnings)),
                 deps,
             )
-        resolver = SourceResolver(self.loader, deps)
+        resolver = SourceResolver(loader, deps)
 
         def taint_reason(obj: object) -> str | None:
             entry = result.tainted.get(id(obj))
@@ -214,32 +231,127 @@ def read_configs(
     """Facts for many configs, keyed by the path as given.
 
     One cache load, one stat per distinct dependency, shared parsing of imported config
-    modules and sources, and one disk write at the end: fast for 10,000 files.
+    modules and sources, and one disk write at the end: fast for 10,000 files. A config
+    whose dependencies are unchanged since an earlier call in this process gets the same
+    ``ConfigFacts`` object again (one stat per config, one per shared dependency), so
+    the returned facts are shared and must be treated as read-only.
     """
+    # Cyclic GC would scan the growing heap again and again while thousands of syntax
+    # trees are built and dropped (17 % of reading 5,000 configs); reference counting
+    # frees them, so collection waits until the batch is done.
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _read_configs(paths, root, settings, exec_configs, exec_timeout, use_cache)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+
+
+def _read_configs(
+    paths: Iterable[str], root: str | None, settings: Settings | None, exec_configs: bool, exec_timeout: float, use_cache: bool
+) -> dict[str, ConfigFacts]:
     out: dict[str, ConfigFacts] = {}
-    batches: dict[tuple[str, int], tuple[_Batch, FactsCache | None, list[tuple[str, Deps, dict]]]] = {}
+    batches: dict[tuple[str, int], tuple[_Batch, FactsCache | None, list[tuple[str, Deps, dict]], dict[int, bool]]] = {}
+    pending: list[tuple[tuple[_Batch, FactsCache | None, list[tuple[str, Deps, dict]], dict[int, bool]], str, str]] = []
+    fixed: tuple[str, Settings, str | None] | None = None
+    fixed_entry = None
+    if root is not None and settings is not None:  # the common batch: resolved once, not per path
+        fixed = (os.path.abspath(root), settings, None)
     for raw in paths:
         path = os.fspath(raw)
         if path in out:
             continue
-        r, s, warning = _resolve_root_settings(path, root, settings)
-        bkey = (r, id(s))
-        if bkey not in batches:
-            batches[bkey] = (_Batch(r, s, warning), _cache(r, s, use_cache), [])
-        batch, cache, rows = batches[bkey]
+        if fixed is not None and fixed_entry is not None:
+            entry = fixed_entry
+        else:
+            r, s, warning = fixed if fixed is not None else _resolve_root_settings(path, root, settings)
+            bkey = (r, id(s))
+            entry = batches.get(bkey)
+            if entry is None:
+                entry = batches[bkey] = (_Batch(r, s, warning), _cache(r, s, use_cache), [], {})
+            if fixed is not None:
+                fixed_entry = entry
+        batch, cache, rows, checked = entry
         key = batch.key(path, exec_configs)
         if cache is not None:
-            hit = cache.lookup(key, batch.stats, path)
-            if hit is not None:
-                out[path] = hit
+            hot = cache.hot_lookup(key, batch.stats, path, checked)
+            if hot is not None:
+                out[path] = hot
                 continue
-        facts, deps = batch.read(path, exec_configs, exec_timeout)
+            hit = cache.lookup_entry(key, batch.stats, path)
+            if hit is not None:
+                out[path] = hit[0]
+                cache.remember(key, os.path.abspath(path), hit[1], hit[0])
+                continue
+        out[path] = None  # type: ignore[assignment]  # keeps the caller's order; filled below
+        pending.append((entry, key, path))
+    read = _read_parallel(pending, exec_configs) if len(pending) >= PARALLEL_MIN else None
+    for (batch, cache, rows, _), key, path in pending:
+        if read is not None and path in read:
+            facts, deps = read[path]
+        else:
+            facts, deps = batch.read(path, exec_configs, exec_timeout)
         if cache is not None:
-            rows.append(cache.store(key, deps, facts, write=False))
+            rows.append(cache.store(key, deps, facts, write=False, keep=False))
+            cache.remember(key, os.path.abspath(path), deps, facts)
         out[path] = facts
-    for _, cache, rows in batches.values():
+    for _, cache, rows, _ in batches.values():
         if cache is not None and rows:
             cache.flush(rows)
+        if cache is not None:
+            cache.save_hot()
+    return out
+
+
+# Uncached configs in one call from which reading is spread over processes (a cold
+# first scan of a lab's tree); below it, starting workers costs more than it saves.
+PARALLEL_MIN = 200
+# On the 2-vCPU machine of docs/BENCHMARKS.md two processes ran no faster than one
+# (1.27 s pooled vs 1.17 s serial for 1,000 configs: the vCPUs share one core's
+# throughput), so the pool is used only where several cores are likely real.
+PARALLEL_MIN_CPUS = 4
+
+
+def _read_chunk(job: tuple[str, Settings, str | None, list[str]]) -> list[tuple[str, ConfigFacts, Deps]]:
+    """Worker: read a slice of configs statically with a batch of its own."""
+    root, settings, warning, paths = job
+    batch = _Batch(root, settings, warning)
+    return [(p, *batch.read(p, False, DEFAULT_TIMEOUT)) for p in paths]
+
+
+def _read_parallel(pending: list[Any], exec_configs: bool) -> dict[str, tuple[ConfigFacts, Deps]] | None:
+    """Static reads of many configs on every CPU (forked workers); None: read them serially.
+
+    Only from a single-threaded process (forking a process with threads can copy a held
+    lock), and any failure of the pool falls back to serial reading: same answers, slower.
+    """
+    n_cpu = os.cpu_count() or 1
+    if exec_configs or n_cpu < PARALLEL_MIN_CPUS or threading.active_count() > 1:
+        return None
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    try:
+        ctx = multiprocessing.get_context("fork")
+    except ValueError:
+        return None
+    workers = min(n_cpu, 8)
+    jobs: list[tuple[str, Settings, str | None, list[str]]] = []
+    by_batch: dict[int, tuple[_Batch, list[str]]] = {}
+    for (batch, _, _, _), _, path in pending:
+        by_batch.setdefault(id(batch), (batch, []))[1].append(path)
+    for batch, paths in by_batch.values():
+        size = max(1, -(-len(paths) // workers))
+        jobs += [(batch.root, batch.settings, batch.settings_warning, paths[i : i + size]) for i in range(0, len(paths), size)]
+    out: dict[str, tuple[ConfigFacts, Deps]] = {}
+    try:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+            for chunk in pool.map(_read_chunk, jobs):
+                for p, facts, deps in chunk:
+                    out[p] = (facts, deps)
+    except Exception:
+        return None
     return out
 
 

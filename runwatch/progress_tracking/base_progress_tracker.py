@@ -10,6 +10,7 @@ implementation trusted progress.json forever; this is the fix.
 from __future__ import annotations
 
 import os
+import pickle
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
@@ -76,6 +77,37 @@ class RunDetails:
     def newest_log(self) -> str | None:
         return self.logs[0][0] if self.logs else None
 
+    # In the progress store the epochs are one nested blob of plain tuples, decoded on
+    # first use: a warm new process needs the logs and times, rarely the per-epoch series,
+    # and building 100 EpochRecords per run dominated loading the store.
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Details never change once computed, so the blob is made once and kept for later saves.
+        state = dict(self.__dict__)
+        if "epochs" in state:
+            epochs = state.pop("epochs")
+            if "_epochs_blob" not in state:
+                state["_epochs_blob"] = self.__dict__["_epochs_blob"] = pickle.dumps(
+                    [(e.index, e.finished, e.finish_time, e.duration, e.scores, e.scores_stat) for e in epochs],
+                    protocol=pickle.HIGHEST_PROTOCOL,
+                )
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "epochs" and "_epochs_blob" in self.__dict__:
+            from runwatch.progress_tracking.progress_cache import safe_loads
+
+            try:
+                epochs = [EpochRecord(*t) for t in safe_loads(self.__dict__["_epochs_blob"])]
+            except Exception:  # a damaged blob: no series (the key still decides freshness)
+                epochs = []
+            self.__dict__["epochs"] = epochs  # the blob stays: a later save reuses it
+            return epochs
+        raise AttributeError(name)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "epochs": [e.to_dict() for e in self.epochs],
@@ -103,6 +135,7 @@ class BaseProgressTracker(ABC):
         self._cache: ProgressInfo | None = None
         self._cache_time: float | None = None
         self._cache_key: Any = None
+        self._pending = False  # a background progress.json write of self._cache is queued
         self._hint: dict[str, Any] = {}
         self._seen: tuple[dict[str, Any], dict[str, Any]] | None = None
         self.details: RunDetails = RunDetails()
@@ -148,18 +181,54 @@ class BaseProgressTracker(ABC):
                 return cached
         self._seen = None
         progress = self.calculate_progress()
+        if self._write_in_background(progress):
+            return progress
         self._save_progress_cache(progress)
         self._cache = progress
         self._cache_time = time.time()
+        self._finish_key(progress)
+        return progress
+
+    def _finish_key(self, progress: ProgressInfo) -> None:
         self._cache_key = self._key_from_scan(self._cache_time)
         if self.store is not None:
             self.store.put(self.work_dir, self._cache_key, progress, self.details, self._hint)
-        return progress
+
+    def _write_in_background(self, progress: ProgressInfo) -> bool:
+        """Hand the progress.json write to the scan's writer thread, if there is one.
+
+        The cache key is built only once the write is done (it must see the work dir's
+        new mtime, as an inline write would); until then the progress is held as pending.
+        """
+        from runwatch.progress_tracking.progress_cache import current_writer, progress_json_targets
+
+        writer = current_writer()
+        if writer is None or type(self)._save_progress_cache is not BaseProgressTracker._save_progress_cache:
+            return False
+        targets = progress_json_targets(progress, self.settings.progress_json)
+        if not targets:
+            return False
+        self._cache = progress
+        self._cache_key = None
+        self._pending = True
+
+        def done(problem: str | None) -> None:
+            if problem:
+                progress.add_warning(problem)
+            self._pending = False
+            if self._cache is progress:
+                self._cache_time = time.time()
+                self._finish_key(progress)
+
+        writer.submit(self.work_dir, targets, done)
+        return True
 
     def _cached_progress(self) -> ProgressInfo | None:
+        if self._pending and self._cache is not None:
+            return self._cache  # computed in this scan, its write still queued
         if self._cache is not None and self._cache_key is not None:
-            key = self.cache_key()
-            if key == self._cache_key:
+            key = self._cache_key
+            if self.cache_key_matches(key):
                 self._settle(key)
                 return self._cache
             return None
@@ -167,15 +236,52 @@ class BaseProgressTracker(ABC):
             entry = self.store.get(self.work_dir)
             if entry is not None and entry.key is not None:
                 self._hint = entry.hint
-                key = self.cache_key()
-                if key == entry.key:
+                if self.cache_key_matches(entry.key):
                     self._cache = entry.progress
                     self._cache_key = entry.key
                     self._cache_time = time.time()
                     self.details = entry.details
-                    self._settle(key)
+                    self._settle(entry.key)
                     return entry.progress
         return None
+
+    def cache_key_matches(self, expected: Any) -> bool:
+        """``self.cache_key() == expected``; trackers whose key is ``_disk_key`` answer with stats only."""
+        return self.cache_key() == expected
+
+    def _disk_key_matches(self, expected: Any) -> bool:
+        """``self._disk_key() == expected``, stopping at the first difference and building no key.
+
+        The warm path of every scan: a few stats per run and nothing else.
+        """
+        hint = self._hint
+        if not hint or hint.get("missing") or hint.get("names"):
+            return self._disk_key() == expected
+        if type(expected) is not tuple or len(expected) != 3:
+            return False
+        edirs, efiles, eextra = expected
+        dirs = hint.get("dirs", ())
+        files = hint.get("files", ())
+        if len(edirs) != len(dirs) or len(efiles) != len(files):
+            return False
+        stat = os.stat
+        for d, em in zip(dirs, edirs):
+            try:
+                m = stat(d).st_mtime_ns
+            except OSError:
+                m = None
+            if m != em:
+                return False
+        for p, ef in zip(files, efiles):
+            try:
+                st = stat(p)
+            except OSError:
+                if ef is not None:
+                    return False
+                continue
+            if ef is None or ef[0] != st.st_mtime or ef[1] != st.st_size:
+                return False
+        return self._key_extra() == eextra
 
     # The key is built from what the scan itself saw (never re-read after computing,
     # which could pair an old result with a newer state). Per watched dir: its mtime,

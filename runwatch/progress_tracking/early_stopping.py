@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from runwatch.readers.scores import compare_scores
+from runwatch.readers.scores import compare_leaf_maps, leaf_map
 
 
 @dataclass(frozen=True)
@@ -35,14 +35,17 @@ def replay(series: Sequence[dict[str, Any] | None], directions: dict[str, Any] |
     counter = 0
     counters: list[int] = []
     stop_at: int | None = None
+    best_leaves: dict[str, tuple[float, int]] = {}
     for i, scores in enumerate(series):
         if scores is None:
             counters.append(counter)
             continue
+        # compare_scores(scores, best, directions), with each epoch's leaves built once
+        leaves = leaf_map(scores, directions) if directions else {}
         if best is None:
-            best, best_i, counter = scores, i, 0
-        elif compare_scores(scores, best, directions) == 1:
-            best, best_i, counter = scores, i, 0
+            best, best_i, counter, best_leaves = scores, i, 0, leaves
+        elif directions and compare_leaf_maps(leaves, best_leaves) == 1:
+            best, best_i, counter, best_leaves = scores, i, 0, leaves
         else:
             counter += 1
         counters.append(counter)

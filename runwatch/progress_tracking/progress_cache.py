@@ -8,16 +8,18 @@ used behind the tracker's invalidation key: neither is trusted on its own.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import pickle
 import tempfile
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from runwatch.progress_tracking.progress_info import LEGACY_FIELDS, ProgressInfo
-from runwatch.readers.jsonfile import read_json_tolerant, write_json_atomic
+from runwatch.readers.jsonfile import json_text, read_json_tolerant, write_json_atomic
 
 PROGRESS_JSON = "progress.json"
 SIDECAR_JSON = "progress.runwatch.json"
@@ -52,27 +54,113 @@ def save_progress_json(work_dir: str, progress: ProgressInfo, policy: str = "ful
     progress.json and the rest in progress.runwatch.json, for labs whose own code
     parses progress.json strictly. ``off``: nothing. Never creates a work dir.
     """
-    if policy == "off" or not os.path.isdir(work_dir):
+    if policy == "off":
         return None
+    return write_progress_targets(work_dir, progress_json_targets(progress, policy))
+
+
+def progress_json_targets(progress: ProgressInfo, policy: str = "full") -> list[tuple[str, dict[str, Any]]]:
+    """(file name, content) pairs the policy wants in a work dir: fresh dicts, a snapshot of ``progress``."""
+    if policy == "off":
+        return []
     full = progress.to_dict()
     full.pop("stages", None) if full.get("stages") is None else None
-    targets: list[tuple[str, dict[str, Any]]]
     if policy == "legacy":
         legacy = progress.to_legacy_dict()
         rest = {k: v for k, v in full.items() if k not in LEGACY_FIELDS}
-        targets = [(PROGRESS_JSON, legacy), (SIDECAR_JSON, rest)]
-    else:
-        targets = [(PROGRESS_JSON, full)]
+        return [(PROGRESS_JSON, legacy), (SIDECAR_JSON, rest)]
+    return [(PROGRESS_JSON, full)]
+
+
+def write_progress_targets(work_dir: str, targets: list[tuple[str, dict[str, Any]]]) -> str | None:
+    """Write each target whose content differs from the file's (atomically); a warning or None."""
+    if not targets or not os.path.isdir(work_dir):
+        return None
     for name, content in targets:
         path = os.path.join(work_dir, name)
-        current, problem = read_json_tolerant(path)
-        if problem is None and current == content:
-            continue
+        text = json_text(content)
         try:
-            write_json_atomic(path, content)
+            size = os.stat(path).st_size
+        except OSError:
+            size = -1
+        # Read the old file only when it could hold the same content: a different size
+        # means different text, and then (at worst, same content formatted otherwise)
+        # one harmless rewrite in our own format.
+        if size == len(text.encode("utf-8")):
+            current, problem = read_json_tolerant(path)
+            if problem is None and current == content:
+                continue
+        try:
+            write_json_atomic(path, content, text=text)
         except OSError as e:
             return f"{path}: could not write ({e.strerror or e}); progress is still reported"
     return None
+
+
+class ProgressWriter:
+    """progress.json writes of one scan, done by one background thread while the scan goes on.
+
+    A cold scan rewrites thousands of progress.json files and each ``os.replace`` waits
+    in the kernel (ext4 starts writeback of the new file); the scan's own work
+    continues meanwhile. ``finish`` waits for every write and then runs each tracker's
+    completion (its warning, its cache key) in the caller's thread, so when the scan
+    returns the files, warnings and keys are exactly as with inline writes.
+    """
+
+    def __init__(self) -> None:
+        import queue
+
+        self._queue: Any = queue.SimpleQueue()
+        self._results: list[tuple[Any, str | None]] = []
+        self._thread: threading.Thread | None = None
+
+    def submit(self, work_dir: str, targets: list[tuple[str, dict[str, Any]]], done: Any) -> None:
+        """Queue a write; ``done(problem)`` runs in ``finish``."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="runwatch-progress-writer", daemon=True)
+            self._thread.start()
+        self._queue.put((work_dir, targets, done))
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            work_dir, targets, done = item
+            try:
+                problem = write_progress_targets(work_dir, targets)
+            except Exception as e:  # never lose the completion: the run gets a warning
+                problem = f"{work_dir}: could not write progress.json ({type(e).__name__}: {e})"
+            self._results.append((done, problem))
+
+    def finish(self) -> None:
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join()
+            self._thread = None
+        results, self._results = self._results, []
+        for done, problem in results:
+            done(problem)
+
+
+_CURRENT = threading.local()
+
+
+@contextlib.contextmanager
+def background_progress_writes() -> Iterator[ProgressWriter]:
+    """Within this block (this thread only), trackers hand their progress.json writes to one writer thread."""
+    previous = getattr(_CURRENT, "writer", None)
+    writer = ProgressWriter()
+    _CURRENT.writer = writer
+    try:
+        yield writer
+    finally:
+        _CURRENT.writer = previous
+        writer.finish()
+
+
+def current_writer() -> ProgressWriter | None:
+    return getattr(_CURRENT, "writer", None)
 
 
 @dataclass
@@ -102,6 +190,11 @@ class _SafeUnpickler(pickle.Unpickler):
         raise pickle.UnpicklingError(f"forbidden class {module}.{name} in cache")
 
 
+def safe_loads(data: bytes) -> Any:
+    """Unpickle cache data with the same class allow-list as the store."""
+    return _SafeUnpickler(io.BytesIO(data)).load()
+
+
 class ProgressStore:
     """One file of cached progress for a whole project, loaded once, saved once per scan.
 
@@ -109,7 +202,7 @@ class ProgressStore:
     valid) and against corruption or SIGKILL mid-write (a bad file is an empty cache).
     """
 
-    VERSION = 2  # 2: keys are mtimes seen by the scan (see BaseProgressTracker._key_from_scan)
+    VERSION = 3  # 2: keys are mtimes seen by the scan (see BaseProgressTracker._key_from_scan); 3: epochs as a blob
 
     def __init__(self, path: str | None) -> None:
         self.path = path
@@ -144,10 +237,12 @@ class ProgressStore:
     def get(self, work_dir: str) -> StoreEntry | None:
         return self._entries.get(work_dir)
 
-    def put(self, work_dir: str, key: Any, progress: ProgressInfo, details: Any, hint: dict[str, Any]) -> None:
+    def put(self, work_dir: str, key: Any, progress: ProgressInfo, details: Any, hint: dict[str, Any], *, dirty: bool = True) -> None:
+        """Record an entry; ``dirty=False`` for an update the file need not get (still valid there)."""
         with self._lock:
             self._entries[work_dir] = StoreEntry(key, progress, details, dict(hint))
-            self._dirty = True
+            if dirty:
+                self._dirty = True
 
     def discard(self, work_dir: str) -> None:
         with self._lock:

@@ -53,10 +53,27 @@ class ProgressInfo:
     best_epoch: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["best_score"] = json_safe(d["best_score"])
-        d["latest_score"] = json_safe(d["latest_score"])
-        return d
+        # By hand, not dataclasses.asdict (a deep copy through copy.deepcopy: most of a
+        # 10,000-run ``--json``); the result is the same fresh, JSON-safe dict.
+        stages = self.stages
+        warnings = self.warnings
+        return {
+            "completed_epochs": self.completed_epochs,
+            "progress_percentage": self.progress_percentage,
+            "early_stopped": self.early_stopped,
+            "early_stopped_at_epoch": self.early_stopped_at_epoch,
+            "runner_type": self.runner_type,
+            "total_epochs": self.total_epochs,
+            "start_time": self.start_time,
+            "last_update_time": self.last_update_time,
+            "best_score": json_safe(self.best_score),
+            "latest_score": json_safe(self.latest_score),
+            "error_message": self.error_message,
+            "warnings": list(warnings) if warnings is not None else None,
+            "current_stage": self.current_stage,
+            "stages": [asdict(st) for st in stages] if stages is not None else None,
+            "best_epoch": self.best_epoch,
+        }
 
     def to_legacy_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in LEGACY_FIELDS}
@@ -103,6 +120,16 @@ class ProgressInfo:
 
 def json_safe(value: Any) -> Any:
     """NaN/Infinity become strings so every JSON consumer (browsers included) can parse the output."""
+    t = type(value)  # exact types first: the bulk of a 10,000-run document
+    if t is str or t is int or t is bool or value is None:
+        return value
+    if t is float:
+        if value - value == 0.0:
+            return value
+    elif t is dict:
+        return {k if type(k) is str else str(k): json_safe(v) for k, v in value.items()}
+    elif t is list:
+        return [json_safe(v) for v in value]
     if isinstance(value, float) and not math.isfinite(value):
         return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
     if isinstance(value, dict):

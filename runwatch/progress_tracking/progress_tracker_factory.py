@@ -27,6 +27,23 @@ def _listdir(work_dir: str) -> list[str] | None:
         return None
 
 
+def _has_entries(work_dir: str, entries: tuple[str, str]) -> tuple[bool, bool] | None:
+    """Whether each entry exists in the dir, by one lstat each (cheaper than listing 100 epoch
+    dirs); None when the dir itself is missing or a stat fails otherwise (then: listing)."""
+    out = []
+    for name in entries:
+        try:
+            os.lstat(os.path.join(work_dir, name))
+            out.append(True)
+        except FileNotFoundError:
+            out.append(False)
+        except OSError:
+            return None
+    if not any(out) and not os.path.isdir(work_dir):
+        return None
+    return out[0], out[1]
+
+
 def detect_runner_type(work_dir: str, config: ConfigLike = None, *, settings: Settings | None = None) -> RunnerType:
     """The runner type of a run, by the plan's strategies in order; ValueError when none applies.
 
@@ -40,16 +57,23 @@ def detect_runner_type(work_dir: str, config: ConfigLike = None, *, settings: Se
     config_kind = facts.runner_kind if facts is not None else None
     if config_kind is None and facts is not None and facts.runner is not None:
         config_kind = kind_from_class_name(facts.runner.name)
-    names = _listdir(work_dir)
-    if names is not None:
-        if s.evaluation_scores_file in names:
+    found = _has_entries(work_dir, (s.evaluation_scores_file, s.epoch_dir_name(0)))
+    names: list[str] | None = None
+    if found is None:  # not answerable by stats: list the dir
+        names = _listdir(work_dir)
+        if names is not None:
+            found = (s.evaluation_scores_file in names, s.epoch_dir_name(0) in names)
+    if found is not None:
+        if found[0]:
             return "evaluator"
-        if s.epoch_dir_name(0) in names:
+        if found[1]:
             return "multi_stage" if config_kind == "multi_stage" else "trainer"
     if config_kind is not None:
         return config_kind
     if facts is not None and any(st.epochs is not None for st in facts.stages):
         return "multi_stage" if facts.is_multi_stage else "trainer"
+    if names is None:
+        names = _listdir(work_dir)
     config_info = f"Config keys: {list(facts.keys)}" if facts is not None else "No config provided"
     if facts is not None and facts.error:
         config_info += f"\nConfig error: {facts.error}"

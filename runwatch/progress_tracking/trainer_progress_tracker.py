@@ -55,6 +55,22 @@ def _blocked_files(sub: DirListing, expected: list[str]) -> list[str]:
     return out
 
 
+_EPOCH_NUMBERS: dict[tuple[str, str], int | None] = {}
+
+
+def _epoch_number(settings: Any, name: str) -> int | None:
+    """``settings.parse_epoch_dir``, memoized: the same few hundred names recur in every run."""
+    key = (settings.epoch_dir_pattern, name)
+    try:
+        return _EPOCH_NUMBERS[key]
+    except KeyError:
+        pass
+    if len(_EPOCH_NUMBERS) > 100_000:
+        _EPOCH_NUMBERS.clear()
+    n = _EPOCH_NUMBERS[key] = settings.parse_epoch_dir(name)
+    return n
+
+
 class TrainerProgressTracker(BaseProgressTracker):
     """Progress tracker for BaseTrainer runs."""
 
@@ -112,6 +128,11 @@ class TrainerProgressTracker(BaseProgressTracker):
     def cache_key(self) -> Any:
         return self._disk_key()
 
+    def cache_key_matches(self, expected: Any) -> bool:
+        if type(self).cache_key is not TrainerProgressTracker.cache_key:  # a subclass with its own key
+            return self.cache_key() == expected
+        return self._disk_key_matches(expected)
+
     def complete_from(self, progress: ProgressInfo) -> bool:
         if progress.early_stopped:
             return True
@@ -133,7 +154,7 @@ class TrainerProgressTracker(BaseProgressTracker):
         warnings: list[str] = list(self.extra_warnings)
         expected = self.get_expected_files()
         s = self.settings
-        numbered = sorted((n, d) for d in listing.dirs if (n := s.parse_epoch_dir(d)) is not None)
+        numbered = sorted((n, d) for d in listing.dirs if (n := _epoch_number(s, d)) is not None)
         warnings.extend(
             f"{os.path.join(self.work_dir, name)}: is a file (or a broken link), expected an epoch directory"
             for name in sorted(listing.files)

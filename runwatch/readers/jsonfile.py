@@ -67,7 +67,12 @@ def read_json_tolerant(path: str) -> tuple[Any, JSONProblem | None]:
     return loads_tolerant(data, path)
 
 
-def write_json_atomic(path: str, value: Any) -> None:
+def json_text(value: Any) -> str:
+    """The text ``write_json_atomic`` writes for a value."""
+    return json.dumps(value, indent=2, allow_nan=True) + "\n"
+
+
+def write_json_atomic(path: str, value: Any, *, text: str | None = None) -> None:
     """Write JSON so that a concurrent reader sees the old file or the new one, never a mix.
 
     A temp file in the same dir then ``os.replace``: the earlier implementation
@@ -75,7 +80,8 @@ def write_json_atomic(path: str, value: Any) -> None:
     Raises OSError (read-only dir, disk full); callers turn that into a warning.
     """
     directory = os.path.dirname(path) or "."
-    text = json.dumps(value, indent=2, allow_nan=True) + "\n"
+    if text is None:  # callers that compared the text already pass it
+        text = json_text(value)
     # A name unique to this process and thread (O_EXCL guards the rest): cheaper than mkstemp.
     tmp = os.path.join(directory, f".{os.path.basename(path)}.{os.getpid()}.{threading.get_ident()}.tmp")
     try:
@@ -83,8 +89,12 @@ def write_json_atomic(path: str, value: Any) -> None:
     except FileExistsError:
         fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=directory)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
+        try:
+            data = text.encode("utf-8")
+            while data:
+                data = data[os.write(fd, data) :]
+        finally:
+            os.close(fd)
         os.replace(tmp, path)
     except BaseException:
         try:

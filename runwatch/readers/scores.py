@@ -26,6 +26,9 @@ Scores = dict[str, Any]
 
 def read_aggregated(path: str) -> tuple[Scores | None, JSONProblem | None]:
     """The ``aggregated`` dict of a scores file, or (None, problem)."""
+    fast = _read_small(path)
+    if fast is not None:
+        return fast
     try:
         with open(path, "rb") as f:
             head = f.read(_HEAD_BYTES)
@@ -54,6 +57,35 @@ def read_aggregated(path: str) -> tuple[Scores | None, JSONProblem | None]:
     if not isinstance(data, dict) or "aggregated" not in data:
         return None, JSONProblem(f"{path}: no 'aggregated' scores in the file")
     return _check_aggregated(data["aggregated"], path)
+
+
+def _read_small(path: str) -> tuple[Scores | None, JSONProblem | None] | None:
+    """The common case in one ``os.read``: a file under 64 KiB, well-formed, ``aggregated`` first.
+
+    None means "not that case" (bigger file, other layout, any error): the general
+    reader then decides, with its messages.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        head = os.read(fd, _HEAD_BYTES)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    if len(head) >= _HEAD_BYTES:  # maybe more to read: the general path
+        return None
+    m = _AGG_PREFIX.match(head)
+    if m is None or not head.rstrip().endswith(b"}"):
+        return None
+    try:
+        # The matched prefix is ASCII, so its byte length is its length in characters.
+        value, _ = _DECODER.raw_decode(head.decode("utf-8"), m.end())
+    except (ValueError, RecursionError):
+        return None
+    return _check_aggregated(value, path)
 
 
 def _decode_value(f: Any, head: bytes, start: int) -> Any | None:
@@ -121,13 +153,21 @@ def compare_scores(current: Scores | None, best: Scores | None, directions: dict
     """
     if current is None or best is None or not directions:
         return 0
-    cur = {k: (v, d) for k, v, d in _leaves(current, directions)}
-    ref = {k: v for k, v, _ in _leaves(best, directions)}
+    return compare_leaf_maps(leaf_map(current, directions), leaf_map(best, directions))
+
+
+def leaf_map(scores: Scores, directions: dict[str, Any]) -> dict[str, tuple[float, int]]:
+    """``{key path: (value, direction)}`` of the directed scalar scores (see ``_leaves``)."""
+    return {k: (v, d) for k, v, d in _leaves(scores, directions)}
+
+
+def compare_leaf_maps(cur: dict[str, tuple[float, int]], ref: dict[str, tuple[float, int]]) -> int:
+    """``compare_scores`` on leaf maps already built (a replay builds each epoch's once)."""
     better = worse = False
     for k, (v, d) in cur.items():
         if k not in ref:
             continue
-        r = ref[k]
+        r = ref[k][0]
         if math.isnan(v):
             worse = True
             continue

@@ -8,6 +8,7 @@ takes a batch down: whatever goes wrong becomes that run's error message.
 
 from __future__ import annotations
 
+import gc
 import os
 import time
 from collections.abc import Iterable, Sequence
@@ -18,7 +19,7 @@ from runwatch.configs.facts import ConfigFacts
 from runwatch.layout import LayoutError, Project
 from runwatch.process_info import ProcessInfo, ProcessMonitor, ProcessSnapshot
 from runwatch.progress_tracking.base_progress_tracker import BaseProgressTracker, RunDetails
-from runwatch.progress_tracking.progress_cache import ProgressStore
+from runwatch.progress_tracking.progress_cache import ProgressStore, background_progress_writes
 from runwatch.progress_tracking.progress_info import ProgressInfo
 from runwatch.progress_tracking.progress_tracker_factory import create_progress_tracker
 from runwatch.readers.artifacts import get_epoch_last_update
@@ -68,6 +69,22 @@ class RunStatus:
         d["process_info"] = self.process_info.to_dict() if self.process_info is not None else None
         d["checked_at"] = self.checked_at
         return d
+
+    def to_json_record(self) -> dict[str, Any]:
+        """``json_safe(self.to_dict())``, without re-walking the parts to_dict already made safe."""
+        d = self.to_dict()
+        for k, v in d.items():
+            t = type(v)
+            if t is float:
+                if v - v != 0.0:  # NaN or infinite
+                    d[k] = json_safe(v)
+            elif (t is dict or t is list or t is tuple) and k not in _SAFE_PARTS:
+                d[k] = json_safe(v)
+        return d
+
+
+# Record fields to_dict already passes through json_safe (or that hold only strings).
+_SAFE_PARTS = frozenset(("best_score", "latest_score", "warnings"))
 
 
 def _read_facts(config_path: str, project: Project) -> ConfigFacts:
@@ -188,10 +205,21 @@ def evaluate_run(
     return (
         RunStatus(
             config, work_dir, progress, status, proc, run=rel, eta_seconds=eta if status == "running" else None,
-            details=details, checked_at=t, headline=headline(progress.best_score, progress.latest_score, _directions(facts, progress)),
+            details=details, checked_at=t, headline=_headline(tracker, facts, progress),
         ),
         tracker,
     )
+
+
+def _headline(tracker: BaseProgressTracker | None, facts: ConfigFacts | None, progress: ProgressInfo) -> dict[str, Any]:
+    """``headline`` of a progress, kept with the tracker until the progress or facts object changes."""
+    memo = getattr(tracker, "_headline_memo", None) if tracker is not None else None
+    if memo is not None and memo[0] is progress and memo[1] is facts:
+        return memo[2]
+    value = headline(progress.best_score, progress.latest_score, _directions(facts, progress))
+    if tracker is not None:
+        tracker._headline_memo = (progress, facts, value)  # type: ignore[attr-defined]
+    return value
 
 
 def _directions(facts: ConfigFacts | None, progress: ProgressInfo) -> dict[str, Any] | None:
@@ -207,6 +235,9 @@ def _directions(facts: ConfigFacts | None, progress: ProgressInfo) -> dict[str, 
 _PATHS: dict[tuple[str, str, str], dict[str, tuple[str, str]]] = {}
 
 
+_ROOTS = ("roots",)
+
+
 def _paths(project: Project, config: str) -> tuple[str, str]:
     """(config_rel, work_dir) of a config, memoized: pure path arithmetic, but 10,000 times per refresh."""
     pkey = (project.root, project.settings.configs_dir, project.settings.logs_dir)
@@ -217,7 +248,17 @@ def _paths(project: Project, config: str) -> tuple[str, str]:
         memo = _PATHS[pkey] = {}
     hit = memo.get(config)
     if hit is None:
-        hit = memo[config] = (project.config_rel(config), project.work_dir(config))
+        roots = memo.get(_ROOTS)  # type: ignore[call-overload]  # a tuple key: never a config path
+        if roots is None:
+            roots = memo[_ROOTS] = (project.configs_root + os.sep, project.logs_root)  # type: ignore[index]
+        croot, logs_root = roots
+        if config.startswith(croot) and config.endswith(".py") and os.sep == "/" and "/./" not in config and "/../" not in config and "//" not in config:
+            # The usual spelling (absolute, normalized, under configs/): plain slicing.
+            rel = config[len(croot):-3]
+            hit = (rel, os.path.join(logs_root, rel))
+        else:
+            hit = (project.config_rel(config), project.work_dir(config))
+        memo[config] = hit
     return hit
 
 
@@ -231,11 +272,24 @@ def _reusable(tracker: BaseProgressTracker, facts: ConfigFacts, work_dir: str, s
         return False
     if tracker.config is not facts and tracker.config != facts:
         return False
-    if tracker.settings is not settings and tracker.settings != settings:
+    if tracker.settings is not settings and not _same_settings(tracker.settings, settings):
         return False
     if tracker._hint.get("missing") and os.path.isdir(work_dir):
         return False
     return True
+
+
+_SETTINGS_EQ: list[Any] = [None, None, False]
+
+
+def _same_settings(a: Settings, b: Settings) -> bool:
+    """``a == b``, remembered for the last pair: every tracker of a scan asks about the same two objects."""
+    memo = _SETTINGS_EQ
+    if memo[0] is a and memo[1] is b:
+        return memo[2]
+    result = a == b
+    memo[:] = [a, b, result]
+    return result
 
 
 def _newest_log(tracker: BaseProgressTracker) -> float | None:
@@ -249,10 +303,14 @@ def _artifact_last(tracker: BaseProgressTracker, progress: ProgressInfo) -> floa
     memo = details.__dict__.get("_artifact_last")
     if memo is not None:
         return memo
-    times = [e.finish_time for e in details.epochs if e.finish_time is not None]
+    if details.__dict__.get("_no_epoch_times"):
+        times = []
+    else:
+        times = [e.finish_time for e in details.epochs if e.finish_time is not None]
     if times:
         details.__dict__["_artifact_last"] = newest = max(times)  # details never change once computed
         return newest
+    details.__dict__["_no_epoch_times"] = True
     if progress.runner_type == "evaluator":
         return progress.last_update_time if progress.completed_epochs else None
     return None
@@ -330,6 +388,38 @@ def get_all_run_status(
     # is a few stats per run (no tracker, listing or config parse is redone).
     trackers = _trackers_for(store) if store is not None else None
     out: dict[str, RunStatus] = {}
+    now = time.time()
+    # A scan allocates many long-lived objects and frees few: cyclic GC passes over them
+    # would cost more than they reclaim, so collection waits until the scan is done.
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        # progress.json rewrites (a cold scan's) overlap the scan in a writer thread;
+        # all are done, with their warnings and cache keys, when the block exits.
+        with background_progress_writes():
+            _scan(configs, project, out, trackers, all_facts, process_map, snap, sleep_time, outdated_days, force_refresh, store, now)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+    if store is not None:
+        store.save()
+    return out
+
+
+def _scan(
+    configs: list[str],
+    project: Project,
+    out: dict[str, RunStatus],
+    trackers: dict[str, BaseProgressTracker] | None,
+    all_facts: dict[str, ConfigFacts],
+    process_map: dict[str, ProcessInfo],
+    snap: ProcessSnapshot,
+    sleep_time: float | None,
+    outdated_days: float | None,
+    force_refresh: bool,
+    store: ProgressStore | None,
+    now: float,
+) -> None:
     for c in configs:
         out[c], tracker = evaluate_run(
             c,
@@ -342,15 +432,13 @@ def get_all_run_status(
             store=store,
             tracker=trackers.get(c) if trackers is not None else None,
             facts=all_facts.get(c),
+            now=now,
         )
         if trackers is not None:
             if tracker is not None:
                 trackers[c] = tracker
             else:
                 trackers.pop(c, None)
-    if store is not None:
-        store.save()
-    return out
 
 
 def _read_all_facts(configs: list[str], project: Project) -> dict[str, ConfigFacts]:
