@@ -68,7 +68,24 @@ def source_options(fn: F) -> F:
     return fn
 
 
+def _remember_exec_configs(ctx: click.Context, _param: click.Parameter, value: bool) -> bool:
+    if value:
+        ctx.meta["runwatch.exec_configs"] = True
+    return value
+
+
+def exec_configs_option(fn: F) -> F:
+    return click.option(
+        "--exec-configs",
+        is_flag=True,
+        expose_value=False,
+        callback=_remember_exec_configs,
+        help="Read configs by running each in a time-limited subprocess (for configs that compute values in loops; runs project code).",
+    )(fn)
+
+
 def project_options(fn: F) -> F:
+    fn = exec_configs_option(fn)
     fn = click.option(
         "--root",
         type=click.Path(file_okay=False),
@@ -91,6 +108,9 @@ def open_project(root: str | None, paths: Sequence[str], sleep_time: int | None,
         overrides["sleep_time"] = sleep_time
     if outdated_days is not None:
         overrides["outdated_days"] = outdated_days
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None and ctx.meta.get("runwatch.exec_configs"):
+        overrides["exec_configs"] = True
     project = Project.at(r, load_settings(r, **overrides))
     check_project(project)
     return project
@@ -299,6 +319,7 @@ def _load_server() -> Callable[..., None] | None:
 @click.option("--token", default=None, envvar="RUNWATCH_TOKEN", help="Require this token (also RUNWATCH_TOKEN).")
 @click.option("--polling/--no-polling", default=None, help="Poll the file system instead of watching it (network file systems).")
 @click.option("--open/--no-browser", "open_browser", default=False, help="Open the dashboard in a browser.")
+@exec_configs_option
 @source_options
 @user_errors
 def serve(

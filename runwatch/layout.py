@@ -87,7 +87,10 @@ class Project:
                         found.append(e.path)
                 except OSError:
                     continue
-        found = [p for p in found if not self.is_template(p)]
+        # Templates are decided by the first folder under configs/, by slicing: this runs
+        # for every file on every status call, so no per-file path normalisation.
+        templates = tuple(os.path.join(self.configs_root, t) + os.sep for t in self.settings.template_dirs)
+        found = [p for p in found if not p.startswith(templates)] if templates else found
         found.sort()
         return found
 

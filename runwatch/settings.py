@@ -54,6 +54,9 @@ class Settings:
     ssh_timeout: float = 10.0
     # Extra regexes with a named group "config" matching other launchers' command lines.
     launcher_patterns: tuple[str, ...] = ()
+    # Read configs by running them in a time-limited subprocess (for configs that compute
+    # values in loops); off by default because it runs the project's code.
+    exec_configs: bool = False
     # Where runwatch keeps its own cache (relative to the project root unless absolute).
     cache_dir: str = ".runwatch-cache"
 
@@ -87,6 +90,7 @@ class Settings:
 
 _TUPLE_FIELDS = {f.name for f in fields(Settings) if f.type.startswith("tuple")}
 _INT_FIELDS = {"sleep_time", "outdated_days"}
+_BOOL_FIELDS = {"slurm", "slurm_all_users", "exec_configs"}
 _ALIASES = {
     "configs_root": "configs_dir",
     "logs_root": "logs_dir",
@@ -147,6 +151,9 @@ def _validate(data: dict[str, Any], path: Path) -> dict[str, Any]:
             if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
                 raise SettingsError(f"{path}: setting {key!r} must be a non-negative number, got {value!r}")
             value = int(value)
+        elif name in _BOOL_FIELDS:
+            if not isinstance(value, bool):
+                raise SettingsError(f"{path}: setting {key!r} must be true or false, got {value!r}")
         elif name == "progress_json" and value not in ("full", "legacy", "off"):
             raise SettingsError(f"{path}: setting {key!r} must be one of full, legacy, off; got {value!r}")
         elif name == "epoch_dir_pattern" and (not isinstance(value, str) or "{n}" not in value):

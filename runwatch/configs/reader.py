@@ -108,6 +108,10 @@ class _Batch:
         self._plain: ModuleLoader | None = None
         self.fp = _fingerprint(settings)
 
+    def exec_mode(self, exec_configs: bool | None) -> bool:
+        """An explicit choice wins; None means the project setting ``exec_configs``."""
+        return self.settings.exec_configs if exec_configs is None else exec_configs
+
     def key(self, path: str, exec_configs: bool) -> str:
         mode = "exec" if exec_configs else "static"
         return f"{READER_VERSION}|{mode}|{self.fp}|{self.root}|{path if path[:1] == os.sep and '/.' not in path and '//' not in path else os.path.abspath(path)}"
@@ -193,7 +197,7 @@ def read_config(
     path: str,
     root: str | None = None,
     settings: Settings | None = None,
-    exec_configs: bool = False,
+    exec_configs: bool | None = None,
     *,
     exec_timeout: float = DEFAULT_TIMEOUT,
     use_cache: bool = True,
@@ -202,11 +206,13 @@ def read_config(
 
     ``root`` is the project root (default: the folder above the topmost ``configs``
     folder); ``settings`` default to the root's settings file. ``exec_configs`` runs the
-    file in a time-limited subprocess instead of reading it statically.
+    file in a time-limited subprocess instead of reading it statically (None: the
+    project setting ``exec_configs``, off by default).
     """
     path = os.fspath(path)
     r, s, warning = _resolve_root_settings(path, root, settings)
     batch = _Batch(r, s, warning)
+    exec_configs = batch.exec_mode(exec_configs)
     cache = _cache(r, s, use_cache)
     key = batch.key(path, exec_configs)
     if cache is not None:
@@ -223,7 +229,7 @@ def read_configs(
     paths: Iterable[str],
     root: str | None = None,
     settings: Settings | None = None,
-    exec_configs: bool = False,
+    exec_configs: bool | None = None,
     *,
     exec_timeout: float = DEFAULT_TIMEOUT,
     use_cache: bool = True,
@@ -249,7 +255,7 @@ def read_configs(
 
 
 def _read_configs(
-    paths: Iterable[str], root: str | None, settings: Settings | None, exec_configs: bool, exec_timeout: float, use_cache: bool
+    paths: Iterable[str], root: str | None, settings: Settings | None, exec_configs: bool | None, exec_timeout: float, use_cache: bool
 ) -> dict[str, ConfigFacts]:
     out: dict[str, ConfigFacts] = {}
     batches: dict[tuple[str, int], tuple[_Batch, FactsCache | None, list[tuple[str, Deps, dict]], dict[int, bool]]] = {}
@@ -273,7 +279,7 @@ def _read_configs(
             if fixed is not None:
                 fixed_entry = entry
         batch, cache, rows, checked = entry
-        key = batch.key(path, exec_configs)
+        key = batch.key(path, batch.exec_mode(exec_configs))
         if cache is not None:
             hot = cache.hot_lookup(key, batch.stats, path, checked)
             if hot is not None:
@@ -286,12 +292,13 @@ def _read_configs(
                 continue
         out[path] = None  # type: ignore[assignment]  # keeps the caller's order; filled below
         pending.append((entry, key, path))
-    read = _read_parallel(pending, exec_configs) if len(pending) >= PARALLEL_MIN else None
+    any_exec = any(e[0].exec_mode(exec_configs) for e, _, _ in pending)
+    read = _read_parallel(pending, any_exec) if len(pending) >= PARALLEL_MIN else None
     for (batch, cache, rows, _), key, path in pending:
         if read is not None and path in read:
             facts, deps = read[path]
         else:
-            facts, deps = batch.read(path, exec_configs, exec_timeout)
+            facts, deps = batch.read(path, batch.exec_mode(exec_configs), exec_timeout)
         if cache is not None:
             rows.append(cache.store(key, deps, facts, write=False, keep=False))
             cache.remember(key, os.path.abspath(path), deps, facts)
@@ -355,7 +362,7 @@ def _read_parallel(pending: list[Any], exec_configs: bool) -> dict[str, tuple[Co
     return out
 
 
-def read_config_strict(path: str, root: str | None = None, settings: Settings | None = None, exec_configs: bool = False) -> ConfigFacts:
+def read_config_strict(path: str, root: str | None = None, settings: Settings | None = None, exec_configs: bool | None = None) -> ConfigFacts:
     """Like ``read_config`` but raises ``ConfigReadError`` when the file could not be read."""
     facts = read_config(path, root, settings, exec_configs)
     if facts.error is not None:
