@@ -124,7 +124,7 @@
         if (!groups.has(f)) groups.set(f, []);
         groups.get(f).push(r);
       }
-      const names = [...groups.keys()].sort();
+      const names = [...groups.keys()].sort(collator.compare);  // group_2 before group_10
       for (const name of names) {
         const members = groups.get(name);
         const counts = {};
