@@ -14,7 +14,7 @@ import sys
 
 import pytest
 
-from tests.torture.helpers import expected, small_tree
+from .helpers import expected, small_tree
 
 SETPRIV = shutil.which("setpriv")
 
