@@ -27,12 +27,15 @@ from runwatch.configs.values import (
     Call,
     ClassAttr,
     ConfigModule,
+    Lazy,
     LocalClass,
     ModuleRef,
     Opaque,
     Ref,
     Unknown,
     dotted_name,
+    force_slot,
+    force_values,
 )
 
 MAX_STEPS = 2_000_000  # expression evaluations per file
@@ -118,7 +121,7 @@ def is_plain(value: Any, depth: int = 0) -> bool:
     if isinstance(value, list | tuple | set | frozenset):
         return all(is_plain(v, depth + 1) for v in value)
     if isinstance(value, dict):
-        return all(is_plain(k, depth + 1) and is_plain(v, depth + 1) for k, v in value.items())
+        return all(is_plain(k, depth + 1) and is_plain(v, depth + 1) for k, v in force_values(value).items())
     return False
 
 
@@ -150,6 +153,9 @@ class ModuleEvaluator:
         self._line = 0
         self._steps = 0
         self._scopes: list[dict[str, Any]] = []  # class bodies / comprehensions
+        # Dict-literal blocks cut out before parsing (split_lazy), by placeholder index.
+        self.lazy: list[tuple[LazyBlock, int]] = []
+        self.finished = False
 
     # ------------------------------------------------------------------ helpers
     def warn(self, node: ast.AST | None, message: str) -> None:
@@ -180,7 +186,62 @@ class ModuleEvaluator:
             pass
         except (_Break, _Continue, _Indeterminate):
             pass
+        finally:
+            self.finished = True
         return self.namespace
+
+    # ------------------------------------------------------------------ lazy dict values
+    def _lazy_value(self, node: ast.Name, defer: bool) -> Any:
+        """A placeholder's value: a ``Lazy`` when deferring is exact, else evaluated now."""
+        block, line = self.lazy[int(node.id[len(LAZY_PREFIX) : -2])]
+        if defer and block.names is not None and not self._scopes:
+            env = self._capture(block.names)
+            if env is not None:
+                return Lazy(block, line, env, self)
+        if not defer:
+            self._steps -= 1  # the placeholder Name itself is not a step of the original tree
+        return self.eval(block.tree(line))
+
+    def _capture(self, names: tuple[tuple[str, bool], ...]) -> dict[str, Any] | None:
+        """The bindings a deferred block reads, or None when a later read could differ."""
+        env: dict[str, Any] = {}
+        is_config = getattr(self.hook, "is_config_module", None)
+        for name, dotted in names:
+            if name in self.namespace:
+                v = self.namespace[name]
+            elif name in _BUILTIN_NAMES:
+                v = Builtin(name)
+            else:
+                return None  # undefined now: its Unknown's reason depends on the moment
+            if isinstance(v, _PLAIN + (Ref, Builtin, Opaque, Unknown, ClassAttr)):
+                pass
+            elif isinstance(v, ModuleRef):
+                if is_config is not None and is_config(v.name):
+                    return None
+            elif isinstance(v, LocalClass) and not dotted:
+                pass
+            else:
+                return None  # a container or module namespace: its content may change later
+            env[name] = v
+        return env
+
+    def force_lazy(self, thunk: Lazy) -> Any:
+        """Evaluate a deferred block with the bindings it captured (steps counted once)."""
+        counted = thunk.family[0]
+        saved_scopes, saved_steps = self._scopes, self._steps
+        self._scopes = [thunk.env]
+        try:
+            value = self.eval(thunk.record.tree(thunk.line))
+        except (TooComplex, RecursionError) as e:
+            if not self.finished:
+                raise
+            value = Unknown(f"{os.path.basename(self.path)}:{thunk.line}: too complex to read statically: {e}")
+        finally:
+            self._scopes = saved_scopes
+            if counted:
+                self._steps = saved_steps
+        thunk.family[0] = True
+        return value
 
     def _block(self, stmts: Iterable[ast.stmt]) -> None:
         for stmt in stmts:
@@ -475,6 +536,8 @@ class ModuleEvaluator:
                 return scope[name]
         if name in self.namespace:
             return self.namespace[name]
+        if name.startswith(LAZY_PREFIX) and self.lazy and isinstance(node, ast.Name):
+            return self._lazy_value(node, False)
         if name.startswith(ELIDED_PREFIX) and name.endswith("__") and name[len(ELIDED_PREFIX) : -2].isdigit():
             n = int(name[len(ELIDED_PREFIX) : -2])
             self._steps += n  # as the literal list would have counted
@@ -587,7 +650,10 @@ class ModuleEvaluator:
                     self.taint(out, f"'**' of a value not known statically at line {node.lineno}")
                 continue
             key = self.eval(k)
-            value = self.eval(v)
+            if type(v) is ast.Name and self.lazy and v.id.startswith(LAZY_PREFIX):  # type: ignore[attr-defined]
+                value = self._lazy_value(v, True)  # type: ignore[arg-type]
+            else:
+                value = self.eval(v)
             if isinstance(key, Unknown):
                 self.taint(out, f"a key not known statically at line {node.lineno}")
                 continue
@@ -630,7 +696,7 @@ class ModuleEvaluator:
         if isinstance(container, dict):
             try:
                 if key in container:
-                    return container[key]
+                    return force_slot(container, key)
             except TypeError:
                 pass
             reason = self.taint_reason(container)
@@ -938,19 +1004,20 @@ class ModuleEvaluator:
                     return key
                 default = args[1] if len(args) > 1 else None
                 try:
+                    if name in ("get", "setdefault") and key in obj:
+                        return force_slot(obj, key)
                     if name == "get":
-                        return obj.get(key, default)
+                        return default
                     if name == "setdefault":
                         return obj.setdefault(key, default)
-                    if len(args) > 1:
-                        return obj.pop(key, default)
-                    if key in obj:
-                        return obj.pop(key)
+                    if len(args) > 1 or key in obj:
+                        got = obj.pop(key, default)
+                        return got.force() if type(got) is Lazy else got
                 except TypeError:
                     pass
                 return self._unknown(node, f"{name}({key!r}) of a missing key")
             if name in ("keys", "values", "items") and not args:
-                return list(getattr(obj, name)())
+                return list(getattr(force_values(obj) if name != "keys" else obj, name)())
             if name == "clear":
                 obj.clear()
                 return None
@@ -1057,3 +1124,98 @@ def parse_elided(source: bytes, path: str) -> tuple[ast.Module, bool]:
     if not elided:
         return parse(source, path), False
     return parse(new, path), True
+
+
+# Lazy dict values. A config's sub-dicts that tracking never reads (model, dataset,
+# optimizer...) are most of its parsing and evaluation time. A dict-display value written
+# as its own block (``'key': {...},`` on one line, or opened at the end of one line and
+# closed by ``},`` at the same indentation) is cut out of the source before parsing and
+# replaced by a placeholder name (line numbers kept). Each distinct block text is parsed
+# once per batch (so a syntax error anywhere still makes the whole file a syntax error:
+# the loader then parses the original) and evaluated only when something reads it.
+LAZY_PREFIX = "__runwatch_lazy_"
+_LAZY_BLOCK = re.compile(
+    rb"^([ \t]+)(?:'[\w.\-]*'|\"[\w.\-]*\")[ \t]*:[ \t]*"
+    rb"(\{(?:[^\n]*\}|[^\n]*\n(?:\1[ \t][^\n]*\n)*\1\}))[ \t]*,[ \t]*$",
+    re.M,
+)
+_STRIP = re.compile(rb"""'(?:[^'\\\n]|\\.)*'|"(?:[^"\\\n]|\\.)*"|#[^\n]*""")
+_IDENT = re.compile(rb"(?<![\w.])([A-Za-z_]\w*)(?=(\s*\.)?)(?!\s*=(?!=))")
+_LAZY_REJECT = re.compile(rb":=|\\|[^\x00-\x7f]|(?<![\w.])(?:exit|quit|_exit|update)\b|\.\s*(?:exit|quit|_exit|update)\b")
+_NOT_NAMES = {b"None", b"True", b"False", b"and", b"or", b"not", b"in", b"is", b"if", b"else", b"for", b"lambda",
+              b"async", b"await", b"yield", b"from"}
+
+
+class LazyBlock:
+    """One distinct dict-literal block text: its free names and its parsed tree per line."""
+
+    __slots__ = ("names", "text", "trees")
+
+    def __init__(self, text: bytes) -> None:
+        self.text = text
+        self.trees: dict[int, ast.expr] = {}
+        # (name, used with an attribute access); None: never deferred (side effects possible).
+        self.names: tuple[tuple[str, bool], ...] | None = None
+        residue = _STRIP.sub(lambda m: b" " if m.group(0)[:1] == b"#" else b"0", text)
+        if _LAZY_REJECT.search(residue) is None:
+            found: dict[str, bool] = {}
+            for m in _IDENT.finditer(residue):
+                word = m.group(1)
+                if word in _NOT_NAMES:
+                    continue
+                name = word.decode()
+                found[name] = found.get(name, False) or m.group(2) is not None
+            self.names = tuple(found.items())
+
+    def tree(self, line: int) -> ast.expr:
+        t = self.trees.get(line)
+        if t is None:
+            t = self.trees[line] = ast.parse(b"\n" * (line - 1) + self.text, mode="eval").body
+        return t
+
+
+def split_lazy(source: bytes, blocks: dict[bytes, LazyBlock | None]) -> tuple[bytes, list[tuple[LazyBlock, int]]] | None:
+    """(source with dict-literal blocks replaced by placeholders, [(block, first line)]), or None.
+
+    ``blocks`` caches each distinct block text (None: it does not parse alone as a dict,
+    and then the file is parsed whole). Only where every string is on one line (no triple
+    quotes, no backslash-newline), so a line start is never inside a string.
+    """
+    if b"{" not in source or b'"""' in source or b"'''" in source or b"\\\n" in source or LAZY_PREFIX.encode() in source:
+        return None
+    head = source[:200].split(b"\n", 2)
+    if any(b"coding" in h for h in head[:2]):
+        return None
+    out: list[bytes] = []
+    found: list[tuple[LazyBlock, int]] = []
+    pos = 0
+    line = 1
+    for m in _LAZY_BLOCK.finditer(source):
+        text = m.group(2)
+        block = blocks.get(text, MISSING)
+        if block is MISSING:
+            block = blocks[text] = _check_block(text)
+        if block is None:
+            continue  # left in place: parsed with the rest
+        start = m.start(2)
+        line += source.count(b"\n", pos, start)
+        out.append(source[pos:start])
+        out.append(b"%s%d__" % (LAZY_PREFIX.encode(), len(found)))
+        n = text.count(b"\n")
+        out.append(b"\n" * n)
+        found.append((block, line))  # type: ignore[arg-type]
+        line += n
+        pos = m.end(2)
+    if not found:
+        return None
+    out.append(source[pos:])
+    return b"".join(out), found
+
+
+def _check_block(text: bytes) -> LazyBlock | None:
+    block = LazyBlock(text)
+    try:
+        tree = block.tree(1)
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
+        return None
+    return block if type(tree) is ast.Dict else None

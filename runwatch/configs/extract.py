@@ -19,6 +19,8 @@ from runwatch.configs.values import (
     Ref,
     Unknown,
     dotted_name,
+    force_deep,
+    force_slot,
 )
 from runwatch.settings import Settings
 
@@ -60,9 +62,9 @@ def build_facts(
 def _stage(stage: dict[Any, Any], resolver: SourceResolver, settings: Settings, warnings: list[str], label: str) -> StageFacts:
     sf = StageFacts(keys=tuple(k for k in stage if isinstance(k, str)))
 
-    runner = stage.get("runner")
+    runner = _get(stage, "runner")
     if isinstance(runner, dict) and "class" in runner:  # {'class': X, 'args': ...} spelling
-        runner = runner["class"]
+        runner = force_slot(runner, "class")
     if isinstance(runner, Call) and dotted_name(runner.func) == "functools.partial" and runner.args:
         runner = runner.args[0]
     if isinstance(runner, _CLASSLIKE):
@@ -77,7 +79,7 @@ def _stage(stage: dict[Any, Any], resolver: SourceResolver, settings: Settings, 
 
     sf.epochs = _count(stage, "epochs", warnings, label)
 
-    es = stage.get("early_stopping")
+    es = force_deep(_get(stage, "early_stopping"))
     if isinstance(es, dict):
         args = es.get("args", {})
         if isinstance(args, dict):
@@ -92,13 +94,13 @@ def _stage(stage: dict[Any, Any], resolver: SourceResolver, settings: Settings, 
     elif isinstance(es, Unknown):
         warnings.append(f"{label}early_stopping unknown: {es.reason}")
 
-    work_dir = stage.get("work_dir")
+    work_dir = _get(stage, "work_dir")
     if isinstance(work_dir, str):
         sf.work_dir = work_dir
     elif work_dir is not None:
         warnings.append(f"{label}work_dir unknown: {_why(work_dir)}")
 
-    metric = stage.get("metric")
+    metric = force_deep(_get(stage, "metric"))  # sources read its args (wrapper metrics)
     metric_class: Any = None
     metric_args: Any = None
     if isinstance(metric, dict):
@@ -132,7 +134,7 @@ def _stage(stage: dict[Any, Any], resolver: SourceResolver, settings: Settings, 
 def _count(d: dict[Any, Any], key: str, warnings: list[str], label: str) -> int | None:
     if key not in d:
         return None
-    v = d[key]
+    v = force_slot(d, key)
     if isinstance(v, bool):
         warnings.append(f"{label}{key} is a bool, not a count")
         return None
@@ -143,6 +145,11 @@ def _count(d: dict[Any, Any], key: str, warnings: list[str], label: str) -> int 
     if v is not None:
         warnings.append(f"{label}{key} unknown: {_why(v)}")
     return None
+
+
+def _get(d: dict[Any, Any], key: str) -> Any:
+    """``d.get(key)`` for tracked keys, evaluating a deferred dict-literal value (values.Lazy)."""
+    return force_slot(d, key) if key in d else None
 
 
 def _why(v: Any) -> str:

@@ -14,7 +14,7 @@ from stat import S_ISDIR as _S_ISDIR
 from dataclasses import dataclass, field
 from typing import Any
 
-from runwatch.configs.evaluator import ModuleEvaluator, TooComplex, parse, parse_elided
+from runwatch.configs.evaluator import LazyBlock, ModuleEvaluator, TooComplex, parse, parse_elided, split_lazy
 from runwatch.configs.values import ConfigModule, Unknown
 
 FileSig = tuple[int, int] | None  # (mtime_ns, size), None when the file is absent
@@ -87,6 +87,10 @@ class ModuleLoader:
         self.stats = stats or StatCache()
         self._configs: dict[str, EvalResult] = {}
         self._sources: dict[str, EvalResult | None] = {}
+        # Dict-literal blocks of config modules evaluated only when read (evaluator.split_lazy);
+        # RUNWATCH_EAGER_CONFIGS=1 turns this off (same answers, slower: for equivalence tests).
+        self.lazy = os.environ.get("RUNWATCH_EAGER_CONFIGS", "") in ("", "0")
+        self._blocks: dict[bytes, LazyBlock | None] = {}
 
     # ------------------------------------------------------------------ names and files
     def module_name_of(self, path: str) -> tuple[str, bool]:
@@ -159,16 +163,29 @@ class ModuleLoader:
         deps.update(result.deps)
         return result
 
+    def _parse(self, source: bytes, result: EvalResult, hook: Any) -> Any:
+        if hook is not None and self.elide:
+            tree, result.elided = parse_elided(source, result.path)
+            return tree
+        return parse(source, result.path)
+
     def _evaluate(self, result: EvalResult, source: bytes, module: str, is_pkg: bool, hook: Any) -> None:
-        try:
-            if hook is not None and self.elide:
-                tree, result.elided = parse_elided(source, result.path)
-            else:
-                tree = parse(source, result.path)
-        except (SyntaxError, ValueError, MemoryError, RecursionError) as e:
-            result.error = syntax_error_message(result.path, e)
-            return
+        split = split_lazy(source, self._blocks) if hook is not None and self.lazy else None
+        tree = None
+        if split is not None:
+            try:
+                tree = self._parse(split[0], result, hook)
+            except (SyntaxError, ValueError, MemoryError, RecursionError):
+                split = None  # the original gives the exact error, below
+        if tree is None:
+            try:
+                tree = self._parse(source, result, hook)
+            except (SyntaxError, ValueError, MemoryError, RecursionError) as e:
+                result.error = syntax_error_message(result.path, e)
+                return
         ev = ModuleEvaluator(result.path, module, is_pkg, hook)
+        if split is not None:
+            ev.lazy = split[1]
         try:
             result.namespace = ev.run(tree)
         except TooComplex as e:
@@ -197,6 +214,9 @@ class _ConfigImports:
         self.loader = loader
         self.into = into
         self.stack = stack
+
+    def is_config_module(self, module: str) -> bool:
+        return self.loader.is_config_module(module)
 
     def import_config(self, module: str, line: int) -> ConfigModule | Unknown | None:
         if not self.loader.is_config_module(module):

@@ -155,3 +155,87 @@ def dotted_name(value: Any) -> str | None:
 
 def is_known(value: Any) -> bool:
     return not isinstance(value, Unknown)
+
+
+class Lazy:
+    """A dict-literal value of a config not evaluated yet: forced on first read, then cached.
+
+    Generated configs spend most of their reading time on sub-dicts (model, dataset,
+    optimizer) that tracking never looks at. Only values whose result cannot depend on
+    when they are evaluated become ``Lazy`` (every free name bound to an immutable value
+    at definition time, no side effects), so forcing later gives exactly what eager
+    evaluation gave. Holders force the slot on every read (``force_slot``); moving a value
+    between dicts (``update``, ``**``, ``dict()``) keeps the thunk, which caches its value
+    so aliasing stays as in Python.
+    """
+
+    __slots__ = ("done", "env", "family", "line", "owner", "record", "value")
+
+    def __init__(self, record: Any, line: int, env: dict[str, Any], owner: Any, family: list[bool] | None = None) -> None:
+        self.record = record
+        self.line = line
+        self.env = env
+        self.owner = owner
+        self.family = family if family is not None else [False]  # steps counted once per literal
+        self.done = False
+        self.value: Any = None
+
+    def force(self) -> Any:
+        if not self.done:
+            self.value = self.owner.force_lazy(self)
+            self.done = True
+            self.env = None  # type: ignore[assignment]
+        return self.value
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Any:
+        if self.done:
+            import copy
+
+            return copy.deepcopy(self.value, memo)
+        return Lazy(self.record, self.line, self.env, self.owner, self.family)
+
+    def __eq__(self, other: object) -> bool:
+        return bool(force_deep(self.force()) == force_deep(other.force() if isinstance(other, Lazy) else other))
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return repr(force_deep(self.force()))
+
+
+def force_slot(container: dict[Any, Any], key: Any) -> Any:
+    """``container[key]``, forcing (and storing back) a Lazy value."""
+    v = container[key]
+    if type(v) is Lazy:
+        v = container[key] = v.force()
+    return v
+
+
+def force_values(container: dict[Any, Any]) -> dict[Any, Any]:
+    """Force every Lazy value directly held by a dict (in place); returns the dict."""
+    for k, v in container.items():
+        if type(v) is Lazy:
+            container[k] = v.force()
+    return container
+
+
+def force_deep(value: Any) -> Any:
+    """Force every Lazy value reachable through dicts, lists and tuples (in place)."""
+    if type(value) is Lazy:
+        value = value.force()
+    seen: set[int] = set()
+    stack = [value] if isinstance(value, dict | list | tuple) else []
+    while stack:
+        cur = stack.pop()
+        if id(cur) in seen:
+            continue
+        seen.add(id(cur))
+        if isinstance(cur, dict):
+            for k, v in cur.items():
+                if type(v) is Lazy:
+                    v = cur[k] = v.force()
+                if isinstance(v, dict | list | tuple):
+                    stack.append(v)
+        else:
+            stack.extend(v for v in cur if isinstance(v, dict | list | tuple))
+    return value
