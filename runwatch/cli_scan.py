@@ -30,6 +30,7 @@ from runwatch.run_status import (
 )
 from runwatch.run_status.run_status import (
     _read_all_facts,
+    note_store_problem,
     take_snapshot,
 )
 
@@ -247,10 +248,9 @@ class Scanner:
         finally:
             if gc_was_enabled:
                 gc.enable()
-        try:
-            self.store.save()
-        except OSError:
-            pass  # a read-only project still gets its status; the cache only makes it faster
+        # A read-only project still gets its status (the cache only makes it faster),
+        # but the reason the cache could not be saved is said once, on stderr.
+        note_store_problem(self.store.save())
         return ScanResult(rows, dict(snap.errors), now)
 
     def _scan_rows(

@@ -253,9 +253,48 @@ def test_watcher_picks_up_a_logs_folder_created_later(tmp_path):
     assert any(e.record["status"] == "running" for e in idx.entries.values())
 
 
+def _deep_size(obj, seen: set) -> int:
+    """Bytes reachable from ``obj`` not already in ``seen`` (classes, modules and functions excluded)."""
+    import sys
+    import types
+
+    skip = (type, types.ModuleType, types.FunctionType, types.BuiltinFunctionType, types.MethodType)
+    total, stack = 0, [obj]
+    while stack:
+        x = stack.pop()
+        if x is None or x is True or x is False or id(x) in seen or isinstance(x, skip):
+            continue
+        seen.add(id(x))
+        total += sys.getsizeof(x)
+        if isinstance(x, dict):
+            stack.extend(x.keys())
+            stack.extend(x.values())
+        elif isinstance(x, list | tuple | set | frozenset):
+            stack.extend(x)
+        elif not isinstance(x, str | bytes | int | float):
+            if hasattr(x, "__dict__"):
+                stack.append(x.__dict__)
+            for cls in type(x).__mro__:
+                for slot in cls.__dict__.get("__slots__", ()) or ():
+                    if hasattr(x, slot):
+                        stack.append(getattr(x, slot))
+    return total
+
+
+# The target is 4 KiB per run beyond the score series (docs/server.md); this bound is
+# looser, for the variation between trees and Python versions, and still fails on a
+# regression to the ~12 KiB measured before the core was compacted.
+BEYOND_SERIES_BOUND = 8 * 1024
+
+
 @pytest.mark.slow
-def test_measure_memory_and_time_per_run_on_2000_runs(tmp_path, capsys):
-    """Reports what the index costs: memory per tracked run (tracemalloc), scan, sweep and one-change times."""
+def test_measure_memory_per_run_beyond_the_score_series_on_2000_runs(tmp_path, capsys):
+    """Memory per tracked run (tracemalloc) beyond the score series, and the times, reported.
+
+    The score series is what a run's charts need: its per-epoch scores dicts plus the
+    per-epoch records holding them (index, finished, times), so it grows with epochs;
+    the rest is per run and must stay small. Times are printed, never asserted.
+    """
     import gc
     import tracemalloc
 
@@ -271,7 +310,17 @@ def test_measure_memory_and_time_per_run_on_2000_runs(tmp_path, capsys):
     after = tracemalloc.take_snapshot()
     tracemalloc.stop()
     grown = sum(s.size_diff for s in after.compare_to(base, "filename"))
-    per_run = grown / len(idx)
+    seen: set = set()
+    series = epochs_kept = 0
+    for e in idx.entries.values():
+        details = e.status.details if e.status is not None else None
+        if details is not None:
+            series += sum(_deep_size(ep.scores, seen) for ep in details.epochs)
+            series += _deep_size(details.epochs, seen)
+            epochs_kept += len(details.epochs)
+    n = len(idx)
+    per_run, series_per_run = grown / n, series / n
+    beyond = per_run - series_per_run
     t0 = time.perf_counter()
     idx.sweep(full=False)
     sweep_s = time.perf_counter() - t0
@@ -287,10 +336,13 @@ def test_measure_memory_and_time_per_run_on_2000_runs(tmp_path, capsys):
     assert d is not None and [r["run"] for r in d.changed] == [exp.rel]
     with capsys.disabled():
         print(
-            f"\n{len(idx)} runs: {per_run / 1024:.1f} KiB per tracked run (tracemalloc, {grown / 2**20:.1f} MiB total); "
+            f"\n{n} runs, {epochs_kept} epochs kept: {beyond / 1024:.1f} KiB per run beyond the score series "
+            f"(series {series_per_run / 1024:.1f} KiB, all {per_run / 1024:.1f} KiB; tracemalloc, {grown / 2**20:.1f} MiB total); "
             f"cold scan {scan_s:.1f} s; light sweep {sweep_s * 1000:.0f} ms; full sweep {full_sweep_s:.1f} s; one changed run {change_ms:.1f} ms"
         )
-    assert per_run < 256 * 1024
+    assert epochs_kept > 5 * n, "the tree must have a real series to set apart"
+    assert 0 < series < grown
+    assert beyond < BEYOND_SERIES_BOUND, f"{beyond / 1024:.1f} KiB per run beyond the score series (bound {BEYOND_SERIES_BOUND / 1024:.0f} KiB)"
 
 
 def test_first_scan_in_batches_fills_in_progressively(tree):

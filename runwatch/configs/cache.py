@@ -19,7 +19,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from runwatch.configs.facts import ClassRef, ConfigFacts, StageFacts
+from runwatch.configs.facts import ClassRef, ConfigFacts, StageFacts, compact_facts
 from runwatch.configs.loader import FileSig, StatCache
 
 READER_VERSION = 1
@@ -82,12 +82,16 @@ def facts_from_json(d: dict[str, Any], path: str | None = None) -> ConfigFacts:
         )
         for s in d["stages"]
     ]
-    return ConfigFacts(
-        path=path if path is not None else d["path"],
-        stages=stages,
-        is_multi_stage=d["is_multi_stage"],
-        error=d["error"],
-        warnings=list(d["warnings"]),
+    # Strings and refs shared with other configs' (each hit still gets its own direction dicts).
+    return compact_facts(
+        ConfigFacts(
+            path=path if path is not None else d["path"],
+            stages=stages,
+            is_multi_stage=d["is_multi_stage"],
+            error=d["error"],
+            warnings=list(d["warnings"]),
+        ),
+        share_directions=False,
     )
 
 
@@ -300,7 +304,7 @@ def facts_to_tuple(f: ConfigFacts) -> tuple:
 
 def facts_from_tuple(t: tuple) -> ConfigFacts:
     path, multi, error, warnings, stages = t
-    return ConfigFacts(
+    return _compact_own(ConfigFacts(
         path=path,
         stages=[
             StageFacts(
@@ -320,7 +324,12 @@ def facts_from_tuple(t: tuple) -> ConfigFacts:
         is_multi_stage=multi,
         error=error,
         warnings=list(warnings),
-    )
+    ))
+
+
+def _compact_own(f: ConfigFacts) -> ConfigFacts:
+    """Strings and refs shared with other configs' (the direction dicts stay each entry's own)."""
+    return compact_facts(f, share_directions=False)
 
 
 # ---------------------------------------------------------------------- the cache

@@ -7,6 +7,7 @@ was read, so the reader can change (static, cached, opt-in exec) without touchin
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -100,3 +101,69 @@ class ConfigFacts:
     def early_stopping_patience(self) -> int | None:
         s = self.first
         return s.early_stopping_patience if s.early_stopping_enabled else None
+
+
+# ---------------------------------------------------------------- sharing between configs
+
+# A project's configs name the same few runners, metrics, score keys and direction trees
+# over and over; a live index holds the facts of every config, so each distinct value is
+# kept once. Bounded: past the limit values are simply no longer shared.
+_MAX_SHARED = 20_000
+_REFS: dict[ClassRef, ClassRef] = {}
+_KEY_TUPLES: dict[tuple[str, ...], tuple[str, ...]] = {}
+_DIRECTIONS: dict[str, dict[str, Any]] = {}
+
+
+def _share(memo: dict[Any, Any], key: Any, value: Any) -> Any:
+    hit = memo.get(key)
+    if hit is not None:
+        return hit
+    if len(memo) < _MAX_SHARED:
+        memo[key] = value
+    return value
+
+
+def _intern_opt(s: Any) -> Any:
+    return sys.intern(s) if type(s) is str else s
+
+
+def _shared_ref(r: ClassRef | None) -> ClassRef | None:
+    if r is None:
+        return None
+    hit = _REFS.get(r)
+    if hit is not None:
+        return hit
+    return _share(_REFS, r, ClassRef(_intern_opt(r.module), _intern_opt(r.qualname)))
+
+
+def _interned_tree(v: Any) -> Any:
+    if type(v) is dict:
+        return {_intern_opt(k): _interned_tree(x) for k, x in v.items()}
+    return v
+
+
+def compact_facts(facts: ConfigFacts, share_directions: bool = True) -> ConfigFacts:
+    """Make ``facts`` share its strings, class refs, key tuples and direction trees with other configs'.
+
+    In place (and returned): every field keeps an equal value. Refs and tuples are
+    immutable; a shared direction tree is a dict that must be treated as read-only, so a
+    caller that hands facts out to code it does not know passes ``share_directions=False``
+    (the tree's keys are still interned, the dict stays its own).
+    """
+    for s in facts.stages:
+        s.runner = _shared_ref(s.runner)
+        s.metric = _shared_ref(s.metric)
+        s.runner_kind = _intern_opt(s.runner_kind)
+        s.directions_source = _intern_opt(s.directions_source)
+        if s.keys:
+            keys = tuple(s.keys)
+            same_keys = _KEY_TUPLES.get(keys)
+            s.keys = same_keys if same_keys is not None else _share(_KEY_TUPLES, keys, tuple([_intern_opt(k) for k in keys]))
+        if type(s.directions) is dict:
+            if not share_directions:
+                s.directions = _interned_tree(s.directions)
+                continue
+            text = repr(s.directions)  # JSON-shaped: equal reprs, equal trees (1 and 1.0 differ)
+            same_tree = _DIRECTIONS.get(text)
+            s.directions = same_tree if same_tree is not None else _share(_DIRECTIONS, text, _interned_tree(s.directions))
+    return facts

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from runwatch.configs.facts import ConfigFacts
+from runwatch.configs.facts import ConfigFacts, compact_facts
 from runwatch.layout import LayoutError, Project
 from runwatch.process_info import ProcessInfo, ProcessSnapshot
 from runwatch.progress_tracking.base_progress_tracker import BaseProgressTracker
@@ -45,7 +45,8 @@ def read_facts(config_path: str, project: Project) -> ConfigFacts:
     try:
         from runwatch.configs import read_config
 
-        return read_config(config_path, root=project.root, settings=project.settings)
+        # Shared with the other configs' (runner, metric, keys, directions): the index keeps them all.
+        return compact_facts(read_config(config_path, root=project.root, settings=project.settings))
     except Exception as e:  # one unreadable config must never stop the index
         return ConfigFacts(path=config_path, error=f"{config_path}: cannot read config ({type(e).__name__}: {e})")
 
@@ -57,7 +58,7 @@ def read_facts_batch(config_paths: list[str], project: Project) -> dict[str, Con
     try:
         from runwatch.configs import read_configs
 
-        return read_configs(config_paths, root=project.root, settings=project.settings)
+        return {c: compact_facts(f) for c, f in read_configs(config_paths, root=project.root, settings=project.settings).items()}
     except Exception:  # the batch failed as a whole: read each alone so only the bad one fails
         return {c: read_facts(c, project) for c in config_paths}
 
@@ -157,8 +158,12 @@ class _Record:
     """
 
 
-def _split_dict(d: dict[str, Any]) -> dict[str, Any]:
-    holder = _Record()
+class _MainScore:
+    """Like ``_Record``, for the record's ``main_score`` dict."""
+
+
+def _split_dict(d: dict[str, Any], holder_cls: type = _Record) -> dict[str, Any]:
+    holder = holder_cls()
     for k, v in d.items():
         setattr(holder, k, v)  # attribute stores (not __dict__.update) keep the table split
     return holder.__dict__
@@ -176,7 +181,7 @@ def make_record(entry_id: str, status: RunStatus, directions: dict[str, Any] | N
     if key is not None and status.progress.latest_score is not None:
         latest_val = flatten_scalars(status.progress.latest_score).get(key)
     rec["main_score"] = (
-        {"key": key, "best": best[1] if best else None, "latest": latest_val if latest_val is not None else (latest[1] if latest else None)}
+        _split_dict({"key": key, "best": best[1] if best else None, "latest": latest_val if latest_val is not None else (latest[1] if latest else None)}, _MainScore)
         if key
         else None
     )
@@ -450,12 +455,16 @@ class LiveIndex:
                 rec = make_record(eid, status, facts.directions if facts is not None else None)
                 entry = self.entries.get(eid)
                 if entry is None:
+                    if status.run == rel:
+                        rel = status.run  # one string for the entry, its record and the status
                     entry = Entry(id=eid, rel=rel, config=config)
                     self.entries[eid] = entry
                     self.by_rel[rel] = eid
                     added.append(rec)
                 elif not _same(entry.record, rec):
                     changed.append(rec)
+                if facts is not None and facts.path == config and facts.path is not config:
+                    facts.path = config  # one string for the entry, its status and its facts
                 entry.config, entry.status, entry.record, entry.tracker, entry.facts = config, status, rec, tracker, facts
             if not (added or changed or removed):
                 return None

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import sys
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
@@ -35,22 +36,32 @@ def listing_names(files: Any, dirs: Any) -> tuple[str, ...]:
     """``listdir_names`` from a scan already made."""
     return tuple(sorted(n for n in (*files, *dirs) if not n.startswith(OWN_NAMES_PREFIXES)))
 
+def pack_stat(mtime_ns: int, size: int) -> int | tuple[int, int]:
+    """(mtime_ns, size) as one int, exactly (distinct pairs give distinct ints); a tuple for sizes of 1 TiB and more."""
+    return (mtime_ns << 40) | size if 0 <= size < 1 << 40 and mtime_ns >= 0 else (mtime_ns, size)
+
+
 # An epoch dir modified this recently may still gain entries within the same
 # mtime tick (coarse on NFS); such a key is not trusted on the next call.
 RACY_WINDOW_S = 2.0
 
 
-@dataclass
+@dataclass(slots=True)
 class EpochRecord:
-    """One epoch as found on disk: whether it is finished, when, and its aggregated scores."""
+    """One epoch as found on disk: whether it is finished, when, and its aggregated scores.
+
+    Slotted: a live index keeps one per epoch of every run (~100,000), and a
+    ``__dict__`` per record was most of their size.
+    """
 
     index: int
     finished: bool
     finish_time: float | None = None
     duration: float | None = None
     scores: dict[str, Any] | None = None
-    # (mtime_ns, size) of the scores file the scores were read from: a memo key.
-    scores_stat: tuple[int, int] | None = None
+    # The scores file's (mtime_ns, size) the scores were read from: a memo key, packed
+    # into one int (``pack_stat``) since one object per epoch costs less than three.
+    scores_stat: int | tuple[int, int] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         from runwatch.progress_tracking.progress_info import json_safe
@@ -140,6 +151,9 @@ class BaseProgressTracker(ABC):
         self._seen: tuple[dict[str, Any], dict[str, Any]] | None = None
         self.details: RunDetails = RunDetails()
         self.extra_warnings: list[str] = []
+        # The work dir as the last calculate_progress listed it: st_dev << 128 | st_ino << 64 | st_mtime_ns
+        # (one int: it is kept per run). See _dir_identity.
+        self._scanned_dir_id: int | None = None
 
     # ---- the plan's abstract API
 
@@ -220,7 +234,7 @@ class BaseProgressTracker(ABC):
                 self._cache_time = time.time()
                 self._finish_key(progress)
 
-        writer.submit(self.work_dir, targets, done)
+        writer.submit(self.work_dir, targets, done, self._dir_identity())
         return True
 
     def _cached_progress(self) -> ProgressInfo | None:
@@ -265,16 +279,18 @@ class BaseProgressTracker(ABC):
         if len(edirs) != len(dirs) or len(efiles) != len(files):
             return False
         stat = os.stat
+        wd = self.work_dir
+        prefix = wd if wd.endswith("/") else wd + "/"
         for d, em in zip(dirs, edirs):
             try:
-                m = stat(d).st_mtime_ns
+                m = stat(prefix + d if d else wd).st_mtime_ns
             except OSError:
                 m = None
             if m != em:
                 return False
         for p, ef in zip(files, efiles):
             try:
-                st = stat(p)
+                st = stat(prefix + p)
             except OSError:
                 if ef is not None:
                     return False
@@ -290,11 +306,33 @@ class BaseProgressTracker(ABC):
     # dir's mtime is old and the key still matches, the names are dropped ("settled").
 
     def _watch(self, dirs: dict[str, tuple[int | None, tuple[str, ...]]], files: dict[str, tuple[float, int] | None]) -> None:
-        """Called by calculate_progress: the dirs (mtime_ns, names) and files (mtime, size) it read."""
+        """Called by calculate_progress: the dirs (mtime_ns, names) and files (mtime, size) it read.
+
+        The hint keeps the paths relative to the work dir ("" for the work dir itself) and
+        interned: "epoch_12/validation_scores.json" is one string for every run of a
+        project, where full paths were one string per run and watched path.
+        """
         self._seen = (dirs, files)
-        self._hint["dirs"] = tuple(dirs)
-        self._hint["files"] = tuple(files)
+        rel = self._rel
+        self._hint["dirs"] = tuple([rel(d, True) for d in dirs])
+        self._hint["files"] = tuple([rel(f, False) for f in files])
         self._hint["names"] = {}
+
+    def _rel(self, path: str, is_dir: bool) -> str:
+        """``path`` relative to the work dir, interned; the inverse of ``_abs``."""
+        wd = self.work_dir
+        if is_dir and path == wd:
+            return ""
+        prefix = wd if wd.endswith("/") else wd + "/"
+        if path.startswith(prefix) and len(path) > len(prefix):
+            return sys.intern(path[len(prefix) :])
+        raise ValueError(f"{path}: watched path outside the work dir {wd}")
+
+    def _abs(self, rel: str) -> str:
+        wd = self.work_dir
+        if not rel:
+            return wd
+        return (wd if wd.endswith("/") else wd + "/") + rel
 
     def _key_extra(self) -> Any:
         """What besides files the result depends on (the config, for trainers)."""
@@ -321,8 +359,11 @@ class BaseProgressTracker(ABC):
                 dirs[wd] = (m, dirs[wd][1])
                 forced.add(wd)
         limit = (now - RACY_WINDOW_S) * 1e9
-        names = {d: n for d, (m, n) in dirs.items() if d in forced or m is None or m > limit}
-        hint["names"] = names
+        # Kept names are interned: "epoch_12" and the like recur in every run's key.
+        intern = sys.intern
+        names = {d: tuple([intern(x) for x in n]) for d, (m, n) in dirs.items() if d in forced or m is None or m > limit}
+        # The hint's names are keyed like its dirs: relative to the work dir.
+        hint["names"] = {self._rel(d, True): n for d, n in names.items()}
         self._seen = None
         return (
             tuple((m, names[d]) if d in names else m for d, (m, _) in dirs.items()),
@@ -340,16 +381,18 @@ class BaseProgressTracker(ABC):
         names = hint.get("names") or {}
         stat = os.stat
         dk: list[Any] = []
+        absolute = self._abs
         for d in hint.get("dirs", ()):
+            path = absolute(d)
             try:
-                m = stat(d).st_mtime_ns
+                m = stat(path).st_mtime_ns
             except OSError:
                 m = None
-            dk.append((m, listdir_names(d)) if d in names else m)
+            dk.append((m, listdir_names(path)) if d in names else m)
         fk: list[Any] = []
         for p in hint.get("files", ()):
             try:
-                st = stat(p)
+                st = stat(absolute(p))
                 fk.append((st.st_mtime, st.st_size))
             except OSError:
                 fk.append(None)
@@ -377,10 +420,24 @@ class BaseProgressTracker(ABC):
         if self.store is not None:
             self.store.put(self.work_dir, self._cache_key, self._cache, self.details, self._hint)
 
+    def _dir_identity(self) -> tuple[int, int, int] | None:
+        """(st_dev, st_ino, st_mtime_ns) of the work dir the last computation listed, or None when unknown.
+
+        The mtime is part of it because a dir deleted and recreated at once often gets
+        the same inode number back; a dir that merely gained an entry since the listing
+        also differs, and then the write waits for the next computation (which that
+        change causes anyway).
+        """
+        ident = self._scanned_dir_id
+        if ident is None:
+            return None
+        mask = (1 << 64) - 1
+        return (ident >> 128, (ident >> 64) & mask, ident & mask)
+
     def _save_progress_cache(self, progress: ProgressInfo) -> None:
         """Write progress.json (atomically) per the project's policy; trackers that write none override."""
         from runwatch.progress_tracking.progress_cache import save_progress_json
 
-        problem = save_progress_json(self.work_dir, progress, self.settings.progress_json)
+        problem = save_progress_json(self.work_dir, progress, self.settings.progress_json, self._dir_identity())
         if problem:
             progress.add_warning(problem)

@@ -14,12 +14,13 @@ import os
 import pickle
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from runwatch.progress_tracking.progress_info import LEGACY_FIELDS, ProgressInfo
-from runwatch.readers.jsonfile import json_text, read_json_tolerant, write_json_atomic
+from runwatch.readers.jsonfile import is_own_temp_name, json_text, read_json_tolerant, write_json_atomic
 
 PROGRESS_JSON = "progress.json"
 SIDECAR_JSON = "progress.runwatch.json"
@@ -47,7 +48,7 @@ def read_progress_json(work_dir: str) -> tuple[ProgressInfo | None, str | None]:
         return None, f"{path}: unusable progress data ({e})"
 
 
-def save_progress_json(work_dir: str, progress: ProgressInfo, policy: str = "full") -> str | None:
+def save_progress_json(work_dir: str, progress: ProgressInfo, policy: str = "full", identity: tuple[int, ...] | None = None) -> str | None:
     """Write progress.json per policy when its content would change; return a warning or None.
 
     ``full``: every field in progress.json. ``legacy``: the trainer's 4 fields in
@@ -56,7 +57,7 @@ def save_progress_json(work_dir: str, progress: ProgressInfo, policy: str = "ful
     """
     if policy == "off":
         return None
-    return write_progress_targets(work_dir, progress_json_targets(progress, policy))
+    return write_progress_targets(work_dir, progress_json_targets(progress, policy), identity)
 
 
 def progress_json_targets(progress: ProgressInfo, policy: str = "full") -> list[tuple[str, dict[str, Any]]]:
@@ -72,29 +73,69 @@ def progress_json_targets(progress: ProgressInfo, policy: str = "full") -> list[
     return [(PROGRESS_JSON, full)]
 
 
-def write_progress_targets(work_dir: str, targets: list[tuple[str, dict[str, Any]]]) -> str | None:
-    """Write each target whose content differs from the file's (atomically); a warning or None."""
-    if not targets or not os.path.isdir(work_dir):
+def write_progress_targets(work_dir: str, targets: list[tuple[str, dict[str, Any]]], identity: tuple[int, ...] | None = None) -> str | None:
+    """Write each target whose content differs from the file's (atomically); a warning or None.
+
+    ``identity``: (st_dev, st_ino[, st_mtime_ns]) of the work dir as the scan saw it.
+    The dir is opened and checked against it, and the files are written through that
+    open dir: a work dir deleted and recreated since the scan gets nothing (the next
+    scan writes the new dir's own answer), and one deleted meanwhile gets nothing either.
+    """
+    if not targets:
         return None
-    for name, content in targets:
-        path = os.path.join(work_dir, name)
-        text = json_text(content)
-        try:
-            size = os.stat(path).st_size
-        except OSError:
-            size = -1
-        # Read the old file only when it could hold the same content: a different size
-        # means different text, and then (at worst, same content formatted otherwise)
-        # one harmless rewrite in our own format.
-        if size == len(text.encode("utf-8")):
-            current, problem = read_json_tolerant(path)
-            if problem is None and current == content:
-                continue
-        try:
-            write_json_atomic(path, content, text=text)
-        except OSError as e:
-            return f"{path}: could not write ({e.strerror or e}); progress is still reported"
-    return None
+    try:
+        dir_fd = os.open(work_dir, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return None  # gone (or not a dir): never create one
+    try:
+        if identity is not None:
+            st = os.fstat(dir_fd)
+            if (st.st_dev, st.st_ino, st.st_mtime_ns)[: len(identity)] != tuple(identity):
+                return None  # another dir now: what was computed is not its answer
+        for name, content in targets:
+            path = os.path.join(work_dir, name)
+            text = json_text(content)
+            try:
+                size = os.stat(name, dir_fd=dir_fd).st_size
+            except OSError:
+                size = -1
+            # Read the old file only when it could hold the same content: a different size
+            # means different text, and then (at worst, same content formatted otherwise)
+            # one harmless rewrite in our own format.
+            if size == len(text.encode("utf-8")):
+                current, problem = read_json_tolerant(path)
+                if problem is None and current == content:
+                    continue
+            try:
+                write_json_atomic(name, content, text=text, dir_fd=dir_fd)
+            except OSError as e:
+                return f"{path}: could not write ({e.strerror or e}); progress is still reported"
+        return None
+    finally:
+        os.close(dir_fd)
+
+
+# A temp file of ours older than this was left by a writer killed mid-write (a write takes milliseconds).
+STALE_TEMP_S = 600.0
+
+
+def remove_stale_temp_files(work_dir: str, files: dict[str, Any], now: float | None = None) -> int:
+    """Delete runwatch's own progress.json temp files (``is_own_temp_name``) older than ``STALE_TEMP_S``.
+
+    ``files``: the scan's listing of the work dir, name -> FileStat (``mtime``). Only
+    exactly our own temp names are touched; a file that vanished meanwhile is fine.
+    Returns how many were removed.
+    """
+    limit = (time.time() if now is None else now) - STALE_TEMP_S
+    removed = 0
+    for name, st in files.items():
+        if name[:1] == "." and is_own_temp_name(name) and st.mtime < limit:
+            try:
+                os.unlink(os.path.join(work_dir, name))
+                removed += 1
+            except OSError:
+                pass
+    return removed
 
 
 class ProgressWriter:
@@ -114,21 +155,21 @@ class ProgressWriter:
         self._results: list[tuple[Any, str | None]] = []
         self._thread: threading.Thread | None = None
 
-    def submit(self, work_dir: str, targets: list[tuple[str, dict[str, Any]]], done: Any) -> None:
-        """Queue a write; ``done(problem)`` runs in ``finish``."""
+    def submit(self, work_dir: str, targets: list[tuple[str, dict[str, Any]]], done: Any, identity: tuple[int, ...] | None = None) -> None:
+        """Queue a write (see ``write_progress_targets`` for ``identity``); ``done(problem)`` runs in ``finish``."""
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, name="runwatch-progress-writer", daemon=True)
             self._thread.start()
-        self._queue.put((work_dir, targets, done))
+        self._queue.put((work_dir, targets, done, identity))
 
     def _run(self) -> None:
         while True:
             item = self._queue.get()
             if item is None:
                 return
-            work_dir, targets, done = item
+            work_dir, targets, done, identity = item
             try:
-                problem = write_progress_targets(work_dir, targets)
+                problem = write_progress_targets(work_dir, targets, identity)
             except Exception as e:  # never lose the completion: the run gets a warning
                 problem = f"{work_dir}: could not write progress.json ({type(e).__name__}: {e})"
             self._results.append((done, problem))
@@ -202,7 +243,12 @@ class ProgressStore:
     valid) and against corruption or SIGKILL mid-write (a bad file is an empty cache).
     """
 
-    VERSION = 3  # 2: keys are mtimes seen by the scan (see BaseProgressTracker._key_from_scan); 3: epochs as a blob
+    # 2: keys are mtimes seen by the scan (see BaseProgressTracker._key_from_scan); 3: epochs as a blob;
+    # 4: scores_stat packed in one int, hint paths relative to the work dir, slotted ProgressInfo.
+    VERSION = 4
+    # Since 4 the file starts with this line, so a store of another version is skipped
+    # before anything is unpickled (its classes may no longer unpickle: no false "corrupt").
+    MAGIC = b"runwatch-progress-store v%d\n" % VERSION
 
     def __init__(self, path: str | None) -> None:
         self.path = path
@@ -223,8 +269,10 @@ class ProgressStore:
         except OSError as e:
             self.problem = f"{self.path}: cache unreadable ({e.strerror or e}); starting cold"
             return
+        if not data.startswith(self.MAGIC):
+            return  # another version's store (or an empty file): ignored, rewritten on the next save
         try:
-            obj = _SafeUnpickler(io.BytesIO(data)).load()
+            obj = _SafeUnpickler(io.BytesIO(memoryview(data)[len(self.MAGIC) :])).load()
             if not isinstance(obj, dict) or obj.get("version") != self.VERSION:
                 return
             entries = obj.get("entries")
@@ -265,6 +313,7 @@ class ProgressStore:
             fd, tmp = tempfile.mkstemp(prefix=".store.", suffix=".tmp", dir=directory)
             try:
                 with os.fdopen(fd, "wb") as f:
+                    f.write(self.MAGIC)
                     pickle.dump(payload, f, protocol=pickle.HIGHEST_PROTOCOL)
                 os.replace(tmp, self.path)
             except BaseException:

@@ -30,9 +30,12 @@ class StageProgress:
         return asdict(self)
 
 
-@dataclass
+@dataclass(slots=True)
 class ProgressInfo:
-    """Progress of one run: epochs done of total, early stop, scores, timing, problems."""
+    """Progress of one run: epochs done of total, early stop, scores, timing, problems.
+
+    Slotted: a live index keeps one per run, and the ``__dict__`` was half its size.
+    """
 
     completed_epochs: int
     progress_percentage: float

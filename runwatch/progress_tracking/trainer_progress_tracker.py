@@ -8,11 +8,12 @@ that gained one epoch reads one file, not all of them.
 from __future__ import annotations
 
 import os
+import sys
 from typing import Any, Literal
 
-from runwatch.progress_tracking.base_progress_tracker import BaseProgressTracker, EpochRecord, RunDetails, listdir_names, listing_names
+from runwatch.progress_tracking.base_progress_tracker import BaseProgressTracker, EpochRecord, RunDetails, listdir_names, listing_names, pack_stat
 from runwatch.progress_tracking.early_stopping import replay
-from runwatch.progress_tracking.progress_cache import PROGRESS_JSON, is_own_name, read_progress_json
+from runwatch.progress_tracking.progress_cache import PROGRESS_JSON, is_own_name, read_progress_json, remove_stale_temp_files
 from runwatch.progress_tracking.progress_info import ProgressInfo
 from runwatch.readers.artifacts import DirListing, FileStat, epoch_finished_from_listing, scan_dir
 from runwatch.readers.logs import last_exception, matching_logs
@@ -116,7 +117,8 @@ class TrainerProgressTracker(BaseProgressTracker):
         memo = getattr(self, "_config_sig_memo", None)
         if memo is not None and memo[0] is c:
             return memo[1]
-        sig = (c.epochs, self._patience(), repr(c.directions), c.is_multi_stage, tuple(s.epochs for s in c.stages))
+        # The repr is interned: runs of one metric share it (the tracker keeps it in its key).
+        sig = (c.epochs, self._patience(), sys.intern(repr(c.directions)), c.is_multi_stage, tuple(s.epochs for s in c.stages))
         self._config_sig_memo = (c, sig)
         return sig
 
@@ -142,6 +144,12 @@ class TrainerProgressTracker(BaseProgressTracker):
 
     def calculate_progress(self) -> ProgressInfo:
         listing = scan_dir(self.work_dir)
+        if listing.exists and remove_stale_temp_files(self.work_dir, listing.files):
+            listing = scan_dir(self.work_dir)  # the removal moved the dir's mtime
+        # progress.json is written only into the dir this listing saw, unchanged since (see write_progress_targets).
+        ident, m = listing.identity, listing.mtime_ns
+        packable = ident is not None and m is not None and 0 <= m < 1 << 64 and 0 <= ident[0] < 1 << 64 and 0 <= ident[1] < 1 << 64
+        self._scanned_dir_id = (ident[0] << 128) | (ident[1] << 64) | m if packable else None  # type: ignore[index,operator]
         total = self.configured_total_epochs()
         if not listing.exists:
             self._hint = {"missing": True} if listing.error == "missing" else {}
@@ -208,7 +216,8 @@ class TrainerProgressTracker(BaseProgressTracker):
                 r.duration = max(r.finish_time - prev, 0.0)
             if r.finished and r.finish_time is not None:
                 prev = r.finish_time
-        logs = sorted(matching_logs([(n, st.mtime) for n, st in top.items() if st.is_file], self.get_log_pattern()), key=lambda x: x[1], reverse=True)
+        # Names interned: "train_val_0.log" is one string for every run that keeps it in its details.
+        logs = sorted(matching_logs([(sys.intern(n), st.mtime) for n, st in top.items() if st.is_file], self.get_log_pattern()), key=lambda x: x[1], reverse=True)
         artifact_times = [r.finish_time for r in records if r.finish_time is not None]
         last_update = max([m for _, m in logs[:1]] + artifact_times, default=None)
         error_message = last_exception(os.path.join(self.work_dir, logs[0][0])) if logs else None
@@ -279,7 +288,7 @@ class TrainerProgressTracker(BaseProgressTracker):
         st = sub.files.get(name)
         if st is None:
             return
-        stat_key = (int(st.mtime * 1e9), st.size)
+        stat_key = pack_stat(int(st.mtime * 1e9), st.size)
         if old is not None and old.scores_stat == stat_key and old.scores is not None:
             rec.scores, rec.scores_stat = old.scores, stat_key
             return

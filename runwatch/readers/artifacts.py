@@ -35,6 +35,10 @@ class DirListing:
     mtime_ns: int | None = None
     error: str | None = None
     dir_mtimes_ns: dict[str, int] = field(default_factory=dict)  # name -> mtime_ns of sub-dirs
+    # (st_dev, st_ino) of the dir when this listing stat'ed it (None when the caller gave
+    # its mtime): a writer compares it with a fresh stat, so a dir deleted and recreated
+    # after the scan never receives what was computed from the old one.
+    identity: tuple[int, int] | None = None
 
     @property
     def exists(self) -> bool:
@@ -50,9 +54,11 @@ def scan_dir(path: str, stat_files: bool = True, mtime_ns: int | None = None) ->
     files: dict[str, FileStat] = {}
     dirs: dict[str, float] = {}
     dir_ns: dict[str, int] = {}
+    identity: tuple[int, int] | None = None
     try:
         if mtime_ns is None:
-            mtime_ns = os.stat(path).st_mtime_ns
+            st = os.stat(path)
+            mtime_ns, identity = st.st_mtime_ns, (st.st_dev, st.st_ino)
         with os.scandir(path) as it:
             for e in it:
                 try:
@@ -79,7 +85,7 @@ def scan_dir(path: str, stat_files: bool = True, mtime_ns: int | None = None) ->
         return DirListing(path, {}, {}, None, "permission denied")
     except OSError as e:
         return DirListing(path, {}, {}, None, e.strerror or str(e))
-    return DirListing(path, files, dirs, mtime_ns, None, dir_ns)
+    return DirListing(path, files, dirs, mtime_ns, None, dir_ns, identity)
 
 
 def check_file_loads(path: str) -> bool:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
+import secrets
 import tempfile
 import threading
 from typing import Any
@@ -72,22 +74,33 @@ def json_text(value: Any) -> str:
     return json.dumps(value, indent=2, allow_nan=True) + "\n"
 
 
-def write_json_atomic(path: str, value: Any, *, text: str | None = None) -> None:
+def write_json_atomic(path: str, value: Any, *, text: str | None = None, dir_fd: int | None = None) -> None:
     """Write JSON so that a concurrent reader sees the old file or the new one, never a mix.
 
     A temp file in the same dir then ``os.replace``: the earlier implementation
     truncated in place and readers saw ``Expecting value: line 1 column 1``.
+    With ``dir_fd``, ``path`` is a plain name in that open directory: the write lands in
+    exactly the directory the caller checked, even if its path now names another one.
     Raises OSError (read-only dir, disk full); callers turn that into a warning.
     """
-    directory = os.path.dirname(path) or "."
+    if dir_fd is not None:
+        directory, base = "", path
+    else:
+        directory, base = os.path.dirname(path) or ".", os.path.basename(path)
     if text is None:  # callers that compared the text already pass it
         text = json_text(value)
     # A name unique to this process and thread (O_EXCL guards the rest): cheaper than mkstemp.
-    tmp = os.path.join(directory, f".{os.path.basename(path)}.{os.getpid()}.{threading.get_ident()}.tmp")
+    # ``is_own_temp_name`` recognises exactly these names (and mkstemp's fallback below).
+    tmp_name = f".{base}.{os.getpid()}.{threading.get_ident()}.tmp"
+    tmp = tmp_name if dir_fd is not None else os.path.join(directory, tmp_name)
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644, dir_fd=dir_fd)
     except FileExistsError:
-        fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=directory)
+        if dir_fd is not None:
+            tmp = f".{base}.{secrets.token_hex(4)}.tmp"  # 8 chars, like mkstemp's
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644, dir_fd=dir_fd)
+        else:
+            fd, tmp = tempfile.mkstemp(prefix="." + base + ".", suffix=".tmp", dir=directory)
     try:
         try:
             data = text.encode("utf-8")
@@ -95,10 +108,21 @@ def write_json_atomic(path: str, value: Any, *, text: str | None = None) -> None
                 data = data[os.write(fd, data) :]
         finally:
             os.close(fd)
-        os.replace(tmp, path)
+        os.replace(tmp, path, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
     except BaseException:
         try:
-            os.unlink(tmp)
+            os.unlink(tmp, dir_fd=dir_fd)
         except OSError:
             pass
         raise
+
+
+_OWN_TEMP = re.compile(r"^\.(?:progress\.json|progress\.runwatch\.json)\.(?:\d+\.\d+|[A-Za-z0-9_]{8})\.tmp$")
+
+
+def is_own_temp_name(name: str) -> bool:
+    """Whether ``name`` is a temp file runwatch's own progress.json writes create (see ``write_json_atomic``).
+
+    Exactly that pattern: a leftover of a writer killed mid-write, never anyone else's file.
+    """
+    return _OWN_TEMP.match(name) is not None

@@ -9,6 +9,7 @@ takes a batch down: whatever goes wrong becomes that run's error message.
 from __future__ import annotations
 
 import gc
+import logging
 import os
 import time
 from collections.abc import Iterable, Sequence
@@ -38,9 +39,12 @@ __all__ = [
 ]
 
 
-@dataclass
+@dataclass(slots=True)
 class RunStatus:
-    """The state of one run: the plan's five fields plus what surfaces need to show it."""
+    """The state of one run: the plan's five fields plus what surfaces need to show it.
+
+    Slotted: a live index keeps one per run.
+    """
 
     config: str
     work_dir: str
@@ -216,10 +220,27 @@ def _headline(tracker: BaseProgressTracker | None, facts: ConfigFacts | None, pr
     memo = getattr(tracker, "_headline_memo", None) if tracker is not None else None
     if memo is not None and memo[0] is progress and memo[1] is facts:
         return memo[2]
-    value = headline(progress.best_score, progress.latest_score, _directions(facts, progress))
+    value = _split_dict(_Headline, headline(progress.best_score, progress.latest_score, _directions(facts, progress)))
     if tracker is not None:
         tracker._headline_memo = (progress, facts, value)  # type: ignore[attr-defined]
     return value
+
+
+class _Headline:
+    """Never used as an object: its instances' ``__dict__`` holds a run's headline.
+
+    Instances of one class keep their ``__dict__`` as a split table, keys shared by
+    all of them: ~100 bytes per run instead of ~180 for a plain dict of four keys.
+    It is an ordinary dict to every reader.
+    """
+
+
+def _split_dict(holder_cls: type, d: dict[str, Any]) -> dict[str, Any]:
+    """An equal dict stored as a split table shared by every instance of ``holder_cls``."""
+    holder = holder_cls()
+    for k, v in d.items():
+        setattr(holder, k, v)  # attribute stores (not __dict__.update) keep the table split
+    return holder.__dict__
 
 
 def _directions(facts: ConfigFacts | None, progress: ProgressInfo) -> dict[str, Any] | None:
@@ -402,8 +423,21 @@ def get_all_run_status(
         if gc_was_enabled:
             gc.enable()
     if store is not None:
-        store.save()
+        note_store_problem(store.save())
     return out
+
+
+# The warning of the last store save by ``get_all_run_status`` (None: saved, or nothing to
+# save). Also logged on the "runwatch" logger: a full or read-only disk must not go unseen.
+last_store_problem: str | None = None
+_log = logging.getLogger("runwatch")
+
+
+def note_store_problem(problem: str | None) -> None:
+    global last_store_problem
+    last_store_problem = problem
+    if problem:
+        _log.warning("%s", problem)
 
 
 def _scan(
