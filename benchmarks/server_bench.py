@@ -33,7 +33,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import types
 import urllib.request
 from collections import Counter
 from typing import Any
@@ -252,31 +251,7 @@ async def measure_fanout(srv: ServerProcess, writer: EpochWriter, clients: int, 
     }
 
 
-def deep_size(obj: Any, seen: set[int]) -> int:
-    """Bytes reachable from ``obj`` not already counted in ``seen`` (classes and functions excluded)."""
-    skip = (type, types.ModuleType, types.FunctionType, types.BuiltinFunctionType, types.MethodType)
-    total, stack = 0, [obj]
-    while stack:
-        x = stack.pop()
-        if x is None or x is True or x is False or id(x) in seen or isinstance(x, skip):
-            continue
-        seen.add(id(x))
-        total += sys.getsizeof(x)
-        if isinstance(x, dict):
-            stack.extend(x.keys())
-            stack.extend(x.values())
-        elif isinstance(x, list | tuple | set | frozenset):
-            stack.extend(x)
-        elif not isinstance(x, str | bytes | int | float):
-            d = getattr(x, "__dict__", None)
-            if d is not None:
-                stack.append(d)
-            for cls in type(x).__mro__:
-                for slot in cls.__dict__.get("__slots__", ()) or ():
-                    if hasattr(x, slot):
-                        stack.append(getattr(x, slot))
-    return total
-
+from runwatch.testing.memory import deep_size  # noqa: E402
 
 SERIES_PARTS = ("score series: per-epoch scores dicts", "score series: EpochRecord objects and their lists")
 

@@ -15,6 +15,7 @@ LAYERS = {
     "runwatch.settings": 0,
     "runwatch.layout": 0,
     "runwatch.process_info": 0,
+    "runwatch.sharing": 0,
     "runwatch.readers": 1,
     "runwatch.configs": 1,
     "runwatch.progress_tracking": 2,

@@ -253,33 +253,7 @@ def test_watcher_picks_up_a_logs_folder_created_later(tmp_path):
     assert any(e.record["status"] == "running" for e in idx.entries.values())
 
 
-def _deep_size(obj, seen: set) -> int:
-    """Bytes reachable from ``obj`` not already in ``seen`` (classes, modules and functions excluded)."""
-    import sys
-    import types
-
-    skip = (type, types.ModuleType, types.FunctionType, types.BuiltinFunctionType, types.MethodType)
-    total, stack = 0, [obj]
-    while stack:
-        x = stack.pop()
-        if x is None or x is True or x is False or id(x) in seen or isinstance(x, skip):
-            continue
-        seen.add(id(x))
-        total += sys.getsizeof(x)
-        if isinstance(x, dict):
-            stack.extend(x.keys())
-            stack.extend(x.values())
-        elif isinstance(x, list | tuple | set | frozenset):
-            stack.extend(x)
-        elif not isinstance(x, str | bytes | int | float):
-            if hasattr(x, "__dict__"):
-                stack.append(x.__dict__)
-            for cls in type(x).__mro__:
-                for slot in cls.__dict__.get("__slots__", ()) or ():
-                    if hasattr(x, slot):
-                        stack.append(getattr(x, slot))
-    return total
-
+from runwatch.testing.memory import deep_size  # noqa: E402
 
 # The target is 4 KiB per run beyond the score series (docs/server.md); this bound is
 # looser, for the variation between trees and Python versions, and still fails on a
@@ -315,8 +289,8 @@ def test_measure_memory_per_run_beyond_the_score_series_on_2000_runs(tmp_path, c
     for e in idx.entries.values():
         details = e.status.details if e.status is not None else None
         if details is not None:
-            series += sum(_deep_size(ep.scores, seen) for ep in details.epochs)
-            series += _deep_size(details.epochs, seen)
+            series += sum(deep_size(ep.scores, seen) for ep in details.epochs)
+            series += deep_size(details.epochs, seen)
             epochs_kept += len(details.epochs)
     n = len(idx)
     per_run, series_per_run = grown / n, series / n

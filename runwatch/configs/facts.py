@@ -11,6 +11,8 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from runwatch.sharing import share
+
 RunnerKind = Literal["trainer", "evaluator", "multi_stage"]
 
 
@@ -115,12 +117,7 @@ _DIRECTIONS: dict[str, dict[str, Any]] = {}
 
 
 def _share(memo: dict[Any, Any], key: Any, value: Any) -> Any:
-    hit = memo.get(key)
-    if hit is not None:
-        return hit
-    if len(memo) < _MAX_SHARED:
-        memo[key] = value
-    return value
+    return share(memo, key, value, _MAX_SHARED)
 
 
 def _intern_opt(s: Any) -> Any:

@@ -28,6 +28,7 @@ from runwatch.progress_tracking.progress_cache import ProgressStore, is_own_name
 from runwatch.readers.scores import flatten_scalars, main_score
 from runwatch.run_status.rules import STATUSES
 from runwatch.run_status.run_status import RunStatus, evaluate_run, open_store, take_snapshot
+from runwatch.sharing import share
 
 # Statuses that can change with the clock alone (a log going quiet), checked on every sweep.
 TIME_DEPENDENT = ("running", "stuck", "queued")
@@ -105,14 +106,7 @@ _MAX_KEYS = 50_000
 
 
 def _key(k: Any) -> Any:
-    if type(k) is not str:
-        return k
-    got = _KEYS.get(k)
-    if got is not None:
-        return got
-    if len(_KEYS) < _MAX_KEYS:
-        _KEYS[k] = k
-    return k
+    return share(_KEYS, k, k, _MAX_KEYS) if type(k) is str else k
 
 
 def _shared_keys(d: dict[str, Any]) -> dict[str, Any]:
