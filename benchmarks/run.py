@@ -24,7 +24,6 @@ import os
 import pickle
 import platform
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import os
-import time
 
 import pytest
 
-from runwatch import ProcessSnapshot, Project, get_all_run_status, get_run_status
+from runwatch import ProcessSnapshot, get_all_run_status, get_run_status
 from runwatch.run_status import decide_status
 from runwatch.readers.scores import main_score
 

@@ -8,7 +8,7 @@ progress.json ever written (4, 5 or 6 fields, unknown extras) still loads.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 from typing import Any, Literal
 
 RunnerType = Literal["trainer", "evaluator", "multi_stage"]

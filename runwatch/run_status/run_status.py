@@ -24,7 +24,7 @@ from runwatch.progress_tracking.progress_cache import ProgressStore, background_
 from runwatch.progress_tracking.progress_info import ProgressInfo
 from runwatch.progress_tracking.progress_tracker_factory import create_progress_tracker
 from runwatch.readers.artifacts import get_epoch_last_update
-from runwatch.readers.logs import get_log_last_update, list_logs
+from runwatch.readers.logs import get_log_last_update
 from runwatch.readers.scores import headline
 from runwatch.progress_tracking.progress_info import json_safe
 from runwatch.run_status.rules import Status, decide_status
