@@ -87,6 +87,10 @@ def test_filter_by_status_and_open_a_detail_view(page_on_tree):
     assert "Log tail" in page.locator("#d-body").inner_text()
     page.keyboard.press("Escape")
     assert page.locator("#detail").is_hidden()
+    assert page.locator("#empty").is_hidden()
+    page.fill("#search", "no run is called like this")
+    page.wait_for_selector("#empty:not([hidden])")
+    assert "No run matches" in page.locator("#empty").inner_text()
     assert errors == []
 
 

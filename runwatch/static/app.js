@@ -246,6 +246,9 @@
     const vp = $("viewport"), rowsEl = $("rows");
     const n = state.view.length;
     $("spacer").style.height = n * ROW_H + "px";
+    const empty = $("empty");
+    empty.hidden = n > 0;
+    if (!n) empty.textContent = state.runs.size ? "No run matches the filter or search." : "No runs found under this project's configs folder (yet).";
     const first = Math.max(0, Math.floor(vp.scrollTop / ROW_H) - OVERSCAN);
     const last = Math.min(n, Math.ceil((vp.scrollTop + vp.clientHeight) / ROW_H) + OVERSCAN);
     rowsEl.style.transform = "translateY(" + first * ROW_H + "px)";
