@@ -133,12 +133,7 @@ Host 127.0.0.1
             alias=alias,
         )
     finally:
-        proc.terminate()
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
         log.close()
 
 

@@ -25,6 +25,7 @@ import websockets
 from websockets.asyncio.client import connect
 
 from runwatch.process_info import ProcessSnapshot
+from ws_helpers import recv_until
 from runwatch.server import BackgroundServer
 from runwatch.testing.generator import generate_tree
 from tests.test_live import add_epoch, first
@@ -46,17 +47,6 @@ def get(url: str, headers: dict | None = None) -> tuple[int, dict | str, dict]:
     except urllib.error.HTTPError as e:
         body = e.read().decode()
         return e.code, json.loads(body) if body.startswith("{") else body, dict(e.headers)
-
-
-async def recv_until(ws, pred, timeout: float = 15.0) -> dict:
-    deadline = time.monotonic() + timeout
-    while True:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise TimeoutError("no matching message")
-        m = json.loads(await asyncio.wait_for(ws.recv(), timeout=left))
-        if pred(m):
-            return m
 
 
 # ---------------------------------------------------------------- REST

@@ -31,6 +31,7 @@ import websockets
 from websockets.asyncio.client import connect
 
 from runwatch.process_info import ProcessSnapshot
+from ws_helpers import recv_until
 from runwatch.server import BackgroundServer
 from runwatch.server.websocket_progress import MAX_CLIENT_MESSAGE
 from runwatch.testing.generator import GeneratedTree, generate_tree
@@ -180,17 +181,6 @@ async def assert_healthy(srv: BackgroundServer, tree: GeneratedTree, rel: str) -
         assert snap["type"] == "snapshot" and len(snap["runs"]) == len(srv.index)
         await asyncio.to_thread(add_epoch, tree, rel)
         await recv_until(ws, lambda m: m["type"] == "delta" and any(r["run"] == rel for r in m["changed"]))
-
-
-async def recv_until(ws: Any, pred: Any, timeout: float = 15.0) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise TimeoutError("no matching message")
-        m = json.loads(await asyncio.wait_for(ws.recv(), timeout=left))
-        if pred(m):
-            return m
 
 
 def wait_for(cond: Any, timeout: float = 10.0, what: str = "") -> None:
