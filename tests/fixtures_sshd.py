@@ -59,6 +59,9 @@ class Sshd:
     empty_known_hosts: Path
     ssh_config: Path
     alias: str  # a Host entry of ssh_config naming this server
+    # A Host entry whose key is authorized only with a forced command that kills the
+    # session's own sshd process: the connection drops after authentication, mid-command.
+    drop_alias: str = ""
 
     @property
     def spec(self) -> str:
@@ -75,7 +78,8 @@ def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sshd]:
     host_pub = keygen(d / "host_key")
     client_pub = keygen(d / "client_key")
     other_pub = keygen(d / "other_host_key")
-    (d / "authorized_keys").write_text(client_pub + "\n")
+    drop_pub = keygen(d / "drop_key")
+    (d / "authorized_keys").write_text(client_pub + "\n" + 'command="kill -9 $PPID" ' + drop_pub + "\n")
     port = free_port()
     key_type, key_b64 = host_pub.split()[:2]
     other_type, other_b64 = other_pub.split()[:2]
@@ -99,8 +103,17 @@ LogLevel VERBOSE
 """
     )
     alias = "runwatch-test-server"
+    drop_alias = "runwatch-test-dropping"
     (d / "ssh_config").write_text(
-        f"""Host {alias}
+        f"""Host {drop_alias}
+    HostName 127.0.0.1
+    Port {port}
+    User root
+    IdentityFile {d / 'drop_key'}
+    IdentitiesOnly yes
+    UserKnownHostsFile {d / 'known_hosts'}
+
+Host {alias}
     HostName 127.0.0.1
     Port {port}
     User root
@@ -131,6 +144,7 @@ Host 127.0.0.1
             empty_known_hosts=d / "empty_known_hosts",
             ssh_config=d / "ssh_config",
             alias=alias,
+            drop_alias=drop_alias,
         )
     finally:
         stop(proc)

@@ -141,6 +141,28 @@ def test_unreachable_server_reported_and_others_still_count(
         mon.close()
 
 
+def test_server_dropping_the_connection_mid_command_is_an_error_and_others_count(
+    sshd: Sshd, project_with_run: tuple[Project, int]
+) -> None:
+    project, pid = project_with_run
+    src = source(sshd, servers=[sshd.drop_alias, sshd.spec], timeout=5.0)
+    try:
+        t0 = time.monotonic()
+        snap = src.collect(project)
+        assert time.monotonic() - t0 < 5.0
+        assert sshd.drop_alias in snap.errors, snap.to_dict()
+        # Authenticated, then cut off mid-command: said as such, not as a login failure.
+        assert "stopped before finishing" in snap.errors[sshd.drop_alias]
+        assert sshd.spec not in snap.errors
+        assert not any(p.server == sshd.drop_alias for p in snap.processes)
+        assert any(p.pid == pid and p.server == sshd.spec for p in snap.processes)
+        # The next snapshot reconnects and fails the same way: never a stale or empty success.
+        again = src.collect(project)
+        assert sshd.drop_alias in again.errors
+    finally:
+        src.close()
+
+
 def test_hung_server_times_out_within_the_per_server_timeout(
     sshd: Sshd, silent_server: int, project_with_run: tuple[Project, int]
 ) -> None:
