@@ -179,9 +179,13 @@ class BaseProgressTracker(ABC):
 
     # ---- caching
 
-    @abstractmethod
     def cache_key(self) -> Any:
-        """A cheap fingerprint of the artifacts ``calculate_progress`` read, or None when unknown."""
+        """A cheap fingerprint of the artifacts ``calculate_progress`` read, or None when unknown.
+
+        By default the stat-based ``_disk_key``; a tracker that depends on other inputs
+        overrides this (and then ``cache_key_matches`` compares whole keys).
+        """
+        return self._disk_key()
 
     def complete_from(self, progress: ProgressInfo) -> bool:
         """``is_complete`` for a progress already in hand (no second cache check)."""
@@ -261,6 +265,8 @@ class BaseProgressTracker(ABC):
 
     def cache_key_matches(self, expected: Any) -> bool:
         """``self.cache_key() == expected``; trackers whose key is ``_disk_key`` answer with stats only."""
+        if type(self).cache_key is BaseProgressTracker.cache_key:
+            return self._disk_key_matches(expected)
         return self.cache_key() == expected
 
     def _disk_key_matches(self, expected: Any) -> bool:

@@ -32,14 +32,6 @@ class EvaluatorProgressTracker(BaseProgressTracker):
     def get_log_pattern(self) -> str:
         return self.settings.evaluator_log_pattern
 
-    def cache_key(self) -> Any:
-        return self._disk_key()
-
-    def cache_key_matches(self, expected: Any) -> bool:
-        if type(self).cache_key is not EvaluatorProgressTracker.cache_key:  # a subclass with its own key
-            return self.cache_key() == expected
-        return self._disk_key_matches(expected)
-
     def complete_from(self, progress: ProgressInfo) -> bool:
         return progress.completed_epochs >= 1
 

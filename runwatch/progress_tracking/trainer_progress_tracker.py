@@ -127,14 +127,6 @@ class TrainerProgressTracker(BaseProgressTracker):
     def _key_extra(self) -> Any:
         return self._config_sig()
 
-    def cache_key(self) -> Any:
-        return self._disk_key()
-
-    def cache_key_matches(self, expected: Any) -> bool:
-        if type(self).cache_key is not TrainerProgressTracker.cache_key:  # a subclass with its own key
-            return self.cache_key() == expected
-        return self._disk_key_matches(expected)
-
     def complete_from(self, progress: ProgressInfo) -> bool:
         if progress.early_stopped:
             return True
