@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from proc_helpers import stop
 
 NEEDED = ("munged", "slurmctld", "slurmd", "sbatch", "squeue", "scontrol", "scancel")
 
@@ -64,16 +65,6 @@ def _daemon_log(d: Path) -> str:
         if p.exists():
             parts.append(f"--- {name}\n" + p.read_text(errors="replace")[-1500:])
     return "\n".join(parts)
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 @pytest.fixture(scope="session")
@@ -173,6 +164,6 @@ PartitionName=debug Nodes=localhost Default=YES MaxTime=INFINITE State=UP
                     break
                 time.sleep(0.3)
         for p in reversed(procs):
-            _stop(p)
+            stop(p, grace=10.0)
         for f in logs:
             f.close()

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from proc_helpers import stop
 
 SSHD = "/usr/sbin/sshd"
 
@@ -191,11 +192,3 @@ def start_main(cwd: Path, *args: str, interpreter: str = sys.executable) -> subp
     return subprocess.Popen([interpreter, "main.py", *args], cwd=cwd)
 
 
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
