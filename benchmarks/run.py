@@ -196,19 +196,23 @@ def check_records(expected: list[Any], records: dict[str, dict[str, Any]], with_
 # ---------------------------------------------------------------- worker (runs in a fresh process)
 
 
-def worker(meta: str, repeat: int, profile: str | None) -> None:
-    """Cold then warm in one fresh process; prints one JSON line of timings and problems."""
+def worker(meta: str, repeat: int, profile: str | None, workers: int, cold_only: bool) -> None:
+    """Cold then warm in one fresh process; prints one JSON line of timings and problems.
+
+    ``workers`` is the project setting (0: fan a cold scan out over every usable CPU,
+    1: one process). ``cold_only`` stops after the cold scan and its check.
+    """
     bt = BenchTree.load(meta)
     t_import = time.perf_counter()
-    from runwatch import ProcessSnapshot, Project, get_all_run_status
+    from runwatch import ProcessSnapshot, get_all_run_status, load_settings
 
     import_s = time.perf_counter() - t_import
-    project = Project.at(bt.root)
+    settings = load_settings(bt.root, workers=workers)
     snap = ProcessSnapshot(processes=list(bt.processes))
     configs = [os.path.join(bt.root, e.config_path) for e in bt.expected]
 
     def scan() -> dict[str, Any]:
-        return get_all_run_status(configs, root=bt.root, snapshot=snap)
+        return get_all_run_status(configs, root=bt.root, snapshot=snap, settings=settings)
 
     profiler = None
     if profile:
@@ -216,19 +220,22 @@ def worker(meta: str, repeat: int, profile: str | None) -> None:
 
         profiler = Profiler(interval=0.001)
         profiler.start()
-    from runwatch.run_status.run_status import _read_all_facts
-
+    cpu = os.times()
     t = time.perf_counter()
-    _read_all_facts(configs, project)  # the config part of a cold scan, timed on its own
-    configs_s = time.perf_counter() - t
     cold = scan()
     cold_s = time.perf_counter() - t
+    cpu_end = os.times()
+    # CPU seconds of this process and of the workers it forked (reaped, hence counted).
+    cold_cpu_s = sum(cpu_end[:4]) - sum(cpu[:4])
     if profiler is not None:
         profiler.stop()
         with open(profile + ".cold.txt", "w") as f:
             f.write(profiler.output_text(unicode=False, color=False, show_all=False))
     records = {rs.run: rs.to_dict() for rs in cold.values()}
     problems = check_records(bt.expected, records, with_processes=True)
+    if cold_only:
+        print(json.dumps({"cold_s": cold_s, "cold_cpu_s": cold_cpu_s, "n": len(configs), "problems": problems[:20], "n_problems": len(problems)}))
+        return
     # A warm call right after the cold scan still lists the dirs the scan itself wrote
     # (progress.json) within the racy window; the steady state, what a dashboard refresh
     # sees, starts RACY_WINDOW_S later. Both are reported; the table's figure is steady.
@@ -251,8 +258,15 @@ def worker(meta: str, repeat: int, profile: str | None) -> None:
             with open(profile + ".warm.txt", "w") as f:
                 f.write(profiler.output_text(unicode=False, color=False, show_all=False))
     problems += check_records(bt.expected, {rs.run: rs.to_dict() for rs in warm.values()}, with_processes=True)
-    print(json.dumps({"cold_s": cold_s, "configs_s": configs_s, "warm_s": min(warm_times), "warm_racy_s": warm_racy_s, "import_s": import_s, "n": len(configs), "problems": problems[:20], "n_problems": len(problems)}))
-    del project
+    # The config part of a cold scan, on its own: every config read statically in one
+    # process with no cache (what a one-process cold scan spends on configs).
+    from runwatch.configs import read_configs
+
+    one = load_settings(bt.root, workers=1)
+    t = time.perf_counter()
+    read_configs(configs, root=bt.root, settings=one, use_cache=False)
+    configs_s = time.perf_counter() - t
+    print(json.dumps({"cold_s": cold_s, "cold_cpu_s": cold_cpu_s, "configs_s": configs_s, "warm_s": min(warm_times), "warm_racy_s": warm_racy_s, "import_s": import_s, "n": len(configs), "problems": problems[:20], "n_problems": len(problems)}))
 
 
 STANDIN = """
@@ -297,27 +311,39 @@ def bench_one(bt: BenchTree, repeat: int, profile_dir: str | None) -> dict[str, 
     read_s = best_of(lambda: read_all(files), repeat)
     res: dict[str, Any] = {"runs": len(bt.expected), "dirs": n_dirs, "files": n_files, "scores_files": len(files), "scores_mb": scores_bytes / 1e6,
                            "floor_s": floor_s, "read_s": read_s, "generation_s": bt.generation_s}
-    colds, warms, racy, problems = [], [], [], []
-    for i in range(repeat):
+    colds, singles, warms, racy, problems = [], [], [], [], []
+
+    def run_worker(workers: int, cold_only: bool, prof: str | None) -> dict[str, Any]:
         reset_to_cold(bt)
-        prof = os.path.join(profile_dir, f"profile-{bt.n_runs}") if profile_dir and i == 0 else None
-        cmd = [sys.executable, os.path.abspath(__file__), "--worker", bt.meta_path, "--repeat", str(repeat)] + (["--profile", prof] if prof else [])
+        cmd = [sys.executable, os.path.abspath(__file__), "--worker", bt.meta_path, "--repeat", str(repeat), "--workers", str(workers)]
+        cmd += (["--cold-only"] if cold_only else []) + (["--profile", prof] if prof else [])
         p = subprocess.run(cmd, capture_output=True, text=True, env=env)
         if p.returncode != 0:
             raise SystemExit(f"worker failed:\n{p.stderr}")
         w = json.loads(p.stdout.strip().splitlines()[-1])
-        if prof is None:  # profiled runs are slower; keep them out of the figures
-            colds.append((w["cold_s"], w["configs_s"]))
+        problems.extend(w["problems"])
+        return w
+
+    for i in range(repeat):
+        # One process first (its figure is the one-core ratio), then the default (fanned out):
+        # the default's run is last, so the caches it leaves are what "new process" starts from.
+        w1 = run_worker(1, True, None)
+        singles.append((w1["cold_s"], w1["cold_cpu_s"]))
+        prof = os.path.join(profile_dir, f"profile-{bt.n_runs}") if profile_dir and i == 0 else None
+        w = run_worker(0, False, prof)
+        if prof is None or repeat == 1:  # profiled runs are slower; keep them out of the figures
+            colds.append((w["cold_s"], w["configs_s"], w["cold_cpu_s"]))
             warms.append(w["warm_s"])
             racy.append(w["warm_racy_s"])
-        problems += w["problems"]
-        if prof is not None and repeat == 1:
-            colds.append((w["cold_s"], w["configs_s"]))
-            warms.append(w["warm_s"])
-            racy.append(w["warm_racy_s"])
-    res["cold_s"], res["cold_configs_s"] = min(colds)
+    res["cold_s"], res["cold_configs_s"], res["cold_cpu_s"] = min(colds)
+    res["cold_single_s"], res["cold_single_cpu_s"] = min(singles)
     res["warm_same_s"] = min(warms)
     res["warm_racy_s"] = min(racy)
+    from runwatch.forking import usable_cpus, worker_count
+    from runwatch.run_status.fanout import MIN_RUNS_PER_WORKER
+
+    res["cold_processes"] = worker_count(len(bt.expected), MIN_RUNS_PER_WORKER)
+    res["usable_cpus"] = usable_cpus()
     # The on-disk caches are now those of the last worker: a new process starts warm from them.
     cmd, label = status_command(bt.root)
     res["new_process_cmd"] = label
@@ -336,7 +362,7 @@ def bench_one(bt: BenchTree, repeat: int, profile_dir: str | None) -> dict[str, 
     res["problems"] = problems
     fr = floor_s + read_s
     res["cold_ratio"] = res["cold_s"] / fr
-    res["cold_progress_ratio"] = (res["cold_s"] - res["cold_configs_s"]) / fr
+    res["cold_single_ratio"] = res["cold_single_s"] / fr
     res["warm_same_ratio"] = res["warm_same_s"] / floor_s
     res["warm_new_ratio"] = res["warm_new_s"] / floor_s
     return res
@@ -349,16 +375,17 @@ def render(results: list[dict[str, Any]], argv: list[str]) -> str:
     import multiprocessing
 
     lines = [
-        "| runs | files | floor (s) | floor + read scores (s) | cold (s) | of which configs (s) | cold / (floor+read) | cold without configs / (floor+read) | warm same process (s) | warm / floor | warm within 2 s of cold (s) | warm new process (s) | new process / floor | exact |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        "| runs | files | floor (s) | floor + read scores (s) | cold (s) | cold / (floor+read) | cold, one process (s) | one process / (floor+read) | configs alone, one process (s) | warm same process (s) | warm / floor | warm within 2 s of cold (s) | warm new process (s) | new process / floor | exact |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for r in results:
         ok = "yes" if not r["problems"] else f"NO ({len(r['problems'])})"
         lines.append(
-            f"| {r['runs']:,} | {r['files']:,} | {r['floor_s']:.3f} | {r['floor_s'] + r['read_s']:.3f} | {r['cold_s']:.3f} | {r['cold_configs_s']:.3f} | **{r['cold_ratio']:.2f}** (<= 2.0) | {r['cold_progress_ratio']:.2f}"
+            f"| {r['runs']:,} | {r['files']:,} | {r['floor_s']:.3f} | {r['floor_s'] + r['read_s']:.3f} | {r['cold_s']:.3f} ({r['cold_processes']} processes) | **{r['cold_ratio']:.2f}** (<= 2.0)"
+            f" | {r['cold_single_s']:.3f} | {r['cold_single_ratio']:.2f} | {r['cold_configs_s']:.3f}"
             f" | {r['warm_same_s']:.4f} | **{r['warm_same_ratio']:.3f}** (<= 0.1) | {r.get('warm_racy_s', float('nan')):.4f} | {r['warm_new_s']:.3f} | **{r['warm_new_ratio']:.2f}** (<= 1.0) | {ok} |"
         )
-    machine = f"{platform.platform()}, Python {platform.python_version()}, {multiprocessing.cpu_count()} CPUs"
+    machine = f"{platform.platform()}, Python {platform.python_version()}, {multiprocessing.cpu_count()} CPUs ({results[0]['usable_cpus'] if results else '?'} usable)"
     lines += [
         "",
         f"Command: `python {' '.join(['benchmarks/run.py'] + argv)}`  ",
@@ -366,7 +393,8 @@ def render(results: list[dict[str, Any]], argv: list[str]) -> str:
         "Page cache: warm (every file read once before measuring, the floor included): \"cold\" means no runwatch caches at all "
         "(no `.runwatch-cache/`, progress.json as the trainer wrote it, a fresh process), not a cold OS page cache.  ",
         f"New process measured with: {results[0]['new_process_cmd'] if results else '-'}  ",
-        "Each figure is the best of `--repeat` runs; floor = `os.scandir` walk of `logs/` stat-ing every file once.",
+        "Each figure is the best of `--repeat` runs; floor = `os.scandir` walk of `logs/` stat-ing every file once (one process).  ",
+        "cold = the default (`workers = 0`: a cold scan fans out over the usable CPUs, see docs/api.md); cold, one process = `workers = 1`.",
     ]
     return "\n".join(lines)
 
@@ -382,9 +410,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", help="write the table (markdown) to this file, between the BENCHMARK-TABLE markers if present")
     ap.add_argument("--json", help="write the raw results as JSON to this file")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
+    ap.add_argument("--workers", type=int, default=0, help=argparse.SUPPRESS)
+    ap.add_argument("--cold-only", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.worker:
-        worker(args.worker, args.repeat, args.profile)  # in worker mode --profile is a file prefix
+        worker(args.worker, args.repeat, args.profile, args.workers, args.cold_only)  # in worker mode --profile is a file prefix
         return 0
     raw_argv = sys.argv[1:] if argv is None else argv
     if args.profile:
@@ -396,7 +426,8 @@ def main(argv: list[str] | None = None) -> int:
         r = bench_one(bt, args.repeat, os.path.abspath(args.profile) if args.profile else None)
         results.append(r)
         print(
-            f"  floor {r['floor_s']:.3f} s, floor+read {r['floor_s'] + r['read_s']:.3f} s; cold {r['cold_s']:.3f} s = {r['cold_ratio']:.2f}x; "
+            f"  floor {r['floor_s']:.3f} s, floor+read {r['floor_s'] + r['read_s']:.3f} s; cold {r['cold_s']:.3f} s = {r['cold_ratio']:.2f}x "
+            f"(one process {r['cold_single_s']:.3f} s = {r['cold_single_ratio']:.2f}x, configs alone {r['cold_configs_s']:.3f} s); "
             f"warm {r['warm_same_s'] * 1000:.1f} ms = {r['warm_same_ratio']:.3f}x; new process {r['warm_new_s']:.3f} s = {r['warm_new_ratio']:.2f}x; "
             f"problems {len(r['problems'])}",
             flush=True,

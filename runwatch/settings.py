@@ -59,6 +59,9 @@ class Settings:
     exec_configs: bool = False
     # Where runwatch keeps its own cache (relative to the project root unless absolute).
     cache_dir: str = ".runwatch-cache"
+    # Processes a cold scan (hundreds of runs never seen before) may fan out over:
+    # 0 = one per usable CPU (at most 8), 1 = never fork.
+    workers: int = 0
 
     def epoch_dir_name(self, n: int) -> str:
         return self.epoch_dir_pattern.format(n=n)
@@ -89,7 +92,7 @@ class Settings:
 
 
 _TUPLE_FIELDS = {f.name for f in fields(Settings) if f.type.startswith("tuple")}
-_INT_FIELDS = {"sleep_time", "outdated_days"}
+_INT_FIELDS = {"sleep_time", "outdated_days", "workers"}
 _BOOL_FIELDS = {"slurm", "slurm_all_users", "exec_configs"}
 _ALIASES = {
     "configs_root": "configs_dir",

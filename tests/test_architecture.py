@@ -16,6 +16,7 @@ LAYERS = {
     "runwatch.layout": 0,
     "runwatch.process_info": 0,
     "runwatch.sharing": 0,
+    "runwatch.forking": 0,
     "runwatch.readers": 1,
     "runwatch.configs": 1,
     "runwatch.progress_tracking": 2,

@@ -256,19 +256,3 @@ def test_progress_json_rewritten_only_when_content_changes(tmp_path):
     path.write_text(json.dumps(json.loads(path.read_text()), indent=4))  # same content, other format: size differs
     save_progress_json(str(tmp_path), p)
     assert json.loads(path.read_text())["total_epochs"] == 10
-
-
-def test_parallel_config_reading_gives_the_serial_answers(tree, monkeypatch):
-    """The forked pool (used on machines with >= 4 CPUs) must answer exactly as serial reading."""
-    from runwatch.configs import reader
-
-    paths = [os.path.join(tree.root, r.config_path) for r in tree.runs]
-    serial = reader.read_configs(paths, root=tree.root, use_cache=False)
-    monkeypatch.setattr(reader, "PARALLEL_MIN", 2)
-    monkeypatch.setattr(reader, "PARALLEL_MIN_CPUS", 1)
-    calls = []
-    real = reader._read_parallel
-    monkeypatch.setattr(reader, "_read_parallel", lambda *a: calls.append(real(*a)) or calls[-1])
-    pooled = reader.read_configs(paths, root=tree.root, use_cache=False)
-    assert calls and calls[0] is not None  # the pool did the reading
-    assert list(pooled) == list(serial) and all(pooled[p] == serial[p] for p in paths)

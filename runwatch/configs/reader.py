@@ -233,6 +233,7 @@ def read_configs(
     *,
     exec_timeout: float = DEFAULT_TIMEOUT,
     use_cache: bool = True,
+    precomputed: dict[str, tuple[ConfigFacts, Deps]] | None = None,
 ) -> dict[str, ConfigFacts]:
     """Facts for many configs, keyed by the path as given.
 
@@ -241,6 +242,10 @@ def read_configs(
     whose dependencies are unchanged since an earlier call in this process gets the same
     ``ConfigFacts`` object again (one stat per config, one per shared dependency), so
     the returned facts are shared and must be treated as read-only.
+
+    ``precomputed`` maps paths to ``read_static_uncached`` answers made elsewhere (a
+    forked worker of a cold scan): a cache miss takes its answer from there instead of
+    reading the file again, and the cache learns it as if read here.
     """
     # Cyclic GC would scan the growing heap again and again while thousands of syntax
     # trees are built and dropped (17 % of reading 5,000 configs); reference counting
@@ -248,14 +253,20 @@ def read_configs(
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        return _read_configs(paths, root, settings, exec_configs, exec_timeout, use_cache)
+        return _read_configs(paths, root, settings, exec_configs, exec_timeout, use_cache, precomputed)
     finally:
         if gc_was_enabled:
             gc.enable()
 
 
 def _read_configs(
-    paths: Iterable[str], root: str | None, settings: Settings | None, exec_configs: bool | None, exec_timeout: float, use_cache: bool
+    paths: Iterable[str],
+    root: str | None,
+    settings: Settings | None,
+    exec_configs: bool | None,
+    exec_timeout: float,
+    use_cache: bool,
+    precomputed: dict[str, tuple[ConfigFacts, Deps]] | None = None,
 ) -> dict[str, ConfigFacts]:
     out: dict[str, ConfigFacts] = {}
     batches: dict[tuple[str, int], tuple[_Batch, FactsCache | None, list[tuple[str, Deps, dict]], dict[int, bool]]] = {}
@@ -293,7 +304,10 @@ def _read_configs(
         out[path] = None  # type: ignore[assignment]  # keeps the caller's order; filled below
         pending.append((entry, key, path))
     any_exec = any(e[0].exec_mode(exec_configs) for e, _, _ in pending)
-    read = _read_parallel(pending, any_exec) if len(pending) >= PARALLEL_MIN else None
+    if precomputed is not None and not any_exec:
+        read: dict[str, tuple[ConfigFacts, Deps]] | None = precomputed
+    else:
+        read = _read_parallel(pending, any_exec) if len(pending) >= PARALLEL_MIN else None
     for (batch, cache, rows, _), key, path in pending:
         if read is not None and path in read:
             facts, deps = read[path]
@@ -314,51 +328,41 @@ def _read_configs(
 # Uncached configs in one call from which reading is spread over processes (a cold
 # first scan of a lab's tree); below it, starting workers costs more than it saves.
 PARALLEL_MIN = 200
-# On the 2-vCPU machine of docs/BENCHMARKS.md two processes ran no faster than one
-# (1.27 s pooled vs 1.17 s serial for 1,000 configs: the vCPUs share one core's
-# throughput), so the pool is used only where several cores are likely real.
-PARALLEL_MIN_CPUS = 4
 
 
-def _read_chunk(job: tuple[str, Settings, str | None, list[str]]) -> list[tuple[str, ConfigFacts, Deps]]:
-    """Worker: read a slice of configs statically with a batch of its own."""
-    root, settings, warning, paths = job
-    batch = _Batch(root, settings, warning)
-    return [(p, *batch.read(p, False, DEFAULT_TIMEOUT)) for p in paths]
+def read_static_uncached(paths: list[str], root: str, settings: Settings, settings_warning: str | None = None) -> dict[str, tuple[ConfigFacts, Deps]]:
+    """Static facts and dependencies of ``paths``, read here with no cache at all.
+
+    For a forked worker: it must not touch the cache's database (a connection must not
+    cross a fork); its answers go back to the parent, which gives them to ``read_configs``
+    as ``precomputed`` so the cache learns them there.
+    """
+    batch = _Batch(os.path.abspath(root), settings, settings_warning)
+    return {p: batch.read(p, False, DEFAULT_TIMEOUT) for p in paths}
 
 
 def _read_parallel(pending: list[Any], exec_configs: bool) -> dict[str, tuple[ConfigFacts, Deps]] | None:
-    """Static reads of many configs on every CPU (forked workers); None: read them serially.
+    """Static reads of many configs on every usable CPU (forked workers); None: read them serially.
 
-    Only from a single-threaded process (forking a process with threads can copy a held
-    lock), and any failure of the pool falls back to serial reading: same answers, slower.
+    Any failure of a worker leaves its configs out, and they are read serially: same answers, slower.
     """
-    n_cpu = os.cpu_count() or 1
-    if exec_configs or n_cpu < PARALLEL_MIN_CPUS or threading.active_count() > 1:
-        return None
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
+    from runwatch.forking import fork_map, split, worker_count
 
-    try:
-        ctx = multiprocessing.get_context("fork")
-    except ValueError:
+    if exec_configs:
         return None
-    workers = min(n_cpu, 8)
-    jobs: list[tuple[str, Settings, str | None, list[str]]] = []
     by_batch: dict[int, tuple[_Batch, list[str]]] = {}
     for (batch, _, _, _), _, path in pending:
         by_batch.setdefault(id(batch), (batch, []))[1].append(path)
-    for batch, paths in by_batch.values():
-        size = max(1, -(-len(paths) // workers))
-        jobs += [(batch.root, batch.settings, batch.settings_warning, paths[i : i + size]) for i in range(0, len(paths), size)]
-    out: dict[str, tuple[ConfigFacts, Deps]] = {}
-    try:
-        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-            for chunk in pool.map(_read_chunk, jobs):
-                for p, facts, deps in chunk:
-                    out[p] = (facts, deps)
-    except Exception:
+    if len(by_batch) != 1:  # one project per call is the case worth forking for
         return None
+    batch, paths = next(iter(by_batch.values()))
+    n = worker_count(len(paths), PARALLEL_MIN // 2, batch.settings.workers)
+    if n < 2:
+        return None
+    out: dict[str, tuple[ConfigFacts, Deps]] = {}
+    for ok, value in fork_map(lambda share: read_static_uncached(share, batch.root, batch.settings, batch.settings_warning), split(paths, n)):
+        if ok:
+            out.update(value)
     return out
 
 

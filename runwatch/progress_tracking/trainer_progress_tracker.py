@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+from stat import S_ISREG
 from typing import Any, Literal
 
 from runwatch.progress_tracking.base_progress_tracker import BaseProgressTracker, EpochRecord, RunDetails, listdir_names, listing_names, pack_stat
@@ -29,6 +30,39 @@ def _stat_or_none(path: str) -> tuple[int, int] | None:
     except OSError:
         return None
     return (st.st_mtime_ns, st.st_size)
+
+
+def _dir_mtime_ns(path: str) -> int | None:
+    try:
+        return os.stat(path).st_mtime_ns
+    except OSError:
+        return None
+
+
+def _stat_result(path: str) -> os.stat_result | None:
+    try:
+        return os.stat(path)
+    except OSError:
+        return None
+
+
+def _finished_stats(epoch_prefix: str, expected: list[str]) -> list[os.stat_result] | None:
+    """The stats of an epoch's expected files when all are regular and non-empty; else None.
+
+    None sends the epoch to the listing path, which says why it is not finished; this
+    accepts only the unambiguous case, where both paths agree.
+    """
+    out = []
+    stat = os.stat
+    for name in expected:
+        try:
+            st = stat(epoch_prefix + name)
+        except (OSError, ValueError):
+            return None
+        if st.st_size <= 0 or not S_ISREG(st.st_mode):
+            return None
+        out.append(st)
+    return out
 
 
 def _listdir_names(path: str) -> tuple[str, ...] | None:
@@ -135,9 +169,24 @@ class TrainerProgressTracker(BaseProgressTracker):
     # ---- computation
 
     def calculate_progress(self) -> ProgressInfo:
-        listing = scan_dir(self.work_dir)
+        progress = self._calculate(fast=True)
+        if progress is None:  # a finished epoch before the last two is still watched: list them all
+            progress = self._calculate(fast=False)
+        assert progress is not None
+        return progress
+
+    def _calculate(self, fast: bool) -> ProgressInfo | None:
+        """The computation; ``fast`` checks finished epochs with three stats each instead of a listing.
+
+        Only the epochs still in flux need a listing (their entry names go into the cache
+        key) and a dir mtime taken before their files are looked at. They are the last
+        finished one and the unfinished ones, which are the last two dirs in a healthy run;
+        when they turn out to be others (a gap, several unfinished dirs), the fast pass
+        gives up (None) and the caller lists every epoch dir.
+        """
+        listing = scan_dir(self.work_dir, stat_dirs=False)
         if listing.exists and remove_stale_temp_files(self.work_dir, listing.files):
-            listing = scan_dir(self.work_dir)  # the removal moved the dir's mtime
+            listing = scan_dir(self.work_dir, stat_dirs=False)  # the removal moved the dir's mtime
         # progress.json is written only into the dir this listing saw, unchanged since (see write_progress_targets).
         ident, m = listing.identity, listing.mtime_ns
         packable = ident is not None and m is not None and 0 <= m < 1 << 64 and 0 <= ident[0] < 1 << 64 and 0 <= ident[1] < 1 << 64
@@ -167,10 +216,32 @@ class TrainerProgressTracker(BaseProgressTracker):
         subs: dict[int, DirListing] = {}
         completed = 0
         contiguous = True
+        prefix = self.work_dir if self.work_dir.endswith(os.sep) else self.work_dir + os.sep
+        # Mtimes of the dirs that may be watched, taken before anything in them is read.
+        tail = {n: _dir_mtime_ns(prefix + d) for n, d in (numbered[-2:] if fast else numbered)}
+        fast_done: list[int] = []
+        scores_name = s.validation_scores_file
+        scores_at = expected.index(scores_name) if scores_name in expected else None
         for n, d in numbered:
             if contiguous and n != completed:
                 contiguous = False
-            sub = scan_dir(os.path.join(self.work_dir, d), mtime_ns=listing.dir_mtimes_ns.get(d))
+            stats = None if n in tail else _finished_stats(prefix + d + os.sep, expected)
+            if stats is not None:  # finished, seen with one stat per expected file
+                fast_done.append(n)
+                rec = EpochRecord(index=n, finished=True, finish_time=max(st.st_mtime for st in stats))
+                if contiguous:
+                    completed = n + 1
+                    sst = stats[scores_at] if scores_at is not None else _stat_result(prefix + d + os.sep + scores_name)
+                    if sst is not None:
+                        self._read_scores_at(rec, prefix + d + os.sep + scores_name, sst.st_mtime, sst.st_size, memo.get(n), warnings)
+                else:
+                    warnings.append(
+                        f"{self.work_dir}: epoch {n} is finished but epoch {completed} "
+                        "is not: a gap in the epochs (deleted files or a crashed writer?)"
+                    )
+                records.append(rec)
+                continue
+            sub = scan_dir(prefix + d, mtime_ns=tail.get(n))
             subs[n] = sub
             if sub.mtime_ns is not None:
                 dir_mtimes[n] = sub.mtime_ns
@@ -195,6 +266,8 @@ class TrainerProgressTracker(BaseProgressTracker):
                         "is not: a gap in the epochs (deleted files or a crashed writer?)"
                     )
             records.append(rec)
+        if fast_done and fast_done[-1] >= completed - 1:
+            return None
         # Timing
         top = listing.files
         start_candidates = [st.mtime for name, st in top.items() if st.is_file and name not in _NOT_START_FILES and not is_own_name(name)]
@@ -280,11 +353,14 @@ class TrainerProgressTracker(BaseProgressTracker):
         st = sub.files.get(name)
         if st is None:
             return
-        stat_key = pack_stat(int(st.mtime * 1e9), st.size)
+        self._read_scores_at(rec, os.path.join(sub.path, name), st.mtime, st.size, old, warnings)
+
+    def _read_scores_at(self, rec: EpochRecord, path: str, mtime: float, size: int, old: EpochRecord | None, warnings: list[str]) -> None:
+        stat_key = pack_stat(int(mtime * 1e9), size)
         if old is not None and old.scores_stat == stat_key and old.scores is not None:
             rec.scores, rec.scores_stat = old.scores, stat_key
             return
-        scores, problem = read_aggregated(os.path.join(sub.path, name))
+        scores, problem = read_aggregated(path)
         if problem is not None:
             warnings.append(str(problem))
         rec.scores, rec.scores_stat = scores, stat_key

@@ -45,11 +45,12 @@ class DirListing:
         return self.error is None
 
 
-def scan_dir(path: str, stat_files: bool = True, mtime_ns: int | None = None) -> DirListing:
+def scan_dir(path: str, stat_files: bool = True, mtime_ns: int | None = None, stat_dirs: bool = True) -> DirListing:
     """List a dir once; ``error`` says why it could not be listed (missing, permission).
 
     A caller that already knows the dir's mtime (from its parent's listing) passes
-    ``mtime_ns`` and saves one stat per dir.
+    ``mtime_ns`` and saves one stat per dir; one that needs only a few sub-dirs' mtimes
+    passes ``stat_dirs=False`` (their mtimes are then 0 and absent from ``dir_mtimes_ns``).
     """
     files: dict[str, FileStat] = {}
     dirs: dict[str, float] = {}
@@ -63,7 +64,7 @@ def scan_dir(path: str, stat_files: bool = True, mtime_ns: int | None = None) ->
             for e in it:
                 try:
                     if e.is_dir():
-                        if stat_files:
+                        if stat_files and stat_dirs:
                             dst = e.stat()
                             dirs[e.name] = dst.st_mtime
                             dir_ns[e.name] = dst.st_mtime_ns

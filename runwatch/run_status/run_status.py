@@ -27,6 +27,7 @@ from runwatch.readers.artifacts import get_epoch_last_update
 from runwatch.readers.logs import get_log_last_update
 from runwatch.readers.scores import headline
 from runwatch.progress_tracking.progress_info import json_safe
+from runwatch.run_status.fanout import scan_runs
 from runwatch.run_status.rules import Status, decide_status
 from runwatch.settings import Settings
 
@@ -404,27 +405,47 @@ def get_all_run_status(
     snap = snapshot if snapshot is not None else take_snapshot(system_monitor, project)
     process_map = snap.by_config()
     store = open_store(project) if use_store else None
-    all_facts = _read_all_facts(configs, project)
     # Trackers are kept with the store between calls in this process, so a warm call
     # is a few stats per run (no tracker, listing or config parse is redone).
     trackers = _trackers_for(store) if store is not None else None
     out: dict[str, RunStatus] = {}
     now = time.time()
+
+    def scan(
+        share: list[str],
+        facts: dict[str, ConfigFacts] | None,
+        share_store: ProgressStore | None,
+        share_trackers: dict[str, BaseProgressTracker] | None,
+        share_out: dict[str, RunStatus],
+    ) -> None:
+        if facts is None:
+            facts = _read_all_facts(share, project)
+        # progress.json rewrites (a cold scan's) overlap the scan in a writer thread;
+        # all are done, with their warnings and cache keys, when the block exits.
+        with background_progress_writes():
+            _scan(share, project, share_out, share_trackers, facts, process_map, snap, sleep_time, outdated_days, force_refresh, share_store, now)
+
     # A scan allocates many long-lived objects and frees few: cyclic GC passes over them
     # would cost more than they reclaim, so collection waits until the scan is done.
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        # progress.json rewrites (a cold scan's) overlap the scan in a writer thread;
-        # all are done, with their warnings and cache keys, when the block exits.
-        with background_progress_writes():
-            _scan(configs, project, out, trackers, all_facts, process_map, snap, sleep_time, outdated_days, force_refresh, store, now)
+        forked = scan_runs(configs, project, store, trackers, lambda c: _work_dir_or_none(project, c), scan, out)
     finally:
         if gc_was_enabled:
             gc.enable()
+    if forked:  # shares came back in another order: the caller's order, as promised
+        out = {c: out[c] for c in configs}
     if store is not None:
         note_store_problem(store.save())
     return out
+
+
+def _work_dir_or_none(project: Project, config: str) -> str | None:
+    try:
+        return _paths(project, config)[1]
+    except LayoutError:
+        return None
 
 
 # The warning of the last store save by ``get_all_run_status`` (None: saved, or nothing to

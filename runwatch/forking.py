@@ -1,0 +1,134 @@
+"""Fan CPU-bound Python out over forked processes, and fall back to serial on any doubt.
+
+A cold look at a lab's tree (reading thousands of configs, listing thousands of work
+dirs, parsing their scores) is pure-Python work that one interpreter runs on one core.
+A forked child starts with everything already imported and loaded (copy-on-write), where
+a spawned one would import and load it all again, so a fork pays off from a few hundred
+runs on. Forking is safe only from a single-threaded process (a lock held by another
+thread would be copied held forever), so any other live thread means serial, and so does
+any failure of a child: the caller redoes that share itself, with the same answers.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+S = TypeVar("S")
+R = TypeVar("R")
+
+MAX_WORKERS = 8
+
+
+def usable_cpus() -> int:
+    """CPUs this process may run on (its affinity mask, as containers and taskset set it)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def worker_count(n_items: int, min_per_worker: int, setting: int = 0) -> int:
+    """How many processes (this one included) ``n_items`` are worth; 1 means "do not fork".
+
+    ``setting`` is the project's ``workers``: 0 for automatic, 1 for never, N for at most N.
+    """
+    if setting == 1 or not can_fork():
+        return 1
+    limit = setting if setting > 1 else min(usable_cpus(), MAX_WORKERS)
+    return max(1, min(limit, n_items // max(1, min_per_worker)))
+
+
+def can_fork() -> bool:
+    return hasattr(os, "fork") and threading.active_count() == 1
+
+
+def split(items: Sequence[S], n: int) -> list[list[S]]:
+    """``items`` in ``n`` contiguous shares of nearly equal size (order kept)."""
+    n = max(1, min(n, len(items)))
+    size, extra = divmod(len(items), n)
+    out, start = [], 0
+    for i in range(n):
+        end = start + size + (1 if i < extra else 0)
+        out.append(list(items[start:end]))
+        start = end
+    return out
+
+
+def fork_map(fn: Callable[[S], R], shares: Sequence[S], local: Callable[[S], Any] | None = None) -> list[tuple[bool, Any]]:
+    """``fn(share)`` for every share: the first here, the others in forked children, at once.
+
+    ``local``, when given, does the first share instead of ``fn`` (this process can do
+    its part with what a child must not touch: its caches, its database connections).
+
+    Returns ``(True, result)`` or ``(False, why)`` per share, in order. A child's result
+    travels back pickled through a pipe; a child that raised, died or sent something
+    unreadable gives ``(False, why)`` and the caller decides (usually: do it here). An
+    exception in this process's own share is raised after every child has been reaped.
+    """
+    children: list[tuple[int, int]] = []
+    if len(shares) > 1 and can_fork():
+        for share in shares[1:]:
+            r, w = os.pipe()
+            try:
+                pid = os.fork()
+            except OSError:
+                os.close(r)
+                os.close(w)
+                break
+            if pid == 0:  # the child: compute, send, and leave without running any of the parent's exit code
+                code = 0
+                try:
+                    os.close(r)
+                    try:
+                        data = pickle.dumps((True, fn(share)), protocol=pickle.HIGHEST_PROTOCOL)
+                    except BaseException as e:  # noqa: BLE001 - everything goes back to the parent as a reason
+                        data = pickle.dumps((False, f"{type(e).__name__}: {e}"))
+                        code = 1
+                    view = memoryview(data)
+                    while view:
+                        view = view[os.write(w, view) :]
+                finally:
+                    os._exit(code)
+            os.close(w)
+            children.append((pid, r))
+    results: list[tuple[bool, Any]] = []
+    try:
+        results.append((True, (local or fn)(shares[0])))
+    finally:
+        for pid, r in children:
+            results.append(_collect(pid, r))
+    for _ in range(len(shares) - len(results)):  # shares no child could be forked for
+        results.append((False, "not forked"))
+    return results
+
+
+def _collect(pid: int, fd: int) -> tuple[bool, Any]:
+    chunks = []
+    try:
+        while True:
+            b = os.read(fd, 1 << 20)
+            if not b:
+                break
+            chunks.append(b)
+    except OSError as e:
+        chunks = []
+        why = f"pipe: {e}"
+    else:
+        why = ""
+    finally:
+        os.close(fd)
+        try:
+            _, status = os.waitpid(pid, 0)
+        except ChildProcessError:
+            status = 0
+    if not chunks:
+        return False, why or f"worker {pid} died (wait status {status})"
+    try:
+        ok, value = pickle.loads(b"".join(chunks))
+    except Exception as e:  # a truncated result: the child was killed while sending
+        return False, f"worker {pid} sent an unreadable result ({type(e).__name__})"
+    return bool(ok), value

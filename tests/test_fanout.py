@@ -1,0 +1,219 @@
+"""Cold scans fanned out over forked workers give exactly the one-process answers.
+
+Every check runs in a fresh interpreter: forking is refused while other threads are
+alive, and an earlier test in this pytest process may have left one (an SSH loop, a
+server), which would quietly turn the fan-out into a serial scan and the test into one
+that cannot fail. Each script also reports whether its workers really ran.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+import threading
+
+import pytest
+
+from runwatch.forking import fork_map, split, worker_count
+from runwatch.testing import generate_tree
+
+from test_run_status import check_answers
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+SCRIPT = textwrap.dedent(
+    """
+    import json, os, sys
+    from runwatch import ProcessSnapshot, get_all_run_status, load_settings
+    from runwatch.process_info import ProcessInfo
+    import runwatch.forking as forking
+    import runwatch.run_status.fanout as fanout
+    from runwatch.progress_tracking.trainer_progress_tracker import TrainerProgressTracker
+
+    root, workers, mode = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+    spec = json.load(open(os.path.join(root, "..", "spec.json")))
+    fanout.MIN_RUNS_PER_WORKER = 5
+    forks = []
+    real_fork_map = fanout.fork_map
+
+    def spy(fn, shares, local=None):
+        res = real_fork_map(fn, shares, local)
+        forks.append([ok for ok, _ in res])
+        return res
+
+    fanout.fork_map = spy
+    parent = os.getpid()
+    if mode == "crash":  # the second worker dies before sending anything
+        real_worker = fanout._worker
+
+        def dying(share, *a):
+            if os.getpid() != parent and share[0] == crash_first:
+                os._exit(3)
+            return real_worker(share, *a)
+
+        fanout._worker = dying
+        cold = list(spec["configs"])
+        crash_first = forking.split(cold, workers)[1][0]
+    calls = []
+    real_calc = TrainerProgressTracker.calculate_progress
+
+    def counted(self):
+        calls.append(self.work_dir)
+        return real_calc(self)
+
+    settings = load_settings(root, workers=workers)
+    snap = ProcessSnapshot(processes=[ProcessInfo(**p) for p in spec["processes"]])
+    first = get_all_run_status(spec["configs"], root=root, snapshot=snap, settings=settings)
+    TrainerProgressTracker.calculate_progress = counted
+    second = get_all_run_status(spec["configs"], root=root, snapshot=snap, settings=settings)
+    strip = lambda rs: {k: v for k, v in rs.to_dict().items() if k != "checked_at"}
+    json.dump({
+        "order": list(first),
+        "first": {c: strip(rs) for c, rs in first.items()},
+        "second_same": all(strip(first[c]) == strip(second[c]) for c in first),
+        "recomputed_on_second_call": len(calls),
+        "forks": forks,
+    }, sys.stdout)
+    """
+)
+
+
+def _spec(tree) -> dict:
+    return {
+        "configs": [r.config_path for r in tree.runs],
+        "processes": [dataclasses.asdict(p) for p in tree.processes],
+    }
+
+
+def _run(root: str, workers: int, mode: str = "plain") -> dict:
+    env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    p = subprocess.run([sys.executable, "-c", SCRIPT, root, str(workers), mode], capture_output=True, text=True, env=env, timeout=300)
+    assert p.returncode == 0, p.stderr[-3000:]
+    return json.loads(p.stdout)
+
+
+@pytest.fixture(scope="module")
+def trees(tmp_path_factory):
+    """Two identical cold trees (a cold scan rewrites progress.json: each variant gets its own)."""
+    base = tmp_path_factory.mktemp("fanout")
+    tree = generate_tree(str(base / "a" / "proj"), n_runs=60, seed=11, max_epochs=12)
+    spec = _spec(tree)
+    for name in ("a", "b", "c"):
+        if name != "a":
+            shutil.copytree(base / "a", base / name, symlinks=True)
+        (base / name / "spec.json").write_text(json.dumps(spec))
+    return tree, {name: str(base / name / "proj") for name in ("a", "b", "c")}
+
+
+def _paths_relative(result: dict, tree_root: str, other_root: str) -> dict:
+    """Records of a copy of the tree, with its root spelled as the original's."""
+    return json.loads(json.dumps(result).replace(other_root, tree_root))
+
+
+def test_fanned_out_cold_scan_is_exactly_the_serial_one(trees):
+    tree, roots = trees
+    serial = _run(roots["a"], 1)
+    fanned = _run(roots["b"], 3)
+    assert serial["forks"] == [] and fanned["forks"] == [[True, True, True]]  # three processes really did the work
+    assert fanned["order"] == [r.config_path for r in tree.runs]  # the caller's order, whatever came back first
+    assert _paths_relative(fanned["first"], roots["a"], roots["b"]) == serial["first"]
+    _check_expected(tree, fanned["first"])
+    # The workers' trackers were adopted: the next call in this process recomputes nothing.
+    assert fanned["recomputed_on_second_call"] == 0 and fanned["second_same"]
+    # ...and the store they were adopted into lets a new process start warm: no fork, same answers.
+    again = _run(roots["b"], 3)
+    assert again["forks"] == [] and again["first"] == fanned["first"]
+
+
+def _check_expected(tree, records: dict) -> None:
+    class Run:  # check_answers reads RunStatus-like objects
+        def __init__(self, d):
+            self.status = d["status"]
+            self.progress = type("Progress", (), d)
+
+    by_rel = {r.rel: r.config_path for r in tree.runs}
+    check_answers(tree, {c: Run(d) for c, d in records.items()}, by_rel)
+
+
+def test_a_worker_that_dies_is_redone_in_the_parent(trees):
+    tree, roots = trees
+    serial = _run(roots["a"], 1)
+    crashed = _run(roots["c"], 3, mode="crash")
+    assert crashed["forks"] == [[True, False, True]]
+    assert _paths_relative(crashed["first"], roots["a"], roots["c"]) == serial["first"]
+    assert crashed["recomputed_on_second_call"] == 0
+
+
+CONFIGS_SCRIPT = textwrap.dedent(
+    """
+    import json, os, sys
+    from runwatch import load_settings
+    from runwatch.configs import reader
+    import runwatch.forking as forking
+
+    root = sys.argv[1]
+    paths = json.load(open(os.path.join(root, "..", "spec.json")))["configs"]
+    paths = [os.path.join(root, p) for p in paths]
+    serial = reader.read_configs(paths, root=root, settings=load_settings(root, workers=1), use_cache=False)
+    reader.PARALLEL_MIN = 2
+    forks = []
+    real = forking.fork_map
+
+    def spy(fn, shares, local=None):
+        res = real(fn, shares, local)
+        forks.append([ok for ok, _ in res])
+        return res
+
+    forking.fork_map = spy
+    forked = reader.read_configs(paths, root=root, settings=load_settings(root, workers=2), use_cache=False)
+    print(json.dumps({"forks": forks, "same_order": list(forked) == list(serial), "equal": all(forked[p] == serial[p] for p in paths)}))
+    """
+)
+
+
+def test_forked_config_reading_gives_the_serial_answers(trees):
+    _, roots = trees
+    env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    p = subprocess.run([sys.executable, "-c", CONFIGS_SCRIPT, roots["a"]], capture_output=True, text=True, env=env, timeout=300)
+    assert p.returncode == 0, p.stderr[-3000:]
+    out = json.loads(p.stdout)
+    assert out == {"forks": [[True, True]], "same_order": True, "equal": True}
+
+
+def test_fork_map_order_errors_and_the_local_share():
+    def square_or_fail(share):
+        if share == [3]:
+            raise ValueError("three")
+        return [x * x for x in share]
+
+    if threading.active_count() > 1:  # see the module docstring: then fork_map runs nothing in children
+        res = fork_map(square_or_fail, [[1], [2], [4]], local=lambda s: "here")
+        assert res == [(True, "here"), (False, "not forked"), (False, "not forked")]
+        return
+    res = fork_map(square_or_fail, [[1], [2], [3], [4]], local=lambda s: ("here", s))
+    assert res[0] == (True, ("here", [1]))
+    assert res[1] == (True, [4]) and res[3] == (True, [16])
+    assert res[2][0] is False and "ValueError: three" in res[2][1]
+
+
+def test_a_live_thread_means_no_fork():
+    stop = threading.Event()
+    t = threading.Thread(target=stop.wait)
+    t.start()
+    try:
+        assert worker_count(10_000, 10) == 1
+        assert fork_map(lambda s: s, [[1], [2]]) == [(True, [1]), (False, "not forked")]
+    finally:
+        stop.set()
+        t.join()
+
+
+def test_split_keeps_order_and_sizes():
+    assert split(list(range(7)), 3) == [[0, 1, 2], [3, 4], [5, 6]]
+    assert split([1], 4) == [[1]]
+    assert worker_count(50, 100) == 1
