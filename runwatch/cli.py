@@ -227,9 +227,23 @@ def _first_scan(scanner: Any, configs: list[str]) -> Any:
         TimeRemainingColumn,
     )
 
-    with Progress(TextColumn("scanning runs"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=make_console(stderr=True), transient=True) as prog:
+    # Refreshed from the scan's own callback, not by rich's refresh thread: a live thread
+    # would keep a cold scan from fanning out over forked workers (see run_status.fanout).
+    with Progress(
+        TextColumn("scanning runs"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+        console=make_console(stderr=True), transient=True, auto_refresh=False,
+    ) as prog:
         task = prog.add_task("scan", total=len(configs))
-        return scanner.scan(on_progress=lambda done, total: prog.update(task, completed=done), configs=configs)
+        shown = [0.0]
+
+        def update(done: int, total: int) -> None:
+            prog.update(task, completed=done)
+            t = time.monotonic()
+            if t - shown[0] >= 0.1 or done == total:
+                shown[0] = t
+                prog.refresh()
+
+        return scanner.scan(on_progress=update, configs=configs)
 
 
 def _watch(scanner: Any, wanted: set[str], sort: str, interval: float) -> None:

@@ -7,6 +7,7 @@ same scan (paths -> configs -> RunStatus, trackers reused between refreshes) ser
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import glob
 import math
@@ -28,8 +29,10 @@ from runwatch.run_status import (
     evaluate_run,
     open_store,
 )
+from runwatch.run_status.fanout import start_cold_workers
 from runwatch.run_status.run_status import (
     _read_all_facts,
+    _work_dir_or_none,
     note_store_problem,
     take_snapshot,
 )
@@ -233,18 +236,37 @@ class Scanner:
 
     def scan(self, on_progress: Callable[[int, int], None] | None = None, configs: list[str] | None = None) -> ScanResult:
         configs = self.configs() if configs is None else configs
-        snap: ProcessSnapshot = take_snapshot(self.monitor, self.project)
-        process_map = snap.by_config()
-        rows: list[Row] = []
         now = time.time()
-        # One batch read of every config (a stat per config while unchanged: the same
-        # facts object comes back, so the tracker is reused); an edited config is read again.
-        all_facts = _read_all_facts(configs, self.project)
+        project = self.project
+
+        def compute(config: str, facts: ConfigFacts) -> Any:  # in a forked worker of a cold scan
+            return evaluate_run(config, project, process_map={}, facts=facts, now=now, sleep_time=self.sleep_time, outdated_days=self.outdated_days)[1]
+
+        rows: list[Row] = []
         gc_was_enabled = gc.isenabled()
         gc.disable()  # see get_all_run_status: a scan allocates much and frees little
         try:
-            with background_progress_writes():
-                self._scan_rows(configs, all_facts, process_map, snap, now, rows, on_progress)
+            # A first scan of many runs fans out (see run_status.fanout); the workers are
+            # forked before the process sources can start threads.
+            workers = start_cold_workers(configs, project, self.store, self._trackers, lambda c: _work_dir_or_none(project, c), compute)
+            with workers or contextlib.nullcontext():
+                snap: ProcessSnapshot = take_snapshot(self.monitor, project)
+                process_map = snap.by_config()
+
+                def scan(share: list[str], facts: dict[str, ConfigFacts] | None = None, computed: dict[str, Any] | None = None) -> None:
+                    # One batch read of every config (a stat per config while unchanged: the same
+                    # facts object comes back, so the tracker is reused); an edited config is read again.
+                    with background_progress_writes():
+                        self._scan_rows(share, facts if facts is not None else _read_all_facts(share, project), process_map, snap, now, rows, on_progress, len(configs), computed)
+
+                scan(configs if workers is None else [c for c in configs if c not in workers.configs])
+                if workers is not None:
+                    adopted, facts, redo = workers.adopt(project, self.store, self._trackers)
+                    scan(list(adopted), facts, adopted)
+                    if redo:
+                        scan(redo)
+                    order = {c: i for i, c in enumerate(configs)}
+                    rows.sort(key=lambda r: order[r.status.config])
         finally:
             if gc_was_enabled:
                 gc.enable()
@@ -262,10 +284,12 @@ class Scanner:
         now: float,
         rows: list[Row],
         on_progress: Callable[[int, int], None] | None,
+        total: int,
+        computed: dict[str, Any] | None = None,
     ) -> None:
-        for i, c in enumerate(configs):
+        for c in configs:
             facts = all_facts.get(c)
-            tracker = self._trackers.get(c)
+            tracker = computed[c] if computed is not None else self._trackers.get(c)
             if facts is None:  # the batch failed: this run reads its own config, as before
                 try:
                     mtime = os.stat(c).st_mtime
@@ -288,6 +312,7 @@ class Scanner:
                 tracker=tracker,
                 facts=facts,
                 now=now,
+                computed=computed is not None,
             )
             if tracker is not None:
                 self._trackers[c] = tracker
@@ -295,7 +320,7 @@ class Scanner:
                     self._config_mtime[c] = mtime
             rows.append(Row(status, tracker.config if tracker is not None else None))
             if on_progress is not None:
-                on_progress(i + 1, len(configs))
+                on_progress(len(rows), total)
 
 
 def filter_rows(rows: list[Row], statuses: set[str]) -> list[Row]:

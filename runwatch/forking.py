@@ -58,52 +58,80 @@ def split(items: Sequence[S], n: int) -> list[list[S]]:
     return out
 
 
+class Forked:
+    """Children computing ``fn(share)`` while this process goes on; ``results()`` waits for them.
+
+    A context manager: leaving the block reaps every child even when the parent's own
+    work raised, so no zombie or orphan outlives the call.
+    """
+
+    def __init__(self, children: list[tuple[int, int] | None]) -> None:
+        self._children = children
+        self._results: list[tuple[bool, Any]] | None = None
+
+    def results(self) -> list[tuple[bool, Any]]:
+        """``(True, result)`` or ``(False, why)`` per share, in order; waits for every child."""
+        if self._results is None:
+            self._results = [(False, "not forked") if c is None else _collect(*c) for c in self._children]
+        return self._results
+
+    def __enter__(self) -> Forked:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.results()
+
+
+def fork_each(fn: Callable[[S], Any], shares: Sequence[S]) -> Forked:
+    """Start one forked child per share, each computing ``fn(share)``; returns at once.
+
+    A child's result travels back pickled through a pipe. A child that raised, died or
+    sent something unreadable gives ``(False, why)`` and the caller decides (usually: do
+    that share itself); so does a share no child could be forked for (threads alive,
+    ``fork`` failing).
+    """
+    children: list[tuple[int, int] | None] = []
+    for share in shares:
+        if not can_fork():
+            children.append(None)
+            continue
+        r, w = os.pipe()
+        try:
+            pid = os.fork()
+        except OSError:
+            os.close(r)
+            os.close(w)
+            children.append(None)
+            continue
+        if pid == 0:  # the child: compute, send, and leave without running any of the parent's exit code
+            code = 0
+            try:
+                os.close(r)
+                try:
+                    data = pickle.dumps((True, fn(share)), protocol=pickle.HIGHEST_PROTOCOL)
+                except BaseException as e:  # noqa: BLE001 - everything goes back to the parent as a reason
+                    data = pickle.dumps((False, f"{type(e).__name__}: {e}"))
+                    code = 1
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(w, view) :]
+            finally:
+                os._exit(code)
+        os.close(w)
+        children.append((pid, r))
+    return Forked(children)
+
+
 def fork_map(fn: Callable[[S], R], shares: Sequence[S], local: Callable[[S], Any] | None = None) -> list[tuple[bool, Any]]:
     """``fn(share)`` for every share: the first here, the others in forked children, at once.
 
     ``local``, when given, does the first share instead of ``fn`` (this process can do
     its part with what a child must not touch: its caches, its database connections).
-
-    Returns ``(True, result)`` or ``(False, why)`` per share, in order. A child's result
-    travels back pickled through a pipe; a child that raised, died or sent something
-    unreadable gives ``(False, why)`` and the caller decides (usually: do it here). An
-    exception in this process's own share is raised after every child has been reaped.
+    An exception in this process's own share is raised after every child has been reaped.
     """
-    children: list[tuple[int, int]] = []
-    if len(shares) > 1 and can_fork():
-        for share in shares[1:]:
-            r, w = os.pipe()
-            try:
-                pid = os.fork()
-            except OSError:
-                os.close(r)
-                os.close(w)
-                break
-            if pid == 0:  # the child: compute, send, and leave without running any of the parent's exit code
-                code = 0
-                try:
-                    os.close(r)
-                    try:
-                        data = pickle.dumps((True, fn(share)), protocol=pickle.HIGHEST_PROTOCOL)
-                    except BaseException as e:  # noqa: BLE001 - everything goes back to the parent as a reason
-                        data = pickle.dumps((False, f"{type(e).__name__}: {e}"))
-                        code = 1
-                    view = memoryview(data)
-                    while view:
-                        view = view[os.write(w, view) :]
-                finally:
-                    os._exit(code)
-            os.close(w)
-            children.append((pid, r))
-    results: list[tuple[bool, Any]] = []
-    try:
-        results.append((True, (local or fn)(shares[0])))
-    finally:
-        for pid, r in children:
-            results.append(_collect(pid, r))
-    for _ in range(len(shares) - len(results)):  # shares no child could be forked for
-        results.append((False, "not forked"))
-    return results
+    with fork_each(fn, shares[1:]) as forked:
+        mine = (local or fn)(shares[0])
+    return [(True, mine), *forked.results()]
 
 
 def _collect(pid: int, fd: int) -> tuple[bool, Any]:

@@ -39,14 +39,13 @@ SCRIPT = textwrap.dedent(
     spec = json.load(open(os.path.join(root, "..", "spec.json")))
     fanout.MIN_RUNS_PER_WORKER = 5
     forks = []
-    real_fork_map = fanout.fork_map
+    real_adopt = fanout.ColdWorkers.adopt
 
-    def spy(fn, shares, local=None):
-        res = real_fork_map(fn, shares, local)
-        forks.append([ok for ok, _ in res])
-        return res
+    def spy(self, *a):
+        forks.append([ok for ok, _ in self._forked.results()])
+        return real_adopt(self, *a)
 
-    fanout.fork_map = spy
+    fanout.ColdWorkers.adopt = spy
     parent = os.getpid()
     if mode == "crash":  # the second worker dies before sending anything
         real_worker = fanout._worker
@@ -103,11 +102,11 @@ def trees(tmp_path_factory):
     base = tmp_path_factory.mktemp("fanout")
     tree = generate_tree(str(base / "a" / "proj"), n_runs=60, seed=11, max_epochs=12)
     spec = _spec(tree)
-    for name in ("a", "b", "c"):
+    for name in ("a", "b", "c", "d", "e"):
         if name != "a":
             shutil.copytree(base / "a", base / name, symlinks=True)
         (base / name / "spec.json").write_text(json.dumps(spec))
-    return tree, {name: str(base / name / "proj") for name in ("a", "b", "c")}
+    return tree, {name: str(base / name / "proj") for name in ("a", "b", "c", "d", "e")}
 
 
 def _paths_relative(result: dict, tree_root: str, other_root: str) -> dict:
@@ -119,7 +118,7 @@ def test_fanned_out_cold_scan_is_exactly_the_serial_one(trees):
     tree, roots = trees
     serial = _run(roots["a"], 1)
     fanned = _run(roots["b"], 3)
-    assert serial["forks"] == [] and fanned["forks"] == [[True, True, True]]  # three processes really did the work
+    assert serial["forks"] == [] and fanned["forks"] == [[True, True]]  # two workers and this process really did the work
     assert fanned["order"] == [r.config_path for r in tree.runs]  # the caller's order, whatever came back first
     assert _paths_relative(fanned["first"], roots["a"], roots["b"]) == serial["first"]
     _check_expected(tree, fanned["first"])
@@ -144,9 +143,53 @@ def test_a_worker_that_dies_is_redone_in_the_parent(trees):
     tree, roots = trees
     serial = _run(roots["a"], 1)
     crashed = _run(roots["c"], 3, mode="crash")
-    assert crashed["forks"] == [[True, False, True]]
+    assert crashed["forks"] == [[False, True]]
     assert _paths_relative(crashed["first"], roots["a"], roots["c"]) == serial["first"]
     assert crashed["recomputed_on_second_call"] == 0
+
+
+CLI_SCRIPT = textwrap.dedent(
+    """
+    import contextlib, io, json, os, sys
+    import runwatch.run_status.fanout as fanout
+    from runwatch.cli import main
+
+    root, workers = sys.argv[1], sys.argv[2]
+    with open(os.path.join(root, "runwatch.toml"), "w") as f:
+        f.write(f"workers = {workers}\\n")
+    fanout.MIN_RUNS_PER_WORKER = 5
+    forks = []
+    real_adopt = fanout.ColdWorkers.adopt
+
+    def spy(self, *a):
+        forks.append([ok for ok, _ in self._forked.results()])
+        return real_adopt(self, *a)
+
+    fanout.ColdWorkers.adopt = spy
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        try:
+            main(["status", "--json", "--root", root, "--no-ssh"])
+        except SystemExit as e:
+            assert e.code in (0, None, 1), e.code
+    runs = [{k: v for k, v in r.items() if k not in ("checked_at", "process_info")} for r in json.loads(buf.getvalue())["runs"]]
+    print(json.dumps({"forks": forks, "runs": runs}))
+    """
+)
+
+
+def test_cli_status_fans_a_cold_scan_out_with_the_same_answers(trees):
+    """``runwatch status`` forks before its process sources start threads, and sorts as before."""
+    tree, roots = trees
+    env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    out = {}
+    for name, workers in (("d", 1), ("e", 3)):
+        p = subprocess.run([sys.executable, "-c", CLI_SCRIPT, roots[name], str(workers)], capture_output=True, text=True, env=env, timeout=300)
+        assert p.returncode == 0, p.stderr[-3000:]
+        out[name] = json.loads(p.stdout)
+    assert out["d"]["forks"] == [] and out["e"]["forks"] == [[True, True]]
+    assert out["e"]["runs"] == _paths_relative(out["d"]["runs"], roots["e"], roots["d"])
+    assert {r["run"] for r in out["e"]["runs"]} >= {r.rel for r in tree.runs}
 
 
 CONFIGS_SCRIPT = textwrap.dedent(

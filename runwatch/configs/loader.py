@@ -91,6 +91,9 @@ class ModuleLoader:
         # RUNWATCH_EAGER_CONFIGS=1 turns this off (same answers, slower: for equivalence tests).
         self.lazy = os.environ.get("RUNWATCH_EAGER_CONFIGS", "") in ("", "0")
         self._blocks: dict[bytes, LazyBlock | None] = {}
+        # (dotted name, hops) -> (what it resolves to, the files that answer depends on):
+        # the configs of one batch name the same few classes thousands of times.
+        self.dotted_memo: dict[tuple[str, int], tuple[Any, dict[str, FileSig]]] = {}
 
     # ------------------------------------------------------------------ names and files
     def module_name_of(self, path: str) -> tuple[str, bool]:

@@ -95,6 +95,28 @@ class SourceResolver:
         return value
 
     def resolve_dotted(self, dotted: str, hops: int = 0) -> Any:
+        """What a dotted name resolves to; remembered for the batch with the files it depends on.
+
+        A remembered answer adds those files to this config's dependencies, exactly as
+        resolving again would (the batch's sources do not change within it).
+        """
+        memo = self.loader.dotted_memo
+        key = (dotted, hops)
+        hit = memo.get(key)
+        if hit is not None:
+            self.deps.update(hit[1])
+            return hit[0]
+        outer = self.deps
+        self.deps = used = {}
+        try:
+            result = self._resolve_dotted(dotted, hops)
+        finally:
+            self.deps = outer
+        outer.update(used)
+        memo[key] = (result, used)
+        return result
+
+    def _resolve_dotted(self, dotted: str, hops: int) -> Any:
         if hops > _MAX_HOPS:
             return MISSING
         parts = dotted.split(".")

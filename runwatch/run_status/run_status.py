@@ -8,6 +8,7 @@ takes a batch down: whatever goes wrong becomes that run's error message.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
 import os
@@ -27,7 +28,7 @@ from runwatch.readers.artifacts import get_epoch_last_update
 from runwatch.readers.logs import get_log_last_update
 from runwatch.readers.scores import headline
 from runwatch.progress_tracking.progress_info import json_safe
-from runwatch.run_status.fanout import scan_runs
+from runwatch.run_status.fanout import start_cold_workers
 from runwatch.run_status.rules import Status, decide_status
 from runwatch.settings import Settings
 
@@ -133,8 +134,14 @@ def evaluate_run(
     tracker: BaseProgressTracker | None = None,
     facts: ConfigFacts | None = None,
     now: float | None = None,
+    computed: bool = False,
 ) -> tuple[RunStatus, BaseProgressTracker | None]:
-    """Status of one run and the tracker used (reusable by a live index). Never raises."""
+    """Status of one run and the tracker used (reusable by a live index). Never raises.
+
+    ``computed``: the given tracker's progress was computed moments ago, in this scan (by
+    a forked worker of a cold scan), so it is taken as is, as a tracker that had just
+    computed it here would return it.
+    """
     s = project.settings
     sleep_time = s.sleep_time if sleep_time is None else sleep_time
     outdated_days = s.outdated_days if outdated_days is None else outdated_days
@@ -168,7 +175,8 @@ def evaluate_run(
         if tracker is None:
             tracker = create_progress_tracker(work_dir, facts, settings=s, store=store)
             tracker.extra_warnings[:0] = extra_warnings()
-        progress = tracker.get_progress(force_refresh=force_refresh)
+        cached = tracker._cache if computed else None
+        progress = cached if cached is not None else tracker.get_progress(force_refresh=force_refresh)
         complete = tracker.complete_from(progress)
         log_last = _newest_log(tracker)
         artifact_last = _artifact_last(tracker, progress)
@@ -402,8 +410,6 @@ def get_all_run_status(
     """
     project = Project.at(root if root is not None else ".", settings)
     configs = list(config_files)
-    snap = snapshot if snapshot is not None else take_snapshot(system_monitor, project)
-    process_map = snap.by_config()
     store = open_store(project) if use_store else None
     # Trackers are kept with the store between calls in this process, so a warm call
     # is a few stats per run (no tracker, listing or config parse is redone).
@@ -411,31 +417,39 @@ def get_all_run_status(
     out: dict[str, RunStatus] = {}
     now = time.time()
 
-    def scan(
-        share: list[str],
-        facts: dict[str, ConfigFacts] | None,
-        share_store: ProgressStore | None,
-        share_trackers: dict[str, BaseProgressTracker] | None,
-        share_out: dict[str, RunStatus],
-    ) -> None:
-        if facts is None:
-            facts = _read_all_facts(share, project)
-        # progress.json rewrites (a cold scan's) overlap the scan in a writer thread;
-        # all are done, with their warnings and cache keys, when the block exits.
-        with background_progress_writes():
-            _scan(share, project, share_out, share_trackers, facts, process_map, snap, sleep_time, outdated_days, force_refresh, share_store, now)
+    def compute(config: str, facts: ConfigFacts) -> BaseProgressTracker | None:  # in a forked worker
+        return evaluate_run(config, project, process_map={}, facts=facts, now=now, force_refresh=force_refresh)[1]
 
     # A scan allocates many long-lived objects and frees few: cyclic GC passes over them
     # would cost more than they reclaim, so collection waits until the scan is done.
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        forked = scan_runs(configs, project, store, trackers, lambda c: _work_dir_or_none(project, c), scan, out)
+        # Workers (a cold scan only) are forked first: the process sources may start threads.
+        workers = start_cold_workers(configs, project, store, trackers, lambda c: _work_dir_or_none(project, c), compute)
+        with workers or contextlib.nullcontext():
+            snap = snapshot if snapshot is not None else take_snapshot(system_monitor, project)
+            process_map = snap.by_config()
+
+            def scan(share: list[str], facts: dict[str, ConfigFacts] | None = None, computed: dict[str, BaseProgressTracker] | None = None) -> None:
+                # progress.json rewrites (a cold scan's) overlap the scan in a writer thread;
+                # all are done, with their warnings and cache keys, when the block exits.
+                with background_progress_writes():
+                    _scan(
+                        share, project, out, trackers, facts if facts is not None else _read_all_facts(share, project),
+                        process_map, snap, sleep_time, outdated_days, force_refresh, store, now, computed,
+                    )
+
+            scan(configs if workers is None else [c for c in configs if c not in workers.configs])
+            if workers is not None:
+                adopted, facts, redo = workers.adopt(project, store, trackers)
+                scan(list(adopted), facts, adopted)
+                if redo:
+                    scan(redo)
+                out = {c: out[c] for c in configs}  # shares came back in another order: the caller's order, as promised
     finally:
         if gc_was_enabled:
             gc.enable()
-    if forked:  # shares came back in another order: the caller's order, as promised
-        out = {c: out[c] for c in configs}
     if store is not None:
         note_store_problem(store.save())
     return out
@@ -474,6 +488,7 @@ def _scan(
     force_refresh: bool,
     store: ProgressStore | None,
     now: float,
+    computed: dict[str, BaseProgressTracker] | None = None,
 ) -> None:
     for c in configs:
         out[c], tracker = evaluate_run(
@@ -485,9 +500,10 @@ def _scan(
             outdated_days=outdated_days,
             force_refresh=force_refresh,
             store=store,
-            tracker=trackers.get(c) if trackers is not None else None,
+            tracker=computed[c] if computed is not None else trackers.get(c) if trackers is not None else None,
             facts=all_facts.get(c),
             now=now,
+            computed=computed is not None,
         )
         if trackers is not None:
             if tracker is not None:
