@@ -26,7 +26,24 @@ from test_run_status import check_answers
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-SCRIPT = textwrap.dedent(
+# Every script: small shares (5 runs per worker), and ``forks`` records each cold scan's
+# workers (True: it sent its results) before their results are adopted.
+SPY = textwrap.dedent(
+    """
+    import runwatch.run_status.fanout as fanout
+    fanout.MIN_RUNS_PER_WORKER = 5
+    forks = []
+    real_adopt = fanout.ColdWorkers.adopt
+
+    def spy(self, *a):
+        forks.append([ok for ok, _ in self._forked.results()])
+        return real_adopt(self, *a)
+
+    fanout.ColdWorkers.adopt = spy
+    """
+)
+
+SCRIPT = SPY + textwrap.dedent(
     """
     import json, os, sys
     from runwatch import ProcessSnapshot, get_all_run_status, load_settings
@@ -37,15 +54,6 @@ SCRIPT = textwrap.dedent(
 
     root, workers, mode = sys.argv[1], int(sys.argv[2]), sys.argv[3]
     spec = json.load(open(os.path.join(root, "..", "spec.json")))
-    fanout.MIN_RUNS_PER_WORKER = 5
-    forks = []
-    real_adopt = fanout.ColdWorkers.adopt
-
-    def spy(self, *a):
-        forks.append([ok for ok, _ in self._forked.results()])
-        return real_adopt(self, *a)
-
-    fanout.ColdWorkers.adopt = spy
     parent = os.getpid()
     if mode == "crash":  # the second worker dies before sending anything
         real_worker = fanout._worker
@@ -148,7 +156,7 @@ def test_a_worker_that_dies_is_redone_in_the_parent(trees):
     assert crashed["recomputed_on_second_call"] == 0
 
 
-CLI_SCRIPT = textwrap.dedent(
+CLI_SCRIPT = SPY + textwrap.dedent(
     """
     import contextlib, io, json, os, sys
     import runwatch.run_status.fanout as fanout
@@ -157,15 +165,6 @@ CLI_SCRIPT = textwrap.dedent(
     root, workers = sys.argv[1], sys.argv[2]
     with open(os.path.join(root, "runwatch.toml"), "w") as f:
         f.write(f"workers = {workers}\\n")
-    fanout.MIN_RUNS_PER_WORKER = 5
-    forks = []
-    real_adopt = fanout.ColdWorkers.adopt
-
-    def spy(self, *a):
-        forks.append([ok for ok, _ in self._forked.results()])
-        return real_adopt(self, *a)
-
-    fanout.ColdWorkers.adopt = spy
     buf = io.StringIO()
     with contextlib.redirect_stdout(buf):
         try:
