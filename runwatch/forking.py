@@ -91,6 +91,7 @@ def fork_each(fn: Callable[[S], Any], shares: Sequence[S]) -> Forked:
     ``fork`` failing).
     """
     children: list[tuple[int, int] | None] = []
+    parent = os.getpid()
     for share in shares:
         if not can_fork():
             children.append(None)
@@ -107,6 +108,7 @@ def fork_each(fn: Callable[[S], Any], shares: Sequence[S]) -> Forked:
             code = 0
             try:
                 os.close(r)
+                _die_with(parent)
                 try:
                     data = pickle.dumps((True, fn(share)), protocol=pickle.HIGHEST_PROTOCOL)
                 except BaseException as e:  # noqa: BLE001 - everything goes back to the parent as a reason
@@ -120,6 +122,21 @@ def fork_each(fn: Callable[[S], Any], shares: Sequence[S]) -> Forked:
         os.close(w)
         children.append((pid, r))
     return Forked(children)
+
+
+def _die_with(parent: int) -> None:
+    """Have the kernel kill this child when its parent dies (Linux), so that a killed scan
+    leaves no worker behind still writing progress.json files; elsewhere a dead parent
+    still ends it, at its first write to the closed pipe."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, 9, 0, 0, 0)  # PR_SET_PDEATHSIG, SIGKILL
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # the parent died before the request was made
+        os._exit(1)
 
 
 def fork_map(fn: Callable[[S], R], shares: Sequence[S], local: Callable[[S], Any] | None = None) -> list[tuple[bool, Any]]:

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 
 import pytest
 
@@ -259,3 +260,47 @@ def test_split_keeps_order_and_sizes():
     assert split(list(range(7)), 3) == [[0, 1, 2], [3, 4], [5, 6]]
     assert split([1], 4) == [[1]]
     assert worker_count(50, 100) == 1
+
+
+SLOW_WORKERS_SCRIPT = SPY + textwrap.dedent(
+    """
+    import os, sys, time
+    from runwatch import get_all_run_status, load_settings
+    import json
+
+    root = sys.argv[1]
+    real_worker = fanout._worker
+
+    def slow(share, *a):
+        time.sleep(60)  # a worker still busy when its parent is killed
+        return real_worker(share, *a)
+
+    fanout._worker = slow
+    spec = json.load(open(os.path.join(root, "..", "spec.json")))
+    print("scanning", flush=True)
+    get_all_run_status(spec["configs"], root=root, settings=load_settings(root, workers=3))
+    """
+)
+
+
+def test_workers_die_with_a_killed_parent(trees):
+    """kill -9 of a scan leaves no worker behind (still scanning, still writing progress.json)."""
+    import psutil
+
+    _, roots = trees
+    shutil.rmtree(os.path.join(roots["c"], ".runwatch-cache"), ignore_errors=True)  # cold again
+    env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    proc = subprocess.Popen([sys.executable, "-c", SLOW_WORKERS_SCRIPT, roots["c"]], stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        assert proc.stdout.readline().strip() == "scanning"
+        parent = psutil.Process(proc.pid)
+        deadline = time.monotonic() + 30
+        while len(parent.children()) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        workers = parent.children()
+        assert len(workers) == 2
+    finally:
+        proc.kill()
+        proc.wait()
+    gone, alive = psutil.wait_procs(workers, timeout=10)
+    assert not alive, f"workers outlived their parent: {alive}"
