@@ -257,7 +257,9 @@ class Scanner:
                     # One batch read of every config (a stat per config while unchanged: the same
                     # facts object comes back, so the tracker is reused); an edited config is read again.
                     with background_progress_writes():
-                        self._scan_rows(share, facts if facts is not None else _read_all_facts(share, project), process_map, snap, now, rows, on_progress, len(configs), computed)
+                        if facts is None:  # (with workers busy, read here, not by more forks)
+                            facts = _read_all_facts(share, project, 1 if workers else None)
+                        self._scan_rows(share, facts, process_map, snap, now, rows, on_progress, len(configs), computed)
 
                 scan(configs if workers is None else [c for c in configs if c not in workers.configs])
                 if workers is not None:

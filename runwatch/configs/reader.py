@@ -234,6 +234,7 @@ def read_configs(
     exec_timeout: float = DEFAULT_TIMEOUT,
     use_cache: bool = True,
     precomputed: dict[str, tuple[ConfigFacts, Deps]] | None = None,
+    workers: int | None = None,
 ) -> dict[str, ConfigFacts]:
     """Facts for many configs, keyed by the path as given.
 
@@ -245,7 +246,8 @@ def read_configs(
 
     ``precomputed`` maps paths to ``read_static_uncached`` answers made elsewhere (a
     forked worker of a cold scan): a cache miss takes its answer from there instead of
-    reading the file again, and the cache learns it as if read here.
+    reading the file again, and the cache learns it as if read here. ``workers``
+    overrides the project's ``workers`` setting for this call (1: read them all here).
     """
     # Cyclic GC would scan the growing heap again and again while thousands of syntax
     # trees are built and dropped (17 % of reading 5,000 configs); reference counting
@@ -253,7 +255,7 @@ def read_configs(
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        return _read_configs(paths, root, settings, exec_configs, exec_timeout, use_cache, precomputed)
+        return _read_configs(paths, root, settings, exec_configs, exec_timeout, use_cache, precomputed, workers)
     finally:
         if gc_was_enabled:
             gc.enable()
@@ -267,6 +269,7 @@ def _read_configs(
     exec_timeout: float,
     use_cache: bool,
     precomputed: dict[str, tuple[ConfigFacts, Deps]] | None = None,
+    workers: int | None = None,
 ) -> dict[str, ConfigFacts]:
     out: dict[str, ConfigFacts] = {}
     batches: dict[tuple[str, int], tuple[_Batch, FactsCache | None, list[tuple[str, Deps, dict]], dict[int, bool]]] = {}
@@ -307,7 +310,7 @@ def _read_configs(
     if precomputed is not None and not any_exec:
         read: dict[str, tuple[ConfigFacts, Deps]] | None = precomputed
     else:
-        read = _read_parallel(pending, any_exec) if len(pending) >= PARALLEL_MIN else None
+        read = _read_parallel(pending, any_exec, workers) if len(pending) >= PARALLEL_MIN else None
     for (batch, cache, rows, _), key, path in pending:
         if read is not None and path in read:
             facts, deps = read[path]
@@ -341,7 +344,7 @@ def read_static_uncached(paths: list[str], root: str, settings: Settings, settin
     return {p: batch.read(p, False, DEFAULT_TIMEOUT) for p in paths}
 
 
-def _read_parallel(pending: list[Any], exec_configs: bool) -> dict[str, tuple[ConfigFacts, Deps]] | None:
+def _read_parallel(pending: list[Any], exec_configs: bool, workers: int | None = None) -> dict[str, tuple[ConfigFacts, Deps]] | None:
     """Static reads of many configs on every usable CPU (forked workers); None: read them serially.
 
     Any failure of a worker leaves its configs out, and they are read serially: same answers, slower.
@@ -356,7 +359,7 @@ def _read_parallel(pending: list[Any], exec_configs: bool) -> dict[str, tuple[Co
     if len(by_batch) != 1:  # one project per call is the case worth forking for
         return None
     batch, paths = next(iter(by_batch.values()))
-    n = worker_count(len(paths), PARALLEL_MIN // 2, batch.settings.workers)
+    n = worker_count(len(paths), PARALLEL_MIN // 2, batch.settings.workers if workers is None else workers)
     if n < 2:
         return None
     out: dict[str, tuple[ConfigFacts, Deps]] = {}

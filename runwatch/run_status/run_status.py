@@ -436,7 +436,8 @@ def get_all_run_status(
                 # all are done, with their warnings and cache keys, when the block exits.
                 with background_progress_writes():
                     _scan(
-                        share, project, out, trackers, facts if facts is not None else _read_all_facts(share, project),
+                        # (with workers busy, this process's configs are read here, not by more forks)
+                        share, project, out, trackers, facts if facts is not None else _read_all_facts(share, project, 1 if workers else None),
                         process_map, snap, sleep_time, outdated_days, force_refresh, store, now, computed,
                     )
 
@@ -512,7 +513,7 @@ def _scan(
                 trackers.pop(c, None)
 
 
-def _read_all_facts(configs: list[str], project: Project) -> dict[str, ConfigFacts]:
+def _read_all_facts(configs: list[str], project: Project, workers: int | None = None) -> dict[str, ConfigFacts]:
     """Every config's facts in one batch (one cache load, one stat per shared dependency).
 
     On any failure of the batch, each run falls back to its own read in evaluate_run,
@@ -522,7 +523,7 @@ def _read_all_facts(configs: list[str], project: Project) -> dict[str, ConfigFac
 
     absolute = {c: c if os.path.isabs(c) else os.path.join(project.root, c) for c in configs}
     try:
-        by_abs = read_configs(list(dict.fromkeys(absolute.values())), root=project.root, settings=project.settings)
+        by_abs = read_configs(list(dict.fromkeys(absolute.values())), root=project.root, settings=project.settings, workers=workers)
     except Exception:
         return {}
     return {c: by_abs[a] for c, a in absolute.items() if a in by_abs}
