@@ -96,7 +96,11 @@ def fork_each(fn: Callable[[S], Any], shares: Sequence[S]) -> Forked:
         if not can_fork():
             children.append(None)
             continue
-        r, w = os.pipe()
+        try:
+            r, w = os.pipe()
+        except OSError:  # out of file descriptors: this share is done by the caller
+            children.append(None)
+            continue
         try:
             pid = os.fork()
         except OSError:
