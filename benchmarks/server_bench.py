@@ -11,8 +11,9 @@ epochs into the tree and listens with real WebSocket clients:
                 numbers, no resync) and end with exactly the server's records
     cpu         the server process's user+system CPU seconds (psutil) during fan-out
     memory      tracemalloc growth of a LiveIndex over the tree, per tracked run, split
-                into the score series it keeps and everything else; plus the server
-                process's RSS growth over its first scan
+                into the score series it keeps and everything else (in a child process
+                traced from its start: see memory_child); plus the server process's RSS
+                growth over its first scan
 
     python benchmarks/server_bench.py --runs 1000 --out docs/BENCHMARKS.md
 """
@@ -256,7 +257,16 @@ from runwatch.testing.memory import deep_size  # noqa: E402
 SERIES_PARTS = ("score series: per-epoch scores dicts", "score series: EpochRecord objects and their lists")
 
 
-def measure_memory(tree: Any) -> dict[str, Any]:
+def measure_memory(root: str, procs_file: str) -> dict[str, Any]:
+    """The memory figures, measured in a fresh child process (see ``memory_child``)."""
+    cmd = [sys.executable, "-X", "tracemalloc", os.path.abspath(__file__), "--memory-child", root, procs_file]
+    out = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, check=False)
+    if out.returncode != 0:
+        raise SystemExit(f"memory measurement failed:\n{out.stderr}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def memory_child(root: str, procs_file: str) -> dict[str, Any]:
     """tracemalloc growth of a LiveIndex's first scan, per run, and what it is made of.
 
     "The score series" is what a chart of a run needs: its per-epoch scores dicts and
@@ -264,35 +274,54 @@ def measure_memory(tree: Any) -> dict[str, Any]:
     run is "beyond the series", the figure the 4 KiB target is about. A second figure is
     taken after a full sweep once the racy window has passed: keys of dirs the scan saw
     change "just now" keep their entry names until then (see BaseProgressTracker._settle).
+
+    Runs in a process started with ``-X tracemalloc``, after one uncached read of every
+    config, so that the figure is per run and exact:
+
+    * traced from interpreter start, tracemalloc credits a table rebuilt in the window
+      (the interpreter's interned strings, whose free slots parsing configs uses up) with
+      the copy it replaces; traced from later, a rebuild counted its whole new size
+      (about 1 MiB, ~1 KiB per run at 1,000 runs), growth that is not there;
+    * the read pays once what a process pays once (lazy imports; that table growing to
+      the size parsing needs), which is not a cost per run. The scan measured still
+      reads every config itself: the read keeps nothing.
     """
     import tracemalloc
 
     import runwatch.configs.cache as config_cache
+    from runwatch.configs import read_configs
     from runwatch.layout import Project
     from runwatch.live.index import LiveIndex
     from runwatch.process_info import ProcessSnapshot
     from runwatch.progress_tracking.base_progress_tracker import RACY_WINDOW_S
 
+    if not tracemalloc.is_tracing():
+        raise SystemExit("run with -X tracemalloc")
+    with open(procs_file, "rb") as f:
+        processes = pickle.load(f)
+    project = Project.at(root)
+    read_configs(project.discover_configs(), root=project.root, settings=project.settings, use_cache=False)
     config_cache.clear_memory_caches()
     gc.collect()
-    tracemalloc.start()
     base = tracemalloc.take_snapshot()
-    idx = LiveIndex(Project.at(tree.root), monitor=ProcessSnapshot(processes=list(tree.processes)), use_store=False)
+    idx = LiveIndex(Project.at(root), monitor=ProcessSnapshot(processes=processes), use_store=False)
     idx.full_scan()
     gc.collect()
     after = tracemalloc.take_snapshot()
     n = len(idx)
     grown = sum(s.size_diff for s in after.compare_to(base, "filename"))
-    parts = _memory_parts(idx, config_cache)
+    series = _series_size(idx)
+    del after
     time.sleep(RACY_WINDOW_S + 0.5)
     idx.sweep(full=True)
     gc.collect()
     settled = tracemalloc.take_snapshot()
-    tracemalloc.stop()
     grown_settled = sum(s.size_diff for s in settled.compare_to(base, "filename"))
-    parts_settled = _memory_parts(idx, config_cache)
-    series = sum(parts[k] for k in SERIES_PARTS)
-    series_settled = sum(parts_settled[k] for k in SERIES_PARTS)
+    series_settled = _series_size(idx)
+    del settled, base
+    # Deep sizes last: reading an object's __dict__ makes CPython build it, which
+    # would count in a snapshot taken afterwards.
+    parts = _memory_parts(idx, config_cache)
     epochs_kept = sum(len(_epochs(e)) for e in idx.entries.values())
     return {
         "runs": n,
@@ -305,13 +334,27 @@ def measure_memory(tree: Any) -> dict[str, Any]:
     }
 
 
+def _series_size(idx: Any) -> int:
+    """Deep size of every run's score series (scores dicts, epoch records and their lists)."""
+    seen: set[int] = set()
+    total = 0
+    for e in idx.entries.values():
+        d = e.status.details if e.status is not None else None
+        if d is not None:
+            total += sum(deep_size(ep.scores, seen) for ep in d.epochs) + deep_size(d.epochs, seen)
+    return total
+
+
 def _epochs(e: Any) -> list[Any]:
     d = e.status.details if e.status is not None else None
     return list(d.epochs) if d is not None else []
 
 
 def _memory_parts(idx: Any, config_cache: Any) -> Counter[str]:
-    """Deep sizes of what the index holds, by part; an object reachable from two parts counts for the first."""
+    """Deep sizes of what the index holds, by part; an object reachable from two parts counts for the first.
+
+    The index keeps no JSON records (they are built per request), so there is no part for them.
+    """
     seen: set[int] = {id(idx), id(idx.project), id(idx.project.settings), id(idx.snapshot), id(idx._process_map)}
     parts: Counter[str] = Counter()
     entries = list(idx.entries.values())
@@ -322,8 +365,6 @@ def _memory_parts(idx: Any, config_cache: Any) -> Counter[str]:
         d = e.status.details if e.status is not None else None
         if d is not None:
             parts[SERIES_PARTS[1]] += deep_size(d.epochs, seen)
-    for e in entries:
-        parts["index record (JSON-ready dict)"] += deep_size(e.record, seen)
     for e in entries:
         parts["ConfigFacts"] += deep_size(e.facts, seen)
     for e in entries:
@@ -365,7 +406,7 @@ def table(res: dict[str, Any], cmd: str) -> str:
         rows.append(f"| server idle (sweep every 5 s) | | {res['idle_cpu_pct']:.1f}% of one core |")
     if mem:
         rows.append(
-            f"| memory per tracked run (tracemalloc, {mem['runs']} runs, {mem['epochs_kept']} epochs kept) | ≤ 4 KiB beyond the score series | "
+            f"| memory per tracked run (tracemalloc from process start, {mem['runs']} runs, {mem['epochs_kept']} epochs kept) | ≤ 4 KiB beyond the score series | "
             f"{mem['tracemalloc_per_run'] / 1024:.1f} KiB in all: score series (scores dicts + epoch records) {mem['series_per_run'] / 1024:.1f} KiB, "
             f"beyond the series {mem['beyond_series_per_run'] / 1024:.1f} KiB after the first scan, "
             f"{mem['settled_beyond_series_per_run'] / 1024:.1f} KiB once keys settled (after a full sweep past the 2 s racy window) |"
@@ -373,7 +414,7 @@ def table(res: dict[str, Any], cmd: str) -> str:
     if "rss_per_run" in res:
         rows.append(f"| server process RSS growth over its first scan, per run | | {res['rss_per_run'] / 1024:.1f} KiB ({res['first_scan_s']:.0f} s scan) |")
     if mem:
-        rows += ["", "Where the memory per run goes (deep sizes; an object shared by two parts counts once, for the first):", ""]
+        rows += ["", "Where the memory per run goes once settled (deep sizes; an object shared by two parts counts once, for the first):", ""]
         rows += ["| part | bytes per run |", "|---|---|"]
         rows += [f"| {k} | {v:,.0f} |" for k, v in mem["parts_per_run"].items()]
     return "\n".join(rows) + "\n"
@@ -405,7 +446,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--dir", help="where to generate the tree (default: a temporary dir, removed after)")
     ap.add_argument("--out", help="write the table into this markdown file, between the SERVER-TABLE markers")
     ap.add_argument("--json", help="write the raw results as JSON to this file")
+    ap.add_argument("--memory-child", nargs=2, metavar=("ROOT", "PROCS"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.memory_child:
+        print(json.dumps(memory_child(*args.memory_child)))
+        return 0
 
     from runwatch.testing.generator import generate_tree
 
@@ -422,6 +467,14 @@ def main(argv: list[str] | None = None) -> int:
         with open(procs_file, "wb") as f:
             pickle.dump(list(tree.processes), f)
         writer = EpochWriter(tree, args.seed)
+        if "memory" not in args.skip:
+            # First, on the tree as generated, so the figure is the same with or without the
+            # server phases; then the config cache it wrote goes, so the server starts cold.
+            res["memory"] = measure_memory(root, procs_file)
+            print(f"memory: {json.dumps(res['memory'])}", file=sys.stderr)
+            from runwatch.layout import Project
+
+            shutil.rmtree(Project.at(root).settings.resolve_cache_dir(root), ignore_errors=True)
         if not {"latency", "fanout"} <= set(args.skip):
             srv = ServerProcess(root, procs_file)
             try:
@@ -443,9 +496,6 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"fan-out: {json.dumps(res['fanout'])}", file=sys.stderr)
             finally:
                 srv.stop()
-        if "memory" not in args.skip:
-            res["memory"] = measure_memory(tree)
-            print(f"memory: {json.dumps(res['memory'])}", file=sys.stderr)
     finally:
         if not args.dir:
             shutil.rmtree(work, ignore_errors=True)

@@ -121,8 +121,9 @@ def _deps_in(raw: str) -> Deps:
     return dict(hit)
 
 
-# A hot entry: (config path, its sig, the other deps as one shared tuple, facts handed out).
-HotEntry = tuple[str, FileSig, tuple[tuple[str, FileSig], ...], ConfigFacts]
+# A hot entry: (the config's own sig, packed (see _pack_sig); the other deps as one shared
+# tuple; the facts handed out). Kept under (key prefix, config path): see FactsCache.
+HotEntry = tuple[Any, tuple[tuple[str, FileSig], ...], ConfigFacts]
 _SHARED: dict[tuple[tuple[str, FileSig], ...], tuple[tuple[str, FileSig], ...]] = {}
 
 
@@ -134,6 +135,42 @@ def _shared(items: tuple[tuple[str, FileSig], ...]) -> tuple[tuple[str, FileSig]
             _SHARED.clear()
         hit = _SHARED[items] = items
     return hit
+
+
+def _pack_sig(sig: FileSig) -> Any:
+    """A sig as one int, exactly (distinct sigs stay distinct); other shapes as they are."""
+    if type(sig) is tuple and len(sig) == 2:
+        m, size = sig
+        if type(m) is int and type(size) is int and m >= 0 and 0 <= size < 1 << 40:
+            return (m << 40) | size
+    return sig
+
+
+def _unpack_sig(packed: Any) -> FileSig:
+    return (packed >> 40, packed & ((1 << 40) - 1)) if type(packed) is int else packed
+
+
+def _own_path(path: str) -> str:
+    """``os.path.abspath(path)``, without the call for a path that is already absolute and normal."""
+    return path if path[:1] == os.sep and "/." not in path and "//" not in path else os.path.abspath(path)
+
+
+def _split_key(key: str, own: str) -> tuple[str, str]:
+    """(prefix, own): where a hot entry is kept, so that it needs no key string of its own.
+
+    A key is made of the reader's settings and the config's path; stored whole, it was a
+    second copy of the path for every config. When the key ends with the path the entry is
+    kept under (the rest, path), the path being the string the facts already hold; else
+    under (key + NUL, path). Either way the pair gives back the key, so two keys never
+    share an entry (paths hold no NUL).
+    """
+    if len(key) > len(own) and key.endswith(own):
+        return key[: len(key) - len(own)], own
+    return key + "\0", own
+
+
+def _join_key(prefix: str, own: str) -> str:
+    return prefix[:-1] if prefix.endswith("\0") else prefix + own
 
 
 # ---------------------------------------------------------------------- disk store
@@ -347,8 +384,9 @@ class FactsCache:
         self.memory: dict[str, Entry] = {}
         # Rows loaded from disk but not decoded yet (a warm new process decodes only what it asks for).
         self.raw: dict[str, tuple[str, str]] = {}
-        # Facts already handed out, returned again (same object) while their deps are unchanged.
-        self.hot: dict[str, HotEntry] = {}
+        # Facts already handed out, returned again (same object) while their deps are unchanged;
+        # by key prefix, then config path (see _split_key).
+        self.hot: dict[str, dict[str, HotEntry]] = {}
         self._loaded = False
         self._lock = threading.Lock()
 
@@ -394,13 +432,16 @@ class FactsCache:
         ``checked`` (one per batch) remembers which shared dependency sets were verified,
         so 10,000 configs sharing 10 sources cost one stat each plus one per config.
         """
-        hot = self.hot.get(key)
+        own = _own_path(path)
+        by_path = self.hot.get(_split_key(key, own)[0])
+        hot = by_path.get(own) if by_path is not None else None
         if hot is None:
-            hot = self._from_hot_file(key)
-            if hot is None:
+            found = self._from_hot_file(key, path, own)
+            if found is None:
                 return None
-        own, own_sig, shared, facts = hot
-        if facts.path != path or stats.sig(own) != own_sig:
+            own, hot = found
+        own_sig, shared, facts = hot
+        if facts.path != path or _pack_sig(stats.sig(own)) != own_sig:
             return None
         ok = checked.get(id(shared))
         if ok is None:
@@ -412,10 +453,30 @@ class FactsCache:
         if own not in deps:
             return
         shared = _shared(tuple(sorted((p, s) for p, s in deps.items() if p != own)))
-        self.hot[key] = (own, deps[own], shared, facts)
+        if facts.path == own:
+            own = facts.path  # one string for both (a live index holds the facts' path anyway)
+        self._put_hot(key, own, (_pack_sig(deps[own]), shared, facts))
         self._hot_dirty = True
 
-    def _from_hot_file(self, key: str) -> HotEntry | None:
+    def _put_hot(self, key: str, own: str, hot: HotEntry) -> None:
+        prefix, own = _split_key(key, own)
+        by_path = self.hot.get(prefix)
+        if by_path is None:
+            by_path = self.hot[prefix] = {}
+        by_path[own] = hot
+
+    def _hot_items(self) -> Any:
+        """(key, own path, hot entry) of every hot entry."""
+        for prefix, by_path in self.hot.items():
+            for own, hot in by_path.items():
+                yield _join_key(prefix, own), own, hot
+
+    def _from_hot_file(self, key: str, path: str, own_path: str) -> tuple[str, HotEntry] | None:
+        """(own path, entry) for a key the last process kept hot, now kept here; None if it did not.
+
+        Equal strings are replaced by the caller's ``path`` and ``own_path``: the file's
+        copies would be one more string per config for as long as the entry is kept.
+        """
         if self.hot_raw is None:
             self.hot_raw = {}
             self._load_hot()
@@ -424,11 +485,16 @@ class FactsCache:
             return None
         try:
             own, own_sig, idx, ft = raw
-            hot = (own, own_sig, self._hot_shared[idx], facts_from_tuple(ft))
+            facts = facts_from_tuple(ft)
+            if facts.path == path:
+                facts.path = path
+            if own == own_path:
+                own = own_path
+            hot = (_pack_sig(own_sig), self._hot_shared[idx], facts)
         except (ValueError, TypeError, IndexError):
             return None
-        self.hot[key] = hot
-        return hot
+        self._put_hot(key, own, hot)
+        return own, hot
 
     def _load_hot(self) -> None:
         if self.hot_path is None:
@@ -453,16 +519,18 @@ class FactsCache:
         shared_ids: dict[int, int] = {}
         shared: list[tuple[tuple[str, FileSig], ...]] = []
         entries: dict[str, tuple[str, FileSig, int, tuple]] = dict(self.hot_raw or {})
-        for key, (own, own_sig, sh, facts) in self.hot.items():
+        hot_keys: set[str] = set()
+        for key, own, (own_sig, sh, facts) in self._hot_items():
+            hot_keys.add(key)
             idx = shared_ids.get(id(sh))
             if idx is None:
                 idx = shared_ids[id(sh)] = len(shared)
                 shared.append(sh)
-            entries[key] = (own, own_sig, idx, facts_to_tuple(facts))
+            entries[key] = (own, _unpack_sig(own_sig), idx, facts_to_tuple(facts))
         # Entries still undecoded from the old file keep their old shared index: re-map them.
         if self.hot_raw:
             for key, (own, own_sig, old_idx, ft) in self.hot_raw.items():
-                if key in self.hot:
+                if key in hot_keys:
                     continue
                 sh = self._hot_shared[old_idx]
                 idx = shared_ids.get(id(sh))

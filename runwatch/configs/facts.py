@@ -35,9 +35,13 @@ class ClassRef:
         return self.dotted
 
 
-@dataclass
+@dataclass(slots=True)
 class StageFacts:
-    """One stage of a config (a single-stage config has exactly one)."""
+    """One stage of a config (a single-stage config has exactly one).
+
+    Slotted, like ConfigFacts: a live index keeps the facts of every config, and facts
+    that come back pickled from a reading worker would otherwise each carry a real dict.
+    """
 
     runner: ClassRef | None = None
     runner_kind: RunnerKind | None = None
@@ -53,7 +57,7 @@ class StageFacts:
     keys: tuple[str, ...] = ()
 
 
-@dataclass
+@dataclass(slots=True)
 class ConfigFacts:
     """The facts of one config file; ``error`` is set when the file could not be read."""
 

@@ -13,11 +13,12 @@ request address a run without ever naming a file path.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from runwatch.configs.facts import ConfigFacts, compact_facts
@@ -66,15 +67,29 @@ def read_facts_batch(config_paths: list[str], project: Project) -> dict[str, Con
 
 @dataclass(slots=True)
 class Entry:
-    """One tracked run: its last status and the state that makes the next evaluation cheap."""
+    """One tracked run: its last status and the state that makes the next evaluation cheap.
+
+    The run's JSON record is not kept: it is ~1.2 KiB per run and everything in it can be
+    rebuilt from the status, so it is made when asked for (snapshots, REST, deltas) and
+    only a digest of it is kept, to tell a changed run from one merely re-checked.
+    """
 
     id: str
     rel: str
     config: str
     status: RunStatus | None = None
-    record: dict[str, Any] = field(default_factory=dict)
     tracker: BaseProgressTracker | None = None
     facts: ConfigFacts | None = None
+    # record_digest() of the record last published for this run.
+    digest: bytes | None = None
+
+    @property
+    def record(self) -> dict[str, Any]:
+        """The run's record as of its last evaluation (a fresh dict, the caller's to keep)."""
+        status = self.status
+        if status is None:
+            return {}
+        return make_record(self.id, status, self.facts.directions if self.facts is not None else None)
 
 
 @dataclass
@@ -142,50 +157,41 @@ def compact_scores(status: RunStatus) -> None:
                 setattr(progress, attr, new)
 
 
-class _Record:
-    """Never used as an object: only its instances' ``__dict__`` is kept.
-
-    CPython stores the ``__dict__`` of instances of one class as a split table whose
-    keys are shared by all of them, so a record with ~28 fields costs ~340 bytes
-    instead of ~840 for a plain dict. It is an ordinary dict to every reader (JSON,
-    filters, copies); records are never mutated once made, which keeps it split.
-    """
-
-
-class _MainScore:
-    """Like ``_Record``, for the record's ``main_score`` dict."""
-
-
-def _split_dict(d: dict[str, Any], holder_cls: type = _Record) -> dict[str, Any]:
-    holder = holder_cls()
-    for k, v in d.items():
-        setattr(holder, k, v)  # attribute stores (not __dict__.update) keep the table split
-    return holder.__dict__
-
-
 def make_record(entry_id: str, status: RunStatus, directions: dict[str, Any] | None = None) -> dict[str, Any]:
-    """RunStatus.to_dict() plus the id and the main score a table shows in one column."""
-    compact_scores(status)
+    """RunStatus.to_dict() plus the id and the main score a table shows in one column.
+
+    Plain dicts: records are made per request and dropped once sent, so building them
+    fast matters more than their size.
+    """
     rec = status.to_dict()
     rec["id"] = entry_id
-    best = main_score(status.progress.best_score, directions)
-    latest = main_score(status.progress.latest_score, directions)
+    progress = status.progress
+    best = main_score(progress.best_score, directions)
+    latest = main_score(progress.latest_score, directions)
     key = best[0] if best else (latest[0] if latest else None)
-    latest_val = None
-    if key is not None and status.progress.latest_score is not None:
-        latest_val = flatten_scalars(status.progress.latest_score).get(key)
-    rec["main_score"] = (
-        _split_dict({"key": key, "best": best[1] if best else None, "latest": latest_val if latest_val is not None else (latest[1] if latest else None)}, _MainScore)
-        if key
-        else None
-    )
-    return _split_dict(rec)
+    if key:
+        latest_val = flatten_scalars(progress.latest_score).get(key) if progress.latest_score is not None else None
+        rec["main_score"] = {"key": key, "best": best[1] if best else None, "latest": latest_val if latest_val is not None else (latest[1] if latest else None)}
+    else:
+        rec["main_score"] = None
+    return rec
 
 
-def _same(a: dict[str, Any], b: dict[str, Any]) -> bool:
-    if a.keys() != b.keys():
-        return False
-    return all(a[k] == b[k] for k in a if k not in _VOLATILE)
+def record_digest(rec: dict[str, Any]) -> bytes:
+    """16 bytes that differ whenever the record's JSON (``checked_at`` left out) differs.
+
+    The JSON text, not ``==``: what a client would receive is what counts as a change
+    (1 and 1.0 differ there, a NaN equals itself). A 128-bit BLAKE2 digest makes two
+    different records with the same digest a practical impossibility.
+    """
+    stable = dict(rec)
+    for k in _VOLATILE:
+        stable.pop(k, None)
+    return hashlib.blake2b(_DIGEST_JSON.encode(stable).encode(), digest_size=16).digest()  # ASCII: the encoder escapes the rest
+
+
+# The server's wire encoding (runwatch.server.websocket_progress._encode), NaN allowed.
+_DIGEST_JSON = json.JSONEncoder(separators=(",", ":"), default=str)
 
 
 class LiveIndex:
@@ -230,9 +236,16 @@ class LiveIndex:
     # ------------------------------------------------------------------ reading
 
     def records(self) -> tuple[int, list[dict[str, Any]]]:
-        """(seq, every record) taken atomically: a snapshot consistent with that seq."""
+        """(seq, every record): a snapshot consistent with that seq.
+
+        The statuses are taken under the lock; the records are built from them after
+        it is released (a commit replaces an entry's status, never changes it), so a
+        large snapshot does not hold up the index. It costs time: call it off the event loop.
+        """
         with self._lock:
-            return self.seq, [e.record for e in self.entries.values()]
+            seq = self.seq
+            items = [(e.id, e.status, e.facts) for e in self.entries.values()]
+        return seq, [make_record(i, st, f.directions if f is not None else None) if st is not None else {} for i, st, f in items]
 
     def get(self, entry_id: str) -> Entry | None:
         with self._lock:
@@ -328,7 +341,7 @@ class LiveIndex:
             touched: dict[str, str] = {}
             with self._lock:
                 for e in self.entries.values():
-                    st = e.record.get("status")
+                    st = e.status.status if e.status is not None else None
                     if (
                         full
                         or e.rel in proc_changed
@@ -415,6 +428,9 @@ class LiveIndex:
         results: list[tuple[str, str, RunStatus, BaseProgressTracker | None, ConfigFacts]] = []
         with self._lock:
             known = {rel: self.entries.get(self.by_rel.get(rel, "")) for rel in configs}
+        # A config found again (a full sweep lists every one) keeps the path string its run
+        # already holds: the status, facts and caches then never hold two equal copies.
+        configs = {rel: e.config if e is not None and e.config == c else c for rel, c in configs.items() for e in (known[rel],)}
         fresh = read_facts_batch(
             [c for rel, c in configs.items() if known[rel] is None or known[rel].facts is None or rel in reread_facts],
             self.project,
@@ -446,20 +462,22 @@ class LiveIndex:
                     removed.append(eid)
             for rel, config, status, tracker, facts in results:
                 eid = self.by_rel.get(rel) or run_id(rel)
+                compact_scores(status)
                 rec = make_record(eid, status, facts.directions if facts is not None else None)
+                digest = record_digest(rec)
                 entry = self.entries.get(eid)
                 if entry is None:
                     if status.run == rel:
-                        rel = status.run  # one string for the entry, its record and the status
+                        rel = status.run  # one string for the entry and the status
                     entry = Entry(id=eid, rel=rel, config=config)
                     self.entries[eid] = entry
                     self.by_rel[rel] = eid
                     added.append(rec)
-                elif not _same(entry.record, rec):
+                elif entry.digest != digest:
                     changed.append(rec)
                 if facts is not None and facts.path == config and facts.path is not config:
                     facts.path = config  # one string for the entry, its status and its facts
-                entry.config, entry.status, entry.record, entry.tracker, entry.facts = config, status, rec, tracker, facts
+                entry.config, entry.status, entry.digest, entry.tracker, entry.facts = config, status, digest, tracker, facts
             if not (added or changed or removed):
                 return None
             self.seq += 1
@@ -477,12 +495,15 @@ class LiveIndex:
         done = 0
         planned = 0
         for e in self.entries.values():
-            r = e.record
-            st = str(r.get("status"))
+            status = e.status
+            if status is None:
+                continue
+            p = status.progress
+            st = str(status.status)
             counts[st] = counts.get(st, 0) + 1
-            total_pct += min(float(r.get("progress_percentage") or 0.0), 100.0)
-            done += int(r.get("completed_epochs") or 0)
-            planned += int(r.get("total_epochs") or 0)
+            total_pct += min(float(p.progress_percentage or 0.0), 100.0)
+            done += int(p.completed_epochs or 0)
+            planned += int(p.total_epochs or 0)
         n = len(self.entries)
         return {
             "total": n,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import struct
 import sys
 import time
 from abc import ABC, abstractmethod
@@ -44,6 +45,105 @@ def pack_stat(mtime_ns: int, size: int) -> int | tuple[int, int]:
 # An epoch dir modified this recently may still gain entries within the same
 # mtime tick (coarse on NFS); such a key is not trusted on the next call.
 RACY_WINDOW_S = 2.0
+
+# A cache key's stats, packed (see _pack_stats): per watched dir (present, st_mtime_ns),
+# per watched file (present, st_mtime, st_size).
+_DIR = struct.Struct("<Bq")
+_FILE = struct.Struct("<Bdq")
+
+
+def _pack_stats(dir_mtimes: list[int | None], file_stats: Any) -> bytes | tuple[Any, ...]:
+    """The dirs' mtimes and the files' (mtime, size) as one bytes object, exactly.
+
+    Equal inputs give equal bytes and different ones different bytes (floats are packed
+    bit for bit). A value that does not fit 64 bits (a clock past 2262) gives the plain
+    tuple form instead, which never equals a bytes key.
+    """
+    files = list(file_stats)
+    try:
+        return b"".join(
+            [_DIR.pack(0, 0) if m is None else _DIR.pack(1, m) for m in dir_mtimes]
+            + [_FILE.pack(0, 0.0, 0) if f is None else _FILE.pack(1, f[0], f[1]) for f in files]
+        )
+    except (struct.error, TypeError, OverflowError):
+        return ("wide", tuple(dir_mtimes), tuple(files))
+
+
+def _refcounts(items: dict[Any, Any]) -> list[tuple[Any, int, bool]]:
+    """(key, references to its value, whether the key is the value) for each item."""
+    getrefcount = sys.getrefcount
+    return [(k, getrefcount(v), k is v) for k, v in list(items.items())]
+
+
+def _refs_when_unused(key_is_value: bool) -> int:
+    """What ``_refcounts`` says of a value that nothing but its dict refers to."""
+    probe: Any = tuple("\0probe") if key_is_value else {}  # made at run time: no constant refers to it
+    items = {probe if key_is_value else tuple("\0key"): probe}
+    del probe
+    return _refcounts(items)[0][1]
+
+
+_UNUSED = {True: _refs_when_unused(True), False: _refs_when_unused(False)}
+
+
+def _unused_keys(items: dict[Any, Any]) -> list[Any]:
+    """Keys whose value nothing but ``items`` refers to (CPython reference counts)."""
+    return [k for k, refs, same in _refcounts(items) if refs <= _UNUSED[same]]
+
+
+class _Pool:
+    """Equal values shared between runs: a live index holds one of each, not one per run.
+
+    Values are never mutated (a tracker replaces its hint, never changes it). When the
+    pool has doubled since it was last pruned, values no run refers to any more (a run
+    that moved on to its next epoch) are dropped, so it keeps what is in use and little else.
+    """
+
+    __slots__ = ("_items", "_limit")
+
+    def __init__(self) -> None:
+        self._items: dict[Any, Any] = {}
+        self._limit = 256
+
+    def find(self, key: Any) -> Any:
+        return self._items.get(key)
+
+    def get(self, key: Any, make: Any = None) -> Any:
+        """The value kept for ``key``; else ``make()`` (or ``key`` itself), now kept."""
+        items = self._items
+        hit = items.get(key)
+        if hit is not None:
+            return hit
+        if len(items) >= self._limit:
+            for k in _unused_keys(items):
+                del items[k]
+            self._limit = max(256, 2 * len(items))
+        value = items[key] = make() if make is not None else key
+        return value
+
+
+_PATHS = _Pool()  # tuples of watched paths, relative to the work dir
+_NAMES = _Pool()  # entry names of racy dirs
+_HINTS = _Pool()  # settled hints, by (dirs, files)
+_MISSING_HINT: dict[str, Any] = {"missing": True}
+
+
+def _shared_names(names: Any) -> Any:
+    """A racy dir's entry names, interned, as a tuple shared with other runs' equal ones."""
+    if type(names) is not tuple:
+        return names
+    hit = _NAMES.find(names)
+    if hit is not None:
+        return hit
+    intern = sys.intern
+    return _NAMES.get(tuple([intern(x) for x in names]))
+
+
+def _shared_hint(dirs: tuple[str, ...], files: tuple[str, ...], names: dict[str, Any]) -> dict[str, Any]:
+    """The hint for these watched paths: shared between runs once no dir is racy (read-only)."""
+    if names:
+        return {"dirs": dirs, "files": files, "names": names}
+    return _HINTS.get((dirs, files), lambda: {"dirs": dirs, "files": files, "names": {}})
 
 
 @dataclass(slots=True)
@@ -144,7 +244,6 @@ class BaseProgressTracker(ABC):
         # A ProgressStore (runwatch.progress_tracking.progress_cache) shared across trackers, or None.
         self.store = store
         self._cache: ProgressInfo | None = None
-        self._cache_time: float | None = None
         self._cache_key: Any = None
         self._pending = False  # a background progress.json write of self._cache is queued
         self._hint: dict[str, Any] = {}
@@ -203,12 +302,11 @@ class BaseProgressTracker(ABC):
             return progress
         self._save_progress_cache(progress)
         self._cache = progress
-        self._cache_time = time.time()
         self._finish_key(progress)
         return progress
 
     def _finish_key(self, progress: ProgressInfo) -> None:
-        self._cache_key = self._key_from_scan(self._cache_time)
+        self._cache_key = self._key_from_scan(time.time())
         if self.store is not None:
             self.store.put(self.work_dir, self._cache_key, progress, self.details, self._hint)
 
@@ -235,7 +333,6 @@ class BaseProgressTracker(ABC):
                 progress.add_warning(problem)
             self._pending = False
             if self._cache is progress:
-                self._cache_time = time.time()
                 self._finish_key(progress)
 
         writer.submit(self.work_dir, targets, done, self._dir_identity())
@@ -257,7 +354,6 @@ class BaseProgressTracker(ABC):
                 if self.cache_key_matches(entry.key):
                     self._cache = entry.progress
                     self._cache_key = entry.key
-                    self._cache_time = time.time()
                     self.details = entry.details
                     self._settle(entry.key)
                     return entry.progress
@@ -272,44 +368,59 @@ class BaseProgressTracker(ABC):
     def _disk_key_matches(self, expected: Any) -> bool:
         """``self._disk_key() == expected``, stopping at the first difference and building no key.
 
-        The warm path of every scan: a few stats per run and nothing else.
+        The warm path of every scan: a few stats per run, each compared with its field
+        of the packed key in place.
         """
         hint = self._hint
         if not hint or hint.get("missing") or hint.get("names"):
             return self._disk_key() == expected
-        if type(expected) is not tuple or len(expected) != 3:
+        if type(expected) is not tuple or len(expected) != 3 or expected[1]:
             return False
-        edirs, efiles, eextra = expected
+        blob = expected[0]
+        if type(blob) is not bytes:
+            return self._disk_key() == expected  # the rare unpacked form (see _pack_stats)
         dirs = hint.get("dirs", ())
         files = hint.get("files", ())
-        if len(edirs) != len(dirs) or len(efiles) != len(files):
+        if len(blob) != _DIR.size * len(dirs) + _FILE.size * len(files):
             return False
         stat = os.stat
         wd = self.work_dir
         prefix = wd if wd.endswith("/") else wd + "/"
-        for d, em in zip(dirs, edirs):
+        dir_at, file_at = _DIR.unpack_from, _FILE.unpack_from
+        off = 0
+        for d in dirs:
             try:
                 m = stat(prefix + d if d else wd).st_mtime_ns
             except OSError:
                 m = None
-            if m != em:
+            present, em = dir_at(blob, off)
+            off += _DIR.size
+            if (m is None) if not present else (m != em):
                 return False
-        for p, ef in zip(files, efiles):
+        for p in files:
+            present, emtime, esize = file_at(blob, off)
+            off += _FILE.size
             try:
                 st = stat(prefix + p)
             except OSError:
-                if ef is not None:
+                if present:
                     return False
                 continue
-            if ef is None or ef[0] != st.st_mtime or ef[1] != st.st_size:
+            if not present or emtime != st.st_mtime or esize != st.st_size:
                 return False
-        return self._key_extra() == eextra
+        return self._key_extra() == expected[2]
 
     # The key is built from what the scan itself saw (never re-read after computing,
     # which could pair an old result with a newer state). Per watched dir: its mtime,
     # plus, while that mtime is within RACY_WINDOW of the scan (a coarse clock tick
     # could hide a later change), its entry names as the scan listed them. Once the
     # dir's mtime is old and the key still matches, the names are dropped ("settled").
+    #
+    # A live index keeps one key and one hint per run, so both are compact: the key is
+    # (stats packed in one bytes object, names of the racy dirs, _key_extra()), about
+    # 150 bytes where a tuple of tuples of ints and floats was ~700; hints, their path
+    # tuples and entry-name tuples are shared between runs that have equal ones (runs at
+    # the same epoch watch the same relative paths).
 
     def _watch(self, dirs: dict[str, tuple[int | None, tuple[str, ...]]], files: dict[str, tuple[float, int] | None]) -> None:
         """Called by calculate_progress: the dirs (mtime_ns, names) and files (mtime, size) it read.
@@ -320,9 +431,12 @@ class BaseProgressTracker(ABC):
         """
         self._seen = (dirs, files)
         rel = self._rel
-        self._hint["dirs"] = tuple([rel(d, True) for d in dirs])
-        self._hint["files"] = tuple([rel(f, False) for f in files])
-        self._hint["names"] = {}
+        # A fresh dict: the hint this replaces may be shared with other runs (see _shared_hint).
+        self._hint = {
+            "dirs": _PATHS.get(tuple([rel(d, True) for d in dirs])),
+            "files": _PATHS.get(tuple([rel(f, False) for f in files])),
+            "names": {},
+        }
 
     def _rel(self, path: str, is_dir: bool) -> str:
         """``path`` relative to the work dir, interned; the inverse of ``_abs``."""
@@ -348,6 +462,8 @@ class BaseProgressTracker(ABC):
         seen = getattr(self, "_seen", None)
         hint = self._hint
         if hint.get("missing"):
+            if hint is not _MISSING_HINT and hint == _MISSING_HINT:
+                self._hint = _MISSING_HINT
             return ("missing", False, self._key_extra())
         if seen is None:
             return None
@@ -365,17 +481,12 @@ class BaseProgressTracker(ABC):
                 dirs[wd] = (m, dirs[wd][1])
                 forced.add(wd)
         limit = (now - RACY_WINDOW_S) * 1e9
-        # Kept names are interned: "epoch_12" and the like recur in every run's key.
-        intern = sys.intern
-        names = {d: tuple([intern(x) for x in n]) for d, (m, n) in dirs.items() if d in forced or m is None or m > limit}
-        # The hint's names are keyed like its dirs: relative to the work dir.
-        hint["names"] = {self._rel(d, True): n for d, n in names.items()}
+        # The hint's names are keyed like its dirs: relative to the work dir; the key's are
+        # the same tuples in the order of the dirs.
+        names = {self._rel(d, True): _shared_names(n) for d, (m, n) in dirs.items() if d in forced or m is None or m > limit}
+        self._hint = _shared_hint(hint.get("dirs", ()), hint.get("files", ()), names)
         self._seen = None
-        return (
-            tuple((m, names[d]) if d in names else m for d, (m, _) in dirs.items()),
-            tuple(files.values()),
-            self._key_extra(),
-        )
+        return (_pack_stats([m for m, _ in dirs.values()], files.values()), tuple(names.values()), self._key_extra())
 
     def _disk_key(self) -> Any:
         """The same fingerprint as ``_key_from_scan``, read from disk now: a few stats."""
@@ -386,43 +497,44 @@ class BaseProgressTracker(ABC):
             return ("missing", os.path.isdir(self.work_dir), self._key_extra())
         names = hint.get("names") or {}
         stat = os.stat
-        dk: list[Any] = []
         absolute = self._abs
+        dms: list[int | None] = []
+        listed: list[Any] = []
         for d in hint.get("dirs", ()):
             path = absolute(d)
             try:
-                m = stat(path).st_mtime_ns
+                dms.append(stat(path).st_mtime_ns)
             except OSError:
-                m = None
-            dk.append((m, listdir_names(path)) if d in names else m)
-        fk: list[Any] = []
+                dms.append(None)
+            if d in names:
+                listed.append(listdir_names(path))
+        fk: list[tuple[float, int] | None] = []
         for p in hint.get("files", ()):
             try:
                 st = stat(absolute(p))
                 fk.append((st.st_mtime, st.st_size))
             except OSError:
                 fk.append(None)
-        return (tuple(dk), tuple(fk), self._key_extra())
+        return (_pack_stats(dms, fk), tuple(listed), self._key_extra())
 
     def _settle(self, key: Any) -> None:
         """Drop the names of racy dirs whose mtime is now old: later checks are stats only."""
-        names = self._hint.get("names")
-        if not names or not isinstance(key, tuple) or len(key) != 3 or key[0] == "missing":
+        hint = self._hint
+        names = hint.get("names")
+        if not names or type(key) is not tuple or len(key) != 3 or type(key[0]) is not bytes:
             return
         limit = (time.time() - RACY_WINDOW_S) * 1e9
-        dirs = self._hint.get("dirs", ())
-        new_dirs = list(key[0])
-        remaining = dict(names)
-        for i, d in enumerate(dirs):
-            if d in remaining and isinstance(new_dirs[i], tuple):
-                m = new_dirs[i][0]
-                if m is not None and m <= limit:
-                    new_dirs[i] = m
-                    del remaining[d]
+        blob = key[0]
+        remaining: dict[str, Any] = {}
+        for i, d in enumerate(hint.get("dirs", ())):
+            if d in names:
+                present, m = _DIR.unpack_from(blob, i * _DIR.size)
+                if not (present and m <= limit):
+                    remaining[d] = names[d]
         if len(remaining) == len(names):
             return
-        self._hint = {**self._hint, "names": remaining}
-        self._cache_key = (tuple(new_dirs), key[1], key[2])
+        self._hint = _shared_hint(hint.get("dirs", ()), hint.get("files", ()), remaining)
+        self._cache_key = (blob, tuple(remaining.values()), key[2])
         if self.store is not None:
             self.store.put(self.work_dir, self._cache_key, self._cache, self.details, self._hint)
 

@@ -142,7 +142,8 @@ def create_app(
             executor.shutdown(wait=False, cancel_futures=True)
 
     async def api_runs(request: Request) -> Response:
-        seq, records = index.records()
+        # Records are built per request (the index keeps none): off the event loop.
+        seq, records = await asyncio.to_thread(index.records)
         try:
             rows, total = select_runs(records, request)
         except BadRequest as e:

@@ -10,7 +10,7 @@ import os
 from typing import Any
 
 from runwatch.configs.facts import ConfigFacts
-from runwatch.live.index import Entry
+from runwatch.live.index import Entry, make_record
 from runwatch.progress_tracking.progress_info import json_safe
 from runwatch.readers.logs import tail_lines
 from runwatch.readers.scores import flatten_scalars
@@ -56,8 +56,8 @@ def _score_rows(scores: Any, prefix: str = "") -> list[dict[str, Any]]:
 
 def run_detail(entry: Entry, log_lines: int = LOG_TAIL_LINES) -> dict[str, Any]:
     """The record plus per-metric series, epoch timeline, config facts, scores table and log tail."""
-    rec = dict(entry.record)
-    status = entry.status
+    status, facts = entry.status, entry.facts  # read once: a commit may replace them meanwhile
+    rec = make_record(entry.id, status, facts.directions if facts is not None else None) if status is not None else {}
     details = status.details if status is not None else None
     series: dict[str, list[list[float]]] = {}
     timeline: list[dict[str, Any]] = []
@@ -80,7 +80,7 @@ def run_detail(entry: Entry, log_lines: int = LOG_TAIL_LINES) -> dict[str, Any]:
         "timeline": timeline,
         "logs": logs,
         "log_tail": log_tail,
-        "facts": _facts_dict(entry.facts),
+        "facts": _facts_dict(facts),
         "scores_table": _score_rows(latest),
         "best_scores_table": _score_rows(status.progress.best_score if status is not None else None),
     }

@@ -303,19 +303,22 @@ class ProgressWebSocketServer:
             self.clients.discard(c)
 
     async def _snapshot_text(self, flt: RunFilter) -> tuple[int, str]:
-        seq, records = self.index.records()
-        key = (seq, flt)
-        text = self._snap_cache.get(key)
+        seq = self.index.seq
+        text = self._snap_cache.get((seq, flt))
         if text is None:
-            summary = self.index.summary()
-            runs = [r for r in records if flt.matches(r)] if not flt.is_empty else records
-            msg = {"type": "snapshot", "seq": seq, "runs": runs, "summary": summary, "filter": flt.to_dict()}
-            # Records are never mutated once made, so encoding may run off the event loop.
-            text = await asyncio.to_thread(_encode, msg)
-            self._snap_cache[key] = text
+            # The index keeps no records: they are built (and encoded) off the event loop,
+            # once per seq and filter however many clients ask.
+            seq, text = await asyncio.to_thread(self._build_snapshot, flt)
+            self._snap_cache[(seq, flt)] = text
             while len(self._snap_cache) > 4:
                 self._snap_cache.popitem(last=False)
         return seq, text
+
+    def _build_snapshot(self, flt: RunFilter) -> tuple[int, str]:
+        seq, records = self.index.records()
+        summary = self.index.summary()
+        runs = [r for r in records if flt.matches(r)] if not flt.is_empty else records
+        return seq, _encode({"type": "snapshot", "seq": seq, "runs": runs, "summary": summary, "filter": flt.to_dict()})
 
 
 async def _stop_task(task: asyncio.Task[None] | None, timeout: float = 2.0) -> None:
