@@ -211,7 +211,6 @@ class TrainerProgressTracker(BaseProgressTracker):
         )
         memo = {e.index: e for e in self.details.epochs}
         records: list[EpochRecord] = []
-        dir_mtimes: dict[int, int] = {}
         frontier: dict[str, tuple[float, int] | None] = {}
         subs: dict[int, DirListing] = {}
         completed = 0
@@ -243,8 +242,6 @@ class TrainerProgressTracker(BaseProgressTracker):
                 continue
             sub = scan_dir(prefix + d, mtime_ns=tail.get(n))
             subs[n] = sub
-            if sub.mtime_ns is not None:
-                dir_mtimes[n] = sub.mtime_ns
             finished = sub.exists and epoch_finished_from_listing(sub, expected)
             finish_time = max((sub.files[f].mtime for f in expected if f in sub.files), default=None)
             rec = EpochRecord(index=n, finished=finished, finish_time=finish_time)
