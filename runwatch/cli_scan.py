@@ -7,7 +7,6 @@ same scan (paths -> configs -> RunStatus, trackers reused between refreshes) ser
 
 from __future__ import annotations
 
-import contextlib
 import gc
 import glob
 import math
@@ -21,7 +20,6 @@ from typing import Any
 from runwatch.configs.facts import ConfigFacts
 from runwatch.layout import LayoutError, Project
 from runwatch.process_info import ProcessSnapshot
-from runwatch.progress_tracking.progress_cache import background_progress_writes
 from runwatch.progress_tracking.progress_info import json_safe
 from runwatch.run_status import (
     STATUSES,
@@ -29,7 +27,7 @@ from runwatch.run_status import (
     evaluate_run,
     open_store,
 )
-from runwatch.run_status.fanout import start_cold_workers
+from runwatch.run_status.fanout import scan_with_workers
 from runwatch.run_status.run_status import (
     _read_all_facts,
     _work_dir_or_none,
@@ -243,35 +241,30 @@ class Scanner:
             return evaluate_run(config, project, process_map={}, facts=facts, now=now, sleep_time=self.sleep_time, outdated_days=self.outdated_days)[1]
 
         rows: list[Row] = []
+
+        def scan_share(
+            share: list[str], snap: ProcessSnapshot, process_map: dict[str, Any], facts: dict[str, ConfigFacts] | None, computed: dict[str, Any] | None, config_workers: int | None
+        ) -> None:
+            # One batch read of every config (a stat per config while unchanged: the same
+            # facts object comes back, so the tracker is reused); an edited config is read again.
+            if facts is None:
+                facts = _read_all_facts(share, project, config_workers)
+            self._scan_rows(share, facts, process_map, snap, now, rows, on_progress, len(configs), computed)
+
         gc_was_enabled = gc.isenabled()
         gc.disable()  # see get_all_run_status: a scan allocates much and frees little
         try:
-            # A first scan of many runs fans out (see run_status.fanout); the workers are
-            # forked before the process sources can start threads.
-            workers = start_cold_workers(configs, project, self.store, self._trackers, lambda c: _work_dir_or_none(project, c), compute)
-            with workers or contextlib.nullcontext():
-                snap: ProcessSnapshot = take_snapshot(self.monitor, project)
-                process_map = snap.by_config()
-
-                def scan(share: list[str], facts: dict[str, ConfigFacts] | None = None, computed: dict[str, Any] | None = None) -> None:
-                    # One batch read of every config (a stat per config while unchanged: the same
-                    # facts object comes back, so the tracker is reused); an edited config is read again.
-                    with background_progress_writes():
-                        if facts is None:  # (with workers busy, read here, not by more forks)
-                            facts = _read_all_facts(share, project, 1 if workers else None)
-                        self._scan_rows(share, facts, process_map, snap, now, rows, on_progress, len(configs), computed)
-
-                scan(configs if workers is None else [c for c in configs if c not in workers.configs])
-                if workers is not None:
-                    adopted, facts, redo = workers.adopt(project, self.store, self._trackers)
-                    scan(list(adopted), facts, adopted)
-                    if redo:
-                        scan(redo)
-                    order = {c: i for i, c in enumerate(configs)}
-                    rows.sort(key=lambda r: order[r.status.config])
+            # A first scan of many runs fans out (see run_status.fanout).
+            snap, forked = scan_with_workers(
+                configs, project, self.store, self._trackers, lambda c: _work_dir_or_none(project, c), compute,
+                lambda: take_snapshot(self.monitor, project), scan_share,
+            )
         finally:
             if gc_was_enabled:
                 gc.enable()
+        if forked:  # shares came back in another order: the caller's order
+            order = {c: i for i, c in enumerate(configs)}
+            rows.sort(key=lambda r: order[r.status.config])
         # A read-only project still gets its status (the cache only makes it faster),
         # but the reason the cache could not be saved is said once, on stderr.
         note_store_problem(self.store.save())

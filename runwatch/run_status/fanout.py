@@ -15,6 +15,7 @@ child that fails is redone here, with the same answers.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable
 from typing import Any
@@ -22,6 +23,7 @@ from typing import Any
 from runwatch.configs.facts import ConfigFacts
 from runwatch.forking import Forked, fork_each, split, worker_count
 from runwatch.layout import Project
+from runwatch.process_info import ProcessInfo, ProcessSnapshot
 from runwatch.progress_tracking.base_progress_tracker import BaseProgressTracker
 from runwatch.progress_tracking.progress_cache import ProgressStore, background_progress_writes
 
@@ -109,6 +111,51 @@ def start_cold_workers(
         return None
     shares = split(cold, n)[1:]
     return ColdWorkers(fork_each(lambda share: _worker(share, project, compute), shares), shares)
+
+
+# scan_share(share, snapshot, process_map, facts, computed, config_workers): the caller's
+# evaluation of a share of runs in this process. ``facts`` None: read the share's configs,
+# forking for them at most ``config_workers`` (None: the project setting). ``computed``: adopted
+# trackers whose progress is taken as computed (evaluate_run(..., computed=True)).
+ScanShare = Callable[
+    [list[str], ProcessSnapshot, dict[str, ProcessInfo], dict[str, ConfigFacts] | None, dict[str, BaseProgressTracker] | None, int | None], None
+]
+
+
+def scan_with_workers(
+    configs: list[str],
+    project: Project,
+    store: ProgressStore | None,
+    trackers: dict[str, BaseProgressTracker] | None,
+    work_dir_of: Callable[[str], str | None],
+    compute: Compute,
+    take_snapshot: Callable[[], ProcessSnapshot],
+    scan_share: ScanShare,
+) -> tuple[ProcessSnapshot, bool]:
+    """A whole scan: workers for the cold runs (forked first, before the process sources can
+    start threads), the process snapshot, this process's share, then the workers' runs adopted
+    and any failed share redone here. Each share's progress.json writes overlap it in a writer
+    thread. Returns (the snapshot, whether workers ran: results then came in another order).
+    """
+    workers = start_cold_workers(configs, project, store, trackers, work_dir_of, compute)
+    with workers or contextlib.nullcontext():
+        snap = take_snapshot()
+        process_map = snap.by_config()
+
+        def share(configs_: list[str], facts: dict[str, ConfigFacts] | None = None, computed: dict[str, BaseProgressTracker] | None = None) -> None:
+            with background_progress_writes():
+                # (with workers busy, this process's configs are read here, not by more forks)
+                scan_share(configs_, snap, process_map, facts, computed, None if workers is None else 1)
+
+        if workers is None:
+            share(configs)
+            return snap, False
+        share([c for c in configs if c not in workers.configs])
+        adopted, facts, redo = workers.adopt(project, store, trackers)
+        share(list(adopted), facts, adopted)
+        if redo:
+            share(redo)
+    return snap, True
 
 
 def _known(config: str, store: ProgressStore | None, trackers: dict[str, BaseProgressTracker] | None, work_dir_of: Callable[[str], str | None]) -> bool:

@@ -8,7 +8,6 @@ takes a batch down: whatever goes wrong becomes that run's error message.
 
 from __future__ import annotations
 
-import contextlib
 import gc
 import logging
 import os
@@ -21,14 +20,14 @@ from runwatch.configs.facts import ConfigFacts
 from runwatch.layout import LayoutError, Project
 from runwatch.process_info import ProcessInfo, ProcessMonitor, ProcessSnapshot
 from runwatch.progress_tracking.base_progress_tracker import BaseProgressTracker, RunDetails
-from runwatch.progress_tracking.progress_cache import ProgressStore, background_progress_writes
+from runwatch.progress_tracking.progress_cache import ProgressStore
 from runwatch.progress_tracking.progress_info import ProgressInfo
 from runwatch.progress_tracking.progress_tracker_factory import create_progress_tracker
 from runwatch.readers.artifacts import get_epoch_last_update
 from runwatch.readers.logs import get_log_last_update
 from runwatch.readers.scores import headline
 from runwatch.progress_tracking.progress_info import json_safe
-from runwatch.run_status.fanout import start_cold_workers
+from runwatch.run_status.fanout import scan_with_workers
 from runwatch.run_status.rules import Status, decide_status
 from runwatch.settings import Settings
 
@@ -420,37 +419,32 @@ def get_all_run_status(
     def compute(config: str, facts: ConfigFacts) -> BaseProgressTracker | None:  # in a forked worker
         return evaluate_run(config, project, process_map={}, facts=facts, now=now, force_refresh=force_refresh)[1]
 
+    def scan_share(
+        share: list[str],
+        snap: ProcessSnapshot,
+        process_map: dict[str, ProcessInfo],
+        facts: dict[str, ConfigFacts] | None,
+        computed: dict[str, BaseProgressTracker] | None,
+        config_workers: int | None,
+    ) -> None:
+        if facts is None:
+            facts = _read_all_facts(share, project, config_workers)
+        _scan(share, project, out, trackers, facts, process_map, snap, sleep_time, outdated_days, force_refresh, store, now, computed)
+
     # A scan allocates many long-lived objects and frees few: cyclic GC passes over them
     # would cost more than they reclaim, so collection waits until the scan is done.
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        # Workers (a cold scan only) are forked first: the process sources may start threads.
-        workers = start_cold_workers(configs, project, store, trackers, lambda c: _work_dir_or_none(project, c), compute)
-        with workers or contextlib.nullcontext():
-            snap = snapshot if snapshot is not None else take_snapshot(system_monitor, project)
-            process_map = snap.by_config()
-
-            def scan(share: list[str], facts: dict[str, ConfigFacts] | None = None, computed: dict[str, BaseProgressTracker] | None = None) -> None:
-                # progress.json rewrites (a cold scan's) overlap the scan in a writer thread;
-                # all are done, with their warnings and cache keys, when the block exits.
-                with background_progress_writes():
-                    _scan(
-                        # (with workers busy, this process's configs are read here, not by more forks)
-                        share, project, out, trackers, facts if facts is not None else _read_all_facts(share, project, 1 if workers else None),
-                        process_map, snap, sleep_time, outdated_days, force_refresh, store, now, computed,
-                    )
-
-            scan(configs if workers is None else [c for c in configs if c not in workers.configs])
-            if workers is not None:
-                adopted, facts, redo = workers.adopt(project, store, trackers)
-                scan(list(adopted), facts, adopted)
-                if redo:
-                    scan(redo)
-                out = {c: out[c] for c in configs}  # shares came back in another order: the caller's order, as promised
+        _, forked = scan_with_workers(
+            configs, project, store, trackers, lambda c: _work_dir_or_none(project, c), compute,
+            lambda: snapshot if snapshot is not None else take_snapshot(system_monitor, project), scan_share,
+        )
     finally:
         if gc_was_enabled:
             gc.enable()
+    if forked:  # shares came back in another order: the caller's order, as promised
+        out = {c: out[c] for c in configs}
     if store is not None:
         note_store_problem(store.save())
     return out
