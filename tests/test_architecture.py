@@ -25,8 +25,9 @@ LAYERS = {
     "runwatch.testing": 4,
     "runwatch.live": 5,
     "runwatch.server": 6,
+    "runwatch.hub": 7,
     "runwatch.demo": 7,
-    "runwatch.cli": 7,
+    "runwatch.cli": 8,
 }
 
 

@@ -124,11 +124,16 @@ def test_summary_healthz_and_metrics(served):
     code, text, headers = get(srv.base + "metrics")
     assert code == 200 and headers["content-type"].startswith("text/plain; version=0.0.4")
     lines = text.splitlines()
+    c = s["cluster"]  # every series carries the agent's name (issue 18)
+    assert c and c == srv.index.cluster
     for st, n in s["counts"].items():
-        assert f'runwatch_runs{{status="{st}"}} {n}' in lines
-    exp = first(tree, "finished")
-    assert any(line.startswith(f'runwatch_run_progress{{run="{exp.rel}",status="finished"}} 100') for line in lines)
-    assert "# TYPE runwatch_run_progress gauge" in lines and "runwatch_ws_clients 0" in lines
+        assert f'runwatch_runs{{cluster="{c}",status="{st}"}} {n}' in lines
+    # Per-run series only for active runs, so label cardinality stays bounded (issue 18).
+    fin = first(tree, "finished")
+    assert not any(f'run="{fin.rel}"' in line for line in lines)
+    run = next(r for r in srv.index.records()[1] if r["status"] == "running")
+    assert any(line.startswith(f'runwatch_run_progress{{cluster="{c}",run="{run["run"]}",status="running"}} ') for line in lines)
+    assert "# TYPE runwatch_run_progress gauge" in lines and f'runwatch_ws_clients{{cluster="{c}"}} 0' in lines
 
 
 # ---------------------------------------------------------------- WebSocket protocol

@@ -157,8 +157,9 @@ def compact_scores(status: RunStatus) -> None:
                 setattr(progress, attr, new)
 
 
-def make_record(entry_id: str, status: RunStatus, directions: dict[str, Any] | None = None) -> dict[str, Any]:
-    """RunStatus.to_dict() plus the id and the main score a table shows in one column.
+def make_record(entry_id: str, status: RunStatus, directions: dict[str, Any] | None = None, cluster: str | None = None) -> dict[str, Any]:
+    """RunStatus.to_dict() plus the id, the main score a table shows in one column and,
+    for a named index (``runwatch serve --name``), the ``cluster`` it belongs to.
 
     Plain dicts: records are made per request and dropped once sent, so building them
     fast matters more than their size.
@@ -174,6 +175,8 @@ def make_record(entry_id: str, status: RunStatus, directions: dict[str, Any] | N
         rec["main_score"] = {"key": key, "best": best[1] if best else None, "latest": latest_val if latest_val is not None else (latest[1] if latest else None)}
     else:
         rec["main_score"] = None
+    if cluster is not None:
+        rec["cluster"] = cluster
     return rec
 
 
@@ -212,8 +215,11 @@ class LiveIndex:
         on_delta: Callable[[Delta], None] | None = None,
         full_sweep_every: int = 60,
         finished_sweep_every: int = 12,
+        cluster: str | None = None,
     ) -> None:
         self.project = project
+        # The agent's stable name (``runwatch serve --name``): in every record and the summary.
+        self.cluster = cluster
         self.monitor = monitor
         self.store = store if store is not None else (open_store(project) if use_store else None)
         self.clock = clock
@@ -245,7 +251,8 @@ class LiveIndex:
         with self._lock:
             seq = self.seq
             items = [(e.id, e.status, e.facts) for e in self.entries.values()]
-        return seq, [make_record(i, st, f.directions if f is not None else None) if st is not None else {} for i, st, f in items]
+        c = self.cluster
+        return seq, [make_record(i, st, f.directions if f is not None else None, c) if st is not None else {} for i, st, f in items]
 
     def get(self, entry_id: str) -> Entry | None:
         with self._lock:
@@ -463,7 +470,7 @@ class LiveIndex:
             for rel, config, status, tracker, facts in results:
                 eid = self.by_rel.get(rel) or run_id(rel)
                 compact_scores(status)
-                rec = make_record(eid, status, facts.directions if facts is not None else None)
+                rec = make_record(eid, status, facts.directions if facts is not None else None, self.cluster)
                 digest = record_digest(rec)
                 entry = self.entries.get(eid)
                 if entry is None:
@@ -515,6 +522,7 @@ class LiveIndex:
             "updated_at": self.updated_at,
             "process_errors": dict(self.snapshot.errors),
             "scanning": self.scanning,
+            "cluster": self.cluster,
         }
 
 

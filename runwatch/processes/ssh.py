@@ -161,6 +161,35 @@ def describe_error(server: str, exc: BaseException, timeout: float) -> str:
     return f"{server}: {type(exc).__name__}: {exc}"
 
 
+async def connect(
+    server: ServerSpec,
+    *,
+    config: Sequence[str] = (),
+    known_hosts: str | Sequence[str] = (),
+    client_keys: Sequence[str] = (),
+    timeout: float = 10.0,
+    keepalive_interval: float = 30.0,
+) -> asyncssh.SSHClientConnection:
+    """An SSH connection the way runwatch makes them: the user's ssh config, keys and agent
+    (or the paths given), host keys always checked, never a password prompt."""
+    kwargs: dict[str, Any] = {
+        "config": config,  # () means the user's own ~/.ssh/config
+        "known_hosts": known_hosts,
+        "connect_timeout": timeout,
+        "login_timeout": timeout,
+        "keepalive_interval": keepalive_interval,
+        "password": None,
+        "kbdint_auth": False,
+    }
+    if server.user:
+        kwargs["username"] = server.user
+    if server.port:
+        kwargs["port"] = server.port
+    if client_keys:
+        kwargs["client_keys"] = list(client_keys)
+    return await asyncssh.connect(server.host, **kwargs)
+
+
 class _LoopThread:
     """An event loop of our own, so connections outlive a snapshot whoever calls it (CLI or server)."""
 
@@ -320,22 +349,7 @@ class SshSource:
         return stdout or ""
 
     async def _connect(self, server: ServerSpec) -> asyncssh.SSHClientConnection:
-        kwargs: dict[str, Any] = {
-            "config": self._config,
-            "known_hosts": self._known_hosts,
-            "connect_timeout": self.timeout,
-            "login_timeout": self.timeout,
-            "keepalive_interval": self._keepalive,
-            "password": None,
-            "kbdint_auth": False,
-        }
-        if server.user:
-            kwargs["username"] = server.user
-        if server.port:
-            kwargs["port"] = server.port
-        if self._client_keys:
-            kwargs["client_keys"] = self._client_keys
-        conn = await asyncssh.connect(server.host, **kwargs)
+        conn = await connect(server, config=self._config, known_hosts=self._known_hosts, client_keys=self._client_keys, timeout=self.timeout, keepalive_interval=self._keepalive)
         self.connects += 1
         return conn
 

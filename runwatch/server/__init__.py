@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
+import socket
 import sys
 import threading
 import webbrowser
@@ -25,7 +26,7 @@ from runwatch.server.security import is_loopback
 from runwatch.server.websocket_progress import MAX_CLIENT_MESSAGE
 from runwatch.settings import Settings
 
-__all__ = ["BackgroundServer", "build_server", "run_server"]
+__all__ = ["BackgroundServer", "build_server", "run_server", "uvicorn_server"]
 
 
 def _url(host: str, port: int, token: str | None) -> str:
@@ -70,14 +71,16 @@ def build_server(
     send_timeout_s: float = 10.0,
     log_level: str = "warning",
     scan_in_background: bool = False,
+    name: str | None = None,
 ) -> tuple[Any, LiveIndex, str | None]:
-    """(uvicorn.Server, index, effective token); ``on_ready(url)`` is called once listening."""
-    import uvicorn
+    """(uvicorn.Server, index, effective token); ``on_ready(url)`` is called once listening.
 
-    if not is_loopback(host) and token is None:
-        token = secrets.token_urlsafe(24)
+    ``name`` is the agent's stable name (default: the host name), carried in every
+    record and the summary as ``cluster`` so that a hub can tell its agents apart.
+    """
+    token = effective_token(host, token)
     project = Project.at(root, settings)
-    index = LiveIndex(project, monitor=monitor)
+    index = LiveIndex(project, monitor=monitor, cluster=name or default_name())
     app = create_app(
         index,
         token=token,
@@ -89,6 +92,25 @@ def build_server(
         send_timeout_s=send_timeout_s,
         scan_in_background=scan_in_background,
     )
+    return uvicorn_server(app, host, port, token, on_ready, log_level), index, token
+
+
+def default_name() -> str:
+    """An agent's name when not given: this machine's host name."""
+    return socket.gethostname() or "localhost"
+
+
+def effective_token(host: str, token: str | None) -> str | None:
+    """The token to require: the given one, or a generated one when binding beyond loopback."""
+    if not is_loopback(host) and token is None:
+        return secrets.token_urlsafe(24)
+    return token
+
+
+def uvicorn_server(app: Any, host: str, port: int, token: str | None, on_ready: Callable[[str], None] | None = None, log_level: str = "warning") -> Any:
+    """The uvicorn server for a dashboard app (an agent's or a hub's); ``on_ready(url)`` once listening."""
+    import uvicorn
+
     config = uvicorn.Config(app, host=host, port=port, log_level=log_level, lifespan="on", timeout_graceful_shutdown=3, ws_ping_interval=20, ws_ping_timeout=20, ws_max_size=MAX_CLIENT_MESSAGE)
     the_token = token
     _quiet_client_faults()  # after uvicorn.Config, whose logging dictConfig would drop it
@@ -117,7 +139,7 @@ def build_server(
                         break
                 on_ready(_url(host, bound, the_token))
 
-    return _Server(config), index, token
+    return _Server(config)
 
 
 def run_server(
@@ -130,29 +152,37 @@ def run_server(
     monitor: Any = None,
     polling: bool | None = None,
     on_ready: Callable[[str], None] | None = None,
+    name: str | None = None,
 ) -> None:
     """Serve the dashboard until SIGINT/SIGTERM (uvicorn's handlers give a clean shutdown)."""
+    ready = announcer(f"serving {root}", host, token, open_browser, on_ready)
+    # Listen at once; on a large tree the first scan fills the page in batches.
+    server, _, _ = build_server(root, host, port, token, settings, monitor, polling, ready, scan_in_background=True, name=name)
+    server.run()
+
+
+def announcer(what: str, host: str, token: str | None, open_browser: bool, on_ready: Callable[[str], None] | None) -> Callable[[str], None]:
+    """The ``on_ready`` of a foreground server: says a token was generated, prints or hands on the URL."""
     generated = token is None and not is_loopback(host)
 
     def ready(url: str) -> None:
         if generated:
             print(f"runwatch: {host} is not a loopback address, so a token was generated; it is in the URL.", file=sys.stderr, flush=True)
         if on_ready is None:  # a caller with on_ready prints the URL itself
-            print(f"runwatch: serving {root} at {url}", file=sys.stderr, flush=True)
+            print(f"runwatch: {what} at {url}", file=sys.stderr, flush=True)
         if open_browser:
             webbrowser.open(url)
         if on_ready is not None:
             on_ready(url)
 
-    # Listen at once; on a large tree the first scan fills the page in batches.
-    server, _, _ = build_server(root, host, port, token, settings, monitor, polling, ready, scan_in_background=True)
-    server.run()
+    return ready
 
 
 class BackgroundServer:
     """The server in a daemon thread, on a free port unless given: ``with BackgroundServer(root) as s: s.url``."""
 
-    def __init__(self, root: str, *, host: str = "127.0.0.1", port: int = 0, token: str | None = None, ready_timeout: float = 120.0, **kwargs: Any) -> None:
+    def __init__(self, root: Any, *, host: str = "127.0.0.1", port: int = 0, token: str | None = None, ready_timeout: float = 120.0, builder: Callable[..., Any] | None = None, **kwargs: Any) -> None:
+        """``builder`` (default ``build_server``) makes the server from ``root``: ``runwatch.hub.build_hub`` takes agents."""
         self.host = host
         self._ready = threading.Event()
         self.url: str = ""
@@ -162,7 +192,7 @@ class BackgroundServer:
             self.url = url
             self._ready.set()
 
-        self.server, self.index, self.token = build_server(root, host, port, token, on_ready=ready, **kwargs)
+        self.server, self.index, self.token = (builder or build_server)(root, host, port, token, on_ready=ready, **kwargs)
         self._thread = threading.Thread(target=self._run, name="runwatch-server", daemon=True)
         self._error: BaseException | None = None
 

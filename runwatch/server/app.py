@@ -12,7 +12,7 @@ import contextlib
 import os
 from collections.abc import AsyncIterator, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, Protocol
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -36,6 +36,19 @@ _CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self' ws: wss:; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 )
+
+
+class Feed(Protocol):
+    """What keeps an index-like object current in place of the scan and the watcher (the hub's agents)."""
+
+    def running(self) -> contextlib.AbstractAsyncContextManager[None]:
+        """Feeds the index while the server runs."""
+
+    async def detail(self, run_id: str) -> dict[str, Any] | None:
+        """The detail record of one run (``/api/runs/{id}``), None for an unknown id."""
+
+    def health(self) -> dict[str, Any]:
+        """Extra ``/healthz`` fields."""
 
 
 class BadRequest(ValueError):
@@ -106,21 +119,27 @@ def create_app(
     send_timeout_s: float = 10.0,
     scan_in_background: bool = False,
     scan_batch: int = 500,
+    feed: Feed | None = None,
 ) -> Guard:
     """The dashboard app over a LiveIndex; its lifespan scans (if the index is empty) and watches.
 
     With ``scan_in_background`` the server answers at once and runs arrive as deltas
     in batches of ``scan_batch`` (``summary.scanning`` is true until the scan is done).
+
+    With a ``feed`` the index is any index-like object (``seq``, ``records()``,
+    ``summary()``, ``len()``, ``on_delta``) kept current by the feed instead of by a
+    scan and a file watcher: that is how ``runwatch hub`` serves the merged index of
+    its agents with this same app.
     """
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="runwatch-index")
     ws_server = ProgressWebSocketServer(index, heartbeat_s=heartbeat_s, queue_size=queue_size, send_timeout_s=send_timeout_s)
-    watcher = Watcher(index, polling=polling, sweep_interval=sweep_interval, executor=executor) if watch else None
+    watcher = Watcher(index, polling=polling, sweep_interval=sweep_interval, executor=executor) if watch and feed is None else None
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         loop = asyncio.get_running_loop()
         ws_server.attach(loop)
-        if len(index) == 0 and index.seq == 0:
+        if feed is None and len(index) == 0 and index.seq == 0:
             scan = loop.run_in_executor(executor, index.full_scan, scan_batch if scan_in_background else 0)
             if not scan_in_background:
                 await scan
@@ -128,7 +147,8 @@ def create_app(
         if watcher is not None:
             tasks.append(asyncio.create_task(watcher.run()))
         try:
-            yield
+            async with feed.running() if feed is not None else contextlib.nullcontext():
+                yield
         finally:
             if watcher is not None:
                 watcher.stop()
@@ -136,7 +156,7 @@ def create_app(
             for t in tasks:
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            if index.store is not None:
+            if getattr(index, "store", None) is not None:
                 with contextlib.suppress(Exception):
                     await loop.run_in_executor(executor, index.store.save)
             executor.shutdown(wait=False, cancel_futures=True)
@@ -151,10 +171,13 @@ def create_app(
         return _json({"runs": rows, "total": total, "seq": seq})
 
     async def api_run(request: Request) -> Response:
-        entry = index.get(request.path_params["run_id"])
-        if entry is None:
+        if feed is not None:
+            detail = await feed.detail(request.path_params["run_id"])
+        else:
+            entry = index.get(request.path_params["run_id"])
+            detail = await asyncio.to_thread(run_detail, entry, cluster=index.cluster) if entry is not None else None
+        if detail is None:
             return _json({"error": "no run with this id (ids come from /api/runs)"}, 404)
-        detail = await asyncio.to_thread(run_detail, entry)
         detail["seq"] = index.seq
         return _json(detail)
 
@@ -162,7 +185,7 @@ def create_app(
         return _json(index.summary())
 
     async def healthz(request: Request) -> Response:
-        return _json({"ok": True, "runs": len(index), "seq": index.seq, "scanning": index.scanning, "watcher": watcher.mode if watcher else None, "clients": len(ws_server.clients)})
+        return _json({"ok": True, "runs": len(index), "seq": index.seq, "scanning": index.scanning, "watcher": watcher.mode if watcher else None, "clients": len(ws_server.clients), **(feed.health() if feed is not None else {})})
 
     async def metrics(request: Request) -> Response:
         text = await asyncio.to_thread(render_metrics, index, ws_server)

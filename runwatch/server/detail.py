@@ -54,10 +54,10 @@ def _score_rows(scores: Any, prefix: str = "") -> list[dict[str, Any]]:
     return rows
 
 
-def run_detail(entry: Entry, log_lines: int = LOG_TAIL_LINES) -> dict[str, Any]:
+def run_detail(entry: Entry, log_lines: int = LOG_TAIL_LINES, cluster: str | None = None) -> dict[str, Any]:
     """The record plus per-metric series, epoch timeline, config facts, scores table and log tail."""
     status, facts = entry.status, entry.facts  # read once: a commit may replace them meanwhile
-    rec = make_record(entry.id, status, facts.directions if facts is not None else None) if status is not None else {}
+    rec = make_record(entry.id, status, facts.directions if facts is not None else None, cluster) if status is not None else {}
     details = status.details if status is not None else None
     series: dict[str, list[list[float]]] = {}
     timeline: list[dict[str, Any]] = []

@@ -1,11 +1,21 @@
-"""Prometheus text exposition of the index, so labs can graph their runs in Grafana."""
+"""Prometheus text exposition of the index, so labs can graph their runs in Grafana.
+
+Every series carries ``cluster`` (the agent's ``--name``; a hub gives each agent's
+series that agent's name and its own series its own), so one Prometheus can scrape a
+fleet of agents, or one hub, and tell the clusters apart. Label cardinality is
+bounded: per-status, per-cluster series are fixed in number, and the per-run series
+(``runwatch_run_*``) exist only for active runs (running, stuck, queued); finished,
+failed and outdated runs are counted in ``runwatch_runs`` but get no series of their own.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from runwatch.live.index import LiveIndex
 from runwatch.run_status.rules import STATUSES
+
+# Runs whose per-run series are exported: those whose progress can still change.
+ACTIVE_STATUSES = frozenset({"running", "stuck", "queued"})
 
 
 def _label(value: Any) -> str:
@@ -20,9 +30,20 @@ def _num(v: Any) -> str:
     return repr(int(f)) if f.is_integer() and abs(f) < 1e15 else repr(f)
 
 
-def render_metrics(index: LiveIndex, ws: Any = None) -> str:
+def _groups(summary: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Per cluster: its summary. A hub's summary has them under ``clusters``; an agent is one."""
+    clusters = summary.get("clusters")
+    if isinstance(clusters, dict):
+        return clusters
+    return {str(summary.get("cluster") or ""): summary}
+
+
+def render_metrics(index: Any, ws: Any = None) -> str:
+    """The text format over an index-like object (a LiveIndex or a hub's merged index)."""
     seq, records = index.records()
     summary = index.summary()
+    own = _label(summary.get("cluster") or "")
+    groups = {_label(name): s for name, s in _groups(summary).items()}
     out: list[str] = []
 
     def family(name: str, kind: str, help_: str) -> None:
@@ -30,29 +51,44 @@ def render_metrics(index: LiveIndex, ws: Any = None) -> str:
         out.append(f"# TYPE {name} {kind}")
 
     family("runwatch_runs", "gauge", "Runs per status.")
-    for s in STATUSES:
-        out.append(f'runwatch_runs{{status="{s}"}} {summary["counts"].get(s, 0)}')
+    for c, s in groups.items():
+        counts = s.get("counts") or {}
+        for st in STATUSES:
+            out.append(f'runwatch_runs{{cluster="{c}",status="{st}"}} {counts.get(st, 0)}')
     family("runwatch_progress_percent", "gauge", "Mean progress over all runs (0-100).")
-    out.append(f"runwatch_progress_percent {_num(summary['progress'])}")
-    family("runwatch_run_progress", "gauge", "Progress of each run in percent (0-100).")
-    for r in records:
-        out.append(f'runwatch_run_progress{{run="{_label(r.get("run"))}",status="{_label(r.get("status"))}"}} {_num(r.get("progress_percentage") or 0.0)}')
-    family("runwatch_run_completed_epochs", "gauge", "Completed epochs of each run.")
-    for r in records:
-        out.append(f'runwatch_run_completed_epochs{{run="{_label(r.get("run"))}"}} {_num(r.get("completed_epochs") or 0)}')
-    family("runwatch_run_eta_seconds", "gauge", "Estimated seconds to completion of running runs.")
-    for r in records:
+    for c, s in groups.items():
+        out.append(f'runwatch_progress_percent{{cluster="{c}"}} {_num(s.get("progress") or 0.0)}')
+    family("runwatch_epochs_done", "gauge", "Completed epochs summed over all runs (epochs per hour: delta over 1h).")
+    for c, s in groups.items():
+        out.append(f'runwatch_epochs_done{{cluster="{c}"}} {_num(s.get("epochs_done") or 0)}')
+    active = [(_label(r.get("cluster") or summary.get("cluster") or ""), r) for r in records if r.get("status") in ACTIVE_STATUSES]
+    family("runwatch_run_progress", "gauge", "Progress of each active (running, stuck, queued) run in percent (0-100).")
+    for c, r in active:
+        out.append(f'runwatch_run_progress{{cluster="{c}",run="{_label(r.get("run"))}",status="{_label(r.get("status"))}"}} {_num(r.get("progress_percentage") or 0.0)}')
+    family("runwatch_run_completed_epochs", "gauge", "Completed epochs of each active run.")
+    for c, r in active:
+        out.append(f'runwatch_run_completed_epochs{{cluster="{c}",run="{_label(r.get("run"))}"}} {_num(r.get("completed_epochs") or 0)}')
+    family("runwatch_run_eta_seconds", "gauge", "Estimated seconds to completion of active runs.")
+    for c, r in active:
         if r.get("eta_seconds") is not None:
-            out.append(f'runwatch_run_eta_seconds{{run="{_label(r.get("run"))}"}} {_num(r["eta_seconds"])}')
+            out.append(f'runwatch_run_eta_seconds{{cluster="{c}",run="{_label(r.get("run"))}"}} {_num(r["eta_seconds"])}')
     family("runwatch_index_seq", "counter", "Sequence number of the newest change to the index.")
-    out.append(f"runwatch_index_seq {seq}")
+    out.append(f'runwatch_index_seq{{cluster="{own}"}} {seq}')
     family("runwatch_process_source_errors", "gauge", "Process sources that could not be asked in the last snapshot.")
-    out.append(f"runwatch_process_source_errors {len(summary.get('process_errors') or {})}")
+    for c, s in groups.items():
+        out.append(f'runwatch_process_source_errors{{cluster="{c}"}} {len(s.get("process_errors") or {})}')
+    if isinstance(summary.get("clusters"), dict):
+        family("runwatch_agent_up", "gauge", "1 while the hub holds a live subscription to the agent, else 0.")
+        for c, s in groups.items():
+            out.append(f'runwatch_agent_up{{cluster="{c}"}} {1 if s.get("reachable") else 0}')
+        family("runwatch_agent_stale_runs", "gauge", "Runs shown with their last status because their agent is unreachable.")
+        for c, s in groups.items():
+            out.append(f'runwatch_agent_stale_runs{{cluster="{c}"}} {0 if s.get("reachable") else int(s.get("total") or 0)}')
     if ws is not None:
         family("runwatch_ws_clients", "gauge", "Connected WebSocket clients.")
-        out.append(f"runwatch_ws_clients {len(ws.clients)}")
+        out.append(f'runwatch_ws_clients{{cluster="{own}"}} {len(ws.clients)}')
         family("runwatch_ws_resyncs_total", "counter", "Snapshots re-sent to clients that fell behind or asked.")
-        out.append(f"runwatch_ws_resyncs_total {ws.resyncs}")
+        out.append(f'runwatch_ws_resyncs_total{{cluster="{own}"}} {ws.resyncs}')
         family("runwatch_ws_drops_total", "counter", "Clients disconnected for being too slow.")
-        out.append(f"runwatch_ws_drops_total {ws.drops}")
+        out.append(f'runwatch_ws_drops_total{{cluster="{own}"}} {ws.drops}')
     return "\n".join(out) + "\n"
