@@ -135,6 +135,7 @@ def cli() -> None:
     runwatch status --json       the same, as one JSON document (see docs/cli.md)
     runwatch show RUN            one run in depth: epochs, scores, log tail
     runwatch serve               the web dashboard
+    runwatch hub A=URL B=URL     one dashboard over many clusters' `serve` agents
     runwatch demo                a live demo project with the dashboard
     """
 
@@ -333,6 +334,7 @@ def _load_server() -> Callable[..., None] | None:
 @click.option("--token", default=None, envvar="RUNWATCH_TOKEN", help="Require this token (also RUNWATCH_TOKEN).")
 @click.option("--polling/--no-polling", default=None, help="Poll the file system instead of watching it (network file systems).")
 @click.option("--open/--no-browser", "open_browser", default=False, help="Open the dashboard in a browser.")
+@click.option("--name", default=None, help="This agent's stable name, in every record and the summary as `cluster` (default: the host name).")
 @exec_configs_option
 @source_options
 @user_errors
@@ -343,6 +345,7 @@ def serve(
     token: str | None,
     polling: bool | None,
     open_browser: bool,
+    name: str | None,
     local: bool,
     ssh: tuple[str, ...],
     no_ssh: bool,
@@ -367,11 +370,40 @@ def serve(
             monitor=monitor,
             polling=polling,
             on_ready=lambda url: click.echo(f"runwatch dashboard: {url}  (Ctrl-C to stop)"),
+            name=name,
         )
     except KeyboardInterrupt:
         pass
     finally:
         _close(monitor)
+
+
+# ---------------------------------------------------------------- hub
+
+
+@cli.command()
+@click.argument("agents", nargs=-1, required=True, metavar="NAME=URL...")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (anything but loopback needs --token, or one is generated).")
+@click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True)
+@click.option("--token", default=None, envvar="RUNWATCH_HUB_TOKEN", help="Require this token of the hub's own clients (also RUNWATCH_HUB_TOKEN).")
+@click.option("--open/--no-browser", "open_browser", default=False, help="Open the hub's page in a browser.")
+@user_errors
+def hub(agents: tuple[str, ...], host: str, port: int, token: str | None, open_browser: bool) -> None:
+    """One dashboard over many `runwatch serve` agents, one per cluster.
+
+    Each agent is NAME=URL: the URL `runwatch serve` prints (token included), or
+    ssh://user@login-node/PORT for an agent on that node's loopback port, reached
+    through an SSH port forward the hub opens (your ssh config, keys and known_hosts).
+    """
+    from runwatch.hub import AgentSpecError, run_hub
+
+    try:
+        run_hub(list(agents), host=host, port=port, token=token, open_browser=open_browser,
+                on_ready=lambda url: click.echo(f"runwatch hub: {url}  (Ctrl-C to stop)"))
+    except AgentSpecError as e:
+        raise CliError(str(e)) from None
+    except KeyboardInterrupt:
+        pass
 
 
 # ---------------------------------------------------------------- demo

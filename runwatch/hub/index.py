@@ -224,7 +224,8 @@ class HubIndex:
             planned += c["epochs_total"]
             for src, msg in c["process_errors"].items():
                 errors[f"{n}: {src}"] = msg
-        unreachable = [{"cluster": n, "since": c["since"], "error": c["error"]} for n, c in clusters.items() if not c["reachable"]]
+        # Agents tried and not reached; one not yet tried is neither (``scanning`` covers it).
+        unreachable = [{"cluster": n, "since": c["since"], "error": c["error"]} for n, c in clusters.items() if not c["reachable"] and c["error"] is not None]
         return {
             "total": total,
             "counts": counts,
