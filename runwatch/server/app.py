@@ -31,7 +31,7 @@ from runwatch.server.websocket_progress import FilterError, ProgressWebSocketSer
 
 STATIC_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "static")
 MAX_LIMIT = 10000
-SORT_KEYS = ("run", "status", "progress_percentage", "completed_epochs", "total_epochs", "last_update_time", "start_time", "eta_seconds", "best", "latest")
+SORT_KEYS = ("run", "cluster", "status", "progress_percentage", "completed_epochs", "total_epochs", "last_update_time", "start_time", "eta_seconds", "best", "latest")
 _CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self' ws: wss:; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"

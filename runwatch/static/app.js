@@ -545,6 +545,61 @@
     connect();
     schedule(true);
   }
+  // ------------------------------------------------------------ hub: clusters (runwatch hub)
+  // Self-contained: on a hub's page (its summary has `clusters`) each row gets a cluster
+  // column, runs of an unreachable agent are marked stale, and a cluster bar shows each
+  // cluster's counts and reachability and filters by cluster. An agent's own page is unchanged.
+  state.clusterFilter = null;
+  const hubMode = () => !!(state.summary && state.summary.clusters);
+  const baseVisible = visible;
+  visible = (r) => baseVisible(r) && (state.clusterFilter === null || r.cluster === state.clusterFilter);
+  const baseFillRunRow = fillRunRow;
+  fillRunRow = (el, r) => {
+    baseFillRunRow(el, r);
+    if (!hubMode()) return;
+    if (r.stale) { el.classList.add("stale"); el.title = "agent " + r.cluster + " unreachable: last known status"; }
+    else el.removeAttribute("title");
+    el.insertBefore(h("div", { class: "c-cluster", title: r.cluster, text: r.cluster || "" }), el.firstChild);
+  };
+  const baseRenderSummary = renderSummary;
+  renderSummary = () => {
+    baseRenderSummary();
+    const on = hubMode();
+    document.body.classList.toggle("multi-cluster", on);
+    const thead = $("thead");
+    let head = thead.querySelector(".c-cluster");
+    if (on && !head) {
+      head = h("div", { class: "c-cluster", "data-sort": "cluster", text: "Cluster", onclick: () => {
+        if (state.sortKey === "cluster") state.sortDesc = !state.sortDesc; else { state.sortKey = "cluster"; state.sortDesc = false; }
+        schedule(true);
+      } });
+      thead.insertBefore(head, thead.firstChild);
+    }
+    if (head) { head.hidden = !on; head.classList.toggle("sorted", state.sortKey === "cluster"); head.classList.toggle("desc", state.sortKey === "cluster" && state.sortDesc); }
+    let bar = $("clusters");
+    if (!bar) { bar = h("div", { id: "clusters", role: "toolbar", "aria-label": "Filter by cluster" }); $("toolbar").after(bar); }
+    bar.hidden = !on;
+    bar.textContent = "";
+    if (!on) return;
+    const pick = (name) => { state.clusterFilter = state.clusterFilter === name ? null : name; schedule(true); };
+    bar.appendChild(h("button", { class: "cluster all" + (state.clusterFilter === null ? " active" : ""), type: "button", onclick: () => pick(null), text: "all clusters" }));
+    for (const [name, c] of Object.entries(state.summary.clusters).sort((a, b) => collator.compare(a[0], b[0]))) {
+      const chips = h("span", { class: "chips" });
+      for (const st of STATUSES) if (c.counts && c.counts[st]) chips.appendChild(h("span", { class: "chip st-" + st, text: c.counts[st] + " " + st }));
+      const down = !c.reachable && c.error;
+      bar.appendChild(h("button", {
+        class: "cluster" + (state.clusterFilter === name ? " active" : "") + (down ? " down" : ""), type: "button", "data-cluster": name,
+        title: down ? "unreachable since " + fmtTime(c.since) + ": " + c.error : (c.url || name), onclick: () => pick(name),
+      }, h("span", { class: "cname", text: name }), h("span", { class: "n", text: " " + (c.total || 0) }), chips,
+        down ? h("span", { class: "err", text: " unreachable " + fmtAgo(c.since) }) : null));
+    }
+  };
+  { // #run=<cluster>:<id> (hub ids) opens the run like #run=<id> does
+    const hm = /^#run=([A-Za-z0-9][A-Za-z0-9_.-]{0,63}(?::|%3A)[0-9a-f]+)$/.exec(location.hash);
+    if (hm) setTimeout(() => openDetail(decodeURIComponent(hm[1])), 0);
+  }
+  // ------------------------------------------------------------ end of hub: clusters
+
   window.runwatch = state;  // for debugging and browser tests
   // Feeds a protocol message as if it came from the socket (browser tests measure rendering with it).
   window.runwatchFeed = (m) => onMessage({ data: JSON.stringify(m) });
