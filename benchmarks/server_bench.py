@@ -83,13 +83,13 @@ class EpochWriter:
 class ServerProcess:
     """``run_server`` in a subprocess, with the tree's processes as its process source."""
 
-    def __init__(self, root: str, procs_file: str) -> None:
+    def __init__(self, root: str, procs_file: str, name: str | None = None) -> None:
         code = (
             "import pickle, sys\n"
             "from runwatch.process_info import ProcessSnapshot\n"
             "from runwatch.server import run_server\n"
             f"procs = pickle.load(open({procs_file!r}, 'rb'))\n"
-            f"run_server({root!r}, port=0, monitor=ProcessSnapshot(processes=procs), "
+            f"run_server({root!r}, port=0, monitor=ProcessSnapshot(processes=procs), name={name!r}, "
             "on_ready=lambda url: print('READY', url, flush=True))\n"
         )
         self.p = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)

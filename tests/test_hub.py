@@ -323,6 +323,26 @@ def test_agent_killed_its_runs_stay_stale_with_last_status_and_a_restart_resyncs
         b.stop()
 
 
+def test_a_silent_agent_is_found_out_by_pings_and_resynced_when_it_answers_again(tmp_path):
+    """SIGSTOP: the socket stays open but nothing answers, as in a network partition."""
+    ta = generate_tree(str(tmp_path / "a"), n_runs=8, seed=51)
+    a = agent(ta.root, "frozen")
+    try:
+        with BackgroundServer([f"f={a.url}"], builder=build_hub, backoff=Backoff(0.1, 0.5), ping_interval=0.5, ping_timeout=1.0, open_timeout=2.0) as hub:
+            wait_for(lambda: merged_matches(hub.base, {"f": (a, None)}), what="merged")
+            before = {r["id"]: r["status"] for r in hub_records(hub.base)}
+            os.kill(a.p.pid, signal.SIGSTOP)
+            try:
+                s = wait_for(lambda: (lambda s: s if s["unreachable"] else None)(get(hub.base + "api/summary")[1]), timeout=15, what="the ping timeout")
+                assert s["stale"] == len(before)
+                assert {r["id"]: r["status"] for r in hub_records(hub.base)} == before and all(r["stale"] for r in hub_records(hub.base))
+            finally:
+                os.kill(a.p.pid, signal.SIGCONT)
+            wait_for(lambda: merged_matches(hub.base, {"f": (a, None)}), timeout=30, what="resynced after SIGCONT")
+    finally:
+        a.stop()
+
+
 def test_a_hub_started_before_its_agent_says_so_and_subscribes_once_it_is_up(tmp_path):
     ta = generate_tree(str(tmp_path / "a"), n_runs=8, seed=31)
     port = free_port()

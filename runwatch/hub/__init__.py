@@ -88,6 +88,7 @@ def build_hub(
     backoff: Backoff | None = None,
     ping_interval: float = 10.0,
     ping_timeout: float = 10.0,
+    open_timeout: float = 10.0,
     heartbeat_s: float = 15.0,
     queue_size: int = 256,
     send_timeout_s: float = 10.0,
@@ -100,7 +101,7 @@ def build_hub(
     specs = parse_agents(agents)
     token = effective_token(host, token)
     index = HubIndex([(s.name, s.shown) for s in specs], name=name)
-    subs = [Subscriber(s, index, ssh=ssh, backoff=backoff, ping_interval=ping_interval, ping_timeout=ping_timeout) for s in specs]
+    subs = [Subscriber(s, index, ssh=ssh, backoff=backoff, ping_interval=ping_interval, ping_timeout=ping_timeout, open_timeout=open_timeout) for s in specs]
     feed = HubFeed(index, subs)
     app = create_app(index, token=token, bind_host=host, heartbeat_s=heartbeat_s, queue_size=queue_size, send_timeout_s=send_timeout_s, feed=feed)
     app.state.feed = feed

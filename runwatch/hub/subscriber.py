@@ -115,7 +115,7 @@ class Subscriber:
                                 synced = True
                                 delay = self.backoff.first
                                 log.info("runwatch hub: subscribed to agent %s (%s)", self.name, self.spec.shown)
-                error = "the agent closed the connection"
+                error = "the agent shut down" if ws.close_code in (1001, 1012) else f"the agent closed the connection (code {ws.close_code})"
             except asyncio.CancelledError:
                 raise
             except Exception as e:  # every way an agent can be unreachable
@@ -215,7 +215,10 @@ def describe(exc: BaseException, timeout: float) -> str:
             return f"the agent refused the hub (HTTP {code}): check the token in its URL"
         return f"the agent answered HTTP {code} instead of a WebSocket"
     if isinstance(exc, ConnectionClosed):
-        return "the connection dropped"
+        code = exc.rcvd.code if exc.rcvd is not None else None
+        if code in (1001, 1012):  # going away; uvicorn's service restart
+            return "the agent shut down"
+        return "the connection dropped" if code is None else f"the agent closed the connection (code {code})"
     if isinstance(exc, InvalidHandshake):
         return f"WebSocket handshake failed: {type(exc).__name__}"
     if isinstance(exc, TimeoutError | asyncio.TimeoutError):
