@@ -26,7 +26,7 @@ LAYERS = {
     "runwatch.live": 5,
     "runwatch.server": 6,
     "runwatch.hub": 7,
-    "runwatch.demo": 7,
+    "runwatch.demo": 8,
     "runwatch.cli": 8,
 }
 

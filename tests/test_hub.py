@@ -417,3 +417,10 @@ def test_bad_agent_arguments_are_refused_with_a_message(arg):
         AgentSpec.parse(arg)
     with pytest.raises(AgentSpecError, match="twice"):
         parse_agents(["a=http://x/", "a=http://y/"])
+
+
+def test_a_hub_beyond_loopback_without_a_token_gets_one():
+    _, _, token = build_hub(["a=http://127.0.0.1:1/"], host="0.0.0.0", port=0)
+    assert token and len(token) >= 24
+    _, _, token = build_hub(["a=http://127.0.0.1:1/"], host="127.0.0.1", port=0)
+    assert token is None

@@ -131,7 +131,8 @@ class HubIndex:
             for i in removed:
                 self._records.pop(i, None)
             self._ids[cluster] = set(fresh)
-            return self._commit(added, changed, removed)
+            # Always a delta: the agent's reachability and counts are news even if no record changed.
+            return self._commit(added, changed, removed, force=True)
 
     def apply_delta(self, cluster: str, msg: dict[str, Any]) -> Delta | None:
         """One agent delta (already checked to follow the last seq) applied to that agent's runs."""
@@ -197,8 +198,8 @@ class HubIndex:
         return out
 
     def _commit(self, added: list[dict[str, Any]], changed: list[dict[str, Any]], removed: list[str], force: bool = False) -> Delta | None:
-        self._summary = self._compute_summary()
         if not (added or changed or removed or force):
+            self._summary = self._compute_summary()
             return None
         self.seq += 1
         self.updated_at = self.clock()
