@@ -192,6 +192,12 @@ def test_hub_merges_both_agents_keyed_by_cluster_and_run(fleet):
     # Every record of an agent carries its name.
     assert {r["cluster"] for r in agent_records(a).values()} == {"alpha-agent"}
 
+    # REST filters and sorts by cluster.
+    _, only = get(hub.base + "api/runs?cluster=beta&limit=10000")
+    assert only["total"] == len(fleet["tb"].runs) and {r["cluster"] for r in only["runs"]} == {"beta"}
+    _, srt = get(hub.base + "api/runs?sort=-cluster&limit=10000")
+    assert [r["cluster"] for r in srt["runs"]] == sorted((r["cluster"] for r in runs), reverse=True)
+
     # The detail of a run comes from its agent, with the hub's id.
     rec = next(r for r in runs if r["cluster"] == "beta")
     code, d = get(hub.base + "api/runs/" + rec["id"])

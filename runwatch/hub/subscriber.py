@@ -122,9 +122,10 @@ class Subscriber:
                 error = describe(e, self.open_timeout)
             finally:
                 self.base = None
-            was = self.index.agents[self.name].reachable
+            state = self.index.agents[self.name]
+            news = state.reachable or state.error is None  # it went away, or the first try failed
             self.index.mark_unreachable(self.name, error)
-            if was or synced:
+            if news:
                 log.warning("runwatch hub: agent %s (%s) unreachable: %s", self.name, self.spec.shown, error)
             await asyncio.sleep(delay * (0.5 + self.rng()))
             delay = min(delay * 2, self.backoff.most)

@@ -82,13 +82,14 @@ def _sort_value(rec: dict[str, Any], key: str) -> Any:
 
 
 def select_runs(records: list[dict[str, Any]], request: Request) -> tuple[list[dict[str, Any]], int]:
-    """Filter (status, q, prefix), sort (``sort=key`` or ``-key``; None last) and paginate."""
+    """Filter (status, q, prefix, cluster), sort (``sort=key`` or ``-key``; None last) and paginate."""
     try:
         flt = RunFilter.parse(request.query_params.get("prefix"), request.query_params.get("status"))
     except FilterError as e:
         raise BadRequest(str(e)) from None
     q = (request.query_params.get("q") or "").strip().lower()
-    rows = [r for r in records if flt.matches(r) and (not q or q in (r.get("run") or "").lower())]
+    clusters = {c.strip() for c in (request.query_params.get("cluster") or "").split(",") if c.strip()}
+    rows = [r for r in records if flt.matches(r) and (not q or q in (r.get("run") or "").lower()) and (not clusters or r.get("cluster") in clusters)]
     sort = request.query_params.get("sort") or "run"
     desc = sort.startswith("-")
     key = sort.lstrip("-")
