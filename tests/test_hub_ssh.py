@@ -41,5 +41,10 @@ def test_an_agent_through_an_ssh_forward(sshd, tmp_path):  # noqa: F811
         with BackgroundServer([spec], builder=build_hub, ssh=_options(sshd, sshd.wrong_known_hosts), backoff=Backoff(0.2, 1.0)) as hub:
             s = wait_for(lambda: (lambda s: s if s["unreachable"] else None)(get(hub.base + "api/summary")[1]), timeout=30, what="refused host key")
             assert "host key" in s["unreachable"][0]["error"] and s["total"] == 0
+        # sshd is fine but no agent listens on that port of the login node: said so.
+        dead = free_port()
+        with BackgroundServer([f"far=ssh://root@127.0.0.1:{sshd.port}/{dead}"], builder=build_hub, ssh=_options(sshd), backoff=Backoff(0.2, 1.0)) as hub:
+            s = wait_for(lambda: (lambda s: s if s["unreachable"] else None)(get(hub.base + "api/summary")[1]), timeout=30, what="nothing on the port")
+            assert f"nothing answers on its port {dead}" in s["unreachable"][0]["error"], s["unreachable"]
     finally:
         a.stop()

@@ -120,6 +120,9 @@ class Subscriber:
                 raise
             except Exception as e:  # every way an agent can be unreachable
                 error = describe(e, self.open_timeout)
+                if self.spec.ssh is not None and isinstance(e, InvalidHandshake) and not isinstance(e, InvalidStatus):
+                    # The forward's channel could not be opened: sshd is fine, the port is not.
+                    error = f"SSH to {self.spec.ssh.host} works, but nothing answers on its port {self.spec.remote_port} (is `runwatch serve` running there?)"
             finally:
                 self.base = None
             state = self.index.agents[self.name]
