@@ -47,8 +47,10 @@ class AgentState:
     summary: dict[str, Any] = field(default_factory=dict)  # the agent's last summary
 
     def to_dict(self) -> dict[str, Any]:
+        """The agent's own summary (so flags it adds pass through) with the hub's view of it."""
         s = self.summary
         return {
+            **{k: v for k, v in s.items() if k not in ("seq", "cluster", "clusters", "unreachable", "stale")},
             "url": self.url,
             "reachable": self.reachable,
             "since": None if self.reachable else self.since,
