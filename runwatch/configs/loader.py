@@ -244,7 +244,7 @@ class ModuleLoader:
         if split is not None:
             ev.lazy = split[1]
         try:
-            result.namespace = ev.run(tree)
+            result.namespace = ev.run_bounded(tree)
         except TooComplex as e:
             result.error = f"{result.path}:0: too complex to read statically: {e}"
         except RecursionError:
