@@ -21,8 +21,9 @@ from urllib.parse import quote
 from runwatch.layout import Project
 from runwatch.live.index import LiveIndex
 from runwatch.server.app import create_app
-from runwatch.server.security import is_loopback
+from runwatch.server.security import check_token, is_loopback
 from runwatch.server.websocket_progress import MAX_CLIENT_MESSAGE
+from runwatch.server.ws_handshake import LimitedHandshakeProtocol
 from runwatch.settings import Settings
 
 __all__ = ["BackgroundServer", "build_server", "run_server"]
@@ -74,6 +75,7 @@ def build_server(
     """(uvicorn.Server, index, effective token); ``on_ready(url)`` is called once listening."""
     import uvicorn
 
+    check_token(token)  # before anything is scanned: a bad --token is a clear error at once
     if not is_loopback(host) and token is None:
         token = secrets.token_urlsafe(24)
     project = Project.at(root, settings)
@@ -89,7 +91,7 @@ def build_server(
         send_timeout_s=send_timeout_s,
         scan_in_background=scan_in_background,
     )
-    config = uvicorn.Config(app, host=host, port=port, log_level=log_level, lifespan="on", timeout_graceful_shutdown=3, ws_ping_interval=20, ws_ping_timeout=20, ws_max_size=MAX_CLIENT_MESSAGE)
+    config = uvicorn.Config(app, host=host, port=port, log_level=log_level, lifespan="on", timeout_graceful_shutdown=3, ws_ping_interval=20, ws_ping_timeout=20, ws_max_size=MAX_CLIENT_MESSAGE, ws=LimitedHandshakeProtocol)
     the_token = token
     _quiet_client_faults()  # after uvicorn.Config, whose logging dictConfig would drop it
 
