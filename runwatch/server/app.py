@@ -162,7 +162,11 @@ def create_app(
         return _json(index.summary())
 
     async def healthz(request: Request) -> Response:
-        return _json({"ok": True, "runs": len(index), "seq": index.seq, "scanning": index.scanning, "watcher": watcher.mode if watcher else None, "clients": len(ws_server.clients)})
+        ok = not index.root_missing  # the project gone (renamed, unmounted): not healthy, 503
+        body = {"ok": ok, "runs": len(index), "seq": index.seq, "scanning": index.scanning, "watcher": watcher.mode if watcher else None, "clients": len(ws_server.clients)}
+        if not ok:
+            body["root_missing"] = True
+        return _json(body, 200 if ok else 503)
 
     async def metrics(request: Request) -> Response:
         text = await asyncio.to_thread(render_metrics, index, ws_server)

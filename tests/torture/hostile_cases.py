@@ -83,7 +83,7 @@ def read_in_subprocess(path: str, root: str, *, memory_bytes: int = 2 << 30, tim
         env["PYTHONPATH"] = pythonpath
     t = time.monotonic()
     try:
-        r = subprocess.run([sys.executable, "-c", _RUNNER, path, root, str(memory_bytes)], capture_output=True, text=True, timeout=timeout, env=env, check=False)
+        r = subprocess.run([sys.executable, "-c", _RUNNER, path, root, str(memory_bytes)], capture_output=True, text=True, timeout=timeout, env=env, cwd=root, check=False)
     except subprocess.TimeoutExpired:
         return {"timeout": True, "seconds": round(time.monotonic() - t, 1)}
     if r.returncode != 0 or not r.stdout.strip():
