@@ -323,5 +323,7 @@ class ProgressStore:
                     pass
                 raise
         except OSError as e:
+            with self._lock:
+                self._dirty = True  # written by a later save, once there is room again
             return f"{self.path}: could not save cache ({e.strerror or e})"
         return None

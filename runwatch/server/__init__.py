@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import secrets
 import sys
 import threading
@@ -27,6 +28,18 @@ from runwatch.server.ws_handshake import LimitedHandshakeProtocol
 from runwatch.settings import Settings
 
 __all__ = ["BackgroundServer", "build_server", "run_server"]
+
+# After SIGINT/SIGTERM the server shuts down cleanly (clients closed, store saved); if that
+# has not ended the process this many seconds later, something is blocked (a reader on a
+# hung file system, a process source that never answers) and the process leaves without it.
+FORCE_EXIT_AFTER_S = 5.0
+
+
+def _force_exit(sig: int) -> None:
+    print(f"runwatch: still stopping {FORCE_EXIT_AFTER_S:.0f} s after signal {sig}: something is blocked; exiting without waiting for it", file=sys.stderr, flush=True)
+    with contextlib.suppress(Exception):
+        sys.stdout.flush()
+    os._exit(0)
 
 
 def _url(host: str, port: int, token: str | None) -> str:
@@ -96,6 +109,16 @@ def build_server(
     _quiet_client_faults()  # after uvicorn.Config, whose logging dictConfig would drop it
 
     class _Server(uvicorn.Server):
+        _exit_timer: threading.Timer | None = None
+
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            """uvicorn's signal handler, plus a deadline: stopped within FORCE_EXIT_AFTER_S whatever is blocked."""
+            super().handle_exit(sig, frame)
+            if self._exit_timer is None:
+                self._exit_timer = threading.Timer(FORCE_EXIT_AFTER_S, _force_exit, args=(sig,))
+                self._exit_timer.daemon = True
+                self._exit_timer.start()
+
         @contextlib.contextmanager
         def capture_signals(self) -> Iterator[None]:
             """uvicorn re-raises SIGINT/SIGTERM after its graceful shutdown (a traceback or a

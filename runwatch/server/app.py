@@ -137,8 +137,10 @@ def create_app(
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             if index.store is not None:
+                # The index's worker may be blocked (a reader on a hung file system): shutting
+                # down must not wait for it forever.
                 with contextlib.suppress(Exception):
-                    await loop.run_in_executor(executor, index.store.save)
+                    await asyncio.wait_for(loop.run_in_executor(executor, index.store.save), timeout=3.0)
             executor.shutdown(wait=False, cancel_futures=True)
 
     async def api_runs(request: Request) -> Response:
