@@ -43,7 +43,7 @@ from runwatch.configs.source_prep import parse, parse_elided, split_lazy  # noqa
 # Budgets per file (docs/configs.md, "Budgets"). Every operation checks the size of its
 # result before computing it (both operands), and everything computed is charged to a work
 # budget, so neither one expression nor a loop of cheap-looking ones can take minutes or GBs.
-MAX_STEPS = 2_000_000  # expression evaluations per file
+MAX_STEPS = 500_000  # statements and expressions evaluated per file (1 to 2 s at most)
 MAX_SEQ = 100_000  # elements in any computed sequence / loop iterations
 MAX_STR = 1_000_000  # characters in any computed string
 MAX_INT_BITS = 65_536  # bits of any computed integer (about 19,700 decimal digits)
@@ -187,6 +187,25 @@ def deep_size(value: Any, limit: int) -> int:
 
 def _int_bits(v: Any) -> int:
     return v.bit_length() if isinstance(v, int) else 0
+
+
+def int_cost(*values: Any) -> int:
+    """Work units of arithmetic on, or a decimal conversion of, big integers: CPython's
+    multiplication, division and int<->str are about quadratic in the number of 30-bit
+    digits, so a 13,000-bit number costs ~50,000 units to print (~0.3 ms) where its 4,000
+    characters would suggest 4,000. Zero for machine-sized numbers."""
+    digits = [_int_bits(v) // 30 + 1 for v in values if isinstance(v, int) and not isinstance(v, bool) and _int_bits(v) > 256]
+    if not digits:
+        return 0
+    if len(digits) == 1:
+        return digits[0] * digits[0] // 4
+    return digits[0] * digits[1] // 4
+
+
+def _args_int_cost(args: Any) -> int:
+    """``int_cost`` of the numbers among a call's or a %-format's arguments (one level deep)."""
+    items = args if isinstance(args, list | tuple) else list(args.values()) if isinstance(args, dict) else [args]
+    return sum(int_cost(a) for a in items[:MAX_SEQ])
 
 
 # Replacement fields of str.format and conversion specs of %: their widths and precisions
@@ -848,6 +867,13 @@ class ModuleEvaluator:
         too_large = _binop_too_large(op, left, right)
         if too_large is not None:
             return self._unknown(node, too_large)
+        if isinstance(left, int) and isinstance(right, int):
+            if isinstance(op, ast.Pow) and right > 1:
+                self.charge(int_cost(1 << min(_int_bits(left) * right, MAX_INT_BITS)))
+            elif not isinstance(op, ast.Add | ast.Sub | ast.LShift | ast.RShift | ast.BitOr | ast.BitAnd | ast.BitXor):
+                self.charge(int_cost(left, right))
+        elif isinstance(op, ast.Mod) and isinstance(left, str):
+            self.charge(_args_int_cost(right))
         return self._try(node, lambda: fn(left, right))
 
     def _boolop(self, node: ast.BoolOp) -> Any:
@@ -896,6 +922,7 @@ class ModuleEvaluator:
             assert isinstance(v, ast.FormattedValue)
             value = self.eval(v.value)
             spec = self.eval(v.format_spec) if v.format_spec is not None else ""
+            self.charge(_SCAN * _size(value) + int_cost(value))  # the plainness walk, a big number's digits
             if not is_plain(value) or not isinstance(spec, str) or _WIDE_FORMAT.search(spec):
                 return self._unknown(node, "f-string of a value not known statically")
             if deep_size(value, MAX_STR) > MAX_STR:
@@ -1077,6 +1104,8 @@ class ModuleEvaluator:
         fn = simple[name]
         if name in ("int", "str") and args and isinstance(args[0], str) and len(args[0]) > 4300:
             return self._unknown(node, f"{name}() of a very long string")
+        if name in ("int", "str", "float", "round") and args:
+            self.charge(int_cost(args[0]) + (len(args[0]) ** 2 // 400 if isinstance(args[0], str) and name == "int" and len(args[0]) > 256 else 0))
         if name == "str" and args and deep_size(args[0], MAX_STR) > MAX_STR:
             return self._unknown(node, "str() result too large")
         if name == "sum":  # numbers only: sum(lists, []) is quadratic and unbounded
@@ -1170,6 +1199,7 @@ class ModuleEvaluator:
                     return self._unknown(node, "format width too large")
                 if _FORMAT_NESTED.search(obj) or _format_bound(obj, args, kwargs) > MAX_STR:
                     return self._unknown(node, "format result too large (or width from an argument)")
+                self.charge(_args_int_cost(args) + _args_int_cost(kwargs))
                 return self._try(node, lambda: obj.format(*args, **kwargs))
             if name in _STR_METHODS:
                 bound = _str_method_bound(obj, name, args, kwargs)
