@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from stat import S_ISREG
+from stat import S_ISDIR, S_ISREG
 from typing import Any
 
 from runwatch.progress_tracking.progress_info import LEGACY_FIELDS, ProgressInfo
@@ -101,8 +101,8 @@ def write_progress_targets(work_dir: str, targets: list[tuple[str, dict[str, Any
                 size = st.st_size
             except OSError:
                 st, size = None, -1
-            if st is not None and not S_ISREG(st.st_mode):
-                # A FIFO, device, socket or link named like our file: not ours to replace.
+            if st is not None and not S_ISREG(st.st_mode) and not S_ISDIR(st.st_mode):
+                # A FIFO, device or socket named like our file (the run's listing warns of it): not ours to replace.
                 continue
             # Read the old file only when it could hold the same content: a different size
             # means different text, and then (at worst, same content formatted otherwise)

@@ -43,7 +43,7 @@ def read_aggregated(path: str) -> tuple[Scores | None, JSONProblem | None]:
                 tail = head
             m = _AGG_PREFIX.match(head)
             if m is not None:
-                value = _decode_value(f, head, m.end())
+                value = _decode_value(f, head, m.end(), size)
                 if value is not None:
                     if not tail.rstrip().endswith(b"}"):
                         return None, JSONProblem(f"{path}: half-written JSON (no closing brace)")
@@ -93,32 +93,33 @@ def _read_small(path: str) -> tuple[Scores | None, JSONProblem | None] | None:
     return _check_aggregated(value, path)
 
 
-def _decode_value(f: Any, head: bytes, start: int) -> Any | None:
-    """Decode the JSON value at ``start``, reading further chunks while it is incomplete.
+def _decode_value(f: Any, head: bytes, start: int, size: int) -> Any | None:
+    """Decode the JSON value at ``start``: from the head, else from one read of the file up to
+    ``_MAX_AGGREGATED`` and one more decode; None when it is not complete there.
 
-    Each chunk is as large as what was read before it, so the buffer doubles and the
-    decode attempts cost at most about twice the value's size in all (linear, where
-    fixed-size chunks made a 40 MB value cost minutes of re-decoding).
+    Two attempts at most, so the cost is linear in the value's size (decoding again after
+    every 256 KiB chunk made a 40 MB value cost two minutes).
     """
-    buf = head
-    while True:
-        try:
-            text = buf.decode("utf-8")
-        except UnicodeDecodeError:
-            text = None
-        if text is not None:
-            try:
-                value, _ = _DECODER.raw_decode(text, len(buf[:start].decode("utf-8")))
-                return value
-            except (ValueError, RecursionError):
-                pass
-        f.seek(len(buf))
-        more = f.read(max(len(buf), _HEAD_BYTES * 4))
-        if not more:
-            return None
-        buf += more
-        if len(buf) > _MAX_AGGREGATED:
-            return None
+    value = _decode_at(head, start)
+    if value is not None or len(head) >= size:
+        return value
+    f.seek(len(head))
+    return _decode_at(head + f.read(min(size, _MAX_AGGREGATED) - len(head)), start)
+
+
+def _decode_at(buf: bytes, start: int) -> Any | None:
+    try:
+        text = buf.decode("utf-8")
+    except UnicodeDecodeError as e:
+        if e.start < len(buf) - 3:
+            return None  # invalid UTF-8 inside: the general reader says so
+        text = buf[: e.start].decode("utf-8")  # a character cut at the end of what was read
+    try:
+        # The matched prefix is ASCII, so its byte length is its length in characters.
+        value, _ = _DECODER.raw_decode(text, start)
+    except (ValueError, RecursionError):
+        return None
+    return value
 
 
 def _check_aggregated(value: Any, path: str) -> tuple[Scores | None, JSONProblem | None]:
