@@ -350,7 +350,7 @@ class ModuleEvaluator:
     def force_lazy(self, thunk: Lazy) -> Any:
         """Evaluate a deferred block with the bindings it captured (steps counted once)."""
         counted = thunk.family[0]
-        saved_scopes, saved_steps = self._scopes, self._steps
+        saved_scopes, saved_steps, saved_work = self._scopes, self._steps, self._work
         self._scopes = [thunk.env]
         try:
             value = self.eval(thunk.record.tree(thunk.line))
@@ -361,7 +361,7 @@ class ModuleEvaluator:
         finally:
             self._scopes = saved_scopes
             if counted:
-                self._steps = saved_steps
+                self._steps, self._work = saved_steps, saved_work
         thunk.family[0] = True
         return value
 
