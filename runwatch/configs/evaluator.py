@@ -48,8 +48,10 @@ MAX_SEQ = 100_000  # elements in any computed sequence / loop iterations
 MAX_STR = 1_000_000  # characters in any computed string
 MAX_INT_BITS = 65_536  # bits of any computed integer (about 19,700 decimal digits)
 # Units of work per file: one per character or byte produced, 8 per container slot
-# produced or copied, 32 per element walked in Python, one per 8 bits of integer. About 250 MB of allocations at
-# most, and well under a second of work; real configs use a few thousand.
+# produced or copied, 32 per element walked in Python, one per 8 bits of integer, and
+# about (digits / 30)**2 / 4 per big-integer multiplication, division or decimal
+# conversion. At most a few hundred MB allocated and well under a second of work; real
+# configs use a few thousand units.
 MAX_WORK = 32_000_000
 _WALK_LIMIT = 1_000_000  # nodes a plainness/size walk visits before giving up
 _SCAN = 32  # work units per element walked in Python (a plainness check, a membership scan)
@@ -185,6 +187,29 @@ def deep_size(value: Any, limit: int) -> int:
     return total
 
 
+def copy_size(value: Any, limit: int) -> int:
+    """Elements ``copy.deepcopy`` visits: the lengths of the distinct containers reachable
+    (a shared one is copied once, its memo hit counted as one); stops once over ``limit``."""
+    total = 0
+    seen: set[int] = set()
+    stack = [value]
+    containers = (list, tuple, set, frozenset, dict)
+    while stack:
+        v = stack.pop()
+        if not isinstance(v, containers):
+            continue
+        if id(v) in seen:
+            total += 1
+            continue
+        seen.add(id(v))
+        total += len(v) + 1
+        items = [*v.keys(), *v.values()] if isinstance(v, dict) else v
+        stack.extend(x for x in items if isinstance(x, containers))
+        if total > limit:
+            return total
+    return total
+
+
 def _int_bits(v: Any) -> int:
     return v.bit_length() if isinstance(v, int) else 0
 
@@ -266,7 +291,7 @@ class ModuleEvaluator:
 
     def _deepcopy(self, value: Any) -> Any:
         """``copy.deepcopy`` charged by the size of what it copies."""
-        self.charge(deep_size(value, MAX_WORK))
+        self.charge(_SCAN * copy_size(value, _WALK_LIMIT))
         return copy.deepcopy(value)
 
     def taint(self, container: Any, reason: str) -> None:
@@ -770,6 +795,7 @@ class ModuleEvaluator:
             if k is None:
                 other = self.eval(v)
                 if isinstance(other, dict):
+                    self.charge(_weight(other))
                     out.update(copy.copy(other))
                 else:
                     self.taint(out, f"'**' of a value not known statically at line {node.lineno}")
@@ -1055,6 +1081,7 @@ class ModuleEvaluator:
                 return self._unknown(node, "dict() with several arguments")
             base = args[0] if args else {}
             if isinstance(base, dict):
+                self.charge(_weight(base))
                 out = dict(base)
             else:
                 pairs = self._iterate(base)
@@ -1124,6 +1151,7 @@ class ModuleEvaluator:
                 if args:
                     other = args[0]
                     if isinstance(other, dict):
+                        self.charge(_weight(other))
                         obj.update(other)
                     elif isinstance(other, Unknown):
                         self.taint(obj, f"update() with a value not known statically at line {node.lineno} ({other.reason})")

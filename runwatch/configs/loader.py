@@ -105,7 +105,7 @@ class ModuleLoader:
         self._open: list[str] = []  # Tarjan's stack: modules whose cycle is not closed yet
         self._on_open: set[str] = set()
         self._provisional: dict[str, EvalResult] = {}  # evaluated, cycle still open
-        self._in_cycle: frozenset[str] = frozenset()  # the cycle being re-evaluated
+        self.in_cycle: frozenset[str] = frozenset()  # the cycle being re-evaluated
         self._sources: dict[str, EvalResult | None] = {}
         # Dict-literal blocks of config modules evaluated only when read (evaluator.split_lazy);
         # RUNWATCH_EAGER_CONFIGS=1 turns this off (same answers, slower: for equivalence tests).
@@ -173,14 +173,14 @@ class ModuleLoader:
             return result
         for m in members:
             self._provisional.pop(m, None)
-        outer, self._in_cycle = self._in_cycle, frozenset(members)
+        outer, self.in_cycle = self.in_cycle, frozenset(members)
         try:
             for m in sorted(members):
                 final = self._evaluate_config_file(m, (m,))
                 final.cyclic = True
                 self._configs[m] = final
         finally:
-            self._in_cycle = outer
+            self.in_cycle = outer
         return self._configs[path]
 
     def note_import(self, importer: str, path: str) -> None:
@@ -289,7 +289,7 @@ class _ConfigImports:
                 return ConfigModule(module, os.path.join(self.loader.root, *module.split(".")), {})
             return Unknown(f"{where}: config module {module} not found under {self.loader.root}")
         path, _ = found
-        if path in self.stack or path in self.loader._in_cycle:
+        if path in self.stack or path in self.loader.in_cycle:
             if path in self.stack:
                 names = [self.loader.module_name_of(p)[0] for p in self.stack[self.stack.index(path):]]
                 cycle = " -> ".join(names + [module])
