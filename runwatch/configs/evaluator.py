@@ -43,7 +43,7 @@ from runwatch.configs.source_prep import parse, parse_elided, split_lazy  # noqa
 # Budgets per file (docs/configs.md, "Budgets"). Every operation checks the size of its
 # result before computing it (both operands), and everything computed is charged to a work
 # budget, so neither one expression nor a loop of cheap-looking ones can take minutes or GBs.
-MAX_STEPS = 500_000  # statements and expressions evaluated per file (1 to 2 s at most)
+MAX_STEPS = 300_000  # statements and expressions evaluated per file (about 2 s at most; real configs: a few thousand)
 MAX_SEQ = 100_000  # elements in any computed sequence / loop iterations
 MAX_STR = 1_000_000  # characters in any computed string
 MAX_INT_BITS = 65_536  # bits of any computed integer (about 19,700 decimal digits)

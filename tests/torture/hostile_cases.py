@@ -36,6 +36,9 @@ CASES: dict[str, str] = {
     "f-string of a shared list": "a = ['a' * 99999] * 99999\nx = f'{a}'\n",
     "insert loop": "l = list(range(99999))\nfor i in range(99999):\n    l.insert(0, i)\n    l.pop()\n",
     "membership loop": "l = list(range(99999))\nfor i in range(99999):\n    x = -1 in l\n",
+    "deepcopy loop": "import copy\nx = [[0] * 99999] * 99999\nfor i in range(99999):\n    y = copy.deepcopy(x)\n",
+    "dict splat loop": "d = dict(zip(range(99999), range(99999)))\nfor i in range(99999):\n    y = {**d}\n",
+    "big-int decimal loop": "x = 10 ** 4000\nfor i in range(99999):\n    y = f'{x}'\n",
 }
 # Built, not literal: bigger than the source budgets.
 BIG_CASES: dict[str, str] = {
@@ -43,7 +46,18 @@ BIG_CASES: dict[str, str] = {
     "5 MB file": "x = 1  " + "#" * (5 * 1024 * 1024) + "\n",
 }
 
-_RUNNER = r"""
+_PEAK = r"""
+def peak_mb():
+    # VmHWM: this process's own peak (ru_maxrss would count the parent it was forked from).
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) // 1024
+    import resource
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+"""
+
+_RUNNER = _PEAK + r"""
 import json, os, resource, sys, time
 limit = int(sys.argv[3])
 if limit:
@@ -56,7 +70,7 @@ try:
 except MemoryError:
     out = {"crash": "MemoryError"}
 out["seconds"] = round(time.monotonic() - t, 3)
-out["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+out["peak_mb"] = peak_mb()
 print(json.dumps(out))
 """
 
