@@ -546,3 +546,34 @@ def test_signal_stops_serve_with_a_reader_blocked(tmp_path, sig, tally):
         if p.poll() is None:
             p.kill()
             p.wait()
+
+
+def test_ctrl_c_in_a_fanned_out_scan_kills_the_workers(tally):
+    """Ctrl-C while forked workers are blocked: the parent leaves at once and no worker outlives it."""
+    from runwatch.forking import can_fork, fork_map
+
+    if not can_fork():
+        pytest.skip("threads alive: this process never forks")
+    pids_file = os.path.join(os.environ.get("TMPDIR", "/tmp"), f"rw-fork-{os.getpid()}")
+
+    def share(n: int) -> int:
+        if n == 0:
+            time.sleep(0.5)  # the workers are blocked by now
+            raise KeyboardInterrupt
+        with open(pids_file, "a") as f:
+            f.write(f"{os.getpid()}\n")
+        time.sleep(600)  # a reader blocked for good
+        return n
+
+    t = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        fork_map(share, [0, 1, 2])
+    tally["hostile_signals"] += 1
+    assert time.monotonic() - t < 5
+    with open(pids_file) as f:
+        pids = [int(x) for x in f.read().split()]
+    os.unlink(pids_file)
+    assert len(pids) == 2
+    for pid in pids:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
