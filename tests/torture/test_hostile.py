@@ -43,13 +43,12 @@ GiB = 1 << 30
 
 def rw(*args: str, timeout: float = 90, memory: int | None = None) -> subprocess.CompletedProcess[str]:
     """``runwatch ARGS`` in a subprocess; ``memory`` sets RLIMIT_AS on it."""
-    pre = None
-    if memory is not None:
+    def limit() -> None:
         import resource
 
-        def pre() -> None:
-            resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+        resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
 
+    pre = limit if memory is not None else None
     return subprocess.run([sys.executable, "-m", "runwatch.cli", *args], capture_output=True, text=True, env=ENV, timeout=timeout, check=False, preexec_fn=pre)
 
 
