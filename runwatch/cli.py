@@ -46,7 +46,7 @@ def user_errors(fn: F) -> F:
         except (UserError, SettingsError, LayoutError) as e:
             raise CliError(str(e)) from None
         except ValueError as e:
-            if type(e).__name__ == "PatternError":
+            if type(e).__name__ in ("PatternError", "TokenError"):
                 raise CliError(str(e)) from None
             raise
 

@@ -11,8 +11,10 @@ any failure of a child: the caller redoes that share itself, with the same answe
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
+import signal
 import threading
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
@@ -78,7 +80,14 @@ class Forked:
     def __enter__(self) -> Forked:
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
+        if exc_type is not None and not issubclass(exc_type, Exception):
+            # Ctrl-C or SystemExit: the children's answers are not wanted, and a child
+            # blocked in a read must not keep the parent waiting for it.
+            for c in self._children:
+                if c is not None:
+                    with contextlib.suppress(OSError):
+                        os.kill(c[0], signal.SIGKILL)
         self.results()
 
 

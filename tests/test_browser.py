@@ -181,7 +181,7 @@ def test_ten_thousand_runs_render_virtualised_and_take_deltas_in_place(page_on_t
 
 def test_page_works_behind_a_token(tree):
     pw = pytest.importorskip("playwright.sync_api")
-    with BackgroundServer(tree.root, sweep_interval=3600, token="tok-123") as srv, pw.sync_playwright() as p:
+    with BackgroundServer(tree.root, sweep_interval=3600, token="tok-123-long-enough") as srv, pw.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
         page = browser.new_page()
         resp = page.goto(srv.base)

@@ -154,7 +154,7 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     ta = generate_tree(str(d / "a"), n_runs=24, seed=11)
     tb = generate_tree(str(d / "b"), n_runs=18, seed=12)
     a = agent(ta.root, "alpha-agent")
-    b = agent(tb.root, "beta-agent", token="agent-b-secret")
+    b = agent(tb.root, "beta-agent", token="agent-b-secret-token")
     hub = None
     try:
         hub = Proc("hub", f"alpha={a.url}", f"beta={b.url}", "--port", "0", prefix="runwatch hub: ")
@@ -164,7 +164,7 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         logs = hub.stop() if hub is not None else ""
         a.stop()
         b.stop()
-        assert "agent-b-secret" not in logs, "an agent's token reached the hub's log"
+        assert "agent-b-secret-token" not in logs, "an agent's token reached the hub's log"
 
 
 # ---------------------------------------------------------------- merged index
@@ -172,7 +172,7 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
 
 def test_hub_merges_both_agents_keyed_by_cluster_and_run(fleet):
     a, b, hub = fleet["a"], fleet["b"], fleet["hub"]
-    agents = {"alpha": (a, None), "beta": (b, "agent-b-secret")}
+    agents = {"alpha": (a, None), "beta": (b, "agent-b-secret-token")}
     wait_for(lambda: merged_matches(hub.base, agents), what="the hub to hold every agent record")
     runs = hub_records(hub.base)
     assert {r["cluster"] for r in runs} == {"alpha", "beta"}
@@ -183,7 +183,7 @@ def test_hub_merges_both_agents_keyed_by_cluster_and_run(fleet):
 
     _, s = get(hub.base + "api/summary")
     _, sa = get(a.base + "api/summary")
-    _, sb = get(b.base + "api/summary", {"Authorization": "Bearer agent-b-secret"})
+    _, sb = get(b.base + "api/summary", {"Authorization": "Bearer agent-b-secret-token"})
     assert sa["cluster"] == "alpha-agent" and sb["cluster"] == "beta-agent"  # --name
     assert s["clusters"]["alpha"]["counts"] == sa["counts"] and s["clusters"]["beta"]["counts"] == sb["counts"]
     assert s["clusters"]["alpha"]["agent_name"] == "alpha-agent"
@@ -206,8 +206,8 @@ def test_hub_merges_both_agents_keyed_by_cluster_and_run(fleet):
     assert get(hub.base + "api/runs/beta:000000000000")[0] == 404
     assert get(hub.base + "api/runs/nope")[0] == 404
     code, page = get(hub.base)
-    assert code == 200 and "agent-b-secret" not in page
-    assert "agent-b-secret" not in json.dumps(s) and "agent-b-secret" not in json.dumps(get(hub.base + "healthz")[1])
+    assert code == 200 and "agent-b-secret-token" not in page
+    assert "agent-b-secret-token" not in json.dumps(s) and "agent-b-secret-token" not in json.dumps(get(hub.base + "healthz")[1])
 
 
 def test_an_epoch_on_an_agents_disk_reaches_a_hub_websocket_client(fleet):
@@ -257,11 +257,11 @@ def test_metrics_carry_cluster_on_every_series_with_per_run_series_only_for_acti
 def test_hub_token_and_agent_token(fleet, tmp_path):
     a, b = fleet["a"], fleet["b"]
     # A hub with a token: its own clients need it; the agents' tokens stay theirs.
-    srv = BackgroundServer([f"alpha={a.url}", f"beta={b.url}"], builder=build_hub, token="hub-secret", backoff=Backoff(0.1, 0.5))
+    srv = BackgroundServer([f"alpha={a.url}", f"beta={b.url}"], builder=build_hub, token="hub-secret-token-16", backoff=Backoff(0.1, 0.5))
     with srv:
         assert get(srv.base + "api/summary")[0] == 401
-        wait_for(lambda: all(c["reachable"] for c in get(srv.base + "api/summary", {"Authorization": "Bearer hub-secret"})[1]["clusters"].values()), what="both agents")
-        code, data = get(srv.base + "api/runs", {"Authorization": "Bearer hub-secret"})
+        wait_for(lambda: all(c["reachable"] for c in get(srv.base + "api/summary", {"Authorization": "Bearer hub-secret-token-16"})[1]["clusters"].values()), what="both agents")
+        code, data = get(srv.base + "api/runs", {"Authorization": "Bearer hub-secret-token-16"})
         assert code == 200 and {r["cluster"] for r in data["runs"]} == {"alpha", "beta"}
     # A wrong agent token: that agent is unreachable, and the summary says why, without the token.
     wrong = b.base + "?token=not-the-token"

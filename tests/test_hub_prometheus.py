@@ -28,7 +28,7 @@ def prometheus(fleet, tmp_path_factory) -> Iterator[str]:  # noqa: F811
     if not os.path.exists(PROMETHEUS):
         pytest.skip("prometheus missing: apt-get install -y prometheus")
     d = tmp_path_factory.mktemp("prom")
-    (d / "b.token").write_text("agent-b-secret")
+    (d / "b.token").write_text("agent-b-secret-token")
     target = lambda p: p.base.split("://", 1)[1].rstrip("/")  # noqa: E731
     (d / "prometheus.yml").write_text(
         f"""global:
@@ -82,7 +82,7 @@ def by_cluster_status(base: str, job: str) -> dict[tuple[str, str], int]:
 
 def test_prometheus_shows_the_per_cluster_counts_of_agents_and_hub(fleet, prometheus):  # noqa: F811
     _, sa = get(fleet["a"].base + "api/summary")
-    _, sb = get(fleet["b"].base + "api/summary", {"Authorization": "Bearer agent-b-secret"})
+    _, sb = get(fleet["b"].base + "api/summary", {"Authorization": "Bearer agent-b-secret-token"})
     want_agents = {**{("alpha-agent", s): n for s, n in sa["counts"].items()}, **{("beta-agent", s): n for s, n in sb["counts"].items()}}
     want_hub = {**{("alpha", s): n for s, n in sa["counts"].items()}, **{("beta", s): n for s, n in sb["counts"].items()}}
     wait_for(lambda: by_cluster_status(prometheus, "agents|agents-token") == want_agents, timeout=60, what="agents scraped")

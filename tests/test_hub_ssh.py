@@ -25,15 +25,15 @@ def _options(sshd, known_hosts=None) -> SshOptions:  # noqa: F811
 def test_an_agent_through_an_ssh_forward(sshd, tmp_path):  # noqa: F811
     tree = generate_tree(str(tmp_path / "c"), n_runs=10, seed=41)
     port = free_port()
-    a = agent(tree.root, "remote", port=port, token="tok-over-ssh")
+    a = agent(tree.root, "remote", port=port, token="tok-over-ssh-0123456")
     try:
-        spec = f"far=ssh://root@127.0.0.1:{sshd.port}/{port}?token=tok-over-ssh"
+        spec = f"far=ssh://root@127.0.0.1:{sshd.port}/{port}?token=tok-over-ssh-0123456"
         with BackgroundServer([spec], builder=build_hub, ssh=_options(sshd), backoff=Backoff(0.2, 1.0)) as hub:
-            wait_for(lambda: merged_matches(hub.base, {"far": (a, "tok-over-ssh")}), timeout=30, what="the forwarded agent's runs")
+            wait_for(lambda: merged_matches(hub.base, {"far": (a, "tok-over-ssh-0123456")}), timeout=30, what="the forwarded agent's runs")
             _, s = get(hub.base + "api/summary")
             far = s["clusters"]["far"]
             assert far["reachable"] and far["agent_name"] == "remote" and far["url"] == f"ssh://root@127.0.0.1:{sshd.port}/{port}"
-            assert "tok-over-ssh" not in str(s)
+            assert "tok-over-ssh-0123456" not in str(s)
             rid = next(r["id"] for r in get(hub.base + "api/runs")[1]["runs"])
             code, d = get(hub.base + "api/runs/" + rid)
             assert code == 200 and isinstance(d["detail"], dict) and d["cluster"] == "far"  # detail over the forward too

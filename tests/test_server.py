@@ -296,25 +296,25 @@ def test_a_client_that_never_reads_does_not_slow_the_others(tmp_path):
 
 
 def test_token_is_required_everywhere(tree):
-    with BackgroundServer(tree.root, sweep_interval=3600, token="s3cret-tok") as srv:
-        assert srv.url.endswith("?token=s3cret-tok")
+    with BackgroundServer(tree.root, sweep_interval=3600, token="s3cret-tok-0123456789") as srv:
+        assert srv.url.endswith("?token=s3cret-tok-0123456789")
         for path in ("", "api/runs", "api/summary", "healthz", "metrics", "static/app.js"):
             assert get(srv.base + path)[0] == 401, path
         assert get(srv.base + "api/runs?token=wrong")[0] == 401
         assert get(srv.base + "api/runs", {"Authorization": "Bearer wrong"})[0] == 401
-        code, _, headers = get(srv.base + "?token=s3cret-tok")
-        assert code == 200 and "runwatch_token=s3cret-tok" in headers["set-cookie"] and "HttpOnly" in headers["set-cookie"]
-        assert get(srv.base + "api/runs", {"Authorization": "Bearer s3cret-tok"})[0] == 200
-        assert get(srv.base + "api/runs", {"Cookie": "runwatch_token=s3cret-tok"})[0] == 200
+        code, _, headers = get(srv.base + "?token=s3cret-tok-0123456789")
+        assert code == 200 and "runwatch_token=s3cret-tok-0123456789" in headers["set-cookie"] and "HttpOnly" in headers["set-cookie"]
+        assert get(srv.base + "api/runs", {"Authorization": "Bearer s3cret-tok-0123456789"})[0] == 200
+        assert get(srv.base + "api/runs", {"Cookie": "runwatch_token=s3cret-tok-0123456789"})[0] == 200
 
         async def main():
             with pytest.raises(websockets.InvalidStatus) as e:
                 async with connect(srv.ws_url):
                     pass
             assert e.value.response.status_code == 403
-            async with connect(srv.ws_url + "?token=s3cret-tok") as ws:
+            async with connect(srv.ws_url + "?token=s3cret-tok-0123456789") as ws:
                 assert json.loads(await ws.recv())["type"] == "snapshot"
-            async with connect(srv.ws_url, additional_headers={"Cookie": "runwatch_token=s3cret-tok"}) as ws:
+            async with connect(srv.ws_url, additional_headers={"Cookie": "runwatch_token=s3cret-tok-0123456789"}) as ws:
                 assert json.loads(await ws.recv())["type"] == "snapshot"
 
         asyncio.run(main())

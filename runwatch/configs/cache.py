@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
 import os
 import pickle
 import sqlite3
@@ -24,6 +25,24 @@ from runwatch.configs.loader import FileSig, StatCache
 
 READER_VERSION = 1
 CACHE_FILE = f"configs-v{READER_VERSION}.sqlite"
+# A store that is really damaged is moved aside under this one name (replaced each time:
+# never one file per process), then recreated.
+CORRUPT_FILE = f"{CACHE_FILE}.corrupt"
+
+log = logging.getLogger("runwatch.cache")
+
+# SQLite result codes (primary, the low byte of an extended code).
+_SQLITE_CORRUPT, _SQLITE_NOTADB = 11, 26
+_SQLITE_BUSY, _SQLITE_LOCKED = 5, 6
+
+
+def _is_corrupt(e: sqlite3.Error) -> bool:
+    """A damaged file (worth moving aside), not a full disk, a read-only dir or an I/O error."""
+    code = getattr(e, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF in (_SQLITE_CORRUPT, _SQLITE_NOTADB)
+    text = str(e)
+    return "malformed" in text or "not a database" in text
 
 Deps = dict[str, FileSig]
 Entry = tuple[Deps, dict[str, Any]]
@@ -184,6 +203,8 @@ class DiskStore:
         self._pid = -1
         self._lock = threading.Lock()
         self.disabled = False
+        # Writing failed for want of space (or an I/O error): reads go on, writes stop.
+        self.read_only = False
 
     def _connect(self) -> sqlite3.Connection | None:
         if self.disabled:
@@ -197,19 +218,29 @@ class DiskStore:
             conn.execute(
                 "CREATE TABLE IF NOT EXISTS facts (key TEXT PRIMARY KEY, deps TEXT NOT NULL, facts TEXT NOT NULL)"
             )
-        except sqlite3.DatabaseError:
-            return self._recover()
-        except (OSError, sqlite3.Error):
-            self.disabled = True
+        except sqlite3.DatabaseError as e:
+            if _is_corrupt(e):
+                return self._recover()
+            self._give_up(e)
+            return None
+        except (OSError, sqlite3.Error) as e:
+            self._give_up(e)
             return None
         self._conn, self._pid = conn, os.getpid()
         return conn
+
+    def _give_up(self, e: BaseException) -> None:
+        """A full disk, a read-only or vanished dir: memory only from now on, one warning."""
+        if not self.disabled:
+            log.warning("runwatch: config cache %s not usable (%s); carrying on without it", self.path, e)
+        self.disabled = True
+        self._close()
 
     def _recover(self) -> sqlite3.Connection | None:
         """A corrupt file: move it aside (another process may already have), then start afresh once."""
         self._close()
         try:
-            os.replace(self.path, self.path.with_name(f"{CACHE_FILE}.corrupt-{os.getpid()}"))
+            os.replace(self.path, self.path.with_name(CORRUPT_FILE))
         except OSError:
             pass
         try:
@@ -240,12 +271,15 @@ class DiskStore:
                     return None
                 try:
                     return fn(conn)
-                except sqlite3.OperationalError as e:
-                    if "locked" in str(e) or "busy" in str(e):
+                except sqlite3.DatabaseError as e:
+                    code = getattr(e, "sqlite_errorcode", 0) & 0xFF
+                    if code in (_SQLITE_BUSY, _SQLITE_LOCKED) or "locked" in str(e) or "busy" in str(e):
                         return None
-                    if attempt == 0:
-                        self._recover()
-                except sqlite3.DatabaseError:
+                    if not _is_corrupt(e):  # disk full, I/O error, read-only: the file is fine, the disk is not
+                        if not self.read_only:
+                            log.warning("runwatch: config cache %s cannot be written (%s); reading it, not writing it", self.path, e)
+                        self.read_only = True
+                        return None
                     if attempt == 0:
                         self._recover()
                 except (ValueError, TypeError, KeyError):
@@ -278,6 +312,8 @@ class DiskStore:
     def put_many(self, rows: list[tuple[str, Deps, dict[str, Any]]]) -> bool:
         if not rows:
             return True
+        if self.read_only:
+            return False
         payload = [(k, json.dumps(d), json.dumps(f)) for k, d, f in rows]
 
         def q(conn: sqlite3.Connection) -> bool:
@@ -544,7 +580,10 @@ class FactsCache:
             with open(tmp, "wb") as f:
                 pickle.dump({"version": READER_VERSION, "shared": shared, "entries": entries}, f, protocol=pickle.HIGHEST_PROTOCOL)
             os.replace(tmp, self.hot_path)
-        except (OSError, pickle.PicklingError, TypeError, ValueError):
+        except (OSError, pickle.PicklingError, TypeError, ValueError) as e:
+            if isinstance(e, OSError) and self.disk is not None and not self.disk.disabled and not self.disk.read_only:
+                self.disk.read_only = True  # the same disk: one warning for both files
+                log.warning("runwatch: config cache %s not written (%s)", self.hot_path, e)
             try:
                 os.unlink(tmp)
             except OSError:

@@ -37,10 +37,24 @@ from runwatch.configs.values import (
     force_slot,
     force_values,
 )
+from runwatch.configs.source_prep import ELIDED_PREFIX, LAZY_PREFIX, LazyBlock
+from runwatch.configs.source_prep import parse, parse_elided, split_lazy  # noqa: F401  (re-exported)
 
-MAX_STEPS = 2_000_000  # expression evaluations per file
+# Budgets per file (docs/configs.md, "Budgets"). Every operation checks the size of its
+# result before computing it (both operands), and everything computed is charged to a work
+# budget, so neither one expression nor a loop of cheap-looking ones can take minutes or GBs.
+MAX_STEPS = 300_000  # statements and expressions evaluated per file (about 2 s at most; real configs: a few thousand)
 MAX_SEQ = 100_000  # elements in any computed sequence / loop iterations
-MAX_STR = 1_000_000
+MAX_STR = 1_000_000  # characters in any computed string
+MAX_INT_BITS = 65_536  # bits of any computed integer (about 19,700 decimal digits)
+# Units of work per file: one per character or byte produced, 8 per container slot
+# produced or copied, 32 per element walked in Python, one per 8 bits of integer, and
+# about (digits / 30)**2 / 4 per big-integer multiplication, division or decimal
+# conversion. At most a few hundred MB allocated and well under a second of work; real
+# configs use a few thousand units.
+MAX_WORK = 32_000_000
+_WALK_LIMIT = 1_000_000  # nodes a plainness/size walk visits before giving up
+_SCAN = 32  # work units per element walked in Python (a plainness check, a membership scan)
 
 
 class TooComplex(Exception):
@@ -112,21 +126,119 @@ _WIDE_FORMAT = re.compile(r"\d{5,}")
 _SYMBOLIC = (Ref, ModuleRef, LocalClass, Opaque, Builtin, ConfigModule)
 
 
-def is_plain(value: Any, depth: int = 0) -> bool:
-    """True for data made only of Python literals (safe to hand to real builtins)."""
+def is_plain(value: Any, depth: int = 0, budget: list[int] | None = None) -> bool:
+    """True for data made only of Python literals (safe to hand to real builtins).
+
+    A walk of more than ``_WALK_LIMIT`` nodes answers False: ``[[s] * 99999] * 99999`` is
+    ten billion nodes reached through two small lists.
+    """
     if isinstance(value, _PLAIN):
         return True
     if depth > 50:
         return False
+    if budget is None:
+        budget = [_WALK_LIMIT]
     if isinstance(value, list | tuple | set | frozenset):
-        return all(is_plain(v, depth + 1) for v in value)
+        budget[0] -= len(value)
+        return budget[0] >= 0 and all(is_plain(v, depth + 1, budget) for v in value)
     if isinstance(value, dict):
-        return all(is_plain(k, depth + 1) and is_plain(v, depth + 1) for k, v in force_values(value).items())
+        budget[0] -= 2 * len(value)
+        return budget[0] >= 0 and all(is_plain(k, depth + 1, budget) and is_plain(v, depth + 1, budget) for k, v in force_values(value).items())
     return False
 
 
 def _size(value: Any) -> int:
     return len(value) if isinstance(value, str | bytes | list | tuple | dict | set | frozenset) else 0
+
+
+def _weight(value: Any) -> int:
+    """Work units of producing ``value`` itself (its own characters, slots or bits; not what it shares)."""
+    if isinstance(value, str | bytes):
+        return len(value) + 1
+    if isinstance(value, int):
+        return value.bit_length() // 8 + 1
+    if isinstance(value, list | tuple | dict | set | frozenset):
+        return 8 * len(value) + 1
+    return 1
+
+
+def deep_size(value: Any, limit: int) -> int:
+    """Characters and slots reachable from ``value``, counting shared parts each time (what
+    ``str()`` or a walk would produce); stops once over ``limit`` (returns a number > limit)."""
+    total = 0
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, str | bytes):
+            total += len(v) + 2
+        elif isinstance(v, list | tuple | set | frozenset):
+            total += 2 * len(v) + 2
+            stack.extend(v)
+        elif isinstance(v, dict):
+            total += 4 * len(v) + 2
+            stack.extend(v.keys())
+            stack.extend(v.values())
+        elif isinstance(v, int):
+            total += v.bit_length() // 3 + 2
+        else:
+            total += 24
+        if total > limit:
+            return total
+    return total
+
+
+def copy_size(value: Any, limit: int) -> int:
+    """Elements ``copy.deepcopy`` visits: the lengths of the distinct containers reachable
+    (a shared one is copied once, its memo hit counted as one); stops once over ``limit``."""
+    total = 0
+    seen: set[int] = set()
+    stack = [value]
+    containers = (list, tuple, set, frozenset, dict)
+    while stack:
+        v = stack.pop()
+        if not isinstance(v, containers):
+            continue
+        if id(v) in seen:
+            total += 1
+            continue
+        seen.add(id(v))
+        total += len(v) + 1
+        items = [*v.keys(), *v.values()] if isinstance(v, dict) else v
+        stack.extend(x for x in items if isinstance(x, containers))
+        if total > limit:
+            return total
+    return total
+
+
+def _int_bits(v: Any) -> int:
+    return v.bit_length() if isinstance(v, int) else 0
+
+
+def int_cost(*values: Any) -> int:
+    """Work units of arithmetic on, or a decimal conversion of, big integers: CPython's
+    multiplication, division and int<->str are about quadratic in the number of 30-bit
+    digits, so a 13,000-bit number costs ~50,000 units to print (~0.3 ms) where its 4,000
+    characters would suggest 4,000. Zero for machine-sized numbers."""
+    digits = [_int_bits(v) // 30 + 1 for v in values if isinstance(v, int) and not isinstance(v, bool) and _int_bits(v) > 256]
+    if not digits:
+        return 0
+    if len(digits) == 1:
+        return digits[0] * digits[0] // 4
+    return digits[0] * digits[1] // 4
+
+
+def _args_int_cost(args: Any) -> int:
+    """``int_cost`` of the numbers among a call's or a %-format's arguments (one level deep)."""
+    items = args if isinstance(args, list | tuple) else list(args.values()) if isinstance(args, dict) else [args]
+    return sum(int_cost(a) for a in items[:MAX_SEQ])
+
+
+# Replacement fields of str.format and conversion specs of %: their widths and precisions
+# add to the result's length; a nested or '*' width is not evaluated (it comes from an argument).
+_FORMAT_FIELD = re.compile(r"\{[^{}]*\}")
+_FORMAT_NESTED = re.compile(r"\{[^{}]*\{(?!\{)")
+_PERCENT_SPEC = re.compile(r"%[#0\- +]*(\*|\d+)?(?:\.(\*|\d+))?[hlL]?([diouxXeEfFgGcrsab%])")
+_DIGITS = re.compile(r"\d+")
 
 
 class ModuleEvaluator:
@@ -152,6 +264,7 @@ class ModuleEvaluator:
         self.name_lines: dict[str, int] = {}  # module-level name -> line of its last binding
         self._line = 0
         self._steps = 0
+        self._work = 0  # see MAX_WORK
         self._scopes: list[dict[str, Any]] = []  # class bodies / comprehensions
         # Dict-literal blocks cut out before parsing (split_lazy), by placeholder index.
         self.lazy: list[tuple[LazyBlock, int]] = []
@@ -170,6 +283,17 @@ class ModuleEvaluator:
         if self._steps > MAX_STEPS:
             raise TooComplex(f"more than {MAX_STEPS} evaluation steps")
 
+    def charge(self, units: int) -> None:
+        """Count work done or memory taken (see MAX_WORK); over the budget raises TooComplex."""
+        self._work += units
+        if self._work > MAX_WORK:
+            raise TooComplex(f"more than {MAX_WORK} units of work (computed values too large or too many)")
+
+    def _deepcopy(self, value: Any) -> Any:
+        """``copy.deepcopy`` charged by the size of what it copies."""
+        self.charge(_SCAN * copy_size(value, _WALK_LIMIT))
+        return copy.deepcopy(value)
+
     def taint(self, container: Any, reason: str) -> None:
         if isinstance(container, dict | list):
             self.tainted[id(container)] = (container, reason)
@@ -179,6 +303,29 @@ class ModuleEvaluator:
         return entry[1] if entry is not None and entry[0] is container else None
 
     # ------------------------------------------------------------------ statements
+    def run_bounded(self, tree: ast.Module) -> dict[str, Any]:
+        """``run``, but a file over its budget keeps what it set before the statement that
+        went over: that statement and every later one are not read (what they assign is
+        unknown), with a warning naming the file and line."""
+        body = tree.body
+        i = 0
+        try:
+            for i, stmt in enumerate(body):  # noqa: B007 - i is read after the loop
+                self._stmt(stmt)
+        except (_Stop, _Break, _Continue, _Indeterminate):
+            pass
+        except TooComplex as e:
+            line = self._line or body[i].lineno
+            self.warnings.append(f"{self.path}:{line}: too complex to read statically: {e}; lines {body[i].lineno} and after are not read")
+            self._steps, self._work = 0, 0  # poisoning evaluates assignment targets only: a fresh allowance
+            try:
+                self._poison(body[i:], f"is not read: the file is over its evaluation budget at line {line}")
+            except (TooComplex, RecursionError):
+                pass
+        finally:
+            self.finished = True
+        return self.namespace
+
     def run(self, tree: ast.Module) -> dict[str, Any]:
         try:
             self._block(tree.body)
@@ -228,7 +375,7 @@ class ModuleEvaluator:
     def force_lazy(self, thunk: Lazy) -> Any:
         """Evaluate a deferred block with the bindings it captured (steps counted once)."""
         counted = thunk.family[0]
-        saved_scopes, saved_steps = self._scopes, self._steps
+        saved_scopes, saved_steps, saved_work = self._scopes, self._steps, self._work
         self._scopes = [thunk.env]
         try:
             value = self.eval(thunk.record.tree(thunk.line))
@@ -239,7 +386,7 @@ class ModuleEvaluator:
         finally:
             self._scopes = saved_scopes
             if counted:
-                self._steps = saved_steps
+                self._steps, self._work = saved_steps, saved_work
         thunk.family[0] = True
         return value
 
@@ -339,6 +486,8 @@ class ModuleEvaluator:
             self._poison([s], f"set in a loop whose control flow is not known statically (line {s.lineno})")
 
     def _iterate(self, value: Any) -> list[Any] | None:
+        if _size(value) <= MAX_SEQ or isinstance(value, range):
+            self.charge(8 * (len(value) if isinstance(value, range) and len(value) <= MAX_SEQ else _size(value)))
         if isinstance(value, dict):
             items = list(value.keys())
         elif isinstance(value, list | tuple | str | range | set | frozenset):
@@ -410,7 +559,7 @@ class ModuleEvaluator:
                 if isinstance(source, ConfigModule):
                     for k, v in source.namespace.items():
                         if not k.startswith("_"):
-                            self.bind(k, copy.deepcopy(v))
+                            self.bind(k, self._deepcopy(v))
                 else:
                     self.star_imports.append(module)
                 continue
@@ -420,7 +569,7 @@ class ModuleEvaluator:
                 self.bind(local, source)
             else:
                 if alias.name in source.namespace:
-                    self.bind(local, copy.deepcopy(source.namespace[alias.name]))
+                    self.bind(local, self._deepcopy(source.namespace[alias.name]))
                 else:
                     sub = self.hook.import_config(f"{module}.{alias.name}", s.lineno) if self.hook else None
                     if isinstance(sub, ConfigModule | Unknown):
@@ -615,6 +764,7 @@ class ModuleEvaluator:
             result = fn()
         except (ArithmeticError, TypeError, ValueError, KeyError, IndexError, AttributeError, MemoryError, RecursionError) as e:
             return self._unknown(node, f"{type(e).__name__}: {e}")
+        self.charge(_weight(result))
         if isinstance(result, str | bytes) and len(result) > MAX_STR:
             return self._unknown(node, "string too large")
         if _size(result) > MAX_SEQ:
@@ -645,6 +795,7 @@ class ModuleEvaluator:
             if k is None:
                 other = self.eval(v)
                 if isinstance(other, dict):
+                    self.charge(_weight(other))
                     out.update(copy.copy(other))
                 else:
                     self.taint(out, f"'**' of a value not known statically at line {node.lineno}")
@@ -672,7 +823,7 @@ class ModuleEvaluator:
             return obj.attr(attr)
         if isinstance(obj, ConfigModule):
             if attr in obj.namespace:
-                return copy.deepcopy(obj.namespace[attr])
+                return self._deepcopy(obj.namespace[attr])
             if self.hook is not None:
                 got = self.hook.import_config(f"{obj.name}.{attr}", getattr(node, "lineno", 0))
                 if got is not None:
@@ -731,6 +882,7 @@ class ModuleEvaluator:
             return left
         if isinstance(right, Unknown):
             return right
+        self.charge(_SCAN * (_size(left) + _size(right)))  # the plainness walk
         if not (is_plain(left) or isinstance(left, list | tuple | dict)) or not (
             is_plain(right) or isinstance(right, list | tuple | dict)
         ):
@@ -738,17 +890,16 @@ class ModuleEvaluator:
         fn = _BINOPS.get(type(op))
         if fn is None:
             return self._unknown(node, f"operator {type(op).__name__}")
-        # Size guards before computing: no 10**10**9, no [0] * 10**9, no '%999999999d'.
-        if isinstance(op, ast.Pow) and isinstance(right, int | float) and abs(right) > 10_000:
-            return self._unknown(node, "exponent too large")
-        if isinstance(op, ast.LShift) and isinstance(right, int) and right > 100_000:
-            return self._unknown(node, "shift too large")
-        if isinstance(op, ast.Mult):
-            for seq, n in ((left, right), (right, left)):
-                if _size(seq) and isinstance(n, int) and _size(seq) * n > MAX_SEQ:
-                    return self._unknown(node, "sequence too large")
-        if isinstance(op, ast.Mod) and isinstance(left, str) and _WIDE_FORMAT.search(left):
-            return self._unknown(node, "format width too large")
+        too_large = _binop_too_large(op, left, right)
+        if too_large is not None:
+            return self._unknown(node, too_large)
+        if isinstance(left, int) and isinstance(right, int):
+            if isinstance(op, ast.Pow) and right > 1:
+                self.charge(int_cost(1 << min(_int_bits(left) * right, MAX_INT_BITS)))
+            elif not isinstance(op, ast.Add | ast.Sub | ast.LShift | ast.RShift | ast.BitOr | ast.BitAnd | ast.BitXor):
+                self.charge(int_cost(left, right))
+        elif isinstance(op, ast.Mod) and isinstance(left, str):
+            self.charge(_args_int_cost(right))
         return self._try(node, lambda: fn(left, right))
 
     def _boolop(self, node: ast.BoolOp) -> Any:
@@ -774,6 +925,7 @@ class ModuleEvaluator:
                 result = left is right if (left is None or right is None or isinstance(left, bool)) else left == right
                 result = result if isinstance(op, ast.Is) else not result
             else:
+                self.charge(_SCAN * (_size(left) + _size(right)))  # the plainness walk and the scan
                 if not (is_plain(left) or isinstance(left, list | tuple | dict)) or not (
                     is_plain(right) or isinstance(right, list | tuple | dict)
                 ):
@@ -796,8 +948,11 @@ class ModuleEvaluator:
             assert isinstance(v, ast.FormattedValue)
             value = self.eval(v.value)
             spec = self.eval(v.format_spec) if v.format_spec is not None else ""
+            self.charge(_SCAN * _size(value) + int_cost(value))  # the plainness walk, a big number's digits
             if not is_plain(value) or not isinstance(spec, str) or _WIDE_FORMAT.search(spec):
                 return self._unknown(node, "f-string of a value not known statically")
+            if deep_size(value, MAX_STR) > MAX_STR:
+                return self._unknown(node, "f-string result too large")
             convs: dict[int, Callable[[Any], str]] = {115: str, 114: repr, 97: ascii}
             conv = convs.get(v.conversion)
             if conv is not None:
@@ -898,7 +1053,10 @@ class ModuleEvaluator:
 
     def _known_function(self, node: ast.Call, name: str, args: list[Any], kwargs: dict[str, Any]) -> Any:
         if name in ("copy.deepcopy", "copy.copy") and len(args) == 1 and not kwargs:
-            return copy.deepcopy(args[0]) if name == "copy.deepcopy" else copy.copy(args[0])
+            if name == "copy.copy":
+                self.charge(_weight(args[0]))
+                return copy.copy(args[0])
+            return self._deepcopy(args[0])
         if name in ("sys.exit", "exit", "quit", "os._exit"):
             self.warn(node, f"the module calls {name}() when imported; later statements are ignored")
             raise _Stop
@@ -923,6 +1081,7 @@ class ModuleEvaluator:
                 return self._unknown(node, "dict() with several arguments")
             base = args[0] if args else {}
             if isinstance(base, dict):
+                self.charge(_weight(base))
                 out = dict(base)
             else:
                 pairs = self._iterate(base)
@@ -962,6 +1121,7 @@ class ModuleEvaluator:
                 return self._unknown(node, f"{name}() of values not known statically")
             pair_fn: Callable[..., Any] = zip if name == "zip" else enumerate
             return self._try(node, lambda: list(pair_fn(*seqs, **kwargs)))
+        self.charge(_SCAN * sum(_size(a) for a in args))  # the plainness walk
         if not is_plain(args) or not is_plain(kwargs):
             return self._unknown(node, f"{name}() of symbolic values")
         simple: dict[str, Callable[..., Any]] = {
@@ -971,6 +1131,15 @@ class ModuleEvaluator:
         fn = simple[name]
         if name in ("int", "str") and args and isinstance(args[0], str) and len(args[0]) > 4300:
             return self._unknown(node, f"{name}() of a very long string")
+        if name in ("int", "str", "float", "round") and args:
+            self.charge(int_cost(args[0]) + (len(args[0]) ** 2 // 400 if isinstance(args[0], str) and name == "int" and len(args[0]) > 256 else 0))
+        if name == "str" and args and deep_size(args[0], MAX_STR) > MAX_STR:
+            return self._unknown(node, "str() result too large")
+        if name == "sum":  # numbers only: sum(lists, []) is quadratic and unbounded
+            items, start = (args[0] if args else None), (args[1] if len(args) > 1 else kwargs.get("start", 0))
+            numbers = isinstance(items, list | tuple | set | frozenset) and all(isinstance(x, int | float | complex) for x in items)
+            if not numbers or not isinstance(start, int | float | complex):
+                return self._unknown(node, "sum() of values that are not numbers")
         return self._try(node, lambda: fn(*args, **kwargs))
 
     def _method(self, node: ast.Call, m: _BoundMethod, args: list[Any], kwargs: dict[str, Any]) -> Any:
@@ -982,6 +1151,7 @@ class ModuleEvaluator:
                 if args:
                     other = args[0]
                     if isinstance(other, dict):
+                        self.charge(_weight(other))
                         obj.update(other)
                     elif isinstance(other, Unknown):
                         self.taint(obj, f"update() with a value not known statically at line {node.lineno} ({other.reason})")
@@ -996,6 +1166,7 @@ class ModuleEvaluator:
                 obj.update(kwargs)
                 return None
             if name == "copy" and not args:
+                self.charge(_weight(obj))
                 return dict(obj)
             if name in ("get", "pop", "setdefault") and args:
                 key = args[0]
@@ -1017,6 +1188,7 @@ class ModuleEvaluator:
                     pass
                 return self._unknown(node, f"{name}({key!r}) of a missing key")
             if name in ("keys", "values", "items") and not args:
+                self.charge(_weight(obj))
                 return list(getattr(force_values(obj) if name != "keys" else obj, name)())
             if name == "clear":
                 obj.clear()
@@ -1035,20 +1207,33 @@ class ModuleEvaluator:
                 obj.extend(items)
                 return None
             if name == "insert" and len(args) == 2 and isinstance(args[0], int):
+                if len(obj) >= MAX_SEQ:
+                    return self._unknown(node, "list too large")
+                self.charge(8 * len(obj))
                 obj.insert(args[0], args[1])
                 return None
             if name == "copy" and not args:
+                self.charge(_weight(obj))
                 return list(obj)
+            if name in ("pop", "remove"):
+                self.charge(8 * len(obj))
             if name == "pop" and len(args) <= 1:
                 return self._try(node, lambda: obj.pop(*args))
             if name == "remove" and len(args) == 1:
                 return self._try(node, lambda: obj.remove(args[0]))
-        if isinstance(obj, str) and is_plain(args) and is_plain(kwargs):
+        if isinstance(obj, str) and (self.charge(_SCAN * sum(_size(a) for a in args)) or True) and is_plain(args) and is_plain(kwargs):
             if name == "format":
                 if _WIDE_FORMAT.search(obj):
                     return self._unknown(node, "format width too large")
+                if _FORMAT_NESTED.search(obj) or _format_bound(obj, args, kwargs) > MAX_STR:
+                    return self._unknown(node, "format result too large (or width from an argument)")
+                self.charge(_args_int_cost(args) + _args_int_cost(kwargs))
                 return self._try(node, lambda: obj.format(*args, **kwargs))
             if name in _STR_METHODS:
+                bound = _str_method_bound(obj, name, args, kwargs)
+                if bound is None or bound > MAX_STR:
+                    return self._unknown(node, f"{name}() result too large")
+                self.charge(len(obj))  # the scan itself
                 return self._try(node, lambda: getattr(obj, name)(*args, **kwargs))
         if isinstance(obj, dict | list):
             self.taint(obj, f"{name}() at line {node.lineno} is not evaluated statically")
@@ -1061,6 +1246,80 @@ _STR_METHODS = {
     "join", "replace", "lower", "upper", "strip", "lstrip", "rstrip", "split", "rsplit", "startswith",
     "endswith", "title", "capitalize", "removeprefix", "removesuffix", "zfill",
 }
+
+
+def _binop_too_large(op: ast.operator, left: Any, right: Any) -> str | None:
+    """Why ``left op right`` would be over a size budget, computed from both operands before
+    the operation runs (no 10**10**9, no (10**9999)**9999, no [0] * 10**9, no '%*d' % (10**9, 1))."""
+    t = type(op)
+    if t is ast.Pow:
+        if isinstance(right, int | float) and abs(right) > 10_000:
+            return "exponent too large"
+        if isinstance(left, int) and isinstance(right, int) and right > 0 and max(_int_bits(left) - 1, 1) * right > MAX_INT_BITS and abs(left) > 1:
+            return "power too large"
+    elif t is ast.LShift:
+        if isinstance(left, int) and isinstance(right, int) and left and _int_bits(left) + right > MAX_INT_BITS:
+            return "shift too large"
+    elif t is ast.Mult:
+        if isinstance(left, int) and isinstance(right, int) and _int_bits(left) + _int_bits(right) > MAX_INT_BITS:
+            return "product too large"
+        for seq, n in ((left, right), (right, left)):
+            if _size(seq) and isinstance(n, int) and _size(seq) * n > MAX_SEQ:
+                return "sequence too large"
+    elif t is ast.Add:
+        if isinstance(left, str | bytes | list | tuple) and isinstance(right, str | bytes | list | tuple):
+            limit = MAX_STR if isinstance(left, str | bytes) else MAX_SEQ
+            if _size(left) + _size(right) > limit:
+                return "sequence too large"
+    elif t is ast.Mod and isinstance(left, str | bytes):
+        text = left.decode("latin-1") if isinstance(left, bytes) else left
+        if _WIDE_FORMAT.search(text):
+            return "format width too large"
+        if _percent_bound(text, right) > MAX_STR:
+            return "format result too large (or width from an argument)"
+    return None
+
+
+def _percent_bound(fmt: str, args: Any) -> int:
+    """An upper bound of the length of ``fmt % args`` (huge when a width comes from an argument)."""
+    total = len(fmt)
+    for m in _PERCENT_SPEC.finditer(fmt):
+        width, precision = m.group(1), m.group(2)
+        if width == "*" or precision == "*":
+            return MAX_STR + 1
+        total += int(width or 0) + int(precision or 0)
+    return total + deep_size(args, MAX_STR) * 4  # repr/ascii of an argument: at most 4 chars per char (\x..)
+
+
+def _format_bound(fmt: str, args: list[Any], kwargs: dict[str, Any]) -> int:
+    """An upper bound of the length of ``fmt.format(*args, **kwargs)``: widths plus arguments."""
+    total = len(fmt)
+    for field in _FORMAT_FIELD.findall(fmt):
+        total += sum(int(d) for d in _DIGITS.findall(field))
+    n_fields = fmt.count("{")
+    return total + deep_size([args, kwargs], MAX_STR) * 4 * max(n_fields, 1)
+
+
+def _str_method_bound(s: str, name: str, args: list[Any], kwargs: dict[str, Any]) -> int | None:
+    """An upper bound of the length of ``s.name(*args)``'s result (None: cannot bound it)."""
+    if name == "join":
+        if len(args) != 1 or kwargs or not isinstance(args[0], list | tuple) or len(args[0]) > MAX_SEQ:
+            return None
+        items = args[0]
+        if not all(isinstance(x, str) for x in items):
+            return 0  # TypeError, raised at once
+        return sum(len(x) for x in items) + len(s) * max(len(items) - 1, 0)
+    if name == "replace":
+        if kwargs or not 2 <= len(args) <= 3 or not isinstance(args[0], str) or not isinstance(args[1], str):
+            return 0 if len(args) < 2 else None
+        old, new = args[0], args[1]
+        n = s.count(old) if old else len(s) + 1
+        if len(args) == 3 and isinstance(args[2], int) and args[2] >= 0:
+            n = min(n, args[2])
+        return len(s) + n * max(len(new) - len(old), 0)
+    if name == "zfill":
+        return max(len(s), args[0]) if len(args) == 1 and isinstance(args[0], int) else 0
+    return 4 * len(s)  # case changes, strips, splits: at most a few times the input
 
 
 class _BoundMethod:
@@ -1078,144 +1337,3 @@ class _BoundMethod:
 
 def _has_call(node: ast.AST) -> bool:
     return any(isinstance(n, ast.Call) for n in ast.walk(node))
-
-
-def parse(source: bytes, path: str) -> ast.Module:
-    """Parse a file; SyntaxError / ValueError propagate for the reader to report with file:line."""
-    return ast.parse(source, filename=path)
-
-
-# Generated configs carry seed lists of 100 ints; parsing them is about half of reading
-# such a file, and no tracking fact comes from them. A list of more than ELIDE_MIN plain
-# int literals is replaced, before parsing, by a name the evaluator reads as Unknown
-# (line numbers kept). The reader re-reads without eliding whenever the facts carry an
-# error or a warning, so an elided list can never silently change an answer.
-ELIDE_MIN = 16
-ELIDED_PREFIX = "__runwatch_elided_"
-_LONG_INT_LIST = re.compile(rb"(?<=[=:,(\[])(\s*)\[(?:\s*-?\d+\s*,){%d,}\s*-?\d+\s*,?\s*\](?=\s*[,)\]}\n#])" % ELIDE_MIN)
-
-
-def _elide_match(m: re.Match[bytes]) -> bytes:
-    text = m.group(0)
-    n = text.count(b",") + 1
-    return m.group(1) + b"%s%d__" % (ELIDED_PREFIX.encode(), n) + b"\n" * (text.count(b"\n") - m.group(1).count(b"\n"))
-
-
-def parse_elided(source: bytes, path: str) -> tuple[ast.Module, bool]:
-    """``parse`` with long int-literal lists elided; (tree, whether anything was elided).
-
-    Only where no string could contain the list: never in a file with triple quotes,
-    never after an odd number of quotes on the same line.
-    """
-    if b"[" not in source or b'"""' in source or b"'''" in source:
-        return parse(source, path), False
-    elided = False
-
-    def sub(m: re.Match[bytes]) -> bytes:
-        nonlocal elided
-        line_start = source.rfind(b"\n", 0, m.start()) + 1
-        prefix = source[line_start : m.start()]
-        if prefix.count(b"'") % 2 or prefix.count(b'"') % 2 or b"#" in prefix:
-            return m.group(0)
-        elided = True
-        return _elide_match(m)
-
-    new = _LONG_INT_LIST.sub(sub, source)
-    if not elided:
-        return parse(source, path), False
-    return parse(new, path), True
-
-
-# Lazy dict values. A config's sub-dicts that tracking never reads (model, dataset,
-# optimizer...) are most of its parsing and evaluation time. A dict-display value written
-# as its own block (``'key': {...},`` on one line, or opened at the end of one line and
-# closed by ``},`` at the same indentation) is cut out of the source before parsing and
-# replaced by a placeholder name (line numbers kept). Each distinct block text is parsed
-# once per batch (so a syntax error anywhere still makes the whole file a syntax error:
-# the loader then parses the original) and evaluated only when something reads it.
-LAZY_PREFIX = "__runwatch_lazy_"
-_LAZY_BLOCK = re.compile(
-    rb"^([ \t]+)(?:'[\w.\-]*'|\"[\w.\-]*\")[ \t]*:[ \t]*"
-    rb"(\{(?:[^\n]*\}|[^\n]*\n(?:\1[ \t][^\n]*\n)*\1\}))[ \t]*,[ \t]*$",
-    re.M,
-)
-_STRIP = re.compile(rb"""'(?:[^'\\\n]|\\.)*'|"(?:[^"\\\n]|\\.)*"|#[^\n]*""")
-_IDENT = re.compile(rb"(?<![\w.])([A-Za-z_]\w*)(?=(\s*\.)?)(?!\s*=(?!=))")
-_LAZY_REJECT = re.compile(rb":=|\\|[^\x00-\x7f]|(?<![\w.])(?:exit|quit|_exit|update)\b|\.\s*(?:exit|quit|_exit|update)\b")
-_NOT_NAMES = {b"None", b"True", b"False", b"and", b"or", b"not", b"in", b"is", b"if", b"else", b"for", b"lambda",
-              b"async", b"await", b"yield", b"from"}
-
-
-class LazyBlock:
-    """One distinct dict-literal block text: its free names and its parsed tree per line."""
-
-    __slots__ = ("names", "text", "trees")
-
-    def __init__(self, text: bytes) -> None:
-        self.text = text
-        self.trees: dict[int, ast.expr] = {}
-        # (name, used with an attribute access); None: never deferred (side effects possible).
-        self.names: tuple[tuple[str, bool], ...] | None = None
-        residue = _STRIP.sub(lambda m: b" " if m.group(0)[:1] == b"#" else b"0", text)
-        if _LAZY_REJECT.search(residue) is None:
-            found: dict[str, bool] = {}
-            for m in _IDENT.finditer(residue):
-                word = m.group(1)
-                if word in _NOT_NAMES:
-                    continue
-                name = word.decode()
-                found[name] = found.get(name, False) or m.group(2) is not None
-            self.names = tuple(found.items())
-
-    def tree(self, line: int) -> ast.expr:
-        t = self.trees.get(line)
-        if t is None:
-            t = self.trees[line] = ast.parse(b"\n" * (line - 1) + self.text, mode="eval").body
-        return t
-
-
-def split_lazy(source: bytes, blocks: dict[bytes, LazyBlock | None]) -> tuple[bytes, list[tuple[LazyBlock, int]]] | None:
-    """(source with dict-literal blocks replaced by placeholders, [(block, first line)]), or None.
-
-    ``blocks`` caches each distinct block text (None: it does not parse alone as a dict,
-    and then the file is parsed whole). Only where every string is on one line (no triple
-    quotes, no backslash-newline), so a line start is never inside a string.
-    """
-    if b"{" not in source or b'"""' in source or b"'''" in source or b"\\\n" in source or LAZY_PREFIX.encode() in source:
-        return None
-    head = source[:200].split(b"\n", 2)
-    if any(b"coding" in h for h in head[:2]):
-        return None
-    out: list[bytes] = []
-    found: list[tuple[LazyBlock, int]] = []
-    pos = 0
-    line = 1
-    for m in _LAZY_BLOCK.finditer(source):
-        text = m.group(2)
-        block = blocks.get(text, MISSING)
-        if block is MISSING:
-            block = blocks[text] = _check_block(text)
-        if block is None:
-            continue  # left in place: parsed with the rest
-        start = m.start(2)
-        line += source.count(b"\n", pos, start)
-        out.append(source[pos:start])
-        out.append(b"%s%d__" % (LAZY_PREFIX.encode(), len(found)))
-        n = text.count(b"\n")
-        out.append(b"\n" * n)
-        found.append((block, line))  # type: ignore[arg-type]
-        line += n
-        pos = m.end(2)
-    if not found:
-        return None
-    out.append(source[pos:])
-    return b"".join(out), found
-
-
-def _check_block(text: bytes) -> LazyBlock | None:
-    block = LazyBlock(text)
-    try:
-        tree = block.tree(1)
-    except (SyntaxError, ValueError, MemoryError, RecursionError):
-        return None
-    return block if type(tree) is ast.Dict else None

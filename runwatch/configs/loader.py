@@ -14,8 +14,18 @@ from stat import S_ISDIR as _S_ISDIR
 from dataclasses import dataclass, field
 from typing import Any
 
-from runwatch.configs.evaluator import LazyBlock, ModuleEvaluator, TooComplex, parse, parse_elided, split_lazy
+from runwatch.configs.evaluator import ModuleEvaluator, TooComplex
+from runwatch.configs.source_prep import (
+    MAX_SOURCE_BYTES,
+    LazyBlock,
+    SourceTooLarge,
+    check_source_budget,
+    parse,
+    parse_elided,
+    split_lazy,
+)
 from runwatch.configs.values import ConfigModule, Unknown
+from runwatch.readers.safe_open import read_regular
 
 FileSig = tuple[int, int] | None  # (mtime_ns, size), None when the file is absent
 
@@ -62,7 +72,7 @@ class EvalResult:
     warnings: list[str] = field(default_factory=list)
     tainted: dict[int, tuple[Any, str]] = field(default_factory=dict)
     name_lines: dict[str, int] = field(default_factory=dict)
-    # Part of an import cycle: its values depend on which module was read first, so never shared.
+    # Part of an import cycle (its imports of the cycle's other modules are unknown).
     cyclic: bool = False
     error: str | None = None
     # Long int-literal lists were elided before parsing (here or in an imported config).
@@ -86,6 +96,16 @@ class ModuleLoader:
         self.configs_package = configs_dir.strip("/").replace("/", ".").replace(os.sep, ".")
         self.stats = stats or StatCache()
         self._configs: dict[str, EvalResult] = {}
+        # Import cycles (Tarjan's strongly connected components, found while evaluating):
+        # each config module is evaluated once, and once more when it is part of a cycle;
+        # the second time every import of another module of its cycle is unknown, so the
+        # answer does not depend on which module was read first and is kept like any other.
+        self._index: dict[str, int] = {}
+        self._low: dict[str, int] = {}
+        self._open: list[str] = []  # Tarjan's stack: modules whose cycle is not closed yet
+        self._on_open: set[str] = set()
+        self._provisional: dict[str, EvalResult] = {}  # evaluated, cycle still open
+        self.in_cycle: frozenset[str] = frozenset()  # the cycle being re-evaluated
         self._sources: dict[str, EvalResult | None] = {}
         # Dict-literal blocks of config modules evaluated only when read (evaluator.split_lazy);
         # RUNWATCH_EAGER_CONFIGS=1 turns this off (same answers, slower: for equivalence tests).
@@ -130,18 +150,52 @@ class ModuleLoader:
     # ------------------------------------------------------------------ evaluation
     def evaluate_config(self, path: str, stack: tuple[str, ...] = ()) -> EvalResult:
         path = os.path.abspath(path)
-        cached = self._configs.get(path)
+        cached = self._configs.get(path) or self._provisional.get(path)
         if cached is not None:
             return cached
+        n = len(self._index)
+        self._index[path] = self._low[path] = n
+        self._open.append(path)
+        self._on_open.add(path)
+        result = self._evaluate_config_file(path, stack)
+        if self._low[path] != n:
+            self._provisional[path] = result  # part of a cycle that an outer module closes
+            return result
+        members = []
+        while True:
+            m = self._open.pop()
+            self._on_open.discard(m)
+            members.append(m)
+            if m == path:
+                break
+        if len(members) == 1:
+            self._configs[path] = result
+            return result
+        for m in members:
+            self._provisional.pop(m, None)
+        outer, self.in_cycle = self.in_cycle, frozenset(members)
+        try:
+            for m in sorted(members):
+                final = self._evaluate_config_file(m, (m,))
+                final.cyclic = True
+                self._configs[m] = final
+        finally:
+            self.in_cycle = outer
+        return self._configs[path]
+
+    def note_import(self, importer: str, path: str) -> None:
+        """Tarjan's low-link update for an import of a module whose cycle is still open."""
+        if path in self._on_open and importer in self._low:
+            self._low[importer] = min(self._low[importer], self._index[path], self._low.get(path, self._index[path]))
+
+    def _evaluate_config_file(self, path: str, stack: tuple[str, ...]) -> EvalResult:
         module, is_pkg = self.module_name_of(path)
         result = EvalResult(path=path, module=module)
         result.deps[path] = self.stats.sig(path)
         source = _read(path, result)
         if source is not None:
-            hook = _ConfigImports(self, result, stack + (path,))
+            hook = _ConfigImports(self, result, stack + (path,) if stack[-1:] != (path,) else stack)
             self._evaluate(result, source, module, is_pkg, hook)
-        if not result.cyclic:
-            self._configs[path] = result
         return result
 
     def evaluate_source(self, module: str, deps: dict[str, FileSig]) -> EvalResult | None:
@@ -190,7 +244,7 @@ class ModuleLoader:
         if split is not None:
             ev.lazy = split[1]
         try:
-            result.namespace = ev.run(tree)
+            result.namespace = ev.run_bounded(tree)
         except TooComplex as e:
             result.error = f"{result.path}:0: too complex to read statically: {e}"
         except RecursionError:
@@ -202,12 +256,16 @@ class ModuleLoader:
 
 
 def _read(path: str, result: EvalResult) -> bytes | None:
+    """The file's bytes within the source budgets; a FIFO or a device (or a link to one) is refused unread."""
     try:
-        with open(path, "rb") as f:
-            return f.read()
+        source = read_regular(path, MAX_SOURCE_BYTES)
+        check_source_budget(source)
+        return source
     except OSError as e:
         result.error = f"{path}:0: cannot read: {e.strerror or e}"
-        return None
+    except SourceTooLarge as e:
+        result.error = f"{path}:0: too large to read statically: {e}"
+    return None
 
 
 class _ConfigImports:
@@ -231,13 +289,18 @@ class _ConfigImports:
                 return ConfigModule(module, os.path.join(self.loader.root, *module.split(".")), {})
             return Unknown(f"{where}: config module {module} not found under {self.loader.root}")
         path, _ = found
-        if path in self.stack:
-            names = [self.loader.module_name_of(p)[0] for p in self.stack[self.stack.index(path):]]
-            cycle = " -> ".join(names + [module])
+        if path in self.stack or path in self.loader.in_cycle:
+            if path in self.stack:
+                names = [self.loader.module_name_of(p)[0] for p in self.stack[self.stack.index(path):]]
+                cycle = " -> ".join(names + [module])
+            else:
+                cycle = f"{self.loader.module_name_of(self.into.path)[0]} -> {module} ({path}) -> ... -> {self.loader.module_name_of(self.into.path)[0]}"
             self.into.warnings.append(f"{where}: import cycle {cycle}; its values are unknown")
             self.into.cyclic = True
+            self.loader.note_import(self.into.path, path)
             return Unknown(f"{where}: import cycle {cycle}")
         sub = self.loader.evaluate_config(path, self.stack)
+        self.loader.note_import(self.into.path, path)
         self.into.deps.update(sub.deps)
         self.into.cyclic = self.into.cyclic or sub.cyclic
         self.into.elided = self.into.elided or sub.elided

@@ -237,6 +237,9 @@ class LiveIndex:
         self._work = threading.Lock()
         self._sweeps = 0
         self.scanning = False
+        # The project's configs folder (or the root itself) is gone: renamed, unmounted.
+        # The runs last seen stay listed, flagged; the watcher rescans when it returns.
+        self.root_missing = False
         self._summary: dict[str, Any] = self._compute_summary()
 
     # ------------------------------------------------------------------ reading
@@ -264,6 +267,23 @@ class LiveIndex:
 
     def __len__(self) -> int:
         return len(self.entries)
+
+    def project_present(self) -> bool:
+        """Whether the project root and its configs folder are there (a stat each)."""
+        return os.path.isdir(self.project.root) and os.path.isdir(self.project.configs_root)
+
+    def set_root_missing(self, missing: bool) -> Delta | None:
+        """Record the root disappearing or returning; a delta carries the new summary to clients."""
+        with self._lock:
+            if self.root_missing == missing:
+                return None
+            self.root_missing = missing
+            self.seq += 1
+            self._summary = self._compute_summary()
+            delta = Delta(self.seq, [], [], [], dict(self._summary))
+            if self.on_delta is not None:
+                self.on_delta(delta)
+        return delta
 
     # ------------------------------------------------------------------ building
 
@@ -523,6 +543,7 @@ class LiveIndex:
             "process_errors": dict(self.snapshot.errors),
             "scanning": self.scanning,
             "cluster": self.cluster,
+            "root_missing": self.root_missing,
         }
 
 

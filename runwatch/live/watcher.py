@@ -123,7 +123,35 @@ class Watcher:
 
     async def run(self) -> None:
         """Watch and sweep until ``stop()``; errors in one batch are logged, never fatal."""
-        await asyncio.gather(self._watch_loop(), self._sweep_loop())
+        await asyncio.gather(self._watch_loop(), self._sweep_loop(), self._root_loop())
+
+    async def _root_loop(self) -> None:
+        """Notice the project disappearing (renamed, unmounted) within a second, and rescan it
+        at once when it is back: no file event says "everything is here again"."""
+        interval = min(1.0, self.sweep_interval)
+        while not self._stop.is_set():
+            try:
+                await asyncio.wait_for(self._stop.wait(), timeout=interval)
+                return
+            except TimeoutError:
+                pass
+            try:
+                await self.check_root()
+            except Exception as e:
+                log.exception("runwatch: rescanning the returned project failed")
+                await self._report(e)
+
+    async def check_root(self) -> None:
+        """One look at the project root: flag it missing, or rescan it when it returns."""
+        present = await asyncio.to_thread(self.index.project_present)
+        if not present and not self.index.root_missing:
+            log.warning("runwatch: the project at %s is gone (renamed or unmounted?); showing the runs last seen", self.index.project.root)
+            await self._call(self.index.set_root_missing, True)
+        elif present and self.index.root_missing:
+            log.warning("runwatch: the project at %s is back; rescanning", self.index.project.root)
+            self._restart.set()  # watch the returned folders, not the old inodes
+            await self._call(self.index.full_scan)
+            await self._call(self.index.set_root_missing, False)
 
     def _existing_roots(self) -> tuple[str, ...]:
         p = self.index.project
@@ -160,6 +188,8 @@ class Watcher:
                     ignore_permission_denied=True,
                 ):
                     self.events_seen += len(changes)
+                    if self.index.root_missing:
+                        continue  # the rescan when it returns covers these
                     paths = {p for _, p in changes}
                     try:
                         await self._call(self.index.apply_changes, paths)
@@ -181,6 +211,8 @@ class Watcher:
                 return
             except TimeoutError:
                 pass
+            if self.index.root_missing:
+                continue  # the runs last seen stay as they were; _root_loop rescans on return
             if self._existing_roots() != self._watched:
                 self._restart.set()
                 await self._call(self.index.apply_changes, [self.index.project.configs_root])

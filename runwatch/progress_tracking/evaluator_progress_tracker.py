@@ -46,6 +46,7 @@ class EvaluatorProgressTracker(BaseProgressTracker):
             reason = "no work dir: the run was never launched" if listing.error == "missing" else f"cannot read work dir ({listing.error})"
             return ProgressInfo(0, 0.0, runner_type="evaluator", total_epochs=1, error_message=f"{self.work_dir}: {reason}")
         warnings: list[str] = list(self.extra_warnings)
+        warnings.extend(listing.special_warnings())  # a FIFO or device in the work dir: never opened
         complete = True
         scores: dict[str, Any] | None = None
         finish_time: float | None = None
@@ -55,6 +56,9 @@ class EvaluatorProgressTracker(BaseProgressTracker):
             if st is None:
                 if name in listing.dirs:
                     warnings.append(f"{path}: is a directory, expected a file")
+                complete = False
+                continue
+            if name in listing.special:  # warned above
                 complete = False
                 continue
             data, problem = read_json_tolerant(path) if name.endswith(".json") else (None, None)

@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from stat import S_ISDIR, S_ISREG
 from typing import Any
 
 from runwatch.progress_tracking.progress_info import LEGACY_FIELDS, ProgressInfo
@@ -96,9 +97,13 @@ def write_progress_targets(work_dir: str, targets: list[tuple[str, dict[str, Any
             path = os.path.join(work_dir, name)
             text = json_text(content)
             try:
-                size = os.stat(name, dir_fd=dir_fd).st_size
+                st = os.stat(name, dir_fd=dir_fd)
+                size = st.st_size
             except OSError:
-                size = -1
+                st, size = None, -1
+            if st is not None and not S_ISREG(st.st_mode) and not S_ISDIR(st.st_mode):
+                # A FIFO, device or socket named like our file (the run's listing warns of it): not ours to replace.
+                continue
             # Read the old file only when it could hold the same content: a different size
             # means different text, and then (at worst, same content formatted otherwise)
             # one harmless rewrite in our own format.
@@ -323,5 +328,7 @@ class ProgressStore:
                     pass
                 raise
         except OSError as e:
+            with self._lock:
+                self._dirty = True  # written by a later save, once there is room again
             return f"{self.path}: could not save cache ({e.strerror or e})"
         return None

@@ -85,6 +85,8 @@ def _blocked_files(sub: DirListing, expected: list[str]) -> list[str]:
         path = os.path.join(sub.path, name)
         if name in sub.dirs:
             out.append(f"{path}: is a directory, expected a file; this epoch cannot finish")
+        elif name in sub.special:
+            out.append(f"{path}: {sub.special[name]}, not a regular file; this epoch cannot finish")
         elif name in sub.files and not sub.files[name].is_file:
             out.append(f"{path}: unreadable (broken symlink or symlink loop); this epoch cannot finish")
     return out
@@ -201,6 +203,7 @@ class TrainerProgressTracker(BaseProgressTracker):
                 msg = f"{self.work_dir}: cannot read work dir ({listing.error})"
             return ProgressInfo(0, 0.0, runner_type=self.get_runner_type(), total_epochs=total, error_message=msg)
         warnings: list[str] = list(self.extra_warnings)
+        warnings.extend(listing.special_warnings())  # a FIFO or device in the work dir: never opened
         expected = self.get_expected_files()
         s = self.settings
         numbered = sorted((n, d) for d in listing.dirs if (n := _epoch_number(s, d)) is not None)

@@ -12,9 +12,11 @@ import os
 import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from stat import S_ISREG
 from typing import NamedTuple
 
 from runwatch.readers.jsonfile import read_json_tolerant
+from runwatch.readers.safe_open import describe_mode, open_regular
 
 
 class FileStat(NamedTuple):
@@ -39,10 +41,20 @@ class DirListing:
     # its mtime): a writer compares it with a fresh stat, so a dir deleted and recreated
     # after the scan never receives what was computed from the old one.
     identity: tuple[int, int] | None = None
+    # Entries that are neither files nor dirs (FIFO, device, socket): name -> what they are.
+    # They are listed with ``is_file=False`` and never opened (see ``special_warnings``).
+    special: dict[str, str] = field(default_factory=dict)
 
     @property
     def exists(self) -> bool:
         return self.error is None
+
+    def special_warnings(self, names: Iterable[str] | None = None) -> list[str]:
+        """One warning per special entry (of ``names``, or all): '<path>: a FIFO ..., not a regular file; not read'."""
+        if not self.special:
+            return []
+        wanted = self.special if names is None else [n for n in names if n in self.special]
+        return [f"{os.path.join(self.path, n)}: {self.special[n]}, not a regular file; not read" for n in wanted]
 
 
 def scan_dir(path: str, stat_files: bool = True, mtime_ns: int | None = None, stat_dirs: bool = True) -> DirListing:
@@ -55,6 +67,7 @@ def scan_dir(path: str, stat_files: bool = True, mtime_ns: int | None = None, st
     files: dict[str, FileStat] = {}
     dirs: dict[str, float] = {}
     dir_ns: dict[str, int] = {}
+    special: dict[str, str] = {}
     identity: tuple[int, int] | None = None
     try:
         if mtime_ns is None:
@@ -72,7 +85,11 @@ def scan_dir(path: str, stat_files: bool = True, mtime_ns: int | None = None, st
                             dirs[e.name] = 0.0
                     elif stat_files:
                         s = e.stat()
-                        files[e.name] = FileStat(s.st_size, s.st_mtime, True)
+                        if S_ISREG(s.st_mode):
+                            files[e.name] = FileStat(s.st_size, s.st_mtime, True)
+                        else:  # a FIFO, device or socket: listed, never opened
+                            files[e.name] = FileStat(0, s.st_mtime, False)
+                            special[e.name] = describe_mode(s.st_mode)
                     else:
                         files[e.name] = FileStat(0, 0.0, True)
                 except OSError:
@@ -86,7 +103,7 @@ def scan_dir(path: str, stat_files: bool = True, mtime_ns: int | None = None, st
         return DirListing(path, {}, {}, None, "permission denied")
     except OSError as e:
         return DirListing(path, {}, {}, None, e.strerror or str(e))
-    return DirListing(path, files, dirs, mtime_ns, None, dir_ns, identity)
+    return DirListing(path, files, dirs, mtime_ns, None, dir_ns, identity, special)
 
 
 def check_file_loads(path: str) -> bool:
@@ -96,12 +113,12 @@ def check_file_loads(path: str) -> bool:
         return problem is None
     if path.endswith((".pt", ".pth")):
         try:
-            with zipfile.ZipFile(path) as z:
+            with open_regular(path) as f, zipfile.ZipFile(f) as z:
                 return z.testzip() is None
         except (zipfile.BadZipFile, OSError, EOFError, ValueError):
             return False
     try:
-        with open(path, "rb") as f:
+        with open_regular(path) as f:
             f.read(1)
         return True
     except OSError:

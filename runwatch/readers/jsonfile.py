@@ -17,6 +17,8 @@ import tempfile
 import threading
 from typing import Any
 
+from runwatch.readers.safe_open import FileTooLarge, NotRegularFile, read_regular
+
 # Files larger than this are not parsed whole for status purposes (a guard against
 # a mistaken multi-GB file named like a scores file).
 MAX_JSON_BYTES = 512 * 1024 * 1024
@@ -53,15 +55,16 @@ def loads_tolerant(data: bytes | str, path: str = "<data>") -> tuple[Any, JSONPr
 def read_json_tolerant(path: str) -> tuple[Any, JSONProblem | None]:
     """Read and parse a JSON file; missing, unreadable, empty or malformed -> (None, problem)."""
     try:
-        with open(path, "rb") as f:
-            # Sized by fstat: read(MAX_JSON_BYTES + 1) would allocate 512 MiB per call.
-            if os.fstat(f.fileno()).st_size > MAX_JSON_BYTES:
-                return None, JSONProblem(f"{path}: larger than {MAX_JSON_BYTES} bytes, not parsed")
-            data = f.read()
+        # Sized by fstat first: read(MAX_JSON_BYTES + 1) would allocate 512 MiB per call.
+        data = read_regular(path, MAX_JSON_BYTES)
     except FileNotFoundError:
         return None, JSONProblem(f"{path}: missing")
     except IsADirectoryError:
         return None, JSONProblem(f"{path}: is a directory, expected a JSON file")
+    except FileTooLarge:
+        return None, JSONProblem(f"{path}: larger than {MAX_JSON_BYTES} bytes, not parsed")
+    except NotRegularFile as e:
+        return None, JSONProblem(f"{path}: {e.strerror}")
     except OSError as e:
         return None, JSONProblem(f"{path}: unreadable ({e.strerror or e})")
     if len(data) > MAX_JSON_BYTES:

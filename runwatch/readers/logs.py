@@ -10,6 +10,8 @@ import fnmatch
 import os
 import re
 
+from runwatch.readers.safe_open import open_regular
+
 _TAIL_BYTES = 256 * 1024
 _TRACEBACK = "Traceback (most recent call last):"
 # The exception line ends a traceback: "ValueError: msg", "torch.cuda.OutOfMemoryError: CUDA out of memory",
@@ -49,7 +51,7 @@ def get_log_last_update(work_dir: str, log_pattern: str) -> float | None:
 def read_tail(path: str, max_bytes: int = _TAIL_BYTES) -> str:
     """The last ``max_bytes`` of a file as text (undecodable bytes replaced), '' if unreadable."""
     try:
-        with open(path, "rb") as f:
+        with open_regular(path) as f:  # never blocks on a FIFO, never reads a device
             size = os.fstat(f.fileno()).st_size
             if size > max_bytes:
                 f.seek(size - max_bytes)

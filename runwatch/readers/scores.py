@@ -16,10 +16,13 @@ import re
 from typing import Any
 
 from runwatch.readers.jsonfile import JSONProblem, _reject_constant, read_json_tolerant
+from runwatch.readers.safe_open import NotRegularFile, open_fd, open_regular
 
 _HEAD_BYTES = 64 * 1024
 _AGG_PREFIX = re.compile(rb'^\s*\{\s*"aggregated"\s*:\s*')
 _DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+# Past this, an ``aggregated`` value is read by the general reader (which has its own limit).
+_MAX_AGGREGATED = 64 * 1024 * 1024
 
 Scores = dict[str, Any]
 
@@ -30,7 +33,7 @@ def read_aggregated(path: str) -> tuple[Scores | None, JSONProblem | None]:
     if fast is not None:
         return fast
     try:
-        with open(path, "rb") as f:
+        with open_regular(path) as f:
             head = f.read(_HEAD_BYTES)
             size = os.fstat(f.fileno()).st_size
             if size > len(head):
@@ -40,7 +43,7 @@ def read_aggregated(path: str) -> tuple[Scores | None, JSONProblem | None]:
                 tail = head
             m = _AGG_PREFIX.match(head)
             if m is not None:
-                value = _decode_value(f, head, m.end())
+                value = _decode_value(f, head, m.end(), size)
                 if value is not None:
                     if not tail.rstrip().endswith(b"}"):
                         return None, JSONProblem(f"{path}: half-written JSON (no closing brace)")
@@ -49,6 +52,8 @@ def read_aggregated(path: str) -> tuple[Scores | None, JSONProblem | None]:
         return None, JSONProblem(f"{path}: missing")
     except IsADirectoryError:
         return None, JSONProblem(f"{path}: is a directory, expected a scores file")
+    except NotRegularFile as e:
+        return None, JSONProblem(f"{path}: {e.strerror}")
     except OSError as e:
         return None, JSONProblem(f"{path}: unreadable ({e.strerror or e})")
     data, problem = read_json_tolerant(path)
@@ -66,7 +71,7 @@ def _read_small(path: str) -> tuple[Scores | None, JSONProblem | None] | None:
     reader then decides, with its messages.
     """
     try:
-        fd = os.open(path, os.O_RDONLY)
+        fd, _ = open_fd(path)  # non-blocking open, regular files only: a FIFO cannot hang it
     except OSError:
         return None
     try:
@@ -88,27 +93,33 @@ def _read_small(path: str) -> tuple[Scores | None, JSONProblem | None] | None:
     return _check_aggregated(value, path)
 
 
-def _decode_value(f: Any, head: bytes, start: int) -> Any | None:
-    """Decode the JSON value at ``start``, reading further chunks while it is incomplete."""
-    buf = head
-    while True:
-        try:
-            text = buf.decode("utf-8")
-        except UnicodeDecodeError:
-            text = None
-        if text is not None:
-            try:
-                value, _ = _DECODER.raw_decode(text, len(buf[:start].decode("utf-8")))
-                return value
-            except (ValueError, RecursionError):
-                pass
-        f.seek(len(buf))
-        more = f.read(_HEAD_BYTES * 4)
-        if not more:
-            return None
-        buf += more
-        if len(buf) > 64 * 1024 * 1024:
-            return None
+def _decode_value(f: Any, head: bytes, start: int, size: int) -> Any | None:
+    """Decode the JSON value at ``start``: from the head, else from one read of the file up to
+    ``_MAX_AGGREGATED`` and one more decode; None when it is not complete there.
+
+    Two attempts at most, so the cost is linear in the value's size (decoding again after
+    every 256 KiB chunk made a 40 MB value cost two minutes).
+    """
+    value = _decode_at(head, start)
+    if value is not None or len(head) >= size:
+        return value
+    f.seek(len(head))
+    return _decode_at(head + f.read(min(size, _MAX_AGGREGATED) - len(head)), start)
+
+
+def _decode_at(buf: bytes, start: int) -> Any | None:
+    try:
+        text = buf.decode("utf-8")
+    except UnicodeDecodeError as e:
+        if e.start < len(buf) - 3:
+            return None  # invalid UTF-8 inside: the general reader says so
+        text = buf[: e.start].decode("utf-8")  # a character cut at the end of what was read
+    try:
+        # The matched prefix is ASCII, so its byte length is its length in characters.
+        value, _ = _DECODER.raw_decode(text, start)
+    except (ValueError, RecursionError):
+        return None
+    return value
 
 
 def _check_aggregated(value: Any, path: str) -> tuple[Scores | None, JSONProblem | None]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import secrets
 import socket
 import sys
@@ -22,11 +23,24 @@ from urllib.parse import quote
 from runwatch.layout import Project
 from runwatch.live.index import LiveIndex
 from runwatch.server.app import create_app
-from runwatch.server.security import is_loopback
+from runwatch.server.security import check_token, is_loopback
 from runwatch.server.websocket_progress import MAX_CLIENT_MESSAGE
+from runwatch.server.ws_handshake import LimitedHandshakeProtocol
 from runwatch.settings import Settings
 
 __all__ = ["BackgroundServer", "build_server", "run_server", "uvicorn_server"]
+
+# After SIGINT/SIGTERM the server shuts down cleanly (clients closed, store saved); if that
+# has not ended the process this many seconds later, something is blocked (a reader on a
+# hung file system, a process source that never answers) and the process leaves without it.
+FORCE_EXIT_AFTER_S = 5.0
+
+
+def _force_exit(sig: int) -> None:
+    print(f"runwatch: still stopping {FORCE_EXIT_AFTER_S:.0f} s after signal {sig}: something is blocked; exiting without waiting for it", file=sys.stderr, flush=True)
+    with contextlib.suppress(Exception):
+        sys.stdout.flush()
+    os._exit(0)
 
 
 def _url(host: str, port: int, token: str | None) -> str:
@@ -78,7 +92,7 @@ def build_server(
     ``name`` is the agent's stable name (default: the host name), carried in every
     record and the summary as ``cluster`` so that a hub can tell its agents apart.
     """
-    token = effective_token(host, token)
+    token = effective_token(host, token)  # before anything is scanned: a bad --token is a clear error at once
     project = Project.at(root, settings)
     index = LiveIndex(project, monitor=monitor, cluster=name or default_name())
     app = create_app(
@@ -101,7 +115,8 @@ def default_name() -> str:
 
 
 def effective_token(host: str, token: str | None) -> str | None:
-    """The token to require: the given one, or a generated one when binding beyond loopback."""
+    """The token to require: the given one (checked: non-empty, long enough), or a generated one when binding beyond loopback."""
+    check_token(token)
     if not is_loopback(host) and token is None:
         return secrets.token_urlsafe(24)
     return token
@@ -111,11 +126,21 @@ def uvicorn_server(app: Any, host: str, port: int, token: str | None, on_ready: 
     """The uvicorn server for a dashboard app (an agent's or a hub's); ``on_ready(url)`` once listening."""
     import uvicorn
 
-    config = uvicorn.Config(app, host=host, port=port, log_level=log_level, lifespan="on", timeout_graceful_shutdown=3, ws_ping_interval=20, ws_ping_timeout=20, ws_max_size=MAX_CLIENT_MESSAGE)
+    config = uvicorn.Config(app, host=host, port=port, log_level=log_level, lifespan="on", timeout_graceful_shutdown=3, ws_ping_interval=20, ws_ping_timeout=20, ws_max_size=MAX_CLIENT_MESSAGE, ws=LimitedHandshakeProtocol)
     the_token = token
     _quiet_client_faults()  # after uvicorn.Config, whose logging dictConfig would drop it
 
     class _Server(uvicorn.Server):
+        _exit_timer: threading.Timer | None = None
+
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            """uvicorn's signal handler, plus a deadline: stopped within FORCE_EXIT_AFTER_S whatever is blocked."""
+            super().handle_exit(sig, frame)
+            if self._exit_timer is None:
+                self._exit_timer = threading.Timer(FORCE_EXIT_AFTER_S, _force_exit, args=(sig,))
+                self._exit_timer.daemon = True
+                self._exit_timer.start()
+
         @contextlib.contextmanager
         def capture_signals(self) -> Iterator[None]:
             """uvicorn re-raises SIGINT/SIGTERM after its graceful shutdown (a traceback or a

@@ -158,8 +158,10 @@ def create_app(
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             if getattr(index, "store", None) is not None:
+                # The index's worker may be blocked (a reader on a hung file system): shutting
+                # down must not wait for it forever.
                 with contextlib.suppress(Exception):
-                    await loop.run_in_executor(executor, index.store.save)
+                    await asyncio.wait_for(loop.run_in_executor(executor, index.store.save), timeout=3.0)
             executor.shutdown(wait=False, cancel_futures=True)
 
     async def api_runs(request: Request) -> Response:
@@ -186,7 +188,11 @@ def create_app(
         return _json(index.summary())
 
     async def healthz(request: Request) -> Response:
-        return _json({"ok": True, "runs": len(index), "seq": index.seq, "scanning": index.scanning, "watcher": watcher.mode if watcher else None, "clients": len(ws_server.clients), **(feed.health() if feed is not None else {})})
+        ok = not getattr(index, "root_missing", False)  # the project gone (renamed, unmounted): not healthy, 503
+        body = {"ok": ok, "runs": len(index), "seq": index.seq, "scanning": index.scanning, "watcher": watcher.mode if watcher else None, "clients": len(ws_server.clients), **(feed.health() if feed is not None else {})}
+        if not ok:
+            body["root_missing"] = True
+        return _json(body, 200 if ok else 503)
 
     async def metrics(request: Request) -> Response:
         text = await asyncio.to_thread(render_metrics, index, ws_server)

@@ -11,7 +11,9 @@ from another origin is refused either way, because browsers send cookies along.
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import json
+import re
 from collections.abc import Iterable
 from http.cookies import SimpleCookie
 from typing import Any
@@ -22,19 +24,76 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 COOKIE = "runwatch_token"
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+# A token guards paths, scores and log tails: at least this many characters (a generated
+# one has 32). An empty token would let an empty cookie in.
+MIN_TOKEN_LENGTH = 16
+
+
+class TokenError(ValueError):
+    """A token that is empty, too short or not printable ASCII; the message says which."""
+
+
+def check_token(token: str | None) -> None:
+    """Raise ``TokenError`` unless ``token`` is None (no token) or a usable one."""
+    if token is None:
+        return
+    if not token:
+        raise TokenError("--token is empty: give a token of at least 16 characters, or leave the option out")
+    if len(token) < MIN_TOKEN_LENGTH:
+        raise TokenError(f"--token is {len(token)} characters long: use at least {MIN_TOKEN_LENGTH} (a random one: python -c 'import secrets; print(secrets.token_urlsafe(24))')")
+    if not all("!" <= c <= "~" for c in token):
+        raise TokenError("--token must be printable ASCII without spaces (it travels in URLs, headers and cookies)")
 
 
 def is_loopback(host: str) -> bool:
-    h = host.strip("[]").lower()
-    return h in LOOPBACK_HOSTS or h.startswith("127.")
+    """``localhost`` or a loopback address (127.0.0.0/8, ::1, ::ffff:127.x.y.z); never a name like ``127.evil.com``."""
+    h = host.strip().strip("[]").lower()
+    if h == "localhost":
+        return True
+    try:
+        addr = ipaddress.ip_address(h)
+    except ValueError:
+        return False
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+        return addr.ipv4_mapped.is_loopback
+    return addr.is_loopback
 
 
-def _hostname(host_header: str) -> str:
-    """``example.org`` from ``example.org:8765``, ``::1`` from ``[::1]:8765``."""
-    h = host_header.strip().lower()
+# RFC 9110 7.2 / RFC 3986 3.2.2: Host = uri-host [ ":" port ]; uri-host = IP-literal /
+# IPv4address / reg-name. No userinfo ('@'), no path, no spaces.
+_REG_NAME = re.compile(r"[A-Za-z0-9\-._~!$&'()*+,;=%]*")
+_PORT = re.compile(r"[0-9]*")
+
+
+def parse_host_header(value: str) -> str | None:
+    """The lower-case host of a Host header (``::1`` from ``[::1]:8765``), None when it is not
+    a valid RFC 9110 Host (``localhost:8765@evil.com``, a path, spaces, a bad port)."""
+    h = value.strip(" \t")
+    if not h:
+        return None
     if h.startswith("["):
-        return h[1 : h.find("]")] if "]" in h else h
-    return h.rsplit(":", 1)[0] if h.count(":") == 1 else h
+        end = h.find("]")
+        if end < 0:
+            return None
+        literal, rest = h[1:end], h[end + 1 :]
+        try:
+            ipaddress.IPv6Address(literal)
+        except ValueError:
+            return None
+        host = literal
+    else:
+        host, sep, port = h.partition(":")
+        rest = sep + port
+        if not host or _REG_NAME.fullmatch(host) is None:
+            return None
+    if rest and (not rest.startswith(":") or _PORT.fullmatch(rest[1:]) is None or len(rest) > 6):
+        return None
+    return host.lower()
+
+
+def _hostname(host_header: str) -> str | None:
+    """``example.org`` from ``example.org:8765``, ``::1`` from ``[::1]:8765``; None when invalid."""
+    return parse_host_header(host_header)
 
 
 def _presented_token(scope: Scope, headers: Headers) -> tuple[str | None, bool]:
@@ -79,6 +138,7 @@ class Guard:
         allowed_hosts: Iterable[str] | None,
         allowed_origins: Iterable[str] = (),
     ) -> None:
+        check_token(token)
         self.app = app
         self.token = token
         self.allowed_hosts = None if allowed_hosts is None else frozenset(h.lower() for h in allowed_hosts)
@@ -91,6 +151,9 @@ class Guard:
             return
         headers = Headers(scope=scope)
         host = headers.get("host", "")
+        if headers.getlist("host")[1:] or (host and _hostname(host) is None):
+            await self._deny(scope, receive, send, 400, "invalid Host header (RFC 9110: host[:port], no userinfo)")
+            return
         if self.allowed_hosts is not None and _hostname(host) not in self.allowed_hosts:
             await self._deny(scope, receive, send, 403, f"host {host!r} is not allowed; use a loopback address or start the server with a token")
             return

@@ -1,0 +1,180 @@
+"""Config source text before the evaluator sees it: budgets, parsing, elided and deferred blocks.
+
+Everything here works on the file's bytes: the size and token budgets that are checked
+before ``ast.parse`` (parsing costs several hundred bytes of memory per token, so a few MB
+of simple statements would cost gigabytes), long int-literal lists elided, and dict-literal
+blocks cut out to be evaluated only when read. The interpreter is ``evaluator.py``.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+
+# Source budgets, checked before parsing. A real config is a few KB (the largest in the
+# test corpus is 18 KB); 50,000 lines of `config['k'] = v` is about 1.3 MB and 350,000
+# tokens. ast.parse takes at most ~900 bytes per token (measured on CPython 3.11: one
+# short statement per line is the worst shape), so the token budget caps a parse at about
+# 500 MB and 3 s, and the byte budget refuses what is larger still without reading it all.
+MAX_SOURCE_BYTES = 4 * 1024 * 1024
+MAX_TOKENS = 500_000
+_COUNT_TOKENS_ABOVE = 64 * 1024  # smaller files cannot reach MAX_TOKENS worth of memory
+_TOKEN = re.compile(rb"[\w.]+|'(?:[^'\\\n]|\\.)*'|\"(?:[^\"\\\n]|\\.)*\"|#[^\n]*|\S")
+
+
+class SourceTooLarge(ValueError):
+    """The source is over a budget checked before parsing (the message says which)."""
+
+
+def check_source_budget(source: bytes) -> None:
+    """Raise ``SourceTooLarge`` when parsing ``source`` could cost more than the budgets allow."""
+    if len(source) > MAX_SOURCE_BYTES:
+        raise SourceTooLarge(f"{len(source)} bytes, more than the {MAX_SOURCE_BYTES} a config may have")
+    if len(source) > _COUNT_TOKENS_ABOVE:
+        for n, _ in enumerate(_TOKEN.finditer(source), 1):
+            if n > MAX_TOKENS:
+                raise SourceTooLarge(f"more than {MAX_TOKENS} tokens (parsing it would take too much memory)")
+
+
+_MISSING = object()
+
+
+def parse(source: bytes, path: str) -> ast.Module:
+    """Parse a file; SyntaxError / ValueError propagate for the reader to report with file:line."""
+    return ast.parse(source, filename=path)
+
+
+# Generated configs carry seed lists of 100 ints; parsing them is about half of reading
+# such a file, and no tracking fact comes from them. A list of more than ELIDE_MIN plain
+# int literals is replaced, before parsing, by a name the evaluator reads as Unknown
+# (line numbers kept). The reader re-reads without eliding whenever the facts carry an
+# error or a warning, so an elided list can never silently change an answer.
+ELIDE_MIN = 16
+ELIDED_PREFIX = "__runwatch_elided_"
+_LONG_INT_LIST = re.compile(rb"(?<=[=:,(\[])(\s*)\[(?:\s*-?\d+\s*,){%d,}\s*-?\d+\s*,?\s*\](?=\s*[,)\]}\n#])" % ELIDE_MIN)
+
+
+def _elide_match(m: re.Match[bytes]) -> bytes:
+    text = m.group(0)
+    n = text.count(b",") + 1
+    return m.group(1) + b"%s%d__" % (ELIDED_PREFIX.encode(), n) + b"\n" * (text.count(b"\n") - m.group(1).count(b"\n"))
+
+
+def parse_elided(source: bytes, path: str) -> tuple[ast.Module, bool]:
+    """``parse`` with long int-literal lists elided; (tree, whether anything was elided).
+
+    Only where no string could contain the list: never in a file with triple quotes,
+    never after an odd number of quotes on the same line.
+    """
+    if b"[" not in source or b'"""' in source or b"'''" in source:
+        return parse(source, path), False
+    elided = False
+
+    def sub(m: re.Match[bytes]) -> bytes:
+        nonlocal elided
+        line_start = source.rfind(b"\n", 0, m.start()) + 1
+        prefix = source[line_start : m.start()]
+        if prefix.count(b"'") % 2 or prefix.count(b'"') % 2 or b"#" in prefix:
+            return m.group(0)
+        elided = True
+        return _elide_match(m)
+
+    new = _LONG_INT_LIST.sub(sub, source)
+    if not elided:
+        return parse(source, path), False
+    return parse(new, path), True
+
+
+# Lazy dict values. A config's sub-dicts that tracking never reads (model, dataset,
+# optimizer...) are most of its parsing and evaluation time. A dict-display value written
+# as its own block (``'key': {...},`` on one line, or opened at the end of one line and
+# closed by ``},`` at the same indentation) is cut out of the source before parsing and
+# replaced by a placeholder name (line numbers kept). Each distinct block text is parsed
+# once per batch (so a syntax error anywhere still makes the whole file a syntax error:
+# the loader then parses the original) and evaluated only when something reads it.
+LAZY_PREFIX = "__runwatch_lazy_"
+_LAZY_BLOCK = re.compile(
+    rb"^([ \t]+)(?:'[\w.\-]*'|\"[\w.\-]*\")[ \t]*:[ \t]*"
+    rb"(\{(?:[^\n]*\}|[^\n]*\n(?:\1[ \t][^\n]*\n)*\1\}))[ \t]*,[ \t]*$",
+    re.M,
+)
+_STRIP = re.compile(rb"""'(?:[^'\\\n]|\\.)*'|"(?:[^"\\\n]|\\.)*"|#[^\n]*""")
+_IDENT = re.compile(rb"(?<![\w.])([A-Za-z_]\w*)(?=(\s*\.)?)(?!\s*=(?!=))")
+_LAZY_REJECT = re.compile(rb":=|\\|[^\x00-\x7f]|(?<![\w.])(?:exit|quit|_exit|update)\b|\.\s*(?:exit|quit|_exit|update)\b")
+_NOT_NAMES = {b"None", b"True", b"False", b"and", b"or", b"not", b"in", b"is", b"if", b"else", b"for", b"lambda",
+              b"async", b"await", b"yield", b"from"}
+
+
+class LazyBlock:
+    """One distinct dict-literal block text: its free names and its parsed tree per line."""
+
+    __slots__ = ("names", "text", "trees")
+
+    def __init__(self, text: bytes) -> None:
+        self.text = text
+        self.trees: dict[int, ast.expr] = {}
+        # (name, used with an attribute access); None: never deferred (side effects possible).
+        self.names: tuple[tuple[str, bool], ...] | None = None
+        residue = _STRIP.sub(lambda m: b" " if m.group(0)[:1] == b"#" else b"0", text)
+        if _LAZY_REJECT.search(residue) is None:
+            found: dict[str, bool] = {}
+            for m in _IDENT.finditer(residue):
+                word = m.group(1)
+                if word in _NOT_NAMES:
+                    continue
+                name = word.decode()
+                found[name] = found.get(name, False) or m.group(2) is not None
+            self.names = tuple(found.items())
+
+    def tree(self, line: int) -> ast.expr:
+        t = self.trees.get(line)
+        if t is None:
+            t = self.trees[line] = ast.parse(b"\n" * (line - 1) + self.text, mode="eval").body
+        return t
+
+
+def split_lazy(source: bytes, blocks: dict[bytes, LazyBlock | None]) -> tuple[bytes, list[tuple[LazyBlock, int]]] | None:
+    """(source with dict-literal blocks replaced by placeholders, [(block, first line)]), or None.
+
+    ``blocks`` caches each distinct block text (None: it does not parse alone as a dict,
+    and then the file is parsed whole). Only where every string is on one line (no triple
+    quotes, no backslash-newline), so a line start is never inside a string.
+    """
+    if b"{" not in source or b'"""' in source or b"'''" in source or b"\\\n" in source or LAZY_PREFIX.encode() in source:
+        return None
+    head = source[:200].split(b"\n", 2)
+    if any(b"coding" in h for h in head[:2]):
+        return None
+    out: list[bytes] = []
+    found: list[tuple[LazyBlock, int]] = []
+    pos = 0
+    line = 1
+    for m in _LAZY_BLOCK.finditer(source):
+        text = m.group(2)
+        block = blocks.get(text, _MISSING)
+        if block is _MISSING:
+            block = blocks[text] = _check_block(text)
+        if block is None:
+            continue  # left in place: parsed with the rest
+        start = m.start(2)
+        line += source.count(b"\n", pos, start)
+        out.append(source[pos:start])
+        out.append(b"%s%d__" % (LAZY_PREFIX.encode(), len(found)))
+        n = text.count(b"\n")
+        out.append(b"\n" * n)
+        found.append((block, line))  # type: ignore[arg-type]
+        line += n
+        pos = m.end(2)
+    if not found:
+        return None
+    out.append(source[pos:])
+    return b"".join(out), found
+
+
+def _check_block(text: bytes) -> LazyBlock | None:
+    block = LazyBlock(text)
+    try:
+        tree = block.tree(1)
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
+        return None
+    return block if type(tree) is ast.Dict else None
