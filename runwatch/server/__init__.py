@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
+import socket
 import sys
 import threading
 import webbrowser
@@ -78,6 +79,11 @@ def build_server(
         token = secrets.token_urlsafe(24)
     project = Project.at(root, settings)
     index = LiveIndex(project, monitor=monitor)
+    notifier = None
+    if project.settings.notify.enabled:
+        from runwatch.live.notify import Notifier
+
+        notifier = Notifier(project, project.settings.notify)
     app = create_app(
         index,
         token=token,
@@ -88,6 +94,7 @@ def build_server(
         queue_size=queue_size,
         send_timeout_s=send_timeout_s,
         scan_in_background=scan_in_background,
+        notifier=notifier,
     )
     config = uvicorn.Config(app, host=host, port=port, log_level=log_level, lifespan="on", timeout_graceful_shutdown=3, ws_ping_interval=20, ws_ping_timeout=20, ws_max_size=MAX_CLIENT_MESSAGE)
     the_token = token
@@ -115,6 +122,9 @@ def build_server(
                     for sock in srv.sockets:
                         bound = sock.getsockname()[1]
                         break
+                if notifier is not None and notifier.dashboard_url is None:
+                    # Links never carry the token; a wildcard bind is linked by this machine's name.
+                    notifier.dashboard_url = _url(socket.getfqdn() if host in ("0.0.0.0", "", "::") else host, bound, None)
                 on_ready(_url(host, bound, the_token))
 
     return _Server(config), index, token

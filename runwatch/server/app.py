@@ -106,11 +106,13 @@ def create_app(
     send_timeout_s: float = 10.0,
     scan_in_background: bool = False,
     scan_batch: int = 500,
+    notifier: Any = None,
 ) -> Guard:
     """The dashboard app over a LiveIndex; its lifespan scans (if the index is empty) and watches.
 
     With ``scan_in_background`` the server answers at once and runs arrive as deltas
     in batches of ``scan_batch`` (``summary.scanning`` is true until the scan is done).
+    A ``notifier`` (runwatch.live.notify.Notifier) is fed the same deltas and started and stopped with the app.
     """
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="runwatch-index")
     ws_server = ProgressWebSocketServer(index, heartbeat_s=heartbeat_s, queue_size=queue_size, send_timeout_s=send_timeout_s)
@@ -120,6 +122,9 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         loop = asyncio.get_running_loop()
         ws_server.attach(loop)
+        if notifier is not None:
+            notifier.attach(index)  # after the WebSocket server: both get every delta
+            notifier.start()
         if len(index) == 0 and index.seq == 0:
             scan = loop.run_in_executor(executor, index.full_scan, scan_batch if scan_in_background else 0)
             if not scan_in_background:
@@ -140,6 +145,8 @@ def create_app(
                 with contextlib.suppress(Exception):
                     await loop.run_in_executor(executor, index.store.save)
             executor.shutdown(wait=False, cancel_futures=True)
+            if notifier is not None:
+                await asyncio.to_thread(notifier.stop)
 
     async def api_runs(request: Request) -> Response:
         # Records are built per request (the index keeps none): off the event loop.
@@ -162,10 +169,13 @@ def create_app(
         return _json(index.summary())
 
     async def healthz(request: Request) -> Response:
-        return _json({"ok": True, "runs": len(index), "seq": index.seq, "scanning": index.scanning, "watcher": watcher.mode if watcher else None, "clients": len(ws_server.clients)})
+        body = {"ok": True, "runs": len(index), "seq": index.seq, "scanning": index.scanning, "watcher": watcher.mode if watcher else None, "clients": len(ws_server.clients)}
+        if notifier is not None:
+            body["notify"] = notifier.health()
+        return _json(body)
 
     async def metrics(request: Request) -> Response:
-        text = await asyncio.to_thread(render_metrics, index, ws_server)
+        text = await asyncio.to_thread(render_metrics, index, ws_server, notifier)
         return PlainTextResponse(text, media_type="text/plain; version=0.0.4; charset=utf-8")
 
     async def page(request: Request) -> Response:
@@ -194,6 +204,7 @@ def create_app(
     app.state.index = index
     app.state.ws = ws_server
     app.state.watcher = watcher
+    app.state.notifier = notifier
 
     async def headers_mw(scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
