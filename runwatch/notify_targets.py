@@ -7,12 +7,12 @@ retries or decides what to send; ``runwatch.live.notify`` does that.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
 import signal
 import subprocess
-import threading
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -28,9 +28,11 @@ class DeliveryError(Exception):
 
 
 def redact(url: str) -> str:
-    """The URL without credentials, path or query (``slack://``, ``mailto://host``): safe to log and show.
+    """A name for a target that is safe to log and show: ``mailto://smtp.lab.org:587``, ``slack://#3f2a1c``.
 
-    Apprise URLs carry tokens and passwords in every part but the scheme and host.
+    Apprise URLs carry tokens and passwords in every part but the scheme, and for many
+    services (Slack, Discord, Telegram, ntfy) even the "host" is a token: a host is shown
+    only when it looks like one (a dot, a port, ``localhost``), else a short hash of the URL.
     """
     try:
         parts = urlsplit(url)
@@ -39,20 +41,31 @@ def redact(url: str) -> str:
     except ValueError:
         return "<invalid URL>"
     scheme = parts.scheme or "?"
-    return f"{scheme}://{host}{port}" if host else f"{scheme}://"
+    if host and ("." in host or ":" in host or port or host == "localhost"):
+        return f"{scheme}://{host}{port}"
+    return f"{scheme}://#{hashlib.sha1(url.encode('utf-8', 'replace')).hexdigest()[:6]}"
 
 
-class _ThreadLog(logging.Handler):
-    """Collects what Apprise logs on the calling thread only (targets send from their own threads)."""
+class _Capture(logging.Handler):
+    """What Apprise logs at WARNING and above while one message is sent (Apprise before 2.0)."""
 
     def __init__(self) -> None:
         super().__init__(logging.WARNING)
-        self.thread = threading.get_ident()
         self.lines: list[str] = []
 
     def emit(self, record: logging.LogRecord) -> None:
-        if record.thread == self.thread:
-            self.lines.append(record.getMessage())
+        self.lines.append(record.getMessage())
+
+
+def _problems(result: Any, captured: list[str]) -> list[str]:
+    """Apprise's own words on why a send failed: the result's log (Apprise 2) or what was captured."""
+    logs = getattr(result, "logs", None)
+    if callable(logs):
+        try:
+            return [e.message for e in logs() if str(getattr(e, "level", "")).upper() in ("WARNING", "ERROR", "CRITICAL")]
+        except Exception:  # an older or newer result type: fall back to the captured lines
+            pass
+    return captured
 
 
 class AppriseTarget:
@@ -83,17 +96,20 @@ class AppriseTarget:
 
     def send(self, title: str, body: str) -> None:
         ap = self._instance()
-        handler = _ThreadLog()
+        import apprise
+
+        handler = _Capture()
         alog = logging.getLogger("apprise")
         alog.addHandler(handler)
         try:
-            ok = ap.notify(title=title, body=body)
+            # Plain text: plugins that send HTML (e-mail) escape it, so a run name is never markup.
+            result = ap.notify(title=title, body=body, body_format=apprise.NotifyFormat.TEXT)
         except Exception as e:  # a plugin that raises instead of reporting
             raise DeliveryError(f"{self.label}: {type(e).__name__}: {e}") from e
         finally:
             alog.removeHandler(handler)
-        if not ok:
-            why = "; ".join(dict.fromkeys(handler.lines)) or "Apprise reported a failure"
+        if not result:
+            why = "; ".join(dict.fromkeys(_problems(result, handler.lines))) or "Apprise reported a failure"
             raise DeliveryError(f"{self.label}: {why[:500]}")
 
 

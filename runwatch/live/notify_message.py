@@ -37,8 +37,8 @@ class Transition:
 
 
 def plain(value: Any, limit: int = _FIELD_MAX) -> str:
-    """One line of plain text: control and bidi characters become spaces, long text is cut."""
-    text = _CONTROL.sub(" ", str(value)).strip()
+    """One line of plain text: control and bidi characters become spaces (runs of them one), long text is cut."""
+    text = " ".join(_CONTROL.sub(" ", str(value)).split())
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
