@@ -78,7 +78,10 @@ class AppriseTarget:
 
     def _instance(self) -> Any:
         if self._apprise is None:
-            import apprise
+            try:
+                import apprise
+            except ImportError:
+                raise DeliveryError("Apprise is not installed (pip install apprise): runwatch sends notifications through it") from None
 
             ap = apprise.Apprise()
             if not ap.add(self.url):
