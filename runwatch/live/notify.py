@@ -201,7 +201,8 @@ class Notifier:
         self._global_urls = tuple(urls)
         all_urls = list(dict.fromkeys([*urls, *(u for r in settings.routes for u in r.urls)]))
         self.targets: dict[str, TargetWorker] = {u: TargetWorker(u, self._render, backoff_base=backoff_base, clock=clock) for u in all_urls}
-        key = setup_key((self._global_urls, settings.on, settings.commands, settings.routes))
+        # The project is part of the key: a cache dir may be shared by several projects.
+        key = setup_key((project.root, self._global_urls, settings.on, settings.commands, settings.routes))
         path = memory_path or os.path.join(str(project.settings.resolve_cache_dir(project.root)), "notify", f"sent-{key}.json")
         self.memory = TransitionMemory(path)
         self._names: dict[str, str] = {}  # run id -> run name, to forget removed runs
@@ -378,10 +379,11 @@ class Notifier:
             for w in targets:
                 per_target.setdefault(w.target.url, []).append(t)
         for run, t in list(self._held.items()):
+            if self._told.get(run) == t.new:
+                del self._held[run]  # it flapped back to what people were last told
+                continue
             if self._allowed(run, now):
                 del self._held[run]
-                if self._told.get(run) == t.new:
-                    continue  # it flapped back to what people were last told
                 self._told[run] = t.new
                 self.transitions_notified += 1
                 for w in self._targets_for(t):

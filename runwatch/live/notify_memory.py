@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import json
 import logging
 import os
 import threading
@@ -67,6 +68,10 @@ class TransitionMemory:
             return {}
         return {k: v for k, v in runs.items() if isinstance(k, str) and isinstance(v, list) and v and isinstance(v[0], str)}
 
+    def _save(self, runs: dict[str, list[Any]]) -> None:
+        # Compact: the file is rewritten whole on every claimed change.
+        write_json_atomic(self.path, None, text=json.dumps({"version": VERSION, "runs": runs}, separators=(",", ":")))
+
     def settle(self, observed: Iterable[tuple[str, str]], now: float) -> list[tuple[str, str, str]]:
         """For each (run, status): remember it; return (run, old, new) for changes not yet claimed.
 
@@ -81,7 +86,7 @@ class TransitionMemory:
                 with self._locked():
                     runs = self._load()
                     out = self._apply(runs, fresh, now)
-                    write_json_atomic(self.path, {"version": VERSION, "runs": runs})
+                    self._save(runs)
                 return out
             except OSError as e:
                 self.errors += 1
@@ -113,7 +118,7 @@ class TransitionMemory:
                     data = self._load()
                     for r in gone:
                         data.pop(r, None)
-                    write_json_atomic(self.path, {"version": VERSION, "runs": data})
+                    self._save(data)
             except OSError as e:
                 self.errors += 1
                 log.warning("runwatch notify: cannot use %s (%s)", self.path, e.strerror or e)
