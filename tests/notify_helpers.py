@@ -8,6 +8,7 @@ import os
 import queue
 import random
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -165,9 +166,9 @@ class NotifyProcess:
                 raise AssertionError(f"{needle!r} x{count} not in the notifier's log:\n" + "\n".join(self.lines[-60:]))
             time.sleep(0.05)
 
-    def stop(self, timeout: float = 20.0) -> int:
+    def stop(self, timeout: float = 20.0, sig: int = signal.SIGTERM) -> int:
         if self.proc.poll() is None:
-            self.proc.terminate()
+            self.proc.send_signal(sig)
         try:
             return self.proc.wait(timeout)
         except subprocess.TimeoutExpired:

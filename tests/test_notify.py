@@ -157,8 +157,9 @@ def test_digest_counts_and_caps():
 
 def test_event_is_json_with_the_facts():
     r = rec("a/b", "failed", reason="crashed", error_line="ValueError: x", process_info={"host": "gpu3", "pid": 5})
+    r["main_score"]["latest"] = float("nan")
     ev = event_of(Transition("a/b", r["id"], "running", "failed", 5.0, r), dashboard_url="http://h/", project_root="/p")
-    assert json.loads(json.dumps(ev)) == ev
+    assert json.loads(json.dumps(ev, allow_nan=False)) == ev and ev["main_score"]["latest"] == "NaN"
     assert ev["run"] == "a/b" and ev["from"] == "running" and ev["to"] == "failed" and ev["reason"] == "crashed"
     assert ev["error_line"] == "ValueError: x" and ev["host"] == "gpu3" and ev["ran_seconds"] == 200.0
     assert ev["config"] == "/p/configs/a/b.py" and ev["url"] == f"http://h/#run={r['id']}"
@@ -287,7 +288,7 @@ def test_restart_and_second_notifier_resend_nothing(tmp_path, receiver):
 
 
 def test_a_flapping_run_is_held_back(tmp_path, receiver):
-    n = make_notifier(tmp_path, urls=(receiver.url,), on=("stuck", "failed"), flap_limit=2, flap_window=4.0, digest_seconds=0.05).start()
+    n = make_notifier(tmp_path, urls=(receiver.url,), on=("stuck", "failed"), flap_limit=2, flap_window=6.0, digest_seconds=0.05).start()
     feed = Feed(n)
     try:
         feed(rec("f", "running"))
@@ -302,7 +303,7 @@ def test_a_flapping_run_is_held_back(tmp_path, receiver):
         assert len(receiver.messages) == 2  # the limit, within the window
         assert n.health()["held_back"] >= 4
         # Once the window allows, the latest state goes out once, saying it was held.
-        msgs = receiver.wait(3, timeout=10)
+        msgs = receiver.wait(3, timeout=15)
         assert msgs[2]["message"].startswith("f: running -> failed\n(changed ")
         assert "held back as flapping" in msgs[2]["message"]
         time.sleep(1.5)
@@ -421,6 +422,24 @@ def test_run_hook_missing_program_or_failure(tmp_path):
     assert not res.ok and res.error.startswith("cannot start")
     res = run_hook((sys.executable, "-c", "import sys; print('boom'); sys.exit(3)"), {}, timeout=5, cwd=str(tmp_path))
     assert res.returncode == 3 and res.error == "exit code 3" and res.output.strip() == "boom"
+
+
+def test_a_relative_hook_runs_from_the_project_root(tmp_path):
+    hook = tmp_path / "relaunch.sh"
+    hook.write_text("#!/bin/sh\ncat > \"$RUNWATCH_RUN.event.json\"\n")
+    hook.chmod(0o755)
+    n = make_notifier(tmp_path, commands=(("./relaunch.sh",),)).start()
+    feed = Feed(n)
+    try:
+        feed(rec("r", "running"))
+        feed(rec("r", "stuck"))
+        deadline = time.monotonic() + 20
+        while not (tmp_path / "r.event.json").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.2)
+        assert json.loads((tmp_path / "r.event.json").read_text())["to"] == "stuck"
+    finally:
+        n.stop()
 
 
 def test_notifier_runs_hooks_once_per_transition_and_logs_output(tmp_path, caplog):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -21,6 +22,7 @@ import pytest
 
 from notify_helpers import ROOT, JsonReceiver, NotifyProcess, SmtpReceiver, free_port, launch, make_project
 from runwatch.live.index import run_id
+from runwatch.live.notify_message import plain
 
 
 @pytest.fixture
@@ -99,6 +101,11 @@ def test_crash_and_finish_reach_mail_json_and_hook_once_across_restarts(tmp_path
         assert ev["from"] == "running" and ev["to"] == "failed" and ev["completed_epochs"] == 2 and ev["total_epochs"] == 5
         assert ev["config"].endswith("configs/exp/crash.py") and ev["url"].endswith("#run=" + run_id("exp/crash"))
         assert json.loads((events / "exp_done-finished.json").read_text())["to"] == "finished"
+        # Whatever the status decision says went wrong is in the message (the exception line of a crash).
+        if ev.get("reason"):
+            assert f"exp/crash: running -> failed ({ev['reason']})" in text
+        if ev.get("error_line"):
+            assert plain(ev["error_line"]) in text
         assert any("hook saw exp/crash running -> failed" in ln for ln in n.lines)
         sent = len(receiver.messages)
         assert n.stop() == 0  # SIGTERM: a clean exit
@@ -179,8 +186,10 @@ def test_a_refusing_target_is_retried_with_backoff_and_the_watcher_lives(tmp_pat
         finish([p])
         msgs = receiver.wait(2)
         assert msgs[1]["message"].startswith("a/later: running -> finished")
+        assert n.stop(sig=signal.SIGINT) == 0  # Ctrl-C: a clean exit too
+        assert not [ln for ln in n.lines if "Traceback" in ln or "KeyboardInterrupt" in ln]
     finally:
-        assert n.stop() == 0
+        n.stop()
 
 
 def _cli(*args: str, cwd: str) -> subprocess.CompletedProcess[str]:

@@ -16,6 +16,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from runwatch.progress_tracking.progress_info import json_safe
+
 # Transitions written out in full in one digest; the rest are counted.
 DIGEST_MAX_RUNS = 30
 _FIELD_MAX = 300
@@ -67,11 +69,14 @@ def detail_of(rec: dict[str, Any]) -> str | None:
 
 
 def event_of(t: Transition, *, dashboard_url: str | None, project_root: str) -> dict[str, Any]:
-    """The JSON event of a transition: what a command hook reads on stdin (docs/notify.md)."""
+    """The JSON event of a transition: what a command hook reads on stdin (docs/notify.md).
+
+    Strict JSON: a NaN score becomes the string "NaN", as in runwatch's other JSON.
+    """
     rec = t.record
     ms = rec.get("main_score") if isinstance(rec.get("main_score"), dict) else None
     proc = rec.get("process_info") if isinstance(rec.get("process_info"), dict) else None
-    return {
+    return json_safe({
         "type": "transition",
         "run": t.run,
         "id": t.id,
@@ -97,7 +102,7 @@ def event_of(t: Transition, *, dashboard_url: str | None, project_root: str) -> 
         "project": project_root,
         "url": run_link(dashboard_url, t.id),
         "held_back": t.held,
-    }
+    })
 
 
 def _span(seconds: float) -> str:
