@@ -287,6 +287,20 @@ def test_restart_and_second_notifier_resend_nothing(tmp_path, receiver):
         other.stop()
 
 
+def test_a_change_while_down_is_sent_after_restart(tmp_path, receiver):
+    first = make_notifier(tmp_path, urls=(receiver.url,)).start()
+    first.on_delta(Delta(1, [rec("a", "running"), rec("b", "running")], [], [], {}))
+    first.stop()
+    again = make_notifier(tmp_path, urls=(receiver.url,)).start()
+    try:
+        again.on_delta(Delta(1, [rec("a", "finished", completed_epochs=5), rec("b", "running")], [], [], {}))
+        msgs = receiver.wait(1)
+        time.sleep(0.6)
+        assert len(receiver.messages) == 1 and msgs[0]["message"].startswith("a: running -> finished\nepochs 5/5")
+    finally:
+        again.stop()
+
+
 def test_a_flapping_run_is_held_back(tmp_path, receiver):
     n = make_notifier(tmp_path, urls=(receiver.url,), on=("stuck", "failed"), flap_limit=2, flap_window=6.0, digest_seconds=0.05).start()
     feed = Feed(n)
@@ -304,7 +318,7 @@ def test_a_flapping_run_is_held_back(tmp_path, receiver):
         assert n.health()["held_back"] >= 4
         # Once the window allows, the latest state goes out once, saying it was held.
         msgs = receiver.wait(3, timeout=15)
-        assert msgs[2]["message"].startswith("f: running -> failed\n(changed ")
+        assert msgs[2]["message"].startswith("f: stuck -> failed\n(changed ")
         assert "held back as flapping" in msgs[2]["message"]
         time.sleep(1.5)
         assert len(receiver.messages) == 3

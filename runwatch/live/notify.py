@@ -384,6 +384,8 @@ class Notifier:
                 continue
             if self._allowed(run, now):
                 del self._held[run]
+                # Said as a change from what people were last told, not from the last flap.
+                t.old = self._told.get(run, t.old)
                 self._told[run] = t.new
                 self.transitions_notified += 1
                 for w in self._targets_for(t):
