@@ -188,7 +188,11 @@ def _validate(data: dict[str, Any], path: Path) -> dict[str, Any]:
         if name not in known:
             raise SettingsError(f"{path}: unknown runwatch setting {key!r}; known: {', '.join(sorted(known))}")
         if name in _TUPLE_FIELDS:
-            value = _strings(value, path, key)
+            if isinstance(value, str):
+                value = (value,)
+            if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+                raise SettingsError(f"{path}: setting {key!r} must be a list of strings, got {value!r}")
+            value = tuple(value)
         elif name in _INT_FIELDS:
             if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
                 raise SettingsError(f"{path}: setting {key!r} must be a non-negative number, got {value!r}")

@@ -146,7 +146,8 @@ def create_app(
                     await loop.run_in_executor(executor, index.store.save)
             executor.shutdown(wait=False, cancel_futures=True)
             if notifier is not None:
-                await asyncio.to_thread(notifier.stop)
+                # Briefly: what is waiting gets one try, but a shutdown is never held up by a target.
+                await asyncio.to_thread(notifier.stop, 2.0)
 
     async def api_runs(request: Request) -> Response:
         # Records are built per request (the index keeps none): off the event loop.
