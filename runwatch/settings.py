@@ -187,6 +187,9 @@ def _validate(data: dict[str, Any], path: Path) -> dict[str, Any]:
             name = "trainer_expected_files"
         if name not in known:
             raise SettingsError(f"{path}: unknown runwatch setting {key!r}; known: {', '.join(sorted(known))}")
+        if name == "notify":  # the [notify] table, checked key by key
+            out[name] = _validate_notify(value, path)
+            continue
         if name in _TUPLE_FIELDS:
             if isinstance(value, str):
                 value = (value,)
@@ -202,8 +205,6 @@ def _validate(data: dict[str, Any], path: Path) -> dict[str, Any]:
                 raise SettingsError(f"{path}: setting {key!r} must be true or false, got {value!r}")
         elif name == "progress_json" and value not in ("full", "legacy", "off"):
             raise SettingsError(f"{path}: setting {key!r} must be one of full, legacy, off; got {value!r}")
-        elif name == "notify":
-            value = _validate_notify(value, path)
         elif name == "epoch_dir_pattern" and (not isinstance(value, str) or "{n}" not in value):
             raise SettingsError(f"{path}: setting {key!r} must contain '{{n}}', got {value!r}")
         out[name] = value
