@@ -87,7 +87,7 @@ def test_crash_and_finish_reach_mail_json_and_hook_once_across_restarts(tmp_path
         assert "RuntimeError: CUDA out of memory" in errs[0] and procs[1].returncode == 0
         msgs = receiver.wait(1)
         mails = smtp.wait(1)
-        n.wait_for("hook ", count=2)
+        n.wait_for("runwatch notify: hook ", count=2)
         time.sleep(2.0)
         # Crash and finish landed within the digest window or in two messages: either way each once.
         text = receiver.text()

@@ -490,7 +490,8 @@ async def watch_and_notify(
             scan.result()
             log.info(
                 "runwatch notify: watching %s (%d runs, %s); %d target(s), %d command(s)",
-                index.project.root, len(index), watcher.mode, len(notifier.targets), len(notifier.settings.commands),
+                index.project.root, len(index), watcher.mode, len(notifier.targets),
+                len(notifier.settings.commands) + sum(len(r.commands) for r in notifier.settings.routes),
             )
             if on_ready is not None:
                 on_ready()
