@@ -436,11 +436,14 @@ def notify(
         raise CliError("nothing to notify: give --url URL or set [notify] urls or commands in runwatch.toml (see docs/notify.md)")
     monitor = build_monitor(project, local, ssh, no_ssh, slurm)
     try:
-        asyncio.run(watch_and_notify(LiveIndex(project, monitor=monitor), notifier, polling=polling, sweep_interval=interval))
+        scanned = asyncio.run(watch_and_notify(LiveIndex(project, monitor=monitor), notifier, polling=polling, sweep_interval=interval))
     except KeyboardInterrupt:
-        pass
+        scanned = True
     finally:
         _close(monitor)
+    if not scanned:  # stopped during the first scan: leave now, not when the scan would have ended
+        logging.shutdown()
+        os._exit(0)
 
 
 # ---------------------------------------------------------------- demo

@@ -468,8 +468,12 @@ async def watch_and_notify(
     polling: bool | None = None,
     sweep_interval: float = 5.0,
     on_ready: Callable[[], None] | None = None,
-) -> None:
-    """``runwatch notify``: scan, then watch and sweep, sending transitions, until SIGINT/SIGTERM."""
+) -> bool:
+    """``runwatch notify``: scan, then watch and sweep, sending transitions, until SIGINT/SIGTERM.
+
+    Returns False when stopped during the first scan: that scan is still running on a
+    worker thread, and the caller should leave without waiting for it.
+    """
     from concurrent.futures import ThreadPoolExecutor
 
     from runwatch.live.watcher import Watcher
@@ -483,11 +487,13 @@ async def watch_and_notify(
     notifier.start()
     watcher = Watcher(index, polling=polling, sweep_interval=sweep_interval, executor=executor)
     task: asyncio.Task[None] | None = None
+    scanned = False
     try:
         scan = loop.run_in_executor(executor, index.full_scan)
         done, _ = await asyncio.wait({scan, asyncio.ensure_future(stop.wait())}, return_when=asyncio.FIRST_COMPLETED)
         if scan in done:
             scan.result()
+            scanned = True
             log.info(
                 "runwatch notify: watching %s (%d runs, %s); %d target(s), %d command(s)",
                 index.project.root, len(index), watcher.mode, len(notifier.targets),
@@ -505,9 +511,10 @@ async def watch_and_notify(
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
         await asyncio.to_thread(notifier.stop)
-        if index.store is not None:
+        if index.store is not None and scanned:
             try:
                 await loop.run_in_executor(executor, index.store.save)
             except Exception:  # the progress store is a cache; failing to save it is not fatal
                 log.debug("runwatch notify: saving the progress store failed", exc_info=True)
         executor.shutdown(wait=False, cancel_futures=True)
+    return scanned
