@@ -257,3 +257,20 @@ def test_serve_sends_the_same_messages_and_reports_targets(tmp_path, receiver):
         failures = [ln for ln in metrics.splitlines() if ln.startswith(f'runwatch_notify_failures_total{{target="json://127.0.0.1:{port}"}}')]
         assert failures and float(failures[0].split()[-1]) >= 1
         assert "runwatch_notify_transitions_total " in metrics
+
+
+@pytest.mark.slow
+def test_a_stop_during_the_first_scan_leaves_at_once(tmp_path):
+    from runwatch.testing import generate_tree
+
+    tree = generate_tree(str(tmp_path / "big"), n_runs=1500, seed=3)
+    n = NotifyProcess(tree.root, "--url", "json://127.0.0.1:9/x")
+    try:
+        n.wait_for("reading every run of")
+        time.sleep(0.3)  # a cold scan of 1,500 runs takes seconds on the test machines
+        assert not any("watching" in ln for ln in n.lines)
+        t0 = time.monotonic()
+        assert n.stop(timeout=10) == 0
+        assert time.monotonic() - t0 < 5
+    finally:
+        n.stop()

@@ -489,6 +489,7 @@ async def watch_and_notify(
     task: asyncio.Task[None] | None = None
     scanned = False
     try:
+        log.info("runwatch notify: reading every run of %s (the first scan records their statuses, sends nothing)", index.project.root)
         scan = loop.run_in_executor(executor, index.full_scan)
         done, _ = await asyncio.wait({scan, asyncio.ensure_future(stop.wait())}, return_when=asyncio.FIRST_COMPLETED)
         if scan in done:
