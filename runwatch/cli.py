@@ -418,6 +418,8 @@ def notify(
     logging.basicConfig(stream=sys.stderr, level=logging.WARNING if quiet else logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     logging.getLogger("apprise").propagate = False  # its errors are in our own failure lines
     logging.getLogger("watchfiles").setLevel(logging.WARNING)
+    if dashboard_url is not None and not dashboard_url.startswith(("http://", "https://")):
+        raise CliError(f"--dashboard-url must be an http:// or https:// URL, got {dashboard_url!r}")
     project = open_project(root, [], None, None)
     notifier = Notifier(project, project.settings.notify, extra_urls=urls, dashboard_url=dashboard_url)
     bad = [(w.label, w.target.check()) for w in notifier.targets.values()]

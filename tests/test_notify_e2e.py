@@ -216,6 +216,8 @@ def test_cli_errors_are_one_line(tmp_path):
     root = make_project(str(tmp_path / "proj"), {"x/a": {"epochs": 1}}, "")
     r = _cli("notify", root, cwd=root)
     assert r.returncode == 2 and "nothing to notify" in r.stderr and "Traceback" not in r.stderr
+    r = _cli("notify", root, "--url", "json://127.0.0.1:9/x", "--dashboard-url", "lab:8765", cwd=root)
+    assert r.returncode == 2 and "--dashboard-url must be an http:// or https:// URL" in r.stderr
     r = _cli("notify", root, "--url", "nosuchscheme://tok/en", cwd=root)
     assert r.returncode == 2 and "not a URL Apprise can send to" in r.stderr and "tok/en" not in r.stderr
     with open(os.path.join(root, "runwatch.toml"), "a") as f:
