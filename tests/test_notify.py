@@ -18,7 +18,8 @@ import pytest
 from notify_helpers import JsonReceiver, SmtpReceiver, free_port
 from runwatch.layout import Project
 from runwatch.live.index import Delta, run_id
-from runwatch.live.notify import Notifier, backoff_delay, route_matches
+from runwatch.live.notify import Notifier, route_matches
+from runwatch.live.notify_delivery import backoff_delay
 from runwatch.live.notify_memory import TransitionMemory
 from runwatch.live.notify_message import Transition, event_of, message_text, plain
 from runwatch.notify_targets import AppriseTarget, DeliveryError, redact, run_hook

@@ -8,9 +8,9 @@ changes in them into transitions (claimed once per project on disk, see
   per target (a node dies, 40 runs fail: one message, not 40);
 - a run that triggered ``flap_limit`` messages within ``flap_window`` is held back,
   and its latest state is sent once the window allows (if it still differs);
-- each target has its own thread and queue: one that fails is retried with
-  exponential back-off, its failures logged and counted (``health()``), and never
-  holds up the other targets or the watcher;
+- each target has its own thread and queue (``notify_delivery``): one that fails is
+  retried with exponential back-off, its failures logged and counted (``health()``),
+  and never holds up the other targets or the watcher;
 - command hooks run once per transition, without a shell, with a time limit, the
   event as JSON on stdin, their output logged.
 
@@ -34,24 +34,16 @@ from typing import Any
 
 from runwatch.layout import Project
 from runwatch.live.index import Delta, LiveIndex
+from runwatch.live.notify_delivery import BACKOFF_BASE_S, TargetWorker
 from runwatch.live.notify_memory import TransitionMemory, setup_key
 from runwatch.live.notify_message import Transition, event_of, message_text, plain, probe_message
-from runwatch.notify_targets import AppriseTarget, DeliveryError, run_hook
+from runwatch.notify_targets import DeliveryError, run_hook
 from runwatch.settings import NotifyRoute, NotifySettings
 
 log = logging.getLogger("runwatch.notify")
 
-BACKOFF_BASE_S = 2.0
-BACKOFF_MAX_S = 300.0
-# Transitions a target keeps while it is failing; the oldest are dropped beyond this.
-MAX_PENDING = 1000
 # Statuses whose reason makes a transition noise: a config that was never launched.
 _SILENT_REASONS = frozenset({"never_started"})
-
-
-def backoff_delay(failures: int, base: float = BACKOFF_BASE_S, cap: float = BACKOFF_MAX_S) -> float:
-    """Seconds before retry number ``failures`` (1, 2, ...): base, 2 base, 4 base, ... up to cap."""
-    return min(cap, base * (2 ** max(0, failures - 1)))
 
 
 def route_matches(route: NotifyRoute, run: str) -> bool:
@@ -59,119 +51,6 @@ def route_matches(route: NotifyRoute, run: str) -> bool:
     if any(c in route.match for c in "*?["):
         return fnmatch.fnmatchcase(run, route.match)
     return run.startswith(route.match)
-
-
-class TargetWorker:
-    """One Apprise target: a queue of transitions, a thread that sends them, back-off on failure."""
-
-    def __init__(self, url: str, render: Callable[[list[Transition]], tuple[str, str]], *, backoff_base: float, clock: Callable[[], float]) -> None:
-        self.target = AppriseTarget(url)
-        self.label = self.target.label
-        self._render = render
-        self._backoff_base = backoff_base
-        self._clock = clock
-        self._pending: list[Transition] = []
-        self._cond = threading.Condition()
-        self._stop = False
-        self._thread: threading.Thread | None = None
-        self.messages_sent = 0
-        self.transitions_sent = 0
-        self.failures = 0
-        self.consecutive_failures = 0
-        self.dropped = 0
-        self.last_error: str | None = None
-        self.last_success_at: float | None = None
-        self.last_failure_at: float | None = None
-        self.next_try_at = 0.0
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._loop, name=f"runwatch-notify-{self.label}", daemon=True)
-        self._thread.start()
-
-    def put(self, items: list[Transition]) -> None:
-        with self._cond:
-            self._pending.extend(items)
-            over = len(self._pending) - MAX_PENDING
-            if over > 0:
-                del self._pending[:over]
-                self.dropped += over
-                log.warning("runwatch notify: %s keeps failing; dropped the %d oldest unsent transitions", self.label, over)
-            self._cond.notify()
-
-    @property
-    def pending(self) -> int:
-        with self._cond:
-            return len(self._pending)
-
-    def stop(self) -> None:
-        with self._cond:
-            self._stop = True
-            self._cond.notify()
-
-    def join(self, timeout: float) -> None:
-        if self._thread is not None:
-            self._thread.join(timeout)
-
-    def _loop(self) -> None:
-        while True:
-            with self._cond:
-                while True:
-                    now = self._clock()
-                    if self._pending and now >= self.next_try_at:
-                        break
-                    if self._stop:
-                        return
-                    self._cond.wait(None if not self._pending else max(0.05, self.next_try_at - now))
-                batch, self._pending = self._pending, []
-                stopping = self._stop
-            self._deliver(batch)
-            if stopping:
-                return  # one last try on stop; what failed is reported, not retried
-
-    def _deliver(self, batch: list[Transition]) -> None:
-        try:
-            title, body = self._render(batch)
-            self.target.send(title, body)
-        except Exception as e:  # DeliveryError, or a bug in rendering: never kill the thread
-            msg = str(e) if isinstance(e, DeliveryError) else f"{self.label}: {type(e).__name__}: {e}"
-            with self._cond:
-                self._pending[:0] = batch
-                self.failures += 1
-                self.consecutive_failures += 1
-                self.last_error = plain(msg, 500)
-                self.last_failure_at = self._clock()
-                delay = backoff_delay(self.consecutive_failures, self._backoff_base)
-                self.next_try_at = self.last_failure_at + delay
-            log.warning(
-                "runwatch notify: sending %d transition(s) to %s failed (%d in a row); retrying in %g s: %s",
-                len(batch), self.label, self.consecutive_failures, delay, self.last_error,
-            )
-            return
-        with self._cond:
-            self.messages_sent += 1
-            self.transitions_sent += len(batch)
-            self.consecutive_failures = 0
-            self.last_success_at = self._clock()
-            self.next_try_at = 0.0
-        log.info("runwatch notify: sent %d transition(s) to %s", len(batch), self.label)
-
-    def health(self) -> dict[str, Any]:
-        with self._cond:
-            now = self._clock()
-            return {
-                "target": self.label,
-                "ok": self.consecutive_failures == 0,
-                "messages_sent": self.messages_sent,
-                "transitions_sent": self.transitions_sent,
-                "failures": self.failures,
-                "consecutive_failures": self.consecutive_failures,
-                "pending": len(self._pending),
-                "dropped": self.dropped,
-                "last_error": self.last_error,
-                "last_success_at": self.last_success_at,
-                "last_failure_at": self.last_failure_at,
-                "retry_in_s": round(max(0.0, self.next_try_at - now), 1) if self._pending and self.next_try_at else None,
-            }
 
 
 class Notifier:
