@@ -156,6 +156,18 @@ class NotifyProcess:
             self.lines.append(line.rstrip("\n"))
         self.lines.append("<eof>")
 
+    def running(self, rel: str) -> bool:
+        """Whether this notifier has seen the run become running (from never started, or from
+        stuck: a process found before its first log line is stuck for a moment with sleep_time = 1)."""
+        return any(f" {rel}: " in ln and ln.endswith("-> running") for ln in self.lines)
+
+    def wait_running(self, rel: str, timeout: float = 60.0) -> None:
+        end = time.monotonic() + timeout
+        while not self.running(rel):
+            if time.monotonic() > end or "<eof>" in self.lines:
+                raise AssertionError(f"{rel} never seen running:\n" + "\n".join(self.lines[-60:]))
+            time.sleep(0.05)
+
     def wait_for(self, needle: str, timeout: float = 60.0, count: int = 1) -> str:
         end = time.monotonic() + timeout
         while True:
