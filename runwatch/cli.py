@@ -136,6 +136,7 @@ def cli() -> None:
     runwatch show RUN            one run in depth: epochs, scores, log tail
     runwatch serve               the web dashboard
     runwatch hub A=URL B=URL     one dashboard over many clusters' `serve` agents
+    runwatch notify              messages and hooks when a run changes status
     runwatch demo                a live demo project with the dashboard
     """
 
@@ -404,6 +405,79 @@ def hub(agents: tuple[str, ...], host: str, port: int, token: str | None, open_b
         raise CliError(str(e)) from None
     except KeyboardInterrupt:
         pass
+
+
+# ---------------------------------------------------------------- notify
+
+
+@cli.command()
+@click.argument("root", required=False, type=click.Path(file_okay=False))
+@click.option("--url", "urls", multiple=True, metavar="URL", help="Also send to this Apprise URL (repeatable), e.g. mailto://..., json://host/path, ntfy://topic.")
+@click.option("--test", "send_test", is_flag=True, help="Send one test message to each target, say which failed, and exit (code 1 if any failed).")
+@click.option("--dashboard-url", default=None, metavar="URL", help="The dashboard's address, for a link to each run in messages (default: [notify] dashboard_url).")
+@click.option("--interval", type=click.FloatRange(min=0.2), default=5.0, show_default=True, help="Seconds between sweeps (changes no file event shows: a log going quiet, a process ending).")
+@click.option("--polling/--no-polling", default=None, help="Poll the file system instead of watching it (network file systems).")
+@click.option("--quiet", "-q", is_flag=True, help="Log only problems (failed deliveries, failing hooks).")
+@exec_configs_option
+@source_options
+@user_errors
+def notify(
+    root: str | None,
+    urls: tuple[str, ...],
+    send_test: bool,
+    dashboard_url: str | None,
+    interval: float,
+    polling: bool | None,
+    quiet: bool,
+    local: bool,
+    ssh: tuple[str, ...],
+    no_ssh: bool,
+    slurm: bool | None,
+) -> None:
+    """Send a message (and run the [notify] commands) whenever a run changes status, until Ctrl-C.
+
+    Watches the project at ROOT like the dashboard does. On its first start it records
+    every run's status and sends nothing; after that each transition the [notify]
+    section asks for is sent once, even across restarts. See docs/notify.md.
+    """
+    import asyncio
+    import logging
+
+    from runwatch.cli_scan import build_monitor
+    from runwatch.live.index import LiveIndex
+    from runwatch.live.notify import Notifier, watch_and_notify
+
+    logging.basicConfig(stream=sys.stderr, level=logging.WARNING if quiet else logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    logging.getLogger("apprise").propagate = False  # its errors are in our own failure lines
+    logging.getLogger("watchfiles").setLevel(logging.WARNING)
+    if dashboard_url is not None and not dashboard_url.startswith(("http://", "https://")):
+        raise CliError(f"--dashboard-url must be an http:// or https:// URL, got {dashboard_url!r}")
+    project = open_project(root, [], None, None)
+    notifier = Notifier(project, project.settings.notify, extra_urls=urls, dashboard_url=dashboard_url)
+    bad = [(w.label, w.target.check()) for w in notifier.targets.values()]
+    bad = [(label, why) for label, why in bad if why]
+    if bad:
+        raise CliError("; ".join(why for _, why in bad))
+    if send_test:
+        if not notifier.targets:
+            raise CliError("no targets to test: give --url URL or set [notify] urls in runwatch.toml")
+        failed = 0
+        for label, error in notifier.send_test():
+            click.echo(f"{label}: " + ("sent" if error is None else f"FAILED: {error}"))
+            failed += error is not None
+        sys.exit(EXIT_FAIL_ON if failed else 0)
+    if not notifier.enabled:
+        raise CliError("nothing to notify: give --url URL or set [notify] urls or commands in runwatch.toml (see docs/notify.md)")
+    monitor = build_monitor(project, local, ssh, no_ssh, slurm)
+    try:
+        scanned = asyncio.run(watch_and_notify(LiveIndex(project, monitor=monitor), notifier, polling=polling, sweep_interval=interval))
+    except KeyboardInterrupt:
+        scanned = True
+    finally:
+        _close(monitor)
+    if not scanned:  # stopped during the first scan: leave now, not when the scan would have ended
+        logging.shutdown()
+        os._exit(0)
 
 
 # ---------------------------------------------------------------- demo

@@ -20,6 +20,47 @@ class SettingsError(ValueError):
     """A settings file that cannot be used; the message names the file and the key."""
 
 
+# The statuses a ``[notify]`` section may name (runwatch.run_status.rules.STATUSES; a test keeps them equal).
+NOTIFY_STATUSES: tuple[str, ...] = ("running", "finished", "stuck", "failed", "outdated", "queued")
+
+
+@dataclass(frozen=True)
+class NotifyRoute:
+    """One ``[[notify.route]]``: runs whose name matches go (also) to these targets.
+
+    ``match`` is a glob when it holds ``*``, ``?`` or ``[``, else a run-name prefix.
+    ``on`` None means the section's ``on``.
+    """
+
+    match: str
+    urls: tuple[str, ...] = ()
+    on: tuple[str, ...] | None = None
+    commands: tuple[tuple[str, ...], ...] = ()
+
+
+@dataclass(frozen=True)
+class NotifySettings:
+    """The ``[notify]`` section: where transitions are sent and which ones (see docs/notify.md)."""
+
+    urls: tuple[str, ...] = ()
+    on: tuple[str, ...] = ("failed", "stuck", "finished")
+    # Each command is an argv (a string is split like a shell would, but run without one).
+    commands: tuple[tuple[str, ...], ...] = ()
+    command_timeout: float = 60.0
+    routes: tuple[NotifyRoute, ...] = ()
+    # The dashboard's address for links in messages (``runwatch serve`` knows its own).
+    dashboard_url: str | None = None
+    # Transitions seen within this many seconds of the first go out as one digest per target.
+    digest_seconds: float = 5.0
+    # A run that triggered ``flap_limit`` messages within ``flap_window`` seconds is held back.
+    flap_limit: int = 3
+    flap_window: float = 600.0
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.urls or self.commands or any(r.urls or r.commands for r in self.routes))
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything about a project's layout that a tracker must not hard-code."""
@@ -62,6 +103,8 @@ class Settings:
     # Processes a cold scan (hundreds of runs never seen before) may fan out over:
     # 0 = one per usable CPU (at most 8), 1 = never fork.
     workers: int = 0
+    # The [notify] section: notifications and hooks on status transitions.
+    notify: NotifySettings = field(default_factory=NotifySettings)
 
     def epoch_dir_name(self, n: int) -> str:
         return self.epoch_dir_pattern.format(n=n)
@@ -144,6 +187,9 @@ def _validate(data: dict[str, Any], path: Path) -> dict[str, Any]:
             name = "trainer_expected_files"
         if name not in known:
             raise SettingsError(f"{path}: unknown runwatch setting {key!r}; known: {', '.join(sorted(known))}")
+        if name == "notify":  # the [notify] table, checked key by key
+            out[name] = _validate_notify(value, path)
+            continue
         if name in _TUPLE_FIELDS:
             if isinstance(value, str):
                 value = (value,)
@@ -163,3 +209,103 @@ def _validate(data: dict[str, Any], path: Path) -> dict[str, Any]:
             raise SettingsError(f"{path}: setting {key!r} must contain '{{n}}', got {value!r}")
         out[name] = value
     return out
+
+
+def _strings(value: Any, path: Path, key: str) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+        raise SettingsError(f"{path}: setting {key!r} must be a list of strings, got {value!r}")
+    return tuple(value)
+
+
+def _statuses(value: Any, path: Path, key: str) -> tuple[str, ...]:
+    out = _strings(value, path, key)
+    bad = [s for s in out if s not in NOTIFY_STATUSES]
+    if bad:
+        raise SettingsError(f"{path}: setting {key!r}: unknown status {', '.join(map(repr, bad))}; known: {', '.join(NOTIFY_STATUSES)}")
+    return out
+
+
+def _commands(value: Any, path: Path, key: str) -> tuple[tuple[str, ...], ...]:
+    """Each command a string (split as a shell would, run without one) or a list of strings."""
+    import shlex
+
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list | tuple):
+        raise SettingsError(f"{path}: setting {key!r} must be a list of commands, got {value!r}")
+    out = []
+    for c in value:
+        if isinstance(c, str):
+            try:
+                argv = tuple(shlex.split(c))
+            except ValueError as e:
+                raise SettingsError(f"{path}: setting {key!r}: cannot split command {c!r} ({e})") from None
+        elif isinstance(c, list | tuple) and all(isinstance(a, str) for a in c):
+            argv = tuple(c)
+        else:
+            raise SettingsError(f"{path}: setting {key!r}: each command must be a string or a list of strings, got {c!r}")
+        if not argv:
+            raise SettingsError(f"{path}: setting {key!r}: empty command")
+        out.append(argv)
+    return tuple(out)
+
+
+def _number(value: Any, path: Path, key: str, *, integer: bool = False) -> Any:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0 or (integer and value != int(value)):
+        kind = "a non-negative integer" if integer else "a non-negative number"
+        raise SettingsError(f"{path}: setting {key!r} must be {kind}, got {value!r}")
+    return int(value) if integer else float(value)
+
+
+_NOTIFY_KEYS = ("urls", "on", "commands", "command_timeout", "route", "dashboard_url", "digest_seconds", "flap_limit", "flap_window")
+_ROUTE_KEYS = ("match", "urls", "on", "commands")
+
+
+def _validate_notify(data: Any, path: Path) -> NotifySettings:
+    """The ``[notify]`` table; every error names the file and the dotted key."""
+    if not isinstance(data, dict):
+        raise SettingsError(f"{path}: setting 'notify' must be a table ([notify]), got {data!r}")
+    values: dict[str, Any] = {}
+    for key, value in data.items():
+        name = key.replace("-", "_")
+        dotted = f"notify.{key}"
+        if name not in _NOTIFY_KEYS:
+            raise SettingsError(f"{path}: unknown setting {dotted!r}; known: {', '.join('notify.' + k for k in _NOTIFY_KEYS)}")
+        if name == "urls":
+            values[name] = _strings(value, path, dotted)
+        elif name == "on":
+            values[name] = _statuses(value, path, dotted)
+        elif name == "commands":
+            values[name] = _commands(value, path, dotted)
+        elif name in ("command_timeout", "digest_seconds", "flap_window"):
+            values[name] = _number(value, path, dotted)
+        elif name == "flap_limit":
+            values[name] = _number(value, path, dotted, integer=True)
+        elif name == "dashboard_url":
+            if not isinstance(value, str) or not value.startswith(("http://", "https://")):
+                raise SettingsError(f"{path}: setting {dotted!r} must be an http:// or https:// URL, got {value!r}")
+            values[name] = value
+        else:  # route
+            if isinstance(value, dict):
+                value = [value]
+            if not isinstance(value, list) or not all(isinstance(r, dict) for r in value):
+                raise SettingsError(f"{path}: setting {dotted!r} must be a list of tables ([[notify.route]]), got {value!r}")
+            values["routes"] = tuple(_validate_route(r, path, f"{dotted}[{i}]") for i, r in enumerate(value))
+    return NotifySettings(**values)
+
+
+def _validate_route(data: dict[str, Any], path: Path, where: str) -> NotifyRoute:
+    unknown = [k for k in data if k not in _ROUTE_KEYS]
+    if unknown:
+        raise SettingsError(f"{path}: unknown setting '{where}.{unknown[0]}'; known: {', '.join(_ROUTE_KEYS)}")
+    match = data.get("match")
+    if not isinstance(match, str) or not match.strip():
+        raise SettingsError(f"{path}: setting '{where}.match' (a run-name prefix or glob) is required, got {match!r}")
+    return NotifyRoute(
+        match=match.strip(),
+        urls=_strings(data.get("urls", ()), path, f"{where}.urls"),
+        on=_statuses(data["on"], path, f"{where}.on") if "on" in data else None,
+        commands=_commands(data.get("commands", ()), path, f"{where}.commands"),
+    )

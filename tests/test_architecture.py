@@ -17,6 +17,7 @@ LAYERS = {
     "runwatch.process_info": 0,
     "runwatch.sharing": 0,
     "runwatch.forking": 0,
+    "runwatch.notify_targets": 0,
     "runwatch.readers": 1,
     "runwatch.configs": 1,
     "runwatch.progress_tracking": 2,
@@ -76,7 +77,7 @@ def test_lower_layers_never_import_higher_ones():
 def test_core_import_is_light():
     code = (
         "import sys, runwatch; "
-        "heavy = [m for m in ('torch', 'starlette', 'uvicorn', 'asyncssh', 'watchfiles', 'rich', 'psutil', 'pynvml', 'numpy') if m in sys.modules]; "
+        "heavy = [m for m in ('torch', 'starlette', 'uvicorn', 'asyncssh', 'watchfiles', 'rich', 'psutil', 'pynvml', 'numpy', 'apprise') if m in sys.modules]; "
         "print(','.join(heavy))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)

@@ -95,6 +95,11 @@ def build_server(
     token = effective_token(host, token)  # before anything is scanned: a bad --token is a clear error at once
     project = Project.at(root, settings)
     index = LiveIndex(project, monitor=monitor, cluster=name or default_name())
+    notifier = None
+    if project.settings.notify.enabled:
+        from runwatch.live.notify import Notifier
+
+        notifier = Notifier(project, project.settings.notify)
     app = create_app(
         index,
         token=token,
@@ -105,6 +110,7 @@ def build_server(
         queue_size=queue_size,
         send_timeout_s=send_timeout_s,
         scan_in_background=scan_in_background,
+        notifier=notifier,
     )
     return uvicorn_server(app, host, port, token, on_ready, log_level), index, token
 
@@ -162,6 +168,9 @@ def uvicorn_server(app: Any, host: str, port: int, token: str | None, on_ready: 
                     for sock in srv.sockets:
                         bound = sock.getsockname()[1]
                         break
+                if notifier is not None and notifier.dashboard_url is None:
+                    # Links never carry the token; a wildcard bind is linked by this machine's name.
+                    notifier.dashboard_url = _url(socket.getfqdn() if host in ("0.0.0.0", "", "::") else host, bound, None)
                 on_ready(_url(host, bound, the_token))
 
     return _Server(config)

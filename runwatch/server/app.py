@@ -121,6 +121,7 @@ def create_app(
     scan_in_background: bool = False,
     scan_batch: int = 500,
     feed: Feed | None = None,
+    notifier: Any = None,
 ) -> Guard:
     """The dashboard app over a LiveIndex; its lifespan scans (if the index is empty) and watches.
 
@@ -131,6 +132,8 @@ def create_app(
     ``summary()``, ``len()``, ``on_delta``) kept current by the feed instead of by a
     scan and a file watcher: that is how ``runwatch hub`` serves the merged index of
     its agents with this same app.
+
+    A ``notifier`` (runwatch.live.notify.Notifier) is fed the same deltas and started and stopped with the app.
     """
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="runwatch-index")
     ws_server = ProgressWebSocketServer(index, heartbeat_s=heartbeat_s, queue_size=queue_size, send_timeout_s=send_timeout_s)
@@ -140,6 +143,9 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         loop = asyncio.get_running_loop()
         ws_server.attach(loop)
+        if notifier is not None:
+            notifier.attach(index)  # after the WebSocket server: both get every delta
+            notifier.start()
         if feed is None and len(index) == 0 and index.seq == 0:
             scan = loop.run_in_executor(executor, index.full_scan, scan_batch if scan_in_background else 0)
             if not scan_in_background:
@@ -163,6 +169,9 @@ def create_app(
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(loop.run_in_executor(executor, index.store.save), timeout=3.0)
             executor.shutdown(wait=False, cancel_futures=True)
+            if notifier is not None:
+                # Briefly: what is waiting gets one try, but a shutdown is never held up by a target.
+                await asyncio.to_thread(notifier.stop, 2.0)
 
     async def api_runs(request: Request) -> Response:
         # Records are built per request (the index keeps none): off the event loop.
@@ -190,12 +199,14 @@ def create_app(
     async def healthz(request: Request) -> Response:
         ok = not getattr(index, "root_missing", False)  # the project gone (renamed, unmounted): not healthy, 503
         body = {"ok": ok, "runs": len(index), "seq": index.seq, "scanning": index.scanning, "watcher": watcher.mode if watcher else None, "clients": len(ws_server.clients), **(feed.health() if feed is not None else {})}
+        if notifier is not None:
+            body["notify"] = notifier.health()
         if not ok:
             body["root_missing"] = True
         return _json(body, 200 if ok else 503)
 
     async def metrics(request: Request) -> Response:
-        text = await asyncio.to_thread(render_metrics, index, ws_server)
+        text = await asyncio.to_thread(render_metrics, index, ws_server, notifier)
         return PlainTextResponse(text, media_type="text/plain; version=0.0.4; charset=utf-8")
 
     async def page(request: Request) -> Response:
@@ -224,6 +235,7 @@ def create_app(
     app.state.index = index
     app.state.ws = ws_server
     app.state.watcher = watcher
+    app.state.notifier = notifier
 
     async def headers_mw(scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":

@@ -38,7 +38,7 @@ def _groups(summary: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {str(summary.get("cluster") or ""): summary}
 
 
-def render_metrics(index: Any, ws: Any = None) -> str:
+def render_metrics(index: Any, ws: Any = None, notifier: Any = None) -> str:
     """The text format over an index-like object (a LiveIndex or a hub's merged index)."""
     seq, records = index.records()
     summary = index.summary()
@@ -91,4 +91,30 @@ def render_metrics(index: Any, ws: Any = None) -> str:
         out.append(f'runwatch_ws_resyncs_total{{cluster="{own}"}} {ws.resyncs}')
         family("runwatch_ws_drops_total", "counter", "Clients disconnected for being too slow.")
         out.append(f'runwatch_ws_drops_total{{cluster="{own}"}} {ws.drops}')
+    if notifier is not None:
+        _notify_metrics(notifier.health(), family, out, own)
     return "\n".join(out) + "\n"
+
+
+def _notify_metrics(health: dict[str, Any], family: Any, out: list[str], cluster: str) -> None:
+    """The notifier's counters (runwatch.live.notify.Notifier.health), one series per target."""
+    targets = health["targets"]
+    for name, key, kind, help_ in (
+        ("runwatch_notify_messages_sent_total", "messages_sent", "counter", "Messages delivered to each notification target."),
+        ("runwatch_notify_failures_total", "failures", "counter", "Failed deliveries to each notification target (each is retried with back-off)."),
+        ("runwatch_notify_consecutive_failures", "consecutive_failures", "gauge", "Failed deliveries in a row to each target (0: the last one worked)."),
+        ("runwatch_notify_pending", "pending", "gauge", "Transitions waiting for each target."),
+        ("runwatch_notify_dropped_total", "dropped", "counter", "Transitions dropped for a target that kept failing."),
+    ):
+        family(name, kind, help_)
+        for t in targets:
+            out.append(f'{name}{{cluster="{cluster}",target="{_label(t["target"])}"}} {_num(t[key])}')
+    for name, key, kind, help_ in (
+        ("runwatch_notify_transitions_total", "transitions_seen", "counter", "Status transitions seen by the notifier."),
+        ("runwatch_notify_notified_total", "transitions_notified", "counter", "Transitions sent to at least one target."),
+        ("runwatch_notify_held_back_total", "held_back", "counter", "Transitions of flapping runs held back."),
+        ("runwatch_notify_hooks_total", "hooks_run", "counter", "Command hooks run."),
+        ("runwatch_notify_hook_failures_total", "hook_failures", "counter", "Command hooks that failed, timed out or could not start."),
+    ):
+        family(name, kind, help_)
+        out.append(f'{name}{{cluster="{cluster}"}} {_num(health[key])}')
