@@ -256,10 +256,11 @@ def test_serve_sends_the_same_messages_and_reports_targets(tmp_path, receiver):
             time.sleep(0.1)
         assert health["ok"] and not health["notify"]["ok"] and bad[0]["pending"] == 1 and bad[0]["last_error"]
         metrics = urllib.request.urlopen(s.base + "metrics").read().decode()
-        assert f'runwatch_notify_messages_sent_total{{target="json://127.0.0.1:{receiver.port}"}} 1' in metrics
-        failures = [ln for ln in metrics.splitlines() if ln.startswith(f'runwatch_notify_failures_total{{target="json://127.0.0.1:{port}"}}')]
+        cl = json.loads(urllib.request.urlopen(s.base + "api/summary").read())["cluster"]
+        assert f'runwatch_notify_messages_sent_total{{cluster="{cl}",target="json://127.0.0.1:{receiver.port}"}} 1' in metrics
+        failures = [ln for ln in metrics.splitlines() if ln.startswith(f'runwatch_notify_failures_total{{cluster="{cl}",target="json://127.0.0.1:{port}"}}')]
         assert failures and float(failures[0].split()[-1]) >= 1
-        assert "runwatch_notify_transitions_total " in metrics
+        assert f'runwatch_notify_transitions_total{{cluster="{cl}"}} ' in metrics
 
 
 @pytest.mark.slow

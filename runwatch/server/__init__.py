@@ -112,7 +112,7 @@ def build_server(
         scan_in_background=scan_in_background,
         notifier=notifier,
     )
-    return uvicorn_server(app, host, port, token, on_ready, log_level), index, token
+    return uvicorn_server(app, host, port, token, on_ready, log_level, notifier), index, token
 
 
 def default_name() -> str:
@@ -128,8 +128,11 @@ def effective_token(host: str, token: str | None) -> str | None:
     return token
 
 
-def uvicorn_server(app: Any, host: str, port: int, token: str | None, on_ready: Callable[[str], None] | None = None, log_level: str = "warning") -> Any:
-    """The uvicorn server for a dashboard app (an agent's or a hub's); ``on_ready(url)`` once listening."""
+def uvicorn_server(app: Any, host: str, port: int, token: str | None, on_ready: Callable[[str], None] | None = None, log_level: str = "warning", notifier: Any = None) -> Any:
+    """The uvicorn server for a dashboard app (an agent's or a hub's); ``on_ready(url)`` once listening.
+
+    A ``notifier`` without a dashboard URL of its own links its messages to this server's address.
+    """
     import uvicorn
 
     config = uvicorn.Config(app, host=host, port=port, log_level=log_level, lifespan="on", timeout_graceful_shutdown=3, ws_ping_interval=20, ws_ping_timeout=20, ws_max_size=MAX_CLIENT_MESSAGE, ws=LimitedHandshakeProtocol)
