@@ -133,6 +133,10 @@ def resolve_targets(project: Project, paths: Sequence[str]) -> list[str]:
 
 def _resolve_one(project: Project, p: str) -> list[str]:
     if not os.path.exists(p) and _GLOB_CHARS & set(p):
+        # A run whose name holds glob characters ("run[1]") is found by its exact name first.
+        exact = project.config_path(p.removesuffix(".py").strip("/"))
+        if os.path.isfile(exact):
+            return [exact]
         matches = sorted(glob.glob(p, recursive=True))
         if not matches and not os.path.isabs(p):
             matches = sorted(glob.glob(os.path.join(project.configs_root, p), recursive=True))

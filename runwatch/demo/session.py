@@ -96,6 +96,6 @@ def _terminal(root: str) -> None:
     project = Project.at(root)
     monitor = monitor_from_settings(project, local=True, ssh=[], slurm=False)
     try:
-        _watch(Scanner(project, [], monitor), set(), "status", 1.0)
+        _watch(Scanner(project, [], monitor), set(), "updated", 1.0)  # newest first: the live runs stay above any cut
     finally:
         monitor.close()
