@@ -141,7 +141,7 @@ REQUIRED_COLUMNS = ("run", "status", "progress")
 # Steps taken, in order, while the table is wider than the terminal: the least
 # important columns go first; ("bar", n) shortens the progress bar to n cells.
 FIT_STEPS: tuple[tuple[str, int], ...] = (
-    ("process", 0), ("kind", 0), ("latest", 0), ("eta", 0), ("bar", 5), ("stop", 0),
+    ("run_cap", 48), ("process", 0), ("kind", 0), ("latest", 0), ("eta", 0), ("bar", 5), ("stop", 0),
     ("metric", 0), ("bar", 0), ("updated", 0), ("best", 0), ("reason", 0), ("flags", 0),
 )
 COLUMN_GAP = 2  # rich's padding between two columns of a box-less table
@@ -256,6 +256,7 @@ def fit_columns(cells: dict[str, list[Text]], width: int, wanted: list[str] | No
     else:  # a column empty on every row says nothing
         keys = [k for k in COLUMN_KEYS if k in REQUIRED_COLUMNS or k == "kind" or any(c.plain for c in cells[k])]
     bar_width = BAR_WIDTH
+    run_cap = 10**6
     text_w = max([c.cell_len for c in cells["progress"]], default=3)
 
     def widths() -> dict[str, int]:
@@ -263,7 +264,7 @@ def fit_columns(cells: dict[str, list[Text]], width: int, wanted: list[str] | No
         if "progress" in w:
             w["progress"] = max(len(header["progress"]), (bar_width + 1 if bar_width else 0) + text_w)
         if "run" in w:
-            w["run"] = min(w["run"], 48)
+            w["run"] = min(w["run"], run_cap)
         return w
 
     def total(w: dict[str, int]) -> int:
@@ -277,6 +278,8 @@ def fit_columns(cells: dict[str, list[Text]], width: int, wanted: list[str] | No
                 break
             if key == "bar":
                 bar_width = min(bar_width, n)
+            elif key == "run_cap":
+                run_cap = n
             elif key in keys:
                 keys.remove(key)
                 hidden.append(key)
@@ -286,11 +289,13 @@ def fit_columns(cells: dict[str, list[Text]], width: int, wanted: list[str] | No
     return TableLayout(keys, w, bar_width, hidden)
 
 
-def status_table(rows: Sequence[Row], now: float | None = None, width: int = 200, columns: list[str] | None = None) -> tuple[Table, TableLayout]:
+def status_table(
+    rows: Sequence[Row], now: float | None = None, width: int = 200, columns: list[str] | None = None, layout: TableLayout | None = None
+) -> tuple[Table, TableLayout]:
     """The table of runs with the columns that fit in ``width`` (or the ``columns`` asked for)."""
     now = time.time() if now is None else now
     cells = _cells(rows, now)
-    lay = fit_columns(cells, width, columns)
+    lay = layout or fit_columns(cells, width, columns)
     t = Table(box=None, header_style="bold", pad_edge=False, expand=False)
     justify = {k: j for k, _, j in COLUMNS}
     header = {k: h for k, h, _ in COLUMNS}
@@ -379,30 +384,30 @@ def status_view(
         tail.append(Text(terminal_safe(f"⚠ process source {src}: {err}"), style="yellow"))
     shown = list(rows)
     more: Text | None = None
+    lay = fit_columns(_cells(rows, result.checked_at), width, columns) if rows else None  # from every row: columns do not jump
+    note = hidden_columns_note(lay, width) if lay is not None else None
     if height is not None and rows:
         fixed = sum(_lines(x, width) for x in head + tail) + 1  # + the table header
-        _, lay = status_table(rows[:1], result.checked_at, width, columns)
-        note = hidden_columns_note(lay, width)
         fixed += _lines(note, width) if note is not None else 0
         room = max(1, height - fixed - 1)  # one line is kept for the cursor
         if len(rows) > room:
-            shown = list(rows[: max(1, room - 1)])
-            rest = rows[len(shown):]
-            counts: dict[str, int] = {}
-            for r in rest:
-                counts[r.status.status] = counts.get(r.status.status, 0) + 1
-            detail = ", ".join(f"{n} {st}" for st, n in counts.items())
-            more = Text(f"… {plural(len(rest), 'more run')} below ({detail}); a taller terminal, --status or --sort shows them", style="dim")
+            for keep in range(room - 1, 0, -1):
+                rest = rows[keep:]
+                counts: dict[str, int] = {}
+                for r in rest:
+                    counts[r.status.status] = counts.get(r.status.status, 0) + 1
+                detail = ", ".join(f"{n} {st}" for st, n in counts.items())
+                more = Text(f"… {plural(len(rest), 'more run')} below ({detail})", style="dim")
+                if keep + _lines(more, width) <= room:
+                    break
+            shown = list(rows[:keep])
     parts = list(head)
     if shown:
-        table, lay = status_table(shown, result.checked_at, width, columns)
-        parts.append(table)
+        parts.append(status_table(shown, result.checked_at, width, columns, layout=lay)[0])
         if more is not None:
             parts.append(more)
-        note = hidden_columns_note(lay, width)
     else:
         parts.append(Text("no runs match", style="dim"))
-        note = None
     parts.extend(tail)
     if note is not None:
         parts.append(note)
