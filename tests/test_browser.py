@@ -217,6 +217,9 @@ TEXTS_OUTSIDE = """() => {
 
 def _open_run(page, rel: str) -> None:
     page.fill("#search", rel)
+    # The search applies after a short debounce and pooled rows are refilled: click once it has.
+    wait_js(page, "(q) => window.runwatch.q === q.toLowerCase() && !window.runwatch.viewDirty", rel)
+    page.wait_for_timeout(50)
     page.click(f".row.run[data-run='{rel}']")
     page.wait_for_selector("#d-body .facts")
 
@@ -363,3 +366,37 @@ def test_never_launched_runs_say_never_and_read_apart_from_crashes(served):
     assert "run" in page.locator("#shown").inner_text()
     group = page.locator(".row.group .gcount").all_inner_texts()
     assert all(t.strip().endswith(("1 run", " runs")) and not t.strip().startswith("1 runs") for t in group)
+
+
+def test_detail_head_moves_with_the_table_banner_and_retry_countdown(served):
+    tree, srv, browser = served
+    page = browser.new_page(viewport={"width": 1500, "height": 950})
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(srv.url)
+    page.wait_for_selector("#conn.conn-live")
+    wait_js(page, "() => window.runwatch.runs.size > 0")
+    exp = first(tree, "running")
+    _open_run(page, exp.rel)
+    rid = page.locator(".row.run.open").get_attribute("data-id")
+    # A delta for the open run: the detail's status line shows it in the same frame as the row, not a fetch later.
+    page.evaluate("""(id) => {
+        const r = {...window.runwatch.runs.get(id), completed_epochs: 999, total_epochs: 1000, progress_percentage: 99.9};
+        window.runwatchFeed({type: 'delta', seq: window.runwatch.seq + 1, added: [], changed: [r], removed: [], summary: {...window.runwatch.summary, root_missing: true}});
+    }""", rid)
+    assert page.locator("#d-progress").inner_text().startswith("999/1000 epochs")
+    wait_js(page, "(id) => document.querySelector(`.row.run[data-id='${id}'] .ptext`).textContent.startsWith('999/1000')", rid)
+    banner = page.locator("#banner")
+    banner.wait_for()
+    assert "project folder is gone" in banner.inner_text()
+    # The server goes away: "retry in Ns" counts down.
+    srv.stop()
+    page.wait_for_selector("#conn.conn-down", timeout=15000)
+    texts = set()
+    deadline = time.monotonic() + 6
+    while time.monotonic() < deadline and len(texts) < 2:
+        t = page.locator("#conn").inner_text()
+        if "retry in" in t:
+            texts.add(t)
+        time.sleep(0.2)
+    assert len(texts) >= 2, texts  # the number changed while waiting
