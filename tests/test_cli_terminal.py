@@ -206,3 +206,15 @@ def test_terminal_safe_escapes_every_control(raw, shown) -> None:
     assert terminal_safe(raw) == shown
     assert terminal_safe("a\nb\tc\x1b", multiline=True) == "a\nb\tc\\x1b"
     shown.encode("utf-8")  # printable whatever the name's bytes
+
+
+def test_demo_terminal_keeps_live_runs_above_the_cut(pane, tmp_path) -> None:
+    start, capture, _ = pane
+    root = tmp_path / "demo"
+    name = start(f"{RW} demo {shlex.quote(str(root))} --terminal --runs 13", 100, 20, str(tmp_path))
+    screen = capture(name, lambda s: sum(1 for ln in s.splitlines() if ln.startswith("live/") and " running " in ln) >= 4 and "more runs below" in s, timeout=90)
+    lines = screen.splitlines()
+    assert len(lines) <= 20 and any(" runs · " in ln for ln in lines)
+    tmux("send-keys", "-t", name, "C-c")
+    screen = capture(name, lambda s: "__DONE__" in s, timeout=30)
+    assert "runwatch demo stopped" in screen and "Traceback" not in screen
