@@ -7,6 +7,7 @@ same scan (paths -> configs -> RunStatus, trackers reused between refreshes) ser
 
 from __future__ import annotations
 
+import functools
 import gc
 import glob
 import math
@@ -50,6 +51,11 @@ class Row:
 
     status: RunStatus
     facts: ConfigFacts | None = None
+
+    @functools.cached_property
+    def record(self) -> dict[str, Any]:
+        """The run's JSON record (built once per row, for fields the table reads from it)."""
+        return self.status.to_dict()
 
     @property
     def directions(self) -> dict[str, Any] | None:

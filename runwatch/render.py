@@ -172,7 +172,7 @@ def field_of(row: Row, name: str) -> Any:
         v = getattr(obj, name, None)
         if v is not None:
             return v
-    return None
+    return row.record.get(name)
 
 
 def reason_label(reason: str | None) -> str:

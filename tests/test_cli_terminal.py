@@ -218,3 +218,31 @@ def test_demo_terminal_keeps_live_runs_above_the_cut(pane, tmp_path) -> None:
     tmux("send-keys", "-t", name, "C-c")
     screen = capture(name, lambda s: "__DONE__" in s, timeout=30)
     assert "runwatch demo stopped" in screen and "Traceback" not in screen
+
+
+def test_reason_and_in_progress_fields_render_when_records_carry_them(tree) -> None:
+    """The status rules' newer fields (reason, error_line, in_progress...) show in the table and in show."""
+    import io
+
+    from rich.console import Console
+
+    from runwatch.cli_scan import Scanner
+    from runwatch.layout import Project
+    from runwatch.render import print_trimmed, run_detail, status_view
+
+    project = Project.at(tree.root)
+    result = Scanner(project, []).scan()
+    never = next(r for r in result.rows if r.status.run == next(e.rel for e in tree.runs if e.scenario == "never_launched"))
+    running = next(r for r in result.rows if r.status.status == "running" and r.status.progress.runner_type == "trainer")
+    never.__dict__["record"] = {**never.record, "reason": "never_started", "reason_detail": "no work dir: the run was never launched"}
+    running.__dict__["record"] = {**running.record, "in_progress": {"phase": "train", "iteration": 50, "iterations": 200},
+                                  "output_tail": ["step 1", "\x1b[2Jboom"], "error_source": "stdout"}
+    out = io.StringIO()
+    console = Console(file=out, width=160, no_color=True)
+    print_trimmed(console, status_view([never, running], result, width=160))
+    text = out.getvalue()
+    assert "reason" in text.splitlines()[0] and "not started" in text
+    assert "+25%" in text
+    out = io.StringIO()
+    print_trimmed(Console(file=out, width=160, no_color=True), run_detail(running, tree.root))
+    assert "in epoch" in out.getvalue() and "train 50/200" in out.getvalue() and "\\x1b[2Jboom" in out.getvalue()
