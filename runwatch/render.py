@@ -70,16 +70,6 @@ def fmt_score(v: float | None) -> str:
     return f"{v:.4f}"
 
 
-def bar(done: int, total: int | None, pct: float, style: str) -> Text:
-    frac = max(0.0, min(1.0, pct / 100.0)) if math.isfinite(pct) else 0.0
-    full = round(frac * BAR_WIDTH)
-    t = Text()
-    t.append("█" * full, style=style)
-    t.append("░" * (BAR_WIDTH - full), style="dim")
-    t.append(f" {done}/{total if total is not None else '?'}")
-    return t
-
-
 def sparkline(values: Sequence[float | None]) -> str:
     """One character per value, scaled between the series' min and max (gaps as spaces)."""
     known = [v for v in values if v is not None and math.isfinite(v)]
@@ -316,7 +306,8 @@ def status_table(
     return t, lay
 
 
-def progress_cell(row: Row, text: str, bar_width: int) -> Text:
+def progress_cell(row: Row, text: str | None = None, bar_width: int = BAR_WIDTH) -> Text:
+    """``███░░ 7/19``: the bar (finished runs full, early stop included) and the epochs text."""
     s, p = row.status, row.status.progress
     style = STATUS_STYLE.get(s.status, "") or "white"
     pct = 100.0 if s.status in ("finished", "outdated") else p.progress_percentage
@@ -327,7 +318,7 @@ def progress_cell(row: Row, text: str, bar_width: int) -> Text:
         t.append("█" * full, style=style)
         t.append("░" * (bar_width - full), style="dim")
         t.append(" ")
-    t.append(text)
+    t.append(progress_text(row) if text is None else text)
     return t
 
 
@@ -495,7 +486,7 @@ def run_detail(row: Row, project_root: str, log_lines: int = 20) -> RenderableTy
                 add(f"{prefix}early stopping", f"patience {st.early_stopping_patience}")
     if p.runner_type == "multi_stage" and p.current_stage is not None and p.stages:
         add("current stage", f"{p.current_stage + 1} of {len(p.stages)}")
-    add("progress", bar(p.completed_epochs, p.total_epochs, 100.0 if s.status in ("finished", "outdated") else p.progress_percentage, style or "white"))
+    add("progress", progress_cell(row))
     ip = field_of(row, "in_progress")
     if isinstance(ip, dict) and ip.get("iterations"):
         add("in epoch", f"{ip.get('phase') or 'iteration'} {ip.get('iteration')}/{ip.get('iterations')}")
