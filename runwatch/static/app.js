@@ -688,7 +688,7 @@
     for (const st of d.stages) {
       const now = d.current_stage === st.index;
       tb.appendChild(h("tr", { class: now ? "current" : null },
-        h("td", { text: (st.index + 1) + (now ? " (now)" : "") }), h("td", { text: st.runner || "" }),
+        h("td", { text: (st.index + 1) + (now ? " (now)" : "") }), h("td", { text: (st.runner || "").split(".").pop(), title: st.runner || "" }),
         h("td", { class: "num", text: st.completed_epochs + "/" + (st.total_epochs ?? "?") }),
         h("td", { class: "num", text: (st.progress_percentage || 0).toFixed(0) + "%" })));
     }
