@@ -280,11 +280,16 @@ def fit_columns(cells: dict[str, list[Text]], width: int, wanted: list[str] | No
 
 
 def status_table(
-    rows: Sequence[Row], now: float | None = None, width: int = 200, columns: list[str] | None = None, layout: TableLayout | None = None
+    rows: Sequence[Row],
+    now: float | None = None,
+    width: int = 200,
+    columns: list[str] | None = None,
+    layout: TableLayout | None = None,
+    cells: dict[str, list[Text]] | None = None,
 ) -> tuple[Table, TableLayout]:
     """The table of runs with the columns that fit in ``width`` (or the ``columns`` asked for)."""
     now = time.time() if now is None else now
-    cells = _cells(rows, now)
+    cells = _cells(rows, now) if cells is None else cells
     lay = layout or fit_columns(cells, width, columns)
     t = Table(box=None, header_style="bold", pad_edge=False, expand=False)
     justify = {k: j for k, _, j in COLUMNS}
@@ -375,7 +380,8 @@ def status_view(
         tail.append(Text(terminal_safe(f"⚠ process source {src}: {err}"), style="yellow"))
     shown = list(rows)
     more: Text | None = None
-    lay = fit_columns(_cells(rows, result.checked_at), width, columns) if rows else None  # from every row: columns do not jump
+    cells = _cells(rows, result.checked_at)
+    lay = fit_columns(cells, width, columns) if rows else None  # from every row: columns do not jump
     note = hidden_columns_note(lay, width) if lay is not None else None
     if height is not None and rows:
         fixed = sum(_lines(x, width) for x in head + tail) + 1  # + the table header
@@ -394,7 +400,7 @@ def status_view(
             shown = list(rows[:keep])
     parts = list(head)
     if shown:
-        parts.append(status_table(shown, result.checked_at, width, columns, layout=lay)[0])
+        parts.append(status_table(shown, result.checked_at, width, columns, layout=lay, cells={k: v[: len(shown)] for k, v in cells.items()})[0])
         if more is not None:
             parts.append(more)
     else:
