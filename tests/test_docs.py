@@ -47,6 +47,7 @@ SKIP_BASH = (
     ("runwatch demo", "runs until Ctrl-C (tests/test_demo.py)"),
     ("--ssh", "asks SSH servers of a lab"),
     ("--slurm", "asks a Slurm cluster (tests/test_processes_slurm.py)"),
+    ("runwatch notify", "sends to outside services or runs until Ctrl-C (its own tests use local receivers)"),
 )
 
 
