@@ -508,8 +508,9 @@ def run_detail(row: Row, project_root: str, log_lines: int = 20) -> RenderableTy
     if s.eta_seconds is not None:
         add("ETA", duration(s.eta_seconds))
     sessions = field_of(row, "sessions")
-    if isinstance(sessions, list | tuple) and sessions:
-        add("sessions", str(len(sessions)))
+    n_sessions = len(sessions) if isinstance(sessions, list | tuple) else sessions
+    if isinstance(n_sessions, int) and n_sessions > 1:  # resumed: say how many launches
+        add("sessions", f"{n_sessions} (launched {n_sessions - 1} more time{'s' if n_sessions > 2 else ''} after the first)")
     if s.process_info is not None:
         pi = s.process_info
         gpus = f" GPUs {','.join(map(str, pi.gpu_indices))}" if pi.gpu_indices else ""

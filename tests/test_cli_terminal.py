@@ -235,7 +235,7 @@ def test_reason_and_in_progress_fields_render_when_records_carry_them(tree) -> N
     never = next(r for r in result.rows if r.status.run == next(e.rel for e in tree.runs if e.scenario == "never_launched"))
     running = next(r for r in result.rows if r.status.status == "running" and r.status.progress.runner_type == "trainer")
     never.__dict__["record"] = {**never.record, "reason": "never_started", "reason_detail": "no work dir: the run was never launched"}
-    running.__dict__["record"] = {**running.record, "in_progress": {"phase": "train", "iteration": 50, "iterations": 200},
+    running.__dict__["record"] = {**running.record, "in_progress": {"phase": "training", "epoch": 3, "iteration": 50, "iterations": 200}, "sessions": 2,
                                   "output_tail": ["step 1", "\x1b[2Jboom"], "error_source": "stdout"}
     out = io.StringIO()
     console = Console(file=out, width=160, no_color=True)
@@ -245,4 +245,4 @@ def test_reason_and_in_progress_fields_render_when_records_carry_them(tree) -> N
     assert "+25%" in text
     out = io.StringIO()
     print_trimmed(Console(file=out, width=160, no_color=True), run_detail(running, tree.root))
-    assert "in epoch" in out.getvalue() and "train 50/200" in out.getvalue() and "\\x1b[2Jboom" in out.getvalue()
+    assert "in epoch" in out.getvalue() and "training 50/200" in out.getvalue() and "sessions" in out.getvalue() and "\\x1b[2Jboom" in out.getvalue()

@@ -632,7 +632,7 @@
       kv("directions", facts.directions ? Object.entries(facts.directions).map(([k, v]) => k + (v > 0 ? " ↑" : " ↓")).join(", ") + (facts.directions_source ? " (" + facts.directions_source + ")" : "") : null),
       kv("stage", d.current_stage !== null && d.current_stage !== undefined ? (d.current_stage + 1) + " of " + (d.stages ? d.stages.length : "?") : null),
       kv("in this epoch", ip && ip.iterations ? (ip.phase || "iteration") + " " + ip.iteration + "/" + ip.iterations : null),
-      kv("sessions", Array.isArray(d.sessions) && d.sessions.length ? d.sessions.length : null),
+      kv("sessions", (Array.isArray(d.sessions) ? d.sessions.length : d.sessions) > 1 ? (Array.isArray(d.sessions) ? d.sessions.length : d.sessions) + " (resumed)" : null),
       kv("started", fmtTime(d.start_time)),
       kv("last update", d.last_update_time ? fmtTime(d.last_update_time) + " (" + fmtAgo(d.last_update_time) + ")" : "never"),
       kv("ETA", d.eta_seconds ? fmtDur(d.eta_seconds) : null),
