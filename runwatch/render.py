@@ -114,7 +114,7 @@ COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("run", "run", "left"),
     ("kind", "kind", "left"),
     ("status", "status", "left"),
-    ("reason", "reason", "left"),
+    ("reason", "reason", "left"),  # not a column of its own: "failed (crashed)" in the status cell
     ("progress", "progress", "left"),
     ("stop", "early stop", "right"),
     ("metric", "metric", "left"),
@@ -224,7 +224,7 @@ def _cells(rows: Sequence[Row], now: float) -> dict[str, list[Text]]:
         cols["run"].append(safe(s.run or s.config))
         cols["kind"].append(safe(kind))
         cols["status"].append(Text(s.status, style=style))
-        cols["reason"].append(Text(terminal_safe(reason_label(field_of(r, "reason"))), style="dim"))
+        cols["reason"].append(Text(terminal_safe(reason_label(field_of(r, "reason")))))
         cols["progress"].append(Text(progress_text(r)))
         cols["stop"].append(Text(f"@{p.early_stopped_at_epoch}" if p.early_stopped else ""))
         cols["metric"].append(safe(key or ""))
@@ -241,6 +241,7 @@ def fit_columns(cells: dict[str, list[Text]], width: int, wanted: list[str] | No
     """Which columns fit in ``width``: drop or shorten the least important first, never the status."""
     header = {k: h for k, h, _ in COLUMNS}
     natural = {k: max([len(header[k])] + [c.cell_len for c in cells[k]]) for k in COLUMN_KEYS}
+    with_reason = max([len(header["status"])] + [st.cell_len + (len(why.plain) + 3 if why.plain else 0) for st, why in zip(cells["status"], cells["reason"], strict=True)])
     if wanted is not None:
         keys = list(wanted)
     else:  # a column empty on every row says nothing
@@ -250,7 +251,9 @@ def fit_columns(cells: dict[str, list[Text]], width: int, wanted: list[str] | No
     text_w = max([c.cell_len for c in cells["progress"]], default=3)
 
     def widths() -> dict[str, int]:
-        w = {k: natural[k] for k in keys}
+        w = {k: natural[k] for k in keys if k != "reason"}
+        if "reason" in keys and "status" in w:
+            w["status"] = with_reason
         if "progress" in w:
             w["progress"] = max(len(header["progress"]), (bar_width + 1 if bar_width else 0) + text_w)
         if "run" in w:
@@ -294,13 +297,16 @@ def status_table(
     t = Table(box=None, header_style="bold", pad_edge=False, expand=False)
     justify = {k: j for k, _, j in COLUMNS}
     header = {k: h for k, h, _ in COLUMNS}
-    for k in lay.keys:
+    shown = [k for k in lay.keys if k in lay.widths]
+    for k in shown:
         t.add_column(header[k], justify=justify[k], no_wrap=True, overflow="ellipsis", width=lay.widths[k],  # type: ignore[arg-type]
                      min_width=lay.widths[k] if k == "status" else None)
     for i, r in enumerate(rows):
         out: list[Text] = []
-        for k in lay.keys:
-            if k == "progress":
+        for k in shown:
+            if k == "status" and "reason" in lay.keys and cells["reason"][i].plain:
+                out.append(Text.assemble(cells["status"][i], Text(f" ({cells['reason'][i].plain})", style=cells["status"][i].style)))
+            elif k == "progress":
                 out.append(progress_cell(r, cells["progress"][i].plain, lay.bar_width))
             elif k == "run":
                 name = cells["run"][i]
@@ -473,9 +479,6 @@ def run_detail(row: Row, project_root: str, log_lines: int = 20) -> RenderableTy
 
     add("config", os.path.relpath(s.config, project_root) if os.path.isabs(s.config) else s.config)
     add("work dir", os.path.relpath(s.work_dir, project_root) if s.work_dir else "")
-    detail = field_of(row, "reason_detail")
-    if detail:
-        add("why", detail)
     if f is not None:
         for i, st in enumerate(f.stages):
             prefix = f"stage {i + 1} " if len(f.stages) > 1 else ""
@@ -566,6 +569,9 @@ def run_detail(row: Row, project_root: str, log_lines: int = 20) -> RenderableTy
             parts.append(Text(msg))
         elif f is not None and not f.is_multi_stage:
             parts.append(Text("early stopping: not enabled", style="dim"))
+    if reason:
+        detail = field_of(row, "reason_detail")
+        parts.append(Text(terminal_safe(f"reason: {reason}" + (f" ({detail})" if detail else "")), style=style or "bold"))
     error = p.error_message or field_of(row, "error_line")
     if error:
         err_src = field_of(row, "error_source")

@@ -241,8 +241,8 @@ def test_reason_and_in_progress_fields_render_when_records_carry_them(tree) -> N
     console = Console(file=out, width=160, no_color=True)
     print_trimmed(console, status_view([never, running], result, width=160))
     text = out.getvalue()
-    assert "reason" in text.splitlines()[0] and "not started" in text
+    assert "failed (not started)" in text  # the reason, compactly, in the status cell
     assert "+25%" in text
     out = io.StringIO()
     print_trimmed(Console(file=out, width=160, no_color=True), run_detail(running, tree.root))
-    assert "in epoch" in out.getvalue() and "training 50/200" in out.getvalue() and "sessions" in out.getvalue() and "\\x1b[2Jboom" in out.getvalue()
+    assert "reason: never_started" not in out.getvalue() and "in epoch" in out.getvalue() and "training 50/200" in out.getvalue() and "sessions" in out.getvalue() and "\\x1b[2Jboom" in out.getvalue()
