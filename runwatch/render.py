@@ -493,16 +493,19 @@ def run_detail(row: Row, project_root: str, log_lines: int = 20) -> RenderableTy
                 add(f"{prefix}metric", f"{st.metric.dotted}  directions {st.directions}{src}")
             if st.early_stopping_enabled:
                 add(f"{prefix}early stopping", f"patience {st.early_stopping_patience}")
-    if p.runner_type == "multi_stage" and p.current_stage is not None and p.stages:
-        add("current stage", f"{p.current_stage + 1} of {len(p.stages)}")
     add("progress", progress_cell(row))
-    ip = field_of(row, "in_progress")
-    if isinstance(ip, dict) and ip.get("iterations"):
-        add("in epoch", f"{ip.get('phase') or 'iteration'} {ip.get('iteration')}/{ip.get('iterations')}")
     if p.early_stopped:
-        src_es = field_of(row, "early_stop_source")
-        by = {"trainer": " (recorded by the trainer)", "log": " (from the trainer's log)", "replay": " (replayed from the scores)"}.get(src_es or "", "")
-        add("early stopped", f"at epoch {p.early_stopped_at_epoch}{by}")
+        add("early stopped", f"at epoch {p.early_stopped_at_epoch}{EARLY_STOP_SOURCES.get(field_of(row, 'early_stop_source') or '', '')}")
+    ip = field_of(row, "in_progress")
+    if isinstance(ip, dict) and ip.get("iterations") and isinstance(ip.get("iteration"), int):
+        at = f"epoch {ip['epoch']} " if ip.get("epoch") is not None else ""
+        add("now", f"{ip.get('phase') or 'running'} {at}iteration {int(ip['iteration']) + 1}/{ip['iterations']}")
+    if p.stages:
+        add("stages", ",  ".join(
+            f"{st.index + 1}: {st.completed_epochs}/{st.total_epochs if st.total_epochs is not None else '?'}"
+            + (" (current)" if p.current_stage == st.index else "")
+            for st in p.stages
+        ))
     key, best, latest = main_scores(row)
     if key:
         be = f" (epoch {p.best_epoch + 1})" if p.best_epoch is not None else ""
@@ -511,9 +514,8 @@ def run_detail(row: Row, project_root: str, log_lines: int = 20) -> RenderableTy
     if s.eta_seconds is not None:
         add("ETA", duration(s.eta_seconds))
     sessions = field_of(row, "sessions")
-    n_sessions = len(sessions) if isinstance(sessions, list | tuple) else sessions
-    if isinstance(n_sessions, int) and n_sessions > 1:  # resumed: say how many launches
-        add("sessions", f"{n_sessions} (launched {n_sessions - 1} more time{'s' if n_sessions > 2 else ''} after the first)")
+    if isinstance(sessions, int) and sessions > 1:  # resumed: say how many launches
+        add("sessions", f"{sessions} (resumed {sessions - 1}x)")
     if s.process_info is not None:
         pi = s.process_info
         gpus = f" GPUs {','.join(map(str, pi.gpu_indices))}" if pi.gpu_indices else ""
@@ -562,7 +564,10 @@ def run_detail(row: Row, project_root: str, log_lines: int = 20) -> RenderableTy
         if patience:
             best_n = trace.best_index + 1 if trace.best_index is not None else None
             if trace.stop_at is not None:
-                msg = f"early stopping: patience {patience}; no improvement after epoch {best_n}, the rule stops training after {trace.stop_at} epochs"
+                msg = (
+                    f"early stopping: patience {patience}; no improvement after epoch {best_n}: the rule fires after "
+                    f"{trace.stop_at} epochs, and a trainer stops after that epoch or the next ({trace.stop_at} or {trace.stop_at + 1} epochs)"
+                )
             else:
                 last = trace.counters[-1] if trace.counters else 0
                 msg = f"early stopping: patience {patience}; {last} epoch(s) without improvement so far (best epoch {best_n})"
@@ -589,6 +594,13 @@ def run_detail(row: Row, project_root: str, log_lines: int = 20) -> RenderableTy
         parts.append(Text(terminal_safe(f"── {os.path.relpath(path, project_root)} (last {len(lines)} lines) ──"), style="bold"))
         parts.append(Text(terminal_safe("\n".join(lines), multiline=True)))
     return Group(*parts)
+
+
+EARLY_STOP_SOURCES = {
+    "trainer": " (the trainer's own progress.json says so)",
+    "log": " (the trainer's log says so: 'Training stopped early')",
+    "replay": " (runwatch replayed the rule over the scores; the trainer recorded nothing)",
+}
 
 
 def detail_dict(row: Row) -> dict[str, Any]:

@@ -245,4 +245,4 @@ def test_reason_and_in_progress_fields_render_when_records_carry_them(tree) -> N
     assert "+25%" in text
     out = io.StringIO()
     print_trimmed(Console(file=out, width=160, no_color=True), run_detail(running, tree.root))
-    assert "reason: never_started" not in out.getvalue() and "in epoch" in out.getvalue() and "training 50/200" in out.getvalue() and "sessions" in out.getvalue() and "\\x1b[2Jboom" in out.getvalue()
+    assert "now" in out.getvalue() and "training epoch 3 iteration 51/200" in out.getvalue() and "2 (resumed 1x)" in out.getvalue() and "\\x1b[2Jboom" in out.getvalue()
