@@ -94,7 +94,7 @@ class Director:
         """The stall run's process comes back silent: alive, holding its config, writing nothing."""
         self.demo.plan[slot.rel] = {**self.demo.plan[slot.rel], "mode": "stuck"}
         write_plan(self.demo.root, self.demo.plan)
-        self.writers.start(slot.rel)
+        self.writers.start_run(slot.rel)
         slot.phase, slot.next_at = "hang", now + self.rng.uniform(*STALL_HOLD_S)
 
     def _next_run(self, slot: Slot) -> None:
@@ -104,5 +104,5 @@ class Director:
         self.demo.plan[rel] = {**entry, "slot": slot.index, "gen": slot.gen}
         write_plan(self.demo.root, self.demo.plan)
         slot.rel, slot.phase = rel, "run"
-        self.writers.start(rel)
+        self.writers.start_run(rel)
         self.started_runs.append(rel)

@@ -37,13 +37,15 @@ class WriterProcesses:
             stderr=subprocess.DEVNULL,
             process_group=0,  # its own group: Ctrl-C reaches the demo only, which then stops them all
         )
-        with self._lock:
-            if self._stopped:  # stop() already ran: this one must not outlive the demo
-                _killpg(p.pid, signal.SIGKILL)
-                p.wait(2.0)
-                return p
-            self.procs[rel] = p
+        self.procs[rel] = p
         return p
+
+    def start_run(self, rel: str) -> subprocess.Popen[bytes] | None:
+        """``start`` from another thread (the demo's director); None once ``stop`` has begun."""
+        with self._lock:
+            if self._stopped:  # stopping: nothing new may outlive the demo
+                return None
+            return self.start(rel)
 
     def kill(self, rel: str, timeout: float = 3.0) -> None:
         """Stop one run (and its group): SIGTERM, then SIGKILL."""
