@@ -33,6 +33,9 @@ class CliError(click.ClickException):
 
     exit_code = EXIT_USAGE
 
+    def __init__(self, message: str) -> None:
+        super().__init__(terminal_safe(message))  # messages name paths and runs: text from disk
+
 
 def user_errors(fn: F) -> F:
     """Turn the core's input errors (bad settings file, bad path, bad pattern) into CliError."""
@@ -45,10 +48,10 @@ def user_errors(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except (UserError, SettingsError, LayoutError) as e:
-            raise CliError(terminal_safe(e)) from None
+            raise CliError(str(e)) from None
         except ValueError as e:
             if type(e).__name__ == "PatternError":
-                raise CliError(terminal_safe(e)) from None
+                raise CliError(str(e)) from None
             raise
 
     return wrapper  # type: ignore[return-value]
