@@ -17,8 +17,6 @@ LAYERS = {
     "runwatch.process_info": 0,
     "runwatch.sharing": 0,
     "runwatch.forking": 0,
-    "runwatch.terminal_text": 0,
-    "runwatch.settings_doc": 0,
     "runwatch.readers": 1,
     "runwatch.configs": 1,
     "runwatch.progress_tracking": 2,
