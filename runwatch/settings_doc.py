@@ -35,6 +35,8 @@ DESCRIPTIONS: dict[str, str] = {
     "ssh_servers": "SSH servers (`user@host[:port]`) to ask for the processes behind runs (stuck vs failed).",
     "slurm": "Also ask Slurm (`squeue`) for jobs running or pending on the runs' configs.",
     "slurm_all_users": "Ask `squeue` for everyone's jobs, not only yours.",
+    "stall_floor": "The least silence, in seconds, the adaptive stall limit allows, however fast a run's epochs come.",
+    "stall_default": "The silence limit, in seconds, for a run that has no rhythm of epochs yet to measure.",
     "ssh_timeout": "Seconds an SSH server has to answer before it counts as unreachable (never as \"no process\").",
 }
 
