@@ -674,11 +674,21 @@
   }
 
   function stageEnds(d) {
-    // Epoch count at the end of each stage but the last (epochs run on across stages).
-    const ends = [];
-    let acc = 0;
-    for (const st of (d.stages || []).slice(0, -1)) { acc += st.total_epochs || 0; ends.push(acc); }
-    return ends;
+    // The epoch at which each stage but the last ends, on the run's epoch axis. Stages that run
+    // one after another over new epochs add up (the run's total is their sum); stages that share
+    // one work dir each train up to their own epochs (the total is the largest). Anything else:
+    // no boundary is drawn rather than a wrong one.
+    const tots = (d.stages || []).map((st) => st.total_epochs || 0);
+    if (tots.length < 2) return [];
+    const sum = tots.reduce((a, b) => a + b, 0), max = Math.max(...tots);
+    if (d.total_epochs === sum) {
+      const ends = [];
+      let acc = 0;
+      for (const t of tots.slice(0, -1)) { acc += t; ends.push(acc); }
+      return ends;
+    }
+    if (d.total_epochs === max) return [...new Set(tots.slice(0, -1).filter((t) => t > 0 && t < max))];
+    return [];
   }
 
   function stagesTable(d) {
