@@ -19,6 +19,7 @@ import click
 
 from runwatch import __version__
 from runwatch.cli_scan import SORT_KEYS, UserError
+from runwatch.terminal_text import terminal_safe
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -31,6 +32,9 @@ class CliError(click.ClickException):
     """A user mistake: printed as one ``Error: ...`` line, exit code 2, never a traceback."""
 
     exit_code = EXIT_USAGE
+
+    def __init__(self, message: str) -> None:
+        super().__init__(terminal_safe(message))  # messages name paths and runs: text from disk
 
 
 def user_errors(fn: F) -> F:
@@ -133,6 +137,7 @@ def cli() -> None:
     \b
     runwatch status              every run under the project, as a table
     runwatch status --json       the same, as one JSON document (see docs/cli.md)
+    runwatch status --jsonl      one JSON record per run and line, for pipes
     runwatch show RUN            one run in depth: epochs, scores, log tail
     runwatch serve               the web dashboard
     runwatch hub A=URL B=URL     one dashboard over many clusters' `serve` agents
@@ -149,8 +154,11 @@ def cli() -> None:
 @project_options
 @click.option("--status", "status_filter", multiple=True, metavar="STATUS[,STATUS]", help="Only runs with these statuses, e.g. failed,stuck.")
 @click.option("--sort", type=click.Choice(SORT_KEYS), default="run", show_default=True, help="Order of the rows.")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON document (runs + summary) instead of the table.")
-@click.option("--watch", is_flag=True, help="Refresh the table in place until Ctrl-C.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document (runs + summary, indented) instead of the table.")
+@click.option("--jsonl", "as_jsonl", is_flag=True, help="Print one JSON record per run, one per line (for grep, jq, head).")
+@click.option("--columns", metavar="COL[,COL]", default=None,
+              help="Table columns, in this order: run, kind, status, reason, progress, stop, metric, best, latest, updated, eta, process, flags (default: as many as the terminal width allows).")
+@click.option("--watch", is_flag=True, help="Refresh the table in place until Ctrl-C (rows cut to the terminal's height, the cut counted).")
 @click.option("--interval", type=click.FloatRange(min=0.2), default=2.0, show_default=True, help="Seconds between refreshes with --watch.")
 @click.option("--fail-on", multiple=True, metavar="STATUS[,STATUS]", help="Exit with code 1 when any selected run has one of these statuses (for cron/CI).")
 @source_options
@@ -163,6 +171,8 @@ def status(
     status_filter: tuple[str, ...],
     sort: str,
     as_json: bool,
+    as_jsonl: bool,
+    columns: str | None,
     watch: bool,
     interval: float,
     fail_on: tuple[str, ...],
@@ -185,8 +195,15 @@ def status(
         sort_rows,
     )
 
-    if as_json and watch:
-        raise CliError("--json and --watch cannot be combined")
+    if (as_json or as_jsonl) and watch:
+        raise CliError("--json/--jsonl and --watch cannot be combined")
+    if as_json and as_jsonl:
+        raise CliError("--json and --jsonl cannot be combined; --json is one document, --jsonl one run per line")
+    chosen = None
+    if columns is not None:  # rich is imported only for a table
+        from runwatch.render import parse_columns
+
+        chosen = parse_columns(columns)
     wanted = parse_status_list(status_filter)
     failing = parse_status_list(fail_on)
     project = open_project(root, paths, sleep_time, outdated_days)
@@ -195,16 +212,20 @@ def status(
         scanner = Scanner(project, paths, monitor, sleep_time, outdated_days)
         configs = scanner.configs()
         if watch:
-            _watch(scanner, wanted, sort, interval)
+            _watch(scanner, wanted, sort, interval, chosen)
             return
         result = _first_scan(scanner, configs)
         rows = sort_rows(filter_rows(result.rows, wanted), sort)
         if as_json:
-            click.echo(json.dumps(json_payload(project, result, rows), indent=None, allow_nan=False))
+            click.echo(json.dumps(json_payload(project, result, rows), indent=2, allow_nan=False))
+        elif as_jsonl:
+            for r in rows:
+                click.echo(json.dumps(r.status.to_json_record(), allow_nan=False))
         else:
-            from runwatch.render import status_view
+            from runwatch.render import print_trimmed, status_view
 
-            make_console().print(status_view(rows, result))
+            console = make_console()
+            print_trimmed(console, status_view(rows, result, width=console.width, columns=chosen))
         if failing and any(r.status.status in failing for r in rows):
             sys.exit(EXIT_FAIL_ON)
     finally:
@@ -248,23 +269,32 @@ def _first_scan(scanner: Any, configs: list[str]) -> Any:
         return scanner.scan(on_progress=update, configs=configs)
 
 
-def _watch(scanner: Any, wanted: set[str], sort: str, interval: float) -> None:
-    """Live table, redrawn in place; Ctrl-C ends it quietly."""
+def _watch(scanner: Any, wanted: set[str], sort: str, interval: float, columns: list[str] | None = None) -> None:
+    """Live table, redrawn in place, cut to the terminal's height; Ctrl-C ends it quietly."""
     from rich.live import Live
 
-    from runwatch.cli_scan import filter_rows, sort_rows
+    from runwatch.cli_scan import ScanResult, filter_rows, sort_rows
     from runwatch.render import status_view
 
     console = make_console()
+    root = scanner.project.root
     try:
         result = _first_scan(scanner, scanner.configs())
-        with Live(console=console, auto_refresh=False, transient=False) as live:
+        with Live(console=console, auto_refresh=False, transient=False, vertical_overflow="crop") as live:
             while True:
                 rows = sort_rows(filter_rows(result.rows, wanted), sort)
-                title = f"runwatch · {scanner.project.root} · {time.strftime('%H:%M:%S', time.localtime(result.checked_at))} · every {interval:g}s · Ctrl-C to quit"
-                live.update(status_view(rows, result, title=title), refresh=True)
+                title = f"runwatch · {root} · {time.strftime('%H:%M:%S', time.localtime(result.checked_at))} · every {interval:g}s · Ctrl-C to quit"
+                banner = None if os.path.isdir(root) else f"the project root {root} is gone (moved or unmounted?); showing the last scan, waiting for it to come back"
+                height = console.height if console.is_terminal else None
+                live.update(status_view(rows, result, title=title, width=console.width, height=height, columns=columns, banner=banner), refresh=True)
                 time.sleep(interval)
-                result = scanner.scan()
+                if os.path.isdir(root):
+                    try:
+                        result = scanner.scan()
+                    except UserError:
+                        pass
+                else:
+                    result = ScanResult(result.rows, result.process_errors, result.checked_at)
     except KeyboardInterrupt:
         pass
     if not console.is_terminal:
@@ -312,12 +342,40 @@ def show(
     if as_json:
         from runwatch.cli_scan import json_safe
 
-        click.echo(json.dumps(json_safe(detail_dict(row)), allow_nan=False))
+        click.echo(json.dumps(json_safe(detail_dict(row)), indent=2, allow_nan=False))
         return
-    make_console().print(run_detail(row, project.root, lines))
+    from runwatch.render import print_trimmed
+
+    print_trimmed(make_console(), run_detail(row, project.root, lines))
 
 
 # ---------------------------------------------------------------- serve
+
+
+def check_port(host: str, port: int) -> None:
+    """A clear error, before anything starts, when the port is taken (instead of uvicorn's Errno 98)."""
+    import errno
+    import socket
+
+    if port == 0:
+        return
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as e:
+        raise CliError(f"--host {host}: cannot resolve it ({e.strerror})") from None
+    family, _, _, _, addr = infos[0]
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds: a socket in TIME_WAIT is no obstacle
+        try:
+            s.bind(addr)
+        except OSError as e:
+            if e.errno == errno.EADDRINUSE:
+                raise CliError(f"port {port} on {host} is already in use (another runwatch serve or demo?); choose another with --port N, or --port 0 for any free port") from None
+            if e.errno in (errno.EACCES, errno.EPERM):
+                raise CliError(f"port {port} on {host}: permission denied (ports below 1024 need root); choose another with --port N") from None
+            if e.errno == errno.EADDRNOTAVAIL:
+                raise CliError(f"--host {host}: not an address of this machine") from None
+            raise CliError(f"cannot listen on {host}:{port}: {e.strerror}") from None
 
 
 def _load_server() -> Callable[..., None] | None:
@@ -331,10 +389,11 @@ def _load_server() -> Callable[..., None] | None:
 @cli.command()
 @click.argument("root", required=False, type=click.Path(file_okay=False))
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0 for every interface; then use --token).")
-@click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True)
+@click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True, help="TCP port to listen on (0: any free port; the URL printed says which).")
 @click.option("--token", default=None, envvar="RUNWATCH_TOKEN", help="Require this token (also RUNWATCH_TOKEN).")
 @click.option("--polling/--no-polling", default=None, help="Poll the file system instead of watching it (network file systems).")
-@click.option("--open/--no-browser", "open_browser", default=False, help="Open the dashboard in a browser.")
+@click.option("--open/--no-open", "open_browser", default=False, show_default=True, help="Open the dashboard in a web browser once it listens.")
+@click.option("--no-browser", "no_browser", is_flag=True, hidden=True, help="Same as --no-open (the demo's spelling).")
 @click.option("--name", default=None, help="This agent's stable name, in every record and the summary as `cluster` (default: the host name).")
 @exec_configs_option
 @source_options
@@ -346,6 +405,7 @@ def serve(
     token: str | None,
     polling: bool | None,
     open_browser: bool,
+    no_browser: bool,
     name: str | None,
     local: bool,
     ssh: tuple[str, ...],
@@ -356,6 +416,8 @@ def serve(
     from runwatch.cli_scan import build_monitor
 
     project = open_project(root, [], None, None)
+    check_port(host, port)
+    open_browser = open_browser and not no_browser
     run_server = _load_server()
     if run_server is None:
         raise CliError("the dashboard server (runwatch.server) is not available in this installation; use `runwatch status --watch`")
@@ -385,9 +447,9 @@ def serve(
 @cli.command()
 @click.argument("agents", nargs=-1, required=True, metavar="NAME=URL...")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (anything but loopback needs --token, or one is generated).")
-@click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True)
+@click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True, help="TCP port to listen on (0: any free port; the URL printed says which).")
 @click.option("--token", default=None, envvar="RUNWATCH_HUB_TOKEN", help="Require this token of the hub's own clients (also RUNWATCH_HUB_TOKEN).")
-@click.option("--open/--no-browser", "open_browser", default=False, help="Open the hub's page in a browser.")
+@click.option("--open/--no-open", "open_browser", default=False, help="Open the hub's page in a web browser once it listens.")
 @user_errors
 def hub(agents: tuple[str, ...], host: str, port: int, token: str | None, open_browser: bool) -> None:
     """One dashboard over many `runwatch serve` agents, one per cluster.
@@ -398,6 +460,7 @@ def hub(agents: tuple[str, ...], host: str, port: int, token: str | None, open_b
     """
     from runwatch.hub import AgentSpecError, run_hub
 
+    check_port(host, port)
     try:
         run_hub(list(agents), host=host, port=port, token=token, open_browser=open_browser,
                 on_ready=lambda url: click.echo(f"runwatch hub: {url}  (Ctrl-C to stop)"))
@@ -485,14 +548,15 @@ def notify(
 
 @cli.command()
 @click.argument("directory", required=False, type=click.Path(file_okay=False))
-@click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True)
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--no-browser", is_flag=True, help="Do not open a browser; just print the URL.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True, help="TCP port of the dashboard (0: any free port).")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address the dashboard listens on.")
+@click.option("--open/--no-open", "open_browser", default=True, show_default=True, help="Open the dashboard in a web browser.")
+@click.option("--no-browser", "no_browser", is_flag=True, help="Do not open a browser; just print the URL (same as --no-open).")
 @click.option("--runs", type=click.IntRange(min=13, max=2000), default=36, show_default=True, help="Generated runs besides the live ones.")
 @click.option("--live", "n_live", type=click.IntRange(min=0, max=32), default=6, show_default=True, help="Runs trained live by writer processes.")
 @click.option("--terminal", is_flag=True, help="Show the live table in the terminal instead of serving the dashboard.")
 @user_errors
-def demo(directory: str | None, port: int, host: str, no_browser: bool, runs: int, n_live: int, terminal: bool) -> None:
+def demo(directory: str | None, port: int, host: str, open_browser: bool, no_browser: bool, runs: int, n_live: int, terminal: bool) -> None:
     """A demo project with live runs, and the dashboard on it (Ctrl-C stops everything).
 
     DIRECTORY is created (or reused if it holds an earlier demo) and kept; without
@@ -500,7 +564,9 @@ def demo(directory: str | None, port: int, host: str, no_browser: bool, runs: in
     """
     from runwatch.demo.session import run_demo
 
-    run_demo(directory, host=host, port=port, open_browser=not no_browser, n_runs=runs, n_live=n_live, terminal=terminal, load_server=_load_server)
+    if not terminal:
+        check_port(host, port)  # before any run is started
+    run_demo(directory, host=host, port=port, open_browser=open_browser and not no_browser, n_runs=runs, n_live=n_live, terminal=terminal, load_server=_load_server)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

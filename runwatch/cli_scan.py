@@ -7,6 +7,7 @@ same scan (paths -> configs -> RunStatus, trackers reused between refreshes) ser
 
 from __future__ import annotations
 
+import functools
 import gc
 import glob
 import math
@@ -50,6 +51,11 @@ class Row:
 
     status: RunStatus
     facts: ConfigFacts | None = None
+
+    @functools.cached_property
+    def record(self) -> dict[str, Any]:
+        """The run's JSON record (built once per row, for fields the table reads from it)."""
+        return self.status.to_dict()
 
     @property
     def directions(self) -> dict[str, Any] | None:
@@ -133,6 +139,10 @@ def resolve_targets(project: Project, paths: Sequence[str]) -> list[str]:
 
 def _resolve_one(project: Project, p: str) -> list[str]:
     if not os.path.exists(p) and _GLOB_CHARS & set(p):
+        # A run whose name holds glob characters ("run[1]") is found by its exact name first.
+        exact = project.config_path(p.removesuffix(".py").strip("/"))
+        if os.path.isfile(exact):
+            return [exact]
         matches = sorted(glob.glob(p, recursive=True))
         if not matches and not os.path.isabs(p):
             matches = sorted(glob.glob(os.path.join(project.configs_root, p), recursive=True))

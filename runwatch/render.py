@@ -10,6 +10,7 @@ import math
 import os
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from rich.console import Group, RenderableType
@@ -18,6 +19,7 @@ from rich.text import Text
 
 from runwatch.cli_scan import Row, ScanResult, summarize
 from runwatch.readers.scores import main_score
+from runwatch.terminal_text import terminal_safe
 
 STATUS_STYLE: dict[str, str] = {
     "running": "bold cyan",
@@ -68,16 +70,6 @@ def fmt_score(v: float | None) -> str:
     return f"{v:.4f}"
 
 
-def bar(done: int, total: int | None, pct: float, style: str) -> Text:
-    frac = max(0.0, min(1.0, pct / 100.0)) if math.isfinite(pct) else 0.0
-    full = round(frac * BAR_WIDTH)
-    t = Text()
-    t.append("█" * full, style=style)
-    t.append("░" * (BAR_WIDTH - full), style="dim")
-    t.append(f" {done}/{total if total is not None else '?'}")
-    return t
-
-
 def sparkline(values: Sequence[float | None]) -> str:
     """One character per value, scaled between the series' min and max (gaps as spaces)."""
     known = [v for v in values if v is not None and math.isfinite(v)]
@@ -115,59 +107,240 @@ def main_scores(row: Row) -> tuple[str | None, float | None, float | None]:
     return key, (best[1] if best else None), latest_v
 
 
-def status_table(rows: Sequence[Row], now: float | None = None) -> Table:
-    now = time.time() if now is None else now
-    t = Table(box=None, header_style="bold", pad_edge=False, expand=False)
-    longest = max((len(r.status.run or r.status.config) for r in rows), default=12)
-    for name, kw in (
-        ("run", {"no_wrap": True, "min_width": min(max(12, longest), 48)}),
-        ("kind", {}),
-        ("status", {}),
-        ("progress", {"no_wrap": True}),
-        ("early stop", {"justify": "right"}),
-        ("metric", {}),
-        ("best", {"justify": "right"}),
-        ("latest", {"justify": "right"}),
-        ("updated", {"justify": "right", "no_wrap": True}),
-        ("ETA", {"justify": "right", "no_wrap": True}),
-        ("process", {}),
-        ("!", {}),
-    ):
-        t.add_column(name, **kw)
+# ---------------------------------------------------------------- the status table
+
+# Columns in display order: (key for --columns, header, justify).
+COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("run", "run", "left"),
+    ("kind", "kind", "left"),
+    ("status", "status", "left"),
+    ("reason", "reason", "left"),  # not a column of its own: "failed (crashed)" in the status cell
+    ("progress", "progress", "left"),
+    ("stop", "early stop", "right"),
+    ("metric", "metric", "left"),
+    ("best", "best", "right"),
+    ("latest", "latest", "right"),
+    ("updated", "updated", "right"),
+    ("eta", "ETA", "right"),
+    ("process", "process", "left"),
+    ("flags", "!", "left"),
+)
+COLUMN_KEYS: tuple[str, ...] = tuple(c[0] for c in COLUMNS)
+# Never dropped for width (the run name is shortened instead; the status word is never cut).
+REQUIRED_COLUMNS = ("run", "status", "progress")
+# Steps taken, in order, while the table is wider than the terminal: the least
+# important columns go first; ("bar", n) shortens the progress bar to n cells.
+FIT_STEPS: tuple[tuple[str, int], ...] = (
+    ("run_cap", 48), ("process", 0), ("kind", 0), ("latest", 0), ("eta", 0), ("bar", 5), ("stop", 0),
+    ("metric", 0), ("bar", 0), ("updated", 0), ("best", 0), ("reason", 0), ("flags", 0),
+)
+COLUMN_GAP = 2  # rich's padding between two columns of a box-less table
+MIN_RUN_WIDTH = 12
+KIND_LABEL = {"trainer": "train", "evaluator": "eval", "multi_stage": "multi"}
+REASON_LABEL = {"never_started": "not started", "config_error": "config error", "node_failure": "node failure"}
+
+
+def parse_columns(value: str | None) -> list[str] | None:
+    """``--columns run,status,best`` -> validated keys in that order (None: choose by width)."""
+    if value is None or not value.strip():
+        return None
+    keys = [k.strip().lower() for k in value.split(",") if k.strip()]
+    aliases = {"early_stop": "stop", "early-stop": "stop", "!": "flags", "warnings": "flags", "name": "run"}
+    keys = [aliases.get(k, k) for k in keys]
+    bad = [k for k in keys if k not in COLUMN_KEYS]
+    if bad:
+        from runwatch.cli_scan import UserError
+
+        raise UserError(f"unknown column {bad[0]!r}; choose from {', '.join(COLUMN_KEYS)}")
+    return list(dict.fromkeys(keys))
+
+
+def field_of(row: Row, name: str) -> Any:
+    """A record field that newer cores carry (``reason``, ``in_progress``...), or None."""
+    s = row.status
+    for obj in (s, s.progress):
+        v = getattr(obj, name, None)
+        if v is not None:
+            return v
+    return row.record.get(name)
+
+
+def reason_label(reason: str | None) -> str:
+    if not reason:
+        return ""
+    return REASON_LABEL.get(reason, reason.replace("_", " "))
+
+
+def safe(text: object) -> Text:
+    """File-derived text as a rich Text: escaped control characters, never markup."""
+    return Text(terminal_safe("" if text is None else text))
+
+
+def progress_text(row: Row) -> str:
+    s, p = row.status, row.status.progress
+    text = f"{p.completed_epochs}/{p.total_epochs if p.total_epochs is not None else '?'}"
+    ip = field_of(row, "in_progress")
+    if isinstance(ip, dict) and s.status == "running":
+        it, n = ip.get("iteration"), ip.get("iterations")
+        if isinstance(it, int) and isinstance(n, int) and n > 0:
+            text += f" +{min(100, round(100 * it / n))}%"
+    return text
+
+
+def shorten_middle(text: str, width: int) -> str:
+    """``trainers/gr…/run_12``: keep both ends of a name, where runs differ most."""
+    if len(text) <= width:
+        return text
+    if width <= 1:
+        return text[:width]
+    tail = (width - 1) * 3 // 5
+    head = width - 1 - tail
+    return text[:head] + "…" + text[len(text) - tail:]
+
+
+@dataclass
+class TableLayout:
+    keys: list[str]
+    widths: dict[str, int]
+    bar_width: int
+    hidden: list[str]  # columns left out for width (not those the user did not ask for)
+
+
+def _cells(rows: Sequence[Row], now: float) -> dict[str, list[Text]]:
+    """Every column's cell per row, as Text (progress without its bar: added by width)."""
+    cols: dict[str, list[Text]] = {k: [] for k in COLUMN_KEYS}
     for r in rows:
         s, p = r.status, r.status.progress
         style = STATUS_STYLE.get(s.status, "")
         key, best, latest = main_scores(r)
-        es = f"@{p.early_stopped_at_epoch}" if p.early_stopped else ""
-        warn = Text()
-        if p.error_message:
-            warn.append("✗", style="red")
+        flags = Text()
+        if p.error_message or field_of(r, "error_line"):
+            flags.append("✗", style="red")
         if p.warnings:
-            warn.append(f"⚠{len(p.warnings)}", style="yellow")
-        kind = {"multi_stage": "multi"}.get(p.runner_type, p.runner_type)
+            flags.append(f"⚠{len(p.warnings)}", style="yellow")
+        kind = KIND_LABEL.get(p.runner_type, p.runner_type)
         if p.runner_type == "multi_stage" and p.current_stage is not None and p.stages:
             kind += f" {p.current_stage + 1}/{len(p.stages)}"
-        t.add_row(
-            s.run or s.config,
-            kind,
-            Text(s.status, style=style),
-            bar(p.completed_epochs, p.total_epochs, 100.0 if s.status in ("finished", "outdated") else p.progress_percentage, style or "white"),
-            es,
-            key or "",
-            fmt_score(best),
-            fmt_score(latest),
-            ago(r.last_update, now),
-            duration(s.eta_seconds),
-            s.process_info.location if s.process_info is not None else "",
-            warn,
-        )
+        cols["run"].append(safe(s.run or s.config))
+        cols["kind"].append(safe(kind))
+        cols["status"].append(Text(s.status, style=style))
+        cols["reason"].append(Text(terminal_safe(reason_label(field_of(r, "reason")))))
+        cols["progress"].append(Text(progress_text(r)))
+        cols["stop"].append(Text(f"@{p.early_stopped_at_epoch}" if p.early_stopped else ""))
+        cols["metric"].append(safe(key or ""))
+        cols["best"].append(Text(fmt_score(best)))
+        cols["latest"].append(Text(fmt_score(latest)))
+        cols["updated"].append(Text(ago(r.last_update, now)))
+        cols["eta"].append(Text(duration(s.eta_seconds)))
+        cols["process"].append(safe(s.process_info.location if s.process_info is not None else ""))
+        cols["flags"].append(flags)
+    return cols
+
+
+def fit_columns(cells: dict[str, list[Text]], width: int, wanted: list[str] | None = None) -> TableLayout:
+    """Which columns fit in ``width``: drop or shorten the least important first, never the status."""
+    header = {k: h for k, h, _ in COLUMNS}
+    natural = {k: max([len(header[k])] + [c.cell_len for c in cells[k]]) for k in COLUMN_KEYS}
+    with_reason = max([len(header["status"])] + [st.cell_len + (len(why.plain) + 3 if why.plain else 0) for st, why in zip(cells["status"], cells["reason"], strict=True)])
+    if wanted is not None:
+        keys = list(wanted)
+    else:  # a column empty on every row says nothing
+        keys = [k for k in COLUMN_KEYS if k in REQUIRED_COLUMNS or k == "kind" or any(c.plain for c in cells[k])]
+    bar_width = BAR_WIDTH
+    run_cap = 10**6
+    text_w = max([c.cell_len for c in cells["progress"]], default=3)
+
+    def widths() -> dict[str, int]:
+        w = {k: natural[k] for k in keys if k != "reason"}
+        if "reason" in keys and "status" in w:
+            w["status"] = with_reason
+        if "progress" in w:
+            w["progress"] = max(len(header["progress"]), (bar_width + 1 if bar_width else 0) + text_w)
+        if "run" in w:
+            w["run"] = min(w["run"], run_cap)
+        return w
+
+    def total(w: dict[str, int]) -> int:
+        return sum(w.values()) + COLUMN_GAP * max(0, len(w) - 1)
+
+    hidden: list[str] = []
+    w = widths()
+    if wanted is None:
+        for key, n in FIT_STEPS:
+            if total(w) <= width:
+                break
+            if key == "bar":
+                bar_width = min(bar_width, n)
+            elif key == "run_cap":
+                run_cap = n
+            elif key in keys:
+                keys.remove(key)
+                hidden.append(key)
+            w = widths()
+    if "run" in w and total(w) > width:  # last: shorten the run names (both ends kept)
+        w["run"] = max(MIN_RUN_WIDTH, w["run"] - (total(w) - width))
+    return TableLayout(keys, w, bar_width, hidden)
+
+
+def status_table(
+    rows: Sequence[Row],
+    now: float | None = None,
+    width: int = 200,
+    columns: list[str] | None = None,
+    layout: TableLayout | None = None,
+    cells: dict[str, list[Text]] | None = None,
+) -> tuple[Table, TableLayout]:
+    """The table of runs with the columns that fit in ``width`` (or the ``columns`` asked for)."""
+    now = time.time() if now is None else now
+    cells = _cells(rows, now) if cells is None else cells
+    lay = layout or fit_columns(cells, width, columns)
+    t = Table(box=None, header_style="bold", pad_edge=False, expand=False)
+    justify = {k: j for k, _, j in COLUMNS}
+    header = {k: h for k, h, _ in COLUMNS}
+    shown = [k for k in lay.keys if k in lay.widths]
+    for k in shown:
+        t.add_column(header[k], justify=justify[k], no_wrap=True, overflow="ellipsis", width=lay.widths[k],  # type: ignore[arg-type]
+                     min_width=lay.widths[k] if k == "status" else None)
+    for i, r in enumerate(rows):
+        out: list[Text] = []
+        for k in shown:
+            if k == "status" and "reason" in lay.keys and cells["reason"][i].plain:
+                out.append(Text.assemble(cells["status"][i], Text(f" ({cells['reason'][i].plain})", style=cells["status"][i].style)))
+            elif k == "progress":
+                out.append(progress_cell(r, cells["progress"][i].plain, lay.bar_width))
+            elif k == "run":
+                name = cells["run"][i]
+                out.append(Text(shorten_middle(name.plain, lay.widths["run"])) if name.cell_len > lay.widths["run"] else name)
+            else:
+                out.append(cells[k][i])
+        t.add_row(*out)
+    return t, lay
+
+
+def progress_cell(row: Row, text: str | None = None, bar_width: int = BAR_WIDTH) -> Text:
+    """``███░░ 7/19``: the bar (finished runs full, early stop included) and the epochs text."""
+    s, p = row.status, row.status.progress
+    style = STATUS_STYLE.get(s.status, "") or "white"
+    pct = 100.0 if s.status in ("finished", "outdated") else p.progress_percentage
+    frac = max(0.0, min(1.0, pct / 100.0)) if math.isfinite(pct) else 0.0
+    t = Text()
+    if bar_width:
+        full = round(frac * bar_width)
+        t.append("█" * full, style=style)
+        t.append("░" * (bar_width - full), style="dim")
+        t.append(" ")
+    t.append(progress_text(row) if text is None else text)
     return t
+
+
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
 def summary_line(rows: Sequence[Row]) -> Text:
     s = summarize(list(rows))
     t = Text()
-    t.append(f"{s['total']} runs", style="bold")
+    t.append(plural(s["total"], "run"), style="bold")
     for status, n in s["by_status"].items():
         if n:
             t.append(" · ")
@@ -180,21 +353,106 @@ def summary_line(rows: Sequence[Row]) -> Text:
     return t
 
 
-def status_view(rows: Sequence[Row], result: ScanResult, title: str | None = None) -> RenderableType:
-    parts: list[RenderableType] = []
+def hidden_columns_note(lay: TableLayout, width: int) -> Text | None:
+    if not lay.hidden:
+        return None
+    header = {k: h for k, h, _ in COLUMNS}
+    names = ", ".join(header[k] if k != "flags" else "! (errors/warnings)" for k in lay.hidden)
+    return Text(f"hidden at {width} columns: {names}; --columns picks columns", style="dim")
+
+
+def status_view(
+    rows: Sequence[Row],
+    result: ScanResult,
+    title: str | None = None,
+    *,
+    width: int = 200,
+    height: int | None = None,
+    columns: list[str] | None = None,
+    banner: str | None = None,
+) -> RenderableType:
+    """Table, summary and notes; with ``height`` the rows are cut to fit and the cut is counted.
+
+    The summary line and the notes are never cut: only table rows are, and a line says
+    how many (and of which statuses) are below.
+    """
+    head: list[RenderableType] = []
+    if banner:
+        head.append(Text(terminal_safe(banner), style="bold white on red"))
     if title:
-        parts.append(Text(title, style="bold"))
-    parts.append(status_table(rows, result.checked_at) if rows else Text("no runs match", style="dim"))
-    parts.append(summary_line(rows))
+        head.append(Text(terminal_safe(title), style="bold"))
+    tail: list[RenderableType] = [summary_line(rows)]
     for src, err in sorted(result.process_errors.items()):
-        parts.append(Text(f"⚠ process source {src}: {err}", style="yellow"))
+        tail.append(Text(terminal_safe(f"⚠ process source {src}: {err}"), style="yellow"))
+    shown = list(rows)
+    more: Text | None = None
+    cells = _cells(rows, result.checked_at)
+    lay = fit_columns(cells, width, columns) if rows else None  # from every row: columns do not jump
+    note = hidden_columns_note(lay, width) if lay is not None else None
+    if height is not None and rows:
+        fixed = sum(_lines(x, width) for x in head + tail) + 1  # + the table header
+        fixed += _lines(note, width) if note is not None else 0
+        room = max(1, height - fixed - 1)  # one line is kept for the cursor
+        if len(rows) > room:
+            for keep in range(room - 1, 0, -1):
+                rest = rows[keep:]
+                counts: dict[str, int] = {}
+                for r in rest:
+                    counts[r.status.status] = counts.get(r.status.status, 0) + 1
+                detail = ", ".join(f"{n} {st}" for st, n in counts.items())
+                more = Text(f"… {plural(len(rest), 'more run')} below ({detail})", style="dim")
+                if keep + _lines(more, width) <= room:
+                    break
+            shown = list(rows[:keep])
+    parts = list(head)
+    if shown:
+        parts.append(status_table(shown, result.checked_at, width, columns, layout=lay, cells={k: v[: len(shown)] for k, v in cells.items()})[0])
+        if more is not None:
+            parts.append(more)
+    else:
+        parts.append(Text("no runs match", style="dim"))
+    parts.extend(tail)
+    if note is not None:
+        parts.append(note)
     return Group(*parts)
+
+
+def _lines(renderable: Text, width: int) -> int:
+    """Terminal lines a Text takes at ``width`` (rich wraps at word boundaries)."""
+    import io
+
+    from rich.console import Console
+
+    console = Console(file=io.StringIO(), width=max(1, width))
+    return len(console.render_lines(renderable, console.options, pad=False))
+
+
+def print_trimmed(console: Any, renderable: RenderableType) -> None:
+    """Print without the trailing spaces rich pads table cells with (a copied line stays clean)."""
+    import re
+
+    with console.capture() as cap:
+        console.print(renderable)
+    trail = re.compile(r"(?:\x1b\[[0-9;]*m| )+$")
+    out = []
+    for line in cap.get().split("\n"):
+        m = trail.search(line)
+        if m:
+            line = line[: m.start()] + "".join(re.findall(r"\x1b\[[0-9;]*m", m.group()))
+        out.append(line)
+    console.file.write("\n".join(out))
+    console.file.flush()
 
 
 # ---------------------------------------------------------------- show RUN
 
 
 def run_detail(row: Row, project_root: str, log_lines: int = 20) -> RenderableType:
+    """``runwatch show``: every piece of file-derived text goes through ``safe`` (no markup, no escapes).
+
+    Epochs are counted from 1 here as on the page: "epoch 18" is the 18th epoch (dir
+    ``epoch_17/``), and "early stopped at epoch 18" means 18 epochs were trained.
+    """
     from runwatch.progress_tracking.early_stopping import replay
     from runwatch.readers.logs import tail_lines
     from runwatch.readers.scores import flatten_scalars
@@ -203,42 +461,65 @@ def run_detail(row: Row, project_root: str, log_lines: int = 20) -> RenderableTy
     style = STATUS_STYLE.get(s.status, "")
     parts: list[RenderableType] = []
     head = Text()
-    head.append(s.run or s.config, style="bold")
+    head.append(terminal_safe(s.run or s.config), style="bold")
     head.append("  ")
     head.append(s.status, style=style)
+    reason = field_of(row, "reason")
+    if reason:
+        head.append(f" ({terminal_safe(reason_label(reason))})", style=style)
     head.append(f"  {p.runner_type}")
     parts.append(head)
 
     info = Table.grid(padding=(0, 2))
     info.add_column(style="bold")
     info.add_column()
-    info.add_row("config", os.path.relpath(s.config, project_root) if os.path.isabs(s.config) else s.config)
-    info.add_row("work dir", os.path.relpath(s.work_dir, project_root) if s.work_dir else "")
+
+    def add(label: str, value: object) -> None:
+        info.add_row(Text(label), value if isinstance(value, Text) else safe(value))
+
+    add("config", os.path.relpath(s.config, project_root) if os.path.isabs(s.config) else s.config)
+    add("work dir", os.path.relpath(s.work_dir, project_root) if s.work_dir else "")
     if f is not None:
         for i, st in enumerate(f.stages):
             prefix = f"stage {i + 1} " if len(f.stages) > 1 else ""
-            info.add_row(f"{prefix}runner", f"{st.runner.dotted if st.runner else '?'} ({st.runner_kind or '?'})")
+            add(f"{prefix}runner", f"{st.runner.dotted if st.runner else '?'} ({st.runner_kind or '?'})")
             if st.epochs is not None:
-                info.add_row(f"{prefix}epochs", str(st.epochs))
+                done = ""
+                if p.stages and i < len(p.stages):
+                    done = f" ({p.stages[i].completed_epochs} done)"
+                add(f"{prefix}epochs", f"{st.epochs}{done}")
             if st.metric is not None:
                 src = f" from {st.directions_source}" if st.directions_source else ""
-                info.add_row(f"{prefix}metric", f"{st.metric.dotted}  directions {st.directions}{src}")
+                add(f"{prefix}metric", f"{st.metric.dotted}  directions {st.directions}{src}")
             if st.early_stopping_enabled:
-                info.add_row(f"{prefix}early stopping", f"patience {st.early_stopping_patience}")
-    info.add_row("progress", bar(p.completed_epochs, p.total_epochs, 100.0 if s.status in ("finished", "outdated") else p.progress_percentage, style or "white"))
+                add(f"{prefix}early stopping", f"patience {st.early_stopping_patience}")
+    add("progress", progress_cell(row))
     if p.early_stopped:
-        info.add_row("early stopped", f"at epoch {p.early_stopped_at_epoch}")
+        add("early stopped", f"at epoch {p.early_stopped_at_epoch}{EARLY_STOP_SOURCES.get(field_of(row, 'early_stop_source') or '', '')}")
+    ip = field_of(row, "in_progress")
+    if isinstance(ip, dict) and ip.get("iterations") and isinstance(ip.get("iteration"), int):
+        at = f"epoch {ip['epoch']} " if ip.get("epoch") is not None else ""
+        add("now", f"{ip.get('phase') or 'running'} {at}iteration {int(ip['iteration']) + 1}/{ip['iterations']}")
+    if p.stages:
+        add("stages", ",  ".join(
+            f"{st.index + 1}: {st.completed_epochs}/{st.total_epochs if st.total_epochs is not None else '?'}"
+            + (" (current)" if p.current_stage == st.index else "")
+            for st in p.stages
+        ))
     key, best, latest = main_scores(row)
     if key:
-        be = f" (epoch {p.best_epoch})" if p.best_epoch is not None else ""
-        info.add_row("main score", f"{key}: best {fmt_score(best)}{be}, latest {fmt_score(latest)}")
-    info.add_row("last update", ago(row.last_update))
+        be = f" (epoch {p.best_epoch + 1})" if p.best_epoch is not None else ""
+        add("main score", f"{key}: best {fmt_score(best)}{be}, latest {fmt_score(latest)}")
+    add("last update", ago(row.last_update))
     if s.eta_seconds is not None:
-        info.add_row("ETA", duration(s.eta_seconds))
+        add("ETA", duration(s.eta_seconds))
+    sessions = field_of(row, "sessions")
+    if isinstance(sessions, int) and sessions > 1:  # resumed: say how many launches
+        add("sessions", f"{sessions} (resumed {sessions - 1}x)")
     if s.process_info is not None:
         pi = s.process_info
         gpus = f" GPUs {','.join(map(str, pi.gpu_indices))}" if pi.gpu_indices else ""
-        info.add_row("process", f"{pi.location} {pi.user}{gpus}  {pi.cmd}")
+        add("process", f"{pi.location} {pi.user}{gpus}  {pi.cmd}")
     parts.append(info)
 
     epochs = s.details.epochs if s.details is not None else []
@@ -259,12 +540,12 @@ def run_detail(row: Row, project_root: str, log_lines: int = 20) -> RenderableTy
         et.add_column("finished at")
         et.add_column("duration", justify="right")
         for k in keys:
-            et.add_column(k, justify="right")
+            et.add_column(safe(k), justify="right")
         et.add_column("no-improve", justify="right")
         for e, d, c in zip(epochs, series, trace.counters or [None] * len(epochs), strict=False):
             mark = "★" if trace.best_index == e.index else ""
             et.add_row(
-                str(e.index),
+                str(e.index + 1),
                 "✓" if e.finished else "…",
                 time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(e.finish_time)) if e.finish_time else "",
                 duration(e.duration),
@@ -276,27 +557,50 @@ def run_detail(row: Row, project_root: str, log_lines: int = 20) -> RenderableTy
             vals = [d.get(key) for e, d in zip(epochs, series, strict=False) if e.finished]
             known = [v for v in vals if v is not None]
             if known:
-                parts.append(Text(f"{key}  {sparkline(vals)}  ({fmt_score(known[0])} → {fmt_score(known[-1])})"))
+                line = Text()
+                line.append(terminal_safe(key))
+                line.append(f"  {sparkline(vals)}  ({fmt_score(known[0])} → {fmt_score(known[-1])})")
+                parts.append(line)
         if patience:
+            best_n = trace.best_index + 1 if trace.best_index is not None else None
             if trace.stop_at is not None:
-                msg = f"early stopping: patience {patience}; no improvement after epoch {trace.best_index}, the rule stops training after {trace.stop_at} epochs"
+                msg = (
+                    f"early stopping: patience {patience}; no improvement after epoch {best_n}: the rule fires after "
+                    f"{trace.stop_at} epochs, and a trainer stops after that epoch or the next ({trace.stop_at} or {trace.stop_at + 1} epochs)"
+                )
             else:
                 last = trace.counters[-1] if trace.counters else 0
-                msg = f"early stopping: patience {patience}; {last} epoch(s) without improvement so far (best epoch {trace.best_index})"
+                msg = f"early stopping: patience {patience}; {last} epoch(s) without improvement so far (best epoch {best_n})"
             parts.append(Text(msg))
         elif f is not None and not f.is_multi_stage:
             parts.append(Text("early stopping: not enabled", style="dim"))
-    if p.error_message:
-        parts.append(Text(f"error: {p.error_message}", style="bold red"))
+    if reason:
+        detail = field_of(row, "reason_detail")
+        parts.append(Text(terminal_safe(f"reason: {reason}" + (f" ({detail})" if detail else "")), style=style or "bold"))
+    error = p.error_message or field_of(row, "error_line")
+    if error:
+        err_src = field_of(row, "error_source")
+        parts.append(Text(f"error: {terminal_safe(error)}" + (f"  (from {terminal_safe(err_src)})" if err_src else ""), style="bold red"))
     for w in p.warnings or []:
-        parts.append(Text(f"⚠ {w}", style="yellow"))
+        parts.append(Text(f"⚠ {terminal_safe(w)}", style="yellow"))
+    output_tail = field_of(row, "output_tail")
+    if isinstance(output_tail, list | tuple) and output_tail:
+        parts.append(Text(f"── the run's own output (last {len(output_tail)} lines) ──", style="bold"))
+        parts.append(Text(terminal_safe("\n".join(map(str, output_tail[-log_lines:])), multiline=True)))
     newest = s.details.newest_log if s.details is not None else None
     if newest:
         path = newest if os.path.isabs(newest) else os.path.join(s.work_dir, newest)
         lines = tail_lines(path, log_lines)
-        parts.append(Text(f"── {os.path.relpath(path, project_root)} (last {len(lines)} lines) ──", style="bold"))
-        parts.append(Text("\n".join(lines)))
+        parts.append(Text(terminal_safe(f"── {os.path.relpath(path, project_root)} (last {len(lines)} lines) ──"), style="bold"))
+        parts.append(Text(terminal_safe("\n".join(lines), multiline=True)))
     return Group(*parts)
+
+
+EARLY_STOP_SOURCES = {
+    "trainer": " (the trainer's own progress.json says so)",
+    "log": " (the trainer's log says so: 'Training stopped early')",
+    "replay": " (runwatch replayed the rule over the scores; the trainer recorded nothing)",
+}
 
 
 def detail_dict(row: Row) -> dict[str, Any]:

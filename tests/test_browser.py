@@ -192,3 +192,211 @@ def test_page_works_behind_a_token(tree):
         page.locator(".row.run").first.click()
         page.wait_for_selector("#d-body .facts")
         browser.close()
+
+
+# ---------------------------------------------------------------- the page explains itself (issue 17)
+
+SHOTS = os.environ.get("RUNWATCH_SCREENSHOT_DIR")  # set to docs/ to refresh the committed screenshots
+LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+# Every text of every chart inside its SVG's viewBox (getBBox is in the SVG's user units).
+TEXTS_OUTSIDE = """() => {
+  const out = [];
+  for (const svg of document.querySelectorAll('svg.chart')) {
+    const vb = svg.viewBox.baseVal;
+    for (const t of svg.querySelectorAll('text')) {
+      const b = t.getBBox();
+      if (b.width === 0) continue;
+      if (b.x < vb.x - 0.5 || b.y < vb.y - 0.5 || b.x + b.width > vb.x + vb.width + 0.5 || b.y + b.height > vb.y + vb.height + 0.5)
+        out.push(svg.dataset.metric + ': "' + t.textContent + '" ' + [b.x, b.y, b.width, b.height].map(Math.round).join(','));
+    }
+  }
+  return out;
+}"""
+
+
+def _open_run(page, rel: str) -> None:
+    page.fill("#search", rel)
+    # The search applies after a short debounce and pooled rows are refilled: click once it has.
+    wait_js(page, "(q) => window.runwatch.q === q.toLowerCase() && !window.runwatch.viewDirty", rel)
+    page.wait_for_timeout(50)
+    page.click(f".row.run[data-run='{rel}']")
+    page.wait_for_selector("#d-body .facts")
+
+
+@pytest.fixture
+def served(tree):
+    pw = pytest.importorskip("playwright.sync_api")
+    with BackgroundServer(tree.root, sweep_interval=3600, monitor=ProcessSnapshot(processes=list(tree.processes))) as srv, pw.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
+        yield tree, srv, browser
+        browser.close()
+
+
+@pytest.mark.parametrize("size", [(800, 600), (1280, 800), (1920, 1080)])
+def test_charts_keep_their_labels_inside_and_scores_name_their_metric(served, size, tmp_path):
+    tree, srv, browser = served
+    page = browser.new_page(viewport={"width": size[0], "height": size[1]})
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.goto(srv.url)
+    page.wait_for_selector("#conn.conn-live")
+    wait_js(page, "() => window.runwatch.runs.size > 0")
+    # Every score cell names its metric and direction, as the CLI's metric column does.
+    cells = page.evaluate("""() => [...document.querySelectorAll('.row.run')].map(r => {
+        const rec = window.runwatch.runs.get(r.dataset.id);
+        const c = r.querySelector('.c-best');
+        return [rec.main_metric, rec.main_direction, rec.main_best, c.querySelector('.metric') ? c.querySelector('.metric').textContent : null, c.querySelector('.num') ? c.querySelector('.num').textContent : null];
+    })""")
+    scored = [c for c in cells if c[2] is not None]
+    assert scored
+    for metric, direction, best, shown_metric, shown_num in scored:
+        assert shown_metric == metric + {1: " ↑", -1: " ↓"}.get(direction, ""), (metric, shown_metric)
+        assert float(shown_num) == pytest.approx(best, abs=1e-4)
+    # The early-stopped run whose best epoch is last: the worst case for a label at the right edge.
+    exp = first(tree, "early_stopped")
+    _open_run(page, exp.rel)
+    page.wait_for_selector(f"svg.chart[data-metric='{exp.main_key}']")
+    page.wait_for_timeout(150)  # labels are fitted in the next frame
+    assert page.evaluate(TEXTS_OUTSIDE) == []
+    # One epoch convention: "early stop after epoch N" on the chart, "at epoch N" in the facts, N the CLI's @N.
+    es = page.locator("svg.chart .es-label").first.text_content()
+    assert es.endswith(f"epoch {exp.early_stopped_at_epoch}")
+    assert f"at epoch {exp.early_stopped_at_epoch}" in page.locator("#d-body .facts").inner_text()
+    rec = page.evaluate("(id) => window.runwatch.runs.get(id)", page.locator(".row.run.open").get_attribute("data-id"))
+    heading = page.locator(".score-table h3").inner_text()
+    assert heading == f"Best scores (epoch {rec['best_epoch'] + 1})"
+    assert page.locator(".score-table th").all_inner_texts() == ["score", "value"]
+    row_key = page.locator(".score-table td").first.inner_text()
+    assert row_key and float(page.locator(".score-table td.num").first.inner_text()) == pytest.approx(rec["best_score"][row_key], abs=1e-4)
+    # The key/value grid: no label or value broken inside a word.
+    broken = page.evaluate("""() => [...document.querySelectorAll('.facts .kv .k, .facts .kv .v:not(.path):not(.dotted)')].filter(e => {
+        const r = document.createRange(); r.selectNodeContents(e);
+        const lines = new Set([...r.getClientRects()].map(x => Math.round(x.top)));
+        return lines.size > 1 && !/\\s/.test(e.textContent.trim());
+    }).map(e => e.textContent)""")
+    assert broken == []
+    # Dotted names and paths break only after a "." or "/" (at a <wbr>).
+    assert page.evaluate("() => [...document.querySelectorAll('.facts .v.dotted, .facts .v.path')].every(e => [...e.childNodes].every((n, i, a) => n.nodeName !== 'WBR' || /[./]$/.test(a[i - 1].textContent)))")
+    page.fill("#search", "")  # the whole table beside the open run
+    page.wait_for_timeout(200)
+    assert page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth")  # nothing off to the right
+    name = f"dashboard-{size[0]}x{size[1]}.png"
+    page.screenshot(path=os.path.join(SHOTS or str(tmp_path), name))
+    assert errors == []
+
+
+def test_multi_stage_row_shows_its_stage_and_the_detail_its_stages(served):
+    tree, srv, browser = served
+    page = browser.new_page(viewport={"width": 1500, "height": 950})
+    page.goto(srv.url)
+    wait_js(page, "() => window.runwatch.runs.size > 0")
+    ms = next(r for r in tree.runs if r.kind == "multi_stage")
+    page.fill("#search", ms.rel)
+    row = page.locator(f".row.run[data-run='{ms.rel}']")
+    row.wait_for()
+    rec = page.evaluate("(id) => window.runwatch.runs.get(id)", row.get_attribute("data-id"))
+    assert row.locator(".kind").inner_text() == f"stage {rec['current_stage'] + 1}/{len(rec['stages'])}"
+    row.click()
+    page.wait_for_selector(".stage-table")
+    assert page.locator(".stage-table tbody tr").count() == len(rec["stages"])
+    assert "(now)" in page.locator(".stage-table tr.current").inner_text()
+
+
+def test_keyboard_opens_a_run_and_the_url_restores_filters_search_and_sort(served):
+    tree, srv, browser = served
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    page.goto(srv.url)
+    page.wait_for_selector("#conn.conn-live")
+    wait_js(page, "() => window.runwatch.runs.size > 0")
+    page.locator("#viewport").focus()
+    page.keyboard.press("ArrowDown")  # the first row: a folder
+    page.keyboard.press("ArrowDown")  # the first run in it
+    cur = page.locator(".row.run.cursor")
+    cur.wait_for()
+    rel = cur.get_attribute("data-run")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#d-body .facts")
+    assert page.locator("#d-title").inner_text() == rel
+    page.keyboard.press("Escape")
+    assert page.locator("#detail").is_hidden()
+    # Filter, search and sort; the URL carries them; a fresh page with that URL shows the same.
+    page.click("#counts [data-status=failed]")
+    page.fill("#search", "trainers")
+    page.click("#thead [data-sort=best]")
+    wait_js(page, "() => location.hash.includes('status=failed') && location.hash.includes('q=trainers') && location.hash.includes('sort=best')")
+    shown = page.locator(".row.run").evaluate_all("els => els.map(e => e.dataset.run)")
+    url = page.url
+    other = browser.new_page(viewport={"width": 1280, "height": 800})
+    other.goto(url)
+    wait_js(other, "() => window.runwatch.runs.size > 0 && document.querySelectorAll('.row.run').length > 0")
+    assert other.input_value("#search") == "trainers"
+    assert other.locator("#counts [data-status=failed]").get_attribute("aria-pressed") == "true"
+    assert other.locator("#thead [data-sort=best]").get_attribute("aria-sort") == "ascending"
+    assert other.locator(".row.run").evaluate_all("els => els.map(e => e.dataset.run)") == shown
+    # "Better first" per direction: within one metric, best values are in order of goodness.
+    vals = other.evaluate("""() => [...document.querySelectorAll('.row.run')].map(r => window.runwatch.runs.get(r.dataset.id))
+        .filter(r => r.main_best !== null).map(r => [r.run.split('/').slice(0, -1).join('/') + ' ' + r.main_metric, r.main_direction, r.main_best])""")
+    for metric in {v[0] for v in vals}:  # runs are grouped by folder: in order within each
+        seq = [v[2] * (-1 if v[1] > 0 else 1) for v in vals if v[0] == metric]
+        assert seq == sorted(seq), metric
+    # A run opened through the URL.
+    rid = other.locator(".row.run").first.get_attribute("data-id")
+    third = browser.new_page()
+    third.goto(srv.url.split("#")[0] + "#run=" + rid)
+    third.wait_for_selector("#d-body .facts")
+
+
+def test_never_launched_runs_say_never_and_read_apart_from_crashes(served):
+    tree, srv, browser = served
+    page = browser.new_page(viewport={"width": 1500, "height": 950})
+    page.goto(srv.url)
+    wait_js(page, "() => window.runwatch.runs.size > 0")
+    never = first(tree, "never_launched")
+    page.fill("#search", never.rel)
+    row = page.locator(f".row.run[data-run='{never.rel}']")
+    row.wait_for()
+    assert row.locator(".c-updated").inner_text() == "never"
+    assert row.locator(".reason").inner_text() == "not started"
+    page.fill("#search", "")
+    page.click("#reasons [data-reason=never_started]")
+    wait_js(page, "() => document.querySelectorAll('.row.run').length > 0 && [...document.querySelectorAll('.row.run .reason')].every(e => e.textContent === 'not started')")
+    assert "reason=never_started" in page.url
+    assert "run" in page.locator("#shown").inner_text()
+    group = page.locator(".row.group .gcount").all_inner_texts()
+    assert all(t.strip().endswith(("1 run", " runs")) and not t.strip().startswith("1 runs") for t in group)
+
+
+def test_detail_head_moves_with_the_table_banner_and_retry_countdown(served):
+    tree, srv, browser = served
+    page = browser.new_page(viewport={"width": 1500, "height": 950})
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(srv.url)
+    page.wait_for_selector("#conn.conn-live")
+    wait_js(page, "() => window.runwatch.runs.size > 0")
+    exp = first(tree, "running")
+    _open_run(page, exp.rel)
+    rid = page.locator(".row.run.open").get_attribute("data-id")
+    # A delta for the open run: the detail's status line shows it in the same frame as the row, not a fetch later.
+    page.evaluate("""(id) => {
+        const r = {...window.runwatch.runs.get(id), completed_epochs: 999, total_epochs: 1000, progress_percentage: 99.9};
+        window.runwatchFeed({type: 'delta', seq: window.runwatch.seq + 1, added: [], changed: [r], removed: [], summary: {...window.runwatch.summary, root_missing: true}});
+    }""", rid)
+    assert page.locator("#d-progress").inner_text().startswith("999/1000 epochs")
+    wait_js(page, "(id) => document.querySelector(`.row.run[data-id='${id}'] .ptext`).textContent.startsWith('999/1000')", rid)
+    banner = page.locator("#banner")
+    banner.wait_for()
+    assert "project folder is gone" in banner.inner_text()
+    # The server goes away: "retry in Ns" counts down.
+    srv.stop()
+    page.wait_for_selector("#conn.conn-down", timeout=15000)
+    texts = set()
+    deadline = time.monotonic() + 6
+    while time.monotonic() < deadline and len(texts) < 2:
+        t = page.locator("#conn").inner_text()
+        if "retry in" in t:
+            texts.add(t)
+        time.sleep(0.2)
+    assert len(texts) >= 2, texts  # the number changed while waiting

@@ -56,7 +56,7 @@ def test_table_shows_every_run_and_a_summary(tree) -> None:
     for e in tree.runs:
         assert e.rel in r.stdout
     header = r.stdout.splitlines()[0].split()
-    assert header[:4] == ["run", "kind", "status", "progress"]
+    assert header[:3] == ["run", "kind", "status"] and "progress" in header  # a reason column may follow the status
     summary = r.stdout.strip().splitlines()[-1]
     n_failed = sum(1 for e in tree.runs if expected_status(e) == "failed")
     assert summary.startswith(f"{len(tree.runs)} runs") and f"{n_failed} failed" in summary and "overall" in summary
@@ -123,7 +123,7 @@ def test_show_early_stopped_and_crashed_runs(tree) -> None:
     assert r.returncode == 0, r.stderr
     out = r.stdout
     assert "early stopped" in out and f"at epoch {early.early_stopped_at_epoch}" in out
-    assert "the rule stops training after" in out
+    assert "the rule fires after" in out  # issue 19: the old "stops training after k" was wrong beside k + 1 epochs
     assert any(ch in out for ch in "▁▂▃▄▅▆▇█")
     assert f"{early.best_value:.4f}" in out and "★" in out
     crashed = next(e for e in tree.runs if e.kind == "trainer" and e.has_error and e.completed_epochs)
@@ -158,3 +158,68 @@ def test_status_json_imports_nothing_heavy(tree) -> None:
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=ENV, timeout=60, check=False)
     assert "HEAVY []" in r.stderr, r.stderr
     json.loads(r.stdout)
+
+
+def documented_record_keys() -> set[str]:
+    """Every key the RunRecord table of docs/cli.md names (a row may name several: `a`, `b`)."""
+    import re
+
+    text = open(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docs", "cli.md"), encoding="utf-8").read()
+    table = text[text.index("`RunRecord` is"):]
+    table = table[: table.index("\n\n", table.index("| key |"))]
+    return {k for line in table.splitlines() if line.startswith("| `") for k in re.findall(r"`([a-z_]+)`", line.split("|")[1])}
+
+
+def test_json_schema_in_the_docs_lists_every_field_a_record_carries(tree) -> None:
+    r = rw("status", "--json", "--no-local", "--root", tree.root)
+    runs = json.loads(r.stdout)["runs"]
+    real = set().union(*(x.keys() for x in runs))
+    missing = real - documented_record_keys()
+    assert not missing, f"docs/cli.md's RunRecord table lacks {sorted(missing)}"
+
+
+def test_json_is_indented_and_jsonl_is_one_run_per_line(tree) -> None:
+    r = rw("status", "--json", "--no-local", "--root", tree.root)
+    assert r.stdout.startswith("{\n  \"version\": 1,\n")
+    r2 = rw("status", "--jsonl", "--no-local", "--root", tree.root, "--sort", "status")
+    lines = r2.stdout.splitlines()
+    assert len(lines) == len(tree.runs)
+    recs = [json.loads(ln) for ln in lines]
+    assert [x["run"] for x in recs] == [x["run"] for x in json.loads(rw("status", "--json", "--no-local", "--root", tree.root, "--sort", "status").stdout)["runs"]]
+    assert rw("status", "--json", "--jsonl", "--root", tree.root).returncode == 2
+
+
+def test_show_has_no_trailing_spaces_and_counts_epochs_from_one(tree) -> None:
+    early = next(e for e in tree.runs if e.early_stopped)
+    r = rw("show", early.rel, "--no-local", cwd=tree.root)
+    lines = r.stdout.splitlines()
+    assert lines and all(ln == ln.rstrip() for ln in lines)
+    epoch_rows = [ln.split() for ln in lines if ln.strip()[:1].isdigit() and ("✓" in ln or "…" in ln)]
+    assert epoch_rows[0][0] == "1" and epoch_rows[-1][0] == str(len(epoch_rows))
+    assert f"at epoch {early.early_stopped_at_epoch}" in r.stdout
+
+
+def test_a_taken_port_is_one_clear_line_before_anything_starts(tmp_path) -> None:
+    import socket
+
+    generate_tree(str(tmp_path / "p"), 3, n_seeds=2)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        r = rw("serve", str(tmp_path / "p"), "--port", str(port), timeout=30)
+        assert r.returncode == 2 and f"port {port} on 127.0.0.1 is already in use" in r.stderr and "--port" in r.stderr
+        assert "Traceback" not in r.stderr and "Errno" not in r.stderr
+        demo_dir = tmp_path / "demo"
+        r = rw("demo", str(demo_dir), "--no-browser", "--port", str(port), timeout=30)
+        assert r.returncode == 2 and "already in use" in r.stderr
+        assert not demo_dir.exists()  # nothing was created or started
+
+
+def test_serve_and_demo_options_read_as_pairs_with_help() -> None:
+    r = rw("serve", "--help")
+    assert "--open / --no-open" in r.stdout and "TCP port" in r.stdout
+    r = rw("demo", "--help")
+    assert "--open / --no-open" in r.stdout and "--no-browser" in r.stdout and "TCP port" in r.stdout
+    r = rw("status", "--help")
+    assert "--jsonl" in r.stdout and "--columns" in r.stdout

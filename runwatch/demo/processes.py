@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 
@@ -22,6 +23,8 @@ class WriterProcesses:
     def __init__(self, root: str) -> None:
         self.root = root
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self._lock = threading.Lock()  # the demo's director starts runs from its own thread
+        self._stopped = False
 
     def start(self, rel: str) -> subprocess.Popen[bytes]:
         env = dict(os.environ, RUNWATCH_DEMO_PARENT=str(os.getpid()), PYTHONDONTWRITEBYTECODE="1")
@@ -37,15 +40,39 @@ class WriterProcesses:
         self.procs[rel] = p
         return p
 
+    def start_run(self, rel: str) -> subprocess.Popen[bytes] | None:
+        """``start`` from another thread (the demo's director); None once ``stop`` has begun."""
+        with self._lock:
+            if self._stopped:  # stopping: nothing new may outlive the demo
+                return None
+            return self.start(rel)
+
+    def kill(self, rel: str, timeout: float = 3.0) -> None:
+        """Stop one run (and its group): SIGTERM, then SIGKILL."""
+        with self._lock:
+            p = self.procs.get(rel)
+        if p is None or p.poll() is not None:
+            return
+        _killpg(p.pid, signal.SIGTERM)
+        try:
+            p.wait(timeout)
+        except subprocess.TimeoutExpired:
+            _killpg(p.pid, signal.SIGKILL)
+            p.wait(2.0)
+
     def start_all(self, rels: list[str]) -> None:
         for rel in rels:
             self.start(rel)
 
     def alive(self) -> list[str]:
-        return [rel for rel, p in self.procs.items() if p.poll() is None]
+        with self._lock:
+            procs = list(self.procs.items())
+        return [rel for rel, p in procs if p.poll() is None]
 
     def stop(self, timeout: float = 5.0) -> None:
         """SIGTERM every group, wait, then SIGKILL whatever is left; reap all."""
+        with self._lock:
+            self._stopped = True
         for p in self.procs.values():
             _killpg(p.pid, signal.SIGTERM)
         deadline = time.time() + timeout

@@ -3,8 +3,10 @@
 The static part comes from ``runwatch.testing.generator`` (so the demo shows the same
 shapes the tests check); the live part is a plan (``demo_plan.json``) that the demo's
 ``main.py`` follows: trainers that learn, one that stops early, a multi-stage run, an
-evaluator, one that crashes with a real traceback, and hung runs held by live
-processes. A short ``sleep_time`` in ``runwatch.toml`` lets a crash show as failed
+evaluator, one that crashes with a real traceback, one that stalls, and hung runs
+held by live processes. The director (``runwatch.demo.director``) starts a new run in
+a slot whenever its run ends, so something keeps running, crashing, stalling and
+finishing for as long as the demo runs. A short ``sleep_time`` in ``runwatch.toml`` lets a crash show as failed
 within seconds instead of a day.
 """
 
@@ -29,7 +31,16 @@ class DemoProject:
     plan: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def launch_order(self) -> list[str]:
-        return sorted(self.plan)
+        """The runs to start: the held "stuck" runs and the newest run of every live slot."""
+        newest: dict[int, tuple[int, str]] = {}
+        out = []
+        for rel, entry in self.plan.items():
+            slot = entry.get("slot")
+            if slot is None:
+                out.append(rel)
+            elif slot not in newest or int(entry.get("gen", 0)) > newest[slot][0]:
+                newest[slot] = (int(entry.get("gen", 0)), rel)
+        return sorted(out + [rel for _, rel in newest.values()])
 
 
 class DemoDirError(ValueError):
@@ -53,15 +64,60 @@ def prepare_dir(root: str) -> bool:
     return False
 
 
+# What the live slots do, one kind per slot; the demo's director starts a new run in a
+# slot whenever its run ends, so every kind keeps happening for as long as the demo runs.
+LIVE_KINDS = ("train", "early_stop", "crash", "multi_stage", "eval", "stall")
+
+
+def write_live_run(root: str, rel: str, kind: str, rng: random.Random) -> dict[str, Any]:
+    """Write the config of one live run and return its plan entry (what main.py does for it).
+
+    ``stall`` trains a few epochs of a longer config, then the director keeps a silent
+    process on it (a hung run: stuck) and later kills it (failed).
+    """
+    from runwatch.testing.generator import MULTI_STAGE_TEMPLATE, config_text
+
+    path = os.path.join(root, "configs", *rel.split("/")) + ".py"
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+
+    def trainer(epochs: int, config_epochs: int | None = None, **extra: Any) -> dict[str, Any]:
+        metric = extra.pop("metric", rng.choice(("mean_IoU", "mae")))
+        cls = "SemanticSegmentationMetric" if metric == "mean_IoU" else "DepthMetric"
+        with open(path, "w") as f:
+            f.write(config_text(rel, "SupervisedSingleTaskTrainer", config_epochs or epochs, cls, extra.get("patience"), rng, "logs", 100))
+        return {"mode": "train", "kind": kind, "epochs": epochs, "metric": metric, "interval": round(rng.uniform(1.0, 2.0), 2), "seed": rng.randrange(10**6), **extra}
+
+    if kind == "early_stop":
+        return trainer(100, patience=4, plateau_after=rng.randint(12, 25))
+    if kind == "crash":
+        return trainer(50, crash_at=rng.randint(6, 12))
+    if kind == "stall":
+        return trainer(rng.randint(5, 10), config_epochs=rng.randint(40, 60))
+    if kind == "multi_stage":
+        stages = [rng.randint(20, 30), rng.randint(30, 40)]
+        body = "".join(f"    {{**stage_base, 'epochs': {e}}},\n" for e in stages)
+        with open(path, "w") as f:
+            f.write(MULTI_STAGE_TEMPLATE.format(logs_dir="logs", rel=rel, init_seed=rng.randrange(10**8), stages=body))
+        return {"mode": "train", "kind": kind, "epochs": sum(stages), "metric": "mean_IoU", "interval": 1.2, "seed": rng.randrange(10**6)}
+    if kind == "eval":
+        with open(path, "w") as f:
+            f.write(config_text(rel, "BaseEvaluator", 1, "SemanticSegmentationMetric", None, rng, "logs", 100).replace("    'epochs': 1,\n", ""))
+        return {"mode": "eval", "kind": kind, "interval": 1.5, "steps": 20, "seed": rng.randrange(10**6)}
+    return trainer(rng.randint(60, 120))
+
+
+def write_plan(root: str, plan: dict[str, dict[str, Any]]) -> None:
+    """demo_plan.json, replaced atomically: main.py reads it when a run starts."""
+    path = os.path.join(root, PLAN_FILE)
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "w") as f:
+        json.dump(plan, f, indent=1, sort_keys=True)
+    os.replace(tmp, path)
+
+
 def create_demo_project(root: str, n_runs: int = 36, n_live: int = 6, seed: int = 0) -> DemoProject:
     """Write (or reuse) a demo project under ``root`` and return its live plan."""
-    from runwatch.testing.generator import (
-        EVAL_SCENARIOS,
-        MULTI_STAGE_TEMPLATE,
-        TRAINER_SCENARIOS,
-        config_text,
-        generate_tree,
-    )
+    from runwatch.testing.generator import EVAL_SCENARIOS, TRAINER_SCENARIOS, generate_tree
 
     reused = prepare_dir(root)
     plan_path = os.path.join(root, PLAN_FILE)
@@ -82,41 +138,12 @@ def create_demo_project(root: str, n_runs: int = 36, n_live: int = 6, seed: int 
         if p.config_rel:
             plan[p.config_rel] = {"mode": "stuck"}
 
-    def trainer(rel: str, epochs: int, **extra: Any) -> None:
-        metric = extra.pop("metric", rng.choice(("mean_IoU", "mae")))
-        cls = "SemanticSegmentationMetric" if metric == "mean_IoU" else "DepthMetric"
-        path = os.path.join(root, "configs", *rel.split("/")) + ".py"
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        with open(path, "w") as f:
-            f.write(config_text(rel, "SupervisedSingleTaskTrainer", epochs, cls, extra.get("patience"), rng, "logs", 100))
-        plan[rel] = {"mode": "train", "epochs": epochs, "metric": metric, "interval": round(rng.uniform(1.0, 2.0), 2), "seed": rng.randrange(10**6), **extra}
-
-    kinds = ["train", "early_stop", "crash", "multi_stage", "eval", "train"]
     for i in range(n_live):
-        kind = kinds[i % len(kinds)] if i < len(kinds) else "train"
+        kind = LIVE_KINDS[i % len(LIVE_KINDS)] if i < len(LIVE_KINDS) else "train"
         rel = f"live/{kind}_{i}"
-        if kind == "train":
-            trainer(rel, rng.randint(60, 120))
-        elif kind == "early_stop":
-            trainer(rel, 100, patience=4, plateau_after=rng.randint(12, 25))
-        elif kind == "crash":
-            trainer(rel, 50, crash_at=rng.randint(6, 12))
-        elif kind == "multi_stage":
-            stages = [rng.randint(20, 30), rng.randint(30, 40)]
-            path = os.path.join(root, "configs", "live", f"{kind}_{i}.py")
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            body = "".join(f"    {{**stage_base, 'epochs': {e}}},\n" for e in stages)
-            with open(path, "w") as f:
-                f.write(MULTI_STAGE_TEMPLATE.format(logs_dir="logs", rel=rel, init_seed=rng.randrange(10**8), stages=body))
-            plan[rel] = {"mode": "train", "epochs": sum(stages), "metric": "mean_IoU", "interval": 1.2, "seed": rng.randrange(10**6)}
-        elif kind == "eval":
-            path = os.path.join(root, "configs", *rel.split("/")) + ".py"
-            with open(path, "w") as f:
-                f.write(config_text(rel, "BaseEvaluator", 1, "SemanticSegmentationMetric", None, rng, "logs", 100).replace("    'epochs': 1,\n", ""))
-            plan[rel] = {"mode": "eval", "interval": 1.5, "steps": 20, "seed": rng.randrange(10**6)}
+        plan[rel] = {**write_live_run(root, rel, kind, rng), "slot": i, "gen": 0}
     shutil.copyfile(os.path.join(os.path.dirname(__file__), "pylon_main.py"), os.path.join(root, "main.py"))
-    with open(plan_path, "w") as f:
-        json.dump(plan, f, indent=1, sort_keys=True)
+    write_plan(root, plan)
     with open(os.path.join(root, MARKER), "w") as f:
         f.write("Created by `runwatch demo`; safe to delete.\n")
     return DemoProject(root, plan)

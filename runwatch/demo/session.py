@@ -15,6 +15,7 @@ from typing import Any
 
 import click
 
+from runwatch.demo.director import Director
 from runwatch.demo.processes import WriterProcesses
 from runwatch.demo.project import DemoDirError, create_demo_project
 
@@ -41,6 +42,7 @@ def run_demo(
     # SIGINT too: a demo started in the background of a script inherits SIGINT ignored.
     old = {s: signal.signal(s, _interrupt) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     writers = WriterProcesses(root)
+    director: Director | None = None
     try:
         try:
             demo = create_demo_project(root, n_runs=n_runs, n_live=n_live)
@@ -49,6 +51,7 @@ def run_demo(
         click.echo(f"runwatch demo project: {root}{' (temporary, removed on exit)' if temporary else ''}")
         writers.start_all(demo.launch_order())
         click.echo(f"started {len(writers.procs)} run processes (python main.py --config-filepath ./configs/...)")
+        director = Director(demo, writers).start()  # a new run in each live slot whenever one ends
         run_server = None if terminal else load_server()
         if run_server is not None:
             _serve(run_server, root, host, port, open_browser)
@@ -59,6 +62,8 @@ def run_demo(
     except KeyboardInterrupt:
         pass
     finally:
+        if director is not None:
+            director.stop()
         writers.stop()
         for s, h in old.items():
             signal.signal(s, h)
@@ -96,6 +101,6 @@ def _terminal(root: str) -> None:
     project = Project.at(root)
     monitor = monitor_from_settings(project, local=True, ssh=[], slurm=False)
     try:
-        _watch(Scanner(project, [], monitor), set(), "status", 1.0)
+        _watch(Scanner(project, [], monitor), set(), "updated", 1.0)  # newest first: the live runs stay above any cut
     finally:
         monitor.close()

@@ -1,10 +1,15 @@
 // runwatch dashboard: one WebSocket (snapshot, then numbered deltas) and the JSON API.
 // Every piece of run-provided text goes through textContent / setAttribute, never
 // innerHTML: run names, score keys and log lines can contain markup.
+//
+// Epochs are shown counted from 1 everywhere (chart axis, best epoch, timeline, early
+// stop): "epoch 18" is the 18th epoch (dir epoch_17/), as the CLI and Pylon's own log
+// ("Training stopped early at epoch 18") say it.
 "use strict";
 
 (function () {
   const STATUSES = ["running", "stuck", "failed", "queued", "finished", "outdated"];
+  const REASON_LABEL = { never_started: "not started", config_error: "config error", node_failure: "node failure", oom: "out of memory" };
   const ROW_H = 30;
   const OVERSCAN = 8;
 
@@ -13,6 +18,7 @@
     seq: -1,
     summary: null,
     statusFilter: new Set(),  // empty = all
+    reasonFilter: new Set(),  // empty = all
     q: "",
     sortKey: "run",
     sortDesc: false,
@@ -24,6 +30,7 @@
     openId: null,
     detail: null,
     detailMetric: null,
+    cursor: -1,               // keyboard position in the view
   };
 
   // ------------------------------------------------------------ helpers
@@ -60,6 +67,14 @@
     if (a !== 0 && (a < 1e-3 || a >= 1e5)) return v.toExponential(2);
     return v.toFixed(a < 10 ? 4 : 2).replace(/\.?0+$/, "") || "0";
   }
+  // Table cells: a fixed number of decimals so that columns of tabular figures align.
+  function fmtFixed(v) {
+    if (v === null || v === undefined) return "";
+    if (typeof v !== "number") return String(v);
+    const a = Math.abs(v);
+    if (a !== 0 && (a < 1e-3 || a >= 1e5)) return v.toExponential(2);
+    return v.toFixed(4);
+  }
   function fmtDur(sec) {
     if (sec === null || sec === undefined || !isFinite(sec)) return "";
     sec = Math.max(0, Math.round(sec));
@@ -68,16 +83,18 @@
     if (m < 60) return m + "m";
     const hh = Math.floor(m / 60);
     if (hh < 48) return hh + "h" + (m % 60 ? " " + (m % 60) + "m" : "");
-    return Math.floor(hh / 24) + "d " + (hh % 24) + "h";
+    if (hh < 24 * 7) return Math.floor(hh / 24) + "d" + (hh % 24 ? " " + (hh % 24) + "h" : "");
+    return Math.floor(hh / 24) + "d";
   }
   function fmtAgo(t) {
-    if (!t) return "";
+    if (!t) return "never";  // as the CLI says it: nothing was ever written
     return fmtDur(Date.now() / 1000 - t) + " ago";
   }
   function fmtTime(t) {
     if (!t) return "";
     return new Date(t * 1000).toLocaleString();
   }
+  function plural(n, word) { return n + " " + word + (n === 1 ? "" : "s"); }
   function folderOf(run) {
     const i = (run || "").lastIndexOf("/");
     return i < 0 ? "" : run.slice(0, i);
@@ -86,14 +103,31 @@
     const i = (run || "").lastIndexOf("/");
     return i < 0 ? (run || "") : run.slice(i + 1);
   }
+  function reasonOf(r) { return r.reason || (r.status === "failed" && !r.last_update_time && !r.completed_epochs && r.error_message && /never launched/.test(r.error_message) ? "never_started" : null); }
+  function reasonLabel(reason) { return reason ? (REASON_LABEL[reason] || reason.replace(/_/g, " ")) : ""; }
+  // The main metric of a record: its name, direction, best and latest values.
+  function mainOf(r) {
+    if (r.main_metric !== undefined) return r.main_metric ? { key: r.main_metric, dir: r.main_direction, best: r.main_best, latest: r.main_latest } : null;
+    const ms = r.main_score;
+    return ms ? { key: ms.key, dir: ms.direction, best: ms.best, latest: ms.latest } : null;
+  }
+  function arrow(dir) { return dir > 0 ? "↑" : dir < 0 ? "↓" : ""; }
+  function dirText(dir) { return dir > 0 ? "higher is better" : dir < 0 ? "lower is better" : "direction unknown"; }
 
   // ------------------------------------------------------------ view model
 
   const collator = new Intl.Collator(undefined, { numeric: true });  // one instance: localeCompare with options is slow
 
   function sortValue(r, key) {
-    if (key === "best" || key === "latest") return r.main_score ? r.main_score[key] : null;
+    if (key === "best" || key === "latest") {
+      // "Better first": higher-is-better values sort descending, lower-is-better ascending.
+      const m = mainOf(r);
+      const v = m ? m[key] : null;
+      if (typeof v !== "number" || !isFinite(v)) return null;
+      return m.dir < 0 ? v : -v;
+    }
     if (key === "status") return STATUSES.indexOf(r.status);
+    if (key === "last_update_time") return r.last_update_time || null;
     return r[key];
   }
   function compare(a, b) {
@@ -109,6 +143,7 @@
   }
   function visible(r) {
     if (state.statusFilter.size && !state.statusFilter.has(r.status)) return false;
+    if (state.reasonFilter.size && !state.reasonFilter.has(reasonOf(r) || "")) return false;
     if (state.q && !(r.run || "").toLowerCase().includes(state.q)) return false;
     return true;
   }
@@ -140,6 +175,37 @@
     view.forEach((item, i) => { if (item.id !== undefined) state.viewIndex.set(item.id, i); });
     state.shown = rows.length;
     state.viewDirty = false;
+    if (state.cursor >= view.length) state.cursor = view.length - 1;
+  }
+
+  // ------------------------------------------------------------ the URL: filters, search, sort, open run
+
+  function writeUrl() {
+    const p = new URLSearchParams();
+    if (state.statusFilter.size) p.set("status", [...state.statusFilter].join(","));
+    if (state.reasonFilter.size) p.set("reason", [...state.reasonFilter].join(","));
+    if (state.q) p.set("q", state.q);
+    if (state.sortKey !== "run" || state.sortDesc) p.set("sort", (state.sortDesc ? "-" : "") + state.sortKey);
+    if (!state.group) p.set("group", "0");
+    if (state.openId) p.set("run", state.openId);
+    const hash = p.toString();
+    const url = location.pathname + location.search + (hash ? "#" + hash : "");
+    if (url !== location.pathname + location.search + location.hash) history.replaceState(null, "", url);
+  }
+  function readUrl() {
+    const p = new URLSearchParams(location.hash.replace(/^#/, ""));
+    const list = (k) => (p.get(k) || "").split(",").map((x) => x.trim()).filter(Boolean);
+    state.statusFilter = new Set(list("status").filter((x) => STATUSES.includes(x)));
+    state.reasonFilter = new Set(list("reason"));
+    state.q = (p.get("q") || "").trim().toLowerCase();
+    const sort = p.get("sort") || "run";
+    state.sortDesc = sort.startsWith("-");
+    state.sortKey = sort.replace(/^-/, "") || "run";
+    state.group = p.get("group") !== "0";
+    $("search").value = p.get("q") || "";
+    $("group").checked = state.group;
+    const run = p.get("run");
+    return run && /^[0-9a-f]+$/.test(run) ? run : null;
   }
 
   // ------------------------------------------------------------ rendering
@@ -154,6 +220,7 @@
     if (state.viewDirty) rebuildView();
     renderSummary();
     renderRows();
+    writeUrl();
   }
 
   function renderSummary() {
@@ -168,7 +235,7 @@
       const n = sm && sm.counts ? (sm.counts[st] || 0) : 0;
       const b = h("button", {
         class: "count st-" + st + (state.statusFilter.has(st) ? " active" : ""), type: "button",
-        "data-status": st, title: "Show only " + st + " runs (shift-click to add)",
+        "data-status": st, title: "Show only " + st + " runs (shift-click to add)", "aria-pressed": state.statusFilter.has(st) ? "true" : "false",
         onclick: (ev) => {
           if (ev.shiftKey) { state.statusFilter.has(st) ? state.statusFilter.delete(st) : state.statusFilter.add(st); }
           else if (state.statusFilter.size === 1 && state.statusFilter.has(st)) state.statusFilter.clear();
@@ -178,68 +245,132 @@
       }, h("span", { class: "dot" }), h("span", { class: "n", text: String(n) }), " " + st);
       counts.appendChild(b);
     }
+    renderReasons();
     if (sm) {
       $("overall-fill").style.width = Math.min(100, sm.progress || 0) + "%";
       $("overall-text").textContent = (sm.progress || 0).toFixed(1) + "% · " + sm.epochs_done + "/" + sm.epochs_total + " epochs" + (sm.scanning ? " · indexing…" : "");
       const errs = sm.process_errors ? Object.keys(sm.process_errors) : [];
       $("process-errors").textContent = errs.length ? "process sources unreachable: " + errs.join(", ") : "";
+      const banner = $("banner");
+      banner.hidden = !sm.root_missing;
+      banner.textContent = sm.root_missing ? "The project folder is gone (moved, renamed or unmounted). These are the last known states; runwatch rescans as soon as it is back." : "";
     }
-    $("shown").textContent = (state.shown ?? 0) + " of " + state.runs.size + " runs shown";
+    $("shown").textContent = (state.shown ?? 0) + " of " + plural(state.runs.size, "run") + " shown";
     for (const el of document.querySelectorAll("#thead [data-sort]")) {
       el.classList.toggle("sorted", el.dataset.sort === state.sortKey);
       el.classList.toggle("desc", el.dataset.sort === state.sortKey && state.sortDesc);
+      el.setAttribute("aria-sort", el.dataset.sort !== state.sortKey ? "none" : state.sortDesc ? "descending" : "ascending");
+    }
+  }
+
+  // Reason chips (why a run is failed, stuck...): present reasons only, click to filter.
+  function renderReasons() {
+    const box = $("reasons");
+    const counts = new Map();
+    for (const r of state.runs.values()) {
+      const why = reasonOf(r);
+      if (why && r.status !== "running" && r.status !== "finished") counts.set(why, (counts.get(why) || 0) + 1);
+    }
+    const key = [...counts].map(([k, n]) => k + n).join() + [...state.reasonFilter].join();
+    if (box._key === key) return;
+    box._key = key;
+    box.textContent = "";
+    if (!counts.size) return;
+    box.appendChild(h("span", { class: "muted", text: "why:" }));
+    for (const [why, n] of [...counts].sort((a, b) => b[1] - a[1])) {
+      box.appendChild(h("button", {
+        type: "button", class: "reason-chip r-" + why + (state.reasonFilter.has(why) ? " active" : ""), "data-reason": why,
+        "aria-pressed": state.reasonFilter.has(why) ? "true" : "false", title: "Show only runs that are " + reasonLabel(why) + " (shift-click to add)",
+        onclick: (ev) => {
+          if (ev.shiftKey) { state.reasonFilter.has(why) ? state.reasonFilter.delete(why) : state.reasonFilter.add(why); }
+          else if (state.reasonFilter.size === 1 && state.reasonFilter.has(why)) state.reasonFilter.clear();
+          else { state.reasonFilter.clear(); state.reasonFilter.add(why); }
+          schedule(true);
+        },
+      }, reasonLabel(why) + " ", h("span", { class: "n", text: String(n) })));
     }
   }
 
   const pool = [];
   function rowEl(i) {
     if (pool[i]) return pool[i];
-    const el = h("div", { class: "row" });
+    const el = h("div", { class: "row", role: "row" });
     el.addEventListener("click", () => {
       const item = el._item;
       if (!item) return;
-      if (item.group !== undefined) {
-        state.collapsed.has(item.group) ? state.collapsed.delete(item.group) : state.collapsed.add(item.group);
-        schedule(true);
-      } else openDetail(item.id);
+      state.cursor = state.view.indexOf(item);
+      activate(item);
     });
     pool[i] = el;
     return el;
   }
+  function activate(item) {
+    if (item.group !== undefined) {
+      state.collapsed.has(item.group) ? state.collapsed.delete(item.group) : state.collapsed.add(item.group);
+      schedule(true);
+    } else openDetail(item.id);
+  }
+
+  function groupLabel(name) { return name ? name + "/" : "(top level)"; }
 
   function fillGroupRow(el, g) {
     el.className = "row group" + (state.collapsed.has(g.group) ? " collapsed" : "");
     el.removeAttribute("data-id");
+    el.removeAttribute("data-run");
+    el.setAttribute("data-group", g.group);
+    el.setAttribute("aria-expanded", state.collapsed.has(g.group) ? "false" : "true");
     el.textContent = "";
     const chips = h("span", { class: "chips" });
     for (const st of STATUSES) if (g.counts[st]) chips.appendChild(h("span", { class: "chip st-" + st, text: g.counts[st] + " " + st }));
     el.appendChild(h("div", { class: "c-group" }, h("span", { class: "caret", text: state.collapsed.has(g.group) ? "▸" : "▾" }),
-      h("span", { class: "gname", text: (g.group || "(top level)") + "/" }), h("span", { class: "gcount", text: " " + g.n + " runs" }), chips));
+      h("span", { class: "gname", text: groupLabel(g.group) }), h("span", { class: "gcount", text: " " + plural(g.n, "run") }), chips));
   }
 
-  function fillRunRow(el, r) {
-    el.className = "row run st-" + r.status + (r.id === state.openId ? " open" : "");
+  function scoreCell(m, which) {
+    const v = m ? m[which] : null;
+    if (!m || v === null || v === undefined) return h("div", { class: "c-score c-" + which });
+    return h("div", { class: "c-score c-" + which, title: m.key + " (" + dirText(m.dir) + "), " + which },
+      h("span", { class: "metric" }, m.key + (arrow(m.dir) ? " " + arrow(m.dir) : "")), " ", h("span", { class: "num", text: fmtFixed(v) }));
+  }
+
+  function progressText(r) {
+    let t = r.total_epochs ? r.completed_epochs + "/" + r.total_epochs : String(r.completed_epochs);
+    if (r.early_stopped) t += " ES";
+    const ip = r.in_progress;
+    if (ip && r.status === "running" && ip.iterations) t += " +" + Math.min(100, Math.round(100 * ip.iteration / ip.iterations)) + "%";
+    return t;
+  }
+
+  function fillRunRow(el, r, i) {
+    el.className = "row run st-" + r.status + (r.id === state.openId ? " open" : "") + (i === state.cursor ? " cursor" : "");
     el.setAttribute("data-id", r.id);
     el.setAttribute("data-run", r.run || "");
+    el.removeAttribute("data-group");
+    el.removeAttribute("aria-expanded");
     el.textContent = "";
     const pct = Math.max(0, Math.min(100, r.progress_percentage || 0));
-    const epochs = r.total_epochs ? r.completed_epochs + "/" + r.total_epochs : String(r.completed_epochs);
-    const ms = r.main_score;
+    const m = mainOf(r);
     const p = r.process_info;
-    const warns = (r.warnings || []).length + (r.error_message ? 1 : 0);
+    const nWarn = (r.warnings || []).length;
+    const err = r.error_message || r.error_line;
+    const why = reasonOf(r);
+    let kind = r.runner_type === "evaluator" ? "eval" : r.runner_type === "multi_stage" ? "multi-stage" : null;
+    if (r.runner_type === "multi_stage" && r.stages && r.stages.length)
+      kind = r.current_stage !== null && r.current_stage !== undefined ? "stage " + (r.current_stage + 1) + "/" + r.stages.length : r.stages.length + " stages";
     el.appendChild(h("div", { class: "c-run", title: r.run }, state.group ? leafOf(r.run) : r.run,
-      r.runner_type !== "trainer" ? h("span", { class: "kind", text: r.runner_type === "evaluator" ? "eval" : "multi-stage" }) : null));
-    el.appendChild(h("div", { class: "c-status" }, h("span", { class: "badge st-" + r.status, text: r.status })));
+      kind ? h("span", { class: "kind", text: kind }) : null));
+    el.appendChild(h("div", { class: "c-status" }, h("span", { class: "badge st-" + r.status, text: r.status }),
+      why && r.status !== "running" && r.status !== "finished" ? h("span", { class: "reason r-" + why, text: reasonLabel(why), title: r.reason_detail || reasonLabel(why) }) : null));
     el.appendChild(h("div", { class: "c-progress", title: pct.toFixed(1) + "%" + (r.early_stopped ? " (early stopped)" : "") },
       h("div", { class: "bar" }, h("div", { class: "fill st-" + r.status, style: "width:" + pct + "%" })),
-      h("span", { class: "ptext", text: epochs + (r.early_stopped ? " ES" : "") })));
-    el.appendChild(h("div", { class: "c-score", title: ms ? ms.key : "" }, ms && ms.best !== null ? fmtNum(ms.best) : ""));
-    el.appendChild(h("div", { class: "c-score", title: ms ? ms.key : "" }, ms && ms.latest !== null ? fmtNum(ms.latest) : ""));
+      h("span", { class: "ptext", text: progressText(r) })));
+    el.appendChild(scoreCell(m, "best"));
+    el.appendChild(scoreCell(m, "latest"));
     el.appendChild(h("div", { class: "c-eta" }, r.eta_seconds ? fmtDur(r.eta_seconds) : ""));
     el.appendChild(h("div", { class: "c-updated", title: fmtTime(r.last_update_time) }, fmtAgo(r.last_update_time)));
     el.appendChild(h("div", { class: "c-proc", title: p ? p.cmd : "" }, p ? (p.server || "local") + ":" + (p.job_id ? "job" + p.job_id : p.pid) : ""));
-    el.appendChild(h("div", { class: "c-warn", title: [r.error_message].concat(r.warnings || []).filter(Boolean).join("\n") },
-      warns ? h("span", { class: r.error_message ? "err" : "warn", text: String(warns) }) : ""));
+    el.appendChild(h("div", { class: "c-warn", title: [err].concat(r.warnings || []).filter(Boolean).join("\n") },
+      err ? h("span", { class: "err", text: "✗" }) : null, nWarn ? h("span", { class: "warn", text: "⚠" + nWarn }) : null));
   }
 
   function renderRows() {
@@ -252,21 +383,54 @@
     const first = Math.max(0, Math.floor(vp.scrollTop / ROW_H) - OVERSCAN);
     const last = Math.min(n, Math.ceil((vp.scrollTop + vp.clientHeight) / ROW_H) + OVERSCAN);
     rowsEl.style.transform = "translateY(" + first * ROW_H + "px)";
-    const count = last - first;
-    while (rowsEl.children.length > count) rowsEl.removeChild(rowsEl.lastChild);
+    const count = Math.max(0, last - first);  // a view shorter than the scroll position: nothing to show
+    while (rowsEl.children.length > count) rowsEl.removeChild(rowsEl.lastElementChild);
     for (let i = 0; i < count; i++) {
       const item = state.view[first + i];
       const el = rowEl(i);
       if (el.parentNode !== rowsEl) rowsEl.appendChild(el);
-      if (el._item === item && el._ver === item._ver && el._open === state.openId && el._grp === state.group) continue;
-      el._item = item; el._ver = item._ver; el._open = state.openId; el._grp = state.group;
-      if (item.group !== undefined) fillGroupRow(el, item); else fillRunRow(el, item);
+      const cur = first + i === state.cursor;
+      if (el._item === item && el._ver === item._ver && el._open === state.openId && el._grp === state.group && el._cur === cur) continue;
+      el._item = item; el._ver = item._ver; el._open = state.openId; el._grp = state.group; el._cur = cur;
+      if (item.group !== undefined) { fillGroupRow(el, item); el.classList.toggle("cursor", cur); } else fillRunRow(el, item, first + i);
     }
+  }
+
+  // ------------------------------------------------------------ keyboard
+
+  function moveCursor(delta) {
+    const n = state.view.length;
+    if (!n) return;
+    state.cursor = Math.max(0, Math.min(n - 1, (state.cursor < 0 ? (delta > 0 ? -1 : n) : state.cursor) + delta));
+    const vp = $("viewport"), top = state.cursor * ROW_H;
+    if (top < vp.scrollTop) vp.scrollTop = top;
+    else if (top + ROW_H > vp.scrollTop + vp.clientHeight) vp.scrollTop = top + ROW_H - vp.clientHeight;
+    schedule(false);
+  }
+  function onKey(ev) {
+    const typing = ev.target && (ev.target.tagName === "INPUT" || ev.target.tagName === "TEXTAREA");
+    if (ev.key === "Escape") {
+      if (typing) { ev.target.blur(); return; }
+      if (state.openId) closeDetail();
+      return;
+    }
+    if (typing) { if (ev.key === "ArrowDown" || ev.key === "Enter") { ev.preventDefault(); ev.target.blur(); moveCursor(1); } return; }
+    if (ev.ctrlKey || ev.metaKey || ev.altKey) return;
+    if (ev.key === "ArrowDown" || ev.key === "j") { ev.preventDefault(); moveCursor(1); }
+    else if (ev.key === "ArrowUp" || ev.key === "k") { ev.preventDefault(); moveCursor(-1); }
+    else if (ev.key === "PageDown") { ev.preventDefault(); moveCursor(Math.max(1, Math.floor($("viewport").clientHeight / ROW_H) - 1)); }
+    else if (ev.key === "PageUp") { ev.preventDefault(); moveCursor(-Math.max(1, Math.floor($("viewport").clientHeight / ROW_H) - 1)); }
+    else if (ev.key === "Home") { ev.preventDefault(); state.cursor = -1; moveCursor(1); }
+    else if (ev.key === "End") { ev.preventDefault(); state.cursor = state.view.length; moveCursor(-1); }
+    else if (ev.key === "Enter" || ev.key === "o") {
+      const item = state.view[state.cursor];
+      if (item) { ev.preventDefault(); activate(item); }
+    } else if (ev.key === "/") { ev.preventDefault(); $("search").focus(); }
   }
 
   // ------------------------------------------------------------ connection
 
-  let ws = null, backoff = 500, reconnectTimer = null, everConnected = false;
+  let ws = null, backoff = 500, reconnectTimer = null, everConnected = false, retryAt = 0, countdown = null;
 
   function setConn(kind, text) {
     const c = $("conn");
@@ -288,7 +452,7 @@
       state.seq = m.seq;
       state.summary = m.summary;
       schedule(true);
-      if (state.openId) refreshDetail();
+      if (state.openId) { renderDetailHead(); refreshDetail(); }
     } else if (m.type === "delta") {
       if (m.seq <= state.seq) return;
       if (m.seq !== state.seq + 1) { resync(); return; }   // missed one: ask for a fresh snapshot
@@ -313,7 +477,7 @@
       state.summary = m.summary;
       document.body.dataset.seq = String(m.seq);
       schedule(rebuild);
-      if (touchesOpen) refreshDetail();
+      if (touchesOpen) { renderDetailHead(); refreshDetail(); }
     } else if (m.type === "heartbeat") {
       if (m.seq > state.seq) resync();
       schedule(false);
@@ -324,8 +488,14 @@
     if (ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ type: "resync" }));
   }
 
+  function showRetry() {
+    const left = Math.max(0, Math.ceil((retryAt - Date.now()) / 1000));
+    setConn("down", "disconnected · retry in " + left + "s");
+  }
+
   function connect() {
     clearTimeout(reconnectTimer);
+    clearInterval(countdown);
     const url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + location.pathname.replace(/[^/]*$/, "") + "ws";
     setConn("connecting", everConnected ? "reconnecting" : "connecting");
     ws = new WebSocket(url);
@@ -335,7 +505,9 @@
       ws = null;
       const wait = Math.min(15000, backoff) * (0.75 + Math.random() * 0.5);
       backoff = Math.min(15000, backoff * 2);
-      setConn("down", "disconnected · retry in " + Math.ceil(wait / 1000) + "s");
+      retryAt = Date.now() + wait;
+      showRetry();
+      countdown = setInterval(showRetry, 250);  // counts down to the next try
       reconnectTimer = setTimeout(connect, wait);
     };
     ws.onerror = () => { /* onclose follows */ };
@@ -352,13 +524,15 @@
   function openDetail(id) {
     state.openId = id;
     state.detailMetric = null;
-    if (location.hash !== "#run=" + id) history.replaceState(null, "", "#run=" + id);
+    state.detail = null;
     $("detail").hidden = false;
     document.body.classList.add("with-detail");
     const r = state.runs.get(id);
     $("d-title").textContent = r ? r.run : id;
     $("d-body").textContent = "";
+    $("d-body").appendChild(h("div", { id: "d-head" }));
     $("d-body").appendChild(h("p", { class: "muted", text: "loading…" }));
+    renderDetailHead();
     schedule(false);
     fetchDetail();
   }
@@ -367,12 +541,11 @@
     state.detail = null;
     $("detail").hidden = true;
     document.body.classList.remove("with-detail");
-    history.replaceState(null, "", location.pathname + location.search);
     schedule(false);
   }
   function refreshDetail() {
     clearTimeout(detailTimer);
-    detailTimer = setTimeout(fetchDetail, 150);
+    detailTimer = setTimeout(fetchDetail, 100);
   }
   async function fetchDetail() {
     const id = state.openId;
@@ -383,8 +556,10 @@
       if (mine !== detailReq || id !== state.openId) return;
       if (resp.status === 404) { renderDetailError("This run is no longer in the index."); return; }
       if (!resp.ok) { renderDetailError("Could not load the run (HTTP " + resp.status + ")."); return; }
-      state.detail = await resp.json();
-      if (mine === detailReq) renderDetail(state.detail);
+      const d = await resp.json();
+      if (mine !== detailReq || id !== state.openId) return;
+      state.detail = d;
+      renderDetail(d);
     } catch (e) {
       if (mine === detailReq) renderDetailError("Could not load the run: " + e);
     }
@@ -396,64 +571,100 @@
   }
 
   function kv(label, value, cls) {
-    return value === null || value === undefined || value === "" ? null
-      : h("div", { class: "kv" }, h("span", { class: "k", text: label }), h("span", { class: "v " + (cls || ""), text: String(value) }));
+    if (value === null || value === undefined || value === "") return null;
+    const v = h("span", { class: "v " + (cls || "") });
+    if (cls === "dotted" || cls === "path") {
+      // Long dotted names and paths may break only after a "." or "/" (a <wbr>, not a changed text).
+      const parts = String(value).split(/(?<=[./])/);
+      parts.forEach((part, i) => { v.appendChild(document.createTextNode(part)); if (i < parts.length - 1) v.appendChild(document.createElement("wbr")); });
+    } else v.textContent = String(value);
+    return h("div", { class: "kv" + (cls === "dotted" || cls === "path" ? " wide" : "") }, h("span", { class: "k", text: label }), v);
+  }
+
+  // The status line of the detail, from the live record: it moves with the table, not one fetch later.
+  function renderDetailHead() {
+    const head = $("d-head");
+    const r = state.runs.get(state.openId);
+    if (!head || !r) return;
+    head.textContent = "";
+    const pct = Math.min(100, r.progress_percentage || 0);
+    const why = reasonOf(r);
+    head.appendChild(h("div", { class: "d-status" },
+      h("span", { class: "badge st-" + r.status, text: r.status }),
+      why && r.status !== "running" && r.status !== "finished" ? h("span", { class: "reason r-" + why, text: reasonLabel(why) }) : null,
+      h("div", { class: "bar big" }, h("div", { class: "fill st-" + r.status, style: "width:" + pct + "%" })),
+      h("span", { class: "ptext", id: "d-progress", text: r.completed_epochs + (r.total_epochs ? "/" + r.total_epochs : "") + " epochs · " + pct.toFixed(1) + "%" })));
+    if (r.reason_detail) head.appendChild(h("p", { class: "reason-detail", text: r.reason_detail }));
+    const err = r.error_message || r.error_line;
+    if (err) head.appendChild(h("pre", { class: "error-box", text: err + (r.error_source ? "\n(from " + r.error_source + ")" : "") }));
+    if (r.warnings && r.warnings.length) {
+      const ul = h("ul", { class: "warnings" });
+      for (const w of r.warnings) ul.appendChild(h("li", { text: w }));
+      head.appendChild(ul);
+    }
   }
 
   function renderDetail(d) {
     const b = $("d-body");
     const det = d.detail || {};
+    const live = state.runs.get(d.id);
+    // The live record is newer than or as new as the fetched one: its fields win.
+    if (live && live.checked_at >= (d.checked_at || 0)) d = Object.assign({}, d, live, { detail: det });
     b.textContent = "";
     $("d-title").textContent = d.run || d.id;
     b.setAttribute("data-seq", String(d.seq));
-    const pct = Math.min(100, d.progress_percentage || 0);
-    b.appendChild(h("div", { class: "d-status" },
-      h("span", { class: "badge st-" + d.status, text: d.status }),
-      h("div", { class: "bar big" }, h("div", { class: "fill st-" + d.status, style: "width:" + pct + "%" })),
-      h("span", { class: "ptext", id: "d-progress", text: d.completed_epochs + (d.total_epochs ? "/" + d.total_epochs : "") + " epochs · " + pct.toFixed(1) + "%" })));
-    if (d.error_message) b.appendChild(h("pre", { class: "error-box", text: d.error_message }));
-    if (d.warnings && d.warnings.length) {
-      const ul = h("ul", { class: "warnings" });
-      for (const w of d.warnings) ul.appendChild(h("li", { text: w }));
-      b.appendChild(ul);
-    }
+    b.appendChild(h("div", { id: "d-head" }));
+    renderDetailHead();
     const facts = det.facts || {};
     const p = d.process_info;
+    const m = mainOf(d);
+    const ip = d.in_progress;
+    const esBy = { trainer: " (recorded by the trainer)", log: " (from the trainer's log)", replay: " (replayed from the scores)" }[d.early_stop_source] || "";
     b.appendChild(h("section", { class: "facts" },
-      kv("runner", facts.runner || d.runner_type),
+      kv("runner", facts.runner || d.runner_type, "dotted"),
       kv("type", d.runner_type),
       kv("epochs", d.total_epochs),
       kv("early stopping", facts.early_stopping_patience ? "patience " + facts.early_stopping_patience : null),
-      kv("early stopped at", d.early_stopped ? "epoch " + d.early_stopped_at_epoch : null),
-      kv("metric", facts.metric),
+      kv("early stopped", d.early_stopped ? "at epoch " + d.early_stopped_at_epoch + esBy : null),
+      kv("main metric", m ? m.key + " " + arrow(m.dir) + " (" + dirText(m.dir) + ")" : null),
+      kv("best", m && m.best !== null && m.best !== undefined ? fmtNum(m.best) + (d.best_epoch !== null && d.best_epoch !== undefined ? " at epoch " + (d.best_epoch + 1) : "") : null),
+      kv("metric class", facts.metric, "dotted"),
       kv("directions", facts.directions ? Object.entries(facts.directions).map(([k, v]) => k + (v > 0 ? " ↑" : " ↓")).join(", ") + (facts.directions_source ? " (" + facts.directions_source + ")" : "") : null),
       kv("stage", d.current_stage !== null && d.current_stage !== undefined ? (d.current_stage + 1) + " of " + (d.stages ? d.stages.length : "?") : null),
+      kv("in this epoch", ip && ip.iterations ? (ip.phase || "iteration") + " " + ip.iteration + "/" + ip.iterations : null),
+      kv("sessions", (Array.isArray(d.sessions) ? d.sessions.length : d.sessions) > 1 ? (Array.isArray(d.sessions) ? d.sessions.length : d.sessions) + " (resumed)" : null),
       kv("started", fmtTime(d.start_time)),
-      kv("last update", d.last_update_time ? fmtTime(d.last_update_time) + " (" + fmtAgo(d.last_update_time) + ")" : null),
+      kv("last update", d.last_update_time ? fmtTime(d.last_update_time) + " (" + fmtAgo(d.last_update_time) + ")" : "never"),
       kv("ETA", d.eta_seconds ? fmtDur(d.eta_seconds) : null),
       kv("process", p ? (p.server || "local") + " pid " + p.pid + (p.job_id ? " job " + p.job_id : "") + " · " + p.user : null),
-      kv("config", d.config),
-      kv("work dir", d.work_dir),
+      kv("config", d.config, "path"),
+      kv("work dir", d.work_dir, "path"),
       kv("config problem", facts.error, "error")));
 
+    if (d.stages && d.stages.length) b.appendChild(stagesTable(d));
     const series = det.series || {};
     const metrics = Object.keys(series);
     if (metrics.length) {
-      const main = d.main_score && series[d.main_score.key] ? d.main_score.key : metrics[0];
+      const main = m && series[m.key] ? m.key : metrics[0];
       const ordered = [main].concat(metrics.filter((k) => k !== main));
       const charts = h("section", { class: "charts" }, h("h3", { text: "Validation scores per epoch" }));
-      for (const k of ordered.slice(0, 8)) charts.appendChild(chart(k, series[k], d, facts.directions ? facts.directions[k] : undefined, k === main));
+      for (const k of ordered.slice(0, 8)) charts.appendChild(chart(k, series[k], d, facts.directions ? facts.directions[k] : (m && k === m.key ? m.dir : undefined), k === main));
       if (ordered.length > 8) charts.appendChild(h("p", { class: "muted", text: (ordered.length - 8) + " more metrics in the scores table" }));
       b.appendChild(charts);
     }
     if (det.timeline && det.timeline.length) b.appendChild(timeline(det.timeline, d));
-    const table = d.runner_type === "evaluator" ? det.scores_table : det.best_scores_table;
+    const isEval = d.runner_type === "evaluator";
+    const table = isEval ? det.scores_table : det.best_scores_table;
     if (table && table.length) {
-      const t = h("table", { class: "scores" }, h("thead", null, h("tr", null, h("th", { text: "score" }), h("th", { text: d.runner_type === "evaluator" ? "value" : "best epoch" }))));
+      const bestAt = !isEval && d.best_epoch !== null && d.best_epoch !== undefined ? d.best_epoch + 1 : null;
+      const t = h("table", { class: "scores" }, h("thead", null, h("tr", null, h("th", { text: "score" }), h("th", { text: "value", class: "num" }))));
       const tb = h("tbody");
-      for (const row of table) tb.appendChild(h("tr", null, h("td", { text: row.key }), h("td", { text: Array.isArray(row.value) ? row.value.map(fmtNum).join(", ") : fmtNum(row.value) })));
+      for (const row of table) tb.appendChild(h("tr", null, h("td", { text: row.key }), h("td", { class: "num", text: Array.isArray(row.value) ? row.value.map(fmtNum).join(", ") : fmtFixed(row.value) })));
       t.appendChild(tb);
-      b.appendChild(h("section", null, h("h3", { text: d.runner_type === "evaluator" ? "Evaluation scores" : "Best scores" }), t));
+      b.appendChild(h("section", { class: "score-table" }, h("h3", { text: isEval ? "Evaluation scores" : "Best scores" + (bestAt ? " (epoch " + bestAt + ")" : "") }), t));
+    }
+    if (Array.isArray(d.output_tail) && d.output_tail.length) {
+      b.appendChild(h("section", null, h("h3", { text: "The run's own output (last " + plural(d.output_tail.length, "line") + ")" }), h("pre", { class: "log", text: d.output_tail.join("\n") })));
     }
     if (det.log_tail) {
       const pre = h("pre", { class: "log", text: det.log_tail.lines.join("\n") });
@@ -462,48 +673,130 @@
     }
   }
 
+  function stageEnds(d) {
+    // The epoch at which each stage but the last ends, on the run's epoch axis. Stages that run
+    // one after another over new epochs add up (the run's total is their sum); stages that share
+    // one work dir each train up to their own epochs (the total is the largest). Anything else:
+    // no boundary is drawn rather than a wrong one.
+    const tots = (d.stages || []).map((st) => st.total_epochs || 0);
+    if (tots.length < 2) return [];
+    const sum = tots.reduce((a, b) => a + b, 0), max = Math.max(...tots);
+    if (d.total_epochs === sum) {
+      const ends = [];
+      let acc = 0;
+      for (const t of tots.slice(0, -1)) { acc += t; ends.push(acc); }
+      return ends;
+    }
+    if (d.total_epochs === max) return [...new Set(tots.slice(0, -1).filter((t) => t > 0 && t < max))];
+    return [];
+  }
+
+  function stagesTable(d) {
+    const t = h("table", { class: "scores stages" }, h("thead", null, h("tr", null,
+      h("th", { text: "stage" }), h("th", { text: "runner" }), h("th", { text: "epochs", class: "num" }), h("th", { text: "progress", class: "num" }))));
+    const tb = h("tbody");
+    for (const st of d.stages) {
+      const now = d.current_stage === st.index;
+      tb.appendChild(h("tr", { class: now ? "current" : null },
+        h("td", { text: (st.index + 1) + (now ? " (now)" : "") }), h("td", { text: (st.runner || "").split(".").pop(), title: st.runner || "" }),
+        h("td", { class: "num", text: st.completed_epochs + "/" + (st.total_epochs ?? "?") }),
+        h("td", { class: "num", text: (st.progress_percentage || 0).toFixed(0) + "%" })));
+    }
+    t.appendChild(tb);
+    return h("section", { class: "stage-table" }, h("h3", { text: "Stages" }), t);
+  }
+
+  // Round tick values (1, 2 or 5 times a power of ten) covering [lo, hi].
+  function niceTicks(lo, hi, n) {
+    const span = hi - lo;
+    const raw = span / Math.max(1, n);
+    const mag = Math.pow(10, Math.floor(Math.log10(raw)));
+    const step = [1, 2, 2.5, 5, 10].map((f) => f * mag).find((st) => st >= raw) || 10 * mag;
+    const first = Math.ceil(lo / step - 1e-9) * step;
+    const ticks = [];
+    for (let v = first; v <= hi + step * 1e-9; v += step) ticks.push(Math.abs(v) < step * 1e-9 ? 0 : v);
+    const decimals = Math.max(0, Math.min(8, -Math.floor(Math.log10(step) + 1e-9) + (step / mag === 2.5 ? 1 : 0)));
+    return { ticks, decimals };
+  }
+
   function chart(key, pts, d, direction, isMain) {
-    const W = 520, H = 170, L = 52, R = 12, T = 12, B = 26;
-    const xs = pts.map((p) => p[0]), ys = pts.map((p) => (typeof p[1] === "number" ? p[1] : NaN)).filter(isFinite);
-    const total = Math.max(d.total_epochs || 0, xs.length ? Math.max(...xs) + 1 : 1);
+    // Labels live in a strip above the plot (never over the curve) and inside the box.
+    const W = 520, H = 184, L = 56, R = 14, T = 28, B = 26;
+    const xs = pts.map((p) => p[0] + 1);  // epochs counted from 1
+    const ys = pts.map((p) => (typeof p[1] === "number" ? p[1] : NaN)).filter(isFinite);
+    const total = Math.max(d.total_epochs || 0, xs.length ? Math.max(...xs) : 1, 1);
     let ymin = ys.length ? Math.min(...ys) : 0, ymax = ys.length ? Math.max(...ys) : 1;
     if (ymin === ymax) { ymin -= 0.5 * (Math.abs(ymin) || 1); ymax += 0.5 * (Math.abs(ymax) || 1); }
     const pad = (ymax - ymin) * 0.08; ymin -= pad; ymax += pad;
-    const X = (e) => L + (total > 1 ? (e / (total - 1)) : 0.5) * (W - L - R);
+    const X = (e) => L + (total > 1 ? ((e - 1) / (total - 1)) : 0.5) * (W - L - R);
     const Y = (v) => T + (1 - (v - ymin) / (ymax - ymin)) * (H - T - B);
     const svg = s("svg", { viewBox: "0 0 " + W + " " + H, class: "chart", role: "img", "data-metric": key, "data-points": String(pts.length) });
     svg.appendChild(s("title", null, key));
-    for (let i = 0; i <= 3; i++) {
-      const v = ymin + (ymax - ymin) * i / 3, y = Y(v);
+    const yt = niceTicks(ymin, ymax, 4);
+    for (const v of yt.ticks) {
+      const y = Y(v);
       svg.appendChild(s("line", { x1: L, x2: W - R, y1: y, y2: y, class: "grid" }));
-      svg.appendChild(s("text", { x: L - 6, y: y + 4, class: "tick", "text-anchor": "end" }, fmtNum(v)));
+      svg.appendChild(s("text", { x: L - 6, y: y + 3.5, class: "tick", "text-anchor": "end" }, Math.abs(v) >= 1e5 || (v !== 0 && Math.abs(v) < 1e-3) ? v.toExponential(1) : v.toFixed(yt.decimals)));
     }
     const step = Math.max(1, Math.ceil(total / 8));
-    for (let e = 0; e < total; e += step) svg.appendChild(s("text", { x: X(e), y: H - 8, class: "tick", "text-anchor": "middle" }, String(e)));
+    for (let e = 1; e <= total; e += step) {
+      const x = X(e);
+      svg.appendChild(s("text", { x: x, y: H - 8, class: "tick", "text-anchor": x < L + 10 ? "start" : x > W - R - 10 ? "end" : "middle" }, String(e)));
+    }
+    for (const end of stageEnds(d)) {
+      if (end >= 1 && end < total) {
+        const x = X(end + 0.5);
+        svg.appendChild(s("line", { x1: x, x2: x, y1: T, y2: H - B, class: "stage-edge" }));
+      }
+    }
     const valid = pts.filter((p) => typeof p[1] === "number" && isFinite(p[1]));
     if (valid.length) {
-      svg.appendChild(s("polyline", { class: "line", points: valid.map((p) => X(p[0]).toFixed(1) + "," + Y(p[1]).toFixed(1)).join(" ") }));
+      svg.appendChild(s("polyline", { class: "line", points: valid.map((p) => X(p[0] + 1).toFixed(1) + "," + Y(p[1]).toFixed(1)).join(" ") }));
       for (const p of valid) {
-        const c = s("circle", { cx: X(p[0]), cy: Y(p[1]), r: 2.5, class: "pt" });
-        c.appendChild(s("title", null, "epoch " + p[0] + ": " + fmtNum(p[1])));
+        const c = s("circle", { cx: X(p[0] + 1), cy: Y(p[1]), r: 2.5, class: "pt" });
+        c.appendChild(s("title", null, "epoch " + (p[0] + 1) + ": " + fmtNum(p[1])));
         svg.appendChild(c);
       }
     }
-    if (d.early_stopped && d.early_stopped_at_epoch) {
-      const x = X(d.early_stopped_at_epoch - 1);
-      svg.appendChild(s("line", { x1: x, x2: x, y1: T, y2: H - B, class: "es" }));
-      const right = x < W - R - 70;  // label beside the line, on whichever side has room
-      svg.appendChild(s("text", { x: right ? x + 4 : x - 4, y: T + 10, class: "es-label", "text-anchor": right ? "start" : "end" }, "early stop"));
-    }
+    const legend = [];
     const bestEpoch = d.best_epoch;
     const bp = valid.find((p) => p[0] === bestEpoch);
     if (bp) {
-      svg.appendChild(s("circle", { cx: X(bp[0]), cy: Y(bp[1]), r: 5.5, class: "best" }));
-      const label = s("text", { x: X(bp[0]), y: Y(bp[1]) > T + 24 ? Y(bp[1]) - 9 : Y(bp[1]) + 17, class: "best-label", "text-anchor": "middle" }, (isMain ? "best " : "at best epoch ") + fmtNum(bp[1]));
-      svg.appendChild(label);
+      svg.appendChild(s("circle", { cx: X(bp[0] + 1), cy: Y(bp[1]), r: 5.5, class: "best" }));
+      legend.push(["best-label", "○ " + (isMain ? "best " : "at best epoch ") + fmtNum(bp[1]) + " · epoch " + (bp[0] + 1)]);
     }
+    if (d.early_stopped && d.early_stopped_at_epoch) {
+      const x = X(d.early_stopped_at_epoch);
+      svg.appendChild(s("line", { x1: x, x2: x, y1: T, y2: H - B, class: "es" }));
+      legend.push(["es-label", "┆ early stop after epoch " + d.early_stopped_at_epoch]);
+    }
+    if (stageEnds(d).length) legend.push(["stage-label", "│ stage boundary"]);
+    let lx = L;
+    for (const [cls, text] of legend) {
+      const t = s("text", { x: lx, y: 16, class: cls }, text);
+      svg.appendChild(t);
+      lx += text.length * 5.6 + 14;  // approximate advance; clamped after layout below
+    }
+    requestAnimationFrame(() => fitLabels(svg, W));
     const dir = direction > 0 ? " (higher is better)" : direction < 0 ? " (lower is better)" : "";
     return h("figure", { class: "chart-box" }, h("figcaption", { text: key + dir }), svg);
+  }
+
+  // Keep every label of a chart inside its box, one after the other, shrinking the last ones if needed.
+  function fitLabels(svg, W) {
+    if (!svg.isConnected) return;
+    const labels = [...svg.querySelectorAll("text.best-label, text.es-label, text.stage-label")];
+    let x = 56;
+    for (const t of labels) {
+      t.setAttribute("x", String(x));
+      let w = t.getBBox().width;
+      if (x + w > W - 4) {
+        t.setAttribute("textLength", String(Math.max(10, W - 4 - x)));
+        t.setAttribute("lengthAdjust", "spacingAndGlyphs");
+        w = W - 4 - x;
+      }
+      x += w + 14;
+    }
   }
 
   function timeline(items, d) {
@@ -514,9 +807,9 @@
       const hgt = e.duration ? Math.max(4, 40 * e.duration / max) : 4;
       const cls = "tl" + (e.finished ? " done" : " pending") + (e.index === d.best_epoch ? " best" : "");
       box.appendChild(h("div", { class: cls, style: "height:" + hgt + "px",
-        title: "epoch " + e.index + (e.finished ? " finished " + fmtTime(e.finish_time) : " in progress") + (e.duration ? " · " + fmtDur(e.duration) : "") }));
+        title: "epoch " + (e.index + 1) + (e.finished ? " finished " + fmtTime(e.finish_time) : " in progress") + (e.duration ? " · " + fmtDur(e.duration) : "") }));
     }
-    return h("section", null, h("h3", { text: "Epoch timeline (bar height = duration)" }), box);
+    return h("section", null, h("h3", { text: "Epoch timeline (bar height = duration; green = best epoch)" }), box);
   }
 
   // ------------------------------------------------------------ wiring
@@ -527,21 +820,25 @@
     let searchTimer = null;
     $("search").addEventListener("input", (ev) => {
       clearTimeout(searchTimer);
-      searchTimer = setTimeout(() => { state.q = ev.target.value.trim().toLowerCase(); schedule(true); }, 80);
+      searchTimer = setTimeout(() => { state.q = ev.target.value.trim().toLowerCase(); state.cursor = -1; schedule(true); }, 80);
     });
     $("group").addEventListener("change", (ev) => { state.group = ev.target.checked; schedule(true); });
     for (const el of document.querySelectorAll("#thead [data-sort]")) {
-      el.addEventListener("click", () => {
+      el.setAttribute("tabindex", "0");
+      const sortBy = () => {
         const k = el.dataset.sort;
         if (state.sortKey === k) state.sortDesc = !state.sortDesc;
-        else { state.sortKey = k; state.sortDesc = k !== "run" && k !== "status" && k !== "eta_seconds"; }
+        else { state.sortKey = k; state.sortDesc = !["run", "status", "eta_seconds", "best", "latest"].includes(k); }
         schedule(true);
-      });
+      };
+      el.addEventListener("click", sortBy);
+      el.addEventListener("keydown", (ev) => { if (ev.key === "Enter" || ev.key === " ") { ev.preventDefault(); ev.stopPropagation(); sortBy(); } });
     }
     $("d-close").addEventListener("click", closeDetail);
-    document.addEventListener("keydown", (ev) => { if (ev.key === "Escape" && state.openId) closeDetail(); });
-    const m = /^#run=([0-9a-f]+)$/.exec(location.hash);
-    if (m) openDetail(m[1]);
+    document.addEventListener("keydown", onKey);
+    window.addEventListener("hashchange", () => { const run = readUrl(); schedule(true); if (run && run !== state.openId) openDetail(run); });
+    const run = readUrl();
+    if (run) openDetail(run);
     connect();
     schedule(true);
   }
