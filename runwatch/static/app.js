@@ -205,7 +205,8 @@
     $("search").value = p.get("q") || "";
     $("group").checked = state.group;
     const run = p.get("run");
-    return run && /^[0-9a-f]+$/.test(run) ? run : null;
+    // An agent's ids are hex; a hub's are <cluster>:<agent's id>.
+    return run && /^(?:[A-Za-z0-9][A-Za-z0-9_.-]{0,63}:)?[0-9a-f]+$/.test(run) ? run : null;
   }
 
   // ------------------------------------------------------------ rendering
@@ -891,10 +892,6 @@
         down ? h("span", { class: "err", text: " unreachable " + fmtAgo(c.since) }) : null));
     }
   };
-  { // #run=<cluster>:<id> (hub ids) opens the run like #run=<id> does
-    const hm = /^#run=([A-Za-z0-9][A-Za-z0-9_.-]{0,63}(?::|%3A)[0-9a-f]+)$/.exec(location.hash);
-    if (hm) setTimeout(() => openDetail(decodeURIComponent(hm[1])), 0);
-  }
   // ------------------------------------------------------------ end of hub: clusters
 
   window.runwatch = state;  // for debugging and browser tests
