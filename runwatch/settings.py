@@ -62,6 +62,9 @@ class Settings:
     # Processes a cold scan (hundreds of runs never seen before) may fan out over:
     # 0 = one per usable CPU (at most 8), 1 = never fork.
     workers: int = 0
+    # Which layout's runs to look for (runwatch.layouts): "auto" finds Pylon configs and the
+    # Hugging Face / Lightning run folders their marker files reveal; a name forces that one.
+    layout: str = "auto"
 
     def epoch_dir_name(self, n: int) -> str:
         return self.epoch_dir_pattern.format(n=n)
@@ -159,6 +162,8 @@ def _validate(data: dict[str, Any], path: Path) -> dict[str, Any]:
                 raise SettingsError(f"{path}: setting {key!r} must be true or false, got {value!r}")
         elif name == "progress_json" and value not in ("full", "legacy", "off"):
             raise SettingsError(f"{path}: setting {key!r} must be one of full, legacy, off; got {value!r}")
+        elif name == "layout" and value not in ("auto", "pylon", "huggingface", "lightning"):
+            raise SettingsError(f"{path}: setting {key!r} must be one of auto, pylon, huggingface, lightning; got {value!r}")
         elif name == "epoch_dir_pattern" and (not isinstance(value, str) or "{n}" not in value):
             raise SettingsError(f"{path}: setting {key!r} must contain '{{n}}', got {value!r}")
         out[name] = value
