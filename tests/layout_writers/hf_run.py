@@ -1,9 +1,9 @@
 """A real Hugging Face Trainer run on the CPU (tiny linear model, random tensors), for the layout tests.
 
-usage: hf_run.py OUTPUT_DIR MODE   (MODE: complete | early | hold)
+usage: hf_run.py SAVE_DIR MODE [MODE...]   (MODE: complete | early | hold); each writes SAVE_DIR/<mode>
 ``early`` adds EarlyStoppingCallback on a metric that stops improving; ``hold`` pauses after
-the second save until OUTPUT_DIR/../<name>.release exists (the test reads the run meanwhile,
-then releases or kills it).
+the second save until SAVE_DIR/hold.release exists (the test reads the run meanwhile,
+then kills it).
 """
 
 import os
@@ -14,7 +14,7 @@ import torch
 from torch import nn
 from transformers import EarlyStoppingCallback, Trainer, TrainerCallback, TrainingArguments
 
-out, mode = sys.argv[1], sys.argv[2]
+save_dir, modes = sys.argv[1], sys.argv[2:]
 torch.manual_seed(0)
 
 
@@ -45,8 +45,8 @@ class Data(torch.utils.data.Dataset):
 class Hold(TrainerCallback):
     def on_save(self, args, state, control, **kw):
         if state.global_step >= 2 * 4:
-            release = out.rstrip("/") + ".release"
-            open(out.rstrip("/") + ".held", "w").close()
+            release = os.path.join(save_dir, "hold.release")
+            open(os.path.join(save_dir, "hold.held"), "w").close()
             while not os.path.exists(release):
                 time.sleep(0.05)
 
@@ -56,29 +56,31 @@ def score(p):
     return {"mae": float(abs(p.predictions - p.label_ids).mean())}
 
 
-epochs = 20 if mode == "early" else 4
-args = TrainingArguments(
-    output_dir=out,
-    num_train_epochs=epochs,
-    per_device_train_batch_size=8,
-    per_device_eval_batch_size=32,
-    learning_rate=0.05 if mode != "early" else 1e-9,
-    eval_strategy="epoch",
-    save_strategy="epoch",
-    logging_steps=1,
-    report_to=["tensorboard"],
-    metric_for_best_model="mae",
-    greater_is_better=False,
-    load_best_model_at_end=mode == "early",
-    use_cpu=True,
-    dataloader_num_workers=0,
-    disable_tqdm=True,
-)
-callbacks = []
-if mode == "early":
-    callbacks.append(EarlyStoppingCallback(early_stopping_patience=2))
-if mode == "hold":
-    callbacks.append(Hold())
-trainer = Trainer(model=Tiny(), args=args, train_dataset=Data(32, 1), eval_dataset=Data(32, 2), compute_metrics=score, callbacks=callbacks)
-trainer.train()
-trainer.save_state()
+for mode in modes:
+    out = os.path.join(save_dir, mode)
+    epochs = 20 if mode == "early" else 4
+    args = TrainingArguments(
+        output_dir=out,
+        num_train_epochs=epochs,
+        per_device_train_batch_size=8,
+        per_device_eval_batch_size=32,
+        learning_rate=0.05 if mode != "early" else 1e-9,
+        eval_strategy="epoch",
+        save_strategy="epoch",
+        logging_steps=1,
+        report_to=["tensorboard"],
+        metric_for_best_model="mae",
+        greater_is_better=False,
+        load_best_model_at_end=mode == "early",
+        use_cpu=True,
+        dataloader_num_workers=0,
+        disable_tqdm=True,
+    )
+    callbacks = []
+    if mode == "early":
+        callbacks.append(EarlyStoppingCallback(early_stopping_patience=2))
+    if mode == "hold":
+        callbacks.append(Hold())
+    trainer = Trainer(model=Tiny(), args=args, train_dataset=Data(32, 1), eval_dataset=Data(32, 2), compute_metrics=score, callbacks=callbacks)
+    trainer.train()
+    trainer.save_state()
