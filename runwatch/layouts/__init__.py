@@ -140,4 +140,27 @@ def run_of_path(project: Project, path: str) -> str | None:
     return None
 
 
+def layout_runs_by_name(project: Project) -> dict[str, str]:
+    """{run name: run key} of every marker-layout run (a live index's full scan)."""
+    out: dict[str, str] = {}
+    for key in discover_layout_runs(project):
+        run = layout_run(project, key)
+        if run is not None:
+            out[run.name] = key
+    return out
+
+
+def layout_run_of_path(project: Project, path: str) -> tuple[str, str] | None:
+    """(run name, run key) of the marker-layout run a changed path is in (a live index's path mapping)."""
+    key = run_of_path(project, path)
+    run = layout_run(project, key) if key is not None else None
+    return (run.name, key) if run is not None else None
+
+
+def watch_roots(project: Project) -> tuple[str, ...]:
+    """The top folders under the root that hold marker-layout runs (what a live watcher must watch)."""
+    tops = {os.path.join(project.root, os.path.relpath(k, project.root).split(os.sep)[0]) for k in discover_layout_runs(project)}
+    return tuple(sorted(t for t in tops if os.path.isdir(t)))
+
+
 __all__ = ["LAYOUTS", "LAYOUT_NAMES", "Layout", "LayoutRun", "discover_runs", "has_runs", "layout_run", "run_of_path", "runs_at"]
