@@ -51,7 +51,7 @@ def runs(tmp_path_factory):
         subprocess.Popen([sys.executable, os.path.join(WRITERS, "lightning_run.py"), str(pl), "cli", "early", "tb"], **kw),
     ]
     held = {
-        "hf": subprocess.Popen([sys.executable, os.path.join(WRITERS, "hf_run.py"), str(hf), "hold"], **kw),
+        "hf": subprocess.Popen([sys.executable, os.path.join(WRITERS, "hf_run.py"), str(hf), "hold", "--output_dir", "outputs/hold"], **kw),
         "pl": subprocess.Popen([sys.executable, os.path.join(WRITERS, "lightning_run.py"), str(pl), "hold"], **kw),
     }
     procs = done + list(held.values())
@@ -65,8 +65,8 @@ def runs(tmp_path_factory):
             p.wait()
 
 
-def status_json(root, *args, sleep_time=None):
-    cmd = [sys.executable, "-m", "runwatch.cli", "status", "--json", "--no-local", "--root", root, *args]
+def status_json(root, *args, sleep_time=None, local=False):
+    cmd = [sys.executable, "-m", "runwatch.cli", "status", "--json", "--local" if local else "--no-local", "--root", root, *args]
     if sleep_time is not None:
         cmd += ["--sleep-time", str(sleep_time)]
     r = subprocess.run(cmd, capture_output=True, text=True, env=ENV, timeout=120, check=False)
@@ -117,6 +117,15 @@ def test_running_runs_read_while_they_train(runs):
     assert p["status"] == "running" and p["completed_epochs"] == 2 and p["total_epochs"] is None
 
 
+def test_a_live_hf_process_is_matched_by_its_output_dir(runs):
+    got = status_json(runs["root"], local=True)
+    h = got["outputs/hold"]
+    assert h["process_info"] is not None and h["process_info"]["pid"] == runs["held"]["hf"].pid
+    time.sleep(1.1)
+    # alive but silent past sleep_time: stuck (a hung trainer), not failed
+    assert status_json(runs["root"], sleep_time=0, local=True)["outputs/hold"]["status"] == "stuck"
+
+
 def test_api_gives_the_same_answer_with_curves(runs):
     from runwatch import get_all_run_status
     from runwatch.layout import Project
@@ -131,6 +140,27 @@ def test_api_gives_the_same_answer_with_curves(runs):
     assert [e.scores["eval_mae"] is not None for e in h.details.epochs] == [True, True]  # one point per evaluation
     early = by_run["lightning_logs/early/version_0"]
     assert [e.index for e in early.details.epochs] == [0, 1, 2] and all("val_loss" in e.scores for e in early.details.epochs)
+
+
+def test_server_shows_the_same_runs(runs):
+    import urllib.request
+
+    from runwatch.process_info import ProcessSnapshot
+    from runwatch.server import BackgroundServer
+
+    cli = status_json(runs["root"])
+    with BackgroundServer(runs["root"], sweep_interval=3600, monitor=ProcessSnapshot()) as srv:
+        with urllib.request.urlopen(srv.base + "api/runs", timeout=30) as r:
+            body = json.loads(r.read())
+        with urllib.request.urlopen(srv.base + "metrics", timeout=30) as r:
+            metrics = r.read().decode()
+    records = body["runs"] if isinstance(body, dict) else body
+    api = {rec["run"]: rec for rec in records}
+    assert set(api) == set(cli)
+    for name in ("outputs/complete", "outputs/early", "lightning_logs/cli/version_0", "lightning_logs/early/version_0"):
+        for k in ("completed_epochs", "total_epochs", "early_stopped", "main_best", "completed_steps"):
+            assert api[name][k] == cli[name][k], (name, k)
+    assert 'run="outputs/complete"' in metrics
 
 
 def test_killed_runs_are_failed_not_running(runs):

@@ -1,6 +1,6 @@
 """A real Hugging Face Trainer run on the CPU (tiny linear model, random tensors), for the layout tests.
 
-usage: hf_run.py SAVE_DIR MODE [MODE...]   (MODE: complete | early | hold); each writes SAVE_DIR/<mode>
+usage: hf_run.py SAVE_DIR MODE [MODE...] [--output_dir SAVE_DIR/MODE]   (MODE: complete | early | hold); each writes SAVE_DIR/<mode>
 ``early`` adds EarlyStoppingCallback on a metric that stops improving; ``hold`` pauses after
 the second save until SAVE_DIR/hold.release exists (the test reads the run meanwhile,
 then kills it).
@@ -14,7 +14,9 @@ import torch
 from torch import nn
 from transformers import EarlyStoppingCallback, Trainer, TrainerCallback, TrainingArguments
 
-save_dir, modes = sys.argv[1], sys.argv[2:]
+save_dir = sys.argv[1]
+# modes, then an optional ``--output_dir X`` that only shows on the command line (as an HfArgumentParser script's would)
+modes = [a for i, a in enumerate(sys.argv[2:], 2) if not a.startswith("--") and not sys.argv[i - 1].startswith("--")]
 torch.manual_seed(0)
 
 
