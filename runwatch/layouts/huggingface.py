@@ -116,6 +116,16 @@ def _num(v: Any) -> float | None:
     return float(v) if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) else None
 
 
+def _dict(v: Any) -> dict[str, Any]:
+    return v if isinstance(v, dict) else {}
+
+
+def _count(v: Any) -> int | None:
+    """A positive whole number (3 or 3.0), else None."""
+    n = _num(v)
+    return int(n) if n is not None and n > 0 and n == int(n) else None
+
+
 def eval_entries(log_history: Any) -> list[dict[str, Any]]:
     """The ``eval_*`` entries of a log history, scores only (timings left out), with their step and epoch."""
     out = []
@@ -208,19 +218,19 @@ class HuggingFaceProgressTracker(BaseProgressTracker):
         ev_epoch = max((s.value for s in scalars if s.tag == "train/epoch"), default=None)
 
         step = max(int(_num(state.get("global_step")) or 0), ev_step)
-        max_steps = state.get("max_steps") if isinstance(state.get("max_steps"), int) and state.get("max_steps", 0) > 0 else None
-        total_epochs = state.get("num_train_epochs") if isinstance(state.get("num_train_epochs"), int) and state["num_train_epochs"] > 0 else None
+        max_steps = _count(state.get("max_steps"))
+        total_epochs = _count(state.get("num_train_epochs"))
         epoch = max(x for x in (_num(state.get("epoch")), ev_epoch, 0.0) if x is not None)
         completed = int(math.floor(epoch + 1e-6))
-        history = state.get("log_history")
-        trained = any(isinstance(e, dict) and "train_runtime" in e for e in history or [])
-        control = (state.get("stateful_callbacks") or {}).get("TrainerControl") or {}
-        stop_flag = bool((control.get("args") or {}).get("should_training_stop"))
-        es = (state.get("stateful_callbacks") or {}).get("EarlyStoppingCallback") or {}
-        if isinstance(es, list):
-            es = es[0] if es else {}
-        patience = (es.get("args") or {}).get("early_stopping_patience")
-        counter = (es.get("attributes") or {}).get("early_stopping_patience_counter")
+        history = state.get("log_history") if isinstance(state.get("log_history"), list) else []
+        trained = any(isinstance(e, dict) and "train_runtime" in e for e in history)
+        callbacks = _dict(state.get("stateful_callbacks"))
+        control = _dict(callbacks.get("TrainerControl"))
+        stop_flag = _dict(control.get("args")).get("should_training_stop") is True
+        es = callbacks.get("EarlyStoppingCallback")
+        es = _dict(es[0] if isinstance(es, list) and es else es)  # a list when several are registered
+        patience = _dict(es.get("args")).get("early_stopping_patience")
+        counter = _dict(es.get("attributes")).get("early_stopping_patience_counter")
         reached = max_steps is not None and step >= max_steps
         early = isinstance(patience, int) and isinstance(counter, int) and counter >= patience and not reached
         complete = reached or trained or early or stop_flag
@@ -230,7 +240,7 @@ class HuggingFaceProgressTracker(BaseProgressTracker):
         latest = evals[-1]["scores"] if evals else None
         best = best_epoch = None
         best_step = state.get("best_global_step")
-        if not isinstance(best_step, int) and isinstance(state.get("best_model_checkpoint"), str):
+        if not (isinstance(best_step, int) and not isinstance(best_step, bool)) and isinstance(state.get("best_model_checkpoint"), str):
             m = _CHECKPOINT.match(os.path.basename(state["best_model_checkpoint"].rstrip("/\\")))
             best_step = int(m.group(1)) if m else None
         if isinstance(best_step, int):
