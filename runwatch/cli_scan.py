@@ -151,6 +151,8 @@ def _resolve_one(project: Project, p: str) -> list[str]:
     folder = os.path.join(project.configs_root, name.strip("/"))
     if os.path.isdir(folder):
         return project.discover_configs(under=os.path.relpath(folder, project.configs_root))
+    if os.path.isdir(os.path.join(project.root, p)):  # layouts hook: an HF / Lightning run named relative to the root
+        return _resolve_existing(project, os.path.join(project.root, p))
     return []
 
 

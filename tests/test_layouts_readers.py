@@ -124,3 +124,22 @@ def test_hostile_state_files_cost_only_their_own_run(tmp_path):
     assert any("malformed" in w for w in by["outputs/d"].progress.warnings)
     lx = by["lightning_logs/x/version_0"].progress
     assert lx.completed_epochs == 2 and any("config.yaml" in w and "malformed YAML" in w for w in lx.warnings)
+
+
+def test_a_log_the_lab_names_gives_liveness_and_the_error(tmp_path):
+    import json
+
+    from runwatch import get_all_run_status
+    from runwatch.layout import Project
+    from runwatch.layouts import discover_runs
+    from runwatch.settings import load_settings
+
+    run = tmp_path / "outputs" / "r"
+    (run / "checkpoint-2").mkdir(parents=True)
+    (run / "checkpoint-2" / "trainer_state.json").write_text(json.dumps({"global_step": 2, "max_steps": 8, "epoch": 1.0, "num_train_epochs": 4, "log_history": []}))
+    (run / "train.log").write_text('Traceback (most recent call last):\n  File "t.py", line 3, in <module>\nRuntimeError: CUDA out of memory\n')
+    settings = load_settings(str(tmp_path), trainer_log_pattern="train*.log")
+    out = get_all_run_status(discover_runs(Project.at(str(tmp_path), settings)), root=str(tmp_path), settings=settings, use_store=False, sleep_time=0)
+    (s,) = out.values()
+    assert s.progress.error_message == "RuntimeError: CUDA out of memory" and s.details.logs[0][0] == "train.log"
+    assert (s.progress.completed_epochs, s.progress.completed_steps, s.progress.total_steps) == (1, 2, 8) and s.status == "failed"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from runwatch.readers.logs import last_exception, matching_logs
 from runwatch.readers.tfevents import Scalar, event_tail, is_event_file
 
 ETA_WINDOW = 20
@@ -78,3 +79,17 @@ class StatMemo:
             self._items.clear()
         self._items[path] = (key, value)
         return value
+
+
+def lab_logs(work_dir: str, names: tuple[str, ...], pattern: str, files: dict[str, Any]) -> tuple[list[tuple[str, float]], str | None]:
+    """Text logs the lab keeps in the run folder (``trainer_log_pattern``): (name, mtime) newest first, and
+    the last exception of the newest; each is added to ``files`` (the tracker's watched files)."""
+    found: list[tuple[str, float]] = []
+    for name, _ in matching_logs([(n, 0.0) for n in names], pattern):
+        path = os.path.join(work_dir, name)
+        st = stat_or_none(path)
+        files[path] = seen(st)
+        if st is not None:
+            found.append((name, st.st_mtime))
+    found.sort(key=lambda x: x[1], reverse=True)
+    return found, (last_exception(os.path.join(work_dir, found[0][0])) if found else None)

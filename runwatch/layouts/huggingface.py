@@ -16,7 +16,7 @@ from typing import Any
 
 from runwatch.configs.facts import ConfigFacts, StageFacts
 from runwatch.layouts.base import run_above, walk_for_runs
-from runwatch.layouts.common import StatMemo, event_files, listing, read_events, seen, stat_or_none, step_rate_eta
+from runwatch.layouts.common import StatMemo, lab_logs, event_files, listing, read_events, seen, stat_or_none, step_rate_eta
 from runwatch.progress_tracking.base_progress_tracker import BaseProgressTracker, EpochRecord, RunDetails
 from runwatch.progress_tracking.progress_info import ProgressInfo
 from runwatch.readers.jsonfile import read_json_tolerant
@@ -211,6 +211,8 @@ class HuggingFaceProgressTracker(BaseProgressTracker):
             files[p] = seen(st)
             if st is not None:
                 logs.append((os.path.relpath(p, wd), st.st_mtime))
+        text_logs, error = lab_logs(wd, names, self.settings.trainer_log_pattern, files)
+        logs += text_logs
         logs.sort(key=lambda x: x[1], reverse=True)
         scalars = read_events(events, warnings) if events else []
         points = [(s.wall_time, s.step) for s in scalars if s.tag.startswith("train/")]
@@ -275,6 +277,7 @@ class HuggingFaceProgressTracker(BaseProgressTracker):
             last_update_time=last,
             best_score=best,
             latest_score=latest,
+            error_message=error,
             warnings=warnings or None,
             best_epoch=best_epoch,
             completed_steps=step,

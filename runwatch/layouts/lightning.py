@@ -17,7 +17,7 @@ from typing import Any
 
 from runwatch.configs.facts import ConfigFacts, StageFacts
 from runwatch.layouts.base import run_above, walk_for_runs
-from runwatch.layouts.common import StatMemo, event_files, listing, read_events, seen, stat_or_none, step_rate_eta
+from runwatch.layouts.common import StatMemo, lab_logs, event_files, listing, read_events, seen, stat_or_none, step_rate_eta
 from runwatch.progress_tracking.base_progress_tracker import BaseProgressTracker, EpochRecord, RunDetails
 from runwatch.progress_tracking.early_stopping import replay
 from runwatch.progress_tracking.progress_info import ProgressInfo
@@ -221,6 +221,8 @@ class LightningProgressTracker(BaseProgressTracker):
                 logs.append((os.path.basename(p), st.st_mtime))
         if "metrics.csv" in names and (st := stat_or_none(os.path.join(wd, "metrics.csv"))) is not None:
             logs.append(("metrics.csv", st.st_mtime))
+        text_logs, error = lab_logs(wd, names, self.settings.trainer_log_pattern, files)
+        logs += text_logs
         logs.sort(key=lambda x: x[1], reverse=True)
         if events:
             scalars = read_events(events, warnings)
@@ -294,6 +296,7 @@ class LightningProgressTracker(BaseProgressTracker):
             last_update_time=max(stamps, default=None),
             best_score=best,
             latest_score=latest,
+            error_message=error,
             warnings=warnings or None,
             best_epoch=best_i,
             completed_steps=steps,

@@ -62,6 +62,8 @@ def read_tail(path: str, max_bytes: int = _TAIL_BYTES) -> str:
 
 def tail_lines(path: str, n: int = 50) -> list[str]:
     text = read_tail(path, 64 * 1024)
+    if "\0" in text:  # a binary file (a TensorBoard event file is a run's newest "log"): no lines to show
+        return []
     lines = text.splitlines()
     return lines[-n:]
 
