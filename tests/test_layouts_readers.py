@@ -143,3 +143,29 @@ def test_a_log_the_lab_names_gives_liveness_and_the_error(tmp_path):
     (s,) = out.values()
     assert s.progress.error_message == "RuntimeError: CUDA out of memory" and s.details.logs[0][0] == "train.log"
     assert (s.progress.completed_epochs, s.progress.completed_steps, s.progress.total_steps) == (1, 2, 8) and s.status == "failed"
+
+
+def test_live_index_follows_a_changed_hf_run(tmp_path):
+    import json
+
+    from runwatch.layout import Project
+    from runwatch.live.index import LiveIndex
+
+    run = tmp_path / "outputs" / "r"
+
+    def save(step):
+        d = run / f"checkpoint-{step}"
+        d.mkdir(parents=True)
+        (d / "trainer_state.json").write_text(json.dumps({"global_step": step, "max_steps": 8, "epoch": step / 2, "num_train_epochs": 4, "log_history": []}))
+        return d / "trainer_state.json"
+
+    save(2)
+    index = LiveIndex(Project.at(str(tmp_path)), use_store=False)
+    index.full_scan()
+    _, recs = index.records()
+    assert [(r["run"], r["completed_steps"]) for r in recs] == [("outputs/r", 2)]
+    path = save(6)
+    delta = index.apply_changes([str(path)])
+    assert delta is not None
+    _, recs = index.records()
+    assert [(r["run"], r["completed_steps"], r["completed_epochs"]) for r in recs] == [("outputs/r", 6, 3)]

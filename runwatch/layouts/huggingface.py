@@ -36,6 +36,8 @@ def checkpoints(names: Any) -> list[tuple[int, str]]:
 
 
 def is_run_dir(path: str, names: frozenset[str]) -> bool:
+    if _CHECKPOINT.match(os.path.basename(path)):
+        return False  # a checkpoint is part of its output_dir's run
     if STATE in names:
         return True
     return any(os.path.isfile(os.path.join(path, n, STATE)) for _, n in checkpoints(names)[-1:])
