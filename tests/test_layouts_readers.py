@@ -169,3 +169,33 @@ def test_live_index_follows_a_changed_hf_run(tmp_path):
     assert delta is not None
     _, recs = index.records()
     assert [(r["run"], r["completed_steps"], r["completed_epochs"]) for r in recs] == [("outputs/r", 6, 3)]
+
+
+def test_dashboard_follows_an_hf_run_through_the_file_watcher(tmp_path):
+    import json
+    import time
+    import urllib.request
+
+    from runwatch.process_info import ProcessSnapshot
+    from runwatch.server import BackgroundServer
+
+    run = tmp_path / "outputs" / "r"
+
+    def save(step):
+        d = run / f"checkpoint-{step}"
+        d.mkdir(parents=True)
+        (d / "trainer_state.json").write_text(json.dumps({"global_step": step, "max_steps": 8, "epoch": step / 2, "num_train_epochs": 4, "log_history": []}))
+
+    def steps(srv):
+        with urllib.request.urlopen(srv.base + "api/runs", timeout=30) as r:
+            body = json.loads(r.read())
+        return {rec["run"]: rec["completed_steps"] for rec in (body["runs"] if isinstance(body, dict) else body)}
+
+    save(2)
+    with BackgroundServer(str(tmp_path), sweep_interval=3600, monitor=ProcessSnapshot()) as srv:
+        assert steps(srv) == {"outputs/r": 2}
+        save(6)
+        end = time.time() + 30
+        while steps(srv) != {"outputs/r": 6}:
+            assert time.time() < end, "the watcher never saw the new checkpoint"
+            time.sleep(0.2)

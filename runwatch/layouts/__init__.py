@@ -113,7 +113,7 @@ def layout_run(project: Project, key: str) -> LayoutRun | None:
     if layout is None:
         return None
     rel = os.path.relpath(path, project.root)
-    name = path if rel.startswith("..") else rel.replace(os.sep, "/")
+    name = path if rel.startswith("..") else os.path.basename(path) if rel == "." else rel.replace(os.sep, "/")
     run = LayoutRun(layout, path, name)
     if len(_RUNS) > 100_000:
         _RUNS.clear()
@@ -157,10 +157,29 @@ def layout_run_of_path(project: Project, path: str) -> tuple[str, str] | None:
     return (run.name, key) if run is not None else None
 
 
+_WATCH_ROOTS: dict[tuple[str, str], tuple[float, tuple[str, ...]]] = {}
+WATCH_ROOTS_TTL_S = 30.0
+
+
 def watch_roots(project: Project) -> tuple[str, ...]:
-    """The top folders under the root that hold marker-layout runs (what a live watcher must watch)."""
+    """The top folders under the root that hold marker-layout runs (what a live watcher must watch).
+
+    A watcher asks at every sweep; the walk behind the answer is redone at most every
+    ``WATCH_ROOTS_TTL_S`` seconds (a new top folder of runs is watched within that time).
+    """
+    import time
+
+    key = (project.root, _chosen(project))
+    hit = _WATCH_ROOTS.get(key)
+    now = time.monotonic()
+    if hit is not None and now - hit[0] < WATCH_ROOTS_TTL_S:
+        return hit[1]
     tops = {os.path.join(project.root, os.path.relpath(k, project.root).split(os.sep)[0]) for k in discover_layout_runs(project)}
-    return tuple(sorted(t for t in tops if os.path.isdir(t)))
+    roots = tuple(sorted(t for t in tops if os.path.isdir(t)))
+    if len(_WATCH_ROOTS) > 64:
+        _WATCH_ROOTS.clear()
+    _WATCH_ROOTS[key] = (now, roots)
+    return roots
 
 
 __all__ = ["LAYOUTS", "LAYOUT_NAMES", "Layout", "LayoutRun", "discover_runs", "has_runs", "layout_run", "run_of_path", "runs_at"]
