@@ -104,7 +104,7 @@ def check_project(project: Project) -> None:
 
     if not os.path.isdir(project.configs_root) and not has_runs(project):
         raise UserError(
-            f"{project.root}: not a project root (no {project.settings.configs_dir}/ folder); "
+            f"{project.root}: not a project root (no {project.settings.configs_dir}/ folder, no Hugging Face or Lightning runs under it); "
             "pass --root or run inside a project"
         )
 
