@@ -81,6 +81,15 @@ def test_cli_finds_every_run_outside_a_pylon_project(runs):
     assert {r["runner_type"] for r in got.values()} == {"hf_trainer", "lightning"}
 
 
+def test_cli_table_shows_them_like_any_run(runs):
+    r = subprocess.run([sys.executable, "-m", "runwatch.cli", "status", "--no-local", "--sleep-time", "0", "--root", runs["root"]],
+                       capture_output=True, text=True, env=ENV, timeout=120, check=False)
+    assert r.returncode == 0, r.stderr
+    lines = {line.split()[0]: line for line in r.stdout.splitlines() if line.strip() and "/" in line.split()[0]}
+    assert "hf_trainer" in lines["outputs/complete"] and "4/4" in lines["outputs/complete"] and "eval_mae" in lines["outputs/complete"]
+    assert "lightning" in lines["lightning_logs/tb/version_0"] and "3/?" in lines["lightning_logs/tb/version_0"]
+
+
 def test_hf_complete_and_early_stopped(runs):
     time.sleep(1.1)
     got = status_json(runs["root"], os.path.join(runs["root"], "outputs"), sleep_time=0)

@@ -4,7 +4,8 @@ usage: lightning_run.py SAVE_DIR MODE [MODE...]   (MODE: cli | early | hold | tb
 ``cli``: LightningCLI (writes config.yaml with trainer.max_epochs), CSVLogger, 4 epochs, done.
 ``early``: Trainer + CSVLogger + EarlyStopping(patience=2) on a plateau, ModelCheckpoint(save_last=True).
 ``tb``: Trainer with the default logger (TensorBoard), 3 epochs, done.
-``hold``: CSVLogger, 6 epochs, pauses after epoch 2 until SAVE_DIR/hold.release exists.
+``hold``: CSVLogger flushing every step (``flush_logs_every_n_steps=1``; the default 100 would leave
+metrics.csv empty this early), 6 epochs, pauses after epoch 2 until SAVE_DIR/hold.release exists.
 Each mode writes SAVE_DIR/<mode>/version_0.
 """
 
@@ -65,7 +66,6 @@ class Data(L.LightningDataModule):
 class Hold(Callback):
     def on_train_epoch_end(self, trainer, module):
         if trainer.current_epoch == 1:
-            trainer.logger.save()
             open(os.path.join(save_dir, "hold.held"), "w").close()
             while not os.path.exists(os.path.join(save_dir, "hold.release")):
                 time.sleep(0.05)
@@ -93,5 +93,5 @@ for mode in modes:
         t = L.Trainer(max_epochs=3, logger=TensorBoardLogger(save_dir, name="tb"), **common)
         t.fit(Tiny(), Data())
     elif mode == "hold":
-        t = L.Trainer(max_epochs=6, logger=CSVLogger(save_dir, name="hold"), callbacks=[Hold()], **common)
+        t = L.Trainer(max_epochs=6, logger=CSVLogger(save_dir, name="hold", flush_logs_every_n_steps=1), callbacks=[Hold()], **common)
         t.fit(Tiny(), Data())
