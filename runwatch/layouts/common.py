@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+import time
 from typing import Any
+
+from runwatch.progress_tracking.base_progress_tracker import RACY_WINDOW_S
 
 from runwatch.readers.logs import last_exception, matching_logs
 from runwatch.readers.tfevents import Scalar, event_tail, is_event_file
@@ -93,3 +96,38 @@ def lab_logs(work_dir: str, names: tuple[str, ...], pattern: str, files: dict[st
             found.append((name, st.st_mtime))
     found.sort(key=lambda x: x[1], reverse=True)
     return found, (last_exception(os.path.join(work_dir, found[0][0])) if found else None)
+
+
+def _stamp(path: str) -> tuple[int, int] | None:
+    st = stat_or_none(path)
+    return (st.st_mtime_ns, st.st_size) if st is not None else None
+
+
+class FactsMemo:
+    """A run's facts, reused while the files they were read from are unchanged (one stat each).
+
+    ``compute(run)`` returns (facts, the paths it depends on); a folder among them stands
+    for its listing (a new checkpoint changes the folder's mtime).
+    """
+
+    def __init__(self, limit: int = 100_000) -> None:
+        self._items: dict[str, tuple[tuple[str, ...], tuple[Any, ...], Any]] = {}
+        self._limit = limit
+
+    def get(self, run: str, compute: Any) -> Any:
+        hit = self._items.get(run)
+        if hit is not None and tuple(_stamp(p) for p in hit[0]) == hit[1]:
+            return hit[2]
+        facts, deps = compute(run)
+        deps = tuple(deps)
+        stamps = tuple(_stamp(p) for p in deps)
+        # A file modified within the racy window may change again within the same mtime tick:
+        # not remembered (read again next time), as the trackers' keys do.
+        limit = (time.time() - RACY_WINDOW_S) * 1e9
+        if all(st is None or st[0] <= limit for st in stamps):
+            if len(self._items) >= self._limit:
+                self._items.clear()
+            self._items[run] = (deps, stamps, facts)
+        else:
+            self._items.pop(run, None)
+        return facts

@@ -16,7 +16,7 @@ from typing import Any
 
 from runwatch.configs.facts import ConfigFacts, StageFacts
 from runwatch.layouts.base import run_above, walk_for_runs
-from runwatch.layouts.common import StatMemo, lab_logs, event_files, listing, read_events, seen, stat_or_none, step_rate_eta
+from runwatch.layouts.common import FactsMemo, StatMemo, lab_logs, event_files, listing, read_events, seen, stat_or_none, step_rate_eta
 from runwatch.progress_tracking.base_progress_tracker import BaseProgressTracker, EpochRecord, RunDetails
 from runwatch.progress_tracking.progress_info import ProgressInfo
 from runwatch.readers.jsonfile import read_json_tolerant
@@ -102,9 +102,21 @@ class HuggingFaceLayout:
         return HuggingFaceProgressTracker(run, facts, settings=settings, store=store)
 
     def facts(self, run: str, settings: Settings) -> ConfigFacts:
-        args, _ = training_args(run)
-        stage = StageFacts(runner_kind=None, directions=directions_of(args), directions_source="source" if directions_of(args) else None)
-        return ConfigFacts(path=run, stages=[stage])
+        return _FACTS.get(run, _read_facts)
+
+
+def _read_facts(run: str) -> tuple[ConfigFacts, list[str]]:
+    names = listing(run)[1]
+    args, source = training_args(run, names)
+    directions = directions_of(args)
+    stage = StageFacts(runner_kind=None, directions=directions, directions_source="source" if directions else None)
+    deps = [run] + [os.path.join(run, n) for n in ("training_args.json", "training_args.bin") if n in names]
+    if source is not None and source not in deps:
+        deps.append(source)
+    return ConfigFacts(path=run, stages=[stage]), deps
+
+
+_FACTS = FactsMemo()
 
 
 def _state_at(path: str) -> tuple[dict[str, Any] | None, str | None]:

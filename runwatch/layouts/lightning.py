@@ -17,7 +17,7 @@ from typing import Any
 
 from runwatch.configs.facts import ConfigFacts, StageFacts
 from runwatch.layouts.base import run_above, walk_for_runs
-from runwatch.layouts.common import StatMemo, lab_logs, event_files, listing, read_events, seen, stat_or_none, step_rate_eta
+from runwatch.layouts.common import FactsMemo, StatMemo, lab_logs, event_files, listing, read_events, seen, stat_or_none, step_rate_eta
 from runwatch.progress_tracking.base_progress_tracker import BaseProgressTracker, EpochRecord, RunDetails
 from runwatch.progress_tracking.early_stopping import replay
 from runwatch.progress_tracking.progress_info import ProgressInfo
@@ -73,6 +73,7 @@ def monitor_facts(work_dir: str, ckpt_names: tuple[str, ...]) -> dict[str, Any]:
     if not stats:
         return out
     newest = max(stats)[1]
+    out["newest"] = os.path.basename(newest)
     data = _CKPTS.get(newest, _callbacks_of) or {}
     out["ckpt_epoch"], out["ckpt_step"] = data.get("epoch"), data.get("global_step")
     for key, state in (data.get("callbacks") or {}).items():
@@ -131,15 +132,26 @@ class LightningLayout:
         return LightningProgressTracker(run, facts, settings=settings, store=store)
 
     def facts(self, run: str, settings: Settings) -> ConfigFacts:
-        names = listing(run)[1]
-        me, _, _ = totals(run, names)
-        ck = listing(os.path.join(run, "checkpoints"))[1] if "checkpoints" in names else ()
-        mon = monitor_facts(run, ck)
-        directions = {mon["monitor"]: 1 if mon.get("mode") == "max" else -1} if mon.get("monitor") and mon.get("mode") in ("min", "max") else None
-        patience = mon.get("patience") if isinstance(mon.get("patience"), int) else None
-        stage = StageFacts(epochs=me, directions=directions, directions_source="source" if directions else None,
-                           early_stopping_enabled=patience is not None, early_stopping_patience=patience)
-        return ConfigFacts(path=run, stages=[stage])
+        return _FACTS.get(run, _read_facts)
+
+
+def _read_facts(run: str) -> tuple[ConfigFacts, list[str]]:
+    names = listing(run)[1]
+    me, _, _ = totals(run, names)
+    ck = listing(os.path.join(run, "checkpoints"))[1] if "checkpoints" in names else ()
+    mon = monitor_facts(run, ck)
+    directions = {mon["monitor"]: 1 if mon.get("mode") == "max" else -1} if mon.get("monitor") and mon.get("mode") in ("min", "max") else None
+    patience = mon.get("patience") if isinstance(mon.get("patience"), int) else None
+    stage = StageFacts(epochs=me, directions=directions, directions_source="source" if directions else None,
+                       early_stopping_enabled=patience is not None, early_stopping_patience=patience)
+    deps = [run, os.path.join(run, "config.yaml"), os.path.join(run, "hparams.yaml")]
+    if ck:
+        deps.append(os.path.join(run, "checkpoints"))
+        deps += [os.path.join(run, "checkpoints", n) for n in ck if n == "last.ckpt" or n == mon.get("newest")]
+    return ConfigFacts(path=run, stages=[stage]), deps
+
+
+_FACTS = FactsMemo()
 
 
 def _epoch_rows(rows: list[dict[str, Any]]) -> dict[int, dict[str, Any]]:
