@@ -14,7 +14,7 @@ import os
 import re
 from typing import Any
 
-from runwatch.configs.facts import ConfigFacts, StageFacts
+from runwatch.configs.facts import ClassRef, ConfigFacts, StageFacts
 from runwatch.layouts.base import run_above, walk_for_runs
 from runwatch.layouts.common import FactsMemo, StatMemo, lab_logs, event_files, listing, read_events, seen, stat_or_none, step_rate_eta
 from runwatch.progress_tracking.base_progress_tracker import BaseProgressTracker, EpochRecord, RunDetails
@@ -109,7 +109,7 @@ def _read_facts(run: str) -> tuple[ConfigFacts, list[str]]:
     names = listing(run)[1]
     args, source = training_args(run, names)
     directions = directions_of(args)
-    stage = StageFacts(runner_kind=None, directions=directions, directions_source="source" if directions else None)
+    stage = StageFacts(runner=ClassRef("transformers", "Trainer"), runner_kind=None, directions=directions, directions_source="source" if directions else None)
     deps = [run] + [os.path.join(run, n) for n in ("training_args.json", "training_args.bin") if n in names]
     if source is not None and source not in deps:
         deps.append(source)

@@ -15,7 +15,7 @@ import os
 import re
 from typing import Any
 
-from runwatch.configs.facts import ConfigFacts, StageFacts
+from runwatch.configs.facts import ClassRef, ConfigFacts, StageFacts
 from runwatch.layouts.base import run_above, walk_for_runs
 from runwatch.layouts.common import FactsMemo, StatMemo, lab_logs, event_files, listing, read_events, seen, stat_or_none, step_rate_eta
 from runwatch.progress_tracking.base_progress_tracker import BaseProgressTracker, EpochRecord, RunDetails
@@ -142,7 +142,7 @@ def _read_facts(run: str) -> tuple[ConfigFacts, list[str]]:
     mon = monitor_facts(run, ck)
     directions = {mon["monitor"]: 1 if mon.get("mode") == "max" else -1} if mon.get("monitor") and mon.get("mode") in ("min", "max") else None
     patience = mon.get("patience") if isinstance(mon.get("patience"), int) else None
-    stage = StageFacts(epochs=me, directions=directions, directions_source="source" if directions else None,
+    stage = StageFacts(runner=ClassRef("lightning.pytorch", "Trainer"), epochs=me, directions=directions, directions_source="source" if directions else None,
                        early_stopping_enabled=patience is not None, early_stopping_patience=patience)
     deps = [run, os.path.join(run, "config.yaml"), os.path.join(run, "hparams.yaml")]
     if ck:
