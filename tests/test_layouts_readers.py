@@ -199,3 +199,23 @@ def test_dashboard_follows_an_hf_run_through_the_file_watcher(tmp_path):
         while steps(srv) != {"outputs/r": 6}:
             assert time.time() < end, "the watcher never saw the new checkpoint"
             time.sleep(0.2)
+
+
+def test_pylon_adapter_answers_as_the_existing_code(tmp_path):
+    from runwatch.layout import Project
+    from runwatch.layouts import LAYOUTS
+    from runwatch.progress_tracking.progress_tracker_factory import create_progress_tracker
+    from runwatch.testing.generator import generate_tree
+
+    generate_tree(str(tmp_path), n_runs=4)
+    project = Project.at(str(tmp_path))
+    pylon = LAYOUTS["pylon"]
+    configs = pylon.discover(project.root, project.settings)
+    assert configs == project.discover_configs() and configs
+    c = configs[0]
+    wd = pylon.work_dir(c, project.root, project.settings)
+    assert wd == project.work_dir(c)
+    assert pylon.run_of_path(project.root, wd + "/epoch_0/validation_scores.json", project.settings) == c
+    facts = pylon.facts(c, project.settings, project.root)
+    t = pylon.tracker(c, facts, project.settings, root=project.root)
+    assert t.get_progress().to_dict() == create_progress_tracker(wd, facts, settings=project.settings).get_progress().to_dict()

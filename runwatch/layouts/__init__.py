@@ -69,7 +69,7 @@ def discover_layout_runs(project: Project, under: str | None = None) -> list[str
 
 def discover_runs(project: Project) -> list[str]:
     """Every run of the project: Pylon configs (unless another layout is forced), then other layouts' run folders."""
-    pylon = project.discover_configs() if _chosen(project) in ("auto", "pylon") else []
+    pylon = LAYOUTS["pylon"].discover(project.root, project.settings) if _chosen(project) in ("auto", "pylon") else []
     return pylon + discover_layout_runs(project)
 
 
