@@ -106,9 +106,11 @@ def infer_root(root: str | None, paths: Sequence[str]) -> str:
 
 
 def check_project(project: Project) -> None:
-    if not os.path.isdir(project.configs_root):
+    from runwatch.layouts import has_runs  # layouts hook: HF / Lightning runs need no configs/ folder
+
+    if not os.path.isdir(project.configs_root) and not has_runs(project):
         raise UserError(
-            f"{project.root}: not a project root (no {project.settings.configs_dir}/ folder); "
+            f"{project.root}: not a project root (no {project.settings.configs_dir}/ folder, no Hugging Face or Lightning runs under it); "
             "pass --root or run inside a project"
         )
 
@@ -120,8 +122,10 @@ def resolve_targets(project: Project, paths: Sequence[str]) -> list[str]:
     log, ``trainers/group_0/run_3``) names the same run; an argument that names none
     is an error, because a silently empty table reads as "nothing is running".
     """
+    from runwatch.layouts import discover_runs  # layouts hook: Pylon configs and other layouts' run folders
+
     if not paths:
-        return project.discover_configs()
+        return discover_runs(project)
     out: list[str] = []
     for p in paths:
         found = _resolve_one(project, p)
@@ -157,6 +161,8 @@ def _resolve_one(project: Project, p: str) -> list[str]:
     folder = os.path.join(project.configs_root, name.strip("/"))
     if os.path.isdir(folder):
         return project.discover_configs(under=os.path.relpath(folder, project.configs_root))
+    if os.path.isdir(os.path.join(project.root, p)):  # layouts hook: an HF / Lightning run named relative to the root
+        return _resolve_existing(project, os.path.join(project.root, p))
     return []
 
 
@@ -170,7 +176,13 @@ def _under(path: str, folder: str) -> str | None:
 
 
 def _resolve_existing(project: Project, p: str) -> list[str]:
+    from runwatch.layouts import runs_at  # layouts hook: a path in or above HF / Lightning runs
+
     a = os.path.abspath(p)
+    if _under(a, project.configs_root) is None and _under(a, project.logs_root) is None:
+        found = runs_at(project, a)
+        if found:
+            return ([] if os.path.normpath(a) != os.path.normpath(project.root) else project.discover_configs()) + found
     if os.path.normpath(a) == os.path.normpath(project.root):
         return project.discover_configs()
     rel_c = _under(a, project.configs_root)
@@ -415,8 +427,11 @@ def find_one(project: Project, run: str) -> str:
         names = ", ".join(project.config_rel(c) for c in found[:5])
         more = f" and {len(found) - 5} more" if len(found) > 5 else ""
         raise UserError(f"{run}: names {len(found)} runs ({names}{more}); give one")
+    from runwatch.layouts import layout_run  # layouts hook: a run folder of another layout is its own name
+
     try:
-        project.config_rel(found[0])
+        if layout_run(project, found[0]) is None:
+            project.config_rel(found[0])
     except LayoutError as e:
         raise UserError(str(e)) from e
     return found[0]

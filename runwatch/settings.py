@@ -105,6 +105,9 @@ class Settings:
     workers: int = 0
     # The [notify] section: notifications and hooks on status transitions.
     notify: NotifySettings = field(default_factory=NotifySettings)
+    # Which layout's runs to look for (runwatch.layouts): "auto" finds Pylon configs and the
+    # Hugging Face / Lightning run folders their marker files reveal; a name forces that one.
+    layout: str = "auto"
 
     def epoch_dir_name(self, n: int) -> str:
         return self.epoch_dir_pattern.format(n=n)
@@ -205,6 +208,8 @@ def _validate(data: dict[str, Any], path: Path) -> dict[str, Any]:
                 raise SettingsError(f"{path}: setting {key!r} must be true or false, got {value!r}")
         elif name == "progress_json" and value not in ("full", "legacy", "off"):
             raise SettingsError(f"{path}: setting {key!r} must be one of full, legacy, off; got {value!r}")
+        elif name == "layout" and value not in ("auto", "pylon", "huggingface", "lightning"):
+            raise SettingsError(f"{path}: setting {key!r} must be one of auto, pylon, huggingface, lightning; got {value!r}")
         elif name == "epoch_dir_pattern" and (not isinstance(value, str) or "{n}" not in value):
             raise SettingsError(f"{path}: setting {key!r} must contain '{{n}}', got {value!r}")
         out[name] = value

@@ -21,6 +21,7 @@ LAYERS = {
     "runwatch.readers": 1,
     "runwatch.configs": 1,
     "runwatch.progress_tracking": 2,
+    "runwatch.layouts": 2,
     "runwatch.run_status": 3,
     "runwatch.processes": 4,
     "runwatch.testing": 4,

@@ -23,6 +23,7 @@ from typing import Any
 
 from runwatch.configs.facts import ConfigFacts, compact_facts
 from runwatch.layout import LayoutError, Project
+from runwatch.layouts import layout_run_of_path, layout_runs_by_name
 from runwatch.process_info import ProcessInfo, ProcessSnapshot
 from runwatch.progress_tracking.base_progress_tracker import BaseProgressTracker
 from runwatch.progress_tracking.progress_cache import ProgressStore, is_own_name
@@ -305,6 +306,7 @@ class LiveIndex:
                         found[self.project.config_rel(c)] = c
                     except LayoutError:
                         continue
+                found.update(layout_runs_by_name(self.project))  # layouts hook: HF / Lightning run folders
                 with self._lock:
                     gone = [rel for rel in self.by_rel if rel not in found]
                 items = list(found.items())
@@ -446,6 +448,10 @@ class LiveIndex:
                     for r, e in entries.items():
                         if r.startswith(prefix):
                             touched[r] = e.config
+            else:  # layouts hook: a change inside an HF / Lightning run folder
+                lrun = layout_run_of_path(self.project, p)
+                if lrun is not None:
+                    touched[lrun[0]] = lrun[1]
         for rel in gone:
             touched.pop(rel, None)
         return touched, reread, gone, rediscover

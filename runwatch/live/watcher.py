@@ -155,7 +155,9 @@ class Watcher:
 
     def _existing_roots(self) -> tuple[str, ...]:
         p = self.index.project
-        return tuple(r for r in (p.logs_root, p.configs_root) if os.path.isdir(r))
+        from runwatch.layouts import watch_roots  # layouts hook: the folders holding HF / Lightning runs
+
+        return tuple(r for r in (p.logs_root, p.configs_root) if os.path.isdir(r)) + watch_roots(p)
 
     async def _call(self, fn: Callable[..., Any], *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from runwatch.layout import LayoutError
+from runwatch.layouts.processes import is_candidate as layout_candidate
+from runwatch.layouts.processes import run_name_of_process
 from runwatch.process_info import ProcessInfo
 
 CONFIG_FLAG = "--config-filepath"
@@ -97,7 +99,7 @@ class CommandMatcher:
     def is_candidate(self, cmd: str | list[str]) -> bool:
         """A cheap test run on every process before the exact (and cwd-reading) match."""
         text = cmd if isinstance(cmd, str) else " ".join(cmd)
-        return CONFIG_FLAG in text or any(p.search(text) for p in self.patterns)
+        return CONFIG_FLAG in text or any(p.search(text) for p in self.patterns) or layout_candidate(text)  # layouts hook
 
     def match(self, cmd: str | list[str], cwd: str | None = None) -> Match | None:
         argv = split_cmd(cmd)
@@ -114,7 +116,8 @@ class CommandMatcher:
                         debug = debug or DEBUG_FLAG in argv
                     break
         if path is None:
-            return None
+            name = run_name_of_process(self.project, argv, cwd)  # layouts hook: an HF Trainer's --output_dir
+            return Match(name, False) if name is not None else None
         rel = self.resolve(path, cwd)
         return Match(rel, debug) if rel is not None else None
 

@@ -11,8 +11,9 @@ import math
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Literal
 
-RunnerType = Literal["trainer", "evaluator", "multi_stage"]
-RUNNER_TYPES: tuple[str, ...] = ("trainer", "evaluator", "multi_stage")
+# Pylon's three kinds, then the framework layouts' (runwatch.layouts).
+RunnerType = Literal["trainer", "evaluator", "multi_stage", "hf_trainer", "lightning"]
+RUNNER_TYPES: tuple[str, ...] = ("trainer", "evaluator", "multi_stage", "hf_trainer", "lightning")
 LEGACY_FIELDS: tuple[str, ...] = ("completed_epochs", "progress_percentage", "early_stopped", "early_stopped_at_epoch")
 
 
@@ -54,6 +55,9 @@ class ProgressInfo:
     stages: list[StageProgress] | None = None
     # 0-based index of the epoch whose scores are best_score (None when unknown).
     best_epoch: int | None = None
+    # Optimizer steps done / planned, where the layout knows them (HF Trainer, Lightning; None for Pylon).
+    completed_steps: int | None = None
+    total_steps: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         # By hand, not dataclasses.asdict (a deep copy through copy.deepcopy: most of a
@@ -76,6 +80,8 @@ class ProgressInfo:
             "current_stage": self.current_stage,
             "stages": [asdict(st) for st in stages] if stages is not None else None,
             "best_epoch": self.best_epoch,
+            "completed_steps": self.completed_steps,
+            "total_steps": self.total_steps,
         }
 
     def to_legacy_dict(self) -> dict[str, Any]:

@@ -63,6 +63,8 @@ def read_tail(path: str, max_bytes: int = _TAIL_BYTES) -> str:
 
 
 def tail_lines(path: str, n: int = 50) -> list[str]:
+    if os.path.basename(path).startswith("events.out.tfevents."):
+        return []  # a TensorBoard event file (a framework run's newest "log", runwatch.layouts) is binary: no lines
     text = read_tail(path, 64 * 1024)
     lines = text.splitlines()
     return lines[-n:]

@@ -18,6 +18,7 @@ from typing import Any
 
 from runwatch.configs.facts import ConfigFacts
 from runwatch.layout import LayoutError, Project
+from runwatch.layouts import layout_run
 from runwatch.process_info import ProcessInfo, ProcessMonitor, ProcessSnapshot
 from runwatch.progress_tracking.base_progress_tracker import BaseProgressTracker, RunDetails
 from runwatch.progress_tracking.progress_cache import ProgressStore
@@ -144,11 +145,16 @@ def evaluate_run(
     s = project.settings
     sleep_time = s.sleep_time if sleep_time is None else sleep_time
     outdated_days = s.outdated_days if outdated_days is None else outdated_days
-    try:
-        rel, work_dir = _paths(project, config)
-    except LayoutError as e:
-        progress = ProgressInfo(0, 0.0, error_message=str(e))
-        return RunStatus(config, "", progress, "failed", None, run=None, checked_at=time.time()), None
+    # layouts hook: a run of another framework (HF Trainer, Lightning) is keyed by its folder (runwatch.layouts).
+    lrun = layout_run(project, config)
+    if lrun is not None:
+        rel, work_dir, facts = lrun.name, lrun.work_dir, lrun.facts(project)
+    else:
+        try:
+            rel, work_dir = _paths(project, config)
+        except LayoutError as e:
+            progress = ProgressInfo(0, 0.0, error_message=str(e))
+            return RunStatus(config, "", progress, "failed", None, run=None, checked_at=time.time()), None
     if facts is None:
         try:
             facts = _read_facts(config if os.path.isabs(config) else os.path.join(project.root, config), project)
@@ -172,7 +178,7 @@ def evaluate_run(
         if tracker is not None and not _reusable(tracker, facts, work_dir, s):
             tracker = None
         if tracker is None:
-            tracker = create_progress_tracker(work_dir, facts, settings=s, store=store)
+            tracker = lrun.tracker(project, facts, store) if lrun is not None else create_progress_tracker(work_dir, facts, settings=s, store=store)
             tracker.extra_warnings[:0] = extra_warnings()
         cached = tracker._cache if computed else None
         progress = cached if cached is not None else tracker.get_progress(force_refresh=force_refresh)
@@ -515,6 +521,7 @@ def _read_all_facts(configs: list[str], project: Project, workers: int | None = 
     """
     from runwatch.configs import read_configs
 
+    configs = [c for c in configs if layout_run(project, c) is None]  # layouts hook: other layouts have no config file
     absolute = {c: c if os.path.isabs(c) else os.path.join(project.root, c) for c in configs}
     try:
         by_abs = read_configs(list(dict.fromkeys(absolute.values())), root=project.root, settings=project.settings, workers=workers)

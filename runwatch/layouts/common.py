@@ -1,0 +1,133 @@
+"""Pieces both framework layouts use: stat helpers, event-file tails, step-rate ETA, a memo by file stat."""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+from runwatch.progress_tracking.base_progress_tracker import RACY_WINDOW_S
+
+from runwatch.readers.logs import last_exception, matching_logs
+from runwatch.readers.tfevents import Scalar, event_tail, is_event_file
+
+ETA_WINDOW = 20
+
+
+def stat_or_none(path: str) -> os.stat_result | None:
+    try:
+        return os.stat(path)
+    except OSError:
+        return None
+
+
+def seen(st: os.stat_result | None) -> tuple[float, int] | None:
+    """A file as the base tracker's cache key sees it."""
+    return (st.st_mtime, st.st_size) if st is not None else None
+
+
+def listing(path: str) -> tuple[int | None, tuple[str, ...]]:
+    """(mtime_ns, sorted names) of a dir, taken mtime first; (None, ()) when unreadable."""
+    st = stat_or_none(path)
+    try:
+        names = tuple(sorted(os.listdir(path)))
+    except OSError:
+        return None, ()
+    return (st.st_mtime_ns if st is not None else None), names
+
+
+def event_files(folder: str, names: tuple[str, ...]) -> list[str]:
+    return [os.path.join(folder, n) for n in names if is_event_file(n)]
+
+
+def read_events(paths: list[str], warnings: list[str]) -> list[Scalar]:
+    """Scalars of the given event files, each tailed; a missing package or bad record becomes a warning."""
+    out: list[Scalar] = []
+    for p in paths:
+        tail = event_tail(p)
+        out.extend(tail.read())
+        if tail.problem and tail.problem not in warnings:
+            warnings.append(tail.problem if tail.problem.startswith(p) else f"{p}: {tail.problem}")
+    return out
+
+
+def step_rate_eta(points: list[tuple[float, int]], step: int, total: int | None) -> float | None:
+    """Seconds left at the recent rate of (wall time, step) points; None when unknowable."""
+    if total is None or step >= total:
+        return None
+    pts = sorted(set(points))[-ETA_WINDOW:]
+    if len(pts) < 2:
+        return None
+    (t0, s0), (t1, s1) = pts[0], pts[-1]
+    if s1 <= s0 or t1 <= t0:
+        return None
+    return (total - step) * (t1 - t0) / (s1 - s0)
+
+
+class StatMemo:
+    """A value computed from a file, reused while the file's (mtime, size) is unchanged."""
+
+    def __init__(self, limit: int = 20_000) -> None:
+        self._items: dict[str, tuple[Any, Any]] = {}
+        self._limit = limit
+
+    def get(self, path: str, compute: Any) -> Any:
+        st = stat_or_none(path)
+        key = (st.st_mtime_ns, st.st_size) if st is not None else None
+        hit = self._items.get(path)
+        if hit is not None and hit[0] == key:
+            return hit[1]
+        value = compute(path) if st is not None else None
+        if len(self._items) >= self._limit:
+            self._items.clear()
+        self._items[path] = (key, value)
+        return value
+
+
+def lab_logs(work_dir: str, names: tuple[str, ...], pattern: str, files: dict[str, Any]) -> tuple[list[tuple[str, float]], str | None]:
+    """Text logs the lab keeps in the run folder (``trainer_log_pattern``): (name, mtime) newest first, and
+    the last exception of the newest; each is added to ``files`` (the tracker's watched files)."""
+    found: list[tuple[str, float]] = []
+    for name, _ in matching_logs([(n, 0.0) for n in names], pattern):
+        path = os.path.join(work_dir, name)
+        st = stat_or_none(path)
+        files[path] = seen(st)
+        if st is not None:
+            found.append((name, st.st_mtime))
+    found.sort(key=lambda x: x[1], reverse=True)
+    return found, (last_exception(os.path.join(work_dir, found[0][0])) if found else None)
+
+
+def _stamp(path: str) -> tuple[int, int] | None:
+    st = stat_or_none(path)
+    return (st.st_mtime_ns, st.st_size) if st is not None else None
+
+
+class FactsMemo:
+    """A run's facts, reused while the files they were read from are unchanged (one stat each).
+
+    ``compute(run)`` returns (facts, the paths it depends on); a folder among them stands
+    for its listing (a new checkpoint changes the folder's mtime).
+    """
+
+    def __init__(self, limit: int = 100_000) -> None:
+        self._items: dict[str, tuple[tuple[str, ...], tuple[Any, ...], Any]] = {}
+        self._limit = limit
+
+    def get(self, run: str, compute: Any) -> Any:
+        hit = self._items.get(run)
+        if hit is not None and tuple(_stamp(p) for p in hit[0]) == hit[1]:
+            return hit[2]
+        facts, deps = compute(run)
+        deps = tuple(deps)
+        stamps = tuple(_stamp(p) for p in deps)
+        # A file modified within the racy window may change again within the same mtime tick:
+        # not remembered (read again next time), as the trackers' keys do.
+        limit = (time.time() - RACY_WINDOW_S) * 1e9
+        if all(st is None or st[0] <= limit for st in stamps):
+            if len(self._items) >= self._limit:
+                self._items.clear()
+            self._items[run] = (deps, stamps, facts)
+        else:
+            self._items.pop(run, None)
+        return facts

@@ -1,0 +1,171 @@
+"""What a ``torch.save`` file says, read without torch: a data reader, never an unpickler of code.
+
+HF's ``training_args.bin`` and Lightning's ``*.ckpt`` are zip archives (torch's format
+since 1.6) holding ``<name>/data.pkl`` and one entry per tensor storage. This reads
+``data.pkl`` with an unpickler whose every global is a ``Stub`` (a plain record of the
+class name, constructor arguments and state): no class of the file is ever imported or
+run. Scalar tensors (a callback's ``best_score``) are decoded from their storage bytes;
+larger tensors stay ``Tensor`` stubs (shape and dtype only). Legacy (non-zip) files are
+not read: the answer is ``None`` with a problem saying so.
+"""
+
+from __future__ import annotations
+
+import io
+import pickle
+import struct
+import zipfile
+from typing import Any
+
+MAX_PICKLE_BYTES = 64 * 1024 * 1024
+
+_DTYPES = {  # storage class name -> (struct format, item size)
+    "FloatStorage": ("<f", 4), "DoubleStorage": ("<d", 8), "HalfStorage": ("<e", 2),
+    "LongStorage": ("<q", 8), "IntStorage": ("<i", 4), "ShortStorage": ("<h", 2),
+    "CharStorage": ("<b", 1), "ByteStorage": ("<B", 1), "BoolStorage": ("<?", 1),
+}
+
+
+class Stub:
+    """A class named in the file: its name, the arguments it was built with, its state."""
+
+    name = "?"
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Stub:
+        obj = object.__new__(cls)
+        obj.args = args
+        obj.state = None
+        return obj
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def __setstate__(self, state: Any) -> None:
+        self.state = state
+
+    def __setitem__(self, key: Any, value: Any) -> None:  # dict subclasses (OrderedDict-likes)
+        if not isinstance(self.state, dict):
+            self.state = {}
+        self.state[key] = value
+
+    @property
+    def fields(self) -> dict[str, Any]:
+        """The object's attributes (pickled state), or {}."""
+        s = self.state
+        if isinstance(s, tuple) and len(s) == 2 and isinstance(s[1], dict):  # (dict, slots)
+            s = {**(s[0] or {}), **s[1]}
+        return s if isinstance(s, dict) else {}
+
+    def __repr__(self) -> str:
+        return f"Stub({self.name})"
+
+
+_STUB_CLASSES: dict[str, type[Stub]] = {}
+
+
+def _stub_class(name: str) -> type[Stub]:
+    """A Stub subclass standing for the class ``name`` (pickle's NEWOBJ needs a real type)."""
+    cls = _STUB_CLASSES.get(name)
+    if cls is None:
+        if len(_STUB_CLASSES) > 4096:
+            _STUB_CLASSES.clear()
+        cls = _STUB_CLASSES[name] = type("Stub", (Stub,), {"name": name, "__slots__": ()})
+    return cls
+
+
+class Tensor:
+    """A tensor's dtype, shape and, for a single element, its value."""
+
+    def __init__(self, dtype: str, shape: tuple[int, ...], value: Any) -> None:
+        self.dtype, self.shape, self.value = dtype, shape, value
+
+    def __repr__(self) -> str:
+        return f"Tensor({self.dtype}, {self.shape}, {self.value!r})"
+
+
+class _OrderedDict(dict):  # type: ignore[type-arg]
+    """An OrderedDict of the file: a dict that also takes the attribute state pickle gives it."""
+
+
+def _plain_new(cls: Any) -> Any:
+    return cls.__new__(cls) if isinstance(cls, type) and issubclass(cls, Stub) else _stub_class(str(cls))()
+
+
+class _Reader(pickle.Unpickler):
+    def __init__(self, data: bytes, archive: zipfile.ZipFile, prefix: str) -> None:
+        super().__init__(io.BytesIO(data))
+        self._archive, self._prefix = archive, prefix
+
+    def find_class(self, module: str, name: str) -> Any:
+        if module == "collections" and name == "OrderedDict":
+            return _OrderedDict
+        if module == "builtins" and name in ("set", "frozenset", "tuple", "list", "dict", "bytearray"):
+            return {"set": set, "frozenset": frozenset, "tuple": tuple, "list": list, "dict": dict, "bytearray": bytearray}[name]
+        if module == "copyreg" and name == "_reconstructor":
+            return lambda cls, base, state=None: _plain_new(cls)
+        if module == "torch._utils" and name in ("_rebuild_tensor_v2", "_rebuild_tensor"):
+            return self._rebuild_tensor
+        if module == "torch._utils" and name == "_rebuild_parameter":
+            return lambda data, *a, **k: data
+        return _stub_class(f"{module}.{name}")
+
+    def persistent_load(self, pid: Any) -> Any:
+        # ('storage', storage_type, key, location, numel)
+        if isinstance(pid, tuple) and len(pid) >= 5 and pid[0] == "storage":
+            kind = pid[1].name.rsplit(".", 1)[-1] if isinstance(pid[1], type) and issubclass(pid[1], Stub) else str(pid[1])
+            return ("storage", kind, str(pid[2]), pid[4])
+        return None
+
+    def _rebuild_tensor(self, storage: Any, offset: int, size: Any, *_: Any) -> Tensor:
+        shape = tuple(size) if isinstance(size, tuple | list) else ()
+        kind = storage[1] if isinstance(storage, tuple) and len(storage) == 4 else "?"
+        numel = 1
+        for n in shape:
+            numel *= n
+        value = None
+        fmt = _DTYPES.get(kind)
+        if numel == 1 and fmt is not None:
+            try:
+                raw = self._archive.read(f"{self._prefix}data/{storage[2]}")
+                at = int(offset) * fmt[1]
+                value = struct.unpack_from(fmt[0], raw, at)[0]
+            except (KeyError, struct.error, ValueError, OSError, zipfile.BadZipFile):
+                value = None
+        return Tensor(kind.removesuffix("Storage").lower(), shape, value)
+
+
+def read_torch_file(path: str) -> tuple[Any, str | None]:
+    """The object a ``torch.save`` zip file holds, with Stubs for classes; (None, problem) when unreadable."""
+    try:
+        with zipfile.ZipFile(path) as z:
+            names = [n for n in z.namelist() if n.endswith("/data.pkl") or n == "data.pkl"]
+            if not names:
+                return None, f"{path}: no data.pkl inside (not a torch.save file)"
+            info = z.getinfo(names[0])
+            if info.file_size > MAX_PICKLE_BYTES:
+                return None, f"{path}: data.pkl larger than {MAX_PICKLE_BYTES} bytes, not read"
+            prefix = names[0][: -len("data.pkl")]
+            return _Reader(z.read(info), z, prefix).load(), None
+    except FileNotFoundError:
+        return None, f"{path}: missing"
+    except zipfile.BadZipFile:
+        return None, f"{path}: not a zip-format torch file (legacy or partly written); not read"
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError, struct.error, RecursionError) as e:
+        return None, f"{path}: cannot decode ({type(e).__name__}: {e})"
+    except OSError as e:
+        return None, f"{path}: cannot read ({e.strerror or e})"
+
+
+def plain(value: Any) -> Any:
+    """Stubs and tensors as plain data: a Stub is its fields, a scalar tensor its value."""
+    if isinstance(value, Tensor):
+        return value.value
+    if isinstance(value, Stub):
+        if value.state is None and len(value.args) == 1:  # an enum member: its value
+            return plain(value.args[0])
+        return {k: plain(v) for k, v in value.fields.items()}
+    if isinstance(value, dict):
+        return {k if isinstance(k, str) else str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    return value

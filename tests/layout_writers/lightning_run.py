@@ -1,0 +1,97 @@
+"""Real PyTorch Lightning runs on the CPU (tiny linear model, random tensors), for the layout tests.
+
+usage: lightning_run.py SAVE_DIR MODE [MODE...]   (MODE: cli | early | hold | tb)
+``cli``: LightningCLI (writes config.yaml with trainer.max_epochs), CSVLogger, 4 epochs, done.
+``early``: Trainer + CSVLogger + EarlyStopping(patience=2) on a plateau, ModelCheckpoint(save_last=True).
+``tb``: Trainer with the default logger (TensorBoard), 3 epochs, done.
+``hold``: CSVLogger flushing every step (``flush_logs_every_n_steps=1``; the default 100 would leave
+metrics.csv empty this early), 6 epochs, pauses after epoch 2 until SAVE_DIR/hold.release exists.
+Each mode writes SAVE_DIR/<mode>/version_0.
+"""
+
+import os
+import sys
+import time
+
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
+from lightning.pytorch.cli import LightningCLI
+from lightning.pytorch.loggers import CSVLogger
+from torch import nn
+
+save_dir, modes = sys.argv[1], sys.argv[2:]
+
+
+class Tiny(L.LightningModule):
+    def __init__(self, lr: float = 0.05):
+        super().__init__()
+        self.save_hyperparameters()
+        self.lin = nn.Linear(4, 1)
+
+    def _loss(self, batch):
+        x, y = batch
+        return nn.functional.mse_loss(self.lin(x).squeeze(-1), y)
+
+    def training_step(self, batch, i):
+        loss = self._loss(batch)
+        self.log("train_loss", loss)
+        return loss
+
+    def validation_step(self, batch, i):
+        self.log("val_loss", self._loss(batch))
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=self.hparams.lr)
+
+
+class Data(L.LightningDataModule):
+    def __init__(self, n: int = 32):
+        super().__init__()
+        self.n = n
+
+    def _loader(self, seed):
+        g = torch.Generator().manual_seed(seed)
+        x = torch.randn(self.n, 4, generator=g)
+        y = x @ torch.tensor([1.0, -2.0, 0.5, 3.0])
+        return torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=8)
+
+    def train_dataloader(self):
+        return self._loader(1)
+
+    def val_dataloader(self):
+        return self._loader(2)
+
+
+class Hold(Callback):
+    def on_train_epoch_end(self, trainer, module):
+        if trainer.current_epoch == 1:
+            open(os.path.join(save_dir, "hold.held"), "w").close()
+            while not os.path.exists(os.path.join(save_dir, "hold.release")):
+                time.sleep(0.05)
+
+
+common = dict(accelerator="cpu", devices=1, enable_progress_bar=False, enable_model_summary=False, log_every_n_steps=1)
+torch.manual_seed(0)
+for mode in modes:
+    if mode == "cli":
+        cli = LightningCLI(
+            Tiny, Data, run=False, save_config_kwargs={"overwrite": True},
+            args=["--trainer.max_epochs=4", "--trainer.logger=lightning.pytorch.loggers.CSVLogger",
+                  f"--trainer.logger.save_dir={save_dir}", "--trainer.logger.name=cli",
+                  "--trainer.accelerator=cpu", "--trainer.devices=1", "--trainer.enable_progress_bar=false",
+                  "--trainer.log_every_n_steps=1"],
+        )
+        cli.trainer.fit(cli.model, cli.datamodule)
+    elif mode == "early":
+        t = L.Trainer(max_epochs=30, logger=CSVLogger(save_dir, name="early"),
+                      callbacks=[EarlyStopping("val_loss", patience=2), ModelCheckpoint(monitor="val_loss", save_last=True)], **common)
+        t.fit(Tiny(lr=1e-9), Data())
+    elif mode == "tb":
+        from lightning.pytorch.loggers import TensorBoardLogger
+
+        t = L.Trainer(max_epochs=3, logger=TensorBoardLogger(save_dir, name="tb"), **common)
+        t.fit(Tiny(), Data())
+    elif mode == "hold":
+        t = L.Trainer(max_epochs=6, logger=CSVLogger(save_dir, name="hold", flush_logs_every_n_steps=1), callbacks=[Hold()], **common)
+        t.fit(Tiny(), Data())
