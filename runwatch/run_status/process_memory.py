@@ -146,3 +146,18 @@ def remembered_evidence(entry: dict[str, Any], snapshot: ProcessSnapshot, local_
     if source in snapshot.sources and source not in errors and entry.get("server") not in errors:
         return "gone", f"{what} on {where} has exited ({source} no longer lists it)"
     return "unknown", f"{what} on {where} last seen {time.strftime('%Y-%m-%d %H:%M', time.localtime(entry.get('seen_at') or 0))}; {source or 'its source'} could not be asked"
+
+
+def local_states_changed(processes: list[ProcessInfo]) -> bool:
+    """Whether any of these processes of this machine exited or changed state (running <-> stopped).
+
+    A few /proc reads per process: cheap enough to ask twice a second, so a dashboard
+    shows a run finished (or failed) within a second of its process exiting.
+    """
+    for p in processes:
+        if p.server is not None or p.job_id or p.state not in ("running", "stopped"):
+            continue
+        state = local_state(p.pid, p.start_time)
+        if state != ("alive" if p.state == "running" else "stopped"):
+            return True
+    return False

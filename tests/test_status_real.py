@@ -1,0 +1,178 @@
+"""Status of real runs: toy trainers launched as Pylon launches them, checked through the API and the CLI.
+
+Each test follows rows of the decision table in docs/status.md; the row is named in
+the test's docstring. The project's runwatch.toml sets a 1 s stall floor so that the
+rhythm rows take seconds, and the CLI reads the same file as the API.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+
+import pytest
+from status_project import ToyProject
+
+pytestmark = pytest.mark.timeout(120)
+
+
+@pytest.fixture
+def proj(tmp_path):
+    p = ToyProject(tmp_path / "proj")
+    yield p
+    p.close()
+
+
+def both(proj: ToyProject, rel: str) -> tuple[object, dict]:
+    """The API's answer and the CLI's (a new process) for one run; they must agree."""
+    api = proj.api(rel)
+    cli = proj.cli(rel)
+    assert (api.status, api.reason) == (cli["status"], cli["reason"]), (api.reason_detail, cli["reason_detail"])
+    return api, cli
+
+
+def test_finished_run_reads_finished_once_its_process_exits(proj):
+    """Rows 1 (alive: running) and 3 (complete: finished), not 'running' for sleep_time."""
+    proj.config("a/done", epochs=3, epoch_seconds=0.3)
+    p = proj.launch("a/done")
+    proj.wait_epochs("a/done", 1)
+    rs = proj.api("a/done")
+    assert rs.status == "running" and rs.reason is None and rs.process_info is not None
+    assert p.wait(timeout=30) == 0
+    api, cli = both(proj, "a/done")
+    assert api.status == "finished" and api.reason is None
+    assert api.progress.completed_epochs == 3 and cli["completed_epochs"] == 3
+
+
+def test_crash_with_exception_reads_failed_crashed_with_the_line(proj):
+    """Row 6: the traceback went to the run's output only (out/<name>.log, via output_globs)."""
+    proj.config("a/crash", epochs=5, epoch_seconds=0.2, crash_at=2)
+    p = proj.launch("a/crash")
+    assert p.wait(timeout=30) != 0
+    api, cli = both(proj, "a/crash")
+    assert api.status == "failed" and api.reason == "oom"  # "CUDA out of memory" is an out-of-memory crash
+    assert api.error_line.startswith("RuntimeError: CUDA out of memory")
+    assert api.error_source == "output_glob" and cli["error_source"] == "output_glob"
+    assert api.output_tail and api.output_tail[-1].startswith("RuntimeError")
+    assert cli["error_line"] == api.error_line and cli["output_tail"] == api.output_tail
+    assert "Traceback" not in (proj.work_dir("a/crash") / "train_val_0.log").read_text()  # Pylon's logs never hold it
+
+
+def test_traceback_in_the_log_reads_crashed_whatever_its_age(proj):
+    """Row 6 from the log's end: a day-old crash is still a crash, never 'running' or 'stalled'."""
+    proj.config("a/logged", epochs=5, epoch_seconds=0.2, crash_at=1, traceback_to_log=True)
+    (proj.root / "runwatch.toml").write_text("stall_floor = 1\ntmux_output = false\n")  # no output glob
+    p = proj.launch("a/logged")
+    assert p.wait(timeout=30) != 0
+    log = proj.work_dir("a/logged") / "train_val_0.log"
+    old = time.time() - 86400
+    os.utime(log, (old, old))
+    api, _ = both(proj, "a/logged")
+    assert (api.status, api.reason, api.error_source) == ("failed", "oom", "log")
+
+
+def test_plain_exception_is_crashed(proj):
+    proj.config("a/keyerror", epochs=3, epoch_seconds=0.2, crash_at=0)
+    text = (proj.root / "main.py").read_text().replace('raise RuntimeError(f"CUDA out of memory. Tried to allocate 2.00 GiB (toy crash in epoch {e})")', "raise KeyError('labels')")
+    (proj.root / "main.py").write_text(text)
+    p = proj.launch("a/keyerror")
+    assert p.wait(timeout=30) != 0
+    api, _ = both(proj, "a/keyerror")
+    assert (api.status, api.reason, api.error_line) == ("failed", "crashed", "KeyError: 'labels'")
+
+
+def test_sigkill_mid_epoch_reads_exited_in_a_later_one_shot_cli(proj):
+    """Row 7: an earlier `runwatch status` saw the process; a later one knows it exited."""
+    proj.config("a/killed", epochs=50, epoch_seconds=0.5)
+    p = proj.launch("a/killed")
+    proj.wait_epochs("a/killed", 1)
+    assert proj.cli("a/killed")["status"] == "running"
+    p.send_signal(signal.SIGKILL)
+    p.wait(timeout=10)
+    api, cli = both(proj, "a/killed")
+    assert (api.status, api.reason) == ("failed", "exited")
+    assert str(p.pid) in cli["reason_detail"] and "exited" in cli["reason_detail"]
+
+
+def test_sigstop_reads_stuck_stopped(proj):
+    """Row 1b: alive but stopped (state T)."""
+    proj.config("a/stopped", epochs=50, epoch_seconds=0.5)
+    p = proj.launch("a/stopped")
+    proj.wait_epochs("a/stopped", 1)
+    os.kill(p.pid, signal.SIGSTOP)
+    try:
+        deadline = time.monotonic() + 5
+        while proj.api("a/stopped").reason != "stopped" and time.monotonic() < deadline:
+            time.sleep(0.1)
+        api, cli = both(proj, "a/stopped")
+        assert (api.status, api.reason) == ("stuck", "stopped") and cli["process_info"]["state"] == "stopped"
+    finally:
+        os.kill(p.pid, signal.SIGCONT)
+
+
+def test_memory_exhaustion_under_a_limit_reads_oom(proj):
+    proj.config("a/oom", epochs=3, epoch_seconds=0.2, oom_at=1)
+    p = proj.launch("a/oom")
+    assert p.wait(timeout=30) != 0
+    api, _ = both(proj, "a/oom")
+    assert (api.status, api.reason) == ("failed", "oom") and api.error_line == "MemoryError"
+
+
+def test_alive_and_silent_past_its_rhythm_is_stuck_but_a_slow_rhythm_is_not(proj):
+    """Row 1a vs 1c: the same silence is 'stalled' for a fast run and normal for a slow one."""
+    proj.config("a/fast_hang", epochs=50, epoch_seconds=0.2, hang_at=4)
+    proj.config("a/slow", epochs=50, epoch_seconds=3.0, iterations=1)
+    fast = proj.launch("a/fast_hang")
+    slow = proj.launch("a/slow")
+    proj.wait_epochs("a/fast_hang", 4)
+    proj.wait_epochs("a/slow", 3, timeout=60)
+    # The fast run's rhythm is ~0.2 s: silent past max(5 x 0.2, 1 s floor) is stalled.
+    deadline = time.monotonic() + 10
+    while proj.api("a/fast_hang").status != "stuck" and time.monotonic() < deadline:
+        time.sleep(0.2)
+    api, cli = both(proj, "a/fast_hang")
+    assert (api.status, api.reason) == ("stuck", "stalled") and "median epoch interval" in cli["reason_detail"]
+    # The slow run (3 s epochs, no log line inside an epoch) is silent for seconds between epochs: still running.
+    assert proj.api("a/slow").status == "running"
+    # Without process lookup the silent fast run has no process: failed, stalled.
+    off = proj.api("a/fast_hang", find_processes=False)
+    assert (off.status, off.reason) == ("failed", "stalled")
+    fast.kill()
+    slow.kill()
+
+
+def test_explicit_sleep_time_keeps_its_meaning_where_nothing_else_applies(proj):
+    """Row 8: no process lookup, no rhythm (one epoch): sleep_time decides."""
+    proj.config("a/short", epochs=5, epoch_seconds=0.1, hang_at=1)
+    p = proj.launch("a/short")
+    proj.wait_epochs("a/short", 1)
+    p.kill()
+    p.wait()
+    time.sleep(1.2)
+    assert proj.api("a/short", find_processes=False, sleep_time=3600).status == "running"
+    stalled = proj.api("a/short", find_processes=False, sleep_time=1)
+    assert (stalled.status, stalled.reason) == ("failed", "stalled") and "sleep_time 1 s" in stalled.reason_detail
+
+
+def test_never_launched_is_failed_never_started(proj):
+    proj.config("a/never", epochs=3)
+    api, cli = both(proj, "a/never")
+    assert (api.status, api.reason) == ("failed", "never_started")
+
+
+def test_collector_event_in_the_project_gives_the_error(proj):
+    """Row 6 from Pylon's collector file: the launcher's failure report with output lines."""
+    proj.config("a/remote", epochs=5, epoch_seconds=0.2, crash_at=1)
+    (proj.root / "runwatch.toml").write_text("stall_floor = 1\ntmux_output = false\n")
+    p = proj.launch("a/remote")
+    assert p.wait(timeout=30) != 0
+    out = (proj.root / "out" / "remote.log").read_text().splitlines()
+    events = proj.root / "agents" / "launcher" / "collector_events.json"
+    events.parent.mkdir(parents=True)
+    events.write_text(json.dumps([{"host": "gpu-3", "timestamp": time.time(), "command": "python main.py --config-filepath ./configs/a/remote.py",
+                                   "output_lines": out, "work_dir": "./logs/a/remote"}]))
+    api, cli = both(proj, "a/remote")
+    assert (api.status, api.reason, api.error_source) == ("failed", "oom", "collector")
+    assert cli["error_line"].startswith("RuntimeError: CUDA out of memory")
