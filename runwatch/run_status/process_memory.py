@@ -77,6 +77,11 @@ class ProcessMemory:
         with self._lock:
             return self._load().get(rel)
 
+    def jobs(self, source: str) -> dict[str, str]:
+        """job id -> config_rel of the remembered jobs of one Slurm source."""
+        with self._lock:
+            return {str(v["job_id"]): rel for rel, v in self._load().items() if v.get("job_id") and v.get("source") == source}
+
     def observe(self, snapshot: ProcessSnapshot) -> None:
         """Remember the processes of this snapshot (only a new identity is written to disk)."""
         self.snapshot = snapshot
