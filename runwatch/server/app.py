@@ -24,6 +24,7 @@ from starlette.websockets import WebSocket
 from runwatch.live.index import LiveIndex
 from runwatch.live.watcher import Watcher
 from runwatch.run_status.rules import STATUSES
+from runwatch.server import collector
 from runwatch.server.detail import run_detail
 from runwatch.server.metrics import render_metrics
 from runwatch.server.security import Guard, default_allowed_hosts
@@ -186,6 +187,7 @@ def create_app(
         Route("/api/runs/{run_id}", api_run),
         Route("/api/summary", api_summary),
         Route("/healthz", healthz),
+        Route(collector.PATH, collector.endpoint(index, executor), methods=["POST"]),
         Route("/metrics", metrics),
         WebSocketRoute("/ws", ws_endpoint),
         Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
@@ -210,7 +212,7 @@ def create_app(
         await app(scope, receive, send_with_headers)
 
     hosts = allowed_hosts if allowed_hosts is not None else default_allowed_hosts(token, bind_host)
-    guarded = Guard(headers_mw, token=token, allowed_hosts=hosts, allowed_origins=allowed_origins)
+    guarded = Guard(headers_mw, token=token, allowed_hosts=hosts, allowed_origins=allowed_origins, own_token_paths=(collector.PATH,))
     # Expose the inner app's state on the outer callable for callers and tests.
     guarded.state = app.state  # type: ignore[attr-defined]
     return guarded
