@@ -150,7 +150,7 @@ def status_table(rows: Sequence[Row], now: float | None = None) -> Table:
         t.add_row(
             s.run or s.config,
             kind,
-            Text(s.status, style=style),
+            Text(s.status + (f" ({s.reason})" if s.reason else ""), style=style),
             bar(p.completed_epochs, p.total_epochs, 100.0 if s.status in ("finished", "outdated") else p.progress_percentage, style or "white"),
             es,
             key or "",
@@ -288,6 +288,13 @@ def run_detail(row: Row, project_root: str, log_lines: int = 20) -> RenderableTy
             parts.append(Text("early stopping: not enabled", style="dim"))
     if p.error_message:
         parts.append(Text(f"error: {p.error_message}", style="bold red"))
+    if s.reason:
+        parts.append(Text(f"reason: {s.reason}" + (f" ({s.reason_detail})" if s.reason_detail else ""), style=style or "bold"))
+    if s.error_line and s.error_line != p.error_message:
+        parts.append(Text(f"exception ({s.error_source}): {s.error_line}", style="bold red"))
+    if s.output_tail:
+        parts.append(Text(f"── output ({s.error_source}, last {len(s.output_tail)} lines) ──", style="bold"))
+        parts.append(Text("\n".join(s.output_tail)))
     for w in p.warnings or []:
         parts.append(Text(f"⚠ {w}", style="yellow"))
     newest = s.details.newest_log if s.details is not None else None

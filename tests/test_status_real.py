@@ -176,3 +176,27 @@ def test_collector_event_in_the_project_gives_the_error(proj):
     api, cli = both(proj, "a/remote")
     assert (api.status, api.reason, api.error_source) == ("failed", "oom", "collector")
     assert cli["error_line"].startswith("RuntimeError: CUDA out of memory")
+
+
+def test_show_and_table_say_the_reason_and_the_exception(proj):
+    import subprocess
+    import sys
+
+    from status_project import ENV
+
+    proj.config("a/shown", epochs=5, epoch_seconds=0.2, crash_at=1)
+    p = proj.launch("a/shown")
+    assert p.wait(timeout=30) != 0
+    # A hostile line in the output: an escape sequence must not reach the terminal.
+    with open(proj.root / "out" / "shown.log", "a") as f:
+        f.write("Traceback (most recent call last):\n  File \"x\", line 1\nValueError: \x1b[2Jcleared\n")
+
+    def rw(*args):
+        return subprocess.run([sys.executable, "-m", "runwatch.cli", *args, "--root", str(proj.root)], capture_output=True, text=True,
+                              cwd=proj.root, env=dict(ENV, COLUMNS="200"), timeout=60, check=False)
+
+    show = rw("show", "a/shown")
+    assert show.returncode == 0, show.stderr
+    assert "reason: crashed" in show.stdout and "ValueError: \ufffd[2Jcleared" in show.stdout and "\x1b[2J" not in show.stdout
+    table = rw("status")
+    assert "failed (crashed)" in table.stdout

@@ -38,7 +38,14 @@ _MEMO: dict[tuple[str, int, int, tuple[str, ...]], End] = {}
 _MEMO_MAX = 20_000
 
 
+# Control characters (ESC sequences, carriage returns, bells...) of a hostile or noisy output:
+# shown as U+FFFD, so a line from disk can go to a terminal or a page as it is.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
 def _clip(line: str) -> str:
+    """A line safe to show: control characters replaced, at most MAX_LINE characters."""
+    line = _CONTROL.sub("\ufffd", line.expandtabs(4))
     return line if len(line) <= MAX_LINE else line[: MAX_LINE - 1] + "\u2026"
 
 
