@@ -69,7 +69,7 @@ def test_finished_within_2s_of_exit_and_crash_within_2s_of_the_traceback(proj):
                 exited_at = now  # within one poll (~0.05 s) of the exit
             if finished_at is None and recs["a/done"]["status"] == "finished":
                 finished_at = now
-            if failed_at is None and recs["a/crash"]["status"] == "failed":
+            if failed_at is None and recs["a/crash"]["status"] == "failed" and recs["a/crash"]["error_source"] == "log":
                 failed_at = now
                 crash_rec = recs["a/crash"]
             time.sleep(0.05)

@@ -1,0 +1,274 @@
+"""The decision table of docs/status.md, row by row, with every threshold at its boundary; and ETA, exactly.
+
+These pin the values the status decision reports (mutation testing found that nothing
+did: days read as hours, or an ETA one epoch short, passed every test).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+
+import pytest
+
+from runwatch.run_status.evidence import rhythm
+from runwatch.run_status.rules import (
+    DEFAULT_SLEEP_CAP,
+    JOB_END_REASONS,
+    Decision,
+    Evidence,
+    Job,
+    decide,
+    decide_status,
+    silence_limit,
+    silent_for,
+)
+
+NOW = 1_000_000.0
+DAY = 86400.0
+
+
+def ev(**kw) -> Evidence:
+    kw.setdefault("now", NOW)
+    kw.setdefault("last_activity", NOW - 10)
+    return Evidence(**kw)
+
+
+# ---------------------------------------------------------------- the silence limit
+
+
+@pytest.mark.parametrize(
+    "kw,limit",
+    [
+        (dict(rhythm=100.0), 600.0),  # 5 x 100 = 500 < floor 600
+        (dict(rhythm=120.0), 600.0),  # exactly the floor
+        (dict(rhythm=121.0), 605.0),
+        (dict(rhythm=200.0), 1000.0),
+        (dict(rhythm=200.0, stall_factor=3.0), 600.0),
+        (dict(rhythm=200.0, stall_factor=4.0), 800.0),
+        (dict(rhythm=200.0, stall_floor=900.0), 1000.0),
+        (dict(rhythm=200.0, stall_floor=1100.0), 1100.0),
+        (dict(rhythm=200.0, sleep_time=700.0), 700.0),  # sleep_time caps the rhythm
+        (dict(rhythm=200.0, sleep_time=1000.0), 1000.0),
+        (dict(rhythm=200.0, sleep_time=1001.0), 1000.0),
+        (dict(rhythm=50_000.0), DEFAULT_SLEEP_CAP),  # the plan's 86400 s caps it by default
+        (dict(rhythm=17_280.0), 86400.0),
+        (dict(rhythm=17_279.0), 86395.0),
+        (dict(), 3600.0),  # no rhythm, no sleep_time: stall_default
+        (dict(stall_default=100.0), 100.0),
+        (dict(stall_default=90_000.0), 86400.0),
+        (dict(sleep_time=50.0), 50.0),  # no rhythm: an explicit sleep_time decides
+        (dict(sleep_time=90_000.0), 90_000.0),
+    ],
+)
+def test_silence_limit(kw, limit):
+    assert silence_limit(ev(**kw)) == limit
+
+
+def test_silent_for():
+    assert silent_for(ev(last_activity=NOW - 7)) == 7.0
+    assert silent_for(ev(last_activity=NOW + 5)) == 0.0  # a clock ahead is not negative silence
+    assert silent_for(ev(last_activity=None)) is None
+
+
+@pytest.mark.parametrize("process,silent_status", [("alive", ("stuck", "stalled")), ("none", ("failed", "stalled")), ("unknown", ("failed", "stalled"))])
+def test_silence_boundary(process, silent_status):
+    limit = 600.0
+    at_limit = decide(ev(process=process, rhythm=100.0, last_activity=NOW - limit))
+    past = decide(ev(process=process, rhythm=100.0, last_activity=NOW - limit - 0.001))
+    assert (at_limit.status, at_limit.reason) == ("running", None)
+    assert (past.status, past.reason) == silent_status
+
+
+# ---------------------------------------------------------------- rows
+
+
+def test_row_1a_alive_with_traceback_is_stuck_crashed():
+    d = decide(ev(process="alive", log_end="traceback", error_line="ValueError: x"))
+    assert d == Decision("stuck", "crashed", "ValueError: x ends the log, but the process is still alive")
+    assert decide(ev(process="alive", log_end="traceback", error_line="MemoryError")).reason == "oom"
+    assert decide(ev(process="alive", log_end="traceback", error_line=None)).detail == "a traceback ends the log, but the process is still alive"
+    # complete runs are not stuck on a traceback
+    assert decide(ev(process="alive", log_end="traceback", complete=True)).status == "running"
+
+
+def test_row_1b_alive_silent_complete_is_finished_or_outdated():
+    assert decide(ev(process="alive", complete=True, last_activity=NOW - 4000)) == Decision("finished")
+    assert decide(ev(process="alive", complete=True, last_activity=NOW - 4000, artifact_last_update=NOW - 31 * DAY)) == Decision("outdated")
+
+
+def test_row_1c_alive_silent_is_stuck_stalled_with_detail():
+    d = decide(ev(process="alive", rhythm=200.0, last_activity=0.0))
+    assert (d.status, d.reason) == ("stuck", "stalled")
+    assert d.detail == "process alive but silent since 1970-01-01 00:00:00 UTC, longer than the limit of 1000 s (5x its median epoch interval of 200 s)"
+    d = decide(ev(process="alive", sleep_time=30.0, last_activity=0.0))
+    assert d.detail.endswith("longer than the limit of 30 s (sleep_time 30 s)")
+    d = decide(ev(process="alive", last_activity=0.0))
+    assert d.detail.endswith("longer than the limit of 3600 s (the default limit)")
+    d = decide(ev(process="alive", rhythm=200.0, sleep_time=30.0, last_activity=0.0))
+    assert d.detail.endswith("(sleep_time 30 s)")
+
+
+def test_row_1d_alive_is_running():
+    assert decide(ev(process="alive")) == Decision("running")
+    assert decide(ev(process="alive", complete=True)) == Decision("running")  # still writing test results
+
+
+def test_row_1e_stopped():
+    assert decide(ev(process="stopped")) == Decision("stuck", "stopped", "the process is stopped (state T)")
+    assert decide(ev(process="stopped", process_detail="p")) == Decision("stuck", "stopped", "p")
+    assert decide(ev(process="stopped", complete=True)).status == "stuck"
+
+
+@pytest.mark.parametrize("state,reason", [("PENDING", "pending"), ("REQUEUED", "requeued"), ("REQUEUE_HOLD", "requeued"), ("RESV_DEL_HOLD", "pending")])
+def test_row_2_queued(state, reason):
+    assert decide(ev(job=Job("7", state))) == Decision("queued", reason, f"Slurm job 7 {state}")
+    # an alive process wins over a queued job
+    assert decide(ev(process="alive", job=Job("7", state))).status == "running"
+
+
+def test_row_3_outdated_boundary_is_days_not_hours():
+    exactly = ev(complete=True, artifact_last_update=NOW - 30 * DAY)
+    assert decide(exactly) == Decision("finished")
+    assert decide(ev(complete=True, artifact_last_update=NOW - 30 * DAY - 0.001)) == Decision("outdated")
+    assert decide(ev(complete=True, artifact_last_update=NOW - 2 * 3600, outdated_days=1)) == Decision("finished")
+    assert decide(ev(complete=True, artifact_last_update=NOW - DAY - 1, outdated_days=1)) == Decision("outdated")
+    assert decide(ev(complete=True, artifact_last_update=None)) == Decision("finished")
+    assert decide(ev(complete=True, last_activity=0.0)) == Decision("finished")  # old but complete: never stalled
+
+
+def test_row_3_clean_end_line_is_finished():
+    assert decide(ev(log_end="end", last_activity=0.0)) == Decision("finished")
+    assert decide(ev(log_end="end", artifact_last_update=NOW - 40 * DAY)) == Decision("outdated")
+
+
+@pytest.mark.parametrize("state", sorted(JOB_END_REASONS))
+def test_row_4_job_end_states(state):
+    d = decide(ev(job=Job("12", state, exit_code=0 if state != "FAILED" else 2)))
+    assert d.status == "failed" and d.reason == JOB_END_REASONS[state]
+    assert d.detail == f"Slurm job 12 {state}, exit code {0 if state != 'FAILED' else 2}"
+
+
+def test_row_4_details():
+    assert decide(ev(job=Job("3", "FAILED", 1, 9), error_line="KeyError: 'x'")) == Decision("failed", "crashed", "Slurm job 3 FAILED, exit code 1, signal 9: KeyError: 'x'")
+    assert decide(ev(job=Job("3", "FAILED", 1), error_line="torch.OutOfMemoryError: CUDA out of memory")).reason == "oom"
+    assert decide(ev(job=Job("3", "TIMEOUT"))).detail == "Slurm job 3 TIMEOUT"
+    assert decide(ev(job=Job("3", "TIMEOUT"), complete=True)) == Decision("finished")  # complete wins
+
+
+def test_row_5_config_error_then_never_started():
+    assert decide(ev(config_error="bad", work_dir_exists=False)) == Decision("failed", "config_error", "bad")
+    assert decide(ev(work_dir_exists=False, last_activity=None)) == Decision("failed", "never_started", "no work dir: the run was never launched")
+    assert decide(ev(work_dir_exists=False, process="alive")).status == "running"  # just launched
+
+
+def test_row_6_crash():
+    assert decide(ev(log_end="traceback", error_line="ValueError: v", error_source="log")) == Decision("failed", "crashed", "ValueError: v")
+    assert decide(ev(error_line="ValueError: v", error_source="collector", last_activity=NOW)) == Decision("failed", "crashed", "ValueError: v")
+    # an exception line from the log that does not end it is no crash
+    assert decide(ev(error_line="ValueError: v", error_source="log")) == Decision("running")
+    for line in ("MemoryError", "torch.OutOfMemoryError: x", "RuntimeError: CUDA out of memory. Tried", "RuntimeError: Out Of Memory"):
+        assert decide(ev(log_end="traceback", error_line=line)).reason == "oom"
+    assert decide(ev(log_end="traceback", error_line="MemoryErrorish: no")).reason == "crashed"
+
+
+def test_row_7_exited():
+    assert decide(ev(process="gone")) == Decision("failed", "exited", "the process exited before the last epoch")
+    assert decide(ev(process="gone", process_detail="pid 5 exited")) == Decision("failed", "exited", "pid 5 exited")
+    assert decide(ev(job=Job("4", "COMPLETED", 0))) == Decision("failed", "exited", "Slurm job 4 COMPLETED (exit code 0) before the last epoch")
+    assert decide(ev(job=Job("4", "COMPLETED", None))).detail == "Slurm job 4 COMPLETED (exit code 0) before the last epoch"
+    assert decide(ev(process="gone", complete=True)) == Decision("finished")
+
+
+def test_row_8_silence_and_no_activity():
+    assert decide(ev(last_activity=None)) == Decision("failed", "stalled", "no log or artifact written yet")
+    assert decide(ev(last_activity=NOW - 3601)).reason == "stalled"
+    assert decide(ev(last_activity=NOW - 3600)) == Decision("running")
+
+
+def test_old_decide_status_signature():
+    kw = dict(now=100.0, sleep_time=10, outdated_days=5)
+    assert decide_status(log_last_update=95.0, complete=False, artifact_last_update=None, has_live_process=False, **kw) == "running"
+    assert decide_status(log_last_update=89.0, complete=False, artifact_last_update=None, has_live_process=False, **kw) == "failed"
+    assert decide_status(log_last_update=90.0, complete=False, artifact_last_update=None, has_live_process=False, **kw) == "running"
+    assert decide_status(log_last_update=0.0, complete=False, artifact_last_update=None, has_live_process=True, has_queued_job=True, **kw) == "stuck"
+
+
+# ---------------------------------------------------------------- rhythm
+
+
+class _E:
+    def __init__(self, d, finished=True):
+        self.duration, self.finished = d, finished
+
+
+class _D:
+    def __init__(self, durations):
+        self.epochs = [_E(d) for d in durations]
+
+
+def test_rhythm_is_the_median_of_the_last_five():
+    assert rhythm(None) is None
+    assert rhythm(_D([100.0])) is None  # one interval (with start-up in it) is no rhythm
+    assert rhythm(_D([100.0, 300.0])) == 200.0
+    assert rhythm(_D([1.0, 2.0, 3.0])) == 2.0
+    assert rhythm(_D([1000.0, 1.0, 2.0, 3.0, 4.0, 5.0])) == 3.0  # the oldest falls out of the window
+    assert rhythm(_D([9.0, 9.0, 1.0, 2.0, 3.0, 4.0])) == 3.0
+    d = _D([5.0, 7.0])
+    d.epochs.append(_E(None))
+    d.epochs.append(_E(1000.0, finished=False))
+    assert rhythm(d) == 6.0
+
+
+# ---------------------------------------------------------------- ETA, exactly
+
+
+def _trainer_dir(tmp_path, durations, total):
+    from runwatch.testing.generator import write_epoch, write_project_sources
+
+    root = tmp_path / "p"
+    write_project_sources(str(root))
+    (root / "configs" / "x").mkdir(parents=True)
+    (root / "configs" / "x" / "r.py").write_text(
+        "from runners.trainers.supervised_single_task_trainer import SupervisedSingleTaskTrainer\n"
+        f"config = {{'runner': SupervisedSingleTaskTrainer, 'epochs': {total}, 'work_dir': './logs/x/r'}}\n"
+    )
+    wd = root / "logs" / "x" / "r"
+    wd.mkdir(parents=True)
+    import time
+
+    t0 = time.time() - sum(durations) - 10
+    for name in ("config.json", "git_0.log"):
+        (wd / name).write_text("x")
+        os.utime(wd / name, (t0, t0))
+    t = t0
+    for n, d in enumerate(durations):
+        t += d
+        write_epoch(str(wd), n, {"loss": 0.1}, t, 2, random.Random(n))
+    (wd / "train_val_0.log").write_text("Training [Epoch 0/1]\n")
+    os.utime(wd / "train_val_0.log", (t, t))
+    return root
+
+
+@pytest.mark.parametrize(
+    "durations,total,eta",
+    [
+        ([100.0, 200.0, 300.0], 10, 200.0 * 7),
+        ([100.0, 100.0, 100.0, 100.0, 100.0, 100.0, 400.0], 10, (100.0 * 4 + 400.0) / 5 * 3),  # the last 5 only
+        ([50.0], 2, 50.0),
+        ([60.0, 60.0], 2, None),  # complete: no ETA
+    ],
+)
+def test_eta_is_mean_recent_epoch_times_remaining_epochs(tmp_path, durations, total, eta):
+    from runwatch import get_all_run_status
+
+    root = _trainer_dir(tmp_path, durations, total)
+    cfg = str(root / "configs" / "x" / "r.py")
+    rs = get_all_run_status([cfg], root=str(root), find_processes=False, use_store=False, sleep_time=10**9)[cfg]
+    assert rs.progress.completed_epochs == len(durations)
+    if eta is None:
+        assert rs.eta_seconds is None and rs.status == "finished"
+    else:
+        assert rs.status == "running" and rs.eta_seconds == pytest.approx(eta, abs=1e-6)
+    assert json.loads(json.dumps(rs.to_json_record()))["eta_seconds"] == rs.eta_seconds
