@@ -272,3 +272,24 @@ def test_eta_is_mean_recent_epoch_times_remaining_epochs(tmp_path, durations, to
     else:
         assert rs.status == "running" and rs.eta_seconds == pytest.approx(eta, abs=1e-6)
     assert json.loads(json.dumps(rs.to_json_record()))["eta_seconds"] == rs.eta_seconds
+
+
+# ---------------------------------------------------------------- generated trees carry the evidence
+
+
+def test_generated_trees_reasons_follow_the_table(tmp_path):
+    from test_run_status import check_answers
+
+    from runwatch import get_all_run_status
+    from runwatch.testing.generator import EVAL_SCENARIOS, EVIDENCE_SCENARIOS, TRAINER_SCENARIOS, generate_tree
+
+    tree = generate_tree(str(tmp_path / "proj"), n_runs=len(TRAINER_SCENARIOS + EVAL_SCENARIOS + EVIDENCE_SCENARIOS) * 2, seed=3,
+                         scenarios=TRAINER_SCENARIOS + EVAL_SCENARIOS + EVIDENCE_SCENARIOS, multi_stage=0)
+    paths = {r.rel: r.config_path for r in tree.runs}
+    result = get_all_run_status(list(paths.values()), root=tree.root, system_monitor=tree.snapshot())
+    check_answers(tree, result, paths)
+    got = {r.rel: (result[paths[r.rel]].reason, result[paths[r.rel]].error_source) for r in tree.runs}
+    want = {r.rel: (r.reason, r.error_source) for r in tree.runs}
+    assert got == want
+    crashed = [result[paths[r.rel]] for r in tree.runs if r.scenario == "crashed_output"]
+    assert crashed and all(rs.error_line == "KeyError: 'labels'" and rs.output_tail[-1] == "KeyError: 'labels'" for rs in crashed)

@@ -23,7 +23,7 @@ from typing import Any
 from runwatch.process_info import ProcessInfo, ProcessSnapshot
 
 FILE_NAME = "processes.json"
-_START_SLACK = 1.0  # seconds: create times read twice may differ by rounding
+_START_SLACK = 0.02  # seconds: psutil create times of one process agree to the clock tick (a reused PID a tick later is another process)
 
 _MEMORIES: dict[str, ProcessMemory] = {}
 _LOCK = threading.Lock()

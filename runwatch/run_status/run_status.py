@@ -219,7 +219,8 @@ def evaluate_run(
         work_dir=work_dir,
         now=t,
         complete=complete,
-        last_activity=max((x for x in (log_last, progress.last_update_time, artifact_last) if x is not None), default=None),
+        # The log is the run's pulse (Pylon writes a line per iteration); artifacts only where there is no log.
+        last_activity=log_last if log_last is not None else progress.last_update_time if progress.last_update_time is not None else artifact_last,
         artifact_last=artifact_last,
         newest_log=details.newest_log if details is not None else (_newest_log_name(work_dir, s) if log_last is not None else None),
         details=details,
