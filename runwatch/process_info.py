@@ -76,8 +76,10 @@ class ProcessSnapshot:
     processes: list[ProcessInfo] = field(default_factory=list)
     errors: dict[str, str] = field(default_factory=dict)
     taken_at: float = field(default_factory=time.time)
-    # Names of the sources that answered: a remembered process absent from one of them has exited.
+    # Names of the sources that answered, and the hosts (ProcessInfo.server) they saw: a
+    # remembered process absent from a host that was seen has exited; elsewhere it is unknown.
     sources: list[str] = field(default_factory=list)
+    hosts: list[str] = field(default_factory=list)
 
     def by_config(self) -> dict[str, ProcessInfo]:
         """Matched processes keyed by config_rel: running, then stopped, then a queued job, then
@@ -99,6 +101,7 @@ class ProcessSnapshot:
             "errors": dict(self.errors),
             "taken_at": self.taken_at,
             "sources": list(self.sources),
+            "hosts": list(self.hosts),
         }
 
 

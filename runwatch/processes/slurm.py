@@ -301,6 +301,7 @@ class SlurmSource:
                 )
             )
         self._collect_ended(project, matcher, snap, seen)
+        snap.hosts.append(self.name)
         for jid in list(self._cache):
             if jid not in seen:
                 del self._cache[jid]

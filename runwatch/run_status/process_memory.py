@@ -147,8 +147,8 @@ def remembered_evidence(entry: dict[str, Any], snapshot: ProcessSnapshot, local_
             return "gone", f"{what} on {where} has exited (a zombie, not yet reaped by its parent)"
         return "gone", f"{what} on {where} has exited"
     source = entry.get("source")
-    errors = snapshot.errors
-    if source in snapshot.sources and source not in errors and entry.get("server") not in errors:
+    server = entry.get("server")
+    if server in snapshot.hosts and server not in snapshot.errors:
         return "gone", f"{what} on {where} has exited ({source} no longer lists it)"
     return "unknown", f"{what} on {where} last seen {time.strftime('%Y-%m-%d %H:%M', time.localtime(entry.get('seen_at') or 0))}; {source or 'its source'} could not be asked"
 

@@ -138,14 +138,14 @@ class GeneratedTree:
     runs: list[ExpectedRun]
     processes: list[ProcessInfo] = field(default_factory=list)
     now: float = 0.0
-    # Process sources that answered (a remembered process absent from one of them has exited).
-    sources: list[str] = field(default_factory=list)
+    # Hosts the process sources saw (a remembered process absent from one of them has exited).
+    hosts: list[str] = field(default_factory=list)
 
     def snapshot(self) -> Any:
         """The process snapshot this tree's answers assume."""
         from runwatch.process_info import ProcessSnapshot
 
-        return ProcessSnapshot(processes=list(self.processes), sources=list(self.sources))
+        return ProcessSnapshot(processes=list(self.processes), sources=["ssh"] if self.hosts else [], hosts=list(self.hosts))
 
     def by_rel(self) -> dict[str, ExpectedRun]:
         return {r.rel: r for r in self.runs}
@@ -426,8 +426,8 @@ def _gen_trainer(rng, rel, scen, cfg_path, work_dir, now, running_age, stale_age
     elif scen == "exited":
         # runwatch saw the process on gpu-2 earlier (its store remembers it); gpu-2 answers now without it.
         _remember(tree.root, rel, {"server": "gpu-2", "pid": pid, "start_time": t0, "source": "ssh", "job_id": None, "cmd": cmd, "seen_at": t_end})
-        if "ssh" not in tree.sources:
-            tree.sources.append("ssh")
+        if "gpu-2" not in tree.hosts:
+            tree.hosts.append("gpu-2")
     return exp
 
 
