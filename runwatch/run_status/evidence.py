@@ -17,7 +17,7 @@ from runwatch.layout import Project
 from runwatch.process_info import ProcessInfo, ProcessSnapshot
 from runwatch.readers.log_end import end_of_file
 from runwatch.readers.run_output import find_output
-from runwatch.run_status.process_memory import memory_for, remembered_evidence
+from runwatch.run_status.process_memory import ProcessMemory, memory_for, remembered_evidence
 from runwatch.run_status.rules import Decision, Evidence, Job, decide
 
 RHYTHM_WINDOW = 5  # recent epoch intervals the median is taken over
@@ -46,9 +46,22 @@ def rhythm(details: Any) -> float | None:
     return float(statistics.median(recent))
 
 
+_MEMORY_OF: dict[tuple[str, str], ProcessMemory] = {}
+
+
+def _memory(project: Project) -> ProcessMemory:
+    key = (project.root, project.settings.cache_dir)
+    mem = _MEMORY_OF.get(key)
+    if mem is None:
+        if len(_MEMORY_OF) > 256:
+            _MEMORY_OF.clear()
+        mem = _MEMORY_OF[key] = memory_for(str(project.settings.resolve_cache_dir(project.root)))
+    return mem
+
+
 def remember(project: Project, snapshot: ProcessSnapshot) -> None:
     """Note the snapshot's processes in the project's process memory (and keep the snapshot)."""
-    memory_for(str(project.settings.resolve_cache_dir(project.root))).observe(snapshot)
+    _memory(project).observe(snapshot)
 
 
 def _job(proc: ProcessInfo | None) -> Job | None:
@@ -66,7 +79,7 @@ def _process_evidence(project: Project, rel: str, proc: ProcessInfo | None, proc
             return "stopped", f"{'job ' + proc.job_id if proc.job_id else 'process ' + str(proc.pid)} on {proc.server or 'this machine'} is stopped (state T: SIGSTOP or a debugger)"
         if proc.state == "ended":
             return "gone", None
-    mem = memory_for(str(project.settings.resolve_cache_dir(project.root)))
+    mem = _memory(project)
     entry = mem.last(rel)
     snap = mem.snapshot or ProcessSnapshot(errors=dict(process_errors or {}))
     if entry is not None and (proc is None or proc.state != "queued"):

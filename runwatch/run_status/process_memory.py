@@ -55,7 +55,10 @@ class ProcessMemory:
         # The latest snapshot observed: which sources answered, which could not be asked.
         self.snapshot: ProcessSnapshot | None = None
 
-    def _load(self) -> dict[str, dict[str, Any]]:
+    def _load(self, check: bool = False) -> dict[str, dict[str, Any]]:
+        """The entries; the file is stat-ed again only with ``check`` (once per snapshot, not per run)."""
+        if self._entries is not None and not check:
+            return self._entries
         try:
             mtime = os.stat(self.path).st_mtime
         except OSError:
@@ -86,11 +89,12 @@ class ProcessMemory:
         """Remember the processes of this snapshot (only a new identity is written to disk)."""
         self.snapshot = snapshot
         live = [p for p in snapshot.processes if p.config_rel and not p.debug and p.state in ("running", "stopped")]
+        with self._lock:
+            entries = self._load(check=True)  # another runwatch may have remembered processes since
         if not live:
             return
         now = time.time()
         with self._lock:
-            entries = self._load()
             changed = False
             for p in live:
                 old = entries.get(p.config_rel)  # type: ignore[arg-type]
