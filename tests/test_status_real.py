@@ -200,3 +200,59 @@ def test_show_and_table_say_the_reason_and_the_exception(proj):
     assert "reason: crashed" in show.stdout and "ValueError: \ufffd[2Jcleared" in show.stdout and "\x1b[2J" not in show.stdout
     table = rw("status")
     assert "failed (crashed)" in table.stdout
+
+
+def test_crash_in_a_tmux_session_is_read_from_its_pane(proj, tmp_path):
+    """Pylon's launcher runs each job in a detached tmux session; the traceback is only on the pane."""
+    import shutil
+    import subprocess
+
+    if shutil.which("tmux") is None:
+        pytest.skip("tmux not installed")
+    (proj.root / "runwatch.toml").write_text("stall_floor = 1\n")  # tmux_output on (the default), no output glob
+    proj.config("a/tmuxed", epochs=5, epoch_seconds=0.2, crash_at=1)
+    sock = str(tmp_path / "tmux.sock")  # a private tmux server: the user's own sessions are never touched
+    env = dict(os.environ, TMUX_TMPDIR=str(tmp_path))
+    env.pop("TMUX", None)
+    import sys
+
+    cmd = f"{sys.executable} main.py --config-filepath ./configs/a/tmuxed.py; sleep 60"
+    subprocess.run(["tmux", "-S", sock, "new-session", "-d", "-s", "job-GPU-0", "-x", "200", "-y", "50", "-c", str(proj.root), cmd], env=env, check=True, timeout=10)
+    try:
+        from runwatch.readers import run_output
+
+        run_output._TMUX = run_output.TmuxPanes(ttl=0.0, socket=sock)
+        deadline = time.monotonic() + 20
+        rs = proj.api("a/tmuxed")
+        while rs.error_source != "tmux" and time.monotonic() < deadline:
+            time.sleep(0.3)
+            rs = proj.api("a/tmuxed")
+        assert (rs.status, rs.reason, rs.error_source) == ("failed", "oom", "tmux")
+        assert rs.error_line.startswith("RuntimeError: CUDA out of memory") and rs.output_tail[0] == "[tmux session job-GPU-0]"
+    finally:
+        subprocess.run(["tmux", "-S", sock, "kill-server"], env=env, timeout=10, check=False)
+        from runwatch.readers import run_output
+
+        run_output._TMUX = run_output.TmuxPanes()
+
+
+def test_one_answer_from_settings_api_and_cli(proj):
+    """get_run_status, get_all_run_status and the CLI read runwatch.toml the same way; arguments win."""
+    from runwatch import get_run_status
+
+    (proj.root / "runwatch.toml").write_text("sleep_time = 1\ntmux_output = false\n")
+    proj.config("a/quiet", epochs=5, epoch_seconds=0.1, hang_at=1)
+    p = proj.launch("a/quiet")
+    proj.wait_epochs("a/quiet", 1)
+    p.kill()
+    p.wait()
+    time.sleep(1.5)  # silent past the setting's 1 s, no rhythm yet (one epoch), process never seen
+    cfg = "configs/a/quiet.py"
+    one = get_run_status(cfg, root=str(proj.root))
+    many = proj.api("a/quiet")
+    cli = proj.cli("a/quiet")
+    assert (one.status, one.reason) == (many.status, many.reason) == (cli["status"], cli["reason"]) == ("failed", "stalled")
+    assert one.reason_detail == many.reason_detail == cli["reason_detail"]
+    assert get_run_status(cfg, root=str(proj.root), sleep_time=3600).status == "running"
+    assert proj.api("a/quiet", sleep_time=3600).status == "running"
+    assert proj.cli("a/quiet", "--sleep-time", "3600")["status"] == "running"

@@ -112,6 +112,14 @@ def test_collector_post_turns_the_run_failed_with_its_output(proj):
         assert at - t0 < 5
         assert (rec["status"], rec["reason"], rec["error_line"]) == ("failed", "crashed", "ValueError: bad batch")
         assert rec["output_tail"][-1] == "ValueError: bad batch"
+        # The REST filter by reason.
+        with urllib.request.urlopen(srv.base.rstrip("/") + "/api/runs?reason=crashed,never_started", timeout=10) as r:
+            assert [x["run"] for x in json.load(r)["runs"]] == ["a/remote"]
+        try:
+            urllib.request.urlopen(srv.base.rstrip("/") + "/api/runs?reason=bogus", timeout=10)
+            raise AssertionError("an unknown reason must be refused")
+        except urllib.error.HTTPError as e:
+            assert e.code == 400 and "bogus" in e.read().decode()
     # Stored in runwatch's own store, never in the project's collector file.
     assert (proj.root / ".runwatch-cache" / "collector-events.jsonl").exists()
     assert not (proj.root / "agents").exists()

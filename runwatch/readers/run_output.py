@@ -207,8 +207,9 @@ def from_globs(root: str, patterns: Sequence[str], config_rel: str, work_dir: st
 class TmuxPanes:
     """The text of every local tmux pane, captured at most once per ``ttl`` seconds."""
 
-    def __init__(self, ttl: float = 2.0, lines: int = 300, timeout: float = 3.0) -> None:
+    def __init__(self, ttl: float = 2.0, lines: int = 300, timeout: float = 3.0, socket: str | None = None) -> None:
         self.ttl = ttl
+        self.socket = socket  # a tmux server socket (-S); None: the user's default server
         self.lines = lines
         self.timeout = timeout
         self._at = -1e18
@@ -224,26 +225,29 @@ class TmuxPanes:
             return self._panes
 
     def _capture(self) -> list[tuple[str, str]]:
-        exe = shutil.which("tmux")
-        if exe is None:
+        found = shutil.which("tmux")
+        if found is None:
             return []
+        exe = [found, "-S", self.socket] if self.socket else [found]
         try:
-            r = subprocess.run([exe, "list-panes", "-a", "-F", "#{session_name}\t#{pane_id}"], capture_output=True, text=True, timeout=self.timeout, check=False)
+            r = subprocess.run([*exe, "list-panes", "-a", "-F", "#{session_name}\t#{pane_id}\t#{pane_start_command}"], capture_output=True, text=True, timeout=self.timeout, check=False)
         except (OSError, subprocess.SubprocessError):
             return []
         if r.returncode != 0:
             return []  # no tmux server here
         out = []
         for row in r.stdout.splitlines()[:200]:
-            session, _, pane = row.partition("\t")
+            session, _, rest = row.partition("\t")
+            pane, _, start_command = rest.partition("\t")
             if not pane:
                 continue
             try:
-                c = subprocess.run([exe, "capture-pane", "-p", "-J", "-t", pane, "-S", f"-{self.lines}"], capture_output=True, text=True, timeout=self.timeout, check=False)
+                c = subprocess.run([*exe, "capture-pane", "-p", "-J", "-t", pane, "-S", f"-{self.lines}"], capture_output=True, text=True, timeout=self.timeout, check=False)
             except (OSError, subprocess.SubprocessError):
                 continue
             if c.returncode == 0:
-                out.append((session, c.stdout))
+                # The pane's own command first: a job started as the session's command is not echoed on screen.
+                out.append((session, start_command + "\n" + c.stdout))
         return out
 
 

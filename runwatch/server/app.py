@@ -23,7 +23,7 @@ from starlette.websockets import WebSocket
 
 from runwatch.live.index import LiveIndex
 from runwatch.live.watcher import Watcher
-from runwatch.run_status.rules import STATUSES
+from runwatch.run_status.rules import REASONS, STATUSES
 from runwatch.server import collector
 from runwatch.server.detail import run_detail
 from runwatch.server.metrics import render_metrics
@@ -77,6 +77,12 @@ def select_runs(records: list[dict[str, Any]], request: Request) -> tuple[list[d
         raise BadRequest(str(e)) from None
     q = (request.query_params.get("q") or "").strip().lower()
     rows = [r for r in records if flt.matches(r) and (not q or q in (r.get("run") or "").lower())]
+    reasons = {x.strip() for x in (request.query_params.get("reason") or "").split(",") if x.strip()}
+    if reasons:  # ?reason=crashed,never_started ("not started" and "crashed" apart)
+        unknown = sorted(reasons - set(REASONS))
+        if unknown:
+            raise BadRequest(f"unknown reason {', '.join(unknown)}; known: {', '.join(REASONS)}")
+        rows = [r for r in rows if r.get("reason") in reasons]
     sort = request.query_params.get("sort") or "run"
     desc = sort.startswith("-")
     key = sort.lstrip("-")
