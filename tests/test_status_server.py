@@ -126,3 +126,23 @@ def test_collector_post_turns_the_run_failed_with_its_output(proj):
     # A one-shot API call in a new process reads the same event.
     rs = proj.api("a/remote")
     assert (rs.status, rs.reason, rs.error_source) == ("failed", "crashed", "collector")
+
+
+def test_the_launchers_post_on_a_real_crash(proj):
+    """The launcher stand-in runs the job, and on its non-zero exit POSTs its output to runwatch serve."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    (proj.root / "runwatch.toml").write_text('stall_floor = 1\ntmux_output = false\ncollector_token = "s3cret"\n')  # no output glob
+    proj.config("a/launched", epochs=5, epoch_seconds=0.2, crash_at=1)
+    launcher = Path(__file__).parent / "pylon_toy" / "remote_command.py"
+    with serve(proj) as srv:
+        rc = subprocess.run(
+            [sys.executable, str(launcher), "--collector", srv.base.rstrip("/") + "/api/collector", "--token", "s3cret",
+             "--work-dir", "./logs/a/launched", "--", sys.executable, "main.py", "--config-filepath", "./configs/a/launched.py"],
+            cwd=proj.root, capture_output=True, text=True, timeout=60,
+        ).returncode
+        assert rc == 1
+        rec, _ = wait_run(srv, "a/launched", lambda r: r["error_source"] == "collector", timeout=5)
+        assert (rec["status"], rec["reason"]) == ("failed", "oom") and rec["error_line"].startswith("RuntimeError: CUDA out of memory")
