@@ -293,3 +293,72 @@ def test_generated_trees_reasons_follow_the_table(tmp_path):
     assert got == want
     crashed = [result[paths[r.rel]] for r in tree.runs if r.scenario == "crashed_output"]
     assert crashed and all(rs.error_line == "KeyError: 'labels'" and rs.output_tail[-1] == "KeyError: 'labels'" for rs in crashed)
+
+
+# ---------------------------------------------------------------- process evidence
+
+
+def test_job_from_a_process_record():
+    from runwatch.process_info import ProcessInfo
+    from runwatch.run_status.evidence import _job
+
+    def info(**kw):
+        return ProcessInfo(pid=1, user="u", cmd="c", **kw)
+
+    assert _job(None) is None and _job(info()) is None
+    assert _job(info(job_id="9", state="running")) == Job("9", "RUNNING", None, None)
+    assert _job(info(job_id="9", state="queued")) == Job("9", "PENDING", None, None)
+    assert _job(info(job_id="9", state="stopped")) == Job("9", "SUSPENDED", None, None)
+    assert _job(info(job_id="9", state="ended")) == Job("9", "RUNNING", None, None)
+    assert _job(info(job_id="9", state="ended", job_state="TIMEOUT", exit_code=0, signal=15)) == Job("9", "TIMEOUT", 0, 15)
+
+
+def test_remembered_process_evidence(tmp_path):
+    import time
+
+    import psutil
+
+    from runwatch.process_info import ProcessSnapshot
+    from runwatch.run_status.process_memory import local_state, local_states_changed, remembered_evidence
+    from runwatch.process_info import ProcessInfo
+
+    me = psutil.Process()
+    mine = {"server": None, "pid": me.pid, "start_time": me.create_time(), "source": "local", "job_id": None, "seen_at": time.time()}
+    local = ProcessSnapshot(sources=["local"])
+    assert local_state(me.pid, me.create_time()) == "alive"
+    assert local_state(me.pid, me.create_time() - 0.05) == "gone"  # the same pid, another start: PID reuse
+    assert local_state(me.pid, me.create_time() - 0.019) == "alive"
+    assert local_state(2**22 + 12345, None) == "gone"
+    assert remembered_evidence(mine, local, True) == ("alive", f"process {me.pid} on this machine is alive")
+    assert remembered_evidence(mine, local, False)[0] == "unknown"
+    dead = dict(mine, pid=2**22 + 12345)
+    assert remembered_evidence(dead, local, True) == ("gone", f"process {2**22 + 12345} on this machine has exited")
+    remote = dict(mine, server="gpu-1", source="ssh")
+    assert remembered_evidence(remote, ProcessSnapshot(sources=["ssh"], hosts=["gpu-1"]), True) == ("gone", f"process {me.pid} on gpu-1 has exited (ssh no longer lists it)")
+    assert remembered_evidence(remote, ProcessSnapshot(sources=["ssh"], hosts=["gpu-2"]), True)[0] == "unknown"  # gpu-1 not seen
+    assert remembered_evidence(remote, ProcessSnapshot(sources=["ssh"], hosts=["gpu-1"], errors={"gpu-1": "x"}), True)[0] == "unknown"
+    job = dict(mine, server="slurm", source="slurm", job_id="42")
+    assert remembered_evidence(job, ProcessSnapshot(hosts=["slurm"]), True) == ("gone", "job 42 on slurm has exited (slurm no longer lists it)")
+    alive = ProcessInfo(pid=me.pid, user="u", cmd="c", start_time=me.create_time())
+    assert not local_states_changed([alive])
+    assert local_states_changed([ProcessInfo(pid=me.pid, user="u", cmd="c", start_time=me.create_time(), state="stopped")])
+    assert local_states_changed([ProcessInfo(pid=2**22 + 12345, user="u", cmd="c", start_time=1.0)])
+    assert not local_states_changed([ProcessInfo(pid=2**22 + 12345, user="u", cmd="c", server="gpu-1")])  # not local: not asked
+    assert not local_states_changed([ProcessInfo(pid=2**22 + 12345, user="u", cmd="c", state="queued")])
+
+
+def test_process_memory_round_trip(tmp_path):
+    from runwatch.process_info import ProcessInfo, ProcessSnapshot
+    from runwatch.run_status.process_memory import ProcessMemory
+
+    path = str(tmp_path / "c" / "processes.json")
+    mem = ProcessMemory(path)
+    p = ProcessInfo(pid=5, user="u", cmd="python main.py", start_time=10.0, server="gpu-1", config_rel="a/b", source="ssh")
+    mem.observe(ProcessSnapshot(processes=[p, ProcessInfo(pid=6, user="u", cmd="x", config_rel="a/c", debug=True),
+                                           ProcessInfo(pid=7, user="u", cmd="x", config_rel="a/d", state="queued", job_id="3")]))
+    again = ProcessMemory(path)  # a new process reads what the first remembered
+    entry = again.last("a/b")
+    assert (entry["server"], entry["pid"], entry["start_time"], entry["source"]) == ("gpu-1", 5, 10.0, "ssh")
+    assert again.last("a/c") is None and again.last("a/d") is None  # debug runs and queued jobs are not remembered
+    (tmp_path / "c" / "processes.json").write_text("{not json")
+    assert ProcessMemory(path).last("a/b") is None  # a damaged memory only forgets
