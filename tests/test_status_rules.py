@@ -362,3 +362,25 @@ def test_process_memory_round_trip(tmp_path):
     assert again.last("a/c") is None and again.last("a/d") is None  # debug runs and queued jobs are not remembered
     (tmp_path / "c" / "processes.json").write_text("{not json")
     assert ProcessMemory(path).last("a/b") is None  # a damaged memory only forgets
+
+
+def test_old_decide_status_defaults_are_the_plans():
+    now = 100 * DAY
+    base = dict(now=now, complete=False, artifact_last_update=None, has_live_process=False)
+    assert decide_status(log_last_update=now - 86400, **base) == "running"
+    assert decide_status(log_last_update=now - 86400.5, **base) == "failed"
+    done = dict(now=now, log_last_update=None, complete=True, has_live_process=False)
+    assert decide_status(artifact_last_update=now - 30 * DAY, **done) == "finished"
+    assert decide_status(artifact_last_update=now - 30 * DAY - 1, **done) == "outdated"
+
+
+def test_config_path_in_a_command_is_matched_as_a_whole_path():
+    from runwatch.readers.run_output import _config_pattern
+
+    pat = _config_pattern("configs", "a/run_1")
+    for cmd in ("python main.py --config-filepath ./configs/a/run_1.py", "python main.py --config-filepath=configs/a/run_1.py --debug",
+                "/opt/py main.py --config-filepath /home/u/p/configs/a/run_1.py", "python main.py --config-filepath 'configs/a/run_1.py'"):
+        assert pat.search(cmd), cmd
+    for cmd in ("python main.py --config-filepath ./configs/a/run_10.py", "python main.py --config-filepath ./myconfigs/a/run_1.py",
+                "python main.py --config-filepath ./configs/b/a/run_1.py", "python main.py --config-filepath ./configs/a/run_1.pyc"):
+        assert not pat.search(cmd), cmd

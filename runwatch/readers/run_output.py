@@ -22,6 +22,7 @@ from __future__ import annotations
 import glob
 import json
 import os
+import re
 import shutil
 import subprocess
 import threading
@@ -122,6 +123,11 @@ def event_paths(root: str, cache_dir: str) -> list[str]:
     return [os.path.join(root, PROJECT_EVENTS), os.path.join(cache_dir, OWN_EVENTS)]
 
 
+def _config_pattern(configs_dir: str, config_rel: str) -> re.Pattern[str]:
+    """The run's config path in a command line, as a whole word (``./configs/x.py``, ``=configs/x.py``, absolute)."""
+    return re.compile(r"(?:^|(?<=[\s=/'\"]))" + re.escape(f"{configs_dir}/{config_rel}.py") + r"(?=$|[\s'\";&|)])", re.MULTILINE)
+
+
 def _norm(path: str, root: str) -> str:
     return os.path.normpath(path if os.path.isabs(path) else os.path.join(root, path))
 
@@ -131,13 +137,13 @@ def from_collector(
 ) -> Output | None:
     """The newest collector event for this run not older than ``since`` - slack."""
     wd = os.path.normpath(work_dir)
-    config_spelling = f"{configs_dir}/{config_rel}.py"
+    config_path = _config_pattern(configs_dir, config_rel)
     best: tuple[float, dict[str, Any]] | None = None
     for ev in _EVENTS.events(event_paths(root, cache_dir)):
         ev_wd = ev.get("work_dir")
         cmd = ev.get("command")
         mine = isinstance(ev_wd, str) and _norm(ev_wd, root) == wd
-        if not mine and isinstance(cmd, str) and config_spelling in cmd:
+        if not mine and isinstance(cmd, str) and config_path.search(cmd):
             mine = True
         if not mine:
             continue
@@ -256,12 +262,12 @@ _TMUX = TmuxPanes()
 
 def from_tmux(config_rel: str, configs_dir: str) -> Output | None:
     """The pane that shows this run's launcher line and ends in a traceback."""
-    needle = f"{configs_dir}/{config_rel}.py"
+    pattern = _config_pattern(configs_dir, config_rel)
     for session, text in _TMUX.panes():
-        idx = text.rfind(needle)
-        if idx < 0:
+        hits = list(pattern.finditer(text))
+        if not hits:
             continue
-        end = end_of_text(text[idx:])
+        end = end_of_text(text[hits[-1].start():])
         if end.kind == "traceback":
             return Output(end.error_line, (f"[tmux session {session}]", *end.tail[-(OUTPUT_TAIL_LINES - 1):]), "tmux")
     return None
