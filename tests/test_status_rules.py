@@ -384,3 +384,94 @@ def test_config_path_in_a_command_is_matched_as_a_whole_path():
     for cmd in ("python main.py --config-filepath ./configs/a/run_10.py", "python main.py --config-filepath ./myconfigs/a/run_1.py",
                 "python main.py --config-filepath ./configs/b/a/run_1.py", "python main.py --config-filepath ./configs/a/run_1.pyc"):
         assert not pat.search(cmd), cmd
+
+
+# ---------------------------------------------------------------- gather: evidence from files
+
+
+def _project(tmp_path, toml=""):
+    from runwatch.layout import Project
+
+    root = tmp_path / "proj"
+    (root / "configs" / "a").mkdir(parents=True)
+    (root / "configs" / "a" / "r.py").write_text("config = {}\n")
+    (root / "runwatch.toml").write_text("tmux_output = false\n" + toml)
+    wd = root / "logs" / "a" / "r"
+    wd.mkdir(parents=True)
+    return Project.at(root), wd
+
+
+def _gather(project, wd, **kw):
+    import time
+
+    from runwatch.run_status.evidence import gather
+
+    args = dict(rel="a/r", work_dir=str(wd), now=time.time(), complete=False, last_activity=time.time() - 5, artifact_last=None,
+                newest_log=None, details=None, proc=None, process_errors=None, config_error=None, sleep_time=None, outdated_days=30)
+    args.update(kw)
+    return gather(project, **args)
+
+
+TB = "Traceback (most recent call last):\n  File \"main.py\", line 3, in <module>\n    f()\nValueError: bad\n"
+
+
+def test_gather_reads_the_log_end_only_for_incomplete_runs(tmp_path):
+    project, wd = _project(tmp_path)
+    (wd / "train_val_0.log").write_text("epoch 1\n" + TB)
+    v = _gather(project, wd, newest_log="train_val_0.log")
+    assert (v.decision.status, v.decision.reason, v.error_line, v.error_source) == ("failed", "crashed", "ValueError: bad", "log")
+    assert v.output_tail[-1] == "ValueError: bad" and v.output_tail[0] == "epoch 1"
+    v = _gather(project, wd, newest_log="train_val_0.log", complete=True)
+    assert (v.decision.status, v.error_line, v.output_tail, v.error_source) == ("finished", None, None, None)
+    (wd / "train_val_0.log").write_text(TB + "epoch 2\nepoch 3\nepoch 4\nepoch 5\n")  # the run went on after it
+    v = _gather(project, wd, newest_log="train_val_0.log")
+    assert (v.decision.status, v.error_line) == ("running", None)
+    (wd / "train_val_0.log").write_text("epoch 1\nTraining stopped early at epoch 4\n")
+    assert _gather(project, wd, newest_log="train_val_0.log").decision.status == "finished"
+
+
+def test_gather_finds_output_by_glob_and_slurm_files(tmp_path):
+    from runwatch.process_info import ProcessInfo
+
+    project, wd = _project(tmp_path, 'output_globs = ["out/{name}.txt"]\n')
+    (tmp_path / "proj" / "out").mkdir()
+    (tmp_path / "proj" / "out" / "r.txt").write_text(TB.replace("ValueError: bad", "MemoryError"))
+    v = _gather(project, wd)
+    assert (v.decision.reason, v.error_line, v.error_source) == ("oom", "MemoryError", "output_glob")
+    job_out = tmp_path / "slurm-77.out"
+    job_out.write_text(TB)
+    proc = ProcessInfo(pid=77, user="u", cmd="", server="slurm", config_rel="a/r", state="ended", source="slurm", job_id="77",
+                       job_state="FAILED", exit_code=1, stdout=str(tmp_path / "slurm-%j.out"), stderr=str(tmp_path / "slurm-%j.out"))
+    v = _gather(project, wd, proc=proc)
+    assert (v.decision.status, v.decision.reason, v.error_source) == ("failed", "crashed", "slurm_output")
+    assert v.decision.detail == "Slurm job 77 FAILED, exit code 1: ValueError: bad"
+    queued = ProcessInfo(pid=78, user="u", cmd="", server="slurm", config_rel="a/r", state="queued", source="slurm", job_id="78")
+    v = _gather(project, wd, proc=queued)
+    assert (v.decision.status, v.decision.reason, v.error_source) == ("queued", "pending", None)  # a waiting job's old output is not read
+
+
+def test_gather_uses_the_settings_limits_and_arguments(tmp_path):
+    import time
+
+    from runwatch.progress_tracking.base_progress_tracker import EpochRecord, RunDetails
+
+    project, wd = _project(tmp_path, "stall_factor = 2.0\nstall_floor = 10\nstall_default = 20\n")
+    details = RunDetails(epochs=[EpochRecord(i, True, duration=d) for i, d in enumerate([9.0, 8.0, 8.0])])
+    now = time.time()
+    assert _gather(project, wd, now=now, last_activity=now - 16, details=details).decision.status == "running"  # 2 x 8 = 16
+    assert _gather(project, wd, now=now, last_activity=now - 16.5, details=details).decision.reason == "stalled"
+    assert _gather(project, wd, now=now, last_activity=now - 20).decision.status == "running"  # no rhythm: stall_default
+    assert _gather(project, wd, now=now, last_activity=now - 20.5).decision.status == "failed"
+    assert _gather(project, wd, now=now, last_activity=now - 20.5, sleep_time=100).decision.status == "running"
+    assert _gather(project, wd, now=now, last_activity=now - 14, details=details, sleep_time=12).decision.status == "failed"
+    old = _gather(project, wd, now=now, complete=True, artifact_last=now - 3 * DAY, outdated_days=2)
+    assert old.decision.status == "outdated"
+    assert _gather(project, wd, now=now, complete=True, artifact_last=now - 3 * DAY, outdated_days=4).decision.status == "finished"
+    v = _gather(project, wd, config_error="configs/a/r.py: no runner", last_activity=None, work_dir=str(wd.parent / "nope"))
+    assert (v.decision.reason, v.decision.detail) == ("config_error", "configs/a/r.py: no runner")
+    v = _gather(project, wd, last_activity=None, work_dir=str(wd.parent / "nope"))
+    assert v.decision.reason == "never_started"
+    v = _gather(project, wd, last_activity=None)  # the work dir exists, nothing written yet
+    assert v.decision == Decision("failed", "stalled", "no log or artifact written yet")
+    v = _gather(project, wd, last_activity=now - 100, process_errors={"gpu-1": "refused", "gpu-2:gpu": "no smi"})
+    assert v.decision.status == "failed"
