@@ -257,6 +257,7 @@ def _trainer_dir(tmp_path, durations, total):
         ([100.0, 200.0, 300.0], 10, 200.0 * 7),
         ([100.0, 100.0, 100.0, 100.0, 100.0, 100.0, 400.0], 10, (100.0 * 4 + 400.0) / 5 * 3),  # the last 5 only
         ([50.0], 2, 50.0),
+        ([0.25, 0.25, 0.25], 5, 0.5),  # sub-second epochs (a duration is never rounded up)
         ([60.0, 60.0], 2, None),  # complete: no ETA
     ],
 )
@@ -272,6 +273,19 @@ def test_eta_is_mean_recent_epoch_times_remaining_epochs(tmp_path, durations, to
     else:
         assert rs.status == "running" and rs.eta_seconds == pytest.approx(eta, abs=1e-6)
     assert json.loads(json.dumps(rs.to_json_record()))["eta_seconds"] == rs.eta_seconds
+
+
+def test_no_eta_for_a_complete_run_whose_process_still_runs(tmp_path):
+    """Running (the process writes its test results), but nothing is left to estimate."""
+    import time
+
+    from runwatch import ProcessInfo, ProcessSnapshot, get_all_run_status
+
+    root = _trainer_dir(tmp_path, [60.0, 60.0], 2)
+    cfg = str(root / "configs" / "x" / "r.py")
+    proc = ProcessInfo(pid=1, user="u", cmd="python main.py --config-filepath ./configs/x/r.py", start_time=time.time() - 200, server="gpu-1", config_rel="x/r")
+    rs = get_all_run_status([cfg], root=str(root), system_monitor=ProcessSnapshot(processes=[proc]), use_store=False)[cfg]
+    assert (rs.status, rs.eta_seconds) == ("running", None)
 
 
 # ---------------------------------------------------------------- generated trees carry the evidence
