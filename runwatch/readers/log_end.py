@@ -14,7 +14,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from runwatch.readers.logs import _EXC_LINE, _TRACEBACK, read_tail
+from runwatch.readers.logs import exception_in, read_tail
 
 TAIL_BYTES = 64 * 1024
 TRAILING = 3
@@ -51,33 +51,11 @@ def _clip(line: str) -> str:
 
 def final_exception(lines: Sequence[str]) -> tuple[str | None, int]:
     """(exception line of the last traceback, index of that line), or (None, -1)."""
-    start = -1
-    for i in range(len(lines) - 1, -1, -1):
-        if _TRACEBACK in lines[i]:
-            start = i
-            break
-    if start < 0:
+    line = exception_in("\n".join(lines))
+    if line is None:
         return None, -1
-    candidate: str | None = None
-    at = -1
-    for j in range(start + 1, len(lines)):
-        line = lines[j]
-        if not line.strip():
-            continue
-        if line.startswith((" ", "\t")):
-            if candidate is not None:
-                break
-            continue
-        stripped = line.strip()
-        if stripped.startswith(("During handling", "The above exception")):
-            candidate = None
-            continue
-        if _EXC_LINE.match(stripped):
-            candidate, at = stripped, j
-            continue
-        if candidate is not None:
-            break
-    return candidate, at
+    at = next(i for i in range(len(lines) - 1, -1, -1) if lines[i].strip() == line)
+    return line, at
 
 
 def end_of_text(text: str, end_patterns: Sequence[str] = DEFAULT_END_PATTERNS) -> End:
