@@ -489,3 +489,77 @@ def test_gather_uses_the_settings_limits_and_arguments(tmp_path):
     assert v.decision == Decision("failed", "stalled", "no log or artifact written yet")
     v = _gather(project, wd, last_activity=now - 100, process_errors={"gpu-1": "refused", "gpu-2:gpu": "no smi"})
     assert v.decision.status == "failed"
+
+
+def test_row_8_unknown_process_says_so():
+    d = decide(ev(process="unknown", last_activity=None))
+    assert d == Decision("failed", "stalled", "no log or artifact written yet; its process could not be checked (a process source could not be asked): it may be stuck")
+    assert decide(ev(process="none", last_activity=None)).detail == "no log or artifact written yet"
+
+
+def test_process_evidence_paths(tmp_path):
+    import psutil
+
+    from runwatch.process_info import ProcessInfo, ProcessSnapshot
+    from runwatch.run_status.evidence import _process_evidence, remember
+
+    project, wd = _project(tmp_path)
+    assert _process_evidence(project, "a/r", None, None) == ("none", None)
+    assert _process_evidence(project, "a/r", None, {"gpu-1:gpu": "no smi"}) == ("none", None)
+    assert _process_evidence(project, "a/r", None, {"gpu-1": "refused"}) == ("unknown", None)
+    stopped = ProcessInfo(pid=12, user="u", cmd="c", state="stopped")
+    assert _process_evidence(project, "a/r", stopped, None) == ("stopped", "process 12 on this machine is stopped (state T: SIGSTOP or a debugger)")
+    job = ProcessInfo(pid=12, user="u", cmd="c", state="stopped", job_id="5", server="slurm")
+    assert _process_evidence(project, "a/r", job, None) == ("stopped", "job 5 on slurm is stopped (state T: SIGSTOP or a debugger)")
+    assert _process_evidence(project, "a/r", ProcessInfo(pid=1, user="u", cmd="c", state="ended", job_id="5"), None) == ("gone", None)
+    # A remembered local process that has exited: gone when this machine was asked, unknown otherwise.
+    dead = ProcessInfo(pid=2**22 + 7, user="u", cmd="python main.py", start_time=5.0, config_rel="a/r")
+    remember(project, ProcessSnapshot(processes=[dead], sources=["local"]))
+    remember(project, ProcessSnapshot(sources=["local"]))
+    assert _process_evidence(project, "a/r", None, None) == ("gone", f"process {2**22 + 7} on this machine has exited")
+    queued = ProcessInfo(pid=9, user="u", cmd="c", state="queued", job_id="9")
+    assert _process_evidence(project, "a/r", queued, None) == ("none", None)  # a relaunch waiting: the old process is no news
+    remember(project, ProcessSnapshot(sources=["local"], errors={"local": "boom"}))
+    assert _process_evidence(project, "a/r", None, None)[0] == "unknown"
+    remember(project, ProcessSnapshot(sources=["ssh"]))
+    assert _process_evidence(project, "a/r", None, None)[0] == "unknown"
+    v = _gather(project, wd, last_activity=None)
+    assert v.decision.detail.startswith("no log or artifact written yet") and v.decision.reason == "stalled"
+    remember(project, ProcessSnapshot(sources=["local"]))
+    v = _gather(project, wd)
+    assert v.decision == Decision("failed", "exited", f"process {2**22 + 7} on this machine has exited")
+    me = psutil.Process()
+    alive = ProcessInfo(pid=me.pid, user="u", cmd="python main.py", start_time=me.create_time(), config_rel="a/r")
+    (tmp_path / "proj" / "out").mkdir()
+    (tmp_path / "proj" / "out" / "r.txt").write_text(TB)
+    project2, _ = _project(tmp_path / "two", 'output_globs = ["out/{name}.txt"]\n')
+    (tmp_path / "two" / "proj" / "out").mkdir()
+    (tmp_path / "two" / "proj" / "out" / "r.txt").write_text(TB)
+    for proc in (alive, ProcessInfo(pid=me.pid, user="u", cmd="c", state="stopped", config_rel="a/r")):
+        v = _gather(project2, wd, proc=proc)  # an alive or stopped process: its output is not read
+        assert v.error_line is None and v.output_tail is None
+    requeued = ProcessInfo(pid=9, user="u", cmd="", server="slurm", state="queued", job_id="9", job_state="REQUEUED")
+    v = _gather(project2, wd, proc=requeued)
+    assert (v.decision.reason, v.error_line) == ("requeued", None)
+
+
+def test_gather_custom_end_line_and_collector_spellings(tmp_path):
+    import json
+    import time
+
+    project, wd = _project(tmp_path, 'log_end_patterns = ["^ALL DONE$"]\n')
+    (wd / "train_val_0.log").write_text("x\nALL DONE\n")
+    assert _gather(project, wd, newest_log="train_val_0.log").decision.status == "finished"
+    (wd / "train_val_0.log").write_text("x\nTraining stopped early at epoch 3\n")  # not this project's end line
+    assert _gather(project, wd, newest_log="train_val_0.log", last_activity=None).decision.status == "failed"
+    now = time.time()
+    own = tmp_path / "proj" / ".runwatch-cache" / "collector-events.jsonl"
+    own.parent.mkdir(parents=True, exist_ok=True)
+    # The launcher named the run by its command only (work_dir: the project, not the run).
+    own.write_text(json.dumps({"host": "h", "timestamp": now, "command": "python main.py --config-filepath ./configs/a/r.py",
+                               "output_lines": TB.splitlines(), "work_dir": "."}) + "\n")
+    v = _gather(project, wd, now=now, last_activity=now - 5)
+    assert (v.decision.reason, v.error_source, v.error_line) == ("crashed", "collector", "ValueError: bad")
+    # The run showed life long after the report: a relaunch; the old crash is not this run's.
+    v = _gather(project, wd, now=now + 1000, last_activity=now + 900)
+    assert v.error_source is None and v.decision.status == "running"

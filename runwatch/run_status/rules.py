@@ -204,7 +204,10 @@ def decide(ev: Evidence) -> Decision:
         return Decision("failed", "exited", detail)
     # 8. Silence, last.
     if _is_silent(ev):
-        return Decision("failed", "stalled", _silence_detail(ev))
+        detail = _silence_detail(ev)
+        if ev.process == "unknown":
+            detail += "; its process could not be checked (a process source could not be asked): it may be stuck"
+        return Decision("failed", "stalled", detail)
     return Decision("running")
 
 
