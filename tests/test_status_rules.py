@@ -488,7 +488,7 @@ def test_gather_uses_the_settings_limits_and_arguments(tmp_path):
     v = _gather(project, wd, last_activity=None)  # the work dir exists, nothing written yet
     assert v.decision == Decision("failed", "stalled", "no log or artifact written yet")
     v = _gather(project, wd, last_activity=now - 100, process_errors={"gpu-1": "refused", "gpu-2:gpu": "no smi"})
-    assert v.decision.status == "failed"
+    assert v.decision.status == "failed" and v.decision.detail.endswith("it may be stuck")
 
 
 def test_row_8_unknown_process_says_so():
