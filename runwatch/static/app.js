@@ -109,7 +109,8 @@
   }
   function visible(r) {
     if (state.statusFilter.size && !state.statusFilter.has(r.status)) return false;
-    if (state.q && !(r.run || "").toLowerCase().includes(state.q)) return false;
+    // The search matches the run's name or its reason ("crashed", "never_started", "oom", ...).
+    if (state.q && !(r.run || "").toLowerCase().includes(state.q) && !(r.reason || "").includes(state.q)) return false;
     return true;
   }
   function rebuildView() {
@@ -229,7 +230,8 @@
     const warns = (r.warnings || []).length + (r.error_message ? 1 : 0);
     el.appendChild(h("div", { class: "c-run", title: r.run }, state.group ? leafOf(r.run) : r.run,
       r.runner_type !== "trainer" ? h("span", { class: "kind", text: r.runner_type === "evaluator" ? "eval" : "multi-stage" }) : null));
-    el.appendChild(h("div", { class: "c-status" }, h("span", { class: "badge st-" + r.status, text: r.status })));
+    el.appendChild(h("div", { class: "c-status", title: r.reason_detail || "" }, h("span", { class: "badge st-" + r.status, text: r.status }),
+      r.reason ? h("span", { class: "reason", text: r.reason.replace(/_/g, " ") }) : null));
     el.appendChild(h("div", { class: "c-progress", title: pct.toFixed(1) + "%" + (r.early_stopped ? " (early stopped)" : "") },
       h("div", { class: "bar" }, h("div", { class: "fill st-" + r.status, style: "width:" + pct + "%" })),
       h("span", { class: "ptext", text: epochs + (r.early_stopped ? " ES" : "") })));
@@ -411,7 +413,10 @@
       h("span", { class: "badge st-" + d.status, text: d.status }),
       h("div", { class: "bar big" }, h("div", { class: "fill st-" + d.status, style: "width:" + pct + "%" })),
       h("span", { class: "ptext", id: "d-progress", text: d.completed_epochs + (d.total_epochs ? "/" + d.total_epochs : "") + " epochs · " + pct.toFixed(1) + "%" })));
+    if (d.reason) b.appendChild(h("div", { class: "reason-line", text: d.reason.replace(/_/g, " ") + (d.reason_detail ? ": " + d.reason_detail : "") }));
     if (d.error_message) b.appendChild(h("pre", { class: "error-box", text: d.error_message }));
+    if (d.error_line && d.error_line !== d.error_message) b.appendChild(h("pre", { class: "error-box", text: d.error_line + (d.error_source ? "   (" + d.error_source + ")" : "") }));
+    if (d.output_tail && d.output_tail.length) b.appendChild(h("pre", { class: "output-tail", text: d.output_tail.join("\n") }));
     if (d.warnings && d.warnings.length) {
       const ul = h("ul", { class: "warnings" });
       for (const w of d.warnings) ul.appendChild(h("li", { text: w }));
