@@ -77,10 +77,10 @@ class ToyProject:
         cfg = str(self.root / "configs" / f"{rel}.py")
         return get_all_run_status([cfg], root=str(self.root), **kw)[cfg]
 
-    def cli(self, rel: str, *extra: str) -> dict[str, Any]:
+    def cli(self, rel: str, *extra: str, env: dict[str, str] | None = None) -> dict[str, Any]:
         r = subprocess.run(
             [sys.executable, "-m", "runwatch.cli", "status", "--json", "--root", str(self.root), *extra, f"configs/{rel}.py"],
-            capture_output=True, text=True, cwd=self.root, env=ENV, timeout=60, check=False,
+            capture_output=True, text=True, cwd=self.root, env=dict(env or os.environ, PYTHONPATH=ENV["PYTHONPATH"]), timeout=60, check=False,
         )
         assert r.returncode in (0, 1), r.stderr
         doc = json.loads(r.stdout)

@@ -76,6 +76,9 @@ def test_failed_job_has_exit_code_and_the_traceback_from_its_output_file(slurm, 
     assert rs.status == "failed" and rs.reason == "oom"
     assert f"Slurm job {job} FAILED, exit code 1" in rs.reason_detail
     assert rs.error_source == "slurm_output" and rs.error_line.startswith("RuntimeError: CUDA out of memory")
+    # The CLI (a new process, Slurm from the project's settings) gives the same answer.
+    cli = proj.cli("s/crash", env=slurm.env)
+    assert (cli["status"], cli["reason"], cli["reason_detail"], cli["error_source"]) == (rs.status, rs.reason, rs.reason_detail, rs.error_source)
 
 
 def test_failed_job_without_traceback_is_crashed_with_exit_code(slurm, proj):
