@@ -7,6 +7,7 @@ no torch) so a script or a notebook can ask for status in milliseconds.
 from runwatch.configs.facts import ClassRef, ConfigFacts, StageFacts
 from runwatch.layout import LayoutError, Project, find_project_root
 from runwatch.process_info import ProcessInfo, ProcessMonitor, ProcessSnapshot
+from runwatch.process_info import set_default_monitor_factory as _set_default_monitor_factory
 from runwatch.progress_tracking import (
     BaseProgressTracker,
     EvaluatorProgressTracker,
@@ -29,6 +30,26 @@ from runwatch.run_status import (
 from runwatch.settings import Settings, SettingsError, load_settings
 
 __version__ = "0.1.0"
+
+_DEFAULT_MONITORS: dict[tuple[str, str], ProcessMonitor] = {}
+
+
+def _default_monitor(project: Project) -> ProcessMonitor:
+    """The CLI's default monitor for a project (local processes + settings' SSH / Slurm), kept per project."""
+    key = (project.root, repr(project.settings))
+    mon = _DEFAULT_MONITORS.get(key)
+    if mon is None:
+        from runwatch.processes import monitor_from_settings  # deferred: psutil only when asked
+
+        if len(_DEFAULT_MONITORS) > 16:
+            for old in _DEFAULT_MONITORS.values():
+                old.close()  # type: ignore[attr-defined]
+            _DEFAULT_MONITORS.clear()
+        mon = _DEFAULT_MONITORS[key] = monitor_from_settings(project)
+    return mon
+
+
+_set_default_monitor_factory(_default_monitor)
 
 __all__ = [
     "STATUSES",

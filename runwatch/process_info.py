@@ -8,10 +8,14 @@ protocol without importing the sources themselves.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 
-ProcessState = Literal["running", "queued"]
+# running: alive; stopped: alive in state T (SIGSTOP, a debugger); queued: a Slurm job
+# waiting for a node; ended: a Slurm job that has ended (its state says how).
+ProcessState = Literal["running", "stopped", "queued", "ended"]
+_PREFERENCE = {"running": 0, "stopped": 1, "queued": 2, "ended": 3}
 
 
 @dataclass
@@ -36,6 +40,13 @@ class ProcessInfo:
     state: ProcessState = "running"
     source: str = "local"
     job_id: str | None = None
+    # Slurm jobs: the scheduler's state name, exit code and signal of an ended job, and its output files.
+    job_state: str | None = None
+    exit_code: int | None = None
+    signal: int | None = None
+    stdout: str | None = None
+    stderr: str | None = None
+    end_time: float | None = None
 
     @property
     def identity(self) -> tuple[str | None, int, float | None]:
@@ -65,15 +76,22 @@ class ProcessSnapshot:
     processes: list[ProcessInfo] = field(default_factory=list)
     errors: dict[str, str] = field(default_factory=dict)
     taken_at: float = field(default_factory=time.time)
+    # Names of the sources that answered, and the hosts (ProcessInfo.server) they saw: a
+    # remembered process absent from a host that was seen has exited; elsewhere it is unknown.
+    sources: list[str] = field(default_factory=list)
+    hosts: list[str] = field(default_factory=list)
 
     def by_config(self) -> dict[str, ProcessInfo]:
-        """Matched processes keyed by config_rel; a running process wins over a queued job."""
+        """Matched processes keyed by config_rel: running, then stopped, then a queued job, then
+        the most recently ended job (an ended job is the scheduler's last word on the run)."""
         out: dict[str, ProcessInfo] = {}
         for p in self.processes:
             if p.config_rel is None or p.debug:
                 continue
             prev = out.get(p.config_rel)
-            if prev is None or (prev.state == "queued" and p.state == "running"):
+            if prev is None or _PREFERENCE.get(p.state, 9) < _PREFERENCE.get(prev.state, 9) or (
+                p.state == prev.state == "ended" and (p.end_time or 0.0) > (prev.end_time or 0.0)
+            ):
                 out[p.config_rel] = p
         return out
 
@@ -82,6 +100,8 @@ class ProcessSnapshot:
             "processes": [p.to_dict() for p in self.processes],
             "errors": dict(self.errors),
             "taken_at": self.taken_at,
+            "sources": list(self.sources),
+            "hosts": list(self.hosts),
         }
 
 
@@ -90,3 +110,19 @@ class ProcessMonitor(Protocol):
     """Anything that can take a snapshot of the processes running a project's configs."""
 
     def snapshot(self, project: Any) -> ProcessSnapshot: ...
+
+
+# The monitor the Python API asks when its caller passes none (the CLI's default: this
+# machine, plus the SSH servers and Slurm of the project settings). Registered by the
+# package's __init__, since the process sources sit above the core's layers.
+_default_monitor_factory: Callable[[Any], ProcessMonitor] | None = None
+
+
+def set_default_monitor_factory(factory: Callable[[Any], ProcessMonitor] | None) -> None:
+    global _default_monitor_factory
+    _default_monitor_factory = factory
+
+
+def default_monitor(project: Any) -> ProcessMonitor | None:
+    """The default process monitor for a project, or None when none is registered."""
+    return _default_monitor_factory(project) if _default_monitor_factory is not None else None

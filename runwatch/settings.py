@@ -78,8 +78,25 @@ class Settings:
     evaluator_log_pattern: str = "eval_*.log"
     validation_scores_file: str = "validation_scores.json"
     evaluation_scores_file: str = "evaluation_scores.json"
-    sleep_time: int = 86400
+    # Seconds of silence after which a run without stronger evidence is stalled. None
+    # (the default): adaptive, from the run's own epoch rhythm (see docs/status.md).
+    sleep_time: int | None = None
     outdated_days: int = 30
+    # The adaptive limit: stall_factor x the median of recent epoch intervals, at least
+    # stall_floor seconds; stall_default seconds while a run has no rhythm yet.
+    stall_factor: float = 5.0
+    stall_floor: int = 600
+    stall_default: int = 3600
+    # Regexes of a clean end-of-training line at a log's end (Pylon's early-stop line).
+    log_end_patterns: tuple[str, ...] = (r"Training stopped early at epoch \d+",)
+    # Where else runs' output lands, with {run} / {work_dir} / {name} placeholders
+    # (relative to the project root), e.g. "slurm_out/{name}-*.out".
+    output_globs: tuple[str, ...] = ()
+    # Look for a crashed run's traceback in this machine's tmux panes.
+    tmux_output: bool = True
+    # Bearer token of the collector endpoint of `runwatch serve` (POST /api/collector);
+    # empty: the endpoint is off.
+    collector_token: str = ""
     # progress.json policy: "full" (all fields), "legacy" (4 legacy fields in
     # progress.json, the rest in a sidecar) or "off" (write nothing).
     progress_json: str = "full"
@@ -138,8 +155,9 @@ class Settings:
 
 
 _TUPLE_FIELDS = {f.name for f in fields(Settings) if f.type.startswith("tuple")}
-_INT_FIELDS = {"sleep_time", "outdated_days", "workers"}
-_BOOL_FIELDS = {"slurm", "slurm_all_users", "exec_configs"}
+_INT_FIELDS = {"sleep_time", "outdated_days", "workers", "stall_floor", "stall_default"}
+_FLOAT_FIELDS = {"stall_factor"}
+_BOOL_FIELDS = {"slurm", "slurm_all_users", "exec_configs", "tmux_output"}
 _ALIASES = {
     "configs_root": "configs_dir",
     "logs_root": "logs_dir",
@@ -203,6 +221,12 @@ def _validate(data: dict[str, Any], path: Path) -> dict[str, Any]:
             if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
                 raise SettingsError(f"{path}: setting {key!r} must be a non-negative number, got {value!r}")
             value = int(value)
+        elif name in _FLOAT_FIELDS:
+            if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+                raise SettingsError(f"{path}: setting {key!r} must be a positive number, got {value!r}")
+            value = float(value)
+        elif name == "collector_token" and not isinstance(value, str):
+            raise SettingsError(f"{path}: setting {key!r} must be a string, got {value!r}")
         elif name in _BOOL_FIELDS:
             if not isinstance(value, bool):
                 raise SettingsError(f"{path}: setting {key!r} must be true or false, got {value!r}")

@@ -291,3 +291,26 @@ def test_importing_processes_does_not_import_asyncssh() -> None:
     code = "import sys, runwatch.processes; print('asyncssh' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+def test_parse_ps_with_stat_column() -> None:
+    text = (
+        "      1 root     Ss   Mon Jan  1 10:00:00 2024 /sbin/init\n"
+        "    300 alice    Tl   Sat Feb 24 09:05:03 2024 python main.py --config-filepath ./configs/x/run_0.py\n"
+        "    301 alice    Z    Sun Feb 25 09:05:03 2024 [python] <defunct>\n"
+        "    302 alice    Sun Feb 25 09:05:03 2024 python main.py\n"
+    )
+    out = parse_ps(text)
+    rows = {r.pid: r for r in out.rows}
+    assert (rows[1].stat, rows[1].cmd) == ("Ss", "/sbin/init")
+    assert rows[300].stat == "Tl" and rows[300].cmd.endswith("run_0.py") and rows[300].user == "alice"
+    assert rows[301].stat == "Z" and rows[302].stat is None and rows[302].cmd == "python main.py"
+    assert rows[300].start_time == parse_lstart(["Sat", "Feb", "24", "09:05:03", "2024"])
+
+
+def test_parse_ps_stat_against_real_ps() -> None:
+    from runwatch.processes.ps_parse import PS_COMMAND
+
+    out = subprocess.run(PS_COMMAND, shell=True, capture_output=True, text=True).stdout
+    me = {r.pid: r for r in parse_ps(out).rows}[os.getpid()]
+    assert me.stat is not None and me.stat[0] in "RS" and ("pytest" in me.cmd or "python" in me.cmd)

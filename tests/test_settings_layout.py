@@ -12,7 +12,7 @@ def test_defaults_are_pylon(tmp_path):
     s = load_settings(tmp_path)
     assert s.configs_dir == "configs" and s.logs_dir == "logs"
     assert s.trainer_expected_files == ("training_losses.pt", "optimizer_buffer.json", "validation_scores.json")
-    assert s.sleep_time == 86400 and s.outdated_days == 30
+    assert s.sleep_time is None and s.outdated_days == 30  # None: adaptive (issue 12)
     assert s.parse_epoch_dir("epoch_12") == 12 and s.parse_epoch_dir("epoch_x") is None and s.parse_epoch_dir("epoch_01") is None
 
 

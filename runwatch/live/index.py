@@ -28,6 +28,7 @@ from runwatch.process_info import ProcessInfo, ProcessSnapshot
 from runwatch.progress_tracking.base_progress_tracker import BaseProgressTracker
 from runwatch.progress_tracking.progress_cache import ProgressStore, is_own_name
 from runwatch.readers.scores import flatten_scalars, main_score
+from runwatch.run_status.process_memory import local_states_changed
 from runwatch.run_status.rules import STATUSES
 from runwatch.run_status.run_status import RunStatus, evaluate_run, open_store, take_snapshot
 from runwatch.sharing import share
@@ -343,6 +344,10 @@ class LiveIndex:
                         if rel.startswith(prefix) and rel not in touched and not os.path.isfile(self.project.config_path(rel)):
                             gone.append(rel)
             return self._evaluate_and_commit(touched, gone, reread_facts=reread)
+
+    def local_process_changed(self) -> bool:
+        """Whether a local process of the last snapshot has exited or changed state since."""
+        return local_states_changed(list(self._process_map.values()))
 
     def take_process_snapshot(self) -> ProcessSnapshot:
         """Ask the process sources (may take seconds over SSH); safe to call outside the index's work."""

@@ -111,6 +111,9 @@ class Watcher:
         self.events_seen = 0
         self._stop = asyncio.Event()
         self._restart = asyncio.Event()
+        # Set when a local process exits: the sweep then runs at once, not at its next tick.
+        self._wake = asyncio.Event()
+        self.exit_check_interval = 0.5
         self._watched: tuple[str, ...] = ()
 
     @property
@@ -123,7 +126,7 @@ class Watcher:
 
     async def run(self) -> None:
         """Watch and sweep until ``stop()``; errors in one batch are logged, never fatal."""
-        await asyncio.gather(self._watch_loop(), self._sweep_loop(), self._root_loop())
+        await asyncio.gather(self._watch_loop(), self._sweep_loop(), self._exit_loop(), self._root_loop())
 
     async def _root_loop(self) -> None:
         """Notice the project disappearing (renamed, unmounted) within a second, and rescan it
@@ -206,13 +209,30 @@ class Watcher:
                 except TimeoutError:
                     pass
 
-    async def _sweep_loop(self) -> None:
+    async def _exit_loop(self) -> None:
+        """Wake the sweep when a local process of a run exits (no file changes when a process ends)."""
         while not self._stop.is_set():
             try:
-                await asyncio.wait_for(self._stop.wait(), timeout=self.sweep_interval)
+                await asyncio.wait_for(self._stop.wait(), timeout=self.exit_check_interval)
                 return
             except TimeoutError:
                 pass
+            try:
+                if await asyncio.to_thread(self.index.local_process_changed):
+                    self._wake.set()
+            except Exception as e:
+                log.debug("runwatch: exit check failed: %s", e)
+
+    async def _sweep_loop(self) -> None:
+        while not self._stop.is_set():
+            stop = asyncio.ensure_future(self._stop.wait())
+            wake = asyncio.ensure_future(self._wake.wait())
+            done, pending = await asyncio.wait({stop, wake}, timeout=self.sweep_interval, return_when=asyncio.FIRST_COMPLETED)
+            for f in pending:
+                f.cancel()
+            if self._stop.is_set():
+                return
+            self._wake.clear()
             if self.index.root_missing:
                 continue  # the runs last seen stay as they were; _root_loop rescans on return
             if self._existing_roots() != self._watched:

@@ -19,6 +19,8 @@ from runwatch.processes.nvidia_smi import GpuUsage
 log = logging.getLogger(__name__)
 
 _MiB = 1024 * 1024
+# psutil states of a process that is alive but not running: SIGSTOP / SIGTSTP, or a tracer.
+_STOPPED = (psutil.STATUS_STOPPED, psutil.STATUS_TRACING_STOP)
 
 
 def nvml_usage() -> dict[int, GpuUsage] | None:
@@ -103,7 +105,9 @@ class LocalSource:
             info = proc.info
             cmdline = info.get("cmdline") or []
             if not cmdline or info.get("status") == psutil.STATUS_ZOMBIE:
-                continue  # a zombie has exited; only its exit status is left to collect
+                # A zombie has exited (only its exit status is left to collect) and has no
+                # command line left to match: the run's remembered process tells it exited.
+                continue
             if not matcher.is_candidate(cmdline):
                 continue
             create_time = float(info.get("create_time") or 0.0)
@@ -129,7 +133,7 @@ class LocalSource:
                     cwd=cwd,
                     config_rel=match.config_rel,
                     debug=match.debug,
-                    state="running",
+                    state="stopped" if info.get("status") in _STOPPED else "running",
                     source=self.name,
                 )
             )

@@ -77,6 +77,8 @@ class SystemMonitor:
                 continue
             snap.processes.extend(part.processes)
             snap.errors.update(part.errors)
+            snap.sources.append(src.name)
+            snap.hosts.extend(part.hosts)
         # by_config keeps the first match per config: put the run's own interpreter first.
         snap.processes.sort(key=preference)
         return snap

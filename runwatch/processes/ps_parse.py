@@ -1,4 +1,4 @@
-"""Parsing ``ps -eo pid=,user=,lstart=,cmd=`` as Pylon runs it on every server.
+"""Parsing ``ps -eo pid=,user=,lstart=,cmd=`` as Pylon runs it on every server (runwatch adds ``stat=``).
 
 ``lstart`` is five whitespace-separated tokens ("Mon Jan  1 10:00:00 2024") and the
 command keeps its own spaces, so the line is split by position, not by a delimiter.
@@ -9,10 +9,14 @@ everywhere and converts to an epoch without knowing the server's time zone.
 from __future__ import annotations
 
 import calendar
+import re
 import time
 from dataclasses import dataclass, field
 
-PS_COMMAND = "LC_ALL=C TZ=UTC ps -ww -eo pid=,user=,lstart=,cmd="
+# ``stat`` (R, S, T, Z... plus flags) before ``lstart``: a stopped run (T) is stuck, a zombie has exited.
+PS_COMMAND = "LC_ALL=C TZ=UTC ps -ww -eo pid=,user=,stat=,lstart=,cmd="
+# A ps state code, never a weekday ("Sat", "Sun" have lowercase letters no flag uses).
+_STAT = re.compile(r"^[DIRSTtWXZP][<NLsl+]*$")
 
 
 @dataclass(frozen=True)
@@ -21,6 +25,8 @@ class PsRow:
     user: str
     start_time: float
     cmd: str
+    # ps's state code (first letter: R running, S sleeping, T stopped, Z zombie...); None without stat=.
+    stat: str | None = None
 
 
 @dataclass
@@ -44,14 +50,19 @@ def parse_ps(text: str, utc: bool = True) -> PsOutput:
     for lineno, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
-        parts = line.split(None, 7)
-        if len(parts) < 8:
+        head = line.split(None, 3)
+        stat = head[2] if len(head) > 2 and _STAT.match(head[2]) else None
+        n = 8 if stat is None else 9
+        parts = line.split(None, n - 1)
+        if len(parts) < n:
             # A process with an empty command line (kernel threads show "[kthreadd]", never empty)
-            if len(parts) == 7:
+            if len(parts) == n - 1:
                 parts.append("")
             else:
                 out.problems.append(f"line {lineno}: expected pid, user, 5 lstart fields and a command: {line!r}")
                 continue
+        if stat is not None:
+            del parts[2]
         pid_s, user, *lstart = parts[:7]
         cmd = parts[7]
         try:
@@ -60,5 +71,5 @@ def parse_ps(text: str, utc: bool = True) -> PsOutput:
         except ValueError as e:
             out.problems.append(f"line {lineno}: {e}: {line!r}")
             continue
-        out.rows.append(PsRow(pid=pid, user=user, start_time=start, cmd=cmd.strip()))
+        out.rows.append(PsRow(pid=pid, user=user, start_time=start, cmd=cmd.strip(), stat=stat))
     return out

@@ -34,6 +34,53 @@ RUNNING_STATES = {
     "STAGE_OUT",
     "RESIZING",
 }
+STOPPED_STATES = {"SUSPENDED", "STOPPED"}
+# Ended jobs, as the controller lists them for MinJobAge after the end (squeue -t ...), and
+# as sacct reports them later where accounting is on. rules.JOB_END_REASONS says what each means.
+ENDED_CODES = "CD,F,CA,TO,OOM,PR,NF,BF,DL"
+ENDED_FIELDS = ["JobID", "ArrayJobID", "State", "exit_code", "UserName", "SubmitTime", "StartTime", "EndTime", "WorkDir", "Command", "STDOUT", "STDERR"]
+ENDED_FORMAT = ",".join(f"{f}:{SEP}" for f in ENDED_FIELDS)
+
+
+@dataclass(frozen=True)
+class EndedRow:
+    row: SqueueRow
+    end_time: float | None
+    exit_code: int | None
+    signal: int | None
+    stdout: str | None
+    stderr: str | None
+
+
+def _wait_status(text: str) -> tuple[int | None, int | None]:
+    """(exit code, signal) from squeue's raw wait status ("256") or sacct's "1:0"."""
+    text = text.strip()
+    if ":" in text:
+        a, _, b = text.partition(":")
+        try:
+            return int(a), int(b) or None
+        except ValueError:
+            return None, None
+    try:
+        raw = int(text)
+    except ValueError:
+        return None, None
+    return (raw >> 8) & 0xFF, (raw & 0x7F) or None
+
+
+def parse_ended(text: str) -> list[EndedRow]:
+    out = []
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        cells = line.split(SEP)
+        if len(cells) < len(ENDED_FIELDS):
+            raise SlurmError(f"squeue (ended jobs) output line {lineno}: expected {len(ENDED_FIELDS)} fields, got {len(cells)}: {line!r}")
+        jid, ajid, state, code, user, submit, start, end, wd, cmd, so, se = (c.strip() for c in cells[: len(ENDED_FIELDS)])
+        exit_code, sig = _wait_status(code)
+        row = SqueueRow(jid, ajid or jid, state.split()[0] if state else "", user, _time(submit), _time(start), _opt(wd), _opt(cmd))
+        out.append(EndedRow(row, _time(end), exit_code, sig, _opt(so), _opt(se)))
+    return out
 
 
 class SlurmError(RuntimeError):
@@ -160,6 +207,36 @@ class SlurmSource:
             raise SlurmError(f"squeue failed (exit {r.returncode}): {msg or 'no message'}")
         return parse_squeue(r.stdout)
 
+    def ended(self) -> list[EndedRow]:
+        """Jobs that ended recently (still listed by the controller), with state, exit code and output files."""
+        args = ["squeue", "--noheader", "--array", "-t", ENDED_CODES, "-O", ENDED_FORMAT]
+        if not self.all_users:
+            args += ["-u", self.user or getpass.getuser()]
+        r = self._cmd(args)
+        if r.returncode != 0:
+            msg = (r.stderr or r.stdout).strip()
+            raise SlurmError(f"squeue -t {ENDED_CODES} failed (exit {r.returncode}): {msg or 'no message'}")
+        return parse_ended(r.stdout)
+
+    def sacct(self, job_ids: list[str]) -> dict[str, tuple[str, int | None, int | None, float | None]]:
+        """job id -> (state, exit code, signal, end time) from accounting; {} where accounting is off."""
+        if not job_ids:
+            return {}
+        try:
+            r = self._cmd(["sacct", "-X", "-n", "-P", "-j", ",".join(job_ids), "-o", "JobIDRaw,State,ExitCode,End"])
+        except SlurmError:
+            return {}
+        if r.returncode != 0:
+            return {}
+        out = {}
+        for line in r.stdout.splitlines():
+            cells = line.split("|")
+            if len(cells) < 4:
+                continue
+            code, sig = _wait_status(cells[2])
+            out[cells[0].strip()] = (cells[1].split()[0] if cells[1].strip() else "", code, sig, _time(cells[3]))
+        return out
+
     def batch_script(self, job_id: str) -> str | None:
         """The job's batch script, or None when Slurm will not show it (another user's job, an srun job)."""
         r = self._cmd(["scontrol", "write", "batch_script", job_id, "-"])
@@ -197,6 +274,8 @@ class SlurmSource:
             state: ProcessState
             if row.state in QUEUED_STATES:
                 state = "queued"
+            elif row.state in STOPPED_STATES:
+                state = "stopped"
             elif row.state in RUNNING_STATES:
                 state = "running"
             else:
@@ -218,12 +297,59 @@ class SlurmSource:
                     state=state,
                     source=self.name,
                     job_id=row.job_id,
+                    job_state=row.state,
                 )
             )
+        self._collect_ended(project, matcher, snap, seen)
+        snap.hosts.append(self.name)
         for jid in list(self._cache):
             if jid not in seen:
                 del self._cache[jid]
         return snap
+
+    def _collect_ended(self, project: Any, matcher: CommandMatcher, snap: ProcessSnapshot, seen: set[str]) -> None:
+        """Ended jobs: from the controller while it lists them, then from sacct for remembered ones."""
+        listed = {p.job_id for p in snap.processes}
+        for e in self.ended():
+            row = e.row
+            if row.job_id in listed:
+                continue
+            seen.add(row.job_id)
+            match = self.match_job(row, matcher)
+            if match is None:
+                continue
+            listed.add(row.job_id)
+            snap.processes.append(self._ended_info(row.job_id, row.state, e.exit_code, e.signal, e.end_time, match.config_rel, match.debug, row, e.stdout, e.stderr))
+        # Jobs a process memory remembers but the controller no longer lists: ask accounting.
+        from runwatch.run_status.process_memory import memory_for
+
+        remembered = memory_for(str(project.settings.resolve_cache_dir(project.root))).jobs(self.name)
+        missing = {jid: rel for jid, rel in remembered.items() if jid not in listed}
+        for jid, (state, code, sig, end) in self.sacct(sorted(missing)).items():
+            if jid in missing and state and state not in QUEUED_STATES and state not in RUNNING_STATES:
+                snap.processes.append(self._ended_info(jid, state, code, sig, end, missing[jid], False, None, None, None))
+
+    def _ended_info(self, job_id: str, state: str, code: int | None, sig: int | None, end: float | None, rel: str, debug: bool,
+                    row: SqueueRow | None, stdout: str | None, stderr: str | None) -> ProcessInfo:
+        return ProcessInfo(
+            pid=_pid_of(row) if row is not None else int(job_id.split("_")[0]) if job_id.split("_")[0].isdigit() else 0,
+            user=row.user if row is not None else "",
+            cmd=(row.command or "") if row is not None else "",
+            start_time=row.start_time if row is not None else None,
+            server=self.name,
+            cwd=row.work_dir if row is not None else None,
+            config_rel=rel,
+            debug=debug,
+            state="ended",
+            source=self.name,
+            job_id=job_id,
+            job_state=state,
+            exit_code=code,
+            signal=sig,
+            stdout=stdout,
+            stderr=stderr,
+            end_time=end,
+        )
 
     def close(self) -> None:
         self._cache.clear()

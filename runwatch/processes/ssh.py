@@ -297,7 +297,10 @@ class SshSource:
                     f"{server}: nvidia-smi failed (exit {out.apps_rc or out.gpus_rc}): {first[0] if first else ''}"
                 )
         cwds = out.cwds or {}
+        snap.hosts.append(server)
         for row in parsed.rows:
+            if row.stat is not None and row.stat.startswith(("Z", "X")):
+                continue  # exited (a zombie's command line is gone anyway): the run's remembered process tells it
             if not matcher.is_candidate(row.cmd):
                 continue
             info = ProcessInfo(
@@ -308,6 +311,7 @@ class SshSource:
                 server=server,
                 cwd=cwds.get(row.pid),
                 source=self.name,
+                state="stopped" if row.stat is not None and row.stat.startswith(("T", "t")) else "running",
             )
             if matcher.apply(info) is None:
                 continue

@@ -76,7 +76,11 @@ def last_exception(path: str) -> str | None:
     Only a traceback counts: a log that merely mentions "error" in a metric name must
     not turn a healthy run into one with an error message.
     """
-    text = read_tail(path)
+    return exception_in(read_tail(path))
+
+
+def exception_in(text: str) -> str | None:
+    """The exception line of the last traceback in ``text`` (see ``last_exception``)."""
     idx = text.rfind(_TRACEBACK)
     if idx < 0:
         return None

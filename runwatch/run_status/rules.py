@@ -1,15 +1,214 @@
-"""The status rules: one pure function from facts to a status, first match wins.
+"""The status decision: one pure function from evidence to (status, reason), strongest evidence first.
 
-Kept apart from file reading so that the precedence (running, then complete ->
-outdated/finished, then stuck, then failed) can be read and tested on its own.
+Kept apart from file reading so that the order can be read and tested on its own; the
+table in ``docs/status.md`` lists the same rows in the same order. In short:
+
+1. the run's process (or Slurm job) is alive: running, or stuck when it went silent
+   past its own rhythm (or a traceback ended its log); a stopped (``T``) process is stuck;
+2. a job waiting for a node is queued;
+3. the artifacts are complete (or the log ends with a clean end line): finished / outdated;
+4. the scheduler says how the job ended (cancelled, timeout, oom, preempted, node failure...);
+5. the config cannot be read / the run was never launched;
+6. a traceback at the log's end or in the run's output: crashed (oom for memory errors);
+7. the process was seen and is gone now: exited;
+8. silence: past the run's own rhythm (median of its recent epoch intervals, with a
+   floor), else past ``sleep_time`` when given, else past the adaptive default: stalled.
+
+Time decides only in row 8, when nothing stronger is known.
 """
 
 from __future__ import annotations
 
+import re
+import time
+from dataclasses import dataclass
 from typing import Literal
 
 Status = Literal["running", "finished", "stuck", "failed", "outdated", "queued"]
 STATUSES: tuple[str, ...] = ("running", "finished", "stuck", "failed", "outdated", "queued")
+
+# Machine-readable reasons (RunStatus.reason) for every run that is not plainly running or finished.
+REASONS: tuple[str, ...] = (
+    "never_started", "config_error", "crashed", "exited", "stalled", "stopped",
+    "cancelled", "timeout", "preempted", "oom", "node_failure", "pending", "requeued",
+)
+
+# What the process sources say about a run's process.
+#   alive: seen running now; stopped: seen, in state T (SIGSTOP, a debugger);
+#   gone: seen before (remembered) and a source that sees its host says it is not there now;
+#   none: no process seen, and nothing remembered; unknown: the source that would see it could not be asked.
+ProcessEvidence = Literal["alive", "stopped", "gone", "none", "unknown"]
+
+# Slurm states of an ended job -> reason (COMPLETED is handled apart: it is no failure by itself).
+JOB_END_REASONS: dict[str, str] = {
+    "FAILED": "crashed",
+    "CANCELLED": "cancelled",
+    "TIMEOUT": "timeout",
+    "DEADLINE": "timeout",
+    "OUT_OF_MEMORY": "oom",
+    "PREEMPTED": "preempted",
+    "NODE_FAIL": "node_failure",
+    "BOOT_FAIL": "node_failure",
+}
+JOB_QUEUED_STATES = frozenset(("PENDING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "RESV_DEL_HOLD"))
+
+_OOM = re.compile(r"\bMemoryError\b|OutOfMemoryError|out of memory", re.IGNORECASE)
+
+DEFAULT_SLEEP_CAP = 86400.0  # the plan's sleep_time: the upper bound on silence when none is given
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """The run's Slurm job as the scheduler reports it (live or ended)."""
+
+    job_id: str
+    state: str  # Slurm's state name, e.g. RUNNING, PENDING, FAILED, TIMEOUT
+    exit_code: int | None = None
+    signal: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """Everything known about one run at ``now``; each field is optional evidence."""
+
+    now: float
+    complete: bool = False
+    # Newest log or artifact mtime: when the run last showed a sign of life.
+    last_activity: float | None = None
+    # Newest artifact: the clock for "outdated".
+    artifact_last_update: float | None = None
+    work_dir_exists: bool = True
+    config_error: str | None = None
+    process: ProcessEvidence = "none"
+    process_detail: str | None = None
+    job: Job | None = None
+    # "traceback": the log ends in one; "end": a clean end-of-training line ends it.
+    log_end: Literal["traceback", "end"] | None = None
+    # The exception line, from the log's end or from the run's output elsewhere.
+    error_line: str | None = None
+    error_source: str | None = None
+    # Median of the run's recent epoch intervals, seconds (None: not enough epochs).
+    rhythm: float | None = None
+    # An explicit sleep_time (argument, flag or setting); None: adaptive.
+    sleep_time: float | None = None
+    outdated_days: float = 30
+    stall_factor: float = 5.0
+    stall_floor: float = 600.0
+    stall_default: float = 3600.0
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    status: Status
+    reason: str | None = None
+    detail: str | None = None
+
+
+def silence_limit(ev: Evidence) -> float:
+    """Seconds of silence after which a run is suspicious.
+
+    With a rhythm: ``max(stall_factor * rhythm, stall_floor)``, never above ``sleep_time``
+    (given, else the plan's 86400 s). Without one: ``sleep_time`` when given, else ``stall_default``.
+    """
+    cap = ev.sleep_time if ev.sleep_time is not None else DEFAULT_SLEEP_CAP
+    if ev.rhythm is not None:
+        return min(max(ev.stall_factor * ev.rhythm, ev.stall_floor), cap)
+    return ev.sleep_time if ev.sleep_time is not None else min(ev.stall_default, cap)
+
+
+def silent_for(ev: Evidence) -> float | None:
+    """Seconds since the last sign of life (None: the run never showed one)."""
+    return None if ev.last_activity is None else max(ev.now - ev.last_activity, 0.0)
+
+
+def _is_silent(ev: Evidence) -> bool:
+    silent = silent_for(ev)
+    return silent is None or silent > silence_limit(ev)
+
+
+def _silence_detail(ev: Evidence) -> str:
+    silent = silent_for(ev)
+    limit = silence_limit(ev)
+    basis = (
+        f"{ev.stall_factor:g}x its median epoch interval of {ev.rhythm:.0f} s" if ev.rhythm is not None and limit != ev.sleep_time
+        else f"sleep_time {ev.sleep_time:g} s" if ev.sleep_time is not None
+        else "the default limit"
+    )
+    if silent is None:
+        return "no log or artifact written yet"
+    # The time of the last sign of life, not the seconds since: a detail that changes with
+    # the clock alone would make the run look changed on every check.
+    since = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(ev.last_activity))  # type: ignore[arg-type]
+    return f"silent since {since}, longer than the limit of {limit:.0f} s ({basis})"
+
+
+def _error_reason(line: str | None) -> str:
+    return "oom" if line and _OOM.search(line) else "crashed"
+
+
+def _done(ev: Evidence) -> Decision:
+    if ev.artifact_last_update is not None and ev.now - ev.artifact_last_update > ev.outdated_days * 86400:
+        return Decision("outdated")
+    return Decision("finished")
+
+
+def decide(ev: Evidence) -> Decision:
+    """(status, reason, detail) from the evidence; the rows of docs/status.md, in order."""
+    job = ev.job
+    job_state = job.state if job is not None else None
+    # 1. An alive process (or running job).
+    if ev.process == "alive":
+        if ev.log_end == "traceback" and not ev.complete:
+            return Decision("stuck", _error_reason(ev.error_line), f"{ev.error_line or 'a traceback'} ends the log, but the process is still alive")
+        if _is_silent(ev):
+            if ev.complete:
+                return _done(ev)
+            return Decision("stuck", "stalled", f"process alive but {_silence_detail(ev)}")
+        return Decision("running")
+    if ev.process == "stopped":
+        return Decision("stuck", "stopped", ev.process_detail or "the process is stopped (state T)")
+    # 2. Waiting for a node.
+    if job_state in JOB_QUEUED_STATES:
+        reason = "requeued" if job_state.startswith("REQUEUE") else "pending"
+        return Decision("queued", reason, f"Slurm job {job.job_id} {job_state}")  # type: ignore[union-attr]
+    # 3. Complete, or the log says training ended cleanly.
+    if ev.complete or ev.log_end == "end":
+        return _done(ev)
+    # 4. How the scheduler says the job ended.
+    if job_state is not None and job_state in JOB_END_REASONS:
+        reason = JOB_END_REASONS[job_state]
+        if reason == "crashed":
+            reason = _error_reason(ev.error_line)
+        detail = f"Slurm job {job.job_id} {job_state}"  # type: ignore[union-attr]
+        if job.exit_code is not None:  # type: ignore[union-attr]
+            detail += f", exit code {job.exit_code}"  # type: ignore[union-attr]
+        if job.signal:  # type: ignore[union-attr]
+            detail += f", signal {job.signal}"  # type: ignore[union-attr]
+        if ev.error_line:
+            detail += f": {ev.error_line}"
+        return Decision("failed", reason, detail)
+    # 5. Nothing could run.
+    if ev.config_error:
+        return Decision("failed", "config_error", ev.config_error)
+    if not ev.work_dir_exists:
+        return Decision("failed", "never_started", "no work dir: the run was never launched")
+    # 6. An exception ended the log or the run's output.
+    if ev.error_line is not None and (ev.log_end == "traceback" or ev.error_source not in (None, "log")):
+        return Decision("failed", _error_reason(ev.error_line), ev.error_line)
+    # 7. The process was seen and has exited (or the job completed) before the run did.
+    if ev.process == "gone" or job_state == "COMPLETED":
+        if job_state == "COMPLETED":
+            detail = f"Slurm job {job.job_id} COMPLETED (exit code {job.exit_code or 0}) before the last epoch"  # type: ignore[union-attr]
+        else:
+            detail = ev.process_detail or "the process exited before the last epoch"
+        return Decision("failed", "exited", detail)
+    # 8. Silence, last.
+    if _is_silent(ev):
+        detail = _silence_detail(ev)
+        if ev.process == "unknown":
+            detail += "; its process could not be checked (a process source could not be asked): it may be stuck"
+        return Decision("failed", "stalled", detail)
+    return Decision("running")
 
 
 def decide_status(
@@ -20,18 +219,19 @@ def decide_status(
     artifact_last_update: float | None,
     has_live_process: bool,
     has_queued_job: bool = False,
-    sleep_time: float = 86400,
+    sleep_time: float | None = 86400,
     outdated_days: float = 30,
 ) -> Status:
-    """The plan's precedence, plus ``queued`` for a Slurm job that has not started yet."""
-    if log_last_update is not None and now - log_last_update <= sleep_time:
-        return "running"
-    if complete:
-        if artifact_last_update is not None and now - artifact_last_update > outdated_days * 86400:
-            return "outdated"
-        return "finished"
-    if has_live_process:
-        return "stuck"
-    if has_queued_job:
-        return "queued"
-    return "failed"
+    """The earlier, time-only signature, kept for callers of the plan's API: ``decide`` on these facts."""
+    return decide(
+        Evidence(
+            now=now,
+            complete=complete,
+            last_activity=log_last_update,
+            artifact_last_update=artifact_last_update,
+            process="alive" if has_live_process else "none",
+            job=Job("?", "PENDING") if has_queued_job and not has_live_process else None,
+            sleep_time=sleep_time,
+            outdated_days=outdated_days,
+        )
+    ).status

@@ -19,17 +19,18 @@ from typing import Any
 from runwatch.configs.facts import ConfigFacts
 from runwatch.layout import LayoutError, Project
 from runwatch.layouts import layout_run
-from runwatch.process_info import ProcessInfo, ProcessMonitor, ProcessSnapshot
+from runwatch.process_info import ProcessInfo, ProcessMonitor, ProcessSnapshot, default_monitor
 from runwatch.progress_tracking.base_progress_tracker import BaseProgressTracker, RunDetails
 from runwatch.progress_tracking.progress_cache import ProgressStore
 from runwatch.progress_tracking.progress_info import ProgressInfo
 from runwatch.progress_tracking.progress_tracker_factory import create_progress_tracker
 from runwatch.readers.artifacts import get_epoch_last_update
-from runwatch.readers.logs import get_log_last_update
+from runwatch.readers.logs import get_log_last_update, list_logs
 from runwatch.readers.scores import headline
 from runwatch.progress_tracking.progress_info import json_safe
 from runwatch.run_status.fanout import scan_with_workers
-from runwatch.run_status.rules import Status, decide_status
+from runwatch.run_status.evidence import gather, remember
+from runwatch.run_status.rules import Status
 from runwatch.settings import Settings
 
 __all__ = [
@@ -60,6 +61,14 @@ class RunStatus:
     checked_at: float | None = None
     # The run's main metric (first directed key of its metric) with best/latest values and direction.
     headline: dict[str, Any] | None = None
+    # Why a run is not plainly running or finished (rules.REASONS), and in words.
+    reason: str | None = None
+    reason_detail: str | None = None
+    # The exception line, the last lines of the run's output, and where they were found
+    # ("log", "collector", "slurm_output", "tmux", "output_glob").
+    error_line: str | None = None
+    output_tail: list[str] | None = None
+    error_source: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The one JSON record of a run (CLI ``--json`` and the server API share it)."""
@@ -74,6 +83,11 @@ class RunStatus:
         d.update(json_safe(self.headline or headline(None, None, None)))
         d["process_info"] = self.process_info.to_dict() if self.process_info is not None else None
         d["checked_at"] = self.checked_at
+        d["reason"] = self.reason
+        d["reason_detail"] = self.reason_detail
+        d["error_line"] = self.error_line
+        d["output_tail"] = list(self.output_tail) if self.output_tail is not None else None
+        d["error_source"] = self.error_source
         return d
 
     def to_json_record(self) -> dict[str, Any]:
@@ -90,7 +104,7 @@ class RunStatus:
 
 
 # Record fields to_dict already passes through json_safe (or that hold only strings).
-_SAFE_PARTS = frozenset(("best_score", "latest_score", "warnings"))
+_SAFE_PARTS = frozenset(("best_score", "latest_score", "warnings", "output_tail"))
 
 
 def _read_facts(config_path: str, project: Project) -> ConfigFacts:
@@ -154,15 +168,14 @@ def evaluate_run(
             rel, work_dir = _paths(project, config)
         except LayoutError as e:
             progress = ProgressInfo(0, 0.0, error_message=str(e))
-            return RunStatus(config, "", progress, "failed", None, run=None, checked_at=time.time()), None
+            return RunStatus(config, "", progress, "failed", None, run=None, checked_at=time.time(), reason="config_error", reason_detail=str(e)), None
     if facts is None:
         try:
             facts = _read_facts(config if os.path.isabs(config) else os.path.join(project.root, config), project)
         except Exception as e:  # the reader must not raise; if it does, this run alone fails
             facts = ConfigFacts(path=config, error=f"{config}: cannot read config ({type(e).__name__}: {e})")
     proc = process_map.get(rel)
-    live = proc if proc is not None and proc.state == "running" else None
-    queued = proc is not None and proc.state == "queued"
+    config_error: str | None = None
 
     def extra_warnings() -> list[str]:
         extra: list[str] = []
@@ -191,6 +204,7 @@ def evaluate_run(
         tracker = None
         never = not os.path.isdir(work_dir)
         msg = f"{work_dir}: no work dir: the run was never launched" if never else str(e)
+        config_error = facts.error if never and facts.error else None if never else str(e)
         progress = ProgressInfo(0, 0.0, error_message=msg, warnings=extra_warnings() or None)
         complete = False
         log_last = None if never else max(
@@ -205,16 +219,25 @@ def evaluate_run(
         progress = ProgressInfo(0, 0.0, error_message=f"{work_dir}: {e}", warnings=extra_warnings() or None)
         complete, log_last, artifact_last, eta, details = False, None, None, None, None
     t = time.time() if now is None else now
-    status = decide_status(
+    verdict = gather(
+        project,
+        rel=rel,
+        work_dir=work_dir,
         now=t,
-        log_last_update=log_last,
         complete=complete,
-        artifact_last_update=artifact_last,
-        has_live_process=live is not None,
-        has_queued_job=queued,
+        # The log is the run's pulse (Pylon writes a line per iteration); artifacts only where there is no log.
+        last_activity=log_last if log_last is not None else progress.last_update_time if progress.last_update_time is not None else artifact_last,
+        artifact_last=artifact_last,
+        newest_log=details.newest_log if details is not None else (_newest_log_name(work_dir, s) if log_last is not None else None),
+        details=details,
+        proc=proc,
+        process_errors=process_errors,
+        config_error=config_error,
         sleep_time=sleep_time,
         outdated_days=outdated_days,
     )
+    decision = verdict.decision
+    status = decision.status
     if process_errors and status in ("failed", "queued"):
         for source, err in sorted(process_errors.items()):
             if source.endswith(":gpu"):  # GPU details missing, processes still seen
@@ -224,6 +247,8 @@ def evaluate_run(
         RunStatus(
             config, work_dir, progress, status, proc, run=rel, eta_seconds=eta if status == "running" else None,
             details=details, checked_at=t, headline=_headline(tracker, facts, progress),
+            reason=decision.reason, reason_detail=decision.detail, error_line=verdict.error_line,
+            output_tail=verdict.output_tail, error_source=verdict.error_source,
         ),
         tracker,
     )
@@ -327,6 +352,11 @@ def _same_settings(a: Settings, b: Settings) -> bool:
     return result
 
 
+def _newest_log_name(work_dir: str, s: Settings) -> str | None:
+    logs = list_logs(work_dir, s.trainer_log_pattern) + list_logs(work_dir, s.evaluator_log_pattern)
+    return os.path.basename(max(logs, key=lambda x: x[1])[0]) if logs else None
+
+
 def _newest_log(tracker: BaseProgressTracker) -> float | None:
     logs = tracker.details.logs
     return logs[0][1] if logs else None
@@ -356,20 +386,33 @@ def get_run_status(
     expected_files: Sequence[str] | None = None,
     epochs: int | None = None,
     config_to_process_info: dict[str, ProcessInfo] | None = None,
-    sleep_time: int = 86400,
-    outdated_days: int = 30,
+    sleep_time: int | None = None,
+    outdated_days: int | None = None,
     *,
     root: str | os.PathLike[str] | None = None,
     settings: Settings | None = None,
     force_refresh: bool = False,
+    find_processes: bool = True,
 ) -> RunStatus:
     """The plan's signature. ``expected_files`` and ``epochs`` are accepted for old callers
-    and ignored: each run's own config and runner type decide them."""
+    and ignored: each run's own config and runner type decide them.
+
+    ``sleep_time`` / ``outdated_days`` default to the project settings, as in the CLI.
+    Without ``config_to_process_info`` the processes are looked up as the CLI does (this
+    machine, plus the settings' SSH servers and Slurm); ``find_processes=False`` turns that off.
+    """
     project = Project.at(root if root is not None else ".", settings)
+    if config_to_process_info is None and find_processes:
+        snap = take_snapshot(default_monitor(project), project)
+        process_map, errors = snap.by_config(), snap.errors
+    else:
+        remember(project, ProcessSnapshot(processes=list((config_to_process_info or {}).values())))
+        process_map, errors = _normalize_process_map(config_to_process_info, project), None
     status, _ = evaluate_run(
         config,
         project,
-        process_map=_normalize_process_map(config_to_process_info, project),
+        process_map=process_map,
+        process_errors=errors,
         sleep_time=sleep_time,
         outdated_days=outdated_days,
         force_refresh=force_refresh,
@@ -378,8 +421,21 @@ def get_run_status(
 
 
 def take_snapshot(system_monitor: Any, project: Project) -> ProcessSnapshot:
-    """A process snapshot from a monitor, a snapshot, a dict, or None; never raises."""
-    if system_monitor is None:
+    """A process snapshot from a monitor, a snapshot, a dict, or None; never raises.
+
+    The snapshot's processes are remembered in the project's store (process_memory), so
+    a later call can tell a run whose process exited from one never seen.
+    """
+    snap = _snapshot(system_monitor, project)
+    try:
+        remember(project, snap)
+    except Exception as e:  # the memory is an aid; a broken one must not cost the status
+        _log.debug("process memory: %s", e)
+    return snap
+
+
+def _snapshot(system_monitor: Any, project: Project) -> ProcessSnapshot:
+    if system_monitor is None or system_monitor is False:
         return ProcessSnapshot()
     if isinstance(system_monitor, ProcessSnapshot):
         return system_monitor
@@ -406,14 +462,19 @@ def get_all_run_status(
     force_refresh: bool = False,
     use_store: bool = True,
     snapshot: ProcessSnapshot | None = None,
+    find_processes: bool = True,
 ) -> dict[str, RunStatus]:
     """Status of every given config, keyed exactly by the given paths.
 
-    ``sleep_time`` / ``outdated_days`` default to the project settings (86400 s and
-    30 days unless the settings file says otherwise). With ``use_store`` the
-    project's progress store (one file) lets a new process reuse unchanged results.
+    ``sleep_time`` / ``outdated_days`` default to the project settings (adaptive and
+    30 days unless the settings file says otherwise), as in the CLI. With no
+    ``system_monitor`` the processes are looked up as the CLI does (this machine, plus
+    the settings' SSH servers and Slurm); ``find_processes=False`` turns that off. With
+    ``use_store`` the project's progress store lets a new process reuse unchanged results.
     """
     project = Project.at(root if root is not None else ".", settings)
+    if system_monitor is None and snapshot is None and find_processes:
+        system_monitor = default_monitor(project)
     configs = list(config_files)
     store = open_store(project) if use_store else None
     # Trackers are kept with the store between calls in this process, so a warm call
@@ -444,7 +505,7 @@ def get_all_run_status(
     try:
         _, forked = scan_with_workers(
             configs, project, store, trackers, lambda c: _work_dir_or_none(project, c), compute,
-            lambda: snapshot if snapshot is not None else take_snapshot(system_monitor, project), scan_share,
+            lambda: take_snapshot(snapshot if snapshot is not None else system_monitor, project), scan_share,
         )
     finally:
         if gc_was_enabled:

@@ -23,7 +23,8 @@ from starlette.websockets import WebSocket
 
 from runwatch.live.index import LiveIndex
 from runwatch.live.watcher import Watcher
-from runwatch.run_status.rules import STATUSES
+from runwatch.run_status.rules import REASONS, STATUSES
+from runwatch.server import collector
 from runwatch.server.detail import run_detail
 from runwatch.server.metrics import render_metrics
 from runwatch.server.security import Guard, default_allowed_hosts
@@ -90,6 +91,12 @@ def select_runs(records: list[dict[str, Any]], request: Request) -> tuple[list[d
     q = (request.query_params.get("q") or "").strip().lower()
     clusters = {c.strip() for c in (request.query_params.get("cluster") or "").split(",") if c.strip()}
     rows = [r for r in records if flt.matches(r) and (not q or q in (r.get("run") or "").lower()) and (not clusters or r.get("cluster") in clusters)]
+    reasons = {x.strip() for x in (request.query_params.get("reason") or "").split(",") if x.strip()}
+    if reasons:  # ?reason=crashed,never_started ("not started" and "crashed" apart)
+        unknown = sorted(reasons - set(REASONS))
+        if unknown:
+            raise BadRequest(f"unknown reason {', '.join(unknown)}; known: {', '.join(REASONS)}")
+        rows = [r for r in rows if r.get("reason") in reasons]
     sort = request.query_params.get("sort") or "run"
     desc = sort.startswith("-")
     key = sort.lstrip("-")
@@ -227,6 +234,7 @@ def create_app(
         Route("/api/runs/{run_id}", api_run),
         Route("/api/summary", api_summary),
         Route("/healthz", healthz),
+        Route(collector.PATH, collector.endpoint(index, executor), methods=["POST"]),
         Route("/metrics", metrics),
         WebSocketRoute("/ws", ws_endpoint),
         Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
@@ -252,7 +260,7 @@ def create_app(
         await app(scope, receive, send_with_headers)
 
     hosts = allowed_hosts if allowed_hosts is not None else default_allowed_hosts(token, bind_host)
-    guarded = Guard(headers_mw, token=token, allowed_hosts=hosts, allowed_origins=allowed_origins)
+    guarded = Guard(headers_mw, token=token, allowed_hosts=hosts, allowed_origins=allowed_origins, own_token_paths=(collector.PATH,))
     # Expose the inner app's state on the outer callable for callers and tests.
     guarded.state = app.state  # type: ignore[attr-defined]
     return guarded

@@ -137,10 +137,13 @@ class Guard:
         token: str | None,
         allowed_hosts: Iterable[str] | None,
         allowed_origins: Iterable[str] = (),
+        own_token_paths: Iterable[str] = (),
     ) -> None:
         check_token(token)
         self.app = app
         self.token = token
+        # HTTP paths that check a token of their own (the launcher's collector POST).
+        self.own_token_paths = frozenset(own_token_paths)
         self.allowed_hosts = None if allowed_hosts is None else frozenset(h.lower() for h in allowed_hosts)
         self.allowed_origins = tuple(allowed_origins)
 
@@ -158,7 +161,7 @@ class Guard:
             await self._deny(scope, receive, send, 403, f"host {host!r} is not allowed; use a loopback address or start the server with a token")
             return
         from_query = False
-        if self.token is not None:
+        if self.token is not None and not (kind == "http" and scope.get("path") in self.own_token_paths):
             presented, from_query = _presented_token(scope, headers)
             if presented is None or not hmac.compare_digest(presented.encode(), self.token.encode()):
                 await self._deny(scope, receive, send, 401, "a valid token is required (?token=..., Authorization: Bearer or cookie)")

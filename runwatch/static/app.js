@@ -144,7 +144,8 @@
   function visible(r) {
     if (state.statusFilter.size && !state.statusFilter.has(r.status)) return false;
     if (state.reasonFilter.size && !state.reasonFilter.has(reasonOf(r) || "")) return false;
-    if (state.q && !(r.run || "").toLowerCase().includes(state.q)) return false;
+    // The search matches the run's name or its reason ("crashed", "never_started", "oom", ...).
+    if (state.q && !(r.run || "").toLowerCase().includes(state.q) && !(r.reason || "").includes(state.q)) return false;
     return true;
   }
   function rebuildView() {

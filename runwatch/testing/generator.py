@@ -123,6 +123,9 @@ class ExpectedRun:
     has_error: bool = False
     current_stage: int | None = None
     warnings_expected: bool = False
+    # The status decision's reason (docs/status.md) and, where known, its error source.
+    reason: str | None = None
+    error_source: str | None = None
 
     @property
     def config_path(self) -> str:
@@ -135,6 +138,14 @@ class GeneratedTree:
     runs: list[ExpectedRun]
     processes: list[ProcessInfo] = field(default_factory=list)
     now: float = 0.0
+    # Hosts the process sources saw (a remembered process absent from one of them has exited).
+    hosts: list[str] = field(default_factory=list)
+
+    def snapshot(self) -> Any:
+        """The process snapshot this tree's answers assume."""
+        from runwatch.process_info import ProcessSnapshot
+
+        return ProcessSnapshot(processes=list(self.processes), sources=["ssh"] if self.hosts else [], hosts=list(self.hosts))
 
     def by_rel(self) -> dict[str, ExpectedRun]:
         return {r.rel: r for r in self.runs}
@@ -217,6 +228,13 @@ def _log_text(kind: str, epochs_done: int, crashed: bool) -> str:
 # ---------------------------------------------------------------- scenarios
 
 TRAINER_SCENARIOS = ("running", "finished", "early_stopped", "failed", "stuck", "outdated", "never_launched", "partial")
+# Scenarios with stronger evidence than files and time (opt in with ``scenarios=``): a crash
+# reported only by the launcher's collector, a process that was seen and has exited, a
+# stopped process, Slurm jobs that timed out or were cancelled.
+EVIDENCE_SCENARIOS = ("crashed_output", "exited", "stopped", "job_timeout", "job_cancelled")
+_REASONS = {"failed": "oom", "partial": "stalled", "stuck": "stalled", "never_launched": "never_started",
+            "crashed_output": "crashed", "exited": "exited", "stopped": "stopped", "job_timeout": "timeout", "job_cancelled": "cancelled"}
+COLLECTOR_TRACEBACK = ["Traceback (most recent call last):", '  File "/home/user/Pylon/main.py", line 42, in <module>', "KeyError: 'labels'"]
 EVAL_SCENARIOS = ("evaluator_finished", "evaluator_running", "evaluator_failed", "evaluator_outdated", "evaluator_never_launched")
 
 
@@ -340,7 +358,7 @@ def _gen_trainer(rng, rel, scen, cfg_path, work_dir, now, running_age, stale_age
         patience = rng.choice((None, total + 5))
     elif scen == "never_launched":
         completed = 0
-    else:  # running, failed, stuck, partial
+    else:  # running, failed, stuck, partial and the evidence scenarios
         completed = rng.randint(1, total - 1)
         patience = rng.choice((None, total + 5))
     with open(cfg_path, "w") as f:
@@ -349,10 +367,12 @@ def _gen_trainer(rng, rel, scen, cfg_path, work_dir, now, running_age, stale_age
                       progress_percentage=0.0, main_key=main_key)
     if scen == "never_launched":
         exp.has_error = True
+        exp.reason = "never_started"
         return exp
     os.makedirs(work_dir, exist_ok=True)
     series = _trainer_series(rng, completed, main_key, plateau)
-    if scen == "running":
+    evidence = scen in EVIDENCE_SCENARIOS
+    if scen == "running" or evidence:
         t_end = now - running_age
     elif scen == "outdated":
         t_end = now - old_age
@@ -364,7 +384,7 @@ def _gen_trainer(rng, rel, scen, cfg_path, work_dir, now, running_age, stale_age
     _write(os.path.join(work_dir, "git_0.log"), "commit 1a2b3c4\n", t0)
     for n in range(completed):
         write_epoch(work_dir, n, series[n], t0 + epoch_len * (n + 1), n_points, rng)
-    if scen in ("running", "partial", "failed", "stuck"):
+    if scen in ("running", "partial", "failed", "stuck") or evidence:
         # The epoch being written: some files present (and one empty), not finished.
         write_epoch(work_dir, completed, series[-1] if series else {main_key: 0.5}, t_end, n_points, rng, files=("training_losses.pt",))
         _write(os.path.join(work_dir, f"epoch_{completed}", "optimizer_buffer.json"), "", t_end)
@@ -387,12 +407,54 @@ def _gen_trainer(rng, rel, scen, cfg_path, work_dir, now, running_age, stale_age
     exp.has_error = crashed
     exp.status = {
         "running": "running", "finished": "finished", "early_stopped": "finished", "failed": "failed",
-        "stuck": "stuck", "outdated": "outdated", "partial": "failed",
-    }[scen]
-    if scen == "stuck":
-        tree.processes.append(ProcessInfo(pid=40000 + len(tree.processes), user="researcher", cmd=f"python main.py --config-filepath ./configs/{rel}.py",
-                                          start_time=t0, server="gpu-1", config_rel=rel))
+        "stuck": "stuck", "outdated": "outdated", "partial": "failed", "stopped": "stuck",
+    }.get(scen, "failed")
+    exp.reason = _REASONS.get(scen)
+    exp.error_source = "log" if crashed else "collector" if scen == "crashed_output" else None
+    cmd = f"python main.py --config-filepath ./configs/{rel}.py"
+    pid = 40000 + len(tree.processes)
+    if scen in ("stuck", "stopped"):
+        tree.processes.append(ProcessInfo(pid=pid, user="researcher", cmd=cmd, start_time=t0, server="gpu-1", config_rel=rel,
+                                          state="stopped" if scen == "stopped" else "running", source="ssh"))
+    elif scen in ("job_timeout", "job_cancelled"):
+        state = "TIMEOUT" if scen == "job_timeout" else "CANCELLED"
+        tree.processes.append(ProcessInfo(pid=pid, user="researcher", cmd=cmd, start_time=t0, server="slurm", config_rel=rel, state="ended",
+                                          source="slurm", job_id=str(pid), job_state=state, exit_code=0, end_time=t_end))
+    elif scen == "crashed_output":
+        _append_event(tree.root, {"host": "gpu-2", "timestamp": t_end + 5, "command": cmd, "output_lines": COLLECTOR_TRACEBACK,
+                                  "work_dir": f"./{logs_dir}/{rel}"})
+    elif scen == "exited":
+        # runwatch saw the process on gpu-2 earlier (its store remembers it); gpu-2 answers now without it.
+        _remember(tree.root, rel, {"server": "gpu-2", "pid": pid, "start_time": t0, "source": "ssh", "job_id": None, "cmd": cmd, "seen_at": t_end})
+        if "gpu-2" not in tree.hosts:
+            tree.hosts.append("gpu-2")
     return exp
+
+
+def _append_event(root: str, event: dict[str, Any]) -> None:
+    """The launcher's failure report, as Pylon's collector appends it to agents/launcher/collector_events.json."""
+    path = os.path.join(root, "agents", "launcher", "collector_events.json")
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    events = []
+    if os.path.exists(path):
+        with open(path) as f:
+            events = json.load(f)
+    events.append(event)
+    with open(path, "w") as f:
+        json.dump(events, f)
+
+
+def _remember(root: str, rel: str, entry: dict[str, Any]) -> None:
+    """A process record in runwatch's own store, as an earlier `runwatch status` would have left it."""
+    path = os.path.join(root, ".runwatch-cache", "processes.json")
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    data = {}
+    if os.path.exists(path):
+        with open(path) as f:
+            data = json.load(f)
+    data[rel] = entry
+    with open(path, "w") as f:
+        json.dump(data, f)
 
 
 def _gen_evaluator(rng, rel, scen, cfg_path, work_dir, now, running_age, stale_age, old_age, n_points, n_seeds, logs_dir) -> ExpectedRun:
@@ -403,6 +465,7 @@ def _gen_evaluator(rng, rel, scen, cfg_path, work_dir, now, running_age, stale_a
     exp = ExpectedRun(rel=rel, kind="evaluator", scenario=scen, status="failed", completed_epochs=0, total_epochs=1, progress_percentage=0.0, main_key=main_key)
     if scen == "evaluator_never_launched":
         exp.has_error = True
+        exp.reason = "never_started"
         return exp
     os.makedirs(work_dir, exist_ok=True)
     age = {"evaluator_finished": stale_age, "evaluator_running": running_age, "evaluator_failed": stale_age, "evaluator_outdated": old_age}[scen]
@@ -424,6 +487,7 @@ def _gen_evaluator(rng, rel, scen, cfg_path, work_dir, now, running_age, stale_a
     else:
         exp.status = "failed"
         exp.has_error = True
+        exp.reason, exp.error_source = "oom", "log"
     return exp
 
 

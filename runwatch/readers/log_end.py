@@ -1,0 +1,92 @@
+"""How a log or an output file ends: a final traceback, a clean end-of-training line, or neither.
+
+A traceback anywhere in a log is not evidence of a crash (a trainer may log a caught
+exception and go on); one that ends the text is. The end is the last non-blank lines:
+at most ``TRAILING`` short lines may follow the exception line (interpreter shutdown
+messages, a launcher's "exit 1"). Results are memoized by (path, mtime, size), so a
+run whose log did not change costs one stat.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from runwatch.readers.logs import exception_in, read_tail
+
+TAIL_BYTES = 64 * 1024
+TRAILING = 3
+OUTPUT_TAIL_LINES = 20
+MAX_LINE = 500
+
+# Lines Pylon writes when training ends by itself (reference page, section 5).
+DEFAULT_END_PATTERNS: tuple[str, ...] = (r"Training stopped early at epoch \d+",)
+
+
+@dataclass(frozen=True, slots=True)
+class End:
+    kind: str | None  # "traceback", "end" or None
+    error_line: str | None
+    tail: tuple[str, ...]  # the last lines (bounded), for people to read
+
+
+NO_END = End(None, None, ())
+
+_MEMO: dict[tuple[str, int, int, tuple[str, ...]], End] = {}
+_MEMO_MAX = 20_000
+
+
+# Control characters (ESC sequences, carriage returns, bells...) of a hostile or noisy output:
+# shown as U+FFFD, so a line from disk can go to a terminal or a page as it is.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def _clip(line: str) -> str:
+    """A line safe to show: control characters replaced, at most MAX_LINE characters."""
+    line = _CONTROL.sub("\ufffd", line.expandtabs(4))
+    return line if len(line) <= MAX_LINE else line[: MAX_LINE - 1] + "\u2026"
+
+
+def final_exception(lines: Sequence[str]) -> tuple[str | None, int]:
+    """(exception line of the last traceback, index of that line), or (None, -1)."""
+    line = exception_in("\n".join(lines))
+    if line is None:
+        return None, -1
+    at = next(i for i in range(len(lines) - 1, -1, -1) if lines[i].strip() == line)
+    return line, at
+
+
+def end_of_text(text: str, end_patterns: Sequence[str] = DEFAULT_END_PATTERNS) -> End:
+    lines = text.splitlines()
+    tail = tuple(_clip(x) for x in lines[-OUTPUT_TAIL_LINES:])
+    line, at = final_exception(lines)
+    if line is not None:
+        after = [x for x in lines[at + 1 :] if x.strip()]
+        if len(after) <= TRAILING:
+            return End("traceback", _clip(line), tail)
+    for raw in reversed(lines):
+        if raw.strip():
+            if any(re.search(p, raw) for p in end_patterns):
+                return End("end", None, tail)
+            break
+    return End(None, None, tail)
+
+
+def end_of_file(path: str, end_patterns: Sequence[str] = DEFAULT_END_PATTERNS) -> End:
+    """How the file at ``path`` ends; NO_END when it cannot be read."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return NO_END
+    key = (path, st.st_mtime_ns, st.st_size, tuple(end_patterns))
+    hit = _MEMO.get(key)
+    if hit is not None:
+        return hit
+    text = read_tail(path, TAIL_BYTES)  # a line cut at the front is harmless: only the end matters
+    end = end_of_text(text, end_patterns) if text else NO_END
+    if len(_MEMO) >= _MEMO_MAX:
+        _MEMO.clear()
+    _MEMO[key] = end
+    return end

@@ -1,0 +1,302 @@
+"""A run's error output, found where Pylon puts it (tracebacks never reach its log files).
+
+Sources, asked in this order for a run that is not alive and not complete:
+
+- ``collector``: the launcher's failure reports. ``agents/launcher/remote_command.py`` POSTs
+  ``{host, timestamp, command, output_lines, work_dir}`` on a non-zero exit; Pylon's collector
+  appends them to ``agents/launcher/collector_events.json``; ``runwatch serve`` can be the
+  collector itself (``runwatch.server.collector``) and keeps them in its own store. An event
+  counts for a run when its work dir (or its command's config path) is the run's, and it is
+  not older than the run's last sign of life (a relaunch after a crash hides the old crash);
+- ``slurm_output``: the StdOut / StdErr files of the run's Slurm job;
+- ``tmux``: the pane of the run's tmux session on this machine (``tmux capture-pane``),
+  found by the run's config path on screen;
+- ``output_glob``: files named by the ``output_globs`` setting (``{run}``, ``{work_dir}``,
+  ``{name}`` placeholders) for labs that redirect output elsewhere.
+
+Each gives an ``Output`` (the exception line, the last lines, the source), or None.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import re
+import shutil
+import subprocess
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from runwatch.readers.log_end import OUTPUT_TAIL_LINES, _clip, end_of_file, end_of_text, final_exception
+
+PROJECT_EVENTS = os.path.join("agents", "launcher", "collector_events.json")
+OWN_EVENTS = "collector-events.jsonl"
+# A crash report is written after the process's last log line: allow for clock skew
+# between the server that posted it and this machine.
+EVENT_SLACK = 120.0
+
+
+@dataclass(frozen=True, slots=True)
+class Output:
+    error_line: str | None
+    tail: tuple[str, ...]
+    source: str
+    timestamp: float | None = None
+
+
+def _timestamp(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str) and value.strip():
+        try:
+            return float(value)
+        except ValueError:
+            pass
+        try:
+            dt = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError:
+            return None
+        return dt.timestamp()
+    return None
+
+
+def parse_events(text: str) -> list[dict[str, Any]]:
+    """Events from a collector file: a JSON list, an object holding ``events``, or JSON lines."""
+    text = text.strip()
+    if not text:
+        return []
+    try:
+        data = json.loads(text)
+    except ValueError:
+        data = []
+        for line in text.splitlines():
+            try:
+                item = json.loads(line)
+            except ValueError:
+                continue  # a line cut mid-write: the next read has it whole
+            data.append(item)
+    if isinstance(data, dict):
+        data = data.get("events", [data])
+    return [e for e in data if isinstance(e, dict)] if isinstance(data, list) else []
+
+
+class EventIndex:
+    """Collector events by work dir, re-read only when a file changes."""
+
+    def __init__(self) -> None:
+        self._files: dict[str, tuple[tuple[int, int], list[dict[str, Any]]]] = {}
+        self._lock = threading.Lock()
+
+    def events(self, paths: Iterable[str]) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        with self._lock:
+            for path in paths:
+                try:
+                    st = os.stat(path)
+                except OSError:
+                    self._files.pop(path, None)
+                    continue
+                key = (st.st_mtime_ns, st.st_size)
+                hit = self._files.get(path)
+                if hit is None or hit[0] != key:
+                    try:
+                        with open(path, encoding="utf-8", errors="replace") as f:
+                            events = parse_events(f.read())
+                    except OSError:
+                        events = []
+                    hit = self._files[path] = (key, events)
+                out.extend(hit[1])
+        return out
+
+
+_EVENTS = EventIndex()
+
+
+def event_paths(root: str, cache_dir: str) -> list[str]:
+    return [os.path.join(root, PROJECT_EVENTS), os.path.join(cache_dir, OWN_EVENTS)]
+
+
+def _config_pattern(configs_dir: str, config_rel: str) -> re.Pattern[str]:
+    """The run's config path in a command line, as a whole word (``./configs/x.py``, ``=configs/x.py``, absolute)."""
+    return re.compile(r"(?:^|(?<=[\s=/'\"]))" + re.escape(f"{configs_dir}/{config_rel}.py") + r"(?=$|[\s'\";&|)])", re.MULTILINE)
+
+
+def _norm(path: str, root: str) -> str:
+    return os.path.normpath(path if os.path.isabs(path) else os.path.join(root, path))
+
+
+def from_collector(
+    root: str, cache_dir: str, work_dir: str, config_rel: str, configs_dir: str, since: float | None
+) -> Output | None:
+    """The newest collector event for this run not older than ``since`` - slack."""
+    wd = os.path.normpath(work_dir)
+    config_path = _config_pattern(configs_dir, config_rel)
+    best: tuple[float, dict[str, Any]] | None = None
+    for ev in _EVENTS.events(event_paths(root, cache_dir)):
+        ev_wd = ev.get("work_dir")
+        cmd = ev.get("command")
+        mine = isinstance(ev_wd, str) and _norm(ev_wd, root) == wd
+        if not mine and isinstance(cmd, str) and config_path.search(cmd):
+            mine = True
+        if not mine:
+            continue
+        ts = _timestamp(ev.get("timestamp"))
+        if since is not None and ts is not None and ts < since - EVENT_SLACK:
+            continue  # the run showed life after this report: a relaunch
+        if best is None or (ts or 0.0) >= best[0]:
+            best = (ts or 0.0, ev)
+    if best is None:
+        return None
+    lines = best[1].get("output_lines")
+    if isinstance(lines, str):
+        lines = lines.splitlines()
+    lines = [str(x).rstrip("\n") for x in lines] if isinstance(lines, list) else []
+    line, _ = final_exception(lines)
+    tail = tuple(_clip(x) for x in lines[-OUTPUT_TAIL_LINES:])
+    host = best[1].get("host")
+    if line is None:
+        line = f"exited with an error on {host}" if isinstance(host, str) else None
+    return Output(_clip(line) if line else None, tail, "collector", best[0] or None)
+
+
+def from_files(paths: Sequence[str | None], source: str) -> Output | None:
+    """The first of these files whose end is a traceback."""
+    seen: set[str] = set()
+    for p in paths:
+        if not p or p in seen or p == "/dev/null":
+            continue
+        seen.add(p)
+        end = end_of_file(p)
+        if end.kind == "traceback":
+            return Output(end.error_line, end.tail, source)
+    return None
+
+
+def slurm_output_paths(stdout: str | None, stderr: str | None, job_id: str | None, user: str | None, work_dir: str | None) -> list[str]:
+    """The job's output files, with the filename patterns squeue leaves unexpanded filled in."""
+    out = []
+    for p in (stderr, stdout):
+        if not p:
+            continue
+        if job_id:
+            base = job_id.split("_")[0].split("[")[0]
+            p = p.replace("%j", job_id).replace("%A", base).replace("%J", job_id)
+        if user:
+            p = p.replace("%u", user)
+        if not os.path.isabs(p) and work_dir:
+            p = os.path.join(work_dir, p)
+        out.append(p)
+    return out
+
+
+def from_globs(root: str, patterns: Sequence[str], config_rel: str, work_dir: str) -> Output | None:
+    paths: list[tuple[float, str]] = []
+    for pat in patterns:
+        filled = pat.replace("{run}", config_rel).replace("{work_dir}", work_dir).replace("{name}", config_rel.rsplit("/", 1)[-1])
+        full = filled if os.path.isabs(filled) else os.path.join(root, filled)
+        for p in glob.glob(full):
+            try:
+                paths.append((os.stat(p).st_mtime, p))
+            except OSError:
+                continue
+    paths.sort(reverse=True)
+    return from_files([p for _, p in paths], "output_glob")
+
+
+class TmuxPanes:
+    """The text of every local tmux pane, captured at most once per ``ttl`` seconds."""
+
+    def __init__(self, ttl: float = 2.0, lines: int = 300, timeout: float = 3.0, socket: str | None = None) -> None:
+        self.ttl = ttl
+        self.socket = socket  # a tmux server socket (-S); None: the user's default server
+        self.lines = lines
+        self.timeout = timeout
+        self._at = -1e18
+        self._panes: list[tuple[str, str]] = []
+        self._lock = threading.Lock()
+
+    def panes(self) -> list[tuple[str, str]]:
+        with self._lock:
+            if time.monotonic() - self._at < self.ttl:
+                return self._panes
+            self._at = time.monotonic()
+            self._panes = self._capture()
+            return self._panes
+
+    def _capture(self) -> list[tuple[str, str]]:
+        found = shutil.which("tmux")
+        if found is None:
+            return []
+        exe = [found, "-S", self.socket] if self.socket else [found]
+        try:
+            r = subprocess.run([*exe, "list-panes", "-a", "-F", "#{session_name}\t#{pane_id}\t#{pane_start_command}"], capture_output=True, text=True, timeout=self.timeout, check=False)
+        except (OSError, subprocess.SubprocessError):
+            return []
+        if r.returncode != 0:
+            return []  # no tmux server here
+        out = []
+        for row in r.stdout.splitlines()[:200]:
+            session, _, rest = row.partition("\t")
+            pane, _, start_command = rest.partition("\t")
+            if not pane:
+                continue
+            try:
+                c = subprocess.run([*exe, "capture-pane", "-p", "-J", "-t", pane, "-S", f"-{self.lines}"], capture_output=True, text=True, timeout=self.timeout, check=False)
+            except (OSError, subprocess.SubprocessError):
+                continue
+            if c.returncode == 0:
+                # The pane's own command first: a job started as the session's command is not echoed on screen.
+                out.append((session, start_command + "\n" + c.stdout))
+        return out
+
+
+_TMUX = TmuxPanes()
+
+
+def from_tmux(config_rel: str, configs_dir: str) -> Output | None:
+    """The pane that shows this run's launcher line and ends in a traceback."""
+    pattern = _config_pattern(configs_dir, config_rel)
+    for session, text in _TMUX.panes():
+        hits = list(pattern.finditer(text))
+        if not hits:
+            continue
+        end = end_of_text(text[hits[-1].start():])
+        if end.kind == "traceback":
+            return Output(end.error_line, (f"[tmux session {session}]", *end.tail[-(OUTPUT_TAIL_LINES - 1):]), "tmux")
+    return None
+
+
+def find_output(
+    *,
+    root: str,
+    cache_dir: str,
+    work_dir: str,
+    config_rel: str,
+    configs_dir: str,
+    since: float | None,
+    job: Any = None,
+    output_globs: Sequence[str] = (),
+    tmux: bool = True,
+) -> Output | None:
+    """The run's error output from the first source that has one (see the module docstring)."""
+    out = from_collector(root, cache_dir, work_dir, config_rel, configs_dir, since)
+    if out is not None:
+        return out
+    if job is not None and (getattr(job, "stdout", None) or getattr(job, "stderr", None)):
+        out = from_files(slurm_output_paths(job.stdout, job.stderr, job.job_id, job.user, job.cwd), "slurm_output")
+        if out is not None:
+            return out
+    if tmux:
+        out = from_tmux(config_rel, configs_dir)
+        if out is not None:
+            return out
+    if output_globs:
+        return from_globs(root, output_globs, config_rel, work_dir)
+    return None

@@ -1,0 +1,157 @@
+"""Gathering one run's evidence for ``rules.decide``: its process or job, its log's end, its output, its rhythm.
+
+Cheap first: the process map and the remembered process are in memory, the log's end
+is memoized by the log's stat, and the run's output elsewhere (collector events, Slurm
+output files, tmux panes, output globs) is looked at only for a run that is neither
+alive nor complete, where it decides between crashed and exited or stalled.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+from dataclasses import dataclass
+from typing import Any
+
+from runwatch.layout import Project
+from runwatch.process_info import ProcessInfo, ProcessSnapshot
+from runwatch.readers.log_end import end_of_file
+from runwatch.readers.run_output import find_output
+from runwatch.run_status.process_memory import ProcessMemory, memory_for, remembered_evidence
+from runwatch.run_status.rules import Decision, Evidence, Job, decide
+
+RHYTHM_WINDOW = 5  # recent epoch intervals the median is taken over
+RHYTHM_MIN = 2  # fewer finished intervals: no rhythm yet (the first one includes start-up)
+
+
+@dataclass(slots=True)
+class Verdict:
+    decision: Decision
+    error_line: str | None = None
+    output_tail: list[str] | None = None
+    error_source: str | None = None
+
+
+def rhythm(details: Any) -> float | None:
+    """Median of the last RHYTHM_WINDOW finished epochs' durations, or None."""
+    if details is None:
+        return None
+    try:
+        durations = [e.duration for e in details.epochs if e.finished and e.duration is not None]
+    except AttributeError:
+        return None
+    recent = durations[-RHYTHM_WINDOW:]
+    if len(recent) < RHYTHM_MIN:
+        return None
+    return float(statistics.median(recent))
+
+
+_MEMORY_OF: dict[tuple[str, str], ProcessMemory] = {}
+
+
+def _memory(project: Project) -> ProcessMemory:
+    key = (project.root, project.settings.cache_dir)
+    mem = _MEMORY_OF.get(key)
+    if mem is None:
+        if len(_MEMORY_OF) > 256:
+            _MEMORY_OF.clear()
+        mem = _MEMORY_OF[key] = memory_for(str(project.settings.resolve_cache_dir(project.root)))
+    return mem
+
+
+def remember(project: Project, snapshot: ProcessSnapshot) -> None:
+    """Note the snapshot's processes in the project's process memory (and keep the snapshot)."""
+    _memory(project).observe(snapshot)
+
+
+def _job(proc: ProcessInfo | None) -> Job | None:
+    if proc is None or not proc.job_id:
+        return None
+    state = proc.job_state or {"running": "RUNNING", "queued": "PENDING", "stopped": "SUSPENDED"}.get(proc.state, "RUNNING")
+    return Job(proc.job_id, state, proc.exit_code, proc.signal)
+
+
+def _process_evidence(project: Project, rel: str, proc: ProcessInfo | None, process_errors: dict[str, str] | None) -> tuple[str, str | None]:
+    if proc is not None:
+        if proc.state == "running":
+            return "alive", None
+        if proc.state == "stopped":
+            return "stopped", f"{'job ' + proc.job_id if proc.job_id else 'process ' + str(proc.pid)} on {proc.server or 'this machine'} is stopped (state T: SIGSTOP or a debugger)"
+        if proc.state == "ended":
+            return "gone", None
+    mem = _memory(project)
+    entry = mem.last(rel)
+    snap = mem.snapshot or ProcessSnapshot(errors=dict(process_errors or {}))
+    if entry is not None and (proc is None or proc.state != "queued"):
+        return remembered_evidence(entry, snap, local_lookup="local" in snap.sources and "local" not in snap.errors)
+    real_errors = [k for k in (process_errors or {}) if not k.endswith(":gpu")]
+    return ("unknown" if real_errors else "none"), None
+
+
+def gather(
+    project: Project,
+    *,
+    rel: str,
+    work_dir: str,
+    now: float,
+    complete: bool,
+    last_activity: float | None,
+    artifact_last: float | None,
+    newest_log: str | None,
+    details: Any,
+    proc: ProcessInfo | None,
+    process_errors: dict[str, str] | None,
+    config_error: str | None,
+    sleep_time: float | None,
+    outdated_days: float,
+) -> Verdict:
+    """The run's evidence, decided."""
+    s = project.settings
+    process, process_detail = _process_evidence(project, rel, proc, process_errors)
+    job = _job(proc)
+    work_dir_exists = newest_log is not None or last_activity is not None or os.path.isdir(work_dir)
+    log_end = None
+    error_line = error_source = None
+    tail: list[str] | None = None
+    if not complete and newest_log is not None:
+        end = end_of_file(os.path.join(work_dir, newest_log), s.log_end_patterns)
+        if end.kind is not None:
+            log_end = end.kind
+        if end.kind == "traceback":
+            error_line, error_source, tail = end.error_line, "log", list(end.tail)
+    waiting = job is not None and job.state in ("PENDING", "REQUEUED")
+    if not complete and log_end is None and process not in ("alive", "stopped") and not waiting and work_dir_exists:
+        out = find_output(
+            root=project.root,
+            cache_dir=str(s.resolve_cache_dir(project.root)),
+            work_dir=work_dir,
+            config_rel=rel,
+            configs_dir=s.configs_dir,
+            since=last_activity,
+            job=proc if job is not None else None,
+            output_globs=s.output_globs,
+            tmux=s.tmux_output,
+        )
+        if out is not None:
+            error_line, error_source, tail = out.error_line, out.source, list(out.tail)
+    ev = Evidence(
+        now=now,
+        complete=complete,
+        last_activity=last_activity,
+        artifact_last_update=artifact_last,
+        work_dir_exists=work_dir_exists,
+        config_error=config_error,
+        process=process,  # type: ignore[arg-type]
+        process_detail=process_detail,
+        job=job,
+        log_end=log_end,  # type: ignore[arg-type]
+        error_line=error_line,
+        error_source=error_source,
+        rhythm=rhythm(details),
+        sleep_time=sleep_time,
+        outdated_days=outdated_days,
+        stall_factor=s.stall_factor,
+        stall_floor=s.stall_floor,
+        stall_default=s.stall_default,
+    )
+    return Verdict(decide(ev), error_line, tail, error_source)

@@ -1,0 +1,172 @@
+"""The last process seen for each run, remembered in runwatch's own store.
+
+A one-shot ``runwatch status`` sees only the processes alive at that moment; to tell
+"exited" from "never seen" it needs the process an earlier call saw. Each snapshot
+records (host, pid, start time, source, job id) per run in ``processes.json`` in the
+cache dir; a later call checks that very process:
+
+- on this machine, psutil is asked about the PID directly: alive only with the same
+  start time (PID reuse is a new process), a zombie has exited, state ``T`` is stopped;
+- elsewhere, the process is gone only when the source that sees its host answered this
+  time and did not list it; a source that could not be asked leaves it unknown.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import threading
+import time
+from typing import Any
+
+from runwatch.process_info import ProcessInfo, ProcessSnapshot
+
+FILE_NAME = "processes.json"
+_START_SLACK = 0.02  # seconds: psutil create times of one process agree to the clock tick (a reused PID a tick later is another process)
+
+_MEMORIES: dict[str, ProcessMemory] = {}
+_LOCK = threading.Lock()
+
+
+def memory_for(cache_dir: str) -> ProcessMemory:
+    """The process memory of one cache dir, shared within the process."""
+    path = os.path.join(cache_dir, FILE_NAME)
+    with _LOCK:
+        mem = _MEMORIES.get(path)
+        if mem is None:
+            mem = _MEMORIES[path] = ProcessMemory(path)
+        return mem
+
+
+def _entry(p: ProcessInfo, now: float) -> dict[str, Any]:
+    return {
+        "server": p.server, "pid": p.pid, "start_time": p.start_time, "source": p.source,
+        "job_id": p.job_id, "cmd": p.cmd[:500], "seen_at": now,
+    }
+
+
+class ProcessMemory:
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._entries: dict[str, dict[str, Any]] | None = None
+        self._mtime: float | None = None
+        self._lock = threading.Lock()
+        # The latest snapshot observed: which sources answered, which could not be asked.
+        self.snapshot: ProcessSnapshot | None = None
+
+    def _load(self, check: bool = False) -> dict[str, dict[str, Any]]:
+        """The entries; the file is stat-ed again only with ``check`` (once per snapshot, not per run)."""
+        if self._entries is not None and not check:
+            return self._entries
+        try:
+            mtime = os.stat(self.path).st_mtime
+        except OSError:
+            mtime = None
+        if self._entries is None or mtime != self._mtime:
+            entries: dict[str, dict[str, Any]] = {}
+            if mtime is not None:
+                try:
+                    with open(self.path, encoding="utf-8") as f:
+                        data = json.load(f)
+                    if isinstance(data, dict):
+                        entries = {k: v for k, v in data.items() if isinstance(k, str) and isinstance(v, dict) and isinstance(v.get("pid"), int)}
+                except (OSError, ValueError):
+                    entries = {}  # a damaged memory only loses what it remembered
+            self._entries, self._mtime = entries, mtime
+        return self._entries
+
+    def last(self, rel: str) -> dict[str, Any] | None:
+        with self._lock:
+            return self._load().get(rel)
+
+    def jobs(self, source: str) -> dict[str, str]:
+        """job id -> config_rel of the remembered jobs of one Slurm source."""
+        with self._lock:
+            return {str(v["job_id"]): rel for rel, v in self._load().items() if v.get("job_id") and v.get("source") == source}
+
+    def observe(self, snapshot: ProcessSnapshot) -> None:
+        """Remember the processes of this snapshot (only a new identity is written to disk)."""
+        self.snapshot = snapshot
+        live = [p for p in snapshot.processes if p.config_rel and not p.debug and p.state in ("running", "stopped")]
+        with self._lock:
+            entries = self._load(check=True)  # another runwatch may have remembered processes since
+        if not live:
+            return
+        now = time.time()
+        with self._lock:
+            changed = False
+            for p in live:
+                old = entries.get(p.config_rel)  # type: ignore[arg-type]
+                if old is None or (old.get("server"), old.get("pid"), old.get("start_time"), old.get("job_id")) != (p.server, p.pid, p.start_time, p.job_id):
+                    entries[p.config_rel] = _entry(p, now)  # type: ignore[index]
+                    changed = True
+            if changed:
+                self._save(entries)
+
+    def _save(self, entries: dict[str, dict[str, Any]]) -> None:
+        d = os.path.dirname(self.path)
+        try:
+            os.makedirs(d, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=".processes-", suffix=".tmp", dir=d)
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                json.dump(entries, f)
+            os.replace(tmp, self.path)
+            self._mtime = os.stat(self.path).st_mtime
+        except OSError:
+            pass  # a read-only cache dir: the memory lives for this process only
+
+
+def local_state(pid: int, start_time: float | None) -> str:
+    """What psutil says of a local process: alive, stopped, zombie or gone (another start time is gone)."""
+    import psutil  # deferred: `import runwatch` stays light
+
+    try:
+        proc = psutil.Process(pid)
+        if start_time is not None and abs(proc.create_time() - start_time) > _START_SLACK:
+            return "gone"
+        status = proc.status()
+    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess, OSError):
+        return "gone"
+    if status == psutil.STATUS_ZOMBIE:
+        return "zombie"
+    if status in (psutil.STATUS_STOPPED, psutil.STATUS_TRACING_STOP):
+        return "stopped"
+    return "alive"
+
+
+def remembered_evidence(entry: dict[str, Any], snapshot: ProcessSnapshot, local_lookup: bool) -> tuple[str, str]:
+    """(process evidence, detail) for a remembered process that the snapshot does not list alive."""
+    where = entry.get("server") or "this machine"
+    what = f"job {entry['job_id']}" if entry.get("job_id") else f"process {entry['pid']}"
+    if entry.get("server") is None and not entry.get("job_id"):
+        if not local_lookup:
+            return "unknown", f"{what} on {where} not checked (process lookup off)"
+        state = local_state(int(entry["pid"]), entry.get("start_time"))
+        if state == "alive":
+            return "alive", f"{what} on {where} is alive"
+        if state == "stopped":
+            return "stopped", f"{what} on {where} is stopped (state T: SIGSTOP or a debugger)"
+        if state == "zombie":
+            return "gone", f"{what} on {where} has exited (a zombie, not yet reaped by its parent)"
+        return "gone", f"{what} on {where} has exited"
+    source = entry.get("source")
+    server = entry.get("server")
+    if server in snapshot.hosts and server not in snapshot.errors:
+        return "gone", f"{what} on {where} has exited ({source} no longer lists it)"
+    return "unknown", f"{what} on {where} last seen {time.strftime('%Y-%m-%d %H:%M', time.localtime(entry.get('seen_at') or 0))}; {source or 'its source'} could not be asked"
+
+
+def local_states_changed(processes: list[ProcessInfo]) -> bool:
+    """Whether any of these processes of this machine exited or changed state (running <-> stopped).
+
+    A few /proc reads per process: cheap enough to ask twice a second, so a dashboard
+    shows a run finished (or failed) within a second of its process exiting.
+    """
+    for p in processes:
+        if p.server is not None or p.job_id or p.state not in ("running", "stopped"):
+            continue
+        state = local_state(p.pid, p.start_time)
+        if state != ("alive" if p.state == "running" else "stopped"):
+            return True
+    return False
