@@ -30,10 +30,10 @@ DESCRIPTIONS: dict[str, str] = {
     "evaluator_log_pattern": "Glob of an evaluator's log files.",
     "validation_scores_file": "The per-epoch scores file of a trainer (`{\"aggregated\": ..., \"per_datapoint\": ...}`).",
     "evaluation_scores_file": "The scores file of an evaluator; its presence (non-empty, parseable) means done.",
-    "sleep_time": "Seconds since the newest log write for a run to count as running (the lab's agents use 180).",
+    "sleep_time": "Unset (the default): a run's status comes from evidence (its process, Slurm job, log end, output) and a run without any is judged stalled against its own epoch rhythm (see status.md). A number: seconds of silence after which such a run counts as stalled, the fixed rule of older versions (the lab's agents use 180).",
     "outdated_days": "Days after which a complete run counts as outdated (the lab's agents use 120).",
     "ssh_servers": "SSH servers (`user@host[:port]`) to ask for the processes behind runs (stuck vs failed).",
-    "slurm": "Also ask Slurm (`squeue`) for jobs running or pending on the runs' configs.",
+    "slurm": "Also ask Slurm (`squeue`, and `sacct` for ended jobs) for the jobs behind the runs' configs.",
     "slurm_all_users": "Ask `squeue` for everyone's jobs, not only yours.",
     "stall_floor": "The least silence, in seconds, the adaptive stall limit allows, however fast a run's epochs come.",
     "stall_default": "The silence limit, in seconds, for a run that has no rhythm of epochs yet to measure.",
@@ -103,7 +103,10 @@ def render() -> str:
     for f in fields(Settings):
         text = (DESCRIPTIONS.get(f.name) or comments.get(f.name) or "(undocumented)").replace("|", "\\|")
         default = _default(f)
-        cell = f"a `[{f.name}]` table, see [{f.name}.md]({f.name}.md)" if is_dataclass(default) else f"`{_toml(default)}`"
+        if is_dataclass(default):
+            cell = f"a `[{f.name}]` table, see [{f.name}.md]({f.name}.md)"
+        else:
+            cell = "unset" if default is None else f"`{_toml(default)}`"
         out.append(f"| `{f.name}` | {cell} | {text} |")
     out += [
         "",
@@ -113,6 +116,9 @@ def render() -> str:
     ]
     for f in fields(Settings):
         if isinstance(_default(f), dict) or is_dataclass(_default(f)):
+            continue
+        if _default(f) is None:  # TOML has no null: an unset key is left out
+            out.append(f"# {f.name} = ...                  (unset by default)")
             continue
         out.append(f"{f.name} = {_toml(_default(f))}")
     out += [

@@ -169,7 +169,15 @@ def test_server_shows_the_same_runs(runs):
     for name in ("outputs/complete", "outputs/early", "lightning_logs/cli/version_0", "lightning_logs/early/version_0"):
         for k in ("completed_epochs", "total_epochs", "early_stopped", "main_best", "completed_steps"):
             assert api[name][k] == cli[name][k], (name, k)
-    assert 'run="outputs/complete"' in metrics
+    # /metrics counts the same runs per status (per-run series exist only for active runs).
+    counted = {}
+    for line in metrics.splitlines():
+        if line.startswith("runwatch_runs{"):
+            status = line.split('status="', 1)[1].split('"', 1)[0]
+            counted[status] = int(float(line.rsplit(" ", 1)[1]))
+    assert sum(counted.values()) == len(api)
+    for status in {rec["status"] for rec in records}:
+        assert counted[status] == sum(rec["status"] == status for rec in records), status
 
 
 def test_killed_runs_are_failed_not_running(runs):
