@@ -39,9 +39,11 @@ class Settings:
     evaluation_scores_file: str = "evaluation_scores.json"
     sleep_time: int = 86400
     outdated_days: int = 30
-    # progress.json policy: "full" (all fields), "legacy" (4 legacy fields in
-    # progress.json, the rest in a sidecar) or "off" (write nothing).
-    progress_json: str = "full"
+    # progress.json policy: "off" (write nothing: runwatch never touches a trainer's files;
+    # its own record is in its store) or "missing" (create the trainer's 4-field file where a
+    # trainer's work dir has none, and keep only that file of ours up to date). "full" and
+    # "legacy" are older names, read as "missing".
+    progress_json: str = "off"
     # Config files under these sub-folders of configs_dir are templates, not runs.
     template_dirs: tuple[str, ...] = ("common",)
     # Metric directions for projects whose sources are not on this machine:
@@ -157,8 +159,8 @@ def _validate(data: dict[str, Any], path: Path) -> dict[str, Any]:
         elif name in _BOOL_FIELDS:
             if not isinstance(value, bool):
                 raise SettingsError(f"{path}: setting {key!r} must be true or false, got {value!r}")
-        elif name == "progress_json" and value not in ("full", "legacy", "off"):
-            raise SettingsError(f"{path}: setting {key!r} must be one of full, legacy, off; got {value!r}")
+        elif name == "progress_json" and value not in ("off", "missing", "full", "legacy"):
+            raise SettingsError(f"{path}: setting {key!r} must be one of off, missing (full, legacy: older names of missing); got {value!r}")
         elif name == "epoch_dir_pattern" and (not isinstance(value, str) or "{n}" not in value):
             raise SettingsError(f"{path}: setting {key!r} must contain '{{n}}', got {value!r}")
         out[name] = value

@@ -183,6 +183,9 @@ class RunDetails:
     logs: list[tuple[str, float]] = field(default_factory=list)  # (name, mtime), newest first
     eta_seconds: float | None = None
     files: list[str] = field(default_factory=list)
+    # (st_ino, st_mtime_ns, st_size) of the progress.json runwatch wrote in this work dir
+    # (setting ``progress_json = "missing"``): the only progress.json it may ever replace.
+    own_progress_json: tuple[int, int, int] | None = None
 
     @property
     def newest_log(self) -> str | None:
@@ -253,6 +256,7 @@ class BaseProgressTracker(ABC):
         # The work dir as the last calculate_progress listed it: st_dev << 128 | st_ino << 64 | st_mtime_ns
         # (one int: it is kept per run). See _dir_identity.
         self._scanned_dir_id: int | None = None
+        self._own_pj: tuple[int, int, int] | None = None
 
     # ---- the plan's abstract API
 
@@ -316,27 +320,52 @@ class BaseProgressTracker(ABC):
         The cache key is built only once the write is done (it must see the work dir's
         new mtime, as an inline write would); until then the progress is held as pending.
         """
-        from runwatch.progress_tracking.progress_cache import current_writer, progress_json_targets
+        from runwatch.progress_tracking.progress_cache import current_writer
 
         writer = current_writer()
         if writer is None or type(self)._save_progress_cache is not BaseProgressTracker._save_progress_cache:
             return False
-        targets = progress_json_targets(progress, self.settings.progress_json)
+        targets = self._progress_json_targets(progress)
         if not targets:
             return False
         self._cache = progress
         self._cache_key = None
         self._pending = True
 
-        def done(problem: str | None) -> None:
+        def done(problem: str | None, owned: Any = None) -> None:
             if problem:
                 progress.add_warning(problem)
+            self._note_own_write(owned)
             self._pending = False
             if self._cache is progress:
                 self._finish_key(progress)
 
-        writer.submit(self.work_dir, targets, done, self._dir_identity())
+        writer.submit(self.work_dir, targets, done, self._dir_identity(), self._own_pj)
         return True
+
+    def _progress_json_targets(self, progress: ProgressInfo) -> list[tuple[str, dict[str, Any]]]:
+        """What the ``progress_json`` setting wants written here (nothing where the trainer has its own)."""
+        from runwatch.progress_tracking.progress_cache import progress_json_targets
+
+        if getattr(self, "_trainer_pj", False):
+            return []
+        return progress_json_targets(progress, self.settings.progress_json)
+
+    def _note_own_write(self, owned: Any) -> None:
+        """After a progress.json write: remember the file as ours, and key the scan on its new stat."""
+        from runwatch.progress_tracking.progress_cache import PROGRESS_JSON
+
+        changed = owned != self._own_pj
+        self._own_pj = owned
+        self.details.own_progress_json = owned
+        seen = self._seen
+        path = os.path.join(self.work_dir, PROGRESS_JSON)
+        if changed and seen is not None and path in seen[1]:
+            try:
+                st = os.stat(path)
+                seen[1][path] = (st.st_mtime, st.st_size)
+            except OSError:
+                seen[1][path] = None
 
     def _cached_progress(self) -> ProgressInfo | None:
         if self._pending and self._cache is not None:
@@ -351,6 +380,7 @@ class BaseProgressTracker(ABC):
             entry = self.store.get(self.work_dir)
             if entry is not None and entry.key is not None:
                 self._hint = entry.hint
+                self._own_pj = getattr(entry.details, "own_progress_json", None)
                 if self.cache_key_matches(entry.key):
                     self._cache = entry.progress
                     self._cache_key = entry.key
@@ -554,8 +584,12 @@ class BaseProgressTracker(ABC):
 
     def _save_progress_cache(self, progress: ProgressInfo) -> None:
         """Write progress.json (atomically) per the project's policy; trackers that write none override."""
-        from runwatch.progress_tracking.progress_cache import save_progress_json
+        from runwatch.progress_tracking.progress_cache import write_progress_targets
 
-        problem = save_progress_json(self.work_dir, progress, self.settings.progress_json, self._dir_identity())
+        targets = self._progress_json_targets(progress)
+        if not targets:
+            return
+        problem, owned = write_progress_targets(self.work_dir, targets, self._dir_identity(), self._own_pj)
         if problem:
             progress.add_warning(problem)
+        self._note_own_write(owned)
