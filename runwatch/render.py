@@ -227,7 +227,13 @@ def run_detail(row: Row, project_root: str, log_lines: int = 20) -> RenderableTy
                 info.add_row(f"{prefix}early stopping", f"patience {st.early_stopping_patience}")
     info.add_row("progress", bar(p.completed_epochs, p.total_epochs, 100.0 if s.status in ("finished", "outdated") else p.progress_percentage, style or "white"))
     if p.early_stopped:
-        info.add_row("early stopped", f"at epoch {p.early_stopped_at_epoch}")
+        info.add_row("early stopped", f"at epoch {p.early_stopped_at_epoch}{EARLY_STOP_SOURCES.get(p.early_stop_source or '', '')}")
+    if p.in_progress:
+        ip = p.in_progress
+        at = f"epoch {ip['epoch']} " if ip.get("epoch") is not None else ""
+        info.add_row("now", f"{ip['phase']} {at}iteration {int(ip['iteration']) + 1}/{ip['iterations']}")
+    if p.sessions and p.sessions > 1:
+        info.add_row("sessions", f"{p.sessions} (resumed {p.sessions - 1}x)")
     key, best, latest = main_scores(row)
     if key:
         be = f" (epoch {p.best_epoch})" if p.best_epoch is not None else ""
@@ -279,7 +285,10 @@ def run_detail(row: Row, project_root: str, log_lines: int = 20) -> RenderableTy
                 parts.append(Text(f"{key}  {sparkline(vals)}  ({fmt_score(known[0])} → {fmt_score(known[-1])})"))
         if patience:
             if trace.stop_at is not None:
-                msg = f"early stopping: patience {patience}; no improvement after epoch {trace.best_index}, the rule stops training after {trace.stop_at} epochs"
+                msg = (
+                    f"early stopping: patience {patience}; no improvement after epoch {trace.best_index}: the rule fires after "
+                    f"{trace.stop_at} epochs, and a trainer stops after that epoch or the next ({trace.stop_at} or {trace.stop_at + 1} epochs)"
+                )
             else:
                 last = trace.counters[-1] if trace.counters else 0
                 msg = f"early stopping: patience {patience}; {last} epoch(s) without improvement so far (best epoch {trace.best_index})"
@@ -297,6 +306,13 @@ def run_detail(row: Row, project_root: str, log_lines: int = 20) -> RenderableTy
         parts.append(Text(f"── {os.path.relpath(path, project_root)} (last {len(lines)} lines) ──", style="bold"))
         parts.append(Text("\n".join(lines)))
     return Group(*parts)
+
+
+EARLY_STOP_SOURCES = {
+    "trainer": " (the trainer's own progress.json says so)",
+    "log": " (the trainer's log says so: 'Training stopped early')",
+    "replay": " (runwatch replayed the rule over the scores; the trainer recorded nothing)",
+}
 
 
 def detail_dict(row: Row) -> dict[str, Any]:

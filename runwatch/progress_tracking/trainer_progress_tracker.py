@@ -161,7 +161,8 @@ class TrainerProgressTracker(BaseProgressTracker):
         if memo is not None and memo[0] is c:
             return memo[1]
         # The repr is interned: runs of one metric share it (the tracker keeps it in its key).
-        sig = (c.epochs, self._patience(), sys.intern(repr(c.directions)), c.is_multi_stage, tuple(s.epochs for s in c.stages))
+        # The progress.json policy too: turning "missing" on writes the files on the next call.
+        sig = (c.epochs, self._patience(), sys.intern(repr(c.directions)), c.is_multi_stage, tuple(s.epochs for s in c.stages), self.settings.progress_json)
         self._config_sig_memo = (c, sig)
         return sig
 
