@@ -162,10 +162,11 @@ def test_multi_stage(tmp_path):
     assert isinstance(t, MultiStageProgressTracker)
     p = t.get_progress()
     assert p.runner_type == "multi_stage"
-    assert p.total_epochs == 8 and p.completed_epochs == 4
+    # Issue 19: both stages train in this one work dir, each resuming up to its own epochs: 5 in all, not 8.
+    assert p.total_epochs == 5 and p.completed_epochs == 4
     assert p.current_stage == 1
-    assert [s.completed_epochs for s in p.stages] == [3, 1]
-    assert p.progress_percentage == pytest.approx(50.0)
+    assert [s.completed_epochs for s in p.stages] == [3, 4]
+    assert p.progress_percentage == pytest.approx(80.0)
 
 
 def test_detection_order_and_fail_fast(tmp_path):

@@ -52,6 +52,17 @@ _DIR = struct.Struct("<Bq")
 _FILE = struct.Struct("<Bdq")
 
 
+_O_DIR = getattr(os, "O_PATH", os.O_RDONLY) | getattr(os, "O_DIRECTORY", 0)
+_DIR_FD_FROM = 12  # watched files per run from which one open work-dir fd pays off
+
+
+def _open_dir(path: str) -> int | None:
+    try:
+        return os.open(path, _O_DIR)
+    except OSError:
+        return None
+
+
 def _pack_stats(dir_mtimes: list[int | None], file_stats: Any) -> bytes | tuple[Any, ...]:
     """The dirs' mtimes and the files' (mtime, size) as one bytes object, exactly.
 
@@ -416,7 +427,7 @@ class BaseProgressTracker(ABC):
         stat = os.stat
         wd = self.work_dir
         prefix = wd if wd.endswith("/") else wd + "/"
-        dir_at, file_at = _DIR.unpack_from, _FILE.unpack_from
+        dir_at = _DIR.unpack_from
         off = 0
         for d in dirs:
             try:
@@ -427,17 +438,23 @@ class BaseProgressTracker(ABC):
             off += _DIR.size
             if (m is None) if not present else (m != em):
                 return False
-        for p in files:
-            present, emtime, esize = file_at(blob, off)
-            off += _FILE.size
-            try:
-                st = stat(prefix + p)
-            except OSError:
-                if present:
+        # Many files (one per finished epoch): stat them relative to the open work dir, which
+        # spares the kernel the walk down the full path each time (the dir itself was checked above).
+        fd = _open_dir(wd) if len(files) > _DIR_FD_FROM else None
+        try:
+            base = prefix if fd is None else ""
+            for p, (present, emtime, esize) in zip(files, _FILE.iter_unpack(memoryview(blob)[off:])):
+                try:
+                    st = stat(base + p, dir_fd=fd)
+                except OSError:
+                    if present:
+                        return False
+                    continue
+                if not present or emtime != st.st_mtime or esize != st.st_size:
                     return False
-                continue
-            if not present or emtime != st.st_mtime or esize != st.st_size:
-                return False
+        finally:
+            if fd is not None:
+                os.close(fd)
         return self._key_extra() == expected[2]
 
     # The key is built from what the scan itself saw (never re-read after computing,

@@ -114,6 +114,11 @@ def launch_config_warnings(tracker: Any, st: FileStat | None, today: Any) -> lis
     """A warning when ``config.json`` (the config at launch) and the config file today disagree on a tracked key."""
     if st is None or not st.is_file or today is None:
         return []
+    try:  # a config file not modified since config.json was written cannot differ: nothing to read
+        if os.stat(tracker.config.path).st_mtime <= st.mtime:
+            return []
+    except (OSError, AttributeError, TypeError, ValueError):
+        pass
     path = os.path.join(tracker.work_dir, CONFIG_JSON)
     launch = _memo(tracker, CONFIG_JSON, st, lambda: read_launch_config(path))
     if not launch or len(launch) != 1:
