@@ -324,3 +324,41 @@ def test_rewritten_scores_of_a_finished_epoch_show_at_once(project):
     out = subprocess.run([sys.executable, "-c", _NEW_PROCESS, str(project), cfg], capture_output=True, text=True, timeout=60, env=ENV)
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout) == {"best": {"acc": 0.8, "loss": 0.5}, "best_epoch": 0, "latest": {"acc": 0.7, "loss": 0.3}}
+
+
+# ---------------------------------------------------------------- launched in tmux, as Pylon's launcher does
+
+
+@pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux not installed")
+def test_run_in_a_tmux_session_seen_live_then_finished(project, tmp_path):
+    cfg = write_config(project, "live/tmux", trainer_dict("live/tmux", 3, iterations=4))
+    pause = tmp_path / "pause-tmux"
+    pause.write_text("")
+    sock = f"runwatch-test-{os.getpid()}"
+    command = (
+        f"cd {project} && SIM_PAUSE_FILE={pause} SIM_PAUSE_AT=train:1:1 {sys.executable} main.py --config-filepath {cfg}"
+        f" > {tmp_path / 'pane.out'} 2>&1"
+    )
+    subprocess.run(["tmux", "-L", sock, "new-session", "-d", "-s", "live-tmux-GPU-0", command], check=True, timeout=10)
+    try:
+        deadline = time.time() + 30
+        while not os.path.exists(str(pause) + ".reached"):
+            assert time.time() < deadline, (tmp_path / "pane.out").read_text() if (tmp_path / "pane.out").exists() else "no output"
+            time.sleep(0.05)
+        out = rw("status", "--json", "live/tmux", cwd=project)
+        assert out.returncode in (0, 1), out.stderr
+        (rec,) = json.loads(out.stdout)["runs"]
+        assert rec["process_info"] is not None and "main.py" in rec["process_info"]["cmd"]
+        assert rec["completed_epochs"] == 1 and rec["in_progress"] == {"phase": "training", "epoch": 1, "iteration": 1, "iterations": 4}
+        assert rec["progress_percentage"] == pytest.approx((1 + 2 / 4) * 100 / 3)
+        pause.unlink()
+        deadline = time.time() + 30
+        while subprocess.run(["tmux", "-L", sock, "has-session", "-t", "live-tmux-GPU-0"], capture_output=True).returncode == 0:
+            assert time.time() < deadline
+            time.sleep(0.05)
+        (rec,) = json.loads(rw("status", "--json", "--sleep-time", "0", "live/tmux", cwd=project).stdout)["runs"]
+        assert (rec["status"], rec["completed_epochs"], rec["total_epochs"], rec["in_progress"], rec["sessions"]) == ("finished", 3, 3, None, 1)
+    finally:
+        if pause.exists():
+            pause.unlink()
+        subprocess.run(["tmux", "-L", sock, "kill-server"], capture_output=True, timeout=10)
