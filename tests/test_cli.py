@@ -123,7 +123,7 @@ def test_show_early_stopped_and_crashed_runs(tree) -> None:
     assert r.returncode == 0, r.stderr
     out = r.stdout
     assert "early stopped" in out and f"at epoch {early.early_stopped_at_epoch}" in out
-    assert "the rule stops training after" in out
+    assert "the rule fires after" in out  # issue 19: the old "stops training after k" was wrong beside k + 1 epochs
     assert any(ch in out for ch in "▁▂▃▄▅▆▇█")
     assert f"{early.best_value:.4f}" in out and "★" in out
     crashed = next(e for e in tree.runs if e.kind == "trainer" and e.has_error and e.completed_epochs)
