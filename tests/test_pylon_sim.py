@@ -362,3 +362,49 @@ def test_run_in_a_tmux_session_seen_live_then_finished(project, tmp_path):
         if pause.exists():
             pause.unlink()
         subprocess.run(["tmux", "-L", sock, "kill-server"], capture_output=True, timeout=10)
+
+
+# ---------------------------------------------------------------- the same on a generated tree, and the rule's edges
+
+
+def test_generated_tree_progress_json_untouched_and_strict(tmp_path):
+    from runwatch.testing.generator import generate_tree
+
+    tree = generate_tree(str(tmp_path / "t"), 13, seed=3, max_epochs=6, n_points=2, n_seeds=2)
+    before = every_progress_json(tree.root)
+    assert before
+    configs = [r.config_path for r in tree.runs]
+    get_all_run_status(configs, root=tree.root)
+    rw("status", "--json", "--no-local", cwd=tree.root)
+    assert every_progress_json(tree.root) == before
+    with open(os.path.join(tree.root, "runwatch.toml"), "a") as f:
+        f.write('progress_json = "missing"\n')
+    for path in before:
+        os.unlink(path)
+    get_all_run_status(configs, root=tree.root)
+    written = every_progress_json(tree.root)
+    assert written  # created where none was
+    for path in written:
+        assert set(strict_pylon_read(path)) == TRAINER_FIELDS, path
+
+
+def test_decide_early_stop_edges():
+    from runwatch.progress_tracking.early_stopping import EarlyStopTrace, decide_early_stop
+    from runwatch.readers.logs import LogFacts
+
+    fired_after_3 = EarlyStopTrace(best_index=0, stop_at=3)
+    assert decide_early_stop(fired_after_3, 3, 10, None, None, 2) == (True, 3, "replay")  # stopped in time
+    assert decide_early_stop(fired_after_3, 4, 10, None, None, 2) == (True, 4, "replay")  # the usual extra epoch
+    assert decide_early_stop(fired_after_3, 5, 10, None, None, 2) == (False, None, "replay")  # kept going: not this rule
+    assert decide_early_stop(fired_after_3, 2, 10, None, None, 2) == (False, None, "replay")
+    assert decide_early_stop(EarlyStopTrace(0, 9), 10, 10, None, None, 2) == (False, None, "replay")  # ran to the end
+    trainer_no = {"completed_epochs": 4, "progress_percentage": 40.0, "early_stopped": False, "early_stopped_at_epoch": None}
+    assert decide_early_stop(fired_after_3, 4, 10, trainer_no, None, 2) == (False, None, "trainer")
+    trainer_yes = dict(trainer_no, early_stopped=True, early_stopped_at_epoch=4)
+    assert decide_early_stop(EarlyStopTrace(0, None), 4, 10, trainer_yes, None, None) == (True, 4, "trainer")
+    assert decide_early_stop(EarlyStopTrace(0, None), 5, 10, trainer_yes, None, 2) == (False, None, "replay")  # about other epochs
+    log = LogFacts()
+    log.stopped_early_at = 4
+    assert decide_early_stop(EarlyStopTrace(0, None), 4, 10, None, log, 2) == (True, 4, "log")
+    assert decide_early_stop(EarlyStopTrace(0, None), 5, 10, None, log, 2) == (False, None, "replay")
+    assert decide_early_stop(EarlyStopTrace(0, None), 5, 10, None, None, None) == (False, None, None)

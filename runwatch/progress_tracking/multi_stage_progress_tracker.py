@@ -185,6 +185,13 @@ class MultiStageProgressTracker(TrainerProgressTracker):
         progress.stages = stages
         progress.current_stage = current
 
+    def _progress_json_targets(self, progress: ProgressInfo) -> list[tuple[str, dict[str, Any]]]:
+        # With stages in other dirs the record is the sum over dirs, not this dir's trainer's
+        # count; each other dir's tracker writes its own (setting "missing").
+        if self.__dict__.get("_subs"):
+            return []
+        return super()._progress_json_targets(progress)
+
     def complete_from(self, progress: ProgressInfo) -> bool:
         if self._is_list_config() and progress.current_stage is not None:
             return False
