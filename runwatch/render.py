@@ -232,6 +232,12 @@ def run_detail(row: Row, project_root: str, log_lines: int = 20) -> RenderableTy
         ip = p.in_progress
         at = f"epoch {ip['epoch']} " if ip.get("epoch") is not None else ""
         info.add_row("now", f"{ip['phase']} {at}iteration {int(ip['iteration']) + 1}/{ip['iterations']}")
+    if p.stages:
+        info.add_row("stages", ",  ".join(
+            f"{st.index + 1}: {st.completed_epochs}/{st.total_epochs if st.total_epochs is not None else '?'}"
+            + (" (current)" if p.current_stage == st.index else "")
+            for st in p.stages
+        ))
     if p.sessions and p.sessions > 1:
         info.add_row("sessions", f"{p.sessions} (resumed {p.sessions - 1}x)")
     key, best, latest = main_scores(row)

@@ -213,6 +213,8 @@ def test_list_config_with_separate_work_dirs(project):
     p = rs.progress
     assert (p.completed_epochs, p.total_epochs, p.current_stage) == (4, 5, 1)
     assert [(s.completed_epochs, s.total_epochs) for s in p.stages] == [(2, 2), (2, 3)]
+    out = rw("show", "--sleep-time", "0", cfg, cwd=project)
+    assert "1: 2/2,  2: 2/3 (current)" in out.stdout, out.stdout
 
 
 # ---------------------------------------------------------------- inside an epoch, inside an evaluation
