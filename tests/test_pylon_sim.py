@@ -410,3 +410,12 @@ def test_decide_early_stop_edges():
     assert decide_early_stop(EarlyStopTrace(0, None), 4, 10, None, log, 2) == (True, 4, "log")
     assert decide_early_stop(EarlyStopTrace(0, None), 5, 10, None, log, 2) == (False, None, "replay")
     assert decide_early_stop(EarlyStopTrace(0, None), 5, 10, None, None, None) == (False, None, None)
+
+
+def test_a_file_removed_from_an_old_epoch_shows_at_once(project):
+    cfg = write_config(project, "stale/gap", trainer_dict("stale/gap", 6, scores=[0.5, 0.6, 0.7, 0.8, 0.9, 0.95]))
+    launch(project, cfg)
+    assert get_all_run_status([cfg], root=str(project), sleep_time=0)[cfg].progress.completed_epochs == 6
+    os.unlink(project / "logs/stale/gap/epoch_1/optimizer_buffer.json")  # the epoch dir's mtime moves, no other
+    p = get_all_run_status([cfg], root=str(project), sleep_time=0)[cfg].progress
+    assert p.completed_epochs == 1 and any("gap in the epochs" in w for w in p.warnings), p.warnings

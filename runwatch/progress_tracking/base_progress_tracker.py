@@ -427,22 +427,19 @@ class BaseProgressTracker(ABC):
         stat = os.stat
         wd = self.work_dir
         prefix = wd if wd.endswith("/") else wd + "/"
-        dir_at = _DIR.unpack_from
-        off = 0
-        for d in dirs:
-            try:
-                m = stat(prefix + d if d else wd).st_mtime_ns
-            except OSError:
-                m = None
-            present, em = dir_at(blob, off)
-            off += _DIR.size
-            if (m is None) if not present else (m != em):
-                return False
-        # Many files (one per finished epoch): stat them relative to the open work dir, which
-        # spares the kernel the walk down the full path each time (the dir itself was checked above).
-        fd = _open_dir(wd) if len(files) > _DIR_FD_FROM else None
+        off = _DIR.size * len(dirs)
+        # Many paths (an epoch dir and a scores file per finished epoch): stat them relative to
+        # the open work dir, which spares the kernel the walk down the full path each time.
+        fd = _open_dir(wd) if len(dirs) + len(files) > _DIR_FD_FROM else None
         try:
             base = prefix if fd is None else ""
+            for d, (present, em) in zip(dirs, _DIR.iter_unpack(memoryview(blob)[:off])):
+                try:
+                    m = stat(base + d, dir_fd=fd).st_mtime_ns if d else stat(wd).st_mtime_ns
+                except OSError:
+                    m = None
+                if (m is None) if not present else (m != em):
+                    return False
             for p, (present, emtime, esize) in zip(files, _FILE.iter_unpack(memoryview(blob)[off:])):
                 try:
                     st = stat(base + p, dir_fd=fd)

@@ -232,13 +232,17 @@ class TrainerProgressTracker(BaseProgressTracker):
         # Every finished epoch's scores file, watched by its stat: a re-validation that
         # rewrites one in place (the epoch dir's mtime does not move) shows on the next call.
         finished_scores: dict[str, tuple[float, int] | None] = {}
+        # ... and every finished epoch dir by its mtime: a file removed, added or replaced there.
+        old_dirs: dict[str, int | None] = {}
         scores_name = s.validation_scores_file
         scores_at = expected.index(scores_name) if scores_name in expected else None
         for n, d in numbered:
             if contiguous and n != completed:
                 contiguous = False
+            old_m = None if n in tail else _dir_mtime_ns(prefix + d)  # before its files are looked at
             stats = None if n in tail else _finished_stats(prefix + d + os.sep, expected)
             if stats is not None:  # finished, seen with one stat per expected file
+                old_dirs[prefix + d] = old_m
                 fast_done.append(n)
                 rec = EpochRecord(index=n, finished=True, finish_time=max(st.st_mtime for st in stats))
                 if contiguous:
@@ -348,8 +352,10 @@ class TrainerProgressTracker(BaseProgressTracker):
         # Finished epochs are immutable in Pylon; the last finished one and the
         # unfinished ones are the only dirs still in flux, so only they are watched.
         watched = {self.work_dir: (listing.mtime_ns, listing_names(listing.files, listing.dirs))}
+        for path, m in old_dirs.items():
+            watched[path] = (m, None)  # names only matter while racy: then the next check lists it
         for n, sub in subs.items():
-            if n >= completed - 1:
+            if n >= completed - 1 or sub.exists:
                 watched[sub.path] = (sub.mtime_ns, listing_names(sub.files, sub.dirs))
         files = dict(frontier)
         files.update(finished_scores)
