@@ -1,10 +1,11 @@
 """BaseProgressTracker: the plan's abstract tracker, with a cache that is never stale.
 
-A cached ProgressInfo is reused only while an invalidation key built from a few
-stats (mtimes of the work dir and of the epoch dirs still in flux, sizes and mtimes of
-the files still in flux, logs) is unchanged, so a warm check costs a few stats per
-run, and a run that gains an epoch is recomputed on the very next call. The previous
-implementation trusted progress.json forever; this is the fix.
+A cached ProgressInfo is reused only while an invalidation key built from stats of
+every file it was computed from (mtimes of the work dir and of every epoch dir, sizes
+and mtimes of the files still in flux, of every finished epoch's scores file, of the
+logs and the trainer's own records) is unchanged, so a warm check costs a stat per
+watched path, and any change is recomputed on the very next call, in this process or
+a new one. The previous implementation trusted progress.json forever; this is the fix.
 """
 
 from __future__ import annotations

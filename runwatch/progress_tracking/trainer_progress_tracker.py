@@ -308,7 +308,6 @@ class TrainerProgressTracker(BaseProgressTracker):
         # The trainer's own progress.json (not one runwatch wrote): evidence, read first.
         trainer_pj, self._trainer_pj = trainer_progress_json(self, top.get(PROGRESS_JSON))
         # Totals and scores
-        total = self._total_from_disk(total, top, warnings)
         if total is None:
             legacy, _ = read_progress_json(self.work_dir) if PROGRESS_JSON in top else (None, None)
             if legacy is not None and legacy.total_epochs:
@@ -349,8 +348,9 @@ class TrainerProgressTracker(BaseProgressTracker):
         if link_warning:
             warnings.append(link_warning)
         self.details = RunDetails(epochs=records, logs=logs, eta_seconds=eta, own_progress_json=self._own_pj)
-        # Finished epochs are immutable in Pylon; the last finished one and the
-        # unfinished ones are the only dirs still in flux, so only they are watched.
+        # Watched: every epoch dir (entry names for the ones still in flux: the last finished
+        # one and the unfinished ones), every finished epoch's scores file, the files still
+        # being written, the logs and the trainer's own records (see docs/api.md for the cost).
         watched = {self.work_dir: (listing.mtime_ns, listing_names(listing.files, listing.dirs))}
         for path, m in old_dirs.items():
             watched[path] = (m, None)  # names only matter while racy: then the next check lists it
@@ -388,10 +388,6 @@ class TrainerProgressTracker(BaseProgressTracker):
 
     def _finish(self, progress: ProgressInfo, records: list[EpochRecord], completed: int) -> None:
         """Hook for subclasses (multi-stage) to add their fields."""
-
-    def _total_from_disk(self, total: int | None, top: dict[str, FileStat], warnings: list[str]) -> int | None:
-        """Hook: the total as this work dir will end (list configs: their stages' semantics)."""
-        return total
 
     def _launch_expectation(self) -> tuple[int | None, tuple[bool, int | None] | None, str | None] | None:
         """(epochs, (early stopping on, patience), metric class name) the config file says today, for config.json."""
