@@ -64,6 +64,10 @@ class Settings:
     # Processes a cold scan (hundreds of runs never seen before) may fan out over:
     # 0 = one per usable CPU (at most 8), 1 = never fork.
     workers: int = 0
+    # Watch every finished epoch (its dir's mtime and its scores file's stat) on every check, so a
+    # rewritten or removed file of an old epoch shows at once; false watches only the epochs still
+    # in flux (2 stats per finished epoch less per check; old epochs then need force_refresh).
+    watch_finished_epochs: bool = True
 
     def epoch_dir_name(self, n: int) -> str:
         return self.epoch_dir_pattern.format(n=n)
@@ -95,7 +99,7 @@ class Settings:
 
 _TUPLE_FIELDS = {f.name for f in fields(Settings) if f.type.startswith("tuple")}
 _INT_FIELDS = {"sleep_time", "outdated_days", "workers"}
-_BOOL_FIELDS = {"slurm", "slurm_all_users", "exec_configs"}
+_BOOL_FIELDS = {"slurm", "slurm_all_users", "exec_configs", "watch_finished_epochs"}
 _ALIASES = {
     "configs_root": "configs_dir",
     "logs_root": "logs_dir",

@@ -419,3 +419,16 @@ def test_a_file_removed_from_an_old_epoch_shows_at_once(project):
     os.unlink(project / "logs/stale/gap/epoch_1/optimizer_buffer.json")  # the epoch dir's mtime moves, no other
     p = get_all_run_status([cfg], root=str(project), sleep_time=0)[cfg].progress
     assert p.completed_epochs == 1 and any("gap in the epochs" in w for w in p.warnings), p.warnings
+
+
+def test_watch_finished_epochs_off_trades_freshness_of_old_epochs_for_stats(project):
+    (project / "runwatch.toml").write_text("watch_finished_epochs = false\n")
+    cfg = write_config(project, "stale/off", trainer_dict("stale/off", 3, scores=[0.5, 0.6, 0.7]))
+    launch(project, cfg)
+    assert get_all_run_status([cfg], root=str(project), sleep_time=0)[cfg].progress.best_epoch == 2
+    path = project / "logs/stale/off/epoch_0/validation_scores.json"
+    text = path.read_text()
+    with open(path, "r+") as f:
+        f.write(text.replace('"acc": 0.5', '"acc": 0.9'))
+    assert get_all_run_status([cfg], root=str(project), sleep_time=0)[cfg].progress.best_epoch == 2  # as documented
+    assert get_all_run_status([cfg], root=str(project), sleep_time=0, force_refresh=True)[cfg].progress.best_epoch == 0

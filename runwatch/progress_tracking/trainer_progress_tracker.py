@@ -162,7 +162,10 @@ class TrainerProgressTracker(BaseProgressTracker):
             return memo[1]
         # The repr is interned: runs of one metric share it (the tracker keeps it in its key).
         # The progress.json policy too: turning "missing" on writes the files on the next call.
-        sig = (c.epochs, self._patience(), sys.intern(repr(c.directions)), c.is_multi_stage, tuple(s.epochs for s in c.stages), self.settings.progress_json)
+        sig = (
+            c.epochs, self._patience(), sys.intern(repr(c.directions)), c.is_multi_stage, tuple(s.epochs for s in c.stages),
+            self.settings.progress_json, self.settings.watch_finished_epochs,
+        )
         self._config_sig_memo = (c, sig)
         return sig
 
@@ -352,13 +355,16 @@ class TrainerProgressTracker(BaseProgressTracker):
         # one and the unfinished ones), every finished epoch's scores file, the files still
         # being written, the logs and the trainer's own records (see docs/api.md for the cost).
         watched = {self.work_dir: (listing.mtime_ns, listing_names(listing.files, listing.dirs))}
-        for path, m in old_dirs.items():
-            watched[path] = (m, None)  # names only matter while racy: then the next check lists it
+        every = s.watch_finished_epochs
+        if every:
+            for path, m in old_dirs.items():
+                watched[path] = (m, None)  # names only matter while racy: then the next check lists it
         for n, sub in subs.items():
-            if n >= completed - 1 or sub.exists:
+            if n >= completed - 1 or (every and sub.exists):
                 watched[sub.path] = (sub.mtime_ns, listing_names(sub.files, sub.dirs))
         files = dict(frontier)
-        files.update(finished_scores)
+        if every:
+            files.update(finished_scores)
         for name, _ in logs:
             files[os.path.join(self.work_dir, name)] = _file_seen(top.get(name))
         for name in (PROGRESS_JSON, CONFIG_JSON):  # evidence too; watched present or absent
