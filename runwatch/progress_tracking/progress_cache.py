@@ -1,9 +1,12 @@
-"""progress.json (read tolerantly, written atomically) and runwatch's own progress store.
+"""progress.json (the trainer's: read tolerantly, never modified) and runwatch's own progress store.
 
-progress.json is the plan's per-run cache and other tools read it, so it is kept
-correct; but opening 10,000 of them is slower than one file, so a new process warms
-up from a single store file under the project's cache dir. Both are only ever
-used behind the tracker's invalidation key: neither is trusted on its own.
+A trainer writes its own progress.json after every epoch; runwatch reads it as evidence
+and never rewrites it (rewriting lost the trainer's early-stop record and broke Pylon's
+strict reader). runwatch's record of every run lives in one store file under the
+project's cache dir, from which a new process warms up; it is only ever used behind the
+tracker's invalidation key, never trusted on its own. With ``progress_json = "missing"``
+runwatch also creates the trainer's 4-field file where a work dir has none (see
+``PROGRESS_JSON_POLICIES``).
 """
 
 from __future__ import annotations
