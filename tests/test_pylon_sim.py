@@ -432,3 +432,24 @@ def test_watch_finished_epochs_off_trades_freshness_of_old_epochs_for_stats(proj
         f.write(text.replace('"acc": 0.5', '"acc": 0.9'))
     assert get_all_run_status([cfg], root=str(project), sleep_time=0)[cfg].progress.best_epoch == 2  # as documented
     assert get_all_run_status([cfg], root=str(project), sleep_time=0, force_refresh=True)[cfg].progress.best_epoch == 0
+
+
+def test_launch_config_reader_is_conservative():
+    from runwatch.readers.launch_config import LaunchFacts, launch_differences, parse_launch_config
+
+    text = (
+        "{'runner': <class 'runners.trainers.X'>, 'epochs': 10, 'early_stopping': {'class': <class 'u.EarlyStopping'>, "
+        "'args': {'enabled': True, 'epochs': 3}}, 'metric': {'class': <class 'metrics.m.SimMetric'>, 'args': {'f': "
+        "functools.partial(<function f at 0x7f>, 3)}}, 'device': device(type='cuda'), 'x': <class 'a.<locals>.B'>}"
+    )
+    assert parse_launch_config(text) == [LaunchFacts(epochs=10, early_stopping=(True, 3), metric="SimMetric")]
+    assert len(parse_launch_config(f"[{text}, {text}]")) == 2
+    for bad in ("", "{", "not python at all (", "[" * 100000, "{'metric': {'class': <class '\x1b[31mevil'>}}"):
+        got = parse_launch_config(bad)
+        assert got is None or got == [LaunchFacts()], (bad[:20], got)
+    launch = LaunchFacts(epochs=10, early_stopping=(True, 3), metric="SimMetric")
+    assert launch_differences(launch, 10, (True, 3), "SimMetric") == []
+    assert launch_differences(launch, 12, (True, 5), "Other") == [
+        "epochs 10 at launch, 12 now", "early-stopping patience 3 at launch, 5 now", "metric SimMetric at launch, Other now",
+    ]
+    assert launch_differences(launch, None, None, None) == []  # unknown today: no claim

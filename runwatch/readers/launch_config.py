@@ -80,8 +80,8 @@ def parse_launch_config(text: str) -> list[LaunchFacts] | None:
         cls = _literal(m_items["class"]) if "class" in m_items else None
         if isinstance(cls, str):
             # "<class 'metrics.x.SemanticSegmentationMetric'>" -> "SemanticSegmentationMetric"
-            name = cls.removeprefix("class ").strip()
-            metric = name.rsplit(".", 1)[-1] or None
+            name = cls.removeprefix("class ").strip().rsplit(".", 1)[-1]
+            metric = name if name.isidentifier() and len(name) <= 200 else None  # a class name, or nothing
         out.append(LaunchFacts(epochs=_count(items.get("epochs")), early_stopping=es, metric=metric))
     return out
 
