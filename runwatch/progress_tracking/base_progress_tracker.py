@@ -269,6 +269,8 @@ class BaseProgressTracker(ABC):
         # (one int: it is kept per run). See _dir_identity.
         self._scanned_dir_id: int | None = None
         self._own_pj: tuple[int, int, int] | None = None
+        self._trainer_pj = False  # a progress.json runwatch did not write is in the work dir
+        self._log_memo: tuple[Any, ...] | None = None  # (log name, mtime, size, LogFacts), see pylon_evidence
 
     # ---- the plan's abstract API
 
@@ -359,7 +361,7 @@ class BaseProgressTracker(ABC):
         """What the ``progress_json`` setting wants written here (nothing where the trainer has its own)."""
         from runwatch.progress_tracking.progress_cache import progress_json_targets
 
-        if getattr(self, "_trainer_pj", False):
+        if self._trainer_pj:
             return []
         return progress_json_targets(progress, self.settings.progress_json)
 

@@ -17,7 +17,7 @@ from runwatch.progress_tracking.progress_info import ProgressInfo
 from runwatch.readers.artifacts import scan_dir
 from runwatch.readers.jsonfile import read_json_tolerant
 from runwatch.readers.logs import matching_logs
-from runwatch.progress_tracking.pylon_evidence import count_sessions, evaluation_fraction, memo_log_facts
+from runwatch.progress_tracking.pylon_evidence import count_sessions, evaluation_fraction, forget_log_facts, memo_log_facts
 from runwatch.progress_tracking.trainer_progress_tracker import _file_seen
 
 
@@ -76,10 +76,12 @@ class EvaluatorProgressTracker(BaseProgressTracker):
         start_candidates = [st.mtime for n, st in top.items() if st.is_file and n != PROGRESS_JSON and not is_own_name(n) and n not in self.get_expected_files()]
         start_time = min(start_candidates) if start_candidates else None
         last_update = max([m for _, m in logs[:1]] + ([finish_time] if finish_time else []), default=None)
-        lf = memo_log_facts(self, os.path.join(self.work_dir, logs[0][0]), top.get(logs[0][0])) if logs else None
+        lf = memo_log_facts(self, logs[0][0], top.get(logs[0][0])) if logs else None
         error_message = lf.exception if lf is not None else None
         # An evaluation under way: its last "Evaluation [Iteration k/N]" line.
-        in_progress = lf.progress if lf is not None and not complete else None
+        in_progress = lf.progress_dict() if lf is not None and not complete else None
+        if complete:
+            forget_log_facts(self)
         frac = evaluation_fraction(in_progress)
         if frac is None:
             in_progress = None

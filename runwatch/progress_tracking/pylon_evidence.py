@@ -3,8 +3,8 @@
 Its own ``progress.json`` (the 4 fields it writes after every epoch), its log's end
 (exception, early-stop lines, the last progress line), the number of sessions,
 ``config.json`` (the config at launch) and the ``checkpoint_best.pt`` link. Each read is
-bounded and memoized on the tracker by the file's (mtime, size), so a recomputation
-caused by another file does not read these again.
+bounded; the log's facts are memoized on the tracker by the log's (mtime, size), so a
+recomputation caused by another file does not read it again.
 """
 
 from __future__ import annotations
@@ -23,23 +23,24 @@ BEST_LINK = "checkpoint_best.pt"
 _TRAINER_KEYS = frozenset(LEGACY_FIELDS)
 
 
-def _memo(tracker: Any, name: str, st: FileStat | None, make: Any) -> Any:
-    """``make()`` once per (name, mtime, size) of a file; kept on the tracker (one value per name)."""
-    memo = tracker.__dict__.setdefault("_evidence_memo", {})
-    key = (st.mtime, st.size) if st is not None else None
-    hit = memo.get(name)
-    if hit is not None and hit[0] == key:
-        return hit[1]
-    value = make()
-    memo[name] = (key, value)
-    return value
+def memo_log_facts(tracker: Any, name: str | None, st: FileStat | None) -> LogFacts | None:
+    """``log_facts`` of the newest log, read again only when its name or stat moved.
 
-
-def memo_log_facts(tracker: Any, path: str | None, st: FileStat | None) -> LogFacts | None:
-    """``log_facts`` of the newest log, read again only when its stat moved."""
-    if path is None or st is None or not st.is_file:
+    One small tuple per tracker (a live index keeps a tracker per run); a caller drops it
+    (``forget_log_facts``) once the run is complete, when the log rarely moves again.
+    """
+    if name is None or st is None or not st.is_file:
         return None
-    return _memo(tracker, "log:" + path, st, lambda: log_facts(path))
+    memo = tracker._log_memo
+    if memo is not None and memo[0] == name and memo[1] == st.mtime and memo[2] == st.size:
+        return memo[3]
+    facts = log_facts(os.path.join(tracker.work_dir, name))
+    tracker._log_memo = (name, st.mtime, st.size, facts)  # the name is the interned one the listing gave
+    return facts
+
+
+def forget_log_facts(tracker: Any) -> None:
+    tracker._log_memo = None
 
 
 def trainer_progress_json(tracker: Any, st: FileStat | None) -> tuple[dict[str, Any] | None, bool]:
@@ -52,7 +53,7 @@ def trainer_progress_json(tracker: Any, st: FileStat | None) -> tuple[dict[str, 
     if st is None:
         return None, False
     path = os.path.join(tracker.work_dir, PROGRESS_JSON)
-    own = getattr(tracker, "_own_pj", None)
+    own = tracker._own_pj
     if own is not None:
         try:
             lst = os.lstat(path)
@@ -61,18 +62,15 @@ def trainer_progress_json(tracker: Any, st: FileStat | None) -> tuple[dict[str, 
         except OSError:
             return None, False
 
-    def read() -> dict[str, Any] | None:
-        data, problem = read_json_tolerant(path)
-        if problem is not None or not isinstance(data, dict) or set(data) != _TRAINER_KEYS:
-            return None
-        done, stopped, at = data["completed_epochs"], data["early_stopped"], data["early_stopped_at_epoch"]
-        if isinstance(done, bool) or not isinstance(done, int) or not isinstance(stopped, bool):
-            return None
-        if at is not None and (isinstance(at, bool) or not isinstance(at, int)):
-            return None
-        return data
-
-    return _memo(tracker, PROGRESS_JSON, st, read), True
+    data, problem = read_json_tolerant(path)  # a few dozen bytes, read only when the run is recomputed
+    if problem is not None or not isinstance(data, dict) or set(data) != _TRAINER_KEYS:
+        return None, True
+    done, stopped, at = data["completed_epochs"], data["early_stopped"], data["early_stopped_at_epoch"]
+    if isinstance(done, bool) or not isinstance(done, int) or not isinstance(stopped, bool):
+        return None, True
+    if at is not None and (isinstance(at, bool) or not isinstance(at, int)):
+        return None, True
+    return data, True
 
 
 def epoch_fraction(in_progress: dict[str, Any] | None, completed: int) -> float | None:
@@ -120,7 +118,7 @@ def launch_config_warnings(tracker: Any, st: FileStat | None, today: Any) -> lis
     except (OSError, AttributeError, TypeError, ValueError):
         pass
     path = os.path.join(tracker.work_dir, CONFIG_JSON)
-    launch = _memo(tracker, CONFIG_JSON, st, lambda: read_launch_config(path))
+    launch = read_launch_config(path)  # only when the config file is newer than config.json
     if not launch or len(launch) != 1:
         return []
     diffs = launch_differences(launch[0], *today)

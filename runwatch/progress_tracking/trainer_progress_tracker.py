@@ -20,6 +20,7 @@ from runwatch.progress_tracking.pylon_evidence import (
     best_link_warning,
     count_sessions,
     epoch_fraction,
+    forget_log_facts,
     launch_config_warnings,
     memo_log_facts,
     trainer_progress_json,
@@ -305,8 +306,7 @@ class TrainerProgressTracker(BaseProgressTracker):
         logs = sorted(matching_logs([(sys.intern(n), st.mtime) for n, st in top.items() if st.is_file], self.get_log_pattern()), key=lambda x: x[1], reverse=True)
         artifact_times = [r.finish_time for r in records if r.finish_time is not None]
         last_update = max([m for _, m in logs[:1]] + artifact_times, default=None)
-        log_path = os.path.join(self.work_dir, logs[0][0]) if logs else None
-        lf = memo_log_facts(self, log_path, top.get(logs[0][0]) if logs else None)
+        lf = memo_log_facts(self, logs[0][0], top.get(logs[0][0])) if logs else None
         error_message = lf.exception if lf is not None else None
         # The trainer's own progress.json (not one runwatch wrote): evidence, read first.
         trainer_pj, self._trainer_pj = trainer_progress_json(self, top.get(PROGRESS_JSON))
@@ -329,7 +329,9 @@ class TrainerProgressTracker(BaseProgressTracker):
         if total is not None and completed > total:
             warnings.append(f"{self.work_dir}: {completed} epochs on disk but the config says {total} (config changed after launch?)")
         done_all = early or (total is not None and completed >= total)
-        in_progress = lf.progress if lf is not None and not done_all else None
+        in_progress = lf.progress_dict() if lf is not None and not done_all else None
+        if done_all:
+            forget_log_facts(self)
         frac = epoch_fraction(in_progress, completed)
         if frac is None:
             in_progress = None

@@ -124,8 +124,14 @@ class LogFacts:
         self.exception: str | None = None
         self.stopped_early_at: int | None = None
         self.triggered_after: int | None = None
-        # {"phase", "epoch", "iteration", "iterations"} of the last progress line, or None.
-        self.progress: dict[str, object] | None = None
+        # (phase, epoch or None, iteration, iterations) of the last progress line, or None
+        # (a tuple: trackers keep one LogFacts per run; see progress_dict).
+        self.progress: tuple[str, int | None, int, int] | None = None
+
+    def progress_dict(self) -> dict[str, object] | None:
+        """The last progress line as the record's ``in_progress``: {"phase", "epoch", "iteration", "iterations"}."""
+        p = self.progress
+        return None if p is None else {"phase": p[0], "epoch": p[1], "iteration": p[2], "iterations": p[3]}
 
 
 def log_facts(path: str) -> LogFacts:
@@ -149,12 +155,8 @@ def log_facts(path: str) -> LogFacts:
         pass
     if last is not None:
         if last.group("eval"):
-            facts.progress = {"phase": "evaluation", "epoch": None, "iteration": int(last.group("k")), "iterations": int(last.group("kn"))}
+            facts.progress = ("evaluation", None, int(last.group("k")), int(last.group("kn")))
         else:
-            facts.progress = {
-                "phase": last.group("phase").lower(),
-                "epoch": int(last.group("e")),
-                "iteration": int(last.group("i")),
-                "iterations": int(last.group("m")),
-            }
+            phase = "training" if last.group("phase") == "Training" else "validation"
+            facts.progress = (phase, int(last.group("e")), int(last.group("i")), int(last.group("m")))
     return facts
