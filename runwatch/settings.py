@@ -97,9 +97,11 @@ class Settings:
     # Bearer token of the collector endpoint of `runwatch serve` (POST /api/collector);
     # empty: the endpoint is off.
     collector_token: str = ""
-    # progress.json policy: "full" (all fields), "legacy" (4 legacy fields in
-    # progress.json, the rest in a sidecar) or "off" (write nothing).
-    progress_json: str = "full"
+    # progress.json policy: "off" (write nothing: runwatch never touches a trainer's files;
+    # its own record is in its store) or "missing" (create the trainer's 4-field file where a
+    # trainer's work dir has none, and keep only that file of ours up to date). "full" and
+    # "legacy" are older names, read as "missing".
+    progress_json: str = "off"
     # Config files under these sub-folders of configs_dir are templates, not runs.
     template_dirs: tuple[str, ...] = ("common",)
     # Metric directions for projects whose sources are not on this machine:
@@ -125,6 +127,10 @@ class Settings:
     # Which layout's runs to look for (runwatch.layouts): "auto" finds Pylon configs and the
     # Hugging Face / Lightning run folders their marker files reveal; a name forces that one.
     layout: str = "auto"
+    # Watch every finished epoch (its dir's mtime and its scores file's stat) on every check, so a
+    # rewritten or removed file of an old epoch shows at once; false watches only the epochs still
+    # in flux (2 stats per finished epoch less per check; old epochs then need force_refresh).
+    watch_finished_epochs: bool = True
 
     def epoch_dir_name(self, n: int) -> str:
         return self.epoch_dir_pattern.format(n=n)
@@ -157,7 +163,7 @@ class Settings:
 _TUPLE_FIELDS = {f.name for f in fields(Settings) if f.type.startswith("tuple")}
 _INT_FIELDS = {"sleep_time", "outdated_days", "workers", "stall_floor", "stall_default"}
 _FLOAT_FIELDS = {"stall_factor"}
-_BOOL_FIELDS = {"slurm", "slurm_all_users", "exec_configs", "tmux_output"}
+_BOOL_FIELDS = {"slurm", "slurm_all_users", "exec_configs", "tmux_output", "watch_finished_epochs"}
 _ALIASES = {
     "configs_root": "configs_dir",
     "logs_root": "logs_dir",
@@ -230,8 +236,8 @@ def _validate(data: dict[str, Any], path: Path) -> dict[str, Any]:
         elif name in _BOOL_FIELDS:
             if not isinstance(value, bool):
                 raise SettingsError(f"{path}: setting {key!r} must be true or false, got {value!r}")
-        elif name == "progress_json" and value not in ("full", "legacy", "off"):
-            raise SettingsError(f"{path}: setting {key!r} must be one of full, legacy, off; got {value!r}")
+        elif name == "progress_json" and value not in ("off", "missing", "full", "legacy"):
+            raise SettingsError(f"{path}: setting {key!r} must be one of off, missing (full, legacy: older names of missing); got {value!r}")
         elif name == "layout" and value not in ("auto", "pylon", "huggingface", "lightning"):
             raise SettingsError(f"{path}: setting {key!r} must be one of auto, pylon, huggingface, lightning; got {value!r}")
         elif name == "epoch_dir_pattern" and (not isinstance(value, str) or "{n}" not in value):

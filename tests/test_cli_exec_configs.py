@@ -47,7 +47,7 @@ def test_exec_configs_flag_runs_the_config_in_a_subprocess(project, tmp_path):
     marker.mkdir()
     rec = run_status(project, "--exec-configs", marker=marker)
     assert rec["runner_type"] == "multi_stage"
-    assert rec["total_epochs"] == 60
+    assert rec["total_epochs"] == 30  # issue 19: 3 stages in one work dir end at the largest (10, 20, 30)
     ran = os.listdir(marker)
     assert len(ran) == 1 and ran[0].startswith("pid-")
 
@@ -56,7 +56,7 @@ def test_exec_configs_setting(project, tmp_path):
     marker = tmp_path / "marker"
     marker.mkdir()
     (project / "runwatch.toml").write_text("exec_configs = true\n")
-    assert run_status(project, marker=marker)["total_epochs"] == 60
+    assert run_status(project, marker=marker)["total_epochs"] == 30  # one work dir: the largest stage (issue 19)
 
 
 def test_exec_configs_setting_must_be_boolean(project, tmp_path):

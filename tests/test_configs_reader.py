@@ -121,7 +121,8 @@ def test_settings_then_heuristic(project: Path) -> None:
 def test_multi_stage_list(project: Path) -> None:
     f = read(project, "multi_stage/two_stage.py")
     assert f.is_multi_stage and f.runner_kind == "multi_stage"
-    assert [s.epochs for s in f.stages] == [10, 20] and f.epochs == 30
+    # Issue 19: both stages train in one work dir, each up to its own epochs: 20 in all, not 30.
+    assert [s.epochs for s in f.stages] == [10, 20] and f.epochs == 20
     assert [s.runner.name for s in f.stages if s.runner] == ["SupervisedSingleTaskTrainer", "BufferTrainer"]
     assert [s.runner_kind for s in f.stages] == ["trainer", "trainer"]
     assert not f.stages[0].early_stopping_enabled and f.stages[1].early_stopping_patience == 4

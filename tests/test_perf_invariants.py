@@ -137,10 +137,19 @@ def test_settled_key_is_stats_only_and_still_exact(tmp_path, monkeypatch):
 
 
 def test_unchanged_progress_json_is_not_rewritten(tmp_path):
+    # Issue 19: written only with progress_json = "missing"; runwatch's own file is rewritten
+    # only when its content changes, and a fresh tracker (not knowing it wrote it) never touches it.
+    from dataclasses import replace
+
+    from runwatch.settings import Settings
+
     wd, cfg = _tracker_run(tmp_path)
-    TrainerProgressTracker(str(wd), cfg).get_progress()
+    s = replace(Settings(), progress_json="missing")
+    t = TrainerProgressTracker(str(wd), cfg, settings=s)
+    t.get_progress()
     st = os.stat(wd / "progress.json")
-    TrainerProgressTracker(str(wd), cfg).get_progress(force_refresh=True)
+    t.get_progress(force_refresh=True)
+    TrainerProgressTracker(str(wd), cfg, settings=s).get_progress(force_refresh=True)
     st2 = os.stat(wd / "progress.json")
     assert (st.st_ino, st.st_mtime_ns) == (st2.st_ino, st2.st_mtime_ns)
     assert not [n for n in os.listdir(wd) if n.endswith(".tmp")]
@@ -242,17 +251,22 @@ def test_json_record_equals_json_safe_of_to_dict():
 
 
 def test_progress_json_rewritten_only_when_content_changes(tmp_path):
+    # Issue 19: only runwatch's own file (known by its identity) is ever rewritten, in the 4-field shape.
     from runwatch.progress_tracking.progress_cache import save_progress_json
     from runwatch.progress_tracking.progress_info import ProgressInfo
 
     path = tmp_path / "progress.json"
-    path.write_text(json.dumps({"completed_epochs": 2, "progress_percentage": 20.0, "early_stopped": False, "early_stopped_at_epoch": None}))
+    theirs = json.dumps({"completed_epochs": 1, "progress_percentage": 10.0, "early_stopped": False, "early_stopped_at_epoch": None})
+    path.write_text(theirs)
     p = ProgressInfo(2, 20.0, total_epochs=10)
-    assert save_progress_json(str(tmp_path), p) is None
-    assert json.loads(path.read_text()) == {k: v for k, v in p.to_dict().items() if k != "stages"}
+    assert save_progress_json(str(tmp_path), p, "missing") == (None, None)
+    assert path.read_text() == theirs  # someone else's: never touched
+    path.unlink()
+    problem, own = save_progress_json(str(tmp_path), p, "missing")
+    assert problem is None and own is not None
+    assert json.loads(path.read_text()) == {"completed_epochs": 2, "progress_percentage": 20.0, "early_stopped": False, "early_stopped_at_epoch": None}
     ino = os.stat(path).st_ino
-    assert save_progress_json(str(tmp_path), p) is None
+    assert save_progress_json(str(tmp_path), p, "missing", own=own) == (None, own)
     assert os.stat(path).st_ino == ino  # same content: not rewritten
-    path.write_text(json.dumps(json.loads(path.read_text()), indent=4))  # same content, other format: size differs
-    save_progress_json(str(tmp_path), p)
-    assert json.loads(path.read_text())["total_epochs"] == 10
+    problem, own2 = save_progress_json(str(tmp_path), ProgressInfo(3, 30.0, total_epochs=10), "missing", own=own)
+    assert problem is None and own2 != own and json.loads(path.read_text())["completed_epochs"] == 3

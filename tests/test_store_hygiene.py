@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -17,9 +18,12 @@ from runwatch.progress_tracking.progress_cache import (
 )
 from runwatch.readers.artifacts import scan_dir
 from runwatch.readers.jsonfile import is_own_temp_name
+from runwatch.settings import Settings
 from runwatch.testing.generator import write_epoch
 
 CFG = {"runner": type("SupervisedSingleTaskTrainer", (), {}), "epochs": 10}
+# Issue 19: runwatch writes a progress.json only with progress_json = "missing" (default: none).
+WRITES = dataclasses.replace(Settings(), progress_json="missing")
 
 
 def _run(path, epochs: int = 2) -> str:
@@ -68,7 +72,7 @@ def test_a_scan_removes_only_its_own_old_temp_files(tmp_path):
     _touch(old_side, STALE_TEMP_S + 60)
     _touch(fresh, 5)
     _touch(foreign, STALE_TEMP_S + 60)
-    p = TrainerProgressTracker(wd, CFG).get_progress()
+    p = TrainerProgressTracker(wd, CFG, settings=WRITES).get_progress()
     assert p.completed_epochs == 2
     left = set(os.listdir(wd))
     assert os.path.basename(old) not in left and os.path.basename(old_side) not in left
@@ -93,7 +97,7 @@ def test_removing_stale_temp_files_tolerates_a_vanished_file(tmp_path):
 
 def test_progress_json_is_not_written_into_a_recreated_work_dir(tmp_path):
     wd = _run(tmp_path / "run", epochs=3)
-    t = TrainerProgressTracker(wd, CFG)
+    t = TrainerProgressTracker(wd, CFG, settings=WRITES)
     progress = t.calculate_progress()  # the scan: listed the old dir
     assert progress.completed_epochs == 3
     shutil.rmtree(wd)
@@ -102,16 +106,18 @@ def test_progress_json_is_not_written_into_a_recreated_work_dir(tmp_path):
         f.write("new launch\n")
     t._save_progress_cache(progress)
     assert "progress.json" not in os.listdir(wd), "the old dir's answer must not land in the new dir"
-    # The next scan of the new dir writes the new dir's own answer.
-    fresh = t.get_progress(force_refresh=True)
-    assert fresh.completed_epochs == 0
+    # The next scan of the new dir writes the new dir's own answer (none before its first epoch).
+    assert t.get_progress(force_refresh=True).completed_epochs == 0
+    assert "progress.json" not in os.listdir(wd)
+    _run(wd, epochs=1)
+    assert t.get_progress(force_refresh=True).completed_epochs == 1
     with open(os.path.join(wd, "progress.json")) as f:
-        assert json.load(f)["completed_epochs"] == 0
+        assert json.load(f)["completed_epochs"] == 1
 
 
 def test_progress_json_is_written_into_the_same_dir(tmp_path):
     wd = _run(tmp_path / "run", epochs=3)
-    t = TrainerProgressTracker(wd, CFG)
+    t = TrainerProgressTracker(wd, CFG, settings=WRITES)
     progress = t.calculate_progress()
     t._save_progress_cache(progress)
     with open(os.path.join(wd, "progress.json")) as f:
@@ -123,7 +129,7 @@ def test_background_writes_also_check_the_dir(tmp_path):
     from runwatch.progress_tracking.progress_cache import background_progress_writes
 
     wd = _run(tmp_path / "run", epochs=2)
-    t = TrainerProgressTracker(wd, CFG)
+    t = TrainerProgressTracker(wd, CFG, settings=WRITES)
     with background_progress_writes() as writer:
         progress = t.calculate_progress()
         shutil.rmtree(wd)

@@ -162,10 +162,11 @@ def test_multi_stage(tmp_path):
     assert isinstance(t, MultiStageProgressTracker)
     p = t.get_progress()
     assert p.runner_type == "multi_stage"
-    assert p.total_epochs == 8 and p.completed_epochs == 4
+    # Issue 19: both stages train in this one work dir, each resuming up to its own epochs: 5 in all, not 8.
+    assert p.total_epochs == 5 and p.completed_epochs == 4
     assert p.current_stage == 1
-    assert [s.completed_epochs for s in p.stages] == [3, 1]
-    assert p.progress_percentage == pytest.approx(50.0)
+    assert [s.completed_epochs for s in p.stages] == [3, 4]
+    assert p.progress_percentage == pytest.approx(80.0)
 
 
 def test_detection_order_and_fail_fast(tmp_path):
@@ -216,43 +217,74 @@ def test_cache_invalidated_by_new_epoch(tmp_path):
     assert t.get_progress().completed_epochs == 4
 
 
+TRAINER_FIELDS = {"completed_epochs", "progress_percentage", "early_stopped", "early_stopped_at_epoch"}
+
+
+def _missing_policy():
+    from dataclasses import replace
+
+    from runwatch.settings import Settings
+
+    return replace(Settings(), progress_json="missing")
+
+
 def test_progress_json_written_atomically_and_read_back(tmp_path):
+    # Issue 19: only with progress_json = "missing", only where the run has none, only the trainer's 4 fields.
     wd = tmp_path / "run"
     make_run(wd, [0.1, 0.2])
-    p = TrainerProgressTracker(str(wd), trainer_config(4)).get_progress()
+    p = TrainerProgressTracker(str(wd), trainer_config(4), settings=_missing_policy()).get_progress()
     data = json.loads((wd / "progress.json").read_text())
-    assert data["completed_epochs"] == 2 and data["total_epochs"] == 4 and data["runner_type"] == "trainer"
+    assert set(data) == TRAINER_FIELDS
+    assert data == {"completed_epochs": 2, "progress_percentage": 50.0, "early_stopped": False, "early_stopped_at_epoch": None}
     back, problem = read_progress_json(str(wd))
     assert problem is None and back.completed_epochs == p.completed_epochs
     assert not [n for n in os.listdir(wd) if n.endswith(".tmp")]
 
 
-def test_legacy_progress_json_policy(tmp_path):
+def test_progress_json_policies(tmp_path):
+    # Issue 19 changed this: the default writes nothing; "legacy" and "full" are older names of
+    # "missing" (4 fields, no sidecar), since a 16-key file breaks Pylon's own strict reader.
     from dataclasses import replace
 
     from runwatch.settings import Settings
 
+    for policy in ("legacy", "full"):
+        wd = tmp_path / policy
+        make_run(wd, [0.1, 0.2])
+        TrainerProgressTracker(str(wd), trainer_config(4), settings=replace(Settings(), progress_json=policy)).get_progress()
+        assert set(json.loads((wd / "progress.json").read_text())) == TRAINER_FIELDS
+        assert not (wd / "progress.runwatch.json").exists()
+    for policy in (None, "off"):
+        wd2 = tmp_path / f"run-{policy}"
+        make_run(wd2, [0.1])
+        s = Settings() if policy is None else replace(Settings(), progress_json=policy)
+        TrainerProgressTracker(str(wd2), trainer_config(4), settings=s).get_progress()
+        assert not (wd2 / "progress.json").exists()
+
+
+def test_unwritable_progress_json_is_a_warning(tmp_path, monkeypatch):
     wd = tmp_path / "run"
-    make_run(wd, [0.1, 0.2])
-    TrainerProgressTracker(str(wd), trainer_config(4), settings=replace(Settings(), progress_json="legacy")).get_progress()
-    assert set(json.loads((wd / "progress.json").read_text())) == {"completed_epochs", "progress_percentage", "early_stopped", "early_stopped_at_epoch"}
-    assert json.loads((wd / "progress.runwatch.json").read_text())["total_epochs"] == 4
-    back, _ = read_progress_json(str(wd))
-    assert back.total_epochs == 4
-    wd2 = tmp_path / "run2"
-    make_run(wd2, [0.1])
-    TrainerProgressTracker(str(wd2), trainer_config(4), settings=replace(Settings(), progress_json="off")).get_progress()
-    assert not (wd2 / "progress.json").exists()
+    make_run(wd, [0.1])
+    import runwatch.readers.jsonfile as jf
+
+    def refuse(*a, **k):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(jf.os, "link", refuse)
+    p = TrainerProgressTracker(str(wd), trainer_config(4), settings=_missing_policy()).get_progress()
+    assert p.completed_epochs == 1
+    assert any("could not write" in w for w in p.warnings)
+    assert not (wd / "progress.json").exists()
+    assert not [n for n in os.listdir(wd) if n.endswith(".tmp")]
 
 
-def test_unwritable_progress_json_is_a_warning(tmp_path):
-    # A directory where progress.json should be: the rename fails even for root.
+def test_someone_elses_progress_json_is_never_touched(tmp_path):
+    # A directory (or any file runwatch did not write) where progress.json would go: left alone, no warning.
     wd = tmp_path / "run"
     make_run(wd, [0.1])
     (wd / "progress.json").mkdir()
-    p = TrainerProgressTracker(str(wd), trainer_config(4)).get_progress()
+    p = TrainerProgressTracker(str(wd), trainer_config(4), settings=_missing_policy()).get_progress()
     assert p.completed_epochs == 1
-    assert any("could not write" in w for w in p.warnings)
     assert (wd / "progress.json").is_dir()
     assert not [n for n in os.listdir(wd) if n.endswith(".tmp")]
 

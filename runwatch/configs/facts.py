@@ -83,13 +83,26 @@ class ConfigFacts:
 
     @property
     def epochs(self) -> int | None:
-        """Total epochs: the sum over stages; None when any stage's count is unknown."""
+        """Total epochs as Pylon's ``main.py`` trains them; None when any stage's count is unknown.
+
+        A list's stages run one after another, each resuming in its own ``work_dir`` up to
+        its own epochs: stages that declare the same work dir (or none) end at the largest
+        stage's epochs, separate work dirs add up. (The tracker, which resolves the dirs
+        on disk, is authoritative; this is the same rule on the declared strings.)
+        """
         if not self.stages:
             return None
         counts = [s.epochs for s in self.stages]
         if any(c is None for c in counts):
             return None
-        return sum(c for c in counts if c is not None)
+        if not self.is_multi_stage:
+            return sum(c for c in counts if c is not None)
+        groups: dict[str | None, int] = {}
+        first = _dir_key(self.stages[0].work_dir)
+        for s in self.stages:
+            key = _dir_key(s.work_dir) or first
+            groups[key] = max(groups.get(key, 0), s.epochs or 0)
+        return sum(groups.values())
 
     @property
     def keys(self) -> tuple[str, ...]:
@@ -107,6 +120,14 @@ class ConfigFacts:
     def early_stopping_patience(self) -> int | None:
         s = self.first
         return s.early_stopping_patience if s.early_stopping_enabled else None
+
+
+def _dir_key(work_dir: str | None) -> str | None:
+    if not work_dir:
+        return None
+    import posixpath
+
+    return posixpath.normpath(work_dir.replace("\\", "/"))
 
 
 # ---------------------------------------------------------------- sharing between configs

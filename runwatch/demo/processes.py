@@ -28,15 +28,19 @@ class WriterProcesses:
 
     def start(self, rel: str) -> subprocess.Popen[bytes]:
         env = dict(os.environ, RUNWATCH_DEMO_PARENT=str(os.getpid()), PYTHONDONTWRITEBYTECODE="1")
-        p = subprocess.Popen(
-            [sys.executable, "main.py", "--config-filepath", f"./configs/{rel}.py"],
-            cwd=self.root,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            process_group=0,  # its own group: Ctrl-C reaches the demo only, which then stops them all
-        )
+        # Like a launcher's tmux pane: the run's stdout and stderr (where Pylon's tracebacks go).
+        out_path = os.path.join(self.root, "demo_output", *rel.split("/")) + ".out"
+        os.makedirs(os.path.dirname(out_path), exist_ok=True)
+        with open(out_path, "ab") as out:
+            p = subprocess.Popen(
+                [sys.executable, "main.py", "--config-filepath", f"./configs/{rel}.py"],
+                cwd=self.root,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                process_group=0,  # its own group: Ctrl-C reaches the demo only, which then stops them all
+            )
         self.procs[rel] = p
         return p
 

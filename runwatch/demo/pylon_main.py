@@ -5,7 +5,11 @@ It is launched exactly as Pylon runs are (``python main.py --config-filepath
 writes what a Pylon trainer or evaluator writes: numbered logs, epoch dirs whose
 files appear one by one as from background threads (some written in several
 chunks, not atomically), scores files with ``aggregated`` and ``per_datapoint``,
-and progress.json. Standard library only: the demo must run without torch.
+its own 4-field progress.json after every epoch, progress lines inside each epoch
+(``Training [Epoch e/N][Iteration i/M]``), early stopping one epoch after the rule
+fires (the update runs in an after-validation thread the main loop does not wait
+for) with Pylon's log lines, and crashes whose traceback goes to stderr only, never
+into the log. Standard library only: the demo must run without torch.
 
 Its behaviour per config comes from ``demo_plan.json`` at the project root.
 It exits on its own when the demo that started it is gone (parent PID changes),
@@ -142,60 +146,69 @@ def train(plan: dict, work_dir: str, parent: int, rng: random.Random) -> int:
     patience = plan.get("patience")
     crash_epoch = plan.get("crash_at")
     step = 0
-    try:
-        for epoch in range(start, plan["epochs"]):
-            steps = 4
-            for i in range(steps):
-                crash_step = step if crash_epoch is not None and epoch >= crash_epoch and i == 2 else None
-                loss = train_step(step, crash_step)
-                log.write(f"[INFO] epoch {epoch} iter {i + 1}/{steps} loss={loss:.4f}\n")
-                step += 1
-                nap(plan["interval"] / (steps + 1), parent)
-            d = os.path.join(work_dir, f"epoch_{epoch}")
-            os.makedirs(d, exist_ok=True)
-            scores = score_at(plan, epoch, rng)
-            files = [
-                ("training_losses.pt", pt_bytes(epoch)),
-                ("optimizer_buffer.json", b"[]"),
-                ("validation_scores.json", scores_bytes(scores, rng)),
-            ]
-            rng.shuffle(files)  # background threads finish in any order
-            for name, data in files:
-                if rng.random() < 0.5:
-                    write_chunked(os.path.join(d, name), data, rng, parent)
-                else:
-                    write_atomic(os.path.join(d, name), data)
-                nap(rng.uniform(0.02, 0.2), parent)
-            if improved(scores, best, metric):
-                best, bad = scores, 0
+    steps = 4
+    fired = False  # the rule fired after the previous epoch; this loop sees it one epoch late
+    total = plan["epochs"]
+    for epoch in range(start, total):
+        if fired:  # should_stop() now sees what the after-validation thread decided last epoch
+            done = epoch
+            log.write(f"[INFO] Training stopped early at epoch {done}\n")
+            write_progress(work_dir, done, total, done)
+            return 0
+        fired = patience is not None and bad >= patience
+        for i in range(steps):
+            crash_step = step if crash_epoch is not None and epoch >= crash_epoch and i == 2 else None
+            train_step(step, crash_step)  # a crash: the traceback goes to stderr only (see main)
+            log.write(f"[INFO] Training [Epoch {epoch}/{total}][Iteration {i}/{steps}]. loss={1.0 / (1 + step):.4f}\n")
+            step += 1
+            nap(plan["interval"] / (steps + 2), parent)
+        for i in range(2):
+            log.write(f"[INFO] Validation [Epoch {epoch}/{total}][Iteration {i}/2].\n")
+            nap(plan["interval"] / (steps + 2), parent)
+        d = os.path.join(work_dir, f"epoch_{epoch}")
+        os.makedirs(d, exist_ok=True)
+        scores = score_at(plan, epoch, rng)
+        files = [
+            ("training_losses.pt", pt_bytes(epoch)),
+            ("optimizer_buffer.json", b"[]"),
+            ("validation_scores.json", scores_bytes(scores, rng)),
+        ]
+        rng.shuffle(files)  # background threads finish in any order
+        for name, data in files:
+            if rng.random() < 0.5:
+                write_chunked(os.path.join(d, name), data, rng, parent)
             else:
-                bad += 1
-            log.write(f"[INFO] epoch {epoch} validation {metric}={scores[metric]:.4f}\n")
-            done = epoch + 1
-            stopped = patience is not None and bad >= patience
-            progress = {
-                "completed_epochs": done,
-                "progress_percentage": done * 100.0 / plan["epochs"],
-                "early_stopped": stopped,
-                "early_stopped_at_epoch": done if stopped else None,
-            }
-            write_atomic(os.path.join(work_dir, "progress.json"), json.dumps(progress).encode())
-            if stopped:
-                log.write(f"[INFO] early stopping: no improvement for {patience} epochs, stopping after epoch {epoch}\n")
-                return 0
-            nap(plan["interval"] / (steps + 1), parent)
-    except Exception:  # noqa: BLE001 - any crash of a real trainer ends in its log like this
-        log.write(traceback.format_exc())
-        return 1
+                write_atomic(os.path.join(d, name), data)
+            nap(rng.uniform(0.02, 0.2), parent)
+        write_progress(work_dir, epoch + 1, total, None)
+        # The after-validation thread: the early-stopping update, too late for the next check.
+        if improved(scores, best, metric):
+            best, bad = scores, 0
+        else:
+            bad += 1
+        if patience is not None and bad >= patience and not fired:
+            log.write(f"[INFO] Early stopping triggered after {epoch + 1} epochs\n")
     log.write("[INFO] training finished\n")
     return 0
+
+
+def write_progress(work_dir: str, done: int, total: int, early_at: int | None) -> None:
+    """The trainer's own record, the 4 fields of every Pylon version (percentage not forced to 100)."""
+    progress = {
+        "completed_epochs": done,
+        "progress_percentage": done * 100.0 / total,
+        "early_stopped": early_at is not None,
+        "early_stopped_at_epoch": early_at,
+    }
+    write_atomic(os.path.join(work_dir, "progress.json"), json.dumps(progress).encode())
 
 
 def evaluate(plan: dict, work_dir: str, parent: int, rng: random.Random) -> int:
     log = new_log(work_dir, "eval_")
     log.write(f"[INFO] evaluator started, config {plan['rel']}\n")
-    for i in range(plan.get("steps", 10)):
-        log.write(f"[INFO] eval batch {i + 1}\n")
+    n = plan.get("steps", 10)
+    for i in range(n):
+        log.write(f"[INFO] Evaluation [Iteration {i}/{n}].\n")
         nap(plan["interval"], parent)
     scores = score_at({**plan, "epochs": 4}, 8, rng)
     write_atomic(os.path.join(work_dir, "evaluation_scores.json"), scores_bytes(scores, rng))
@@ -228,7 +241,11 @@ def main(argv: list[str]) -> int:
     os.makedirs(work_dir, exist_ok=True)
     if mode == "eval":
         return evaluate(plan, work_dir, parent, rng)
-    return train(plan, work_dir, parent, rng)
+    try:
+        return train(plan, work_dir, parent, rng)
+    except Exception:  # noqa: BLE001 - as in Pylon: the traceback reaches stderr, never the log
+        traceback.print_exc()
+        return 1
 
 
 if __name__ == "__main__":

@@ -1,10 +1,11 @@
 """BaseProgressTracker: the plan's abstract tracker, with a cache that is never stale.
 
-A cached ProgressInfo is reused only while an invalidation key built from a few
-stats (mtimes of the work dir and of the epoch dirs still in flux, sizes and mtimes of
-the files still in flux, logs) is unchanged, so a warm check costs a few stats per
-run, and a run that gains an epoch is recomputed on the very next call. The previous
-implementation trusted progress.json forever; this is the fix.
+A cached ProgressInfo is reused only while an invalidation key built from stats of
+every file it was computed from (mtimes of the work dir and of every epoch dir, sizes
+and mtimes of the files still in flux, of every finished epoch's scores file, of the
+logs and the trainer's own records) is unchanged, so a warm check costs a stat per
+watched path, and any change is recomputed on the very next call, in this process or
+a new one. The previous implementation trusted progress.json forever; this is the fix.
 """
 
 from __future__ import annotations
@@ -50,6 +51,17 @@ RACY_WINDOW_S = 2.0
 # per watched file (present, st_mtime, st_size).
 _DIR = struct.Struct("<Bq")
 _FILE = struct.Struct("<Bdq")
+
+
+_O_DIR = getattr(os, "O_PATH", os.O_RDONLY) | getattr(os, "O_DIRECTORY", 0)
+_DIR_FD_FROM = 12  # watched files per run from which one open work-dir fd pays off
+
+
+def _open_dir(path: str) -> int | None:
+    try:
+        return os.open(path, _O_DIR)
+    except OSError:
+        return None
 
 
 def _pack_stats(dir_mtimes: list[int | None], file_stats: Any) -> bytes | tuple[Any, ...]:
@@ -183,6 +195,9 @@ class RunDetails:
     logs: list[tuple[str, float]] = field(default_factory=list)  # (name, mtime), newest first
     eta_seconds: float | None = None
     files: list[str] = field(default_factory=list)
+    # (st_ino, st_mtime_ns, st_size) of the progress.json runwatch wrote in this work dir
+    # (setting ``progress_json = "missing"``): the only progress.json it may ever replace.
+    own_progress_json: tuple[int, int, int] | None = None
 
     @property
     def newest_log(self) -> str | None:
@@ -253,6 +268,9 @@ class BaseProgressTracker(ABC):
         # The work dir as the last calculate_progress listed it: st_dev << 128 | st_ino << 64 | st_mtime_ns
         # (one int: it is kept per run). See _dir_identity.
         self._scanned_dir_id: int | None = None
+        self._own_pj: tuple[int, int, int] | None = None
+        self._trainer_pj = False  # a progress.json runwatch did not write is in the work dir
+        self._log_memo: tuple[Any, ...] | None = None  # (log name, mtime, size, LogFacts), see pylon_evidence
 
     # ---- the plan's abstract API
 
@@ -316,27 +334,52 @@ class BaseProgressTracker(ABC):
         The cache key is built only once the write is done (it must see the work dir's
         new mtime, as an inline write would); until then the progress is held as pending.
         """
-        from runwatch.progress_tracking.progress_cache import current_writer, progress_json_targets
+        from runwatch.progress_tracking.progress_cache import current_writer
 
         writer = current_writer()
         if writer is None or type(self)._save_progress_cache is not BaseProgressTracker._save_progress_cache:
             return False
-        targets = progress_json_targets(progress, self.settings.progress_json)
+        targets = self._progress_json_targets(progress)
         if not targets:
             return False
         self._cache = progress
         self._cache_key = None
         self._pending = True
 
-        def done(problem: str | None) -> None:
+        def done(problem: str | None, owned: Any = None) -> None:
             if problem:
                 progress.add_warning(problem)
+            self._note_own_write(owned)
             self._pending = False
             if self._cache is progress:
                 self._finish_key(progress)
 
-        writer.submit(self.work_dir, targets, done, self._dir_identity())
+        writer.submit(self.work_dir, targets, done, self._dir_identity(), self._own_pj)
         return True
+
+    def _progress_json_targets(self, progress: ProgressInfo) -> list[tuple[str, dict[str, Any]]]:
+        """What the ``progress_json`` setting wants written here (nothing where the trainer has its own)."""
+        from runwatch.progress_tracking.progress_cache import progress_json_targets
+
+        if self._trainer_pj:
+            return []
+        return progress_json_targets(progress, self.settings.progress_json)
+
+    def _note_own_write(self, owned: Any) -> None:
+        """After a progress.json write: remember the file as ours, and key the scan on its new stat."""
+        from runwatch.progress_tracking.progress_cache import PROGRESS_JSON
+
+        changed = owned != self._own_pj
+        self._own_pj = owned
+        self.details.own_progress_json = owned
+        seen = self._seen
+        path = os.path.join(self.work_dir, PROGRESS_JSON)
+        if changed and seen is not None and path in seen[1]:
+            try:
+                st = os.stat(path)
+                seen[1][path] = (st.st_mtime, st.st_size)
+            except OSError:
+                seen[1][path] = None
 
     def _cached_progress(self) -> ProgressInfo | None:
         if self._pending and self._cache is not None:
@@ -351,6 +394,7 @@ class BaseProgressTracker(ABC):
             entry = self.store.get(self.work_dir)
             if entry is not None and entry.key is not None:
                 self._hint = entry.hint
+                self._own_pj = getattr(entry.details, "own_progress_json", None)
                 if self.cache_key_matches(entry.key):
                     self._cache = entry.progress
                     self._cache_key = entry.key
@@ -386,28 +430,31 @@ class BaseProgressTracker(ABC):
         stat = os.stat
         wd = self.work_dir
         prefix = wd if wd.endswith("/") else wd + "/"
-        dir_at, file_at = _DIR.unpack_from, _FILE.unpack_from
-        off = 0
-        for d in dirs:
-            try:
-                m = stat(prefix + d if d else wd).st_mtime_ns
-            except OSError:
-                m = None
-            present, em = dir_at(blob, off)
-            off += _DIR.size
-            if (m is None) if not present else (m != em):
-                return False
-        for p in files:
-            present, emtime, esize = file_at(blob, off)
-            off += _FILE.size
-            try:
-                st = stat(prefix + p)
-            except OSError:
-                if present:
+        off = _DIR.size * len(dirs)
+        # Many paths (an epoch dir and a scores file per finished epoch): stat them relative to
+        # the open work dir, which spares the kernel the walk down the full path each time.
+        fd = _open_dir(wd) if len(dirs) + len(files) > _DIR_FD_FROM else None
+        try:
+            base = prefix if fd is None else ""
+            for d, (present, em) in zip(dirs, _DIR.iter_unpack(memoryview(blob)[:off])):
+                try:
+                    m = stat(base + d, dir_fd=fd).st_mtime_ns if d else stat(wd).st_mtime_ns
+                except OSError:
+                    m = None
+                if (m is None) if not present else (m != em):
                     return False
-                continue
-            if not present or emtime != st.st_mtime or esize != st.st_size:
-                return False
+            for p, (present, emtime, esize) in zip(files, _FILE.iter_unpack(memoryview(blob)[off:])):
+                try:
+                    st = stat(base + p, dir_fd=fd)
+                except OSError:
+                    if present:
+                        return False
+                    continue
+                if not present or emtime != st.st_mtime or esize != st.st_size:
+                    return False
+        finally:
+            if fd is not None:
+                os.close(fd)
         return self._key_extra() == expected[2]
 
     # The key is built from what the scan itself saw (never re-read after computing,
@@ -554,8 +601,12 @@ class BaseProgressTracker(ABC):
 
     def _save_progress_cache(self, progress: ProgressInfo) -> None:
         """Write progress.json (atomically) per the project's policy; trackers that write none override."""
-        from runwatch.progress_tracking.progress_cache import save_progress_json
+        from runwatch.progress_tracking.progress_cache import write_progress_targets
 
-        problem = save_progress_json(self.work_dir, progress, self.settings.progress_json, self._dir_identity())
+        targets = self._progress_json_targets(progress)
+        if not targets:
+            return
+        problem, owned = write_progress_targets(self.work_dir, targets, self._dir_identity(), self._own_pj)
         if problem:
             progress.add_warning(problem)
+        self._note_own_write(owned)

@@ -1,9 +1,14 @@
-"""Replaying Pylon's early stopping over the scores a run wrote.
+"""Early stopping: the trainer's own record first, then its log, then a replay of the rule.
 
-The trainer does not record that it stopped early; it simply stops. Replaying the
-rule (partial order over directed keys, patience counter that resets on strict
-improvement) over the per-epoch scores tells a run that stopped early (complete)
-from one that died (failed), which otherwise look alike on disk.
+A Pylon trainer records an early stop itself (``progress.json``: ``early_stopped``,
+``early_stopped_at_epoch``; its log: ``Training stopped early at epoch N``), and that
+record wins. Where it is missing (older trainers, a deleted file), replaying the rule
+(partial order over directed keys, patience counter that resets on strict improvement)
+over the per-epoch scores tells a run that stopped early (complete) from one that died
+(failed), which otherwise look alike on disk. The replay follows the trainer: the
+update runs in the after-validation thread and the main loop checks ``should_stop()``
+before it has finished, so a trainer normally runs one more epoch after the rule fires
+(patience 2, fires after epoch 3: 4 completed epochs).
 """
 
 from __future__ import annotations
@@ -54,3 +59,32 @@ def replay(series: Sequence[dict[str, Any] | None], directions: dict[str, Any] |
     if best_i is None and series:
         best_i = None
     return EarlyStopTrace(best_i, stop_at, tuple(counters))
+
+
+def decide_early_stop(
+    trace: EarlyStopTrace,
+    completed: int,
+    total: int | None,
+    trainer: dict[str, Any] | None,
+    log: Any,
+    patience: int | None,
+) -> tuple[bool, int | None, str | None]:
+    """(early stopped, at which completed-epoch count, what decided: "trainer" | "log" | "replay" | None).
+
+    ``trainer``: the trainer's own progress.json (4 fields) or None; ``log``: the newest
+    log's ``LogFacts`` or None. The trainer's record counts when it is about the epochs on
+    disk (its ``early_stopped_at_epoch``, or its ``completed_epochs``, equals ``completed``);
+    then its "no" is a no too (a run in its extra epoch after the rule fired is not done).
+    """
+    if trainer is not None:
+        at = trainer.get("early_stopped_at_epoch")
+        if trainer.get("early_stopped") and (at if at is not None else trainer.get("completed_epochs")) == completed:
+            return True, completed, "trainer"
+        if trainer.get("completed_epochs") == completed and not trainer.get("early_stopped"):
+            return False, None, "trainer" if patience else None
+    stopped_at = getattr(log, "stopped_early_at", None)
+    if stopped_at is not None and stopped_at == completed:
+        return True, completed, "log"
+    if trace.stop_at is not None and completed in (trace.stop_at, trace.stop_at + 1) and (total is None or completed < total):
+        return True, completed, "replay"
+    return False, None, "replay" if patience else None

@@ -16,7 +16,8 @@ from runwatch.progress_tracking.progress_cache import PROGRESS_JSON, is_own_name
 from runwatch.progress_tracking.progress_info import ProgressInfo
 from runwatch.readers.artifacts import scan_dir
 from runwatch.readers.jsonfile import read_json_tolerant
-from runwatch.readers.logs import last_exception, matching_logs
+from runwatch.readers.logs import matching_logs
+from runwatch.progress_tracking.pylon_evidence import count_sessions, evaluation_fraction, forget_log_facts, memo_log_facts
 from runwatch.progress_tracking.trainer_progress_tracker import _file_seen
 
 
@@ -79,14 +80,25 @@ class EvaluatorProgressTracker(BaseProgressTracker):
         start_candidates = [st.mtime for n, st in top.items() if st.is_file and n != PROGRESS_JSON and not is_own_name(n) and n not in self.get_expected_files()]
         start_time = min(start_candidates) if start_candidates else None
         last_update = max([m for _, m in logs[:1]] + ([finish_time] if finish_time else []), default=None)
-        error_message = last_exception(os.path.join(self.work_dir, logs[0][0])) if logs else None
-        self.details = RunDetails(epochs=[], logs=logs)
+        lf = memo_log_facts(self, logs[0][0], top.get(logs[0][0])) if logs else None
+        error_message = lf.exception if lf is not None else None
+        # An evaluation under way: its last "Evaluation [Iteration k/N]" line.
+        in_progress = lf.progress_dict() if lf is not None and not complete else None
+        if complete:
+            forget_log_facts(self)
+        frac = evaluation_fraction(in_progress)
+        if frac is None:
+            in_progress = None
+        eta = None
+        if frac and start_time is not None and last_update is not None and last_update > start_time:
+            eta = (last_update - start_time) * (1.0 - frac) / frac
+        self.details = RunDetails(epochs=[], logs=logs, eta_seconds=eta)
         files = {os.path.join(self.work_dir, n): _file_seen(top.get(n)) for n in (*self.get_expected_files(), *(n for n, _ in logs))}
         self._hint = {}
         self._watch({self.work_dir: (listing.mtime_ns, listing_names(listing.files, listing.dirs))}, files)
         return ProgressInfo(
             completed_epochs=1 if complete else 0,
-            progress_percentage=100.0 if complete else 0.0,
+            progress_percentage=100.0 if complete else min(frac or 0.0, 0.999) * 100.0,
             runner_type="evaluator",
             total_epochs=1,
             start_time=start_time,
@@ -95,6 +107,8 @@ class EvaluatorProgressTracker(BaseProgressTracker):
             latest_score=scores if complete else None,
             error_message=error_message,
             warnings=warnings or None,
+            in_progress=in_progress,
+            sessions=count_sessions(top, len(logs)),
         )
 
     def is_complete(self) -> bool:

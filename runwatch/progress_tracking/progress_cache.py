@@ -1,9 +1,12 @@
-"""progress.json (read tolerantly, written atomically) and runwatch's own progress store.
+"""progress.json (the trainer's: read tolerantly, never modified) and runwatch's own progress store.
 
-progress.json is the plan's per-run cache and other tools read it, so it is kept
-correct; but opening 10,000 of them is slower than one file, so a new process warms
-up from a single store file under the project's cache dir. Both are only ever
-used behind the tracker's invalidation key: neither is trusted on its own.
+A trainer writes its own progress.json after every epoch; runwatch reads it as evidence
+and never rewrites it (rewriting lost the trainer's early-stop record and broke Pylon's
+strict reader). runwatch's record of every run lives in one store file under the
+project's cache dir, from which a new process warms up; it is only ever used behind the
+tracker's invalidation key, never trusted on its own. With ``progress_json = "missing"``
+runwatch also creates the trainer's 4-field file where a work dir has none (see
+``PROGRESS_JSON_POLICIES``).
 """
 
 from __future__ import annotations
@@ -49,73 +52,114 @@ def read_progress_json(work_dir: str) -> tuple[ProgressInfo | None, str | None]:
         return None, f"{path}: unusable progress data ({e})"
 
 
-def save_progress_json(work_dir: str, progress: ProgressInfo, policy: str = "full", identity: tuple[int, ...] | None = None) -> str | None:
-    """Write progress.json per policy when its content would change; return a warning or None.
+# The values of the ``progress_json`` setting. "off" (the default): runwatch writes no
+# progress.json; its own record lives in its store under the cache dir. "missing": where a
+# trainer's work dir has no progress.json, runwatch creates one in the trainer's exact
+# 4-field shape (and keeps that file, and only that file, up to date). "full" and
+# "legacy" are older names, read as "missing": runwatch never writes more than 4 fields.
+PROGRESS_JSON_POLICIES = ("off", "missing", "full", "legacy")
 
-    ``full``: every field in progress.json. ``legacy``: the trainer's 4 fields in
-    progress.json and the rest in progress.runwatch.json, for labs whose own code
-    parses progress.json strictly. ``off``: nothing. Never creates a work dir.
+# (st_ino, st_mtime_ns, st_size) of a progress.json runwatch itself wrote: a file with
+# another identity is the trainer's (or anyone else's) and is never replaced.
+OwnStat = tuple[int, int, int]
+
+
+def writes_progress_json(policy: str) -> bool:
+    return policy in ("missing", "full", "legacy")
+
+
+def trainer_shape(progress: ProgressInfo) -> dict[str, Any]:
+    """The 4 fields exactly as Pylon's trainer writes them (percentage not forced to 100 on early stop)."""
+    total = progress.total_epochs
+    done = progress.completed_epochs
+    pct = min(100.0, done * 100.0 / total) if total else 0.0
+    return {
+        "completed_epochs": done,
+        "progress_percentage": pct,
+        "early_stopped": bool(progress.early_stopped),
+        "early_stopped_at_epoch": progress.early_stopped_at_epoch if progress.early_stopped else None,
+    }
+
+
+def save_progress_json(
+    work_dir: str,
+    progress: ProgressInfo,
+    policy: str = "off",
+    identity: tuple[int, ...] | None = None,
+    own: OwnStat | None = None,
+) -> tuple[str | None, OwnStat | None]:
+    """Write progress.json per policy; (a warning or None, the identity of the file runwatch now owns there).
+
+    Only a file runwatch wrote (``own``) is ever replaced; a work dir without one gets
+    one created without clobbering (a trainer's file that appears meanwhile wins).
+    Never creates a work dir. See ``PROGRESS_JSON_POLICIES``.
     """
-    if policy == "off":
-        return None
-    return write_progress_targets(work_dir, progress_json_targets(progress, policy), identity)
+    return write_progress_targets(work_dir, progress_json_targets(progress, policy), identity, own)
 
 
-def progress_json_targets(progress: ProgressInfo, policy: str = "full") -> list[tuple[str, dict[str, Any]]]:
-    """(file name, content) pairs the policy wants in a work dir: fresh dicts, a snapshot of ``progress``."""
-    if policy == "off":
+def progress_json_targets(progress: ProgressInfo, policy: str = "off") -> list[tuple[str, dict[str, Any]]]:
+    """(file name, content) pairs the policy wants in a work dir: fresh dicts, a snapshot of ``progress``.
+
+    Nothing before the first finished epoch (the trainer writes none then either, and a
+    file of ours there would race the trainer's first own write).
+    """
+    if not writes_progress_json(policy) or progress.runner_type == "evaluator" or progress.completed_epochs <= 0:
         return []
-    full = progress.to_dict()
-    full.pop("stages", None) if full.get("stages") is None else None
-    if policy == "legacy":
-        legacy = progress.to_legacy_dict()
-        rest = {k: v for k, v in full.items() if k not in LEGACY_FIELDS}
-        return [(PROGRESS_JSON, legacy), (SIDECAR_JSON, rest)]
-    return [(PROGRESS_JSON, full)]
+    return [(PROGRESS_JSON, trainer_shape(progress))]
 
 
-def write_progress_targets(work_dir: str, targets: list[tuple[str, dict[str, Any]]], identity: tuple[int, ...] | None = None) -> str | None:
-    """Write each target whose content differs from the file's (atomically); a warning or None.
+def _own_stat(st: os.stat_result) -> OwnStat:
+    return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+
+def write_progress_targets(
+    work_dir: str,
+    targets: list[tuple[str, dict[str, Any]]],
+    identity: tuple[int, ...] | None = None,
+    own: OwnStat | None = None,
+) -> tuple[str | None, OwnStat | None]:
+    """Write each target runwatch may write (atomically); (a warning or None, identity of ours now there).
 
     ``identity``: (st_dev, st_ino[, st_mtime_ns]) of the work dir as the scan saw it.
     The dir is opened and checked against it, and the files are written through that
     open dir: a work dir deleted and recreated since the scan gets nothing (the next
     scan writes the new dir's own answer), and one deleted meanwhile gets nothing either.
+    ``own``: the identity of the file runwatch last wrote there; an existing file with
+    any other identity belongs to someone else and is left alone.
     """
     if not targets:
-        return None
+        return None, own
     try:
         dir_fd = os.open(work_dir, os.O_RDONLY | os.O_DIRECTORY)
     except OSError:
-        return None  # gone (or not a dir): never create one
+        return None, None  # gone (or not a dir): never create one
+    owned = own
     try:
         if identity is not None:
             st = os.fstat(dir_fd)
             if (st.st_dev, st.st_ino, st.st_mtime_ns)[: len(identity)] != tuple(identity):
-                return None  # another dir now: what was computed is not its answer
+                return None, own  # another dir now: what was computed is not its answer
         for name, content in targets:
             path = os.path.join(work_dir, name)
             text = json_text(content)
             try:
-                st = os.stat(name, dir_fd=dir_fd)
-                size = st.st_size
+                current_st: os.stat_result | None = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
             except OSError:
-                st, size = None, -1
-            if st is not None and not S_ISREG(st.st_mode) and not S_ISDIR(st.st_mode):
-                # A FIFO, device or socket named like our file (the run's listing warns of it): not ours to replace.
-                continue
-            # Read the old file only when it could hold the same content: a different size
-            # means different text, and then (at worst, same content formatted otherwise)
-            # one harmless rewrite in our own format.
-            if size == len(text.encode("utf-8")):
-                current, problem = read_json_tolerant(path)
-                if problem is None and current == content:
-                    continue
+                current_st = None
+            if current_st is not None:
+                if own is None or _own_stat(current_st) != own:
+                    return None, None  # the trainer's (or anyone's) file: never touched
+                if current_st.st_size == len(text.encode("utf-8")):
+                    current, problem = read_json_tolerant(path)
+                    if problem is None and current == content:
+                        continue
             try:
-                write_json_atomic(name, content, text=text, dir_fd=dir_fd)
+                if not write_json_atomic(name, content, text=text, dir_fd=dir_fd, no_clobber=current_st is None):
+                    return None, None  # someone created it meanwhile: theirs
+                owned = _own_stat(os.stat(name, dir_fd=dir_fd, follow_symlinks=False))
             except OSError as e:
-                return f"{path}: could not write ({e.strerror or e}); progress is still reported"
-        return None
+                return f"{path}: could not write ({e.strerror or e}); progress is still reported", owned
+        return None, owned
     finally:
         os.close(dir_fd)
 
@@ -160,24 +204,26 @@ class ProgressWriter:
         self._results: list[tuple[Any, str | None]] = []
         self._thread: threading.Thread | None = None
 
-    def submit(self, work_dir: str, targets: list[tuple[str, dict[str, Any]]], done: Any, identity: tuple[int, ...] | None = None) -> None:
-        """Queue a write (see ``write_progress_targets`` for ``identity``); ``done(problem)`` runs in ``finish``."""
+    def submit(
+        self, work_dir: str, targets: list[tuple[str, dict[str, Any]]], done: Any, identity: tuple[int, ...] | None = None, own: OwnStat | None = None
+    ) -> None:
+        """Queue a write (see ``write_progress_targets``); ``done(problem, owned)`` runs in ``finish``."""
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, name="runwatch-progress-writer", daemon=True)
             self._thread.start()
-        self._queue.put((work_dir, targets, done, identity))
+        self._queue.put((work_dir, targets, done, identity, own))
 
     def _run(self) -> None:
         while True:
             item = self._queue.get()
             if item is None:
                 return
-            work_dir, targets, done, identity = item
+            work_dir, targets, done, identity, own = item
             try:
-                problem = write_progress_targets(work_dir, targets, identity)
+                problem, owned = write_progress_targets(work_dir, targets, identity, own)
             except Exception as e:  # never lose the completion: the run gets a warning
-                problem = f"{work_dir}: could not write progress.json ({type(e).__name__}: {e})"
-            self._results.append((done, problem))
+                problem, owned = f"{work_dir}: could not write progress.json ({type(e).__name__}: {e})", own
+            self._results.append((done, problem, owned))
 
     def finish(self) -> None:
         if self._thread is not None:
@@ -185,8 +231,8 @@ class ProgressWriter:
             self._thread.join()
             self._thread = None
         results, self._results = self._results, []
-        for done, problem in results:
-            done(problem)
+        for done, problem, owned in results:
+            done(problem, owned)
 
 
 _CURRENT = threading.local()
@@ -249,8 +295,9 @@ class ProgressStore:
     """
 
     # 2: keys are mtimes seen by the scan (see BaseProgressTracker._key_from_scan); 3: epochs as a blob;
-    # 4: scores_stat packed in one int, hint paths relative to the work dir, slotted ProgressInfo.
-    VERSION = 4
+    # 4: scores_stat packed in one int, hint paths relative to the work dir, slotted ProgressInfo;
+    # 5: ProgressInfo gained early_stop_source, in_progress, sessions; finished epochs' scores watched.
+    VERSION = 5
     # Since 4 the file starts with this line, so a store of another version is skipped
     # before anything is unpickled (its classes may no longer unpickle: no false "corrupt").
     MAGIC = b"runwatch-progress-store v%d\n" % VERSION

@@ -58,6 +58,15 @@ class ProgressInfo:
     # Optimizer steps done / planned, where the layout knows them (HF Trainer, Lightning; None for Pylon).
     completed_steps: int | None = None
     total_steps: int | None = None
+    # What decided ``early_stopped``: "trainer" (its own progress.json), "log" (its
+    # "Training stopped early at epoch N" line), "replay" (runwatch replayed the rule over
+    # the scores) or None (no early stopping configured, or nothing said so).
+    early_stop_source: str | None = None
+    # The epoch or evaluation under way, from the newest log's last progress line:
+    # {"phase": "training" | "validation" | "evaluation", "epoch": e | None, "iteration": i, "iterations": M}.
+    in_progress: dict[str, Any] | None = None
+    # Sessions the run was started in (the first launch plus each resume: train_val_<i>.log / git_<i>.log).
+    sessions: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         # By hand, not dataclasses.asdict (a deep copy through copy.deepcopy: most of a
@@ -82,6 +91,9 @@ class ProgressInfo:
             "best_epoch": self.best_epoch,
             "completed_steps": self.completed_steps,
             "total_steps": self.total_steps,
+            "early_stop_source": self.early_stop_source,
+            "in_progress": dict(self.in_progress) if self.in_progress is not None else None,
+            "sessions": self.sessions,
         }
 
     def to_legacy_dict(self) -> dict[str, Any]:
@@ -118,6 +130,8 @@ class ProgressInfo:
         if kwargs.get("warnings") is not None and not isinstance(kwargs["warnings"], list):
             kwargs["warnings"] = [str(kwargs["warnings"])]
         kwargs["early_stopped"] = bool(kwargs.get("early_stopped", False))
+        if kwargs.get("in_progress") is not None and not isinstance(kwargs["in_progress"], dict):
+            kwargs["in_progress"] = None
         return cls(**kwargs)
 
     def add_warning(self, message: str) -> None:

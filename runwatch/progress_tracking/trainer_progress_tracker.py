@@ -13,11 +13,21 @@ from stat import S_ISREG
 from typing import Any, Literal
 
 from runwatch.progress_tracking.base_progress_tracker import BaseProgressTracker, EpochRecord, RunDetails, listdir_names, listing_names, pack_stat
-from runwatch.progress_tracking.early_stopping import replay
+from runwatch.progress_tracking.early_stopping import decide_early_stop, replay
 from runwatch.progress_tracking.progress_cache import PROGRESS_JSON, is_own_name, read_progress_json, remove_stale_temp_files
 from runwatch.progress_tracking.progress_info import ProgressInfo
+from runwatch.progress_tracking.pylon_evidence import (
+    best_link_warning,
+    count_sessions,
+    epoch_fraction,
+    forget_log_facts,
+    launch_config_warnings,
+    memo_log_facts,
+    trainer_progress_json,
+)
 from runwatch.readers.artifacts import DirListing, FileStat, epoch_finished_from_listing, scan_dir
-from runwatch.readers.logs import last_exception, matching_logs
+from runwatch.readers.launch_config import CONFIG_JSON
+from runwatch.readers.logs import matching_logs
 from runwatch.readers.scores import read_aggregated
 
 ETA_WINDOW = 5
@@ -154,7 +164,11 @@ class TrainerProgressTracker(BaseProgressTracker):
         if memo is not None and memo[0] is c:
             return memo[1]
         # The repr is interned: runs of one metric share it (the tracker keeps it in its key).
-        sig = (c.epochs, self._patience(), sys.intern(repr(c.directions)), c.is_multi_stage, tuple(s.epochs for s in c.stages))
+        # The progress.json policy too: turning "missing" on writes the files on the next call.
+        sig = (
+            c.epochs, self._patience(), sys.intern(repr(c.directions)), c.is_multi_stage, tuple(s.epochs for s in c.stages),
+            self.settings.progress_json, self.settings.watch_finished_epochs,
+        )
         self._config_sig_memo = (c, sig)
         return sig
 
@@ -222,20 +236,29 @@ class TrainerProgressTracker(BaseProgressTracker):
         # Mtimes of the dirs that may be watched, taken before anything in them is read.
         tail = {n: _dir_mtime_ns(prefix + d) for n, d in (numbered[-2:] if fast else numbered)}
         fast_done: list[int] = []
+        # Every finished epoch's scores file, watched by its stat: a re-validation that
+        # rewrites one in place (the epoch dir's mtime does not move) shows on the next call.
+        finished_scores: dict[str, tuple[float, int] | None] = {}
+        # ... and every finished epoch dir by its mtime: a file removed, added or replaced there.
+        old_dirs: dict[str, int | None] = {}
         scores_name = s.validation_scores_file
         scores_at = expected.index(scores_name) if scores_name in expected else None
         for n, d in numbered:
             if contiguous and n != completed:
                 contiguous = False
+            old_m = None if n in tail else _dir_mtime_ns(prefix + d)  # before its files are looked at
             stats = None if n in tail else _finished_stats(prefix + d + os.sep, expected)
             if stats is not None:  # finished, seen with one stat per expected file
+                old_dirs[prefix + d] = old_m
                 fast_done.append(n)
                 rec = EpochRecord(index=n, finished=True, finish_time=max(st.st_mtime for st in stats))
                 if contiguous:
                     completed = n + 1
-                    sst = stats[scores_at] if scores_at is not None else _stat_result(prefix + d + os.sep + scores_name)
+                    spath = prefix + d + os.sep + scores_name
+                    sst = stats[scores_at] if scores_at is not None else _stat_result(spath)
+                    finished_scores[spath] = (sst.st_mtime, sst.st_size) if sst is not None and S_ISREG(sst.st_mode) else None
                     if sst is not None:
-                        self._read_scores_at(rec, prefix + d + os.sep + scores_name, sst.st_mtime, sst.st_size, memo.get(n), warnings)
+                        self._read_scores_at(rec, spath, sst.st_mtime, sst.st_size, memo.get(n), warnings)
                 else:
                     warnings.append(
                         f"{self.work_dir}: epoch {n} is finished but epoch {completed} "
@@ -254,6 +277,7 @@ class TrainerProgressTracker(BaseProgressTracker):
                 warnings.extend(_blocked_files(sub, expected))
             if finished and contiguous:
                 completed = n + 1
+                finished_scores[os.path.join(sub.path, scores_name)] = _file_seen(sub.files.get(scores_name))
                 self._read_scores(rec, sub, memo.get(n), warnings)
             else:
                 if contiguous:
@@ -285,7 +309,10 @@ class TrainerProgressTracker(BaseProgressTracker):
         logs = sorted(matching_logs([(sys.intern(n), st.mtime) for n, st in top.items() if st.is_file], self.get_log_pattern()), key=lambda x: x[1], reverse=True)
         artifact_times = [r.finish_time for r in records if r.finish_time is not None]
         last_update = max([m for _, m in logs[:1]] + artifact_times, default=None)
-        error_message = last_exception(os.path.join(self.work_dir, logs[0][0])) if logs else None
+        lf = memo_log_facts(self, logs[0][0], top.get(logs[0][0])) if logs else None
+        error_message = lf.exception if lf is not None else None
+        # The trainer's own progress.json (not one runwatch wrote): evidence, read first.
+        trainer_pj, self._trainer_pj = trainer_progress_json(self, top.get(PROGRESS_JSON))
         # Totals and scores
         if total is None:
             legacy, _ = read_progress_json(self.work_dir) if PROGRESS_JSON in top else (None, None)
@@ -298,32 +325,54 @@ class TrainerProgressTracker(BaseProgressTracker):
         if dir_warning and series:
             warnings.append(dir_warning)
         trace = replay(series, directions, self._patience())
-        early = trace.stop_at is not None and trace.stop_at == completed and (total is None or completed < total)
+        early, early_at, early_source = decide_early_stop(trace, completed, total, trainer_pj, lf, self._patience())
         best_i = trace.best_index
         best = series[best_i] if best_i is not None else None
         latest = next((x for x in reversed(series) if x is not None), None)
         if total is not None and completed > total:
             warnings.append(f"{self.work_dir}: {completed} epochs on disk but the config says {total} (config changed after launch?)")
+        done_all = early or (total is not None and completed >= total)
+        in_progress = lf.progress_dict() if lf is not None and not done_all else None
+        if done_all:
+            forget_log_facts(self)
+        frac = epoch_fraction(in_progress, completed)
+        if frac is None:
+            in_progress = None
         if early:
             pct = 100.0
         elif total:
-            pct = min(100.0, completed * 100.0 / total)
+            # Whole epochs plus the share of the current one its log shows done: never a whole epoch more.
+            pct = min(100.0, (completed + min(frac or 0.0, 0.999)) * 100.0 / total)
         else:
             pct = 0.0
         eta = None
-        if not early and total is not None and completed < total:
+        if not done_all and total is not None:
             recent = [r.duration for r in records if r.index < completed and r.duration is not None][-ETA_WINDOW:]
             if recent:
-                eta = sum(recent) / len(recent) * (total - completed)
-        self.details = RunDetails(epochs=records, logs=logs, eta_seconds=eta)
-        # Finished epochs are immutable in Pylon; the last finished one and the
-        # unfinished ones are the only dirs still in flux, so only they are watched.
+                eta = sum(recent) / len(recent) * max(total - completed - (frac or 0.0), 0.0)
+        sessions = count_sessions(top, len(logs))
+        warnings.extend(launch_config_warnings(self, top.get(CONFIG_JSON), self._launch_expectation()))
+        link_warning = best_link_warning(self, top, best_i, completed, directions is not None and dir_warning is None)
+        if link_warning:
+            warnings.append(link_warning)
+        self.details = RunDetails(epochs=records, logs=logs, eta_seconds=eta, own_progress_json=self._own_pj)
+        # Watched: every epoch dir (entry names for the ones still in flux: the last finished
+        # one and the unfinished ones), every finished epoch's scores file, the files still
+        # being written, the logs and the trainer's own records (see docs/api.md for the cost).
         watched = {self.work_dir: (listing.mtime_ns, listing_names(listing.files, listing.dirs))}
+        every = s.watch_finished_epochs
+        if every:
+            for path, m in old_dirs.items():
+                watched[path] = (m, None)  # names only matter while racy: then the next check lists it
         for n, sub in subs.items():
-            if n >= completed - 1:
+            if n >= completed - 1 or (every and sub.exists):
                 watched[sub.path] = (sub.mtime_ns, listing_names(sub.files, sub.dirs))
         files = dict(frontier)
+        if every:
+            files.update(finished_scores)
         for name, _ in logs:
+            files[os.path.join(self.work_dir, name)] = _file_seen(top.get(name))
+        for name in (PROGRESS_JSON, CONFIG_JSON):  # evidence too; watched present or absent
             files[os.path.join(self.work_dir, name)] = _file_seen(top.get(name))
         self._hint = {}
         self._watch(watched, files)
@@ -331,7 +380,7 @@ class TrainerProgressTracker(BaseProgressTracker):
             completed_epochs=completed,
             progress_percentage=pct,
             early_stopped=early,
-            early_stopped_at_epoch=completed if early else None,
+            early_stopped_at_epoch=early_at if early else None,
             runner_type=self.get_runner_type(),
             total_epochs=total,
             start_time=start_time,
@@ -341,12 +390,24 @@ class TrainerProgressTracker(BaseProgressTracker):
             error_message=error_message,
             warnings=warnings or None,
             best_epoch=best_i,
+            early_stop_source=early_source,
+            in_progress=in_progress,
+            sessions=sessions,
         )
         self._finish(progress, records, completed)
         return progress
 
     def _finish(self, progress: ProgressInfo, records: list[EpochRecord], completed: int) -> None:
         """Hook for subclasses (multi-stage) to add their fields."""
+
+    def _launch_expectation(self) -> tuple[int | None, tuple[bool, int | None] | None, str | None] | None:
+        """(epochs, (early stopping on, patience), metric class name) the config file says today, for config.json."""
+        c = self.config
+        if c is None or c.is_multi_stage or c.error:
+            return None
+        st = c.first
+        es = (st.early_stopping_enabled, st.early_stopping_patience) if "early_stopping" in st.keys else (False, None)
+        return (st.epochs, es, st.metric.name if st.metric is not None else None)
 
     def _read_scores(self, rec: EpochRecord, sub: DirListing, old: EpochRecord | None, warnings: list[str]) -> None:
         name = self.settings.validation_scores_file

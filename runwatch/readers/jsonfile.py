@@ -77,13 +77,15 @@ def json_text(value: Any) -> str:
     return json.dumps(value, indent=2, allow_nan=True) + "\n"
 
 
-def write_json_atomic(path: str, value: Any, *, text: str | None = None, dir_fd: int | None = None) -> None:
+def write_json_atomic(path: str, value: Any, *, text: str | None = None, dir_fd: int | None = None, no_clobber: bool = False) -> bool:
     """Write JSON so that a concurrent reader sees the old file or the new one, never a mix.
 
     A temp file in the same dir then ``os.replace``: the earlier implementation
     truncated in place and readers saw ``Expecting value: line 1 column 1``.
     With ``dir_fd``, ``path`` is a plain name in that open directory: the write lands in
     exactly the directory the caller checked, even if its path now names another one.
+    With ``no_clobber`` the file is only created, never replaced (a hard link of the
+    temp file, which fails if the name exists): False when someone else's file is there.
     Raises OSError (read-only dir, disk full); callers turn that into a warning.
     """
     if dir_fd is not None:
@@ -111,7 +113,16 @@ def write_json_atomic(path: str, value: Any, *, text: str | None = None, dir_fd:
                 data = data[os.write(fd, data) :]
         finally:
             os.close(fd)
+        if no_clobber:
+            try:
+                os.link(tmp, path, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+            except FileExistsError:
+                return False
+            finally:
+                os.unlink(tmp, dir_fd=dir_fd)
+            return True
         os.replace(tmp, path, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+        return True
     except BaseException:
         try:
             os.unlink(tmp, dir_fd=dir_fd)

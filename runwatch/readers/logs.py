@@ -105,3 +105,62 @@ def exception_in(text: str) -> str | None:
         if candidate is not None:
             break
     return candidate
+
+
+# Pylon's progress lines, flushed as a run goes (``cum_epochs`` and the iteration index
+# are 0-based: "[Epoch 3/10][Iteration 41/100]" is the 42nd iteration of the 4th epoch).
+_PROGRESS_LINE = re.compile(
+    r"(?P<phase>Training|Validation) \[Epoch (?P<e>\d+)/(?P<n>\d+)\]\[Iteration (?P<i>\d+)/(?P<m>\d+)\]"
+    r"|(?P<eval>Evaluation) \[Iteration (?P<k>\d+)/(?P<kn>\d+)\]"
+)
+_STOPPED_EARLY = re.compile(r"Training stopped early at epoch (\d+)")
+_TRIGGERED = re.compile(r"Early stopping triggered after (\d+) epochs")
+# Progress lines can be tens of thousands per epoch; the last one is near the end.
+PROGRESS_TAIL_BYTES = 64 * 1024
+
+
+class LogFacts:
+    """What one bounded read of a log's end says: the last exception, early-stop lines, the last progress line."""
+
+    __slots__ = ("exception", "progress", "stopped_early_at", "triggered_after")
+
+    def __init__(self) -> None:
+        self.exception: str | None = None
+        self.stopped_early_at: int | None = None
+        self.triggered_after: int | None = None
+        # (phase, epoch or None, iteration, iterations) of the last progress line, or None
+        # (a tuple: trackers keep one LogFacts per run; see progress_dict).
+        self.progress: tuple[str, int | None, int, int] | None = None
+
+    def progress_dict(self) -> dict[str, object] | None:
+        """The last progress line as the record's ``in_progress``: {"phase", "epoch", "iteration", "iterations"}."""
+        p = self.progress
+        return None if p is None else {"phase": p[0], "epoch": p[1], "iteration": p[2], "iterations": p[3]}
+
+
+def log_facts(path: str) -> LogFacts:
+    """``LogFacts`` of a log, from at most ``_TAIL_BYTES`` read from its end (one open, one read)."""
+    facts = LogFacts()
+    text = read_tail(path)
+    facts.exception = exception_in(text)
+    m = None
+    for m in _STOPPED_EARLY.finditer(text):
+        pass
+    if m is not None:
+        facts.stopped_early_at = int(m.group(1))
+    m = None
+    for m in _TRIGGERED.finditer(text):
+        pass
+    if m is not None:
+        facts.triggered_after = int(m.group(1))
+    end = text[-PROGRESS_TAIL_BYTES:]
+    last = None
+    for last in _PROGRESS_LINE.finditer(end):
+        pass
+    if last is not None:
+        if last.group("eval"):
+            facts.progress = ("evaluation", None, int(last.group("k")), int(last.group("kn")))
+        else:
+            phase = "training" if last.group("phase") == "Training" else "validation"
+            facts.progress = (phase, int(last.group("e")), int(last.group("i")), int(last.group("m")))
+    return facts

@@ -492,13 +492,16 @@ def _gen_evaluator(rng, rel, scen, cfg_path, work_dir, now, running_age, stale_a
 
 
 def _gen_multi_stage(rng, rel, root, now, running_age, n_points, logs_dir) -> ExpectedRun:
-    stage_epochs = [rng.randint(3, 5), rng.randint(3, 5)]
+    # Pylon's main.py runs a list's stages in turn; both train in this one work dir and each
+    # resumes up to its own epochs, so the run ends at the largest stage's epochs (issue 19).
+    first = rng.randint(3, 5)
+    stage_epochs = [first, first + rng.randint(3, 5)]
     cfg_path = os.path.join(root, "configs", rel + ".py")
     os.makedirs(os.path.dirname(cfg_path), exist_ok=True)
     stages = "".join(f"    {{**stage_base, 'epochs': {e}}},\n" for e in stage_epochs)
     with open(cfg_path, "w") as f:
         f.write(MULTI_STAGE_TEMPLATE.format(logs_dir=logs_dir, rel=rel, init_seed=rng.randrange(10**8), stages=stages))
-    total = sum(stage_epochs)
+    total = max(stage_epochs)
     completed = stage_epochs[0] + 1
     work_dir = os.path.join(root, logs_dir, *rel.split("/"))
     os.makedirs(work_dir, exist_ok=True)

@@ -181,13 +181,19 @@ def _copy_tree(tree, dest: str):
     return tree
 
 
+def _write_setting(root: str, line: str) -> None:
+    with open(os.path.join(root, "runwatch.toml"), "a") as f:
+        f.write(line + "\n")
+
+
 def test_disk_full(tmp_path, tally):
     tree = small_tree(str(tmp_path / "src"))
     with tmpfs(str(tmp_path / "mnt"), "16m") as mnt:
         tree = _copy_tree(tree, os.path.join(mnt, "p"))
         victim = pick(tree, "finished")
         pj = os.path.join(work_dir(tree, victim.rel), "progress.json")
-        os.unlink(pj)  # runwatch will want to write it
+        os.unlink(pj)  # runwatch will want to write it (issue 19: only with progress_json = "missing")
+        _write_setting(tree.root, 'progress_json = "missing"')
         _fill(mnt)
         tally["faults_disk_full"] += 1
         by_rel = scan(tree)
@@ -203,6 +209,7 @@ def test_read_only_project(tmp_path, tally):
         tree = _copy_tree(tree, os.path.join(mnt, "p"))
         victim = pick(tree, "finished")
         os.unlink(os.path.join(work_dir(tree, victim.rel), "progress.json"))
+        _write_setting(tree.root, 'progress_json = "missing"')  # issue 19: runwatch writes one only then
         r = subprocess.run(["mount", "-o", "remount,ro", mnt], capture_output=True, text=True)
         assert r.returncode == 0, r.stderr
         with pytest.raises(OSError):

@@ -141,7 +141,15 @@ def test_read_progress_json_any_content(tmp_path_factory, d):
 def test_saved_progress_reads_back(tmp_path_factory, completed, pct):
     wd = str(tmp_path_factory.getbasetemp() / "wd2")
     os.makedirs(wd, exist_ok=True)
+    # Issue 19: written only with policy "missing", in the trainer's 4-field shape (its percentage:
+    # completed / total), only where none is, and never before a first finished epoch.
+    if os.path.exists(os.path.join(wd, "progress.json")):
+        os.unlink(os.path.join(wd, "progress.json"))
     info = ProgressInfo(completed, pct, runner_type="trainer", total_epochs=completed + 1)
-    assert save_progress_json(wd, info) is None
+    problem, own = save_progress_json(wd, info, "missing")
+    assert problem is None
+    if completed == 0:
+        assert own is None and not os.path.exists(os.path.join(wd, "progress.json"))
+        return
     back, problem = read_progress_json(wd)
-    assert problem is None and back.completed_epochs == completed and back.progress_percentage == pct
+    assert problem is None and back.completed_epochs == completed and back.progress_percentage == min(100.0, completed * 100.0 / (completed + 1))

@@ -1,0 +1,114 @@
+"""``config.json``: the config as Pylon saw it at launch, for a cheap "changed since?" check.
+
+Pylon writes it as a Python repr, not JSON (class objects print as ``<class '...'>``,
+partials as ``functools.partial(<class ...>, ...)``), so it is read as a Python
+expression with every ``<...>`` repr replaced by a string, never executed. Only the keys
+tracking uses are taken (epochs, early stopping, the metric's class name); anything
+that does not parse gives no facts, and then no warning: the check is conservative.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from dataclasses import dataclass
+from typing import Any
+
+CONFIG_JSON = "config.json"
+_MAX_BYTES = 4 * 1024 * 1024
+_ANGLE = re.compile(r"<[^<>]*>")
+
+
+@dataclass(frozen=True)
+class LaunchFacts:
+    epochs: int | None = None
+    early_stopping: tuple[bool, int | None] | None = None  # (enabled, patience)
+    metric: str | None = None  # the metric class's name, e.g. "SemanticSegmentationMetric"
+
+
+def _literal(node: ast.AST) -> Any:
+    try:
+        return ast.literal_eval(node)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        return None
+
+
+def _dict_items(node: ast.AST | None) -> dict[str, ast.AST]:
+    if not isinstance(node, ast.Dict):
+        return {}
+    out: dict[str, ast.AST] = {}
+    for k, v in zip(node.keys, node.values, strict=False):
+        if isinstance(k, ast.Constant) and isinstance(k.value, str):
+            out[k.value] = v
+    return out
+
+
+def _count(node: ast.AST | None) -> int | None:
+    v = _literal(node) if node is not None else None
+    return v if isinstance(v, int) and not isinstance(v, bool) and v >= 0 else None
+
+
+def parse_launch_config(text: str) -> list[LaunchFacts] | None:
+    """Facts per stage (one for a dict) of a ``config.json`` text; None when it does not parse."""
+    source = text
+    for _ in range(8):  # nested reprs: <class '<locals>.X'> and the like
+        # innermost first; the string has no brackets or quotes left, so it nests safely
+        replaced = _ANGLE.sub(lambda m: repr(m.group(0)[1:-1].replace("'", "").replace('"', "")), source)
+        if replaced == source:
+            break
+        source = replaced
+    try:
+        tree = ast.parse(source.strip(), mode="eval").body
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
+        return None
+    stages = tree.elts if isinstance(tree, ast.List | ast.Tuple) else [tree]
+    out: list[LaunchFacts] = []
+    for node in stages:
+        items = _dict_items(node)
+        if not items:
+            return None
+        es = None
+        es_items = _dict_items(items.get("early_stopping"))
+        if es_items:
+            args = _dict_items(es_items.get("args"))
+            enabled = _literal(args["enabled"]) if "enabled" in args else True
+            es = (enabled is True, _count(args.get("epochs")))
+        elif "early_stopping" in items and _literal(items["early_stopping"]) is None:
+            es = (False, None)
+        metric = None
+        m_items = _dict_items(items.get("metric"))
+        cls = _literal(m_items["class"]) if "class" in m_items else None
+        if isinstance(cls, str):
+            # "<class 'metrics.x.SemanticSegmentationMetric'>" -> "SemanticSegmentationMetric"
+            name = cls.removeprefix("class ").strip().rsplit(".", 1)[-1]
+            metric = name if name.isidentifier() and len(name) <= 200 else None  # a class name, or nothing
+        out.append(LaunchFacts(epochs=_count(items.get("epochs")), early_stopping=es, metric=metric))
+    return out
+
+
+def read_launch_config(path: str) -> list[LaunchFacts] | None:
+    """``parse_launch_config`` of a file (at most 4 MiB of it); None when unreadable."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read(_MAX_BYTES + 1)
+    except OSError:
+        return None
+    if len(data) > _MAX_BYTES:
+        return None
+    return parse_launch_config(data.decode("utf-8", errors="replace"))
+
+
+def launch_differences(launch: LaunchFacts, epochs: int | None, early_stopping: tuple[bool, int | None] | None, metric: str | None) -> list[str]:
+    """What differs between the config at launch and the config file today (only keys both sides know)."""
+    out: list[str] = []
+    if launch.epochs is not None and epochs is not None and launch.epochs != epochs:
+        out.append(f"epochs {launch.epochs} at launch, {epochs} now")
+    if launch.early_stopping is not None and early_stopping is not None:
+        (le, lp), (ne, np_) = launch.early_stopping, early_stopping
+        if le != ne:
+            out.append(f"early stopping {'on' if le else 'off'} at launch, {'on' if ne else 'off'} now")
+        elif le and lp is not None and np_ is not None and lp != np_:
+            out.append(f"early-stopping patience {lp} at launch, {np_} now")
+    if launch.metric and metric and launch.metric != metric:
+        out.append(f"metric {launch.metric} at launch, {metric} now")
+    return out

@@ -1,0 +1,2 @@
+class SimMetric:
+    DIRECTIONS = {"acc": 1, "loss": -1}

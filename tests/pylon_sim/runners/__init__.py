@@ -1,0 +1,2 @@
+from runners.evaluators import BaseEvaluator
+from runners.trainers import SupervisedSingleTaskTrainer
