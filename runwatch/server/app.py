@@ -238,6 +238,8 @@ def create_app(
         WebSocketRoute("/ws", ws_endpoint),
         Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
     ]
+    if feed is None:  # the launcher's failure reports go to the agent beside the runs, not to a hub
+        routes.append(Route(collector.PATH, collector.endpoint(index, executor), methods=["POST"]))
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.index = index
     app.state.ws = ws_server
@@ -259,8 +261,6 @@ def create_app(
         await app(scope, receive, send_with_headers)
 
     hosts = allowed_hosts if allowed_hosts is not None else default_allowed_hosts(token, bind_host)
-    if feed is None:  # the launcher's failure reports go to the agent beside the runs, not to a hub
-        routes.append(Route(collector.PATH, collector.endpoint(index, executor), methods=["POST"]))
     guarded = Guard(headers_mw, token=token, allowed_hosts=hosts, allowed_origins=allowed_origins, own_token_paths=(collector.PATH,))
     # Expose the inner app's state on the outer callable for callers and tests.
     guarded.state = app.state  # type: ignore[attr-defined]
