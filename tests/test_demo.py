@@ -137,6 +137,7 @@ def test_demo_main_crash_writes_a_real_traceback(tmp_path) -> None:
     (tmp_path / "demo_plan.json").write_text(json.dumps(plan))
     r = subprocess.run([sys.executable, "main.py", "--config-filepath", f"./configs/{rel}.py"], cwd=tmp_path, timeout=60, check=False, capture_output=True, text=True)
     assert r.returncode == 1
+    r_crash_output = r.stdout + r.stderr
     assert "Traceback (most recent call last):" in r.stderr and 'in backward' in r.stderr and r.stderr.rstrip().endswith("at step 6")
     log = (tmp_path / "logs" / rel / "train_val_0.log").read_text()
     assert "Traceback" not in log and "Training [Epoch 1/" in log
@@ -144,3 +145,12 @@ def test_demo_main_crash_writes_a_real_traceback(tmp_path) -> None:
                        capture_output=True, text=True, env=ENV, timeout=60, check=False)
     (rec,) = json.loads(r.stdout)["runs"]
     assert rec["status"] == "failed" and rec["completed_epochs"] == 1
+    # Where the demo sends a run's output (demo/processes.py), its settings point runwatch: the exception is found.
+    out = tmp_path / "demo_output" / f"{rel}.out"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(r_crash_output)
+    r = subprocess.run([sys.executable, "-m", "runwatch.cli", "status", "--json", "--no-local", "--root", str(tmp_path), rel],
+                       capture_output=True, text=True, env=ENV, timeout=60, check=False)
+    (rec,) = json.loads(r.stdout)["runs"]
+    assert rec["status"] == "failed" and rec["reason"] == "oom", {k: rec.get(k) for k in ("reason", "reason_detail", "error_line", "error_source", "last_update_time")}
+    assert rec["error_line"].startswith("RuntimeError: CUDA out of memory") and rec["error_source"] == "output_glob", rec

@@ -325,3 +325,22 @@ def test_get_session_progress(tmp_path):
     make_run(wd, [0.1, 0.2])
     p = get_session_progress(str(wd), ["training_losses.pt", "optimizer_buffer.json", "validation_scores.json"], config=trainer_config(4))
     assert p.completed_epochs == 2 and p.progress_percentage == 50.0
+
+
+def test_unknown_directions_claim_no_best_epoch_and_no_replayed_early_stop(tmp_path):
+    """Issue 12: with no direction known for any score (no metric sources, a name no heuristic places), the replay
+    would call every epoch 'not better' and fire after `patience` epochs: a guess presented as fact. No best epoch
+    and no early stop are then claimed from the scores, and the run says why; the trainer's own record still counts."""
+    wd = tmp_path / "run"
+    make_run(wd, [0.1, 0.5, 0.4, 0.45, 0.3], key="zorblax")
+    config = {"runner": SupervisedSingleTaskTrainer, "epochs": 10, "early_stopping": {"class": object, "args": {"enabled": True, "epochs": 3}}}
+    p = TrainerProgressTracker(str(wd), config).get_progress()
+    assert not p.early_stopped and p.early_stopped_at_epoch is None and p.early_stop_source != "replay"
+    assert p.best_epoch is None and p.best_score is None
+    assert p.latest_score == {"zorblax": 0.3}
+    assert p.progress_percentage == pytest.approx(50.0)
+    assert any("metric directions unknown" in w for w in p.warnings or [])
+    # The trainer's own progress.json (its 4 fields) is evidence whatever the directions.
+    (wd / "progress.json").write_text(json.dumps({"completed_epochs": 5, "progress_percentage": 50.0, "early_stopped": True, "early_stopped_at_epoch": 5}))
+    p = TrainerProgressTracker(str(wd), config).get_progress()
+    assert p.early_stopped and p.early_stopped_at_epoch == 5 and p.early_stop_source == "trainer" and p.progress_percentage == 100.0

@@ -6,8 +6,8 @@ shapes the tests check); the live part is a plan (``demo_plan.json``) that the d
 evaluator, one that crashes with a real traceback, one that stalls, and hung runs
 held by live processes. The director (``runwatch.demo.director``) starts a new run in
 a slot whenever its run ends, so something keeps running, crashing, stalling and
-finishing for as long as the demo runs. A short ``sleep_time`` in ``runwatch.toml`` lets a crash show as failed
-within seconds instead of a day.
+finishing for as long as the demo runs. Its ``runwatch.toml`` points runwatch at the runs' output
+(``demo_output/``), where a crash's traceback lands, as a lab's settings would.
 """
 
 from __future__ import annotations
@@ -129,9 +129,11 @@ def create_demo_project(root: str, n_runs: int = 36, n_live: int = 6, seed: int 
     tree = generate_tree(root, n_runs, seed=seed, scenarios=scenarios, multi_stage=0, sleep_time=DEMO_SLEEP_TIME, max_epochs=30)
     with open(os.path.join(root, "runwatch.toml"), "w") as f:
         f.write(
-            "# Demo settings: a run whose log is quiet for 20 s is no longer running,\n"
-            "# so the live crash shows up as failed within seconds.\n"
-            f"sleep_time = {DEMO_SLEEP_TIME}\noutdated_days = 30\n"
+            "# Demo settings. Statuses come from evidence (the runs' processes, their logs' ends),\n"
+            "# so no short sleep_time is needed; the demo's runs send their output (tracebacks\n"
+            "# included, as Pylon's do) to demo_output/, where runwatch finds a crash's exception.\n"
+            "outdated_days = 30\n"
+            'output_globs = ["demo_output/{run}.out"]\n'
         )
     plan: dict[str, dict[str, Any]] = {}
     for p in tree.processes:  # generated "stuck" runs: a real hung process will hold each one

@@ -27,6 +27,8 @@ class EarlyStopTrace:
     stop_at: int | None
     # counter value after each epoch, for detail views.
     counters: tuple[int, ...] = ()
+    # False when no metric direction was known: the replay could then decide nothing.
+    known: bool = True
 
 
 def best_index(series: Sequence[dict[str, Any] | None], directions: dict[str, Any] | None) -> int | None:
@@ -35,6 +37,13 @@ def best_index(series: Sequence[dict[str, Any] | None], directions: dict[str, An
 
 
 def replay(series: Sequence[dict[str, Any] | None], directions: dict[str, Any] | None, patience: int | None) -> EarlyStopTrace:
+    """Replay the rule over the per-epoch scores.
+
+    With no metric direction known, no epoch can be better than another: the replay then
+    claims neither a best epoch nor an early stop (the trainer's own record still can).
+    """
+    if not directions:
+        return EarlyStopTrace(None, None, tuple(0 for _ in series), known=False)
     best: dict[str, Any] | None = None
     best_i: int | None = None
     counter = 0
@@ -87,4 +96,4 @@ def decide_early_stop(
         return True, completed, "log"
     if trace.stop_at is not None and completed in (trace.stop_at, trace.stop_at + 1) and (total is None or completed < total):
         return True, completed, "replay"
-    return False, None, "replay" if patience else None
+    return False, None, "replay" if patience and trace.known else None

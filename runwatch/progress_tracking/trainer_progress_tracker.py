@@ -324,6 +324,8 @@ class TrainerProgressTracker(BaseProgressTracker):
         directions, dir_warning = self._directions(next((x for x in reversed(series) if x), None))
         if dir_warning and series:
             warnings.append(dir_warning)
+        elif directions is None and any(x is not None for x in series):
+            warnings.append(f"{self.work_dir}: metric directions unknown (no metric sources, no score name to go by): no best epoch and no early stop are claimed from the scores")
         trace = replay(series, directions, self._patience())
         early, early_at, early_source = decide_early_stop(trace, completed, total, trainer_pj, lf, self._patience())
         best_i = trace.best_index
