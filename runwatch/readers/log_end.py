@@ -59,19 +59,20 @@ def final_exception(lines: Sequence[str]) -> tuple[str | None, int]:
 
 
 def end_of_text(text: str, end_patterns: Sequence[str] = DEFAULT_END_PATTERNS) -> End:
+    """How ``text`` ends. Only a traceback keeps the last lines (they are shown with the error);
+    the ends of the logs of healthy runs, memoised for every run, keep none."""
     lines = text.splitlines()
-    tail = tuple(_clip(x) for x in lines[-OUTPUT_TAIL_LINES:])
     line, at = final_exception(lines)
     if line is not None:
         after = [x for x in lines[at + 1 :] if x.strip()]
         if len(after) <= TRAILING:
-            return End("traceback", _clip(line), tail)
+            return End("traceback", _clip(line), tuple(_clip(x) for x in lines[-OUTPUT_TAIL_LINES:]))
     for raw in reversed(lines):
         if raw.strip():
             if any(re.search(p, raw) for p in end_patterns):
-                return End("end", None, tail)
+                return End("end", None, ())
             break
-    return End(None, None, tail)
+    return NO_END
 
 
 def end_of_file(path: str, end_patterns: Sequence[str] = DEFAULT_END_PATTERNS) -> End:

@@ -853,8 +853,8 @@
   const baseVisible = visible;
   visible = (r) => baseVisible(r) && (state.clusterFilter === null || r.cluster === state.clusterFilter);
   const baseFillRunRow = fillRunRow;
-  fillRunRow = (el, r) => {
-    baseFillRunRow(el, r);
+  fillRunRow = (el, r, ...rest) => {
+    baseFillRunRow(el, r, ...rest);
     if (!hubMode()) return;
     if (r.stale) { el.classList.add("stale"); el.title = "agent " + r.cluster + " unreachable: last known status"; }
     else el.removeAttribute("title");
