@@ -6,7 +6,9 @@ import os
 import time
 from typing import Any
 
-from runwatch.progress_tracking.base_progress_tracker import RACY_WINDOW_S
+from runwatch.layouts.base import run_above, walk_for_runs
+from runwatch.progress_tracking.base_progress_tracker import RACY_WINDOW_S, BaseProgressTracker, RunDetails
+from runwatch.progress_tracking.progress_info import ProgressInfo
 
 from runwatch.readers.logs import last_exception, matching_logs
 from runwatch.readers.tfevents import Scalar, event_tail, is_event_file
@@ -131,3 +133,68 @@ class FactsMemo:
         else:
             self._items.pop(run, None)
         return facts
+
+
+class RunFolderLayout:
+    """A layout whose runs are folders known by their marker files, each its own work dir.
+
+    A subclass names itself and gives the marker test (``marks_run``), the tracker class and
+    the facts reader (``read_facts(run) -> (facts, warnings)``); the facts are memoised by the
+    stats of the files they came from.
+    """
+
+    name = ""
+    tracker_class: Any = None
+
+    def __init__(self) -> None:
+        self._facts = FactsMemo()
+
+    @staticmethod
+    def marks_run(path: str, names: frozenset[str]) -> bool:
+        raise NotImplementedError
+
+    @staticmethod
+    def read_facts(run: str) -> Any:
+        raise NotImplementedError
+
+    def is_run_dir(self, path: str, names: frozenset[str]) -> bool:
+        return self.marks_run(path, names)
+
+    def discover(self, root: str, settings: Any, prune: tuple[str, ...] = ()) -> list[str]:
+        return walk_for_runs(root, self.marks_run, prune)
+
+    def work_dir(self, run: str) -> str:
+        return run
+
+    def run_of_path(self, root: str, path: str, settings: Any) -> str | None:
+        return run_above(path, root, self.marks_run)
+
+    def tracker(self, run: str, facts: Any, settings: Any, store: Any = None) -> Any:
+        return self.tracker_class(run, facts, settings=settings, store=store)
+
+    def facts(self, run: str, settings: Any) -> Any:
+        return self._facts.get(run, self.read_facts)
+
+
+class RunFolderTracker(BaseProgressTracker):
+    """What the trackers of run-folder layouts share: a runner type of their own, nothing written
+    into the run's folder, completion decided by the subclass's ``complete_from``."""
+
+    RUNNER_TYPE = ""
+    # What a run's folder is called in messages ("output_dir", "version folder").
+    FOLDER = "run folder"
+
+    def get_runner_type(self) -> Any:
+        return self.RUNNER_TYPE
+
+    def _save_progress_cache(self, progress: ProgressInfo) -> None:
+        """Nothing is written into a framework's run folder (runwatch keeps its own store)."""
+
+    def is_complete(self) -> bool:
+        return self.complete_from(self.get_progress())
+
+    def _unreadable(self) -> ProgressInfo:
+        """The answer for a run folder that cannot be listed (gone, or no permission)."""
+        self._hint = {"missing": True} if not os.path.exists(self.work_dir) else {}
+        self.details = RunDetails()
+        return ProgressInfo(0, 0.0, runner_type=self.RUNNER_TYPE, error_message=f"{self.work_dir}: cannot read the {self.FOLDER}")  # type: ignore[arg-type]

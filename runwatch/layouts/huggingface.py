@@ -15,13 +15,11 @@ import re
 from typing import Any
 
 from runwatch.configs.facts import ClassRef, ConfigFacts, StageFacts
-from runwatch.layouts.base import run_above, walk_for_runs
-from runwatch.layouts.common import FactsMemo, StatMemo, lab_logs, event_files, listing, read_events, seen, stat_or_none, step_rate_eta
-from runwatch.progress_tracking.base_progress_tracker import BaseProgressTracker, EpochRecord, RunDetails
+from runwatch.layouts.common import RunFolderLayout, RunFolderTracker, StatMemo, lab_logs, event_files, listing, read_events, seen, stat_or_none, step_rate_eta
+from runwatch.progress_tracking.base_progress_tracker import EpochRecord, RunDetails
 from runwatch.progress_tracking.progress_info import ProgressInfo
 from runwatch.readers.jsonfile import read_json_tolerant
 from runwatch.readers.torchpickle import plain, read_torch_file
-from runwatch.settings import Settings
 
 RUNNER_TYPE = "hf_trainer"
 STATE = "trainer_state.json"
@@ -83,27 +81,6 @@ def directions_of(args: dict[str, Any] | None) -> dict[str, int] | None:
     return {key: 1 if greater else -1}
 
 
-class HuggingFaceLayout:
-    name = "huggingface"
-
-    def is_run_dir(self, path: str, names: frozenset[str]) -> bool:
-        return is_run_dir(path, names)
-
-    def discover(self, root: str, settings: Settings, prune: tuple[str, ...] = ()) -> list[str]:
-        return walk_for_runs(root, is_run_dir, prune)
-
-    def work_dir(self, run: str) -> str:
-        return run
-
-    def run_of_path(self, root: str, path: str, settings: Settings) -> str | None:
-        return run_above(path, root, is_run_dir)
-
-    def tracker(self, run: str, facts: ConfigFacts, settings: Settings, store: Any = None) -> BaseProgressTracker:
-        return HuggingFaceProgressTracker(run, facts, settings=settings, store=store)
-
-    def facts(self, run: str, settings: Settings) -> ConfigFacts:
-        return _FACTS.get(run, _read_facts)
-
 
 def _read_facts(run: str) -> tuple[ConfigFacts, list[str]]:
     names = listing(run)[1]
@@ -116,7 +93,6 @@ def _read_facts(run: str) -> tuple[ConfigFacts, list[str]]:
     return ConfigFacts(path=run, stages=[stage]), deps
 
 
-_FACTS = FactsMemo()
 
 
 def _state_at(path: str) -> tuple[dict[str, Any] | None, str | None]:
@@ -157,11 +133,11 @@ def complete_from(progress: ProgressInfo) -> bool:
     return progress.early_stopped or progress.progress_percentage >= 100.0
 
 
-class HuggingFaceProgressTracker(BaseProgressTracker):
+class HuggingFaceProgressTracker(RunFolderTracker):
     """Progress of a Trainer ``output_dir`` from its saved states and TensorBoard events."""
 
-    def get_runner_type(self) -> Any:
-        return RUNNER_TYPE
+    RUNNER_TYPE = RUNNER_TYPE
+    FOLDER = "output_dir"
 
     def get_expected_files(self) -> list[str]:
         return [STATE]
@@ -169,23 +145,15 @@ class HuggingFaceProgressTracker(BaseProgressTracker):
     def get_log_pattern(self) -> str:
         return "runs/*/events.out.tfevents.*"
 
-    def _save_progress_cache(self, progress: ProgressInfo) -> None:
-        """Nothing is written into a Trainer's output_dir (runwatch keeps its own store)."""
-
     def complete_from(self, progress: ProgressInfo) -> bool:
         return complete_from(progress)
-
-    def is_complete(self) -> bool:
-        return complete_from(self.get_progress())
 
     def calculate_progress(self) -> ProgressInfo:
         wd = self.work_dir
         warnings: list[str] = list(self.extra_warnings)
         top_m, names = listing(wd)
         if top_m is None:
-            self._hint = {"missing": True} if not os.path.exists(wd) else {}
-            self.details = RunDetails()
-            return ProgressInfo(0, 0.0, runner_type=RUNNER_TYPE, error_message=f"{wd}: cannot read the output_dir")
+            return self._unreadable()
         dirs: dict[str, Any] = {wd: (top_m, names)}
         files: dict[str, Any] = {}
         # The newest saved state: the top one (save_state) or the highest checkpoint's.
@@ -297,3 +265,10 @@ class HuggingFaceProgressTracker(BaseProgressTracker):
             completed_steps=step,
             total_steps=max_steps,
         )
+
+
+class HuggingFaceLayout(RunFolderLayout):
+    name = "huggingface"
+    tracker_class = HuggingFaceProgressTracker
+    marks_run = staticmethod(is_run_dir)
+    read_facts = staticmethod(_read_facts)

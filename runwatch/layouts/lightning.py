@@ -16,15 +16,13 @@ import re
 from typing import Any
 
 from runwatch.configs.facts import ClassRef, ConfigFacts, StageFacts
-from runwatch.layouts.base import run_above, walk_for_runs
-from runwatch.layouts.common import FactsMemo, StatMemo, lab_logs, event_files, listing, read_events, seen, stat_or_none, step_rate_eta
-from runwatch.progress_tracking.base_progress_tracker import BaseProgressTracker, EpochRecord, RunDetails
+from runwatch.layouts.common import RunFolderLayout, RunFolderTracker, StatMemo, lab_logs, event_files, listing, read_events, seen, stat_or_none, step_rate_eta
+from runwatch.progress_tracking.base_progress_tracker import EpochRecord, RunDetails
 from runwatch.progress_tracking.early_stopping import replay
 from runwatch.progress_tracking.progress_info import ProgressInfo
 from runwatch.readers.csvmetrics import CsvTail
 from runwatch.readers.torchpickle import plain, read_torch_file
 from runwatch.readers.yamlfile import read_yaml_tolerant
-from runwatch.settings import Settings
 
 RUNNER_TYPE = "lightning"
 _VERSION = re.compile(r"^version_\d+$")
@@ -113,27 +111,6 @@ def totals(work_dir: str, names: tuple[str, ...]) -> tuple[int | None, int | Non
     return None, None, None
 
 
-class LightningLayout:
-    name = "lightning"
-
-    def is_run_dir(self, path: str, names: frozenset[str]) -> bool:
-        return is_run_dir(path, names)
-
-    def discover(self, root: str, settings: Settings, prune: tuple[str, ...] = ()) -> list[str]:
-        return walk_for_runs(root, is_run_dir, prune)
-
-    def work_dir(self, run: str) -> str:
-        return run
-
-    def run_of_path(self, root: str, path: str, settings: Settings) -> str | None:
-        return run_above(path, root, is_run_dir)
-
-    def tracker(self, run: str, facts: ConfigFacts, settings: Settings, store: Any = None) -> BaseProgressTracker:
-        return LightningProgressTracker(run, facts, settings=settings, store=store)
-
-    def facts(self, run: str, settings: Settings) -> ConfigFacts:
-        return _FACTS.get(run, _read_facts)
-
 
 def _read_facts(run: str) -> tuple[ConfigFacts, list[str]]:
     names = listing(run)[1]
@@ -151,7 +128,6 @@ def _read_facts(run: str) -> tuple[ConfigFacts, list[str]]:
     return ConfigFacts(path=run, stages=[stage]), deps
 
 
-_FACTS = FactsMemo()
 
 
 def _epoch_rows(rows: list[dict[str, Any]]) -> dict[int, dict[str, Any]]:
@@ -171,15 +147,15 @@ def complete_from(progress: ProgressInfo) -> bool:
         progress.total_steps is not None and progress.completed_steps is not None and progress.completed_steps >= progress.total_steps)
 
 
-class LightningProgressTracker(BaseProgressTracker):
+class LightningProgressTracker(RunFolderTracker):
     """Progress of one ``version_<N>`` folder from its logger's files and checkpoint names."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._csv = CsvTail(os.path.join(self.work_dir, "metrics.csv"))
 
-    def get_runner_type(self) -> Any:
-        return RUNNER_TYPE
+    RUNNER_TYPE = RUNNER_TYPE
+    FOLDER = "version folder"
 
     def get_expected_files(self) -> list[str]:
         return ["metrics.csv"]
@@ -187,23 +163,15 @@ class LightningProgressTracker(BaseProgressTracker):
     def get_log_pattern(self) -> str:
         return "events.out.tfevents.*"
 
-    def _save_progress_cache(self, progress: ProgressInfo) -> None:
-        """Nothing is written into a logger's version folder (runwatch keeps its own store)."""
-
     def complete_from(self, progress: ProgressInfo) -> bool:
         return complete_from(progress)
-
-    def is_complete(self) -> bool:
-        return complete_from(self.get_progress())
 
     def calculate_progress(self) -> ProgressInfo:
         wd = self.work_dir
         warnings: list[str] = list(self.extra_warnings)
         top_m, names = listing(wd)
         if top_m is None:
-            self._hint = {"missing": True} if not os.path.exists(wd) else {}
-            self.details = RunDetails()
-            return ProgressInfo(0, 0.0, runner_type=RUNNER_TYPE, error_message=f"{wd}: cannot read the version folder")  # type: ignore[arg-type]
+            return self._unreadable()
         dirs: dict[str, Any] = {wd: (top_m, names)}
         files: dict[str, Any] = {}
         for n in ("metrics.csv", "config.yaml", "hparams.yaml"):
@@ -314,3 +282,10 @@ class LightningProgressTracker(BaseProgressTracker):
             completed_steps=steps,
             total_steps=total_steps,
         )
+
+
+class LightningLayout(RunFolderLayout):
+    name = "lightning"
+    tracker_class = LightningProgressTracker
+    marks_run = staticmethod(is_run_dir)
+    read_facts = staticmethod(_read_facts)
