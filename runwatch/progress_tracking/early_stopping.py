@@ -55,18 +55,16 @@ def replay(series: Sequence[dict[str, Any] | None], directions: dict[str, Any] |
             counters.append(counter)
             continue
         # compare_scores(scores, best, directions), with each epoch's leaves built once
-        leaves = leaf_map(scores, directions) if directions else {}
+        leaves = leaf_map(scores, directions)
         if best is None:
             best, best_i, counter, best_leaves = scores, i, 0, leaves
-        elif directions and compare_leaf_maps(leaves, best_leaves) == 1:
+        elif compare_leaf_maps(leaves, best_leaves) == 1:
             best, best_i, counter, best_leaves = scores, i, 0, leaves
         else:
             counter += 1
         counters.append(counter)
         if patience is not None and patience > 0 and stop_at is None and counter >= patience:
             stop_at = i + 1
-    if best_i is None and series:
-        best_i = None
     return EarlyStopTrace(best_i, stop_at, tuple(counters))
 
 
