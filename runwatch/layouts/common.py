@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from runwatch.layouts.base import run_above, walk_for_runs
@@ -11,7 +12,7 @@ from runwatch.progress_tracking.base_progress_tracker import RACY_WINDOW_S, Base
 from runwatch.progress_tracking.progress_info import ProgressInfo
 
 from runwatch.readers.logs import last_exception, matching_logs
-from runwatch.readers.tfevents import Scalar, event_tail, is_event_file
+from runwatch.readers.tfevents import Scalar, event_tail, is_event_file, writer_of
 
 ETA_WINDOW = 20
 
@@ -174,6 +175,21 @@ class RunFolderLayout:
 
     def facts(self, run: str, settings: Any) -> Any:
         return self._facts.get(run, self.read_facts)
+
+
+@dataclass
+class RunFolderDetails(RunDetails):
+    """RunDetails plus the process writing the run's newest TensorBoard event file, from its name:
+    (host, pid, opened at). The only way to a Lightning run's process (its version folder is not on
+    the command line) and to an HF run's without ``--output_dir``."""
+
+    writer: tuple[str, int, float] | None = None
+
+
+def newest_writer(event_paths: list[str]) -> tuple[str, int, float] | None:
+    """The writer of the most recently opened event file among ``event_paths``, or None."""
+    writers = [w for p in event_paths if (w := writer_of(os.path.basename(p))) is not None]
+    return max(writers, key=lambda w: w[2], default=None)
 
 
 class RunFolderTracker(BaseProgressTracker):

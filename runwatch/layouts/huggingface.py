@@ -15,8 +15,8 @@ import re
 from typing import Any
 
 from runwatch.configs.facts import ClassRef, ConfigFacts, StageFacts
-from runwatch.layouts.common import RunFolderLayout, RunFolderTracker, StatMemo, lab_logs, event_files, listing, read_events, seen, stat_or_none, step_rate_eta
-from runwatch.progress_tracking.base_progress_tracker import EpochRecord, RunDetails
+from runwatch.layouts.common import RunFolderDetails, RunFolderLayout, RunFolderTracker, newest_writer, StatMemo, lab_logs, event_files, listing, read_events, seen, stat_or_none, step_rate_eta
+from runwatch.progress_tracking.base_progress_tracker import EpochRecord
 from runwatch.progress_tracking.progress_info import ProgressInfo
 from runwatch.readers.jsonfile import read_json_tolerant
 from runwatch.readers.torchpickle import plain, read_torch_file
@@ -245,7 +245,7 @@ class HuggingFaceProgressTracker(RunFolderTracker):
         eta = None if complete else step_rate_eta(points, step, max_steps)
         start = min((s.wall_time for s in scalars), default=None)
         last = max([m for _, m in logs[:1]] + state_mtimes, default=None)
-        self.details = RunDetails(epochs=records, logs=logs, eta_seconds=eta)
+        self.details = RunFolderDetails(epochs=records, logs=logs, eta_seconds=eta, writer=newest_writer(events))
         self._hint = {}
         self._watch(dirs, files)
         return ProgressInfo(

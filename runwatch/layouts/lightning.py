@@ -16,8 +16,8 @@ import re
 from typing import Any
 
 from runwatch.configs.facts import ClassRef, ConfigFacts, StageFacts
-from runwatch.layouts.common import RunFolderLayout, RunFolderTracker, StatMemo, lab_logs, event_files, listing, read_events, seen, stat_or_none, step_rate_eta
-from runwatch.progress_tracking.base_progress_tracker import EpochRecord, RunDetails
+from runwatch.layouts.common import RunFolderDetails, RunFolderLayout, RunFolderTracker, newest_writer, StatMemo, lab_logs, event_files, listing, read_events, seen, stat_or_none, step_rate_eta
+from runwatch.progress_tracking.base_progress_tracker import EpochRecord
 from runwatch.progress_tracking.early_stopping import replay
 from runwatch.progress_tracking.progress_info import ProgressInfo
 from runwatch.readers.csvmetrics import CsvTail
@@ -261,7 +261,7 @@ class LightningProgressTracker(RunFolderTracker):
             elif total and points:
                 per_epoch_steps = steps / done if done else None
                 eta = step_rate_eta(points, steps, int(per_epoch_steps * total)) if per_epoch_steps else None
-        self.details = RunDetails(epochs=records, logs=logs, eta_seconds=eta)
+        self.details = RunFolderDetails(epochs=records, logs=logs, eta_seconds=eta, writer=newest_writer(events))
         self._hint = {}
         self._watch(dirs, files)
         stamps = [st.st_mtime for p in files if (st := stat_or_none(p)) is not None]

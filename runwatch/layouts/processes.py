@@ -4,8 +4,9 @@ Only what the command line says for certain is used: a Hugging Face script's
 ``--output_dir X`` (HfArgumentParser's spelling, ``--output-dir`` and ``output_dir=X`` too)
 names its run folder, resolved against the process's working directory, even before the
 first checkpoint makes it a run. Lightning's version folder is chosen by the process at
-start (the next free ``version_<N>``), which the command line does not say, so Lightning
-processes are not matched (see docs/layouts.md).
+start (the next free ``version_<N>``), which the command line does not say: such a run's
+process is the writer its TensorBoard event file names instead (``RunFolderDetails.writer``,
+checked in runwatch.run_status.process_memory.writer_evidence; see docs/layouts.md).
 """
 
 from __future__ import annotations

@@ -272,6 +272,7 @@ class _SafeUnpickler(pickle.Unpickler):
         ("runwatch.progress_tracking.progress_info", "StageProgress"),
         ("runwatch.progress_tracking.base_progress_tracker", "EpochRecord"),
         ("runwatch.progress_tracking.base_progress_tracker", "RunDetails"),
+        ("runwatch.layouts.common", "RunFolderDetails"),  # a framework run's details (its event file's writer)
     }
 
     def find_class(self, module: str, name: str) -> Any:

@@ -99,3 +99,18 @@ def event_tail(path: str) -> EventTail:
 
 def is_event_file(name: str) -> bool:
     return name.startswith("events.out.tfevents.")
+
+
+def writer_of(name: str) -> tuple[str, int, float] | None:
+    """(host, pid, opened at) of the process that writes an event file, from its name.
+
+    TensorBoard's writers name their files ``events.out.tfevents.<time>.<host>.<pid>.<n>``
+    (the host may hold dots); None for any other name.
+    """
+    if not is_event_file(name):
+        return None
+    parts = name[len("events.out.tfevents.") :].split(".")
+    if len(parts) < 4 or not parts[0].isdigit() or not parts[-2].isdigit():
+        return None
+    host = ".".join(parts[1:-2])
+    return (host, int(parts[-2]), float(parts[0])) if host else None

@@ -17,7 +17,7 @@ from runwatch.layout import Project
 from runwatch.process_info import ProcessInfo, ProcessSnapshot
 from runwatch.readers.log_end import end_of_file
 from runwatch.readers.run_output import find_output
-from runwatch.run_status.process_memory import ProcessMemory, memory_for, remembered_evidence
+from runwatch.run_status.process_memory import ProcessMemory, memory_for, remembered_evidence, writer_evidence
 from runwatch.run_status.rules import Decision, Evidence, Job, decide
 
 RHYTHM_WINDOW = 5  # recent epoch intervals the median is taken over
@@ -71,7 +71,7 @@ def _job(proc: ProcessInfo | None) -> Job | None:
     return Job(proc.job_id, state, proc.exit_code, proc.signal)
 
 
-def _process_evidence(project: Project, rel: str, proc: ProcessInfo | None, process_errors: dict[str, str] | None) -> tuple[str, str | None]:
+def _process_evidence(project: Project, rel: str, proc: ProcessInfo | None, process_errors: dict[str, str] | None, writer: Any = None) -> tuple[str, str | None]:
     if proc is not None:
         if proc.state == "running":
             return "alive", None
@@ -82,8 +82,13 @@ def _process_evidence(project: Project, rel: str, proc: ProcessInfo | None, proc
     mem = _memory(project)
     entry = mem.last(rel)
     snap = mem.snapshot or ProcessSnapshot(errors=dict(process_errors or {}))
+    local_lookup = "local" in snap.sources and "local" not in snap.errors
     if entry is not None and (proc is None or proc.state != "queued"):
-        return remembered_evidence(entry, snap, local_lookup="local" in snap.sources and "local" not in snap.errors)
+        return remembered_evidence(entry, snap, local_lookup=local_lookup)
+    if proc is None and writer is not None:  # a framework run: the process its event file names
+        found = writer_evidence(writer, local_lookup)
+        if found is not None:
+            return found
     real_errors = [k for k in (process_errors or {}) if not k.endswith(":gpu")]
     return ("unknown" if real_errors else "none"), None
 
@@ -107,7 +112,7 @@ def gather(
 ) -> Verdict:
     """The run's evidence, decided."""
     s = project.settings
-    process, process_detail = _process_evidence(project, rel, proc, process_errors)
+    process, process_detail = _process_evidence(project, rel, proc, process_errors, getattr(details, "writer", None))
     job = _job(proc)
     work_dir_exists = newest_log is not None or last_activity is not None or os.path.isdir(work_dir)
     log_end = None

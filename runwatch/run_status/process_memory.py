@@ -135,6 +135,34 @@ def local_state(pid: int, start_time: float | None) -> str:
     return "alive"
 
 
+def writer_evidence(writer: tuple[str, int, float], local_lookup: bool) -> tuple[str, str] | None:
+    """(process evidence, detail) from the process named in a TensorBoard event file's name, or None
+    when it is another machine's (no source can tell). The process must have started before the
+    file was opened: a pid reused since is another process, and the writer has exited."""
+    import socket
+
+    host, pid, opened_at = writer
+    if host != socket.gethostname():
+        return None
+    what = f"process {pid} on this machine (the writer of the run's event file)"
+    if not local_lookup:
+        return "unknown", f"{what} not checked (process lookup off)"
+    import psutil  # deferred: `import runwatch` stays light
+
+    try:
+        started = psutil.Process(pid).create_time()
+    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess, OSError):
+        return "gone", f"{what} has exited"
+    if started > opened_at + 1.0:  # the name has whole seconds: the file was opened after the process started
+        return "gone", f"{what} has exited (pid {pid} is another process now)"
+    state = local_state(pid, None)
+    if state == "alive":
+        return "alive", f"{what} is alive"
+    if state == "stopped":
+        return "stopped", f"{what} is stopped (state T: SIGSTOP or a debugger)"
+    return "gone", f"{what} has exited" + (" (a zombie, not yet reaped by its parent)" if state == "zombie" else "")
+
+
 def remembered_evidence(entry: dict[str, Any], snapshot: ProcessSnapshot, local_lookup: bool) -> tuple[str, str]:
     """(process evidence, detail) for a remembered process that the snapshot does not list alive."""
     where = entry.get("server") or "this machine"
