@@ -115,8 +115,8 @@ class ProgressInfo:
         pct = data["progress_percentage"]
         if isinstance(completed, bool) or not isinstance(completed, int) or completed < 0:
             raise ValueError(f"completed_epochs must be a non-negative integer, got {completed!r}")
-        if isinstance(pct, bool) or not isinstance(pct, int | float):
-            raise ValueError(f"progress_percentage must be a number, got {pct!r}")
+        if isinstance(pct, bool) or not isinstance(pct, int | float) or not math.isfinite(pct):
+            raise ValueError(f"progress_percentage must be a finite number, got {pct!r}")
         known = {f.name for f in fields(cls)}
         kwargs = {k: v for k, v in data.items() if k in known}
         kwargs["progress_percentage"] = float(pct)

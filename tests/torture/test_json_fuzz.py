@@ -11,7 +11,7 @@ import json
 import math
 import os
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from runwatch.progress_tracking import ProgressInfo
@@ -117,6 +117,8 @@ progress_like = st.fixed_dictionaries(
 
 @SLOW
 @given(d=progress_like | values)
+@example(d={"completed_epochs": 0, "progress_percentage": float("inf")})  # found by this test: not strict JSON
+@example(d={"completed_epochs": 3, "progress_percentage": float("nan")})
 def test_read_progress_json_any_content(tmp_path_factory, d):
     """Any progress.json content: a ProgressInfo or a problem naming the file; never an exception."""
     wd = str(tmp_path_factory.getbasetemp() / "wd")
