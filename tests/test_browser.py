@@ -46,7 +46,8 @@ def page_on_tree(tree):
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
         page.goto(srv.url)
         page.wait_for_selector("#conn.conn-live")
-        wait_js(page, "() => window.runwatch.runs.size > 0")
+        # Every run (the tree's and the markup-named one) in the page before a test looks for one.
+        wait_js(page, "(n) => window.runwatch.runs.size === n", len(tree.runs) + 1)
         yield tree, srv, page, errors
         browser.close()
 
