@@ -11,7 +11,6 @@ import functools
 import json
 import os
 import sys
-import time
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -19,13 +18,15 @@ import click
 
 from runwatch import __version__
 from runwatch.cli_scan import SORT_KEYS, UserError
+from runwatch.cli_watch import first_scan as _first_scan
+from runwatch.cli_watch import make_console
+from runwatch.cli_watch import watch as _watch
 from runwatch.terminal_text import terminal_safe
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 EXIT_FAIL_ON = 1
 EXIT_USAGE = 2
-PROGRESS_MIN_RUNS = 100
 
 
 class CliError(click.ClickException):
@@ -120,13 +121,6 @@ def open_project(root: str | None, paths: Sequence[str], sleep_time: int | None,
     return project
 
 
-def make_console(stderr: bool = False) -> Any:
-    """A rich console; piped output gets a wide fixed width so tables are not folded to 80 columns."""
-    from rich.console import Console
-
-    stream = sys.stderr if stderr else sys.stdout
-    width = None if stream.isatty() or os.environ.get("COLUMNS") else 200
-    return Console(file=stream, width=width)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -238,67 +232,8 @@ def _close(monitor: Any) -> None:
         close()
 
 
-def _first_scan(scanner: Any, configs: list[str]) -> Any:
-    """A scan, with a transient progress bar on stderr when a terminal waits on a large tree."""
-    if len(configs) < PROGRESS_MIN_RUNS or not sys.stderr.isatty():
-        return scanner.scan(configs=configs)
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeRemainingColumn,
-    )
-
-    # Refreshed from the scan's own callback, not by rich's refresh thread: a live thread
-    # would keep a cold scan from fanning out over forked workers (see run_status.fanout).
-    with Progress(
-        TextColumn("scanning runs"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-        console=make_console(stderr=True), transient=True, auto_refresh=False,
-    ) as prog:
-        task = prog.add_task("scan", total=len(configs))
-        shown = [0.0]
-
-        def update(done: int, total: int) -> None:
-            prog.update(task, completed=done)
-            t = time.monotonic()
-            if t - shown[0] >= 0.1 or done == total:
-                shown[0] = t
-                prog.refresh()
-
-        return scanner.scan(on_progress=update, configs=configs)
 
 
-def _watch(scanner: Any, wanted: set[str], sort: str, interval: float, columns: list[str] | None = None) -> None:
-    """Live table, redrawn in place, cut to the terminal's height; Ctrl-C ends it quietly."""
-    from rich.live import Live
-
-    from runwatch.cli_scan import ScanResult, filter_rows, sort_rows
-    from runwatch.render import status_view
-
-    console = make_console()
-    root = scanner.project.root
-    try:
-        result = _first_scan(scanner, scanner.configs())
-        with Live(console=console, auto_refresh=False, transient=False, vertical_overflow="crop") as live:
-            while True:
-                rows = sort_rows(filter_rows(result.rows, wanted), sort)
-                title = f"runwatch · {root} · {time.strftime('%H:%M:%S', time.localtime(result.checked_at))} · every {interval:g}s · Ctrl-C to quit"
-                banner = None if os.path.isdir(root) else f"the project root {root} is gone (moved or unmounted?); showing the last scan, waiting for it to come back"
-                height = console.height if console.is_terminal else None
-                live.update(status_view(rows, result, title=title, width=console.width, height=height, columns=columns, banner=banner), refresh=True)
-                time.sleep(interval)
-                if os.path.isdir(root):
-                    try:
-                        result = scanner.scan()
-                    except UserError:
-                        pass
-                else:
-                    result = ScanResult(result.rows, result.process_errors, result.checked_at)
-    except KeyboardInterrupt:
-        pass
-    if not console.is_terminal:
-        console.print()  # a piped Live leaves its last frame without a final newline
 
 
 # ---------------------------------------------------------------- show

@@ -93,7 +93,7 @@ def _serve(run_server: Callable[..., None], root: str, host: str, port: int, ope
 
 
 def _terminal(root: str) -> None:
-    from runwatch.cli import _watch
+    from runwatch.cli_watch import watch
     from runwatch.cli_scan import Scanner
     from runwatch.layout import Project
     from runwatch.processes import monitor_from_settings
@@ -101,6 +101,6 @@ def _terminal(root: str) -> None:
     project = Project.at(root)
     monitor = monitor_from_settings(project, local=True, ssh=[], slurm=False)
     try:
-        _watch(Scanner(project, [], monitor), set(), "updated", 1.0)  # newest first: the live runs stay above any cut
+        watch(Scanner(project, [], monitor), set(), "updated", 1.0)  # newest first: the live runs stay above any cut
     finally:
         monitor.close()
