@@ -16,6 +16,7 @@ LAYERS = {
     "runwatch.layout": 0,
     "runwatch.process_info": 0,
     "runwatch.sharing": 0,
+    "runwatch.state": 0,
     "runwatch.forking": 0,
     "runwatch.notify_targets": 0,
     "runwatch.readers": 1,
