@@ -28,10 +28,11 @@ from runwatch.run_status import (
     get_run_status,
 )
 from runwatch.settings import Settings, SettingsError, load_settings
+from runwatch.state import STATE, reset
 
 __version__ = "0.1.0"
 
-_DEFAULT_MONITORS: dict[tuple[str, str], ProcessMonitor] = {}
+_DEFAULT_MONITORS: dict[tuple[str, str], ProcessMonitor] = STATE.table("runwatch.default_monitors")
 
 
 def _default_monitor(project: Project) -> ProcessMonitor:
@@ -52,6 +53,7 @@ def _default_monitor(project: Project) -> ProcessMonitor:
 _set_default_monitor_factory(_default_monitor)
 
 __all__ = [
+    "STATE",
     "STATUSES",
     "BaseProgressTracker",
     "ClassRef",
@@ -79,5 +81,6 @@ __all__ = [
     "get_log_last_update",
     "get_run_status",
     "get_session_progress",
+    "reset",
     "load_settings",
 ]

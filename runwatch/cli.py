@@ -17,7 +17,8 @@ from typing import Any, TypeVar
 import click
 
 from runwatch import __version__
-from runwatch.cli_scan import SORT_KEYS, UserError
+from runwatch.cli_scan import SORT_KEYS
+from runwatch.errors import UserError
 from runwatch.cli_watch import first_scan as _first_scan
 from runwatch.cli_watch import make_console
 from runwatch.cli_watch import watch as _watch

@@ -8,7 +8,6 @@ same scan (paths -> configs -> RunStatus, trackers reused between refreshes) ser
 from __future__ import annotations
 
 import functools
-import gc
 import glob
 import math
 import os
@@ -19,30 +18,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from runwatch.configs.facts import ConfigFacts
+from runwatch.errors import UserError
 from runwatch.layout import LayoutError, Project
-from runwatch.process_info import ProcessSnapshot
+
 from runwatch.progress_tracking.progress_info import json_safe
-from runwatch.run_status import (
-    STATUSES,
-    RunStatus,
-    evaluate_run,
-    open_store,
-)
-from runwatch.run_status.fanout import scan_with_workers
-from runwatch.run_status.run_status import (
-    _read_all_facts,
-    _work_dir_or_none,
-    note_store_problem,
-    take_snapshot,
-)
+from runwatch.run_status import STATUSES, RunStatus, engine_for
 
 JSON_SCHEMA_VERSION = 1
 SORT_KEYS: tuple[str, ...] = ("run", "status", "progress", "updated", "eta", "kind")
 _GLOB_CHARS = set("*?[")
-
-
-class UserError(Exception):
-    """A mistake of the caller (bad path, bad option); shown as one line, exit code 2."""
 
 
 @dataclass
@@ -228,10 +212,11 @@ def parse_status_list(values: Sequence[str]) -> set[str]:
 
 
 class Scanner:
-    """Status of a fixed selection of runs, reusing trackers and facts between refreshes.
+    """Status of a fixed selection of runs, through the project's scan engine.
 
-    A ``--watch`` refresh then costs a few stats per unchanged run; a config file that
-    changes (new mtime) is read again so edits show up without a restart.
+    The engine keeps trackers and facts between refreshes, so a ``--watch`` refresh costs
+    a few stats per unchanged run; a config file that changes is read again, so edits
+    show up without a restart.
     """
 
     def __init__(
@@ -247,9 +232,8 @@ class Scanner:
         self.monitor = monitor
         self.sleep_time = sleep_time
         self.outdated_days = outdated_days
-        self._trackers: dict[str, Any] = {}
-        self._config_mtime: dict[str, float] = {}
-        self.store = open_store(project)
+        self.engine = engine_for(project)
+        self.store = self.engine.store
 
     def configs(self) -> list[str]:
         return resolve_targets(self.project, self.paths)
@@ -257,87 +241,14 @@ class Scanner:
     def scan(self, on_progress: Callable[[int, int], None] | None = None, configs: list[str] | None = None) -> ScanResult:
         configs = self.configs() if configs is None else configs
         now = time.time()
-        project = self.project
-
-        def compute(config: str, facts: ConfigFacts) -> Any:  # in a forked worker of a cold scan
-            return evaluate_run(config, project, process_map={}, facts=facts, now=now, sleep_time=self.sleep_time, outdated_days=self.outdated_days)[1]
-
-        rows: list[Row] = []
-
-        def scan_share(
-            share: list[str], snap: ProcessSnapshot, process_map: dict[str, Any], facts: dict[str, ConfigFacts] | None, computed: dict[str, Any] | None, config_workers: int | None
-        ) -> None:
-            # One batch read of every config (a stat per config while unchanged: the same
-            # facts object comes back, so the tracker is reused); an edited config is read again.
-            if facts is None:
-                facts = _read_all_facts(share, project, config_workers)
-            self._scan_rows(share, facts, process_map, snap, now, rows, on_progress, len(configs), computed)
-
-        gc_was_enabled = gc.isenabled()
-        gc.disable()  # see get_all_run_status: a scan allocates much and frees little
-        try:
-            # A first scan of many runs fans out (see run_status.fanout).
-            snap, forked = scan_with_workers(
-                configs, project, self.store, self._trackers, lambda c: _work_dir_or_none(project, c), compute,
-                lambda: take_snapshot(self.monitor, project), scan_share,
-            )
-        finally:
-            if gc_was_enabled:
-                gc.enable()
-        if forked:  # shares came back in another order: the caller's order
-            order = {c: i for i, c in enumerate(configs)}
-            rows.sort(key=lambda r: order[r.status.config])
-        # A read-only project still gets its status (the cache only makes it faster),
-        # but the reason the cache could not be saved is said once, on stderr.
-        note_store_problem(self.store.save())
-        return ScanResult(rows, dict(snap.errors), now)
-
-    def _scan_rows(
-        self,
-        configs: list[str],
-        all_facts: dict[str, ConfigFacts],
-        process_map: dict[str, Any],
-        snap: ProcessSnapshot,
-        now: float,
-        rows: list[Row],
-        on_progress: Callable[[int, int], None] | None,
-        total: int,
-        computed: dict[str, Any] | None = None,
-    ) -> None:
-        for c in configs:
-            facts = all_facts.get(c)
-            tracker = computed[c] if computed is not None else self._trackers.get(c)
-            if facts is None:  # the batch failed: this run reads its own config, as before
-                try:
-                    mtime = os.stat(c).st_mtime
-                except OSError:
-                    mtime = -1.0
-                if self._config_mtime.get(c) != mtime:
-                    tracker = None
-                else:
-                    facts = tracker.config if tracker is not None else None
-            else:
-                mtime = None
-            status, tracker = evaluate_run(
-                c,
-                self.project,
-                process_map=process_map,
-                process_errors=snap.errors,
-                sleep_time=self.sleep_time,
-                outdated_days=self.outdated_days,
-                store=self.store,
-                tracker=tracker,
-                facts=facts,
-                now=now,
-                computed=computed is not None,
-            )
-            if tracker is not None:
-                self._trackers[c] = tracker
-                if mtime is not None:
-                    self._config_mtime[c] = mtime
-            rows.append(Row(status, tracker.config if tracker is not None else None))
-            if on_progress is not None:
-                on_progress(len(rows), total)
+        # A first scan of many runs fans out (see run_status.fanout). A read-only project
+        # still gets its status (the store only makes it faster); the reason it could not
+        # be saved is logged once, on stderr.
+        scanned = self.engine.scan(
+            configs, processes=self.monitor, sleep_time=self.sleep_time, outdated_days=self.outdated_days, now=now, on_progress=on_progress
+        )
+        rows = [Row(s.status, s.facts) for s in scanned.values()]
+        return ScanResult(rows, dict(self.engine.snapshot.errors), now)
 
 
 def filter_rows(rows: list[Row], statuses: set[str]) -> list[Row]:

@@ -8,7 +8,7 @@ import sys
 import time
 from typing import Any
 
-from runwatch.cli_scan import UserError
+from runwatch.errors import UserError
 
 PROGRESS_MIN_RUNS = 100
 

@@ -149,7 +149,7 @@ def parse_columns(value: str | None) -> list[str] | None:
     keys = [aliases.get(k, k) for k in keys]
     bad = [k for k in keys if k not in COLUMN_KEYS]
     if bad:
-        from runwatch.cli_scan import UserError
+        from runwatch.errors import UserError
 
         raise UserError(f"unknown column {bad[0]!r}; choose from {', '.join(COLUMN_KEYS)}")
     return list(dict.fromkeys(keys))

@@ -11,32 +11,50 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PKG = os.path.join(ROOT, "runwatch")
 
 # Lower number = lower layer. A module may import only from its own layer or below.
+# Every module of the package is in exactly one of these (test_every_module_has_a_layer).
 LAYERS = {
+    # 0, foundations: data types, path arithmetic, settings, process-wide state
     "runwatch.settings": 0,
     "runwatch.layout": 0,
     "runwatch.process_info": 0,
     "runwatch.sharing": 0,
     "runwatch.state": 0,
+    "runwatch.errors": 0,
     "runwatch.forking": 0,
     "runwatch.notify_targets": 0,
+    "runwatch.terminal_text": 0,
+    # 1, readers: one file into facts
     "runwatch.readers": 1,
     "runwatch.configs": 1,
+    # 2, progress: one run's progress; the layouts behind the Layout protocol
     "runwatch.progress_tracking": 2,
     "runwatch.layouts": 2,
+    # 3, status: the decision, the scan engine, the view model
     "runwatch.run_status": 3,
+    "runwatch.view_model": 3,
+    # 4, sources of processes and jobs; the tree generator
     "runwatch.processes": 4,
     "runwatch.testing": 4,
+    # 5, live: index, watcher, notifications
     "runwatch.live": 5,
+    # 6-8, surfaces
     "runwatch.server": 6,
     "runwatch.hub": 7,
+    "runwatch.cli_scan": 8,
+    "runwatch.render": 8,
+    "runwatch.cli_watch": 8,
+    "runwatch.settings_doc": 8,
     "runwatch.demo": 8,
     "runwatch.cli": 8,
+    "runwatch": 4,  # the package's own __init__: the public API, re-exported (its default monitor asks layer 4)
 }
 
 
 def layer_of(module: str) -> int | None:
     best = None
     for prefix, layer in LAYERS.items():
+        if prefix == "runwatch" and module != "runwatch":
+            continue  # the package root is its own entry, not a prefix of everything
         if module == prefix or module.startswith(prefix + "."):
             if best is None or len(prefix) > len(best[0]):
                 best = (prefix, layer)
@@ -74,6 +92,78 @@ def test_lower_layers_never_import_higher_ones():
                 if other is not None and other > own:
                     violations.append(f"{mod} (layer {own}) imports {n} (layer {other}) at line {node.lineno}")
     assert not violations, "\n".join(violations)
+
+
+def test_every_module_has_a_layer():
+    missing = sorted(mod for mod, _ in modules() if layer_of(mod) is None)
+    assert not missing, f"modules in no layer (add them to LAYERS and docs/ARCHITECTURE.md): {missing}"
+
+
+def import_graph() -> dict[str, set[str]]:
+    """module -> the runwatch modules it imports, at module level or inside functions (deferred).
+
+    ``from runwatch.pkg import sub`` names the submodule ``sub``, not the package.
+    """
+    mods = dict(modules())
+    graph: dict[str, set[str]] = {}
+    for mod, path in mods.items():
+        tree = ast.parse(open(path, encoding="utf-8").read(), path)
+        package = mod if path.endswith("__init__.py") else mod.rpartition(".")[0]
+        deps: set[str] = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom):
+                if node.level:
+                    base = package.split(".")[: len(package.split(".")) - (node.level - 1)]
+                    target = ".".join(base + ([node.module] if node.module else []))
+                else:
+                    target = node.module or ""
+                if not target.startswith("runwatch"):
+                    continue
+                subs = [f"{target}.{a.name}" for a in node.names if f"{target}.{a.name}" in mods]
+                deps.update(subs)
+                if target in mods and len(subs) < len(node.names):
+                    deps.add(target)
+            elif isinstance(node, ast.Import):
+                deps.update(a.name for a in node.names if a.name in mods)
+        deps.discard(mod)
+        graph[mod] = deps
+    return graph
+
+
+def test_no_import_cycles_deferred_imports_included():
+    """No module reaches itself through imports: not two modules importing each other, not a longer loop."""
+    graph = import_graph()
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    cycles: list[list[str]] = []
+
+    def visit(v: str) -> None:  # Tarjan's strongly connected components
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in sorted(graph[v]):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                comp.append(w)
+                if w == v:
+                    break
+            if len(comp) > 1:
+                cycles.append(sorted(comp))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    assert not cycles, "modules that import each other (directly or in a loop): " + "; ".join(" <-> ".join(c) for c in cycles)
 
 
 def test_core_import_is_light():

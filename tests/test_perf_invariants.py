@@ -18,7 +18,7 @@ from runwatch import ProcessSnapshot, get_all_run_status
 from runwatch.progress_tracking import TrainerProgressTracker
 from runwatch.progress_tracking.base_progress_tracker import BaseProgressTracker
 from runwatch.readers.scores import read_aggregated
-from runwatch.run_status import run_status as rs_module
+import runwatch.state
 from runwatch.testing.generator import write_epoch
 
 from test_run_status import check_answers
@@ -48,9 +48,7 @@ def _subclasses(cls):
 
 def _forget_process_state():
     """What a new process has: nothing in memory, only the files under .runwatch-cache."""
-    rs_module._STORES.clear()
-    rs_module._TRACKERS.clear()
-    rs_module._PATHS.clear()
+    runwatch.state.reset()
 
 
 def _run(tree):

@@ -145,7 +145,7 @@ def test_background_writes_also_check_the_dir(tmp_path):
 def test_a_store_that_cannot_be_saved_is_reported(tmp_path, caplog):
     from runwatch.layout import Project
     from runwatch.run_status import get_all_run_status
-    from runwatch.run_status import run_status as rs
+    from runwatch.run_status import engine_for
     from runwatch.testing.generator import generate_tree
 
     tree = generate_tree(str(tmp_path / "p"), n_runs=6, seed=1)
@@ -159,6 +159,7 @@ def test_a_store_that_cannot_be_saved_is_reported(tmp_path, caplog):
     with caplog.at_level(logging.WARNING, logger="runwatch"):
         out = get_all_run_status(configs, root=tree.root, snapshot=_snapshot(tree))
     assert len(out) == len(configs)
+    rs = engine_for(project)  # the project's scan engine keeps the last save's problem
     assert rs.last_store_problem is not None and str(store_path) in rs.last_store_problem
     assert "could not save cache" in rs.last_store_problem
     assert any(str(store_path) in r.getMessage() for r in caplog.records if r.name == "runwatch")

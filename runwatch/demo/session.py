@@ -35,7 +35,7 @@ def run_demo(
     terminal: bool = False,
     load_server: Callable[[], Callable[..., None] | None] = lambda: None,
 ) -> None:
-    from runwatch.cli_scan import UserError
+    from runwatch.errors import UserError
 
     temporary = directory is None
     root: str = tempfile.mkdtemp(prefix="runwatch-demo-") if directory is None else os.path.abspath(directory)

@@ -21,16 +21,15 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from runwatch.configs.facts import ConfigFacts, compact_facts
-from runwatch.layout import LayoutError, Project
-from runwatch.layouts import layout_run_of_path, layout_runs_by_name
+from runwatch.configs.facts import ConfigFacts
+from runwatch.layout import Project
 from runwatch.process_info import ProcessInfo, ProcessSnapshot
-from runwatch.progress_tracking.base_progress_tracker import BaseProgressTracker
-from runwatch.progress_tracking.progress_cache import ProgressStore, is_own_name
+from runwatch.progress_tracking.progress_cache import ProgressStore
 from runwatch.readers.scores import flatten_scalars, main_score
 from runwatch.run_status.process_memory import local_states_changed
 from runwatch.run_status.rules import STATUSES
-from runwatch.run_status.run_status import RunStatus, evaluate_run, open_store, take_snapshot
+from runwatch.run_status.engine import Scanned, ScanEngine, open_store
+from runwatch.run_status.run_status import RunStatus, take_snapshot
 from runwatch.sharing import share
 
 # Statuses that can change with the clock alone (a log going quiet), checked on every sweep.
@@ -44,32 +43,9 @@ def run_id(rel: str) -> str:
     return hashlib.sha1(rel.encode("utf-8")).hexdigest()[:12]
 
 
-def read_facts(config_path: str, project: Project) -> ConfigFacts:
-    """The config's facts; a reader that raises (or is missing) becomes this run's error."""
-    try:
-        from runwatch.configs import read_config
-
-        # Shared with the other configs' (runner, metric, keys, directions): the index keeps them all.
-        return compact_facts(read_config(config_path, root=project.root, settings=project.settings))
-    except Exception as e:  # one unreadable config must never stop the index
-        return ConfigFacts(path=config_path, error=f"{config_path}: cannot read config ({type(e).__name__}: {e})")
-
-
-def read_facts_batch(config_paths: list[str], project: Project) -> dict[str, ConfigFacts]:
-    """Facts of many configs in one batch (one cache load, shared sources); falls back per config."""
-    if not config_paths:
-        return {}
-    try:
-        from runwatch.configs import read_configs
-
-        return {c: compact_facts(f) for c, f in read_configs(config_paths, root=project.root, settings=project.settings).items()}
-    except Exception:  # the batch failed as a whole: read each alone so only the bad one fails
-        return {c: read_facts(c, project) for c in config_paths}
-
-
 @dataclass(slots=True)
 class Entry:
-    """One tracked run: its last status and the state that makes the next evaluation cheap.
+    """One listed run: its last status and the facts it was decided from (the scan engine keeps its tracker).
 
     The run's JSON record is not kept: it is ~1.2 KiB per run and everything in it can be
     rebuilt from the status, so it is made when asked for (snapshots, REST, deltas) and
@@ -80,7 +56,6 @@ class Entry:
     rel: str
     config: str
     status: RunStatus | None = None
-    tracker: BaseProgressTracker | None = None
     facts: ConfigFacts | None = None
     # record_digest() of the record last published for this run.
     digest: bytes | None = None
@@ -232,8 +207,8 @@ class LiveIndex:
         self.by_rel: dict[str, str] = {}
         self.seq = 0
         self.updated_at: float | None = None
-        self.snapshot: ProcessSnapshot = ProcessSnapshot()
-        self._process_map: dict[str, ProcessInfo] = {}
+        # Facts, trackers, the process snapshot and the progress store of every run.
+        self.engine = ScanEngine(project, self.store, fan_out=False)
         self._lock = threading.RLock()
         # Serialises evaluations: watcher batches and sweeps may be called from several threads.
         self._work = threading.Lock()
@@ -300,14 +275,7 @@ class LiveIndex:
             self.scanning = True
             try:
                 self._refresh_processes(snapshot)
-                configs = self.project.discover_configs()
-                found: dict[str, str] = {}
-                for c in configs:
-                    try:
-                        found[self.project.config_rel(c)] = c
-                    except LayoutError:
-                        continue
-                found.update(layout_runs_by_name(self.project))  # layouts hook: HF / Lightning run folders
+                found = self.engine.discover()
                 with self._lock:
                     gone = [rel for rel in self.by_rel if rel not in found]
                 items = list(found.items())
@@ -329,25 +297,15 @@ class LiveIndex:
     def apply_changes(self, paths: Iterable[str]) -> Delta | None:
         """Recompute only the runs that the changed paths touch; None when nothing visible changed."""
         with self._work:
-            touched, reread, gone, rediscover = self._map_paths(paths)
-            for under in rediscover:
-                for c in self.project.discover_configs(under or None):
-                    try:
-                        rel = self.project.config_rel(c)
-                    except LayoutError:
-                        continue
-                    touched[rel] = c
-                    reread.add(rel)
-                with self._lock:
-                    prefix = under + "/" if under else ""
-                    for rel in list(self.by_rel):
-                        if rel.startswith(prefix) and rel not in touched and not os.path.isfile(self.project.config_path(rel)):
-                            gone.append(rel)
-            return self._evaluate_and_commit(touched, gone, reread_facts=reread)
+            with self._lock:
+                known = {rel: self.entries[i].config for rel, i in self.by_rel.items()}
+            now = self.clock()
+            r = self.engine.rescan(paths, known, now=now, save=False)
+            return self._commit(r.found, r.scanned, r.gone, now)
 
     def local_process_changed(self) -> bool:
         """Whether a local process of the last snapshot has exited or changed state since."""
-        return local_states_changed(list(self._process_map.values()))
+        return local_states_changed(list(self.engine.process_map.values()))
 
     def take_process_snapshot(self) -> ProcessSnapshot:
         """Ask the process sources (may take seconds over SSH); safe to call outside the index's work."""
@@ -366,9 +324,9 @@ class LiveIndex:
             self._sweeps += 1
             if full is None:
                 full = self.full_sweep_every > 0 and self._sweeps % self.full_sweep_every == 0
-            old_map = self._process_map
+            old_map = self.engine.process_map
             self._refresh_processes(snapshot)
-            new_map = self._process_map
+            new_map = self.engine.process_map
             proc_changed = {rel for rel in set(old_map) | set(new_map) if _proc_key(old_map.get(rel)) != _proc_key(new_map.get(rel))}
             with_finished = self.finished_sweep_every > 0 and self._sweeps % self.finished_sweep_every == 0
             errors_now = bool(self.snapshot.errors)
@@ -391,114 +349,40 @@ class LiveIndex:
 
     # ------------------------------------------------------------------ internals
 
-    def _refresh_processes(self, snapshot: ProcessSnapshot | None = None) -> None:
-        self.snapshot = snapshot if snapshot is not None else take_snapshot(self.monitor, self.project)
-        self._process_map = self.snapshot.by_config()
+    @property
+    def snapshot(self) -> ProcessSnapshot:
+        """The process snapshot the runs were last evaluated with."""
+        return self.engine.snapshot
 
-    def _map_paths(self, paths: Iterable[str]) -> tuple[dict[str, str], set[str], list[str], set[str]]:
-        """Changed paths -> (runs to evaluate, runs whose config to re-read, removed runs, config subtrees to rediscover)."""
-        croot = os.path.normpath(self.project.configs_root)
-        lroot = os.path.normpath(self.project.logs_root)
-        touched: dict[str, str] = {}
-        reread: set[str] = set()
-        gone: list[str] = []
-        rediscover: set[str] = set()
-        with self._lock:
-            known = dict(self.by_rel)
-            entries = {rel: self.entries[i] for rel, i in known.items()}
-        for raw in paths:
-            p = os.path.normpath(os.path.abspath(os.fspath(raw)))
-            if p.startswith(croot + os.sep) or p == croot:
-                rel_path = os.path.relpath(p, croot).replace(os.sep, "/")
-                if rel_path == ".":
-                    rediscover.add("")
-                    continue
-                if rel_path.endswith(".py"):
-                    name = os.path.basename(rel_path)
-                    if name.startswith("__") or "__pycache__" in rel_path.split("/"):
-                        continue
-                    try:
-                        is_template = self.project.is_template(p)
-                    except LayoutError:
-                        continue
-                    rel = rel_path[:-3]
-                    if is_template:
-                        # A template may be imported by any config: re-read every config's facts.
-                        for r, e in entries.items():
-                            touched[r] = e.config
-                            reread.add(r)
-                        continue
-                    if os.path.isfile(p):
-                        touched[rel] = p
-                        reread.add(rel)
-                    elif rel in known:
-                        gone.append(rel)
-                elif not os.path.splitext(rel_path)[1] and (os.path.isdir(p) or any(r.startswith(rel_path + "/") for r in known)):
-                    # A folder appeared or vanished (mv, rm -r): its configs are found again.
-                    rediscover.add(rel_path)
-            elif p.startswith(lroot + os.sep):
-                parts = os.path.relpath(p, lroot).split(os.sep)
-                if is_own_name(parts[-1]):
-                    continue
-                hit = False
-                for k in range(len(parts), 0, -1):
-                    rel = "/".join(parts[:k])
-                    if rel in known:
-                        touched[rel] = entries[rel].config
-                        hit = True
-                        break
-                if not hit:
-                    # A parent of work dirs (a whole folder moved in or removed).
-                    prefix = "/".join(parts) + "/"
-                    for r, e in entries.items():
-                        if r.startswith(prefix):
-                            touched[r] = e.config
-            else:  # layouts hook: a change inside an HF / Lightning run folder
-                lrun = layout_run_of_path(self.project, p)
-                if lrun is not None:
-                    touched[lrun[0]] = lrun[1]
-        for rel in gone:
-            touched.pop(rel, None)
-        return touched, reread, gone, rediscover
+    def _refresh_processes(self, snapshot: ProcessSnapshot | None = None) -> None:
+        self.engine.take_snapshot(snapshot if snapshot is not None else self.monitor)
 
     def _evaluate_and_commit(self, configs: dict[str, str], gone: Iterable[str], *, reread_facts: set[str]) -> Delta | None:
+        """Evaluate ``configs`` (name -> key) through the engine and commit; ``gone``: names to drop."""
         now = self.clock()
-        results: list[tuple[str, str, RunStatus, BaseProgressTracker | None, ConfigFacts]] = []
         with self._lock:
             known = {rel: self.entries.get(self.by_rel.get(rel, "")) for rel in configs}
         # A config found again (a full sweep lists every one) keeps the path string its run
         # already holds: the status, facts and caches then never hold two equal copies.
-        configs = {rel: e.config if e is not None and e.config == c else c for rel, c in configs.items() for e in (known[rel],)}
-        fresh = read_facts_batch(
-            [c for rel, c in configs.items() if known[rel] is None or known[rel].facts is None or rel in reread_facts],
-            self.project,
-        )
-        for rel, config in sorted(configs.items()):
-            entry = known[rel]
-            facts = fresh.get(config)
-            if facts is None:
-                facts = entry.facts if entry is not None and entry.facts is not None else read_facts(config, self.project)
-            tracker = entry.tracker if entry is not None else None
-            status, tracker = evaluate_run(
-                config,
-                self.project,
-                process_map=self._process_map,
-                process_errors=self.snapshot.errors,
-                store=self.store,
-                tracker=tracker,
-                facts=facts,
-                now=now,
-            )
-            results.append((rel, config, status, tracker, facts))
+        configs = {rel: e.config if e is not None and e.config == c else c for rel, c in sorted(configs.items()) for e in (known[rel],)}
+        reread = {c for rel, c in configs.items() if rel in reread_facts}
+        scanned = self.engine.scan(configs.values(), reread=reread, now=now, save=False)
+        return self._commit(configs, scanned, list(gone), now)
+
+    def _commit(self, found: dict[str, str], scanned: dict[str, Scanned], gone: list[str], now: float) -> Delta | None:
+        """Publish what a scan found: new and changed records, removed runs, one delta."""
+        results = [(rel, key, scanned[key].status, scanned[key].facts) for rel, key in found.items()]
         added: list[dict[str, Any]] = []
         changed: list[dict[str, Any]] = []
         removed: list[str] = []
         with self._lock:
             for rel in gone:
                 eid = self.by_rel.pop(rel, None)
-                if eid is not None and self.entries.pop(eid, None) is not None:
+                entry = self.entries.pop(eid, None) if eid is not None else None
+                if entry is not None:
                     removed.append(eid)
-            for rel, config, status, tracker, facts in results:
+                    self.engine.forget([entry.config])
+            for rel, config, status, facts in results:
                 eid = self.by_rel.get(rel) or run_id(rel)
                 compact_scores(status)
                 rec = make_record(eid, status, facts.directions if facts is not None else None, self.cluster)
@@ -515,7 +399,7 @@ class LiveIndex:
                     changed.append(rec)
                 if facts is not None and facts.path == config and facts.path is not config:
                     facts.path = config  # one string for the entry, its status and its facts
-                entry.config, entry.status, entry.digest, entry.tracker, entry.facts = config, status, digest, tracker, facts
+                entry.config, entry.status, entry.digest, entry.facts = config, status, digest, facts
             if not (added or changed or removed):
                 return None
             self.seq += 1

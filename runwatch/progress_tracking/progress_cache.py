@@ -345,6 +345,19 @@ class ProgressStore:
             if dirty:
                 self._dirty = True
 
+    def entries(self) -> dict[str, StoreEntry]:
+        """Every entry, keyed by work dir (a copy: plain values, to send or to adopt elsewhere)."""
+        with self._lock:
+            return dict(self._entries)
+
+    def adopt(self, entries: dict[str, StoreEntry]) -> None:
+        """Take entries computed elsewhere (a forked worker's store) as if put here."""
+        if not entries:
+            return
+        with self._lock:
+            self._entries.update(entries)
+            self._dirty = True
+
     def discard(self, work_dir: str) -> None:
         with self._lock:
             if self._entries.pop(work_dir, None) is not None:

@@ -8,11 +8,10 @@ takes a batch down: whatever goes wrong becomes that run's error message.
 
 from __future__ import annotations
 
-import gc
 import logging
 import os
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,17 +27,20 @@ from runwatch.readers.artifacts import get_epoch_last_update
 from runwatch.readers.logs import get_log_last_update, list_logs
 from runwatch.readers.scores import headline
 from runwatch.progress_tracking.progress_info import json_safe
-from runwatch.run_status.fanout import scan_with_workers
 from runwatch.run_status.evidence import gather, remember
 from runwatch.run_status.rules import Status
 from runwatch.settings import Settings
+from runwatch.state import STATE
+
+_log = logging.getLogger("runwatch")
+
 
 __all__ = [
     "RunStatus",
-    "get_all_run_status",
     "get_epoch_last_update",
     "get_log_last_update",
     "get_run_status",
+    "take_snapshot",
 ]
 
 
@@ -148,14 +150,8 @@ def evaluate_run(
     tracker: BaseProgressTracker | None = None,
     facts: ConfigFacts | None = None,
     now: float | None = None,
-    computed: bool = False,
 ) -> tuple[RunStatus, BaseProgressTracker | None]:
-    """Status of one run and the tracker used (reusable by a live index). Never raises.
-
-    ``computed``: the given tracker's progress was computed moments ago, in this scan (by
-    a forked worker of a cold scan), so it is taken as is, as a tracker that had just
-    computed it here would return it.
-    """
+    """Status of one run and the tracker used (the scan engine keeps it for the next call). Never raises."""
     s = project.settings
     sleep_time = s.sleep_time if sleep_time is None else sleep_time
     outdated_days = s.outdated_days if outdated_days is None else outdated_days
@@ -178,23 +174,14 @@ def evaluate_run(
     config_error: str | None = None
 
     def extra_warnings() -> list[str]:
-        extra: list[str] = []
-        if facts.error:
-            extra.append(facts.error)
-        extra.extend(facts.warnings)
-        w = _declared_work_dir_warning(facts, work_dir, project)
-        if w:
-            extra.append(w)
-        return extra
+        return run_warnings(facts, work_dir, project)
 
     try:
         if tracker is not None and not _reusable(tracker, facts, work_dir, s):
             tracker = None
         if tracker is None:
-            tracker = lrun.tracker(project, facts, store) if lrun is not None else create_progress_tracker(work_dir, facts, settings=s, store=store)
-            tracker.extra_warnings[:0] = extra_warnings()
-        cached = tracker._cache if computed else None
-        progress = cached if cached is not None else tracker.get_progress(force_refresh=force_refresh)
+            tracker = new_tracker(project, facts, work_dir, lrun, store)
+        progress = tracker.get_progress(force_refresh=force_refresh)
         complete = tracker.complete_from(progress)
         log_last = _newest_log(tracker)
         artifact_last = _artifact_last(tracker, progress)
@@ -254,6 +241,39 @@ def evaluate_run(
     )
 
 
+def run_warnings(facts: ConfigFacts, work_dir: str, project: Project) -> list[str]:
+    """The warnings a run carries from its config: read errors, config warnings, a misplaced work_dir."""
+    extra: list[str] = []
+    if facts.error:
+        extra.append(facts.error)
+    extra.extend(facts.warnings)
+    w = _declared_work_dir_warning(facts, work_dir, project)
+    if w:
+        extra.append(w)
+    return extra
+
+
+def new_tracker(project: Project, facts: ConfigFacts, work_dir: str, lrun: Any, store: ProgressStore | None) -> BaseProgressTracker:
+    """A tracker for a run (its layout's, or Pylon's by runner type); raises ValueError when undetectable."""
+    tracker = lrun.tracker(project, facts, store) if lrun is not None else create_progress_tracker(work_dir, facts, settings=project.settings, store=store)
+    tracker.extra_warnings[:0] = run_warnings(facts, work_dir, project)
+    return tracker
+
+
+def compute_progress(config: str, project: Project, facts: ConfigFacts, store: ProgressStore) -> None:
+    """A run's progress computed into ``store`` (a forked worker of a cold scan); a run that cannot be
+    computed is left out, and the engine's own evaluation gives it its error."""
+    lrun = layout_run(project, config)
+    try:
+        if lrun is not None:
+            work_dir, facts = lrun.work_dir, lrun.facts(project)
+        else:
+            work_dir = _paths(project, config)[1]
+        new_tracker(project, facts, work_dir, lrun, store).get_progress()
+    except Exception:
+        return
+
+
 def _headline(tracker: BaseProgressTracker | None, facts: ConfigFacts | None, progress: ProgressInfo) -> dict[str, Any]:
     """``headline`` of a progress, kept with the tracker until the progress or facts object changes."""
     memo = getattr(tracker, "_headline_memo", None) if tracker is not None else None
@@ -292,7 +312,8 @@ def _directions(facts: ConfigFacts | None, progress: ProgressInfo) -> dict[str, 
     return None
 
 
-_PATHS: dict[tuple[str, str, str], dict[str, tuple[str, str]]] = {}
+# (root, configs dir, logs dir) -> config -> (config_rel, work_dir)
+_PATHS: dict[tuple[str, str, str], dict[str, tuple[str, str]]] = STATE.table("run_status.paths")
 
 
 _ROOTS = ("roots",)
@@ -339,16 +360,17 @@ def _reusable(tracker: BaseProgressTracker, facts: ConfigFacts, work_dir: str, s
     return True
 
 
-_SETTINGS_EQ: list[Any] = [None, None, False]
+# The last pair of settings compared, and the answer: {"pair": (a, b, a == b)}.
+_SETTINGS_EQ: dict[str, tuple[Any, Any, bool]] = STATE.table("run_status.settings_eq")
 
 
 def _same_settings(a: Settings, b: Settings) -> bool:
     """``a == b``, remembered for the last pair: every tracker of a scan asks about the same two objects."""
-    memo = _SETTINGS_EQ
-    if memo[0] is a and memo[1] is b:
+    memo = _SETTINGS_EQ.get("pair")
+    if memo is not None and memo[0] is a and memo[1] is b:
         return memo[2]
     result = a == b
-    memo[:] = [a, b, result]
+    _SETTINGS_EQ["pair"] = (a, b, result)
     return result
 
 
@@ -449,168 +471,3 @@ def _snapshot(system_monitor: Any, project: Project) -> ProcessSnapshot:
     raise TypeError(f"system_monitor must have .snapshot(project), got {type(system_monitor).__name__}")
 
 
-def get_all_run_status(
-    config_files: Iterable[str],
-    expected_files: Sequence[str] | None = None,
-    epochs: int | None = None,
-    sleep_time: int | None = None,
-    outdated_days: int | None = None,
-    system_monitor: Any = None,
-    *,
-    root: str | os.PathLike[str] | None = None,
-    settings: Settings | None = None,
-    force_refresh: bool = False,
-    use_store: bool = True,
-    snapshot: ProcessSnapshot | None = None,
-    find_processes: bool = True,
-) -> dict[str, RunStatus]:
-    """Status of every given config, keyed exactly by the given paths.
-
-    ``sleep_time`` / ``outdated_days`` default to the project settings (adaptive and
-    30 days unless the settings file says otherwise), as in the CLI. With no
-    ``system_monitor`` the processes are looked up as the CLI does (this machine, plus
-    the settings' SSH servers and Slurm); ``find_processes=False`` turns that off. With
-    ``use_store`` the project's progress store lets a new process reuse unchanged results.
-    """
-    project = Project.at(root if root is not None else ".", settings)
-    if system_monitor is None and snapshot is None and find_processes:
-        system_monitor = default_monitor(project)
-    configs = list(config_files)
-    store = open_store(project) if use_store else None
-    # Trackers are kept with the store between calls in this process, so a warm call
-    # is a few stats per run (no tracker, listing or config parse is redone).
-    trackers = _trackers_for(store) if store is not None else None
-    out: dict[str, RunStatus] = {}
-    now = time.time()
-
-    def compute(config: str, facts: ConfigFacts) -> BaseProgressTracker | None:  # in a forked worker
-        return evaluate_run(config, project, process_map={}, facts=facts, now=now, force_refresh=force_refresh)[1]
-
-    def scan_share(
-        share: list[str],
-        snap: ProcessSnapshot,
-        process_map: dict[str, ProcessInfo],
-        facts: dict[str, ConfigFacts] | None,
-        computed: dict[str, BaseProgressTracker] | None,
-        config_workers: int | None,
-    ) -> None:
-        if facts is None:
-            facts = _read_all_facts(share, project, config_workers)
-        _scan(share, project, out, trackers, facts, process_map, snap, sleep_time, outdated_days, force_refresh, store, now, computed)
-
-    # A scan allocates many long-lived objects and frees few: cyclic GC passes over them
-    # would cost more than they reclaim, so collection waits until the scan is done.
-    gc_was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        _, forked = scan_with_workers(
-            configs, project, store, trackers, lambda c: _work_dir_or_none(project, c), compute,
-            lambda: take_snapshot(snapshot if snapshot is not None else system_monitor, project), scan_share,
-        )
-    finally:
-        if gc_was_enabled:
-            gc.enable()
-    if forked:  # shares came back in another order: the caller's order, as promised
-        out = {c: out[c] for c in configs}
-    if store is not None:
-        note_store_problem(store.save())
-    return out
-
-
-def _work_dir_or_none(project: Project, config: str) -> str | None:
-    try:
-        return _paths(project, config)[1]
-    except LayoutError:
-        return None
-
-
-# The warning of the last store save by ``get_all_run_status`` (None: saved, or nothing to
-# save). Also logged on the "runwatch" logger: a full or read-only disk must not go unseen.
-last_store_problem: str | None = None
-_log = logging.getLogger("runwatch")
-
-
-def note_store_problem(problem: str | None) -> None:
-    global last_store_problem
-    last_store_problem = problem
-    if problem:
-        _log.warning("%s", problem)
-
-
-def _scan(
-    configs: list[str],
-    project: Project,
-    out: dict[str, RunStatus],
-    trackers: dict[str, BaseProgressTracker] | None,
-    all_facts: dict[str, ConfigFacts],
-    process_map: dict[str, ProcessInfo],
-    snap: ProcessSnapshot,
-    sleep_time: float | None,
-    outdated_days: float | None,
-    force_refresh: bool,
-    store: ProgressStore | None,
-    now: float,
-    computed: dict[str, BaseProgressTracker] | None = None,
-) -> None:
-    for c in configs:
-        out[c], tracker = evaluate_run(
-            c,
-            project,
-            process_map=process_map,
-            process_errors=snap.errors,
-            sleep_time=sleep_time,
-            outdated_days=outdated_days,
-            force_refresh=force_refresh,
-            store=store,
-            tracker=computed[c] if computed is not None else trackers.get(c) if trackers is not None else None,
-            facts=all_facts.get(c),
-            now=now,
-            computed=computed is not None,
-        )
-        if trackers is not None:
-            if tracker is not None:
-                trackers[c] = tracker
-            else:
-                trackers.pop(c, None)
-
-
-def _read_all_facts(configs: list[str], project: Project, workers: int | None = None) -> dict[str, ConfigFacts]:
-    """Every config's facts in one batch (one cache load, one stat per shared dependency).
-
-    On any failure of the batch, each run falls back to its own read in evaluate_run,
-    where an error stays that run's error.
-    """
-    from runwatch.configs import read_configs
-
-    configs = [c for c in configs if layout_run(project, c) is None]  # layouts hook: other layouts have no config file
-    absolute = {c: c if os.path.isabs(c) else os.path.join(project.root, c) for c in configs}
-    try:
-        by_abs = read_configs(list(dict.fromkeys(absolute.values())), root=project.root, settings=project.settings, workers=workers)
-    except Exception:
-        return {}
-    return {c: by_abs[a] for c, a in absolute.items() if a in by_abs}
-
-
-_TRACKERS: dict[int, dict[str, BaseProgressTracker]] = {}
-
-
-def _trackers_for(store: ProgressStore) -> dict[str, BaseProgressTracker]:
-    """The process's trackers of one project (by store), keyed by config as given."""
-    key = id(store)
-    trackers = _TRACKERS.get(key)
-    if trackers is None:
-        trackers = _TRACKERS[key] = {}
-    return trackers
-
-
-_STORES: dict[str, ProgressStore] = {}
-
-
-def open_store(project: Project) -> ProgressStore:
-    """The project's progress store, shared within a process (so a warm call is all in memory)."""
-    path = str(project.settings.resolve_cache_dir(project.root) / "progress-store.pickle")
-    store = _STORES.get(path)
-    if store is None:
-        store = ProgressStore(path)
-        _STORES[path] = store
-    return store
