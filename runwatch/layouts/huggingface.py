@@ -17,11 +17,11 @@ from typing import Any
 from runwatch.configs.facts import ClassRef, ConfigFacts, StageFacts
 from runwatch.layouts.common import RunFolderDetails, RunFolderLayout, RunFolderTracker, newest_writer, StatMemo, lab_logs, event_files, listing, read_events, seen, stat_or_none, step_rate_eta
 from runwatch.progress_tracking.base_progress_tracker import EpochRecord
-from runwatch.progress_tracking.progress_info import ProgressInfo
+from runwatch.progress_tracking.progress_info import ProgressInfo, register_runner_type
 from runwatch.readers.jsonfile import read_json_tolerant
 from runwatch.readers.torchpickle import plain, read_torch_file
 
-RUNNER_TYPE = "hf_trainer"
+RUNNER_TYPE = register_runner_type("hf_trainer")
 STATE = "trainer_state.json"
 _CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
 # eval_* entries that are timings, not scores

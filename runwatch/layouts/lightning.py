@@ -19,12 +19,12 @@ from runwatch.configs.facts import ClassRef, ConfigFacts, StageFacts
 from runwatch.layouts.common import RunFolderDetails, RunFolderLayout, RunFolderTracker, newest_writer, StatMemo, lab_logs, event_files, listing, read_events, seen, stat_or_none, step_rate_eta
 from runwatch.progress_tracking.base_progress_tracker import EpochRecord
 from runwatch.progress_tracking.early_stopping import replay
-from runwatch.progress_tracking.progress_info import ProgressInfo
+from runwatch.progress_tracking.progress_info import ProgressInfo, register_runner_type
 from runwatch.readers.csvmetrics import CsvTail
 from runwatch.readers.torchpickle import plain, read_torch_file
 from runwatch.readers.yamlfile import read_yaml_tolerant
 
-RUNNER_TYPE = "lightning"
+RUNNER_TYPE = register_runner_type("lightning")
 _VERSION = re.compile(r"^version_\d+$")
 _CKPT = re.compile(r"^epoch=(\d+)-step=(\d+)(?:-v\d+)?\.ckpt$")
 _MARKERS = ("hparams.yaml", "metrics.csv", "checkpoints")

@@ -9,11 +9,19 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, fields
-from typing import Any, Literal
+from typing import Any
 
-# Pylon's three kinds, then the framework layouts' (runwatch.layouts).
-RunnerType = Literal["trainer", "evaluator", "multi_stage", "hf_trainer", "lightning"]
-RUNNER_TYPES: tuple[str, ...] = ("trainer", "evaluator", "multi_stage", "hf_trainer", "lightning")
+# A run's kind: Pylon's three ("trainer", "evaluator", "multi_stage"), or the name a layout gives its
+# runs ("hf_trainer", "lightning"). Open: a new layout registers its kind, the core names none of them.
+RunnerType = str
+RUNNER_TYPES: list[str] = ["trainer", "evaluator", "multi_stage"]
+
+
+def register_runner_type(name: str) -> str:
+    """Make ``name`` a known runner kind (a progress.json naming it is read back with it)."""
+    if name not in RUNNER_TYPES:
+        RUNNER_TYPES.append(name)
+    return name
 LEGACY_FIELDS: tuple[str, ...] = ("completed_epochs", "progress_percentage", "early_stopped", "early_stopped_at_epoch")
 
 
