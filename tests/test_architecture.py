@@ -24,6 +24,7 @@ LAYERS = {
     "runwatch.progress_tracking": 2,
     "runwatch.layouts": 2,
     "runwatch.run_status": 3,
+    "runwatch.view_model": 3,
     "runwatch.processes": 4,
     "runwatch.testing": 4,
     "runwatch.live": 5,

@@ -32,6 +32,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from runwatch.live.index import Delta, LiveIndex
 from runwatch.run_status.rules import STATUSES
+from runwatch.view_model import STATUS_ORDER
 
 log = logging.getLogger("runwatch.server")
 
@@ -318,7 +319,7 @@ class ProgressWebSocketServer:
         seq, records = self.index.records()
         summary = self.index.summary()
         runs = [r for r in records if flt.matches(r)] if not flt.is_empty else records
-        return seq, _encode({"type": "snapshot", "seq": seq, "runs": runs, "summary": summary, "filter": flt.to_dict()})
+        return seq, _encode({"type": "snapshot", "seq": seq, "runs": runs, "summary": summary, "filter": flt.to_dict(), "status_order": STATUS_ORDER})
 
 
 async def _stop_task(task: asyncio.Task[None] | None, timeout: float = 2.0) -> None:
