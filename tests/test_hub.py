@@ -382,7 +382,7 @@ def test_a_gap_in_agent_seqs_or_a_heartbeat_ahead_asks_for_a_resync():
     async def go() -> None:
         assert await sub._on_message(ws, json.dumps({"type": "delta", "seq": 3, "added": [rec], "changed": [], "removed": []})) is False
         assert len(index) == 0  # nothing before a snapshot
-        await sub._on_message(ws, json.dumps({"type": "snapshot", "seq": 5, "runs": [rec], "summary": {"total": 1, "counts": {"running": 1}}}))
+        await sub._on_message(ws, json.dumps({"type": "snapshot", "seq": 5, "runs": [rec], "summary": {"total": 1, "by_status": {"running": 1}}}))
         assert index.record("c:aaaaaaaaaaaa")["cluster"] == "c"
         await sub._on_message(ws, json.dumps({"type": "delta", "seq": 5, "added": [], "changed": [{**rec, "completed_epochs": 9}], "removed": []}))
         assert index.record("c:aaaaaaaaaaaa")["completed_epochs"] == 1  # old: already in the snapshot

@@ -8,7 +8,7 @@ task, so one that stops reading only fills its own queue: it is then resynced
 the others never wait for it.
 
 Messages (server -> client), all JSON objects with a ``type``:
-  snapshot  {seq, runs: [record...], summary}
+  snapshot  {seq, runs: [record...], summary, filter, status_order}   (runwatch.view_model: records, summary, order)
   delta     {seq, added: [record...], changed: [record...], removed: [id...], summary}
   heartbeat {seq, time}          seq = the newest delta sent to anyone
   pong, error {message}
