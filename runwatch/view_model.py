@@ -8,7 +8,8 @@ these functions build, so the same run shows the same numbers everywhere:
   ``main_score`` and, for a named index, ``cluster``);
 * ``main_score``: the run's one headline number (its main metric's best and latest
   value and direction), taken from ``RunStatus.headline`` and never recomputed;
-* ``summarize``: counts per status and overall progress over runs or their records;
+* ``summarize``: counts per status and overall progress over runs or their records
+  (``merge_summaries``: the same over several summaries, for a hub);
 * ``run_detail``: the record plus what a detail view shows (series, timeline, facts,
   scores tables, log tail) for ``runwatch show --json`` and ``/api/runs/{id}``;
 * ``STATUS_ORDER`` / ``status_rank``: problems first, for every "sort by status".
@@ -36,6 +37,7 @@ __all__ = [
     "STATUS_ORDER",
     "SUMMARY_KEYS",
     "main_score",
+    "merge_summaries",
     "natural_key",
     "run_detail",
     "run_id",
@@ -154,6 +156,34 @@ def summarize(runs: Iterable[RunStatus | dict[str, Any]]) -> dict[str, Any]:
         done += c if type(c) is int else 0
         planned += t if type(t) is int else 0
         warned += 1 if w else 0
+    return {
+        "total": n,
+        "by_status": counts,
+        "progress_percentage": round(pct / n, 2) if n else 0.0,
+        "completed_epochs": done,
+        "total_epochs": planned,
+        "with_warnings": warned,
+    }
+
+
+def merge_summaries(parts: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    """One summary over the runs of several summaries (a hub's agents), without their records.
+
+    Counts and epochs add up; ``progress_percentage`` is the mean weighted by each part's
+    ``total``, which is the mean over all runs (to the parts' rounding, 0.005 points).
+    """
+    counts = {s: 0 for s in STATUSES}
+    n = done = planned = warned = 0
+    pct = 0.0
+    for p in parts:
+        t = int(p.get("total") or 0)
+        for st, k in (p.get("by_status") or {}).items():
+            counts[st] = counts.get(st, 0) + int(k)
+        n += t
+        pct += float(p.get("progress_percentage") or 0.0) * t
+        done += int(p.get("completed_epochs") or 0)
+        planned += int(p.get("total_epochs") or 0)
+        warned += int(p.get("with_warnings") or 0)
     return {
         "total": n,
         "by_status": counts,

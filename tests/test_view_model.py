@@ -28,6 +28,7 @@ from runwatch.view_model import (
     STATUS_ORDER,
     SUMMARY_KEYS,
     main_score,
+    merge_summaries,
     natural_key,
     run_detail,
     run_id,
@@ -106,6 +107,15 @@ def test_summary_sums_the_runs_own_epochs_and_counts_done_runs_fully():
     assert summarize(run_record(r) for r in runs) == s
     assert summarize([]) == {"total": 0, "by_status": {k: 0 for k in STATUSES}, "progress_percentage": 0.0, "completed_epochs": 0, "total_epochs": 0, "with_warnings": 0}
     assert run_percentage("running", float("nan")) == 0.0 and run_percentage("running", 140.0) == 100.0 and run_percentage("finished", 3.0) == 100.0
+
+
+def test_merged_summaries_are_the_summary_of_all_runs():
+    a = [status_of("finished", 7, 10, 100.0, run="a/r1"), status_of("running", 3, 10, 33.333, run="a/r2")]
+    b = [status_of("failed", 1, 5, 20.0, run="b/r1", warnings=["w"])]
+    merged, whole = merge_summaries([summarize(a), summarize(b)]), summarize(a + b)
+    assert abs(merged.pop("progress_percentage") - whole.pop("progress_percentage")) <= 0.01
+    assert merged == whole
+    assert merge_summaries([{}, summarize([])]) == summarize([])
 
 
 def test_detail_schema(tree):

@@ -19,7 +19,7 @@ from typing import Any
 
 from runwatch.live.index import Delta
 from runwatch.run_status.rules import STATUSES
-from runwatch.view_model import summarize
+from runwatch.view_model import merge_summaries
 
 SEP = ":"
 
@@ -214,7 +214,10 @@ class HubIndex:
         return delta
 
     def _compute_summary(self) -> dict[str, Any]:
-        """runwatch.view_model.summarize over every agent's records (stale ones included), plus the hub's own fields."""
+        """The agents' summaries merged (runwatch.view_model.merge_summaries: stale runs included), plus the hub's own fields.
+
+        Merged, not recomputed over the records: a delta costs a few operations per agent, not per run.
+        """
         clusters = {n: a.to_dict() for n, a in self.agents.items()}
         errors: dict[str, Any] = {}
         for n, c in clusters.items():
@@ -223,7 +226,7 @@ class HubIndex:
         # Agents tried and not reached; one not yet tried is neither (``scanning`` covers it).
         unreachable = [{"cluster": n, "since": c["since"], "error": c["error"]} for n, c in clusters.items() if not c["reachable"] and c["error"] is not None]
         return {
-            **summarize(self._records.values()),
+            **merge_summaries(clusters.values()),
             "seq": self.seq,
             "updated_at": self.updated_at,
             "process_errors": errors,
