@@ -132,6 +132,17 @@ def run_percentage(status: Any, pct: Any) -> float:
     return min(max(float(pct), 0.0), 100.0)
 
 
+def _summary(n: int, counts: dict[str, int], pct_sum: float, done: int, planned: int, warned: int) -> dict[str, Any]:
+    return {
+        "total": n,
+        "by_status": counts,
+        "progress_percentage": round(pct_sum / n, 2) if n else 0.0,
+        "completed_epochs": done,
+        "total_epochs": planned,
+        "with_warnings": warned,
+    }
+
+
 def summarize(runs: Iterable[RunStatus | dict[str, Any]]) -> dict[str, Any]:
     """Counts per status and overall progress over runs (RunStatus objects or their records).
 
@@ -156,14 +167,7 @@ def summarize(runs: Iterable[RunStatus | dict[str, Any]]) -> dict[str, Any]:
         done += c if type(c) is int else 0
         planned += t if type(t) is int else 0
         warned += 1 if w else 0
-    return {
-        "total": n,
-        "by_status": counts,
-        "progress_percentage": round(pct / n, 2) if n else 0.0,
-        "completed_epochs": done,
-        "total_epochs": planned,
-        "with_warnings": warned,
-    }
+    return _summary(n, counts, pct, done, planned, warned)
 
 
 def merge_summaries(parts: Iterable[dict[str, Any]]) -> dict[str, Any]:
@@ -184,14 +188,7 @@ def merge_summaries(parts: Iterable[dict[str, Any]]) -> dict[str, Any]:
         done += int(p.get("completed_epochs") or 0)
         planned += int(p.get("total_epochs") or 0)
         warned += int(p.get("with_warnings") or 0)
-    return {
-        "total": n,
-        "by_status": counts,
-        "progress_percentage": round(pct / n, 2) if n else 0.0,
-        "completed_epochs": done,
-        "total_epochs": planned,
-        "with_warnings": warned,
-    }
+    return _summary(n, counts, pct, done, planned, warned)
 
 
 # ---------------------------------------------------------------- the detail
