@@ -16,7 +16,6 @@ import subprocess
 import sys
 import urllib.request
 
-import pytest
 from websockets.asyncio.client import connect
 
 from runwatch.process_info import ProcessSnapshot
@@ -179,6 +178,8 @@ def _agree(root: str) -> dict:
         api = _get(srv.base + "api/runs?limit=10000")
         api_sum = _get(srv.base + "api/summary")
         snap = asyncio.run(_ws_snapshot(srv.ws_url))
+        with urllib.request.urlopen(srv.base + "metrics", timeout=30) as r:
+            metrics = r.read().decode()
         some = sorted(cli_runs)[:3]
         details = {i: _get(srv.base + f"api/runs/{i}") for i in some}
     api_runs = {r["id"]: r for r in api["runs"]}
@@ -198,6 +199,13 @@ def _agree(root: str) -> dict:
                     "progress_percentage": round(cli_sum["progress_percentage"], 1),
                     "completed_epochs": cli_sum["completed_epochs"], "total_epochs": cli_sum["total_epochs"]}
     assert snap["status_order"] == list(STATUS_ORDER)
+    # /metrics shows the same totals; --jsonl the same records as --json.
+    c = api_sum["cluster"]
+    assert f'runwatch_epochs_done{{cluster="{c}"}} {cli_sum["completed_epochs"]}' in metrics.splitlines()
+    for st, n in cli_sum["by_status"].items():
+        assert f'runwatch_runs{{cluster="{c}",status="{st}"}} {n}' in metrics.splitlines()
+    jsonl = [json.loads(line) for line in _cli(root, "status", "--jsonl").stdout.splitlines()]
+    assert {r["id"]: stable(r) for r in jsonl} == {i: stable(r) for i, r in cli_runs.items()}
     # One detail: `show --json` has the schema of /api/runs/{id}, with the same values.
     for i, d in details.items():
         shown = json.loads(_cli(root, "show", cli_runs[i]["run"], "--json", "-n", "80").stdout)
