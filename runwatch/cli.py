@@ -215,7 +215,7 @@ def status(
             click.echo(json.dumps(json_payload(project, result, rows), indent=2, allow_nan=False))
         elif as_jsonl:
             for r in rows:
-                click.echo(json.dumps(r.status.to_json_record(), allow_nan=False))
+                click.echo(json.dumps(r.json_record, allow_nan=False))
         else:
             from runwatch.render import print_trimmed, status_view
 
@@ -273,14 +273,12 @@ def show(
     finally:
         _close(monitor)
     row = result.rows[0]
-    from runwatch.render import detail_dict, run_detail
+    if as_json:  # the same detail as the server's /api/runs/{id}
+        from runwatch.view_model import run_detail as detail_record
 
-    if as_json:
-        from runwatch.cli_scan import json_safe
-
-        click.echo(json.dumps(json_safe(detail_dict(row)), indent=2, allow_nan=False))
+        click.echo(json.dumps(detail_record(row.status, row.facts, log_lines=lines), indent=2, allow_nan=False))
         return
-    from runwatch.render import print_trimmed
+    from runwatch.render import print_trimmed, run_detail
 
     print_trimmed(make_console(), run_detail(row, project.root, lines))
 

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import functools
 import glob
-import math
 import os
-import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -20,9 +18,10 @@ from typing import Any
 from runwatch.configs.facts import ConfigFacts
 from runwatch.errors import UserError
 from runwatch.layout import LayoutError, Project
-
 from runwatch.progress_tracking.progress_info import json_safe
 from runwatch.run_status import STATUSES, RunStatus, engine_for
+from runwatch.view_model import natural_key, run_percentage, run_record, status_rank
+from runwatch.view_model import summarize as view_summarize
 
 JSON_SCHEMA_VERSION = 1
 SORT_KEYS: tuple[str, ...] = ("run", "status", "progress", "updated", "eta", "kind")
@@ -38,8 +37,13 @@ class Row:
 
     @functools.cached_property
     def record(self) -> dict[str, Any]:
-        """The run's JSON record (built once per row, for fields the table reads from it)."""
-        return self.status.to_dict()
+        """The run's record (runwatch.view_model.run_record, built once per row): what the table shows."""
+        return run_record(self.status)
+
+    @property
+    def json_record(self) -> dict[str, Any]:
+        """The run's record as strict JSON (``--json``, ``--jsonl``): non-finite numbers as strings."""
+        return run_record(self.status, strict=True)
 
     @property
     def directions(self) -> dict[str, Any] | None:
@@ -58,10 +62,7 @@ class Row:
     @property
     def overall_percentage(self) -> float:
         """Completion for the summary: a finished run counts fully, even if it stopped early."""
-        if self.status.status in ("finished", "outdated"):
-            return 100.0
-        pct = self.status.progress.progress_percentage
-        return pct if math.isfinite(pct) else 0.0
+        return run_percentage(self.status.status, self.status.progress.progress_percentage)
 
 
 @dataclass
@@ -256,12 +257,11 @@ def filter_rows(rows: list[Row], statuses: set[str]) -> list[Row]:
 
 
 def sort_rows(rows: list[Row], key: str) -> list[Row]:
-    """Sorted for reading: ``status`` groups problems first; times put the newest first."""
-    order = {s: i for i, s in enumerate(("failed", "stuck", "running", "queued", "finished", "outdated"))}
+    """Sorted for reading: ``status`` groups problems first (view_model.STATUS_ORDER); times put the newest first."""
     def name(r: Row) -> tuple[Any, ...]:
         return natural_key(r.status.run or r.status.config)
     if key == "status":
-        return sorted(rows, key=lambda r: (order.get(r.status.status, 99), name(r)))
+        return sorted(rows, key=lambda r: (status_rank(r.status.status), name(r)))
     if key == "progress":
         return sorted(rows, key=lambda r: (r.status.progress.progress_percentage, name(r)))
     if key == "updated":
@@ -273,30 +273,9 @@ def sort_rows(rows: list[Row], key: str) -> list[Row]:
     return sorted(rows, key=name)
 
 
-def natural_key(text: str) -> tuple[Any, ...]:
-    """``run_2`` before ``run_10``: names sort as people number them."""
-    return tuple(int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text))
-
-
 def summarize(rows: list[Row]) -> dict[str, Any]:
-    """Counts per status and overall progress (finished runs count 100 %, early stop included)."""
-    counts = {s: 0 for s in STATUSES}
-    done = total = 0
-    for r in rows:
-        counts[r.status.status] = counts.get(r.status.status, 0) + 1
-        p = r.status.progress
-        if p.total_epochs is not None:
-            total += p.total_epochs
-            done += p.total_epochs if r.status.status in ("finished", "outdated") else min(p.completed_epochs, p.total_epochs)
-    overall = sum(r.overall_percentage for r in rows) / len(rows) if rows else 0.0
-    return {
-        "total": len(rows),
-        "by_status": counts,
-        "progress_percentage": round(overall, 2),
-        "completed_epochs": done,
-        "total_epochs": total,
-        "with_warnings": sum(1 for r in rows if r.status.progress.warnings),
-    }
+    """The summary of these rows (runwatch.view_model.summarize: the one every surface shows)."""
+    return view_summarize(r.status for r in rows)
 
 
 def json_payload(project: Project, result: ScanResult, rows: list[Row]) -> dict[str, Any]:
@@ -305,7 +284,7 @@ def json_payload(project: Project, result: ScanResult, rows: list[Row]) -> dict[
         "version": JSON_SCHEMA_VERSION,
         "root": project.root,
         "checked_at": json_safe(result.checked_at),
-        "runs": [r.status.to_json_record() for r in rows],
+        "runs": [r.json_record for r in rows],
         "summary": json_safe(summarize(rows)),
         "process_errors": json_safe(result.process_errors),
     }

@@ -18,7 +18,6 @@ from rich.table import Table
 from rich.text import Text
 
 from runwatch.cli_scan import Row, ScanResult, summarize
-from runwatch.readers.scores import main_score
 from runwatch.terminal_text import terminal_safe
 
 STATUS_STYLE: dict[str, str] = {
@@ -89,22 +88,12 @@ def sparkline(values: Sequence[float | None]) -> str:
 
 
 def main_scores(row: Row) -> tuple[str | None, float | None, float | None]:
-    """(metric key, best, latest) of the run's main score, keyed by the config's directions."""
-    p = row.status.progress
-    best = main_score(p.best_score, row.directions)
-    key = best[0] if best else None
-    latest_v: float | None = None
-    if p.latest_score:
-        if key is not None:
-            from runwatch.readers.scores import flatten_scalars
-
-            latest_v = flatten_scalars(p.latest_score).get(key)
-        if latest_v is None:
-            lm = main_score(p.latest_score, row.directions)
-            if lm:
-                key = key or lm[0]
-                latest_v = lm[1]
-    return key, (best[1] if best else None), latest_v
+    """(metric key, best, latest) of the run's main score: the record's ``main_score`` (runwatch.view_model)."""
+    ms = row.record.get("main_score")
+    if not ms:
+        return None, None, None
+    best, latest = ms.get("best"), ms.get("latest")
+    return ms["key"], best if isinstance(best, float | int) else None, latest if isinstance(latest, float | int) else None
 
 
 # ---------------------------------------------------------------- the status table
@@ -347,7 +336,7 @@ def summary_line(rows: Sequence[Row]) -> Text:
             t.append(f"{n} {status}", style=STATUS_STYLE.get(status, ""))
     t.append(f" · overall {s['progress_percentage']:.1f}%")
     if s["total_epochs"]:
-        t.append(f" ({s['completed_epochs']}/{s['total_epochs']} epochs)")
+        t.append(f" · {s['completed_epochs']}/{s['total_epochs']} epochs")
     if s["with_warnings"]:
         t.append(f" · {s['with_warnings']} with warnings", style="yellow")
     return t
@@ -601,31 +590,3 @@ EARLY_STOP_SOURCES = {
     "log": " (the trainer's log says so: 'Training stopped early')",
     "replay": " (runwatch replayed the rule over the scores; the trainer recorded nothing)",
 }
-
-
-def detail_dict(row: Row) -> dict[str, Any]:
-    """``show --json``: the run record plus per-epoch details and config facts."""
-    d = row.status.to_dict()
-    d["details"] = row.status.details.to_dict() if row.status.details is not None else None
-    f = row.facts
-    d["facts"] = None if f is None else {
-        "runner_kind": f.runner_kind,
-        "epochs": f.epochs,
-        "early_stopping_patience": f.early_stopping_patience,
-        "is_multi_stage": f.is_multi_stage,
-        "stages": [
-            {
-                "runner": st.runner.dotted if st.runner else None,
-                "runner_kind": st.runner_kind,
-                "epochs": st.epochs,
-                "metric": st.metric.dotted if st.metric else None,
-                "directions": st.directions,
-                "directions_source": st.directions_source,
-                "early_stopping_patience": st.early_stopping_patience if st.early_stopping_enabled else None,
-            }
-            for st in f.stages
-        ],
-        "error": f.error,
-        "warnings": list(f.warnings),
-    }
-    return d

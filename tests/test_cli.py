@@ -132,8 +132,9 @@ def test_show_early_stopped_and_crashed_runs(tree) -> None:
     assert r.stdout.rstrip().endswith("79.15 GiB total capacity)")  # the log tail
     r = rw("show", crashed.rel, "--json", "--no-local", cwd=tree.root)
     doc = json.loads(r.stdout)
-    assert doc["status"] == "failed" and doc["facts"]["runner_kind"] == "trainer"
-    assert sum(1 for e in doc["details"]["epochs"] if e["finished"]) == crashed.completed_epochs
+    # The one detail schema (runwatch.view_model.run_detail), the same as the server's /api/runs/{id}.
+    assert doc["status"] == "failed" and doc["detail"]["facts"]["runner_kind"] == "trainer"
+    assert sum(1 for e in doc["detail"]["timeline"] if e["finished"]) == crashed.completed_epochs
 
 
 def test_version_and_help() -> None:

@@ -185,9 +185,9 @@ def test_hub_merges_both_agents_keyed_by_cluster_and_run(fleet):
     _, sa = get(a.base + "api/summary")
     _, sb = get(b.base + "api/summary", {"Authorization": "Bearer agent-b-secret-token"})
     assert sa["cluster"] == "alpha-agent" and sb["cluster"] == "beta-agent"  # --name
-    assert s["clusters"]["alpha"]["counts"] == sa["counts"] and s["clusters"]["beta"]["counts"] == sb["counts"]
+    assert s["clusters"]["alpha"]["by_status"] == sa["by_status"] and s["clusters"]["beta"]["by_status"] == sb["by_status"]
     assert s["clusters"]["alpha"]["agent_name"] == "alpha-agent"
-    assert s["counts"] == {k: sa["counts"][k] + sb["counts"][k] for k in sa["counts"]}
+    assert s["by_status"] == {k: sa["by_status"][k] + sb["by_status"][k] for k in sa["by_status"]}
     assert s["total"] == sa["total"] + sb["total"] and s["unreachable"] == [] and s["stale"] == 0
     # Every record of an agent carries its name.
     assert {r["cluster"] for r in agent_records(a).values()} == {"alpha-agent"}
@@ -223,7 +223,7 @@ def test_an_epoch_on_an_agents_disk_reaches_a_hub_websocket_client(fleet):
             m = await recv_until(ws, lambda m: m["type"] == "delta" and any(r["run"] == rel and r["cluster"] == "alpha" and r["completed_epochs"] == done for r in m["changed"]), timeout=20)
             rec = next(r for r in m["changed"] if r["run"] == rel)
             assert m["seq"] > snap["seq"] and rec["id"] == before["id"] and rec["stale"] is False
-            assert m["summary"]["clusters"]["alpha"]["epochs_done"] >= snap["summary"]["clusters"]["alpha"]["epochs_done"] + 1
+            assert m["summary"]["clusters"]["alpha"]["completed_epochs"] >= snap["summary"]["clusters"]["alpha"]["completed_epochs"] + 1
             return {"latency": time.monotonic() - t0}
 
     out = asyncio.run(go())
@@ -240,7 +240,7 @@ def test_metrics_carry_cluster_on_every_series_with_per_run_series_only_for_acti
             assert sample.labels.get("cluster"), f"{sample.name} has no cluster label"
     runs = {(x.labels["cluster"], x.labels["status"]): x.value for x in families["runwatch_runs"].samples}
     for c in ("alpha", "beta"):
-        for st, n in s["clusters"][c]["counts"].items():
+        for st, n in s["clusters"][c]["by_status"].items():
             assert runs[(c, st)] == n
     assert {x.labels["cluster"]: x.value for x in families["runwatch_agent_up"].samples} == {"alpha": 1, "beta": 1}
     records = hub_records(hub.base)
@@ -303,7 +303,7 @@ def test_agent_killed_its_runs_stay_stale_with_last_status_and_a_restart_resyncs
                 assert r["status"] == before[i]["status"], f"{r['run']}: {before[i]['status']} -> {r['status']} while its agent was away"
                 assert r["stale"] is (r["cluster"] == "b")
             _, s = get(hub.base + "api/summary")
-            assert s["counts"] == s0["counts"]  # no wave of failures
+            assert s["by_status"] == s0["by_status"]  # no wave of failures
             assert [u["cluster"] for u in s["unreachable"]] == ["b"] and s["stale"] == len(tb.runs)
             assert s["clusters"]["b"]["reachable"] is False and s["clusters"]["b"]["since"] is not None
             code, d = get(hub.base + "api/runs/" + next(i for i in after if i.startswith("b:")))
@@ -382,7 +382,7 @@ def test_a_gap_in_agent_seqs_or_a_heartbeat_ahead_asks_for_a_resync():
     async def go() -> None:
         assert await sub._on_message(ws, json.dumps({"type": "delta", "seq": 3, "added": [rec], "changed": [], "removed": []})) is False
         assert len(index) == 0  # nothing before a snapshot
-        await sub._on_message(ws, json.dumps({"type": "snapshot", "seq": 5, "runs": [rec], "summary": {"total": 1, "counts": {"running": 1}}}))
+        await sub._on_message(ws, json.dumps({"type": "snapshot", "seq": 5, "runs": [rec], "summary": {"total": 1, "by_status": {"running": 1}}}))
         assert index.record("c:aaaaaaaaaaaa")["cluster"] == "c"
         await sub._on_message(ws, json.dumps({"type": "delta", "seq": 5, "added": [], "changed": [{**rec, "completed_epochs": 9}], "removed": []}))
         assert index.record("c:aaaaaaaaaaaa")["completed_epochs"] == 1  # old: already in the snapshot

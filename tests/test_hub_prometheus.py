@@ -83,8 +83,8 @@ def by_cluster_status(base: str, job: str) -> dict[tuple[str, str], int]:
 def test_prometheus_shows_the_per_cluster_counts_of_agents_and_hub(fleet, prometheus):  # noqa: F811
     _, sa = get(fleet["a"].base + "api/summary")
     _, sb = get(fleet["b"].base + "api/summary", {"Authorization": "Bearer agent-b-secret-token"})
-    want_agents = {**{("alpha-agent", s): n for s, n in sa["counts"].items()}, **{("beta-agent", s): n for s, n in sb["counts"].items()}}
-    want_hub = {**{("alpha", s): n for s, n in sa["counts"].items()}, **{("beta", s): n for s, n in sb["counts"].items()}}
+    want_agents = {**{("alpha-agent", s): n for s, n in sa["by_status"].items()}, **{("beta-agent", s): n for s, n in sb["by_status"].items()}}
+    want_hub = {**{("alpha", s): n for s, n in sa["by_status"].items()}, **{("beta", s): n for s, n in sb["by_status"].items()}}
     wait_for(lambda: by_cluster_status(prometheus, "agents|agents-token") == want_agents, timeout=60, what="agents scraped")
     wait_for(lambda: by_cluster_status(prometheus, "hub") == want_hub, timeout=60, what="hub scraped")
     up = query(prometheus, 'runwatch_agent_up{job="hub"}')["result"]

@@ -66,8 +66,8 @@ def test_full_scan_matches_every_expected_answer(tree):
     assert not wrong
     s = idx.summary()
     assert s["total"] == len(tree.runs)
-    assert sum(s["counts"].values()) == len(tree.runs)
-    assert s["counts"]["stuck"] == sum(1 for r in tree.runs if r.status == "stuck") > 0
+    assert sum(s["by_status"].values()) == len(tree.runs)
+    assert s["by_status"]["stuck"] == sum(1 for r in tree.runs if r.status == "stuck") > 0
 
 
 def test_ids_are_opaque_and_stable(tree):

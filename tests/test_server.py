@@ -74,7 +74,9 @@ def test_runs_endpoint_filters_sorts_and_paginates(served):
     pcts = [r["progress_percentage"] for r in allsorted["runs"]]
     assert pcts == sorted(pcts, reverse=True) and [r["id"] for r in srt["runs"]] == [r["id"] for r in allsorted["runs"][1:6]]
     _, best, _ = get(srv.base + "api/runs?sort=best")
-    vals = [r["main_score"]["best"] for r in best["runs"] if r["main_score"] and r["main_score"]["best"] is not None]
+    # Better first, whatever the metric's direction (runwatch.view_model.score_sort_value, as the page sorts).
+    vals = [-r["main_score"]["best"] if (r["main_score"]["direction"] or 0) >= 0 else r["main_score"]["best"]
+            for r in best["runs"] if r["main_score"] and r["main_score"]["best"] is not None]
     assert vals == sorted(vals)
     has = [bool(r["main_score"] and r["main_score"]["best"] is not None) for r in best["runs"]]
     assert has == sorted(has, reverse=True)  # runs without a score come last
@@ -118,7 +120,7 @@ def test_unknown_ids_and_paths_are_refused(served, path):
 def test_summary_healthz_and_metrics(served):
     tree, srv = served
     _, s, _ = get(srv.base + "api/summary")
-    assert s["total"] == len(tree.runs) and s["counts"]["failed"] == sum(1 for r in tree.runs if r.status == "failed")
+    assert s["total"] == len(tree.runs) and s["by_status"]["failed"] == sum(1 for r in tree.runs if r.status == "failed")
     _, hz, _ = get(srv.base + "healthz")
     assert hz["ok"] and hz["runs"] == len(tree.runs) and hz["watcher"] in ("inotify", "polling")
     code, text, headers = get(srv.base + "metrics")
@@ -126,7 +128,7 @@ def test_summary_healthz_and_metrics(served):
     lines = text.splitlines()
     c = s["cluster"]  # every series carries the agent's name (issue 18)
     assert c and c == srv.index.cluster
-    for st, n in s["counts"].items():
+    for st, n in s["by_status"].items():
         assert f'runwatch_runs{{cluster="{c}",status="{st}"}} {n}' in lines
     # Per-run series only for active runs, so label cardinality stays bounded (issue 18).
     fin = first(tree, "finished")

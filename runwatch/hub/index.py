@@ -19,6 +19,7 @@ from typing import Any
 
 from runwatch.live.index import Delta
 from runwatch.run_status.rules import STATUSES
+from runwatch.view_model import merge_summaries
 
 SEP = ":"
 
@@ -59,10 +60,11 @@ class AgentState:
             "agent_name": s.get("cluster"),
             "seq": self.agent_seq,
             "total": int(s.get("total") or 0),
-            "counts": {st: int((s.get("counts") or {}).get(st, 0)) for st in STATUSES},
-            "progress": s.get("progress") or 0.0,
-            "epochs_done": int(s.get("epochs_done") or 0),
-            "epochs_total": int(s.get("epochs_total") or 0),
+            "by_status": {st: int((s.get("by_status") or {}).get(st, 0)) for st in STATUSES},
+            "progress_percentage": s.get("progress_percentage") or 0.0,
+            "completed_epochs": int(s.get("completed_epochs") or 0),
+            "total_epochs": int(s.get("total_epochs") or 0),
+            "with_warnings": int(s.get("with_warnings") or 0),
             "updated_at": s.get("updated_at"),
             "process_errors": dict(s.get("process_errors") or {}),
             "scanning": bool(s.get("scanning")),
@@ -212,29 +214,19 @@ class HubIndex:
         return delta
 
     def _compute_summary(self) -> dict[str, Any]:
+        """The agents' summaries merged (runwatch.view_model.merge_summaries: stale runs included), plus the hub's own fields.
+
+        Merged, not recomputed over the records: a delta costs a few operations per agent, not per run.
+        """
         clusters = {n: a.to_dict() for n, a in self.agents.items()}
-        counts = {s: 0 for s in STATUSES}
-        total = 0
-        pct = 0.0
-        done = planned = 0
         errors: dict[str, Any] = {}
         for n, c in clusters.items():
-            for s, k in c["counts"].items():
-                counts[s] += k
-            total += c["total"]
-            pct += float(c["progress"]) * c["total"]
-            done += c["epochs_done"]
-            planned += c["epochs_total"]
             for src, msg in c["process_errors"].items():
                 errors[f"{n}: {src}"] = msg
         # Agents tried and not reached; one not yet tried is neither (``scanning`` covers it).
         unreachable = [{"cluster": n, "since": c["since"], "error": c["error"]} for n, c in clusters.items() if not c["reachable"] and c["error"] is not None]
         return {
-            "total": total,
-            "counts": counts,
-            "progress": round(pct / total, 2) if total else 0.0,
-            "epochs_done": done,
-            "epochs_total": planned,
+            **merge_summaries(clusters.values()),
             "seq": self.seq,
             "updated_at": self.updated_at,
             "process_errors": errors,

@@ -25,12 +25,11 @@ from runwatch.configs.facts import ConfigFacts
 from runwatch.layout import Project
 from runwatch.process_info import ProcessInfo, ProcessSnapshot
 from runwatch.progress_tracking.progress_cache import ProgressStore
-from runwatch.readers.scores import flatten_scalars, main_score
-from runwatch.run_status.process_memory import local_states_changed
-from runwatch.run_status.rules import STATUSES
 from runwatch.run_status.engine import Scanned, ScanEngine, open_store
+from runwatch.run_status.process_memory import local_states_changed
 from runwatch.run_status.run_status import RunStatus, take_snapshot
 from runwatch.sharing import share
+from runwatch.view_model import run_id, run_record, summarize
 
 # Statuses that can change with the clock alone (a log going quiet), checked on every sweep.
 TIME_DEPENDENT = ("running", "stuck", "queued")
@@ -38,9 +37,6 @@ TIME_DEPENDENT = ("running", "stuck", "queued")
 _VOLATILE = ("checked_at",)
 
 
-def run_id(rel: str) -> str:
-    """A stable opaque id for a run: 12 hex chars of the SHA-1 of its config_rel."""
-    return hashlib.sha1(rel.encode("utf-8")).hexdigest()[:12]
 
 
 @dataclass(slots=True)
@@ -135,26 +131,12 @@ def compact_scores(status: RunStatus) -> None:
 
 
 def make_record(entry_id: str, status: RunStatus, directions: dict[str, Any] | None = None, cluster: str | None = None) -> dict[str, Any]:
-    """RunStatus.to_dict() plus the id, the main score a table shows in one column and,
-    for a named index (``runwatch serve --name``), the ``cluster`` it belongs to.
+    """The run's record (runwatch.view_model.run_record: the one every surface sends).
 
-    Plain dicts: records are made per request and dropped once sent, so building them
-    fast matters more than their size.
+    ``directions`` is accepted for old callers and unused: the main score is the status's
+    own headline, computed once with the config's directions.
     """
-    rec = status.to_dict()
-    rec["id"] = entry_id
-    progress = status.progress
-    best = main_score(progress.best_score, directions)
-    latest = main_score(progress.latest_score, directions)
-    key = best[0] if best else (latest[0] if latest else None)
-    if key:
-        latest_val = flatten_scalars(progress.latest_score).get(key) if progress.latest_score is not None else None
-        rec["main_score"] = {"key": key, "best": best[1] if best else None, "latest": latest_val if latest_val is not None else (latest[1] if latest else None)}
-    else:
-        rec["main_score"] = None
-    if cluster is not None:
-        rec["cluster"] = cluster
-    return rec
+    return run_record(status, entry_id, cluster)
 
 
 def record_digest(rec: dict[str, Any]) -> bytes:
@@ -412,27 +394,9 @@ class LiveIndex:
         return delta
 
     def _compute_summary(self) -> dict[str, Any]:
-        counts = {s: 0 for s in STATUSES}
-        total_pct = 0.0
-        done = 0
-        planned = 0
-        for e in self.entries.values():
-            status = e.status
-            if status is None:
-                continue
-            p = status.progress
-            st = str(status.status)
-            counts[st] = counts.get(st, 0) + 1
-            total_pct += min(float(p.progress_percentage or 0.0), 100.0)
-            done += int(p.completed_epochs or 0)
-            planned += int(p.total_epochs or 0)
-        n = len(self.entries)
+        """runwatch.view_model.summarize over the runs, plus what only an index knows."""
         return {
-            "total": n,
-            "counts": counts,
-            "progress": round(total_pct / n, 2) if n else 0.0,
-            "epochs_done": done,
-            "epochs_total": planned,
+            **summarize(e.status for e in self.entries.values() if e.status is not None),
             "seq": self.seq,
             "updated_at": self.updated_at,
             "process_errors": dict(self.snapshot.errors),

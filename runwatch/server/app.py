@@ -23,12 +23,13 @@ from starlette.websockets import WebSocket
 
 from runwatch.live.index import LiveIndex
 from runwatch.live.watcher import Watcher
-from runwatch.run_status.rules import REASONS, STATUSES
+from runwatch.run_status.rules import REASONS
 from runwatch.server import collector
 from runwatch.server.detail import run_detail
 from runwatch.server.metrics import render_metrics
 from runwatch.server.security import Guard, default_allowed_hosts
 from runwatch.server.websocket_progress import FilterError, ProgressWebSocketServer, RunFilter
+from runwatch.view_model import natural_key, score_sort_value, status_rank
 
 STATIC_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "static")
 MAX_LIMIT = 10000
@@ -74,11 +75,13 @@ def _int_param(request: Request, name: str, default: int, lo: int, hi: int) -> i
 
 
 def _sort_value(rec: dict[str, Any], key: str) -> Any:
-    if key in ("best", "latest"):
-        ms = rec.get("main_score")
-        return ms.get(key) if ms else None
-    if key == "status":
-        return STATUSES.index(rec["status"]) if rec.get("status") in STATUSES else len(STATUSES)
+    if key in ("best", "latest"):  # better first, whatever the metric's direction (as on the page)
+        return score_sort_value(rec, key)
+    if key == "status":  # problems first (view_model.STATUS_ORDER, as on the page and in the CLI)
+        return status_rank(rec.get("status"))
+    if key in ("run", "cluster"):
+        v = rec.get(key)
+        return natural_key(v) if isinstance(v, str) else None
     return rec.get(key)
 
 
@@ -104,8 +107,8 @@ def select_runs(records: list[dict[str, Any]], request: Request) -> tuple[list[d
         raise BadRequest(f"sort must be one of {', '.join(SORT_KEYS)} (prefix '-' for descending), got {sort!r}")
     present = [r for r in rows if _sort_value(r, key) is not None]
     missing = [r for r in rows if _sort_value(r, key) is None]
-    present.sort(key=lambda r: (_sort_value(r, key), r.get("run") or ""), reverse=desc)
-    missing.sort(key=lambda r: r.get("run") or "")
+    present.sort(key=lambda r: (_sort_value(r, key), natural_key(r.get("run") or "")), reverse=desc)
+    missing.sort(key=lambda r: natural_key(r.get("run") or ""))
     rows = present + missing
     offset = _int_param(request, "offset", 0, 0, 10**9)
     limit = _int_param(request, "limit", 1000, 0, MAX_LIMIT)

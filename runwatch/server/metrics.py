@@ -52,15 +52,15 @@ def render_metrics(index: Any, ws: Any = None, notifier: Any = None) -> str:
 
     family("runwatch_runs", "gauge", "Runs per status.")
     for c, s in groups.items():
-        counts = s.get("counts") or {}
+        counts = s.get("by_status") or {}
         for st in STATUSES:
             out.append(f'runwatch_runs{{cluster="{c}",status="{st}"}} {counts.get(st, 0)}')
     family("runwatch_progress_percent", "gauge", "Mean progress over all runs (0-100).")
     for c, s in groups.items():
-        out.append(f'runwatch_progress_percent{{cluster="{c}"}} {_num(s.get("progress") or 0.0)}')
+        out.append(f'runwatch_progress_percent{{cluster="{c}"}} {_num(s.get("progress_percentage") or 0.0)}')
     family("runwatch_epochs_done", "gauge", "Completed epochs summed over all runs (epochs per hour: delta over 1h).")
     for c, s in groups.items():
-        out.append(f'runwatch_epochs_done{{cluster="{c}"}} {_num(s.get("epochs_done") or 0)}')
+        out.append(f'runwatch_epochs_done{{cluster="{c}"}} {_num(s.get("completed_epochs") or 0)}')
     active = [(_label(r.get("cluster") or summary.get("cluster") or ""), r) for r in records if r.get("status") in ACTIVE_STATUSES]
     family("runwatch_run_progress", "gauge", "Progress of each active (running, stuck, queued) run in percent (0-100).")
     for c, r in active:

@@ -8,7 +8,7 @@ task, so one that stops reading only fills its own queue: it is then resynced
 the others never wait for it.
 
 Messages (server -> client), all JSON objects with a ``type``:
-  snapshot  {seq, runs: [record...], summary}
+  snapshot  {seq, runs: [record...], summary, filter, status_order}   (runwatch.view_model: records, summary, order)
   delta     {seq, added: [record...], changed: [record...], removed: [id...], summary}
   heartbeat {seq, time}          seq = the newest delta sent to anyone
   pong, error {message}
@@ -32,6 +32,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from runwatch.live.index import Delta, LiveIndex
 from runwatch.run_status.rules import STATUSES
+from runwatch.view_model import STATUS_ORDER
 
 log = logging.getLogger("runwatch.server")
 
@@ -318,7 +319,7 @@ class ProgressWebSocketServer:
         seq, records = self.index.records()
         summary = self.index.summary()
         runs = [r for r in records if flt.matches(r)] if not flt.is_empty else records
-        return seq, _encode({"type": "snapshot", "seq": seq, "runs": runs, "summary": summary, "filter": flt.to_dict()})
+        return seq, _encode({"type": "snapshot", "seq": seq, "runs": runs, "summary": summary, "filter": flt.to_dict(), "status_order": STATUS_ORDER})
 
 
 async def _stop_task(task: asyncio.Task[None] | None, timeout: float = 2.0) -> None:

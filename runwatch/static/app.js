@@ -8,7 +8,9 @@
 "use strict";
 
 (function () {
-  const STATUSES = ["running", "stuck", "failed", "queued", "finished", "outdated"];
+  // The statuses in the server's order (problems first: runwatch.view_model.STATUS_ORDER),
+  // from the snapshot: the status chips and "sort by status" follow it.
+  let STATUSES = [];
   const REASON_LABEL = { never_started: "not started", config_error: "config error", node_failure: "node failure", oom: "out of memory" };
   const ROW_H = 30;
   const OVERSCAN = 8;
@@ -106,8 +108,8 @@
   function reasonOf(r) { return r.reason || (r.status === "failed" && !r.last_update_time && !r.completed_epochs && r.error_message && /never launched/.test(r.error_message) ? "never_started" : null); }
   function reasonLabel(reason) { return reason ? (REASON_LABEL[reason] || reason.replace(/_/g, " ")) : ""; }
   // The main metric of a record: its name, direction, best and latest values.
+  // The record's main_score is the server's one definition (runwatch.view_model.main_score).
   function mainOf(r) {
-    if (r.main_metric !== undefined) return r.main_metric ? { key: r.main_metric, dir: r.main_direction, best: r.main_best, latest: r.main_latest } : null;
     const ms = r.main_score;
     return ms ? { key: ms.key, dir: ms.direction, best: ms.best, latest: ms.latest } : null;
   }
@@ -126,7 +128,7 @@
       if (typeof v !== "number" || !isFinite(v)) return null;
       return m.dir < 0 ? v : -v;
     }
-    if (key === "status") return STATUSES.indexOf(r.status);
+    if (key === "status") { const i = STATUSES.indexOf(r.status); return i < 0 ? STATUSES.length : i; }
     if (key === "last_update_time") return r.last_update_time || null;
     return r[key];
   }
@@ -196,7 +198,7 @@
   function readUrl() {
     const p = new URLSearchParams(location.hash.replace(/^#/, ""));
     const list = (k) => (p.get(k) || "").split(",").map((x) => x.trim()).filter(Boolean);
-    state.statusFilter = new Set(list("status").filter((x) => STATUSES.includes(x)));
+    state.statusFilter = new Set(list("status").filter((x) => /^[a-z_]+$/.test(x)));  // checked against the server's statuses on the snapshot
     state.reasonFilter = new Set(list("reason"));
     state.q = (p.get("q") || "").trim().toLowerCase();
     const sort = p.get("sort") || "run";
@@ -234,7 +236,7 @@
       h("span", { class: "n", text: sm ? String(sm.total) : "–" }), " all");
     counts.appendChild(all);
     for (const st of STATUSES) {
-      const n = sm && sm.counts ? (sm.counts[st] || 0) : 0;
+      const n = sm && sm.by_status ? (sm.by_status[st] || 0) : 0;
       const b = h("button", {
         class: "count st-" + st + (state.statusFilter.has(st) ? " active" : ""), type: "button",
         "data-status": st, title: "Show only " + st + " runs (shift-click to add)", "aria-pressed": state.statusFilter.has(st) ? "true" : "false",
@@ -249,8 +251,9 @@
     }
     renderReasons();
     if (sm) {
-      $("overall-fill").style.width = Math.min(100, sm.progress || 0) + "%";
-      $("overall-text").textContent = (sm.progress || 0).toFixed(1) + "% · " + sm.epochs_done + "/" + sm.epochs_total + " epochs" + (sm.scanning ? " · indexing…" : "");
+      // The summary is the server's (runwatch.view_model.summarize), the same as the CLI's.
+      $("overall-fill").style.width = Math.min(100, sm.progress_percentage || 0) + "%";
+      $("overall-text").textContent = (sm.progress_percentage || 0).toFixed(1) + "% · " + sm.completed_epochs + "/" + sm.total_epochs + " epochs" + (sm.scanning ? " · indexing…" : "");
       const errs = sm.process_errors ? Object.keys(sm.process_errors) : [];
       $("process-errors").textContent = errs.length ? "process sources unreachable: " + errs.join(", ") : "";
       const banner = $("banner");
@@ -449,6 +452,10 @@
     try { m = JSON.parse(ev.data); } catch (e) { return; }
     state.lastMessageAt = Date.now();
     if (m.type === "snapshot") {
+      if (Array.isArray(m.status_order)) {
+        STATUSES = m.status_order;
+        for (const st of [...state.statusFilter]) if (!STATUSES.includes(st)) state.statusFilter.delete(st);
+      }
       state.runs.clear();
       for (const r of m.runs) upsert(r);
       state.seq = m.seq;
@@ -884,7 +891,7 @@
     bar.appendChild(h("button", { class: "cluster all" + (state.clusterFilter === null ? " active" : ""), type: "button", onclick: () => pick(null), text: "all clusters" }));
     for (const [name, c] of Object.entries(state.summary.clusters).sort((a, b) => collator.compare(a[0], b[0]))) {
       const chips = h("span", { class: "chips" });
-      for (const st of STATUSES) if (c.counts && c.counts[st]) chips.appendChild(h("span", { class: "chip st-" + st, text: c.counts[st] + " " + st }));
+      for (const st of STATUSES) if (c.by_status && c.by_status[st]) chips.appendChild(h("span", { class: "chip st-" + st, text: c.by_status[st] + " " + st }));
       const down = !c.reachable && c.error;
       bar.appendChild(h("button", {
         class: "cluster" + (state.clusterFilter === name ? " active" : "") + (down ? " down" : ""), type: "button", "data-cluster": name,
