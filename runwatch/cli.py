@@ -60,18 +60,29 @@ def user_errors(fn: F) -> F:
 
 
 def source_options(fn: F) -> F:
-    """Process-source options shared by every command that decides stuck vs failed."""
-    fn = click.option("--local/--no-local", default=True, show_default=True, help="Look for run processes on this machine.")(fn)
-    fn = click.option(
+    """Process-source options shared by every command that decides stuck vs failed.
+
+    The command receives them as one ``sources`` argument (a ``ProcessSources``).
+    """
+
+    @functools.wraps(fn)
+    def with_sources(*args: Any, local: bool, ssh: tuple[str, ...], no_ssh: bool, slurm: bool | None, **kwargs: Any) -> Any:
+        from runwatch.cli_scan import ProcessSources
+
+        return fn(*args, sources=ProcessSources(local=local, ssh=tuple(ssh), no_ssh=no_ssh, slurm=slurm), **kwargs)
+
+    cmd: Any = with_sources
+    cmd = click.option("--local/--no-local", default=True, show_default=True, help="Look for run processes on this machine.")(cmd)
+    cmd = click.option(
         "--ssh",
         "ssh",
         multiple=True,
         metavar="HOST[,HOST]",
         help="Also look on these servers over SSH (repeatable; default: ssh_servers from the settings file).",
-    )(fn)
-    fn = click.option("--no-ssh", is_flag=True, help="Do not ask any SSH server, whatever the settings say.")(fn)
-    fn = click.option("--slurm/--no-slurm", default=None, help="Also ask Slurm for jobs (default: the settings file's `slurm`).")(fn)
-    return fn
+    )(cmd)
+    cmd = click.option("--no-ssh", is_flag=True, help="Do not ask any SSH server, whatever the settings say.")(cmd)
+    cmd = click.option("--slurm/--no-slurm", default=None, help="Also ask Slurm for jobs (default: the settings file's `slurm`).")(cmd)
+    return cmd  # type: ignore[no-any-return]
 
 
 def _remember_exec_configs(ctx: click.Context, _param: click.Parameter, value: bool) -> bool:
@@ -171,10 +182,7 @@ def status(
     watch: bool,
     interval: float,
     fail_on: tuple[str, ...],
-    local: bool,
-    ssh: tuple[str, ...],
-    no_ssh: bool,
-    slurm: bool | None,
+    sources: Any,
 ) -> None:
     """Status of every run under the project, or of the given PATHS.
 
@@ -202,7 +210,7 @@ def status(
     wanted = parse_status_list(status_filter)
     failing = parse_status_list(fail_on)
     project = open_project(root, paths, sleep_time, outdated_days)
-    monitor = build_monitor(project, local, ssh, no_ssh, slurm)
+    monitor = build_monitor(project, sources)
     try:
         scanner = Scanner(project, paths, monitor, sleep_time, outdated_days)
         configs = scanner.configs()
@@ -254,10 +262,7 @@ def show(
     outdated_days: float | None,
     lines: int,
     as_json: bool,
-    local: bool,
-    ssh: tuple[str, ...],
-    no_ssh: bool,
-    slurm: bool | None,
+    sources: Any,
 ) -> None:
     """One run in depth: config facts, epochs, scores, early stopping, error, log tail.
 
@@ -267,7 +272,7 @@ def show(
 
     project = open_project(root, [run], sleep_time, outdated_days)
     config = find_one(project, run)
-    monitor = build_monitor(project, local, ssh, no_ssh, slurm)
+    monitor = build_monitor(project, sources)
     try:
         result = Scanner(project, [], monitor, sleep_time, outdated_days).scan(configs=[config])
     finally:
@@ -341,10 +346,7 @@ def serve(
     open_browser: bool,
     no_browser: bool,
     name: str | None,
-    local: bool,
-    ssh: tuple[str, ...],
-    no_ssh: bool,
-    slurm: bool | None,
+    sources: Any,
 ) -> None:
     """Serve the live dashboard for the project at ROOT (default: the current project)."""
     from runwatch.cli_scan import build_monitor
@@ -355,7 +357,7 @@ def serve(
     run_server = _load_server()
     if run_server is None:
         raise CliError("the dashboard server (runwatch.server) is not available in this installation; use `runwatch status --watch`")
-    monitor = build_monitor(project, local, ssh, no_ssh, slurm)
+    monitor = build_monitor(project, sources)
     try:
         run_server(
             project.root,
@@ -426,10 +428,7 @@ def notify(
     interval: float,
     polling: bool | None,
     quiet: bool,
-    local: bool,
-    ssh: tuple[str, ...],
-    no_ssh: bool,
-    slurm: bool | None,
+    sources: Any,
 ) -> None:
     """Send a message (and run the [notify] commands) whenever a run changes status, until Ctrl-C.
 
@@ -465,7 +464,7 @@ def notify(
         sys.exit(EXIT_FAIL_ON if failed else 0)
     if not notifier.enabled:
         raise CliError("nothing to notify: give --url URL or set [notify] urls or commands in runwatch.toml (see docs/notify.md)")
-    monitor = build_monitor(project, local, ssh, no_ssh, slurm)
+    monitor = build_monitor(project, sources)
     try:
         scanned = asyncio.run(watch_and_notify(LiveIndex(project, monitor=monitor), notifier, polling=polling, sweep_interval=interval))
     except KeyboardInterrupt:

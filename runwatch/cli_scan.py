@@ -290,17 +290,30 @@ def json_payload(project: Project, result: ScanResult, rows: list[Row]) -> dict[
     }
 
 
-def build_monitor(project: Project, local: bool, ssh: Sequence[str], no_ssh: bool, slurm: bool | None) -> Any:
+@dataclass(frozen=True)
+class ProcessSources:
+    """Where a command looks for the processes behind runs (``--local``, ``--ssh``, ``--no-ssh``, ``--slurm``)."""
+
+    local: bool = True
+    ssh: tuple[str, ...] = ()
+    no_ssh: bool = False
+    slurm: bool | None = None
+
+    def hosts(self) -> list[str] | None:
+        """SSH hosts to ask: the given ones, none with ``--no-ssh``, None for the settings' ``ssh_servers``."""
+        if self.no_ssh:
+            return []
+        return [h.strip() for v in self.ssh for h in v.split(",") if h.strip()] or None
+
+
+def build_monitor(project: Project, sources: ProcessSources) -> Any:
     """The process monitor for the chosen sources; a bad launcher pattern is a user error."""
     try:
         from runwatch.processes import monitor_from_settings
     except ImportError as e:  # pragma: no cover - the processes package is part of the install
         raise UserError(f"process sources unavailable: {e}") from e
-    hosts: list[str] | None = [h.strip() for v in ssh for h in v.split(",") if h.strip()] or None
-    if no_ssh:
-        hosts = []
     try:
-        return monitor_from_settings(project, local=local, ssh=hosts, slurm=slurm)
+        return monitor_from_settings(project, local=sources.local, ssh=sources.hosts(), slurm=sources.slurm)
     except ValueError as e:
         raise UserError(str(e)) from e
 
