@@ -151,48 +151,18 @@ def _resolve_one(project: Project, p: str) -> list[str]:
     return []
 
 
-def _under(path: str, folder: str) -> str | None:
-    path, folder = os.path.normpath(path), os.path.normpath(folder)
-    if path == folder:
-        return ""
-    if path.startswith(folder + os.sep):
-        return os.path.relpath(path, folder)
-    return None
-
-
 def _resolve_existing(project: Project, p: str) -> list[str]:
-    from runwatch.layouts import runs_at  # layouts hook: a path in or above HF / Lightning runs
+    """The runs an existing path names: Pylon's (a path under configs/ or logs/), else other layouts'."""
+    from runwatch.layouts import LAYOUTS, runs_at
 
     a = os.path.abspath(p)
-    if _under(a, project.configs_root) is None and _under(a, project.logs_root) is None:
-        found = runs_at(project, a)
-        if found:
-            return ([] if os.path.normpath(a) != os.path.normpath(project.root) else project.discover_configs()) + found
+    pylon = LAYOUTS["pylon"].runs_at(project, a)
+    if pylon is not None:
+        return pylon
+    found = runs_at(project, a)  # a path in or above Hugging Face / Lightning runs
     if os.path.normpath(a) == os.path.normpath(project.root):
-        return project.discover_configs()
-    rel_c = _under(a, project.configs_root)
-    if rel_c is not None:
-        if os.path.isdir(a):
-            return project.discover_configs(under=rel_c or None)
-        if a.endswith(".py"):
-            return [a]
-        return []
-    rel_l = _under(a, project.logs_root)
-    if rel_l is not None:
-        # A work dir (or a file in one): walk up to the nearest folder with a config.
-        parts = rel_l.split(os.sep) if rel_l else []
-        if parts and parts[0] == "debug":
-            parts = parts[1:]
-        while parts:
-            cfg = project.config_path("/".join(parts))
-            if os.path.isfile(cfg):
-                return [cfg]
-            folder = os.path.join(project.configs_root, *parts)
-            if os.path.isdir(folder):
-                return project.discover_configs(under="/".join(parts))
-            parts = parts[:-1]
-        return project.discover_configs() if not rel_l else []
-    return []
+        return project.discover_configs() + found
+    return found
 
 
 # ---------------------------------------------------------------- scanning
