@@ -15,6 +15,7 @@ import pytest
 
 from runwatch.configs import read_config, read_configs
 from runwatch.configs.cache import CACHE_FILE, clear_memory_caches
+from runwatch.configs.facts_codec import facts_from_record
 
 CORPUS = Path(__file__).parent / "config_corpus" / "project"
 
@@ -135,7 +136,7 @@ def test_concurrent_writers(tmp_path: Path) -> None:
     rows = conn.execute("SELECT facts FROM facts").fetchall()
     conn.close()
     assert len(rows) == 400
-    assert sorted(json.loads(r[0])["stages"][0]["epochs"] for r in rows) == list(range(400))
+    assert sorted(facts_from_record(json.loads(r[0])).stages[0].epochs for r in rows) == list(range(400))
 
 
 def test_returned_facts_are_copies(project: Path) -> None:
