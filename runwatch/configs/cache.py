@@ -245,26 +245,21 @@ class FactsCache:
         self._hot_dirty = False
         shared_ids: dict[int, int] = {}
         shared: list[SharedDeps] = []
-        entries: dict[str, HotRecord] = dict(self.hot_raw or {})
-        hot_keys: set[str] = set()
-        for key, own, (own_sig, sh, facts) in self._hot_items():
-            hot_keys.add(key)
+
+        def index_of(sh: SharedDeps) -> int:
             idx = shared_ids.get(id(sh))
             if idx is None:
                 idx = shared_ids[id(sh)] = len(shared)
                 shared.append(sh)
-            entries[key] = (own, _unpack_sig(own_sig), idx, facts_to_record(facts))
+            return idx
+
+        entries: dict[str, HotRecord] = {}
+        for key, own, (own_sig, sh, facts) in self._hot_items():
+            entries[key] = (own, _unpack_sig(own_sig), index_of(sh), facts_to_record(facts))
         # Entries still undecoded from the old file keep their old shared index: re-map them.
-        if self.hot_raw:
-            for key, (own, own_sig, old_idx, ft) in self.hot_raw.items():
-                if key in hot_keys:
-                    continue
-                sh = self._hot_shared[old_idx]
-                idx = shared_ids.get(id(sh))
-                if idx is None:
-                    idx = shared_ids[id(sh)] = len(shared)
-                    shared.append(sh)
-                entries[key] = (own, own_sig, idx, ft)
+        for key, (own, own_sig, old_idx, ft) in (self.hot_raw or {}).items():
+            if key not in entries:
+                entries[key] = (own, own_sig, index_of(self._hot_shared[old_idx]), ft)
         try:
             write_hot_file(self.hot_path, shared, entries)
         except (OSError, pickle.PicklingError, TypeError, ValueError) as e:
