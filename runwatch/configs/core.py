@@ -10,10 +10,10 @@ from __future__ import annotations
 import ast
 import copy
 import os.path
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
-from runwatch.configs.budgets import MAX_STEPS, MAX_WORK, SCAN, WALK_LIMIT, TooComplex, copy_size
+from runwatch.configs.budgets import MAX_SEQ, MAX_STEPS, MAX_STR, MAX_WORK, SCAN, WALK_LIMIT, TooComplex, copy_size, size_of, weight
 from runwatch.configs.source_prep import LazyBlock
 from runwatch.configs.values import ConfigModule, Unknown
 
@@ -84,15 +84,40 @@ class EvaluatorCore:
         entry = self.tainted.get(id(container))
         return entry[1] if entry is not None and entry[0] is container else None
 
-    if TYPE_CHECKING:  # provided by the mixins (statements, expressions, operators, calls)
+    def _iterate(self, value: Any) -> list[Any] | None:
+        """The items a ``for`` or a ``*`` would see (a dict's keys), charged; None when not known or too many."""
+        if size_of(value) <= MAX_SEQ or isinstance(value, range):
+            self.charge(8 * (len(value) if isinstance(value, range) and len(value) <= MAX_SEQ else size_of(value)))
+        if isinstance(value, dict):
+            items = list(value.keys())
+        elif isinstance(value, list | tuple | str | range | set | frozenset):
+            if len(value) > MAX_SEQ:
+                return None
+            items = list(value)
+        else:
+            return None
+        return items if len(items) <= MAX_SEQ else None
+
+    def _try(self, node: ast.AST, fn: Callable[[], Any]) -> Any:
+        """``fn()`` on plain data, charged: its error, or a result over a budget, is an Unknown."""
+        try:
+            result = fn()
+        except (ArithmeticError, TypeError, ValueError, KeyError, IndexError, AttributeError, MemoryError, RecursionError) as e:
+            return self._unknown(node, f"{type(e).__name__}: {e}")
+        self.charge(weight(result))
+        if isinstance(result, str | bytes) and len(result) > MAX_STR:
+            return self._unknown(node, "string too large")
+        if size_of(result) > MAX_SEQ:
+            return self._unknown(node, "sequence too large")
+        return result
+
+    if TYPE_CHECKING:  # what one mixin calls on another (statements, expressions, operators, calls)
         def eval(self, node: ast.expr, statement: bool = False) -> Any: ...
         def assign(self, target: ast.expr, value: Any) -> None: ...
-        def bind(self, name: str, value: Any) -> None: ...
-        def _block(self, stmts: Iterable[ast.stmt]) -> None: ...
-        def _iterate(self, value: Any) -> list[Any] | None: ...
-        def _poison(self, stmts: list[ast.stmt], reason: str) -> None: ...
         def _setitem(self, node: ast.AST, container: Any, key: Any, value: Any) -> None: ...
-        def _try(self, node: ast.AST, fn: Callable[[], Any]) -> Any: ...
         def truth(self, value: Any) -> Any: ...
+        def _unary(self, node: ast.UnaryOp) -> Any: ...
         def _binop(self, node: ast.AST, op: ast.operator, left: Any, right: Any) -> Any: ...
+        def _boolop(self, node: ast.BoolOp) -> Any: ...
+        def _compare(self, node: ast.Compare) -> Any: ...
         def _call(self, node: ast.Call, statement: bool) -> Any: ...

@@ -174,18 +174,6 @@ class Expressions(EvaluatorCore):
             return self.eval(node.value)
         return self._unknown(node, f"{type(node).__name__} expression is not evaluated statically")
 
-    def _try(self, node: ast.AST, fn: Callable[[], Any]) -> Any:
-        try:
-            result = fn()
-        except (ArithmeticError, TypeError, ValueError, KeyError, IndexError, AttributeError, MemoryError, RecursionError) as e:
-            return self._unknown(node, f"{type(e).__name__}: {e}")
-        self.charge(weight(result))
-        if isinstance(result, str | bytes) and len(result) > MAX_STR:
-            return self._unknown(node, "string too large")
-        if size_of(result) > MAX_SEQ:
-            return self._unknown(node, "sequence too large")
-        return result
-
     def _sequence(self, node: ast.AST, elts: list[ast.expr], kind: type) -> Any:
         if all(isinstance(e, ast.Constant) for e in elts):  # fast path: generated seed lists
             self._steps += len(elts)

@@ -7,7 +7,7 @@ import os.path
 from collections.abc import Iterable
 from typing import Any
 
-from runwatch.configs.budgets import MAX_SEQ, TooComplex, size_of
+from runwatch.configs.budgets import TooComplex
 from runwatch.configs.core import EvaluatorCore
 from runwatch.configs.signals import UNDECIDED, Break, Continue, Indeterminate, Stop
 from runwatch.configs.values import ConfigModule, LocalClass, ModuleRef, Opaque, Ref, Unknown
@@ -144,19 +144,6 @@ class Statements(EvaluatorCore):
                 self._block(s.orelse)
         except Indeterminate:
             self._poison([s], f"set in a loop whose control flow is not known statically (line {s.lineno})")
-
-    def _iterate(self, value: Any) -> list[Any] | None:
-        if size_of(value) <= MAX_SEQ or isinstance(value, range):
-            self.charge(8 * (len(value) if isinstance(value, range) and len(value) <= MAX_SEQ else size_of(value)))
-        if isinstance(value, dict):
-            items = list(value.keys())
-        elif isinstance(value, list | tuple | str | range | set | frozenset):
-            if len(value) > MAX_SEQ:
-                return None
-            items = list(value)
-        else:
-            return None
-        return items if len(items) <= MAX_SEQ else None
 
     def _classdef(self, s: ast.ClassDef) -> None:
         bases = [self.eval(b) for b in s.bases]
