@@ -15,6 +15,7 @@ import pytest
 
 from runwatch.configs import read_config, read_configs
 from runwatch.configs.cache import CACHE_FILE, clear_memory_caches
+from runwatch.configs.facts_codec import facts_from_record
 
 CORPUS = Path(__file__).parent / "config_corpus" / "project"
 
@@ -135,7 +136,7 @@ def test_concurrent_writers(tmp_path: Path) -> None:
     rows = conn.execute("SELECT facts FROM facts").fetchall()
     conn.close()
     assert len(rows) == 400
-    assert sorted(json.loads(r[0])["stages"][0]["epochs"] for r in rows) == list(range(400))
+    assert sorted(facts_from_record(json.loads(r[0])).stages[0].epochs for r in rows) == list(range(400))
 
 
 def test_returned_facts_are_copies(project: Path) -> None:
@@ -179,3 +180,46 @@ def test_ten_thousand_configs_warm_cache(tmp_path: Path) -> None:
     print(f"\n10,000 configs: cold {t_cold:.2f} s, warm (new process) {float(t_warm):.2f} s")
     assert int(total) == 50_000
     assert float(t_warm) < 10.0
+
+
+def test_state_reset_forgets_config_memos_and_the_files_give_the_same_facts(project: Path) -> None:
+    """Every memo of the config reader is a runwatch.state table: one reset empties them
+    all, and the next read (from the hot file and the store, no parse) answers the same."""
+    import dataclasses
+
+    from runwatch.state import STATE, reset
+
+    paths = sorted(str(p) for p in (project / "configs").rglob("*.py"))[:20]
+    first = {p: dataclasses.asdict(f) for p, f in read_configs(paths).items()}
+    tables = {n: s for n, s in STATE.sizes().items() if n.startswith("configs.")}
+    assert {"configs.cache.caches", "configs.reader.settings", "configs.facts.refs"} <= set(tables)
+    assert tables["configs.cache.caches"] >= 1
+    reset()
+    assert all(s == 0 for n, s in STATE.sizes().items() if n.startswith("configs."))
+    again = {p: dataclasses.asdict(f) for p, f in read_configs(paths).items()}
+    assert again == first
+
+
+def test_files_of_another_format_are_not_read_and_cost_no_error(project: Path) -> None:
+    """An earlier version's files stay where they are, unread; a row or a hot file of the
+    wrong shape under the current names is a miss (the config is read again), never an error."""
+    import pickle
+
+    from runwatch.configs.cache import HOT_FILE
+
+    path = str(project / "configs" / "benchmarks" / "cd" / "package_reexport.py")
+    expected = read_config(path)
+    assert expected.error is None and expected.epochs == 50
+    cache = project / ".runwatch-cache"
+    (cache / "configs-v1.sqlite").write_bytes(b"an old store")
+    (cache / "configs-hot-v1.pickle").write_bytes(b"an old hot file")
+    conn = sqlite3.connect(cache / CACHE_FILE)
+    conn.execute("UPDATE facts SET facts = ?", (json.dumps({"path": path, "stages": [{"epochs": 1}]}),))
+    conn.commit()
+    conn.close()
+    with open(cache / HOT_FILE, "wb") as f:
+        pickle.dump({"version": 1, "shared": [], "entries": {}}, f)
+    clear_memory_caches()
+    got = read_config(path)
+    assert (got.error, got.epochs, got.runner) == (expected.error, expected.epochs, expected.runner)
+    assert (cache / "configs-v1.sqlite").read_bytes() == b"an old store"

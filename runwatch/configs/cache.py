@@ -2,151 +2,56 @@
 
 An entry is valid while every file it depended on (the config, config modules it
 imported, project sources used for kind and DIRECTIONS, and module paths probed but
-absent) still has the same (mtime_ns, size). The disk store is one SQLite file: its
-transactions make writes atomic and safe when two processes write at once. A cache
-is never worth a crash: a corrupt or locked store is a miss, a corrupt file is moved
-aside and recreated, and if that fails the process carries on with memory only.
+absent) still has the same (mtime_ns, size) (``loader.StatCache``). Three layers, one
+serialisation of the facts (``facts_codec``):
+
+- hot entries: facts already handed out, returned again (the same object) while their
+  dependencies are unchanged; written to the hot file (``hot_file``) for the next process;
+- memory: records stored or read in this process;
+- the disk store (``sqlite_store``): every process's records, read once per process.
 """
 
 from __future__ import annotations
 
-import copy
-import json
 import logging
 import os
 import pickle
-import sqlite3
 import threading
 from pathlib import Path
 from typing import Any
 
-from runwatch.configs.facts import ClassRef, ConfigFacts, StageFacts, compact_facts
+from runwatch.configs.facts import ConfigFacts
+from runwatch.configs.facts_codec import READER_VERSION, Deps, facts_from_record, facts_to_record
+from runwatch.configs.facts_codec import _DEPS_DECODED  # noqa: F401  (re-exported: benchmarks/server_bench.py sizes it)
+from runwatch.configs.hot_file import HOT_FILE, HotRecord, SharedDeps, read_hot_file, write_hot_file
 from runwatch.configs.loader import FileSig, StatCache
+from runwatch.configs.sqlite_store import CACHE_FILE, CORRUPT_FILE, DiskStore, Entry, Row, decode_entry
+from runwatch.state import STATE
 
-READER_VERSION = 1
-CACHE_FILE = f"configs-v{READER_VERSION}.sqlite"
-# A store that is really damaged is moved aside under this one name (replaced each time:
-# never one file per process), then recreated.
-CORRUPT_FILE = f"{CACHE_FILE}.corrupt"
+__all__ = ["CACHE_FILE", "CORRUPT_FILE", "HOT_FILE", "READER_VERSION", "Deps", "FactsCache", "cache_for", "clear_memory_caches"]
 
 log = logging.getLogger("runwatch.cache")
-
-# SQLite result codes (primary, the low byte of an extended code).
-_SQLITE_CORRUPT, _SQLITE_NOTADB = 11, 26
-_SQLITE_BUSY, _SQLITE_LOCKED = 5, 6
-
-
-def _is_corrupt(e: sqlite3.Error) -> bool:
-    """A damaged file (worth moving aside), not a full disk, a read-only dir or an I/O error."""
-    code = getattr(e, "sqlite_errorcode", None)
-    if code is not None:
-        return code & 0xFF in (_SQLITE_CORRUPT, _SQLITE_NOTADB)
-    text = str(e)
-    return "malformed" in text or "not a database" in text
-
-Deps = dict[str, FileSig]
-Entry = tuple[Deps, dict[str, Any]]
-
-
-# ---------------------------------------------------------------------- (de)serialisation
-def facts_to_json(f: ConfigFacts) -> dict[str, Any]:
-    return {
-        "path": f.path,
-        "is_multi_stage": f.is_multi_stage,
-        "error": f.error,
-        "warnings": list(f.warnings),
-        "stages": [
-            {
-                "runner": _ref_out(s.runner),
-                "runner_kind": s.runner_kind,
-                "epochs": s.epochs,
-                "es_enabled": s.early_stopping_enabled,
-                "es_patience": s.early_stopping_patience,
-                "metric": _ref_out(s.metric),
-                "directions": _copy_tree(s.directions),
-                "directions_source": s.directions_source,
-                "work_dir": s.work_dir,
-                "keys": list(s.keys),
-            }
-            for s in f.stages
-        ],
-    }
-
-
-def _copy_tree(v: Any) -> Any:
-    """A copy of JSON-shaped data (dicts, lists, scalars): ``deepcopy`` without its bookkeeping."""
-    t = type(v)
-    if t is dict:
-        return {k: _copy_tree(x) for k, x in v.items()}
-    if t is list or t is tuple:
-        return [_copy_tree(x) for x in v] if t is list else tuple(_copy_tree(x) for x in v)
-    if t in (str, int, float, bool) or v is None:
-        return v
-    return copy.deepcopy(v)
-
-
-def facts_from_json(d: dict[str, Any], path: str | None = None) -> ConfigFacts:
-    stages = [
-        StageFacts(
-            runner=_ref_in(s["runner"]),
-            runner_kind=s["runner_kind"],
-            epochs=s["epochs"],
-            early_stopping_enabled=s["es_enabled"],
-            early_stopping_patience=s["es_patience"],
-            metric=_ref_in(s["metric"]),
-            directions=_copy_tree(s["directions"]),
-            directions_source=s["directions_source"],
-            work_dir=s["work_dir"],
-            keys=tuple(s["keys"]),
-        )
-        for s in d["stages"]
-    ]
-    # Strings and refs shared with other configs' (each hit still gets its own direction dicts).
-    return compact_facts(
-        ConfigFacts(
-            path=path if path is not None else d["path"],
-            stages=stages,
-            is_multi_stage=d["is_multi_stage"],
-            error=d["error"],
-            warnings=list(d["warnings"]),
-        ),
-        share_directions=False,
-    )
-
-
-def _ref_out(r: ClassRef | None) -> list[Any] | None:
-    return None if r is None else [r.module, r.qualname]
-
-
-def _ref_in(v: list[Any] | None) -> ClassRef | None:
-    return None if v is None else ClassRef(v[0], v[1])
 
 
 def deps_valid(deps: Deps, stats: StatCache) -> bool:
     return all(stats.sig(p) == sig for p, sig in deps.items())
 
 
-_DEPS_DECODED: dict[str, Deps] = {}
-
-
-def _deps_in(raw: str) -> Deps:
-    """Decoded deps, shared by text: the configs of a project mostly have the same dependency set."""
-    hit = _DEPS_DECODED.get(raw)
-    if hit is None:
-        hit = {p: (tuple(s) if s is not None else None) for p, s in json.loads(raw).items()}  # type: ignore[misc]
-        if len(_DEPS_DECODED) > 100_000:
-            _DEPS_DECODED.clear()
-        _DEPS_DECODED[raw] = hit
-    return dict(hit)
+def _decoded(entry: Entry, path: str) -> ConfigFacts | None:
+    """An entry's facts, each hit with its own direction dicts; None for a record of the wrong shape."""
+    try:
+        return facts_from_record(entry[1], path, copy_directions=True)
+    except (ValueError, TypeError, IndexError, KeyError):
+        return None
 
 
 # A hot entry: (the config's own sig, packed (see _pack_sig); the other deps as one shared
 # tuple; the facts handed out). Kept under (key prefix, config path): see FactsCache.
-HotEntry = tuple[Any, tuple[tuple[str, FileSig], ...], ConfigFacts]
-_SHARED: dict[tuple[tuple[str, FileSig], ...], tuple[tuple[str, FileSig], ...]] = {}
+HotEntry = tuple[Any, SharedDeps, ConfigFacts]
+_SHARED: dict[SharedDeps, SharedDeps] = STATE.table("configs.cache.shared_deps")
 
 
-def _shared(items: tuple[tuple[str, FileSig], ...]) -> tuple[tuple[str, FileSig], ...]:
+def _shared(items: SharedDeps) -> SharedDeps:
     """One tuple object per distinct dependency set, so a batch checks each set once."""
     hit = _SHARED.get(items)
     if hit is None:
@@ -192,230 +97,17 @@ def _join_key(prefix: str, own: str) -> str:
     return prefix[:-1] if prefix.endswith("\0") else prefix + own
 
 
-# ---------------------------------------------------------------------- disk store
-class DiskStore:
-    """One SQLite file; every failure is swallowed into 'no entry' / 'not written'."""
-
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
-        self.path = directory / CACHE_FILE
-        self._conn: sqlite3.Connection | None = None
-        self._pid = -1
-        self._lock = threading.Lock()
-        self.disabled = False
-        # Writing failed for want of space (or an I/O error): reads go on, writes stop.
-        self.read_only = False
-
-    def _connect(self) -> sqlite3.Connection | None:
-        if self.disabled:
-            return None
-        if self._conn is not None and self._pid == os.getpid():
-            return self._conn
-        try:
-            self.directory.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(str(self.path), timeout=2.0, isolation_level=None, check_same_thread=False)
-            conn.execute("PRAGMA synchronous=OFF")
-            conn.execute(
-                "CREATE TABLE IF NOT EXISTS facts (key TEXT PRIMARY KEY, deps TEXT NOT NULL, facts TEXT NOT NULL)"
-            )
-        except sqlite3.DatabaseError as e:
-            if _is_corrupt(e):
-                return self._recover()
-            self._give_up(e)
-            return None
-        except (OSError, sqlite3.Error) as e:
-            self._give_up(e)
-            return None
-        self._conn, self._pid = conn, os.getpid()
-        return conn
-
-    def _give_up(self, e: BaseException) -> None:
-        """A full disk, a read-only or vanished dir: memory only from now on, one warning."""
-        if not self.disabled:
-            log.warning("runwatch: config cache %s not usable (%s); carrying on without it", self.path, e)
-        self.disabled = True
-        self._close()
-
-    def _recover(self) -> sqlite3.Connection | None:
-        """A corrupt file: move it aside (another process may already have), then start afresh once."""
-        self._close()
-        try:
-            os.replace(self.path, self.path.with_name(CORRUPT_FILE))
-        except OSError:
-            pass
-        try:
-            conn = sqlite3.connect(str(self.path), timeout=2.0, isolation_level=None, check_same_thread=False)
-            conn.execute("PRAGMA synchronous=OFF")
-            conn.execute(
-                "CREATE TABLE IF NOT EXISTS facts (key TEXT PRIMARY KEY, deps TEXT NOT NULL, facts TEXT NOT NULL)"
-            )
-        except (OSError, sqlite3.Error):
-            self.disabled = True
-            return None
-        self._conn, self._pid = conn, os.getpid()
-        return conn
-
-    def _close(self) -> None:
-        if self._conn is not None:
-            try:
-                self._conn.close()
-            except sqlite3.Error:
-                pass
-        self._conn = None
-
-    def _run(self, fn: Any) -> Any:
-        with self._lock:
-            for attempt in range(2):
-                conn = self._connect()
-                if conn is None:
-                    return None
-                try:
-                    return fn(conn)
-                except sqlite3.DatabaseError as e:
-                    code = getattr(e, "sqlite_errorcode", 0) & 0xFF
-                    if code in (_SQLITE_BUSY, _SQLITE_LOCKED) or "locked" in str(e) or "busy" in str(e):
-                        return None
-                    if not _is_corrupt(e):  # disk full, I/O error, read-only: the file is fine, the disk is not
-                        if not self.read_only:
-                            log.warning("runwatch: config cache %s cannot be written (%s); reading it, not writing it", self.path, e)
-                        self.read_only = True
-                        return None
-                    if attempt == 0:
-                        self._recover()
-                except (ValueError, TypeError, KeyError):
-                    return None
-            return None
-
-    def load_all(self) -> dict[str, Entry]:
-        return {k: e for k, raw in self.load_all_raw().items() if (e := decode_entry(raw)) is not None}
-
-    def load_all_raw(self) -> dict[str, tuple[str, str]]:
-        """Every row, undecoded (one query; rows are decoded when first looked up)."""
-
-        def q(conn: sqlite3.Connection) -> dict[str, tuple[str, str]]:
-            return {key: (deps, facts) for key, deps, facts in conn.execute("SELECT key, deps, facts FROM facts")}
-
-        return self._run(q) or {}
-
-    def get(self, key: str) -> Entry | None:
-        def q(conn: sqlite3.Connection) -> Entry | None:
-            row = conn.execute("SELECT deps, facts FROM facts WHERE key = ?", (key,)).fetchone()
-            if row is None:
-                return None
-            try:
-                return _deps_in(row[0]), json.loads(row[1])
-            except (ValueError, TypeError, AttributeError):
-                return None
-
-        return self._run(q)
-
-    def put_many(self, rows: list[tuple[str, Deps, dict[str, Any]]]) -> bool:
-        if not rows:
-            return True
-        if self.read_only:
-            return False
-        payload = [(k, json.dumps(d), json.dumps(f)) for k, d, f in rows]
-
-        def q(conn: sqlite3.Connection) -> bool:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                conn.executemany("INSERT OR REPLACE INTO facts (key, deps, facts) VALUES (?, ?, ?)", payload)
-                conn.execute("COMMIT")
-            except BaseException:
-                try:
-                    conn.execute("ROLLBACK")
-                except sqlite3.Error:
-                    pass
-                raise
-            return True
-
-        return bool(self._run(q))
-
-
-def decode_entry(raw: tuple[str, str]) -> Entry | None:
-    try:
-        return _deps_in(raw[0]), json.loads(raw[1])
-    except (ValueError, TypeError, AttributeError):
-        return None
-
-
-HOT_FILE = f"configs-hot-v{READER_VERSION}.pickle"
-
-
-class _PlainUnpickler(pickle.Unpickler):
-    """Builtin containers and scalars only: the hot file is data, never code."""
-
-    def find_class(self, module: str, name: str) -> Any:
-        if module == "builtins" and name in ("tuple", "list", "dict", "set", "frozenset"):
-            return super().find_class(module, name)
-        raise pickle.UnpicklingError(f"forbidden class {module}.{name} in the config cache")
-
-
-def facts_to_tuple(f: ConfigFacts) -> tuple:
-    return (
-        f.path,
-        f.is_multi_stage,
-        f.error,
-        tuple(f.warnings),
-        tuple(
-            (
-                None if s.runner is None else (s.runner.module, s.runner.qualname),
-                s.runner_kind,
-                s.epochs,
-                s.early_stopping_enabled,
-                s.early_stopping_patience,
-                None if s.metric is None else (s.metric.module, s.metric.qualname),
-                s.directions,
-                s.directions_source,
-                s.work_dir,
-                tuple(s.keys),
-            )
-            for s in f.stages
-        ),
-    )
-
-
-def facts_from_tuple(t: tuple) -> ConfigFacts:
-    path, multi, error, warnings, stages = t
-    return _compact_own(ConfigFacts(
-        path=path,
-        stages=[
-            StageFacts(
-                runner=None if r is None else ClassRef(r[0], r[1]),
-                runner_kind=kind,
-                epochs=epochs,
-                early_stopping_enabled=es,
-                early_stopping_patience=patience,
-                metric=None if m is None else ClassRef(m[0], m[1]),
-                directions=directions,
-                directions_source=source,
-                work_dir=work_dir,
-                keys=tuple(keys),
-            )
-            for r, kind, epochs, es, patience, m, directions, source, work_dir, keys in stages
-        ],
-        is_multi_stage=multi,
-        error=error,
-        warnings=list(warnings),
-    ))
-
-
-def _compact_own(f: ConfigFacts) -> ConfigFacts:
-    """Strings and refs shared with other configs' (the direction dicts stay each entry's own)."""
-    return compact_facts(f, share_directions=False)
-
-
 # ---------------------------------------------------------------------- the cache
 class FactsCache:
-    """Memory in front of an optional disk store; entries are JSON dicts, copied out on every hit."""
+    """Hot entries and memory in front of an optional disk store; records are decoded afresh on every hit."""
 
     def __init__(self, disk: DiskStore | None) -> None:
         self.disk = disk
-        # The hot entries of the last process, as plain tuples (see save_hot): a new
-        # process starts from one small pickle instead of decoding every SQLite row.
+        # The hot entries of the last process, as records (see save_hot): a new process
+        # starts from one small pickle instead of decoding every SQLite row.
         self.hot_path: Path | None = disk.directory / HOT_FILE if disk is not None else None
-        self.hot_raw: dict[str, tuple[str, FileSig, int, tuple]] | None = None
-        self._hot_shared: list[tuple[tuple[str, FileSig], ...]] = []
+        self.hot_raw: dict[str, HotRecord] | None = None
+        self._hot_shared: list[SharedDeps] = []
         self._hot_dirty = False
         self.memory: dict[str, Entry] = {}
         # Rows loaded from disk but not decoded yet (a warm new process decodes only what it asks for).
@@ -454,12 +146,16 @@ class FactsCache:
         self._ensure_loaded()
         entry = self._entry(key)
         if entry is not None and deps_valid(entry[0], stats):
-            return facts_from_json(entry[1], path), entry[0]
+            facts = _decoded(entry, path)
+            if facts is not None:
+                return facts, entry[0]
         if self.disk is not None:  # another process may have written it since we loaded
             fresh = self.disk.get(key)
             if fresh is not None and deps_valid(fresh[0], stats):
-                self.memory[key] = fresh
-                return facts_from_json(fresh[1], path), fresh[0]
+                facts = _decoded(fresh, path)
+                if facts is not None:
+                    self.memory[key] = fresh
+                    return facts, fresh[0]
         return None
 
     def hot_lookup(self, key: str, stats: StatCache, path: str, checked: dict[int, bool]) -> ConfigFacts | None:
@@ -521,7 +217,7 @@ class FactsCache:
             return None
         try:
             own, own_sig, idx, ft = raw
-            facts = facts_from_tuple(ft)
+            facts = facts_from_record(ft)
             if facts.path == path:
                 facts.path = path
             if own == own_path:
@@ -533,65 +229,47 @@ class FactsCache:
         return own, hot
 
     def _load_hot(self) -> None:
-        if self.hot_path is None:
+        got = read_hot_file(self.hot_path) if self.hot_path is not None else None
+        if got is None:
             return
         try:
-            with open(self.hot_path, "rb") as f:
-                obj = _PlainUnpickler(f).load()
-            if not isinstance(obj, dict) or obj.get("version") != READER_VERSION:
-                return
-            self._hot_shared = [_shared(tuple(x)) for x in obj["shared"]]
-            entries = obj["entries"]
-            if isinstance(entries, dict):
-                self.hot_raw = entries
-        except Exception:  # missing or damaged: no head start, nothing else changes
-            self.hot_raw, self._hot_shared = {}, []
+            self._hot_shared = [_shared(tuple(x)) for x in got[0]]
+        except TypeError:  # a damaged file: no head start, nothing else changes
+            return
+        self.hot_raw = got[1]
 
     def save_hot(self) -> None:
-        """Write the hot entries (facts as tuples) for the next process, if any changed; never raises."""
+        """Write the hot entries (facts as records) for the next process, if any changed; never raises."""
         if not self._hot_dirty or self.hot_path is None:
             return
         self._hot_dirty = False
         shared_ids: dict[int, int] = {}
-        shared: list[tuple[tuple[str, FileSig], ...]] = []
-        entries: dict[str, tuple[str, FileSig, int, tuple]] = dict(self.hot_raw or {})
-        hot_keys: set[str] = set()
-        for key, own, (own_sig, sh, facts) in self._hot_items():
-            hot_keys.add(key)
+        shared: list[SharedDeps] = []
+
+        def index_of(sh: SharedDeps) -> int:
             idx = shared_ids.get(id(sh))
             if idx is None:
                 idx = shared_ids[id(sh)] = len(shared)
                 shared.append(sh)
-            entries[key] = (own, _unpack_sig(own_sig), idx, facts_to_tuple(facts))
+            return idx
+
+        entries: dict[str, HotRecord] = {}
+        for key, own, (own_sig, sh, facts) in self._hot_items():
+            entries[key] = (own, _unpack_sig(own_sig), index_of(sh), facts_to_record(facts))
         # Entries still undecoded from the old file keep their old shared index: re-map them.
-        if self.hot_raw:
-            for key, (own, own_sig, old_idx, ft) in self.hot_raw.items():
-                if key in hot_keys:
-                    continue
-                sh = self._hot_shared[old_idx]
-                idx = shared_ids.get(id(sh))
-                if idx is None:
-                    idx = shared_ids[id(sh)] = len(shared)
-                    shared.append(sh)
-                entries[key] = (own, own_sig, idx, ft)
-        tmp = self.hot_path.with_name(f".{HOT_FILE}.{os.getpid()}.{threading.get_ident()}.tmp")
+        for key, (own, own_sig, old_idx, ft) in (self.hot_raw or {}).items():
+            if key not in entries:
+                entries[key] = (own, own_sig, index_of(self._hot_shared[old_idx]), ft)
         try:
-            self.hot_path.parent.mkdir(parents=True, exist_ok=True)
-            with open(tmp, "wb") as f:
-                pickle.dump({"version": READER_VERSION, "shared": shared, "entries": entries}, f, protocol=pickle.HIGHEST_PROTOCOL)
-            os.replace(tmp, self.hot_path)
+            write_hot_file(self.hot_path, shared, entries)
         except (OSError, pickle.PicklingError, TypeError, ValueError) as e:
             if isinstance(e, OSError) and self.disk is not None and not self.disk.disabled and not self.disk.read_only:
                 self.disk.read_only = True  # the same disk: one warning for both files
                 log.warning("runwatch: config cache %s not written (%s)", self.hot_path, e)
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
 
-    def store(self, key: str, deps: Deps, facts: ConfigFacts, write: bool = True, keep: bool = True) -> tuple[str, Deps, dict[str, Any]]:
+    def store(self, key: str, deps: Deps, facts: ConfigFacts, write: bool = True, keep: bool = True) -> Row:
         """Record facts (``keep``: also in memory; a batch keeps them as hot entries instead)."""
-        row = (key, dict(deps), facts_to_json(facts))  # a fresh tree (directions copied): the caller may mutate `facts`
+        row = (key, dict(deps), facts_to_record(facts, copy_directions=True))  # the caller may mutate `facts`
         with self._lock:
             if keep:
                 self.memory[key] = (row[1], row[2])
@@ -602,12 +280,22 @@ class FactsCache:
             self.disk.put_many([row])
         return row
 
-    def flush(self, rows: list[tuple[str, Deps, dict[str, Any]]]) -> None:
+    def flush(self, rows: list[Row]) -> None:
         if self.disk is not None:
             self.disk.put_many(rows)
 
 
-_CACHES: dict[str, FactsCache] = {}
+class _Caches(dict[str, FactsCache]):
+    """The process's caches by cache dir (``""``: memory only); emptying it closes their stores."""
+
+    def clear(self) -> None:
+        for c in self.values():
+            if c.disk is not None:
+                c.disk.close()
+        super().clear()
+
+
+_CACHES: _Caches = STATE.table("configs.cache.caches", _Caches)
 _CACHES_LOCK = threading.Lock()
 
 
@@ -623,8 +311,6 @@ def cache_for(directory: Path | None) -> FactsCache:
 
 
 def clear_memory_caches() -> None:
-    """Forget in-process entries (tests; a long-lived server never needs it)."""
+    """Forget in-process entries (``runwatch.state.reset()`` forgets them with every other memo)."""
     with _CACHES_LOCK:
-        for c in _CACHES.values():
-            c.disk._close() if c.disk is not None else None
         _CACHES.clear()

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from runwatch.sharing import share
+from runwatch.state import STATE
 
 RunnerKind = Literal["trainer", "evaluator", "multi_stage"]
 
@@ -136,9 +137,9 @@ def _dir_key(work_dir: str | None) -> str | None:
 # over and over; a live index holds the facts of every config, so each distinct value is
 # kept once. Bounded: past the limit values are simply no longer shared.
 _MAX_SHARED = 20_000
-_REFS: dict[ClassRef, ClassRef] = {}
-_KEY_TUPLES: dict[tuple[str, ...], tuple[str, ...]] = {}
-_DIRECTIONS: dict[str, dict[str, Any]] = {}
+_REFS: dict[ClassRef, ClassRef] = STATE.table("configs.facts.refs")
+_KEY_TUPLES: dict[tuple[str, ...], tuple[str, ...]] = STATE.table("configs.facts.key_tuples")
+_DIRECTIONS: dict[str, dict[str, Any]] = STATE.table("configs.facts.directions")
 
 
 def _share(memo: dict[Any, Any], key: Any, value: Any) -> Any:

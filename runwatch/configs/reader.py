@@ -25,6 +25,7 @@ from runwatch.configs.loader import EvalResult, ModuleLoader, StatCache
 from runwatch.configs.sources import SourceResolver
 from runwatch.layout import find_project_root
 from runwatch.settings import Settings, SettingsError, find_settings_file, load_settings
+from runwatch.state import STATE
 
 
 class ConfigReadError(Exception):
@@ -53,7 +54,7 @@ def find_config_root(path: str, configs_dir: str = "configs") -> str:
     return find_project_root(here)
 
 
-_SETTINGS: dict[str, tuple[object, Settings, str | None]] = {}
+_SETTINGS: dict[str, tuple[object, Settings, str | None]] = STATE.table("configs.reader.settings")
 _SETTINGS_LOCK = threading.Lock()
 
 

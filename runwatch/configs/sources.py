@@ -13,6 +13,7 @@ from typing import Any
 
 from runwatch.configs.facts import ClassRef, RunnerKind
 from runwatch.configs.loader import FileSig, ModuleLoader
+from runwatch.configs.signals import MISSING
 from runwatch.configs.values import (
     Call,
     ClassAttr,
@@ -25,13 +26,6 @@ from runwatch.configs.values import (
 )
 
 _MAX_HOPS = 40
-
-
-class _Missing:
-    pass
-
-
-MISSING = _Missing()
 
 
 def kind_from_name(name: str) -> RunnerKind | None:

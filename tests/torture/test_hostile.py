@@ -26,6 +26,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from runwatch.configs.cache import CACHE_FILE
 from runwatch.configs.evaluator import ModuleEvaluator
 from runwatch.configs.reader import read_config
 from runwatch.readers.scores import read_aggregated
@@ -461,7 +462,7 @@ def test_full_disk_under_the_cache_is_a_warning_and_no_litter(tmp_path, tally):
         with open(os.path.join(tree.root, "runwatch.toml"), "w") as f:
             f.write(f"cache_dir = {json.dumps(cache)}\n")
         first = _status_json(tree.root)  # the cache is created with room to spare
-        assert os.path.exists(os.path.join(cache, "configs-v1.sqlite"))
+        assert os.path.exists(os.path.join(cache, CACHE_FILE))
         _fill(mnt)
         for cfg in glob.glob(os.path.join(tree.root, "configs", "**", "*.py"), recursive=True):
             os.utime(cfg)  # every config must be read again and written to the cache
@@ -475,7 +476,7 @@ def test_full_disk_under_the_cache_is_a_warning_and_no_litter(tmp_path, tally):
         tally["hostile_full_disk_scans"] += 3
         litter = [n for n in os.listdir(cache) if "corrupt" in n or n.endswith(".tmp")]
         assert litter == [], litter
-        assert os.path.exists(os.path.join(cache, "configs-v1.sqlite")), "the cache was moved aside"
+        assert os.path.exists(os.path.join(cache, CACHE_FILE)), "the cache was moved aside"
         assert any("cache" in e and ("cannot be written" in e or "not usable" in e or "not written" in e) for e in stderrs), stderrs
 
 
