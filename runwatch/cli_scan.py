@@ -300,11 +300,10 @@ def find_one(project: Project, run: str) -> str:
         names = ", ".join(project.config_rel(c) for c in found[:5])
         more = f" and {len(found) - 5} more" if len(found) > 5 else ""
         raise UserError(f"{run}: names {len(found)} runs ({names}{more}); give one")
-    from runwatch.layouts import layout_run  # layouts hook: a run folder of another layout is its own name
+    from runwatch.layouts import run_for
 
     try:
-        if layout_run(project, found[0]) is None:
-            project.config_rel(found[0])
+        run_for(project, found[0])  # a config outside configs/ names no run
     except LayoutError as e:
         raise UserError(str(e)) from e
     return found[0]

@@ -210,12 +210,12 @@ def test_pylon_adapter_answers_as_the_existing_code(tmp_path):
     generate_tree(str(tmp_path), n_runs=4)
     project = Project.at(str(tmp_path))
     pylon = LAYOUTS["pylon"]
-    configs = pylon.discover(project.root, project.settings)
+    configs = pylon.discover(project)
     assert configs == project.discover_configs() and configs
     c = configs[0]
-    wd = pylon.work_dir(c, project.root, project.settings)
+    wd = pylon.work_dir(project, c)
     assert wd == project.work_dir(c)
-    assert pylon.run_of_path(project.root, wd + "/epoch_0/validation_scores.json", project.settings) == c
-    facts = pylon.facts(c, project.settings, project.root)
-    t = pylon.tracker(c, facts, project.settings, root=project.root)
+    assert pylon.run_of_path(project, wd + "/epoch_0/validation_scores.json") == c
+    facts = pylon.facts(project, c)
+    t = pylon.tracker(project, c, facts)
     assert t.get_progress().to_dict() == create_progress_tracker(wd, facts, settings=project.settings).get_progress().to_dict()

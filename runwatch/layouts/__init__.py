@@ -19,6 +19,7 @@ from runwatch.layouts.huggingface import HuggingFaceLayout
 from runwatch.layouts.lightning import LightningLayout
 from runwatch.layouts.pylon import PylonLayout
 from runwatch.progress_tracking.base_progress_tracker import BaseProgressTracker
+from runwatch.state import STATE
 
 LAYOUTS: dict[str, Any] = {"pylon": PylonLayout(), "huggingface": HuggingFaceLayout(), "lightning": LightningLayout()}
 LAYOUT_NAMES: tuple[str, ...] = ("auto", *LAYOUTS)
@@ -69,7 +70,7 @@ def discover_layout_runs(project: Project, under: str | None = None) -> list[str
 
 def discover_runs(project: Project) -> list[str]:
     """Every run of the project: Pylon configs (unless another layout is forced), then other layouts' run folders."""
-    pylon = LAYOUTS["pylon"].discover(project.root, project.settings) if _chosen(project) in ("auto", "pylon") else []
+    pylon = LAYOUTS["pylon"].discover(project) if _chosen(project) in ("auto", "pylon") else []
     return pylon + discover_layout_runs(project)
 
 
@@ -78,19 +79,57 @@ def has_runs(project: Project) -> bool:
     return os.path.isdir(project.configs_root) and _chosen(project) in ("auto", "pylon") or bool(discover_layout_runs(project))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class LayoutRun:
-    """A run of a marker layout, as a scan needs it."""
+    """A run as a scan needs it: its layout, key, work dir and name."""
 
     layout: Any
     work_dir: str
     name: str
+    key: str = ""
 
     def facts(self, project: Project) -> ConfigFacts:
-        return self.layout.facts(self.work_dir, project.settings)
+        return self.layout.facts(project, self.key or self.work_dir)
 
     def tracker(self, project: Project, facts: ConfigFacts, store: Any = None) -> BaseProgressTracker:
-        return self.layout.tracker(self.work_dir, facts, project.settings, store)
+        return self.layout.tracker(project, self.key or self.work_dir, facts, store, self.work_dir)
+
+
+# (root, configs dir, logs dir) -> config -> its LayoutRun: pure path arithmetic, but 10,000 times per refresh.
+_PYLON_RUNS: dict[tuple[str, str, str], dict[Any, Any]] = STATE.table("layouts.pylon_runs")
+_ROOTS = ("roots",)  # a tuple key: never a config path
+
+
+def run_for(project: Project, key: str) -> LayoutRun:
+    """The run a scan key names, of whichever layout: a marker layout's run folder, else a Pylon config.
+
+    Raises LayoutError for a key that is no run of the project (a config outside configs/).
+    """
+    run = layout_run(project, key)
+    return run if run is not None else _pylon_run(project, key)
+
+
+def _pylon_run(project: Project, config: str) -> LayoutRun:
+    pkey = (project.root, project.settings.configs_dir, project.settings.logs_dir)
+    memo = _PYLON_RUNS.get(pkey)
+    if memo is None:
+        if len(_PYLON_RUNS) > 64:
+            _PYLON_RUNS.clear()
+        memo = _PYLON_RUNS[pkey] = {}
+    hit = memo.get(config)
+    if hit is None:
+        roots = memo.get(_ROOTS)
+        if roots is None:
+            roots = memo[_ROOTS] = (project.configs_root + os.sep, project.logs_root)
+        croot, logs_root = roots
+        if config.startswith(croot) and config.endswith(".py") and os.sep == "/" and "/./" not in config and "/../" not in config and "//" not in config:
+            # The usual spelling (absolute, normalized, under configs/): plain slicing.
+            rel = config[len(croot):-3]
+            hit = LayoutRun(LAYOUTS["pylon"], os.path.join(logs_root, rel), rel, config)
+        else:
+            hit = LayoutRun(LAYOUTS["pylon"], project.work_dir(config), project.config_rel(config), config)
+        memo[config] = hit
+    return hit
 
 
 _RUNS: dict[tuple[str, str], LayoutRun | None] = {}
@@ -112,9 +151,7 @@ def layout_run(project: Project, key: str) -> LayoutRun | None:
     layout = layout_of_dir(project, path)
     if layout is None:
         return None
-    rel = os.path.relpath(path, project.root)
-    name = path if rel.startswith("..") else os.path.basename(path) if rel == "." else rel.replace(os.sep, "/")
-    run = LayoutRun(layout, path, name)
+    run = LayoutRun(layout, path, layout.run_name(project, path), path)
     if len(_RUNS) > 100_000:
         _RUNS.clear()
     _RUNS[memo_key] = run
@@ -125,7 +162,7 @@ def runs_at(project: Project, path: str) -> list[str]:
     """Marker-layout runs a path the user typed names: the run it is in, or the runs under it."""
     a = os.path.abspath(path)
     for layout in _marked_layouts(project):
-        run = layout.run_of_path(project.root, a, project.settings)
+        run = layout.run_of_path(project, a)
         if run is not None:
             return [run]
     return discover_layout_runs(project, a) if os.path.isdir(a) else []
@@ -134,7 +171,7 @@ def runs_at(project: Project, path: str) -> list[str]:
 def run_of_path(project: Project, path: str) -> str | None:
     """The marker-layout run a changed path belongs to (for a live index), or None."""
     for layout in _marked_layouts(project):
-        run = layout.run_of_path(project.root, path, project.settings)
+        run = layout.run_of_path(project, path)
         if run is not None:
             return run
     return None
@@ -182,4 +219,4 @@ def watch_roots(project: Project) -> tuple[str, ...]:
     return roots
 
 
-__all__ = ["LAYOUTS", "LAYOUT_NAMES", "Layout", "LayoutRun", "discover_runs", "has_runs", "layout_run", "run_of_path", "runs_at"]
+__all__ = ["LAYOUTS", "LAYOUT_NAMES", "Layout", "LayoutRun", "discover_runs", "has_runs", "layout_run", "run_for", "run_of_path", "runs_at"]

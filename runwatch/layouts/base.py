@@ -15,35 +15,46 @@ import os
 from typing import Any, Protocol
 
 from runwatch.configs.facts import ConfigFacts
+from runwatch.layout import Project
 from runwatch.progress_tracking.base_progress_tracker import BaseProgressTracker
-from runwatch.settings import Settings
 
 # Folders never searched for runs: caches, VCS, environments and package trees.
 SKIP_DIRS = frozenset((".git", ".hg", ".svn", "__pycache__", "node_modules", ".venv", "venv", ".tox", ".mypy_cache", "site-packages", "wandb"))
 
 
 class Layout(Protocol):
-    """One framework's way of writing runs."""
+    """One framework's way of writing runs. Every question is asked about one project (its root and settings).
+
+    A run is named by a key: Pylon's config path, another layout's run folder. The scan
+    engine asks only these questions, so a new layout is a new implementation of them.
+    """
 
     name: str
 
     def is_run_dir(self, path: str, names: frozenset[str]) -> bool:
         """Whether ``path`` (whose entries are ``names``) is a run of this layout, by marker files."""
 
-    def discover(self, root: str, settings: Settings) -> list[str]:
-        """Every run under ``root``, as the keys the scan uses, sorted."""
+    def discover(self, project: Project) -> list[str]:
+        """Every run of the project, as the keys the scan uses, sorted."""
 
-    def work_dir(self, run: str) -> str:
-        """The folder the run writes into."""
+    def work_dir(self, project: Project, run: str) -> str:
+        """The folder the run writes into (raises LayoutError for a key that is no run of the project)."""
 
-    def run_of_path(self, root: str, path: str, settings: Settings) -> str | None:
+    def run_name(self, project: Project, run: str) -> str:
+        """The run's name as every surface shows it (``trainers/group_0/run_3``, ``outputs/bert``)."""
+
+    def run_of_path(self, project: Project, path: str) -> str | None:
         """The run a changed file or folder belongs to, or None."""
 
-    def tracker(self, run: str, facts: ConfigFacts, settings: Settings, store: Any = None) -> BaseProgressTracker:
-        """A progress tracker for the run."""
+    def tracker(self, project: Project, run: str, facts: ConfigFacts, store: Any = None, work_dir: str | None = None) -> BaseProgressTracker:
+        """A progress tracker for the run (raises ValueError when its kind cannot be told); ``work_dir``:
+        the run's work dir when the caller has it (one string for the run's status and tracker)."""
 
-    def facts(self, run: str, settings: Settings) -> ConfigFacts:
+    def facts(self, project: Project, run: str) -> ConfigFacts:
         """What is known of the run beyond its progress: total epochs, metric directions."""
+
+    def facts_batch(self, project: Project, runs: list[str], workers: int | None = None) -> dict[str, ConfigFacts]:
+        """``facts`` of many runs at once (Pylon reads its configs in one batch); never raises."""
 
 
 def walk_for_runs(root: str, is_run: Any, prune: tuple[str, ...] = ()) -> list[str]:

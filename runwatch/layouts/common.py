@@ -161,20 +161,28 @@ class RunFolderLayout:
     def is_run_dir(self, path: str, names: frozenset[str]) -> bool:
         return self.marks_run(path, names)
 
-    def discover(self, root: str, settings: Any, prune: tuple[str, ...] = ()) -> list[str]:
-        return walk_for_runs(root, self.marks_run, prune)
+    def discover(self, project: Any, prune: tuple[str, ...] = ()) -> list[str]:
+        return walk_for_runs(project.root, self.marks_run, prune)
 
-    def work_dir(self, run: str) -> str:
+    def work_dir(self, project: Any, run: str) -> str:
         return run
 
-    def run_of_path(self, root: str, path: str, settings: Any) -> str | None:
-        return run_above(path, root, self.marks_run)
+    def run_name(self, project: Any, run: str) -> str:
+        """The folder relative to the root (its own path when outside the root, its base name when it is the root)."""
+        rel = os.path.relpath(run, project.root)
+        return run if rel.startswith("..") else os.path.basename(run) if rel == "." else rel.replace(os.sep, "/")
 
-    def tracker(self, run: str, facts: Any, settings: Any, store: Any = None) -> Any:
-        return self.tracker_class(run, facts, settings=settings, store=store)
+    def run_of_path(self, project: Any, path: str) -> str | None:
+        return run_above(path, project.root, self.marks_run)
 
-    def facts(self, run: str, settings: Any) -> Any:
+    def tracker(self, project: Any, run: str, facts: Any, store: Any = None, work_dir: str | None = None) -> Any:
+        return self.tracker_class(run, facts, settings=project.settings, store=store)
+
+    def facts(self, project: Any, run: str) -> Any:
         return self._facts.get(run, self.read_facts)
+
+    def facts_batch(self, project: Any, runs: list[str], workers: int | None = None) -> dict[str, Any]:
+        return {r: self.facts(project, r) for r in runs}
 
 
 @dataclass

@@ -1,7 +1,9 @@
-"""Pylon's layout through the seam: a thin adapter over ``runwatch.layout.Project`` and the existing trackers.
+"""Pylon's layout: the first implementation of the Layout protocol, chosen by default.
 
-Runs are keyed by their config file; the work dir is ``logs/<config rel>``. Nothing
-here re-implements Pylon's rules: each answer is one call into the existing code.
+Runs are keyed by their config file; the work dir is ``logs/<config rel>``. The path
+arithmetic is ``runwatch.layout.Project``'s, the trackers are Pylon's (trainer,
+evaluator, multi-stage, by the config's runner), and the facts come from reading the
+configs statically (``runwatch.configs``), in one batch for a scan.
 """
 
 from __future__ import annotations
@@ -13,23 +15,26 @@ from runwatch.configs.facts import ConfigFacts
 from runwatch.layout import LayoutError, Project
 from runwatch.progress_tracking.base_progress_tracker import BaseProgressTracker
 from runwatch.progress_tracking.progress_tracker_factory import create_progress_tracker
-from runwatch.settings import Settings
 
 
 class PylonLayout:
+    """Pylon: a run is a config under ``configs/``, its work dir ``logs/<config rel>``; facts come from the config."""
+
     name = "pylon"
 
     def is_run_dir(self, path: str, names: frozenset[str]) -> bool:
         return False  # Pylon runs are found from configs/, not by markers in logs/
 
-    def discover(self, root: str, settings: Settings) -> list[str]:
-        return Project.at(root, settings).discover_configs()
+    def discover(self, project: Project) -> list[str]:
+        return project.discover_configs()
 
-    def work_dir(self, run: str, root: str = ".", settings: Settings | None = None) -> str:
-        return Project.at(root, settings).work_dir(run)
+    def work_dir(self, project: Project, run: str) -> str:
+        return project.work_dir(run)
 
-    def run_of_path(self, root: str, path: str, settings: Settings) -> str | None:
-        project = Project.at(root, settings)
+    def run_name(self, project: Project, run: str) -> str:
+        return project.config_rel(run)
+
+    def run_of_path(self, project: Project, path: str) -> str | None:
         try:
             rel = os.path.relpath(os.path.abspath(path), project.logs_root)
         except ValueError:
@@ -74,17 +79,38 @@ class PylonLayout:
             parts = parts[:-1]
         return project.discover_configs() if not rel_l else []
 
-    def tracker(self, run: str, facts: ConfigFacts, settings: Settings, store: Any = None, root: str = ".") -> BaseProgressTracker:
+    def tracker(self, project: Project, run: str, facts: ConfigFacts, store: Any = None, work_dir: str | None = None) -> BaseProgressTracker:
+        if work_dir is None:
+            try:
+                work_dir = project.work_dir(run)
+            except LayoutError as e:
+                raise ValueError(str(e)) from e
+        return create_progress_tracker(work_dir, facts, settings=project.settings, store=store)
+
+    def facts(self, project: Project, run: str) -> ConfigFacts:
+        return self.facts_batch(project, [run])[run]
+
+    def facts_batch(self, project: Project, runs: list[str], workers: int | None = None) -> dict[str, ConfigFacts]:
+        """Facts of many configs in one batch (one cache load, one stat per shared dependency).
+
+        If the batch fails as a whole, each config is read alone, so that an error stays
+        that run's own error.
+        """
+        from runwatch.configs import read_config, read_configs
+
+        absolute = {k: k if os.path.isabs(k) else os.path.join(project.root, k) for k in runs}
         try:
-            work_dir = Project.at(root, settings).work_dir(run)
-        except LayoutError as e:
-            raise ValueError(str(e)) from e
-        return create_progress_tracker(work_dir, facts, settings=settings, store=store)
-
-    def facts(self, run: str, settings: Settings, root: str = ".") -> ConfigFacts:
-        from runwatch.configs import read_config
-
-        return read_config(run, root=root, settings=settings)
+            by_abs = read_configs(list(dict.fromkeys(absolute.values())), root=project.root, settings=project.settings, workers=workers)
+            return {k: by_abs[a] for k, a in absolute.items() if a in by_abs}
+        except Exception:
+            pass
+        out: dict[str, ConfigFacts] = {}
+        for k, a in absolute.items():
+            try:
+                out[k] = read_config(a, root=project.root, settings=project.settings)
+            except Exception as e:  # one unreadable config must never stop a scan
+                out[k] = ConfigFacts(path=a, error=f"{a}: cannot read config ({type(e).__name__}: {e})")
+        return out
 
 
 def _under(path: str, folder: str) -> str | None:

@@ -34,13 +34,13 @@ from typing import Any
 
 from runwatch.configs.facts import ConfigFacts, compact_facts
 from runwatch.layout import LayoutError, Project
-from runwatch.layouts import layout_run
+from runwatch.layouts import run_for
 from runwatch.process_info import ProcessInfo, ProcessSnapshot
 from runwatch.progress_tracking.base_progress_tracker import BaseProgressTracker
 from runwatch.progress_tracking.progress_cache import ProgressStore, background_progress_writes
 from runwatch.run_status.fanout import ColdWorkers, start_cold_workers
 from runwatch.run_status.path_map import PathChanges, map_paths
-from runwatch.run_status.run_status import RunStatus, _paths, evaluate_run, take_snapshot
+from runwatch.run_status.run_status import RunStatus, evaluate_run, take_snapshot
 from runwatch.state import STATE
 
 _log = logging.getLogger("runwatch")
@@ -227,15 +227,16 @@ class ScanEngine:
         trackers = self._trackers
         cold = []
         for k in keys:
-            if k in trackers or not k.endswith(".py"):
+            if k in trackers:
                 continue
-            if store is not None:
-                try:
-                    work_dir = _paths(self.project, k)[1]
-                except LayoutError:
-                    continue
-                if store.get(work_dir) is not None:
-                    continue
+            try:
+                run = run_for(self.project, k)
+            except LayoutError:
+                continue
+            if run.layout.name != "pylon":  # a worker reads Pylon configs; other layouts' runs are few
+                continue
+            if store is not None and store.get(run.work_dir) is not None:
+                continue
             cold.append(k)
         return start_cold_workers(cold, self.project) if cold else None
 
@@ -277,26 +278,31 @@ class ScanEngine:
                 progress.step()
 
     def _facts_for(self, keys: list[str], reread: set[str] | None, given: dict[str, ConfigFacts] | None, workers: int | None) -> dict[str, ConfigFacts]:
-        """The facts each Pylon run is evaluated with: kept ones, and fresh reads where needed.
+        """The facts each run is evaluated with: kept ones, and fresh reads where needed.
 
-        Other layouts' runs have no config file; their layout gives their facts.
+        Fresh reads go to each run's layout in one batch per layout (Pylon reads its configs
+        together: one cache load, one stat per unchanged config).
         """
         project = self.project
         out: dict[str, ConfigFacts] = {}
-        want: list[str] = []
+        want: dict[Any, list[str]] = {}
         for k in keys:
-            if not k.endswith(".py") and layout_run(project, k) is not None:
-                continue
             if given is not None and k in given:
                 out[k] = given[k]
                 continue
+            try:
+                layout = run_for(project, k).layout
+            except LayoutError:
+                continue  # evaluate_run gives the run its error
             known = self.facts_of(k)
-            if reread is None or k in reread or known is None:
-                want.append(k)
+            # Pylon's facts change only with its config (``reread`` names those); a layout whose
+            # facts come from the run's own files is asked each time (it checks them by stat).
+            if reread is None or k in reread or known is None or layout.name != "pylon":
+                want.setdefault(layout, []).append(k)
             else:
                 out[k] = known
-        if want:
-            for k, f in _read_facts(want, project, workers).items():
+        for layout, batch in want.items():
+            for k, f in layout.facts_batch(project, batch, workers).items():
                 if f is not self.facts_of(k):
                     compact_facts(f)  # a new object: share its strings and trees with the others'
                 out[k] = f
@@ -320,29 +326,6 @@ class _Progress:
         if self.fn is not None:
             self.done += 1
             self.fn(self.done, self.total)
-
-
-def _read_facts(keys: list[str], project: Project, workers: int | None) -> dict[str, ConfigFacts]:
-    """Facts of many configs in one batch (one cache load, one stat per shared dependency).
-
-    If the batch fails as a whole, each config is read alone, so that an error stays
-    that run's own error.
-    """
-    from runwatch.configs import read_config, read_configs
-
-    absolute = {k: k if os.path.isabs(k) else os.path.join(project.root, k) for k in keys}
-    try:
-        by_abs = read_configs(list(dict.fromkeys(absolute.values())), root=project.root, settings=project.settings, workers=workers)
-        return {k: by_abs[a] for k, a in absolute.items() if a in by_abs}
-    except Exception:
-        pass
-    out: dict[str, ConfigFacts] = {}
-    for k, a in absolute.items():
-        try:
-            out[k] = read_config(a, root=project.root, settings=project.settings)
-        except Exception as e:  # one unreadable config must never stop a scan
-            out[k] = ConfigFacts(path=a, error=f"{a}: cannot read config ({type(e).__name__}: {e})")
-    return out
 
 
 # ---------------------------------------------------------------- one engine per project in a process

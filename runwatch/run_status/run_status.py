@@ -17,12 +17,11 @@ from typing import Any
 
 from runwatch.configs.facts import ConfigFacts
 from runwatch.layout import LayoutError, Project
-from runwatch.layouts import layout_run
+from runwatch.layouts import LayoutRun, run_for
 from runwatch.process_info import ProcessInfo, ProcessMonitor, ProcessSnapshot, default_monitor
 from runwatch.progress_tracking.base_progress_tracker import BaseProgressTracker, RunDetails
 from runwatch.progress_tracking.progress_cache import ProgressStore
 from runwatch.progress_tracking.progress_info import ProgressInfo
-from runwatch.progress_tracking.progress_tracker_factory import create_progress_tracker
 from runwatch.readers.artifacts import get_epoch_last_update
 from runwatch.readers.logs import get_log_last_update, list_logs
 from runwatch.readers.scores import headline
@@ -109,12 +108,6 @@ class RunStatus:
 _SAFE_PARTS = frozenset(("best_score", "latest_score", "warnings", "output_tail"))
 
 
-def _read_facts(config_path: str, project: Project) -> ConfigFacts:
-    from runwatch.configs import read_config
-
-    return read_config(config_path, root=project.root, settings=project.settings)
-
-
 def _normalize_process_map(m: dict[str, ProcessInfo] | None, project: Project) -> dict[str, ProcessInfo]:
     """Accept a map keyed by any config spelling (or by config_rel) and key it by config_rel."""
     out: dict[str, ProcessInfo] = {}
@@ -155,19 +148,17 @@ def evaluate_run(
     s = project.settings
     sleep_time = s.sleep_time if sleep_time is None else sleep_time
     outdated_days = s.outdated_days if outdated_days is None else outdated_days
-    # layouts hook: a run of another framework (HF Trainer, Lightning) is keyed by its folder (runwatch.layouts).
-    lrun = layout_run(project, config)
-    if lrun is not None:
-        rel, work_dir, facts = lrun.name, lrun.work_dir, lrun.facts(project)
-    else:
-        try:
-            rel, work_dir = _paths(project, config)
-        except LayoutError as e:
-            progress = ProgressInfo(0, 0.0, error_message=str(e))
-            return RunStatus(config, "", progress, "failed", None, run=None, checked_at=time.time(), reason="config_error", reason_detail=str(e)), None
+    # The run's layout (Pylon by default, or the layout whose marker files its folder holds) says
+    # where it writes, what it is called, its facts and its tracker (runwatch.layouts).
+    try:
+        run = run_for(project, config)
+    except LayoutError as e:
+        progress = ProgressInfo(0, 0.0, error_message=str(e))
+        return RunStatus(config, "", progress, "failed", None, run=None, checked_at=time.time(), reason="config_error", reason_detail=str(e)), None
+    rel, work_dir = run.name, run.work_dir
     if facts is None:
         try:
-            facts = _read_facts(config if os.path.isabs(config) else os.path.join(project.root, config), project)
+            facts = run.facts(project)
         except Exception as e:  # the reader must not raise; if it does, this run alone fails
             facts = ConfigFacts(path=config, error=f"{config}: cannot read config ({type(e).__name__}: {e})")
     proc = process_map.get(rel)
@@ -180,7 +171,7 @@ def evaluate_run(
         if tracker is not None and not _reusable(tracker, facts, work_dir, s):
             tracker = None
         if tracker is None:
-            tracker = new_tracker(project, facts, work_dir, lrun, store)
+            tracker = new_tracker(project, facts, work_dir, run, store)
         progress = tracker.get_progress(force_refresh=force_refresh)
         complete = tracker.complete_from(progress)
         log_last = _newest_log(tracker)
@@ -253,9 +244,9 @@ def run_warnings(facts: ConfigFacts, work_dir: str, project: Project) -> list[st
     return extra
 
 
-def new_tracker(project: Project, facts: ConfigFacts, work_dir: str, lrun: Any, store: ProgressStore | None) -> BaseProgressTracker:
-    """A tracker for a run (its layout's, or Pylon's by runner type); raises ValueError when undetectable."""
-    tracker = lrun.tracker(project, facts, store) if lrun is not None else create_progress_tracker(work_dir, facts, settings=project.settings, store=store)
+def new_tracker(project: Project, facts: ConfigFacts, work_dir: str, run: LayoutRun, store: ProgressStore | None) -> BaseProgressTracker:
+    """A tracker for a run, from its layout; raises ValueError when its kind cannot be told."""
+    tracker = run.tracker(project, facts, store)
     tracker.extra_warnings[:0] = run_warnings(facts, work_dir, project)
     return tracker
 
@@ -263,13 +254,9 @@ def new_tracker(project: Project, facts: ConfigFacts, work_dir: str, lrun: Any, 
 def compute_progress(config: str, project: Project, facts: ConfigFacts, store: ProgressStore) -> None:
     """A run's progress computed into ``store`` (a forked worker of a cold scan); a run that cannot be
     computed is left out, and the engine's own evaluation gives it its error."""
-    lrun = layout_run(project, config)
     try:
-        if lrun is not None:
-            work_dir, facts = lrun.work_dir, lrun.facts(project)
-        else:
-            work_dir = _paths(project, config)[1]
-        new_tracker(project, facts, work_dir, lrun, store).get_progress()
+        run = run_for(project, config)
+        new_tracker(project, facts, run.work_dir, run, store).get_progress()
     except Exception:
         return
 
@@ -310,37 +297,6 @@ def _directions(facts: ConfigFacts | None, progress: ProgressInfo) -> dict[str, 
 
         return heuristic_directions(progress.best_score) or None
     return None
-
-
-# (root, configs dir, logs dir) -> config -> (config_rel, work_dir)
-_PATHS: dict[tuple[str, str, str], dict[str, tuple[str, str]]] = STATE.table("run_status.paths")
-
-
-_ROOTS = ("roots",)
-
-
-def _paths(project: Project, config: str) -> tuple[str, str]:
-    """(config_rel, work_dir) of a config, memoized: pure path arithmetic, but 10,000 times per refresh."""
-    pkey = (project.root, project.settings.configs_dir, project.settings.logs_dir)
-    memo = _PATHS.get(pkey)
-    if memo is None:
-        if len(_PATHS) > 64:
-            _PATHS.clear()
-        memo = _PATHS[pkey] = {}
-    hit = memo.get(config)
-    if hit is None:
-        roots = memo.get(_ROOTS)  # type: ignore[call-overload]  # a tuple key: never a config path
-        if roots is None:
-            roots = memo[_ROOTS] = (project.configs_root + os.sep, project.logs_root)  # type: ignore[index]
-        croot, logs_root = roots
-        if config.startswith(croot) and config.endswith(".py") and os.sep == "/" and "/./" not in config and "/../" not in config and "//" not in config:
-            # The usual spelling (absolute, normalized, under configs/): plain slicing.
-            rel = config[len(croot):-3]
-            hit = (rel, os.path.join(logs_root, rel))
-        else:
-            hit = (project.config_rel(config), project.work_dir(config))
-        memo[config] = hit
-    return hit
 
 
 def _reusable(tracker: BaseProgressTracker, facts: ConfigFacts, work_dir: str, settings: Settings) -> bool:
