@@ -239,7 +239,7 @@ def worker(meta: str, repeat: int, profile: str | None, workers: int, cold_only:
     # A warm call right after the cold scan still lists the dirs the scan itself wrote
     # (progress.json) within the racy window; the steady state, what a dashboard refresh
     # sees, starts RACY_WINDOW_S later. Both are reported; the table's figure is steady.
-    from runwatch.progress_tracking.base_progress_tracker import RACY_WINDOW_S
+    from runwatch.progress_tracking.change_detection import RACY_WINDOW_S
 
     t = time.perf_counter()
     scan()

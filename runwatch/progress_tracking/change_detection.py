@@ -1,0 +1,286 @@
+"""Change detection: the fingerprint of what a computation read, and whether it still holds.
+
+A tracker's computation reports what it read (``Fingerprint.watch``): the dirs it listed,
+each with its ``st_mtime_ns`` and entry names, and the files it looked at, each with its
+(``st_mtime``, ``st_size``), absent ones included. From that the fingerprint builds a key
+(``key_from_scan``); a later check compares the disk with that key (``matches``) and the
+cached result is used only while they agree. The key is built from what the scan itself
+saw, never re-read after computing, which could pair an old result with a newer state.
+
+The rules, in one place:
+
+- **Dirs** are keyed by their mtime: an entry added, removed or renamed in a dir moves it.
+- **Files** are keyed by (mtime, size): a file rewritten in place moves its own mtime
+  and nothing else (not its dir's), so every file whose content the result depends on
+  is watched by its own stat, a finished epoch's scores file included (the
+  ``watch_finished_epochs`` setting, "never stale" in docs/status.md).
+- **The racy window** (``RACY_WINDOW_S``): a dir whose mtime is within that many seconds
+  of the scan may still gain an entry within the same mtime tick (coarse clocks, NFS),
+  which its mtime would not show. Such a dir's entry names go into the key too, and the
+  check lists it again. Once its mtime is older than the window and the key still
+  matches, the names are dropped (``settle``): the key is stats only from then on.
+- runwatch's own files (``OWN_NAMES_PREFIXES``) are left out of the names.
+- A work dir that does not exist yet is keyed as missing (``awaiting_work_dir``): the
+  check is one stat of it until it appears.
+
+What each check costs, in system calls:
+
+- a settled key: one ``stat`` per watched dir and one per watched file, stopping at the
+  first difference. With more than ``DIR_FD_FROM`` watched paths the work dir is opened
+  once (``openat`` + ``close``, ``O_PATH``) and the paths are stat'ed relative to it,
+  which spares the kernel the walk down the full path each time;
+- a racy dir: one more ``openat`` + ``getdents64`` + ``close`` (its listing) until it settles;
+- a missing work dir: one ``stat``.
+
+The key's stats are packed into one bytes object (``pack_stats``: per dir (present,
+mtime_ns), per file (present, mtime, size)), about 150 bytes where a tuple of tuples
+was ~700; the watched paths are kept relative to the work dir and shared between runs
+(``runwatch.sharing``), since runs at the same epoch watch the same relative paths.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import sys
+from typing import Any, Callable
+
+from runwatch.progress_tracking.progress_cache import OWN_NAMES_PREFIXES
+from runwatch.sharing import MISSING_HINT, shared_hint, shared_names, shared_paths
+
+# A dir modified this recently may still gain entries within the same mtime tick
+# (coarse on NFS); such a key keeps its entry names until they settle.
+RACY_WINDOW_S = 2.0
+
+# Per watched dir (present, st_mtime_ns), per watched file (present, st_mtime, st_size).
+_DIR = struct.Struct("<Bq")
+_FILE = struct.Struct("<Bdq")
+
+_O_DIR = getattr(os, "O_PATH", os.O_RDONLY) | getattr(os, "O_DIRECTORY", 0)
+DIR_FD_FROM = 12  # watched paths per run from which one open work-dir fd pays off
+
+
+def listdir_names(path: str) -> tuple[str, ...] | None:
+    """Sorted entry names of a dir, runwatch's own files left out; None if unlistable."""
+    try:
+        return tuple(sorted(n for n in os.listdir(path) if not n.startswith(OWN_NAMES_PREFIXES)))
+    except OSError:
+        return None
+
+
+def listing_names(files: Any, dirs: Any) -> tuple[str, ...]:
+    """``listdir_names`` from a scan already made."""
+    return tuple(sorted(n for n in (*files, *dirs) if not n.startswith(OWN_NAMES_PREFIXES)))
+
+
+def pack_stats(dir_mtimes: list[int | None], file_stats: Any) -> bytes | tuple[Any, ...]:
+    """The dirs' mtimes and the files' (mtime, size) as one bytes object, exactly.
+
+    Equal inputs give equal bytes and different ones different bytes (floats are packed
+    bit for bit). A value that does not fit 64 bits (a clock past 2262) gives the plain
+    tuple form instead, which never equals a bytes key.
+    """
+    files = list(file_stats)
+    try:
+        return b"".join(
+            [_DIR.pack(0, 0) if m is None else _DIR.pack(1, m) for m in dir_mtimes]
+            + [_FILE.pack(0, 0.0, 0) if f is None else _FILE.pack(1, f[0], f[1]) for f in files]
+        )
+    except (struct.error, TypeError, OverflowError):
+        return ("wide", tuple(dir_mtimes), tuple(files))
+
+
+def _open_dir(path: str) -> int | None:
+    try:
+        return os.open(path, _O_DIR)
+    except OSError:
+        return None
+
+
+def _racy_limit_ns(now: float) -> float:
+    """Mtimes (ns) above this are within the racy window of ``now``."""
+    return (now - RACY_WINDOW_S) * 1e9
+
+
+class Fingerprint:
+    """What one tracker's last computation read, and the checks of it against the disk.
+
+    ``hint`` is what is kept between checks and in the progress store: the watched
+    paths relative to the work dir ("" for the work dir itself), the racy dirs' entry
+    names, or ``{"missing": True}``; ``seen`` is what the computation just read, until
+    the key is built from it.
+    """
+
+    __slots__ = ("work_dir", "hint", "seen")
+
+    def __init__(self, work_dir: str) -> None:
+        self.work_dir = work_dir
+        self.hint: dict[str, Any] = {}
+        self.seen: tuple[dict[str, Any], dict[str, Any]] | None = None
+
+    def __getstate__(self) -> tuple[str, dict[str, Any], Any]:
+        return (self.work_dir, self.hint, self.seen)
+
+    def __setstate__(self, state: tuple[str, dict[str, Any], Any]) -> None:
+        self.work_dir, self.hint, self.seen = state
+
+    # ---- what the computation read
+
+    @property
+    def awaiting_work_dir(self) -> bool:
+        """The last look found no work dir (the run was never launched, or not yet)."""
+        return bool(self.hint.get("missing"))
+
+    def watch(self, dirs: dict[str, tuple[int | None, Any]], files: dict[str, tuple[float, int] | None]) -> None:
+        """The dirs {path: (mtime_ns, names)} and files {path: (mtime, size) or None} a computation read."""
+        self.seen = (dirs, files)
+        rel = self.rel
+        # A fresh dict: the hint this replaces may be shared with other runs (see shared_hint).
+        self.hint = {
+            "dirs": shared_paths(tuple([rel(d, True) for d in dirs])),
+            "files": shared_paths(tuple([rel(f, False) for f in files])),
+            "names": {},
+        }
+
+    def rel(self, path: str, is_dir: bool) -> str:
+        """``path`` relative to the work dir, interned; the inverse of ``abs``."""
+        wd = self.work_dir
+        if is_dir and path == wd:
+            return ""
+        prefix = wd if wd.endswith("/") else wd + "/"
+        if path.startswith(prefix) and len(path) > len(prefix):
+            return sys.intern(path[len(prefix) :])
+        raise ValueError(f"{path}: watched path outside the work dir {wd}")
+
+    def abs(self, rel: str) -> str:
+        wd = self.work_dir
+        if not rel:
+            return wd
+        return (wd if wd.endswith("/") else wd + "/") + rel
+
+    # ---- the key
+
+    def key_from_scan(self, now: float, extra: Callable[[], Any]) -> Any:
+        """The key of what the computation read (``seen``), its racy dirs' names kept; None when unknown."""
+        seen = self.seen
+        hint = self.hint
+        if hint.get("missing"):
+            if hint is not MISSING_HINT and hint == MISSING_HINT:
+                self.hint = MISSING_HINT
+            return ("missing", False, extra())
+        if seen is None:
+            return None
+        dirs, files = seen
+        wd = self.work_dir
+        forced: set[str] = set()
+        if wd in dirs:
+            # Our own progress.json write moved the work dir's mtime; keep the scan's names
+            # (older, hence safe) and treat the dir as racy until it settles.
+            try:
+                m = os.stat(wd).st_mtime_ns
+            except OSError:
+                m = None
+            if m != dirs[wd][0]:
+                dirs[wd] = (m, dirs[wd][1])
+                forced.add(wd)
+        limit = _racy_limit_ns(now)
+        # The hint's names are keyed like its dirs: relative to the work dir; the key's are
+        # the same tuples in the order of the dirs.
+        names = {self.rel(d, True): shared_names(n) for d, (m, n) in dirs.items() if d in forced or m is None or m > limit}
+        self.hint = shared_hint(hint.get("dirs", ()), hint.get("files", ()), names)
+        self.seen = None
+        return (pack_stats([m for m, _ in dirs.values()], files.values()), tuple(names.values()), extra())
+
+    def disk_key(self, extra: Callable[[], Any]) -> Any:
+        """The same key as ``key_from_scan``, read from the disk now (a stat per watched path)."""
+        hint = self.hint
+        if not hint:
+            return None
+        if hint.get("missing"):
+            return ("missing", os.path.isdir(self.work_dir), extra())
+        names = hint.get("names") or {}
+        stat = os.stat
+        absolute = self.abs
+        dms: list[int | None] = []
+        listed: list[Any] = []
+        for d in hint.get("dirs", ()):
+            path = absolute(d)
+            try:
+                dms.append(stat(path).st_mtime_ns)
+            except OSError:
+                dms.append(None)
+            if d in names:
+                listed.append(listdir_names(path))
+        fk: list[tuple[float, int] | None] = []
+        for p in hint.get("files", ()):
+            try:
+                st = stat(absolute(p))
+                fk.append((st.st_mtime, st.st_size))
+            except OSError:
+                fk.append(None)
+        return (pack_stats(dms, fk), tuple(listed), extra())
+
+    def matches(self, expected: Any, extra: Callable[[], Any]) -> bool:
+        """``disk_key(extra) == expected``, stopping at the first difference and building no key.
+
+        The warm path of every scan: a few stats per run, each compared with its field of
+        the packed key in place; ``extra`` is asked for only once every stat agreed.
+        """
+        hint = self.hint
+        if not hint or hint.get("missing") or hint.get("names"):
+            return self.disk_key(extra) == expected
+        if type(expected) is not tuple or len(expected) != 3 or expected[1]:
+            return False
+        blob = expected[0]
+        if type(blob) is not bytes:
+            return self.disk_key(extra) == expected  # the rare unpacked form (see pack_stats)
+        dirs = hint.get("dirs", ())
+        files = hint.get("files", ())
+        if len(blob) != _DIR.size * len(dirs) + _FILE.size * len(files):
+            return False
+        stat = os.stat
+        wd = self.work_dir
+        prefix = wd if wd.endswith("/") else wd + "/"
+        off = _DIR.size * len(dirs)
+        fd = _open_dir(wd) if len(dirs) + len(files) > DIR_FD_FROM else None
+        try:
+            base = prefix if fd is None else ""
+            for d, (present, em) in zip(dirs, _DIR.iter_unpack(memoryview(blob)[:off])):
+                try:
+                    m = stat(base + d, dir_fd=fd).st_mtime_ns if d else stat(wd).st_mtime_ns
+                except OSError:
+                    m = None
+                if (m is None) if not present else (m != em):
+                    return False
+            for p, (present, emtime, esize) in zip(files, _FILE.iter_unpack(memoryview(blob)[off:])):
+                try:
+                    st = stat(base + p, dir_fd=fd)
+                except OSError:
+                    if present:
+                        return False
+                    continue
+                if not present or emtime != st.st_mtime or esize != st.st_size:
+                    return False
+        finally:
+            if fd is not None:
+                os.close(fd)
+        return extra() == expected[2]
+
+    def settle(self, key: Any, now: float) -> Any:
+        """The key without the names of racy dirs whose mtime is now old, or None when none settled."""
+        hint = self.hint
+        names = hint.get("names")
+        if not names or type(key) is not tuple or len(key) != 3 or type(key[0]) is not bytes:
+            return None
+        limit = _racy_limit_ns(now)
+        blob = key[0]
+        remaining: dict[str, Any] = {}
+        for i, d in enumerate(hint.get("dirs", ())):
+            if d in names:
+                present, m = _DIR.unpack_from(blob, i * _DIR.size)
+                if not (present and m <= limit):
+                    remaining[d] = names[d]
+        if len(remaining) == len(names):
+            return None
+        self.hint = shared_hint(hint.get("dirs", ()), hint.get("files", ()), remaining)
+        return (blob, tuple(remaining.values()), key[2])
