@@ -19,6 +19,7 @@ from runwatch.layouts.huggingface import HuggingFaceLayout
 from runwatch.layouts.lightning import LightningLayout
 from runwatch.layouts.pylon import PylonLayout
 from runwatch.progress_tracking.base_progress_tracker import BaseProgressTracker
+from runwatch.state import STATE
 
 LAYOUTS: dict[str, Any] = {"pylon": PylonLayout(), "huggingface": HuggingFaceLayout(), "lightning": LightningLayout()}
 LAYOUT_NAMES: tuple[str, ...] = ("auto", *LAYOUTS)
@@ -93,7 +94,7 @@ class LayoutRun:
         return self.layout.tracker(self.work_dir, facts, project.settings, store)
 
 
-_RUNS: dict[tuple[str, str], LayoutRun | None] = {}
+_RUNS: dict[tuple[str, str], LayoutRun | None] = STATE.table("layouts.runs")
 
 
 def layout_run(project: Project, key: str) -> LayoutRun | None:
@@ -157,7 +158,7 @@ def layout_run_of_path(project: Project, path: str) -> tuple[str, str] | None:
     return (run.name, key) if run is not None else None
 
 
-_WATCH_ROOTS: dict[tuple[str, str], tuple[float, tuple[str, ...]]] = {}
+_WATCH_ROOTS: dict[tuple[str, str], tuple[float, tuple[str, ...]]] = STATE.table("layouts.watch_roots")
 WATCH_ROOTS_TTL_S = 30.0
 
 

@@ -75,6 +75,12 @@ class StatMemo:
         self._items: dict[str, tuple[Any, Any]] = {}
         self._limit = limit
 
+    def clear(self) -> None:
+        self._items.clear()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
     def get(self, path: str, compute: Any) -> Any:
         st = stat_or_none(path)
         key = (st.st_mtime_ns, st.st_size) if st is not None else None
