@@ -1,0 +1,145 @@
+"""Change detection on its own (progress_tracking/change_detection.py), sharing and the compact encodings."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import time
+
+from runwatch.progress_tracking import change_detection
+from runwatch.progress_tracking.base_progress_tracker import EpochRecord, RunDetails
+from runwatch.progress_tracking.change_detection import Fingerprint, listing_names
+from runwatch.progress_tracking.compact import pack_dir_identity, unpack_dir_identity
+from runwatch.progress_tracking.progress_cache import safe_loads
+
+
+def _no_extra():
+    return None
+
+
+def _read(wd: str) -> tuple[dict, dict]:
+    """What a computation reads of ``wd``: the dir (mtime, names) and its one file's (mtime, size)."""
+    st = os.stat(wd)
+    names = tuple(sorted(os.listdir(wd)))
+    f = os.path.join(wd, "scores.json")
+    fs = os.stat(f)
+    return {wd: (st.st_mtime_ns, names)}, {f: (fs.st_mtime, fs.st_size)}
+
+
+def _old(path: str, age: float = 60.0) -> None:
+    t = time.time() - age
+    os.utime(path, (t, t))
+
+
+def test_settled_key_sees_an_in_place_rewrite_with_stats_only(tmp_path, monkeypatch):
+    wd = str(tmp_path)
+    (tmp_path / "scores.json").write_text('{"a": 1}')
+    _old(str(tmp_path / "scores.json"))
+    _old(wd)
+    fp = Fingerprint(wd)
+    fp.watch(*_read(wd))
+    key = fp.key_from_scan(time.time(), _no_extra)
+    assert fp.hint["names"] == {}, "an old dir is not racy: no names kept"
+    listed: list[str] = []
+    real = os.listdir
+    monkeypatch.setattr(os, "listdir", lambda p=".": listed.append(p) or real(p))
+    assert fp.matches(key, _no_extra) and fp.disk_key(_no_extra) == key
+    assert listed == []
+    with open(tmp_path / "scores.json", "r+") as f:  # same size, the dir's mtime does not move
+        f.write('{"a": 2}')
+    assert not fp.matches(key, _no_extra)
+
+
+def test_racy_dir_keeps_its_names_until_it_settles(tmp_path, monkeypatch):
+    wd = str(tmp_path)
+    (tmp_path / "scores.json").write_text("{}")
+    fp = Fingerprint(wd)
+    fp.watch(*_read(wd))
+    key = fp.key_from_scan(time.time(), _no_extra)
+    assert "" in fp.hint["names"], "just modified: racy"
+    before = os.stat(wd).st_mtime_ns
+    (tmp_path / "new").write_text("")
+    os.utime(wd, ns=(before, before))  # an entry added within the same mtime tick
+    assert not fp.matches(key, _no_extra)
+    os.unlink(tmp_path / "new")
+    os.utime(wd, ns=(before, before))
+    assert fp.matches(key, _no_extra)
+    monkeypatch.setattr(change_detection, "RACY_WINDOW_S", 0.0)
+    settled = fp.settle(key, time.time())
+    assert settled is not None and settled[1] == () and fp.hint["names"] == {}
+    assert fp.matches(settled, _no_extra)
+
+
+def test_missing_work_dir_is_awaited(tmp_path):
+    wd = str(tmp_path / "not-yet")
+    fp = Fingerprint(wd)
+    fp.hint = {"missing": True}
+    assert fp.awaiting_work_dir
+    key = fp.key_from_scan(time.time(), _no_extra)
+    assert fp.matches(key, _no_extra)
+    os.mkdir(wd)
+    assert not fp.matches(key, _no_extra)
+
+
+def test_extra_inputs_are_part_of_the_key(tmp_path):
+    wd = str(tmp_path)
+    (tmp_path / "scores.json").write_text("{}")
+    fp = Fingerprint(wd)
+    fp.watch(*_read(wd))
+    key = fp.key_from_scan(time.time(), lambda: ("epochs", 10))
+    assert fp.matches(key, lambda: ("epochs", 10))
+    assert not fp.matches(key, lambda: ("epochs", 12))
+
+
+def test_own_files_are_left_out_of_the_names():
+    from runwatch.progress_tracking.progress_cache import PROGRESS_JSON
+
+    assert listing_names({"a.log": 1, PROGRESS_JSON: 2, f".{PROGRESS_JSON}.123.tmp": 3}, {"epoch_0": 1}) == ("a.log", "epoch_0")
+
+
+def test_fingerprint_pickles_and_tracker_reports_awaiting(tmp_path):
+    from runwatch.progress_tracking import TrainerProgressTracker
+
+    t = TrainerProgressTracker(str(tmp_path / "never"), {"epochs": 3})
+    t.get_progress()
+    assert t.awaiting_work_dir and t._hint.get("missing")
+    clone = pickle.loads(pickle.dumps(t.changes))
+    assert clone.hint == t.changes.hint and clone.work_dir == t.work_dir
+
+
+def test_dir_identity_packs_exactly():
+    ident = (2**63 + 5, 2**40 + 7)
+    assert unpack_dir_identity(pack_dir_identity(ident, 1_700_000_000_123_456_789)) == (*ident, 1_700_000_000_123_456_789)
+    assert pack_dir_identity(None, 1) is None and pack_dir_identity((1, 2), None) is None
+    assert pack_dir_identity((2**64, 1), 1) is None  # too wide: unknown, never a wrong identity
+
+
+def test_run_details_pickle_stays_in_the_store_allow_list():
+    d = RunDetails(epochs=[EpochRecord(i, True, 1.0 + i, 1.0, {"acc": i}, i) for i in range(3)], logs=[("a.log", 2.0)])
+    data = pickle.dumps(d, protocol=pickle.HIGHEST_PROTOCOL)
+    loaded = safe_loads(data)  # the store's unpickler: only allowed classes
+    assert "epochs" not in loaded.__dict__ and loaded.epochs[2].scores == {"acc": 2} and loaded == d
+
+
+def test_state_reset_empties_the_sharing_tables():
+    from runwatch import sharing
+    from runwatch.state import STATE
+
+    sharing.shared_paths(("epoch_0",))
+    sharing.shared_keys({"mean_IoU": 1.0})
+    sizes = STATE.sizes()
+    assert sizes["sharing.watched_paths"] >= 1 and sizes["sharing.score_keys"] >= 1
+    STATE.reset()
+    sizes = STATE.sizes()
+    assert sizes["sharing.watched_paths"] == 0 and sizes["sharing.score_keys"] == 0
+
+
+def test_split_dict_is_an_equal_dict():
+    from runwatch.sharing import split_dict
+
+    class Holder:
+        pass
+
+    d = {"main_metric": "a", "main_best": 1.0, "main_latest": None, "main_direction": 1}
+    s = split_dict(Holder, d)
+    assert s == d and type(s) is dict and list(s) == list(d)
