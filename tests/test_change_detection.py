@@ -143,3 +143,129 @@ def test_split_dict_is_an_equal_dict():
     d = {"main_metric": "a", "main_best": 1.0, "main_latest": None, "main_direction": 1}
     s = split_dict(Holder, d)
     assert s == d and type(s) is dict and list(s) == list(d)
+
+
+# ---------------------------------------------------------------- kernel notifications (change_notify.py)
+
+
+def _aged_run(tmp_path, epochs=4):
+    """A trainer run with every file and dir older than the racy window."""
+    import random
+
+    from runwatch.testing.generator import write_epoch
+
+    wd = tmp_path / "run"
+    for i in range(epochs):
+        write_epoch(str(wd), i, {"mean_IoU": 0.1 * (i + 1)}, None, 4, random.Random(i))
+    (wd / "train_val_0.log").write_text("epoch\n")
+    for dirpath, dirs, files in os.walk(wd, topdown=False):
+        for n in files + dirs:
+            _old(os.path.join(dirpath, n))
+    _old(str(wd))
+    cfg = {"runner": type("SupervisedSingleTaskTrainer", (), {}), "epochs": 10, "metric": {"class": type("M", (), {"DIRECTIONS": {"mean_IoU": 1}}), "args": {}}}
+    return wd, cfg
+
+
+def _armed_tracker(tmp_path, monkeypatch=None):
+    from runwatch.progress_tracking import TrainerProgressTracker
+
+    wd, cfg = _aged_run(tmp_path)
+    t = TrainerProgressTracker(str(wd), cfg)
+    for _ in range(3):  # computed, matched once, armed
+        assert t.get_progress().completed_epochs == 4
+    return wd, t
+
+
+def _counting_stats(monkeypatch):
+    calls: list[str] = []
+    real = os.stat
+    monkeypatch.setattr(os, "stat", lambda p, *a, **k: calls.append(str(p)) or real(p, *a, **k))
+    return calls
+
+
+def test_an_armed_run_is_checked_with_one_stat(tmp_path, monkeypatch):
+    wd, t = _armed_tracker(tmp_path)
+    assert t.changes.armed > 0
+    calls = _counting_stats(monkeypatch)
+    assert t.get_progress().completed_epochs == 4
+    assert calls == [str(wd)], calls
+
+
+def test_an_armed_run_sees_an_old_epochs_scores_rewritten_in_place(tmp_path):
+    wd, t = _armed_tracker(tmp_path)
+    path = wd / "epoch_0" / "validation_scores.json"
+    dir_mtime = os.stat(path.parent).st_mtime_ns
+    text = path.read_text()
+    with open(path, "r+") as f:
+        f.write(text.replace('"mean_IoU": 0.1', '"mean_IoU": 0.9'))
+    assert os.stat(path.parent).st_mtime_ns == dir_mtime
+    p = t.get_progress()
+    assert p.best_epoch == 0 and p.best_score["mean_IoU"] == 0.9
+
+
+def test_an_armed_run_sees_a_file_removed_from_an_old_epoch(tmp_path):
+    wd, t = _armed_tracker(tmp_path)
+    os.unlink(wd / "epoch_1" / "optimizer_buffer.json")
+    assert t.get_progress().completed_epochs == 1
+
+
+def test_an_armed_run_sees_its_times_touched_and_its_work_dir_replaced(tmp_path):
+    import shutil
+
+    wd, t = _armed_tracker(tmp_path)
+    os.utime(wd / "epoch_2" / "validation_scores.json", (1.0, 1.0))  # no write, only the time
+    assert t.get_progress().completed_epochs == 4 and t.changes.armed <= 0
+    for _ in range(2):
+        t.get_progress()
+    assert t.changes.armed > 0
+    shutil.copytree(wd, tmp_path / "copy")
+    shutil.rmtree(wd / "epoch_3")
+    os.rename(wd, tmp_path / "gone")
+    os.rename(tmp_path / "copy", wd)  # another dir at the same path: same files, different identity
+    shutil.rmtree(wd / "epoch_3")
+    assert t.get_progress().completed_epochs == 3
+
+
+def test_network_file_systems_stay_with_stats(tmp_path, monkeypatch):
+    from runwatch.progress_tracking import change_notify
+
+    monkeypatch.setattr(change_notify, "LOCAL_TYPES", frozenset())
+    change_notify.NOTIFIER.clear()  # forget the device types read so far
+    wd, t = _armed_tracker(tmp_path)
+    assert t.changes.armed <= 0
+    calls = _counting_stats(monkeypatch)
+    t.get_progress()
+    assert len(calls) > 5
+
+
+def test_kernel_watches_off_and_overflow_fall_back_to_stats(tmp_path, monkeypatch):
+    from dataclasses import replace
+
+    from runwatch.progress_tracking import TrainerProgressTracker, change_notify
+    from runwatch.settings import Settings
+
+    wd, cfg = _aged_run(tmp_path)
+    t = TrainerProgressTracker(str(wd), cfg, settings=replace(Settings(), kernel_watches=False))
+    for _ in range(4):
+        t.get_progress()
+    assert t.changes.armed == 0
+    wd2, t2 = _armed_tracker(tmp_path / "b")
+    change_notify.NOTIFIER.generation += 1  # as an overflow does: events may have been lost
+    calls = _counting_stats(monkeypatch)
+    t2.get_progress()
+    assert len(calls) > 5
+
+
+def test_a_forked_child_never_reads_the_parents_queue(tmp_path):
+    wd, t = _armed_tracker(tmp_path)
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        try:
+            os.write(w, b"1" if t.changes._quiet() is False and t.get_progress().completed_epochs == 4 else b"0")
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
+    assert os.read(r, 1) == b"1"
+    os.unlink(wd / "epoch_3" / "validation_scores.json")
+    assert t.get_progress().completed_epochs == 3  # the parent still got its event

@@ -288,7 +288,7 @@ class BaseProgressTracker(ABC):
 
     def _disk_key_matches(self, expected: Any) -> bool:
         """``self._disk_key() == expected``, with stats only (see ``Fingerprint.matches``)."""
-        return self.changes.matches(expected, self._key_extra)
+        return self.changes.matches(expected, self._key_extra, self.settings.kernel_watches)
 
     def _watch(self, dirs: dict[str, tuple[int | None, tuple[str, ...] | None]], files: dict[str, tuple[float, int] | None]) -> None:
         """Called by calculate_progress: the dirs (mtime_ns, names) and files (mtime, size) it read."""

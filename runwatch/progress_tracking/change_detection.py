@@ -45,6 +45,8 @@ import struct
 import sys
 from typing import Any, Callable
 
+from runwatch.progress_tracking.change_notify import NOTIFIER
+from runwatch.progress_tracking.compact import pack_dir_identity
 from runwatch.progress_tracking.progress_cache import OWN_NAMES_PREFIXES
 from runwatch.sharing import MISSING_HINT, shared_hint, shared_names, shared_paths
 
@@ -111,18 +113,37 @@ class Fingerprint:
     the key is built from it.
     """
 
-    __slots__ = ("work_dir", "hint", "seen")
+    __slots__ = ("work_dir", "_hint", "seen", "armed", "notify_dirty", "notify_slot", "ident")
 
     def __init__(self, work_dir: str) -> None:
+        self._reset(work_dir, {}, None)
+
+    def _reset(self, work_dir: str, hint: dict[str, Any], seen: Any) -> None:
         self.work_dir = work_dir
-        self.hint: dict[str, Any] = {}
-        self.seen: tuple[dict[str, Any], dict[str, Any]] | None = None
+        self._hint = hint
+        self.seen: tuple[dict[str, Any], dict[str, Any]] | None = seen
+        # Kernel notifications (change_notify.py): 0 never matched in this process, -1 matched
+        # once, > 0 watched since that notifier generation; set by the notifier on an event.
+        self.armed = 0
+        self.notify_dirty = False
+        self.notify_slot = 0
+        self.ident: int | None = None  # the work dir (dev, ino, mtime_ns) when it was armed
+
+    @property
+    def hint(self) -> dict[str, Any]:
+        return self._hint
+
+    @hint.setter
+    def hint(self, value: dict[str, Any]) -> None:
+        if value is not self._hint:
+            self._hint = value
+            self.armed = 0  # other paths: watched again from scratch
 
     def __getstate__(self) -> tuple[str, dict[str, Any], Any]:
-        return (self.work_dir, self.hint, self.seen)
+        return (self.work_dir, self._hint, self.seen)  # watches belong to this process only
 
     def __setstate__(self, state: tuple[str, dict[str, Any], Any]) -> None:
-        self.work_dir, self.hint, self.seen = state
+        self._reset(*state)
 
     # ---- what the computation read
 
@@ -134,6 +155,7 @@ class Fingerprint:
     def watch(self, dirs: dict[str, tuple[int | None, Any]], files: dict[str, tuple[float, int] | None]) -> None:
         """The dirs {path: (mtime_ns, names)} and files {path: (mtime, size) or None} a computation read."""
         self.seen = (dirs, files)
+        self.armed = 0
         rel = self.rel
         # A fresh dict: the hint this replaces may be shared with other runs (see shared_hint).
         self.hint = {
@@ -220,15 +242,21 @@ class Fingerprint:
                 fk.append(None)
         return (pack_stats(dms, fk), tuple(listed), extra())
 
-    def matches(self, expected: Any, extra: Callable[[], Any]) -> bool:
+    def matches(self, expected: Any, extra: Callable[[], Any], notify: bool = False) -> bool:
         """``disk_key(extra) == expected``, stopping at the first difference and building no key.
 
         The warm path of every scan: a few stats per run, each compared with its field of
-        the packed key in place; ``extra`` is asked for only once every stat agreed.
+        the packed key in place; ``extra`` is asked for only once every stat agreed. With
+        ``notify``, a run that matched before in this process is watched by the kernel
+        (change_notify.py) and then checked with one stat of its work dir while no event
+        names one of its dirs.
         """
-        hint = self.hint
+        hint = self._hint
         if not hint or hint.get("missing") or hint.get("names"):
-            return self.disk_key(extra) == expected
+            same = self.disk_key(extra) == expected
+            if notify and same and not self.armed:
+                self.armed = -1
+            return same
         if type(expected) is not tuple or len(expected) != 3 or expected[1]:
             return False
         blob = expected[0]
@@ -238,33 +266,92 @@ class Fingerprint:
         files = hint.get("files", ())
         if len(blob) != _DIR.size * len(dirs) + _FILE.size * len(files):
             return False
+        arming = None
+        if notify and self.armed:
+            if self.armed > 0 and self._quiet():
+                return extra() == expected[2]
+            arming = self._arm(dirs, files)  # before the stats: a change from now on raises an event
+        same, wd_st = self._stats_match(blob, dirs, files)
+        if arming is not None:
+            if same and arming > 0 and wd_st is not None and arming == NOTIFIER.generation:
+                self.armed = arming
+                self.ident = pack_dir_identity((wd_st.st_dev, wd_st.st_ino), wd_st.st_mtime_ns)
+            else:
+                self.armed = -1 if same else 0
+        elif notify and same:
+            self.armed = -1
+        return same and extra() == expected[2]
+
+    def _quiet(self) -> bool:
+        """Armed, no event since, and the work dir is the same dir at the same path: nothing watched changed."""
+        notifier = NOTIFIER
+        if self.armed != notifier.generation:
+            return False
+        notifier.drain()
+        if self.notify_dirty or self.armed != notifier.generation:
+            return False
+        try:
+            st = os.stat(self.work_dir)
+        except OSError:
+            return False
+        return pack_dir_identity((st.st_dev, st.st_ino), st.st_mtime_ns) == self.ident
+
+    def _arm(self, dirs: tuple[str, ...], files: tuple[str, ...]) -> int:
+        """Watch every watched dir and every dir holding a watched file; the notifier generation, or 0 when not possible."""
+        notifier = NOTIFIER
+        try:
+            st_dev = os.stat(self.work_dir).st_dev
+        except OSError:
+            return 0
+        if not notifier.usable_for(st_dev):
+            return 0
+        wanted = {""}
+        for rel in (*dirs, *(p.rpartition("/")[0] for p in files)):
+            while rel and rel not in wanted:  # with the dirs between it and the work dir
+                wanted.add(rel)
+                rel = rel.rpartition("/")[0]
+        generation = notifier.generation
+        self.notify_dirty = False
+        if not notifier.arm(self, [self.abs(d) for d in sorted(wanted)]):
+            return 0
+        return generation
+
+    def _stats_match(self, blob: bytes, dirs: tuple[str, ...], files: tuple[str, ...]) -> tuple[bool, os.stat_result | None]:
+        """Whether every watched path's stat agrees with the packed key; and the work dir's stat when it was taken."""
         stat = os.stat
         wd = self.work_dir
         prefix = wd if wd.endswith("/") else wd + "/"
         off = _DIR.size * len(dirs)
+        wd_st = None
+        # Many paths (an epoch dir and a scores file per finished epoch): stat them relative to
+        # the open work dir, which spares the kernel the walk down the full path each time.
         fd = _open_dir(wd) if len(dirs) + len(files) > DIR_FD_FROM else None
         try:
             base = prefix if fd is None else ""
             for d, (present, em) in zip(dirs, _DIR.iter_unpack(memoryview(blob)[:off])):
                 try:
-                    m = stat(base + d, dir_fd=fd).st_mtime_ns if d else stat(wd).st_mtime_ns
+                    if d:
+                        m = stat(base + d, dir_fd=fd).st_mtime_ns
+                    else:
+                        wd_st = stat(wd)
+                        m = wd_st.st_mtime_ns
                 except OSError:
                     m = None
                 if (m is None) if not present else (m != em):
-                    return False
+                    return False, wd_st
             for p, (present, emtime, esize) in zip(files, _FILE.iter_unpack(memoryview(blob)[off:])):
                 try:
                     st = stat(base + p, dir_fd=fd)
                 except OSError:
                     if present:
-                        return False
+                        return False, wd_st
                     continue
                 if not present or emtime != st.st_mtime or esize != st.st_size:
-                    return False
+                    return False, wd_st
         finally:
             if fd is not None:
                 os.close(fd)
-        return extra() == expected[2]
+        return True, wd_st
 
     def settle(self, key: Any, now: float) -> Any:
         """The key without the names of racy dirs whose mtime is now old, or None when none settled."""
