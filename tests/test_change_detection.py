@@ -148,6 +148,13 @@ def test_split_dict_is_an_equal_dict():
 # ---------------------------------------------------------------- kernel notifications (change_notify.py)
 
 
+def _age(top) -> None:
+    for dirpath, dirs, files in os.walk(top, topdown=False):
+        for n in files + dirs:
+            _old(os.path.join(dirpath, n))
+    _old(str(top))
+
+
 def _aged_run(tmp_path, epochs=4):
     """A trainer run with every file and dir older than the racy window."""
     import random
@@ -158,10 +165,7 @@ def _aged_run(tmp_path, epochs=4):
     for i in range(epochs):
         write_epoch(str(wd), i, {"mean_IoU": 0.1 * (i + 1)}, None, 4, random.Random(i))
     (wd / "train_val_0.log").write_text("epoch\n")
-    for dirpath, dirs, files in os.walk(wd, topdown=False):
-        for n in files + dirs:
-            _old(os.path.join(dirpath, n))
-    _old(str(wd))
+    _age(wd)
     cfg = {"runner": type("SupervisedSingleTaskTrainer", (), {}), "epochs": 10, "metric": {"class": type("M", (), {"DIRECTIONS": {"mean_IoU": 1}}), "args": {}}}
     return wd, cfg
 
@@ -183,12 +187,34 @@ def _counting_stats(monkeypatch):
     return calls
 
 
-def test_an_armed_run_is_checked_with_one_stat(tmp_path, monkeypatch):
+def test_an_armed_run_is_checked_with_no_stat(tmp_path, monkeypatch):
     wd, t = _armed_tracker(tmp_path)
     assert t.changes.armed > 0
     calls = _counting_stats(monkeypatch)
     assert t.get_progress().completed_epochs == 4
-    assert calls == [str(wd)], calls
+    assert calls == [], calls
+
+
+def test_an_armed_run_sees_a_parent_renamed_and_another_tree_in_its_place(tmp_path):
+    import shutil
+
+    _, t = _armed_tracker(tmp_path / "proj" / "logs")
+    shutil.copytree(tmp_path / "proj", tmp_path / "copy")
+    shutil.rmtree(tmp_path / "copy" / "logs" / "run" / "epoch_3")
+    _age(tmp_path / "copy")
+    os.rename(tmp_path / "proj", tmp_path / "old")
+    os.rename(tmp_path / "copy", tmp_path / "proj")
+    assert t.get_progress().completed_epochs == 3
+    for _ in range(2):
+        t.get_progress()
+    assert t.changes.armed > 0
+    os.unlink(tmp_path / "proj" / "logs" / "run" / "epoch_2" / "validation_scores.json")
+    _age(tmp_path / "proj")
+    assert t.get_progress().completed_epochs == 2  # armed again on the new tree
+    (tmp_path / "unrelated").mkdir()  # an entry off the run's path: no event that concerns it
+    t.get_progress()
+    t.get_progress()
+    assert t.changes.armed > 0 and not t.changes.notify_dirty
 
 
 def test_an_armed_run_sees_an_old_epochs_scores_rewritten_in_place(tmp_path):

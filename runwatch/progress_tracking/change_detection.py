@@ -46,7 +46,6 @@ import sys
 from typing import Any, Callable
 
 from runwatch.progress_tracking.change_notify import NOTIFIER
-from runwatch.progress_tracking.compact import pack_dir_identity
 from runwatch.progress_tracking.progress_cache import OWN_NAMES_PREFIXES
 from runwatch.sharing import MISSING_HINT, shared_hint, shared_names, shared_paths
 
@@ -113,7 +112,7 @@ class Fingerprint:
     the key is built from it.
     """
 
-    __slots__ = ("work_dir", "_hint", "seen", "armed", "notify_dirty", "notify_slot", "ident")
+    __slots__ = ("work_dir", "_hint", "seen", "armed", "notify_dirty", "notify_slot")
 
     def __init__(self, work_dir: str) -> None:
         self._reset(work_dir, {}, None)
@@ -122,12 +121,12 @@ class Fingerprint:
         self.work_dir = work_dir
         self._hint = hint
         self.seen: tuple[dict[str, Any], dict[str, Any]] | None = seen
-        # Kernel notifications (change_notify.py): 0 never matched in this process, -1 matched
-        # once, > 0 watched since that notifier generation; set by the notifier on an event.
+        # Kernel notifications (change_notify.py): 0 not matched yet in this process, -1 matched
+        # once, -2 cannot be watched, > 0 watched since that notifier generation.
+        # notify_dirty: set by the notifier on an event in one of the watched dirs.
         self.armed = 0
         self.notify_dirty = False
         self.notify_slot = 0
-        self.ident: int | None = None  # the work dir (dev, ino, mtime_ns) when it was armed
 
     @property
     def hint(self) -> dict[str, Any]:
@@ -248,8 +247,8 @@ class Fingerprint:
         The warm path of every scan: a few stats per run, each compared with its field of
         the packed key in place; ``extra`` is asked for only once every stat agreed. With
         ``notify``, a run that matched before in this process is watched by the kernel
-        (change_notify.py) and then checked with one stat of its work dir while no event
-        names one of its dirs.
+        (change_notify.py) and then checked with no stat at all while no event names one
+        of its dirs or an entry on the way to its work dir.
         """
         hint = self._hint
         if not hint or hint.get("missing") or hint.get("names"):
@@ -267,38 +266,35 @@ class Fingerprint:
         if len(blob) != _DIR.size * len(dirs) + _FILE.size * len(files):
             return False
         arming = None
-        if notify and self.armed:
+        if notify and (self.armed == -1 or self.armed > 0):
             if self.armed > 0 and self._quiet():
                 return extra() == expected[2]
             arming = self._arm(dirs, files)  # before the stats: a change from now on raises an event
-        same, wd_st = self._stats_match(blob, dirs, files)
+        same = self._stats_match(blob, dirs, files)
         if arming is not None:
-            if same and arming > 0 and wd_st is not None and arming == NOTIFIER.generation:
+            if same and arming > 0 and arming == NOTIFIER.generation:
                 self.armed = arming
-                self.ident = pack_dir_identity((wd_st.st_dev, wd_st.st_ino), wd_st.st_mtime_ns)
+            elif same:
+                self.armed = -2 if arming == 0 else -1  # -2: cannot be watched (not tried again for these paths)
             else:
-                self.armed = -1 if same else 0
-        elif notify and same:
+                self.armed = 0
+        elif notify and same and self.armed == 0:
             self.armed = -1
         return same and extra() == expected[2]
 
     def _quiet(self) -> bool:
-        """Armed, no event since, and the work dir is the same dir at the same path: nothing watched changed."""
+        """Armed, and no event since in its dirs or on the way to its work dir: nothing watched changed."""
         notifier = NOTIFIER
         if self.armed != notifier.generation:
             return False
         notifier.drain()
-        if self.notify_dirty or self.armed != notifier.generation:
-            return False
-        try:
-            st = os.stat(self.work_dir)
-        except OSError:
-            return False
-        return pack_dir_identity((st.st_dev, st.st_ino), st.st_mtime_ns) == self.ident
+        return not self.notify_dirty and self.armed == notifier.generation
 
     def _arm(self, dirs: tuple[str, ...], files: tuple[str, ...]) -> int:
         """Watch every watched dir and every dir holding a watched file; the notifier generation, or 0 when not possible."""
         notifier = NOTIFIER
+        if not os.path.isabs(self.work_dir):
+            return 0  # a relative path names another dir after a chdir, which raises no event
         try:
             st_dev = os.stat(self.work_dir).st_dev
         except OSError:
@@ -316,13 +312,12 @@ class Fingerprint:
             return 0
         return generation
 
-    def _stats_match(self, blob: bytes, dirs: tuple[str, ...], files: tuple[str, ...]) -> tuple[bool, os.stat_result | None]:
-        """Whether every watched path's stat agrees with the packed key; and the work dir's stat when it was taken."""
+    def _stats_match(self, blob: bytes, dirs: tuple[str, ...], files: tuple[str, ...]) -> bool:
+        """Whether every watched path's stat agrees with the packed key."""
         stat = os.stat
         wd = self.work_dir
         prefix = wd if wd.endswith("/") else wd + "/"
         off = _DIR.size * len(dirs)
-        wd_st = None
         # Many paths (an epoch dir and a scores file per finished epoch): stat them relative to
         # the open work dir, which spares the kernel the walk down the full path each time.
         fd = _open_dir(wd) if len(dirs) + len(files) > DIR_FD_FROM else None
@@ -330,28 +325,24 @@ class Fingerprint:
             base = prefix if fd is None else ""
             for d, (present, em) in zip(dirs, _DIR.iter_unpack(memoryview(blob)[:off])):
                 try:
-                    if d:
-                        m = stat(base + d, dir_fd=fd).st_mtime_ns
-                    else:
-                        wd_st = stat(wd)
-                        m = wd_st.st_mtime_ns
+                    m = stat(base + d, dir_fd=fd).st_mtime_ns if d else stat(wd).st_mtime_ns
                 except OSError:
                     m = None
                 if (m is None) if not present else (m != em):
-                    return False, wd_st
+                    return False
             for p, (present, emtime, esize) in zip(files, _FILE.iter_unpack(memoryview(blob)[off:])):
                 try:
                     st = stat(base + p, dir_fd=fd)
                 except OSError:
                     if present:
-                        return False, wd_st
+                        return False
                     continue
                 if not present or emtime != st.st_mtime or esize != st.st_size:
-                    return False, wd_st
+                    return False
         finally:
             if fd is not None:
                 os.close(fd)
-        return True, wd_st
+        return True
 
     def settle(self, key: Any, now: float) -> Any:
         """The key without the names of racy dirs whose mtime is now old, or None when none settled."""

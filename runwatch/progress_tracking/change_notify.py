@@ -53,7 +53,14 @@ IN_MOVE_SELF = 0x800
 IN_Q_OVERFLOW = 0x4000
 IN_IGNORED = 0x8000
 IN_ONLYDIR = 0x1000000
-_MASK = IN_MODIFY | IN_ATTRIB | IN_MOVED_FROM | IN_MOVED_TO | IN_CREATE | IN_DELETE | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR
+IN_MASK_ADD = 0x20000000
+_SELF = IN_DELETE_SELF | IN_MOVE_SELF
+_ENTRIES = IN_ATTRIB | IN_MOVED_FROM | IN_MOVED_TO | IN_CREATE | IN_DELETE
+# A run's own dirs: anything in them. Their parents up to "/": an entry on the path renamed,
+# replaced, deleted or its permissions changed (file writes there are not asked for).
+# IN_MASK_ADD: a dir that is both keeps both masks.
+_MASK = IN_MODIFY | _ENTRIES | _SELF | IN_ONLYDIR | IN_MASK_ADD
+_PARENT_MASK = _ENTRIES | _SELF | IN_ONLYDIR | IN_MASK_ADD
 _EVENT = struct.Struct("iIII")  # wd, mask, cookie, name length
 _BUFFER = 65536
 _MAX_EVENT = _EVENT.size + 256  # an event with the longest name (NAME_MAX + 1)
@@ -111,6 +118,9 @@ class Notifier:
         self._libc: Any = None
         self._owner = array("i")
         self._shared: dict[int, list[int]] = {}
+        # The parents of armed work dirs: wd -> (its path, the names of its entries on an armed path).
+        self._parents: dict[int, tuple[str, set[str]]] = {}
+        self._parent_wd: dict[str, int] = {}
         self._fps: list[Any] = [None]  # slot 0: nobody
         self._devices: dict[int, bool] | None = None
         self._budget = 0
@@ -138,6 +148,8 @@ class Notifier:
         self._fd = None
         self._owner = array("i")
         self._shared = {}
+        self._parents = {}
+        self._parent_wd = {}
         self._fps = [None]
         self._used = 0
         self.generation += 1
@@ -177,9 +189,15 @@ class Notifier:
         return True
 
     def arm(self, fp: Any, dirs: list[str]) -> bool:
-        """Watch ``dirs`` for ``fp`` (its ``notify_slot`` is set); False when any cannot be watched."""
+        """Watch ``dirs`` (``fp.work_dir`` first, absolute) and the work dir's parents for ``fp``; False when any cannot be watched.
+
+        ``fp.notify_slot`` is set; an event in one of ``dirs``, or on an entry of a parent
+        that is on the way to the work dir, marks ``fp.notify_dirty``.
+        """
         with self._lock:
             if not self._open() or self._used + len(dirs) > self._budget:
+                return False
+            if not self._watch_parents(dirs[0]):
                 return False
             slot = fp.notify_slot
             if slot <= 0 or slot >= len(self._fps) or self._fps[slot] is not fp:
@@ -204,6 +222,31 @@ class Notifier:
                         shared.append(slot)
                     owner[wd] = -1
             return True
+
+    def _watch_parents(self, work_dir: str) -> bool:
+        child = work_dir.rstrip("/") or "/"
+        while child != "/":
+            parent, name = os.path.split(child)
+            wd = self._parent_wd.get(parent)
+            if wd is None:
+                wd = self._libc.inotify_add_watch(self._fd, os.fsencode(parent), _PARENT_MASK)
+                if wd <= 0:
+                    return False
+                self._parent_wd[parent] = wd
+                self._used += 1
+            entry = self._parents.get(wd)
+            if entry is None or entry[0] != parent:
+                entry = self._parents[wd] = (parent, set())
+            entry[1].add(name)
+            child = parent
+        return True
+
+    def _dirty_under(self, path: str) -> None:
+        """Every armed fingerprint whose work dir is ``path`` or below it."""
+        prefix = path.rstrip("/") + "/"
+        for fp in self._fps:
+            if fp is not None and (fp.work_dir == path or fp.work_dir.startswith(prefix)):
+                fp.notify_dirty = True
 
     # ---- events
 
@@ -239,6 +282,17 @@ class Notifier:
             if mask & IN_Q_OVERFLOW:
                 self.generation += 1  # events were lost: every armed fingerprint goes back to stats
                 continue
+            parent = self._parents.get(wd)
+            if parent is not None:
+                if mask & _SELF or (mask & IN_IGNORED and not length):
+                    self._dirty_under(parent[0])  # a parent itself moved or gone: every path through it
+                    if mask & IN_IGNORED:
+                        del self._parents[wd]
+                        self._parent_wd.pop(parent[0], None)
+                elif length and mask & _ENTRIES:
+                    name = os.fsdecode(data[off - length : off].rstrip(b"\0"))
+                    if name in parent[1]:
+                        self._dirty_under(os.path.join(parent[0], name))
             slot = owner[wd] if 0 < wd < len(owner) else 0
             slots = self._shared.get(wd, ()) if slot < 0 else (slot,) if slot else ()
             for s in slots:
