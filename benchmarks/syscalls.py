@@ -49,22 +49,23 @@ FS_CALLS = frozenset(
 BEGIN, END = "<!-- SYSCALL-TABLE -->", "<!-- /SYSCALL-TABLE -->"
 
 
-def child(meta: str, warm: int) -> None:
+def child(meta: str, warm: int, overrides: dict[str, object]) -> None:
     """One measured process: a first scan, the racy window waited out, ``warm`` warm scans."""
     from run import BenchTree
 
     bt = BenchTree.load(meta)
-    from runwatch import get_all_run_status
+    from runwatch import get_all_run_status, load_settings
     try:
         from runwatch.progress_tracking.change_detection import RACY_WINDOW_S
     except ImportError:  # before change detection had its own module
         from runwatch.progress_tracking.base_progress_tracker import RACY_WINDOW_S
 
     configs = [os.path.join(bt.root, e.config_path) for e in bt.expected]
-    get_all_run_status(configs, root=bt.root, find_processes=False)
+    settings = load_settings(bt.root, **overrides) if overrides else None
+    get_all_run_status(configs, root=bt.root, find_processes=False, settings=settings)
     time.sleep(RACY_WINDOW_S + 0.2)
     for _ in range(warm):
-        get_all_run_status(configs, root=bt.root, find_processes=False)
+        get_all_run_status(configs, root=bt.root, find_processes=False, settings=settings)
 
 
 def strace_counts(cmd: list[str], out_path: str) -> dict[str, int]:
@@ -80,10 +81,10 @@ def strace_counts(cmd: list[str], out_path: str) -> dict[str, int]:
     return counts
 
 
-def measure(meta: str, n_runs: int, base: int, extra: int) -> dict[str, float]:
+def measure(meta: str, n_runs: int, base: int, extra: int, stats_only: bool) -> dict[str, float]:
     """Per-syscall calls per run and warm scan (the difference of two measured processes)."""
     me = os.path.abspath(__file__)
-    env_cmd = [sys.executable, me, "--child", meta]
+    env_cmd = [sys.executable, me, *(["--no-kernel-watches"] if stats_only else []), "--child", meta]
     subprocess.run([*env_cmd, "1"], check=True)  # prepare: the store settled on disk
     with tempfile.TemporaryDirectory() as tmp:
         a = strace_counts([*env_cmd, str(base)], os.path.join(tmp, "a.txt"))
@@ -96,11 +97,12 @@ def measure(meta: str, n_runs: int, base: int, extra: int) -> dict[str, float]:
     return per
 
 
-def render(per: dict[str, float], n_runs: int, command: str) -> str:
+def render(per: dict[str, float], n_runs: int, command: str, stats_only: bool) -> str:
     fs = {k: v for k, v in per.items() if k in FS_CALLS}
     other = {k: v for k, v in per.items() if k not in FS_CALLS}
+    which = "`kernel_watches = false`" if stats_only else "default settings"
     lines = [
-        f"File-system calls per unchanged run in a warm scan ({n_runs:,} runs, default settings): **{sum(fs.values()):.2f}**",
+        f"File-system calls per unchanged run in a warm scan ({n_runs:,} runs, {which}): **{sum(fs.values()):.2f}**",
         "",
         "| call | per run |",
         "|---|---:|",
@@ -131,12 +133,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-tree-age", type=float, default=12.0, help="hours before a cached tree is regenerated")
     ap.add_argument("--base", type=int, default=1, help="warm scans in the first measured process")
     ap.add_argument("--extra", type=int, default=3, help="more warm scans in the second")
+    ap.add_argument("--no-kernel-watches", action="store_true", help="measure with kernel_watches = false (stats only)")
     ap.add_argument("--max", type=float, help="exit 1 when the figure is above this")
     ap.add_argument("--out", help="write the table to this markdown file, between the SYSCALL-TABLE markers")
     ap.add_argument("--child", nargs=2, metavar=("META", "WARM"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
-        child(args.child[0], int(args.child[1]))
+        child(args.child[0], int(args.child[1]), {"kernel_watches": False} if args.no_kernel_watches else {})
         return 0
     if shutil.which("strace") is None:
         print("strace is not installed (apt-get install strace)", file=sys.stderr)
@@ -145,9 +148,9 @@ def main(argv: list[str] | None = None) -> int:
 
     bt = get_tree(args.tree_dir, args.runs, args.max_tree_age, False)
     n = len(bt.expected)
-    per = measure(bt.meta_path, n, args.base, args.extra)
+    per = measure(bt.meta_path, n, args.base, args.extra, args.no_kernel_watches)
     raw = sys.argv[1:] if argv is None else argv
-    table = render(per, n, "python benchmarks/syscalls.py " + " ".join(a for a in raw if a != "--out" and not a.endswith(".md")))
+    table = render(per, n, "python benchmarks/syscalls.py " + " ".join(a for a in raw if a != "--out" and not a.endswith(".md")), args.no_kernel_watches)
     print(table)
     if args.out:
         write_table(args.out, table)

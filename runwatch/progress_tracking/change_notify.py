@@ -27,7 +27,7 @@ What makes this exact, and where it is not used:
   (not how Pylon, ``json.dump`` or ``torch.save`` write) or through a hard link in a dir
   that is not watched. ``kernel_watches = false`` in the settings turns it off;
 - a queue overflow or any error drops every armed fingerprint back to stats; at most
-  half of the user's inotify watches (``/proc/sys/fs/inotify/max_user_watches``) are
+  a quarter of the user's inotify watches (``/proc/sys/fs/inotify/max_user_watches``) are
   used, so other watchers (editors, ``runwatch serve``) keep theirs; a forked child
   never reads its parent's queue.
 """
@@ -75,7 +75,7 @@ _MAX_WD = 1 << 24  # owner slots at most (4 bytes each)
 def _watch_budget() -> int:
     try:
         with open("/proc/sys/fs/inotify/max_user_watches") as f:
-            return int(f.read()) // 2
+            return int(f.read()) // 4
     except (OSError, ValueError):
         return 4096
 
