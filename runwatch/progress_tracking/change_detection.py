@@ -30,7 +30,13 @@ What each check costs, in system calls:
   once (``openat`` + ``close``, ``O_PATH``) and the paths are stat'ed relative to it,
   which spares the kernel the walk down the full path each time;
 - a racy dir: one more ``openat`` + ``getdents64`` + ``close`` (its listing) until it settles;
-- a missing work dir: one ``stat``.
+- a missing work dir: one ``stat``;
+- with kernel watches (``change_notify.py``, local file systems, the ``kernel_watches``
+  setting): the check that arms a run (its third in the process: computed, matched,
+  armed) adds one ``inotify_add_watch`` per watched dir and per new parent of its work dir
+  before its stats; every later check is one non-blocking ``read`` of the event queue and
+  no stat, until an event names one of its dirs (then the stats above, and it is armed
+  again once it matches twice more).
 
 The key's stats are packed into one bytes object (``pack_stats``: per dir (present,
 mtime_ns), per file (present, mtime, size)), about 150 bytes where a tuple of tuples
