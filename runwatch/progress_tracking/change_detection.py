@@ -35,8 +35,8 @@ What each check costs, in system calls:
   setting): the check that arms a run (its third in the process: computed, matched,
   armed) adds one ``inotify_add_watch`` per watched dir and per new parent of its work dir
   before its stats; every later check is one non-blocking ``read`` of the event queue and
-  no stat, until an event names one of its dirs (then the stats above, and it is armed
-  again once it matches twice more).
+  no stat, until an event names one of its dirs: then the stats above, re-armed at once
+  when they still match, after two more matches when the run was recomputed.
 
 The key's stats are packed into one bytes object (``pack_stats``: per dir (present,
 mtime_ns), per file (present, mtime, size)), about 150 bytes where a tuple of tuples
