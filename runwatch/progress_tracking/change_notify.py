@@ -166,8 +166,9 @@ class Notifier:
             return False
         devices = self._devices
         if devices is None or st_dev not in devices:
-            devices = self._devices = _local_devices()
-        return devices.get(st_dev, False)
+            devices = self._devices = _local_devices()  # read again: a file system mounted since
+            devices.setdefault(st_dev, False)  # unknown (a btrfs subvolume, a namespace's mount): stats
+        return devices[st_dev]
 
     def _open(self) -> bool:
         if self._fd is not None:
