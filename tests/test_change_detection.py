@@ -6,11 +6,23 @@ import os
 import pickle
 import time
 
+import pytest
+
 from runwatch.progress_tracking import change_detection
 from runwatch.progress_tracking.base_progress_tracker import EpochRecord, RunDetails
 from runwatch.progress_tracking.change_detection import Fingerprint, listing_names
 from runwatch.progress_tracking.compact import pack_dir_identity, unpack_dir_identity
 from runwatch.progress_tracking.progress_cache import safe_loads
+
+
+@pytest.fixture(autouse=True)
+def _fresh_notifier():
+    """Each test starts and ends with no watch and no remembered device types."""
+    from runwatch.progress_tracking.change_notify import NOTIFIER
+
+    NOTIFIER.clear()
+    yield
+    NOTIFIER.clear()
 
 
 def _no_extra():
@@ -256,7 +268,6 @@ def test_network_file_systems_stay_with_stats(tmp_path, monkeypatch):
     from runwatch.progress_tracking import change_notify
 
     monkeypatch.setattr(change_notify, "LOCAL_TYPES", frozenset())
-    change_notify.NOTIFIER.clear()  # forget the device types read so far
     wd, t = _armed_tracker(tmp_path)
     assert t.changes.armed <= 0
     calls = _counting_stats(monkeypatch)
@@ -295,3 +306,18 @@ def test_a_forked_child_never_reads_the_parents_queue(tmp_path):
     assert os.read(r, 1) == b"1"
     os.unlink(wd / "epoch_3" / "validation_scores.json")
     assert t.get_progress().completed_epochs == 3  # the parent still got its event
+
+
+def test_one_read_per_scan_reads_the_queue_once_and_still_sees_earlier_changes(tmp_path, monkeypatch):
+    from runwatch.progress_tracking.change_notify import NOTIFIER
+
+    wd, t = _armed_tracker(tmp_path)
+    os.unlink(wd / "epoch_3" / "validation_scores.json")  # before the scan: seen by it
+    reads: list[int] = []
+    real = os.read
+    monkeypatch.setattr(os, "read", lambda fd, n: reads.append(fd) or real(fd, n))
+    with NOTIFIER.one_read_per_scan():
+        assert t.get_progress().completed_epochs == 3
+        for _ in range(3):
+            t.get_progress()
+    assert len([r for r in reads if r == NOTIFIER._fd]) == 1

@@ -293,7 +293,7 @@ class Fingerprint:
         notifier = NOTIFIER
         if self.armed != notifier.generation:
             return False
-        notifier.drain()
+        notifier.check()
         return not self.notify_dirty and self.armed == notifier.generation
 
     def _arm(self, dirs: tuple[str, ...], files: tuple[str, ...]) -> int:

@@ -34,10 +34,12 @@ What makes this exact, and where it is not used:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import struct
 import threading
 from array import array
+from collections.abc import Iterator
 from typing import Any
 
 from runwatch.state import STATE
@@ -126,6 +128,7 @@ class Notifier:
         self._budget = 0
         self._used = 0
         self.generation = 1
+        self._scan = threading.local()  # .depth: inside ``one_read_per_scan`` in this thread
         if hasattr(os, "register_at_fork"):
             os.register_at_fork(after_in_child=self._forget_in_child)
 
@@ -250,6 +253,27 @@ class Notifier:
                 fp.notify_dirty = True
 
     # ---- events
+
+    @contextlib.contextmanager
+    def one_read_per_scan(self) -> Iterator[None]:
+        """Read the event queue once, now, instead of at every check made in this thread until the block ends.
+
+        For a scan engine: its answers are then as of the scan's start (a change made
+        while the scan runs is seen by the next one), for one ``read`` per scan instead
+        of one per armed run.
+        """
+        self.drain()
+        scan = self._scan
+        scan.depth = getattr(scan, "depth", 0) + 1
+        try:
+            yield
+        finally:
+            scan.depth -= 1
+
+    def check(self) -> None:
+        """What a fingerprint's check calls: ``drain()``, unless this thread is in ``one_read_per_scan``."""
+        if not getattr(self._scan, "depth", 0):
+            self.drain()
 
     def drain(self) -> None:
         """Read every queued event (one ``read`` when there is none) and mark the fingerprints they touch."""
