@@ -49,7 +49,7 @@ FS_CALLS = frozenset(
 BEGIN, END = "<!-- SYSCALL-TABLE -->", "<!-- /SYSCALL-TABLE -->"
 
 
-def child(meta: str, warm: int, overrides: dict[str, object]) -> None:
+def child(meta: str, warm: int, overrides: dict[str, object], one_read: bool) -> None:
     """One measured process: a first scan, the racy window waited out, ``warm`` warm scans."""
     from run import BenchTree
 
@@ -64,6 +64,13 @@ def child(meta: str, warm: int, overrides: dict[str, object]) -> None:
     settings = load_settings(bt.root, **overrides) if overrides else None
     get_all_run_status(configs, root=bt.root, find_processes=False, settings=settings)
     time.sleep(RACY_WINDOW_S + 0.2)
+    if one_read:  # as a scan engine would: the event queue read once per scan
+        from runwatch.progress_tracking.change_notify import NOTIFIER
+
+        for _ in range(warm):
+            with NOTIFIER.one_read_per_scan():
+                get_all_run_status(configs, root=bt.root, find_processes=False, settings=settings)
+        return
     for _ in range(warm):
         get_all_run_status(configs, root=bt.root, find_processes=False, settings=settings)
 
@@ -81,10 +88,10 @@ def strace_counts(cmd: list[str], out_path: str) -> dict[str, int]:
     return counts
 
 
-def measure(meta: str, n_runs: int, base: int, extra: int, stats_only: bool) -> dict[str, float]:
+def measure(meta: str, n_runs: int, base: int, extra: int, flags: list[str]) -> dict[str, float]:
     """Per-syscall calls per run and warm scan (the difference of two measured processes)."""
     me = os.path.abspath(__file__)
-    env_cmd = [sys.executable, me, *(["--no-kernel-watches"] if stats_only else []), "--child", meta]
+    env_cmd = [sys.executable, me, *flags, "--child", meta]
     subprocess.run([*env_cmd, "1"], check=True)  # prepare: the store settled on disk
     with tempfile.TemporaryDirectory() as tmp:
         a = strace_counts([*env_cmd, str(base)], os.path.join(tmp, "a.txt"))
@@ -101,6 +108,8 @@ def render(per: dict[str, float], n_runs: int, command: str, stats_only: bool) -
     fs = {k: v for k, v in per.items() if k in FS_CALLS}
     other = {k: v for k, v in per.items() if k not in FS_CALLS}
     which = "`kernel_watches = false`" if stats_only else "default settings"
+    if "one-read-per-scan" in command:
+        which += ", the event queue read once per scan"
     lines = [
         f"File-system calls per unchanged run in a warm scan ({n_runs:,} runs, {which}): **{sum(fs.values()):.2f}**",
         "",
@@ -134,12 +143,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--base", type=int, default=1, help="warm scans in the first measured process")
     ap.add_argument("--extra", type=int, default=3, help="more warm scans in the second")
     ap.add_argument("--no-kernel-watches", action="store_true", help="measure with kernel_watches = false (stats only)")
+    ap.add_argument("--one-read-per-scan", action="store_true", help="wrap each warm scan in NOTIFIER.one_read_per_scan(), as a scan engine can")
     ap.add_argument("--max", type=float, help="exit 1 when the figure is above this")
     ap.add_argument("--out", help="write the table to this markdown file, between the SYSCALL-TABLE markers")
     ap.add_argument("--child", nargs=2, metavar=("META", "WARM"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
-        child(args.child[0], int(args.child[1]), {"kernel_watches": False} if args.no_kernel_watches else {})
+        child(args.child[0], int(args.child[1]), {"kernel_watches": False} if args.no_kernel_watches else {}, args.one_read_per_scan)
         return 0
     if shutil.which("strace") is None:
         print("strace is not installed (apt-get install strace)", file=sys.stderr)
@@ -148,7 +158,8 @@ def main(argv: list[str] | None = None) -> int:
 
     bt = get_tree(args.tree_dir, args.runs, args.max_tree_age, False)
     n = len(bt.expected)
-    per = measure(bt.meta_path, n, args.base, args.extra, args.no_kernel_watches)
+    flags = [f for f, on in (("--no-kernel-watches", args.no_kernel_watches), ("--one-read-per-scan", args.one_read_per_scan)) if on]
+    per = measure(bt.meta_path, n, args.base, args.extra, flags)
     raw = sys.argv[1:] if argv is None else argv
     table = render(per, n, "python benchmarks/syscalls.py " + " ".join(a for a in raw if a != "--out" and not a.endswith(".md")), args.no_kernel_watches)
     print(table)
