@@ -14,6 +14,8 @@ from runwatch.progress_tracking.change_detection import Fingerprint, listing_nam
 from runwatch.progress_tracking.compact import pack_dir_identity, unpack_dir_identity
 from runwatch.progress_tracking.progress_cache import safe_loads
 
+from test_pylon_sim import project  # noqa: F401  (the fixture: a copy of the simulated Pylon project)
+
 
 @pytest.fixture(autouse=True)
 def _fresh_notifier():
@@ -321,3 +323,39 @@ def test_one_read_per_scan_reads_the_queue_once_and_still_sees_earlier_changes(t
         for _ in range(3):
             t.get_progress()
     assert len([r for r in reads if r == NOTIFIER._fd]) == 1
+
+
+def test_a_watched_run_sees_real_writers_rewrite_old_epochs(project):
+    """Pylon's simulated trainer writes the run; other processes re-validate old epochs, in place and by rename."""
+    import subprocess
+    import sys
+
+    from test_pylon_sim import launch, trainer_dict, write_config
+
+    from runwatch import get_all_run_status
+    from runwatch.progress_tracking.change_notify import NOTIFIER
+
+    cfg = write_config(project, "kw/run", trainer_dict("kw/run", 3, scores=[0.5, 0.6, 0.7]))
+    launch(project, cfg)
+    time.sleep(change_detection.RACY_WINDOW_S + 0.2)  # the settled state, which is what gets armed
+    for _ in range(3):
+        rs = get_all_run_status([cfg], root=str(project), sleep_time=0, find_processes=False)[cfg]
+    assert rs.progress.best_epoch == 2 and len(NOTIFIER) > 0, "armed after three looks"
+    path = project / "logs/kw/run/epoch_0/validation_scores.json"
+    rewrite = (
+        "import sys; p = sys.argv[1]; t = open(p).read().replace(sys.argv[2], sys.argv[3]);"
+        "f = open(p, 'r+'); f.write(t); f.close()"
+    )
+    subprocess.run([sys.executable, "-c", rewrite, str(path), '"acc": 0.5', '"acc": 0.9'], check=True, timeout=30)
+    rs = get_all_run_status([cfg], root=str(project), sleep_time=0, find_processes=False)[cfg]
+    assert (rs.progress.best_epoch, rs.progress.best_score["acc"]) == (0, 0.9)
+    time.sleep(change_detection.RACY_WINDOW_S + 0.2)
+    for _ in range(2):
+        get_all_run_status([cfg], root=str(project), sleep_time=0, find_processes=False)
+    replace = (
+        "import os, sys; p = sys.argv[1]; t = open(p).read().replace(sys.argv[2], sys.argv[3]);"
+        "open(p + '.new', 'w').write(t); os.replace(p + '.new', p)"
+    )
+    subprocess.run([sys.executable, "-c", replace, str(path), '"acc": 0.9', '"acc": 0.4'], check=True, timeout=30)
+    rs = get_all_run_status([cfg], root=str(project), sleep_time=0, find_processes=False)[cfg]
+    assert (rs.progress.best_epoch, rs.progress.best_score["acc"]) == (2, 0.7)
