@@ -6,6 +6,10 @@ and mtimes of the files still in flux, of every finished epoch's scores file, of
 logs and the trainer's own records) is unchanged, so a warm check costs a stat per
 watched path, and any change is recomputed on the very next call, in this process or
 a new one. The previous implementation trusted progress.json forever; this is the fix.
+
+How the key is built and checked (the stat-key and racy-window rules, what each check
+costs, kernel watches) is ``change_detection.py``; a tracker holds one ``Fingerprint``
+(``self.changes``) and says what it read with ``_watch``.
 """
 
 from __future__ import annotations
