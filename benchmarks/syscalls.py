@@ -123,18 +123,6 @@ def render(per: dict[str, float], n_runs: int, command: str, stats_only: bool) -
     return "\n".join(lines)
 
 
-def write_table(path: str, table: str) -> None:
-    text = open(path).read() if os.path.exists(path) else f"# Benchmarks\n\n{BEGIN}\n{END}\n"
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        _, tail = rest.split(END, 1)
-        text = f"{head}{BEGIN}\n{table}\n{END}{tail}"
-    else:
-        text += f"\n{BEGIN}\n{table}\n{END}\n"
-    with open(path, "w") as f:
-        f.write(text)
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", type=int, default=2000, help="tree size (runs)")
@@ -164,7 +152,9 @@ def main(argv: list[str] | None = None) -> int:
     table = render(per, n, "python benchmarks/syscalls.py " + " ".join(a for a in raw if a != "--out" and not a.endswith(".md")), args.no_kernel_watches)
     print(table)
     if args.out:
-        write_table(args.out, table)
+        from run import write_table
+
+        write_table(args.out, table, BEGIN, END)
     total = sum(v for k, v in per.items() if k in FS_CALLS)
     return 1 if args.max is not None and total > args.max else 0
 
