@@ -359,3 +359,23 @@ def test_a_watched_run_sees_real_writers_rewrite_old_epochs(project):
     subprocess.run([sys.executable, "-c", replace, str(path), '"acc": 0.9', '"acc": 0.4'], check=True, timeout=30)
     rs = get_all_run_status([cfg], root=str(project), sleep_time=0, find_processes=False)[cfg]
     assert (rs.progress.best_epoch, rs.progress.best_score["acc"]) == (2, 0.7)
+
+
+def test_a_run_with_a_linked_file_keeps_its_stats(tmp_path):
+    """A log that is a symbolic or hard link can be written through another dir: never armed."""
+    from runwatch.progress_tracking import TrainerProgressTracker
+
+    for kind in ("symlink", "hardlink"):
+        wd, cfg = _aged_run(tmp_path / kind)
+        outside = tmp_path / kind / "elsewhere.log"
+        outside.write_text("epoch\n")
+        os.unlink(wd / "train_val_0.log")
+        (os.symlink if kind == "symlink" else os.link)(outside, wd / "train_val_0.log")
+        _age(tmp_path / kind)
+        t = TrainerProgressTracker(str(wd), cfg)
+        for _ in range(4):
+            t.get_progress()
+        assert t.changes.armed == -2, kind
+        with open(outside, "a") as f:  # written through the other path
+            f.write("Traceback (most recent call last):\nRuntimeError: boom\n")
+        assert "boom" in (t.get_progress().error_message or ""), kind

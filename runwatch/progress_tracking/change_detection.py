@@ -49,6 +49,7 @@ from __future__ import annotations
 import os
 import struct
 import sys
+from stat import S_ISDIR, S_ISLNK
 from typing import Any, Callable
 
 from runwatch.progress_tracking.change_notify import NOTIFIER
@@ -307,6 +308,15 @@ class Fingerprint:
             return 0
         if not notifier.usable_for(st_dev):
             return 0
+        # A file reached by a second path (a symbolic link, a hard link) can be written through
+        # that path, which raises the event in a dir that is not watched: such a run keeps its stats.
+        for p in files:
+            try:
+                st = os.lstat(self.abs(p))
+            except OSError:
+                continue  # absent: its creation is an event of its dir
+            if S_ISLNK(st.st_mode) or (st.st_nlink > 1 and not S_ISDIR(st.st_mode)):
+                return 0
         wanted = {""}
         for rel in (*dirs, *(p.rpartition("/")[0] for p in files)):
             while rel and rel not in wanted:  # with the dirs between it and the work dir

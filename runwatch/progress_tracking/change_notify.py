@@ -23,9 +23,11 @@ What makes this exact, and where it is not used:
   zfs, f2fs, overlay, ...). On NFS, SMB, Lustre, FUSE and any unknown type, changes made
   by another machine raise none: there every check stays with stats. The type comes
   from ``/proc/self/mountinfo``;
+- a run one of whose watched files is a symbolic or hard link keeps its stats: the file
+  could be written through its other path, whose dir is not watched;
 - not seen by inotify, hence not by this: a file changed through a writable ``mmap``
-  (not how Pylon, ``json.dump`` or ``torch.save`` write) or through a hard link in a dir
-  that is not watched. ``kernel_watches = false`` in the settings turns it off;
+  (not how Pylon, ``json.dump`` or ``torch.save`` write) or through a bind mount of that
+  one file elsewhere. ``kernel_watches = false`` in the settings turns it off;
 - a queue overflow or any error drops every armed fingerprint back to stats; at most
   a quarter of the user's inotify watches (``/proc/sys/fs/inotify/max_user_watches``) are
   used, so other watchers (editors, ``runwatch serve``) keep theirs; a forked child
