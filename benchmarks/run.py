@@ -239,7 +239,7 @@ def worker(meta: str, repeat: int, profile: str | None, workers: int, cold_only:
     # A warm call right after the cold scan still lists the dirs the scan itself wrote
     # (progress.json) within the racy window; the steady state, what a dashboard refresh
     # sees, starts RACY_WINDOW_S later. Both are reported; the table's figure is steady.
-    from runwatch.progress_tracking.base_progress_tracker import RACY_WINDOW_S
+    from runwatch.progress_tracking.change_detection import RACY_WINDOW_S
 
     t = time.perf_counter()
     scan()
@@ -453,15 +453,15 @@ def main(argv: list[str] | None = None) -> int:
 BEGIN, END = "<!-- BENCHMARK-TABLE -->", "<!-- /BENCHMARK-TABLE -->"
 
 
-def write_table(path: str, table: str) -> None:
+def write_table(path: str, table: str, begin: str = BEGIN, end: str = END) -> None:
     """Replace the table between the markers, keeping the prose around it; create the file if needed."""
-    text = open(path).read() if os.path.exists(path) else f"# Benchmarks\n\n{BEGIN}\n{END}\n"
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        _, tail = rest.split(END, 1)
-        text = f"{head}{BEGIN}\n{table}\n{END}{tail}"
+    text = open(path).read() if os.path.exists(path) else f"# Benchmarks\n\n{begin}\n{end}\n"
+    if begin in text and end in text:
+        head, rest = text.split(begin, 1)
+        _, tail = rest.split(end, 1)
+        text = f"{head}{begin}\n{table}\n{end}{tail}"
     else:
-        text += f"\n{BEGIN}\n{table}\n{END}\n"
+        text += f"\n{begin}\n{table}\n{end}\n"
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with open(path, "w") as f:
         f.write(text)

@@ -293,7 +293,7 @@ def memory_child(root: str, procs_file: str) -> dict[str, Any]:
     from runwatch.layout import Project
     from runwatch.live.index import LiveIndex
     from runwatch.process_info import ProcessSnapshot
-    from runwatch.progress_tracking.base_progress_tracker import RACY_WINDOW_S
+    from runwatch.progress_tracking.change_detection import RACY_WINDOW_S
 
     if not tracemalloc.is_tracing():
         raise SystemExit("run with -X tracemalloc")

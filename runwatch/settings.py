@@ -131,6 +131,10 @@ class Settings:
     # rewritten or removed file of an old epoch shows at once; false watches only the epochs still
     # in flux (2 stats per finished epoch less per check; old epochs then need force_refresh).
     watch_finished_epochs: bool = True
+    # On local file systems, a run checked twice in one process is then watched by the kernel
+    # (inotify): while nothing in its dirs changes, a check is one stat of its work dir instead of
+    # one per watched path. Never used on network or FUSE file systems; false: stats only.
+    kernel_watches: bool = True
 
     def epoch_dir_name(self, n: int) -> str:
         return self.epoch_dir_pattern.format(n=n)
@@ -163,7 +167,7 @@ class Settings:
 _TUPLE_FIELDS = {f.name for f in fields(Settings) if f.type.startswith("tuple")}
 _INT_FIELDS = {"sleep_time", "outdated_days", "workers", "stall_floor", "stall_default"}
 _FLOAT_FIELDS = {"stall_factor"}
-_BOOL_FIELDS = {"slurm", "slurm_all_users", "exec_configs", "tmux_output", "watch_finished_epochs"}
+_BOOL_FIELDS = {"slurm", "slurm_all_users", "exec_configs", "tmux_output", "watch_finished_epochs", "kernel_watches"}
 _ALIASES = {
     "configs_root": "configs_dir",
     "logs_root": "logs_dir",

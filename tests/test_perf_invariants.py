@@ -116,12 +116,12 @@ def test_change_within_the_same_mtime_tick_is_seen(tmp_path):
 
 def test_settled_key_is_stats_only_and_still_exact(tmp_path, monkeypatch):
     wd, cfg = _tracker_run(tmp_path)
-    from runwatch.progress_tracking import base_progress_tracker as base
+    from runwatch.progress_tracking import change_detection
 
     t = TrainerProgressTracker(str(wd), cfg)
     t.get_progress()
     assert t._hint["names"], "just written: racy"
-    monkeypatch.setattr(base, "RACY_WINDOW_S", 0.0)  # as if the window had passed
+    monkeypatch.setattr(change_detection, "RACY_WINDOW_S", 0.0)  # as if the window had passed
     t.get_progress()  # matches, then settles
     assert t._hint["names"] == {}
     listed: list[str] = []

@@ -132,7 +132,7 @@ def _pylon_run(project: Project, config: str) -> LayoutRun:
     return hit
 
 
-_RUNS: dict[tuple[str, str], LayoutRun | None] = {}
+_RUNS: dict[tuple[str, str], LayoutRun | None] = STATE.table("layouts.runs")
 
 
 def layout_run(project: Project, key: str) -> LayoutRun | None:
@@ -194,7 +194,7 @@ def layout_run_of_path(project: Project, path: str) -> tuple[str, str] | None:
     return (run.name, key) if run is not None else None
 
 
-_WATCH_ROOTS: dict[tuple[str, str], tuple[float, tuple[str, ...]]] = {}
+_WATCH_ROOTS: dict[tuple[str, str], tuple[float, tuple[str, ...]]] = STATE.table("layouts.watch_roots")
 WATCH_ROOTS_TTL_S = 30.0
 
 

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from runwatch.layouts.base import run_above, walk_for_runs
-from runwatch.progress_tracking.base_progress_tracker import RACY_WINDOW_S, BaseProgressTracker, RunDetails
+from runwatch.progress_tracking.base_progress_tracker import BaseProgressTracker, RunDetails
+from runwatch.progress_tracking.change_detection import RACY_WINDOW_S
 from runwatch.progress_tracking.progress_info import ProgressInfo
 
 from runwatch.readers.logs import last_exception, matching_logs
@@ -73,6 +74,12 @@ class StatMemo:
     def __init__(self, limit: int = 20_000) -> None:
         self._items: dict[str, tuple[Any, Any]] = {}
         self._limit = limit
+
+    def clear(self) -> None:
+        self._items.clear()
+
+    def __len__(self) -> int:
+        return len(self._items)
 
     def get(self, path: str, compute: Any) -> Any:
         st = stat_or_none(path)

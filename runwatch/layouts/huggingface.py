@@ -20,6 +20,7 @@ from runwatch.progress_tracking.base_progress_tracker import EpochRecord
 from runwatch.progress_tracking.progress_info import ProgressInfo, register_runner_type
 from runwatch.readers.jsonfile import read_json_tolerant
 from runwatch.readers.torchpickle import plain, read_torch_file
+from runwatch import state as _state
 
 RUNNER_TYPE = register_runner_type("hf_trainer")
 STATE = "trainer_state.json"
@@ -49,7 +50,7 @@ def _args_of(path: str) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
-_ARGS = StatMemo()
+_ARGS: StatMemo = _state.STATE.table("layouts.huggingface.training_args", StatMemo)
 
 
 def training_args(work_dir: str, names: tuple[str, ...] | None = None) -> tuple[dict[str, Any] | None, str | None]:

@@ -23,6 +23,7 @@ from runwatch.progress_tracking.progress_info import ProgressInfo, register_runn
 from runwatch.readers.csvmetrics import CsvTail
 from runwatch.readers.torchpickle import plain, read_torch_file
 from runwatch.readers.yamlfile import read_yaml_tolerant
+from runwatch.state import STATE
 
 RUNNER_TYPE = register_runner_type("lightning")
 _VERSION = re.compile(r"^version_\d+$")
@@ -44,8 +45,8 @@ def _callbacks_of(path: str) -> dict[str, Any]:
             "global_step": data.get("global_step") if isinstance(data, dict) else None}
 
 
-_CKPTS = StatMemo(limit=4096)
-_YAML = StatMemo()
+_CKPTS: StatMemo = STATE.table("layouts.lightning.checkpoints", lambda: StatMemo(limit=4096))
+_YAML: StatMemo = STATE.table("layouts.lightning.hparams", StatMemo)
 
 
 def _yaml(path: str) -> tuple[Any, str | None]:

@@ -28,7 +28,7 @@ from runwatch.progress_tracking.progress_cache import ProgressStore
 from runwatch.run_status.engine import Scanned, ScanEngine, open_store
 from runwatch.run_status.process_memory import local_states_changed
 from runwatch.run_status.run_status import RunStatus, take_snapshot
-from runwatch.sharing import share
+from runwatch.sharing import compact_scores
 from runwatch.view_model import run_id, run_record, summarize
 
 # Statuses that can change with the clock alone (a log going quiet), checked on every sweep.
@@ -84,50 +84,6 @@ class Delta:
             "removed": self.removed,
             "summary": self.summary,
         }
-
-
-# Score keys seen so far, one string object each. A JSON reader makes a fresh key string
-# per file, so 2,000 runs of 50 epochs held ~100,000 copies of "mean_IoU" and "loss".
-# Bounded: a tree with absurdly many distinct keys just stops sharing them.
-_KEYS: dict[str, str] = {}
-_MAX_KEYS = 50_000
-
-
-def _key(k: Any) -> Any:
-    return share(_KEYS, k, k, _MAX_KEYS) if type(k) is str else k
-
-
-def _shared_keys(d: dict[str, Any]) -> dict[str, Any]:
-    """``d`` itself when its keys are already the shared ones, else an equal dict that uses them."""
-    if all(_KEYS.get(k) is k for k in d):
-        return d
-    return {_key(k): (_shared_keys(v) if type(v) is dict else v) for k, v in d.items()}
-
-
-def compact_scores(status: RunStatus) -> None:
-    """Make the per-epoch score dicts (and best/latest, which alias one of them) share key strings.
-
-    Only dicts this evaluation read are rebuilt: one already compacted is left as is
-    (identity check), so a run with 100 epochs costs a few key lookups per change. The
-    dicts are replaced, never mutated, so a detail request reading them meanwhile is safe.
-    """
-    details = status.details
-    progress = status.progress
-    renamed: dict[int, dict[str, Any]] = {}
-    if details is not None:
-        for ep in details.epochs:
-            sc = ep.scores
-            if type(sc) is dict and sc:
-                new = _shared_keys(sc)
-                if new is not sc:
-                    renamed[id(sc)] = new
-                    ep.scores = new
-    for attr in ("best_score", "latest_score"):
-        sc = getattr(progress, attr, None)
-        if type(sc) is dict and sc:
-            new = renamed.get(id(sc)) or _shared_keys(sc)
-            if new is not sc:
-                setattr(progress, attr, new)
 
 
 def make_record(entry_id: str, status: RunStatus, directions: dict[str, Any] | None = None, cluster: str | None = None) -> dict[str, Any]:

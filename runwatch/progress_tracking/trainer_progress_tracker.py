@@ -12,7 +12,9 @@ import sys
 from stat import S_ISREG
 from typing import Any, Literal
 
-from runwatch.progress_tracking.base_progress_tracker import BaseProgressTracker, EpochRecord, RunDetails, listdir_names, listing_names, pack_stat
+from runwatch.progress_tracking.base_progress_tracker import BaseProgressTracker, EpochRecord, RunDetails
+from runwatch.progress_tracking.change_detection import listdir_names, listing_names
+from runwatch.progress_tracking.compact import pack_dir_identity, pack_stat
 from runwatch.progress_tracking.early_stopping import decide_early_stop, replay
 from runwatch.progress_tracking.progress_cache import PROGRESS_JSON, is_own_name, read_progress_json, remove_stale_temp_files
 from runwatch.progress_tracking.progress_info import ProgressInfo
@@ -29,6 +31,7 @@ from runwatch.readers.artifacts import DirListing, FileStat, epoch_finished_from
 from runwatch.readers.launch_config import CONFIG_JSON
 from runwatch.readers.logs import matching_logs
 from runwatch.readers.scores import read_aggregated
+from runwatch.state import STATE
 
 ETA_WINDOW = 5
 _NOT_START_FILES = (PROGRESS_JSON, "checkpoint_latest.pt", "checkpoint_best.pt")
@@ -102,7 +105,7 @@ def _blocked_files(sub: DirListing, expected: list[str]) -> list[str]:
     return out
 
 
-_EPOCH_NUMBERS: dict[tuple[str, str], int | None] = {}
+_EPOCH_NUMBERS: dict[tuple[str, str], int | None] = STATE.table("progress_tracking.trainer.epoch_numbers")
 
 
 def _epoch_number(settings: Any, name: str) -> int | None:
@@ -204,9 +207,7 @@ class TrainerProgressTracker(BaseProgressTracker):
         if listing.exists and remove_stale_temp_files(self.work_dir, listing.files):
             listing = scan_dir(self.work_dir, stat_dirs=False)  # the removal moved the dir's mtime
         # progress.json is written only into the dir this listing saw, unchanged since (see write_progress_targets).
-        ident, m = listing.identity, listing.mtime_ns
-        packable = ident is not None and m is not None and 0 <= m < 1 << 64 and 0 <= ident[0] < 1 << 64 and 0 <= ident[1] < 1 << 64
-        self._scanned_dir_id = (ident[0] << 128) | (ident[1] << 64) | m if packable else None  # type: ignore[index,operator]
+        self._scanned_dir_id = pack_dir_identity(listing.identity, listing.mtime_ns)
         total = self.configured_total_epochs()
         if not listing.exists:
             self._hint = {"missing": True} if listing.error == "missing" else {}

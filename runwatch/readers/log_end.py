@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from runwatch.readers.logs import exception_in, read_tail
+from runwatch.state import STATE
 
 TAIL_BYTES = 64 * 1024
 TRAILING = 3
@@ -34,7 +35,7 @@ class End:
 
 NO_END = End(None, None, ())
 
-_MEMO: dict[tuple[str, int, int, tuple[str, ...]], End] = {}
+_MEMO: dict[tuple[str, int, int, tuple[str, ...]], End] = STATE.table("readers.log_end.memo")
 _MEMO_MAX = 20_000
 
 

@@ -33,6 +33,7 @@ from datetime import datetime
 from typing import Any
 
 from runwatch.readers.log_end import OUTPUT_TAIL_LINES, _clip, end_of_file, end_of_text, final_exception
+from runwatch.state import STATE
 
 PROJECT_EVENTS = os.path.join("agents", "launcher", "collector_events.json")
 OWN_EVENTS = "collector-events.jsonl"
@@ -94,6 +95,13 @@ class EventIndex:
         self._files: dict[str, tuple[tuple[int, int], list[dict[str, Any]]]] = {}
         self._lock = threading.Lock()
 
+    def clear(self) -> None:
+        with self._lock:
+            self._files.clear()
+
+    def __len__(self) -> int:
+        return len(self._files)
+
     def events(self, paths: Iterable[str]) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
         with self._lock:
@@ -116,7 +124,7 @@ class EventIndex:
         return out
 
 
-_EVENTS = EventIndex()
+_EVENTS: EventIndex = STATE.table("readers.run_output.events", EventIndex)
 
 
 def event_paths(root: str, cache_dir: str) -> list[str]:
@@ -222,6 +230,15 @@ class TmuxPanes:
         self._panes: list[tuple[str, str]] = []
         self._lock = threading.Lock()
 
+    def clear(self) -> None:
+        """Forget the last capture: the next ``panes()`` captures again."""
+        with self._lock:
+            self._at = -1e18
+            self._panes = []
+
+    def __len__(self) -> int:
+        return len(self._panes)
+
     def panes(self) -> list[tuple[str, str]]:
         with self._lock:
             if time.monotonic() - self._at < self.ttl:
@@ -257,7 +274,7 @@ class TmuxPanes:
         return out
 
 
-_TMUX = TmuxPanes()
+_TMUX: TmuxPanes = STATE.table("readers.run_output.tmux", TmuxPanes)
 
 
 def from_tmux(config_rel: str, configs_dir: str) -> Output | None:

@@ -14,6 +14,8 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
+from runwatch.state import STATE
+
 TENSORBOARD_MISSING = "reading TensorBoard event files needs the tensorboard package: pip install runwatch[tensorboard]"
 _MAX_LOADERS = 512
 
@@ -84,7 +86,7 @@ def _scalar(v: Any, tensor_util: Any) -> float | None:
     return None
 
 
-_TAILS: dict[str, EventTail] = {}
+_TAILS: dict[str, EventTail] = STATE.table("readers.tfevents.tails")
 
 
 def event_tail(path: str) -> EventTail:

@@ -17,6 +17,8 @@ import struct
 import zipfile
 from typing import Any
 
+from runwatch.state import STATE
+
 MAX_PICKLE_BYTES = 64 * 1024 * 1024
 
 _DTYPES = {  # storage class name -> (struct format, item size)
@@ -60,7 +62,7 @@ class Stub:
         return f"Stub({self.name})"
 
 
-_STUB_CLASSES: dict[str, type[Stub]] = {}
+_STUB_CLASSES: dict[str, type[Stub]] = STATE.table("readers.torchpickle.stub_classes")
 
 
 def _stub_class(name: str) -> type[Stub]:

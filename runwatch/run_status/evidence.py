@@ -19,6 +19,7 @@ from runwatch.readers.log_end import end_of_file
 from runwatch.readers.run_output import find_output
 from runwatch.run_status.process_memory import ProcessMemory, memory_for, remembered_evidence, writer_evidence
 from runwatch.run_status.rules import Decision, Evidence, Job, decide
+from runwatch.state import STATE
 
 RHYTHM_WINDOW = 5  # recent epoch intervals the median is taken over
 RHYTHM_MIN = 2  # fewer finished intervals: no rhythm yet (the first one includes start-up)
@@ -46,7 +47,7 @@ def rhythm(details: Any) -> float | None:
     return float(statistics.median(recent))
 
 
-_MEMORY_OF: dict[tuple[str, str], ProcessMemory] = {}
+_MEMORY_OF: dict[tuple[str, str], ProcessMemory] = STATE.table("run_status.evidence.memory_of")
 
 
 def _memory(project: Project) -> ProcessMemory:

@@ -21,11 +21,12 @@ import time
 from typing import Any
 
 from runwatch.process_info import ProcessInfo, ProcessSnapshot
+from runwatch.state import STATE
 
 FILE_NAME = "processes.json"
 _START_SLACK = 0.02  # seconds: psutil create times of one process agree to the clock tick (a reused PID a tick later is another process)
 
-_MEMORIES: dict[str, ProcessMemory] = {}
+_MEMORIES: dict[str, ProcessMemory] = STATE.table("run_status.process_memory.memories")
 _LOCK = threading.Lock()
 
 
