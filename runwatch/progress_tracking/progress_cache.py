@@ -20,7 +20,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from stat import S_ISDIR, S_ISREG
+
 from typing import Any
 
 from runwatch.progress_tracking.progress_info import LEGACY_FIELDS, ProgressInfo

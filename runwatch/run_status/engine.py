@@ -37,6 +37,7 @@ from runwatch.layout import LayoutError, Project
 from runwatch.layouts import run_for
 from runwatch.process_info import ProcessInfo, ProcessSnapshot
 from runwatch.progress_tracking.base_progress_tracker import BaseProgressTracker
+from runwatch.progress_tracking.change_notify import NOTIFIER
 from runwatch.progress_tracking.progress_cache import ProgressStore, background_progress_writes
 from runwatch.run_status.fanout import ColdWorkers, start_cold_workers
 from runwatch.run_status.path_map import PathChanges, map_paths
@@ -164,7 +165,9 @@ class ScanEngine:
         try:
             # Workers first: a process with threads must not fork, and process sources start some.
             workers = self._start_workers(keys)
-            with workers or contextlib.nullcontext():
+            # Kernel change notifications are read once, at the scan's start (change_notify):
+            # the answers are as of then, and a change made during the scan is seen by the next.
+            with workers or contextlib.nullcontext(), NOTIFIER.one_read_per_scan():
                 if processes is not KEEP:
                     self.take_snapshot(processes)
                 store = self.store

@@ -26,6 +26,7 @@ from runwatch.readers.artifacts import get_epoch_last_update
 from runwatch.readers.logs import get_log_last_update, list_logs
 from runwatch.readers.scores import headline
 from runwatch.progress_tracking.progress_info import json_safe
+from runwatch.run_status.derived import derived
 from runwatch.run_status.evidence import gather, remember
 from runwatch.run_status.rules import Status
 from runwatch.settings import Settings
@@ -167,6 +168,7 @@ def evaluate_run(
     def extra_warnings() -> list[str]:
         return run_warnings(facts, work_dir, project)
 
+    head: dict[str, Any] | None = None
     try:
         if tracker is not None and not _reusable(tracker, facts, work_dir, s):
             tracker = None
@@ -175,7 +177,7 @@ def evaluate_run(
         progress = tracker.get_progress(force_refresh=force_refresh)
         complete = tracker.complete_from(progress)
         log_last = _newest_log(tracker)
-        artifact_last = _artifact_last(tracker, progress)
+        head, artifact_last = derived(tracker, facts, progress)
         eta = tracker.details.eta_seconds
         details = tracker.details
     except ValueError as e:  # runner type undetectable: fail this run, loudly, alone
@@ -224,7 +226,7 @@ def evaluate_run(
     return (
         RunStatus(
             config, work_dir, progress, status, proc, run=rel, eta_seconds=eta if status == "running" else None,
-            details=details, checked_at=t, headline=_headline(tracker, facts, progress),
+            details=details, checked_at=t, headline=head if head is not None else derived(None, facts, progress)[0],
             reason=decision.reason, reason_detail=decision.detail, error_line=verdict.error_line,
             output_tail=verdict.output_tail, error_source=verdict.error_source,
         ),
@@ -261,44 +263,6 @@ def compute_progress(config: str, project: Project, facts: ConfigFacts, store: P
         return
 
 
-def _headline(tracker: BaseProgressTracker | None, facts: ConfigFacts | None, progress: ProgressInfo) -> dict[str, Any]:
-    """``headline`` of a progress, kept with the tracker until the progress or facts object changes."""
-    memo = getattr(tracker, "_headline_memo", None) if tracker is not None else None
-    if memo is not None and memo[0] is progress and memo[1] is facts:
-        return memo[2]
-    value = _split_dict(_Headline, headline(progress.best_score, progress.latest_score, _directions(facts, progress)))
-    if tracker is not None:
-        tracker._headline_memo = (progress, facts, value)  # type: ignore[attr-defined]
-    return value
-
-
-class _Headline:
-    """Never used as an object: its instances' ``__dict__`` holds a run's headline.
-
-    Instances of one class keep their ``__dict__`` as a split table, keys shared by
-    all of them: ~100 bytes per run instead of ~180 for a plain dict of four keys.
-    It is an ordinary dict to every reader.
-    """
-
-
-def _split_dict(holder_cls: type, d: dict[str, Any]) -> dict[str, Any]:
-    """An equal dict stored as a split table shared by every instance of ``holder_cls``."""
-    holder = holder_cls()
-    for k, v in d.items():
-        setattr(holder, k, v)  # attribute stores (not __dict__.update) keep the table split
-    return holder.__dict__
-
-
-def _directions(facts: ConfigFacts | None, progress: ProgressInfo) -> dict[str, Any] | None:
-    if facts is not None and facts.directions:
-        return facts.directions
-    if progress.best_score:
-        from runwatch.configs import heuristic_directions
-
-        return heuristic_directions(progress.best_score) or None
-    return None
-
-
 def _reusable(tracker: BaseProgressTracker, facts: ConfigFacts, work_dir: str, settings: Settings) -> bool:
     """Whether a tracker from an earlier call still fits: same run, config and settings.
 
@@ -311,7 +275,7 @@ def _reusable(tracker: BaseProgressTracker, facts: ConfigFacts, work_dir: str, s
         return False
     if tracker.settings is not settings and not _same_settings(tracker.settings, settings):
         return False
-    if tracker._hint.get("missing") and os.path.isdir(work_dir):
+    if tracker.awaiting_work_dir and os.path.isdir(work_dir):
         return False
     return True
 
@@ -338,25 +302,6 @@ def _newest_log_name(work_dir: str, s: Settings) -> str | None:
 def _newest_log(tracker: BaseProgressTracker) -> float | None:
     logs = tracker.details.logs
     return logs[0][1] if logs else None
-
-
-def _artifact_last(tracker: BaseProgressTracker, progress: ProgressInfo) -> float | None:
-    """Newest artifact (epoch files or the evaluator's scores): the clock for 'outdated'."""
-    details = tracker.details
-    memo = details.__dict__.get("_artifact_last")
-    if memo is not None:
-        return memo
-    if details.__dict__.get("_no_epoch_times"):
-        times = []
-    else:
-        times = [e.finish_time for e in details.epochs if e.finish_time is not None]
-    if times:
-        details.__dict__["_artifact_last"] = newest = max(times)  # details never change once computed
-        return newest
-    details.__dict__["_no_epoch_times"] = True
-    if progress.runner_type == "evaluator":
-        return progress.last_update_time if progress.completed_epochs else None
-    return None
 
 
 def get_run_status(
