@@ -355,7 +355,7 @@ def _memory_parts(idx: Any, config_cache: Any) -> Counter[str]:
 
     The index keeps no JSON records (they are built per request), so there is no part for them.
     """
-    seen: set[int] = {id(idx), id(idx.project), id(idx.project.settings), id(idx.snapshot), id(idx._process_map)}
+    seen: set[int] = {id(idx), id(idx.project), id(idx.project.settings), id(idx.snapshot), id(idx.engine.process_map)}
     parts: Counter[str] = Counter()
     entries = list(idx.entries.values())
     for e in entries:
@@ -369,8 +369,10 @@ def _memory_parts(idx: Any, config_cache: Any) -> Counter[str]:
         parts["ConfigFacts"] += deep_size(e.facts, seen)
     for e in entries:
         parts["RunStatus, ProgressInfo, RunDetails (logs, headline)"] += deep_size(e.status, seen)
+    trackers = idx.engine._trackers  # the scan engine keeps each run's tracker
     for e in entries:
-        parts["tracker rest (cache key, hints, memos)"] += deep_size(e.tracker, seen)
+        parts["tracker rest (cache key, hints, memos)"] += deep_size(trackers.get(e.config), seen)
+    parts["Entry, ids, index dicts"] += deep_size(trackers, seen)
     for e in entries:
         parts["Entry, ids, index dicts"] += deep_size(e, seen)
     parts["Entry, ids, index dicts"] += deep_size(idx.entries, seen) + deep_size(idx.by_rel, seen)
