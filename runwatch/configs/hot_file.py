@@ -9,12 +9,11 @@ other version's file is no head start and nothing else.
 
 from __future__ import annotations
 
-import os
 import pickle
-import threading
 from pathlib import Path
 from typing import Any
 
+from runwatch.atomic_files import replace_atomically
 from runwatch.configs.facts_codec import READER_VERSION, FactsRecord
 from runwatch.configs.loader import FileSig
 
@@ -50,15 +49,5 @@ def read_hot_file(path: Path) -> tuple[list[Any], dict[str, HotRecord]] | None:
 
 def write_hot_file(path: Path, shared: list[SharedDeps], entries: dict[str, HotRecord]) -> None:
     """Replace the file atomically; raises OSError (or a pickling error) with nothing left behind."""
-    tmp = path.with_name(f".{HOT_FILE}.{os.getpid()}.{threading.get_ident()}.tmp")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(tmp, "wb") as f:
-            pickle.dump({"version": READER_VERSION, "shared": shared, "entries": entries}, f, protocol=pickle.HIGHEST_PROTOCOL)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    payload = {"version": READER_VERSION, "shared": shared, "entries": entries}
+    replace_atomically(path, lambda f: pickle.dump(payload, f, protocol=pickle.HIGHEST_PROTOCOL), prefix=f".{HOT_FILE}.")

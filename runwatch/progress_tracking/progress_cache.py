@@ -15,7 +15,6 @@ import contextlib
 import io
 import os
 import pickle
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -23,6 +22,7 @@ from dataclasses import dataclass
 
 from typing import Any
 
+from runwatch.atomic_files import replace_atomically
 from runwatch.progress_tracking.progress_info import LEGACY_FIELDS, ProgressInfo
 from runwatch.readers.jsonfile import is_own_temp_name, json_text, read_json_tolerant, write_json_atomic
 
@@ -373,21 +373,12 @@ class ProgressStore:
         with self._lock:
             payload = {"version": self.VERSION, "entries": dict(self._entries)}
             self._dirty = False
-        directory = os.path.dirname(self.path)
+        def write(f: Any) -> None:
+            f.write(self.MAGIC)
+            pickle.dump(payload, f, protocol=pickle.HIGHEST_PROTOCOL)
+
         try:
-            os.makedirs(directory, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=".store.", suffix=".tmp", dir=directory)
-            try:
-                with os.fdopen(fd, "wb") as f:
-                    f.write(self.MAGIC)
-                    pickle.dump(payload, f, protocol=pickle.HIGHEST_PROTOCOL)
-                os.replace(tmp, self.path)
-            except BaseException:
-                try:
-                    os.unlink(tmp)
-                except OSError:
-                    pass
-                raise
+            replace_atomically(self.path, write, prefix=".store.")
         except OSError as e:
             with self._lock:
                 self._dirty = True  # written by a later save, once there is room again

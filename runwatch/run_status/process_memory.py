@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import threading
 import time
 from typing import Any
 
+from runwatch.atomic_files import replace_atomically
 from runwatch.process_info import ProcessInfo, ProcessSnapshot
 from runwatch.state import STATE
 
@@ -106,13 +106,8 @@ class ProcessMemory:
                 self._save(entries)
 
     def _save(self, entries: dict[str, dict[str, Any]]) -> None:
-        d = os.path.dirname(self.path)
         try:
-            os.makedirs(d, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=".processes-", suffix=".tmp", dir=d)
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(entries, f)
-            os.replace(tmp, self.path)
+            replace_atomically(self.path, lambda f: json.dump(entries, f), prefix=".processes-", text=True)
             self._mtime = os.stat(self.path).st_mtime
         except OSError:
             pass  # a read-only cache dir: the memory lives for this process only
