@@ -80,6 +80,19 @@ class EvaluatorCore:
         if isinstance(container, dict | list):
             self.tainted[id(container)] = (container, reason)
 
+    def put_key(self, container: dict[Any, Any], key: Any, value: Any, where: str) -> None:
+        """``container[key] = value``, or the dict tainted when the key is not known or not hashable.
+
+        ``where``: the end of the taint's reason, e.g. "at line 7" or "is set at line 7".
+        """
+        if isinstance(key, Unknown):
+            self.taint(container, f"a key not known statically {where}")
+            return
+        try:
+            container[key] = value
+        except TypeError:
+            self.taint(container, f"an unhashable key {where}")
+
     def taint_reason(self, container: Any) -> str | None:
         entry = self.tainted.get(id(container))
         return entry[1] if entry is not None and entry[0] is container else None

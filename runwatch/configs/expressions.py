@@ -208,13 +208,7 @@ class Expressions(EvaluatorCore):
                 value = self._lazy_value(v, True)  # type: ignore[arg-type]
             else:
                 value = self.eval(v)
-            if isinstance(key, Unknown):
-                self.taint(out, f"a key not known statically at line {node.lineno}")
-                continue
-            try:
-                out[key] = value
-            except TypeError:
-                self.taint(out, f"an unhashable key at line {node.lineno}")
+            self.put_key(out, key, value, f"at line {node.lineno}")
         return out
 
     def attribute(self, obj: Any, attr: str, node: ast.AST) -> Any:

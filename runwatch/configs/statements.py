@@ -251,13 +251,7 @@ class Statements(EvaluatorCore):
 
     def _setitem(self, node: ast.AST, container: Any, key: Any, value: Any) -> None:
         if isinstance(container, dict):
-            if isinstance(key, Unknown):
-                self.taint(container, f"a key not known statically is set at line {getattr(node, 'lineno', 0)}")
-                return
-            try:
-                container[key] = value
-            except TypeError:
-                self.taint(container, f"an unhashable key is set at line {getattr(node, 'lineno', 0)}")
+            self.put_key(container, key, value, f"is set at line {getattr(node, 'lineno', 0)}")
         elif isinstance(container, list):
             if isinstance(key, int) and not isinstance(key, bool) and -len(container) <= key < len(container):
                 container[key] = value
