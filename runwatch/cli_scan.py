@@ -204,7 +204,6 @@ class Scanner:
         self.sleep_time = sleep_time
         self.outdated_days = outdated_days
         self.engine = engine_for(project)
-        self.store = self.engine.store
 
     def configs(self) -> list[str]:
         return resolve_targets(self.project, self.paths)

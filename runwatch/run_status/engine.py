@@ -109,9 +109,6 @@ class ScanEngine:
         self.snapshot = ProcessSnapshot()
         self.process_map = {}
 
-    def clear(self) -> None:  # a STATE table's contract
-        self.reset()
-
     def take_snapshot(self, processes: Any) -> ProcessSnapshot:
         """Ask the process sources (a monitor, a snapshot, a dict, or None for none) and keep the answer."""
         self.snapshot = take_snapshot(processes, self.project)
