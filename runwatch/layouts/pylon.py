@@ -35,15 +35,7 @@ class PylonLayout:
         return project.config_rel(run)
 
     def run_of_path(self, project: Project, path: str) -> str | None:
-        try:
-            rel = os.path.relpath(os.path.abspath(path), project.logs_root)
-        except ValueError:
-            return None
-        if rel.startswith(".."):
-            return None
-        parts = rel.split(os.sep)
-        if parts and parts[0] == "debug":
-            parts = parts[1:]
+        parts = _work_dir_parts(project, os.path.abspath(path))
         while parts:
             cfg = project.config_path("/".join(parts))
             if os.path.isfile(cfg):
@@ -63,12 +55,9 @@ class PylonLayout:
             if os.path.isdir(path):
                 return project.discover_configs(under=rel_c or None)
             return [path] if path.endswith(".py") else []
-        rel_l = _under(path, project.logs_root)
-        if rel_l is None:
+        parts = _work_dir_parts(project, path)
+        if parts is None:
             return None
-        parts = rel_l.split(os.sep) if rel_l else []
-        if parts and parts[0] == "debug":
-            parts = parts[1:]
         while parts:
             cfg = project.config_path("/".join(parts))
             if os.path.isfile(cfg):
@@ -77,7 +66,7 @@ class PylonLayout:
             if os.path.isdir(folder):
                 return project.discover_configs(under="/".join(parts))
             parts = parts[:-1]
-        return project.discover_configs() if not rel_l else []
+        return project.discover_configs() if _under(path, project.logs_root) == "" else []  # logs/ itself: every run
 
     def tracker(self, project: Project, run: str, facts: ConfigFacts, store: Any = None, work_dir: str | None = None) -> BaseProgressTracker:
         if work_dir is None:
@@ -121,3 +110,12 @@ def _under(path: str, folder: str) -> str | None:
     if path.startswith(folder + os.sep):
         return os.path.relpath(path, folder)
     return None
+
+
+def _work_dir_parts(project: Project, path: str) -> list[str] | None:
+    """The parts of an absolute path under ``logs/`` (``logs/debug/`` stripped), or None when outside it."""
+    rel = _under(path, project.logs_root)
+    if rel is None:
+        return None
+    parts = rel.split(os.sep) if rel else []
+    return parts[1:] if parts and parts[0] == "debug" else parts
