@@ -165,9 +165,6 @@ def evaluate_run(
     proc = process_map.get(rel)
     config_error: str | None = None
 
-    def extra_warnings() -> list[str]:
-        return run_warnings(facts, work_dir, project)
-
     head: dict[str, Any] | None = None
     try:
         if tracker is not None and not _reusable(tracker, facts, work_dir, s):
@@ -185,7 +182,7 @@ def evaluate_run(
         never = not os.path.isdir(work_dir)
         msg = f"{work_dir}: no work dir: the run was never launched" if never else str(e)
         config_error = facts.error if never and facts.error else None if never else str(e)
-        progress = ProgressInfo(0, 0.0, error_message=msg, warnings=extra_warnings() or None)
+        progress = ProgressInfo(0, 0.0, error_message=msg, warnings=run_warnings(facts, work_dir, project) or None)
         complete = False
         log_last = None if never else max(
             (t for t in (get_log_last_update(work_dir, s.trainer_log_pattern), get_log_last_update(work_dir, s.evaluator_log_pattern)) if t is not None),
@@ -196,7 +193,7 @@ def evaluate_run(
         details = None
     except OSError as e:
         tracker = None
-        progress = ProgressInfo(0, 0.0, error_message=f"{work_dir}: {e}", warnings=extra_warnings() or None)
+        progress = ProgressInfo(0, 0.0, error_message=f"{work_dir}: {e}", warnings=run_warnings(facts, work_dir, project) or None)
         complete, log_last, artifact_last, eta, details = False, None, None, None, None
     t = time.time() if now is None else now
     verdict = gather(
