@@ -44,8 +44,13 @@ def main() -> int:
             text = open(path).read()
             assert old in text, old
             open(path, "w").write(text.replace(old, new, 1))
-            r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", "tests/test_status_rules.py", "-k", "eta"],
-                               cwd=tmp, env=dict(os.environ, PYTHONPATH=tmp), capture_output=True, text=True)
+            r = subprocess.run(
+                [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", "tests/test_status_rules.py", "-k", "eta"],
+                cwd=tmp,
+                env=dict(os.environ, PYTHONPATH=tmp),
+                capture_output=True,
+                text=True,
+            )
             status = "killed" if r.returncode != 0 else "SURVIVED"
             killed += r.returncode != 0
             print(f"{status:8} {old!r} -> {new!r}")

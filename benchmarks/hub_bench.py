@@ -55,7 +55,7 @@ def measure_hub_memory(records: list[dict[str, Any]], summary: dict[str, Any], c
     from runwatch.hub.index import HubIndex
 
     texts = []
-    for c in range(clusters):
+    for _c in range(clusters):
         runs = []
         for i in range(per_cluster):
             r = dict(records[i % len(records)])
@@ -113,7 +113,11 @@ def main(argv: list[str] | None = None) -> int:
     from runwatch.testing.generator import generate_tree
 
     work = tempfile.mkdtemp(prefix="runwatch-hub-bench-")
-    res: dict[str, Any] = {"agents": args.agents, "runs_per_agent": args.runs, "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"}
+    res: dict[str, Any] = {
+        "agents": args.agents,
+        "runs_per_agent": args.runs,
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}",
+    }
     agents: list[ServerProcess] = []
     trees = []
     try:

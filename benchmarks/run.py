@@ -175,7 +175,15 @@ def check_records(expected: list[Any], records: dict[str, dict[str, Any]], with_
             problems.append(f"{exp.rel}: missing from the output")
             continue
         want_status = exp.status if with_processes or exp.status != "stuck" else "failed"
-        got = (d["status"], d["completed_epochs"], d["total_epochs"], round(d["progress_percentage"], 6), d["early_stopped"], d["early_stopped_at_epoch"], d["runner_type"])
+        got = (
+            d["status"],
+            d["completed_epochs"],
+            d["total_epochs"],
+            round(d["progress_percentage"], 6),
+            d["early_stopped"],
+            d["early_stopped_at_epoch"],
+            d["runner_type"],
+        )
         want = (want_status, exp.completed_epochs, exp.total_epochs, round(exp.progress_percentage, 6), exp.early_stopped, exp.early_stopped_at_epoch, exp.kind)
         if exp.kind == "evaluator" and exp.completed_epochs == 0 and exp.scenario.endswith("never_launched"):
             want = want[:6] + (d["runner_type"],)  # a never-launched evaluator may be undetectable: type is not asserted
@@ -266,7 +274,21 @@ def worker(meta: str, repeat: int, profile: str | None, workers: int, cold_only:
     t = time.perf_counter()
     read_configs(configs, root=bt.root, settings=one, use_cache=False)
     configs_s = time.perf_counter() - t
-    print(json.dumps({"cold_s": cold_s, "cold_cpu_s": cold_cpu_s, "configs_s": configs_s, "warm_s": min(warm_times), "warm_racy_s": warm_racy_s, "import_s": import_s, "n": len(configs), "problems": problems[:20], "n_problems": len(problems)}))
+    print(
+        json.dumps(
+            {
+                "cold_s": cold_s,
+                "cold_cpu_s": cold_cpu_s,
+                "configs_s": configs_s,
+                "warm_s": min(warm_times),
+                "warm_racy_s": warm_racy_s,
+                "import_s": import_s,
+                "n": len(configs),
+                "problems": problems[:20],
+                "n_problems": len(problems),
+            }
+        )
+    )
 
 
 STANDIN = """
@@ -285,7 +307,13 @@ def status_command(root: str) -> tuple[list[str], str]:
     if exe is not None:
         probe = subprocess.run([exe, "status", "--help"], capture_output=True, text=True)
         if probe.returncode == 0 and "--json" in probe.stdout:
-            return [exe, "status", "--json", "--root", root, "--no-ssh"] if "--no-ssh" in probe.stdout else [exe, "status", "--json", "--root", root], "runwatch status --json"
+            return [exe, "status", "--json", "--root", root, "--no-ssh"] if "--no-ssh" in probe.stdout else [
+                exe,
+                "status",
+                "--json",
+                "--root",
+                root,
+            ], "runwatch status --json"
     return [sys.executable, "-c", STANDIN, root], "stand-in: python -c 'get_all_run_status(discover_configs())' (runwatch CLI not available)"
 
 
@@ -309,8 +337,16 @@ def bench_one(bt: BenchTree, repeat: int, profile_dir: str | None) -> dict[str, 
     scores_bytes = read_all(files)
     floor_s = best_of(lambda: floor_walk(logs), repeat)
     read_s = best_of(lambda: read_all(files), repeat)
-    res: dict[str, Any] = {"runs": len(bt.expected), "dirs": n_dirs, "files": n_files, "scores_files": len(files), "scores_mb": scores_bytes / 1e6,
-                           "floor_s": floor_s, "read_s": read_s, "generation_s": bt.generation_s}
+    res: dict[str, Any] = {
+        "runs": len(bt.expected),
+        "dirs": n_dirs,
+        "files": n_files,
+        "scores_files": len(files),
+        "scores_mb": scores_bytes / 1e6,
+        "floor_s": floor_s,
+        "read_s": read_s,
+        "generation_s": bt.generation_s,
+    }
     colds, singles, warms, racy, problems = [], [], [], [], []
 
     def run_worker(workers: int, cold_only: bool, prof: str | None) -> dict[str, Any]:
@@ -390,7 +426,7 @@ def render(results: list[dict[str, Any]], argv: list[str]) -> str:
         "",
         f"Command: `python {' '.join(['benchmarks/run.py'] + argv)}`  ",
         f"Machine: {machine}  ",
-        "Page cache: warm (every file read once before measuring, the floor included): \"cold\" means no runwatch caches at all "
+        'Page cache: warm (every file read once before measuring, the floor included): "cold" means no runwatch caches at all '
         "(no `.runwatch-cache/`, progress.json as the trainer wrote it, a fresh process), not a cold OS page cache.  ",
         f"New process measured with: {results[0]['new_process_cmd'] if results else '-'}  ",
         "Each figure is the best of `--repeat` runs; floor = `os.scandir` walk of `logs/` stat-ing every file once (one process).  ",

@@ -390,7 +390,11 @@ def pct(xs: list[float], q: float) -> float:
 
 def table(res: dict[str, Any], cmd: str) -> str:
     lat, fan, mem = res.get("latency_ms"), res.get("fanout"), res.get("memory")
-    rows = [f"Command: `{cmd}`  ", f"Machine: {res['machine']}; tree: {res['runs']} runs (generated, seed {res['seed']}); server: `run_server` in its own process, inotify.", ""]
+    rows = [
+        f"Command: `{cmd}`  ",
+        f"Machine: {res['machine']}; tree: {res['runs']} runs (generated, seed {res['seed']}); server: `run_server` in its own process, inotify.",
+        "",
+    ]
     rows += ["| what | target | measured |", "|---|---|---|"]
     if lat:
         rows.append(

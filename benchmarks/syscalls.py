@@ -55,6 +55,7 @@ def child(meta: str, warm: int, overrides: dict[str, object], one_read: bool) ->
 
     bt = BenchTree.load(meta)
     from runwatch import get_all_run_status, load_settings
+
     try:
         from runwatch.progress_tracking.change_detection import RACY_WINDOW_S
     except ImportError:  # before change detection had its own module

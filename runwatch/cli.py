@@ -109,8 +109,15 @@ def project_options(fn: F) -> F:
         default=None,
         help="Project root (default: the nearest folder with configs/ or runwatch.toml at or above the paths or the current dir).",
     )(fn)
-    fn = click.option("--sleep-time", type=click.IntRange(min=0), default=None, help="Seconds since the last log write for a run to count as running (default from settings: 86400).")(fn)
-    fn = click.option("--outdated-days", type=click.FloatRange(min=0), default=None, help="Days after which a finished run counts as outdated (default from settings: 30).")(fn)
+    fn = click.option(
+        "--sleep-time",
+        type=click.IntRange(min=0),
+        default=None,
+        help="Seconds since the last log write for a run to count as running (default from settings: 86400).",
+    )(fn)
+    fn = click.option(
+        "--outdated-days", type=click.FloatRange(min=0), default=None, help="Days after which a finished run counts as outdated (default from settings: 30)."
+    )(fn)
     return fn
 
 
@@ -131,8 +138,6 @@ def open_project(root: str | None, paths: Sequence[str], sleep_time: int | None,
     project = Project.at(r, load_settings(r, **overrides))
     check_project(project)
     return project
-
-
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -162,8 +167,12 @@ def cli() -> None:
 @click.option("--sort", type=click.Choice(SORT_KEYS), default="run", show_default=True, help="Order of the rows.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document (runs + summary, indented) instead of the table.")
 @click.option("--jsonl", "as_jsonl", is_flag=True, help="Print one JSON record per run, one per line (for grep, jq, head).")
-@click.option("--columns", metavar="COL[,COL]", default=None,
-              help="Table columns, in this order: run, kind, status, reason, progress, stop, metric, best, latest, updated, eta, process, flags (default: as many as the terminal width allows).")
+@click.option(
+    "--columns",
+    metavar="COL[,COL]",
+    default=None,
+    help="Table columns, in this order: run, kind, status, reason, progress, stop, metric, best, latest, updated, eta, process, flags (default: as many as the terminal width allows).",
+)
 @click.option("--watch", is_flag=True, help="Refresh the table in place until Ctrl-C (rows cut to the terminal's height, the cut counted).")
 @click.option("--interval", type=click.FloatRange(min=0.2), default=2.0, show_default=True, help="Seconds between refreshes with --watch.")
 @click.option("--fail-on", multiple=True, metavar="STATUS[,STATUS]", help="Exit with code 1 when any selected run has one of these statuses (for cron/CI).")
@@ -241,10 +250,6 @@ def _close(monitor: Any) -> None:
         close()
 
 
-
-
-
-
 # ---------------------------------------------------------------- show
 
 
@@ -309,7 +314,9 @@ def check_port(host: str, port: int) -> None:
             s.bind(addr)
         except OSError as e:
             if e.errno == errno.EADDRINUSE:
-                raise CliError(f"port {port} on {host} is already in use (another runwatch serve or demo?); choose another with --port N, or --port 0 for any free port") from None
+                raise CliError(
+                    f"port {port} on {host} is already in use (another runwatch serve or demo?); choose another with --port N, or --port 0 for any free port"
+                ) from None
             if e.errno in (errno.EACCES, errno.EPERM):
                 raise CliError(f"port {port} on {host}: permission denied (ports below 1024 need root); choose another with --port N") from None
             if e.errno == errno.EADDRNOTAVAIL:
@@ -328,7 +335,9 @@ def _load_server() -> Callable[..., None] | None:
 @cli.command()
 @click.argument("root", required=False, type=click.Path(file_okay=False))
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0 for every interface; then use --token).")
-@click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True, help="TCP port to listen on (0: any free port; the URL printed says which).")
+@click.option(
+    "--port", type=click.IntRange(0, 65535), default=8765, show_default=True, help="TCP port to listen on (0: any free port; the URL printed says which)."
+)
 @click.option("--token", default=None, envvar="RUNWATCH_TOKEN", help="Require this token (also RUNWATCH_TOKEN).")
 @click.option("--polling/--no-polling", default=None, help="Poll the file system instead of watching it (network file systems).")
 @click.option("--open/--no-open", "open_browser", default=False, show_default=True, help="Open the dashboard in a web browser once it listens.")
@@ -383,7 +392,9 @@ def serve(
 @cli.command()
 @click.argument("agents", nargs=-1, required=True, metavar="NAME=URL...")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (anything but loopback needs --token, or one is generated).")
-@click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True, help="TCP port to listen on (0: any free port; the URL printed says which).")
+@click.option(
+    "--port", type=click.IntRange(0, 65535), default=8765, show_default=True, help="TCP port to listen on (0: any free port; the URL printed says which)."
+)
 @click.option("--token", default=None, envvar="RUNWATCH_HUB_TOKEN", help="Require this token of the hub's own clients (also RUNWATCH_HUB_TOKEN).")
 @click.option("--open/--no-open", "open_browser", default=False, help="Open the hub's page in a web browser once it listens.")
 @user_errors
@@ -398,8 +409,14 @@ def hub(agents: tuple[str, ...], host: str, port: int, token: str | None, open_b
 
     check_port(host, port)
     try:
-        run_hub(list(agents), host=host, port=port, token=token, open_browser=open_browser,
-                on_ready=lambda url: click.echo(f"runwatch hub: {url}  (Ctrl-C to stop)"))
+        run_hub(
+            list(agents),
+            host=host,
+            port=port,
+            token=token,
+            open_browser=open_browser,
+            on_ready=lambda url: click.echo(f"runwatch hub: {url}  (Ctrl-C to stop)"),
+        )
     except AgentSpecError as e:
         raise CliError(str(e)) from None
     except KeyboardInterrupt:
@@ -411,10 +428,20 @@ def hub(agents: tuple[str, ...], host: str, port: int, token: str | None, open_b
 
 @cli.command()
 @click.argument("root", required=False, type=click.Path(file_okay=False))
-@click.option("--url", "urls", multiple=True, metavar="URL", help="Also send to this Apprise URL (repeatable), e.g. mailto://..., json://host/path, ntfy://topic.")
+@click.option(
+    "--url", "urls", multiple=True, metavar="URL", help="Also send to this Apprise URL (repeatable), e.g. mailto://..., json://host/path, ntfy://topic."
+)
 @click.option("--test", "send_test", is_flag=True, help="Send one test message to each target, say which failed, and exit (code 1 if any failed).")
-@click.option("--dashboard-url", default=None, metavar="URL", help="The dashboard's address, for a link to each run in messages (default: [notify] dashboard_url).")
-@click.option("--interval", type=click.FloatRange(min=0.2), default=5.0, show_default=True, help="Seconds between sweeps (changes no file event shows: a log going quiet, a process ending).")
+@click.option(
+    "--dashboard-url", default=None, metavar="URL", help="The dashboard's address, for a link to each run in messages (default: [notify] dashboard_url)."
+)
+@click.option(
+    "--interval",
+    type=click.FloatRange(min=0.2),
+    default=5.0,
+    show_default=True,
+    help="Seconds between sweeps (changes no file event shows: a log going quiet, a process ending).",
+)
 @click.option("--polling/--no-polling", default=None, help="Poll the file system instead of watching it (network file systems).")
 @click.option("--quiet", "-q", is_flag=True, help="Log only problems (failed deliveries, failing hooks).")
 @exec_configs_option
@@ -499,7 +526,9 @@ def demo(directory: str | None, port: int, host: str, open_browser: bool, no_bro
 
     if not terminal:
         check_port(host, port)  # before any run is started
-    run_demo(directory, host=host, port=port, open_browser=open_browser and not no_browser, n_runs=runs, n_live=n_live, terminal=terminal, load_server=_load_server)
+    run_demo(
+        directory, host=host, port=port, open_browser=open_browser and not no_browser, n_runs=runs, n_live=n_live, terminal=terminal, load_server=_load_server
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> None:

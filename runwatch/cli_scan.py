@@ -227,8 +227,10 @@ def filter_rows(rows: list[Row], statuses: set[str]) -> list[Row]:
 
 def sort_rows(rows: list[Row], key: str) -> list[Row]:
     """Sorted for reading: ``status`` groups problems first (view_model.STATUS_ORDER); times put the newest first."""
+
     def name(r: Row) -> tuple[Any, ...]:
         return natural_key(r.status.run or r.status.config)
+
     if key == "status":
         return sorted(rows, key=lambda r: (status_rank(r.status.status), name(r)))
     if key == "progress":

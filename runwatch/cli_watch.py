@@ -12,6 +12,7 @@ from runwatch.errors import UserError
 
 PROGRESS_MIN_RUNS = 100
 
+
 def make_console(stderr: bool = False) -> Any:
     """A rich console; piped output gets a wide fixed width so tables are not folded to 80 columns."""
     from rich.console import Console
@@ -36,8 +37,13 @@ def first_scan(scanner: Any, configs: list[str]) -> Any:
     # Refreshed from the scan's own callback, not by rich's refresh thread: a live thread
     # would keep a cold scan from fanning out over forked workers (see run_status.fanout).
     with Progress(
-        TextColumn("scanning runs"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-        console=make_console(stderr=True), transient=True, auto_refresh=False,
+        TextColumn("scanning runs"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=make_console(stderr=True),
+        transient=True,
+        auto_refresh=False,
     ) as prog:
         task = prog.add_task("scan", total=len(configs))
         shown = [0.0]
@@ -67,7 +73,11 @@ def watch(scanner: Any, wanted: set[str], sort: str, interval: float, columns: l
             while True:
                 rows = sort_rows(filter_rows(result.rows, wanted), sort)
                 title = f"runwatch · {root} · {time.strftime('%H:%M:%S', time.localtime(result.checked_at))} · every {interval:g}s · Ctrl-C to quit"
-                banner = None if os.path.isdir(root) else f"the project root {root} is gone (moved or unmounted?); showing the last scan, waiting for it to come back"
+                banner = (
+                    None
+                    if os.path.isdir(root)
+                    else f"the project root {root} is gone (moved or unmounted?); showing the last scan, waiting for it to come back"
+                )
                 height = console.height if console.is_terminal else None
                 live.update(status_view(rows, result, title=title, width=console.width, height=height, columns=columns, banner=banner), refresh=True)
                 time.sleep(interval)

@@ -124,7 +124,7 @@ def fork_each(fn: Callable[[S], Any], shares: Sequence[S]) -> Forked:
                 _die_with(parent)
                 try:
                     data = pickle.dumps((True, fn(share)), protocol=pickle.HIGHEST_PROTOCOL)
-                except BaseException as e:  # noqa: BLE001 - everything goes back to the parent as a reason
+                except BaseException as e:
                     data = pickle.dumps((False, f"{type(e).__name__}: {e}"))
                     code = 1
                 view = memoryview(data)

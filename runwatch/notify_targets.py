@@ -138,17 +138,24 @@ def run_hook(argv: tuple[str, ...], event: dict[str, Any], *, timeout: float, cw
     """
     data = json.dumps(event, allow_nan=False, default=str).encode()
     env = dict(os.environ)
-    env.update({
-        "RUNWATCH_RUN": str(event.get("run") or ""),
-        "RUNWATCH_STATUS": str(event.get("to") or ""),
-        "RUNWATCH_OLD_STATUS": str(event.get("from") or ""),
-        "RUNWATCH_CONFIG": str(event.get("config") or ""),
-        "RUNWATCH_REASON": str(event.get("reason") or ""),
-    })
+    env.update(
+        {
+            "RUNWATCH_RUN": str(event.get("run") or ""),
+            "RUNWATCH_STATUS": str(event.get("to") or ""),
+            "RUNWATCH_OLD_STATUS": str(event.get("from") or ""),
+            "RUNWATCH_CONFIG": str(event.get("config") or ""),
+            "RUNWATCH_REASON": str(event.get("reason") or ""),
+        }
+    )
     try:
         proc = subprocess.Popen(
-            list(argv), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            cwd=cwd, env=env, start_new_session=True,
+            list(argv),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            cwd=cwd,
+            env=env,
+            start_new_session=True,
         )
     except OSError as e:
         return HookResult(argv, None, "", f"cannot start: {e.strerror or e}")

@@ -89,8 +89,10 @@ class ProcessSnapshot:
             if p.config_rel is None or p.debug:
                 continue
             prev = out.get(p.config_rel)
-            if prev is None or _PREFERENCE.get(p.state, 9) < _PREFERENCE.get(prev.state, 9) or (
-                p.state == prev.state == "ended" and (p.end_time or 0.0) > (prev.end_time or 0.0)
+            if (
+                prev is None
+                or _PREFERENCE.get(p.state, 9) < _PREFERENCE.get(prev.state, 9)
+                or (p.state == prev.state == "ended" and (p.end_time or 0.0) > (prev.end_time or 0.0))
             ):
                 out[p.config_rel] = p
         return out

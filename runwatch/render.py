@@ -120,8 +120,19 @@ REQUIRED_COLUMNS = ("run", "status", "progress")
 # Steps taken, in order, while the table is wider than the terminal: the least
 # important columns go first; ("bar", n) shortens the progress bar to n cells.
 FIT_STEPS: tuple[tuple[str, int], ...] = (
-    ("run_cap", 48), ("process", 0), ("kind", 0), ("latest", 0), ("eta", 0), ("bar", 5), ("stop", 0),
-    ("metric", 0), ("bar", 0), ("updated", 0), ("best", 0), ("reason", 0), ("flags", 0),
+    ("run_cap", 48),
+    ("process", 0),
+    ("kind", 0),
+    ("latest", 0),
+    ("eta", 0),
+    ("bar", 5),
+    ("stop", 0),
+    ("metric", 0),
+    ("bar", 0),
+    ("updated", 0),
+    ("best", 0),
+    ("reason", 0),
+    ("flags", 0),
 )
 COLUMN_GAP = 2  # rich's padding between two columns of a box-less table
 MIN_RUN_WIDTH = 12
@@ -184,7 +195,7 @@ def shorten_middle(text: str, width: int) -> str:
         return text[:width]
     tail = (width - 1) * 3 // 5
     head = width - 1 - tail
-    return text[:head] + "…" + text[len(text) - tail:]
+    return text[:head] + "…" + text[len(text) - tail :]
 
 
 @dataclass
@@ -230,7 +241,9 @@ def fit_columns(cells: dict[str, list[Text]], width: int, wanted: list[str] | No
     """Which columns fit in ``width``: drop or shorten the least important first, never the status."""
     header = {k: h for k, h, _ in COLUMNS}
     natural = {k: max([len(header[k])] + [c.cell_len for c in cells[k]]) for k in COLUMN_KEYS}
-    with_reason = max([len(header["status"])] + [st.cell_len + (len(why.plain) + 3 if why.plain else 0) for st, why in zip(cells["status"], cells["reason"], strict=True)])
+    with_reason = max(
+        [len(header["status"])] + [st.cell_len + (len(why.plain) + 3 if why.plain else 0) for st, why in zip(cells["status"], cells["reason"], strict=True)]
+    )
     if wanted is not None:
         keys = list(wanted)
     else:  # a column empty on every row says nothing
@@ -288,8 +301,14 @@ def status_table(
     header = {k: h for k, h, _ in COLUMNS}
     shown = [k for k in lay.keys if k in lay.widths]
     for k in shown:
-        t.add_column(header[k], justify=justify[k], no_wrap=True, overflow="ellipsis", width=lay.widths[k],  # type: ignore[arg-type]
-                     min_width=lay.widths[k] if k == "status" else None)
+        t.add_column(
+            header[k],
+            justify=justify[k],
+            no_wrap=True,
+            overflow="ellipsis",
+            width=lay.widths[k],  # type: ignore[arg-type]
+            min_width=lay.widths[k] if k == "status" else None,
+        )
     for i, r in enumerate(rows):
         out: list[Text] = []
         for k in shown:
@@ -490,11 +509,14 @@ def run_detail(row: Row, project_root: str, log_lines: int = 20) -> RenderableTy
         at = f"epoch {ip['epoch']} " if ip.get("epoch") is not None else ""
         add("now", f"{ip.get('phase') or 'running'} {at}iteration {int(ip['iteration']) + 1}/{ip['iterations']}")
     if p.stages:
-        add("stages", ",  ".join(
-            f"{st.index + 1}: {st.completed_epochs}/{st.total_epochs if st.total_epochs is not None else '?'}"
-            + (" (current)" if p.current_stage == st.index else "")
-            for st in p.stages
-        ))
+        add(
+            "stages",
+            ",  ".join(
+                f"{st.index + 1}: {st.completed_epochs}/{st.total_epochs if st.total_epochs is not None else '?'}"
+                + (" (current)" if p.current_stage == st.index else "")
+                for st in p.stages
+            ),
+        )
     key, best, latest = main_scores(row)
     if key:
         be = f" (epoch {p.best_epoch + 1})" if p.best_epoch is not None else ""

@@ -28,7 +28,7 @@ DESCRIPTIONS: dict[str, str] = {
     "evaluator_expected_files": "Files a finished evaluator's work dir holds.",
     "trainer_log_pattern": "Glob of a trainer's log files; the newest one's modification time tells a running run.",
     "evaluator_log_pattern": "Glob of an evaluator's log files.",
-    "validation_scores_file": "The per-epoch scores file of a trainer (`{\"aggregated\": ..., \"per_datapoint\": ...}`).",
+    "validation_scores_file": 'The per-epoch scores file of a trainer (`{"aggregated": ..., "per_datapoint": ...}`).',
     "evaluation_scores_file": "The scores file of an evaluator; its presence (non-empty, parseable) means done.",
     "sleep_time": "Unset (the default): a run's status comes from evidence (its process, Slurm job, log end, output) and a run without any is judged stalled against its own epoch rhythm (see status.md). A number: seconds of silence after which such a run counts as stalled, the fixed rule of older versions (the lab's agents use 180).",
     "outdated_days": "Days after which a complete run counts as outdated (the lab's agents use 120).",
@@ -37,7 +37,7 @@ DESCRIPTIONS: dict[str, str] = {
     "slurm_all_users": "Ask `squeue` for everyone's jobs, not only yours.",
     "stall_floor": "The least silence, in seconds, the adaptive stall limit allows, however fast a run's epochs come.",
     "stall_default": "The silence limit, in seconds, for a run that has no rhythm of epochs yet to measure.",
-    "ssh_timeout": "Seconds an SSH server has to answer before it counts as unreachable (never as \"no process\").",
+    "ssh_timeout": 'Seconds an SSH server has to answer before it counts as unreachable (never as "no process").',
 }
 
 
@@ -130,7 +130,11 @@ def render() -> str:
         section = _default(f)
         if is_dataclass(section):
             out += ["", f"[{f.name}]"]
-            out += [f"{g.name} = {_toml(getattr(section, g.name))}" for g in fields(section) if getattr(section, g.name) is not None and getattr(section, g.name) != ()]
+            out += [
+                f"{g.name} = {_toml(getattr(section, g.name))}"
+                for g in fields(section)
+                if getattr(section, g.name) is not None and getattr(section, g.name) != ()
+            ]
     out += [
         "```",
         "",

@@ -262,13 +262,15 @@ def run_detail(
         if details.logs and status is not None:
             name = os.path.basename(details.logs[0][0])
             log_tail = {"name": name, "lines": tail_lines(os.path.join(status.work_dir, name), log_lines)}
-    rec["detail"] = json_safe({
-        "series": series,
-        "timeline": timeline,
-        "logs": logs,
-        "log_tail": log_tail,
-        "facts": _facts_dict(facts),
-        "scores_table": _score_rows(status.progress.latest_score if status is not None else None),
-        "best_scores_table": _score_rows(status.progress.best_score if status is not None else None),
-    })
+    rec["detail"] = json_safe(
+        {
+            "series": series,
+            "timeline": timeline,
+            "logs": logs,
+            "log_tail": log_tail,
+            "facts": _facts_dict(facts),
+            "scores_table": _score_rows(status.progress.latest_score if status is not None else None),
+            "best_scores_table": _score_rows(status.progress.best_score if status is not None else None),
+        }
+    )
     return rec

@@ -84,6 +84,7 @@ def slurm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Slurm]:
 
     def sbin(name: str) -> str:
         return shutil.which(name, path=os.environ.get("PATH", "") + ":/usr/sbin:/sbin") or name
+
     procs: list[subprocess.Popen[bytes]] = []
     logs = []
     env = dict(os.environ, SLURM_CONF=str(d / "slurm.conf"))
@@ -93,9 +94,14 @@ def slurm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Slurm]:
         procs.append(
             subprocess.Popen(
                 [
-                    sbin("munged"), "-F", "-f",
-                    f"--socket={munge_sock}", f"--key-file={key}", f"--pid-file={d / 'munged.pid'}",
-                    f"--log-file={d / 'munged.log'}", f"--seed-file={d / 'munged.seed'}",
+                    sbin("munged"),
+                    "-F",
+                    "-f",
+                    f"--socket={munge_sock}",
+                    f"--key-file={key}",
+                    f"--pid-file={d / 'munged.pid'}",
+                    f"--log-file={d / 'munged.log'}",
+                    f"--seed-file={d / 'munged.seed'}",
                 ],
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
@@ -118,12 +124,12 @@ AuthInfo=socket={munge_sock}
 CredType=cred/munge
 SlurmUser=root
 SlurmdUser=root
-StateSaveLocation={d / 'state'}
-SlurmdSpoolDir={d / 'spool'}
-SlurmctldPidFile={d / 'slurmctld.pid'}
-SlurmdPidFile={d / 'slurmd.pid'}
-SlurmctldLogFile={d / 'slurmctld.log'}
-SlurmdLogFile={d / 'slurmd.log'}
+StateSaveLocation={d / "state"}
+SlurmdSpoolDir={d / "spool"}
+SlurmctldPidFile={d / "slurmctld.pid"}
+SlurmdPidFile={d / "slurmd.pid"}
+SlurmctldLogFile={d / "slurmctld.log"}
+SlurmdLogFile={d / "slurmd.log"}
 ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
 JobAcctGatherType=jobacct_gather/none
@@ -138,7 +144,7 @@ PartitionName=debug Nodes=localhost Default=YES MaxTime=INFINITE State=UP
 """
         )
         for name, args in (("slurmctld", ["-D", "-i"]), ("slurmd", ["-D", "-N", "localhost"])):
-            logs.append(open(d / f"{name}.out", "wb"))  # noqa: SIM115  (closed at teardown)
+            logs.append(open(d / f"{name}.out", "wb"))
             procs.append(subprocess.Popen([sbin(name), *args], env=env, stdout=logs[-1], stderr=subprocess.STDOUT))
         cluster = Slurm(dir=d, env=env)
         deadline = time.monotonic() + 30

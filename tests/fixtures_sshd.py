@@ -90,9 +90,9 @@ def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sshd]:
     (d / "sshd_config").write_text(
         f"""Port {port}
 ListenAddress 127.0.0.1
-HostKey {d / 'host_key'}
-PidFile {d / 'sshd.pid'}
-AuthorizedKeysFile {d / 'authorized_keys'}
+HostKey {d / "host_key"}
+PidFile {d / "sshd.pid"}
+AuthorizedKeysFile {d / "authorized_keys"}
 PermitRootLogin prohibit-password
 PubkeyAuthentication yes
 PasswordAuthentication no
@@ -110,20 +110,20 @@ LogLevel VERBOSE
     HostName 127.0.0.1
     Port {port}
     User root
-    IdentityFile {d / 'drop_key'}
+    IdentityFile {d / "drop_key"}
     IdentitiesOnly yes
-    UserKnownHostsFile {d / 'known_hosts'}
+    UserKnownHostsFile {d / "known_hosts"}
 
 Host {alias}
     HostName 127.0.0.1
     Port {port}
     User root
-    IdentityFile {d / 'client_key'}
-    UserKnownHostsFile {d / 'known_hosts'}
+    IdentityFile {d / "client_key"}
+    UserKnownHostsFile {d / "known_hosts"}
 
 Host 127.0.0.1
-    IdentityFile {d / 'client_key'}
-    UserKnownHostsFile {d / 'known_hosts'}
+    IdentityFile {d / "client_key"}
+    UserKnownHostsFile {d / "known_hosts"}
 """
     )
     # Debian's sshd refuses to start without its privilege separation directory.
@@ -190,5 +190,3 @@ def start_main(cwd: Path, *args: str, interpreter: str = sys.executable) -> subp
     """A real ``python main.py <args>`` process, like a run launched in tmux."""
     (cwd / "main.py").write_text(MAIN_PY)
     return subprocess.Popen([interpreter, "main.py", *args], cwd=cwd)
-
-

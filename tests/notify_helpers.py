@@ -38,7 +38,7 @@ class JsonReceiver:
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 with outer._cv:
                     outer.messages.append(json.loads(body))
@@ -83,7 +83,7 @@ class SmtpReceiver:
         outer = self
 
         class Handler:
-            async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+            async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
                 outer.mails.append(email.message_from_bytes(envelope.original_content or envelope.content))
                 return "250 OK"
 
@@ -133,7 +133,9 @@ def launch(root: str, rel: str) -> subprocess.Popen[bytes]:
     """Start a run as Pylon does; its stderr (where a crash's traceback goes) is kept by the test."""
     return subprocess.Popen(
         [sys.executable, "main.py", "--config-filepath", f"./configs/{rel}.py"],
-        cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        cwd=root,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
 
 
@@ -144,7 +146,11 @@ class NotifyProcess:
         env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "runwatch.cli", "notify", root, "--interval", str(interval), "--no-ssh", "--no-slurm", *args],
-            cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            cwd=root,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
         self.lines: list[str] = []
         self._q: queue.Queue[str | None] = queue.Queue()

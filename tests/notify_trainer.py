@@ -31,8 +31,16 @@ def epoch(work_dir, n, epochs, log):
         z.writestr("archive/data.pkl", b"\x80\x02}q\x00.")
     write_atomic(os.path.join(d, "optimizer_buffer.json"), b"[]")
     score = round(0.5 + 0.05 * n, 4)
-    write_atomic(os.path.join(d, "validation_scores.json"), json.dumps({"aggregated": {"mean_IoU": score, "loss": 1 - score}, "per_datapoint": {"mean_IoU": [score]}}).encode())
-    write_atomic(os.path.join(work_dir, "progress.json"), json.dumps({"completed_epochs": n + 1, "progress_percentage": (n + 1) * 100.0 / epochs, "early_stopped": False, "early_stopped_at_epoch": None}).encode())
+    write_atomic(
+        os.path.join(d, "validation_scores.json"),
+        json.dumps({"aggregated": {"mean_IoU": score, "loss": 1 - score}, "per_datapoint": {"mean_IoU": [score]}}).encode(),
+    )
+    write_atomic(
+        os.path.join(work_dir, "progress.json"),
+        json.dumps(
+            {"completed_epochs": n + 1, "progress_percentage": (n + 1) * 100.0 / epochs, "early_stopped": False, "early_stopped_at_epoch": None}
+        ).encode(),
+    )
     log.write(f"Validation [Epoch {n}/{epochs}] mean_IoU={score}\n")
 
 

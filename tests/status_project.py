@@ -54,7 +54,7 @@ class ToyProject:
 
     def launch(self, rel: str) -> subprocess.Popen[bytes]:
         """``python main.py --config-filepath ./configs/<rel>.py``, output to out/<name>.log (as a launcher would)."""
-        out = open(self.root / "out" / f"{rel.rsplit('/', 1)[-1]}.log", "wb")  # noqa: SIM115
+        out = open(self.root / "out" / f"{rel.rsplit('/', 1)[-1]}.log", "wb")
         p = subprocess.Popen([sys.executable, "main.py", "--config-filepath", f"./configs/{rel}.py"], cwd=self.root, stdout=out, stderr=subprocess.STDOUT)
         out.close()
         self.procs.append(p)
@@ -80,7 +80,12 @@ class ToyProject:
     def cli(self, rel: str, *extra: str, env: dict[str, str] | None = None) -> dict[str, Any]:
         r = subprocess.run(
             [sys.executable, "-m", "runwatch.cli", "status", "--json", "--root", str(self.root), *extra, f"configs/{rel}.py"],
-            capture_output=True, text=True, cwd=self.root, env=dict(env or os.environ, PYTHONPATH=ENV["PYTHONPATH"]), timeout=60, check=False,
+            capture_output=True,
+            text=True,
+            cwd=self.root,
+            env=dict(env or os.environ, PYTHONPATH=ENV["PYTHONPATH"]),
+            timeout=60,
+            check=False,
         )
         assert r.returncode in (0, 1), r.stderr
         doc = json.loads(r.stdout)

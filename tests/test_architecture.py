@@ -170,8 +170,19 @@ def test_core_import_is_light():
 def test_public_api_reexported():
     import runwatch
 
-    for name in ("ProgressInfo", "BaseProgressTracker", "create_progress_tracker", "detect_runner_type",
-                 "get_run_status", "get_all_run_status", "RunStatus", "ProcessInfo", "get_session_progress",
-                 "check_epoch_finished", "get_log_last_update", "get_epoch_last_update"):
+    for name in (
+        "ProgressInfo",
+        "BaseProgressTracker",
+        "create_progress_tracker",
+        "detect_runner_type",
+        "get_run_status",
+        "get_all_run_status",
+        "RunStatus",
+        "ProcessInfo",
+        "get_session_progress",
+        "check_epoch_finished",
+        "get_log_last_update",
+        "get_epoch_last_update",
+    ):
         assert hasattr(runwatch, name), name
     assert set(runwatch.__all__) <= set(dir(runwatch))

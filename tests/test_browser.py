@@ -55,7 +55,9 @@ def page_on_tree(tree):
 def test_page_loads_every_run_and_escapes_names(page_on_tree):
     tree, _, page, errors = page_on_tree
     assert page.evaluate("window.runwatch.runs.size") == len(tree.runs) + 1
-    assert page.locator("#counts [data-status=failed] .n").inner_text() == str(sum(1 for r in tree.runs if r.status == "failed") + 1)  # + the never-launched markup run
+    assert page.locator("#counts [data-status=failed] .n").inner_text() == str(
+        sum(1 for r in tree.runs if r.status == "failed") + 1
+    )  # + the never-launched markup run
     page.fill("#search", "onerror")
     wait_js(page, "() => document.querySelectorAll('.row.run').length === 1")
     row = page.locator(".row.run").first
@@ -110,7 +112,11 @@ def test_a_new_epoch_on_disk_updates_row_and_chart_without_reload(page_on_tree):
     assert chart.get_attribute("data-points") == str(before)
     for _ in range(2):
         done = add_epoch(tree, exp.rel)
-        wait_js(page, "([run, n]) => { const r = document.querySelector(`.row.run[data-run='${run}'] .ptext`); return !!r && r.textContent.startsWith(n + '/'); }", [exp.rel, done])
+        wait_js(
+            page,
+            "([run, n]) => { const r = document.querySelector(`.row.run[data-run='${run}'] .ptext`); return !!r && r.textContent.startsWith(n + '/'); }",
+            [exp.rel, done],
+        )
         page.wait_for_selector(f"svg.chart[data-metric='{exp.main_key}'][data-points='{done}']", timeout=15000)
     assert page.evaluate("window.__sameDocument") is True  # no reload happened
     assert errors == []
@@ -279,7 +285,9 @@ def test_charts_keep_their_labels_inside_and_scores_name_their_metric(served, si
     }).map(e => e.textContent)""")
     assert broken == []
     # Dotted names and paths break only after a "." or "/" (at a <wbr>).
-    assert page.evaluate("() => [...document.querySelectorAll('.facts .v.dotted, .facts .v.path')].every(e => [...e.childNodes].every((n, i, a) => n.nodeName !== 'WBR' || /[./]$/.test(a[i - 1].textContent)))")
+    assert page.evaluate(
+        "() => [...document.querySelectorAll('.facts .v.dotted, .facts .v.path')].every(e => [...e.childNodes].every((n, i, a) => n.nodeName !== 'WBR' || /[./]$/.test(a[i - 1].textContent)))"
+    )
     page.fill("#search", "")  # the whole table beside the open run
     page.wait_for_timeout(200)
     assert page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth")  # nothing off to the right
@@ -362,7 +370,10 @@ def test_never_launched_runs_say_never_and_read_apart_from_crashes(served):
     assert row.locator(".reason").inner_text() == "not started"
     page.fill("#search", "")
     page.click("#reasons [data-reason=never_started]")
-    wait_js(page, "() => document.querySelectorAll('.row.run').length > 0 && [...document.querySelectorAll('.row.run .reason')].every(e => e.textContent === 'not started')")
+    wait_js(
+        page,
+        "() => document.querySelectorAll('.row.run').length > 0 && [...document.querySelectorAll('.row.run .reason')].every(e => e.textContent === 'not started')",
+    )
     assert "reason=never_started" in page.url
     assert "run" in page.locator("#shown").inner_text()
     group = page.locator(".row.group .gcount").all_inner_texts()
@@ -381,10 +392,13 @@ def test_detail_head_moves_with_the_table_banner_and_retry_countdown(served):
     _open_run(page, exp.rel)
     rid = page.locator(".row.run.open").get_attribute("data-id")
     # A delta for the open run: the detail's status line shows it in the same frame as the row, not a fetch later.
-    page.evaluate("""(id) => {
+    page.evaluate(
+        """(id) => {
         const r = {...window.runwatch.runs.get(id), completed_epochs: 999, total_epochs: 1000, progress_percentage: 99.9};
         window.runwatchFeed({type: 'delta', seq: window.runwatch.seq + 1, added: [], changed: [r], removed: [], summary: {...window.runwatch.summary, root_missing: true}});
-    }""", rid)
+    }""",
+        rid,
+    )
     assert page.locator("#d-progress").inner_text().startswith("999/1000 epochs")
     wait_js(page, "(id) => document.querySelector(`.row.run[data-id='${id}'] .ptext`).textContent.startsWith('999/1000')", rid)
     banner = page.locator("#banner")

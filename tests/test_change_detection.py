@@ -342,20 +342,14 @@ def test_a_watched_run_sees_real_writers_rewrite_old_epochs(project):
         rs = get_all_run_status([cfg], root=str(project), sleep_time=0, find_processes=False)[cfg]
     assert rs.progress.best_epoch == 2 and len(NOTIFIER) > 0, "armed after three looks"
     path = project / "logs/kw/run/epoch_0/validation_scores.json"
-    rewrite = (
-        "import sys; p = sys.argv[1]; t = open(p).read().replace(sys.argv[2], sys.argv[3]);"
-        "f = open(p, 'r+'); f.write(t); f.close()"
-    )
+    rewrite = "import sys; p = sys.argv[1]; t = open(p).read().replace(sys.argv[2], sys.argv[3]);f = open(p, 'r+'); f.write(t); f.close()"
     subprocess.run([sys.executable, "-c", rewrite, str(path), '"acc": 0.5', '"acc": 0.9'], check=True, timeout=30)
     rs = get_all_run_status([cfg], root=str(project), sleep_time=0, find_processes=False)[cfg]
     assert (rs.progress.best_epoch, rs.progress.best_score["acc"]) == (0, 0.9)
     time.sleep(change_detection.RACY_WINDOW_S + 0.2)
     for _ in range(2):
         get_all_run_status([cfg], root=str(project), sleep_time=0, find_processes=False)
-    replace = (
-        "import os, sys; p = sys.argv[1]; t = open(p).read().replace(sys.argv[2], sys.argv[3]);"
-        "open(p + '.new', 'w').write(t); os.replace(p + '.new', p)"
-    )
+    replace = "import os, sys; p = sys.argv[1]; t = open(p).read().replace(sys.argv[2], sys.argv[3]);open(p + '.new', 'w').write(t); os.replace(p + '.new', p)"
     subprocess.run([sys.executable, "-c", replace, str(path), '"acc": 0.9', '"acc": 0.4'], check=True, timeout=30)
     rs = get_all_run_status([cfg], root=str(project), sleep_time=0, find_processes=False)[cfg]
     assert (rs.progress.best_epoch, rs.progress.best_score["acc"]) == (2, 0.7)

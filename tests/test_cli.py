@@ -166,7 +166,7 @@ def documented_record_keys() -> set[str]:
     import re
 
     text = open(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docs", "cli.md"), encoding="utf-8").read()
-    table = text[text.index("`RunRecord` is"):]
+    table = text[text.index("`RunRecord` is") :]
     table = table[: table.index("\n\n", table.index("| key |"))]
     return {k for line in table.splitlines() if line.startswith("| `") for k in re.findall(r"`([a-z_]+)`", line.split("|")[1])}
 
@@ -181,12 +181,14 @@ def test_json_schema_in_the_docs_lists_every_field_a_record_carries(tree) -> Non
 
 def test_json_is_indented_and_jsonl_is_one_run_per_line(tree) -> None:
     r = rw("status", "--json", "--no-local", "--root", tree.root)
-    assert r.stdout.startswith("{\n  \"version\": 1,\n")
+    assert r.stdout.startswith('{\n  "version": 1,\n')
     r2 = rw("status", "--jsonl", "--no-local", "--root", tree.root, "--sort", "status")
     lines = r2.stdout.splitlines()
     assert len(lines) == len(tree.runs)
     recs = [json.loads(ln) for ln in lines]
-    assert [x["run"] for x in recs] == [x["run"] for x in json.loads(rw("status", "--json", "--no-local", "--root", tree.root, "--sort", "status").stdout)["runs"]]
+    assert [x["run"] for x in recs] == [
+        x["run"] for x in json.loads(rw("status", "--json", "--no-local", "--root", tree.root, "--sort", "status").stdout)["runs"]
+    ]
     assert rw("status", "--json", "--jsonl", "--root", tree.root).returncode == 2
 
 

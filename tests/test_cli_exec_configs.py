@@ -28,7 +28,10 @@ def run_status(root, *args, marker):
     env = {**os.environ, "RUNWATCH_MARKER_DIR": str(marker)}
     out = subprocess.run(
         [sys.executable, "-m", "runwatch.cli", "status", "--json", "--no-local", "--root", str(root), *args],
-        capture_output=True, text=True, env=env, timeout=120,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
     )
     assert out.returncode == 0, out.stderr
     return json.loads(out.stdout)["runs"][0]

@@ -41,7 +41,19 @@ def pane():
         name = f"rw-{uuid.uuid4().hex[:8]}"
         env = f"env -u COLUMNS -u LINES PYTHONPATH={shlex.quote(os.environ.get('PYTHONPATH', os.getcwd()))} NO_COLOR=1 TERM=xterm-256color"
         # The shell stays after the command so the last screen can be read.
-        tmux("new-session", "-d", "-s", name, "-x", str(width), "-y", str(height), "-c", cwd, f"{env} sh -c {shlex.quote('trap true INT; ' + cmd + '; echo __DONE__; sleep 60')}")
+        tmux(
+            "new-session",
+            "-d",
+            "-s",
+            name,
+            "-x",
+            str(width),
+            "-y",
+            str(height),
+            "-c",
+            cwd,
+            f"{env} sh -c {shlex.quote('trap true INT; ' + cmd + '; echo __DONE__; sleep 60')}",
+        )
         size = tmux("display-message", "-p", "-t", name, "#{pane_width}x#{pane_height}").strip()
         assert size == f"{width}x{height}", size
         sessions.append(name)
@@ -148,8 +160,7 @@ def hostile_tree(tmp_path):
         shutil.copytree(os.path.join(tree.root, "logs", src.rel), os.path.join(tree.root, "logs", rel_dir, name))
     logs = sorted(glob.glob(os.path.join(tree.root, "logs", *crashed.rel.split("/"), "train_val*.log")), key=os.path.getmtime)
     with open(logs[-1], "a") as f:
-        f.write("Traceback (most recent call last):\n  File \"main.py\", line 9, in <module>\n"
-                "RuntimeError: boom\x1b]0;PWNED\x07\x1b[2J\x1b[H [/] [bold]x\n")
+        f.write('Traceback (most recent call last):\n  File "main.py", line 9, in <module>\nRuntimeError: boom\x1b]0;PWNED\x07\x1b[2J\x1b[H [/] [bold]x\n')
     return tree, os.path.dirname(src.rel), crashed
 
 
@@ -171,7 +182,15 @@ def test_escape_sequences_and_markup_in_names_and_logs_are_shown_literally(pane,
 def test_show_finds_a_run_by_its_exact_name_whatever_it_holds(hostile_tree, markup) -> None:
     tree, rel_dir, _ = hostile_tree
     env = dict(os.environ, COLUMNS="200", NO_COLOR="1")
-    r = subprocess.run([sys.executable, "-m", "runwatch.cli", "show", f"{rel_dir}/{markup}", "--no-local"], capture_output=True, text=True, cwd=tree.root, env=env, timeout=60, check=False)
+    r = subprocess.run(
+        [sys.executable, "-m", "runwatch.cli", "show", f"{rel_dir}/{markup}", "--no-local"],
+        capture_output=True,
+        text=True,
+        cwd=tree.root,
+        env=env,
+        timeout=60,
+        check=False,
+    )
     assert r.returncode == 0, r.stderr
     assert r.stdout.splitlines()[0].startswith(f"{rel_dir}/{markup}  ")
     assert all(ln == ln.rstrip() for ln in r.stdout.splitlines()), "show pads lines with trailing spaces"
@@ -212,7 +231,9 @@ def test_demo_terminal_keeps_live_runs_above_the_cut(pane, tmp_path) -> None:
     start, capture, _ = pane
     root = tmp_path / "demo"
     name = start(f"{RW} demo {shlex.quote(str(root))} --terminal --runs 13", 100, 20, str(tmp_path))
-    screen = capture(name, lambda s: sum(1 for ln in s.splitlines() if ln.startswith("live/") and " running " in ln) >= 4 and "more runs below" in s, timeout=90)
+    screen = capture(
+        name, lambda s: sum(1 for ln in s.splitlines() if ln.startswith("live/") and " running " in ln) >= 4 and "more runs below" in s, timeout=90
+    )
     lines = screen.splitlines()
     assert len(lines) <= 20 and any(" runs · " in ln for ln in lines)
     tmux("send-keys", "-t", name, "C-c")
@@ -235,8 +256,13 @@ def test_reason_and_in_progress_fields_render_when_records_carry_them(tree) -> N
     never = next(r for r in result.rows if r.status.run == next(e.rel for e in tree.runs if e.scenario == "never_launched"))
     running = next(r for r in result.rows if r.status.status == "running" and r.status.progress.runner_type == "trainer")
     never.__dict__["record"] = {**never.record, "reason": "never_started", "reason_detail": "no work dir: the run was never launched"}
-    running.__dict__["record"] = {**running.record, "in_progress": {"phase": "training", "epoch": 3, "iteration": 50, "iterations": 200}, "sessions": 2,
-                                  "output_tail": ["step 1", "\x1b[2Jboom"], "error_source": "stdout"}
+    running.__dict__["record"] = {
+        **running.record,
+        "in_progress": {"phase": "training", "epoch": 3, "iteration": 50, "iterations": 200},
+        "sessions": 2,
+        "output_tail": ["step 1", "\x1b[2Jboom"],
+        "error_source": "stdout",
+    }
     out = io.StringIO()
     console = Console(file=out, width=160, no_color=True)
     print_trimmed(console, status_view([never, running], result, width=160))

@@ -122,10 +122,7 @@ def test_concurrent_writers(tmp_path: Path) -> None:
         p.write_text(f"config = {{'runner': None, 'epochs': {i}}}\n")
         paths.append(str(p))
     code = "import json,sys; from runwatch.configs import read_configs; read_configs(json.loads(sys.argv[1]))"
-    procs = [
-        subprocess.Popen([sys.executable, "-c", code, json.dumps(paths[k::2] + paths[: 50])], cwd=root, stderr=subprocess.PIPE)
-        for k in range(2)
-    ] + [
+    procs = [subprocess.Popen([sys.executable, "-c", code, json.dumps(paths[k::2] + paths[:50])], cwd=root, stderr=subprocess.PIPE) for k in range(2)] + [
         subprocess.Popen([sys.executable, "-c", code, json.dumps(paths[::-1])], cwd=root, stderr=subprocess.PIPE)
     ]
     for pr in procs:

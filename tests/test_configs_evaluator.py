@@ -20,10 +20,7 @@ def ev(src: str) -> dict[str, Any]:
 
 
 def test_imports_become_symbolic_references() -> None:
-    ns = ev(
-        "import torch\nimport torch.nn as nn\nfrom a.b import C as D\nfrom . import sib\n"
-        "x = torch.optim.SGD\ny = nn.Conv2d\n"
-    )
+    ns = ev("import torch\nimport torch.nn as nn\nfrom a.b import C as D\nfrom . import sib\nx = torch.optim.SGD\ny = nn.Conv2d\n")
     assert ns["x"] == ModuleRef("torch.optim.SGD")
     assert ns["y"] == ModuleRef("torch.nn.Conv2d")
     assert ns["D"] == Ref("a.b", "C")
@@ -141,9 +138,7 @@ def test_step_budget() -> None:
 
 literals = st.recursive(
     st.none() | st.booleans() | st.integers(-(10**12), 10**12) | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=20),
-    lambda inner: st.lists(inner, max_size=5)
-    | st.tuples(inner, inner)
-    | st.dictionaries(st.text(max_size=8) | st.integers(0, 100), inner, max_size=5),
+    lambda inner: st.lists(inner, max_size=5) | st.tuples(inner, inner) | st.dictionaries(st.text(max_size=8) | st.integers(0, 100), inner, max_size=5),
     max_leaves=30,
 )
 

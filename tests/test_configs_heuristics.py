@@ -12,16 +12,25 @@ def test_tokens() -> None:
 
 def test_only_matching_keys_get_directions() -> None:
     scores = {
-        "loss": 0.3, "mean_IoU": 0.7, "class_IoU": [0.9, 0.5], "epoch_time": 3.0, "count": 5,
+        "loss": 0.3,
+        "mean_IoU": 0.7,
+        "class_IoU": [0.9, 0.5],
+        "epoch_time": 3.0,
+        "count": 5,
         "depth": {"l1": 0.1, "rmse": 0.2, "delta1": 0.9},
         "total_loss": {"seg": 0.1, "acc": 0.5},
-        "EPE": 1.2, "accuracy": 0.9, "RR": 0.4,
+        "EPE": 1.2,
+        "accuracy": 0.9,
+        "RR": 0.4,
     }
     assert heuristic_directions(scores) == {
-        "loss": -1, "mean_IoU": 1, "class_IoU": 1,
+        "loss": -1,
+        "mean_IoU": 1,
+        "class_IoU": 1,
         "depth": {"l1": -1, "rmse": -1},
         "total_loss": {"seg": -1, "acc": 1},
-        "EPE": -1, "accuracy": 1,
+        "EPE": -1,
+        "accuracy": 1,
     }
 
 

@@ -48,9 +48,7 @@ def _uses_lazy(path: Path) -> bool:
     return split_lazy(path.read_bytes(), {}) is not None
 
 
-@pytest.mark.parametrize(
-    "path", sorted(str(p) for p in (CORPUS / "project" / "configs").rglob("*.py")), ids=lambda p: os.path.relpath(p, CORPUS)
-)
+@pytest.mark.parametrize("path", sorted(str(p) for p in (CORPUS / "project" / "configs").rglob("*.py")), ids=lambda p: os.path.relpath(p, CORPUS))
 def test_corpus_lazy_equals_eager(path: str, monkeypatch: pytest.MonkeyPatch) -> None:
     _both(path, str(CORPUS / "project"), monkeypatch)
 
@@ -95,7 +93,9 @@ def _stage(facts: dict) -> dict:
 
 
 def test_rebinding_after_definition_keeps_the_old_binding(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    facts = _read_case(tmp_path, """
+    facts = _read_case(
+        tmp_path,
+        """
         from runners.trainers.t import SupervisedSingleTaskTrainer
         x = 1
         config = {
@@ -106,12 +106,16 @@ def test_rebinding_after_definition_keeps_the_old_binding(tmp_path: Path, monkey
         }
         x = 2
         config['epochs'] = config['model']['a']
-    """, monkeypatch)
+    """,
+        monkeypatch,
+    )
     assert _stage(facts)["epochs"] == 1
 
 
 def test_rebinding_a_class_name_later(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    facts = _read_case(tmp_path, """
+    facts = _read_case(
+        tmp_path,
+        """
         from runners.trainers.t import SupervisedSingleTaskTrainer as R
         config = {
             'epochs': 3,
@@ -120,13 +124,17 @@ def test_rebinding_a_class_name_later(tmp_path: Path, monkeypatch: pytest.Monkey
         R = None
         config['runner'] = config['holder']['r']
         config['epochs'] = config['holder'].get('n')
-    """, monkeypatch)
+    """,
+        monkeypatch,
+    )
     assert _stage(facts)["runner_kind"] == "trainer"
     assert _stage(facts)["epochs"] == 5
 
 
 def test_mutation_through_nested_subscript_and_alias(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    facts = _read_case(tmp_path, """
+    facts = _read_case(
+        tmp_path,
+        """
         from runners.trainers.t import SupervisedSingleTaskTrainer
         config = {
             'runner': SupervisedSingleTaskTrainer,
@@ -139,13 +147,17 @@ def test_mutation_through_nested_subscript_and_alias(tmp_path: Path, monkeypatch
         es = config['early_stopping']
         es['args']['epochs'] = 9
         config['epochs'] = config['opt']['args']['epochs']
-    """, monkeypatch)
+    """,
+        monkeypatch,
+    )
     assert _stage(facts)["epochs"] == 7
     assert _stage(facts)["early_stopping_patience"] == 9
 
 
 def test_update_deepcopy_and_comparison(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    facts = _read_case(tmp_path, """
+    facts = _read_case(
+        tmp_path,
+        """
         import copy
         from runners.trainers.t import SupervisedSingleTaskTrainer
         base = {
@@ -161,13 +173,17 @@ def test_update_deepcopy_and_comparison(tmp_path: Path, monkeypatch: pytest.Monk
         shared = base['model'] is config['model']
         if not shared:
             raise ValueError('aliasing lost')
-    """, monkeypatch)
+    """,
+        monkeypatch,
+    )
     assert _stage(facts)["epochs"] == 16
     assert facts["warnings"] == []
 
 
 def test_values_items_and_len_force(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    facts = _read_case(tmp_path, """
+    facts = _read_case(
+        tmp_path,
+        """
         from runners.trainers.t import SupervisedSingleTaskTrainer
         config = {
             'runner': SupervisedSingleTaskTrainer,
@@ -177,12 +193,16 @@ def test_values_items_and_len_force(tmp_path: Path, monkeypatch: pytest.MonkeyPa
         for k, v in config['sizes'].items():
             total += v
         config['epochs'] = total + sum(config['sizes'].values()) + len(str(config['sizes']))
-    """, monkeypatch)
+    """,
+        monkeypatch,
+    )
     assert _stage(facts)["epochs"] == 5 + 5 + len(str({"a": 2, "b": 3}))
 
 
 def test_undefined_and_mutable_names_are_read_at_definition(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    facts = _read_case(tmp_path, """
+    facts = _read_case(
+        tmp_path,
+        """
         from runners.trainers.t import SupervisedSingleTaskTrainer
         lst = [1]
         config = {
@@ -193,13 +213,17 @@ def test_undefined_and_mutable_names_are_read_at_definition(tmp_path: Path, monk
         later = 3
         config['epochs'] = config['a']['n']
         config['work_dir'] = config['a']['later']
-    """, monkeypatch)
+    """,
+        monkeypatch,
+    )
     assert _stage(facts)["epochs"] == 1
     assert any("work_dir unknown" in w and "'later' is not defined" in w for w in facts["warnings"])
 
 
 def test_unknowns_keep_their_line_numbers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    facts = _read_case(tmp_path, """
+    facts = _read_case(
+        tmp_path,
+        """
         from runners.trainers.t import SupervisedSingleTaskTrainer
         import torch
         config = {
@@ -210,7 +234,9 @@ def test_unknowns_keep_their_line_numbers(tmp_path: Path, monkeypatch: pytest.Mo
             },
         }
         config['epochs'] = config['sched']['n']
-    """, monkeypatch)
+    """,
+        monkeypatch,
+    )
     assert any("c.py:8:" in w for w in facts["warnings"]), facts["warnings"]
 
 
@@ -229,14 +255,19 @@ def test_syntax_error_inside_a_block_is_the_whole_files_error(tmp_path: Path, mo
 
 
 def test_import_of_config_module_with_deferred_values(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    facts = _read_case(tmp_path, """
+    facts = _read_case(
+        tmp_path,
+        """
         from configs.base import config as base
         config = {
             'more': {'k': 1},
         }
         config.update(base)
         config['epochs'] = config['model']['args']['epochs']
-    """, monkeypatch, {"configs/base.py": """
+    """,
+        monkeypatch,
+        {
+            "configs/base.py": """
         from runners.trainers.t import SupervisedSingleTaskTrainer
         config = {
             'runner': SupervisedSingleTaskTrainer,
@@ -244,19 +275,26 @@ def test_import_of_config_module_with_deferred_values(tmp_path: Path, monkeypatc
                 'args': {'epochs': 12},
             },
         }
-    """})
+    """
+        },
+    )
     assert _stage(facts)["epochs"] == 12
 
 
 def test_cycle_with_deferred_values(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    facts = _read_case(tmp_path, """
+    facts = _read_case(
+        tmp_path,
+        """
         from configs.b import x
         config = {
             'epochs': 2,
             'm': {'v': x},
         }
         config['work_dir'] = config['m']['v']
-    """, monkeypatch, {"configs/b.py": "from configs.c import config\nx = {'q': {'r': 1},}\n"})
+    """,
+        monkeypatch,
+        {"configs/b.py": "from configs.c import config\nx = {'q': {'r': 1},}\n"},
+    )
     assert any("import cycle" in w for w in facts["warnings"])
 
 

@@ -56,5 +56,7 @@ def test_corpus_read_with_torch_unimportable_runs_no_config_code(tmp_path: Path)
     assert result["kinds"]["configs/evaluators/eval_registration.py"] == "evaluator"
     assert result["kinds"]["configs/multi_stage/two_stage.py"] == "multi_stage"
     assert set(result["errors"]) == {
-        "configs/broken/syntax_error.py", "configs/broken/no_config.py", "configs/broken/config_not_dict.py",
+        "configs/broken/syntax_error.py",
+        "configs/broken/no_config.py",
+        "configs/broken/config_not_dict.py",
     }

@@ -25,8 +25,10 @@ def free_port() -> int:
 
 def finished_epochs(work_dir: str) -> int:
     n = 0
-    while all(os.path.getsize(os.path.join(work_dir, f"epoch_{n}", f)) > 0 if os.path.exists(os.path.join(work_dir, f"epoch_{n}", f)) else False
-              for f in ("training_losses.pt", "optimizer_buffer.json", "validation_scores.json")):
+    while all(
+        os.path.getsize(os.path.join(work_dir, f"epoch_{n}", f)) > 0 if os.path.exists(os.path.join(work_dir, f"epoch_{n}", f)) else False
+        for f in ("training_losses.pt", "optimizer_buffer.json", "validation_scores.json")
+    ):
         n += 1
     return n
 
@@ -43,7 +45,10 @@ def wait_for(predicate, timeout: float, what: str) -> None:
 def start_demo(root: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "runwatch.cli", "demo", root, "--no-browser", "--port", str(free_port()), "--runs", "13"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=ENV,
     )
 
 
@@ -74,7 +79,9 @@ def test_demo_trains_live_and_ctrl_c_leaves_nothing(tmp_path) -> None:
         stuck = [rel for rel, p in plan.items() if p["mode"] == "stuck"]
         assert stuck and len(children) >= len(plan)
         # The local process source sees the demo's real processes: stuck runs are stuck, live ones carry a pid.
-        r = subprocess.run([sys.executable, "-m", "runwatch.cli", "status", "--json", "--root", root], capture_output=True, text=True, env=ENV, timeout=60, check=False)
+        r = subprocess.run(
+            [sys.executable, "-m", "runwatch.cli", "status", "--json", "--root", root], capture_output=True, text=True, env=ENV, timeout=60, check=False
+        )
         runs = {x["run"]: x for x in json.loads(r.stdout)["runs"]}
         pids = {c.pid for c in children}
         for rel in stuck:
@@ -109,7 +116,9 @@ def test_killed_demo_still_leaves_no_process(tmp_path) -> None:
 
 def test_demo_refuses_a_folder_with_other_files(tmp_path) -> None:
     (tmp_path / "thesis.tex").write_text("precious")
-    r = subprocess.run([sys.executable, "-m", "runwatch.cli", "demo", str(tmp_path), "--no-browser"], capture_output=True, text=True, env=ENV, timeout=60, check=False)
+    r = subprocess.run(
+        [sys.executable, "-m", "runwatch.cli", "demo", str(tmp_path), "--no-browser"], capture_output=True, text=True, env=ENV, timeout=60, check=False
+    )
     assert r.returncode == 2 and "not empty" in r.stderr and "Traceback" not in r.stderr
     assert (tmp_path / "thesis.tex").read_text() == "precious" and sorted(os.listdir(tmp_path)) == ["thesis.tex"]
 
@@ -135,22 +144,38 @@ def test_demo_main_crash_writes_a_real_traceback(tmp_path) -> None:
     plan = json.loads((tmp_path / "demo_plan.json").read_text())
     plan[rel].update(interval=0.05, crash_at=1)
     (tmp_path / "demo_plan.json").write_text(json.dumps(plan))
-    r = subprocess.run([sys.executable, "main.py", "--config-filepath", f"./configs/{rel}.py"], cwd=tmp_path, timeout=60, check=False, capture_output=True, text=True)
+    r = subprocess.run(
+        [sys.executable, "main.py", "--config-filepath", f"./configs/{rel}.py"], cwd=tmp_path, timeout=60, check=False, capture_output=True, text=True
+    )
     assert r.returncode == 1
     r_crash_output = r.stdout + r.stderr
-    assert "Traceback (most recent call last):" in r.stderr and 'in backward' in r.stderr and r.stderr.rstrip().endswith("at step 6")
+    assert "Traceback (most recent call last):" in r.stderr and "in backward" in r.stderr and r.stderr.rstrip().endswith("at step 6")
     log = (tmp_path / "logs" / rel / "train_val_0.log").read_text()
     assert "Traceback" not in log and "Training [Epoch 1/" in log
-    r = subprocess.run([sys.executable, "-m", "runwatch.cli", "status", "--json", "--no-local", "--sleep-time", "0", "--root", str(tmp_path), rel],
-                       capture_output=True, text=True, env=ENV, timeout=60, check=False)
+    r = subprocess.run(
+        [sys.executable, "-m", "runwatch.cli", "status", "--json", "--no-local", "--sleep-time", "0", "--root", str(tmp_path), rel],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        timeout=60,
+        check=False,
+    )
     (rec,) = json.loads(r.stdout)["runs"]
     assert rec["status"] == "failed" and rec["completed_epochs"] == 1
     # Where the demo sends a run's output (demo/processes.py), its settings point runwatch: the exception is found.
     out = tmp_path / "demo_output" / f"{rel}.out"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(r_crash_output)
-    r = subprocess.run([sys.executable, "-m", "runwatch.cli", "status", "--json", "--no-local", "--root", str(tmp_path), rel],
-                       capture_output=True, text=True, env=ENV, timeout=60, check=False)
+    r = subprocess.run(
+        [sys.executable, "-m", "runwatch.cli", "status", "--json", "--no-local", "--root", str(tmp_path), rel],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        timeout=60,
+        check=False,
+    )
     (rec,) = json.loads(r.stdout)["runs"]
-    assert rec["status"] == "failed" and rec["reason"] == "oom", {k: rec.get(k) for k in ("reason", "reason_detail", "error_line", "error_source", "last_update_time")}
+    assert rec["status"] == "failed" and rec["reason"] == "oom", {
+        k: rec.get(k) for k in ("reason", "reason_detail", "error_line", "error_source", "last_update_time")
+    }
     assert rec["error_line"].startswith("RuntimeError: CUDA out of memory") and rec["error_source"] == "output_glob", rec

@@ -30,7 +30,9 @@ def test_director_keeps_every_kind_of_live_run_coming(tmp_path, monkeypatch) -> 
         assert demo.plan[stall0]["mode"] == "stuck"  # it hung, then was killed before the slot moved on
         assert stall0 not in writers.alive()
         assert all(r in demo.plan and (tmp_path / "configs" / f"{r}.py").is_file() for r in director.started_runs)
-        assert set(demo.launch_order()) >= {r for r in director.started_runs if demo.plan[r]["gen"] == max(e.get("gen", 0) for e in demo.plan.values() if e.get("slot") == demo.plan[r]["slot"])}
+        assert set(demo.launch_order()) >= {
+            r for r in director.started_runs if demo.plan[r]["gen"] == max(e.get("gen", 0) for e in demo.plan.values() if e.get("slot") == demo.plan[r]["slot"])
+        }
     finally:
         director.stop()
         writers.stop()

@@ -178,6 +178,8 @@ def test_every_docs_link_to_a_doc_resolves() -> None:
 def test_readme_example_says_so_on_a_path_that_is_not_a_project(tmp_path) -> None:
     """Run where path/to/pylon does not exist, the README's example prints why instead of nothing."""
     code = "\n".join(body for lang, body, _ in blocks("README.md") if lang == "python")
-    r = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=ROOT), timeout=60, check=False)
+    r = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=ROOT), timeout=60, check=False
+    )
     assert r.returncode == 0, r.stderr
     assert "no experiment configs under" in r.stdout and "is " in r.stdout and "a project root?" in r.stdout

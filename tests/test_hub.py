@@ -220,7 +220,11 @@ def test_an_epoch_on_an_agents_disk_reaches_a_hub_websocket_client(fleet):
             before = next(r for r in snap["runs"] if r["cluster"] == "alpha" and r["run"] == rel)
             done = await asyncio.to_thread(add_epoch, ta, rel)
             t0 = time.monotonic()
-            m = await recv_until(ws, lambda m: m["type"] == "delta" and any(r["run"] == rel and r["cluster"] == "alpha" and r["completed_epochs"] == done for r in m["changed"]), timeout=20)
+            m = await recv_until(
+                ws,
+                lambda m: m["type"] == "delta" and any(r["run"] == rel and r["cluster"] == "alpha" and r["completed_epochs"] == done for r in m["changed"]),
+                timeout=20,
+            )
             rec = next(r for r in m["changed"] if r["run"] == rel)
             assert m["seq"] > snap["seq"] and rec["id"] == before["id"] and rec["stale"] is False
             assert m["summary"]["clusters"]["alpha"]["completed_epochs"] >= snap["summary"]["clusters"]["alpha"]["completed_epochs"] + 1
@@ -260,13 +264,18 @@ def test_hub_token_and_agent_token(fleet, tmp_path):
     srv = BackgroundServer([f"alpha={a.url}", f"beta={b.url}"], builder=build_hub, token="hub-secret-token-16", backoff=Backoff(0.1, 0.5))
     with srv:
         assert get(srv.base + "api/summary")[0] == 401
-        wait_for(lambda: all(c["reachable"] for c in get(srv.base + "api/summary", {"Authorization": "Bearer hub-secret-token-16"})[1]["clusters"].values()), what="both agents")
+        wait_for(
+            lambda: all(c["reachable"] for c in get(srv.base + "api/summary", {"Authorization": "Bearer hub-secret-token-16"})[1]["clusters"].values()),
+            what="both agents",
+        )
         code, data = get(srv.base + "api/runs", {"Authorization": "Bearer hub-secret-token-16"})
         assert code == 200 and {r["cluster"] for r in data["runs"]} == {"alpha", "beta"}
     # A wrong agent token: that agent is unreachable, and the summary says why, without the token.
     wrong = b.base + "?token=not-the-token"
     with BackgroundServer([f"alpha={a.url}", f"beta={wrong}"], builder=build_hub, backoff=Backoff(0.1, 0.5)) as srv2:
-        s = wait_for(lambda: (lambda s: s if s["unreachable"] and s["clusters"]["alpha"]["reachable"] else None)(get(srv2.base + "api/summary")[1]), what="beta refused")
+        s = wait_for(
+            lambda: (lambda s: s if s["unreachable"] and s["clusters"]["alpha"]["reachable"] else None)(get(srv2.base + "api/summary")[1]), what="beta refused"
+        )
         assert [u["cluster"] for u in s["unreachable"]] == ["beta"] and "token" in s["unreachable"][0]["error"]
         assert "not-the-token" not in json.dumps(s) and s["clusters"]["beta"]["url"] == b.base
 

@@ -24,31 +24,33 @@ PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"
 
 
 @pytest.fixture(scope="module")
-def prometheus(fleet, tmp_path_factory) -> Iterator[str]:  # noqa: F811
+def prometheus(fleet, tmp_path_factory) -> Iterator[str]:
     if not os.path.exists(PROMETHEUS):
         pytest.skip("prometheus missing: apt-get install -y prometheus")
     d = tmp_path_factory.mktemp("prom")
     (d / "b.token").write_text("agent-b-secret-token")
-    target = lambda p: p.base.split("://", 1)[1].rstrip("/")  # noqa: E731
+    target = lambda p: p.base.split("://", 1)[1].rstrip("/")
     (d / "prometheus.yml").write_text(
         f"""global:
   scrape_interval: 1s
   evaluation_interval: 1s
 scrape_configs:
   - job_name: agents
-    static_configs: [{{targets: ["{target(fleet['a'])}"]}}]
+    static_configs: [{{targets: ["{target(fleet["a"])}"]}}]
   - job_name: agents-token
-    authorization: {{credentials_file: {d / 'b.token'}}}
-    static_configs: [{{targets: ["{target(fleet['b'])}"]}}]
+    authorization: {{credentials_file: {d / "b.token"}}}
+    static_configs: [{{targets: ["{target(fleet["b"])}"]}}]
   - job_name: hub
-    static_configs: [{{targets: ["{target(fleet['hub'])}"]}}]
+    static_configs: [{{targets: ["{target(fleet["hub"])}"]}}]
 """
     )
     port = free_port()
     log = open(d / "prometheus.log", "wb")
     proc = subprocess.Popen(
         [PROMETHEUS, f"--config.file={d / 'prometheus.yml'}", f"--storage.tsdb.path={d / 'data'}", f"--web.listen-address=127.0.0.1:{port}"],
-        stdout=log, stderr=subprocess.STDOUT, cwd=d,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=d,
     )
     base = f"http://127.0.0.1:{port}/"
     try:
@@ -80,7 +82,7 @@ def by_cluster_status(base: str, job: str) -> dict[tuple[str, str], int]:
     return {(r["metric"]["cluster"], r["metric"]["status"]): int(float(r["value"][1])) for r in res}
 
 
-def test_prometheus_shows_the_per_cluster_counts_of_agents_and_hub(fleet, prometheus):  # noqa: F811
+def test_prometheus_shows_the_per_cluster_counts_of_agents_and_hub(fleet, prometheus):
     _, sa = get(fleet["a"].base + "api/summary")
     _, sb = get(fleet["b"].base + "api/summary", {"Authorization": "Bearer agent-b-secret-token"})
     want_agents = {**{("alpha-agent", s): n for s, n in sa["by_status"].items()}, **{("beta-agent", s): n for s, n in sb["by_status"].items()}}
@@ -91,7 +93,7 @@ def test_prometheus_shows_the_per_cluster_counts_of_agents_and_hub(fleet, promet
     assert {r["metric"]["cluster"]: r["value"][1] for r in up} == {"alpha": "1", "beta": "1"}
 
 
-def test_the_documented_promql_evaluates(fleet, prometheus):  # noqa: F811
+def test_the_documented_promql_evaluates(fleet, prometheus):
     text = open(os.path.join(ROOT, "docs", "hub.md"), encoding="utf-8").read()
     block = re.search(r"```promql\n(.*?)```", text, re.S)
     assert block, "docs/hub.md has no promql block"
@@ -104,7 +106,7 @@ def test_the_documented_promql_evaluates(fleet, prometheus):  # noqa: F811
     assert {r["metric"]["cluster"] for r in per} >= {"alpha", "beta", "alpha-agent", "beta-agent"}
 
 
-def test_federation_hands_on_the_cluster_label(fleet, prometheus):  # noqa: F811
+def test_federation_hands_on_the_cluster_label(fleet, prometheus):
     wait_for(lambda: query(prometheus, 'count(runwatch_runs{job="hub"})')["result"], timeout=60, what="a scrape")
     code, text = get(prometheus + "federate?" + urllib.parse.urlencode({"match[]": '{__name__=~"runwatch_runs"}'}))
     assert code == 200

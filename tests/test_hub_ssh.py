@@ -18,11 +18,11 @@ from tests.test_hub import agent, free_port, get, merged_matches, wait_for
 pytestmark = pytest.mark.ssh
 
 
-def _options(sshd, known_hosts=None) -> SshOptions:  # noqa: F811
+def _options(sshd, known_hosts=None) -> SshOptions:
     return SshOptions(config=[str(sshd.ssh_config)], known_hosts=str(known_hosts or sshd.known_hosts), client_keys=[str(sshd.client_key)], timeout=10)
 
 
-def test_an_agent_through_an_ssh_forward(sshd, tmp_path):  # noqa: F811
+def test_an_agent_through_an_ssh_forward(sshd, tmp_path):
     tree = generate_tree(str(tmp_path / "c"), n_runs=10, seed=41)
     port = free_port()
     a = agent(tree.root, "remote", port=port, token="tok-over-ssh-0123456")

@@ -103,8 +103,14 @@ def test_hostile_state_files_cost_only_their_own_run(tmp_path):
 
     cases = {
         "outputs/a": {"global_step": "x", "max_steps": "y", "stateful_callbacks": "zzz", "log_history": "nope"},
-        "outputs/b": {"global_step": 3, "max_steps": 10, "stateful_callbacks": {"EarlyStoppingCallback": ["bad"], "TrainerControl": {"args": 5}},
-                      "log_history": [1, None, {"eval_x": "NaN"}, {"eval_loss": 1.0, "step": 3}], "best_global_step": True, "best_model_checkpoint": 7},
+        "outputs/b": {
+            "global_step": 3,
+            "max_steps": 10,
+            "stateful_callbacks": {"EarlyStoppingCallback": ["bad"], "TrainerControl": {"args": 5}},
+            "log_history": [1, None, {"eval_x": "NaN"}, {"eval_loss": 1.0, "step": 3}],
+            "best_global_step": True,
+            "best_model_checkpoint": 7,
+        },
         "outputs/c": [1, 2],
     }
     for rel, state in cases.items():
@@ -136,7 +142,9 @@ def test_a_log_the_lab_names_gives_liveness_and_the_error(tmp_path):
 
     run = tmp_path / "outputs" / "r"
     (run / "checkpoint-2").mkdir(parents=True)
-    (run / "checkpoint-2" / "trainer_state.json").write_text(json.dumps({"global_step": 2, "max_steps": 8, "epoch": 1.0, "num_train_epochs": 4, "log_history": []}))
+    (run / "checkpoint-2" / "trainer_state.json").write_text(
+        json.dumps({"global_step": 2, "max_steps": 8, "epoch": 1.0, "num_train_epochs": 4, "log_history": []})
+    )
     (run / "train.log").write_text('Traceback (most recent call last):\n  File "t.py", line 3, in <module>\nRuntimeError: CUDA out of memory\n')
     settings = load_settings(str(tmp_path), trainer_log_pattern="train*.log")
     out = get_all_run_status(discover_runs(Project.at(str(tmp_path), settings)), root=str(tmp_path), settings=settings, use_store=False, sleep_time=0)

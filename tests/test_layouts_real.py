@@ -20,8 +20,14 @@ import pytest
 HERE = os.path.dirname(os.path.abspath(__file__))
 WRITERS = os.path.join(HERE, "layout_writers")
 ROOT = os.path.dirname(HERE)
-ENV = {**os.environ, "PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""), "TOKENIZERS_PARALLELISM": "false",
-       "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_NO_ADVISORY_WARNINGS": "1"}
+ENV = {
+    **os.environ,
+    "PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""),
+    "TOKENIZERS_PARALLELISM": "false",
+    "OMP_NUM_THREADS": "1",
+    "HF_HUB_OFFLINE": "1",
+    "TRANSFORMERS_NO_ADVISORY_WARNINGS": "1",
+}
 NEEDED = ("torch", "transformers", "accelerate", "lightning", "tensorboard", "jsonargparse")
 
 pytestmark = pytest.mark.skipif(any(importlib.util.find_spec(m) is None for m in NEEDED), reason="needs the test extra: " + ", ".join(NEEDED))
@@ -76,14 +82,27 @@ def status_json(root, *args, sleep_time=None, local=False):
 
 def test_cli_finds_every_run_outside_a_pylon_project(runs):
     got = status_json(runs["root"])
-    assert set(got) == {"outputs/complete", "outputs/early", "outputs/hold",
-                        "lightning_logs/cli/version_0", "lightning_logs/early/version_0", "lightning_logs/tb/version_0", "lightning_logs/hold/version_0"}
+    assert set(got) == {
+        "outputs/complete",
+        "outputs/early",
+        "outputs/hold",
+        "lightning_logs/cli/version_0",
+        "lightning_logs/early/version_0",
+        "lightning_logs/tb/version_0",
+        "lightning_logs/hold/version_0",
+    }
     assert {r["runner_type"] for r in got.values()} == {"hf_trainer", "lightning"}
 
 
 def test_cli_table_shows_them_like_any_run(runs):
-    r = subprocess.run([sys.executable, "-m", "runwatch.cli", "status", "--no-local", "--sleep-time", "0", "--root", runs["root"]],
-                       capture_output=True, text=True, env=ENV, timeout=120, check=False)
+    r = subprocess.run(
+        [sys.executable, "-m", "runwatch.cli", "status", "--no-local", "--sleep-time", "0", "--root", runs["root"]],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        timeout=120,
+        check=False,
+    )
     assert r.returncode == 0, r.stderr
     lines = {line.split()[0]: line for line in r.stdout.splitlines() if line.strip() and "/" in line.split()[0]}
     assert "hf_trainer" in lines["outputs/complete"] and "4/4" in lines["outputs/complete"] and "eval_mae" in lines["outputs/complete"]

@@ -15,13 +15,14 @@ import pytest
 
 pytest.importorskip("tensorboard")
 
-from runwatch import get_all_run_status  # noqa: E402
-from runwatch.layout import Project  # noqa: E402
-from runwatch.layouts import discover_runs  # noqa: E402
+from runwatch import get_all_run_status
+from runwatch.layout import Project
+from runwatch.layouts import discover_runs
 
 
 def statuses(root, **kw):
     return {r.run: r for r in get_all_run_status(discover_runs(Project.at(str(root))), root=str(root), use_store=False, **kw).values()}
+
 
 WRITER = r"""
 import os, sys, time
@@ -68,7 +69,14 @@ def test_the_event_files_writer_is_the_runs_process(tmp_path):
         assert str(p.pid) in gone.reason_detail and "event file" in gone.reason_detail
         # The CLI says the same (one answer everywhere).
         env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-        out = subprocess.run([sys.executable, "-m", "runwatch.cli", "status", "--json", "--root", str(tmp_path)], capture_output=True, text=True, env=env, timeout=120, check=False)
+        out = subprocess.run(
+            [sys.executable, "-m", "runwatch.cli", "status", "--json", "--root", str(tmp_path)],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+            check=False,
+        )
         (rec,) = [r for r in json.loads(out.stdout)["runs"] if r["run"] == name]
         assert (rec["status"], rec["reason"]) == ("failed", "exited")
         # Process lookup off: unknown, so no claim that it exited.

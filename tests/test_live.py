@@ -313,7 +313,9 @@ def test_measure_memory_per_run_beyond_the_score_series_on_2000_runs(tmp_path, c
         pickle.dump(list(tree.processes), f)
     repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in (repo, os.environ.get("PYTHONPATH")) if p))
-    out = subprocess.run([sys.executable, "-X", "tracemalloc", "-c", _MEMORY_CHILD, tree.root, procs_file], capture_output=True, text=True, env=env, timeout=1800, check=False)
+    out = subprocess.run(
+        [sys.executable, "-X", "tracemalloc", "-c", _MEMORY_CHILD, tree.root, procs_file], capture_output=True, text=True, env=env, timeout=1800, check=False
+    )
     assert out.returncode == 0, out.stderr
     m = json.loads(out.stdout.strip().splitlines()[-1])
     n, grown, series = m["runs"], m["grown"], m["series"]

@@ -29,9 +29,18 @@ from runwatch.settings import NOTIFY_STATUSES, NotifyRoute, NotifySettings, Sett
 
 def rec(run: str, status: str, **extra):
     r = {
-        "id": run_id(run), "run": run, "status": status, "config": f"/p/configs/{run}.py", "work_dir": f"/p/logs/{run}",
-        "completed_epochs": 2, "total_epochs": 5, "runner_type": "trainer", "start_time": 1000.0, "last_update_time": 1200.0,
-        "main_score": {"key": "mean_IoU", "best": 0.7123456, "latest": 0.7}, "early_stopped": False,
+        "id": run_id(run),
+        "run": run,
+        "status": status,
+        "config": f"/p/configs/{run}.py",
+        "work_dir": f"/p/logs/{run}",
+        "completed_epochs": 2,
+        "total_epochs": 5,
+        "runner_type": "trainer",
+        "start_time": 1000.0,
+        "last_update_time": 1200.0,
+        "main_score": {"key": "mean_IoU", "best": 0.7123456, "latest": 0.7},
+        "early_stopped": False,
     }
     r.update(extra)
     return r
@@ -94,11 +103,11 @@ def test_notify_settings_parse(tmp_path):
     [
         ('[notify]\non = ["crashed"]\n', "notify.on"),
         ('[notify]\nurl = ["x://"]\n', "notify.url"),
-        ('[notify]\nurls = [1]\n', "notify.urls"),
-        ('[notify]\ncommands = [3]\n', "notify.commands"),
+        ("[notify]\nurls = [1]\n", "notify.urls"),
+        ("[notify]\ncommands = [3]\n", "notify.commands"),
         ('[notify]\ncommands = ["\'unclosed"]\n', "notify.commands"),
-        ('[notify]\ncommand_timeout = -1\n', "notify.command_timeout"),
-        ('[notify]\nflap_limit = 1.5\n', "notify.flap_limit"),
+        ("[notify]\ncommand_timeout = -1\n", "notify.command_timeout"),
+        ("[notify]\nflap_limit = 1.5\n", "notify.flap_limit"),
         ('[notify]\ndashboard_url = "lab:8765"\n', "notify.dashboard_url"),
         ('[[notify.route]]\nurls = ["json://h"]\n', "notify.route[0].match"),
         ('[[notify.route]]\nmatch = "a"\nstatus = ["failed"]\n', "notify.route[0].status"),
@@ -121,7 +130,13 @@ def test_notify_statuses_are_the_status_rules():
 
 
 def test_message_names_everything():
-    r = rec("trainers/run_3", "failed", reason="crashed", reason_detail="exception in the log", error_line="RuntimeError: CUDA out of memory. Tried to allocate 2.00 GiB")
+    r = rec(
+        "trainers/run_3",
+        "failed",
+        reason="crashed",
+        reason_detail="exception in the log",
+        error_line="RuntimeError: CUDA out of memory. Tried to allocate 2.00 GiB",
+    )
     t = Transition("trainers/run_3", r["id"], "running", "failed", 1300.0, r)
     title, body = message_text([t], dashboard_url="http://lab:8765/", project_root="/data/proj")
     assert title == "runwatch [proj]: trainers/run_3 failed"
@@ -425,7 +440,9 @@ def test_run_hook_feeds_json_on_stdin_without_a_shell(tmp_path):
 
 def test_run_hook_time_limit_kills_the_whole_group(tmp_path):
     script = tmp_path / "slow.py"
-    script.write_text("import subprocess, sys, time\nsubprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])\nprint('started', flush=True)\ntime.sleep(60)\n")
+    script.write_text(
+        "import subprocess, sys, time\nsubprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])\nprint('started', flush=True)\ntime.sleep(60)\n"
+    )
     t0 = time.monotonic()
     res = run_hook((sys.executable, str(script)), {}, timeout=1.0, cwd=str(tmp_path))
     assert time.monotonic() - t0 < 8
@@ -441,7 +458,7 @@ def test_run_hook_missing_program_or_failure(tmp_path):
 
 def test_a_relative_hook_runs_from_the_project_root(tmp_path):
     hook = tmp_path / "relaunch.sh"
-    hook.write_text("#!/bin/sh\ncat > \"$RUNWATCH_RUN.event.json\"\n")
+    hook.write_text('#!/bin/sh\ncat > "$RUNWATCH_RUN.event.json"\n')
     hook.chmod(0o755)
     n = make_notifier(tmp_path, commands=(("./relaunch.sh",),)).start()
     feed = Feed(n)

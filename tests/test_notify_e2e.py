@@ -72,7 +72,8 @@ def test_crash_and_finish_reach_mail_json_and_hook_once_across_restarts(tmp_path
     (tmp_path / "hook.py").write_text(HOOK)
     plan = {"exp/crash": {"epochs": 5, "crash_at": 2}, "exp/done": {"epochs": 3}, "exp/never": {"epochs": 4}}
     root = make_project(
-        str(tmp_path / "proj"), plan,
+        str(tmp_path / "proj"),
+        plan,
         f'urls = ["{receiver.url}", "{smtp.url}"]\ncommands = [["{sys.executable}", "{tmp_path / "hook.py"}", "{events}"]]\n'
         'on = ["failed", "finished"]\ndigest_seconds = 1.5\ndashboard_url = "https://lab.example.org/rw/"\n',
     )
@@ -166,7 +167,9 @@ def test_many_runs_failing_together_make_one_digest(tmp_path, receiver):
 def test_a_refusing_target_is_retried_with_backoff_and_the_watcher_lives(tmp_path, receiver):
     port = free_port()
     plan = {"a/crash": {"epochs": 3, "crash_at": 1}, "a/later": {"epochs": 2}}
-    root = make_project(str(tmp_path / "proj"), plan, f'urls = ["json://127.0.0.1:{port}/x", "{receiver.url}"]\non = ["failed", "finished"]\ndigest_seconds = 0.5\n')
+    root = make_project(
+        str(tmp_path / "proj"), plan, f'urls = ["json://127.0.0.1:{port}/x", "{receiver.url}"]\non = ["failed", "finished"]\ndigest_seconds = 0.5\n'
+    )
     n = NotifyProcess(root)
     try:
         n.wait_for("runwatch notify: watching")
@@ -231,7 +234,11 @@ def test_serve_sends_the_same_messages_and_reports_targets(tmp_path, receiver):
     from runwatch.server import BackgroundServer
 
     port = free_port()
-    root = make_project(str(tmp_path / "proj"), {"s/crash": {"epochs": 4, "crash_at": 1}}, f'urls = ["{receiver.url}", "json://127.0.0.1:{port}/x"]\non = ["failed", "finished"]\ndigest_seconds = 0.5\n')
+    root = make_project(
+        str(tmp_path / "proj"),
+        {"s/crash": {"epochs": 4, "crash_at": 1}},
+        f'urls = ["{receiver.url}", "json://127.0.0.1:{port}/x"]\non = ["failed", "finished"]\ndigest_seconds = 0.5\n',
+    )
     with BackgroundServer(root, sweep_interval=0.5) as s:
         entry_id = run_id("s/crash")
         hold(root)

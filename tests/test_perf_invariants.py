@@ -106,7 +106,7 @@ def test_change_within_the_same_mtime_tick_is_seen(tmp_path):
     wd, cfg = _tracker_run(tmp_path)
     t = TrainerProgressTracker(str(wd), cfg)
     assert t.get_progress().completed_epochs == 3
-    assert "" in t._hint["names"], "a dir modified just now (the work dir itself: \"\") is racy"
+    assert "" in t._hint["names"], 'a dir modified just now (the work dir itself: "") is racy'
     before = os.stat(wd).st_mtime_ns
     # A new epoch appears; the dir's mtime is set back to what the scan saw.
     write_epoch(str(wd), 3, {"mean_IoU": 0.9}, None, 4, random.Random(1))
@@ -205,7 +205,9 @@ def test_elided_seed_lists_change_no_answer(tmp_path, monkeypatch):
     from runwatch.configs.evaluator import parse, parse_elided
 
     seeds = ", ".join(str(1000 + i) for i in range(40))
-    used = _project(tmp_path, f"seeds = [{seeds}]\nconfig = {{'epochs': len(seeds), 'train_seeds': seeds,\n  'val_seeds': [\n {seeds}\n],\n 'work_dir': './logs/x'}}\n")
+    used = _project(
+        tmp_path, f"seeds = [{seeds}]\nconfig = {{'epochs': len(seeds), 'train_seeds': seeds,\n  'val_seeds': [\n {seeds}\n],\n 'work_dir': './logs/x'}}\n"
+    )
     assert parse_elided(open(used, "rb").read(), used)[1]  # the lists were elided...
     f = read_configs([used], root=str(tmp_path), use_cache=False)[used]
     assert f.error is None and f.epochs == 40 and not f.warnings  # ...and the answer is the full read's
@@ -244,7 +246,17 @@ def test_json_record_equals_json_safe_of_to_dict():
 
     nan, inf = float("nan"), float("inf")
     p = ProgressInfo(3, nan, best_score={"a": {"b": inf}}, latest_score={"a": 1.0}, warnings=["w"], stages=[StageProgress(0, 3, 3, nan, "r")], start_time=inf)
-    r = RunStatus("c", "w", p, "running", None, run="r", eta_seconds=-inf, headline={"main_metric": "a", "main_best": nan, "main_latest": None, "main_direction": 1}, checked_at=1.0)
+    r = RunStatus(
+        "c",
+        "w",
+        p,
+        "running",
+        None,
+        run="r",
+        eta_seconds=-inf,
+        headline={"main_metric": "a", "main_best": nan, "main_latest": None, "main_direction": 1},
+        checked_at=1.0,
+    )
     assert json.dumps(r.to_json_record(), allow_nan=False) == json.dumps(json_safe(r.to_dict()), allow_nan=False)
 
 

@@ -74,9 +74,7 @@ def test_remote_matcher_accepts_another_checkout(tmp_path: Path) -> None:
 
 
 def test_launcher_patterns(tmp_path: Path) -> None:
-    project = make_project(
-        tmp_path, launcher_patterns=(r"accelerate launch \S+ --cfg (?P<config>\S+)", r"run\.sh (?P<config>\S+)(?P<debug> dbg)?")
-    )
+    project = make_project(tmp_path, launcher_patterns=(r"accelerate launch \S+ --cfg (?P<config>\S+)", r"run\.sh (?P<config>\S+)(?P<debug> dbg)?"))
     m = CommandMatcher(project)
     assert m.match("accelerate launch train.py --cfg configs/x/run_0.py") == m.match("python main.py --config-filepath configs/x/run_0.py")
     got = m.match("bash run.sh configs/x/run_0.py dbg")
@@ -135,9 +133,7 @@ def test_parse_ps_lines() -> None:
 
 
 def test_parse_ps_against_real_ps() -> None:
-    out = subprocess.run(
-        ["ps", "-eo", "pid=,user=,lstart=,cmd="], capture_output=True, text=True, env=dict(os.environ, LC_ALL="C", TZ="UTC")
-    ).stdout
+    out = subprocess.run(["ps", "-eo", "pid=,user=,lstart=,cmd="], capture_output=True, text=True, env=dict(os.environ, LC_ALL="C", TZ="UTC")).stdout
     rows = {r.pid: r for r in parse_ps(out).rows}
     me = rows[os.getpid()]
     import psutil
@@ -180,9 +176,7 @@ def test_local_source_finds_real_processes_and_skips_zombies(tmp_path: Path) -> 
     project = make_project(tmp_path)
     live = subprocess.Popen([sys.executable, "main.py", "--config-filepath", "./configs/x/run_0.py"], cwd=tmp_path)
     # A zombie: exited, not yet reaped by its parent (us).
-    dead = subprocess.Popen(
-        [sys.executable, "-c", "pass", "--config-filepath", "./configs/x/run_0.py"], cwd=tmp_path
-    )
+    dead = subprocess.Popen([sys.executable, "-c", "pass", "--config-filepath", "./configs/x/run_0.py"], cwd=tmp_path)
     try:
         import psutil
 

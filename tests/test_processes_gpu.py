@@ -64,9 +64,7 @@ def test_real_gpu_process_found_via_nvml_and_nvidia_smi(tmp_path: Path) -> None:
     (tmp_path / "configs" / "x" / "run_0.py").write_text("config = {}\n")
     (tmp_path / "main.py").write_text(CUDA_MAIN)
     project = Project.at(tmp_path, Settings())
-    proc = subprocess.Popen(
-        [sys.executable, "main.py", "--config-filepath", "configs/x/run_0.py"], cwd=tmp_path, stdout=subprocess.PIPE, text=True
-    )
+    proc = subprocess.Popen([sys.executable, "main.py", "--config-filepath", "configs/x/run_0.py"], cwd=tmp_path, stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None and proc.stdout.readline().strip() == "ready", "CUDA process did not start"
         deadline = time.monotonic() + 20

@@ -1,5 +1,4 @@
 """The Slurm source against a real single-node Slurm running a real launcher job."""
-# ruff: noqa: F811  (pytest fixtures imported from the fixtures module)
 
 from __future__ import annotations
 
@@ -97,12 +96,8 @@ def test_squeue_missing_is_an_error(tmp_path: Path) -> None:
 
 def test_parse_squeue_and_scripts() -> None:
     sep = "\x1f"
-    rows = parse_squeue(
-        sep.join(["12_[3-5]", "12", "PENDING", "ann", "2024-01-01T10:00:00", "N/A", "/w", "(null)"]) + "\n"
-    )
+    rows = parse_squeue(sep.join(["12_[3-5]", "12", "PENDING", "ann", "2024-01-01T10:00:00", "N/A", "/w", "(null)"]) + "\n")
     assert rows[0].array_job_id == "12" and rows[0].start_time is None and rows[0].command is None
     with pytest.raises(SlurmError, match="line 1"):
         parse_squeue("garbage|x\n")
-    assert script_lines("#!/bin/sh\n#SBATCH -n1\nsrun python \\\n  main.py --config-filepath a.py\n\n") == [
-        "srun python    main.py --config-filepath a.py"
-    ]
+    assert script_lines("#!/bin/sh\n#SBATCH -n1\nsrun python \\\n  main.py --config-filepath a.py\n\n") == ["srun python    main.py --config-filepath a.py"]

@@ -1,5 +1,4 @@
 """The SSH source against a real sshd on loopback, finding a real launcher process."""
-# ruff: noqa: F811  (pytest fixtures imported from the fixtures module)
 
 from __future__ import annotations
 
@@ -74,9 +73,7 @@ def test_connection_reused_across_snapshots(sshd: Sshd, project_with_run: tuple[
         src.close()
 
 
-def test_ssh_config_alias_supplies_host_port_user_key_and_known_hosts(
-    sshd: Sshd, project_with_run: tuple[Project, int]
-) -> None:
+def test_ssh_config_alias_supplies_host_port_user_key_and_known_hosts(sshd: Sshd, project_with_run: tuple[Project, int]) -> None:
     project, pid = project_with_run
     src = source(sshd, servers=[sshd.alias])
     try:
@@ -125,9 +122,7 @@ def test_refusing_to_disable_host_key_checks() -> None:
         SshSource(["a"], known_hosts=None)
 
 
-def test_unreachable_server_reported_and_others_still_count(
-    sshd: Sshd, project_with_run: tuple[Project, int]
-) -> None:
+def test_unreachable_server_reported_and_others_still_count(sshd: Sshd, project_with_run: tuple[Project, int]) -> None:
     project, pid = project_with_run
     dead = f"root@127.0.0.1:{free_port()}"
     mon = SystemMonitor([LocalSource(), source(sshd, servers=[dead, sshd.spec])])
@@ -141,9 +136,7 @@ def test_unreachable_server_reported_and_others_still_count(
         mon.close()
 
 
-def test_server_dropping_the_connection_mid_command_is_an_error_and_others_count(
-    sshd: Sshd, project_with_run: tuple[Project, int]
-) -> None:
+def test_server_dropping_the_connection_mid_command_is_an_error_and_others_count(sshd: Sshd, project_with_run: tuple[Project, int]) -> None:
     project, pid = project_with_run
     src = source(sshd, servers=[sshd.drop_alias, sshd.spec], timeout=5.0)
     try:
@@ -163,9 +156,7 @@ def test_server_dropping_the_connection_mid_command_is_an_error_and_others_count
         src.close()
 
 
-def test_hung_server_times_out_within_the_per_server_timeout(
-    sshd: Sshd, silent_server: int, project_with_run: tuple[Project, int]
-) -> None:
+def test_hung_server_times_out_within_the_per_server_timeout(sshd: Sshd, silent_server: int, project_with_run: tuple[Project, int]) -> None:
     project, pid = project_with_run
     hung = f"root@127.0.0.1:{silent_server}"
     src = source(sshd, servers=[hung, sshd.spec], timeout=2.0)

@@ -178,7 +178,10 @@ def test_progress_json_policies_on_real_runs(project):
     for path in every_progress_json(project):
         assert set(strict_pylon_read(path)) == TRAINER_FIELDS, path
     assert strict_pylon_read(str(project / "logs/pj/old/progress.json")) == {
-        "completed_epochs": 3, "progress_percentage": 100.0, "early_stopped": False, "early_stopped_at_epoch": None,
+        "completed_epochs": 3,
+        "progress_percentage": 100.0,
+        "early_stopped": False,
+        "early_stopped_at_epoch": None,
     }
     assert not [n for d, _, fs in os.walk(project / "logs") for n in fs if n.endswith(".tmp") or "runwatch" in n]
 
@@ -337,10 +340,7 @@ def test_run_in_a_tmux_session_seen_live_then_finished(project, tmp_path):
     pause = tmp_path / "pause-tmux"
     pause.write_text("")
     sock = f"runwatch-test-{os.getpid()}"
-    command = (
-        f"cd {project} && SIM_PAUSE_FILE={pause} SIM_PAUSE_AT=train:1:1 {sys.executable} main.py --config-filepath {cfg}"
-        f" > {tmp_path / 'pane.out'} 2>&1"
-    )
+    command = f"cd {project} && SIM_PAUSE_FILE={pause} SIM_PAUSE_AT=train:1:1 {sys.executable} main.py --config-filepath {cfg} > {tmp_path / 'pane.out'} 2>&1"
     subprocess.run(["tmux", "-L", sock, "new-session", "-d", "-s", "live-tmux-GPU-0", command], check=True, timeout=10)
     try:
         deadline = time.time() + 30
@@ -450,6 +450,8 @@ def test_launch_config_reader_is_conservative():
     launch = LaunchFacts(epochs=10, early_stopping=(True, 3), metric="SimMetric")
     assert launch_differences(launch, 10, (True, 3), "SimMetric") == []
     assert launch_differences(launch, 12, (True, 5), "Other") == [
-        "epochs 10 at launch, 12 now", "early-stopping patience 3 at launch, 5 now", "metric SimMetric at launch, Other now",
+        "epochs 10 at launch, 12 now",
+        "early-stopping patience 3 at launch, 5 now",
+        "metric SimMetric at launch, Other now",
     ]
     assert launch_differences(launch, None, None, None) == []  # unknown today: no claim

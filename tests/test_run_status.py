@@ -130,9 +130,26 @@ def test_outside_configs_is_failed_with_message(tree, tmp_path):
 def test_to_dict_schema(tree):
     result, paths = run_all(tree)
     rec = next(iter(result.values())).to_dict()
-    for key in ("run", "config", "work_dir", "status", "completed_epochs", "progress_percentage", "early_stopped",
-                "early_stopped_at_epoch", "runner_type", "total_epochs", "start_time", "last_update_time",
-                "best_score", "latest_score", "error_message", "warnings", "process_info", "eta_seconds"):
+    for key in (
+        "run",
+        "config",
+        "work_dir",
+        "status",
+        "completed_epochs",
+        "progress_percentage",
+        "early_stopped",
+        "early_stopped_at_epoch",
+        "runner_type",
+        "total_epochs",
+        "start_time",
+        "last_update_time",
+        "best_score",
+        "latest_score",
+        "error_message",
+        "warnings",
+        "process_info",
+        "eta_seconds",
+    ):
         assert key in rec
 
 

@@ -75,8 +75,11 @@ def test_runs_endpoint_filters_sorts_and_paginates(served):
     assert pcts == sorted(pcts, reverse=True) and [r["id"] for r in srt["runs"]] == [r["id"] for r in allsorted["runs"][1:6]]
     _, best, _ = get(srv.base + "api/runs?sort=best")
     # Better first, whatever the metric's direction (runwatch.view_model.score_sort_value, as the page sorts).
-    vals = [-r["main_score"]["best"] if (r["main_score"]["direction"] or 0) >= 0 else r["main_score"]["best"]
-            for r in best["runs"] if r["main_score"] and r["main_score"]["best"] is not None]
+    vals = [
+        -r["main_score"]["best"] if (r["main_score"]["direction"] or 0) >= 0 else r["main_score"]["best"]
+        for r in best["runs"]
+        if r["main_score"] and r["main_score"]["best"] is not None
+    ]
     assert vals == sorted(vals)
     has = [bool(r["main_score"] and r["main_score"]["best"] is not None) for r in best["runs"]]
     assert has == sorted(has, reverse=True)  # runs without a score come last
@@ -154,7 +157,9 @@ def test_snapshot_then_delta_after_an_epoch_is_written(served):
             seqs = [snap["seq"]]
             for _ in range(2):
                 await asyncio.to_thread(add_epoch, tree, exp.rel)
-                d = await recv_until(ws, lambda m: m["type"] == "delta" and any(r["id"] == rec["id"] and r["completed_epochs"] == exp.completed_epochs for r in m["changed"]))
+                d = await recv_until(
+                    ws, lambda m: m["type"] == "delta" and any(r["id"] == rec["id"] and r["completed_epochs"] == exp.completed_epochs for r in m["changed"])
+                )
                 seqs.append(d["seq"])
             return rec, seqs
 
@@ -233,7 +238,9 @@ def _raw_ws(host: str, port: int) -> socket.socket:
     s = socket.create_connection((host, port))
     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     key = base64.b64encode(os.urandom(16)).decode()
-    s.sendall(f"GET /ws HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode())
+    s.sendall(
+        f"GET /ws HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode()
+    )
     buf = b""
     while b"\r\n\r\n" not in buf:
         buf += s.recv(1)
@@ -349,11 +356,10 @@ def test_binding_a_non_loopback_host_generates_a_token(tree):
 
 
 def test_run_server_shuts_down_cleanly_on_sigterm(tree):
-    code = (
-        "import sys; from runwatch.server import run_server; "
-        f"run_server({tree.root!r}, port=0, on_ready=lambda url: print('READY', url, flush=True))"
+    code = f"import sys; from runwatch.server import run_server; run_server({tree.root!r}, port=0, on_ready=lambda url: print('READY', url, flush=True))"
+    p = subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=os.path.dirname(os.path.dirname(__file__))
     )
-    p = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=os.path.dirname(os.path.dirname(__file__)))
     try:
         line = p.stdout.readline()
         assert line.startswith("READY http://127.0.0.1:"), (line, p.stderr.read() if p.poll() is not None else "")

@@ -75,7 +75,11 @@ def test_traceback_in_the_log_reads_crashed_whatever_its_age(proj):
 
 def test_plain_exception_is_crashed(proj):
     proj.config("a/keyerror", epochs=3, epoch_seconds=0.2, crash_at=0)
-    text = (proj.root / "main.py").read_text().replace('raise RuntimeError(f"CUDA out of memory. Tried to allocate 2.00 GiB (toy crash in epoch {e})")', "raise KeyError('labels')")
+    text = (
+        (proj.root / "main.py")
+        .read_text()
+        .replace('raise RuntimeError(f"CUDA out of memory. Tried to allocate 2.00 GiB (toy crash in epoch {e})")', "raise KeyError('labels')")
+    )
     (proj.root / "main.py").write_text(text)
     p = proj.launch("a/keyerror")
     assert p.wait(timeout=30) != 0
@@ -171,8 +175,19 @@ def test_collector_event_in_the_project_gives_the_error(proj):
     out = (proj.root / "out" / "remote.log").read_text().splitlines()
     events = proj.root / "agents" / "launcher" / "collector_events.json"
     events.parent.mkdir(parents=True)
-    events.write_text(json.dumps([{"host": "gpu-3", "timestamp": time.time(), "command": "python main.py --config-filepath ./configs/a/remote.py",
-                                   "output_lines": out, "work_dir": "./logs/a/remote"}]))
+    events.write_text(
+        json.dumps(
+            [
+                {
+                    "host": "gpu-3",
+                    "timestamp": time.time(),
+                    "command": "python main.py --config-filepath ./configs/a/remote.py",
+                    "output_lines": out,
+                    "work_dir": "./logs/a/remote",
+                }
+            ]
+        )
+    )
     api, cli = both(proj, "a/remote")
     assert (api.status, api.reason, api.error_source) == ("failed", "oom", "collector")
     assert cli["error_line"].startswith("RuntimeError: CUDA out of memory")
@@ -189,11 +204,18 @@ def test_show_and_table_say_the_reason_and_the_exception(proj):
     assert p.wait(timeout=30) != 0
     # A hostile line in the output: an escape sequence must not reach the terminal.
     with open(proj.root / "out" / "shown.log", "a") as f:
-        f.write("Traceback (most recent call last):\n  File \"x\", line 1\nValueError: \x1b[2Jcleared\n")
+        f.write('Traceback (most recent call last):\n  File "x", line 1\nValueError: \x1b[2Jcleared\n')
 
     def rw(*args):
-        return subprocess.run([sys.executable, "-m", "runwatch.cli", *args, "--root", str(proj.root)], capture_output=True, text=True,
-                              cwd=proj.root, env=dict(ENV, COLUMNS="200"), timeout=60, check=False)
+        return subprocess.run(
+            [sys.executable, "-m", "runwatch.cli", *args, "--root", str(proj.root)],
+            capture_output=True,
+            text=True,
+            cwd=proj.root,
+            env=dict(ENV, COLUMNS="200"),
+            timeout=60,
+            check=False,
+        )
 
     show = rw("show", "a/shown")
     assert show.returncode == 0, show.stderr
@@ -217,7 +239,9 @@ def test_crash_in_a_tmux_session_is_read_from_its_pane(proj, tmp_path):
     import sys
 
     cmd = f"{sys.executable} main.py --config-filepath ./configs/a/tmuxed.py; sleep 60"
-    subprocess.run(["tmux", "-S", sock, "new-session", "-d", "-s", "job-GPU-0", "-x", "200", "-y", "50", "-c", str(proj.root), cmd], env=env, check=True, timeout=10)
+    subprocess.run(
+        ["tmux", "-S", sock, "new-session", "-d", "-s", "job-GPU-0", "-x", "200", "-y", "50", "-c", str(proj.root), cmd], env=env, check=True, timeout=10
+    )
     try:
         from runwatch.readers import run_output
 

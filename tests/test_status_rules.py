@@ -151,7 +151,9 @@ def test_row_4_job_end_states(state):
 
 
 def test_row_4_details():
-    assert decide(ev(job=Job("3", "FAILED", 1, 9), error_line="KeyError: 'x'")) == Decision("failed", "crashed", "Slurm job 3 FAILED, exit code 1, signal 9: KeyError: 'x'")
+    assert decide(ev(job=Job("3", "FAILED", 1, 9), error_line="KeyError: 'x'")) == Decision(
+        "failed", "crashed", "Slurm job 3 FAILED, exit code 1, signal 9: KeyError: 'x'"
+    )
     assert decide(ev(job=Job("3", "FAILED", 1), error_line="torch.OutOfMemoryError: CUDA out of memory")).reason == "oom"
     assert decide(ev(job=Job("3", "TIMEOUT"))).detail == "Slurm job 3 TIMEOUT"
     assert decide(ev(job=Job("3", "TIMEOUT"), complete=True)) == Decision("finished")  # complete wins
@@ -297,8 +299,13 @@ def test_generated_trees_reasons_follow_the_table(tmp_path):
     from runwatch import get_all_run_status
     from runwatch.testing.generator import EVAL_SCENARIOS, EVIDENCE_SCENARIOS, TRAINER_SCENARIOS, generate_tree
 
-    tree = generate_tree(str(tmp_path / "proj"), n_runs=len(TRAINER_SCENARIOS + EVAL_SCENARIOS + EVIDENCE_SCENARIOS) * 2, seed=3,
-                         scenarios=TRAINER_SCENARIOS + EVAL_SCENARIOS + EVIDENCE_SCENARIOS, multi_stage=0)
+    tree = generate_tree(
+        str(tmp_path / "proj"),
+        n_runs=len(TRAINER_SCENARIOS + EVAL_SCENARIOS + EVIDENCE_SCENARIOS) * 2,
+        seed=3,
+        scenarios=TRAINER_SCENARIOS + EVAL_SCENARIOS + EVIDENCE_SCENARIOS,
+        multi_stage=0,
+    )
     paths = {r.rel: r.config_path for r in tree.runs}
     result = get_all_run_status(list(paths.values()), root=tree.root, system_monitor=tree.snapshot())
     check_answers(tree, result, paths)
@@ -348,7 +355,10 @@ def test_remembered_process_evidence(tmp_path):
     dead = dict(mine, pid=2**22 + 12345)
     assert remembered_evidence(dead, local, True) == ("gone", f"process {2**22 + 12345} on this machine has exited")
     remote = dict(mine, server="gpu-1", source="ssh")
-    assert remembered_evidence(remote, ProcessSnapshot(sources=["ssh"], hosts=["gpu-1"]), True) == ("gone", f"process {me.pid} on gpu-1 has exited (ssh no longer lists it)")
+    assert remembered_evidence(remote, ProcessSnapshot(sources=["ssh"], hosts=["gpu-1"]), True) == (
+        "gone",
+        f"process {me.pid} on gpu-1 has exited (ssh no longer lists it)",
+    )
     assert remembered_evidence(remote, ProcessSnapshot(sources=["ssh"], hosts=["gpu-2"]), True)[0] == "unknown"  # gpu-1 not seen
     assert remembered_evidence(remote, ProcessSnapshot(sources=["ssh"], hosts=["gpu-1"], errors={"gpu-1": "x"}), True)[0] == "unknown"
     job = dict(mine, server="slurm", source="slurm", job_id="42")
@@ -368,8 +378,15 @@ def test_process_memory_round_trip(tmp_path):
     path = str(tmp_path / "c" / "processes.json")
     mem = ProcessMemory(path)
     p = ProcessInfo(pid=5, user="u", cmd="python main.py", start_time=10.0, server="gpu-1", config_rel="a/b", source="ssh")
-    mem.observe(ProcessSnapshot(processes=[p, ProcessInfo(pid=6, user="u", cmd="x", config_rel="a/c", debug=True),
-                                           ProcessInfo(pid=7, user="u", cmd="x", config_rel="a/d", state="queued", job_id="3")]))
+    mem.observe(
+        ProcessSnapshot(
+            processes=[
+                p,
+                ProcessInfo(pid=6, user="u", cmd="x", config_rel="a/c", debug=True),
+                ProcessInfo(pid=7, user="u", cmd="x", config_rel="a/d", state="queued", job_id="3"),
+            ]
+        )
+    )
     again = ProcessMemory(path)  # a new process reads what the first remembered
     entry = again.last("a/b")
     assert (entry["server"], entry["pid"], entry["start_time"], entry["source"]) == ("gpu-1", 5, 10.0, "ssh")
@@ -392,11 +409,19 @@ def test_config_path_in_a_command_is_matched_as_a_whole_path():
     from runwatch.readers.run_output import _config_pattern
 
     pat = _config_pattern("configs", "a/run_1")
-    for cmd in ("python main.py --config-filepath ./configs/a/run_1.py", "python main.py --config-filepath=configs/a/run_1.py --debug",
-                "/opt/py main.py --config-filepath /home/u/p/configs/a/run_1.py", "python main.py --config-filepath 'configs/a/run_1.py'"):
+    for cmd in (
+        "python main.py --config-filepath ./configs/a/run_1.py",
+        "python main.py --config-filepath=configs/a/run_1.py --debug",
+        "/opt/py main.py --config-filepath /home/u/p/configs/a/run_1.py",
+        "python main.py --config-filepath 'configs/a/run_1.py'",
+    ):
         assert pat.search(cmd), cmd
-    for cmd in ("python main.py --config-filepath ./configs/a/run_10.py", "python main.py --config-filepath ./myconfigs/a/run_1.py",
-                "python main.py --config-filepath ./configs/b/a/run_1.py", "python main.py --config-filepath ./configs/a/run_1.pyc"):
+    for cmd in (
+        "python main.py --config-filepath ./configs/a/run_10.py",
+        "python main.py --config-filepath ./myconfigs/a/run_1.py",
+        "python main.py --config-filepath ./configs/b/a/run_1.py",
+        "python main.py --config-filepath ./configs/a/run_1.pyc",
+    ):
         assert not pat.search(cmd), cmd
 
 
@@ -420,13 +445,26 @@ def _gather(project, wd, **kw):
 
     from runwatch.run_status.evidence import gather
 
-    args = dict(rel="a/r", work_dir=str(wd), now=time.time(), complete=False, last_activity=time.time() - 5, artifact_last=None,
-                newest_log=None, details=None, proc=None, process_errors=None, config_error=None, sleep_time=None, outdated_days=30)
+    args = dict(
+        rel="a/r",
+        work_dir=str(wd),
+        now=time.time(),
+        complete=False,
+        last_activity=time.time() - 5,
+        artifact_last=None,
+        newest_log=None,
+        details=None,
+        proc=None,
+        process_errors=None,
+        config_error=None,
+        sleep_time=None,
+        outdated_days=30,
+    )
     args.update(kw)
     return gather(project, **args)
 
 
-TB = "Traceback (most recent call last):\n  File \"main.py\", line 3, in <module>\n    f()\nValueError: bad\n"
+TB = 'Traceback (most recent call last):\n  File "main.py", line 3, in <module>\n    f()\nValueError: bad\n'
 
 
 def test_gather_reads_the_log_end_only_for_incomplete_runs(tmp_path):
@@ -454,8 +492,20 @@ def test_gather_finds_output_by_glob_and_slurm_files(tmp_path):
     assert (v.decision.reason, v.error_line, v.error_source) == ("oom", "MemoryError", "output_glob")
     job_out = tmp_path / "slurm-77.out"
     job_out.write_text(TB)
-    proc = ProcessInfo(pid=77, user="u", cmd="", server="slurm", config_rel="a/r", state="ended", source="slurm", job_id="77",
-                       job_state="FAILED", exit_code=1, stdout=str(tmp_path / "slurm-%j.out"), stderr=str(tmp_path / "slurm-%j.out"))
+    proc = ProcessInfo(
+        pid=77,
+        user="u",
+        cmd="",
+        server="slurm",
+        config_rel="a/r",
+        state="ended",
+        source="slurm",
+        job_id="77",
+        job_state="FAILED",
+        exit_code=1,
+        stdout=str(tmp_path / "slurm-%j.out"),
+        stderr=str(tmp_path / "slurm-%j.out"),
+    )
     v = _gather(project, wd, proc=proc)
     assert (v.decision.status, v.decision.reason, v.error_source) == ("failed", "crashed", "slurm_output")
     assert v.decision.detail == "Slurm job 77 FAILED, exit code 1: ValueError: bad"
@@ -493,7 +543,9 @@ def test_gather_uses_the_settings_limits_and_arguments(tmp_path):
 
 def test_row_8_unknown_process_says_so():
     d = decide(ev(process="unknown", last_activity=None))
-    assert d == Decision("failed", "stalled", "no log or artifact written yet; its process could not be checked (a process source could not be asked): it may be stuck")
+    assert d == Decision(
+        "failed", "stalled", "no log or artifact written yet; its process could not be checked (a process source could not be asked): it may be stuck"
+    )
     assert decide(ev(process="none", last_activity=None)).detail == "no log or artifact written yet"
 
 
@@ -556,8 +608,12 @@ def test_gather_custom_end_line_and_collector_spellings(tmp_path):
     own = tmp_path / "proj" / ".runwatch-cache" / "collector-events.jsonl"
     own.parent.mkdir(parents=True, exist_ok=True)
     # The launcher named the run by its command only (work_dir: the project, not the run).
-    own.write_text(json.dumps({"host": "h", "timestamp": now, "command": "python main.py --config-filepath ./configs/a/r.py",
-                               "output_lines": TB.splitlines(), "work_dir": "."}) + "\n")
+    own.write_text(
+        json.dumps(
+            {"host": "h", "timestamp": now, "command": "python main.py --config-filepath ./configs/a/r.py", "output_lines": TB.splitlines(), "work_dir": "."}
+        )
+        + "\n"
+    )
     v = _gather(project, wd, now=now, last_activity=now - 5)
     assert (v.decision.reason, v.error_source, v.error_line) == ("crashed", "collector", "ValueError: bad")
     # The run showed life long after the report: a relaunch; the old crash is not this run's.

@@ -90,13 +90,19 @@ def test_collector_post_turns_the_run_failed_with_its_output(proj):
         proj.wait_epochs("a/remote", 1)
         p.kill()
         p.wait()
-        event = {"host": "gpu-3", "timestamp": time.time(), "command": "python main.py --config-filepath ./configs/a/remote.py",
-                 "output_lines": ["Traceback (most recent call last):", '  File "main.py", line 1, in <module>', "ValueError: bad batch"],
-                 "work_dir": "./logs/a/remote"}
+        event = {
+            "host": "gpu-3",
+            "timestamp": time.time(),
+            "command": "python main.py --config-filepath ./configs/a/remote.py",
+            "output_lines": ["Traceback (most recent call last):", '  File "main.py", line 1, in <module>', "ValueError: bad batch"],
+            "work_dir": "./logs/a/remote",
+        }
         url = srv.base.rstrip("/") + "/api/collector"
 
         def post(body: bytes, token: str | None) -> int:
-            req = urllib.request.Request(url, data=body, method="POST", headers={"content-type": "application/json", **({"authorization": f"Bearer {token}"} if token else {})})
+            req = urllib.request.Request(
+                url, data=body, method="POST", headers={"content-type": "application/json", **({"authorization": f"Bearer {token}"} if token else {})}
+            )
             try:
                 with urllib.request.urlopen(req, timeout=10) as r:
                     return r.status
@@ -139,9 +145,25 @@ def test_the_launchers_post_on_a_real_crash(proj):
     launcher = Path(__file__).parent / "pylon_toy" / "remote_command.py"
     with serve(proj) as srv:
         rc = subprocess.run(
-            [sys.executable, str(launcher), "--collector", srv.base.rstrip("/") + "/api/collector", "--token", "s3cret",
-             "--work-dir", "./logs/a/launched", "--", sys.executable, "main.py", "--config-filepath", "./configs/a/launched.py"],
-            cwd=proj.root, capture_output=True, text=True, timeout=60,
+            [
+                sys.executable,
+                str(launcher),
+                "--collector",
+                srv.base.rstrip("/") + "/api/collector",
+                "--token",
+                "s3cret",
+                "--work-dir",
+                "./logs/a/launched",
+                "--",
+                sys.executable,
+                "main.py",
+                "--config-filepath",
+                "./configs/a/launched.py",
+            ],
+            cwd=proj.root,
+            capture_output=True,
+            text=True,
+            timeout=60,
         ).returncode
         assert rc == 1
         rec, _ = wait_run(srv, "a/launched", lambda r: r["error_source"] == "collector", timeout=5)

@@ -1,5 +1,4 @@
 """Status of toy Pylon runs as Slurm jobs on the real single-node Slurm: the scheduler's word first (rows 1-4)."""
-# ruff: noqa: F811  (pytest fixtures imported from the fixtures module)
 
 from __future__ import annotations
 
@@ -27,8 +26,14 @@ def proj(tmp_path):
 
 def submit(slurm: Slurm, proj: ToyProject, rel: str, *extra: str) -> str:
     out = slurm.run(
-        "sbatch", "--parsable", "-o", str(proj.root / "out" / f"slurm-%j.out"), *extra,
-        "--wrap", f"python3 main.py --config-filepath ./configs/{rel}.py", cwd=proj.root,
+        "sbatch",
+        "--parsable",
+        "-o",
+        str(proj.root / "out" / "slurm-%j.out"),
+        *extra,
+        "--wrap",
+        f"python3 main.py --config-filepath ./configs/{rel}.py",
+        cwd=proj.root,
     )
     return out.strip().split(";")[0]
 
@@ -55,8 +60,11 @@ def wait_for(fn, want, timeout=60.0):
 
 
 def ended(slurm: Slurm, job: str, timeout: float = 60.0) -> None:
-    wait_for(lambda: slurm.run("squeue", "--noheader", "-t", "all", "-j", job, "-o", "%T", check=False).strip(),
-             lambda s: s not in ("", "PENDING", "RUNNING", "COMPLETING", "CONFIGURING"), timeout=timeout)
+    wait_for(
+        lambda: slurm.run("squeue", "--noheader", "-t", "all", "-j", job, "-o", "%T", check=False).strip(),
+        lambda s: s not in ("", "PENDING", "RUNNING", "COMPLETING", "CONFIGURING"),
+        timeout=timeout,
+    )
 
 
 def test_completed_job_is_finished(slurm, proj):
@@ -84,8 +92,15 @@ def test_failed_job_has_exit_code_and_the_traceback_from_its_output_file(slurm, 
 def test_failed_job_without_traceback_is_crashed_with_exit_code(slurm, proj):
     proj.config("s/exit3", epochs=5)
     # argparse refuses the flag: exit code 2, a usage message, no traceback.
-    job = slurm.run("sbatch", "--parsable", "-o", str(proj.root / "out" / "x.out"), "--wrap",
-                    "python3 main.py --config-filepath ./configs/s/exit3.py --no-such-flag", cwd=proj.root).strip()
+    job = slurm.run(
+        "sbatch",
+        "--parsable",
+        "-o",
+        str(proj.root / "out" / "x.out"),
+        "--wrap",
+        "python3 main.py --config-filepath ./configs/s/exit3.py --no-such-flag",
+        cwd=proj.root,
+    ).strip()
     ended(slurm, job)
     rs = status(slurm, proj, "s/exit3")
     assert (rs.status, rs.reason) == ("failed", "crashed") and f"Slurm job {job} FAILED, exit code 2" == rs.reason_detail

@@ -1,5 +1,4 @@
 """Process evidence over SSH (a real sshd on loopback): stopped is stuck, gone is exited, unreachable is unknown."""
-# ruff: noqa: F811  (pytest fixtures imported from the fixtures module)
 
 from __future__ import annotations
 

@@ -125,9 +125,7 @@ def test_error_message_from_traceback(tmp_path):
     wd = tmp_path / "run"
     make_run(wd, [0.1], log=False)
     (wd / "train_val_0.log").write_text("ok\n")
-    (wd / "train_val_1.log").write_text(
-        "starting\nTraceback (most recent call last):\n  File \"x.py\", line 1, in <module>\n    f()\nKeyError: 'mean_IoU'\n"
-    )
+    (wd / "train_val_1.log").write_text("starting\nTraceback (most recent call last):\n  File \"x.py\", line 1, in <module>\n    f()\nKeyError: 'mean_IoU'\n")
     os.utime(wd / "train_val_0.log", (time.time() - 100, time.time() - 100))
     p = TrainerProgressTracker(str(wd), trainer_config(10)).get_progress()
     assert p.error_message == "KeyError: 'mean_IoU'"
@@ -294,7 +292,15 @@ def test_someone_elses_progress_json_is_never_touched(tmp_path):
     [
         {"completed_epochs": 5, "progress_percentage": 50.0, "early_stopped": False, "early_stopped_at_epoch": None},
         {"completed_epochs": 5, "progress_percentage": 50, "early_stopped": False, "early_stopped_at_epoch": None, "total_epochs": 10},
-        {"completed_epochs": 5, "progress_percentage": 50.0, "early_stopped": True, "early_stopped_at_epoch": 5, "runner_type": "trainer", "total_epochs": 10, "future": 1},
+        {
+            "completed_epochs": 5,
+            "progress_percentage": 50.0,
+            "early_stopped": True,
+            "early_stopped_at_epoch": 5,
+            "runner_type": "trainer",
+            "total_epochs": 10,
+            "future": 1,
+        },
     ],
 )
 def test_from_dict_variants(data):

@@ -104,7 +104,14 @@ def test_summary_sums_the_runs_own_epochs_and_counts_done_runs_fully():
     assert s["progress_percentage"] == round((100 + 35 + 0 + 100) / 4, 2)
     # The same summary from the records as from the statuses.
     assert summarize(run_record(r) for r in runs) == s
-    assert summarize([]) == {"total": 0, "by_status": {k: 0 for k in STATUSES}, "progress_percentage": 0.0, "completed_epochs": 0, "total_epochs": 0, "with_warnings": 0}
+    assert summarize([]) == {
+        "total": 0,
+        "by_status": {k: 0 for k in STATUSES},
+        "progress_percentage": 0.0,
+        "completed_epochs": 0,
+        "total_epochs": 0,
+        "with_warnings": 0,
+    }
     assert run_percentage("running", float("nan")) == 0.0 and run_percentage("running", 140.0) == 100.0 and run_percentage("finished", 3.0) == 100.0
 
 
@@ -139,8 +146,14 @@ def test_detail_schema(tree):
 
 
 def _cli(root: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "runwatch.cli", *args, "--no-local", "--no-ssh", "--no-slurm", "--root", root],
-                          capture_output=True, text=True, env=ENV, timeout=120, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "runwatch.cli", *args, "--no-local", "--no-ssh", "--no-slurm", "--root", root],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        timeout=120,
+        check=False,
+    )
 
 
 def _get(url: str):
@@ -162,8 +175,13 @@ def _terminal_summary(root: str) -> dict:
     m = _LINE.search(out.stdout)
     assert m, out.stdout[-2000:]
     counts = {w.split()[1]: int(w.split()[0]) for w in m.group(2).split(" · ") if w}
-    return {"total": int(m.group(1)), "by_status": counts, "progress_percentage": float(m.group(3)),
-            "completed_epochs": int(m.group(4)), "total_epochs": int(m.group(5))}
+    return {
+        "total": int(m.group(1)),
+        "by_status": counts,
+        "progress_percentage": float(m.group(3)),
+        "completed_epochs": int(m.group(4)),
+        "total_epochs": int(m.group(5)),
+    }
 
 
 def _agree(root: str) -> dict:
@@ -195,9 +213,13 @@ def _agree(root: str) -> dict:
     assert {k: api_sum[k] for k in SUMMARY_KEYS} == cli_sum == {k: snap["summary"][k] for k in SUMMARY_KEYS}
     assert cli_sum["completed_epochs"] == sum(r["completed_epochs"] for r in cli_runs.values())
     assert cli_sum["total_epochs"] == sum(r["total_epochs"] or 0 for r in cli_runs.values())
-    assert term == {"total": cli_sum["total"], "by_status": {k: n for k, n in cli_sum["by_status"].items() if n},
-                    "progress_percentage": round(cli_sum["progress_percentage"], 1),
-                    "completed_epochs": cli_sum["completed_epochs"], "total_epochs": cli_sum["total_epochs"]}
+    assert term == {
+        "total": cli_sum["total"],
+        "by_status": {k: n for k, n in cli_sum["by_status"].items() if n},
+        "progress_percentage": round(cli_sum["progress_percentage"], 1),
+        "completed_epochs": cli_sum["completed_epochs"],
+        "total_epochs": cli_sum["total_epochs"],
+    }
     assert snap["status_order"] == list(STATUS_ORDER)
     # /metrics shows the same totals; --jsonl the same records as --json.
     c = api_sum["cluster"]

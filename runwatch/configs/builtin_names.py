@@ -10,8 +10,29 @@ from __future__ import annotations
 from typing import Any
 
 BUILTIN_NAMES = {
-    "dict", "list", "tuple", "set", "frozenset", "int", "float", "str", "bool", "len", "range", "sum",
-    "min", "max", "sorted", "reversed", "abs", "round", "zip", "enumerate", "any", "all", "print",
+    "dict",
+    "list",
+    "tuple",
+    "set",
+    "frozenset",
+    "int",
+    "float",
+    "str",
+    "bool",
+    "len",
+    "range",
+    "sum",
+    "min",
+    "max",
+    "sorted",
+    "reversed",
+    "abs",
+    "round",
+    "zip",
+    "enumerate",
+    "any",
+    "all",
+    "print",
 }
 CONSTANT_NAMES = {"True": True, "False": False, "None": None, "Ellipsis": ...}
 
@@ -30,8 +51,22 @@ class Builtin:
 
 
 STR_METHODS = {
-    "join", "replace", "lower", "upper", "strip", "lstrip", "rstrip", "split", "rsplit", "startswith",
-    "endswith", "title", "capitalize", "removeprefix", "removesuffix", "zfill",
+    "join",
+    "replace",
+    "lower",
+    "upper",
+    "strip",
+    "lstrip",
+    "rstrip",
+    "split",
+    "rsplit",
+    "startswith",
+    "endswith",
+    "title",
+    "capitalize",
+    "removeprefix",
+    "removesuffix",
+    "zfill",
 }
 
 

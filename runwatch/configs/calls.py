@@ -66,8 +66,10 @@ class Calls(EvaluatorCore):
             self.warn(node, f"the module calls {name}() when imported; later statements are ignored")
             raise Stop
         pathfns: dict[str, Callable[..., Any]] = {
-            "os.path.join": os.path.join, "os.path.basename": os.path.basename,
-            "os.path.dirname": os.path.dirname, "os.path.splitext": os.path.splitext,
+            "os.path.join": os.path.join,
+            "os.path.basename": os.path.basename,
+            "os.path.dirname": os.path.dirname,
+            "os.path.splitext": os.path.splitext,
             "os.path.normpath": os.path.normpath,
         }
         if name in pathfns:
@@ -110,7 +112,11 @@ class Calls(EvaluatorCore):
                     return self._unknown(node, "sorted() with a key function or symbolic values")
                 return self._try(node, lambda: sorted(items, reverse=bool(kwargs.get("reverse", False))))
             conv: dict[str, Callable[[list[Any]], Any]] = {
-                "list": list, "tuple": tuple, "set": set, "frozenset": frozenset, "reversed": lambda x: list(reversed(x)),
+                "list": list,
+                "tuple": tuple,
+                "set": set,
+                "frozenset": frozenset,
+                "reversed": lambda x: list(reversed(x)),
             }
             return self._try(node, lambda: conv[name](items))
         if name == "range":
@@ -130,8 +136,18 @@ class Calls(EvaluatorCore):
         if not is_plain(args) or not is_plain(kwargs):
             return self._unknown(node, f"{name}() of symbolic values")
         simple: dict[str, Callable[..., Any]] = {
-            "int": int, "float": float, "str": str, "bool": bool, "len": len, "sum": sum, "min": min,
-            "max": max, "abs": abs, "round": round, "any": any, "all": all,
+            "int": int,
+            "float": float,
+            "str": str,
+            "bool": bool,
+            "len": len,
+            "sum": sum,
+            "min": min,
+            "max": max,
+            "abs": abs,
+            "round": round,
+            "any": any,
+            "all": all,
         }
         fn = simple[name]
         if name in ("int", "str") and args and isinstance(args[0], str) and len(args[0]) > 4300:

@@ -22,7 +22,7 @@ from runwatch.configs.values import Call, ExecClass, ModuleRef, Opaque, Ref, Unk
 
 DEFAULT_TIMEOUT = 30.0
 
-_CHILD = r'''
+_CHILD = r"""
 import sys, os, json, types, functools, importlib.util
 path, root, out = sys.argv[1], sys.argv[2], sys.argv[3]
 sys.path.insert(0, root)
@@ -70,7 +70,7 @@ for m in list(sys.modules.values()):
         files.append(os.path.abspath(f))
 with open(out, "w") as fh:
     json.dump({"config": enc(mod.config), "files": sorted(set(files))}, fh)
-'''
+"""
 
 
 class ExecError(Exception):

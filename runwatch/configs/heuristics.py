@@ -13,15 +13,54 @@ import re
 from typing import Any
 
 # Tokens naming quantities where lower is better.
-LOWER_IS_BETTER = frozenset({
-    "loss", "error", "err", "distance", "dist", "mae", "mse", "rmse", "rmsle", "l1", "l2", "epe",
-    "absrel", "sqrel", "nll", "perplexity", "ppl", "chamfer", "fid", "wer", "cer", "hausdorff",
-})
+LOWER_IS_BETTER = frozenset(
+    {
+        "loss",
+        "error",
+        "err",
+        "distance",
+        "dist",
+        "mae",
+        "mse",
+        "rmse",
+        "rmsle",
+        "l1",
+        "l2",
+        "epe",
+        "absrel",
+        "sqrel",
+        "nll",
+        "perplexity",
+        "ppl",
+        "chamfer",
+        "fid",
+        "wer",
+        "cer",
+        "hausdorff",
+    }
+)
 # Tokens naming quantities where higher is better.
-HIGHER_IS_BETTER = frozenset({
-    "acc", "accuracy", "iou", "miou", "f1", "fscore", "precision", "recall", "ap", "map", "ar",
-    "auc", "psnr", "ssim", "dice", "kappa", "r2",
-})
+HIGHER_IS_BETTER = frozenset(
+    {
+        "acc",
+        "accuracy",
+        "iou",
+        "miou",
+        "f1",
+        "fscore",
+        "precision",
+        "recall",
+        "ap",
+        "map",
+        "ar",
+        "auc",
+        "psnr",
+        "ssim",
+        "dice",
+        "kappa",
+        "r2",
+    }
+)
 
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z][a-z])|(?<=[A-Z])(?=[A-Z][a-z])")
 _SPLIT = re.compile(r"[^A-Za-z0-9]+")

@@ -291,7 +291,7 @@ class _ConfigImports:
         path, _ = found
         if path in self.stack or path in self.loader.in_cycle:
             if path in self.stack:
-                names = [self.loader.module_name_of(p)[0] for p in self.stack[self.stack.index(path):]]
+                names = [self.loader.module_name_of(p)[0] for p in self.stack[self.stack.index(path) :]]
                 cycle = " -> ".join(names + [module])
             else:
                 cycle = f"{self.loader.module_name_of(self.into.path)[0]} -> {module} ({path}) -> ... -> {self.loader.module_name_of(self.into.path)[0]}"

@@ -18,15 +18,28 @@ from runwatch.configs.signals import UNDECIDED
 from runwatch.configs.values import Call, ConfigModule, LocalClass, ModuleRef, Opaque, Ref, Unknown
 
 BINOPS: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
-    ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
-    ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod, ast.Pow: operator.pow,
-    ast.BitOr: operator.or_, ast.BitAnd: operator.and_, ast.BitXor: operator.xor,
-    ast.LShift: operator.lshift, ast.RShift: operator.rshift,
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.Div: operator.truediv,
+    ast.FloorDiv: operator.floordiv,
+    ast.Mod: operator.mod,
+    ast.Pow: operator.pow,
+    ast.BitOr: operator.or_,
+    ast.BitAnd: operator.and_,
+    ast.BitXor: operator.xor,
+    ast.LShift: operator.lshift,
+    ast.RShift: operator.rshift,
 }
 CMPOPS: dict[type[ast.cmpop], Callable[[Any, Any], Any]] = {
-    ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt, ast.LtE: operator.le,
-    ast.Gt: operator.gt, ast.GtE: operator.ge,
-    ast.In: lambda a, b: a in b, ast.NotIn: lambda a, b: a not in b,
+    ast.Eq: operator.eq,
+    ast.NotEq: operator.ne,
+    ast.Lt: operator.lt,
+    ast.LtE: operator.le,
+    ast.Gt: operator.gt,
+    ast.GtE: operator.ge,
+    ast.In: lambda a, b: a in b,
+    ast.NotIn: lambda a, b: a not in b,
 }
 UNARYOPS: dict[type[ast.unaryop], Callable[[Any], Any]] = {ast.USub: operator.neg, ast.UAdd: operator.pos, ast.Invert: operator.invert}
 
@@ -60,9 +73,7 @@ class Operators(EvaluatorCore):
         if isinstance(right, Unknown):
             return right
         self.charge(SCAN * (size_of(left) + size_of(right)))  # the plainness walk
-        if not (is_plain(left) or isinstance(left, list | tuple | dict)) or not (
-            is_plain(right) or isinstance(right, list | tuple | dict)
-        ):
+        if not (is_plain(left) or isinstance(left, list | tuple | dict)) or not (is_plain(right) or isinstance(right, list | tuple | dict)):
             return self._unknown(node, "operator on symbolic values")
         fn = BINOPS.get(type(op))
         if fn is None:
@@ -103,9 +114,7 @@ class Operators(EvaluatorCore):
                 result = result if isinstance(op, ast.Is) else not result
             else:
                 self.charge(SCAN * (size_of(left) + size_of(right)))  # the plainness walk and the scan
-                if not (is_plain(left) or isinstance(left, list | tuple | dict)) or not (
-                    is_plain(right) or isinstance(right, list | tuple | dict)
-                ):
+                if not (is_plain(left) or isinstance(left, list | tuple | dict)) or not (is_plain(right) or isinstance(right, list | tuple | dict)):
                     return self._unknown(node, "comparison of symbolic values")
                 cmp, lhs, rhs = CMPOPS[type(op)], left, right
                 result = self._try(node, lambda: cmp(lhs, rhs))  # noqa: B023 - called at once

@@ -115,7 +115,9 @@ class _Batch:
 
     def key(self, path: str, exec_configs: bool) -> str:
         mode = "exec" if exec_configs else "static"
-        return f"{READER_VERSION}|{mode}|{self.fp}|{self.root}|{path if path[:1] == os.sep and '/.' not in path and '//' not in path else os.path.abspath(path)}"
+        return (
+            f"{READER_VERSION}|{mode}|{self.fp}|{self.root}|{path if path[:1] == os.sep and '/.' not in path and '//' not in path else os.path.abspath(path)}"
+        )
 
     def read(self, path: str, exec_configs: bool, exec_timeout: float) -> tuple[ConfigFacts, Deps]:
         try:

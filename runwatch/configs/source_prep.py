@@ -101,8 +101,7 @@ _LAZY_BLOCK = re.compile(
 _STRIP = re.compile(rb"""'(?:[^'\\\n]|\\.)*'|"(?:[^"\\\n]|\\.)*"|#[^\n]*""")
 _IDENT = re.compile(rb"(?<![\w.])([A-Za-z_]\w*)(?=(\s*\.)?)(?!\s*=(?!=))")
 _LAZY_REJECT = re.compile(rb":=|\\|[^\x00-\x7f]|(?<![\w.])(?:exit|quit|_exit|update)\b|\.\s*(?:exit|quit|_exit|update)\b")
-_NOT_NAMES = {b"None", b"True", b"False", b"and", b"or", b"not", b"in", b"is", b"if", b"else", b"for", b"lambda",
-              b"async", b"await", b"yield", b"from"}
+_NOT_NAMES = {b"None", b"True", b"False", b"and", b"or", b"not", b"in", b"is", b"if", b"else", b"for", b"lambda", b"async", b"await", b"yield", b"from"}
 
 
 class LazyBlock:

@@ -85,7 +85,15 @@ def write_live_run(root: str, rel: str, kind: str, rng: random.Random) -> dict[s
         cls = "SemanticSegmentationMetric" if metric == "mean_IoU" else "DepthMetric"
         with open(path, "w") as f:
             f.write(config_text(rel, "SupervisedSingleTaskTrainer", config_epochs or epochs, cls, extra.get("patience"), rng, "logs", 100))
-        return {"mode": "train", "kind": kind, "epochs": epochs, "metric": metric, "interval": round(rng.uniform(1.0, 2.0), 2), "seed": rng.randrange(10**6), **extra}
+        return {
+            "mode": "train",
+            "kind": kind,
+            "epochs": epochs,
+            "metric": metric,
+            "interval": round(rng.uniform(1.0, 2.0), 2),
+            "seed": rng.randrange(10**6),
+            **extra,
+        }
 
     if kind == "early_stop":
         return trainer(100, patience=4, plateau_after=rng.randint(12, 25))

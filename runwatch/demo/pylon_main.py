@@ -243,7 +243,7 @@ def main(argv: list[str]) -> int:
         return evaluate(plan, work_dir, parent, rng)
     try:
         return train(plan, work_dir, parent, rng)
-    except Exception:  # noqa: BLE001 - as in Pylon: the traceback reaches stderr, never the log
+    except Exception:
         traceback.print_exc()
         return 1
 

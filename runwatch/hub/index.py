@@ -231,7 +231,9 @@ class HubIndex:
             "updated_at": self.updated_at,
             "process_errors": errors,
             # Until every agent has answered once (or failed to), and while any agent scans.
-            "scanning": any((not a.synced and a.error is None) or (a.reachable and c["scanning"]) for a, c in zip(self.agents.values(), clusters.values(), strict=True)),
+            "scanning": any(
+                (not a.synced and a.error is None) or (a.reachable and c["scanning"]) for a, c in zip(self.agents.values(), clusters.values(), strict=True)
+            ),
             "cluster": self.cluster,
             "clusters": clusters,
             "unreachable": unreachable,

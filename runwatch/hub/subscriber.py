@@ -241,4 +241,3 @@ def describe(exc: BaseException, timeout: float) -> str:
     except ImportError:  # pragma: no cover
         pass
     return f"{type(exc).__name__}: {exc}"
-

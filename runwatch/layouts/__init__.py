@@ -124,7 +124,7 @@ def _pylon_run(project: Project, config: str) -> LayoutRun:
         croot, logs_root = roots
         if config.startswith(croot) and config.endswith(".py") and os.sep == "/" and "/./" not in config and "/../" not in config and "//" not in config:
             # The usual spelling (absolute, normalized, under configs/): plain slicing.
-            rel = config[len(croot):-3]
+            rel = config[len(croot) : -3]
             hit = LayoutRun(LAYOUTS["pylon"], os.path.join(logs_root, rel), rel, config)
         else:
             hit = LayoutRun(LAYOUTS["pylon"], project.work_dir(config), project.config_rel(config), config)

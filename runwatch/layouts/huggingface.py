@@ -15,7 +15,20 @@ import re
 from typing import Any
 
 from runwatch.configs.facts import ClassRef, ConfigFacts, StageFacts
-from runwatch.layouts.common import RunFolderDetails, RunFolderLayout, RunFolderTracker, newest_writer, StatMemo, lab_logs, event_files, listing, read_events, seen, stat_or_none, step_rate_eta
+from runwatch.layouts.common import (
+    RunFolderDetails,
+    RunFolderLayout,
+    RunFolderTracker,
+    newest_writer,
+    StatMemo,
+    lab_logs,
+    event_files,
+    listing,
+    read_events,
+    seen,
+    stat_or_none,
+    step_rate_eta,
+)
 from runwatch.progress_tracking.base_progress_tracker import EpochRecord
 from runwatch.progress_tracking.progress_info import ProgressInfo, register_runner_type
 from runwatch.readers.jsonfile import read_json_tolerant
@@ -82,7 +95,6 @@ def directions_of(args: dict[str, Any] | None) -> dict[str, int] | None:
     return {key: 1 if greater else -1}
 
 
-
 def _read_facts(run: str) -> tuple[ConfigFacts, list[str]]:
     names = listing(run)[1]
     args, source = training_args(run, names)
@@ -92,8 +104,6 @@ def _read_facts(run: str) -> tuple[ConfigFacts, list[str]]:
     if source is not None and source not in deps:
         deps.append(source)
     return ConfigFacts(path=run, stages=[stage]), deps
-
-
 
 
 def _state_at(path: str) -> tuple[dict[str, Any] | None, str | None]:
@@ -242,7 +252,9 @@ class HuggingFaceProgressTracker(RunFolderTracker):
             warnings.append(f"{wd}: no readable {STATE} yet (written at the first save)")
         if total_epochs is None and max_steps is None:
             warnings.append(f"{wd}: total unknown (no max_steps / num_train_epochs in the state)")
-        pct = 100.0 if complete else (min(100.0, step * 100.0 / max_steps) if max_steps else (min(100.0, epoch * 100.0 / total_epochs) if total_epochs else 0.0))
+        pct = (
+            100.0 if complete else (min(100.0, step * 100.0 / max_steps) if max_steps else (min(100.0, epoch * 100.0 / total_epochs) if total_epochs else 0.0))
+        )
         eta = None if complete else step_rate_eta(points, step, max_steps)
         start = min((s.wall_time for s in scalars), default=None)
         last = max([m for _, m in logs[:1]] + state_mtimes, default=None)

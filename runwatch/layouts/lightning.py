@@ -16,7 +16,20 @@ import re
 from typing import Any
 
 from runwatch.configs.facts import ClassRef, ConfigFacts, StageFacts
-from runwatch.layouts.common import RunFolderDetails, RunFolderLayout, RunFolderTracker, newest_writer, StatMemo, lab_logs, event_files, listing, read_events, seen, stat_or_none, step_rate_eta
+from runwatch.layouts.common import (
+    RunFolderDetails,
+    RunFolderLayout,
+    RunFolderTracker,
+    newest_writer,
+    StatMemo,
+    lab_logs,
+    event_files,
+    listing,
+    read_events,
+    seen,
+    stat_or_none,
+    step_rate_eta,
+)
 from runwatch.progress_tracking.base_progress_tracker import EpochRecord
 from runwatch.progress_tracking.early_stopping import replay
 from runwatch.progress_tracking.progress_info import ProgressInfo, register_runner_type
@@ -41,8 +54,11 @@ def _callbacks_of(path: str) -> dict[str, Any]:
     value, _ = read_torch_file(path)
     data = plain(value) if value is not None else None
     cbs = data.get("callbacks") if isinstance(data, dict) else None
-    return {"callbacks": cbs if isinstance(cbs, dict) else {}, "epoch": data.get("epoch") if isinstance(data, dict) else None,
-            "global_step": data.get("global_step") if isinstance(data, dict) else None}
+    return {
+        "callbacks": cbs if isinstance(cbs, dict) else {},
+        "epoch": data.get("epoch") if isinstance(data, dict) else None,
+        "global_step": data.get("global_step") if isinstance(data, dict) else None,
+    }
 
 
 _CKPTS: StatMemo = STATE.table("layouts.lightning.checkpoints", lambda: StatMemo(limit=4096))
@@ -112,7 +128,6 @@ def totals(work_dir: str, names: tuple[str, ...]) -> tuple[int | None, int | Non
     return None, None, None
 
 
-
 def _read_facts(run: str) -> tuple[ConfigFacts, list[str]]:
     names = listing(run)[1]
     me, _, _ = totals(run, names)
@@ -120,15 +135,19 @@ def _read_facts(run: str) -> tuple[ConfigFacts, list[str]]:
     mon = monitor_facts(run, ck)
     directions = {mon["monitor"]: 1 if mon.get("mode") == "max" else -1} if mon.get("monitor") and mon.get("mode") in ("min", "max") else None
     patience = mon.get("patience") if isinstance(mon.get("patience"), int) else None
-    stage = StageFacts(runner=ClassRef("lightning.pytorch", "Trainer"), epochs=me, directions=directions, directions_source="source" if directions else None,
-                       early_stopping_enabled=patience is not None, early_stopping_patience=patience)
+    stage = StageFacts(
+        runner=ClassRef("lightning.pytorch", "Trainer"),
+        epochs=me,
+        directions=directions,
+        directions_source="source" if directions else None,
+        early_stopping_enabled=patience is not None,
+        early_stopping_patience=patience,
+    )
     deps = [run, os.path.join(run, "config.yaml"), os.path.join(run, "hparams.yaml")]
     if ck:
         deps.append(os.path.join(run, "checkpoints"))
         deps += [os.path.join(run, "checkpoints", n) for n in ck if n == "last.ckpt" or n == mon.get("newest")]
     return ConfigFacts(path=run, stages=[stage]), deps
-
-
 
 
 def _epoch_rows(rows: list[dict[str, Any]]) -> dict[int, dict[str, Any]]:
@@ -144,8 +163,11 @@ def _epoch_rows(rows: list[dict[str, Any]]) -> dict[int, dict[str, Any]]:
 
 
 def complete_from(progress: ProgressInfo) -> bool:
-    return progress.early_stopped or (progress.total_epochs is not None and progress.completed_epochs >= progress.total_epochs) or (
-        progress.total_steps is not None and progress.completed_steps is not None and progress.completed_steps >= progress.total_steps)
+    return (
+        progress.early_stopped
+        or (progress.total_epochs is not None and progress.completed_epochs >= progress.total_epochs)
+        or (progress.total_steps is not None and progress.completed_steps is not None and progress.completed_steps >= progress.total_steps)
+    )
 
 
 class LightningProgressTracker(RunFolderTracker):

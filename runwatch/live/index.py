@@ -37,8 +37,6 @@ TIME_DEPENDENT = ("running", "stuck", "queued")
 _VOLATILE = ("checked_at",)
 
 
-
-
 @dataclass(slots=True)
 class Entry:
     """One listed run: its last status and the facts it was decided from (the scan engine keeps its tracker).
@@ -272,13 +270,7 @@ class LiveIndex:
             with self._lock:
                 for e in self.entries.values():
                     st = e.status.status if e.status is not None else None
-                    if (
-                        full
-                        or e.rel in proc_changed
-                        or st in TIME_DEPENDENT
-                        or (with_finished and st == "finished")
-                        or (errors_now and st == "failed")
-                    ):
+                    if full or e.rel in proc_changed or st in TIME_DEPENDENT or (with_finished and st == "finished") or (errors_now and st == "failed"):
                         touched[e.rel] = e.config
         if full:
             return self.full_scan(snapshot=snapshot)

@@ -376,7 +376,10 @@ async def watch_and_notify(
             scanned = True
             log.info(
                 "runwatch notify: watching %s (%d runs, %s); %d target(s), %d command(s)",
-                index.project.root, len(index), watcher.mode, len(notifier.targets),
+                index.project.root,
+                len(index),
+                watcher.mode,
+                len(notifier.targets),
                 len(notifier.settings.commands) + sum(len(r.commands) for r in notifier.settings.routes),
             )
             if on_ready is not None:

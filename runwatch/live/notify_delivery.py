@@ -111,7 +111,11 @@ class TargetWorker:
                 self.next_try_at = self.last_failure_at + delay
             log.warning(
                 "runwatch notify: sending %d transition(s) to %s failed (%d in a row); retrying in %g s: %s",
-                len(batch), self.label, self.consecutive_failures, delay, self.last_error,
+                len(batch),
+                self.label,
+                self.consecutive_failures,
+                delay,
+                self.last_error,
             )
             return
         with self._cond:

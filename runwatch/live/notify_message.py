@@ -76,33 +76,35 @@ def event_of(t: Transition, *, dashboard_url: str | None, project_root: str) -> 
     rec = t.record
     ms = rec.get("main_score") if isinstance(rec.get("main_score"), dict) else None
     proc = rec.get("process_info") if isinstance(rec.get("process_info"), dict) else None
-    return json_safe({
-        "type": "transition",
-        "run": t.run,
-        "id": t.id,
-        "from": t.old,
-        "to": t.new,
-        "at": t.at,
-        "reason": rec.get("reason"),
-        "reason_detail": rec.get("reason_detail"),
-        "error_line": rec.get("error_line"),
-        "error_message": rec.get("error_message"),
-        "completed_epochs": rec.get("completed_epochs"),
-        "total_epochs": rec.get("total_epochs"),
-        "progress_percentage": rec.get("progress_percentage"),
-        "early_stopped": rec.get("early_stopped"),
-        "main_score": ms,
-        "start_time": rec.get("start_time"),
-        "last_update_time": rec.get("last_update_time"),
-        "ran_seconds": ran_for(rec),
-        "runner_type": rec.get("runner_type"),
-        "config": rec.get("config"),
-        "work_dir": rec.get("work_dir"),
-        "host": proc.get("host") if proc else None,
-        "project": project_root,
-        "url": run_link(dashboard_url, t.id),
-        "held_back": t.held,
-    })
+    return json_safe(
+        {
+            "type": "transition",
+            "run": t.run,
+            "id": t.id,
+            "from": t.old,
+            "to": t.new,
+            "at": t.at,
+            "reason": rec.get("reason"),
+            "reason_detail": rec.get("reason_detail"),
+            "error_line": rec.get("error_line"),
+            "error_message": rec.get("error_message"),
+            "completed_epochs": rec.get("completed_epochs"),
+            "total_epochs": rec.get("total_epochs"),
+            "progress_percentage": rec.get("progress_percentage"),
+            "early_stopped": rec.get("early_stopped"),
+            "main_score": ms,
+            "start_time": rec.get("start_time"),
+            "last_update_time": rec.get("last_update_time"),
+            "ran_seconds": ran_for(rec),
+            "runner_type": rec.get("runner_type"),
+            "config": rec.get("config"),
+            "work_dir": rec.get("work_dir"),
+            "host": proc.get("host") if proc else None,
+            "project": project_root,
+            "url": run_link(dashboard_url, t.id),
+            "held_back": t.held,
+        }
+    )
 
 
 def _span(seconds: float) -> str:
@@ -187,6 +189,5 @@ def probe_message(project_root: str, host: str) -> tuple[str, str]:
     tag = _project_tag(project_root)
     return (
         f"runwatch [{tag}]: test message",
-        f"A test from `runwatch notify --test` on {plain(host, 100)} for {plain(project_root)}.\n"
-        "If you read this, runwatch's notifications reach you.",
+        f"A test from `runwatch notify --test` on {plain(host, 100)} for {plain(project_root)}.\nIf you read this, runwatch's notifications reach you.",
     )

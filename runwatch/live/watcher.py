@@ -242,7 +242,7 @@ class Watcher:
                 # Processes are asked on their own thread: an SSH source that takes seconds
                 # must not hold up the file events queued on the index's worker.
                 snap = await asyncio.to_thread(self.index.take_process_snapshot)
-                await self._call(lambda: self.index.sweep(snapshot=snap))
+                await self._call(lambda snap=snap: self.index.sweep(snapshot=snap))
             except Exception as e:
                 log.exception("runwatch: sweep failed")
                 await self._report(e)

@@ -91,9 +91,7 @@ class CommandMatcher:
             except re.error as e:
                 raise PatternError(f"setting launcher_patterns[{i}] {pat!r}: invalid regex: {e}") from e
             if "config" not in rx.groupindex:
-                raise PatternError(
-                    f"setting launcher_patterns[{i}] {pat!r}: needs a named group (?P<config>...) for the config path"
-                )
+                raise PatternError(f"setting launcher_patterns[{i}] {pat!r}: needs a named group (?P<config>...) for the config path")
             self.patterns.append(rx)
 
     def is_candidate(self, cmd: str | list[str]) -> bool:

@@ -191,9 +191,7 @@ class SlurmSource:
         if exe is None:
             raise SlurmError(f"{args[0]} not found on PATH: install the Slurm client tools or turn slurm off")
         try:
-            return subprocess.run(
-                [exe, *args[1:]], capture_output=True, text=True, timeout=self.timeout, env=self.env, check=False
-            )
+            return subprocess.run([exe, *args[1:]], capture_output=True, text=True, timeout=self.timeout, env=self.env, check=False)
         except subprocess.TimeoutExpired as e:
             raise SlurmError(f"{args[0]} gave no answer within {self.timeout:g}s") from e
 
@@ -319,7 +317,9 @@ class SlurmSource:
             if match is None:
                 continue
             listed.add(row.job_id)
-            snap.processes.append(self._ended_info(row.job_id, row.state, e.exit_code, e.signal, e.end_time, match.config_rel, match.debug, row, e.stdout, e.stderr))
+            snap.processes.append(
+                self._ended_info(row.job_id, row.state, e.exit_code, e.signal, e.end_time, match.config_rel, match.debug, row, e.stdout, e.stderr)
+            )
         # Jobs a process memory remembers but the controller no longer lists: ask accounting.
         from runwatch.run_status.process_memory import memory_for
 
@@ -329,8 +329,19 @@ class SlurmSource:
             if jid in missing and state and state not in QUEUED_STATES and state not in RUNNING_STATES:
                 snap.processes.append(self._ended_info(jid, state, code, sig, end, missing[jid], False, None, None, None))
 
-    def _ended_info(self, job_id: str, state: str, code: int | None, sig: int | None, end: float | None, rel: str, debug: bool,
-                    row: SqueueRow | None, stdout: str | None, stderr: str | None) -> ProcessInfo:
+    def _ended_info(
+        self,
+        job_id: str,
+        state: str,
+        code: int | None,
+        sig: int | None,
+        end: float | None,
+        rel: str,
+        debug: bool,
+        row: SqueueRow | None,
+        stdout: str | None,
+        stderr: str | None,
+    ) -> ProcessInfo:
         return ProcessInfo(
             pid=_pid_of(row) if row is not None else int(job_id.split("_")[0]) if job_id.split("_")[0].isdigit() else 0,
             user=row.user if row is not None else "",

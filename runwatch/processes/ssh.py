@@ -286,16 +286,12 @@ class SshSource:
         if out.apps is not None and out.gpus is not None:
             if out.apps_rc == 0 and out.gpus_rc == 0:
                 try:
-                    usage = nvidia_smi.usage_by_pid(
-                        nvidia_smi.parse_compute_apps(out.apps), nvidia_smi.parse_gpus(out.gpus)
-                    )
+                    usage = nvidia_smi.usage_by_pid(nvidia_smi.parse_compute_apps(out.apps), nvidia_smi.parse_gpus(out.gpus))
                 except nvidia_smi.NvidiaSmiError as e:
                     snap.errors[f"{server}:gpu"] = f"{server}: unreadable nvidia-smi output: {e}"
             else:
                 first = (out.apps if out.apps_rc else out.gpus or "").strip().splitlines()
-                snap.errors[f"{server}:gpu"] = (
-                    f"{server}: nvidia-smi failed (exit {out.apps_rc or out.gpus_rc}): {first[0] if first else ''}"
-                )
+                snap.errors[f"{server}:gpu"] = f"{server}: nvidia-smi failed (exit {out.apps_rc or out.gpus_rc}): {first[0] if first else ''}"
         cwds = out.cwds or {}
         snap.hosts.append(server)
         for row in parsed.rows:
@@ -353,7 +349,9 @@ class SshSource:
         return stdout or ""
 
     async def _connect(self, server: ServerSpec) -> asyncssh.SSHClientConnection:
-        conn = await connect(server, config=self._config, known_hosts=self._known_hosts, client_keys=self._client_keys, timeout=self.timeout, keepalive_interval=self._keepalive)
+        conn = await connect(
+            server, config=self._config, known_hosts=self._known_hosts, client_keys=self._client_keys, timeout=self.timeout, keepalive_interval=self._keepalive
+        )
         self.connects += 1
         return conn
 
@@ -365,4 +363,3 @@ class SshSource:
     async def _close_all(self) -> None:
         for spec in list(self._conns):
             await self._drop(spec)
-

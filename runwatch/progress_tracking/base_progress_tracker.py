@@ -29,7 +29,13 @@ from runwatch.progress_tracking.progress_info import ProgressInfo
 from runwatch.settings import Settings
 
 __all__ = [
-    "RACY_WINDOW_S", "BaseProgressTracker", "EpochRecord", "RunDetails", "listdir_names", "listing_names", "pack_stat",
+    "RACY_WINDOW_S",
+    "BaseProgressTracker",
+    "EpochRecord",
+    "RunDetails",
+    "listdir_names",
+    "listing_names",
+    "pack_stat",
 ]
 
 

@@ -50,7 +50,8 @@ import os
 import struct
 import sys
 from stat import S_ISDIR, S_ISLNK
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 from runwatch.progress_tracking.change_notify import NOTIFIER
 from runwatch.progress_tracking.progress_cache import OWN_NAMES_PREFIXES

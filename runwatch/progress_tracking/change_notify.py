@@ -70,9 +70,7 @@ _BUFFER = 65536
 _MAX_EVENT = _EVENT.size + 256  # an event with the longest name (NAME_MAX + 1)
 
 # File systems whose every change, whoever makes it, raises an inotify event.
-LOCAL_TYPES = frozenset(
-    "ext2 ext3 ext4 xfs btrfs tmpfs ramfs zfs f2fs overlay jfs reiserfs bcachefs nilfs2 hfsplus vfat exfat".split()
-)
+LOCAL_TYPES = frozenset("ext2 ext3 ext4 xfs btrfs tmpfs ramfs zfs f2fs overlay jfs reiserfs bcachefs nilfs2 hfsplus vfat exfat".split())
 _MAX_WD = 1 << 24  # owner slots at most (4 bytes each)
 
 

@@ -77,8 +77,12 @@ class EvaluatorProgressTracker(BaseProgressTracker):
                     warnings.append(f"{path}: no 'aggregated' scores in the file")
         top = listing.files
         # Names interned: "train_val_0.log" is one string for every run that keeps it in its details.
-        logs = sorted(matching_logs([(sys.intern(n), st.mtime) for n, st in top.items() if st.is_file], self.get_log_pattern()), key=lambda x: x[1], reverse=True)
-        start_candidates = [st.mtime for n, st in top.items() if st.is_file and n != PROGRESS_JSON and not is_own_name(n) and n not in self.get_expected_files()]
+        logs = sorted(
+            matching_logs([(sys.intern(n), st.mtime) for n, st in top.items() if st.is_file], self.get_log_pattern()), key=lambda x: x[1], reverse=True
+        )
+        start_candidates = [
+            st.mtime for n, st in top.items() if st.is_file and n != PROGRESS_JSON and not is_own_name(n) and n not in self.get_expected_files()
+        ]
         start_time = min(start_candidates) if start_candidates else None
         last_update = max([m for _, m in logs[:1]] + ([finish_time] if finish_time else []), default=None)
         lf = memo_log_facts(self, logs[0][0], top.get(logs[0][0])) if logs else None

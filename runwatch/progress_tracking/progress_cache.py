@@ -373,6 +373,7 @@ class ProgressStore:
         with self._lock:
             payload = {"version": self.VERSION, "entries": dict(self._entries)}
             self._dirty = False
+
         def write(f: Any) -> None:
             f.write(self.MAGIC)
             pickle.dump(payload, f, protocol=pickle.HIGHEST_PROTOCOL)

@@ -22,6 +22,8 @@ def register_runner_type(name: str) -> str:
     if name not in RUNNER_TYPES:
         RUNNER_TYPES.append(name)
     return name
+
+
 LEGACY_FIELDS: tuple[str, ...] = ("completed_epochs", "progress_percentage", "early_stopped", "early_stopped_at_epoch")
 
 

@@ -169,8 +169,13 @@ class TrainerProgressTracker(BaseProgressTracker):
         # The repr is interned: runs of one metric share it (the tracker keeps it in its key).
         # The progress.json policy too: turning "missing" on writes the files on the next call.
         sig = (
-            c.epochs, self._patience(), sys.intern(repr(c.directions)), c.is_multi_stage, tuple(s.epochs for s in c.stages),
-            self.settings.progress_json, self.settings.watch_finished_epochs,
+            c.epochs,
+            self._patience(),
+            sys.intern(repr(c.directions)),
+            c.is_multi_stage,
+            tuple(s.epochs for s in c.stages),
+            self.settings.progress_json,
+            self.settings.watch_finished_epochs,
         )
         self._config_sig_memo = (c, sig)
         return sig
@@ -262,8 +267,7 @@ class TrainerProgressTracker(BaseProgressTracker):
                         self._read_scores_at(rec, spath, sst.st_mtime, sst.st_size, memo.get(n), warnings)
                 else:
                     warnings.append(
-                        f"{self.work_dir}: epoch {n} is finished but epoch {completed} "
-                        "is not: a gap in the epochs (deleted files or a crashed writer?)"
+                        f"{self.work_dir}: epoch {n} is finished but epoch {completed} is not: a gap in the epochs (deleted files or a crashed writer?)"
                     )
                 records.append(rec)
                 continue
@@ -287,8 +291,7 @@ class TrainerProgressTracker(BaseProgressTracker):
                     frontier[os.path.join(sub.path, f)] = _file_seen(sub.files.get(f))
                 if finished:
                     warnings.append(
-                        f"{self.work_dir}: epoch {n} is finished but epoch {completed} "
-                        "is not: a gap in the epochs (deleted files or a crashed writer?)"
+                        f"{self.work_dir}: epoch {n} is finished but epoch {completed} is not: a gap in the epochs (deleted files or a crashed writer?)"
                     )
             records.append(rec)
         if fast_done and fast_done[-1] >= completed - 1:
@@ -307,7 +310,9 @@ class TrainerProgressTracker(BaseProgressTracker):
             if r.finished and r.finish_time is not None:
                 prev = r.finish_time
         # Names interned: "train_val_0.log" is one string for every run that keeps it in its details.
-        logs = sorted(matching_logs([(sys.intern(n), st.mtime) for n, st in top.items() if st.is_file], self.get_log_pattern()), key=lambda x: x[1], reverse=True)
+        logs = sorted(
+            matching_logs([(sys.intern(n), st.mtime) for n, st in top.items() if st.is_file], self.get_log_pattern()), key=lambda x: x[1], reverse=True
+        )
         artifact_times = [r.finish_time for r in records if r.finish_time is not None]
         last_update = max([m for _, m in logs[:1]] + artifact_times, default=None)
         lf = memo_log_facts(self, logs[0][0], top.get(logs[0][0])) if logs else None
@@ -326,7 +331,9 @@ class TrainerProgressTracker(BaseProgressTracker):
         if dir_warning and series:
             warnings.append(dir_warning)
         elif directions is None and any(x is not None for x in series):
-            warnings.append(f"{self.work_dir}: metric directions unknown (no metric sources, no score name to go by): no best epoch and no early stop are claimed from the scores")
+            warnings.append(
+                f"{self.work_dir}: metric directions unknown (no metric sources, no score name to go by): no best epoch and no early stop are claimed from the scores"
+            )
         trace = replay(series, directions, self._patience())
         early, early_at, early_source = decide_early_stop(trace, completed, total, trainer_pj, lf, self._patience())
         best_i = trace.best_index

@@ -144,18 +144,18 @@ def log_facts(path: str) -> LogFacts:
     text = read_tail(path)
     facts.exception = exception_in(text)
     m = None
-    for m in _STOPPED_EARLY.finditer(text):
+    for m in _STOPPED_EARLY.finditer(text):  # noqa: B007 (the last match is wanted)
         pass
     if m is not None:
         facts.stopped_early_at = int(m.group(1))
     m = None
-    for m in _TRIGGERED.finditer(text):
+    for m in _TRIGGERED.finditer(text):  # noqa: B007 (the last match is wanted)
         pass
     if m is not None:
         facts.triggered_after = int(m.group(1))
     end = text[-PROGRESS_TAIL_BYTES:]
     last = None
-    for last in _PROGRESS_LINE.finditer(end):
+    for last in _PROGRESS_LINE.finditer(end):  # noqa: B007 (the last match is wanted)
         pass
     if last is not None:
         if last.group("eval"):

@@ -140,9 +140,7 @@ def _norm(path: str, root: str) -> str:
     return os.path.normpath(path if os.path.isabs(path) else os.path.join(root, path))
 
 
-def from_collector(
-    root: str, cache_dir: str, work_dir: str, config_rel: str, configs_dir: str, since: float | None
-) -> Output | None:
+def from_collector(root: str, cache_dir: str, work_dir: str, config_rel: str, configs_dir: str, since: float | None) -> Output | None:
     """The newest collector event for this run not older than ``since`` - slack."""
     wd = os.path.normpath(work_dir)
     config_path = _config_pattern(configs_dir, config_rel)
@@ -253,7 +251,13 @@ class TmuxPanes:
             return []
         exe = [found, "-S", self.socket] if self.socket else [found]
         try:
-            r = subprocess.run([*exe, "list-panes", "-a", "-F", "#{session_name}\t#{pane_id}\t#{pane_start_command}"], capture_output=True, text=True, timeout=self.timeout, check=False)
+            r = subprocess.run(
+                [*exe, "list-panes", "-a", "-F", "#{session_name}\t#{pane_id}\t#{pane_start_command}"],
+                capture_output=True,
+                text=True,
+                timeout=self.timeout,
+                check=False,
+            )
         except (OSError, subprocess.SubprocessError):
             return []
         if r.returncode != 0:
@@ -265,7 +269,9 @@ class TmuxPanes:
             if not pane:
                 continue
             try:
-                c = subprocess.run([*exe, "capture-pane", "-p", "-J", "-t", pane, "-S", f"-{self.lines}"], capture_output=True, text=True, timeout=self.timeout, check=False)
+                c = subprocess.run(
+                    [*exe, "capture-pane", "-p", "-J", "-t", pane, "-S", f"-{self.lines}"], capture_output=True, text=True, timeout=self.timeout, check=False
+                )
             except (OSError, subprocess.SubprocessError):
                 continue
             if c.returncode == 0:
@@ -284,9 +290,9 @@ def from_tmux(config_rel: str, configs_dir: str) -> Output | None:
         hits = list(pattern.finditer(text))
         if not hits:
             continue
-        end = end_of_text(text[hits[-1].start():])
+        end = end_of_text(text[hits[-1].start() :])
         if end.kind == "traceback":
-            return Output(end.error_line, (f"[tmux session {session}]", *end.tail[-(OUTPUT_TAIL_LINES - 1):]), "tmux")
+            return Output(end.error_line, (f"[tmux session {session}]", *end.tail[-(OUTPUT_TAIL_LINES - 1) :]), "tmux")
     return None
 
 

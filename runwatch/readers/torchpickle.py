@@ -22,9 +22,15 @@ from runwatch.state import STATE
 MAX_PICKLE_BYTES = 64 * 1024 * 1024
 
 _DTYPES = {  # storage class name -> (struct format, item size)
-    "FloatStorage": ("<f", 4), "DoubleStorage": ("<d", 8), "HalfStorage": ("<e", 2),
-    "LongStorage": ("<q", 8), "IntStorage": ("<i", 4), "ShortStorage": ("<h", 2),
-    "CharStorage": ("<b", 1), "ByteStorage": ("<B", 1), "BoolStorage": ("<?", 1),
+    "FloatStorage": ("<f", 4),
+    "DoubleStorage": ("<d", 8),
+    "HalfStorage": ("<e", 2),
+    "LongStorage": ("<q", 8),
+    "IntStorage": ("<i", 4),
+    "ShortStorage": ("<h", 2),
+    "CharStorage": ("<b", 1),
+    "ByteStorage": ("<B", 1),
+    "BoolStorage": ("<?", 1),
 }
 
 

@@ -262,8 +262,14 @@ class ScanEngine:
             for k in keys:
                 facts = all_facts.get(k)
                 status, tracker = evaluate_run(
-                    k, project, process_map=self.process_map, process_errors=snap.errors,
-                    store=store, tracker=trackers.get(k), facts=facts, **opts,
+                    k,
+                    project,
+                    process_map=self.process_map,
+                    process_errors=snap.errors,
+                    store=store,
+                    tracker=trackers.get(k),
+                    facts=facts,
+                    **opts,
                 )
                 if tracker is not None:
                     trackers[k] = tracker

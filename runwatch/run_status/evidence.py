@@ -72,12 +72,17 @@ def _job(proc: ProcessInfo | None) -> Job | None:
     return Job(proc.job_id, state, proc.exit_code, proc.signal)
 
 
-def _process_evidence(project: Project, rel: str, proc: ProcessInfo | None, process_errors: dict[str, str] | None, writer: Any = None) -> tuple[str, str | None]:
+def _process_evidence(
+    project: Project, rel: str, proc: ProcessInfo | None, process_errors: dict[str, str] | None, writer: Any = None
+) -> tuple[str, str | None]:
     if proc is not None:
         if proc.state == "running":
             return "alive", None
         if proc.state == "stopped":
-            return "stopped", f"{'job ' + proc.job_id if proc.job_id else 'process ' + str(proc.pid)} on {proc.server or 'this machine'} is stopped (state T: SIGSTOP or a debugger)"
+            return (
+                "stopped",
+                f"{'job ' + proc.job_id if proc.job_id else 'process ' + str(proc.pid)} on {proc.server or 'this machine'} is stopped (state T: SIGSTOP or a debugger)",
+            )
         if proc.state == "ended":
             return "gone", None
     mem = _memory(project)

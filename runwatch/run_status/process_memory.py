@@ -42,8 +42,13 @@ def memory_for(cache_dir: str) -> ProcessMemory:
 
 def _entry(p: ProcessInfo, now: float) -> dict[str, Any]:
     return {
-        "server": p.server, "pid": p.pid, "start_time": p.start_time, "source": p.source,
-        "job_id": p.job_id, "cmd": p.cmd[:500], "seen_at": now,
+        "server": p.server,
+        "pid": p.pid,
+        "start_time": p.start_time,
+        "source": p.source,
+        "job_id": p.job_id,
+        "cmd": p.cmd[:500],
+        "seen_at": now,
     }
 
 
@@ -178,7 +183,10 @@ def remembered_evidence(entry: dict[str, Any], snapshot: ProcessSnapshot, local_
     server = entry.get("server")
     if server in snapshot.hosts and server not in snapshot.errors:
         return "gone", f"{what} on {where} has exited ({source} no longer lists it)"
-    return "unknown", f"{what} on {where} last seen {time.strftime('%Y-%m-%d %H:%M', time.localtime(entry.get('seen_at') or 0))}; {source or 'its source'} could not be asked"
+    return (
+        "unknown",
+        f"{what} on {where} last seen {time.strftime('%Y-%m-%d %H:%M', time.localtime(entry.get('seen_at') or 0))}; {source or 'its source'} could not be asked",
+    )
 
 
 def local_states_changed(processes: list[ProcessInfo]) -> bool:

@@ -29,8 +29,19 @@ STATUSES: tuple[str, ...] = ("running", "finished", "stuck", "failed", "outdated
 
 # Machine-readable reasons (RunStatus.reason) for every run that is not plainly running or finished.
 REASONS: tuple[str, ...] = (
-    "never_started", "config_error", "crashed", "exited", "stalled", "stopped",
-    "cancelled", "timeout", "preempted", "oom", "node_failure", "pending", "requeued",
+    "never_started",
+    "config_error",
+    "crashed",
+    "exited",
+    "stalled",
+    "stopped",
+    "cancelled",
+    "timeout",
+    "preempted",
+    "oom",
+    "node_failure",
+    "pending",
+    "requeued",
 )
 
 # What the process sources say about a run's process.
@@ -130,8 +141,10 @@ def _silence_detail(ev: Evidence) -> str:
     silent = silent_for(ev)
     limit = silence_limit(ev)
     basis = (
-        f"{ev.stall_factor:g}x its median epoch interval of {ev.rhythm:.0f} s" if ev.rhythm is not None and limit != ev.sleep_time
-        else f"sleep_time {ev.sleep_time:g} s" if ev.sleep_time is not None
+        f"{ev.stall_factor:g}x its median epoch interval of {ev.rhythm:.0f} s"
+        if ev.rhythm is not None and limit != ev.sleep_time
+        else f"sleep_time {ev.sleep_time:g} s"
+        if ev.sleep_time is not None
         else "the default limit"
     )
     if silent is None:

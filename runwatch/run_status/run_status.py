@@ -184,9 +184,13 @@ def evaluate_run(
         config_error = facts.error if never and facts.error else None if never else str(e)
         progress = ProgressInfo(0, 0.0, error_message=msg, warnings=run_warnings(facts, work_dir, project) or None)
         complete = False
-        log_last = None if never else max(
-            (t for t in (get_log_last_update(work_dir, s.trainer_log_pattern), get_log_last_update(work_dir, s.evaluator_log_pattern)) if t is not None),
-            default=None,
+        log_last = (
+            None
+            if never
+            else max(
+                (t for t in (get_log_last_update(work_dir, s.trainer_log_pattern), get_log_last_update(work_dir, s.evaluator_log_pattern)) if t is not None),
+                default=None,
+            )
         )
         artifact_last = None
         eta = None
@@ -222,10 +226,21 @@ def evaluate_run(
             progress.add_warning(f"process source {source} could not be asked ({err}): this run may be stuck, not failed")
     return (
         RunStatus(
-            config, work_dir, progress, status, proc, run=rel, eta_seconds=eta if status == "running" else None,
-            details=details, checked_at=t, headline=head if head is not None else derived(None, facts, progress)[0],
-            reason=decision.reason, reason_detail=decision.detail, error_line=verdict.error_line,
-            output_tail=verdict.output_tail, error_source=verdict.error_source,
+            config,
+            work_dir,
+            progress,
+            status,
+            proc,
+            run=rel,
+            eta_seconds=eta if status == "running" else None,
+            details=details,
+            checked_at=t,
+            headline=head if head is not None else derived(None, facts, progress)[0],
+            reason=decision.reason,
+            reason_detail=decision.detail,
+            error_line=verdict.error_line,
+            output_tail=verdict.output_tail,
+            error_source=verdict.error_source,
         ),
         tracker,
     )
@@ -367,5 +382,3 @@ def _snapshot(system_monitor: Any, project: Project) -> ProcessSnapshot:
         except Exception as e:  # a broken monitor is a reported error, not "no process"
             return ProcessSnapshot(errors={type(system_monitor).__name__: f"{type(e).__name__}: {e}"})
     raise TypeError(f"system_monitor must have .snapshot(project), got {type(system_monitor).__name__}")
-
-

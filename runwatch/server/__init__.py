@@ -37,7 +37,11 @@ FORCE_EXIT_AFTER_S = 5.0
 
 
 def _force_exit(sig: int) -> None:
-    print(f"runwatch: still stopping {FORCE_EXIT_AFTER_S:.0f} s after signal {sig}: something is blocked; exiting without waiting for it", file=sys.stderr, flush=True)
+    print(
+        f"runwatch: still stopping {FORCE_EXIT_AFTER_S:.0f} s after signal {sig}: something is blocked; exiting without waiting for it",
+        file=sys.stderr,
+        flush=True,
+    )
     with contextlib.suppress(Exception):
         sys.stdout.flush()
     os._exit(0)
@@ -128,14 +132,27 @@ def effective_token(host: str, token: str | None) -> str | None:
     return token
 
 
-def uvicorn_server(app: Any, host: str, port: int, token: str | None, on_ready: Callable[[str], None] | None = None, log_level: str = "warning", notifier: Any = None) -> Any:
+def uvicorn_server(
+    app: Any, host: str, port: int, token: str | None, on_ready: Callable[[str], None] | None = None, log_level: str = "warning", notifier: Any = None
+) -> Any:
     """The uvicorn server for a dashboard app (an agent's or a hub's); ``on_ready(url)`` once listening.
 
     A ``notifier`` without a dashboard URL of its own links its messages to this server's address.
     """
     import uvicorn
 
-    config = uvicorn.Config(app, host=host, port=port, log_level=log_level, lifespan="on", timeout_graceful_shutdown=3, ws_ping_interval=20, ws_ping_timeout=20, ws_max_size=MAX_CLIENT_MESSAGE, ws=LimitedHandshakeProtocol)
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level=log_level,
+        lifespan="on",
+        timeout_graceful_shutdown=3,
+        ws_ping_interval=20,
+        ws_ping_timeout=20,
+        ws_max_size=MAX_CLIENT_MESSAGE,
+        ws=LimitedHandshakeProtocol,
+    )
     the_token = token
     _quiet_client_faults()  # after uvicorn.Config, whose logging dictConfig would drop it
 
@@ -218,7 +235,17 @@ def announcer(what: str, host: str, token: str | None, open_browser: bool, on_re
 class BackgroundServer:
     """The server in a daemon thread, on a free port unless given: ``with BackgroundServer(root) as s: s.url``."""
 
-    def __init__(self, root: Any, *, host: str = "127.0.0.1", port: int = 0, token: str | None = None, ready_timeout: float = 120.0, builder: Callable[..., Any] | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        root: Any,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        token: str | None = None,
+        ready_timeout: float = 120.0,
+        builder: Callable[..., Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
         """``builder`` (default ``build_server``) makes the server from ``root``: ``runwatch.hub.build_hub`` takes agents."""
         self.host = host
         self._ready = threading.Event()

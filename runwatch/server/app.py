@@ -33,7 +33,19 @@ from runwatch.view_model import natural_key, score_sort_value, status_rank
 
 STATIC_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "static")
 MAX_LIMIT = 10000
-SORT_KEYS = ("run", "cluster", "status", "progress_percentage", "completed_epochs", "total_epochs", "last_update_time", "start_time", "eta_seconds", "best", "latest")
+SORT_KEYS = (
+    "run",
+    "cluster",
+    "status",
+    "progress_percentage",
+    "completed_epochs",
+    "total_epochs",
+    "last_update_time",
+    "start_time",
+    "eta_seconds",
+    "best",
+    "latest",
+)
 _CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self' ws: wss:; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
@@ -208,7 +220,15 @@ def create_app(
 
     async def healthz(request: Request) -> Response:
         ok = not getattr(index, "root_missing", False)  # the project gone (renamed, unmounted): not healthy, 503
-        body = {"ok": ok, "runs": len(index), "seq": index.seq, "scanning": index.scanning, "watcher": watcher.mode if watcher else None, "clients": len(ws_server.clients), **(feed.health() if feed is not None else {})}
+        body = {
+            "ok": ok,
+            "runs": len(index),
+            "seq": index.seq,
+            "scanning": index.scanning,
+            "watcher": watcher.mode if watcher else None,
+            "clients": len(ws_server.clients),
+            **(feed.health() if feed is not None else {}),
+        }
         if notifier is not None:
             body["notify"] = notifier.health()
         if not ok:

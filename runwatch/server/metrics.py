@@ -64,7 +64,9 @@ def render_metrics(index: Any, ws: Any = None, notifier: Any = None) -> str:
     active = [(_label(r.get("cluster") or summary.get("cluster") or ""), r) for r in records if r.get("status") in ACTIVE_STATUSES]
     family("runwatch_run_progress", "gauge", "Progress of each active (running, stuck, queued) run in percent (0-100).")
     for c, r in active:
-        out.append(f'runwatch_run_progress{{cluster="{c}",run="{_label(r.get("run"))}",status="{_label(r.get("status"))}"}} {_num(r.get("progress_percentage") or 0.0)}')
+        out.append(
+            f'runwatch_run_progress{{cluster="{c}",run="{_label(r.get("run"))}",status="{_label(r.get("status"))}"}} {_num(r.get("progress_percentage") or 0.0)}'
+        )
     family("runwatch_run_completed_epochs", "gauge", "Completed epochs of each active run.")
     for c, r in active:
         out.append(f'runwatch_run_completed_epochs{{cluster="{c}",run="{_label(r.get("run"))}"}} {_num(r.get("completed_epochs") or 0)}')

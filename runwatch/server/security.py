@@ -40,7 +40,9 @@ def check_token(token: str | None) -> None:
     if not token:
         raise TokenError("--token is empty: give a token of at least 16 characters, or leave the option out")
     if len(token) < MIN_TOKEN_LENGTH:
-        raise TokenError(f"--token is {len(token)} characters long: use at least {MIN_TOKEN_LENGTH} (a random one: python -c 'import secrets; print(secrets.token_urlsafe(24))')")
+        raise TokenError(
+            f"--token is {len(token)} characters long: use at least {MIN_TOKEN_LENGTH} (a random one: python -c 'import secrets; print(secrets.token_urlsafe(24))')"
+        )
     if not all("!" <= c <= "~" for c in token):
         raise TokenError("--token must be printable ASCII without spaces (it travels in URLs, headers and cookies)")
 
@@ -192,7 +194,9 @@ class Guard:
             await send({"type": "websocket.close", "code": 1008, "reason": message[:120]})
             return
         body = json.dumps({"error": message}).encode()
-        await send({"type": "http.response.start", "status": status, "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+        await send(
+            {"type": "http.response.start", "status": status, "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]}
+        )
         await send({"type": "http.response.body", "body": body})
 
 

@@ -25,12 +25,7 @@ _REASONS = {414: "URI Too Long", 431: "Request Header Fields Too Large"}
 def rejection(status: int, message: str) -> bytes:
     """The raw HTTP response sent for a refused handshake."""
     body = (message + "\n").encode()
-    head = (
-        f"HTTP/1.1 {status} {_REASONS[status]}\r\n"
-        "Content-Type: text/plain; charset=utf-8\r\n"
-        f"Content-Length: {len(body)}\r\n"
-        "Connection: close\r\n\r\n"
-    )
+    head = f"HTTP/1.1 {status} {_REASONS[status]}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n"
     return head.encode("ascii") + body
 
 

@@ -76,16 +76,29 @@ torch.manual_seed(0)
 for mode in modes:
     if mode == "cli":
         cli = LightningCLI(
-            Tiny, Data, run=False, save_config_kwargs={"overwrite": True},
-            args=["--trainer.max_epochs=4", "--trainer.logger=lightning.pytorch.loggers.CSVLogger",
-                  f"--trainer.logger.save_dir={save_dir}", "--trainer.logger.name=cli",
-                  "--trainer.accelerator=cpu", "--trainer.devices=1", "--trainer.enable_progress_bar=false",
-                  "--trainer.log_every_n_steps=1"],
+            Tiny,
+            Data,
+            run=False,
+            save_config_kwargs={"overwrite": True},
+            args=[
+                "--trainer.max_epochs=4",
+                "--trainer.logger=lightning.pytorch.loggers.CSVLogger",
+                f"--trainer.logger.save_dir={save_dir}",
+                "--trainer.logger.name=cli",
+                "--trainer.accelerator=cpu",
+                "--trainer.devices=1",
+                "--trainer.enable_progress_bar=false",
+                "--trainer.log_every_n_steps=1",
+            ],
         )
         cli.trainer.fit(cli.model, cli.datamodule)
     elif mode == "early":
-        t = L.Trainer(max_epochs=30, logger=CSVLogger(save_dir, name="early"),
-                      callbacks=[EarlyStopping("val_loss", patience=2), ModelCheckpoint(monitor="val_loss", save_last=True)], **common)
+        t = L.Trainer(
+            max_epochs=30,
+            logger=CSVLogger(save_dir, name="early"),
+            callbacks=[EarlyStopping("val_loss", patience=2), ModelCheckpoint(monitor="val_loss", save_last=True)],
+            **common,
+        )
         t.fit(Tiny(lr=1e-9), Data())
     elif mode == "tb":
         from lightning.pytorch.loggers import TensorBoardLogger

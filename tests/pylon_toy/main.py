@@ -53,8 +53,10 @@ def pt_bytes(epoch: int) -> bytes:
 
 def finished(work_dir: str, n: int) -> bool:
     d = os.path.join(work_dir, f"epoch_{n}")
-    return all(os.path.isfile(os.path.join(d, f)) and os.path.getsize(os.path.join(d, f)) > 0
-               for f in ("training_losses.pt", "optimizer_buffer.json", "validation_scores.json"))
+    return all(
+        os.path.isfile(os.path.join(d, f)) and os.path.getsize(os.path.join(d, f)) > 0
+        for f in ("training_losses.pt", "optimizer_buffer.json", "validation_scores.json")
+    )
 
 
 def run(config: dict) -> None:

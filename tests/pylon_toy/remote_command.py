@@ -35,10 +35,12 @@ def main() -> int:
         del lines[:-200]
     rc = proc.wait()
     if rc != 0:
-        body = json.dumps({"host": socket.gethostname(), "timestamp": time.time(), "command": " ".join(cmd),
-                           "output_lines": lines, "work_dir": args.work_dir}).encode()
-        req = urllib.request.Request(args.collector, data=body, method="POST",
-                                     headers={"content-type": "application/json", "authorization": f"Bearer {args.token}"})
+        body = json.dumps(
+            {"host": socket.gethostname(), "timestamp": time.time(), "command": " ".join(cmd), "output_lines": lines, "work_dir": args.work_dir}
+        ).encode()
+        req = urllib.request.Request(
+            args.collector, data=body, method="POST", headers={"content-type": "application/json", "authorization": f"Bearer {args.token}"}
+        )
         with urllib.request.urlopen(req, timeout=10) as r:
             r.read()
     return rc

@@ -15,8 +15,7 @@ import sys
 import time
 
 GOOD = (
-    "from runners.trainers.supervised_single_task_trainer import SupervisedSingleTaskTrainer\n"
-    "config = {'runner': SupervisedSingleTaskTrainer, 'epochs': 7}\n"
+    "from runners.trainers.supervised_single_task_trainer import SupervisedSingleTaskTrainer\nconfig = {'runner': SupervisedSingleTaskTrainer, 'epochs': 7}\n"
 )
 
 # name -> config text (after GOOD: `config` is set first, so its facts must still read).
@@ -57,7 +56,9 @@ def peak_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
 """
 
-_RUNNER = _PEAK + r"""
+_RUNNER = (
+    _PEAK
+    + r"""
 import json, os, resource, sys, time
 limit = int(sys.argv[3])
 if limit:
@@ -73,6 +74,7 @@ out["seconds"] = round(time.monotonic() - t, 3)
 out["peak_mb"] = peak_mb()
 print(json.dumps(out))
 """
+)
 
 
 def write_project(root: str) -> None:
@@ -97,7 +99,9 @@ def read_in_subprocess(path: str, root: str, *, memory_bytes: int = 2 << 30, tim
         env["PYTHONPATH"] = pythonpath
     t = time.monotonic()
     try:
-        r = subprocess.run([sys.executable, "-c", _RUNNER, path, root, str(memory_bytes)], capture_output=True, text=True, timeout=timeout, env=env, cwd=root, check=False)
+        r = subprocess.run(
+            [sys.executable, "-c", _RUNNER, path, root, str(memory_bytes)], capture_output=True, text=True, timeout=timeout, env=env, cwd=root, check=False
+        )
     except subprocess.TimeoutExpired:
         return {"timeout": True, "seconds": round(time.monotonic() - t, 1)}
     if r.returncode != 0 or not r.stdout.strip():

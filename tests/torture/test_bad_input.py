@@ -18,7 +18,7 @@ import pytest
 
 from runwatch.readers.artifacts import check_epoch_finished
 
-from .helpers import all_progress_json_parse, messages, mismatches, pick, scan, small_tree, work_dir
+from .helpers import messages, mismatches, pick, scan, small_tree, work_dir
 
 HUGE = 100 * 1024 * 1024
 NEST = 100_000

@@ -166,7 +166,9 @@ def _cli_reader(root: str, stable: dict[str, tuple], deadline: float, errors) ->
     while time.time() < deadline:
         r = subprocess.run(
             [sys.executable, "-c", "from runwatch.cli import main; main()", "status", "--json", "--root", root, "--no-slurm"],
-            capture_output=True, text=True, timeout=120,
+            capture_output=True,
+            text=True,
+            timeout=120,
         )
         runs += 1
         if r.returncode != 0:
@@ -177,7 +179,10 @@ def _cli_reader(root: str, stable: dict[str, tuple], deadline: float, errors) ->
         except ValueError as e:
             errors.put(f"cli printed invalid JSON ({e}): {r.stdout[:200]!r}")
             continue
-        by_cfg = {os.path.relpath(os.path.join(root, x["config"]), root) if not os.path.isabs(x["config"]) else os.path.relpath(x["config"], root): x for x in doc["runs"]}
+        by_cfg = {
+            os.path.relpath(os.path.join(root, x["config"]), root) if not os.path.isabs(x["config"]) else os.path.relpath(x["config"], root): x
+            for x in doc["runs"]
+        }
         for cfg, want in stable.items():
             x = by_cfg.get(cfg)
             if x is None:
@@ -226,19 +231,26 @@ def test_writers_and_readers(tmp_path, budget, tally):
     stable = {r.config_path: expected(r) for r in tree.runs if r.rel not in churned}
     # Trainer dirs only runwatch writes progress.json to from now on (the generator's were atomic).
     # (not the churned ones: copytree restores their files non-atomically)
-    own = [os.path.join(work_dir(tree, r.rel), "progress.json") for r in tree.runs if r.kind == "trainer" and r.scenario != "never_launched" and r.rel not in churned]
+    own = [
+        os.path.join(work_dir(tree, r.rel), "progress.json")
+        for r in tree.runs
+        if r.kind == "trainer" and r.scenario != "never_launched" and r.rel not in churned
+    ]
     own.append(os.path.join(root, "logs", "scratch", "churn", "progress.json"))
 
     ctx = mp.get_context("fork")
     stop = ctx.Event()
     reports = tmp_path / "reports"
     reports.mkdir()
-    rep = lambda name: Report(str(reports / f"{name}.json"))  # noqa: E731
+    rep = lambda name: Report(str(reports / f"{name}.json"))
     duration = budget(8, 180)
     deadline = time.time() + duration
     writers = [ctx.Process(target=_epoch_writer, args=(root, rel, mode, stop, rep(f"writer{i}"))) for i, (rel, mode) in enumerate(SCRATCH.items())]
     writers.append(ctx.Process(target=_churner, args=(root, churned, backup, stop, rep("churner"))))
-    readers = [ctx.Process(target=_reader, args=(root, configs, stable, ProcessSnapshot(processes=list(tree.processes)), deadline, rep(f"reader{i}"))) for i in range(2)]
+    readers = [
+        ctx.Process(target=_reader, args=(root, configs, stable, ProcessSnapshot(processes=list(tree.processes)), deadline, rep(f"reader{i}")))
+        for i in range(2)
+    ]
     checker = ctx.Process(target=_checker, args=(own, deadline, rep("checker")))
     if os.path.exists(os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(__file__))), "runwatch", "cli.py")):
         readers.append(ctx.Process(target=_cli_reader, args=(root, stable, deadline, rep("cli"))))

@@ -97,7 +97,10 @@ def test_sigkill_during_store_save_then_next_start_is_exact(tmp_path, budget, ta
     procs.write_bytes(pickle.dumps(tree.processes))
     out = subprocess.run(
         [sys.executable, "-c", _FRESH_SCAN, tree.root, json.dumps([r.config_path for r in tree.runs]), str(procs)],
-        capture_output=True, text=True, timeout=120, cwd=os.getcwd(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=os.getcwd(),
     )
     assert out.returncode == 0, out.stderr
     got = json.loads(out.stdout)

@@ -44,6 +44,7 @@ GiB = 1 << 30
 
 def rw(*args: str, timeout: float = 90, memory: int | None = None) -> subprocess.CompletedProcess[str]:
     """``runwatch ARGS`` in a subprocess; ``memory`` sets RLIMIT_AS on it."""
+
     def limit() -> None:
         import resource
 
@@ -184,8 +185,12 @@ def test_budget_overrun_is_a_warning_with_file_and_line_and_later_names_unknown(
     root = str(tmp_path / "proj")
     write_project(root)
     body = CASES["append loop"] + "config['epochs'] = 9\n"
-    path = write_case(root, "overrun", "from runners.trainers.supervised_single_task_trainer import SupervisedSingleTaskTrainer\n"
-                      "config = {'runner': SupervisedSingleTaskTrainer, 'epochs': 7}\n" + body)
+    path = write_case(
+        root,
+        "overrun",
+        "from runners.trainers.supervised_single_task_trainer import SupervisedSingleTaskTrainer\n"
+        "config = {'runner': SupervisedSingleTaskTrainer, 'epochs': 7}\n" + body,
+    )
     facts = read_config(path, root=root, use_cache=False)
     tally["hostile_configs"] += 1
     assert facts.error is None
@@ -235,11 +240,26 @@ def _expr(draw, depth: int = 0) -> str:
         return draw(_ints)
     if kind == "str":
         return draw(_strs)
-    sub = lambda: draw(_expr(depth + 1))  # noqa: E731
+    sub = lambda: draw(_expr(depth + 1))
     if kind == "binop":
         return f"({sub()} {draw(st.sampled_from(['**', '<<', '*', '+', '%', '//', '-']))} {sub()})"
     if kind == "method":
-        m = draw(st.sampled_from(["zfill({})", "ljust({})", "rjust({})", "center({})", "replace('a', {})", "join([{}] * 99)", "format({})", "expandtabs({})", "split({})", "upper()"]))
+        m = draw(
+            st.sampled_from(
+                [
+                    "zfill({})",
+                    "ljust({})",
+                    "rjust({})",
+                    "center({})",
+                    "replace('a', {})",
+                    "join([{}] * 99)",
+                    "format({})",
+                    "expandtabs({})",
+                    "split({})",
+                    "upper()",
+                ]
+            )
+        )
         return f"({sub()}).{m.format(sub())}"
     if kind == "fstring":
         part = st.sampled_from(["x", "n", "s", "10 ** 4000", "'ab' * 9999", "[s] * 99999", "y"])  # no quotes of the outer kind, no backslash
@@ -499,7 +519,9 @@ def test_signal_stops_a_cli_blocked_in_a_reader(tmp_path, sig, tally):
     tree = small_tree(str(tmp_path / "p"), n_runs=4)
     rel, path = _victim_file(tree, "config")
     _replace(path, "fifo")
-    p = subprocess.Popen([sys.executable, "-c", _BLOCKED_CLI, "status", "--no-local", "--root", tree.root], env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    p = subprocess.Popen(
+        [sys.executable, "-c", _BLOCKED_CLI, "status", "--no-local", "--root", tree.root], env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
     try:
         time.sleep(3)  # it is now blocked in the FIFO's open()
         assert p.poll() is None, "the injected reader did not block"
@@ -524,7 +546,9 @@ def test_signal_stops_serve_with_a_reader_blocked(tmp_path, sig, tally):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    p = subprocess.Popen([sys.executable, "-c", _BLOCKED_CLI, "serve", tree.root, "--no-local", "--port", str(port)], env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    p = subprocess.Popen(
+        [sys.executable, "-c", _BLOCKED_CLI, "serve", tree.root, "--no-local", "--port", str(port)], env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:

@@ -18,14 +18,23 @@ from .helpers import expected, small_tree
 
 SETPRIV = shutil.which("setpriv")
 
-pytestmark = pytest.mark.skipif(
-    os.geteuid() != 0 or SETPRIV is None, reason="needs root and setpriv (util-linux) to drop CAP_DAC_OVERRIDE"
-)
+pytestmark = pytest.mark.skipif(os.geteuid() != 0 or SETPRIV is None, reason="needs root and setpriv (util-linux) to drop CAP_DAC_OVERRIDE")
 
 
 def scan_without_dac(root: str) -> dict[str, dict]:
-    cmd = [SETPRIV, "--inh-caps=-all", "--bounding-set=-dac_override,-dac_read_search",
-           sys.executable, "-m", "runwatch.cli", "status", "--json", "--no-local", "--root", root]
+    cmd = [
+        SETPRIV,
+        "--inh-caps=-all",
+        "--bounding-set=-dac_override,-dac_read_search",
+        sys.executable,
+        "-m",
+        "runwatch.cli",
+        "status",
+        "--json",
+        "--no-local",
+        "--root",
+        root,
+    ]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert "Traceback" not in out.stderr
@@ -37,12 +46,12 @@ def test_permission_denied_is_reported_and_others_stay_exact(tmp_path):
     finished = [r for r in tree.runs if r.scenario == "finished"]
     evaluator = next(r for r in tree.runs if r.scenario == "evaluator_finished")
     assert len(finished) >= 2
-    wd = lambda r: os.path.join(tree.root, "logs", *r.rel.split("/"))  # noqa: E731
+    wd = lambda r: os.path.join(tree.root, "logs", *r.rel.split("/"))
     locked_dir, locked_epoch = finished[0], finished[1]
     denied = [
-        wd(locked_dir),                                                     # a whole work dir
-        os.path.join(wd(locked_epoch), "epoch_1"),                          # one epoch dir
-        os.path.join(wd(evaluator), "evaluation_scores.json"),             # the evaluator's scores
+        wd(locked_dir),  # a whole work dir
+        os.path.join(wd(locked_epoch), "epoch_1"),  # one epoch dir
+        os.path.join(wd(evaluator), "evaluation_scores.json"),  # the evaluator's scores
     ]
     try:
         for p in denied:
@@ -72,7 +81,15 @@ def test_permission_denied_is_reported_and_others_stay_exact(tmp_path):
         want = expected(exp)
         if exp.scenario == "stuck":  # no process source in this scan
             want = ("failed", *want[1:])
-        have = (r["status"], r["completed_epochs"], r["total_epochs"], round(r["progress_percentage"], 6), r["early_stopped"], r["early_stopped_at_epoch"], r["runner_type"])
+        have = (
+            r["status"],
+            r["completed_epochs"],
+            r["total_epochs"],
+            round(r["progress_percentage"], 6),
+            r["early_stopped"],
+            r["early_stopped_at_epoch"],
+            r["runner_type"],
+        )
         if have != want:
             problems.append(f"{exp.rel}: got {have}, want {want}")
     assert not problems, "\n".join(problems)

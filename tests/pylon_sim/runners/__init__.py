@@ -1,2 +1,2 @@
-from runners.evaluators import BaseEvaluator
-from runners.trainers import SupervisedSingleTaskTrainer
+from runners.evaluators import BaseEvaluator as BaseEvaluator
+from runners.trainers import SupervisedSingleTaskTrainer as SupervisedSingleTaskTrainer

@@ -1,7 +1,6 @@
 import io
 import json
 import os
-import subprocess
 import threading
 import time
 import zipfile

@@ -19,10 +19,7 @@ class SupervisedSingleTaskTrainer:
 
     def _finished_epochs(self):
         n = 0
-        while all(
-            os.path.isfile(p) and os.path.getsize(p) > 0
-            for p in (os.path.join(self.work_dir, f"epoch_{n}", f) for f in EXPECTED)
-        ):
+        while all(os.path.isfile(p) and os.path.getsize(p) > 0 for p in (os.path.join(self.work_dir, f"epoch_{n}", f) for f in EXPECTED)):
             n += 1
         return n
 
