@@ -109,7 +109,11 @@ def to_process_info(p: Any, matcher: CommandMatcher, server: str | None = None, 
     if not isinstance(cmd, str):
         return None
     rel: str | None = None
-    debug = "--debug" in cmd.split()
+    words = cmd.split()
+    debug = "--debug" in words
+    if config is None and "--config-filepath" in words:  # Pylon's own launch line: no shell parsing needed
+        i = words.index("--config-filepath")
+        config = words[i + 1] if i + 1 < len(words) else None
     if config is not None:
         rel = matcher.resolve(os.fspath(config), None)
     if rel is None:

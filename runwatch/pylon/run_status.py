@@ -173,7 +173,7 @@ def get_all_run_status(*args: Any, **kwargs: Any) -> dict[str, RunStatus]:
     else:
         options["system_monitor"] = source
     statuses = runwatch.get_all_run_status(a["config_files"], **options)
-    return {k: _pylon_status(s, originals) for k, s in statuses.items()}
+    return {k: _pylon_status(s, originals, proj.root) for k, s in statuses.items()}
 
 
 get_all_run_status.__signature__ = inspect.signature(_shipped_all).replace(return_annotation="dict[str, RunStatus]")  # type: ignore[attr-defined]
@@ -197,31 +197,31 @@ def get_run_status(*args: Any, **kwargs: Any) -> RunStatus:
         settings=proj.settings,
         force_refresh=bool(a["force_progress_recompute"]),
     )
-    return _pylon_status(status, originals)
+    return _pylon_status(status, originals, proj.root)
 
 
 get_run_status.__signature__ = inspect.signature(_shipped_one).replace(return_annotation="RunStatus")  # type: ignore[attr-defined]
 
 
-def _pylon_status(s: runwatch.RunStatus, originals: dict[str, Any]) -> RunStatus:
-    values = {f.name: getattr(s, f.name) for f in dataclasses.fields(s)}
-    values["work_dir"] = _pylon_work_dir(s.work_dir, s.config)
+_FIELDS = tuple(f.name for f in dataclasses.fields(runwatch.RunStatus))
+
+
+def _pylon_status(s: runwatch.RunStatus, originals: dict[str, Any], cwd: str) -> RunStatus:
+    out = RunStatus(*[getattr(s, name) for name in _FIELDS])
+    out.work_dir = _pylon_work_dir(s.work_dir, s.config, cwd)
     if s.run is not None and s.run in originals:
-        values["process_info"] = originals[s.run]
-    return RunStatus(**values)
+        out.process_info = originals[s.run]
+    return out
 
 
-def _pylon_work_dir(work_dir: str, config: str) -> str:
+def _pylon_work_dir(work_dir: str, config: str, cwd: str) -> str:
     """``./logs/<rel>`` (relative to the current folder, as Pylon gives it) for a work dir inside it."""
     if not work_dir:
         return get_work_dir(config)
-    try:
-        rel = os.path.relpath(work_dir, os.getcwd())
-    except ValueError:  # another drive (Windows)
-        return work_dir
-    if rel == os.pardir or rel.startswith(os.pardir + os.sep):
-        return work_dir
-    return os.path.join(".", rel)
+    prefix = cwd if cwd.endswith(os.sep) else cwd + os.sep
+    if work_dir.startswith(prefix):  # runwatch's work dirs are absolute and normalized
+        return os.path.join(".", work_dir[len(prefix) :])
+    return work_dir
 
 
 def get_log_last_update(work_dir: str, log_pattern: str = "train_val*.log") -> float | None:
