@@ -245,6 +245,25 @@ def test_hung_process_reads_stuck_and_killed_reads_failed(tmp_path, monkeypatch)
     assert st.status == "failed" and st.process_info is None
 
 
+def test_a_disconnected_server_is_not_read_as_no_process(tree):
+    """A run's process seen on a server: that server disconnected says "may be stuck"; answering without it, "exited"."""
+    from runwatch.pylon import get_all_run_status
+
+    t, monitor = tree
+    cfgs = configs_of(t)
+    stuck = [f"./configs/{r.rel}.py" for r in t.runs if r.status == "stuck"]
+    assert stuck
+    seen = get_all_run_status(cfgs, 100, 86400, 30, monitor)
+    assert {seen[c].status for c in stuck} == {"stuck"}
+    servers = list(monitor.records)
+    away = get_all_run_status(cfgs, 100, 86400, 30, StandInMonitor(disconnected=servers))
+    for c in stuck:
+        assert "may be stuck" in (away[c].reason_detail or "")
+        assert any("could not be asked (disconnected)" in w for w in away[c].progress.warnings or [])
+    gone = get_all_run_status(cfgs, 100, 86400, 30, StandInMonitor(records={s: [] for s in servers}))
+    assert {(gone[c].status, gone[c].reason) for c in stuck} == {("failed", "exited")}
+
+
 def test_unknown_monitor_type_says_what_is_accepted():
     from runwatch.pylon import get_all_run_status
 
@@ -531,7 +550,9 @@ def test_logs_snapshot_call_and_serialization(sim):
     assert set(rec) == {"config", "work_dir", "progress", "status", "process_info"}
     assert (rec["work_dir"], rec["status"], rec["progress"]["completed_epochs"], rec["process_info"]) == ("./logs/s/train", "finished", 2, None)
     assert isinstance(run_statuses[tr], RunStatus)
-    json.dumps({c: dataclasses.asdict(s) for c, s in run_statuses.items()}, default=str)  # a generic dataclass serializer works too
+    # Pylon's serialize_object (dataclasses.asdict, recursively) then a plain json.dump, as its snapshot saves it.
+    saved = json.loads(json.dumps({"run_statuses": {c: dataclasses.asdict(s) for c, s in run_statuses.items()}}))
+    assert saved["run_statuses"][ev]["progress"]["runner_type"] == "evaluator"
 
 
 def test_launcher_loop_on_a_generated_tree(tree):
@@ -551,6 +572,7 @@ def test_launcher_loop_on_a_generated_tree(tree):
     assert sorted(to_kill) == sorted(f"./configs/{r.rel}.py" for r in t.runs if r.status == "stuck")
     outdated = [run.work_dir for run in all_running if run.status == "outdated"]
     assert outdated and all(os.path.isdir(w) and w.startswith("./logs/") for w in outdated)
+    json.dumps([dataclasses.asdict(run) for run in all_running])  # the snapshot's serialization, for every kind of run
     missing = [run.config for run in all_running if run.status == "failed"]
     assert sorted(missing) == sorted(f"./configs/{r.rel}.py" for r in t.runs if r.status == "failed")
     assert all(get_work_dir(c) == next(r.work_dir for r in all_running if r.config == c) for c in missing)
