@@ -302,6 +302,30 @@ def test_viewer_backend_positional_call_on_a_generated_tree(tree):
     assert avg == round(sum(r.progress_percentage for r in t.runs) / len(t.runs), 2)
 
 
+def test_callers_in_several_threads_get_the_same_answers(tree):
+    """Pylon's viewer asks from its callbacks' threads; every thread gets the whole, right answer."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from runwatch.pylon import get_all_run_status, get_run_status
+
+    t, monitor = tree
+    cfgs = configs_of(t)
+    want = {f"./configs/{r.rel}.py": r.status for r in t.runs}
+
+    def ask(i: int) -> dict[str, str]:
+        if i % 2:
+            return {c: s.status for c, s in get_all_run_status(cfgs, 100, 86400, 30, monitor, i % 3 == 0).items()}
+        mapping = {}
+        for recs in monitor.records.values():
+            for rec in recs:
+                mapping[rec.cmd.split("--config-filepath ")[1]] = rec
+        return {c: get_run_status(c, 100, mapping, 86400, 30).status for c in cfgs}
+
+    with ThreadPoolExecutor(6) as pool:
+        answers = list(pool.map(ask, range(12)))
+    assert all(a == want for a in answers)
+
+
 def test_plan_signature_is_told_apart_by_the_list_of_expected_files(tree):
     from runwatch.pylon import get_all_run_status
 

@@ -49,7 +49,8 @@ def config_file_facts(work_dir: str, s: Settings | None = None) -> ConfigFacts |
         return None
     from runwatch.configs import read_config  # deferred: the static reader loads on first use
 
-    return read_config(os.path.abspath(path), root=os.getcwd(), settings=s if s is not None else settings())
+    facts: ConfigFacts = read_config(os.path.abspath(path), root=os.getcwd(), settings=s if s is not None else settings())
+    return facts
 
 
 def config_for_tracker(work_dir: str, config: Any, s: Settings | None = None) -> Any:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import os
+import threading
 from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
@@ -46,6 +47,10 @@ __all__ = [
     "get_session_progress",
     "parse_config",
 ]
+
+# Pylon's callers ask from several threads at once (its viewer's callbacks); runwatch's scan engine
+# of a project is shared by every caller in the process, so one scan at a time goes through it.
+_SCAN_LOCK = threading.RLock()
 
 _RunStatus = Literal["running", "finished", "failed", "stuck", "outdated", "queued"]
 
@@ -172,7 +177,8 @@ def get_all_run_status(*args: Any, **kwargs: Any) -> dict[str, RunStatus]:
         options["snapshot"] = source
     else:
         options["system_monitor"] = source
-    statuses = runwatch.get_all_run_status(a["config_files"], **options)
+    with _SCAN_LOCK:
+        statuses = runwatch.get_all_run_status(a["config_files"], **options)
     return {k: _pylon_status(s, originals, proj.root) for k, s in statuses.items()}
 
 
@@ -188,15 +194,16 @@ def get_run_status(*args: Any, **kwargs: Any) -> RunStatus:
     a = _bind("get_run_status", args, kwargs, _shipped_one, _plan_one)
     proj = project()
     process_map, originals = from_process_map(a["config_to_process_info"], proj)
-    status = runwatch.get_run_status(
-        a["config"],
-        config_to_process_info=process_map,
-        sleep_time=a["sleep_time"],
-        outdated_days=a["outdated_days"],
-        root=proj.root,
-        settings=proj.settings,
-        force_refresh=bool(a["force_progress_recompute"]),
-    )
+    with _SCAN_LOCK:
+        status = runwatch.get_run_status(
+            a["config"],
+            config_to_process_info=process_map,
+            sleep_time=a["sleep_time"],
+            outdated_days=a["outdated_days"],
+            root=proj.root,
+            settings=proj.settings,
+            force_refresh=bool(a["force_progress_recompute"]),
+        )
     return _pylon_status(status, originals, proj.root)
 
 

@@ -94,7 +94,7 @@ class _Backed(BaseProgressTracker):
         raise NotImplementedError
 
     def get_runner_type(self) -> RunnerType:
-        return self.tracker.get_runner_type()  # type: ignore[return-value]
+        return self.tracker.get_runner_type()
 
     def get_expected_files(self) -> list[str]:
         return list(self.tracker.get_expected_files())
