@@ -184,6 +184,7 @@ def configs_of(t) -> list[str]:
 # ---------------------------------------------------------------- bullet 1: Pylon's SystemMonitor
 
 
+@pytest.mark.slow  # a real process, held then killed
 def test_launcher_call_with_pylon_system_monitor_matches_a_real_process(sim, tmp_path):
     """The launcher's keyword call; the run's process is found through the monitor's ``connected_gpus``."""
     from runwatch.pylon.run_status import RunStatus, _build_config_to_process_mapping, get_all_run_status, parse_config
@@ -220,6 +221,7 @@ def test_launcher_call_with_pylon_system_monitor_matches_a_real_process(sim, tmp
         p.wait(timeout=10)
 
 
+@pytest.mark.slow  # a real process, held then killed
 def test_hung_process_reads_stuck_and_killed_reads_failed(tmp_path, monkeypatch):
     """A real toy run that hangs (its process alive, its log silent) is stuck; killed, it is failed."""
     from status_project import ToyProject
