@@ -274,11 +274,23 @@ def test_unknown_monitor_type_says_what_is_accepted():
 
 
 def test_runwatch_process_sources_are_accepted_too(tree):
-    from runwatch.pylon import get_all_run_status
+    from runwatch.pylon import get_all_run_status, get_run_status
 
     t, _ = tree
+    want = {f"./configs/{r.rel}.py": r.status for r in t.runs}
     statuses = get_all_run_status(configs_of(t), 100, 86400, 30, t.snapshot())
-    assert {c: s.status for c, s in statuses.items()} == {f"./configs/{r.rel}.py": r.status for r in t.runs}
+    assert {c: s.status for c, s in statuses.items()} == want
+
+    class Source:  # runwatch's ProcessMonitor shape
+        def snapshot(self, project):
+            return t.snapshot()
+
+    statuses = get_all_run_status(configs_of(t), 100, 86400, 30, Source())
+    assert {c: s.status for c, s in statuses.items()} == want
+    stuck = next(p for p in t.processes if p.state == "running")
+    cfg = f"./configs/{stuck.config_rel}.py"
+    st = get_run_status(cfg, 100, {cfg: stuck}, 86400, 30)
+    assert (st.status, st.process_info) == ("stuck", stuck)
 
 
 # ---------------------------------------------------------------- bullet 2: positional calls, both signatures
@@ -468,6 +480,19 @@ def test_get_progress_takes_pylons_later_keyword(sim):
     assert tr.get_progress(True).completed_epochs == 3
     assert tr.is_complete() and tr.get_runner_type() == "trainer"
     assert tr.get_expected_files() == EXPECTED and tr.get_log_pattern() == "train_val*.log"
+
+
+def test_evaluator_tracker(sim):
+    from runwatch.pylon import EvaluatorProgressTracker, create_progress_tracker
+
+    ev = sim_config(sim, "e/run", "{'runner': BaseEvaluator, 'work_dir': './logs/e/run', 'sim': {'iterations': 4}}")
+    run_to_end(sim, ev)
+    tr = create_progress_tracker("./logs/e/run")
+    assert isinstance(tr, EvaluatorProgressTracker) and tr.config is None
+    p = tr.get_progress(force_progress_recompute=True)
+    assert (p.runner_type, p.completed_epochs, p.total_epochs, p.progress_percentage) == ("evaluator", 1, 1, 100.0)
+    assert tr.is_complete() and tr.get_expected_files() == ["evaluation_scores.json"] and tr.get_log_pattern() == "eval_*.log"
+    assert not os.path.exists("./logs/e/run/progress.json")  # evaluators get none
 
 
 def test_subclass_without_is_complete_can_be_built(sim):
