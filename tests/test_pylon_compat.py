@@ -266,6 +266,19 @@ def test_a_disconnected_server_is_not_read_as_no_process(tree):
     assert {(gone[c].status, gone[c].reason) for c in stuck} == {("failed", "exited")}
 
 
+def test_a_debug_launch_is_not_the_runs_process(tree):
+    """``--debug`` writes to logs/debug/<rel>: its process says nothing about the run's own work dir."""
+    from runwatch.pylon import _build_config_to_process_mapping, get_all_run_status
+
+    t, monitor = tree
+    stuck = [r for r in t.runs if r.status == "stuck"]
+    debug = {server: [dataclasses.replace(rec, cmd=rec.cmd + " --debug") for rec in recs] for server, recs in monitor.records.items()}
+    mon = StandInMonitor(records=debug)
+    assert len(_build_config_to_process_mapping(mon.connected_gpus)) == len(stuck)  # Pylon's own rule counts them
+    statuses = get_all_run_status([f"./configs/{r.rel}.py" for r in stuck], 100, 86400, 30, mon)
+    assert {s.status for s in statuses.values()} == {"failed"} and all(s.process_info is None for s in statuses.values())
+
+
 def test_unknown_monitor_type_says_what_is_accepted():
     from runwatch.pylon import get_all_run_status
 

@@ -159,7 +159,7 @@ def from_system_monitor(system_monitor: Any, project: Project) -> tuple[Any, dic
         return ProcessSnapshot(errors={type(system_monitor).__name__: f"{type(e).__name__}: {e}"}, sources=[SOURCE]), {}
     hosts: list[str] = []
     found: dict[tuple[str | None, int], ProcessInfo] = {}
-    originals: dict[str, Any] = {}
+    record_of: dict[int, Any] = {}  # id(runwatch's record) -> the caller's
     for gpu in gpus:
         server = _get(gpu, "server")
         server = str(server) if server else None
@@ -179,8 +179,7 @@ def from_system_monitor(system_monitor: Any, project: Project) -> tuple[Any, dic
                 seen.gpu_indices = tuple(sorted(set(seen.gpu_indices) | set(info.gpu_indices)))
                 continue
             found[key] = info
-            if not info.debug:
-                originals[info.config_rel] = p
+            record_of[id(info)] = p
     try:
         for gpu in getattr(system_monitor, "disconnected_gpus", None) or []:
             server = _get(gpu, "server")
@@ -189,7 +188,8 @@ def from_system_monitor(system_monitor: Any, project: Project) -> tuple[Any, dic
     except Exception:  # only an aid: the connected GPUs are what was seen
         pass
     snap = ProcessSnapshot(processes=list(found.values()), errors=errors, sources=[SOURCE], hosts=hosts)
-    return snap, originals
+    # The caller's record of the process runwatch takes for each run (the running interpreter before its helpers).
+    return snap, {rel: record_of[id(info)] for rel, info in snap.by_config().items()}
 
 
 def from_process_map(config_to_process_info: Mapping[str, Any] | None, project: Project) -> tuple[dict[str, ProcessInfo], dict[str, Any]]:
