@@ -141,8 +141,8 @@ def from_system_monitor(system_monitor: Any, project: Project) -> tuple[Any, dic
     A runwatch monitor or snapshot passes through unchanged. A Pylon-shaped monitor
     (``connected_gpus``) becomes a ``ProcessSnapshot``: the servers of its connected GPUs
     are the hosts that were seen (a run's remembered process missing there has exited);
-    servers listed in ``disconnected_gpus`` could not be asked (their runs read "may be
-    stuck", never plainly failed).
+    servers listed in ``disconnected_gpus`` could not be asked (a run whose process was
+    last seen there says it may be stuck, not failed).
     """
     if system_monitor is None or isinstance(system_monitor, ProcessSnapshot | ProcessMonitor | dict):
         return system_monitor, {}
