@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runwatch import LayoutError, ProcessInfo, ProcessMonitor, ProcessSnapshot, Project
-from runwatch.processes.matching import CommandMatcher
-from runwatch.processes.ps_parse import parse_lstart
+
+if TYPE_CHECKING:
+    from runwatch.processes.matching import CommandMatcher
 
 __all__ = [
     "LAUNCH_MARKER",
@@ -84,6 +85,8 @@ def _start_time(value: Any) -> float | None:
         return None
     if isinstance(value, int | float):
         return float(value)
+    from runwatch.processes.ps_parse import parse_lstart  # deferred: the process sources load only when asked
+
     try:
         return parse_lstart(str(value).split(), utc=False)
     except (ValueError, OverflowError):
@@ -151,6 +154,8 @@ def from_system_monitor(system_monitor: Any, project: Project) -> tuple[Any, dic
             f"system_monitor must be Pylon's SystemMonitor (with .connected_gpus) or a runwatch process source "
             f"(with .snapshot(project)), got {type(system_monitor).__name__}"
         )
+    from runwatch.processes.matching import CommandMatcher  # deferred: the process sources load only when asked
+
     matcher = CommandMatcher(project, remote=True)
     errors: dict[str, str] = {}
     try:
@@ -194,6 +199,8 @@ def from_system_monitor(system_monitor: Any, project: Project) -> tuple[Any, dic
 
 def from_process_map(config_to_process_info: Mapping[str, Any] | None, project: Project) -> tuple[dict[str, ProcessInfo], dict[str, Any]]:
     """Pylon's ``config_to_process_info`` keyed by run name with runwatch records, and the caller's records by run name."""
+    from runwatch.processes.matching import CommandMatcher  # deferred: the process sources load only when asked
+
     matcher = CommandMatcher(project, remote=True)
     out: dict[str, ProcessInfo] = {}
     originals: dict[str, Any] = {}
