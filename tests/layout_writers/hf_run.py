@@ -6,7 +6,7 @@ the second save until SAVE_DIR/hold.release exists (the test reads the run meanw
 then kills it).
 """
 
-import torchvision_standin  # noqa: F401, I001 (before anything imports torchvision)
+import torchvision_standin  # noqa: F401 (before anything imports torchvision)
 import os
 import sys
 import time
