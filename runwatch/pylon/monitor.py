@@ -111,19 +111,13 @@ def to_process_info(p: Any, matcher: CommandMatcher, server: str | None = None, 
     cmd = _get(p, "cmd")
     if not isinstance(cmd, str):
         return None
-    rel: str | None = None
-    words = cmd.split()
-    debug = "--debug" in words
-    if config is None and "--config-filepath" in words:  # Pylon's own launch line: no shell parsing needed
-        i = words.index("--config-filepath")
-        config = words[i + 1] if i + 1 < len(words) else None
-    if config is not None:
-        rel = matcher.resolve(os.fspath(config), None)
-    if rel is None:
-        m = matcher.match(cmd)
-        if m is None:
-            return None
-        rel, debug = m.config_rel, m.debug
+    words = cmd.split()  # ps joins argv with spaces; Pylon's launch lines carry no quoting
+    m = matcher.match(["python", "main.py", "--config-filepath", os.fspath(config)]) if config is not None else None
+    if m is None:
+        m = matcher.match(words) or matcher.match(cmd)  # a list is matched without shell parsing
+    if m is None:
+        return None
+    rel, debug = m.config_rel, m.debug or "--debug" in words
     pid = _pid(_get(p, "pid"))
     return ProcessInfo(
         pid=pid if pid is not None else -1,
