@@ -508,6 +508,20 @@ def test_evaluator_tracker(sim):
     assert not os.path.exists("./logs/e/run/progress.json")  # evaluators get none
 
 
+def test_list_config_stages_in_one_work_dir(sim):
+    """``main.py`` runs a list config's stages one after another; sharing a work dir they end at the largest ``epochs``."""
+    from test_pylon_sim import trainer_dict
+
+    from runwatch.pylon import create_progress_tracker, get_all_run_status
+
+    cfg = sim_config(sim, "ms/run", f"[{trainer_dict('ms/run', 2)}, {trainer_dict('ms/run', 3)}]")
+    run_to_end(sim, cfg)
+    tr = create_progress_tracker("./logs/ms/run")
+    p = tr.get_progress()
+    assert (p.completed_epochs, p.total_epochs, p.progress_percentage) == (3, 3, 100.0) and tr.is_complete()
+    assert get_all_run_status([cfg], 3, 0, 30, StandInMonitor())[cfg].status == "finished"
+
+
 def test_subclass_without_is_complete_can_be_built(sim):
     from runwatch.pylon import BaseProgressTracker, ProgressInfo
 
