@@ -26,7 +26,7 @@ def replace_atomically(path: str | os.PathLike[str], write: Callable[[IO[Any]], 
     os.makedirs(directory, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=prefix if prefix is not None else "." + os.path.basename(path) + ".", suffix=".tmp", dir=directory)
     try:
-        with os.fdopen(fd, "w" if text else "wb", **({"encoding": "utf-8"} if text else {})) as f:
+        with os.fdopen(fd, "w" if text else "wb", encoding="utf-8" if text else None) as f:
             write(f)
         os.replace(tmp, path)
     except BaseException:

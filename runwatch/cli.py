@@ -82,7 +82,7 @@ def source_options(fn: F) -> F:
     )(cmd)
     cmd = click.option("--no-ssh", is_flag=True, help="Do not ask any SSH server, whatever the settings say.")(cmd)
     cmd = click.option("--slurm/--no-slurm", default=None, help="Also ask Slurm for jobs (default: the settings file's `slurm`).")(cmd)
-    return cmd  # type: ignore[no-any-return]
+    return cmd
 
 
 def _remember_exec_configs(ctx: click.Context, _param: click.Parameter, value: bool) -> bool:
@@ -326,10 +326,10 @@ def check_port(host: str, port: int) -> None:
 
 def _load_server() -> Callable[..., None] | None:
     try:
-        from runwatch.server import run_server  # type: ignore[attr-defined]
+        from runwatch.server import run_server
     except ImportError:
         return None
-    return run_server  # type: ignore[no-any-return]
+    return run_server
 
 
 @cli.command()
@@ -477,8 +477,8 @@ def notify(
         raise CliError(f"--dashboard-url must be an http:// or https:// URL, got {dashboard_url!r}")
     project = open_project(root, [], None, None)
     notifier = Notifier(project, project.settings.notify, extra_urls=urls, dashboard_url=dashboard_url)
-    bad = [(w.label, w.target.check()) for w in notifier.targets.values()]
-    bad = [(label, why) for label, why in bad if why]
+    checked = [(w.label, w.target.check()) for w in notifier.targets.values()]
+    bad = [(label, why) for label, why in checked if why]
     if bad:
         raise CliError("; ".join(why for _, why in bad))
     if send_test:

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from rich.console import Group, RenderableType
+from rich.console import Group, JustifyMethod, RenderableType
 from rich.table import Table
 from rich.text import Text
 
@@ -99,7 +99,7 @@ def main_scores(row: Row) -> tuple[str | None, float | None, float | None]:
 # ---------------------------------------------------------------- the status table
 
 # Columns in display order: (key for --columns, header, justify).
-COLUMNS: tuple[tuple[str, str, str], ...] = (
+COLUMNS: tuple[tuple[str, str, JustifyMethod], ...] = (
     ("run", "run", "left"),
     ("kind", "kind", "left"),
     ("status", "status", "left"),
@@ -306,7 +306,7 @@ def status_table(
             justify=justify[k],
             no_wrap=True,
             overflow="ellipsis",
-            width=lay.widths[k],  # type: ignore[arg-type]
+            width=lay.widths[k],
             min_width=lay.widths[k] if k == "status" else None,
         )
     for i, r in enumerate(rows):
@@ -384,12 +384,12 @@ def status_view(
     The summary line and the notes are never cut: only table rows are, and a line says
     how many (and of which statuses) are below.
     """
-    head: list[RenderableType] = []
+    head: list[Text] = []
     if banner:
         head.append(Text(terminal_safe(banner), style="bold white on red"))
     if title:
         head.append(Text(terminal_safe(title), style="bold"))
-    tail: list[RenderableType] = [summary_line(rows)]
+    tail: list[Text] = [summary_line(rows)]
     for src, err in sorted(result.process_errors.items()):
         tail.append(Text(terminal_safe(f"⚠ process source {src}: {err}"), style="yellow"))
     shown = list(rows)
@@ -412,7 +412,7 @@ def status_view(
                 if keep + _lines(more, width) <= room:
                     break
             shown = list(rows[:keep])
-    parts = list(head)
+    parts: list[RenderableType] = list(head)
     if shown:
         parts.append(status_table(shown, result.checked_at, width, columns, layout=lay, cells={k: v[: len(shown)] for k, v in cells.items()})[0])
         if more is not None:

@@ -104,13 +104,13 @@ class Calls(EvaluatorCore):
                 return self._unknown(node, f"{name}() with keyword arguments")
             if not args:
                 return {"list": [], "tuple": (), "set": set(), "frozenset": frozenset(), "sorted": []}.get(name, [])
-            items = self._iterate(args[0])
-            if items is None:
+            seq = self._iterate(args[0])
+            if seq is None:
                 return self._unknown(node, f"{name}() of a value not known statically")
             if name == "sorted":
-                if set(kwargs) - {"reverse"} or not is_plain(items):
+                if set(kwargs) - {"reverse"} or not is_plain(seq):
                     return self._unknown(node, "sorted() with a key function or symbolic values")
-                return self._try(node, lambda: sorted(items, reverse=bool(kwargs.get("reverse", False))))
+                return self._try(node, lambda: sorted(seq, reverse=bool(kwargs.get("reverse", False))))
             conv: dict[str, Callable[[list[Any]], Any]] = {
                 "list": list,
                 "tuple": tuple,
@@ -118,7 +118,7 @@ class Calls(EvaluatorCore):
                 "frozenset": frozenset,
                 "reversed": lambda x: list(reversed(x)),
             }
-            return self._try(node, lambda: conv[name](items))
+            return self._try(node, lambda: conv[name](seq))
         if name == "range":
             if kwargs or not all(isinstance(a, int) for a in args) or not 1 <= len(args) <= 3:
                 return self._unknown(node, "range() of values not known statically")
@@ -242,7 +242,9 @@ class Calls(EvaluatorCore):
                 return self._try(node, lambda: obj.pop(*args))
             if name == "remove" and len(args) == 1:
                 return self._try(node, lambda: obj.remove(args[0]))
-        if isinstance(obj, str) and (self.charge(SCAN * sum(size_of(a) for a in args)) or True) and is_plain(args) and is_plain(kwargs):
+        if isinstance(obj, str):
+            self.charge(SCAN * sum(size_of(a) for a in args))
+        if isinstance(obj, str) and is_plain(args) and is_plain(kwargs):
             if name == "format":
                 if WIDE_FORMAT.search(obj):
                     return self._unknown(node, "format width too large")

@@ -204,8 +204,8 @@ class Expressions(EvaluatorCore):
                     self.taint(out, f"'**' of a value not known statically at line {node.lineno}")
                 continue
             key = self.eval(k)
-            if type(v) is ast.Name and self.lazy and v.id.startswith(LAZY_PREFIX):  # type: ignore[attr-defined]
-                value = self._lazy_value(v, True)  # type: ignore[arg-type]
+            if type(v) is ast.Name and self.lazy and v.id.startswith(LAZY_PREFIX):
+                value = self._lazy_value(v, True)
             else:
                 value = self.eval(v)
             self.put_key(out, key, value, f"at line {node.lineno}")

@@ -110,7 +110,7 @@ def deps_from_text(raw: str) -> Deps:
     """Decoded deps, shared by text: the configs of a project mostly have the same dependency set."""
     hit = _DEPS_DECODED.get(raw)
     if hit is None:
-        hit = {p: (tuple(s) if s is not None else None) for p, s in json.loads(raw).items()}  # type: ignore[misc]
+        hit = {p: (tuple(s) if s is not None else None) for p, s in json.loads(raw).items()}
         if len(_DEPS_DECODED) > 100_000:
             _DEPS_DECODED.clear()
         _DEPS_DECODED[raw] = hit

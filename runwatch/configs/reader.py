@@ -23,6 +23,7 @@ from runwatch.configs.extract import build_facts
 from runwatch.configs.facts import ConfigFacts
 from runwatch.configs.loader import EvalResult, ModuleLoader, StatCache
 from runwatch.configs.sources import SourceResolver
+from runwatch.configs.sqlite_store import Row
 from runwatch.layout import find_project_root
 from runwatch.settings import Settings, SettingsError, find_settings_file, load_settings
 from runwatch.state import STATE
@@ -264,6 +265,10 @@ def read_configs(
             gc.enable()
 
 
+# One batch (a project root and its settings): its reader, its cache, the rows to store, the hot checks done.
+_Entry = tuple[_Batch, FactsCache | None, list[Row], dict[int, bool]]
+
+
 def _read_configs(
     paths: Iterable[str],
     root: str | None,
@@ -275,10 +280,11 @@ def _read_configs(
     workers: int | None = None,
 ) -> dict[str, ConfigFacts]:
     out: dict[str, ConfigFacts] = {}
-    batches: dict[tuple[str, int], tuple[_Batch, FactsCache | None, list[tuple[str, Deps, dict]], dict[int, bool]]] = {}
-    pending: list[tuple[tuple[_Batch, FactsCache | None, list[tuple[str, Deps, dict]], dict[int, bool]], str, str]] = []
+    batches: dict[tuple[str, int], _Entry] = {}
+    pending: list[tuple[_Entry, str, str]] = []
     fixed: tuple[str, Settings, str | None] | None = None
-    fixed_entry = None
+    fixed_entry: _Entry | None = None
+    entry: _Entry | None
     if root is not None and settings is not None:  # the common batch: resolved once, not per path
         fixed = (os.path.abspath(root), settings, None)
     for raw in paths:

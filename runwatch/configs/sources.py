@@ -101,7 +101,8 @@ class SourceResolver:
             self.deps.update(hit[1])
             return hit[0]
         outer = self.deps
-        self.deps = used = {}
+        used: dict[str, FileSig] = {}
+        self.deps = used
         try:
             result = self._resolve_dotted(dotted, hops)
         finally:

@@ -48,7 +48,8 @@ class AgentSpec:
         if not NAME_RE.match(name):
             raise AgentSpecError(f"agent name {name!r}: use letters, digits, '_', '.' and '-' (at most 64, starting with a letter or digit)")
         parts = urlsplit(url)
-        token = (parse_qs(parts.query).get("token") or [None])[0]
+        tokens = parse_qs(parts.query).get("token")
+        token = tokens[0] if tokens else None
         scheme = parts.scheme.lower()
         if scheme == "ssh":
             remote = parts.path.strip("/")

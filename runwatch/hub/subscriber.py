@@ -167,7 +167,8 @@ class Subscriber:
             return False
         kind, seq = msg.get("type"), msg.get("seq")
         if kind == "snapshot" and isinstance(seq, int) and isinstance(msg.get("runs"), list):
-            summary = msg.get("summary") if isinstance(msg.get("summary"), dict) else {}
+            given = msg.get("summary")
+            summary = given if isinstance(given, dict) else {}
             await asyncio.to_thread(self.index.apply_snapshot, self.name, seq, msg["runs"], summary)
             self._last = seq
             return True
@@ -219,10 +220,10 @@ def describe(exc: BaseException, timeout: float) -> str:
             return f"the agent refused the hub (HTTP {code}): check the token in its URL"
         return f"the agent answered HTTP {code} instead of a WebSocket"
     if isinstance(exc, ConnectionClosed):
-        code = exc.rcvd.code if exc.rcvd is not None else None
-        if code in (1001, 1012):  # going away; uvicorn's service restart
+        close_code = exc.rcvd.code if exc.rcvd is not None else None
+        if close_code in (1001, 1012):  # going away; uvicorn's service restart
             return "the agent shut down"
-        return "the connection dropped" if code is None else f"the agent closed the connection (code {code})"
+        return "the connection dropped" if close_code is None else f"the agent closed the connection (code {close_code})"
     if isinstance(exc, InvalidHandshake):
         return f"WebSocket handshake failed: {type(exc).__name__}"
     if isinstance(exc, TimeoutError | asyncio.TimeoutError):

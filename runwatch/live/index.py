@@ -308,7 +308,9 @@ class LiveIndex:
         with self._lock:
             for rel in gone:
                 eid = self.by_rel.pop(rel, None)
-                entry = self.entries.pop(eid, None) if eid is not None else None
+                if eid is None:
+                    continue
+                entry = self.entries.pop(eid, None)
                 if entry is not None:
                     removed.append(eid)
                     self.engine.forget([entry.config])

@@ -370,7 +370,8 @@ async def watch_and_notify(
     try:
         log.info("runwatch notify: reading every run of %s (the first scan records their statuses, sends nothing)", index.project.root)
         scan = loop.run_in_executor(executor, index.full_scan)
-        done, _ = await asyncio.wait({scan, asyncio.ensure_future(stop.wait())}, return_when=asyncio.FIRST_COMPLETED)
+        first: set[asyncio.Future[Any]] = {scan, asyncio.ensure_future(stop.wait())}
+        done, _ = await asyncio.wait(first, return_when=asyncio.FIRST_COMPLETED)
         if scan in done:
             scan.result()
             scanned = True

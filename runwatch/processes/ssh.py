@@ -223,7 +223,7 @@ class SshSource:
         timeout: float = 10.0,
         name: str = "ssh",
         config: Sequence[str] | None = None,
-        known_hosts: str | Sequence[str] | None = (),  # type: ignore[assignment]
+        known_hosts: str | Sequence[str] | None = (),
         client_keys: Sequence[str] | None = None,
         keepalive_interval: float = 30.0,
     ) -> None:

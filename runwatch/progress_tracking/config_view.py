@@ -37,8 +37,8 @@ def _class_ref(value: Any) -> ClassRef | None:
     if isinstance(value, str):
         module, _, name = value.rpartition(".")
         return ClassRef(module or None, name)
-    name = getattr(value, "__name__", None)
-    return ClassRef(getattr(value, "__module__", None), name) if name else None
+    qualname = getattr(value, "__name__", None)
+    return ClassRef(getattr(value, "__module__", None), qualname) if qualname else None
 
 
 def _directions_of(metric: Any) -> dict[str, Any] | None:

@@ -29,6 +29,8 @@ def _norm(p: str) -> str:
 class MultiStageProgressTracker(TrainerProgressTracker):
     """Progress tracker for multi-stage runs (list configs: Pylon's ``main.py`` semantics)."""
 
+    _sub_scan_keys: tuple[Any, ...] | None  # set only around a scan (read through __dict__)
+
     def get_runner_type(self) -> Literal["trainer", "evaluator", "multi_stage"]:
         return "multi_stage"
 
@@ -63,10 +65,12 @@ class MultiStageProgressTracker(TrainerProgressTracker):
         out: list[str] = []
         for st in self.config.stages if self.config is not None else []:
             d = st.work_dir
-            if not d or (root is None and not os.path.isabs(d)):
-                out.append(own)
+            if d and os.path.isabs(d):
+                out.append(_norm(d))
+            elif d and root is not None:
+                out.append(_norm(os.path.join(root, d)))
             else:
-                out.append(_norm(d if os.path.isabs(d) else os.path.join(root, d)))
+                out.append(own)
         self._stage_dirs_memo = (self.config, out)
         return out
 

@@ -201,7 +201,7 @@ class ProgressWriter:
         import queue
 
         self._queue: Any = queue.SimpleQueue()
-        self._results: list[tuple[Any, str | None]] = []
+        self._results: list[tuple[Any, str | None, OwnStat | None]] = []
         self._thread: threading.Thread | None = None
 
     def submit(

@@ -369,7 +369,7 @@ class TrainerProgressTracker(BaseProgressTracker):
         # Watched: every epoch dir (entry names for the ones still in flux: the last finished
         # one and the unfinished ones), every finished epoch's scores file, the files still
         # being written, the logs and the trainer's own records (see docs/api.md for the cost).
-        watched = {self.work_dir: (listing.mtime_ns, listing_names(listing.files, listing.dirs))}
+        watched: dict[str, tuple[int | None, tuple[str, ...] | None]] = {self.work_dir: (listing.mtime_ns, listing_names(listing.files, listing.dirs))}
         every = s.watch_finished_epochs
         if every:
             for path, m in old_dirs.items():

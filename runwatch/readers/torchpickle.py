@@ -38,6 +38,8 @@ class Stub:
     """A class named in the file: its name, the arguments it was built with, its state."""
 
     name = "?"
+    args: tuple[Any, ...]
+    state: Any
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Stub:
         obj = object.__new__(cls)
@@ -91,7 +93,7 @@ class Tensor:
         return f"Tensor({self.dtype}, {self.shape}, {self.value!r})"
 
 
-class _OrderedDict(dict):  # type: ignore[type-arg]
+class _OrderedDict(dict[Any, Any]):
     """An OrderedDict of the file: a dict that also takes the attribute state pickle gives it."""
 
 

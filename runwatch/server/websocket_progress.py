@@ -305,14 +305,15 @@ class ProgressWebSocketServer:
 
     async def _snapshot_text(self, flt: RunFilter) -> tuple[int, str]:
         seq = self.index.seq
-        text = self._snap_cache.get((seq, flt))
-        if text is None:
-            # The index keeps no records: they are built (and encoded) off the event loop,
-            # once per seq and filter however many clients ask.
-            seq, text = await asyncio.to_thread(self._build_snapshot, flt)
-            self._snap_cache[(seq, flt)] = text
-            while len(self._snap_cache) > 4:
-                self._snap_cache.popitem(last=False)
+        cached = self._snap_cache.get((seq, flt))
+        if cached is not None:
+            return seq, cached
+        # The index keeps no records: they are built (and encoded) off the event loop,
+        # once per seq and filter however many clients ask.
+        seq, text = await asyncio.to_thread(self._build_snapshot, flt)
+        self._snap_cache[(seq, flt)] = text
+        while len(self._snap_cache) > 4:
+            self._snap_cache.popitem(last=False)
         return seq, text
 
     def _build_snapshot(self, flt: RunFilter) -> tuple[int, str]:

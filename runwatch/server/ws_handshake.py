@@ -51,10 +51,11 @@ class LimitedHandshakeProtocol(WebSocketsSansIOProtocol):
             if len(self._head) <= MAX_HANDSHAKE_BYTES:
                 self._head += data[: MAX_HANDSHAKE_BYTES + 1 - len(self._head)]
             status = oversized_status(self._head)
-            if status is None and self.conn.handshake_exc is None:
-                super().data_received(data)
-                if self.handshake_initiated or self.conn.handshake_exc is None:
-                    return
+            if status is None:
+                if self.conn.handshake_exc is None:
+                    super().data_received(data)
+                    if self.handshake_initiated or self.conn.handshake_exc is None:
+                        return
                 status = oversized_status(self._head) or 431  # refused by the parser: a line or header count over its limit
             self._reject(status)
             return

@@ -251,7 +251,7 @@ EVAL_SCENARIOS = ("evaluator_finished", "evaluator_running", "evaluator_failed",
 
 def _trainer_series(rng: random.Random, n: int, metric: str, plateau_from: int | None) -> list[dict[str, Any]]:
     """Scores that strictly improve each epoch until ``plateau_from``, then never improve."""
-    out = []
+    out: list[dict[str, Any]] = []
     if metric == "mean_IoU":
         v = rng.uniform(0.2, 0.4)
         best = v
