@@ -24,7 +24,7 @@ from runwatch.layout import Project
 from runwatch.live.index import LiveIndex
 from runwatch.server.app import create_app
 from runwatch.server.security import check_token, is_loopback
-from runwatch.server.websocket_progress import MAX_CLIENT_MESSAGE
+from runwatch.server.websocket_progress import MAX_CLIENT_MESSAGE, ServedIndex
 from runwatch.server.ws_handshake import LimitedHandshakeProtocol
 from runwatch.settings import Settings
 
@@ -256,6 +256,9 @@ class BackgroundServer:
             self.url = url
             self._ready.set()
 
+        self.server: Any  # uvicorn.Server
+        self.index: ServedIndex
+        self.token: str | None
         self.server, self.index, self.token = (builder or build_server)(root, host, port, token, on_ready=ready, **kwargs)
         self._thread = threading.Thread(target=self._run, name="runwatch-server", daemon=True)
         self._error: BaseException | None = None

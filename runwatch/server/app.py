@@ -28,7 +28,7 @@ from runwatch.server import collector
 from runwatch.server.detail import run_detail
 from runwatch.server.metrics import render_metrics
 from runwatch.server.security import Guard, default_allowed_hosts
-from runwatch.server.websocket_progress import FilterError, ProgressWebSocketServer, RunFilter
+from runwatch.server.websocket_progress import FilterError, ProgressWebSocketServer, RunFilter, ServedIndex
 from runwatch.view_model import natural_key, score_sort_value, status_rank
 
 STATIC_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "static")
@@ -128,7 +128,7 @@ def select_runs(records: list[dict[str, Any]], request: Request) -> tuple[list[d
 
 
 def create_app(
-    index: LiveIndex,
+    index: ServedIndex,
     token: str | None = None,
     allowed_origins: Iterable[str] = (),
     *,
@@ -157,9 +157,14 @@ def create_app(
 
     A ``notifier`` (runwatch.live.notify.Notifier) is fed the same deltas and started and stopped with the app.
     """
+    live: LiveIndex | None = None  # the index the app scans and watches itself (no feed)
+    if feed is None:
+        if not isinstance(index, LiveIndex):
+            raise TypeError(f"create_app: an index without a feed must be a LiveIndex, not {type(index).__name__}")
+        live = index
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="runwatch-index")
     ws_server = ProgressWebSocketServer(index, heartbeat_s=heartbeat_s, queue_size=queue_size, send_timeout_s=send_timeout_s)
-    watcher = Watcher(index, polling=polling, sweep_interval=sweep_interval, executor=executor) if watch and feed is None else None
+    watcher = Watcher(live, polling=polling, sweep_interval=sweep_interval, executor=executor) if watch and live is not None else None
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -168,8 +173,8 @@ def create_app(
         if notifier is not None:
             notifier.attach(index)  # after the WebSocket server: both get every delta
             notifier.start()
-        if feed is None and len(index) == 0 and index.seq == 0:
-            scan = loop.run_in_executor(executor, index.full_scan, scan_batch if scan_in_background else 0)
+        if live is not None and len(live) == 0 and live.seq == 0:
+            scan = loop.run_in_executor(executor, live.full_scan, scan_batch if scan_in_background else 0)
             if not scan_in_background:
                 await scan
         tasks = [asyncio.create_task(ws_server.heartbeat_loop())]
@@ -185,11 +190,12 @@ def create_app(
             for t in tasks:
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            if getattr(index, "store", None) is not None:
+            store = getattr(index, "store", None)
+            if store is not None:
                 # The index's worker may be blocked (a reader on a hung file system): shutting
                 # down must not wait for it forever.
                 with contextlib.suppress(Exception):
-                    await asyncio.wait_for(loop.run_in_executor(executor, index.store.save), timeout=3.0)
+                    await asyncio.wait_for(loop.run_in_executor(executor, store.save), timeout=3.0)
             executor.shutdown(wait=False, cancel_futures=True)
             if notifier is not None:
                 # Briefly: what is waiting gets one try, but a shutdown is never held up by a target.
@@ -208,8 +214,9 @@ def create_app(
         if feed is not None:
             detail = await feed.detail(request.path_params["run_id"])
         else:
-            entry = index.get(request.path_params["run_id"])
-            detail = await asyncio.to_thread(run_detail, entry, cluster=index.cluster) if entry is not None else None
+            assert live is not None  # no feed: a LiveIndex (checked above)
+            entry = live.get(request.path_params["run_id"])
+            detail = await asyncio.to_thread(run_detail, entry, cluster=live.cluster) if entry is not None else None
         if detail is None:
             return _json({"error": "no run with this id (ids come from /api/runs)"}, 404)
         detail["seq"] = index.seq
@@ -261,8 +268,8 @@ def create_app(
         WebSocketRoute("/ws", ws_endpoint),
         Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
     ]
-    if feed is None:  # the launcher's failure reports go to the agent beside the runs, not to a hub
-        routes.append(Route(collector.PATH, collector.endpoint(index, executor), methods=["POST"]))
+    if live is not None:  # the launcher's failure reports go to the agent beside the runs, not to a hub
+        routes.append(Route(collector.PATH, collector.endpoint(live, executor), methods=["POST"]))
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.index = index
     app.state.ws = ws_server
@@ -286,5 +293,5 @@ def create_app(
     hosts = allowed_hosts if allowed_hosts is not None else default_allowed_hosts(token, bind_host)
     guarded = Guard(headers_mw, token=token, allowed_hosts=hosts, allowed_origins=allowed_origins, own_token_paths=(collector.PATH,))
     # Expose the inner app's state on the outer callable for callers and tests.
-    guarded.state = app.state  # type: ignore[attr-defined]
+    guarded.state = app.state
     return guarded

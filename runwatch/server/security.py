@@ -19,7 +19,7 @@ from http.cookies import SimpleCookie
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from starlette.datastructures import Headers
+from starlette.datastructures import Headers, State
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 COOKIE = "runwatch_token"
@@ -131,6 +131,8 @@ def origin_allowed(origin: str | None, host_header: str | None, allowed_origins:
 
 class Guard:
     """ASGI middleware enforcing the token, the Host allow-list and the WebSocket Origin."""
+
+    state: State  # the wrapped app's state, exposed by ``create_app`` for callers and tests
 
     def __init__(
         self,

@@ -25,12 +25,13 @@ import json
 import logging
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
-from runwatch.live.index import Delta, LiveIndex
+from runwatch.live.index import Delta
 from runwatch.run_status.rules import STATUSES
 from runwatch.view_model import STATUS_ORDER
 
@@ -127,12 +128,28 @@ def _filtered(message: dict[str, Any], flt: RunFilter) -> dict[str, Any]:
     return out
 
 
+class ServedIndex(Protocol):
+    """What the server reads of an index: a LiveIndex, or the hub's merged index (``runwatch.hub.index``)."""
+
+    seq: int
+    on_delta: Callable[[Delta], None] | None
+
+    @property
+    def scanning(self) -> bool: ...
+
+    def records(self) -> tuple[int, list[dict[str, Any]]]: ...
+
+    def summary(self) -> dict[str, Any]: ...
+
+    def __len__(self) -> int: ...
+
+
 class ProgressWebSocketServer:
-    """Fans deltas from a LiveIndex out to many WebSocket clients without letting one slow the rest."""
+    """Fans deltas from an index out to many WebSocket clients without letting one slow the rest."""
 
     def __init__(
         self,
-        index: LiveIndex,
+        index: ServedIndex,
         *,
         queue_size: int = 256,
         heartbeat_s: float = 15.0,
