@@ -143,7 +143,7 @@ def test_background_writes_also_check_the_dir(tmp_path):
 
 
 def test_a_store_that_cannot_be_saved_is_reported(tmp_path, caplog):
-    from runwatch.layout import Project
+    from runwatch.project import Project
     from runwatch.run_status import get_all_run_status
     from runwatch.run_status import engine_for
     from runwatch.testing.generator import generate_tree

@@ -5,9 +5,12 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
-from runwatch.layouts.base import run_above, walk_for_runs
+from runwatch.configs.facts import ConfigFacts
+from runwatch.layouts.base import Layout
+from runwatch.progress_tracking.progress_cache import ProgressStore
+from runwatch.project import Project
 from runwatch.progress_tracking.base_progress_tracker import BaseProgressTracker, RunDetails
 from runwatch.progress_tracking.change_detection import RACY_WINDOW_S
 from runwatch.progress_tracking.progress_info import ProgressInfo
@@ -143,16 +146,15 @@ class FactsMemo:
         return facts
 
 
-class RunFolderLayout:
+class RunFolderLayout(Layout):
     """A layout whose runs are folders known by their marker files, each its own work dir.
 
     A subclass names itself and gives the marker test (``marks_run``), the tracker class and
-    the facts reader (``read_facts(run) -> (facts, warnings)``); the facts are memoised by the
-    stats of the files they came from.
+    the facts reader (``read_facts(run) -> (facts, the paths they came from)``); the facts are
+    memoised by the stats of the files they came from.
     """
 
-    name = ""
-    tracker_class: Any = None
+    tracker_class: ClassVar[type[BaseProgressTracker]]
 
     def __init__(self) -> None:
         self._facts = FactsMemo()
@@ -162,33 +164,20 @@ class RunFolderLayout:
         raise NotImplementedError
 
     @staticmethod
-    def read_facts(run: str) -> Any:
+    def read_facts(run: str) -> tuple[ConfigFacts, list[str]]:
         raise NotImplementedError
 
     def is_run_dir(self, path: str, names: frozenset[str]) -> bool:
         return self.marks_run(path, names)
 
-    def discover(self, project: Any, prune: tuple[str, ...] = ()) -> list[str]:
-        return walk_for_runs(project.root, self.marks_run, prune)
-
-    def work_dir(self, project: Any, run: str) -> str:
-        return run
-
-    def run_name(self, project: Any, run: str) -> str:
-        """The folder relative to the root (its own path when outside the root, its base name when it is the root)."""
-        rel = os.path.relpath(run, project.root)
-        return run if rel.startswith("..") else os.path.basename(run) if rel == "." else rel.replace(os.sep, "/")
-
-    def run_of_path(self, project: Any, path: str) -> str | None:
-        return run_above(path, project.root, self.marks_run)
-
-    def tracker(self, project: Any, run: str, facts: Any, store: Any = None, work_dir: str | None = None) -> Any:
+    def tracker(self, project: Project, run: str, facts: ConfigFacts, store: ProgressStore | None = None, work_dir: str | None = None) -> BaseProgressTracker:
         return self.tracker_class(run, facts, settings=project.settings, store=store)
 
-    def facts(self, project: Any, run: str) -> Any:
-        return self._facts.get(run, self.read_facts)
+    def facts(self, project: Project, run: str) -> ConfigFacts:
+        facts: ConfigFacts = self._facts.get(run, self.read_facts)
+        return facts
 
-    def facts_batch(self, project: Any, runs: list[str], workers: int | None = None) -> dict[str, Any]:
+    def facts_batch(self, project: Project, runs: list[str], workers: int | None = None) -> dict[str, ConfigFacts]:
         return {r: self.facts(project, r) for r in runs}
 
 

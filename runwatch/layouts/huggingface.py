@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import math
 import os
+import posixpath
 import re
 from typing import Any
 
 from runwatch.configs.facts import ClassRef, ConfigFacts, StageFacts
+from runwatch.layouts.base import ProcessMatcher
+from runwatch.project import Project
 from runwatch.layouts.common import (
     RunFolderDetails,
     RunFolderLayout,
@@ -280,8 +283,52 @@ class HuggingFaceProgressTracker(RunFolderTracker):
         )
 
 
+OUTPUT_FLAGS = ("--output_dir", "--output-dir")
+
+
+def output_dir_argument(argv: list[str]) -> str | None:
+    for i, tok in enumerate(argv):
+        if tok in OUTPUT_FLAGS:
+            return argv[i + 1] if i + 1 < len(argv) else None
+        for flag in OUTPUT_FLAGS:
+            if tok.startswith(flag + "="):
+                return tok[len(flag) + 1 :]
+        if tok.startswith("output_dir="):
+            return tok[len("output_dir=") :]
+    return None
+
+
+class OutputDirMatcher(ProcessMatcher):
+    """A Hugging Face script's ``--output_dir X`` (HfArgumentParser's spelling, ``--output-dir`` and
+    ``output_dir=X`` too) names its run folder, resolved against the process's working directory,
+    even before the first checkpoint makes it a run. Only what the command line says for certain
+    is used; a run launched without it is matched by the writer its event file names
+    (``RunFolderDetails.writer``)."""
+
+    def __init__(self, project: Project) -> None:
+        self.root = os.path.normpath(project.root)
+
+    def is_candidate(self, text: str) -> bool:
+        return "output_dir" in text or "output-dir" in text
+
+    def match(self, argv: list[str], text: str, cwd: str | None) -> tuple[str, bool] | None:
+        out = output_dir_argument(argv)
+        if not out:
+            return None
+        absolute = posixpath.normpath(out if posixpath.isabs(out) else posixpath.join(cwd or self.root, out))
+        if not absolute.startswith(self.root + os.sep):
+            return None
+        return os.path.relpath(absolute, self.root).replace(os.sep, "/"), False
+
+
 class HuggingFaceLayout(RunFolderLayout):
+    """Hugging Face Trainer: an ``output_dir`` holding ``trainer_state.json`` (top or in a checkpoint)."""
+
     name = "huggingface"
+    title = "Hugging Face Trainer (output_dir with checkpoint-*/trainer_state.json)"
     tracker_class = HuggingFaceProgressTracker
     marks_run = staticmethod(is_run_dir)
     read_facts = staticmethod(_read_facts)
+
+    def process_matcher(self, project: Project, remote: bool) -> ProcessMatcher | None:
+        return OutputDirMatcher(project)

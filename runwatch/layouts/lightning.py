@@ -308,7 +308,10 @@ class LightningProgressTracker(RunFolderTracker):
 
 
 class LightningLayout(RunFolderLayout):
+    """PyTorch Lightning: ``<save_dir>/<name>/version_<N>/`` as its loggers write them."""
+
     name = "lightning"
+    title = "PyTorch Lightning (<save_dir>/<name>/version_<N>/)"
     tracker_class = LightningProgressTracker
     marks_run = staticmethod(is_run_dir)
     read_facts = staticmethod(_read_facts)

@@ -23,7 +23,7 @@ from typing import Any
 
 from runwatch.configs.facts import ConfigFacts
 from runwatch.forking import Forked, fork_each, split, worker_count
-from runwatch.layout import Project
+from runwatch.project import Project
 from runwatch.progress_tracking.progress_cache import ProgressStore, StoreEntry, background_progress_writes
 
 # Cold runs per process below which a fork costs more than it saves (a fork, one pipe
