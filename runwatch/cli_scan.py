@@ -77,8 +77,13 @@ class ScanResult:
 
 
 def infer_root(root: str | None, paths: Sequence[str]) -> str:
-    """The project root: ``--root``, else the project of the first existing path, else of cwd."""
-    from runwatch.project import find_project_root
+    """The project root: ``--root``, else the project of the first existing path, else of cwd.
+
+    A path under no folder with a settings file or ``configs/`` (a folder of framework runs)
+    belongs to the current folder's project when it lies inside it: ``show outputs/bert`` run
+    beside ``outputs/`` names that run of the current folder, not a project of its own.
+    """
+    from runwatch.project import find_project_root, marked_root
 
     if root is not None:
         if not os.path.isdir(root):
@@ -86,8 +91,12 @@ def infer_root(root: str | None, paths: Sequence[str]) -> str:
         return os.path.abspath(root)
     for p in paths:
         if os.path.exists(p):
-            start = p if os.path.isdir(p) else os.path.dirname(os.path.abspath(p))
-            return find_project_root(start)
+            start = os.path.abspath(p if os.path.isdir(p) else os.path.dirname(os.path.abspath(p)))
+            marked = marked_root(start)
+            if marked is not None:
+                return marked
+            here = find_project_root(".")
+            return here if start == here or start.startswith(here.rstrip(os.sep) + os.sep) else start
     return find_project_root(".")
 
 

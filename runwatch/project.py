@@ -67,17 +67,23 @@ class Project:
         return paths.discover_configs(self, under)
 
 
+def marked_root(start: str | os.PathLike[str] = ".") -> str | None:
+    """The nearest folder at or above ``start`` with a settings file or a ``configs`` folder, or None."""
+    here = Path(os.path.abspath(os.fspath(start)))
+    for d in (here, *here.parents):
+        if (d / "runwatch.toml").is_file() or (d / "configs").is_dir():
+            return str(d)
+    return None
+
+
 def find_project_root(start: str | os.PathLike[str] = ".") -> str:
     """The nearest folder at or above ``start`` that looks like a project root.
 
     A settings file or a ``configs`` folder marks a root; without one the start
     folder itself is the root (runs of any layout under it are its runs).
     """
-    here = Path(os.path.abspath(os.fspath(start)))
-    for d in (here, *here.parents):
-        if (d / "runwatch.toml").is_file() or (d / "configs").is_dir():
-            return str(d)
-    return str(here)
+    marked = marked_root(start)
+    return marked if marked is not None else os.path.abspath(os.fspath(start))
 
 
-__all__ = ["LayoutError", "Project", "find_project_root"]
+__all__ = ["LayoutError", "Project", "find_project_root", "marked_root"]

@@ -22,7 +22,7 @@ from runwatch.layouts.base import Layout, LayoutRun, PathChanges, ProcessMatcher
 from runwatch.layouts.huggingface import HuggingFaceLayout
 from runwatch.layouts.lightning import LightningLayout
 from runwatch.layouts.pylon import PylonLayout
-from runwatch.progress_tracking.progress_cache import is_own_name
+from runwatch.progress_tracking.progress_store import is_own_name
 from runwatch.project import Project
 from runwatch.settings import declare_layouts
 from runwatch.state import STATE
@@ -181,10 +181,10 @@ def map_paths(project: Project, paths: Iterable[str], known: dict[str, str]) -> 
             continue
         if os.path.isdir(p):
             # A folder of runs moved in or created: its runs are found by walking it.
-            for run in walk_for_runs(p, lambda d, names: any(lay.is_run_dir(d, names) for lay in marked), prune):
-                name = name_of(project, run)
-                if name is not None:
-                    ch.touched[name] = known[name] if known.get(name) == run else run
+            for found in walk_for_runs(p, lambda d, names: any(lay.is_run_dir(d, names) for lay in marked), prune):
+                found_name = name_of(project, found)
+                if found_name is not None:
+                    ch.touched[found_name] = known[found_name] if known.get(found_name) == found else found
         elif not os.path.exists(p):
             removed.append(p)
     if removed:

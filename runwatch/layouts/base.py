@@ -24,7 +24,7 @@ from runwatch.project import Project
 from runwatch.progress_tracking.base_progress_tracker import BaseProgressTracker
 
 if TYPE_CHECKING:
-    from runwatch.progress_tracking.progress_cache import ProgressStore
+    from runwatch.progress_tracking.progress_store import ProgressStore
 
 # Folders never searched for runs: caches, VCS, environments and package trees.
 SKIP_DIRS = frozenset((".git", ".hg", ".svn", "__pycache__", "node_modules", ".venv", "venv", ".tox", ".mypy_cache", "site-packages", "wandb"))
@@ -85,8 +85,9 @@ class Layout:
       the facts come from the run's own files and are asked for at every evaluation.
     - ``fans_out``: a cold scan of many of its runs pays for forked workers (each reads facts
       and progress and sends back plain values; see ``run_status.fanout``).
-    - ``has_collector``: its launcher sends failure reports to runwatch's collector, which
-      name the run's config (``readers.run_output.from_collector``).
+
+    A launcher's failure reports (runwatch's collector, ``readers.run_output.from_collector``)
+    are matched to runs by their work dir, whatever the layout: no capability is needed for them.
     """
 
     name: ClassVar[str] = ""
@@ -94,7 +95,6 @@ class Layout:
     title: ClassVar[str] = ""
     reads_configs: ClassVar[bool] = False
     fans_out: ClassVar[bool] = False
-    has_collector: ClassVar[bool] = False
 
     # ------------------------------------------------------------------ finding runs
 

@@ -24,7 +24,7 @@ from typing import Any
 from runwatch.configs.facts import ConfigFacts
 from runwatch.project import Project
 from runwatch.process_info import ProcessInfo, ProcessSnapshot
-from runwatch.progress_tracking.progress_cache import ProgressStore
+from runwatch.progress_tracking.progress_store import ProgressStore
 from runwatch.run_status.engine import Scanned, ScanEngine, open_store
 from runwatch.run_status.process_memory import local_states_changed
 from runwatch.run_status.run_status import RunStatus, take_snapshot

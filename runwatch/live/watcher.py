@@ -19,7 +19,7 @@ from typing import Any
 
 from runwatch.layouts import watch_roots
 from runwatch.live.index import LiveIndex
-from runwatch.progress_tracking.progress_cache import is_own_name
+from runwatch.progress_tracking.progress_store import is_own_name
 
 log = logging.getLogger("runwatch.live")
 

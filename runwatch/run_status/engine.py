@@ -39,7 +39,7 @@ from runwatch.project import Project
 from runwatch.process_info import ProcessInfo, ProcessSnapshot
 from runwatch.progress_tracking.base_progress_tracker import BaseProgressTracker
 from runwatch.progress_tracking.change_notify import NOTIFIER
-from runwatch.progress_tracking.progress_cache import ProgressStore, background_progress_writes
+from runwatch.progress_tracking.progress_store import ProgressStore, background_progress_writes
 from runwatch.run_status.fanout import ColdWorkers, start_cold_workers
 from runwatch.run_status.run_status import RunStatus, evaluate_run, take_snapshot
 from runwatch.state import STATE

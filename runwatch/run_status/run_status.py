@@ -21,7 +21,7 @@ from runwatch.project import Project
 from runwatch.layouts import LayoutRun, name_of, run_for
 from runwatch.process_info import ProcessInfo, ProcessMonitor, ProcessSnapshot, default_monitor
 from runwatch.progress_tracking.base_progress_tracker import BaseProgressTracker, RunDetails
-from runwatch.progress_tracking.progress_cache import ProgressStore
+from runwatch.progress_tracking.progress_store import ProgressStore
 from runwatch.progress_tracking.progress_info import ProgressInfo
 from runwatch.readers.artifacts import get_epoch_last_update
 from runwatch.readers.logs import get_log_last_update, list_logs

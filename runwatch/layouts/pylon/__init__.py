@@ -16,7 +16,7 @@ from runwatch.errors import LayoutError
 from runwatch.layouts.base import Layout, LayoutRun, PathChanges, ProcessMatcher
 from runwatch.layouts.pylon import path_map, paths
 from runwatch.progress_tracking.base_progress_tracker import BaseProgressTracker
-from runwatch.progress_tracking.progress_cache import ProgressStore
+from runwatch.progress_tracking.progress_store import ProgressStore
 from runwatch.progress_tracking.progress_tracker_factory import create_progress_tracker
 from runwatch.project import Project
 from runwatch.state import STATE
@@ -33,7 +33,6 @@ class PylonLayout(Layout):
     title = "Pylon (configs/<run>.py, work dir logs/<run>/)"
     reads_configs = True
     fans_out = True
-    has_collector = True
 
     def find_runs(self, project: Project) -> list[str]:
         return paths.discover_configs(project)
