@@ -8,6 +8,7 @@ the new run must reach a WebSocket client within 2 s of the file that shows it.
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import json
 import os
 import subprocess
@@ -20,9 +21,10 @@ import pytest
 
 from tests.test_layouts_real import ENV, NEEDED, WRITERS, _wait
 
-import importlib.util
-
-pytestmark = pytest.mark.skipif(any(importlib.util.find_spec(m) is None for m in NEEDED), reason="needs the test extra: " + ", ".join(NEEDED))
+pytestmark = [
+    pytest.mark.slow,  # real framework runs (the slow tier, with tests/test_layouts_real.py)
+    pytest.mark.skipif(any(importlib.util.find_spec(m) is None for m in NEEDED), reason="needs the test extra: " + ", ".join(NEEDED)),
+]
 
 LATENCY_S = 2.0
 
@@ -138,10 +140,12 @@ def test_serve_on_a_folder_of_hf_and_lightning_runs_is_live(tmp_path):
 
             got = asyncio.run(main())
             seen.stop()
+        latencies = {}
         for key in ("hf_epoch", "pl_epoch", "new_run"):
             assert key in seen.at, f"{key}: never seen on disk"
-            latency = got[key] - seen.at[key]
-            assert latency < LATENCY_S, f"{key}: reached the client {latency:.2f} s after it was on disk"
+            latencies[key] = got[key] - seen.at[key]
+        print("on disk -> WebSocket client: " + ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in latencies.items()))
+        assert all(v < LATENCY_S for v in latencies.values()), latencies
     finally:
         for p in procs:
             if p.poll() is None:

@@ -79,7 +79,7 @@ def has_runs(project: Project) -> bool:
     return any(layout.has_runs(project) for layout in active(project)) or bool(discover_marked_runs(project))
 
 
-_RUNS: dict[tuple[str, str], LayoutRun] = STATE.table("layouts.runs")
+_RUNS: dict[tuple[str, str, str], LayoutRun] = STATE.table("layouts.runs")
 
 
 def run_for(project: Project, key: str) -> LayoutRun:
@@ -88,7 +88,7 @@ def run_for(project: Project, key: str) -> LayoutRun:
     Raises LayoutError for a key that is no run of the project (a config outside configs/,
     a folder no layout's marker files mark). A marker run's answer is remembered once found.
     """
-    memo_key = (project.root, key)
+    memo_key = (project.root, project.settings.layout, key)
     hit = _RUNS.get(memo_key)
     if hit is not None:
         return hit
