@@ -16,6 +16,10 @@ from typing import Any
 SETTINGS_FILE = "runwatch.toml"
 
 
+# The values of the ``layout`` setting (runwatch.layouts.LAYOUT_NAMES says the same, a layer up).
+LAYOUT_CHOICES: tuple[str, ...] = ("auto", "pylon", "huggingface", "lightning", "ultralytics", "timm", "mmengine", "keras")
+
+
 class SettingsError(ValueError):
     """A settings file that cannot be used; the message names the file and the key."""
 
@@ -242,8 +246,8 @@ def _validate(data: dict[str, Any], path: Path) -> dict[str, Any]:
                 raise SettingsError(f"{path}: setting {key!r} must be true or false, got {value!r}")
         elif name == "progress_json" and value not in ("off", "missing", "full", "legacy"):
             raise SettingsError(f"{path}: setting {key!r} must be one of off, missing (full, legacy: older names of missing); got {value!r}")
-        elif name == "layout" and value not in ("auto", "pylon", "huggingface", "lightning"):
-            raise SettingsError(f"{path}: setting {key!r} must be one of auto, pylon, huggingface, lightning; got {value!r}")
+        elif name == "layout" and value not in LAYOUT_CHOICES:
+            raise SettingsError(f"{path}: setting {key!r} must be one of {', '.join(LAYOUT_CHOICES)}; got {value!r}")
         elif name == "epoch_dir_pattern" and (not isinstance(value, str) or "{n}" not in value):
             raise SettingsError(f"{path}: setting {key!r} must contain '{{n}}', got {value!r}")
         out[name] = value

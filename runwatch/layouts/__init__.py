@@ -16,15 +16,29 @@ from runwatch.configs.facts import ConfigFacts
 from runwatch.layout import Project
 from runwatch.layouts.base import Layout
 from runwatch.layouts.huggingface import HuggingFaceLayout
+from runwatch.layouts.keras import KerasLayout
 from runwatch.layouts.lightning import LightningLayout
+from runwatch.layouts.mmengine import MMEngineLayout
 from runwatch.layouts.pylon import PylonLayout
+from runwatch.layouts.timm import TimmLayout
+from runwatch.layouts.ultralytics import UltralyticsLayout
 from runwatch.progress_tracking.base_progress_tracker import BaseProgressTracker
 from runwatch.state import STATE
 
-LAYOUTS: dict[str, Any] = {"pylon": PylonLayout(), "huggingface": HuggingFaceLayout(), "lightning": LightningLayout()}
+LAYOUTS: dict[str, Any] = {
+    "pylon": PylonLayout(),
+    "huggingface": HuggingFaceLayout(),
+    "lightning": LightningLayout(),
+    "ultralytics": UltralyticsLayout(),
+    "timm": TimmLayout(),
+    "mmengine": MMEngineLayout(),
+    "keras": KerasLayout(),
+}
 LAYOUT_NAMES: tuple[str, ...] = ("auto", *LAYOUTS)
-# Marker layouts, in the order a folder is tested (a Lightning version folder is never an HF output_dir).
-_MARKED = ("lightning", "huggingface")
+# Marker layouts, in the order a folder is tested (a Lightning version folder is never an HF output_dir;
+# YOLO and timm both write args.yaml, told apart by results.csv / summary.csv; Keras, whose files have
+# names of the user's choosing, last).
+_MARKED = ("lightning", "huggingface", "ultralytics", "timm", "mmengine", "keras")
 
 
 def _chosen(project: Project) -> str:
@@ -194,6 +208,16 @@ def layout_run_of_path(project: Project, path: str) -> tuple[str, str] | None:
     return (run.name, key) if run is not None else None
 
 
+def hyperparameters(project: Project, key: str) -> dict[str, Any]:
+    """A run's hyperparameters as one flat ``{"dotted.key": value}`` table (YOLO/timm ``args.yaml``,
+    MMEngine's dumped config); {} for layouts that expose none (yet)."""
+    run = layout_run(project, key)
+    if run is None:
+        return {}
+    read = getattr(run.layout, "hyperparameters", None)
+    return read(project, run.work_dir) if read is not None else {}
+
+
 _WATCH_ROOTS: dict[tuple[str, str], tuple[float, tuple[str, ...]]] = STATE.table("layouts.watch_roots")
 WATCH_ROOTS_TTL_S = 30.0
 
@@ -219,4 +243,4 @@ def watch_roots(project: Project) -> tuple[str, ...]:
     return roots
 
 
-__all__ = ["LAYOUTS", "LAYOUT_NAMES", "Layout", "LayoutRun", "discover_runs", "has_runs", "layout_run", "run_for", "run_of_path", "runs_at"]
+__all__ = ["LAYOUTS", "LAYOUT_NAMES", "Layout", "LayoutRun", "discover_runs", "has_runs", "hyperparameters", "layout_run", "run_for", "run_of_path", "runs_at"]

@@ -1,0 +1,241 @@
+"""Keras runs, found by what its callbacks write (every path is the user's choice).
+
+A run folder holds a ``CSVLogger`` file (a ``.csv`` or ``training.log`` whose header starts with
+``epoch,``) beside a Keras artifact: a ``ModelCheckpoint`` file (``.keras`` / ``.h5``) there or in a
+subfolder, or a ``BackupAndRestore`` folder (its ``training_metadata.json``). What is read (see
+docs/layouts.md): the CSV rows (``epoch`` from 0, then every logged value), the checkpoint names (a
+name made from a template such as ``model-{epoch:02d}-{val_loss:.3f}.keras`` names the monitored metric
+by its value), and ``training_metadata.json`` (``{"epoch", "batch"}``), which BackupAndRestore deletes
+when ``fit`` ends: present with no live process, the run was interrupted. Keras writes its total number
+of epochs nowhere: it is shown as unknown, never guessed.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Any
+
+from runwatch.configs.facts import ClassRef, ConfigFacts, StageFacts
+from runwatch.layouts.common import RunFolderDetails, RunFolderLayout, RunFolderTracker, StatMemo, lab_logs, listing, seen, stat_or_none
+from runwatch.layouts.epoch_runs import best_index, direction_by_name, num
+from runwatch.progress_tracking.base_progress_tracker import EpochRecord
+from runwatch.progress_tracking.progress_info import ProgressInfo, register_runner_type
+from runwatch.readers.csvmetrics import CsvTail
+from runwatch.readers.jsonfile import read_json_tolerant
+from runwatch.readers.safe_open import open_regular
+from runwatch.state import STATE
+
+RUNNER_TYPE = register_runner_type("keras")
+METADATA = "training_metadata.json"
+_MODEL = (".keras", ".h5")
+_NUMBER = re.compile(r"\d+(?:\.\d+)?")
+MAX_SUBFOLDERS = 8
+
+
+def _header(path: str) -> bytes:
+    try:
+        with open_regular(path) as f:
+            return f.read(4096).split(b"\n", 1)[0]
+    except OSError:
+        return b""
+
+
+_HEADERS: StatMemo = STATE.table("layouts.keras.headers", StatMemo)
+
+
+def csv_logs(folder: str, names: Any) -> list[str]:
+    """The CSVLogger files among ``names`` (their header starts with ``epoch,``), sorted."""
+    out = []
+    for n in sorted(names):
+        if n.endswith(".csv") or n == "training.log":
+            if (_HEADERS.get(os.path.join(folder, n), _header) or b"").startswith(b"epoch,"):
+                out.append(n)
+    return out
+
+
+def _subfolders(folder: str, names: Any) -> list[str]:
+    return [n for n in sorted(names) if "." not in n and os.path.isdir(os.path.join(folder, n))][:MAX_SUBFOLDERS]
+
+
+def keras_artifacts(folder: str, names: Any) -> tuple[list[str], list[str]]:
+    """(model files relative to ``folder``, BackupAndRestore folders holding ``training_metadata.json``)."""
+    models = [n for n in names if n.endswith(_MODEL)]
+    backups = []
+    for sub in _subfolders(folder, names):
+        inner = listing(os.path.join(folder, sub))[1]
+        models += [f"{sub}/{n}" for n in inner if n.endswith(_MODEL)]
+        if METADATA in inner:
+            backups.append(sub)
+    return sorted(models), backups
+
+
+def is_run_dir(path: str, names: frozenset[str]) -> bool:
+    if not any(n.endswith(".csv") or n == "training.log" for n in names):
+        return False
+    if not csv_logs(path, names):
+        return False
+    models, backups = keras_artifacts(path, names)
+    return bool(models or backups)
+
+
+def monitored(models: list[str], rows: list[dict[str, Any]]) -> str | None:
+    """The metric a checkpoint's name was formatted with: a number in the name equal (at the name's
+    precision) to that column in the row of an epoch the same name gives."""
+    by_epoch = {r["epoch"] + 1: r for r in rows if isinstance(r.get("epoch"), int)}
+    for m in reversed(models):
+        stem = os.path.basename(m)
+        for ext in _MODEL:
+            stem = stem.removesuffix(ext)
+        stem = stem.removesuffix(".weights")
+        numbers = _NUMBER.findall(stem)  # signs are not told from separators: values compare unsigned
+        ints = {int(n) for n in numbers if n.isdigit()}
+        floats = [n for n in numbers if "." in n]
+        for e in ints:
+            row = by_epoch.get(e)
+            if row is None:
+                continue
+            for text in floats:
+                decimals = len(text.split(".")[1])
+                hits = [k for k, v in row.items() if k != "epoch" and (x := num(v)) is not None and f"{abs(x):.{decimals}f}" == text]
+                if hits:
+                    return sorted(hits, key=lambda k: (not k.startswith("val_"), k))[0]
+    return None
+
+
+def monitor_of(run: str) -> tuple[str | None, int | None, list[str]]:
+    """(monitored metric, its direction, the paths the answer came from) of a run folder."""
+    names = listing(run)[1]
+    csvs = csv_logs(run, names)
+    models, _ = keras_artifacts(run, names)
+    deps = [run] + [os.path.join(run, s) for s in _subfolders(run, names)]
+    if not csvs or not models:
+        return None, None, deps
+    deps.append(os.path.join(run, csvs[0]))
+    metric = monitored(models, CsvTail(os.path.join(run, csvs[0])).read())
+    return metric, (direction_by_name(metric) if metric else None), deps
+
+
+def _read_facts(run: str) -> tuple[ConfigFacts, list[str]]:
+    metric, direction, deps = monitor_of(run)
+    directions = {metric: direction} if metric and direction else None
+    stage = StageFacts(runner=ClassRef("keras", "Model.fit"), directions=directions, directions_source="source" if directions else None)
+    return ConfigFacts(path=run, stages=[stage]), deps
+
+
+def complete_from(progress: ProgressInfo) -> bool:
+    return progress.progress_percentage >= 100.0
+
+
+class KerasProgressTracker(RunFolderTracker):
+    """Progress of one Keras run folder from its CSVLogger rows and its callbacks' files."""
+
+    RUNNER_TYPE = RUNNER_TYPE
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._csv: CsvTail | None = None
+        self._backup_seen: str | None = None  # a BackupAndRestore folder seen holding its metadata
+
+    def get_expected_files(self) -> list[str]:
+        return []
+
+    def _key_extra(self) -> Any:
+        """The main metric's direction comes from the facts (other files): part of the key."""
+        d = self.config.directions if self.config is not None else None
+        return tuple(sorted((str(k), v) for k, v in d.items())) if d else None
+
+    def get_log_pattern(self) -> str:
+        return "*.csv"
+
+    def complete_from(self, progress: ProgressInfo) -> bool:
+        return complete_from(progress)
+
+    def calculate_progress(self) -> ProgressInfo:
+        wd = self.work_dir
+        warnings: list[str] = list(self.extra_warnings)
+        top_m, names = listing(wd)
+        if top_m is None:
+            return self._unreadable()
+        dirs: dict[str, Any] = {wd: (top_m, names)}
+        files: dict[str, Any] = {}
+        logs: list[tuple[str, float]] = []
+        csvs = csv_logs(wd, names)
+        rows: list[dict[str, Any]] = []
+        if csvs:
+            path = os.path.join(wd, csvs[0])
+            st = stat_or_none(path)
+            files[path] = seen(st)
+            if st is not None:
+                logs.append((csvs[0], st.st_mtime))
+            if self._csv is None or self._csv.path != path:
+                self._csv = CsvTail(path)
+            rows = self._csv.read()
+            if self._csv.problem:
+                warnings.append(self._csv.problem)
+        models: list[str] = [n for n in names if n.endswith(_MODEL)]
+        backup: dict[str, Any] | None = None
+        backup_dir = None
+        for sub in _subfolders(wd, names):
+            d = os.path.join(wd, sub)
+            dirs[d] = listing(d)
+            inner = dirs[d][1]
+            models += [f"{sub}/{n}" for n in inner if n.endswith(_MODEL)]
+            if METADATA in inner:
+                mp = os.path.join(d, METADATA)
+                st = stat_or_none(mp)
+                files[mp] = seen(st)
+                if st is not None:
+                    logs.append((f"{sub}/{METADATA}", st.st_mtime))
+                value, problem = read_json_tolerant(mp)
+                backup, backup_dir = (value if isinstance(value, dict) else {}), d
+                if problem:
+                    warnings.append(problem)
+        text_logs, error = lab_logs(wd, names, self.settings.trainer_log_pattern, files)
+        logs += text_logs
+        logs.sort(key=lambda x: x[1], reverse=True)
+        by_epoch: dict[int, dict[str, Any]] = {}
+        for r in rows:
+            e = r.get("epoch")
+            if isinstance(e, int) and not isinstance(e, bool) and e >= 0:
+                by_epoch[e] = {k: v for k, v in r.items() if k != "epoch" and num(v) is not None}
+        done = max(by_epoch) + 1 if by_epoch else 0
+        series = [by_epoch.get(i) for i in range(done)]
+        # fit() returned: BackupAndRestore deleted the folder this tracker saw it write.
+        ended = backup is None and self._backup_seen is not None and not os.path.exists(self._backup_seen)
+        if backup_dir is not None:
+            self._backup_seen = backup_dir
+        warnings.append(f"{wd}: total epochs unknown (Keras writes the number of epochs nowhere)")
+        if backup is not None:
+            be = backup.get("epoch")
+            if isinstance(be, int) and not isinstance(be, bool):
+                warnings.append(f"{wd}: BackupAndRestore holds a backup at epoch {be + 1} (training has not ended, or was interrupted)")
+        directions = self.config.directions if self.config is not None else None
+        metric = next(iter(directions), None) if directions else None
+        direction = int(directions[metric]) if directions and metric else None
+        bi = best_index([num(s.get(metric)) if s and metric else None for s in series], direction) if metric and direction else None
+        self.details = RunFolderDetails(epochs=[EpochRecord(index=i, finished=True, scores=s) for i, s in enumerate(series)], logs=logs)
+        self._hint = {}
+        self._watch(dirs, files)
+        return ProgressInfo(
+            completed_epochs=done,
+            progress_percentage=100.0 if ended else 0.0,
+            runner_type=RUNNER_TYPE,  # type: ignore[arg-type]
+            total_epochs=None,
+            last_update_time=max((m for _, m in logs), default=None),
+            best_score=series[bi] if bi is not None else None,
+            latest_score=next((s for s in reversed(series) if s), None),
+            error_message=error,
+            warnings=warnings or None,
+            best_epoch=bi,
+        )
+
+
+class KerasLayout(RunFolderLayout):
+    name = "keras"
+    tracker_class = KerasProgressTracker
+    marks_run = staticmethod(is_run_dir)
+    read_facts = staticmethod(_read_facts)
+
+    def hyperparameters(self, project: Any, run: str) -> dict[str, Any]:
+        return {}
