@@ -4,7 +4,8 @@ One session-scoped fixture trains each framework on the CPU, offline, in two sub
 finishes its runs (complete, early-stopped where the framework has it, and a crash last), and one held
 mid-run (``hold``: read alive, then killed). Everything else reads those folders through the API, the
 CLI and the server. The YOLO and timm writers need torchvision, whose compiled operators do not load
-with the CPU torch: they register pure-Python stand-ins first (tests/layout_writers/torchvision_standin.py).
+with the CPU torch: they run in the venv of the "frameworks" extra (.frameworks-venv, made by .ci/run; see
+pyproject.toml) and register pure-Python stand-ins first (tests/layout_writers/torchvision_standin.py).
 """
 
 from __future__ import annotations
@@ -22,11 +23,14 @@ import pytest
 HERE = os.path.dirname(os.path.abspath(__file__))
 WRITERS = os.path.join(HERE, "layout_writers")
 ROOT = os.path.dirname(HERE)
-NEEDED = ("torch", "torchvision", "ultralytics", "timm", "mmengine", "keras")
+NEEDED = ("torch", "mmengine", "keras")
+# The python of the "frameworks" extra's venv (YOLO, timm, torchvision): RUNWATCH_FRAMEWORKS_PYTHON, else .ci/run's.
+FRAMEWORKS_PYTHON = os.environ.get("RUNWATCH_FRAMEWORKS_PYTHON") or os.path.join(ROOT, ".frameworks-venv", "bin", "python")
 
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(any(importlib.util.find_spec(m) is None for m in NEEDED), reason="needs the test extra: " + ", ".join(NEEDED)),
+    pytest.mark.skipif(not os.access(FRAMEWORKS_PYTHON, os.X_OK), reason="needs the frameworks extra's venv (.ci/run makes .frameworks-venv)"),
 ]
 
 
@@ -66,12 +70,12 @@ def fw(tmp_path_factory):
 
     def start(script, *args, may_fail=False, log=None):
         err = open(log, "wb") if log else subprocess.PIPE
-        p = subprocess.Popen([sys.executable, os.path.join(WRITERS, script), *args], cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=err)
+        python = FRAMEWORKS_PYTHON if script in ("yolo_run.py", "timm_run.py") else sys.executable
+        p = subprocess.Popen([python, os.path.join(WRITERS, script), *args], cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=err)
         p.may_fail = may_fail
         return p
 
-    # The crash is each writer's last mode: it ends the process with the traceback (kept as train_val.log
-    # in the crashed run's folder by the test, as a lab's `2>&1 | tee` would).
+    # The crash is each writer's last mode: it ends the process with its traceback.
     done = {
         "yolo": start("yolo_run.py", yolo, "complete", "early", "crash", may_fail=True, log=os.path.join(root, "yolo.err")),
         "timm": start("timm_run.py", timm_out, "complete", "loss", "crash", may_fail=True, log=os.path.join(root, "timm.err")),
@@ -88,11 +92,12 @@ def fw(tmp_path_factory):
     procs = list(done.values()) + list(held.values())
     try:
         _wait(lambda: all(p.poll() is not None for p in done.values()) and all(os.path.exists(f) for f in flags), 420, procs)
-        crashed = {}
         for name, p in done.items():
             err = open(os.path.join(root, f"{name}.err"), "rb").read()
             assert p.returncode == 1 and b"boom:" in err, (name, p.returncode, err[-3000:].decode(errors="replace"))
-            crashed[name] = err
+        # A lab that keeps the trainer's output in the run folder (`2>&1 | tee runs/x/train_val.log`):
+        with open(os.path.join(yolo, "crash", "train_val.log"), "wb") as f:
+            f.write(open(os.path.join(root, "yolo.err"), "rb").read())
         yield {"root": root, "held": held, "timm_dirs": {m: open(os.path.join(timm_out, f"{m}.path")).read() for m in ("complete", "loss", "crash")}}
     finally:
         for p in procs:
@@ -166,6 +171,7 @@ def test_crashed_runs_are_failed(fw):
         r = got[name]
         assert r["status"] == "failed" and r["completed_epochs"] == done and not r["early_stopped"], (name, r["status"], r["completed_epochs"])
     assert any("BackupAndRestore holds a backup" in w for w in got["keras/crash"]["warnings"])
+    assert got["yolo/crash"]["reason"] == "crashed" and "boom: the data loader broke" in got["yolo/crash"]["error_message"]
 
 
 def test_keras_total_is_unknown_and_the_monitor_comes_from_the_checkpoint_name(fw):

@@ -17,7 +17,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from torchvision_standin import import_torchvision
 
-import_torchvision()  # MMEngine's runner imports torchvision
+import_torchvision()  # MMEngine's runner imports torchvision where it is installed
 import torch  # noqa: E402
 from mmengine.config import Config  # noqa: E402
 from mmengine.evaluator import BaseMetric  # noqa: E402

@@ -35,11 +35,14 @@ def _nms(boxes, scores, iou_threshold):  # type: ignore[no-untyped-def]
 
 
 def import_torchvision():  # type: ignore[no-untyped-def]
-    """``import torchvision``, with the stand-in operators registered first when the compiled ones fail."""
+    """``import torchvision``, with the stand-in operators registered first when the compiled ones fail;
+    None when torchvision is not installed (MMEngine and Keras do not need it)."""
     try:
         import torchvision
 
         return torchvision
+    except ImportError:
+        return None
     except RuntimeError as e:
         if "torchvision::" not in str(e):
             raise
