@@ -30,7 +30,8 @@ RUNNER_TYPE = register_runner_type("keras")
 METADATA = "training_metadata.json"
 _MODEL = (".keras", ".h5")
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
-MAX_SUBFOLDERS = 8
+MAX_SUBFOLDERS = 8  # subfolders looked into for checkpoints / a backup
+MAX_CSV_HEADERS = 4  # CSV files of a folder whose first line is read to find a CSVLogger's
 
 
 def _header(path: str) -> bytes:
@@ -47,15 +48,22 @@ _HEADERS: StatMemo = STATE.table("layouts.keras.headers", StatMemo)
 def csv_logs(folder: str, names: Any) -> list[str]:
     """The CSVLogger files among ``names`` (their header starts with ``epoch,``), sorted."""
     out = []
-    for n in sorted(names):
-        if n.endswith(".csv") or n == "training.log":
-            if (_HEADERS.get(os.path.join(folder, n), _header) or b"").startswith(b"epoch,"):
-                out.append(n)
+    for n in sorted(n for n in names if n.endswith(".csv") or n == "training.log")[:MAX_CSV_HEADERS]:
+        if (_HEADERS.get(os.path.join(folder, n), _header) or b"").startswith(b"epoch,"):
+            out.append(n)
     return out
 
 
 def _subfolders(folder: str, names: Any) -> list[str]:
-    return [n for n in sorted(names) if "." not in n and os.path.isdir(os.path.join(folder, n))][:MAX_SUBFOLDERS]
+    """Up to MAX_SUBFOLDERS folders among ``names`` (names without a dot; links not followed)."""
+    out: list[str] = []
+    for n in sorted(n for n in names if "." not in n)[: 4 * MAX_SUBFOLDERS]:
+        p = os.path.join(folder, n)
+        if not os.path.islink(p) and os.path.isdir(p):
+            out.append(n)
+            if len(out) == MAX_SUBFOLDERS:
+                break
+    return out
 
 
 def keras_artifacts(folder: str, names: Any) -> tuple[list[str], list[str]]:
@@ -71,10 +79,13 @@ def keras_artifacts(folder: str, names: Any) -> tuple[list[str], list[str]]:
 
 
 def is_run_dir(path: str, names: frozenset[str]) -> bool:
+    """A CSVLogger file beside a Keras artifact. Only folders holding a .csv (or training.log) read anything."""
     if not any(n.endswith(".csv") or n == "training.log" for n in names):
         return False
     if not csv_logs(path, names):
         return False
+    if any(n.endswith(_MODEL) for n in names):
+        return True
     models, backups = keras_artifacts(path, names)
     return bool(models or backups)
 
