@@ -78,6 +78,15 @@ def flat_params(value: Any, prefix: str = "", out: dict[str, Any] | None = None)
     return out
 
 
+def facts_key(config: Any) -> Any:
+    """What a tracker's answer takes from its run's facts (total, patience, directions), for its cache key:
+    the files they come from are watched by the facts' memo, not stat'ed again by the tracker."""
+    if config is None:
+        return None
+    d = config.directions
+    return (config.epochs, config.early_stopping_patience, tuple(sorted((str(k), v) for k, v in d.items())) if d else None)
+
+
 def epoch_eta(points: list[tuple[int, float]], done: int, total: int | None) -> float | None:
     """Seconds left at the pace of the last finished epochs (``points``: (epoch, when it ended))."""
     if total is None or done >= total:

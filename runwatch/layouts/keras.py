@@ -18,7 +18,7 @@ from typing import Any
 
 from runwatch.configs.facts import ClassRef, ConfigFacts, StageFacts
 from runwatch.layouts.common import RunFolderDetails, RunFolderLayout, RunFolderTracker, StatMemo, lab_logs, listing, seen, stat_or_none
-from runwatch.layouts.epoch_runs import best_index, direction_by_name, num
+from runwatch.layouts.epoch_runs import best_index, direction_by_name, facts_key, num
 from runwatch.progress_tracking.base_progress_tracker import EpochRecord
 from runwatch.progress_tracking.progress_info import ProgressInfo, register_runner_type
 from runwatch.readers.csvmetrics import CsvTail
@@ -115,15 +115,20 @@ def monitored(models: list[str], rows: list[dict[str, Any]]) -> str | None:
 
 
 def monitor_of(run: str) -> tuple[str | None, int | None, list[str]]:
-    """(monitored metric, its direction, the paths the answer came from) of a run folder."""
+    """(monitored metric, its direction, the paths the answer came from) of a run folder.
+
+    Once a checkpoint's name matched a metric, only the folders are watched for it (a new checkpoint
+    changes them); until then the CSV too (its row for the checkpoint's epoch may come after it).
+    """
     names = listing(run)[1]
     csvs = csv_logs(run, names)
     models, _ = keras_artifacts(run, names)
     deps = [run] + [os.path.join(run, s) for s in _subfolders(run, names)]
-    if not csvs or not models:
+    if not csvs:
         return None, None, deps
-    deps.append(os.path.join(run, csvs[0]))
-    metric = monitored(models, CsvTail(os.path.join(run, csvs[0])).read())
+    metric = monitored(models, CsvTail(os.path.join(run, csvs[0])).read()) if models else None
+    if metric is None:
+        deps.append(os.path.join(run, csvs[0]))
     return metric, (direction_by_name(metric) if metric else None), deps
 
 
@@ -152,9 +157,7 @@ class KerasProgressTracker(RunFolderTracker):
         return []
 
     def _key_extra(self) -> Any:
-        """The main metric's direction comes from the facts (other files): part of the key."""
-        d = self.config.directions if self.config is not None else None
-        return tuple(sorted((str(k), v) for k, v in d.items())) if d else None
+        return facts_key(self.config)  # the monitored metric comes from the facts
 
     def get_log_pattern(self) -> str:
         return "*.csv"

@@ -18,7 +18,7 @@ from typing import Any
 
 from runwatch.configs.facts import ClassRef, ConfigFacts, StageFacts
 from runwatch.layouts.common import RunFolderDetails, RunFolderLayout, RunFolderTracker, StatMemo, lab_logs, listing, seen, stat_or_none
-from runwatch.layouts.epoch_runs import best_index, count, epoch_eta, flat_params, num, percent
+from runwatch.layouts.epoch_runs import best_index, count, epoch_eta, facts_key, flat_params, num, percent
 from runwatch.progress_tracking.base_progress_tracker import EpochRecord
 from runwatch.progress_tracking.progress_info import ProgressInfo, register_runner_type
 from runwatch.readers.dumped_config import read_dumped_config
@@ -152,9 +152,7 @@ class MMEngineProgressTracker(RunFolderTracker):
         return ["last_checkpoint"]
 
     def _key_extra(self) -> Any:
-        """The main metric's direction comes from the facts (other files): part of the key."""
-        d = self.config.directions if self.config is not None else None
-        return tuple(sorted((str(k), v) for k, v in d.items())) if d else None
+        return facts_key(self.config)  # the dumped config is watched by the facts
 
     def get_log_pattern(self) -> str:
         return "*/vis_data/scalars.json"
@@ -173,7 +171,6 @@ class MMEngineProgressTracker(RunFolderTracker):
         cpath = config_path(wd, names)
         cfg: dict[str, Any] = {}
         if cpath is not None:
-            files[cpath] = seen(stat_or_none(cpath))
             cfg, problem = _config(cpath)
             if problem:
                 warnings.append(problem)

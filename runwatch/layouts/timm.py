@@ -16,7 +16,7 @@ from typing import Any
 
 from runwatch.configs.facts import ClassRef, ConfigFacts, StageFacts
 from runwatch.layouts.common import RunFolderDetails, RunFolderLayout, RunFolderTracker, lab_logs, listing, seen, stat_or_none
-from runwatch.layouts.epoch_runs import best_index, count, epoch_eta, flat_params, num, percent, yaml_at
+from runwatch.layouts.epoch_runs import best_index, count, epoch_eta, facts_key, flat_params, num, percent, yaml_at
 from runwatch.progress_tracking.base_progress_tracker import EpochRecord
 from runwatch.progress_tracking.progress_info import ProgressInfo, register_runner_type
 from runwatch.readers.csvmetrics import CsvTail
@@ -81,6 +81,9 @@ class TimmProgressTracker(RunFolderTracker):
     def get_expected_files(self) -> list[str]:
         return [SUMMARY]
 
+    def _key_extra(self) -> Any:
+        return facts_key(self.config)  # args.yaml is watched by the facts
+
     def get_log_pattern(self) -> str:
         return SUMMARY
 
@@ -95,8 +98,6 @@ class TimmProgressTracker(RunFolderTracker):
             return self._unreadable()
         dirs: dict[str, Any] = {wd: (top_m, names)}
         files: dict[str, Any] = {}
-        args_path = os.path.join(wd, ARGS)
-        files[args_path] = seen(stat_or_none(args_path))
         args, problem = _args(wd)
         if problem:
             warnings.append(problem)
@@ -111,12 +112,8 @@ class TimmProgressTracker(RunFolderTracker):
             rows = self._csv.read()
             if self._csv.problem:
                 warnings.append(self._csv.problem)
-        for n in ("last.pth.tar",):
-            if n in names:
-                st = stat_or_none(os.path.join(wd, n))
-                files[os.path.join(wd, n)] = seen(st)
-                if st is not None:
-                    logs.append((n, st.st_mtime))
+        if "last.pth.tar" in names and (st := stat_or_none(os.path.join(wd, "last.pth.tar"))) is not None:
+            logs.append(("last.pth.tar", st.st_mtime))  # saved with each row: not watched apart
         text_logs, error = lab_logs(wd, names, self.settings.trainer_log_pattern, files)
         logs += text_logs
         logs.sort(key=lambda x: x[1], reverse=True)

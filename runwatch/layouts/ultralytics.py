@@ -15,7 +15,7 @@ from typing import Any
 
 from runwatch.configs.facts import ClassRef, ConfigFacts, StageFacts
 from runwatch.layouts.common import RunFolderDetails, RunFolderLayout, RunFolderTracker, StatMemo, lab_logs, listing, seen, stat_or_none
-from runwatch.layouts.epoch_runs import best_index, count, epoch_eta, flat_params, num, percent, yaml_at
+from runwatch.layouts.epoch_runs import best_index, count, epoch_eta, facts_key, flat_params, num, percent, yaml_at
 from runwatch.progress_tracking.base_progress_tracker import EpochRecord
 from runwatch.progress_tracking.progress_info import ProgressInfo, register_runner_type
 from runwatch.readers.csvmetrics import CsvTail
@@ -99,6 +99,9 @@ class UltralyticsProgressTracker(RunFolderTracker):
     def get_expected_files(self) -> list[str]:
         return [RESULTS]
 
+    def _key_extra(self) -> Any:
+        return facts_key(self.config)  # args.yaml is watched by the facts
+
     def get_log_pattern(self) -> str:
         return RESULTS
 
@@ -113,33 +116,27 @@ class UltralyticsProgressTracker(RunFolderTracker):
             return self._unreadable()
         dirs: dict[str, Any] = {wd: (top_m, names)}
         files: dict[str, Any] = {}
-        args_path = os.path.join(wd, ARGS)
-        files[args_path] = seen(stat_or_none(args_path))
         args, problem = _args(wd)
         if problem:
             warnings.append(problem)
         rows: list[dict[str, Any]] = []
         logs: list[tuple[str, float]] = []
-        if RESULTS in names:
-            path = os.path.join(wd, RESULTS)
-            st = stat_or_none(path)
-            files[path] = seen(st)
-            if st is not None:
-                logs.append((RESULTS, st.st_mtime))
+        path = os.path.join(wd, RESULTS)
+        st = stat_or_none(path)
+        files[path] = seen(st)  # watched even before it appears: the folder's listing is then not needed
+        if st is not None:
+            logs.append((RESULTS, st.st_mtime))
             rows = [{k.strip(): v for k, v in r.items()} for r in self._csv.read()]
             if self._csv.problem:
                 warnings.append(self._csv.problem)
         last: dict[str, Any] = {}
-        if "weights" in names:
-            wdir = os.path.join(wd, "weights")
-            dirs[wdir] = listing(wdir)
-            if "last.pt" in dirs[wdir][1]:
-                lp = os.path.join(wdir, "last.pt")
-                st = stat_or_none(lp)
-                files[lp] = seen(st)
-                last = _CKPT.get(lp, _last_pt) or {}
-                if last.get("problem"):
-                    warnings.append(last["problem"])
+        lp = os.path.join(wd, "weights", "last.pt")
+        st = stat_or_none(lp)
+        files[lp] = seen(st)  # rewritten in place at each save and when stripped at the end
+        if st is not None:
+            last = _CKPT.get(lp, _last_pt) or {}
+            if last.get("problem"):
+                warnings.append(last["problem"])
         text_logs, error = lab_logs(wd, names, self.settings.trainer_log_pattern, files)
         logs += text_logs
         logs.sort(key=lambda x: x[1], reverse=True)
@@ -168,7 +165,7 @@ class UltralyticsProgressTracker(RunFolderTracker):
         times = [t for r in rows if (t := num(r.get("time"))) is not None]
         points = [(i, t) for i, r in enumerate(rows) if (t := num(r.get("time"))) is not None]
         start = None
-        if RESULTS in names and times and logs:
+        if files[path] is not None and times and logs:
             # results.csv's "time" is seconds since training started, the file's mtime the last row's end
             start = next(m for n, m in logs if n == RESULTS) - times[-1]
         eta = None if complete else epoch_eta(points, done, total)
