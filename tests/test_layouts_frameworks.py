@@ -215,6 +215,8 @@ def test_api_gives_the_same_answer_with_curves_and_hyperparameters(fw):
     assert hyperparameters(project, fw["timm_dirs"]["loss"])["eval_metric"] == "loss"
     mh = hyperparameters(project, os.path.join(fw["root"], "mm", "work_dirs", "toy_complete"))
     assert mh["optim_wrapper.optimizer.lr"] == 0.1 and mh["train_cfg.max_epochs"] == 3
+    kh = hyperparameters(project, os.path.join(fw["root"], "keras", "complete"))  # the .keras checkpoint's compile()
+    assert kh["optimizer"] == "SGD" and kh["optimizer_config.learning_rate"] == pytest.approx(0.05) and kh["loss"] == "mse"
 
 
 def test_server_shows_the_same_runs(fw):

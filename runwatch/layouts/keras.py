@@ -18,7 +18,7 @@ from typing import Any
 
 from runwatch.configs.facts import ClassRef, ConfigFacts, StageFacts
 from runwatch.layouts.common import RunFolderDetails, RunFolderLayout, RunFolderTracker, StatMemo, lab_logs, listing, seen, stat_or_none
-from runwatch.layouts.epoch_runs import best_index, direction_by_name, facts_key, num
+from runwatch.layouts.epoch_runs import best_index, direction_by_name, facts_key, flat_params, num
 from runwatch.progress_tracking.base_progress_tracker import EpochRecord
 from runwatch.progress_tracking.progress_info import ProgressInfo, register_runner_type
 from runwatch.readers.csvmetrics import CsvTail
@@ -130,6 +130,42 @@ def monitor_of(run: str) -> tuple[str | None, int | None, list[str]]:
     if metric is None:
         deps.append(os.path.join(run, csvs[0]))
     return metric, (direction_by_name(metric) if metric else None), deps
+
+
+MAX_KERAS_CONFIG_BYTES = 4 * 1024 * 1024
+
+
+def _compile_config(path: str) -> dict[str, Any] | None:
+    """``compile_config`` of a ``.keras`` file's ``config.json`` (a zip member, read bounded; nothing run)."""
+    import json
+    import zipfile
+
+    try:
+        with open_regular(path) as f, zipfile.ZipFile(f) as z:
+            info = z.getinfo("config.json")
+            if info.file_size > MAX_KERAS_CONFIG_BYTES:
+                return None
+            value = json.loads(z.read(info))
+    except (OSError, KeyError, ValueError, RecursionError, zipfile.BadZipFile, RuntimeError, EOFError):
+        return None
+    cc = value.get("compile_config") if isinstance(value, dict) else None
+    return cc if isinstance(cc, dict) else None
+
+
+_COMPILE: StatMemo = STATE.table("layouts.keras.compile_config", lambda: StatMemo(limit=4096))
+
+
+def hyperparameters(run: str) -> dict[str, Any]:
+    """What the newest ``.keras`` checkpoint says of ``compile()``: the optimizer's config, the loss, the metrics."""
+    names = listing(run)[1]
+    models, _ = keras_artifacts(run, names)
+    stamped = [(st.st_mtime, m) for m in models if m.endswith(".keras") and (st := stat_or_none(os.path.join(run, m))) is not None]
+    if not stamped:
+        return {}
+    cc = _COMPILE.get(os.path.join(run, max(stamped)[1]), _compile_config) or {}
+    opt = cc.get("optimizer") if isinstance(cc.get("optimizer"), dict) else {}
+    out = {"optimizer": opt.get("class_name"), "loss": cc.get("loss"), "metrics": cc.get("metrics")}
+    return flat_params({**{k: v for k, v in out.items() if v is not None}, "optimizer_config": opt.get("config") or {}})
 
 
 def _read_facts(run: str) -> tuple[ConfigFacts, list[str]]:
@@ -252,4 +288,4 @@ class KerasLayout(RunFolderLayout):
     read_facts = staticmethod(_read_facts)
 
     def hyperparameters(self, project: Any, run: str) -> dict[str, Any]:
-        return {}
+        return hyperparameters(run)
