@@ -12,6 +12,7 @@ ModelCheckpoint under checkpoints/, exp_manager's cmd-args.log and nemo_log_glob
 3 epochs.
 """
 
+import torchvision_standin  # noqa: F401 (before anything imports torchvision)
 import os
 import sys
 import time
