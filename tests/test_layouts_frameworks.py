@@ -198,7 +198,7 @@ def test_live_runs_read_while_they_train_and_their_processes_are_found(fw):
 
 def test_api_gives_the_same_answer_with_curves_and_hyperparameters(fw):
     from runwatch import get_all_run_status
-    from runwatch.layout import Project
+    from runwatch.project import Project
     from runwatch.layouts import discover_runs, hyperparameters
 
     project = Project.at(fw["root"])
@@ -238,7 +238,7 @@ def test_server_shows_the_same_runs(fw):
 
 
 def test_forced_layout(fw):
-    from runwatch.layout import Project
+    from runwatch.project import Project
     from runwatch.layouts import discover_runs
     from runwatch.settings import load_settings
 

@@ -8,12 +8,12 @@ import os
 
 import pytest
 
-from runwatch.layout import Project
-from runwatch.layouts import LAYOUTS, discover_runs, layout_run, run_of_path
+from runwatch.layouts import LAYOUTS, discover_runs, process_matchers, run_for, runs_at
 from runwatch.layouts.keras import monitored
-from runwatch.layouts.mmengine import save_best, totals
-from runwatch.layouts.processes import mmengine_folder, run_name_of_process, timm_folder, yolo_folder
-from runwatch.layouts.ultralytics import fitness
+from runwatch.layouts.mmengine import mmengine_folder, save_best, totals
+from runwatch.layouts.timm import timm_folder
+from runwatch.layouts.ultralytics import fitness, yolo_folder
+from runwatch.project import Project
 from runwatch.readers.dumped_config import parse_dumped_config, read_dumped_config
 from runwatch.readers.jsonlines import JsonLinesTail
 
@@ -46,7 +46,7 @@ def mixed(tmp_path):
 
 def test_each_folder_is_claimed_by_exactly_its_layout(mixed):
     project = Project.at(mixed)
-    got = {os.path.relpath(k, mixed): layout_run(project, k).layout.name for k in discover_runs(project)}
+    got = {os.path.relpath(k, mixed): run_for(project, k).layout.name for k in discover_runs(project)}
     assert got == {
         "runs/detect/train": "ultralytics",
         "output/train/20260101-000000-resnet50-224": "timm",
@@ -55,14 +55,15 @@ def test_each_folder_is_claimed_by_exactly_its_layout(mixed):
         "lightning_logs/x/version_0": "lightning",
         "outputs/bert": "huggingface",
     }
-    for name, layout in LAYOUTS.items():
+    for layout in LAYOUTS:
+        name = layout.name
         if name == "pylon":
             continue
         for k in discover_runs(project):
             names = frozenset(os.listdir(k))
-            assert layout.is_run_dir(k, names) == (layout_run(project, k).layout.name == name), (name, k)
-    assert run_of_path(project, f"{mixed}/work_dirs/faster/20260101_000000/vis_data/scalars.json") == f"{mixed}/work_dirs/faster"
-    assert run_of_path(project, f"{mixed}/keras_runs/a/ckpt/model-01-2.000.keras") == f"{mixed}/keras_runs/a"
+            assert layout.is_run_dir(k, names) == (run_for(project, k).layout.name == name), (name, k)
+    assert runs_at(project, f"{mixed}/work_dirs/faster/20260101_000000/20260101_000000.log") == [f"{mixed}/work_dirs/faster"]
+    assert runs_at(project, f"{mixed}/keras_runs/a/ckpt/model-01-2.000.keras") == [f"{mixed}/keras_runs/a"]
 
 
 def test_forced_layout_finds_only_its_runs(mixed):
@@ -70,7 +71,7 @@ def test_forced_layout_finds_only_its_runs(mixed):
 
     for name in ("ultralytics", "timm", "mmengine", "keras"):
         keys = discover_runs(Project.at(mixed, load_settings(mixed, layout=name)))
-        assert len(keys) == 1 and layout_run(Project.at(mixed, load_settings(mixed, layout=name)), keys[0]).layout.name == name
+        assert len(keys) == 1 and run_for(Project.at(mixed, load_settings(mixed, layout=name)), keys[0]).layout.name == name
 
 
 def test_yolo_fitness_is_ultralytics_own():
@@ -127,9 +128,15 @@ def test_command_lines_name_run_folders(tmp_path):
     assert mmengine_folder(["python", "tools/train.py", "configs/rtm/rtm_s.py"]) == "work_dirs/rtm_s"
     assert mmengine_folder(["python", "tools/train.py", "c.py", "--work-dir", "w"]) == "w"
     project = Project.at(str(tmp_path))
-    assert run_name_of_process(project, ["yolo", "train", "name=a"], str(tmp_path)) == "runs/detect/a"
-    assert run_name_of_process(project, ["python", "tools/train.py", "configs/x.py"], str(tmp_path / "sub")) == "sub/work_dirs/x"
-    assert run_name_of_process(project, ["yolo", "train", "project=/elsewhere", "name=a"], str(tmp_path)) is None
+
+    def run_name_of_process(argv, cwd):
+        text = " ".join(argv)
+        found = [m.match(argv, text, cwd) for m in process_matchers(project) if m.is_candidate(text)]
+        return next((f[0] for f in found if f is not None), None)
+
+    assert run_name_of_process(["yolo", "train", "name=a"], str(tmp_path)) == "runs/detect/a"
+    assert run_name_of_process(["python", "tools/train.py", "configs/x.py"], str(tmp_path / "sub")) == "sub/work_dirs/x"
+    assert run_name_of_process(["yolo", "train", "project=/elsewhere", "name=a"], str(tmp_path)) is None
 
 
 def test_keras_monitor_from_a_checkpoint_name():

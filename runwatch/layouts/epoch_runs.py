@@ -2,15 +2,21 @@
 
 Numbers read from a row, the best row by a direction, the hyperparameters of a run as one flat
 ``{"dotted.key": value}`` table (what ``compare`` shows side by side), an ETA from the time of
-each finished epoch, and the percentage of a run whose total may be unknown.
+each finished epoch, and the process matcher of a framework whose command line names its run folder.
 """
 
 from __future__ import annotations
 
 import math
+import os
+import posixpath
+from collections.abc import Callable
 from typing import Any
 
-from runwatch.layouts.common import StatMemo
+from runwatch.layouts.base import ProcessMatcher
+from runwatch.layouts.common import RunFolderTracker, StatMemo
+from runwatch.progress_tracking.progress_info import ProgressInfo
+from runwatch.project import Project
 from runwatch.readers.yamlfile import read_yaml_tolerant
 from runwatch.state import STATE
 
@@ -98,12 +104,49 @@ def epoch_eta(points: list[tuple[int, float]], done: int, total: int | None) -> 
     return (total - done) * pace if pace > 0 else None
 
 
-def percent(done: int, total: int | None, complete: bool, steps: int | None = None, total_steps: int | None = None) -> float:
-    """100 when complete; else steps of their total, epochs of theirs; 0 when the total is unknown (never guessed)."""
-    if complete:
-        return 100.0
-    if total_steps and steps is not None:
-        return min(100.0, steps * 100.0 / total_steps)
-    if total:
-        return min(100.0, done * 100.0 / total)
-    return 0.0
+class EpochPacedTracker(RunFolderTracker):
+    """A run-folder tracker whose ETA comes from when its epochs ended (no step timestamps to rate):
+    ``observe`` sets ``self._epoch_eta``; it is the run's ETA when the step rate gives none."""
+
+    _epoch_eta: float | None = None
+
+    def calculate_progress(self) -> ProgressInfo:
+        self._epoch_eta = None
+        progress = super().calculate_progress()
+        if self.details.eta_seconds is None and self._epoch_eta is not None and not self.complete_from(progress):
+            self.details.eta_seconds = self._epoch_eta
+        return progress
+
+
+class FolderMatcher(ProcessMatcher):
+    """A process whose command line names its run folder (``folder_of(argv)``, relative to the process's
+    working directory), matched to that folder when it lies in the project, even before the folder
+    is a run. ``marks``: substrings a candidate command line holds (the cheap test)."""
+
+    def __init__(self, project: Project, folder_of: Callable[[list[str]], str | None], marks: tuple[str, ...]) -> None:
+        self.root = os.path.normpath(project.root)
+        self.folder_of = folder_of
+        self.marks = marks
+
+    def is_candidate(self, text: str) -> bool:
+        return any(m in text for m in self.marks)
+
+    def match(self, argv: list[str], text: str, cwd: str | None) -> tuple[str, bool] | None:
+        out = self.folder_of(argv)
+        if not out:
+            return None
+        absolute = posixpath.normpath(out if posixpath.isabs(out) else posixpath.join(cwd or self.root, out))
+        if not absolute.startswith(self.root + os.sep):
+            return None
+        return os.path.relpath(absolute, self.root).replace(os.sep, "/"), False
+
+
+def flag_value(argv: list[str], *flags: str) -> str | None:
+    """The value of ``--flag V`` / ``--flag=V`` on a command line."""
+    for i, tok in enumerate(argv):
+        if tok in flags:
+            return argv[i + 1] if i + 1 < len(argv) else None
+        for flag in flags:
+            if tok.startswith(flag + "="):
+                return tok[len(flag) + 1 :]
+    return None

@@ -17,12 +17,13 @@ import re
 from typing import Any
 
 from runwatch.configs.facts import ClassRef, ConfigFacts, StageFacts
-from runwatch.layouts.common import RunFolderDetails, RunFolderLayout, RunFolderTracker, StatMemo, lab_logs, listing, seen, stat_or_none
-from runwatch.layouts.epoch_runs import best_index, direction_by_name, facts_key, flat_params, num
-from runwatch.progress_tracking.base_progress_tracker import EpochRecord
+from runwatch.layouts.common import RunFolderDetails, RunFolderLayout, RunFolderTracker, StatMemo, listing, stat_or_none
+from runwatch.layouts.epoch_runs import direction_by_name, facts_key, flat_params, num
+from runwatch.progress_tracking.observation import Observation
 from runwatch.progress_tracking.progress_info import ProgressInfo, register_runner_type
+from runwatch.progress_tracking.recording_reader import RecordingReader
+from runwatch.project import Project
 from runwatch.readers.csvmetrics import CsvTail
-from runwatch.readers.jsonfile import read_json_tolerant
 from runwatch.readers.safe_open import open_regular
 from runwatch.state import STATE
 
@@ -163,7 +164,8 @@ def hyperparameters(run: str) -> dict[str, Any]:
     if not stamped:
         return {}
     cc = _COMPILE.get(os.path.join(run, max(stamped)[1]), _compile_config) or {}
-    opt = cc.get("optimizer") if isinstance(cc.get("optimizer"), dict) else {}
+    raw = cc.get("optimizer")
+    opt: dict[str, Any] = raw if isinstance(raw, dict) else {}
     out = {"optimizer": opt.get("class_name"), "loss": cc.get("loss"), "metrics": cc.get("metrics")}
     return flat_params({**{k: v for k, v in out.items() if v is not None}, "optimizer_config": opt.get("config") or {}})
 
@@ -176,7 +178,7 @@ def _read_facts(run: str) -> tuple[ConfigFacts, list[str]]:
 
 
 def complete_from(progress: ProgressInfo) -> bool:
-    return progress.progress_percentage >= 100.0
+    return progress.progress_percentage >= 100.0  # only when the backup was seen removed: the total is unknown
 
 
 class KerasProgressTracker(RunFolderTracker):
@@ -201,47 +203,34 @@ class KerasProgressTracker(RunFolderTracker):
     def complete_from(self, progress: ProgressInfo) -> bool:
         return complete_from(progress)
 
-    def calculate_progress(self) -> ProgressInfo:
+    def observe(self, reader: RecordingReader, names: tuple[str, ...]) -> tuple[Observation, RunFolderDetails]:
         wd = self.work_dir
-        warnings: list[str] = list(self.extra_warnings)
-        top_m, names = listing(wd)
-        if top_m is None:
-            return self._unreadable()
-        dirs: dict[str, Any] = {wd: (top_m, names)}
-        files: dict[str, Any] = {}
+        warnings: list[str] = []
         logs: list[tuple[str, float]] = []
         csvs = csv_logs(wd, names)
         rows: list[dict[str, Any]] = []
         if csvs:
             path = os.path.join(wd, csvs[0])
-            st = stat_or_none(path)
-            files[path] = seen(st)
-            if st is not None:
-                logs.append((csvs[0], st.st_mtime))
             if self._csv is None or self._csv.path != path:
                 self._csv = CsvTail(path)
-            rows = self._csv.read()
-            if self._csv.problem:
-                warnings.append(self._csv.problem)
-        models: list[str] = [n for n in names if n.endswith(_MODEL)]
+            rows, problem = reader.csv_rows(self._csv)
+            if problem:
+                warnings.append(problem)
+            if (mt := reader.mtime(path)) is not None:
+                logs.append((csvs[0], mt))
         backup: dict[str, Any] | None = None
         backup_dir = None
         for sub in _subfolders(wd, names):
             d = os.path.join(wd, sub)
-            dirs[d] = listing(d)
-            inner = dirs[d][1]
-            models += [f"{sub}/{n}" for n in inner if n.endswith(_MODEL)]
-            if METADATA in inner:
+            if METADATA in reader.listdir(d)[1]:
                 mp = os.path.join(d, METADATA)
-                st = stat_or_none(mp)
-                files[mp] = seen(st)
-                if st is not None:
-                    logs.append((f"{sub}/{METADATA}", st.st_mtime))
-                value, problem = read_json_tolerant(mp)
+                value, problem = reader.json(mp)
                 backup, backup_dir = (value if isinstance(value, dict) else {}), d
                 if problem:
                     warnings.append(problem)
-        text_logs, error = lab_logs(wd, names, self.settings.trainer_log_pattern, files)
+                if (mt := reader.mtime(mp)) is not None:
+                    logs.append((f"{sub}/{METADATA}", mt))
+        text_logs, error = reader.text_logs(wd, names, self.settings.trainer_log_pattern)
         logs += text_logs
         logs.sort(key=lambda x: x[1], reverse=True)
         by_epoch: dict[int, dict[str, Any]] = {}
@@ -250,42 +239,34 @@ class KerasProgressTracker(RunFolderTracker):
             if isinstance(e, int) and not isinstance(e, bool) and e >= 0:
                 by_epoch[e] = {k: v for k, v in r.items() if k != "epoch" and num(v) is not None}
         done = max(by_epoch) + 1 if by_epoch else 0
-        series = [by_epoch.get(i) for i in range(done)]
         # fit() returned: BackupAndRestore deleted the folder this tracker saw it write.
         ended = backup is None and self._backup_seen is not None and not os.path.exists(self._backup_seen)
         if backup_dir is not None:
             self._backup_seen = backup_dir
         warnings.append(f"{wd}: total epochs unknown (Keras writes the number of epochs nowhere)")
-        if backup is not None:
-            be = backup.get("epoch")
-            if isinstance(be, int) and not isinstance(be, bool):
-                warnings.append(f"{wd}: BackupAndRestore holds a backup at epoch {be + 1} (training has not ended, or was interrupted)")
+        if backup is not None and isinstance(be := backup.get("epoch"), int) and not isinstance(be, bool):
+            warnings.append(f"{wd}: BackupAndRestore holds a backup at epoch {be + 1} (training has not ended, or was interrupted)")
         directions = self.config.directions if self.config is not None else None
-        metric = next(iter(directions), None) if directions else None
-        direction = int(directions[metric]) if directions and metric else None
-        bi = best_index([num(s.get(metric)) if s and metric else None for s in series], direction) if metric and direction else None
-        self.details = RunFolderDetails(epochs=[EpochRecord(index=i, finished=True, scores=s) for i, s in enumerate(series)], logs=logs)
-        self._hint = {}
-        self._watch(dirs, files)
-        return ProgressInfo(
+        obs = Observation(
             completed_epochs=done,
-            progress_percentage=100.0 if ended else 0.0,
-            runner_type=RUNNER_TYPE,  # type: ignore[arg-type]
-            total_epochs=None,
+            series=[by_epoch.get(i) for i in range(done)],
+            monitor=next(iter(directions), None) if directions else None,
+            finished=ended,
             last_update_time=max((m for _, m in logs), default=None),
-            best_score=series[bi] if bi is not None else None,
-            latest_score=next((s for s in reversed(series) if s), None),
+            warnings=warnings,
             error_message=error,
-            warnings=warnings or None,
-            best_epoch=bi,
         )
+        return obs, RunFolderDetails(logs=logs)
 
 
 class KerasLayout(RunFolderLayout):
+    """Keras: a CSVLogger file beside a ModelCheckpoint file or a BackupAndRestore folder."""
+
     name = "keras"
+    title = "Keras (a CSVLogger file beside ModelCheckpoint files or a BackupAndRestore folder)"
     tracker_class = KerasProgressTracker
     marks_run = staticmethod(is_run_dir)
     read_facts = staticmethod(_read_facts)
 
-    def hyperparameters(self, project: Any, run: str) -> dict[str, Any]:
+    def hyperparameters(self, project: Project, run: str) -> dict[str, Any]:
         return hyperparameters(run)

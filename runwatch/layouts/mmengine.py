@@ -8,19 +8,24 @@ hyperparameters), the newest ``<timestamp>/vis_data/scalars.json`` (one JSON lin
 ``<timestamp>/<timestamp>.log`` for ``EarlyStoppingHook``'s stop line. A Runner built from Python
 arguments dumps an empty config: its total is then read from the newest checkpoint's message hub
 (``runtime_info.max_epochs`` / ``max_iters``, decoded as data without torch), and unknown before one.
+Its process: ``train.py CONFIG`` (``work_dirs/<config name>``) or ``--work-dir W`` on the command line.
 """
 
 from __future__ import annotations
 
 import os
+import posixpath
 import re
 from typing import Any
 
 from runwatch.configs.facts import ClassRef, ConfigFacts, StageFacts
-from runwatch.layouts.common import RunFolderDetails, RunFolderLayout, RunFolderTracker, StatMemo, lab_logs, listing, seen, stat_or_none
-from runwatch.layouts.epoch_runs import best_index, count, epoch_eta, facts_key, flat_params, num, percent
-from runwatch.progress_tracking.base_progress_tracker import EpochRecord
+from runwatch.layouts.base import ProcessMatcher
+from runwatch.layouts.common import RunFolderDetails, RunFolderLayout, StatMemo, listing, stat_or_none
+from runwatch.layouts.epoch_runs import EpochPacedTracker, FolderMatcher, count, epoch_eta, facts_key, flag_value, flat_params, num
+from runwatch.progress_tracking.observation import Observation
 from runwatch.progress_tracking.progress_info import ProgressInfo, register_runner_type
+from runwatch.progress_tracking.recording_reader import RecordingReader
+from runwatch.project import Project
 from runwatch.readers.dumped_config import read_dumped_config
 from runwatch.readers.jsonlines import JsonLinesTail
 from runwatch.readers.logs import read_tail
@@ -108,8 +113,8 @@ def _runtime_info(path: str) -> dict[str, Any]:
 def _read_facts(run: str) -> tuple[ConfigFacts, list[str]]:
     names = listing(run)[1]
     path = config_path(run, names)
-    cfg, _ = _config(path)
-    me, mi, by_iter = totals(cfg)
+    cfg, problem = _config(path)
+    me, _, by_iter = totals(cfg)
     metric, direction = save_best(cfg)
     if metric in (None, "auto"):
         best = [m.group(1) for n in names if (m := _BEST.match(n))]
@@ -126,7 +131,7 @@ def _read_facts(run: str) -> tuple[ConfigFacts, list[str]]:
         early_stopping_enabled=bool(es),
         early_stopping_patience=patience,
     )
-    return ConfigFacts(path=run, stages=[stage]), [run] + ([path] if path else [])
+    return ConfigFacts(path=run, stages=[stage], warnings=[problem] if problem else []), [run] + ([path] if path else [])
 
 
 def hyperparameters(run: str) -> dict[str, Any]:
@@ -138,7 +143,7 @@ def complete_from(progress: ProgressInfo) -> bool:
     return progress.early_stopped or progress.progress_percentage >= 100.0
 
 
-class MMEngineProgressTracker(RunFolderTracker):
+class MMEngineProgressTracker(EpochPacedTracker):
     """Progress of one MMEngine work dir."""
 
     RUNNER_TYPE = RUNNER_TYPE
@@ -151,29 +156,20 @@ class MMEngineProgressTracker(RunFolderTracker):
     def get_expected_files(self) -> list[str]:
         return ["last_checkpoint"]
 
-    def _key_extra(self) -> Any:
-        return facts_key(self.config)  # the dumped config is watched by the facts
-
     def get_log_pattern(self) -> str:
         return "*/vis_data/scalars.json"
 
     def complete_from(self, progress: ProgressInfo) -> bool:
         return complete_from(progress)
 
-    def calculate_progress(self) -> ProgressInfo:
+    def _key_extra(self) -> Any:
+        return facts_key(self.config)  # the dumped config is watched by the facts
+
+    def observe(self, reader: RecordingReader, names: tuple[str, ...]) -> tuple[Observation, RunFolderDetails]:
         wd = self.work_dir
-        warnings: list[str] = list(self.extra_warnings)
-        top_m, names = listing(wd)
-        if top_m is None:
-            return self._unreadable()
-        dirs: dict[str, Any] = {wd: (top_m, names)}
-        files: dict[str, Any] = {}
+        warnings: list[str] = []
         cpath = config_path(wd, names)
-        cfg: dict[str, Any] = {}
-        if cpath is not None:
-            cfg, problem = _config(cpath)
-            if problem:
-                warnings.append(problem)
+        cfg = _config(cpath)[0]  # watched by the facts (their key is part of this tracker's)
         stamps = sorted(n for n in names if _STAMP.match(n))
         logs: list[tuple[str, float]] = []
         records: list[dict[str, Any]] = []
@@ -182,20 +178,17 @@ class MMEngineProgressTracker(RunFolderTracker):
             ts = stamps[-1]
             scalars = os.path.join(wd, ts, "vis_data", "scalars.json")
             log = os.path.join(wd, ts, ts + ".log")
-            for p in (scalars, log):
-                st = stat_or_none(p)
-                files[p] = seen(st)
-                if st is not None:
-                    logs.append((os.path.relpath(p, wd), st.st_mtime))
             if self._scalars is None or self._scalars.path != scalars:
                 self._scalars = JsonLinesTail(scalars)
-            if files[scalars] is not None:
+            if (mt := reader.mtime(scalars)) is not None:
+                logs.append((os.path.relpath(scalars, wd), mt))
                 records = self._scalars.read()
                 if self._scalars.problem:
                     warnings.append(self._scalars.problem)
-            if files[log] is not None:
+            if (mt := reader.mtime(log)) is not None:
+                logs.append((os.path.relpath(log, wd), mt))
                 log_text = read_tail(log, LOG_TAIL_BYTES)
-        text_logs, error = lab_logs(wd, names, self.settings.trainer_log_pattern, files)
+        text_logs, error = reader.text_logs(wd, names, self.settings.trainer_log_pattern)
         logs += text_logs
         logs.sort(key=lambda x: x[1], reverse=True)
 
@@ -205,7 +198,7 @@ class MMEngineProgressTracker(RunFolderTracker):
         if me is None and mi is None:
             newest = max(((e, f"epoch_{e}.pth") for e in ck_epochs), default=None) or max(((i, f"iter_{i}.pth") for i in ck_iters), default=None)
             if newest is not None:
-                info = _CKPTS.get(os.path.join(wd, newest[1]), _runtime_info) or {}
+                info = reader.remembered(os.path.join(wd, newest[1]), _CKPTS, _runtime_info) or {}
                 me, mi = info.get("max_epochs"), info.get("max_iters")
                 by_iter = by_iter or not ck_epochs
             if me is None and mi is None:
@@ -231,56 +224,59 @@ class MMEngineProgressTracker(RunFolderTracker):
                 if scores:
                     rounds.append({**scores, **{k: v for k, v in train_last.items() if k not in scores}})
         step = max([count(last_train_row.get("iter")) or 0] + ck_iters + [0])
+        series: list[dict[str, Any] | None]
         if by_iter:
             done = len(rounds)
-            series: list[dict[str, Any] | None] = list(rounds)
+            series = list(rounds)
             total, total_steps = None, mi
-            reached = mi is not None and step >= mi
+            if mi and iter_times:
+                recent = iter_times[-20:]  # each training row's "time": seconds per iteration
+                self._epoch_eta = max(0.0, (mi - step) * sum(recent) / len(recent))
         else:
-            epoch_of_row = count(last_train_row.get("epoch")) or 0
-            done = max([len(rounds), epoch_of_row - 1, 0] + ck_epochs)
+            done = max([len(rounds), (count(last_train_row.get("epoch")) or 0) - 1, 0] + ck_epochs)
             series = [rounds[i] if i < len(rounds) else None for i in range(done)]
             total, total_steps = me, None
-            reached = me is not None and done >= me
-        early = not reached and bool(_EARLY.search(log_text))
-        complete = reached or early
-        metric = next(iter(self.config.directions), None) if self.config is not None and self.config.directions else None
-        direction = self.config.directions.get(metric) if metric and self.config is not None and self.config.directions else None
-        bi = best_index([num(s.get(metric)) if s else None for s in series], int(direction)) if metric and direction else None
-        eta = None
-        if not complete:
-            if by_iter and total_steps and iter_times:
-                recent = iter_times[-20:]
-                eta = (total_steps - step) * sum(recent) / len(recent)  # each training row's "time": seconds per iteration
-            elif total:
-                ck_times = [(e, st.st_mtime) for e in ck_epochs if (st := stat_or_none(os.path.join(wd, f"epoch_{e}.pth"))) is not None]
-                eta = epoch_eta(ck_times, done, total)
-        self.details = RunFolderDetails(epochs=[EpochRecord(index=i, finished=True, scores=s) for i, s in enumerate(series)], logs=logs, eta_seconds=eta)
-        self._hint = {}
-        self._watch(dirs, files)
-        return ProgressInfo(
+            ck_times = [(e, st.st_mtime) for e in ck_epochs if (st := stat_or_none(os.path.join(wd, f"epoch_{e}.pth"))) is not None]
+            self._epoch_eta = epoch_eta(ck_times, done, total)
+        directions = self.config.directions if self.config is not None else None
+        obs = Observation(
             completed_epochs=done,
-            progress_percentage=percent(done, total, complete, step, total_steps),
-            early_stopped=early,
-            early_stopped_at_epoch=done if early else None,
-            runner_type=RUNNER_TYPE,  # type: ignore[arg-type]
             total_epochs=total,
-            last_update_time=max((m for _, m in logs), default=None),
-            best_score=series[bi] if bi is not None else None,
-            latest_score=next((s for s in reversed(series) if s), None),
-            error_message=error,
-            warnings=warnings or None,
-            best_epoch=bi,
             completed_steps=step if step or by_iter else None,
             total_steps=total_steps,
+            series=series,
+            monitor=next(iter(directions), None) if directions else None,
+            stopped_early=bool(_EARLY.search(log_text)),
+            last_update_time=max((m for _, m in logs), default=None),
+            warnings=warnings,
+            error_message=error,
         )
+        return obs, RunFolderDetails(logs=logs)
+
+
+def mmengine_folder(argv: list[str]) -> str | None:
+    """The work dir of an MMEngine ``train.py CONFIG`` command line: ``--work-dir``, else ``work_dirs/<config name>``."""
+    wd = flag_value(argv, "--work-dir", "--work_dir")
+    if wd:
+        return wd
+    scripts = [i for i, t in enumerate(argv) if os.path.basename(t) == "train.py"]
+    if not scripts:
+        return None
+    config = next((t for t in argv[scripts[0] + 1 :] if t.endswith(".py") and not t.startswith("-")), None)
+    return posixpath.join("work_dirs", posixpath.splitext(posixpath.basename(config))[0]) if config else None
 
 
 class MMEngineLayout(RunFolderLayout):
+    """MMEngine: a work dir holding ``<timestamp>/`` beside its dumped config or checkpoints."""
+
     name = "mmengine"
+    title = "MMEngine (work_dirs/<config> with the dumped config and <timestamp>/vis_data/scalars.json)"
     tracker_class = MMEngineProgressTracker
     marks_run = staticmethod(is_run_dir)
     read_facts = staticmethod(_read_facts)
 
-    def hyperparameters(self, project: Any, run: str) -> dict[str, Any]:
+    def process_matcher(self, project: Project, remote: bool) -> ProcessMatcher | None:
+        return FolderMatcher(project, mmengine_folder, ("train.py", "--work-dir", "--work_dir"))
+
+    def hyperparameters(self, project: Project, run: str) -> dict[str, Any]:
         return hyperparameters(run)

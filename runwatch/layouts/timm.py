@@ -2,23 +2,28 @@
 
 What is read (see docs/layouts.md): ``args.yaml`` (``epochs`` + ``cooldown_epochs``: the total, as timm's
 scheduler counts it; ``eval_metric``: the main metric, lower is better only for a loss; the
-hyperparameters), ``summary.csv`` (``timm.utils.update_summary``: one row per finished epoch, ``epoch``
-from 0, ``train_*`` / ``eval_*`` / ``lr``) and the checkpoints ``CheckpointSaver`` writes
-(``last.pth.tar``, ``checkpoint-<epoch>.pth.tar``, ``model_best.pth.tar``: their names and times only).
-timm has no early stopping and writes no end marker: a run has finished when its rows reach the total.
+hyperparameters; read for the facts), ``summary.csv`` (``timm.utils.update_summary``: one row per
+finished epoch, ``epoch`` from 0, ``train_*`` / ``eval_*`` / ``lr``) and the checkpoints
+``CheckpointSaver`` writes (``last.pth.tar``, ``checkpoint-<epoch>.pth.tar``: their times only). timm has
+no early stopping and writes no end marker: a run has finished when its rows reach the total. Its
+process: ``train.py --experiment E [--output O]`` on the command line.
 """
 
 from __future__ import annotations
 
 import os
+import posixpath
 import re
 from typing import Any
 
 from runwatch.configs.facts import ClassRef, ConfigFacts, StageFacts
-from runwatch.layouts.common import RunFolderDetails, RunFolderLayout, RunFolderTracker, lab_logs, listing, seen, stat_or_none
-from runwatch.layouts.epoch_runs import best_index, count, epoch_eta, facts_key, flat_params, num, percent, yaml_at
-from runwatch.progress_tracking.base_progress_tracker import EpochRecord
+from runwatch.layouts.base import ProcessMatcher
+from runwatch.layouts.common import RunFolderDetails, RunFolderLayout, stat_or_none
+from runwatch.layouts.epoch_runs import EpochPacedTracker, FolderMatcher, count, epoch_eta, facts_key, flag_value, flat_params, num, yaml_at
+from runwatch.progress_tracking.observation import Observation
 from runwatch.progress_tracking.progress_info import ProgressInfo, register_runner_type
+from runwatch.progress_tracking.recording_reader import RecordingReader
+from runwatch.project import Project
 from runwatch.readers.csvmetrics import CsvTail
 
 RUNNER_TYPE = register_runner_type("timm")
@@ -55,10 +60,14 @@ def total_epochs(args: dict[str, Any]) -> int | None:
 
 
 def _read_facts(run: str) -> tuple[ConfigFacts, list[str]]:
-    args, _ = _args(run)
+    args, problem = _args(run)
     key, direction = eval_metric(args)
-    stage = StageFacts(runner=ClassRef("timm", "train"), epochs=total_epochs(args), directions={key: direction}, directions_source="source")
-    return ConfigFacts(path=run, stages=[stage]), [os.path.join(run, ARGS)]
+    total = total_epochs(args)
+    warnings = [problem] if problem else []
+    if total is None:
+        warnings.append(f"{run}: total epochs unknown (no epochs in {ARGS})")
+    stage = StageFacts(runner=ClassRef("timm", "train"), epochs=total, directions={key: direction}, directions_source="source")
+    return ConfigFacts(path=run, stages=[stage], warnings=warnings), [os.path.join(run, ARGS)]
 
 
 def hyperparameters(run: str) -> dict[str, Any]:
@@ -69,8 +78,8 @@ def complete_from(progress: ProgressInfo) -> bool:
     return progress.progress_percentage >= 100.0
 
 
-class TimmProgressTracker(RunFolderTracker):
-    """Progress of one timm output folder from its summary rows."""
+class TimmProgressTracker(EpochPacedTracker):
+    """Progress of one timm output folder from its summary rows (total and main metric: the facts, from args.yaml)."""
 
     RUNNER_TYPE = RUNNER_TYPE
 
@@ -81,40 +90,29 @@ class TimmProgressTracker(RunFolderTracker):
     def get_expected_files(self) -> list[str]:
         return [SUMMARY]
 
-    def _key_extra(self) -> Any:
-        return facts_key(self.config)  # args.yaml is watched by the facts
-
     def get_log_pattern(self) -> str:
         return SUMMARY
 
     def complete_from(self, progress: ProgressInfo) -> bool:
         return complete_from(progress)
 
-    def calculate_progress(self) -> ProgressInfo:
+    def _key_extra(self) -> Any:
+        return facts_key(self.config)  # args.yaml is watched by the facts
+
+    def observe(self, reader: RecordingReader, names: tuple[str, ...]) -> tuple[Observation, RunFolderDetails]:
         wd = self.work_dir
-        warnings: list[str] = list(self.extra_warnings)
-        top_m, names = listing(wd)
-        if top_m is None:
-            return self._unreadable()
-        dirs: dict[str, Any] = {wd: (top_m, names)}
-        files: dict[str, Any] = {}
-        args, problem = _args(wd)
-        if problem:
+        warnings: list[str] = []
+        rows, problem = reader.csv_rows(self._csv)
+        if problem and problem != f"{self._csv.path}: missing":
             warnings.append(problem)
         logs: list[tuple[str, float]] = []
-        rows: list[dict[str, Any]] = []
-        if SUMMARY in names:
-            path = os.path.join(wd, SUMMARY)
-            st = stat_or_none(path)
-            files[path] = seen(st)
-            if st is not None:
-                logs.append((SUMMARY, st.st_mtime))
-            rows = self._csv.read()
-            if self._csv.problem:
-                warnings.append(self._csv.problem)
+        if (mt := reader.mtime(self._csv.path)) is not None:
+            logs.append((SUMMARY, mt))
+        # Saved with each row, and checkpoint-<epoch>.pth.tar written once, never changed: not watched apart.
         if "last.pth.tar" in names and (st := stat_or_none(os.path.join(wd, "last.pth.tar"))) is not None:
-            logs.append(("last.pth.tar", st.st_mtime))  # saved with each row: not watched apart
-        text_logs, error = lab_logs(wd, names, self.settings.trainer_log_pattern, files)
+            logs.append(("last.pth.tar", st.st_mtime))
+        ends = sorted((int(m.group(1)), st.st_mtime) for n in names if (m := _NUMBERED.match(n)) and (st := stat_or_none(os.path.join(wd, n))) is not None)
+        text_logs, error = reader.text_logs(wd, names, self.settings.trainer_log_pattern)
         logs += text_logs
         logs.sort(key=lambda x: x[1], reverse=True)
         # One row per epoch (a resumed run appends rows again from its start epoch: the last row of an epoch wins).
@@ -125,40 +123,43 @@ class TimmProgressTracker(RunFolderTracker):
                 by_epoch[e] = {k: v for k, v in r.items() if k != "epoch" and num(v) is not None}
         done = max(by_epoch) + 1 if by_epoch else 0
         series = [by_epoch.get(i) for i in range(done)]
-        total = total_epochs(args)
-        if total is None:
-            warnings.append(f"{wd}: total epochs unknown (no epochs in {ARGS})")
-        key, direction = eval_metric(args)
-        if series and not any(s and key in s for s in series):
+        directions = self.config.directions if self.config is not None else None
+        key = next(iter(directions), None) if directions else None
+        if key and series and not any(s and key in s for s in series):
             warnings.append(f"{wd}: eval_metric {key[5:]!r} is not a column of {SUMMARY}")
-        bi = best_index([num(s.get(key)) if s else None for s in series], direction)
-        complete = total is not None and done >= total
-        records = [EpochRecord(index=i, finished=True, scores=s) for i, s in enumerate(series)]
-        # When each epoch ended: its checkpoint-<epoch>.pth.tar (written once, never changed: not watched).
-        ends = sorted((int(m.group(1)), st.st_mtime) for n in names if (m := _NUMBERED.match(n)) and (st := stat_or_none(os.path.join(wd, n))) is not None)
-        eta = None if complete else epoch_eta(ends, done, total)
-        self.details = RunFolderDetails(epochs=records, logs=logs, eta_seconds=eta)
-        self._hint = {}
-        self._watch(dirs, files)
-        return ProgressInfo(
+        total = self.config.epochs if self.config is not None else None
+        obs = Observation(
             completed_epochs=done,
-            progress_percentage=percent(done, total, complete),
-            runner_type=RUNNER_TYPE,  # type: ignore[arg-type]
             total_epochs=total,
+            series=series,
+            monitor=key,
             last_update_time=max((m for _, m in logs), default=None),
-            best_score=series[bi] if bi is not None else None,
-            latest_score=next((s for s in reversed(series) if s), None),
+            warnings=warnings,
             error_message=error,
-            warnings=warnings or None,
-            best_epoch=bi,
         )
+        self._epoch_eta = epoch_eta(ends, done, total)
+        return obs, RunFolderDetails(logs=logs)
+
+
+def timm_folder(argv: list[str]) -> str | None:
+    """``--output/--experiment`` of a timm ``train.py`` command line (without ``--experiment`` the folder is dated)."""
+    exp = flag_value(argv, "--experiment")
+    if not exp:
+        return None
+    return posixpath.join(flag_value(argv, "--output") or "./output/train", exp)
 
 
 class TimmLayout(RunFolderLayout):
+    """timm's train.py: an output folder holding ``args.yaml`` and ``summary.csv`` or its checkpoints."""
+
     name = "timm"
+    title = "timm train.py (output/train/<date>-<model>-<size> with args.yaml and summary.csv)"
     tracker_class = TimmProgressTracker
     marks_run = staticmethod(is_run_dir)
     read_facts = staticmethod(_read_facts)
 
-    def hyperparameters(self, project: Any, run: str) -> dict[str, Any]:
+    def process_matcher(self, project: Project, remote: bool) -> ProcessMatcher | None:
+        return FolderMatcher(project, timm_folder, ("--experiment",))
+
+    def hyperparameters(self, project: Project, run: str) -> dict[str, Any]:
         return hyperparameters(run)

@@ -1,23 +1,28 @@
 """Ultralytics YOLO training runs: ``runs/<task>/<name>/`` with ``args.yaml``, ``results.csv`` and ``weights/``.
 
-What is read (see docs/layouts.md): ``args.yaml`` (``epochs``, ``patience``, ``time``, ``task``: the total,
-the early-stopping patience and the hyperparameters), ``results.csv`` (one row per finished epoch, ``epoch``
-from 1; column names may be padded with spaces), and ``weights/last.pt``'s ``epoch`` (decoded as data,
-without torch): a run that ended by itself has its optimizer stripped and ``epoch == -1``, an interrupted
-one keeps ``epoch >= 0``. Fitness, YOLO's own score of a row, is 0.1 x mAP50 + 0.9 x mAP50-95 per
-head (box, mask, pose; summed), or the mean of top-1 and top-5 accuracy for classification.
+What is read (see docs/layouts.md): ``args.yaml`` (``epochs``, ``patience``, ``time``: the total, the
+early-stopping patience and the hyperparameters; read for the facts), ``results.csv`` (one row per
+finished epoch, ``epoch`` from 1; column names may be padded with spaces), and ``weights/last.pt``'s
+``epoch`` (decoded as data, without torch): a run that ended by itself has its optimizer stripped and
+``epoch == -1``, an interrupted one keeps ``epoch >= 0``. Fitness, YOLO's own score of a row, is
+0.1 x mAP50 + 0.9 x mAP50-95 per head (box, mask, pose; summed), or the mean of top-1 and top-5 accuracy
+for classification. Its process: ``yolo ... name=N [project=P]`` on the command line.
 """
 
 from __future__ import annotations
 
 import os
+import posixpath
 from typing import Any
 
 from runwatch.configs.facts import ClassRef, ConfigFacts, StageFacts
-from runwatch.layouts.common import RunFolderDetails, RunFolderLayout, RunFolderTracker, StatMemo, lab_logs, listing, seen, stat_or_none
-from runwatch.layouts.epoch_runs import best_index, count, epoch_eta, facts_key, flat_params, num, percent, yaml_at
-from runwatch.progress_tracking.base_progress_tracker import EpochRecord
+from runwatch.layouts.base import ProcessMatcher
+from runwatch.layouts.common import RunFolderDetails, RunFolderLayout, StatMemo
+from runwatch.layouts.epoch_runs import EpochPacedTracker, FolderMatcher, best_index, count, epoch_eta, facts_key, flat_params, num, yaml_at
+from runwatch.progress_tracking.observation import Observation
 from runwatch.progress_tracking.progress_info import ProgressInfo, register_runner_type
+from runwatch.progress_tracking.recording_reader import RecordingReader
+from runwatch.project import Project
 from runwatch.readers.csvmetrics import CsvTail
 from runwatch.readers.torchpickle import plain, read_torch_file
 from runwatch.state import STATE
@@ -27,6 +32,7 @@ ARGS = "args.yaml"
 RESULTS = "results.csv"
 FITNESS = "fitness"
 _HEADS = ("(B)", "(M)", "(P)")  # box, mask, pose
+YOLO_TASKS = ("detect", "segment", "classify", "pose", "obb")
 
 
 def is_run_dir(path: str, names: frozenset[str]) -> bool:
@@ -66,17 +72,24 @@ def _args(run: str) -> tuple[dict[str, Any], str | None]:
 
 
 def _read_facts(run: str) -> tuple[ConfigFacts, list[str]]:
-    args, _ = _args(run)
+    args, problem = _args(run)
     patience = count(args.get("patience"))
+    timed = bool(args.get("time"))
+    epochs = None if timed else count(args.get("epochs"))
+    warnings = [problem] if problem else []
+    if timed:
+        warnings.append(f"{run}: trained for time={args.get('time')} hours: YOLO sets the number of epochs as it goes, total unknown")
+    elif epochs is None:
+        warnings.append(f"{run}: total epochs unknown (no epochs in {ARGS})")
     stage = StageFacts(
         runner=ClassRef("ultralytics", "YOLO"),
-        epochs=None if args.get("time") else count(args.get("epochs")),
+        epochs=epochs,
         directions={FITNESS: 1},
         directions_source="source",
         early_stopping_enabled=patience is not None,
         early_stopping_patience=patience,
     )
-    return ConfigFacts(path=run, stages=[stage]), [os.path.join(run, ARGS)]
+    return ConfigFacts(path=run, stages=[stage], warnings=warnings), [os.path.join(run, ARGS)]
 
 
 def hyperparameters(run: str) -> dict[str, Any]:
@@ -87,8 +100,8 @@ def complete_from(progress: ProgressInfo) -> bool:
     return progress.early_stopped or progress.progress_percentage >= 100.0
 
 
-class UltralyticsProgressTracker(RunFolderTracker):
-    """Progress of one YOLO training run folder."""
+class UltralyticsProgressTracker(EpochPacedTracker):
+    """Progress of one YOLO training run folder (its total and patience come with the facts, from args.yaml)."""
 
     RUNNER_TYPE = RUNNER_TYPE
 
@@ -99,102 +112,87 @@ class UltralyticsProgressTracker(RunFolderTracker):
     def get_expected_files(self) -> list[str]:
         return [RESULTS]
 
-    def _key_extra(self) -> Any:
-        return facts_key(self.config)  # args.yaml is watched by the facts
-
     def get_log_pattern(self) -> str:
         return RESULTS
 
     def complete_from(self, progress: ProgressInfo) -> bool:
         return complete_from(progress)
 
-    def calculate_progress(self) -> ProgressInfo:
+    def _key_extra(self) -> Any:
+        return facts_key(self.config)  # args.yaml is watched by the facts
+
+    def observe(self, reader: RecordingReader, names: tuple[str, ...]) -> tuple[Observation, RunFolderDetails]:
         wd = self.work_dir
-        warnings: list[str] = list(self.extra_warnings)
-        top_m, names = listing(wd)
-        if top_m is None:
-            return self._unreadable()
-        dirs: dict[str, Any] = {wd: (top_m, names)}
-        files: dict[str, Any] = {}
-        args, problem = _args(wd)
-        if problem:
+        warnings: list[str] = []
+        # Both watched by their own stat even before they appear: the folders' listings are not needed.
+        rows, problem = reader.csv_rows(self._csv)
+        if problem and problem != f"{self._csv.path}: missing":
             warnings.append(problem)
-        rows: list[dict[str, Any]] = []
-        logs: list[tuple[str, float]] = []
-        path = os.path.join(wd, RESULTS)
-        st = stat_or_none(path)
-        files[path] = seen(st)  # watched even before it appears: the folder's listing is then not needed
-        if st is not None:
-            logs.append((RESULTS, st.st_mtime))
-            rows = [{k.strip(): v for k, v in r.items()} for r in self._csv.read()]
-            if self._csv.problem:
-                warnings.append(self._csv.problem)
-        last: dict[str, Any] = {}
+        rows = [{k.strip(): v for k, v in r.items()} for r in rows]
         lp = os.path.join(wd, "weights", "last.pt")
-        st = stat_or_none(lp)
-        files[lp] = seen(st)  # rewritten in place at each save and when stripped at the end
-        if st is not None:
-            last = _CKPT.get(lp, _last_pt) or {}
+        last: dict[str, Any] = {}
+        if reader.stat(lp) is not None:
+            last = reader.remembered(lp, _CKPT, _last_pt) or {}
             if last.get("problem"):
                 warnings.append(last["problem"])
-        text_logs, error = lab_logs(wd, names, self.settings.trainer_log_pattern, files)
+        logs: list[tuple[str, float]] = []
+        results_mtime = reader.mtime(self._csv.path)
+        if results_mtime is not None:
+            logs.append((RESULTS, results_mtime))
+        text_logs, error = reader.text_logs(wd, names, self.settings.trainer_log_pattern)
         logs += text_logs
         logs.sort(key=lambda x: x[1], reverse=True)
 
-        series = []
+        series: list[dict[str, Any] | None] = []
         for r in rows:
             scores = {k: v for k, v in r.items() if k not in ("epoch", "time") and num(v) is not None}
             f = fitness(r)
             series.append({FITNESS: f, **scores} if f is not None else scores)
         done = len(series)
-        timed = bool(args.get("time"))
-        total = None if timed else count(args.get("epochs"))
-        if timed:
-            warnings.append(f"{wd}: trained for time={args.get('time')} hours: the number of epochs is set as it goes, total unknown")
-        elif total is None:
-            warnings.append(f"{wd}: total epochs unknown (no epochs in {ARGS})")
+        total = self.config.epochs if self.config is not None else None
         stripped = last.get("epoch") == -1  # strip_optimizer ran: training ended by itself (final_eval)
-        reached = total is not None and done >= total
-        early = stripped and not reached and not timed
-        complete = stripped or reached
-        fit = [s.get(FITNESS) for s in series]
-        bi = best_index(fit, 1)
-        best = series[bi] if bi is not None else None
-        latest = series[-1] if series else None
-        records = [EpochRecord(index=i, finished=True, scores=s) for i, s in enumerate(series)]
-        times = [t for r in rows if (t := num(r.get("time"))) is not None]
-        points = [(i, t) for i, r in enumerate(rows) if (t := num(r.get("time"))) is not None]
-        start = None
-        if files[path] is not None and times and logs:
-            # results.csv's "time" is seconds since training started, the file's mtime the last row's end
-            start = next(m for n, m in logs if n == RESULTS) - times[-1]
-        eta = None if complete else epoch_eta(points, done, total)
-        self.details = RunFolderDetails(epochs=records, logs=logs, eta_seconds=eta)
-        self._hint = {}
-        self._watch(dirs, files)
-        stamps = [m for _, m in logs]
-        return ProgressInfo(
+        times = [(i, t) for i, r in enumerate(rows) if (t := num(r.get("time"))) is not None]
+        start = results_mtime - times[-1][1] if results_mtime is not None and times else None
+        obs = Observation(
             completed_epochs=done,
-            progress_percentage=percent(done, total, complete),
-            early_stopped=early,
-            early_stopped_at_epoch=done if early else None,
-            runner_type=RUNNER_TYPE,  # type: ignore[arg-type]
             total_epochs=total,
+            series=series,
+            monitor=FITNESS,
+            best_index=best_index([s.get(FITNESS) if s else None for s in series], 1),
+            # Ended by itself before its epochs: YOLO's EarlyStopping (a time= run has no fixed total).
+            stopped_early=stripped and total is not None and done < total,
+            finished=stripped,
             start_time=start,
-            last_update_time=max(stamps, default=None),
-            best_score=best,
-            latest_score=latest,
+            last_update_time=max((m for _, m in logs), default=None),
+            warnings=warnings,
             error_message=error,
-            warnings=warnings or None,
-            best_epoch=bi,
         )
+        # results.csv's "time" is seconds since training started: the pace of the last epochs.
+        self._epoch_eta = epoch_eta(times, done, total)
+        return obs, RunFolderDetails(logs=logs)
+
+
+def yolo_folder(argv: list[str]) -> str | None:
+    """``project/name`` of a ``yolo`` command line with ``name=`` (the folder Ultralytics writes)."""
+    kv = dict(tok.split("=", 1) for tok in argv if "=" in tok and not tok.startswith("-"))
+    if not kv.get("name") or not any(os.path.basename(t).startswith("yolo") for t in argv[:2]):
+        return None
+    task = next((t for t in argv if t in YOLO_TASKS), None) or kv.get("task") or "detect"
+    project = kv.get("project") or posixpath.join("runs", task)
+    return posixpath.join(project, kv["name"])
 
 
 class UltralyticsLayout(RunFolderLayout):
+    """Ultralytics YOLO: ``runs/<task>/<name>/`` holding ``args.yaml`` and ``results.csv`` or ``weights/``."""
+
     name = "ultralytics"
+    title = "Ultralytics YOLO (runs/<task>/<name> with args.yaml and results.csv)"
     tracker_class = UltralyticsProgressTracker
     marks_run = staticmethod(is_run_dir)
     read_facts = staticmethod(_read_facts)
 
-    def hyperparameters(self, project: Any, run: str) -> dict[str, Any]:
+    def process_matcher(self, project: Project, remote: bool) -> ProcessMatcher | None:
+        return FolderMatcher(project, yolo_folder, ("name=",))
+
+    def hyperparameters(self, project: Project, run: str) -> dict[str, Any]:
         return hyperparameters(run)
