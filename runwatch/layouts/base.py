@@ -56,6 +56,13 @@ class Layout(Protocol):
     def facts_batch(self, project: Project, runs: list[str], workers: int | None = None) -> dict[str, ConfigFacts]:
         """``facts`` of many runs at once (Pylon reads its configs in one batch); never raises."""
 
+    def hyperparameters(self, project: Project, run: str) -> dict[str, Any]:
+        """The run's hyperparameters, flat (``optimizer.args.lr``: 0.01); ``{}`` when unknown.
+        Optional: ``run_params.hyperparameters_of`` gives the default (none) for a layout without it."""
+
+    def step_series(self, project: Project, run: str) -> dict[str, list[tuple[float, float]]]:
+        """``{metric: [(step, value), ...]}`` of a layout with steps; ``{}`` otherwise (optional, as above)."""
+
 
 def walk_for_runs(root: str, is_run: Any, prune: tuple[str, ...] = ()) -> list[str]:
     """Folders under ``root`` for which ``is_run(path, names)`` holds; a run's own subfolders are not searched.

@@ -191,6 +191,13 @@ class RunFolderLayout:
     def facts_batch(self, project: Any, runs: list[str], workers: int | None = None) -> dict[str, Any]:
         return {r: self.facts(project, r) for r in runs}
 
+    def hyperparameters(self, project: Any, run: str) -> dict[str, Any]:
+        """None known by default; a layout that has a run's arguments overrides this (see ``run_params``)."""
+        return {}
+
+    def step_series(self, project: Any, run: str) -> dict[str, list[tuple[float, float]]]:
+        return {}
+
 
 @dataclass
 class RunFolderDetails(RunDetails):

@@ -285,3 +285,13 @@ class HuggingFaceLayout(RunFolderLayout):
     tracker_class = HuggingFaceProgressTracker
     marks_run = staticmethod(is_run_dir)
     read_facts = staticmethod(_read_facts)
+
+    def hyperparameters(self, project: Any, run: str) -> dict[str, Any]:
+        from runwatch.layouts.run_params import hf_hyperparameters
+
+        return hf_hyperparameters(run)
+
+    def step_series(self, project: Any, run: str) -> dict[str, list[tuple[float, float]]]:
+        from runwatch.layouts.run_params import hf_step_series
+
+        return hf_step_series(run)

@@ -312,3 +312,13 @@ class LightningLayout(RunFolderLayout):
     tracker_class = LightningProgressTracker
     marks_run = staticmethod(is_run_dir)
     read_facts = staticmethod(_read_facts)
+
+    def hyperparameters(self, project: Any, run: str) -> dict[str, Any]:
+        from runwatch.layouts.run_params import lightning_hyperparameters
+
+        return lightning_hyperparameters(run)
+
+    def step_series(self, project: Any, run: str) -> dict[str, list[tuple[float, float]]]:
+        from runwatch.layouts.run_params import lightning_step_series
+
+        return lightning_step_series(run)

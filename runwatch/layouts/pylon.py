@@ -101,6 +101,15 @@ class PylonLayout:
                 out[k] = ConfigFacts(path=a, error=f"{a}: cannot read config ({type(e).__name__}: {e})")
         return out
 
+    def hyperparameters(self, project: Project, run: str) -> dict[str, Any]:
+        """The config, evaluated statically (never run), flattened: ``optimizer.args.lr``."""
+        from runwatch.layouts.run_params import pylon_hyperparameters
+
+        return pylon_hyperparameters(project, run)
+
+    def step_series(self, project: Project, run: str) -> dict[str, list[tuple[float, float]]]:
+        return {}  # Pylon writes scores per epoch only
+
 
 def _under(path: str, folder: str) -> str | None:
     """``path`` relative to ``folder`` ("" for the folder itself), or None when outside it."""
