@@ -60,8 +60,11 @@ def write_later(path, data, delay):
 
 def scores_bytes(aggregated, n=4, sim=None, epoch=0):
     """A scores file as Pylon writes it (json.dump: NaN written as NaN); with ``sim["datapoints"]``,
-    real-looking per-datapoint scores (see ``per_datapoint``), else ``n`` copies of the aggregated ones."""
+    real-looking per-datapoint scores (see ``per_datapoint``), else ``n`` copies of the aggregated ones;
+    ``sim["no_per_datapoint"]``: none at all."""
     sim = sim or {}
+    if sim.get("no_per_datapoint"):  # an older trainer that writes the aggregated scores only
+        return json.dumps({"aggregated": aggregated}).encode()
     if sim.get("datapoints"):
         per = per_datapoint(aggregated["acc"], sim, epoch)
         aggregated = dict(aggregated, class_IoU=[round(sum(c) / len(c), 6) for c in zip(*per["class_IoU"])])
@@ -80,7 +83,7 @@ def per_datapoint(acc, sim, epoch):
     rng = random.Random(sim.get("seed", 0) * 100003 + epoch)
     accs, losses, ious = [], [], []
     for i in range(n):
-        difficulty = ((i * 7919) % 997) / 997.0
+        difficulty = ((i * 2654435761) % 4294967296) / 4294967296.0
         a = min(1.0, max(0.0, acc + 0.4 * (0.5 - difficulty) + rng.uniform(-0.05, 0.05)))
         if i == sim.get("nan_at"):
             a = float("nan")
