@@ -136,9 +136,10 @@ class Settings:
     # one per watched path. Never used on network or FUSE file systems; false: stats only.
     kernel_watches: bool = True
     # Comparing runs (runwatch compare, the page's compare panel): per-datapoint scores read into
-    # columns are kept in memory up to this many MB per process, and in <cache_dir>/datapoints up
-    # to compare_disk_cache_mb (0 turns the disk cache off).
+    # columns are kept in memory up to this many MB per process (the server's memory for them).
     compare_cache_mb: int = 256
+    # The same columns kept on disk in <cache_dir>/datapoints up to this many MB, least recently
+    # used removed first (0 turns the disk cache off).
     compare_disk_cache_mb: int = 2048
 
     def epoch_dir_name(self, n: int) -> str:

@@ -31,6 +31,7 @@ from runwatch.layouts.common import (
 )
 from runwatch.progress_tracking.base_progress_tracker import EpochRecord
 from runwatch.progress_tracking.progress_info import ProgressInfo, register_runner_type
+from runwatch.layouts.run_params import flatten_params
 from runwatch.readers.jsonfile import read_json_tolerant
 from runwatch.readers.torchpickle import plain, read_torch_file
 from runwatch import state as _state
@@ -280,6 +281,36 @@ class HuggingFaceProgressTracker(RunFolderTracker):
         )
 
 
+def hyperparameters(work_dir: str) -> dict[str, Any]:
+    """The run's TrainingArguments, flat (``learning_rate``, ``lr_scheduler_type``...)."""
+    args, _ = training_args(work_dir)
+    return flatten_params(args) if args else {}
+
+
+def step_series(work_dir: str) -> dict[str, list[tuple[float, float]]]:
+    """Every number of the newest saved state's log history by its step (``loss``, ``learning_rate``, ``eval_*``)."""
+    names = listing(work_dir)[1]
+    paths = [os.path.join(work_dir, STATE)] if STATE in names else []
+    cks = checkpoints(names)
+    if cks:
+        paths.append(os.path.join(work_dir, cks[-1][1], STATE))
+    best: dict[str, Any] | None = None
+    for p in paths:
+        s, problem = _state_at(p)
+        if problem is None and s is not None and (best is None or (s.get("global_step") or 0) > (best.get("global_step") or 0)):
+            best = s
+    history = best.get("log_history") if best else None
+    out: dict[str, list[tuple[float, float]]] = {}
+    for e in history if isinstance(history, list) else []:
+        step = _num(e.get("step")) if isinstance(e, dict) else None
+        if step is None:
+            continue
+        for k, v in e.items():
+            if k not in ("step", "epoch") and _num(v) is not None and not k.endswith(("_runtime", "_per_second", "total_flos")):
+                out.setdefault(k, []).append((step, float(v)))
+    return out
+
+
 class HuggingFaceLayout(RunFolderLayout):
     name = "huggingface"
     tracker_class = HuggingFaceProgressTracker
@@ -287,11 +318,7 @@ class HuggingFaceLayout(RunFolderLayout):
     read_facts = staticmethod(_read_facts)
 
     def hyperparameters(self, project: Any, run: str) -> dict[str, Any]:
-        from runwatch.layouts.run_params import hf_hyperparameters
-
-        return hf_hyperparameters(run)
+        return hyperparameters(run)
 
     def step_series(self, project: Any, run: str) -> dict[str, list[tuple[float, float]]]:
-        from runwatch.layouts.run_params import hf_step_series
-
-        return hf_step_series(run)
+        return step_series(run)

@@ -33,6 +33,7 @@ from runwatch.layouts.common import (
 from runwatch.progress_tracking.base_progress_tracker import EpochRecord
 from runwatch.progress_tracking.early_stopping import replay
 from runwatch.progress_tracking.progress_info import ProgressInfo, register_runner_type
+from runwatch.layouts.run_params import flatten_params, num
 from runwatch.readers.csvmetrics import CsvTail
 from runwatch.readers.torchpickle import plain, read_torch_file
 from runwatch.readers.yamlfile import read_yaml_tolerant
@@ -307,6 +308,39 @@ class LightningProgressTracker(RunFolderTracker):
         )
 
 
+def hyperparameters(work_dir: str) -> dict[str, Any]:
+    """LightningCLI's ``config.yaml`` (``model.lr``, ``trainer.max_epochs``), then ``hparams.yaml`` (the module's
+    ``save_hyperparameters``) for the keys it adds, flat."""
+    out: dict[str, Any] = {}
+    data, problem = _yaml(os.path.join(work_dir, "config.yaml"))
+    if problem is None and isinstance(data, dict):
+        flatten_params(data, "", out)
+    data, problem = _yaml(os.path.join(work_dir, "hparams.yaml"))
+    if problem is None and isinstance(data, dict):
+        for k, v in flatten_params(data).items():
+            out.setdefault(k, v)
+    return out
+
+
+def step_series(work_dir: str) -> dict[str, list[tuple[float, float]]]:
+    """Every logged number by its step: ``metrics.csv``'s rows, else the event files' scalars."""
+    names = listing(work_dir)[1]
+    out: dict[str, list[tuple[float, float]]] = {}
+    if "metrics.csv" in names:
+        for r in CsvTail(os.path.join(work_dir, "metrics.csv")).read():
+            step = r.get("step")
+            if not num(step):
+                continue
+            for k, v in r.items():
+                if k not in ("step", "epoch") and num(v):
+                    out.setdefault(k, []).append((float(step), float(v)))
+        return out
+    for s in read_events(event_files(work_dir, names), []):
+        if s.tag != "epoch" and num(s.value):
+            out.setdefault(s.tag, []).append((float(s.step), float(s.value)))
+    return out
+
+
 class LightningLayout(RunFolderLayout):
     name = "lightning"
     tracker_class = LightningProgressTracker
@@ -314,11 +348,7 @@ class LightningLayout(RunFolderLayout):
     read_facts = staticmethod(_read_facts)
 
     def hyperparameters(self, project: Any, run: str) -> dict[str, Any]:
-        from runwatch.layouts.run_params import lightning_hyperparameters
-
-        return lightning_hyperparameters(run)
+        return hyperparameters(run)
 
     def step_series(self, project: Any, run: str) -> dict[str, list[tuple[float, float]]]:
-        from runwatch.layouts.run_params import lightning_step_series
-
-        return lightning_step_series(run)
+        return step_series(run)

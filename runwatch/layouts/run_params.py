@@ -4,9 +4,10 @@ Every layout answers ``hyperparameters(project, run)`` (flat ``{"optimizer.args.
 nested keys dotted, values plain scalars or short strings) and ``step_series(project, run)``
 (``{metric: [(step, value), ...]}``; empty where a layout has no steps). A layout without
 its own answer gets the defaults here (none), through ``hyperparameters_of`` /
-``step_series_of``. Implemented for Pylon (its config, evaluated statically, never run),
-Hugging Face (``training_args``; ``trainer_state.json``'s log history) and Lightning
-(``hparams.yaml`` and LightningCLI's ``config.yaml``; ``metrics.csv`` or the event files).
+``step_series_of``. Implemented for Pylon here (its config, evaluated statically, never
+run), and in their own modules for Hugging Face (``training_args``; ``trainer_state.json``'s
+log history) and Lightning (``hparams.yaml`` and LightningCLI's ``config.yaml``;
+``metrics.csv`` or the event files), with ``flatten_params``.
 """
 
 from __future__ import annotations
@@ -131,84 +132,6 @@ def pylon_hyperparameters(project: Any, config: str) -> dict[str, Any]:
     return params
 
 
-# ---------------------------------------------------------------- Hugging Face
-
-
-def hf_hyperparameters(work_dir: str) -> dict[str, Any]:
-    from runwatch.layouts.huggingface import training_args
-
-    args, _ = training_args(work_dir)
-    return flatten_params(args) if args else {}
-
-
-def hf_step_series(work_dir: str) -> dict[str, list[tuple[float, float]]]:
-    """Every number of ``trainer_state.json``'s log history by its step (the newest saved state)."""
-    from runwatch.layouts.common import listing
-    from runwatch.layouts.huggingface import STATE as STATE_FILE
-    from runwatch.layouts.huggingface import checkpoints
-    from runwatch.readers.jsonfile import read_json_tolerant
-
-    names = listing(work_dir)[1]
-    paths = [os.path.join(work_dir, STATE_FILE)] if STATE_FILE in names else []
-    cks = checkpoints(names)
-    if cks:
-        paths.append(os.path.join(work_dir, cks[-1][1], STATE_FILE))
-    best: dict[str, Any] | None = None
-    for p in paths:
-        s, problem = read_json_tolerant(p)
-        if problem is None and isinstance(s, dict) and (best is None or (s.get("global_step") or 0) > (best.get("global_step") or 0)):
-            best = s
-    history = best.get("log_history") if best else None
-    out: dict[str, list[tuple[float, float]]] = {}
-    for e in history if isinstance(history, list) else []:
-        if not isinstance(e, dict) or not _num(e.get("step")):
-            continue
-        step = float(e["step"])
-        for k, v in e.items():
-            if k not in ("step", "epoch") and _num(v) and not k.endswith(("_runtime", "_per_second", "total_flos")):
-                out.setdefault(k, []).append((step, float(v)))
-    return out
-
-
-# ---------------------------------------------------------------- Lightning
-
-
-def lightning_hyperparameters(work_dir: str) -> dict[str, Any]:
-    """``hparams.yaml`` (the module's ``save_hyperparameters``) and LightningCLI's ``config.yaml`` (dotted)."""
-    from runwatch.layouts.lightning import _yaml
-
-    out: dict[str, Any] = {}
-    data, problem = _yaml(os.path.join(work_dir, "config.yaml"))
-    if problem is None and isinstance(data, dict):
-        flatten_params(data, "", out)
-    data, problem = _yaml(os.path.join(work_dir, "hparams.yaml"))
-    if problem is None and isinstance(data, dict):
-        for k, v in flatten_params(data).items():
-            out.setdefault(k, v)
-    return out
-
-
-def lightning_step_series(work_dir: str) -> dict[str, list[tuple[float, float]]]:
-    """Every logged number by its step: ``metrics.csv``'s rows, else the event files' scalars."""
-    from runwatch.layouts.common import event_files, listing, read_events
-    from runwatch.readers.csvmetrics import CsvTail
-
-    names = listing(work_dir)[1]
-    out: dict[str, list[tuple[float, float]]] = {}
-    if "metrics.csv" in names:
-        for r in CsvTail(os.path.join(work_dir, "metrics.csv")).read():
-            step = r.get("step")
-            if not _num(step):
-                continue
-            for k, v in r.items():
-                if k not in ("step", "epoch") and _num(v):
-                    out.setdefault(k, []).append((float(step), float(v)))
-        return out
-    for s in read_events(event_files(work_dir, names), []):
-        if s.tag != "epoch":
-            out.setdefault(s.tag, []).append((float(s.step), float(s.value)))
-    return out
-
-
-def _num(v: Any) -> bool:
+def num(v: Any) -> bool:
+    """A finite number (not a bool)."""
     return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
