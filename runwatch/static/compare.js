@@ -35,7 +35,8 @@
     return a !== 0 && (a >= 1e5 || a < 1e-3) ? v.toExponential(3) : (Number.isInteger(v) ? String(v) : v.toFixed(4));
   }
   function append(el, ...children) { for (const c of children) if (c) el.appendChild(c); }
-  function cell(v) { return typeof v === "number" ? fmt(v) : v === null || v === undefined ? "" : String(v); }
+  // A hyperparameter as written (0.01, 1e-9), shortened only when long.
+  function cell(v) { return typeof v === "number" ? (String(v).length <= 10 ? String(v) : fmt(v)) : v === null || v === undefined ? "" : String(v); }
   function arrow(d) { return d > 0 ? " ↑" : d < 0 ? " ↓" : ""; }
   async function api(path, params) {
     const q = new URLSearchParams();
@@ -232,13 +233,18 @@
       h("label", {}, logBox, " log scale"), d.groups.length ? h("label", {}, bandBox, " repetitions as mean ± min-max") : null), canvas, legend, warnList(d.warnings));
     const grouped = new Set();
     d.groups.forEach((g) => g.runs.forEach((i) => grouped.add(i)));
+    d.groups.forEach((g) => {
+      const color = COLORS[(d.runs.findIndex((r) => r.id === g.runs[0]) + COLORS.length) % COLORS.length];
+      legend.appendChild(h("span", { class: "cmp-key group" }, h("span", { class: "sw band", style: "background:" + color }),
+        h("span", { text: g.name + " — mean of " + g.runs.length + " repetitions" })));
+    });
     d.runs.forEach((r, i) => {
-      legend.appendChild(h("span", { class: "cmp-key" }, h("span", { class: "sw", style: "background:" + COLORS[i % COLORS.length] }),
+      legend.appendChild(h("span", { class: "cmp-key" + (grouped.has(r.id) ? " in-group" : "") }, h("span", { class: "sw", style: "background:" + COLORS[i % COLORS.length] }),
         h("span", { text: r.name + (r.best ? " (best " + fmt(r.best[1]) + ")" : r.points.length ? "" : " (no values)") })));
     });
     function draw() {
       const useGroups = bandBox.checked && d.groups.length > 0;
-      const W = Math.max(300, body.clientWidth - 8), H = Math.max(220, Math.min(480, Math.round(W * 0.45)));
+      const W = Math.max(280, body.clientWidth - 32), H = Math.max(220, Math.min(480, Math.round(W * 0.45)));
       const dpr = window.devicePixelRatio || 1;
       canvas.width = W * dpr; canvas.height = H * dpr; canvas.style.width = W + "px"; canvas.style.height = H + "px";
       const ctx = canvas.getContext("2d");
@@ -309,21 +315,21 @@
     try { d = await api("hparams", { runs: view.ids.join(","), metric: view.metric, sort: view.sort }); } catch (e) { body.textContent = "Could not load the hyperparameters: " + e.message; return; }
     body.textContent = "";
     const sortBy = (k) => { view.sort = view.sort === k ? "-" + k : k; renderHparams(); };
-    const head = h("tr", {}, h("th", { class: "sortable", text: "run", onclick: () => sortBy("name") }));
+    const head = h("tr", {}, h("th", { class: "sortable", text: "run", onclick: () => sortBy("name") }),
+      h("th", { class: "sortable num best", text: "best " + (d.metric || "") + arrow(d.direction), onclick: () => sortBy("best") }),
+      h("th", { class: "sortable num latest", text: "latest", onclick: () => sortBy("latest") }));
     for (const k of d.keys) {
       head.appendChild(h("th", { class: "sortable", title: k }, h("span", { text: k, onclick: () => sortBy(k) }),
         h("button", { type: "button", class: "cmp-col" + (columns.includes(k) ? " on" : ""), title: columns.includes(k) ? "Remove from the runs table" : "Show as a column of the runs table", text: columns.includes(k) ? "−" : "+", onclick: (ev) => { ev.stopPropagation(); toggleColumn(k); } })));
     }
-    head.appendChild(h("th", { class: "sortable num", text: "best " + (d.metric || "") + arrow(d.direction), onclick: () => sortBy("best") }));
-    head.appendChild(h("th", { class: "sortable num", text: "latest", onclick: () => sortBy("latest") }));
     const key = (view.sort || "").replace(/^-/, "");
     for (const th of head.children) if (th.textContent.replace(/[+−]$/, "").startsWith(key === "name" ? "run" : key) && key) th.classList.add(view.sort.startsWith("-") ? "sorted-desc" : "sorted");
     const tbody = h("tbody");
     for (const row of d.rows) {
-      const tr = h("tr", {}, h("td", { class: "run", title: row.name, text: row.name }));
+      const tr = h("tr", {}, h("td", { class: "run", title: row.name, text: row.name }),
+        h("td", { class: "num best", title: row.best_epoch !== null && row.best_epoch !== undefined ? "at epoch " + row.best_epoch : "", text: fmt(row.best) }),
+        h("td", { class: "num latest", text: fmt(row.latest) }));
       for (const k of d.keys) tr.appendChild(h("td", { title: k, text: cell(row.params[k]) }));
-      tr.appendChild(h("td", { class: "num", text: fmt(row.best) + (row.best_epoch !== null && row.best_epoch !== undefined ? " @" + row.best_epoch : "") }));
-      tr.appendChild(h("td", { class: "num", text: fmt(row.latest) }));
       tbody.appendChild(tr);
     }
     const constant = Object.entries(d.constant || {});
