@@ -91,7 +91,7 @@ def _num(v: Any) -> str:
 def _cell(v: Any, width: int = 24) -> str:
     if v is None:
         return ""
-    text = _num(v) if isinstance(v, float) else str(v)
+    text = format(v, ".6g") if isinstance(v, float) else str(v)  # a hyperparameter as written: 0.01, 1e-09
     text = terminal_safe(text)
     return text if len(text) <= width else text[: width - 1] + "…"
 
@@ -140,7 +140,9 @@ def render(docs: dict[str, Any], width: int) -> Any:
         room = max(0, (width - 16 - 22) // 14)
         shown = keys[:room]
         for k in shown:
-            t.add_column(terminal_safe(k.rsplit(".", 2)[-2] + "." + k.rsplit(".", 1)[-1] if k.count(".") >= 2 else k), overflow="fold", max_width=14)
+            t.add_column(
+                terminal_safe(k.rsplit(".", 2)[-2] + "." + k.rsplit(".", 1)[-1] if k.count(".") >= 2 else k), no_wrap=True, overflow="ellipsis", max_width=14
+            )
         t.add_column("best" + _arrow(hp["direction"]), justify="right")
         t.add_column("latest", justify="right")
         for row in hp["rows"]:

@@ -198,6 +198,17 @@ def hparams_doc(runs: Sequence[CompareRun], metric: str | None = None, sort: str
             constant[k] = vals[0]
         else:
             differing.append(k)
+    if not all_keys:
+        # Keys whose values differ among the runs that have them first (the learning rate before a key
+        # only one run has), then the keys most runs have, in their first run's order.
+        order = {k: i for i, k in enumerate(differing)}
+
+        def rank(k: str) -> tuple[int, int, int]:
+            present = [p[k] for p in params if k in p]
+            distinct = len({repr(v) for v in present})
+            return (0 if distinct > 1 else 1, -len(present), order[k])
+
+        differing.sort(key=rank)
     shown = list(keys) if all_keys else differing
     rows = []
     for r, p in zip(runs, params):
