@@ -387,3 +387,39 @@ def test_cli_names_a_missing_run_and_bad_options(project):
     assert r.returncode == 2 and "bogus" in r.stderr
     r = cli("compare", "exp", "--no-local", "--epoch", "-1", cwd=project)
     assert r.returncode == 2
+
+
+def test_only_the_asked_metric_is_decoded_then_the_table_completed(project, tmp_path):
+    _, runs = scanned(project)
+    trainers = [r for r in runs if r.name != "exp/eval"]
+    c = DatapointCache(str(tmp_path / "cache"), 1 << 26, 1 << 26)
+    doc = failure_map_doc(c, trainers, "class_IoU[1]", 25.0)
+    full = failure_map_doc(DatapointCache(None, 1 << 26, 0), trainers, "class_IoU[1]", 25.0)  # same answer as whole tables give
+    assert doc == full
+    path = trainers[0].scores_files()[-1][1]
+    partial = c.get(path, "class_IoU[0]")
+    assert not partial.complete and set(partial.columns) == {"class_IoU[0]", "class_IoU[1]"} and partial.bases == ["acc", "loss", "class_IoU"]
+    assert os.listdir(tmp_path / "cache") == [] if (tmp_path / "cache").exists() else True  # partial tables stay in memory
+    more = c.get(path, "loss")  # another metric: decoded and merged
+    assert not more.complete and {"loss", "class_IoU[0]"} <= set(more.columns)
+    whole = c.get(path)  # the score map asks for everything
+    assert whole.complete and set(whole.columns) == {"acc", "loss", "class_IoU[0]", "class_IoU[1]"}
+    assert whole.columns["loss"].tolist() == column(scores_file(project, trainers[0].name, EPOCHS - 1), "loss")
+
+
+@pytest.mark.parametrize(
+    "doc",
+    [
+        {"aggregated": {"depth": {"l1": 1}}, "per_datapoint": {"depth": {"l1": [0.1, 0.2]}, "normal": {"l1": [1, 2]}}},  # multi-task: nested
+        {"per_datapoint": {"acc": [0.1, 0.2], "name": ['x": [', "b"]}, "aggregated": {"acc": 0.1}},  # a key after it, a string like a key
+        {"per_datapoint": {"acc": [0.1, None, 0.3]}},
+    ],
+)
+def test_partial_reads_fall_back_to_the_whole_document(tmp_path, doc):
+    p = tmp_path / "s.json"
+    p.write_text(json.dumps(doc))
+    whole = read_table(str(p))
+    for base in whole.bases:
+        part = read_table(str(p), {base})
+        for name, col in part.columns.items():
+            np.testing.assert_array_equal(col, whole.columns[name])

@@ -23,6 +23,7 @@ import numpy as np
 
 from runwatch.atomic_files import replace_atomically
 from runwatch.compare.datapoints import DatapointTable, read_table
+from runwatch.compare.metrics import base_metric
 from runwatch.state import STATE
 
 _MAGIC = b"RWDP1\n"
@@ -63,28 +64,41 @@ class DatapointCache:
             self._mem.clear()
             self._used = 0
 
-    def get(self, path: str) -> DatapointTable:
-        """The table of ``path`` as the file is now: from memory, else the disk cache, else read."""
+    def get(self, path: str, metric: str | None = None) -> DatapointTable:
+        """The table of ``path`` as the file is now: from memory, else the disk cache, else read.
+
+        With ``metric`` (``class_IoU[3]``, ``loss``), a table holding that metric is enough: a file
+        not seen yet has only that metric's list decoded (kept in memory, completed when another
+        metric or the whole table is asked for; only whole tables go to the disk cache).
+        """
         fp = fingerprint(path)
         if fp is None:
             return read_table(path)  # its warning says why
         key = f"{path}\0{fp}"
         with self._lock:
             hit = self._mem.get(key)
-            if hit is not None:
+            if hit is not None and (hit.complete or (metric is not None and metric in hit.columns)):
                 self._mem.move_to_end(key)
                 self.stats["memory"] += 1
                 return hit
+        partial = hit
         table = self._load(key, path)
         if table is not None:
             self.stats["disk"] += 1
         else:
-            table = read_table(path)
-            self.stats["read"] += 1
-            if fingerprint(path) == fp:  # unchanged while it was read: worth keeping
-                self._store(key, table)
+            base = base_metric(metric) if metric is not None else None
+            if base is not None and (partial is None or base in partial.bases):
+                table = read_table(path, {base})
+                self.stats["read"] += 1
+                if partial is not None and not table.complete:
+                    table = _merged(partial, table)
             else:
+                table = read_table(path)
+                self.stats["read"] += 1
+            if fingerprint(path) != fp:  # changed while it was read: not kept
                 return table
+            if table.complete:
+                self._store(key, table)
         self._remember(key, table)
         return table
 
@@ -135,7 +149,7 @@ class DatapointCache:
                 offset += 8 * length
             with contextlib.suppress(OSError):
                 os.utime(f)  # recently used: removed last
-            return DatapointTable(path, columns, list(header.get("warnings") or []))
+            return DatapointTable(path, columns, list(header.get("warnings") or []), bases=list(header.get("bases") or []))
         except (ValueError, KeyError, TypeError):
             return None
 
@@ -143,7 +157,7 @@ class DatapointCache:
         f = self._file(key)
         if f is None or table.nbytes > self.disk_bytes:
             return
-        header = json.dumps({"key": key, "columns": [[n, len(c)] for n, c in table.columns.items()], "warnings": table.warnings}).encode()
+        header = json.dumps({"key": key, "columns": [[n, len(c)] for n, c in table.columns.items()], "warnings": table.warnings, "bases": table.bases}).encode()
 
         def write(fh: Any) -> None:
             fh.write(_MAGIC)
@@ -186,6 +200,12 @@ class DatapointCache:
             return sum(e.stat().st_size for e in os.scandir(self.disk_dir) if e.name.endswith(_SUFFIX))
         except OSError:
             return 0
+
+
+def _merged(old: DatapointTable, new: DatapointTable) -> DatapointTable:
+    """A partial table with the columns (and warnings) of two partial reads of one file."""
+    warnings = list(old.warnings) + [w for w in new.warnings if w not in old.warnings]
+    return DatapointTable(new.path, {**old.columns, **new.columns}, warnings, complete=False, bases=new.bases)
 
 
 class _Caches(dict[str, DatapointCache]):

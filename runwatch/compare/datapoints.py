@@ -12,13 +12,17 @@ metrics, NaN scores) is a warning naming the file, never an error.
 
 The file is decoded with orjson (several times faster than the standard library on these
 files, see docs/BENCHMARKS.md); a file orjson refuses (``NaN`` literals, which Python's
-``json.dump`` writes) is decoded again by the standard library.
+``json.dump`` writes) is decoded again by the standard library. When only some metrics are
+asked for (the common-failure map over many runs), only their lists are decoded: the
+``per_datapoint`` object is split at its keys and each wanted list decoded alone; any file
+that does not split cleanly is decoded whole.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,6 +43,9 @@ class DatapointTable:
     path: str
     columns: dict[str, np.ndarray] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    # False: only some metrics were decoded (``bases`` names every metric of the file).
+    complete: bool = True
+    bases: list[str] = field(default_factory=list)
 
     @property
     def n(self) -> int:
@@ -68,14 +75,22 @@ def decode(data: bytes) -> Any:
         return json.loads(data)
 
 
-def read_table(path: str) -> DatapointTable:
-    """The per-datapoint table of a scores file; problems become warnings naming the file."""
+def read_table(path: str, bases: set[str] | None = None) -> DatapointTable:
+    """The per-datapoint table of a scores file; problems become warnings naming the file.
+
+    ``bases``: only these metrics (their list's name: ``class_IoU`` for ``class_IoU[3]``) are
+    needed; the table is then partial (``complete`` False) when the file splits cleanly.
+    """
     try:
         data = read_regular(path, MAX_SCORES_BYTES)
     except FileNotFoundError:
         return DatapointTable(path, warnings=[f"{path}: missing"])
     except OSError as e:
         return DatapointTable(path, warnings=[f"{path}: cannot read ({e.strerror or e})"])
+    if bases:
+        partial = _partial_table(data, path, bases)
+        if partial is not None:
+            return partial
     try:
         doc = decode(data)
     except (ValueError, RecursionError) as e:
@@ -97,6 +112,56 @@ def table_from_document(doc: Any, path: str) -> DatapointTable:
         if not isinstance(values, list):
             table.warnings.append(f"{path}: per_datapoint '{name}' is not a list; left out")
             continue
+        for col_name, col in _columns(name, values, path, table.warnings):
+            table.columns[col_name] = col
+        table.bases.append(name)
+    _check(table)
+    return table
+
+
+_KEY = re.compile(rb'"((?:[^"\\]|\\.)*)"\s*:\s*([\[{])')
+_PER = re.compile(rb'"per_datapoint"\s*:\s*\{')
+
+
+def _segments(data: bytes) -> dict[str, bytes] | None:
+    """``{metric: the bytes of its list}`` of the top-level lists of ``per_datapoint``, or None when the
+    object does not split cleanly (nested objects, a key after it, strings that look like keys)."""
+    m = _PER.search(data)
+    if m is None:
+        return None
+    keys = list(_KEY.finditer(data, m.end()))
+    if not keys or any(k.group(2) != b"[" for k in keys):
+        return None
+    tail = data[keys[-1].end() :].rstrip()
+    if not tail.endswith(b"}") or not tail[:-1].rstrip().endswith(b"}"):
+        return None
+    out: dict[str, bytes] = {}
+    for i, k in enumerate(keys):
+        end = keys[i + 1].start() if i + 1 < len(keys) else len(data)
+        seg = data[k.end() - 1 : end].rstrip()
+        seg = seg[:-1].rstrip() if i + 1 < len(keys) and seg.endswith(b",") else seg
+        if i + 1 == len(keys):  # the object's and the document's closing braces
+            seg = seg[:-1].rstrip()[:-1].rstrip()
+        try:
+            name = json.loads(b'"' + k.group(1) + b'"')
+        except ValueError:
+            return None
+        out[name] = seg
+    return out
+
+
+def _partial_table(data: bytes, path: str, bases: set[str]) -> DatapointTable | None:
+    segments = _segments(data)
+    if segments is None or not bases <= set(segments):
+        return None
+    table = DatapointTable(path, complete=False, bases=list(segments))
+    for name in bases:
+        try:
+            values = decode(segments[name])
+        except (ValueError, RecursionError):
+            return None  # the whole document then says what is wrong
+        if not isinstance(values, list):
+            return None
         for col_name, col in _columns(name, values, path, table.warnings):
             table.columns[col_name] = col
     _check(table)

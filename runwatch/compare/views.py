@@ -256,7 +256,7 @@ def _pick_epoch(r: CompareRun, epoch: int | str | None) -> tuple[int, str] | Non
     return next((f for f in files if f[0] == int(epoch)), None)
 
 
-def _table(cache: DatapointCache, r: CompareRun, epoch: int | str | None, warnings: list[str]) -> tuple[int, DatapointTable] | None:
+def _table(cache: DatapointCache, r: CompareRun, epoch: int | str | None, warnings: list[str], metric: str | None = None) -> tuple[int, DatapointTable] | None:
     picked = _pick_epoch(r, epoch)
     if picked is None:
         if not r.scores_files():
@@ -265,7 +265,7 @@ def _table(cache: DatapointCache, r: CompareRun, epoch: int | str | None, warnin
             warnings.append(f"{r.name}: no scores file for epoch {epoch}")
         return None
     e, path = picked
-    table = cache.get(path)
+    table = cache.get(path, metric)
     for w in table.warnings:
         if w not in warnings:
             warnings.append(w)
@@ -321,14 +321,14 @@ def _matrix(
     """Rows: the runs' columns of ``metric`` at their epoch, all of the most common length (others left out, warned)."""
     got: list[tuple[CompareRun, int, str, np.ndarray]] = []
     for r in runs:
-        t = _table(cache, r, epoch, warnings)
+        t = _table(cache, r, epoch, warnings, metric)
         if t is None:
             continue
         e, table = t
         m, col = _column(table, metric)
         metric = metric or m
         if col is None:
-            if table.columns:
+            if table.columns or table.bases:
                 warnings.append(f"{table.path}: no per-datapoint '{metric}'")
             continue
         got.append((r, e, table.path, col))
@@ -369,7 +369,7 @@ def failure_map_doc(
     if not 0.0 <= percentile <= 100.0:
         raise CompareError(f"percentile must be between 0 and 100, got {percentile}")
     warnings: list[str] = []
-    metric, used, matrix = _matrix(cache, runs, metric, epoch, warnings)
+    metric, used, matrix = _matrix(cache, runs, metric or default_metric(runs), epoch, warnings)
     direction = direction_for(runs, metric) if metric else None
     if direction is None and metric is not None:
         warnings.append(f"{metric}: direction unknown; higher is taken as better")
@@ -407,7 +407,7 @@ def hardest_doc(
     with their spread and in how many runs they failed (``failure_mask``)."""
     count = max(0, min(int(count), MAX_HARDEST))
     warnings: list[str] = []
-    metric, used, matrix = _matrix(cache, runs, metric, epoch, warnings)
+    metric, used, matrix = _matrix(cache, runs, metric or default_metric(runs), epoch, warnings)
     direction = direction_for(runs, metric) if metric else None
     items: list[dict[str, Any]] = []
     if used and matrix.size:
@@ -444,7 +444,7 @@ def datapoint_doc(cache: DatapointCache, runs: Sequence[CompareRun], index: int,
             warnings.append(f"{r.name}: no per-datapoint scores (only Pylon's scores files have them)")
         epochs = []
         for e, path in files:
-            table = cache.get(path)
+            table = cache.get(path, metric)
             for w in table.warnings:
                 if w not in warnings:
                     warnings.append(w)
