@@ -213,7 +213,7 @@ def page_timings(root: str, runs: list[CompareRun]) -> list[tuple[str, str, str]
                 time.sleep(0.02)
             t = page.evaluate("() => window.RunwatchCompare.timings")
             out.append((f"page: score map fetched, decoded and drawn ({label})", f"{t['scoremap']:.0f} ms", "Chromium, 1280x800"))
-            out.append((f"page: common-failure map over {len(runs)} runs ({label})", f"{t['failures']:.0f} ms", "both maps requested at once"))
+            out.append((f"page: common-failure map over {len(runs)} runs ({label})", f"{t['failures']:.0f} ms", "after the score map"))
             page.close()
         browser.close()
     return out

@@ -59,8 +59,10 @@
   }
 
   // ------------------------------------------------------------ the main table: selection, columns, search
+  // A hub's page (runwatch hub) merges agents' runs and has no compare endpoints: the panel is the agent's.
+  function onHub() { return !!(app && app.state.summary && app.state.summary.clusters); }
   function ensureIndex() {
-    if (runIndex || indexLoading) return;
+    if (runIndex || indexLoading || onHub()) return;
     indexLoading = api("index").then((d) => { runIndex = d.runs || {}; indexLoading = null; if (app) app.refresh(); })
       .catch(() => { indexLoading = null; runIndex = {}; });
   }
@@ -112,6 +114,7 @@
     if (view.open && view.tab === "hparams") renderTab();
   }
   function decorateRow(el, r) {
+    if (onHub()) { const b = document.getElementById("cmp-open"); if (b) b.parentNode.hidden = true; return; }
     const runCell = el.querySelector(".c-run");
     if (runCell) {
       const box = h("input", { type: "checkbox", class: "cmp-pick", title: "Select for comparing", "aria-label": "Select " + (r.run || "") + " for comparing" });
@@ -468,7 +471,8 @@
     epochIn.addEventListener("change", () => { loadMap(); loadFailures(); });
     pctIn.addEventListener("input", () => { pctOut.textContent = pctIn.value + "th"; });
     pctIn.addEventListener("change", () => { view.percentile = Number(pctIn.value); loadFailures(); });
-    await Promise.all([loadMap(), loadFailures()]);
+    await loadMap();  // first: one run's map is on screen while the failures over every run are read
+    await loadFailures();
     if (view.point !== null) showPoint(view.point);
   }
 
