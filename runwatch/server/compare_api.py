@@ -94,6 +94,8 @@ def routes(index: Any) -> list[Route]:
 
     def runs_of(request: Request, name: str = "runs") -> list[CompareRun]:
         raw = _param(request, name) if name == "run" else request.query_params.get(name)
+        if raw is not None and len(raw) > MAX_RUNS * 41:
+            raise BadParam(f"{name}: at most {MAX_RUNS} run ids")
         ids = [i.strip() for i in (raw or "").split(",") if i.strip()]
         if not ids:
             raise BadParam(f"{name}: give run ids (from /api/runs), comma-separated")
