@@ -423,3 +423,21 @@ def test_partial_reads_fall_back_to_the_whole_document(tmp_path, doc):
         part = read_table(str(p), {base})
         for name, col in part.columns.items():
             np.testing.assert_array_equal(col, whole.columns[name])
+
+
+def test_a_scores_file_linked_out_of_its_run_is_not_read(project, tmp_path):
+    _, runs = scanned(project)
+    run = next(r for r in runs if r.name == "exp/lr0.01_run_0")
+    secret = tmp_path / "secret.json"
+    secret.write_text(json.dumps({"per_datapoint": {"acc": [0.5] * DATAPOINTS}}))
+    path = os.path.join(project, "logs", "exp", "lr0.01_run_0", "epoch_0", "validation_scores.json")
+    os.rename(path, path + ".orig")
+    try:
+        os.symlink(secret, path)
+        doc = score_map_doc(DatapointCache(None, 1 << 26, 0), run, "acc", 0)
+        assert doc["values"] == [] and any(w.startswith(path) and "link out of the run's folder" in w for w in doc["warnings"])
+        dp = datapoint_doc(DatapointCache(None, 1 << 26, 0), [run], 0, "acc")
+        assert [e["epoch"] for e in dp["runs"][0]["epochs"]] == list(range(1, EPOCHS))
+    finally:
+        os.unlink(path)
+        os.rename(path + ".orig", path)

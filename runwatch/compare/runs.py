@@ -83,6 +83,14 @@ class CompareRun:
             return [(e, os.path.join(self.work_dir, s.epoch_dir_name(e), s.validation_scores_file)) for e, _ in self.epochs]
         return []
 
+    def outside(self, path: str) -> str | None:
+        """Why ``path`` is not read: a link that leads out of the run's work dir (else None)."""
+        real = os.path.realpath(path)
+        root = os.path.realpath(self.work_dir)
+        if real == root or real.startswith(root.rstrip(os.sep) + os.sep):
+            return None
+        return f"{path}: a link out of the run's folder (to {real}); not read"
+
 
 def compare_run(project: Project, status: RunStatus, facts: Any = None, entry_id: str | None = None) -> CompareRun:
     """The CompareRun of a scanned run (its status and facts as the scan found them)."""

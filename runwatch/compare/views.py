@@ -265,6 +265,10 @@ def _table(cache: DatapointCache, r: CompareRun, epoch: int | str | None, warnin
             warnings.append(f"{r.name}: no scores file for epoch {epoch}")
         return None
     e, path = picked
+    problem = r.outside(path)
+    if problem is not None:
+        warnings.append(problem)
+        return None
     table = cache.get(path, metric)
     for w in table.warnings:
         if w not in warnings:
@@ -444,6 +448,10 @@ def datapoint_doc(cache: DatapointCache, runs: Sequence[CompareRun], index: int,
             warnings.append(f"{r.name}: no per-datapoint scores (only Pylon's scores files have them)")
         epochs = []
         for e, path in files:
+            problem = r.outside(path)
+            if problem is not None:
+                warnings.append(problem)
+                continue
             table = cache.get(path, metric)
             for w in table.warnings:
                 if w not in warnings:
