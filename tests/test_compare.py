@@ -441,3 +441,39 @@ def test_a_scores_file_linked_out_of_its_run_is_not_read(project, tmp_path):
     finally:
         os.unlink(path)
         os.rename(path + ".orig", path)
+
+
+def test_hyperparameters_flatten_like_the_config_reads(tmp_path):
+    from runwatch.layout import Project
+    from runwatch.layouts import LAYOUTS
+    from runwatch.layouts.run_params import flatten_params, hyperparameters_of
+    from runwatch.settings import load_settings
+
+    assert flatten_params({"a": {"b": 1, "c": [1, 2]}, "work_dir": "./logs/x", "_private": 1, "d": [{"e": 1}], "f": float("nan")}) == {
+        "a.b": 1,
+        "a.c": "[1, 2]",
+        "d[0].e": 1,
+        "f": "nan",
+    }
+    root = tmp_path / "proj"
+    (root / "configs" / "exp").mkdir(parents=True)
+    (root / "configs" / "exp" / "common.py").write_text("from torch.optim import SGD\n\nbase = {'optimizer': {'class': SGD, 'args': {'lr': 0.1}}}\n")
+    (root / "configs" / "exp" / "multi.py").write_text(
+        "import copy\nfrom configs.exp.common import base\nfrom torch.optim import Adam\n"
+        "s1 = copy.deepcopy(base)\ns1['epochs'] = 3\ns2 = copy.deepcopy(base)\ns2['optimizer']['class'] = Adam\ns2['optimizer']['args']['lr'] = 0.01\n"
+        "config = [s1, s2]\n"
+    )
+    proj = Project(str(root), load_settings(str(root)))
+    params = hyperparameters_of(LAYOUTS["pylon"], proj, str(root / "configs" / "exp" / "multi.py"))
+    assert params == {
+        "stage[0].optimizer.class": "torch.optim.SGD",
+        "stage[0].optimizer.args.lr": 0.1,
+        "stage[0].epochs": 3,
+        "stage[1].optimizer.class": "torch.optim.Adam",
+        "stage[1].optimizer.args.lr": 0.01,
+    }
+
+    class Silent:  # a layout that does not answer: no hyperparameters, no steps
+        pass
+
+    assert hyperparameters_of(Silent(), proj, "x") == {}
