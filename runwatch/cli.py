@@ -365,7 +365,7 @@ def compare(
     from runwatch.render import print_trimmed
 
     console = make_console()
-    print_trimmed(console, render(docs, console.width))
+    print_trimmed(console, render(docs, console.width, color=not console.no_color))
 
 
 # ---------------------------------------------------------------- serve

@@ -100,8 +100,8 @@ def _arrow(direction: int | None) -> str:
     return " ↑" if direction == 1 else " ↓" if direction == -1 else ""
 
 
-def render(docs: dict[str, Any], width: int) -> Any:
-    """The documents as rich renderables, fitted to ``width`` columns."""
+def render(docs: dict[str, Any], width: int, color: bool = True) -> Any:
+    """The documents as rich renderables, fitted to ``width`` columns (``color``: maps in colour, else in shades)."""
     from rich.console import Group
     from rich.table import Table
     from rich.text import Text
@@ -180,6 +180,8 @@ def render(docs: dict[str, Any], width: int) -> Any:
             for e in r["epochs"]:
                 t.add_row(Text(terminal_safe(r["name"])), str(e["epoch"]), Text(terminal_safe(", ".join(f"{k}={_num(v)}" for k, v in e["scores"].items()))))
         parts.append(t)
+    for m in docs.get("maps", []):
+        parts.extend(map_lines(m, width, color))
     warnings: list[str] = []
     for d in docs.values():
         for w in d.get("warnings", []) if isinstance(d, dict) else []:
@@ -192,3 +194,65 @@ def render(docs: dict[str, Any], width: int) -> Any:
     if len(warnings) > 20:
         parts.append(Text(f"⚠ {len(warnings) - 20} more warnings (--json has them all)", style="yellow"))
     return Group(*parts)
+
+
+_STOPS = ((215, 48, 39), (254, 224, 139), (26, 152, 80))
+_SHADES = " ░▒▓█"
+
+
+def _ryg(t: float) -> str:
+    t = min(1.0, max(0.0, t))
+    a, b, f = (_STOPS[0], _STOPS[1], t * 2) if t < 0.5 else (_STOPS[1], _STOPS[2], (t - 0.5) * 2)
+    r, g, bl = (round(a[i] + (b[i] - a[i]) * f) for i in range(3))
+    return f"rgb({r},{g},{bl})"
+
+
+def map_lines(doc: dict[str, Any], width: int, color: bool = True) -> list[Any]:
+    """A score map in the terminal: the grid shrunk to the width (each character the mean of its block),
+    two grid rows per line in colour (upper half block), or shades without colour (worst light, best dark)."""
+    from rich.text import Text
+
+    n, side = doc["n"], doc["side"]
+    head = Text(
+        f"score map: {terminal_safe(doc['run']['name'])}, epoch {doc['epoch']}, {terminal_safe(doc['metric'] or '-')}{_arrow(doc['direction'])}, "
+        f"{n} datapoints on {side}x{side}\n  worst {_num(doc['max'] if doc['direction'] == -1 else doc['min'])} "
+        f"({'red' if color else 'light'}) to best {_num(doc['min'] if doc['direction'] == -1 else doc['max'])} ({'green' if color else 'dark'})"
+        if n
+        else f"score map: {terminal_safe(doc['run']['name'])}: no per-datapoint scores",
+        overflow="fold",
+    )
+    if not n or doc["min"] is None:
+        return [head]
+    k = max(1, math.ceil(side / max(8, min(width - 2, 120))))
+    cols = math.ceil(side / k)
+    lo, hi = doc["min"], doc["max"]
+    span = (hi - lo) or 1.0
+    flip = doc["direction"] == -1
+    values = doc["values"]
+
+    def cell(r: int, c: int) -> float | None:
+        vals = [
+            values[i]
+            for y in range(r * k, min(side, (r + 1) * k))
+            for x in range(c * k, min(side, (c + 1) * k))
+            if (i := y * side + x) < n and values[i] is not None
+        ]
+        if not vals:
+            return None
+        t = (sum(vals) / len(vals) - lo) / span
+        return 1.0 - t if flip else t
+
+    rows = math.ceil(side / k)
+    out: list[Any] = [head]
+    if not color:
+        for r in range(rows):
+            out.append(Text("".join(" " if (t := cell(r, c)) is None else _SHADES[min(4, int((1.0 - t) * 4.999))] for c in range(cols))))
+        return out
+    for r in range(0, rows, 2):
+        line = Text()
+        for c in range(cols):
+            top, bottom = cell(r, c), cell(r + 1, c) if r + 1 < rows else None
+            style = (_ryg(top) if top is not None else "grey23") + " on " + (_ryg(bottom) if bottom is not None else "default")
+            line.append("▀", style=style)
+        out.append(line)
+    return out

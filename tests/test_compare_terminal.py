@@ -78,3 +78,29 @@ def test_compare_hyperparameter_values_are_escaped(project):
     i = r.stdout.find("\x1b")
     assert i < 0, repr(r.stdout[max(0, i - 120) : i + 60])
     assert "[bold red]lou…" in r.stdout  # literally, not styled (cut to its column)
+
+
+def test_score_map_in_the_terminal_follows_the_scores(project):
+    """``--what map`` without colour: one shade per datapoint (the grid fits), darker is better by the metric's direction."""
+    r = subprocess.run(
+        [sys.executable, "-m", "runwatch.cli", "compare", "exp/eval", "--no-local", "--what", "map", "--metric", "loss"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=dict(os.environ, PYTHONPATH=os.getcwd(), COLUMNS="100", NO_COLOR="1", TERM="dumb"),
+        check=True,
+    )
+    lines = r.stdout.splitlines()
+    head = next(i for i, line in enumerate(lines) if line.startswith("score map: exp/eval"))
+    with open(os.path.join(project, "logs", "exp", "eval", "evaluation_scores.json")) as f:
+        loss = json.load(f)["per_datapoint"]["loss"]
+    assert f"worst {max(loss):.4f} (light) to best {min(loss):.4f} (dark)" in r.stdout
+    assert lines[head + 1].startswith("  worst")
+    grid = lines[head + 2 : head + 2 + 18]
+    shades = " ░▒▓█"
+    for i, v in enumerate(loss):
+        t = 1.0 - (v - min(loss)) / (max(loss) - min(loss))  # lower is better: the smallest loss darkest
+        row, col = divmod(i, 18)
+        got = grid[row][col] if col < len(grid[row]) else " "
+        assert got == shades[min(4, int((1.0 - t) * 4.999))], (i, v, got)
