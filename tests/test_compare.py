@@ -464,7 +464,7 @@ def test_hyperparameters_flatten_like_the_config_reads(tmp_path):
         "config = [s1, s2]\n"
     )
     proj = Project(str(root), load_settings(str(root)))
-    params = hyperparameters_of(LAYOUTS["pylon"], proj, str(root / "configs" / "exp" / "multi.py"))
+    params = hyperparameters_of(next(x for x in LAYOUTS if x.name == "pylon"), proj, str(root / "configs" / "exp" / "multi.py"))
     assert params == {
         "stage[0].optimizer.class": "torch.optim.SGD",
         "stage[0].optimizer.args.lr": 0.1,
