@@ -120,8 +120,7 @@ def hyperparameters(project: Project, key: str) -> dict[str, object]:
         run = run_for(project, key)
     except LayoutError:
         return {}
-    read = getattr(run.layout, "hyperparameters", None)
-    return dict(read(project, run.work_dir)) if read is not None else {}
+    return dict(run.layout.hyperparameters(project, run.work_dir))
 
 
 def name_of(project: Project, key: str) -> str | None:

@@ -166,6 +166,11 @@ class Layout:
         """``facts`` of many runs at once; never raises. Default: nothing known (an empty ConfigFacts each)."""
         return {r: ConfigFacts(path=r) for r in runs}
 
+    def hyperparameters(self, project: Project, run: str) -> dict[str, object]:
+        """The run's hyperparameters as one flat ``{"dotted.key": value}`` table (``run``: its work dir).
+        Default: none known ({})."""
+        return {}
+
     def tracker(self, project: Project, run: str, facts: ConfigFacts, store: ProgressStore | None = None, work_dir: str | None = None) -> BaseProgressTracker:
         """The tracker that observes the run's files (raises ValueError when its kind cannot be told);
         ``work_dir``: the run's work dir when the caller has it. No default: every layout observes."""
