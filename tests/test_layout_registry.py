@@ -47,7 +47,7 @@ def test_a_layout_declared_by_its_capabilities_not_its_name(tmp_path):
     assert bare.run_of_key(project, str(tmp_path)) is None and bare.process_matcher(project, False) is None
     ch = PathChanges()
     assert bare.map_change(project, str(tmp_path), {}, ch) is False and ch == PathChanges()
-    assert bare.facts_batch(project, ["x"])["x"].path == "x"
+    assert bare.facts_batch(project, ["x"])["x"].path == "x" and bare.hyperparameters(project, "x") == {}
     with pytest.raises(NotImplementedError):
         bare.tracker(project, "x", bare.facts(project, "x"))
 
