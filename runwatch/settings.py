@@ -124,8 +124,8 @@ class Settings:
     workers: int = 0
     # The [notify] section: notifications and hooks on status transitions.
     notify: NotifySettings = field(default_factory=NotifySettings)
-    # Which layout's runs to look for (runwatch.layouts): "auto" finds Pylon configs and the
-    # Hugging Face / Lightning run folders their marker files reveal; a name forces that one.
+    # Which layouts' runs to look for: "auto" (every layout of the registry, runwatch.layouts.LAYOUTS)
+    # or one layout's name. docs/settings.md describes it from the registry.
     layout: str = "auto"
     # Watch every finished epoch (its dir's mtime and its scores file's stat) on every check, so a
     # rewritten or removed file of an old epoch shows at once; false watches only the epochs still

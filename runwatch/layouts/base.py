@@ -196,8 +196,8 @@ class Layout:
     # ------------------------------------------------------------------ comparing runs (docs/compare.md)
 
     def hyperparameters(self, project: Project, run: str) -> dict[str, Any]:
-        """The run's hyperparameters, flat (``optimizer.args.lr``: 0.01; ``layouts.run_params.flatten_params``).
-        Default: none known."""
+        """The run's hyperparameters as one flat ``{"dotted.key": value}`` table (``optimizer.args.lr``: 0.01;
+        ``layouts.run_params.flatten_params``); ``run``: its key (Pylon: its config). Default: none known ({})."""
         return {}
 
     def step_series(self, project: Project, run: str) -> dict[str, list[tuple[float, float]]]:
