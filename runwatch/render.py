@@ -226,7 +226,7 @@ def _cells(rows: Sequence[Row], now: float) -> dict[str, list[Text]]:
         key, best, latest = main_scores(r)
         ms = r.record.get("main_score") or {}
         flags = Text()
-        if p.error_message or field_of(r, "error_line"):
+        if (p.error_message or field_of(r, "error_line")) and not r.record.get("not_started"):  # not started is no error
             flags.append("✗", style="red")
         if p.warnings:
             flags.append(f"⚠{len(p.warnings)}", style="yellow")
@@ -582,7 +582,8 @@ def run_detail(row: Row, project_root: str, log_lines: int = 20) -> RenderableTy
     if key:
         be = f" (epoch {p.best_epoch + 1})" if p.best_epoch is not None else ""
         ms = rec.get("main_score") or {}
-        add("main score", f"{key} {arrow(ms.get('direction'))}: best {fmt_score(best)}{be}, latest {fmt_score(latest)}".replace("  :", ":"))
+        scores = ([f"best {fmt_score(best)}{be}"] if best is not None else []) + ([f"latest {fmt_score(latest)}"] if latest is not None else [])
+        add("main score", f"{key}{' ' + arrow(ms.get('direction')) if arrow(ms.get('direction')) else ''}: {', '.join(scores)}")
     add("last update", ago(row.last_update))
     if s.eta_seconds is not None:
         add("ETA", duration(s.eta_seconds))

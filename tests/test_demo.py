@@ -179,3 +179,39 @@ def test_demo_main_crash_writes_a_real_traceback(tmp_path) -> None:
         k: rec.get(k) for k in ("reason", "reason_detail", "error_line", "error_source", "last_update_time")
     }
     assert rec["error_line"].startswith("RuntimeError: CUDA out of memory") and rec["error_source"] == "output_glob", rec
+
+
+def test_demo_multi_stage_run_ends_at_its_largest_stage_without_a_config_warning(tmp_path) -> None:
+    """The demo's list config runs as Pylon's main.py runs one: both stages in the one work dir they
+    share, the second resuming from the first; the run ends at the largest stage's epochs, not the
+    sum, and runwatch says finished N/N with no "config changed after launch" warning."""
+    demo = create_demo_project(str(tmp_path), n_runs=13, n_live=6)
+    rel = next(r for r, p in demo.plan.items() if p.get("kind") == "multi_stage")
+    plan = json.loads((tmp_path / "demo_plan.json").read_text())
+    plan[rel]["interval"] = 0.02
+    if "stages" in plan[rel]:  # the plan says what main.py trains; its config, below, what runwatch expects
+        plan[rel]["stages"] = [2, 3]
+    (tmp_path / "demo_plan.json").write_text(json.dumps(plan))
+    cfg = tmp_path / "configs" / f"{rel}.py"
+    text = cfg.read_text()
+    import re
+
+    epochs = [int(x) for x in re.findall(r"'epochs': (\d+)", text)]
+    assert len(epochs) == 2
+    cfg.write_text(text.replace(f"'epochs': {epochs[0]}}}", "'epochs': 2}", 1).replace(f"'epochs': {epochs[1]}}}", "'epochs': 3}", 1))
+    r = subprocess.run(
+        [sys.executable, "main.py", "--config-filepath", f"./configs/{rel}.py"], cwd=tmp_path, timeout=120, check=False, capture_output=True, text=True
+    )
+    assert r.returncode == 0, r.stderr
+    assert finished_epochs(str(tmp_path / "logs" / rel)) == 3
+    r = subprocess.run(
+        [sys.executable, "-m", "runwatch.cli", "status", "--json", "--no-local", "--root", str(tmp_path), rel],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        timeout=60,
+        check=False,
+    )
+    (rec,) = json.loads(r.stdout)["runs"]
+    assert (rec["status"], rec["completed_epochs"], rec["total_epochs"]) == ("finished", 3, 3), rec
+    assert not any("config changed" in w for w in rec["warnings"] or []), rec["warnings"]

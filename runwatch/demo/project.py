@@ -106,12 +106,26 @@ def write_live_run(root: str, rel: str, kind: str, rng: random.Random) -> dict[s
         body = "".join(f"    {{**stage_base, 'epochs': {e}}},\n" for e in stages)
         with open(path, "w") as f:
             f.write(MULTI_STAGE_TEMPLATE.format(logs_dir="logs", rel=rel, init_seed=rng.randrange(10**8), stages=body))
-        return {"mode": "train", "kind": kind, "epochs": sum(stages), "metric": "mean_IoU", "interval": 1.2, "seed": rng.randrange(10**6)}
+        # The stages share one work dir: the run ends at the largest stage's epochs, not at their sum.
+        return {"mode": "train", "kind": kind, "epochs": max(stages), "stages": stages, "metric": "mean_IoU", "interval": 1.2, "seed": rng.randrange(10**6)}
     if kind == "eval":
         with open(path, "w") as f:
             f.write(config_text(rel, "BaseEvaluator", 1, "SemanticSegmentationMetric", None, rng, "logs", 100).replace("    'epochs': 1,\n", ""))
         return {"mode": "eval", "kind": kind, "interval": 1.5, "steps": 20, "seed": rng.randrange(10**6)}
     return trainer(rng.randint(60, 120))
+
+
+def retire_run(root: str, rel: str) -> None:
+    """Remove a live run the demo wrote (config, work dir, output): the director's cleanup of old runs."""
+    parts = rel.split("/")
+    if not parts or parts[0] != "live" or any(p in ("", ".", "..") for p in parts):
+        raise ValueError(f"{rel!r}: not a live demo run")
+    for path in (os.path.join(root, "configs", *parts) + ".py", os.path.join(root, "demo_output", *parts) + ".out"):
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+    shutil.rmtree(os.path.join(root, "logs", *parts), ignore_errors=True)
 
 
 def write_plan(root: str, plan: dict[str, dict[str, Any]]) -> None:

@@ -1,7 +1,9 @@
 """``runwatch demo``: create the demo project, start its runs, show it, clean up.
 
 Everything started here is stopped in one ``finally``: SIGINT (Ctrl-C), SIGTERM and
-SIGHUP all end up there, so the demo leaves no process behind.
+SIGHUP all end up there, so the demo leaves no process behind. With the dashboard, the
+signal also stops the director and the run processes at once, while the server shuts down,
+so that the whole demo (its temporary folder included) is gone within ``STOP_WITHIN_S``.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import os
 import shutil
 import signal
 import tempfile
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -18,6 +21,11 @@ import click
 from runwatch.demo.director import Director
 from runwatch.demo.processes import WriterProcesses
 from runwatch.demo.project import DemoDirError, create_demo_project
+
+
+# How long a Ctrl-C may take, from the signal to the demo's exit with nothing left behind.
+STOP_WITHIN_S = 2.0
+WRITERS_STOP_S = 0.8  # SIGTERM, then SIGKILL for a run process that has not exited by then
 
 
 def _interrupt(signum: int, frame: Any) -> None:
@@ -54,7 +62,16 @@ def run_demo(
         director = Director(demo, writers).start()  # a new run in each live slot whenever one ends
         run_server = None if terminal else load_server()
         if run_server is not None:
-            _serve(run_server, root, host, port, open_browser)
+            the_director = director
+
+            def stop_runs() -> None:  # from the signal handler: the runs stop while the server shuts down
+                def stop() -> None:
+                    the_director.stop()
+                    writers.stop(WRITERS_STOP_S)
+
+                threading.Thread(target=stop, name="runwatch-demo-stop", daemon=True).start()
+
+            _serve(run_server, root, host, port, open_browser, stop_runs)
         else:
             if not terminal:
                 click.echo("the dashboard server is not available here; showing the live table instead")
@@ -64,7 +81,7 @@ def run_demo(
     finally:
         if director is not None:
             director.stop()
-        writers.stop()
+        writers.stop(WRITERS_STOP_S)
         for s, h in old.items():
             signal.signal(s, h)
         if temporary:
@@ -72,7 +89,7 @@ def run_demo(
         click.echo("runwatch demo stopped; no run process left")
 
 
-def _serve(run_server: Callable[..., None], root: str, host: str, port: int, open_browser: bool) -> None:
+def _serve(run_server: Callable[..., None], root: str, host: str, port: int, open_browser: bool, on_signal: Callable[[], None] | None = None) -> None:
     from runwatch.layout import Project
     from runwatch.processes import monitor_from_settings
 
@@ -87,6 +104,7 @@ def _serve(run_server: Callable[..., None], root: str, host: str, port: int, ope
             settings=project.settings,
             monitor=monitor,
             on_ready=lambda url: click.echo(f"runwatch dashboard: {url}  (Ctrl-C to stop)"),
+            on_signal=on_signal,
         )
     finally:
         monitor.close()

@@ -150,9 +150,9 @@
     if (na && nb) return collator.compare(a.run || "", b.run || "");
     if (na) return 1;   // missing values last, whatever the direction
     if (nb) return -1;
-    let c = typeof va === "string" ? collator.compare(va, vb) : va - vb;
-    if (c === 0) c = collator.compare(a.run || "", b.run || "");
-    return state.sortDesc ? -c : c;
+    const c = typeof va === "string" ? collator.compare(va, vb) : va - vb;
+    if (c !== 0) return state.sortDesc ? -c : c;
+    return collator.compare(a.run || "", b.run || "");  // ties by name, in either direction (as view_model.sort_records)
   }
   function visible(r) {
     if (state.statusFilter.size && !state.statusFilter.has(r.status)) return false;
@@ -958,6 +958,7 @@
   // ------------------------------------------------------------ end of hub: clusters
 
   window.runwatch = state;  // for debugging and browser tests
+  Object.defineProperty(state, "sortKeys", { get: () => LABELS.sort_keys });  // the one sort's keys, from the snapshot
   // Feeds a protocol message as if it came from the socket (browser tests measure rendering with it).
   window.runwatchFeed = (m) => onMessage({ data: JSON.stringify(m) });
   init();
