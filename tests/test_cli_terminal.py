@@ -358,7 +358,7 @@ def test_explicit_paths_in_every_spelling_name_each_run_once(pane, tree) -> None
     assert sorted(ln.split(" ", 1)[0] for ln in rows) == sorted([e.rel, other.rel]), screen
     assert tree.root not in screen.split("__DONE__")[0].split("\n", 1)[1]  # no absolute name (the command line aside)
     flat = " ".join(screen.split())
-    assert f"2 runs · 2 finished" in flat
+    assert "2 runs · 2 finished" in flat
     done = e.completed_epochs + other.completed_epochs
     import re
 
