@@ -392,7 +392,7 @@ def legend(lay: TableLayout, cells: dict[str, list[Text]]) -> Text | None:
     parts: list[str] = []
     progress = [c.plain for c in cells["progress"]] if "progress" in lay.keys else []
     if any(" +" in t for t in progress):
-        parts.append("+N% = share of the current epoch done")
+        parts.append("+N% = current epoch done")
     if any(t.endswith(" ES") or " ES " in t for t in progress):
         parts.append("ES = stopped early")
     if "flags" in lay.keys and any(c.plain for c in cells["flags"]):

@@ -424,13 +424,13 @@ def test_detail_head_moves_with_the_table_banner_and_retry_countdown(served):
 CLIPPED = """() => {
   const out = [];
   const cut = (e) => e.scrollWidth > e.clientWidth + 1;
-  for (const row of document.querySelectorAll('.row.run')) {
+  for (const row of document.querySelectorAll('.row.run, .row.thead')) {
     const rb = row.getBoundingClientRect();
     if (rb.bottom < 0 || rb.top > window.innerHeight) continue;
     for (const cell of row.children) {
       if (cell.classList.contains('c-run') || getComputedStyle(cell).display === 'none') continue;
       const cb = cell.getBoundingClientRect();
-      if (cut(cell)) out.push(row.dataset.run + ' ' + cell.className + ': "' + cell.textContent + '" cut');
+      if (cut(cell)) out.push((row.dataset.run || 'header') + ' ' + cell.className + ': "' + cell.textContent + '" cut');
       for (const part of cell.querySelectorAll('span, .bar')) {
         const pb = part.getBoundingClientRect();
         if (pb.width === 0) continue;

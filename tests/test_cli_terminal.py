@@ -306,7 +306,7 @@ def test_every_width_says_early_stop_names_the_best_score_and_explains_its_signs
     if "!" in header:
         assert "! = ✗ error, ⚠N warnings" in screen
     if any(" +" in ln and "%" in ln for ln in rows.values()):
-        assert "+N% = share of the current epoch done" in screen
+        assert "+N% = current epoch done" in screen
 
 
 @pytest.mark.parametrize("width", [80, 100, 120])

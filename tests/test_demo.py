@@ -215,3 +215,60 @@ def test_demo_multi_stage_run_ends_at_its_largest_stage_without_a_config_warning
     (rec,) = json.loads(r.stdout)["runs"]
     assert (rec["status"], rec["completed_epochs"], rec["total_epochs"]) == ("finished", 3, 3), rec
     assert not any("config changed" in w for w in rec["warnings"] or []), rec["warnings"]
+
+
+def test_ctrl_c_stops_a_served_demo_within_two_seconds_and_removes_its_folder(tmp_path) -> None:
+    """A real ``runwatch demo`` (temporary folder, dashboard, a page's WebSocket connected, its runs training):
+    SIGINT ends it within 2 s with no process left and its temporary folder gone."""
+    import asyncio
+
+    from websockets.asyncio.client import connect
+
+    from runwatch.demo.session import STOP_WITHIN_S
+
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    port = free_port()
+    demo = subprocess.Popen(
+        [sys.executable, "-m", "runwatch.cli", "demo", "--no-browser", "--port", str(port), "--runs", "13"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=dict(ENV, TMPDIR=str(tmp)),
+    )
+    try:
+        first = demo.stdout.readline() if demo.stdout else ""
+        assert "temporary, removed on exit" in first, first
+        root = first.split(": ", 1)[1].split(" (", 1)[0]
+        assert os.path.isdir(root) and root.startswith(str(tmp))
+        line = ""
+        while "dashboard:" not in line:
+            line = demo.stdout.readline() if demo.stdout else ""
+            assert line, demo.stderr.read() if demo.stderr else ""
+        wait_for(lambda: len(descendants(demo.pid)) >= 6, 60, "the run processes")
+        time.sleep(3.0)  # the runs train; the index has taken their first changes
+        children = descendants(demo.pid)
+
+        async def interrupt_while_connected() -> float:
+            async with connect(f"ws://127.0.0.1:{port}/ws", max_size=None) as ws:
+                json.loads(await ws.recv())  # the page's snapshot: a client is connected
+                t0 = time.monotonic()
+                demo.send_signal(signal.SIGINT)
+                while demo.poll() is None and time.monotonic() - t0 < 30:
+                    await asyncio.sleep(0.02)
+                return time.monotonic() - t0
+
+        took = asyncio.run(interrupt_while_connected())
+        assert demo.poll() is not None, "the demo did not stop"
+        assert took < STOP_WITHIN_S <= 2.0, f"Ctrl-C took {took:.2f} s"
+        assert gone(children) == [], "demo left processes behind"
+        assert not os.path.exists(root), "the temporary folder was left behind"
+        assert os.listdir(tmp) == []
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+            demo.wait(10)
+    out = demo.stdout.read() if demo.stdout else ""
+    err = demo.stderr.read() if demo.stderr else ""
+    assert "runwatch demo stopped" in out
+    assert "Traceback" not in err and "still stopping" not in err, err

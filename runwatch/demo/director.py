@@ -25,7 +25,7 @@ from typing import Any
 from runwatch.demo.processes import WriterProcesses
 from runwatch.demo.project import DemoProject, retire_run, write_live_run, write_plan
 
-PAUSE_S = (4.0, 12.0)  # between a run's end and the slot's next run
+PAUSE_S = (10.0, 30.0)  # between a run's end and the slot's next run
 STALL_HOLD_S = (45.0, 75.0)  # how long a hung run is left hanging before it is killed
 KEEP_PER_SLOT = 3  # runs a slot keeps on disk: the one under way and the two before it
 
