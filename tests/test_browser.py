@@ -517,11 +517,12 @@ def test_detail_says_the_error_once_and_a_dead_run_is_in_no_epoch(served):
     wait_js(page, "() => window.runwatch.runs.size > 0")
     recs = page.evaluate("() => [...window.runwatch.runs.values()]")
     assert all(r["in_progress"] is None for r in recs if r["status"] not in ("running", "stuck"))
-    crashed = next(r for r in recs if r["status"] == "failed" and r.get("error_text") and r.get("reason") == "oom")
+    crashed = next(r for r in recs if r["status"] == "failed" and (r.get("error_message") or r.get("error_line")) and r.get("reason") == "oom")
+    error = crashed.get("error_text") or crashed.get("error_message") or crashed.get("error_line")
     _open_run(page, crashed["run"])
     page.wait_for_selector("#d-body .error-box")
     head = page.locator("#d-head").inner_text()
-    assert head.count(crashed["error_text"]) == 1, head
+    assert head.count(error) == 1, head
     assert "in this epoch" not in page.locator("#d-body .facts").inner_text()
     logs = page.locator("#d-body pre.log").all_inner_texts()
     assert len(logs) == len(set(logs)), logs

@@ -364,3 +364,32 @@ def test_explicit_paths_in_every_spelling_name_each_run_once(pane, tree) -> None
 
     m = re.search(r"(\d+)/(\d+) epochs", flat)
     assert m and int(m.group(1)) == done and int(m.group(1)) <= int(m.group(2)), flat
+
+
+EVENTS_WRITER = r"""
+import sys, time
+from tensorboard.compat.proto import event_pb2, summary_pb2
+from tensorboard.summary.writer.event_file_writer import EventFileWriter
+w = EventFileWriter(sys.argv[1])
+for step in range(3):
+    for tag, value in (("val_loss", 1.0 / (step + 1)), ("epoch", float(step))):
+        v = summary_pb2.Summary.Value(tag=tag, simple_value=value)
+        w.add_event(event_pb2.Event(wall_time=time.time(), step=step, summary=summary_pb2.Summary(value=[v])))
+w.close()
+"""
+
+
+def test_show_of_a_lightning_run_names_its_folder_not_dot(pane, tmp_path) -> None:
+    """``runwatch show .`` inside a Lightning run folder: the header names the run's folder (one row, it has no
+    config apart from it), never ``config .`` and ``work dir .``."""
+    pytest.importorskip("tensorboard")
+    run = tmp_path / "lightning_logs" / "version_0"
+    run.mkdir(parents=True)
+    (run / "hparams.yaml").write_text("lr: 0.1\nmax_epochs: 5\n")
+    subprocess.run([sys.executable, "-c", EVENTS_WRITER, str(run)], check=True, timeout=60)  # TensorBoard's own writer
+    start, capture, _ = pane
+    name = start(f"{RW} show . --no-local", 100, 40, str(run))
+    screen = capture(name, lambda s: "__DONE__" in s)
+    lines = [ln.split() for ln in screen.splitlines()]
+    assert ["config", "."] not in lines and ["work", "dir", "."] not in lines, screen
+    assert any(ln[:2] == ["run", "folder"] for ln in lines), screen
