@@ -193,8 +193,9 @@ def progress_text(row: Row) -> str:
     ip = field_of(row, "in_progress")
     if isinstance(ip, dict) and s.status == "running":
         it, n = ip.get("iteration"), ip.get("iterations")
-        if isinstance(it, int) and isinstance(n, int) and n > 0:
-            text += f" +{min(100, round(100 * it / n))}%"
+        share = min(100, round(100 * it / n)) if isinstance(it, int) and isinstance(n, int) and n > 0 else 0
+        if share > 0:  # "+0%" says nothing: the epoch has just begun
+            text += f" +{share}%"
     return text
 
 

@@ -393,7 +393,8 @@
     let t = r.total_epochs ? r.completed_epochs + "/" + r.total_epochs : String(r.completed_epochs);
     if (r.early_stopped) t += " ES";
     const ip = r.in_progress;
-    if (ip && r.status === "running" && ip.iterations) t += " +" + Math.min(100, Math.round(100 * ip.iteration / ip.iterations)) + "%";
+    const share = ip && r.status === "running" && ip.iterations ? Math.min(100, Math.round(100 * ip.iteration / ip.iterations)) : 0;
+    if (share > 0) t += " +" + share + "%";  // "+0%" says nothing: the epoch has just begun
     return t;
   }
 
