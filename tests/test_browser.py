@@ -560,6 +560,9 @@ def test_never_started_runs_have_their_own_count_chip_and_colour(served):
         "() => document.querySelectorAll('.row.run').length > 0 && [...document.querySelectorAll('.row.run .reason')].every(e => e.textContent === 'not started')",
     )
     assert page.locator(".row.run").count() == min(len(never), page.locator(".row.run").count())
+    page.click("#counts [data-status=failed]")  # then "failed": every failed run, the broken ones too
+    wait_js(page, "() => window.runwatch.reasonFilter.size === 0 && window.runwatch.statusFilter.has('failed')")
+    wait_js(page, "() => [...document.querySelectorAll('.row.run .reason')].some(e => e.textContent !== 'not started')")
 
 
 def test_the_page_sorts_as_the_server_and_the_cli_do(served):

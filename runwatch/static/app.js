@@ -266,7 +266,7 @@
     const counts = $("counts");
     counts.textContent = "";
     const all = h("button", { class: "count all" + (state.statusFilter.size ? "" : " active"), type: "button",
-      onclick: () => { state.statusFilter.clear(); schedule(true); } },
+      onclick: () => { state.statusFilter.clear(); clearNotStartedPick(); schedule(true); } },
       h("span", { class: "n", text: sm ? String(sm.total) : "–" }), " all");
     counts.appendChild(all);
     for (const st of STATUSES) {
@@ -276,8 +276,8 @@
         "data-status": st, title: "Show only " + st + " runs (shift-click to add)", "aria-pressed": state.statusFilter.has(st) ? "true" : "false",
         onclick: (ev) => {
           if (ev.shiftKey) { state.statusFilter.has(st) ? state.statusFilter.delete(st) : state.statusFilter.add(st); }
-          else if (state.statusFilter.size === 1 && state.statusFilter.has(st)) state.statusFilter.clear();
-          else { state.statusFilter.clear(); state.statusFilter.add(st); }
+          else if (state.statusFilter.size === 1 && state.statusFilter.has(st) && !clearNotStartedPick()) state.statusFilter.clear();
+          else { state.statusFilter.clear(); state.statusFilter.add(st); clearNotStartedPick(); }
           schedule(true);
         },
       }, h("span", { class: "dot" }), h("span", { class: "n", text: String(n) }), " " + statusLabel(st));
@@ -314,6 +314,13 @@
       el.classList.toggle("desc", el.dataset.sort === state.sortKey && state.sortDesc);
       el.setAttribute("aria-sort", el.dataset.sort !== state.sortKey ? "none" : state.sortDesc ? "descending" : "ascending");
     }
+  }
+
+  // The "not started" count is a status and a reason at once: a status chip or "all" clicked after it drops its reason.
+  function clearNotStartedPick() {
+    const picked = state.reasonFilter.size === 1 && state.reasonFilter.has(LABELS.not_started_reason);
+    if (picked) state.reasonFilter.clear();
+    return picked;
   }
 
   // Reason chips (why a run is failed, stuck...): present reasons only, click to filter.
