@@ -272,3 +272,31 @@ def test_ctrl_c_stops_a_served_demo_within_two_seconds_and_removes_its_folder(tm
     err = demo.stderr.read() if demo.stderr else ""
     assert "runwatch demo stopped" in out
     assert "Traceback" not in err and "still stopping" not in err, err
+
+
+def test_a_blocked_server_still_leaves_no_temporary_folder(tmp_path, monkeypatch) -> None:
+    """The server's shutdown blocked (it would be force-exited, skipping the demo's ``finally``): the runs are
+    stopped at the signal and the temporary folder is removed before the force exit would come."""
+    import runwatch.server
+    from runwatch.demo import session
+
+    monkeypatch.setattr(runwatch.server, "FORCE_EXIT_AFTER_S", 2.5)
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr(session.tempfile, "tempdir", None)  # read TMPDIR again
+    seen: dict[str, object] = {}
+
+    def blocked_server(root: str, **kw) -> None:
+        seen["root"] = root
+        wait_for(lambda: len(descendants(os.getpid())) >= 6, 60, "the run processes")
+        children = descendants(os.getpid())
+        t0 = time.monotonic()
+        kw["on_signal"]()  # SIGINT reached the server, whose shutdown then blocks
+        while os.path.exists(root) and time.monotonic() - t0 < 10:
+            time.sleep(0.05)
+        seen["removed_after"] = time.monotonic() - t0 if not os.path.exists(root) else None
+        seen["left"] = gone(children)
+
+    session.run_demo(None, open_browser=False, n_runs=13, load_server=lambda: blocked_server)
+    assert seen["removed_after"] is not None and seen["removed_after"] < 2.5, seen
+    assert seen["left"] == [], "run processes outlived the signal"
+    assert os.listdir(tmp_path) == []

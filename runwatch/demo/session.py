@@ -13,6 +13,7 @@ import shutil
 import signal
 import tempfile
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -51,6 +52,7 @@ def run_demo(
     old = {s: signal.signal(s, _interrupt) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     writers = WriterProcesses(root)
     director: Director | None = None
+    cleaned = threading.Event()
     try:
         try:
             demo = create_demo_project(root, n_runs=n_runs, n_live=n_live)
@@ -62,12 +64,22 @@ def run_demo(
         director = Director(demo, writers).start()  # a new run in each live slot whenever one ends
         run_server = None if terminal else load_server()
         if run_server is not None:
+            from runwatch.server import FORCE_EXIT_AFTER_S
+
             the_director = director
 
             def stop_runs() -> None:  # from the signal handler: the runs stop while the server shuts down
+                signalled = time.monotonic()
+
                 def stop() -> None:
                     the_director.stop()
                     writers.stop(WRITERS_STOP_S)
+                    # Last resort: a server blocked on something is force-exited FORCE_EXIT_AFTER_S after
+                    # the signal (runwatch.server), skipping the ``finally`` below; its temporary folder
+                    # must not outlive it.
+                    left = FORCE_EXIT_AFTER_S - 1.0 - (time.monotonic() - signalled)
+                    if temporary and not cleaned.wait(max(0.0, left)):
+                        shutil.rmtree(root, ignore_errors=True)
 
                 threading.Thread(target=stop, name="runwatch-demo-stop", daemon=True).start()
 
@@ -86,6 +98,7 @@ def run_demo(
             signal.signal(s, h)
         if temporary:
             shutil.rmtree(root, ignore_errors=True)
+        cleaned.set()
         click.echo("runwatch demo stopped; no run process left")
 
 
