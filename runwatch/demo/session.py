@@ -13,7 +13,6 @@ import shutil
 import signal
 import tempfile
 import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -52,7 +51,7 @@ def run_demo(
     old = {s: signal.signal(s, _interrupt) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     writers = WriterProcesses(root)
     director: Director | None = None
-    cleaned = threading.Event()
+    stopping: list[threading.Thread] = []  # the signal's stop thread, once started
     try:
         try:
             demo = create_demo_project(root, n_runs=n_runs, n_live=n_live)
@@ -64,24 +63,23 @@ def run_demo(
         director = Director(demo, writers).start()  # a new run in each live slot whenever one ends
         run_server = None if terminal else load_server()
         if run_server is not None:
-            from runwatch.server import FORCE_EXIT_AFTER_S
-
             the_director = director
 
-            def stop_runs() -> None:  # from the signal handler: the runs stop while the server shuts down
-                signalled = time.monotonic()
-
+            def stop_runs() -> None:  # from the signal handler: it must return at once
+                # The runs stop and the temporary folder goes (thousands of files: seconds on a busy
+                # disk) while the server shuts down, not after it: the demo is gone within
+                # STOP_WITHIN_S, and a server blocked on something, force-exited after
+                # runwatch.server.FORCE_EXIT_AFTER_S (which skips the ``finally`` below), leaves
+                # no folder behind either.
                 def stop() -> None:
                     the_director.stop()
                     writers.stop(WRITERS_STOP_S)
-                    # Last resort: a server blocked on something is force-exited FORCE_EXIT_AFTER_S after
-                    # the signal (runwatch.server), skipping the ``finally`` below; its temporary folder
-                    # must not outlive it.
-                    left = FORCE_EXIT_AFTER_S - 1.0 - (time.monotonic() - signalled)
-                    if temporary and not cleaned.wait(max(0.0, left)):
+                    if temporary:
                         shutil.rmtree(root, ignore_errors=True)
 
-                threading.Thread(target=stop, name="runwatch-demo-stop", daemon=True).start()
+                stopper = threading.Thread(target=stop, name="runwatch-demo-stop", daemon=True)
+                stopping.append(stopper)
+                stopper.start()
 
             _serve(run_server, root, host, port, open_browser, stop_runs)
         else:
@@ -96,9 +94,10 @@ def run_demo(
         writers.stop(WRITERS_STOP_S)
         for s, h in old.items():
             signal.signal(s, h)
+        for t in stopping:
+            t.join()  # it is removing the temporary folder
         if temporary:
             shutil.rmtree(root, ignore_errors=True)
-        cleaned.set()
         click.echo("runwatch demo stopped; no run process left")
 
 
