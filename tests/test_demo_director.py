@@ -106,3 +106,21 @@ def test_an_hour_of_demo_keeps_a_steady_bounded_population(tmp_path) -> None:
     live_logs = tmp_path / "logs" / "live"
     kept = {r.split("/", 1)[1] for r in demo.plan if r.startswith("live/")}
     assert {p.name for p in live_logs.iterdir()} <= kept if live_logs.exists() else True
+
+
+def test_a_temporary_demo_lives_in_a_roomy_ram_folder_unless_tmpdir_says_otherwise(tmp_path, monkeypatch) -> None:
+    """Removing a demo's thousands of small files from a RAM-backed folder takes a moment (seconds on a busy
+    disk): a temporary demo goes there when the system has a roomy one, and where TMPDIR says when it is set."""
+    from runwatch.demo import session
+
+    monkeypatch.setattr(session, "RAM_DIR", str(tmp_path))
+    monkeypatch.delenv("TMPDIR", raising=False)
+    assert session._scratch_dir() == str(tmp_path)
+    monkeypatch.setattr(session, "RAM_DIR_FREE_MIN", 2**62)  # not roomy enough
+    assert session._scratch_dir() is None
+    monkeypatch.setattr(session, "RAM_DIR_FREE_MIN", 0)
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "elsewhere"))
+    assert session._scratch_dir() is None
+    monkeypatch.delenv("TMPDIR")
+    monkeypatch.setattr(session, "RAM_DIR", str(tmp_path / "missing"))
+    assert session._scratch_dir() is None
