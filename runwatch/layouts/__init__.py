@@ -12,6 +12,8 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
+from cachetools import LRUCache
+
 from runwatch.configs.facts import ConfigFacts
 from runwatch.layout import Project
 from runwatch.layouts.base import Layout
@@ -96,7 +98,7 @@ class LayoutRun:
 
 
 # (root, configs dir, logs dir) -> config -> its LayoutRun: pure path arithmetic, but 10,000 times per refresh.
-_PYLON_RUNS: dict[tuple[str, str, str], dict[Any, Any]] = STATE.table("layouts.pylon_runs")
+_PYLON_RUNS: dict[tuple[str, str, str], dict[Any, Any]] = STATE.table("layouts.pylon_runs", lambda: LRUCache(maxsize=64))
 _ROOTS = ("roots",)  # a tuple key: never a config path
 
 
@@ -113,8 +115,6 @@ def _pylon_run(project: Project, config: str) -> LayoutRun:
     pkey = (project.root, project.settings.configs_dir, project.settings.logs_dir)
     memo = _PYLON_RUNS.get(pkey)
     if memo is None:
-        if len(_PYLON_RUNS) > 64:
-            _PYLON_RUNS.clear()
         memo = _PYLON_RUNS[pkey] = {}
     hit = memo.get(config)
     if hit is None:
@@ -132,7 +132,7 @@ def _pylon_run(project: Project, config: str) -> LayoutRun:
     return hit
 
 
-_RUNS: dict[tuple[str, str], LayoutRun | None] = STATE.table("layouts.runs")
+_RUNS: dict[tuple[str, str], LayoutRun | None] = STATE.table("layouts.runs", lambda: LRUCache(maxsize=100_000))
 
 
 def layout_run(project: Project, key: str) -> LayoutRun | None:
@@ -152,8 +152,6 @@ def layout_run(project: Project, key: str) -> LayoutRun | None:
     if layout is None:
         return None
     run = LayoutRun(layout, path, layout.run_name(project, path), path)
-    if len(_RUNS) > 100_000:
-        _RUNS.clear()
     _RUNS[memo_key] = run
     return run
 
@@ -194,7 +192,7 @@ def layout_run_of_path(project: Project, path: str) -> tuple[str, str] | None:
     return (run.name, key) if run is not None else None
 
 
-_WATCH_ROOTS: dict[tuple[str, str], tuple[float, tuple[str, ...]]] = STATE.table("layouts.watch_roots")
+_WATCH_ROOTS: dict[tuple[str, str], tuple[float, tuple[str, ...]]] = STATE.table("layouts.watch_roots", lambda: LRUCache(maxsize=64))
 WATCH_ROOTS_TTL_S = 30.0
 
 
@@ -213,8 +211,6 @@ def watch_roots(project: Project) -> tuple[str, ...]:
         return hit[1]
     tops = {os.path.join(project.root, os.path.relpath(k, project.root).split(os.sep)[0]) for k in discover_layout_runs(project)}
     roots = tuple(sorted(t for t in tops if os.path.isdir(t)))
-    if len(_WATCH_ROOTS) > 64:
-        _WATCH_ROOTS.clear()
     _WATCH_ROOTS[key] = (now, roots)
     return roots
 
