@@ -8,7 +8,6 @@ demo are imported inside the commands that use them.
 from __future__ import annotations
 
 import functools
-import json
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -16,7 +15,7 @@ from typing import Any, TypeVar
 
 import click
 
-from runwatch import __version__
+from runwatch import __version__, json_out
 from runwatch.cli_scan import SORT_KEYS
 from runwatch.errors import UserError
 from runwatch.cli_watch import first_scan as _first_scan
@@ -229,10 +228,10 @@ def status(
         result = _first_scan(scanner, configs)
         rows = sort_rows(filter_rows(result.rows, wanted), sort)
         if as_json:
-            click.echo(json.dumps(json_payload(project, result, rows), indent=2, allow_nan=False))
+            click.echo(json_out.dumps(json_payload(project, result, rows), indent=True, ascii=True))
         elif as_jsonl:
             for r in rows:
-                click.echo(json.dumps(r.json_record, allow_nan=False))
+                click.echo(json_out.dumps(r.json_record, ascii=True))
         else:
             from runwatch.render import print_trimmed, status_view
 
@@ -286,7 +285,7 @@ def show(
     if as_json:  # the same detail as the server's /api/runs/{id}
         from runwatch.view_model import run_detail as detail_record
 
-        click.echo(json.dumps(detail_record(row.status, row.facts, log_lines=lines), indent=2, allow_nan=False))
+        click.echo(json_out.dumps(detail_record(row.status, row.facts, log_lines=lines), indent=True, ascii=True))
         return
     from runwatch.render import print_trimmed, run_detail
 

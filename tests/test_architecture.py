@@ -24,6 +24,7 @@ LAYERS = {
     "runwatch.forking": 0,
     "runwatch.notify_targets": 0,
     "runwatch.terminal_text": 0,
+    "runwatch.json_out": 0,
     # 1, readers: one file into facts
     "runwatch.readers": 1,
     "runwatch.configs": 1,

@@ -16,11 +16,12 @@ from typing import Any, Protocol
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response
+from starlette.responses import FileResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket
 
+from runwatch import json_out
 from runwatch.live.index import LiveIndex
 from runwatch.live.watcher import Watcher
 from runwatch.run_status.rules import REASONS
@@ -69,8 +70,8 @@ class BadRequest(ValueError):
     """A query parameter that cannot be used; the message names it."""
 
 
-def _json(data: Any, status: int = 200) -> JSONResponse:
-    return JSONResponse(data, status_code=status, headers={"cache-control": "no-store"})
+def _json(data: Any, status: int = 200) -> Response:
+    return Response(json_out.dumps_bytes(data), status_code=status, media_type="application/json", headers={"cache-control": "no-store"})
 
 
 def _int_param(request: Request, name: str, default: int, lo: int, hi: int) -> int:
