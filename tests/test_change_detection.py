@@ -381,7 +381,7 @@ def test_beyond_a_third_of_the_watch_budget_a_run_watches_what_can_still_change(
     from runwatch.progress_tracking.change_detection import live_dirs
 
     assert live_dirs({"", "epoch_0", "epoch_1", "epoch_10", "epoch_2", "epoch_10/sub", "other"}) == {"", "epoch_2", "epoch_10", "epoch_10/sub", "other"}
-    monkeypatch.setattr(change_notify, "_watch_budget", lambda: 30)  # full: 5 dirs + parents would pass 30 // 3
+    monkeypatch.setattr(change_notify, "_watch_budget", lambda: 14)  # a full arm (5 dirs) would pass 14 // 3
     wd, t = _armed_tracker(tmp_path)
     assert t.changes.armed > 0
     assert sum(1 for slot in change_notify.NOTIFIER._owner if slot > 0) == 3  # the work dir, epoch_2, epoch_3
