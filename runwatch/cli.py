@@ -218,6 +218,19 @@ def status(
     wanted = parse_status_list(status_filter)
     failing = parse_status_list(fail_on)
     project = open_project(root, paths, sleep_time, outdated_days)
+    if not watch and _agent_may_answer(sources, sleep_time, outdated_days):
+        fmt = "json" if as_json else "jsonl" if as_jsonl else "table"
+        request = {
+            "command": "status",
+            "paths": list(paths),
+            "status": sorted(wanted),
+            "fail_on": sorted(failing),
+            "sort": sort,
+            "format": fmt,
+            "columns": columns,
+        }
+        if _print_agent_answer(project, request):
+            return
     monitor = build_monitor(project, sources)
     try:
         scanner = Scanner(project, paths, monitor, sleep_time, outdated_days)
@@ -241,6 +254,34 @@ def status(
             sys.exit(EXIT_FAIL_ON)
     finally:
         _close(monitor)
+
+
+def _agent_may_answer(sources: Any, sleep_time: Any, outdated_days: Any) -> bool:
+    """Whether a running agent's answer is this command's: default process sources, no option that changes a decision."""
+    from runwatch.cli_scan import ProcessSources
+
+    return sources == ProcessSources() and sleep_time is None and outdated_days is None
+
+
+def _agent_answer() -> Any:
+    from runwatch.cli_agent import answer
+
+    return answer
+
+
+def _print_agent_answer(project: Any, request: dict[str, Any]) -> bool:
+    """Print what the project's running agent answers (runwatch/cli_agent.py); False when there is none."""
+    from runwatch.cli_agent import ask
+
+    got = ask(project, request)
+    if got is None:
+        return False
+    code, payload = got
+    sys.stdout.buffer.write(payload)
+    sys.stdout.flush()
+    if code:
+        sys.exit(code)
+    return True
 
 
 def _close(monitor: Any) -> None:
@@ -276,6 +317,9 @@ def show(
 
     project = open_project(root, [run], sleep_time, outdated_days)
     config = find_one(project, run)
+    if _agent_may_answer(sources, sleep_time, outdated_days):
+        if _print_agent_answer(project, {"command": "show", "run": config, "lines": lines, "format": "json" if as_json else "table"}):
+            return
     monitor = build_monitor(project, sources)
     try:
         result = Scanner(project, [], monitor, sleep_time, outdated_days).scan(configs=[config])
@@ -378,6 +422,8 @@ def serve(
             polling=polling,
             on_ready=lambda url: click.echo(f"runwatch dashboard: {url}  (Ctrl-C to stop)"),
             name=name,
+            # One-shot commands on this machine ask this agent (only when it sees processes as they would).
+            agent_answer=_agent_answer() if _agent_may_answer(sources, None, None) else None,
         )
     except KeyboardInterrupt:
         pass

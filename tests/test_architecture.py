@@ -25,6 +25,7 @@ LAYERS = {
     "runwatch.notify_targets": 0,
     "runwatch.terminal_text": 0,
     "runwatch.json_out": 0,
+    "runwatch.agent_client": 0,
     # 1, readers: one file into facts
     "runwatch.readers": 1,
     "runwatch.configs": 1,
@@ -43,6 +44,7 @@ LAYERS = {
     "runwatch.server": 6,
     "runwatch.hub": 7,
     "runwatch.cli_scan": 8,
+    "runwatch.cli_agent": 8,
     "runwatch.render": 8,
     "runwatch.cli_watch": 8,
     "runwatch.settings_doc": 8,

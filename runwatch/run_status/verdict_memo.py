@@ -169,3 +169,20 @@ def reuse(kept: Kept, *, facts: ConfigFacts | None, tracker: BaseProgressTracker
 
 # The fields RunStatus(...) takes, in order: a copy is one call (``dataclasses.replace`` costs 10x).
 _INIT_VALUES = attrgetter(*[f.name for f in fields(RunStatus) if f.init])
+
+
+def unsettled(engine: Any, keys: Any, now: float, generation: int) -> list[str]:
+    """The runs of ``keys`` an evaluation now might answer otherwise than their kept status: no kept
+    status, due by the clock, never launched (a stat tells), or a fingerprint not armed and quiet
+    under kernel watches of ``generation`` (read the notifier's queue first)."""
+    kept = engine._kept
+    out = []
+    for k in keys:
+        kp = kept.get(k)
+        if kp is None or now >= kp.due or kp.tracker is None:
+            out.append(k)
+            continue
+        ch = kp.tracker.changes
+        if ch.armed != generation or ch.notify_dirty:
+            out.append(k)
+    return out
