@@ -27,6 +27,7 @@ from runwatch.run_status import (
     get_log_last_update,
     get_run_status,
 )
+from runwatch.records_api import status_records
 from runwatch.settings import Settings, SettingsError, load_settings
 from runwatch.state import STATE, reset
 
@@ -53,6 +54,7 @@ def _default_monitor(project: Project) -> ProcessMonitor:
 _set_default_monitor_factory(_default_monitor)
 
 __all__ = [
+    "status_records",
     "STATE",
     "STATUSES",
     "BaseProgressTracker",

@@ -538,7 +538,10 @@ def notify(
         raise CliError("nothing to notify: give --url URL or set [notify] urls or commands in runwatch.toml (see docs/notify.md)")
     monitor = build_monitor(project, sources)
     try:
-        scanned = asyncio.run(watch_and_notify(LiveIndex(project, monitor=monitor), notifier, polling=polling, sweep_interval=interval))
+        agent_answer = _agent_answer() if _agent_may_answer(sources, None, None) else None
+        scanned = asyncio.run(
+            watch_and_notify(LiveIndex(project, monitor=monitor), notifier, polling=polling, sweep_interval=interval, agent_answer=agent_answer)
+        )
     except KeyboardInterrupt:
         scanned = True
     finally:

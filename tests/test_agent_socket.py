@@ -116,3 +116,16 @@ def test_table_and_show_from_the_agent(served):
     a.pop("checked_at", None), b.pop("checked_at", None)
     assert a == b
     assert agent.served == 2
+
+
+def test_python_api_asks_the_agent_with_the_same_records(served):
+    import runwatch
+    from runwatch.live.agent_socket import AGENTS
+
+    tree, server = served
+    (agent,) = AGENTS.values()
+    via_agent = runwatch.status_records(tree.root)
+    assert agent.served == 1
+    scanned = runwatch.status_records(tree.root, use_agent=False)
+    strip = lambda recs: [{k: v for k, v in r.items() if k != "checked_at"} for r in recs]
+    assert strip(via_agent) == strip(scanned) and len(scanned) == len(tree.runs)

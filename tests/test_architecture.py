@@ -38,6 +38,7 @@ LAYERS = {
     # 4, sources of processes and jobs; the tree generator
     "runwatch.processes": 4,
     "runwatch.testing": 4,
+    "runwatch.records_api": 4,
     # 5, live: index, watcher, notifications
     "runwatch.live": 5,
     # 6-8, surfaces
