@@ -99,6 +99,8 @@ def test_socket_is_the_users_own_and_other_settings_scan_themselves(served, tmp_
     other = Project.at(tree.root, load_settings(tree.root, outdated_days=1))
     assert settings_digest(other.settings) != settings_digest(project.settings)
     assert cli_agent.ask(other, {"command": "status", "paths": [], "format": "json"}) is None
+    server.stop()
+    assert not os.path.exists(path)  # the agent removes its socket when it stops
 
 
 def test_table_and_show_from_the_agent(served):

@@ -144,6 +144,7 @@ class AgentSocket:
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._answer_lock = threading.Lock()
+        self._inode = 0
         self.served = 0
 
     def start(self) -> bool:
@@ -180,6 +181,7 @@ class AgentSocket:
             sock.bind(self.path)
         finally:
             os.umask(old_mask)
+        self._inode = os.lstat(self.path).st_ino  # close() removes the socket only while it is still this one
         sock.listen(16)
         sock.settimeout(0.5)
         return sock
@@ -192,7 +194,7 @@ class AgentSocket:
         if sock is not None:
             with contextlib.suppress(OSError):
                 st = os.lstat(self.path)
-                if stat.S_ISSOCK(st.st_mode) and st.st_ino == os.fstat(sock.fileno()).st_ino:
+                if stat.S_ISSOCK(st.st_mode) and st.st_ino == self._inode:
                     os.unlink(self.path)
             sock.close()
         if self._thread is not None:
