@@ -206,14 +206,16 @@ def _norm(path: str, root: str) -> str:
 def from_collector(root: str, cache_dir: str, work_dir: str, config_rel: str, configs_dir: str, since: float | None) -> Output | None:
     """The newest collector event for this run not older than ``since`` - slack."""
     wd = os.path.normpath(work_dir)
-    config_path = _config_pattern(configs_dir, config_rel)
+    config_path: re.Pattern[str] | None = None  # compiled at the first event with a command line
     best: tuple[float, dict[str, Any]] | None = None
     for ev in _EVENTS.events(event_paths(root, cache_dir)):
         ev_wd = ev.get("work_dir")
         cmd = ev.get("command")
         mine = isinstance(ev_wd, str) and _norm(ev_wd, root) == wd
-        if not mine and isinstance(cmd, str) and config_path.search(cmd):
-            mine = True
+        if not mine and isinstance(cmd, str):
+            if config_path is None:
+                config_path = _config_pattern(configs_dir, config_rel)
+            mine = config_path.search(cmd) is not None
         if not mine:
             continue
         ts = _timestamp(ev.get("timestamp"))
@@ -353,8 +355,11 @@ def tmux_panes() -> list[tuple[str, str]]:
 
 def from_tmux(config_rel: str, configs_dir: str) -> Output | None:
     """The pane that shows this run's launcher line and ends in a traceback."""
+    panes = _TMUX.panes()
+    if not panes:
+        return None
     pattern = _config_pattern(configs_dir, config_rel)
-    for session, text in _TMUX.panes():
+    for session, text in panes:
         hits = list(pattern.finditer(text))
         if not hits:
             continue
