@@ -18,6 +18,7 @@ import statistics
 import subprocess
 import sys
 import time
+from typing import Any
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
@@ -56,9 +57,14 @@ def main() -> None:
                 raise SystemExit("runwatch serve exited")
             time.sleep(0.5)
         print(f"agent ready after {time.perf_counter() - t0:.1f} s (its first scan)", flush=True)
-        times: dict[str, list[float]] = {"agent": [], "scan": []}
+        times: dict[str, list[float]] = {"agent": [], "scan": [], "start-up alone (runwatch --version)": []}
         problems: list[str] = []
+        outputs: dict[str, dict[str, Any]] = {}
+        differ = 0
         for _ in range(args.rounds):
+            t = time.perf_counter()
+            subprocess.run([sys.executable, "-m", "runwatch.cli", "--version"], env=env, capture_output=True, check=True)
+            times["start-up alone (runwatch --version)"].append(time.perf_counter() - t)
             for name in ("agent", "scan"):
                 e = dict(env, RUNWATCH_NO_AGENT="1") if name == "scan" else env
                 t = time.perf_counter()
@@ -66,9 +72,12 @@ def main() -> None:
                 times[name].append(time.perf_counter() - t)
                 records = {r["run"]: r for r in json.loads(p.stdout)["runs"]}
                 problems += bench.check_records(bt.expected, records, with_processes=False)[:5]
+                outputs[name] = {k: {f: v for f, v in r.items() if f != "checked_at"} for k, r in records.items()}
+            differ += sum(1 for k in outputs["scan"] if outputs["agent"].get(k) != outputs["scan"][k])
         for name, ts in times.items():
             print(f"{name}: min {min(ts) * 1000:.0f} ms, median {statistics.median(ts) * 1000:.0f} ms ({', '.join(f'{t * 1000:.0f}' for t in ts)})")
-        print("exact" if not problems else f"WRONG: {problems[:5]}")
+        print(f"records that differ between the agent's answer and the scan's: {differ}")
+        print("exact against the generator" if not problems else f"against the generator ({len(problems)}, both ways): {problems[:3]}")
     finally:
         if serve.poll() is None:
             os.killpg(serve.pid, signal.SIGINT)
