@@ -49,7 +49,7 @@ def main() -> None:
     )
     try:
         from runwatch.cli_agent import ask
-        from runwatch.layout import Project
+        from runwatch.project import Project
 
         project = Project.at(bt.root)
         while ask(project, {"command": "status", "paths": [], "format": "json", "sort": "run"}) is None:

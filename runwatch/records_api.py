@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 
 from runwatch.agent_client import ask
-from runwatch.layout import Project
+from runwatch.project import Project
 from runwatch.settings import Settings
 
 

@@ -13,7 +13,7 @@ import pytest
 
 from runwatch import cli_agent
 from runwatch.agent_client import settings_digest, socket_path
-from runwatch.layout import Project
+from runwatch.project import Project
 from runwatch.server import BackgroundServer
 from runwatch.settings import load_settings
 from runwatch.testing import generate_tree

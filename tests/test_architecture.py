@@ -15,7 +15,9 @@ PKG = os.path.join(ROOT, "runwatch")
 LAYERS = {
     # 0, foundations: data types, path arithmetic, settings, process-wide state
     "runwatch.settings": 0,
+    "runwatch.project": 0,
     "runwatch.layout": 0,
+    "runwatch.layouts.pylon.paths": 0,
     "runwatch.process_info": 0,
     "runwatch.sharing": 0,
     "runwatch.state": 0,
@@ -51,6 +53,7 @@ LAYERS = {
     "runwatch.settings_doc": 8,
     "runwatch.demo": 8,
     "runwatch.cli": 8,
+    "runwatch.pylon": 8,  # the drop-in for the API Pylon shipped (docs/pylon.md)
     "runwatch": 4,  # the package's own __init__: the public API, re-exported (its default monitor asks layer 4)
 }
 

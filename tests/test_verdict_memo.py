@@ -11,7 +11,7 @@ from dataclasses import replace
 import pytest
 
 from runwatch import ProcessSnapshot
-from runwatch.layout import Project
+from runwatch.project import Project
 from runwatch.run_status import ScanEngine, evaluate_run
 from runwatch.run_status import verdict_memo
 from runwatch.run_status.rules import Evidence, decide

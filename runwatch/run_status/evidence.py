@@ -15,7 +15,7 @@ from typing import Any
 
 from cachetools import LRUCache
 
-from runwatch.layout import Project
+from runwatch.project import Project
 from runwatch.process_info import ProcessInfo, ProcessSnapshot
 from runwatch.readers.log_end import end_of_file
 from runwatch.readers.run_output import find_output
