@@ -145,6 +145,7 @@ class AgentSocket:
         self._stop = threading.Event()
         self._answer_lock = threading.Lock()
         self._inode = 0
+        self._warm = False
         self.served = 0
 
     def start(self) -> bool:
@@ -208,10 +209,23 @@ class AgentSocket:
             try:
                 conn, _ = sock.accept()
             except TimeoutError:
+                self._warm_up()
                 continue
             except OSError:
                 return
             threading.Thread(target=self._handle, args=(conn,), name="runwatch-agent-answer", daemon=True).start()
+
+    def _warm_up(self) -> None:
+        """Once the first scan is done: check every run twice, so that each gets its kernel watches
+        (a run is armed on its third look) and the first question finds them quiet."""
+        index = self.index
+        if self._warm or index.scanning or (index.seq == 0 and len(index) == 0):
+            return
+        with self._answer_lock:
+            for _ in range(2):
+                if not catch_up(index, self.structure):
+                    break
+        self._warm = True
 
     def _handle(self, conn: socket.socket) -> None:
         with conn:
