@@ -16,6 +16,8 @@ import shutil
 import sys
 from typing import Any
 
+from cachetools import LRUCache
+
 from runwatch.agent_client import ask as ask_agent
 from runwatch.state import STATE
 
@@ -23,7 +25,7 @@ from runwatch.state import STATE
 _CONSOLE_ENV = ("TERM", "COLORTERM", "NO_COLOR", "FORCE_COLOR", "COLUMNS", "LINES", "TTY_COMPATIBLE", "TTY_INTERACTIVE")
 
 # (index id, seq, request) -> (header extra, payload): a JSON answer, while nothing changed.
-_ANSWERS: Any = STATE.table("cli_agent.answers", lambda: __import__("cachetools").LRUCache(maxsize=8))
+_ANSWERS: Any = STATE.table("cli_agent.answers", lambda: LRUCache(maxsize=8))
 
 
 # ---------------------------------------------------------------- client side
@@ -90,7 +92,9 @@ def _status(index: Any, request: dict[str, Any]) -> tuple[dict[str, Any], bytes]
     from runwatch.cli_scan import ScanResult, filter_rows, json_payload, sort_rows
 
     fmt = request.get("format")
-    key = (id(index), index.seq, repr(sorted((k, repr(v)) for k, v in request.items() if k != "terminal")))
+    # The document holds the records (they change with seq) and the process sources' errors (they may change alone).
+    errors = tuple(sorted(index.snapshot.errors.items()))
+    key = (id(index), index.seq, errors, repr(sorted((k, repr(v)) for k, v in request.items() if k != "terminal")))
     if fmt in ("json", "jsonl"):
         hit = _ANSWERS.get(key)
         if hit is not None:
