@@ -16,11 +16,12 @@ from typing import Any, Protocol
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response
+from starlette.responses import FileResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket
 
+from runwatch import json_out
 from runwatch.live.index import LiveIndex
 from runwatch.live.watcher import Watcher
 from runwatch.run_status.rules import REASONS
@@ -29,23 +30,10 @@ from runwatch.server.detail import run_detail
 from runwatch.server.metrics import render_metrics
 from runwatch.server.security import Guard, default_allowed_hosts
 from runwatch.server.websocket_progress import FilterError, ProgressWebSocketServer, RunFilter, ServedIndex
-from runwatch.view_model import natural_key, score_sort_value, status_rank
+from runwatch.view_model import SORT_ALIASES, SORT_KEYS, sort_records
 
 STATIC_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "static")
 MAX_LIMIT = 10000
-SORT_KEYS = (
-    "run",
-    "cluster",
-    "status",
-    "progress_percentage",
-    "completed_epochs",
-    "total_epochs",
-    "last_update_time",
-    "start_time",
-    "eta_seconds",
-    "best",
-    "latest",
-)
 _CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self' ws: wss:; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
@@ -69,8 +57,8 @@ class BadRequest(ValueError):
     """A query parameter that cannot be used; the message names it."""
 
 
-def _json(data: Any, status: int = 200) -> JSONResponse:
-    return JSONResponse(data, status_code=status, headers={"cache-control": "no-store"})
+def _json(data: Any, status: int = 200) -> Response:
+    return Response(json_out.dumps_bytes(data), status_code=status, media_type="application/json", headers={"cache-control": "no-store"})
 
 
 def _int_param(request: Request, name: str, default: int, lo: int, hi: int) -> int:
@@ -84,17 +72,6 @@ def _int_param(request: Request, name: str, default: int, lo: int, hi: int) -> i
     if not lo <= v <= hi:
         raise BadRequest(f"{name} must be between {lo} and {hi}, got {v}")
     return v
-
-
-def _sort_value(rec: dict[str, Any], key: str) -> Any:
-    if key in ("best", "latest"):  # better first, whatever the metric's direction (as on the page)
-        return score_sort_value(rec, key)
-    if key == "status":  # problems first (view_model.STATUS_ORDER, as on the page and in the CLI)
-        return status_rank(rec.get("status"))
-    if key in ("run", "cluster"):
-        v = rec.get(key)
-        return natural_key(v) if isinstance(v, str) else None
-    return rec.get(key)
 
 
 def select_runs(records: list[dict[str, Any]], request: Request) -> tuple[list[dict[str, Any]], int]:
@@ -112,16 +89,13 @@ def select_runs(records: list[dict[str, Any]], request: Request) -> tuple[list[d
         if unknown:
             raise BadRequest(f"unknown reason {', '.join(unknown)}; known: {', '.join(REASONS)}")
         rows = [r for r in rows if r.get("reason") in reasons]
+    # The one sort of every surface (view_model.sort_records): ``key`` ascending, ``-key`` descending.
     sort = request.query_params.get("sort") or "run"
     desc = sort.startswith("-")
     key = sort.lstrip("-")
-    if key not in SORT_KEYS:
+    if key not in SORT_KEYS and key not in SORT_ALIASES:
         raise BadRequest(f"sort must be one of {', '.join(SORT_KEYS)} (prefix '-' for descending), got {sort!r}")
-    present = [r for r in rows if _sort_value(r, key) is not None]
-    missing = [r for r in rows if _sort_value(r, key) is None]
-    present.sort(key=lambda r: (_sort_value(r, key), natural_key(r.get("run") or "")), reverse=desc)
-    missing.sort(key=lambda r: natural_key(r.get("run") or ""))
-    rows = present + missing
+    rows = sort_records(rows, key, desc)
     offset = _int_param(request, "offset", 0, 0, 10**9)
     limit = _int_param(request, "limit", 1000, 0, MAX_LIMIT)
     return rows[offset : offset + limit], len(rows)
@@ -144,6 +118,7 @@ def create_app(
     scan_batch: int = 500,
     feed: Feed | None = None,
     notifier: Any = None,
+    agent_answer: Any = None,
 ) -> Guard:
     """The dashboard app over a LiveIndex; its lifespan scans (if the index is empty) and watches.
 
@@ -156,6 +131,9 @@ def create_app(
     its agents with this same app.
 
     A ``notifier`` (runwatch.live.notify.Notifier) is fed the same deltas and started and stopped with the app.
+
+    With ``agent_answer`` (``runwatch.cli_agent.answer``) the app also listens on the project's agent
+    socket (runwatch.live.agent_socket), so that a one-shot ``runwatch status`` asks it instead of scanning.
     """
     live: LiveIndex | None = None  # the index the app scans and watches itself (no feed)
     if feed is None:
@@ -173,6 +151,13 @@ def create_app(
         if notifier is not None:
             notifier.attach(index)  # after the WebSocket server: both get every delta
             notifier.start()
+        agent = None
+        if agent_answer is not None and live is not None:
+            from runwatch.live.agent_socket import AgentSocket
+
+            agent = AgentSocket(live, agent_answer)
+            if not agent.start():
+                agent = None
         if live is not None and len(live) == 0 and live.seq == 0:
             scan = loop.run_in_executor(executor, live.full_scan, scan_batch if scan_in_background else 0)
             if not scan_in_background:
@@ -184,6 +169,8 @@ def create_app(
             async with feed.running() if feed is not None else contextlib.nullcontext():
                 yield
         finally:
+            if agent is not None:
+                await asyncio.to_thread(agent.close)
             if watcher is not None:
                 watcher.stop()
             await ws_server.close_all()
