@@ -25,6 +25,7 @@ from typing import Any
 from runwatch.atomic_files import replace_atomically
 from runwatch.progress_tracking.progress_info import LEGACY_FIELDS, ProgressInfo
 from runwatch.readers.jsonfile import is_own_temp_name, json_text, read_json_tolerant, write_json_atomic
+from runwatch.readers.safe_open import read_own
 
 PROGRESS_JSON = "progress.json"
 SIDECAR_JSON = "progress.runwatch.json"
@@ -315,8 +316,7 @@ class ProgressStore:
     def _load(self) -> None:
         assert self.path
         try:
-            with open(self.path, "rb") as f:
-                data = f.read()
+            data = read_own(self.path)  # never through a link, never a FIFO, bounded
         except FileNotFoundError:
             return
         except OSError as e:

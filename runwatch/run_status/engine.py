@@ -41,7 +41,8 @@ from runwatch.progress_tracking.change_notify import NOTIFIER
 from runwatch.progress_tracking.progress_cache import ProgressStore, background_progress_writes
 from runwatch.run_status.fanout import ColdWorkers, start_cold_workers
 from runwatch.run_status.path_map import PathChanges, map_paths
-from runwatch.run_status.run_status import RunStatus, evaluate_run, take_snapshot
+from runwatch.run_status.run_status import RunStatus, evaluate_run, runaway_status, take_snapshot
+from runwatch.readers.safe_open import confine_to
 from runwatch.state import STATE
 
 _log = logging.getLogger("runwatch")
@@ -78,6 +79,8 @@ class ScanEngine:
         # The project as its latest caller spelled it (settings may differ from call to
         # call: a tracker made under other settings is remade, see evaluate_run).
         self.project = project
+        # Run files under the root are read only when they really are inside it (no link out).
+        confine_to(project.root)
         self.store = store
         # Whether a cold scan may fork workers. A live index keeps every run in memory and
         # scans serially: results that cross a pipe lose the sharing of equal strings and
@@ -261,16 +264,19 @@ class ScanEngine:
         with background_progress_writes():
             for k in keys:
                 facts = all_facts.get(k)
-                status, tracker = evaluate_run(
-                    k,
-                    project,
-                    process_map=self.process_map,
-                    process_errors=snap.errors,
-                    store=store,
-                    tracker=trackers.get(k),
-                    facts=facts,
-                    **opts,
-                )
+                try:
+                    status, tracker = evaluate_run(
+                        k,
+                        project,
+                        process_map=self.process_map,
+                        process_errors=snap.errors,
+                        store=store,
+                        tracker=trackers.get(k),
+                        facts=facts,
+                        **opts,
+                    )
+                except (MemoryError, RecursionError) as e:  # a runaway read fails its run, never the scan
+                    status, tracker = runaway_status(k, e, project), None
                 if tracker is not None:
                     trackers[k] = tracker
                     if self._facts:

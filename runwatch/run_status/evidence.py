@@ -31,6 +31,7 @@ class Verdict:
     error_line: str | None = None
     output_tail: list[str] | None = None
     error_source: str | None = None
+    warnings: list[str] | None = None  # evidence that could not be read (an unreadable log)
 
 
 def rhythm(details: Any) -> float | None:
@@ -122,10 +123,13 @@ def gather(
     job = _job(proc)
     work_dir_exists = newest_log is not None or last_activity is not None or os.path.isdir(work_dir)
     log_end = None
+    warnings: list[str] | None = None
     error_line = error_source = None
     tail: list[str] | None = None
     if not complete and newest_log is not None:
         end = end_of_file(os.path.join(work_dir, newest_log), s.log_end_patterns)
+        if end.problem is not None:
+            warnings = [end.problem]
         if end.kind is not None:
             log_end = end.kind
         if end.kind == "traceback":
@@ -165,4 +169,4 @@ def gather(
         stall_floor=s.stall_floor,
         stall_default=s.stall_default,
     )
-    return Verdict(decide(ev), error_line, tail, error_source)
+    return Verdict(decide(ev), error_line, tail, error_source, warnings)
