@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import json
+import logging
 import os
 import threading
 import time
@@ -29,6 +30,8 @@ from runwatch.live.index import LiveIndex
 from runwatch.readers.run_output import OWN_EVENTS
 from runwatch.readers.safe_open import append_own
 from runwatch.settings import MIN_TOKEN_LENGTH
+
+log = logging.getLogger("runwatch")
 
 PATH = "/api/collector"
 MAX_BODY = 4 * 1024 * 1024
@@ -152,7 +155,11 @@ def endpoint(index: LiveIndex, executor: Any) -> Any:
         wd = _work_dir_path(index, event)
         if wd is not None and (why := foreign_work_dir(index, wd)) is not None:
             return JSONResponse({"error": f"bad collector event: {why}"}, 400)
-        await asyncio.to_thread(append_event, cache_dir, event)
+        try:
+            await asyncio.to_thread(append_event, cache_dir, event)
+        except OSError as e:  # a link planted in runwatch's cache, a full disk: refused, logged, nothing written
+            log.warning("runwatch collector: event not stored: %s: %s", e.filename or cache_dir, e.strerror or e)
+            return JSONResponse({"error": f"the event could not be stored ({e.strerror or e})"}, 503)
         if wd is not None:
             loop = asyncio.get_running_loop()
             await loop.run_in_executor(executor, index.apply_changes, [wd])
