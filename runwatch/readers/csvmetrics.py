@@ -73,7 +73,11 @@ class CsvTail:
                         return self.rows
                     if not first.endswith(b"\n"):
                         return self.rows  # header still being written
-                    self.header = next(csv.reader([first.decode("utf-8", "replace")]), [])
+                    try:
+                        self.header = next(csv.reader([first.decode("utf-8", "replace")]), [])
+                    except csv.Error as e:  # a stray carriage return, a NUL byte
+                        self.problem = f"{self.path}: malformed CSV header ({e}); not parsed"
+                        return self.rows
                     self.header_line = first
                     self.offset = len(first)
                 if len(self.rows) >= MAX_ROWS:

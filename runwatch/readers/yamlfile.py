@@ -10,6 +10,7 @@ values once its shared references are expanded.
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 from runwatch.readers.budgets import BudgetExceeded, expanded_size
@@ -18,6 +19,8 @@ from runwatch.readers.safe_open import LIMITS, FileTooLarge, NotRegularFile, rea
 MAX_YAML_BYTES = LIMITS["yaml"]
 # An hparams.yaml holds hundreds of values; a million is far beyond any real one.
 MAX_EXPANDED = 1_000_000
+# Nesting of ``[`` / ``{`` (a real file: under ten levels).
+MAX_DEPTH = 500
 
 
 def _loader(yaml: Any, data: bytes) -> Any:
@@ -34,6 +37,17 @@ def _loader(yaml: Any, data: bytes) -> Any:
     return c_loader if indicators < 10_000 else yaml.SafeLoader
 
 
+_BRACKETS = bytes.maketrans(b"[{]}", b"\x01\x01\x02\x02")
+_KEEP = bytes(i for i in range(256) if i not in (1, 2))
+_STEP = (0, 1, -1)
+
+
+def flow_depth(data: bytes) -> int:
+    """The deepest ``[``/``{`` nesting of the text (quotes not considered: an upper bound), in C loops."""
+    marks = data.translate(_BRACKETS).translate(None, _KEEP) if (b"[" in data or b"{" in data) else b""
+    return max(itertools.accumulate(map(_STEP.__getitem__, marks)), default=0)
+
+
 def read_yaml_tolerant(path: str) -> tuple[Any, str | None]:
     """Parse a YAML file; missing, oversized, unreadable or malformed -> (None, problem naming the file)."""
     try:
@@ -48,6 +62,8 @@ def read_yaml_tolerant(path: str) -> tuple[Any, str | None]:
         return None, f"{path}: cannot read ({e.strerror or e})"
     import yaml  # deferred: only runs of YAML-writing layouts need it
 
+    if data.count(b"[") + data.count(b"{") > MAX_DEPTH and flow_depth(data) > MAX_DEPTH:  # refused unparsed: Python's loader would take seconds to find out
+        return None, f"{path}: YAML nested more than {MAX_DEPTH} levels deep; not parsed"
     loader = _loader(yaml, data)
     try:
         value = yaml.load(data, Loader=loader)  # a safe loader: data, never code

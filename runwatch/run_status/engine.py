@@ -275,7 +275,9 @@ class ScanEngine:
                         facts=facts,
                         **opts,
                     )
-                except (MemoryError, RecursionError) as e:  # a runaway read fails its run, never the scan
+                except Exception as e:  # a runaway read (MemoryError, RecursionError), a reader's bug: its run fails, never the scan
+                    if not isinstance(e, MemoryError | RecursionError):
+                        _log.warning("runwatch: reading %s failed: %s: %s", k, type(e).__name__, e, exc_info=True)
                     status, tracker = runaway_status(k, e, project), None
                 if tracker is not None:
                     trackers[k] = tracker

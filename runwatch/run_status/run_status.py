@@ -257,8 +257,8 @@ def runaway_status(config: str, exc: BaseException, project: Project) -> RunStat
         rel, work_dir = run.name, run.work_dir
     except Exception:
         rel, work_dir = None, ""
-    what = "ran out of memory" if isinstance(exc, MemoryError) else "nested too deeply"
-    msg = f"{config}: reading this run {what} ({type(exc).__name__}); its files are not read"
+    what = "ran out of memory" if isinstance(exc, MemoryError) else "nested too deeply" if isinstance(exc, RecursionError) else "failed"
+    msg = f"{config}: reading this run {what} ({type(exc).__name__}: {str(exc)[:200]}); its files are not read"
     progress = ProgressInfo(0, 0.0, error_message=msg, warnings=[msg])
     return RunStatus(config, work_dir, progress, "failed", None, run=rel, checked_at=time.time(), reason="unreadable", reason_detail=msg)
 
