@@ -101,7 +101,7 @@ class Settings:
     # Look for a crashed run's traceback in this machine's tmux panes.
     tmux_output: bool = True
     # Bearer token of the collector endpoint of `runwatch serve` (POST /api/collector);
-    # empty: the endpoint is off.
+    # empty: the endpoint is off. At least 16 printable characters, like --token.
     collector_token: str = ""
     # progress.json policy: "off" (write nothing: runwatch never touches a trainer's files;
     # its own record is in its store) or "missing" (create the trainer's 4-field file where a

@@ -398,7 +398,8 @@ def test_a_walk_reports_progress_and_stays_bounded(tmp_path):
 
 
 def test_status_in_a_huge_folder_says_it_is_walking_and_stops_on_ctrl_c(tmp_path):
-    """A folder of 20,000 folders (like a home dir): progress on stderr after a second, SIGINT ends it."""
+    """A folder of 20,000 folders (like a home dir): after a second, stderr says how far the walk got;
+    SIGINT then ends the command within seconds, without a traceback."""
     import signal
 
     base = tmp_path / "home"
@@ -406,21 +407,26 @@ def test_status_in_a_huge_folder_says_it_is_walking_and_stops_on_ctrl_c(tmp_path
         for j in range(100):
             (base / f"u{i}" / f"p{j}").mkdir(parents=True)
     p = subprocess.Popen(
-        [sys.executable, "-c", "import time, os; os.sched_yield(); from runwatch.cli import main; main()", "status", "--no-local", "--root", str(base)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=ENV,
-        text=True,
+        [sys.executable, "-m", "runwatch.cli", "status", "--no-local", "--root", str(base)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV, text=True
     )
-    time.sleep(1.5)
+    lines: list[str] = []
+    seen = threading.Event()
+
+    def read() -> None:
+        for line in p.stderr:  # type: ignore[union-attr]
+            lines.append(line)
+            if "looking for runs" in line:
+                seen.set()
+
+    threading.Thread(target=read, daemon=True).start()
+    if not seen.wait(30):
+        p.wait(30)
+        pytest.skip(f"the walk ended within a second on this machine: {''.join(lines)[-300:]}")
     p.send_signal(signal.SIGINT)
-    try:
-        _, err = p.communicate(timeout=10)
-    except subprocess.TimeoutExpired:
-        p.kill()
-        raise
-    assert p.returncode != 0 or "not a project root" in err or "looking for runs" in err, err
-    assert "Traceback" not in err or "KeyboardInterrupt" in err
+    p.wait(10)
+    assert p.returncode != 0
+    err = "".join(lines)
+    assert "folders so far" in err and "Traceback" not in err, err
 
 
 # ------------------------------------------------------------------ config semantics
