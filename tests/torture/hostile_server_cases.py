@@ -116,7 +116,9 @@ def main() -> None:
         later = time.time() + 5
         os.utime(secret, (later, later))
         env = dict(os.environ)
-        r = subprocess.run([sys.executable, "-m", "runwatch.cli", "show", rel, "--json", "--no-local", "--root", root], capture_output=True, text=True, env=env, cwd=tmp)
+        r = subprocess.run(
+            [sys.executable, "-m", "runwatch.cli", "show", rel, "--json", "--no-local", "--root", root], capture_output=True, text=True, env=env, cwd=tmp
+        )
         print(f"| log linked outside, `show --json` | {'the outside file served' if SECRET in r.stdout else 'not served'} |")
         # A link planted at the collector's own file.
         cache = os.path.join(root, ".runwatch-cache")
@@ -168,15 +170,18 @@ def main() -> None:
 
         try:
             load_settings(one)
-            print("| `collector_token = \"x\"` | accepted |")
+            print('| `collector_token = "x"` | accepted |')
         except Exception as e:
-            print(f"| `collector_token = \"x\"` | refused ({type(e).__name__}) |")
+            print(f'| `collector_token = "x"` | refused ({type(e).__name__}) |')
         # Config semantics.
         from runwatch.configs.reader import read_config
 
         good = "from runners.trainers.supervised_single_task_trainer import SupervisedSingleTaskTrainer\nconfig = {'runner': SupervisedSingleTaskTrainer, 'epochs': 7}\n"
         for label, body in (
-            ("`try: x = len(range(10**30))` / `except OverflowError: x = 0`, then `epochs = 8 + x`", "try:\n    x = len(range(10**30))\nexcept OverflowError:\n    x = 0\nconfig['epochs'] = 8 + x\n"),
+            (
+                "`try: x = len(range(10**30))` / `except OverflowError: x = 0`, then `epochs = 8 + x`",
+                "try:\n    x = len(range(10**30))\nexcept OverflowError:\n    x = 0\nconfig['epochs'] = 8 + x\n",
+            ),
             ("bare `x = len(range(10**30))`, then `epochs = 9`", "x = len(range(10**30))\nconfig['epochs'] = 9\n"),
         ):
             cfg = os.path.join(root, "configs", "semantics.py")
