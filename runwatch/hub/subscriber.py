@@ -236,6 +236,8 @@ def describe(exc: BaseException, timeout: float) -> str:
             return f"the agent refused the hub (HTTP {code}): check the token in its URL"
         return f"the agent answered HTTP {code} instead of a WebSocket"
     if isinstance(exc, ConnectionClosed):
+        if exc.sent is not None and exc.sent.code == 1009:  # the hub closed it: the agent's message was over the cap
+            return f"the agent sent a message larger than {MAX_MESSAGE // (1024 * 1024)} MiB; the hub closed the connection (1009)"
         code = exc.rcvd.code if exc.rcvd is not None else None
         if code in (1001, 1012):  # going away; uvicorn's service restart
             return "the agent shut down"

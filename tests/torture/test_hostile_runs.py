@@ -12,6 +12,7 @@ attacks go over real sockets.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import socket
@@ -373,10 +374,46 @@ def test_hub_blames_an_agent_for_a_message_it_cannot_use(caplog):
     assert any("agent lab" in r.getMessage() for r in caplog.records)
 
 
-def test_hub_caps_websocket_messages():
-    from runwatch.hub.subscriber import MAX_MESSAGE
+def test_hub_closes_an_agents_oversized_websocket_message(tally):
+    """A fake agent sends a 65 MiB message: the hub closes that connection (1009) before buffering
+    it, marks the agent unreachable with the reason, and its own memory stays put."""
+    from websockets.asyncio.server import serve
+
+    from runwatch.hub.agents import AgentSpec
+    from runwatch.hub.index import HubIndex
+    from runwatch.hub.subscriber import MAX_MESSAGE, Backoff, Subscriber
 
     assert MAX_MESSAGE <= 64 * MiB
+    big = "[" + " " * (MAX_MESSAGE + MiB) + "]"
+
+    async def agent(ws) -> None:
+        try:
+            await ws.send(big)
+            await ws.wait_closed()
+        except Exception:
+            pass
+
+    async def go() -> str | None:
+        async with serve(agent, "127.0.0.1", 0, max_size=None) as server:
+            port = server.sockets[0].getsockname()[1]
+            spec = AgentSpec.parse(f"big=http://127.0.0.1:{port}/")
+            index = HubIndex([(spec.name, spec.shown)])
+            sub = Subscriber(spec, index, backoff=Backoff(5, 5))
+            task = asyncio.create_task(sub.run())
+            for _ in range(300):
+                await asyncio.sleep(0.1)
+                if index.agents["big"].error:
+                    break
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            return index.agents["big"].error
+
+    before = _rss_mb()
+    error = asyncio.run(go())
+    assert error is not None and "1009" in error, error
+    assert _rss_mb() - before < 2 * MAX_MESSAGE / MiB + 64  # the sender's copy of the message; never the hub's decode of it
+    tally["hostile_hub_inputs"] += 1
 
 
 # ------------------------------------------------------------------ a huge folder
