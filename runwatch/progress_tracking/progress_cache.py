@@ -25,7 +25,7 @@ from typing import Any
 from runwatch.atomic_files import replace_atomically
 from runwatch.progress_tracking.progress_info import LEGACY_FIELDS, ProgressInfo
 from runwatch.readers.jsonfile import is_own_temp_name, json_text, read_json_tolerant, write_json_atomic
-from runwatch.readers.safe_open import read_own
+from runwatch.readers.safe_open import check_confined, read_own
 
 PROGRESS_JSON = "progress.json"
 SIDECAR_JSON = "progress.runwatch.json"
@@ -136,6 +136,10 @@ def write_progress_targets(
         return None, None  # gone (or not a dir): never create one
     owned = own
     try:
+        try:
+            check_confined(dir_fd, work_dir)  # a work dir linked out of the project: never written into
+        except OSError:
+            return None, own
         if identity is not None:
             st = os.fstat(dir_fd)
             if (st.st_dev, st.st_ino, st.st_mtime_ns)[: len(identity)] != tuple(identity):

@@ -505,3 +505,22 @@ def test_a_runaway_read_fails_one_run_never_the_command(tmp_path, monkeypatch):
     out = get_all_run_status([good, bad], root=str(root), use_store=False)
     assert out[good].progress.completed_epochs == 2
     assert out[bad].status == "failed" and "ran out of memory" in (out[bad].progress.error_message or "")
+
+
+def test_progress_json_is_never_written_into_a_work_dir_linked_out_of_the_project(tmp_path):
+    """A Pylon work dir that is a link to a folder outside the project: runwatch writes nothing there."""
+    tree = small_tree(str(tmp_path / "proj"))
+    run = pick(tree, "running")
+    wd = work_dir(tree, run.rel)
+    outside = tmp_path / "elsewhere"
+    os.rename(wd, outside)
+    for name in ("progress.json", "progress.runwatch.json"):
+        if (outside / name).exists():
+            (outside / name).unlink()
+    os.symlink(outside, wd)
+    before = sorted(os.listdir(outside))
+    with open(os.path.join(tree.root, "runwatch.toml"), "a") as f:
+        f.write('progress_json = "missing"\n')
+    rows, _ = status_rows(tree.root)
+    assert run.rel in rows
+    assert sorted(os.listdir(outside)) == before
