@@ -220,8 +220,10 @@ def evaluate_run(
     )
     decision = verdict.decision
     status = decision.status
-    for w in verdict.warnings or ():
-        progress.add_warning(w)
+    for w in verdict.warnings or ():  # an unreadable log; once per file (its tracker may have said so already)
+        path = w.split(": cannot read the log", 1)[0]
+        if not any(x.startswith(path + ":") for x in progress.warnings or ()):
+            progress.add_warning(w)
     if process_errors and status in ("failed", "queued"):
         for source, err in sorted(process_errors.items()):
             if source.endswith(":gpu"):  # GPU details missing, processes still seen
