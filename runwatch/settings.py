@@ -98,6 +98,9 @@ class Settings:
     # Where else runs' output lands, with {run} / {work_dir} / {name} placeholders
     # (relative to the project root), e.g. "slurm_out/{name}-*.out".
     output_globs: tuple[str, ...] = ()
+    # Folders outside the project that run files may be symbolic links into (a logs/ folder on a
+    # scratch disk), absolute or relative to the root; any other link out of the project is refused.
+    link_targets: tuple[str, ...] = ()
     # Look for a crashed run's traceback in this machine's tmux panes.
     tmux_output: bool = True
     # Bearer token of the collector endpoint of `runwatch serve` (POST /api/collector);

@@ -25,7 +25,7 @@ from typing import Any
 from runwatch.atomic_files import replace_atomically
 from runwatch.progress_tracking.progress_info import LEGACY_FIELDS, ProgressInfo
 from runwatch.readers.jsonfile import is_own_temp_name, json_text, read_json_tolerant, write_json_atomic
-from runwatch.readers.safe_open import check_confined, read_own
+from runwatch.readers.safe_open import OUTSIDE_PROJECT, check_confined, read_own
 
 PROGRESS_JSON = "progress.json"
 SIDECAR_JSON = "progress.runwatch.json"
@@ -344,6 +344,11 @@ class ProgressStore:
 
     def put(self, work_dir: str, key: Any, progress: ProgressInfo, details: Any, hint: dict[str, Any], *, dirty: bool = True) -> None:
         """Record an entry; ``dirty=False`` for an update the file need not get (still valid there)."""
+        if any(OUTSIDE_PROJECT in w for w in progress.warnings or ()):
+            with self._lock:  # read with a link refused: not kept (the link_targets setting may allow it next time)
+                if self._entries.pop(work_dir, None) is not None:
+                    self._dirty = True
+            return
         with self._lock:
             self._entries[work_dir] = StoreEntry(key, progress, details, dict(hint))
             if dirty:

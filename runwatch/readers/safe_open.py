@@ -45,6 +45,11 @@ class FileTooLarge(OSError):
     """The file is over the reader's size limit: refused before it is read."""
 
 
+# The words of an ``OutsideProject`` refusal (a result that holds them is not kept across processes:
+# the link_targets setting may allow the link next time).
+OUTSIDE_PROJECT = "a symbolic link leading outside the project"
+
+
 class OutsideProject(OSError):
     """The path leads, through a symbolic link, outside the project it belongs to: refused unread."""
 
@@ -65,17 +70,19 @@ LIMITS: dict[str, int] = {
     "settings": 1024 * 1024,  # runwatch.toml
 }
 
-# Registered project roots: the lexical absolute root -> its real path (links resolved).
-_ROOTS: dict[str, str] = STATE.table("readers.safe_open.roots")
+# Registered project roots: the lexical absolute root -> the real folders its files may be in
+# (the root itself, links resolved, and the folders its ``link_targets`` setting names).
+_ROOTS: dict[str, tuple[str, ...]] = STATE.table("readers.safe_open.roots")
 
 
-def confine_to(root: str) -> None:
-    """Register a project root: files under it are read only when they really are inside it."""
+def confine_to(root: str, link_targets: tuple[str, ...] = ()) -> None:
+    """Register a project root: files under it are read only when they really are inside it (or in ``link_targets``)."""
     a = os.path.abspath(root)
-    if a not in _ROOTS:
+    allowed = (os.path.realpath(a), *(os.path.realpath(os.path.join(a, os.path.expanduser(t))) for t in link_targets))
+    if _ROOTS.get(a) != allowed:
         if len(_ROOTS) > 256:
             _ROOTS.pop(next(iter(_ROOTS)))
-        _ROOTS[a] = os.path.realpath(a)
+        _ROOTS[a] = allowed
 
 
 def _within(path: str, root: str) -> bool:
@@ -108,10 +115,11 @@ def check_confined(fd: int, path: str) -> None:
     if root is None:
         return
     real = _real_path_of(fd, path)
-    if real == os.path.abspath(path) and _ROOTS[root] == root:
+    allowed = _ROOTS[root]
+    if real == os.path.abspath(path) and allowed[0] == root:
         return  # no link on the way: inside lexically, inside really
-    if not _within(real, _ROOTS[root]):
-        raise OutsideProject(errno.EPERM, f"a symbolic link leading outside the project (to {real}); not read", path)
+    if not any(_within(real, r) for r in allowed):
+        raise OutsideProject(errno.EPERM, f"{OUTSIDE_PROJECT} (to {real}; see the link_targets setting); not read", path)
 
 
 def describe_mode(mode: int) -> str:

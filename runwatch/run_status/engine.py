@@ -80,7 +80,7 @@ class ScanEngine:
         # call: a tracker made under other settings is remade, see evaluate_run).
         self.project = project
         # Run files under the root are read only when they really are inside it (no link out).
-        confine_to(project.root)
+        confine_to(project.root, project.settings.link_targets)
         self.store = store
         # Whether a cold scan may fork workers. A live index keeps every run in memory and
         # scans serially: results that cross a pipe lose the sharing of equal strings and

@@ -524,3 +524,20 @@ def test_progress_json_is_never_written_into_a_work_dir_linked_out_of_the_projec
     rows, _ = status_rows(tree.root)
     assert run.rel in rows
     assert sorted(os.listdir(outside)) == before
+
+
+def test_link_targets_lets_a_run_folder_live_on_another_disk(tmp_path):
+    """``logs/`` linked to a scratch disk: refused by default, read once ``link_targets`` names the disk."""
+    tree = small_tree(str(tmp_path / "proj"))
+    scratch = tmp_path / "scratch"
+    os.rename(os.path.join(tree.root, "logs"), scratch)
+    os.symlink(scratch, os.path.join(tree.root, "logs"))
+    run = pick(tree, "finished")
+    rows, _ = status_rows(tree.root)
+    assert "outside the project" in said(rows[run.rel])
+    with open(os.path.join(tree.root, "runwatch.toml"), "a") as f:
+        f.write(f'link_targets = ["{scratch}"]\n')
+    rows, _ = status_rows(tree.root)
+    for exp in tree.runs:
+        want = "failed" if exp.status == "stuck" else exp.status
+        assert (rows[exp.rel]["status"], rows[exp.rel]["completed_epochs"]) == (want, exp.completed_epochs), rows[exp.rel]
