@@ -44,7 +44,7 @@ def user_errors(fn: F) -> F:
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from runwatch.layout import LayoutError
+        from runwatch.project import LayoutError
         from runwatch.settings import SettingsError
 
         try:
@@ -123,7 +123,7 @@ def project_options(fn: F) -> F:
 
 def open_project(root: str | None, paths: Sequence[str], sleep_time: int | None, outdated_days: float | None) -> Any:
     from runwatch.cli_scan import check_project, infer_root
-    from runwatch.layout import Project
+    from runwatch.project import Project
     from runwatch.settings import load_settings
 
     r = infer_root(root, paths)
@@ -155,6 +155,21 @@ def cli() -> None:
     runwatch notify              messages and hooks when a run changes status
     runwatch demo                a live demo project with the dashboard
     """
+
+
+def _layouts_help() -> str:
+    """The layouts runwatch reads, from their registry (runwatch.layouts.LAYOUTS)."""
+    from runwatch.layouts import LAYOUTS
+
+    return (
+        "\n\n\b\nRuns it finds (settings: layout = auto | "
+        + " | ".join(layout.name for layout in LAYOUTS)
+        + "):\n"
+        + "\n".join(f"  {layout.name:<12} {layout.title}" for layout in LAYOUTS)
+    )
+
+
+cli.help = (cli.help or "") + _layouts_help()
 
 
 # ---------------------------------------------------------------- status
@@ -195,8 +210,8 @@ def status(
 ) -> None:
     """Status of every run under the project, or of the given PATHS.
 
-    PATHS may be config files, folders under configs/, work dirs under logs/, globs
-    (quoted) or run names such as trainers/group_0/run_3.
+    PATHS may be run folders, config files, folders under configs/, work dirs under
+    logs/, globs (quoted) or run names such as trainers/group_0/run_3 or outputs/bert.
     """
     from runwatch.cli_scan import (
         Scanner,

@@ -215,6 +215,17 @@ def _read_settings_file(path: str, max_bytes: int = 1024 * 1024) -> bytes:
     return data
 
 
+# The values ``layout`` may take: "auto" and every layout of the registry (runwatch.layouts, which
+# declares them when imported; importing runwatch imports it).
+_LAYOUT_NAMES: tuple[str, ...] = ("auto",)
+
+
+def declare_layouts(names: tuple[str, ...]) -> None:
+    """The registry's layout names, for validating the ``layout`` setting."""
+    global _LAYOUT_NAMES
+    _LAYOUT_NAMES = tuple(names)
+
+
 def load_settings(root: str | os.PathLike[str] = ".", **overrides: Any) -> Settings:
     """Settings for a project root: defaults, then the settings file, then overrides.
 
@@ -273,8 +284,8 @@ def _validate(data: dict[str, Any], path: Path) -> dict[str, Any]:
                 raise SettingsError(f"{path}: setting {key!r} must be true or false, got {value!r}")
         elif name == "progress_json" and value not in ("off", "missing", "full", "legacy"):
             raise SettingsError(f"{path}: setting {key!r} must be one of off, missing (full, legacy: older names of missing); got {value!r}")
-        elif name == "layout" and value not in ("auto", "pylon", "huggingface", "lightning"):
-            raise SettingsError(f"{path}: setting {key!r} must be one of auto, pylon, huggingface, lightning; got {value!r}")
+        elif name == "layout" and value not in _LAYOUT_NAMES:
+            raise SettingsError(f"{path}: setting {key!r} must be one of {', '.join(_LAYOUT_NAMES)}; got {value!r}")
         elif name == "epoch_dir_pattern" and (not isinstance(value, str) or "{n}" not in value):
             raise SettingsError(f"{path}: setting {key!r} must contain '{{n}}', got {value!r}")
         out[name] = value

@@ -15,7 +15,9 @@ PKG = os.path.join(ROOT, "runwatch")
 LAYERS = {
     # 0, foundations: data types, path arithmetic, settings, process-wide state
     "runwatch.settings": 0,
+    "runwatch.project": 0,
     "runwatch.layout": 0,
+    "runwatch.layouts.pylon.paths": 0,
     "runwatch.process_info": 0,
     "runwatch.sharing": 0,
     "runwatch.state": 0,

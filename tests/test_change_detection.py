@@ -12,7 +12,7 @@ from runwatch.progress_tracking import change_detection
 from runwatch.progress_tracking.base_progress_tracker import EpochRecord, RunDetails
 from runwatch.progress_tracking.change_detection import Fingerprint, listing_names
 from runwatch.progress_tracking.compact import pack_dir_identity, unpack_dir_identity
-from runwatch.progress_tracking.progress_cache import safe_loads
+from runwatch.progress_tracking.progress_store import safe_loads
 
 from test_pylon_sim import project  # noqa: F401  (the fixture: a copy of the simulated Pylon project)
 
@@ -106,7 +106,7 @@ def test_extra_inputs_are_part_of_the_key(tmp_path):
 
 
 def test_own_files_are_left_out_of_the_names():
-    from runwatch.progress_tracking.progress_cache import PROGRESS_JSON
+    from runwatch.progress_tracking.progress_store import PROGRESS_JSON
 
     assert listing_names({"a.log": 1, PROGRESS_JSON: 2, f".{PROGRESS_JSON}.123.tmp": 3}, {"epoch_0": 1}) == ("a.log", "epoch_0")
 

@@ -11,26 +11,17 @@ from __future__ import annotations
 
 import math
 import os
+import posixpath
 import re
 from typing import Any
 
 from runwatch.configs.facts import ClassRef, ConfigFacts, StageFacts
-from runwatch.layouts.common import (
-    RunFolderDetails,
-    RunFolderLayout,
-    RunFolderTracker,
-    newest_writer,
-    StatMemo,
-    lab_logs,
-    event_files,
-    listing,
-    read_events,
-    seen,
-    stat_or_none,
-    step_rate_eta,
-)
-from runwatch.progress_tracking.base_progress_tracker import EpochRecord
+from runwatch.layouts.base import ProcessMatcher
+from runwatch.project import Project
+from runwatch.layouts.common import RunFolderDetails, RunFolderLayout, RunFolderTracker, StatMemo, event_files, listing, newest_writer
+from runwatch.progress_tracking.observation import Observation
 from runwatch.progress_tracking.progress_info import ProgressInfo, register_runner_type
+from runwatch.progress_tracking.recording_reader import RecordingReader
 from runwatch.readers.jsonfile import read_json_tolerant
 from runwatch.readers.torchpickle import plain, read_torch_file
 from runwatch import state as _state
@@ -108,8 +99,8 @@ def _read_facts(run: str) -> tuple[ConfigFacts, list[str]]:
     return ConfigFacts(path=run, stages=[stage], warnings=problems), deps
 
 
-def _state_at(path: str) -> tuple[dict[str, Any] | None, str | None]:
-    value, problem = read_json_tolerant(path)
+def _state_at(reader: RecordingReader, path: str) -> tuple[dict[str, Any] | None, str | None]:
+    value, problem = reader.json(path)
     if problem is None and not isinstance(value, dict):
         return None, f"{path}: not a trainer state (expected a JSON object)"
     return value, problem
@@ -161,14 +152,9 @@ class HuggingFaceProgressTracker(RunFolderTracker):
     def complete_from(self, progress: ProgressInfo) -> bool:
         return complete_from(progress)
 
-    def calculate_progress(self) -> ProgressInfo:
+    def observe(self, reader: RecordingReader, names: tuple[str, ...]) -> tuple[Observation, RunFolderDetails]:
         wd = self.work_dir
-        warnings: list[str] = list(self.extra_warnings)
-        top_m, names = listing(wd)
-        if top_m is None:
-            return self._unreadable()
-        dirs: dict[str, Any] = {wd: (top_m, names)}
-        files: dict[str, Any] = {}
+        warnings: list[str] = []
         # The newest saved state: the top one (save_state) or the highest checkpoint's.
         cks = checkpoints(names)
         paths = [os.path.join(wd, STATE)] if STATE in names else []
@@ -177,39 +163,34 @@ class HuggingFaceProgressTracker(RunFolderTracker):
         state: dict[str, Any] | None = None
         state_mtimes: list[float] = []
         for p in paths:
-            st = stat_or_none(p)
-            files[p] = seen(st)
-            s, problem = _state_at(p)
+            s, problem = _state_at(reader, p)
             if problem:
                 warnings.append(problem)
                 continue
-            if st is not None:
-                state_mtimes.append(st.st_mtime)
+            seen = reader.files.get(p)
+            if seen is not None:
+                state_mtimes.append(seen[0])
             if s is not None and (state is None or (s.get("global_step") or 0) > (state.get("global_step") or 0)):
                 state = s
         state = state or {}
         # TensorBoard events: liveness (mtime), the current step and the step rate.
-        runs_dir = os.path.join(wd, "runs")
         events: list[str] = []
         if "runs" in names:
-            rm, rnames = listing(runs_dir)
-            dirs[runs_dir] = (rm, rnames)
-            for n in rnames:
+            runs_dir = os.path.join(wd, "runs")
+            for n in reader.listdir(runs_dir)[1]:
                 sub = os.path.join(runs_dir, n)
-                sm, snames = listing(sub)
+                sm, snames = reader.listdir(sub)
                 if sm is not None:
-                    dirs[sub] = (sm, snames)
                     events += event_files(sub, snames)
         logs: list[tuple[str, float]] = []
         for p in events:
-            st = stat_or_none(p)
-            files[p] = seen(st)
-            if st is not None:
-                logs.append((os.path.relpath(p, wd), st.st_mtime))
-        text_logs, error = lab_logs(wd, names, self.settings.trainer_log_pattern, files)
+            mtime = reader.mtime(p)
+            if mtime is not None:
+                logs.append((os.path.relpath(p, wd), mtime))
+        text_logs, error = reader.text_logs(wd, names, self.settings.trainer_log_pattern)
         logs += text_logs
         logs.sort(key=lambda x: x[1], reverse=True)
-        scalars = read_events(events, warnings) if events else []
+        scalars = reader.event_scalars(events, warnings) if events else []
         points = [(s.wall_time, s.step) for s in scalars if s.tag.startswith("train/")]
         ev_step = max((s for _, s in points), default=0)
         ev_epoch = max((s.value for s in scalars if s.tag == "train/epoch"), default=None)
@@ -218,8 +199,8 @@ class HuggingFaceProgressTracker(RunFolderTracker):
         max_steps = _count(state.get("max_steps"))
         total_epochs = _count(state.get("num_train_epochs"))
         epoch = max(x for x in (_num(state.get("epoch")), ev_epoch, 0.0) if x is not None)
-        completed = int(math.floor(epoch + 1e-6))
-        history = state.get("log_history") if isinstance(state.get("log_history"), list) else []
+        raw_history = state.get("log_history")
+        history: list[Any] = raw_history if isinstance(raw_history, list) else []
         trained = any(isinstance(e, dict) and "train_runtime" in e for e in history)
         callbacks = _dict(state.get("stateful_callbacks"))
         control = _dict(callbacks.get("TrainerControl"))
@@ -228,14 +209,9 @@ class HuggingFaceProgressTracker(RunFolderTracker):
         es = _dict(es[0] if isinstance(es, list) and es else es)  # a list when several are registered
         patience = _dict(es.get("args")).get("early_stopping_patience")
         counter = _dict(es.get("attributes")).get("early_stopping_patience_counter")
-        reached = max_steps is not None and step >= max_steps
-        early = isinstance(patience, int) and isinstance(counter, int) and counter >= patience and not reached
-        complete = reached or trained or early or stop_flag
-        # Scores: every evaluation, the best as the state names it.
+        # Scores: every evaluation, the best as the state names it (else replayed with the directions).
         evals = eval_entries(history)
-        records = [EpochRecord(index=i, finished=True, scores=e["scores"]) for i, e in enumerate(evals)]
-        latest = evals[-1]["scores"] if evals else None
-        best = best_epoch = None
+        best_index = None
         best_step = state.get("best_global_step")
         if not (isinstance(best_step, int) and not isinstance(best_step, bool)) and isinstance(state.get("best_model_checkpoint"), str):
             m = _CHECKPOINT.match(os.path.basename(state["best_model_checkpoint"].rstrip("/\\")))
@@ -243,47 +219,76 @@ class HuggingFaceProgressTracker(RunFolderTracker):
         if isinstance(best_step, int):
             for i, e in enumerate(evals):
                 if e["step"] == best_step:
-                    best, best_epoch = e["scores"], i
-        if best is None and evals and self.config is not None and self.config.directions:
-            from runwatch.progress_tracking.early_stopping import replay
-
-            trace = replay([e["scores"] for e in evals], self.config.directions, None)
-            if trace.best_index is not None:
-                best, best_epoch = evals[trace.best_index]["scores"], trace.best_index
+                    best_index = i
         if not state:
             warnings.append(f"{wd}: no readable {STATE} yet (written at the first save)")
         if total_epochs is None and max_steps is None:
             warnings.append(f"{wd}: total unknown (no max_steps / num_train_epochs in the state)")
-        pct = (
-            100.0 if complete else (min(100.0, step * 100.0 / max_steps) if max_steps else (min(100.0, epoch * 100.0 / total_epochs) if total_epochs else 0.0))
-        )
-        eta = None if complete else step_rate_eta(points, step, max_steps)
-        start = min((s.wall_time for s in scalars), default=None)
-        last = max([m for _, m in logs[:1]] + state_mtimes, default=None)
-        self.details = RunFolderDetails(epochs=records, logs=logs, eta_seconds=eta, writer=newest_writer(events))
-        self._hint = {}
-        self._watch(dirs, files)
-        return ProgressInfo(
-            completed_epochs=completed,
-            progress_percentage=pct,
-            early_stopped=early,
-            early_stopped_at_epoch=completed if early else None,
-            runner_type=RUNNER_TYPE,  # type: ignore[arg-type]
+        obs = Observation(
+            completed_epochs=int(math.floor(epoch + 1e-6)),
             total_epochs=total_epochs,
-            start_time=start,
-            last_update_time=last,
-            best_score=best,
-            latest_score=latest,
-            error_message=error,
-            warnings=warnings or None,
-            best_epoch=best_epoch,
             completed_steps=step,
             total_steps=max_steps,
+            epoch_progress=epoch,
+            series=[e["scores"] for e in evals],
+            best_index=best_index,
+            stopped_early=isinstance(patience, int) and isinstance(counter, int) and counter >= patience,
+            finished=trained or stop_flag,
+            step_points=points,
+            start_time=min((s.wall_time for s in scalars), default=None),
+            last_update_time=max([m for _, m in logs[:1]] + state_mtimes, default=None),
+            warnings=warnings,
+            error_message=error,
         )
+        return obs, RunFolderDetails(logs=logs, writer=newest_writer(events))
+
+
+OUTPUT_FLAGS = ("--output_dir", "--output-dir")
+
+
+def output_dir_argument(argv: list[str]) -> str | None:
+    for i, tok in enumerate(argv):
+        if tok in OUTPUT_FLAGS:
+            return argv[i + 1] if i + 1 < len(argv) else None
+        for flag in OUTPUT_FLAGS:
+            if tok.startswith(flag + "="):
+                return tok[len(flag) + 1 :]
+        if tok.startswith("output_dir="):
+            return tok[len("output_dir=") :]
+    return None
+
+
+class OutputDirMatcher(ProcessMatcher):
+    """A Hugging Face script's ``--output_dir X`` (HfArgumentParser's spelling, ``--output-dir`` and
+    ``output_dir=X`` too) names its run folder, resolved against the process's working directory,
+    even before the first checkpoint makes it a run. Only what the command line says for certain
+    is used; a run launched without it is matched by the writer its event file names
+    (``RunFolderDetails.writer``)."""
+
+    def __init__(self, project: Project) -> None:
+        self.root = os.path.normpath(project.root)
+
+    def is_candidate(self, text: str) -> bool:
+        return "output_dir" in text or "output-dir" in text
+
+    def match(self, argv: list[str], text: str, cwd: str | None) -> tuple[str, bool] | None:
+        out = output_dir_argument(argv)
+        if not out:
+            return None
+        absolute = posixpath.normpath(out if posixpath.isabs(out) else posixpath.join(cwd or self.root, out))
+        if not absolute.startswith(self.root + os.sep):
+            return None
+        return os.path.relpath(absolute, self.root).replace(os.sep, "/"), False
 
 
 class HuggingFaceLayout(RunFolderLayout):
+    """Hugging Face Trainer: an ``output_dir`` holding ``trainer_state.json`` (top or in a checkpoint)."""
+
     name = "huggingface"
+    title = "Hugging Face Trainer (output_dir with checkpoint-*/trainer_state.json)"
     tracker_class = HuggingFaceProgressTracker
     marks_run = staticmethod(is_run_dir)
     read_facts = staticmethod(_read_facts)
+
+    def process_matcher(self, project: Project, remote: bool) -> ProcessMatcher | None:
+        return OutputDirMatcher(project)

@@ -32,7 +32,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from runwatch.layout import Project
+from runwatch.project import Project
 from runwatch.live.index import Delta, LiveIndex
 from runwatch.live.notify_delivery import BACKOFF_BASE_S, TargetWorker
 from runwatch.live.notify_memory import TransitionMemory, setup_key

@@ -54,7 +54,7 @@ from typing import Any
 from collections.abc import Callable
 
 from runwatch.progress_tracking.change_notify import NOTIFIER
-from runwatch.progress_tracking.progress_cache import OWN_NAMES_PREFIXES
+from runwatch.progress_tracking.progress_store import OWN_NAMES_PREFIXES
 from runwatch.sharing import MISSING_HINT, shared_hint, shared_names, shared_paths
 
 # A dir modified this recently may still gain entries within the same mtime tick

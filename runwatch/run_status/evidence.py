@@ -13,7 +13,7 @@ import statistics
 from dataclasses import dataclass
 from typing import Any
 
-from runwatch.layout import Project
+from runwatch.project import Project
 from runwatch.process_info import ProcessInfo, ProcessSnapshot
 from runwatch.readers.log_end import end_of_file
 from runwatch.readers.run_output import find_output

@@ -17,11 +17,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from runwatch.configs.facts import ConfigFacts
-from runwatch.layout import LayoutError, Project
-from runwatch.layouts import LayoutRun, run_for
+from runwatch.errors import LayoutError
+from runwatch.project import Project
+from runwatch.layouts import LayoutRun, name_of, run_for
 from runwatch.process_info import ProcessInfo, ProcessMonitor, ProcessSnapshot, default_monitor
 from runwatch.progress_tracking.base_progress_tracker import BaseProgressTracker, RunDetails
-from runwatch.progress_tracking.progress_cache import ProgressStore
+from runwatch.progress_tracking.progress_store import ProgressStore
 from runwatch.progress_tracking.progress_info import ProgressInfo
 from runwatch.readers.artifacts import get_epoch_last_update
 from runwatch.readers.logs import get_log_last_update, list_logs
@@ -111,14 +112,11 @@ _SAFE_PARTS = frozenset(("best_score", "latest_score", "warnings", "output_tail"
 
 
 def _normalize_process_map(m: dict[str, ProcessInfo] | None, project: Project) -> dict[str, ProcessInfo]:
-    """Accept a map keyed by any config spelling (or by config_rel) and key it by config_rel."""
+    """Accept a map keyed by any run key (a config path, a run folder) or by run name, and key it by run name."""
     out: dict[str, ProcessInfo] = {}
     for k, v in (m or {}).items():
-        try:
-            rel = project.config_rel(k) if (k.endswith(".py") or os.sep in k and k.startswith((".", os.sep))) else k
-        except LayoutError:
-            rel = k
-        out[rel] = v
+        looks_like_key = k.endswith(".py") or os.sep in k and k.startswith((".", os.sep))
+        out[(name_of(project, k) if looks_like_key else None) or k] = v
     return out
 
 

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import quote
 
-from runwatch.layout import Project
+from runwatch.project import Project
 from runwatch.live.index import LiveIndex
 from runwatch.server.app import create_app
 from runwatch.server.security import check_token, is_loopback
