@@ -75,7 +75,7 @@ ALLOWED: dict[tuple[str, str], str] = {
     ("configs/exec_mode.py", "open"): "its own mkstemp output file and the child's script text",
     ("configs/exec_mode.py", "json.load"): "its own mkstemp output file",
     # Directories and kernel files, never a run's file.
-    ("progress_tracking/progress_cache.py", "os.open"): "a work dir opened O_DIRECTORY, to write progress.json through it",
+    ("progress_tracking/progress_store.py", "os.open"): "a work dir opened O_DIRECTORY, to write progress.json through it",
     ("progress_tracking/change_detection.py", "os.open"): "directories opened O_DIRECTORY for fstat",
     ("progress_tracking/change_notify.py", "open"): "/proc/sys/fs/inotify and /proc/self/mountinfo",
     ("live/watcher.py", "open"): "/proc/mounts",
