@@ -87,7 +87,7 @@ def test_layout_setting_is_validated(tmp_path):
 
     from runwatch.settings import SettingsError, load_settings
 
-    (tmp_path / "runwatch.toml").write_text('layout = "keras"\n')
+    (tmp_path / "runwatch.toml").write_text('layout = "tensorflow"\n')
     with pytest.raises(SettingsError, match="layout"):
         load_settings(tmp_path)
     (tmp_path / "runwatch.toml").write_text('layout = "lightning"\n')

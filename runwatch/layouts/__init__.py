@@ -20,18 +20,28 @@ from collections.abc import Iterable
 from runwatch.errors import LayoutError
 from runwatch.layouts.base import Layout, LayoutRun, PathChanges, ProcessMatcher, walk_for_runs
 from runwatch.layouts.huggingface import HuggingFaceLayout
+from runwatch.layouts.keras import KerasLayout
 from runwatch.layouts.lightning import LightningLayout
+from runwatch.layouts.mmengine import MMEngineLayout
 from runwatch.layouts.pylon import PylonLayout
+from runwatch.layouts.timm import TimmLayout
+from runwatch.layouts.ultralytics import UltralyticsLayout
 from runwatch.progress_tracking.progress_store import is_own_name
 from runwatch.project import Project
 from runwatch.settings import declare_layouts
 from runwatch.state import STATE
 
 # The registry: every layout, in the order a folder is tested. A new layout is one line here.
+# YOLO and timm both write args.yaml (told apart by results.csv / summary.csv); Keras, whose files have
+# names of the user's choosing, is tested last.
 LAYOUTS: tuple[Layout, ...] = (
     PylonLayout(),
     LightningLayout(),
     HuggingFaceLayout(),
+    UltralyticsLayout(),
+    TimmLayout(),
+    MMEngineLayout(),
+    KerasLayout(),
 )
 BY_NAME: dict[str, Layout] = {layout.name: layout for layout in LAYOUTS}
 LAYOUT_NAMES: tuple[str, ...] = ("auto", *BY_NAME)
@@ -101,6 +111,17 @@ def run_for(project: Project, key: str) -> LayoutRun:
                 _RUNS[memo_key] = run
             return run
     raise LayoutError(f"{key}: not a run of {project.root} (no layout's config or run folder)")
+
+
+def hyperparameters(project: Project, key: str) -> dict[str, object]:
+    """A run's hyperparameters as one flat ``{"dotted.key": value}`` table (YOLO / timm ``args.yaml``,
+    MMEngine's dumped config, a ``.keras`` checkpoint's compile record); {} for a layout that exposes none."""
+    try:
+        run = run_for(project, key)
+    except LayoutError:
+        return {}
+    read = getattr(run.layout, "hyperparameters", None)
+    return dict(read(project, run.work_dir)) if read is not None else {}
 
 
 def name_of(project: Project, key: str) -> str | None:
@@ -233,6 +254,7 @@ def process_matchers(project: Project, remote: bool = False) -> list[ProcessMatc
 __all__ = [
     "BY_NAME",
     "LAYOUTS",
+    "hyperparameters",
     "LAYOUT_NAMES",
     "Layout",
     "LayoutRun",

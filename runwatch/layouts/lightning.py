@@ -33,7 +33,9 @@ _MARKERS = ("hparams.yaml", "metrics.csv", "checkpoints")
 
 def is_run_dir(path: str, names: frozenset[str]) -> bool:
     if not _VERSION.match(os.path.basename(path)):
-        return False
+        # A logger version of the user's naming (NeMo's exp_manager: a timestamp; ``version="run1"``):
+        # the hyperparameters file beside the logger's own output.
+        return "hparams.yaml" in names and ("metrics.csv" in names or "checkpoints" in names or any(n.startswith("events.out.tfevents.") for n in names))
     return any(m in names for m in _MARKERS) or any(n.startswith("events.out.tfevents.") for n in names)
 
 
