@@ -56,6 +56,7 @@ ALLOWED: dict[tuple[str, str], str] = {
     # The opener itself.
     ("readers/safe_open.py", "os.open"): "the checked opener: O_NONBLOCK, fstat, regular only, confined / O_NOFOLLOW",
     ("readers/safe_open.py", "os.fdopen"): "wraps a descriptor the opener checked",
+    ("readers/safe_open.py", "archive.open"): "read_zip_member: a member of a zip over open_regular, read with a byte cap",
     # runwatch's own files, written atomically: folder opened O_NOFOLLOW, temp O_EXCL 0600.
     ("atomic_files.py", "os.open"): "runwatch's own files: O_NOFOLLOW folder, O_EXCL|O_NOFOLLOW temp file",
     ("atomic_files.py", "os.fdopen"): "the temp file it just created O_EXCL",
@@ -66,6 +67,7 @@ ALLOWED: dict[tuple[str, str], str] = {
     ("readers/torchpickle.py", "self._archive.open"): "a member of that zip, read with a byte budget",
     ("readers/torchpickle.py", "z.open"): "a member of that zip, read with a byte budget",
     ("readers/artifacts.py", "zipfile.ZipFile"): "over the file object open_regular returned",
+    ("layouts/keras.py", "zipfile.ZipFile"): "over the file object open_regular returned; config.json read with read_zip_member",
     ("readers/yamlfile.py", "yaml.load"): "bytes from read_regular, a safe loader, depth and alias budgets",
     # The settings layer (layer 0) cannot import the readers: its one file is checked inline.
     ("settings.py", "os.open"): "runwatch.toml: O_NONBLOCK, fstat regular, 1 MiB (safe_open's check, inline)",

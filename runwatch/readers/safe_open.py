@@ -30,7 +30,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from runwatch.state import STATE
 
@@ -212,6 +212,16 @@ def read_bounded(f: BinaryIO, max_bytes: int, path: str) -> bytes:
     data = f.read(max_bytes + 1)
     if len(data) > max_bytes:
         raise FileTooLarge(errno.EFBIG, f"larger than {max_bytes} bytes; not read", path)
+    return data
+
+
+def read_zip_member(archive: Any, name: str, max_bytes: int, path: str) -> bytes:
+    """A member of an open ``zipfile.ZipFile`` (itself over ``open_regular``), inflated up to ``max_bytes``
+    whatever its header declares; ``FileTooLarge`` past that (a zip bomb costs the cap, no more)."""
+    with archive.open(name) as m:
+        data: bytes = m.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise FileTooLarge(errno.EFBIG, f"{name} inflates past {max_bytes} bytes; not read", path)
     return data
 
 
