@@ -261,3 +261,35 @@ def test_expanded_size_refuses_cycles_and_bombs():
         expanded_size(a)
     with pytest.raises(BudgetExceeded):
         expanded_size(pickle.loads(memo_bomb_pickle()))
+
+
+# ------------------------------------------------------------------ the framework layouts' readers (JSON lines, dumped configs)
+
+
+@FUZZ
+@given(data=json_texts | st.binary(max_size=500).map(lambda b: b.replace(b"\x00", b"\n")))
+@example(data=b"[" * 100_000 + b"\n{}\n")
+def test_json_lines_reader(data):
+    from runwatch.readers.jsonlines import JsonLinesTail
+
+    tail = JsonLinesTail(_write(data, "log.jsonl"))
+    out = _timed(tail.read)
+    assert isinstance(out, list) and all(isinstance(x, dict) for x in out)
+
+
+@FUZZ
+@given(
+    text=st.text(max_size=300)
+    | st.lists(st.sampled_from(["dict(", ")", "[", "]", "{", "}", "a=", "1", ",", "'x'", "**", "10", "\n", "lr = ", "max_epochs = "]), max_size=120).map(
+        "".join
+    )
+)
+@example(text="x = " + "[" * 100_000)
+@example(text="x = 10 ** 10 ** 10\nmax_epochs = 3\n")
+@example(text="x = 'a' * 10 ** 10\n")
+def test_dumped_config_reader(text):
+    from runwatch.readers.dumped_config import read_dumped_config
+
+    value, problem = _timed(read_dumped_config, _write(text.encode("utf-8", "surrogatepass"), "config.py"))
+    assert isinstance(value, dict)
+    assert problem is None or "config.py" in problem
