@@ -150,6 +150,7 @@ def cli() -> None:
     runwatch status --json       the same, as one JSON document (see docs/cli.md)
     runwatch status --jsonl      one JSON record per run and line, for pipes
     runwatch show RUN            one run in depth: epochs, scores, log tail
+    runwatch compare RUN...      runs side by side: curves, hyperparameters, datapoints
     runwatch serve               the web dashboard
     runwatch hub A=URL B=URL     one dashboard over many clusters' `serve` agents
     runwatch notify              messages and hooks when a run changes status
@@ -359,6 +360,80 @@ def show(
     from runwatch.render import print_trimmed, run_detail
 
     print_trimmed(make_console(), run_detail(row, project.root, lines))
+
+
+# ---------------------------------------------------------------- compare
+
+
+@cli.command()
+@click.argument("runs", nargs=-1, required=True)
+@project_options
+@click.option("--metric", "-m", default=None, help="The metric to compare (default: the one most runs have); a sub-metric is NAME[i].")
+@click.option("--x", "x", type=click.Choice(["epoch", "step"]), default="epoch", show_default=True, help="Curves per epoch, or per step (HF, Lightning).")
+@click.option("--epoch", default=None, metavar="N|latest|best", help="The epoch of the per-datapoint maps (default: each run's latest).")
+@click.option(
+    "--percentile", type=click.FloatRange(0, 100), default=25.0, show_default=True, help="A datapoint fails in a run when worse than this percentile."
+)
+@click.option("--hardest", type=click.IntRange(0, 1000), default=10, show_default=True, help="How many of the hardest datapoints to list.")
+@click.option("--datapoint", type=click.IntRange(min=0), default=None, help="Show this datapoint's scores in every run and epoch.")
+@click.option("--sort", default=None, metavar="KEY", help="Sort the hyperparameter table by a key, best, latest or name (-KEY: descending).")
+@click.option("--what", default=None, metavar="DOC[,DOC]", help="Documents: metrics, curves, hparams, failures, hardest, map, datapoint.")
+@click.option("--json", "as_json", is_flag=True, help="Print the documents as one JSON object (the same as /api/compare/...).")
+@source_options
+@user_errors
+def compare(
+    runs: tuple[str, ...],
+    root: str | None,
+    sleep_time: int | None,
+    outdated_days: float | None,
+    metric: str | None,
+    x: str,
+    epoch: str | None,
+    percentile: float,
+    hardest: int,
+    datapoint: int | None,
+    sort: str | None,
+    what: str | None,
+    as_json: bool,
+    sources: Any,
+) -> None:
+    """Compare runs: curves of a metric, differing hyperparameters, common failures, hardest datapoints.
+
+    RUNS are run names, config paths, work dirs or folders (every run under them).
+    """
+    from runwatch.cli_compare import DEFAULT_WHAT, WHAT, documents, parse_epoch, scan_runs
+    from runwatch.cli_scan import build_monitor
+
+    wanted = tuple(w.strip() for w in what.split(",") if w.strip()) if what else DEFAULT_WHAT
+    unknown = [w for w in wanted if w not in WHAT]
+    if unknown:
+        raise CliError(f"--what: unknown document {', '.join(unknown)}; known: {', '.join(WHAT)}")
+    try:
+        ep = parse_epoch(epoch)
+    except ValueError as e:
+        raise CliError(str(e)) from None
+    project = open_project(root, runs, sleep_time, outdated_days)
+    monitor = build_monitor(project, sources)
+    try:
+        found = scan_runs(project, runs, monitor)
+    finally:
+        _close(monitor)
+    if not found:
+        raise CliError(f"{' '.join(runs)}: no runs found")
+    from runwatch.compare.views import CompareError
+
+    try:
+        docs = documents(project, found, wanted, metric, x, ep, percentile, hardest, datapoint, sort)
+    except CompareError as e:
+        raise CliError(str(e)) from None
+    if as_json:
+        click.echo(json.dumps(docs, indent=2, allow_nan=False))
+        return
+    from runwatch.cli_compare import render
+    from runwatch.render import print_trimmed
+
+    console = make_console()
+    print_trimmed(console, render(docs, console.width, color=not console.no_color))
 
 
 # ---------------------------------------------------------------- serve

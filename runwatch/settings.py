@@ -133,8 +133,8 @@ class Settings:
     workers: int = 0
     # The [notify] section: notifications and hooks on status transitions.
     notify: NotifySettings = field(default_factory=NotifySettings)
-    # Which layout's runs to look for (runwatch.layouts): "auto" finds Pylon configs and the
-    # Hugging Face / Lightning run folders their marker files reveal; a name forces that one.
+    # Which layouts' runs to look for: "auto" (every layout of the registry, runwatch.layouts.LAYOUTS)
+    # or one layout's name. docs/settings.md describes it from the registry.
     layout: str = "auto"
     # Watch every finished epoch (its dir's mtime and its scores file's stat) on every check, so a
     # rewritten or removed file of an old epoch shows at once; false watches only the epochs still
@@ -144,6 +144,12 @@ class Settings:
     # (inotify): while nothing in its dirs changes, a check is one stat of its work dir instead of
     # one per watched path. Never used on network or FUSE file systems; false: stats only.
     kernel_watches: bool = True
+    # Comparing runs (runwatch compare, the page's compare panel): per-datapoint scores read into
+    # columns are kept in memory up to this many MB per process (the server's memory for them).
+    compare_cache_mb: int = 256
+    # The same columns kept on disk in <cache_dir>/datapoints up to this many MB, least recently
+    # used removed first (0 turns the disk cache off).
+    compare_disk_cache_mb: int = 2048
 
     def epoch_dir_name(self, n: int) -> str:
         return self.epoch_dir_pattern.format(n=n)
@@ -174,7 +180,7 @@ class Settings:
 
 
 _TUPLE_FIELDS = {f.name for f in fields(Settings) if f.type.startswith("tuple")}
-_INT_FIELDS = {"sleep_time", "outdated_days", "workers", "stall_floor", "stall_default"}
+_INT_FIELDS = {"sleep_time", "outdated_days", "workers", "stall_floor", "stall_default", "compare_cache_mb", "compare_disk_cache_mb"}
 _FLOAT_FIELDS = {"stall_factor"}
 _BOOL_FIELDS = {"slurm", "slurm_all_users", "exec_configs", "tmux_output", "watch_finished_epochs", "kernel_watches"}
 _ALIASES = {

@@ -35,6 +35,7 @@ LAYERS = {
     # 3, status: the decision, the scan engine, the view model
     "runwatch.run_status": 3,
     "runwatch.view_model": 3,
+    "runwatch.compare": 3,
     # 4, sources of processes and jobs; the tree generator
     "runwatch.processes": 4,
     "runwatch.testing": 4,
@@ -46,6 +47,7 @@ LAYERS = {
     "runwatch.cli_scan": 8,
     "runwatch.render": 8,
     "runwatch.cli_watch": 8,
+    "runwatch.cli_compare": 8,
     "runwatch.settings_doc": 8,
     "runwatch.demo": 8,
     "runwatch.cli": 8,

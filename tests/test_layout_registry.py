@@ -47,7 +47,7 @@ def test_a_layout_declared_by_its_capabilities_not_its_name(tmp_path):
     assert bare.run_of_key(project, str(tmp_path)) is None and bare.process_matcher(project, False) is None
     ch = PathChanges()
     assert bare.map_change(project, str(tmp_path), {}, ch) is False and ch == PathChanges()
-    assert bare.facts_batch(project, ["x"])["x"].path == "x"
+    assert bare.facts_batch(project, ["x"])["x"].path == "x" and bare.hyperparameters(project, "x") == {}
     with pytest.raises(NotImplementedError):
         bare.tracker(project, "x", bare.facts(project, "x"))
 
@@ -88,3 +88,40 @@ def test_a_folder_of_framework_runs_is_a_project_with_no_configs(tmp_path):
     shutil.rmtree(other)
     delta = idx.apply_changes([str(other)])
     assert delta is not None and len(delta.removed) == 1
+
+
+def test_a_new_top_folder_of_runs_is_watched_within_seconds(tmp_path):
+    """A run started into a folder the watcher did not watch yet (outputs2/) reaches the index in seconds."""
+    import asyncio
+    import json
+    import time
+
+    from runwatch.live.index import LiveIndex
+    from runwatch.live.watcher import Watcher
+    from runwatch.process_info import ProcessSnapshot
+    from runwatch.project import Project
+
+    def hf_run(folder, step):
+        (folder / f"checkpoint-{step}").mkdir(parents=True)
+        state = {"global_step": step, "max_steps": 8, "num_train_epochs": 2, "epoch": step / 4, "log_history": []}
+        (folder / f"checkpoint-{step}" / "trainer_state.json").write_text(json.dumps(state))
+
+    hf_run(tmp_path / "outputs" / "a", 4)
+    idx = LiveIndex(Project.at(str(tmp_path)), monitor=ProcessSnapshot(), use_store=False)
+    idx.full_scan()
+
+    async def scenario():
+        w = Watcher(idx, polling=False, sweep_interval=0.5)
+        task = asyncio.create_task(w.run())
+        await asyncio.sleep(1.0)
+        t = time.monotonic()
+        await asyncio.to_thread(hf_run, tmp_path / "outputs2" / "b", 4)
+        while time.monotonic() - t < 20 and "outputs2/b" not in idx.by_rel:
+            await asyncio.sleep(0.1)
+        took = time.monotonic() - t
+        w.stop()
+        await asyncio.wait_for(task, timeout=10)
+        return took
+
+    took = asyncio.run(scenario())
+    assert "outputs2/b" in idx.by_rel and took < 10, took

@@ -120,8 +120,7 @@ def hyperparameters(project: Project, key: str) -> dict[str, object]:
         run = run_for(project, key)
     except LayoutError:
         return {}
-    read = getattr(run.layout, "hyperparameters", None)
-    return dict(read(project, run.work_dir)) if read is not None else {}
+    return dict(run.layout.hyperparameters(project, run.key or run.work_dir))  # a run is asked by its key (Pylon: its config)
 
 
 def name_of(project: Project, key: str) -> str | None:
@@ -220,29 +219,36 @@ def map_paths(project: Project, paths: Iterable[str], known: dict[str, str]) -> 
     return ch
 
 
-_WATCH_ROOTS: dict[tuple[str, str], tuple[float, tuple[str, ...]]] = STATE.table("layouts.watch_roots")
-WATCH_ROOTS_TTL_S = 30.0
+_WATCH_ROOTS: dict[tuple[str, str], tuple[float, float, tuple[str, ...]]] = STATE.table("layouts.watch_roots")
+# How often the walk behind the watched top folders is redone: the walk's own cost times
+# WATCH_ROOTS_COST_FACTOR (at most 1/200 of the time spent walking), within these bounds.
+WATCH_ROOTS_MIN_S = 3.0
+WATCH_ROOTS_MAX_S = 30.0
+WATCH_ROOTS_COST_FACTOR = 200.0
 
 
 def watch_roots(project: Project) -> tuple[str, ...]:
     """The folders a live watcher watches: each layout's own trees that exist, and the top folders under
     the root that hold marker runs.
 
-    A watcher asks at every sweep; the walk behind the marker part is redone at most every
-    ``WATCH_ROOTS_TTL_S`` seconds (a new top folder of runs is watched within that time).
+    A watcher asks at every sweep; the walk behind the marker part is redone after
+    ``WATCH_ROOTS_COST_FACTOR`` times what the last walk took, between ``WATCH_ROOTS_MIN_S``
+    and ``WATCH_ROOTS_MAX_S``: a new top folder of runs is watched within a few sweeps where
+    walking is cheap (a folder of runs), and a large tree is walked no more than 1/200 of the time.
     """
     own = tuple(t for t in _own_trees(project) if os.path.isdir(t))
     key = (project.root, project.settings.layout or "auto")
     hit = _WATCH_ROOTS.get(key)
     now = time.monotonic()
-    if hit is not None and now - hit[0] < WATCH_ROOTS_TTL_S:
-        return own + hit[1]
+    if hit is not None and now - hit[0] < hit[1]:
+        return own + hit[2]
     root = project.root
     tops = {os.path.join(root, os.path.relpath(k, root).split(os.sep)[0]) for k in discover_marked_runs(project)}
     roots = tuple(sorted(t for t in tops if os.path.isdir(t) and t not in own))
+    took = time.monotonic() - now
     if len(_WATCH_ROOTS) > 64:
         _WATCH_ROOTS.clear()
-    _WATCH_ROOTS[key] = (now, roots)
+    _WATCH_ROOTS[key] = (now, min(WATCH_ROOTS_MAX_S, max(WATCH_ROOTS_MIN_S, took * WATCH_ROOTS_COST_FACTOR)), roots)
     return own + roots
 
 

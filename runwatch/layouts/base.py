@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from runwatch.configs.facts import ConfigFacts
 from runwatch.project import Project
@@ -192,6 +192,17 @@ class Layout:
         """What tells this layout's runs from a process's command line, or None when a command line never
         names its run (such a run's process is found from what it writes). Default: None."""
         return None
+
+    # ------------------------------------------------------------------ comparing runs (docs/compare.md)
+
+    def hyperparameters(self, project: Project, run: str) -> dict[str, Any]:
+        """The run's hyperparameters as one flat ``{"dotted.key": value}`` table (``optimizer.args.lr``: 0.01;
+        ``layouts.run_params.flatten_params``); ``run``: its key (Pylon: its config). Default: none known ({})."""
+        return {}
+
+    def step_series(self, project: Project, run: str) -> dict[str, list[tuple[float, float]]]:
+        """``{metric: [(step, value), ...]}`` where the layout logs per step. Default: none (per epoch only)."""
+        return {}
 
 
 # Entries of one folder looked at: a folder of millions of files (a dataset) is not a run folder.

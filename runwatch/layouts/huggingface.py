@@ -21,6 +21,7 @@ from runwatch.project import Project
 from runwatch.layouts.common import RunFolderDetails, RunFolderLayout, RunFolderTracker, StatMemo, event_files, listing, newest_writer
 from runwatch.progress_tracking.observation import Observation
 from runwatch.progress_tracking.progress_info import ProgressInfo, register_runner_type
+from runwatch.layouts.run_params import flatten_params
 from runwatch.progress_tracking.recording_reader import RecordingReader
 from runwatch.readers.jsonfile import read_json_tolerant
 from runwatch.readers.torchpickle import plain, read_torch_file
@@ -281,6 +282,36 @@ class OutputDirMatcher(ProcessMatcher):
         return os.path.relpath(absolute, self.root).replace(os.sep, "/"), False
 
 
+def hyperparameters(work_dir: str) -> dict[str, Any]:
+    """The run's TrainingArguments, flat (``learning_rate``, ``lr_scheduler_type``...)."""
+    args, _ = training_args(work_dir)
+    return flatten_params(args) if args else {}
+
+
+def step_series(work_dir: str) -> dict[str, list[tuple[float, float]]]:
+    """Every number of the newest saved state's log history by its step (``loss``, ``learning_rate``, ``eval_*``)."""
+    names = listing(work_dir)[1]
+    paths = [os.path.join(work_dir, STATE)] if STATE in names else []
+    cks = checkpoints(names)
+    if cks:
+        paths.append(os.path.join(work_dir, cks[-1][1], STATE))
+    best: dict[str, Any] | None = None
+    for p in paths:
+        s, problem = read_json_tolerant(p)
+        if problem is None and isinstance(s, dict) and (best is None or (s.get("global_step") or 0) > (best.get("global_step") or 0)):
+            best = s
+    history = best.get("log_history") if best else None
+    out: dict[str, list[tuple[float, float]]] = {}
+    for e in history if isinstance(history, list) else []:
+        step = _num(e.get("step")) if isinstance(e, dict) else None
+        if step is None:
+            continue
+        for k, v in e.items():
+            if k not in ("step", "epoch") and _num(v) is not None and not k.endswith(("_runtime", "_per_second", "total_flos")):
+                out.setdefault(k, []).append((step, float(v)))
+    return out
+
+
 class HuggingFaceLayout(RunFolderLayout):
     """Hugging Face Trainer: an ``output_dir`` holding ``trainer_state.json`` (top or in a checkpoint)."""
 
@@ -289,6 +320,12 @@ class HuggingFaceLayout(RunFolderLayout):
     tracker_class = HuggingFaceProgressTracker
     marks_run = staticmethod(is_run_dir)
     read_facts = staticmethod(_read_facts)
+
+    def hyperparameters(self, project: Any, run: str) -> dict[str, Any]:
+        return hyperparameters(run)
+
+    def step_series(self, project: Any, run: str) -> dict[str, list[tuple[float, float]]]:
+        return step_series(run)
 
     def process_matcher(self, project: Project, remote: bool) -> ProcessMatcher | None:
         return OutputDirMatcher(project)

@@ -19,6 +19,7 @@ from runwatch.configs.facts import ClassRef, ConfigFacts, StageFacts
 from runwatch.layouts.common import RunFolderDetails, RunFolderLayout, RunFolderTracker, StatMemo, event_files, listing, newest_writer, stat_or_none
 from runwatch.progress_tracking.observation import Observation
 from runwatch.progress_tracking.progress_info import ProgressInfo, register_runner_type
+from runwatch.layouts.run_params import flatten_params, num
 from runwatch.progress_tracking.recording_reader import RecordingReader
 from runwatch.readers.csvmetrics import CsvTail
 from runwatch.readers.torchpickle import plain, read_torch_file
@@ -258,6 +259,42 @@ class LightningProgressTracker(RunFolderTracker):
         return obs, RunFolderDetails(logs=logs, writer=newest_writer(events))
 
 
+def hyperparameters(work_dir: str) -> dict[str, Any]:
+    """LightningCLI's ``config.yaml`` (``model.lr``, ``trainer.max_epochs``), then ``hparams.yaml`` (the module's
+    ``save_hyperparameters``) for the keys it adds, flat."""
+    out: dict[str, Any] = {}
+    data, problem = _yaml(os.path.join(work_dir, "config.yaml"))
+    if problem is None and isinstance(data, dict):
+        flatten_params(data, "", out)
+    data, problem = _yaml(os.path.join(work_dir, "hparams.yaml"))
+    if problem is None and isinstance(data, dict):
+        for k, v in flatten_params(data).items():
+            out.setdefault(k, v)
+    return out
+
+
+def step_series(work_dir: str) -> dict[str, list[tuple[float, float]]]:
+    """Every logged number by its step: ``metrics.csv``'s rows, else the event files' scalars."""
+    names = listing(work_dir)[1]
+    out: dict[str, list[tuple[float, float]]] = {}
+    if "metrics.csv" in names:
+        for r in CsvTail(os.path.join(work_dir, "metrics.csv")).read():
+            step = r.get("step")
+            if not num(step):
+                continue
+            at = float(step)  # type: ignore[arg-type]  # num(): a finite number
+            for k, v in r.items():
+                if k not in ("step", "epoch") and num(v):
+                    out.setdefault(k, []).append((at, float(v)))
+        return out
+    from runwatch.readers.tfevents import event_tail
+
+    for s in (x for p in event_files(work_dir, names) for x in event_tail(p).read()):
+        if s.tag != "epoch" and num(s.value):
+            out.setdefault(s.tag, []).append((float(s.step), float(s.value)))
+    return out
+
+
 class LightningLayout(RunFolderLayout):
     """PyTorch Lightning: ``<save_dir>/<name>/version_<N>/`` as its loggers write them."""
 
@@ -266,3 +303,9 @@ class LightningLayout(RunFolderLayout):
     tracker_class = LightningProgressTracker
     marks_run = staticmethod(is_run_dir)
     read_facts = staticmethod(_read_facts)
+
+    def hyperparameters(self, project: Any, run: str) -> dict[str, Any]:
+        return hyperparameters(run)
+
+    def step_series(self, project: Any, run: str) -> dict[str, list[tuple[float, float]]]:
+        return step_series(run)

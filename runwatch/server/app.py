@@ -263,6 +263,9 @@ def create_app(
     ]
     if feed is None:  # the launcher's failure reports go to the agent beside the runs, not to a hub
         routes.append(Route(collector.PATH, collector.endpoint(index, executor), methods=["POST"]))
+        from runwatch.server.compare_api import routes as compare_routes
+
+        routes += compare_routes(index)  # /api/compare/...: over the agent's own runs (docs/compare.md)
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.index = index
     app.state.ws = ws_server

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import glob
 import os
+from typing import Any
 
 from runwatch.configs.facts import ConfigFacts
 from runwatch.errors import LayoutError
@@ -167,6 +168,12 @@ class PylonLayout(Layout):
         from runwatch.layouts.pylon.processes import PylonProcessMatcher
 
         return PylonProcessMatcher(project, remote)
+
+    def hyperparameters(self, project: Project, run: str) -> dict[str, Any]:
+        """The config, evaluated statically (never run), flattened: ``optimizer.args.lr``."""
+        from runwatch.layouts.run_params import pylon_hyperparameters
+
+        return pylon_hyperparameters(project, run)
 
 
 def _under(path: str, folder: str) -> str | None:
