@@ -29,6 +29,7 @@ from runwatch.run_status import (
     get_log_last_update,
     get_run_status,
 )
+from runwatch.records_api import status_records
 from runwatch.settings import Settings, SettingsError, load_settings
 from runwatch.state import STATE, reset
 
@@ -64,6 +65,7 @@ def discover_runs(root: str | os.PathLike[str] | Project = ".") -> list[str]:
 
 
 __all__ = [
+    "status_records",
     "STATE",
     "STATUSES",
     "BaseProgressTracker",

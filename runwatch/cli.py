@@ -8,7 +8,6 @@ demo are imported inside the commands that use them.
 from __future__ import annotations
 
 import functools
-import json
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -16,7 +15,7 @@ from typing import Any, TypeVar
 
 import click
 
-from runwatch import __version__
+from runwatch import __version__, json_out
 from runwatch.cli_scan import SORT_KEYS
 from runwatch.errors import UserError
 from runwatch.cli_watch import first_scan as _first_scan
@@ -236,6 +235,19 @@ def status(
     failing = parse_status_list(fail_on)
     with _walk_report():  # a walk of a huge folder says how far it got (stderr) and can be interrupted
         project = open_project(root, paths, sleep_time, outdated_days)
+    if not watch and _agent_may_answer(sources, sleep_time, outdated_days):
+        fmt = "json" if as_json else "jsonl" if as_jsonl else "table"
+        request = {
+            "command": "status",
+            "paths": list(paths),
+            "status": sorted(wanted),
+            "fail_on": sorted(failing),
+            "sort": sort,
+            "format": fmt,
+            "columns": columns,
+        }
+        if _print_agent_answer(project, request):
+            return
     monitor = build_monitor(project, sources)
     try:
         scanner = Scanner(project, paths, monitor, sleep_time, outdated_days)
@@ -247,10 +259,10 @@ def status(
         result = _first_scan(scanner, configs)
         rows = sort_rows(filter_rows(result.rows, wanted), sort)
         if as_json:
-            click.echo(json.dumps(json_payload(project, result, rows), indent=2, allow_nan=False))
+            click.echo(json_out.dumps(json_payload(project, result, rows), indent=True, ascii=True))
         elif as_jsonl:
             for r in rows:
-                click.echo(json.dumps(r.json_record, allow_nan=False))
+                click.echo(json_out.dumps(r.json_record, ascii=True))
         else:
             from runwatch.render import print_trimmed, status_view
 
@@ -313,6 +325,34 @@ def _terminal_width() -> int:
     return shutil.get_terminal_size((80, 24)).columns
 
 
+def _agent_may_answer(sources: Any, sleep_time: Any, outdated_days: Any) -> bool:
+    """Whether a running agent's answer is this command's: default process sources, no option that changes a decision."""
+    from runwatch.cli_scan import ProcessSources
+
+    return sources == ProcessSources() and sleep_time is None and outdated_days is None
+
+
+def _agent_answer() -> Any:
+    from runwatch.cli_agent import answer
+
+    return answer
+
+
+def _print_agent_answer(project: Any, request: dict[str, Any]) -> bool:
+    """Print what the project's running agent answers (runwatch/cli_agent.py); False when there is none."""
+    from runwatch.cli_agent import ask
+
+    got = ask(project, request)
+    if got is None:
+        return False
+    code, payload = got
+    sys.stdout.buffer.write(payload)
+    sys.stdout.flush()
+    if code:
+        sys.exit(code)
+    return True
+
+
 def _close(monitor: Any) -> None:
     close = getattr(monitor, "close", None)
     if close is not None:
@@ -346,6 +386,9 @@ def show(
 
     project = open_project(root, [run], sleep_time, outdated_days)
     config = find_one(project, run)
+    if _agent_may_answer(sources, sleep_time, outdated_days):
+        if _print_agent_answer(project, {"command": "show", "run": config, "lines": lines, "format": "json" if as_json else "table"}):
+            return
     monitor = build_monitor(project, sources)
     try:
         result = Scanner(project, [], monitor, sleep_time, outdated_days).scan(configs=[config])
@@ -355,7 +398,7 @@ def show(
     if as_json:  # the same detail as the server's /api/runs/{id}
         from runwatch.view_model import run_detail as detail_record
 
-        click.echo(json.dumps(detail_record(row.status, row.facts, log_lines=lines), indent=2, allow_nan=False))
+        click.echo(json_out.dumps(detail_record(row.status, row.facts, log_lines=lines), indent=True, ascii=True))
         return
     from runwatch.render import print_trimmed, run_detail
 
@@ -427,7 +470,7 @@ def compare(
     except CompareError as e:
         raise CliError(str(e)) from None
     if as_json:
-        click.echo(json.dumps(docs, indent=2, allow_nan=False))
+        click.echo(json_out.dumps(docs, indent=True, ascii=True))
         return
     from runwatch.cli_compare import render
     from runwatch.render import print_trimmed
@@ -522,6 +565,8 @@ def serve(
             polling=polling,
             on_ready=lambda url: click.echo(f"runwatch dashboard: {url}  (Ctrl-C to stop)"),
             name=name,
+            # One-shot commands on this machine ask this agent (only when it sees processes as they would).
+            agent_answer=_agent_answer() if _agent_may_answer(sources, None, None) else None,
         )
     except KeyboardInterrupt:
         pass
@@ -636,7 +681,10 @@ def notify(
         raise CliError("nothing to notify: give --url URL or set [notify] urls or commands in runwatch.toml (see docs/notify.md)")
     monitor = build_monitor(project, sources)
     try:
-        scanned = asyncio.run(watch_and_notify(LiveIndex(project, monitor=monitor), notifier, polling=polling, sweep_interval=interval))
+        agent_answer = _agent_answer() if _agent_may_answer(sources, None, None) else None
+        scanned = asyncio.run(
+            watch_and_notify(LiveIndex(project, monitor=monitor), notifier, polling=polling, sweep_interval=interval, agent_answer=agent_answer)
+        )
     except KeyboardInterrupt:
         scanned = True
     finally:

@@ -15,6 +15,10 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from cachetools import LRUCache
+
+from runwatch.state import STATE
+
 SETTINGS_FILE = "runwatch.toml"
 
 
@@ -175,8 +179,17 @@ class Settings:
         return int(middle)
 
     def resolve_cache_dir(self, root: str | os.PathLike[str]) -> Path:
-        p = Path(os.path.expanduser(self.cache_dir))
-        return p if p.is_absolute() else Path(root) / p
+        key = (self.cache_dir, os.fspath(root))
+        hit = _CACHE_DIRS.get(key)
+        if hit is None:
+            p = Path(os.path.expanduser(self.cache_dir))
+            hit = _CACHE_DIRS[key] = p if p.is_absolute() else Path(root) / p
+        return hit
+
+
+# (cache_dir setting, root) -> the resolved cache dir: asked for per run by the evidence step.
+# (``~`` is expanded once: a process whose HOME changes keeps the first answer until reset.)
+_CACHE_DIRS: dict[tuple[str, str], Path] = STATE.table("settings.cache_dirs", lambda: LRUCache(maxsize=256))
 
 
 _TUPLE_FIELDS = {f.name for f in fields(Settings) if f.type.startswith("tuple")}

@@ -26,6 +26,8 @@ LAYERS = {
     "runwatch.forking": 0,
     "runwatch.notify_targets": 0,
     "runwatch.terminal_text": 0,
+    "runwatch.json_out": 0,
+    "runwatch.agent_client": 0,
     # 1, readers: one file into facts
     "runwatch.readers": 1,
     "runwatch.configs": 1,
@@ -39,12 +41,14 @@ LAYERS = {
     # 4, sources of processes and jobs; the tree generator
     "runwatch.processes": 4,
     "runwatch.testing": 4,
+    "runwatch.records_api": 4,
     # 5, live: index, watcher, notifications
     "runwatch.live": 5,
     # 6-8, surfaces
     "runwatch.server": 6,
     "runwatch.hub": 7,
     "runwatch.cli_scan": 8,
+    "runwatch.cli_agent": 8,
     "runwatch.render": 8,
     "runwatch.cli_watch": 8,
     "runwatch.cli_compare": 8,

@@ -17,6 +17,8 @@ import os
 import time
 from collections.abc import Iterable
 
+from cachetools import LRUCache
+
 from runwatch.errors import LayoutError
 from runwatch.layouts.base import Layout, LayoutRun, PathChanges, ProcessMatcher, walk_for_runs
 from runwatch.layouts.huggingface import HuggingFaceLayout
@@ -89,7 +91,7 @@ def has_runs(project: Project) -> bool:
     return any(layout.has_runs(project) for layout in active(project)) or bool(discover_marked_runs(project))
 
 
-_RUNS: dict[tuple[str, str, str], LayoutRun] = STATE.table("layouts.runs")
+_RUNS: dict[tuple[str, str, str], LayoutRun] = STATE.table("layouts.runs", lambda: LRUCache(maxsize=100_000))
 
 
 def run_for(project: Project, key: str) -> LayoutRun:
@@ -106,8 +108,6 @@ def run_for(project: Project, key: str) -> LayoutRun:
         run = layout.run_of_key(project, key)
         if run is not None:
             if not layout.reads_configs:  # (a config layout keeps its own memo, per settings)
-                if len(_RUNS) > 100_000:
-                    _RUNS.clear()
                 _RUNS[memo_key] = run
             return run
     raise LayoutError(f"{key}: not a run of {project.root} (no layout's config or run folder)")
@@ -219,7 +219,7 @@ def map_paths(project: Project, paths: Iterable[str], known: dict[str, str]) -> 
     return ch
 
 
-_WATCH_ROOTS: dict[tuple[str, str], tuple[float, float, tuple[str, ...]]] = STATE.table("layouts.watch_roots")
+_WATCH_ROOTS: dict[tuple[str, str], tuple[float, float, tuple[str, ...]]] = STATE.table("layouts.watch_roots", lambda: LRUCache(maxsize=64))
 # How often the walk behind the watched top folders is redone: the walk's own cost times
 # WATCH_ROOTS_COST_FACTOR (at most 1/200 of the time spent walking), within these bounds.
 WATCH_ROOTS_MIN_S = 3.0
@@ -246,8 +246,6 @@ def watch_roots(project: Project) -> tuple[str, ...]:
     tops = {os.path.join(root, os.path.relpath(k, root).split(os.sep)[0]) for k in discover_marked_runs(project)}
     roots = tuple(sorted(t for t in tops if os.path.isdir(t) and t not in own))
     took = time.monotonic() - now
-    if len(_WATCH_ROOTS) > 64:
-        _WATCH_ROOTS.clear()
     _WATCH_ROOTS[key] = (now, min(WATCH_ROOTS_MAX_S, max(WATCH_ROOTS_MIN_S, took * WATCH_ROOTS_COST_FACTOR)), roots)
     return own + roots
 

@@ -239,6 +239,11 @@ class LiveIndex:
             r = self.engine.rescan(paths, known, now=now, save=False)
             return self._commit(r.found, r.scanned, r.gone, now)
 
+    def reevaluate(self, configs: dict[str, str]) -> Delta | None:
+        """Evaluate these runs (name -> key) again and commit what changed (the agent socket's catch-up)."""
+        with self._work:
+            return self._evaluate_and_commit(configs, [], reread_facts=set())
+
     def local_process_changed(self) -> bool:
         """Whether a local process of the last snapshot has exited or changed state since."""
         return local_states_changed(list(self.engine.process_map.values()))

@@ -14,6 +14,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from cachetools import LRUCache
+
 from runwatch.readers.logs import exception_in, read_tail_checked
 from runwatch.state import STATE
 
@@ -36,8 +38,8 @@ class End:
 
 NO_END = End(None, None, ())
 
-_MEMO: dict[tuple[str, int, int, tuple[str, ...]], End] = STATE.table("readers.log_end.memo")
 _MEMO_MAX = 20_000
+_MEMO: dict[tuple[str, int, int, tuple[str, ...]], End] = STATE.table("readers.log_end.memo", lambda: LRUCache(maxsize=_MEMO_MAX))
 
 
 # Control characters (ESC sequences, carriage returns, bells...) of a hostile or noisy output:
@@ -94,7 +96,5 @@ def end_of_file(path: str, end_patterns: Sequence[str] = DEFAULT_END_PATTERNS) -
     except OSError as e:  # not memoized: a chmod does not change the mtime
         return End(None, None, (), problem=f"{path}: cannot read the log ({e.strerror or e}); a crash in it would not be seen")
     end = end_of_text(text, end_patterns) if text else NO_END
-    if len(_MEMO) >= _MEMO_MAX:
-        _MEMO.clear()
     _MEMO[key] = end
     return end

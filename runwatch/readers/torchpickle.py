@@ -27,6 +27,8 @@ import struct
 import zipfile
 from typing import Any, BinaryIO
 
+from cachetools import LRUCache
+
 from runwatch.readers.budgets import BudgetExceeded, expanded_size
 from runwatch.readers.safe_open import FileTooLarge, NotRegularFile, open_regular
 from runwatch.state import STATE
@@ -87,15 +89,13 @@ class Stub:
         return f"Stub({self.name})"
 
 
-_STUB_CLASSES: dict[str, type[Stub]] = STATE.table("readers.torchpickle.stub_classes")
+_STUB_CLASSES: dict[str, type[Stub]] = STATE.table("readers.torchpickle.stub_classes", lambda: LRUCache(maxsize=4096))
 
 
 def _stub_class(name: str) -> type[Stub]:
     """A Stub subclass standing for the class ``name`` (pickle's NEWOBJ needs a real type)."""
     cls = _STUB_CLASSES.get(name)
     if cls is None:
-        if len(_STUB_CLASSES) > 4096:
-            _STUB_CLASSES.clear()
         cls = _STUB_CLASSES[name] = type("Stub", (Stub,), {"name": name, "__slots__": ()})
     return cls
 

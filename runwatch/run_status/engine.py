@@ -41,8 +41,11 @@ from runwatch.progress_tracking.base_progress_tracker import BaseProgressTracker
 from runwatch.progress_tracking.change_notify import NOTIFIER
 from runwatch.progress_tracking.progress_store import ProgressStore, background_progress_writes
 from runwatch.run_status.fanout import ColdWorkers, start_cold_workers
+from runwatch.readers.run_output import EVENTS, events_once_per_scan
 from runwatch.readers.safe_open import confine_to
+from runwatch.run_status.evidence import process_memory
 from runwatch.run_status.run_status import RunStatus, evaluate_run, runaway_status, take_snapshot
+from runwatch.run_status.verdict_memo import Kept, ScanContext, keep, reuse
 from runwatch.state import STATE
 
 _log = logging.getLogger("runwatch")
@@ -88,6 +91,8 @@ class ScanEngine:
         self.fan_out = fan_out
         self._trackers: dict[str, BaseProgressTracker] = {}
         self._facts: dict[str, ConfigFacts] = {}  # facts of runs that have no tracker
+        self._kept: dict[str, Kept] = {}  # each run's last decided status and what it came from (verdict_memo)
+        self._context: ScanContext | None = None
         self.snapshot = ProcessSnapshot()
         self.process_map: dict[str, ProcessInfo] = {}
         # The warning of the last store save (None: saved, or nothing to save).
@@ -104,11 +109,13 @@ class ScanEngine:
         for k in keys:
             self._trackers.pop(k, None)
             self._facts.pop(k, None)
+            self._kept.pop(k, None)
 
     def reset(self) -> None:
         """Forget every run's tracker and facts and the process snapshot (the store file stays)."""
         self._trackers.clear()
         self._facts.clear()
+        self._kept.clear()
         self.snapshot = ProcessSnapshot()
         self.process_map = {}
 
@@ -157,7 +164,7 @@ class ScanEngine:
             workers = self._start_workers(keys)
             # Kernel change notifications are read once, at the scan's start (change_notify):
             # the answers are as of then, and a change made during the scan is seen by the next.
-            with workers or contextlib.nullcontext(), NOTIFIER.one_read_per_scan():
+            with workers or contextlib.nullcontext(), NOTIFIER.one_read_per_scan(), events_once_per_scan():
                 if processes is not KEEP:
                     self.take_snapshot(processes)
                 store = self.store
@@ -236,10 +243,24 @@ class ScanEngine:
         snap = self.snapshot
         trackers = self._trackers
         all_facts = self._facts_for(keys, reread, given, config_workers)
+        kept = self._kept
+        ctx = self._context = ScanContext(project, EVENTS, process_memory(project), opts, snap.errors, self._context.settings if self._context else None)
+        reusing = not opts.get("force_refresh")
+        process_map = self.process_map
         # progress.json rewrites overlap the evaluation in a writer thread.
         with background_progress_writes():
             for k in keys:
                 facts = all_facts.get(k)
+                if reusing:
+                    was = kept.get(k)
+                    if was is not None:
+                        rel = was.status.run
+                        again = reuse(was, facts=facts, tracker=trackers.get(k), proc=process_map.get(rel) if rel is not None else None, ctx=ctx)
+                        if again is not None:
+                            out[k] = Scanned(again, facts)
+                            progress.step()
+                            continue
+                verdicts: list[Any] = []
                 try:
                     status, tracker = evaluate_run(
                         k,
@@ -249,12 +270,13 @@ class ScanEngine:
                         store=store,
                         tracker=trackers.get(k),
                         facts=facts,
+                        verdict_out=verdicts,
                         **opts,
                     )
                 except Exception as e:  # a runaway read (MemoryError, RecursionError), a reader's bug: its run fails, never the scan
                     if not isinstance(e, MemoryError | RecursionError):
                         _log.warning("runwatch: reading %s failed: %s: %s", k, type(e).__name__, e, exc_info=True)
-                    status, tracker = runaway_status(k, e, project), None
+                    status, tracker, verdicts = runaway_status(k, e, project), None, []
                 if tracker is not None:
                     trackers[k] = tracker
                     if self._facts:
@@ -265,6 +287,23 @@ class ScanEngine:
                     if facts is not None:
                         self._facts[k] = facts
                 out[k] = Scanned(status, facts)
+                memo = None
+                if verdicts:
+                    verdict, newest_log = verdicts[0]
+                    memo = keep(
+                        status,
+                        verdict=verdict,
+                        newest_log=newest_log,
+                        facts=facts,
+                        tracker=tracker,
+                        progress=status.progress if tracker is not None else None,
+                        proc=status.process_info,
+                        ctx=ctx,
+                    )
+                if memo is not None:
+                    kept[k] = memo
+                else:
+                    kept.pop(k, None)
                 progress.step()
 
     def _facts_for(self, keys: list[str], reread: set[str] | None, given: dict[str, ConfigFacts] | None, workers: int | None) -> dict[str, ConfigFacts]:

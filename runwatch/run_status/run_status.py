@@ -143,8 +143,12 @@ def evaluate_run(
     tracker: BaseProgressTracker | None = None,
     facts: ConfigFacts | None = None,
     now: float | None = None,
+    verdict_out: list[Any] | None = None,
 ) -> tuple[RunStatus, BaseProgressTracker | None]:
-    """Status of one run and the tracker used (the scan engine keeps it for the next call). Never raises."""
+    """Status of one run and the tracker used (the scan engine keeps it for the next call). Never raises.
+
+    ``verdict_out``: when given, (the evidence verdict, the newest log's name) is appended to it.
+    """
     s = project.settings
     sleep_time = s.sleep_time if sleep_time is None else sleep_time
     outdated_days = s.outdated_days if outdated_days is None else outdated_days
@@ -216,6 +220,8 @@ def evaluate_run(
         sleep_time=sleep_time,
         outdated_days=outdated_days,
     )
+    if verdict_out is not None:
+        verdict_out.append((verdict, details.newest_log if details is not None else None))
     decision = verdict.decision
     status = decision.status
     for w in verdict.warnings or ():  # an unreadable log; once per file (its tracker may have said so already)

@@ -12,6 +12,8 @@ import glob
 import os
 from typing import Any
 
+from cachetools import LRUCache
+
 from runwatch.configs.facts import ConfigFacts
 from runwatch.errors import LayoutError
 from runwatch.layouts.base import Layout, LayoutRun, PathChanges, ProcessMatcher
@@ -23,7 +25,7 @@ from runwatch.project import Project
 from runwatch.state import STATE
 
 # (root, configs dir, logs dir) -> config -> its LayoutRun: pure path arithmetic, but 10,000 times per refresh.
-_RUNS: dict[tuple[str, str, str], dict[str, LayoutRun | tuple[str, str]]] = STATE.table("layouts.pylon_runs")
+_RUNS: dict[tuple[str, str, str], dict[str, LayoutRun | tuple[str, str]]] = STATE.table("layouts.pylon_runs", lambda: LRUCache(maxsize=64))
 _ROOTS = "\0roots"  # never a config path
 
 
@@ -52,8 +54,6 @@ class PylonLayout(Layout):
         pkey = (project.root, project.settings.configs_dir, project.settings.logs_dir)
         memo = _RUNS.get(pkey)
         if memo is None:
-            if len(_RUNS) > 64:
-                _RUNS.clear()
             memo = _RUNS[pkey] = {}
         hit = memo.get(key)
         if isinstance(hit, LayoutRun):
