@@ -95,7 +95,9 @@ def _read_facts(run: str) -> tuple[ConfigFacts, list[str]]:
     deps = [run] + [os.path.join(run, n) for n in ("training_args.json", "training_args.bin") if n in names]
     if source is not None and source not in deps:
         deps.append(source)
-    return ConfigFacts(path=run, stages=[stage]), deps
+    # training_args.bin that could not be read (a FIFO, a link out, over a budget): say so on the run.
+    problems = [problem for p in deps[1:] if args is None and p.endswith(".bin") and (problem := read_torch_file(p)[1])]
+    return ConfigFacts(path=run, stages=[stage], warnings=problems), deps
 
 
 def _state_at(reader: RecordingReader, path: str) -> tuple[dict[str, Any] | None, str | None]:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from cachetools import LRUCache
 
-from runwatch.readers.logs import exception_in, read_tail
+from runwatch.readers.logs import exception_in, read_tail_checked
 from runwatch.state import STATE
 
 TAIL_BYTES = 64 * 1024
@@ -33,6 +33,7 @@ class End:
     kind: str | None  # "traceback", "end" or None
     error_line: str | None
     tail: tuple[str, ...]  # the last lines (bounded), for people to read
+    problem: str | None = None  # why the file could not be read (a warning naming it)
 
 
 NO_END = End(None, None, ())
@@ -88,7 +89,12 @@ def end_of_file(path: str, end_patterns: Sequence[str] = DEFAULT_END_PATTERNS) -
     hit = _MEMO.get(key)
     if hit is not None:
         return hit
-    text = read_tail(path, TAIL_BYTES)  # a line cut at the front is harmless: only the end matters
+    try:
+        text = read_tail_checked(path, TAIL_BYTES)  # a line cut at the front is harmless: only the end matters
+    except FileNotFoundError:
+        return NO_END
+    except OSError as e:  # not memoized: a chmod does not change the mtime
+        return End(None, None, (), problem=f"{path}: cannot read the log ({e.strerror or e}); a crash in it would not be seen")
     end = end_of_text(text, end_patterns) if text else NO_END
     _MEMO[key] = end
     return end

@@ -35,6 +35,7 @@ class Verdict:
     error_source: str | None = None
     # What was decided from (the scan engine's verdict memo reads it: run_status/verdict_memo.py).
     evidence: Evidence | None = None
+    warnings: list[str] | None = None  # evidence that could not be read (an unreadable log)
 
 
 def rhythm(details: Any) -> float | None:
@@ -129,10 +130,13 @@ def gather(
     job = _job(proc)
     work_dir_exists = newest_log is not None or last_activity is not None or os.path.isdir(work_dir)
     log_end = None
+    warnings: list[str] | None = None
     error_line = error_source = None
     tail: list[str] | None = None
     if not complete and newest_log is not None:
         end = end_of_file(os.path.join(work_dir, newest_log), s.log_end_patterns)
+        if end.problem is not None:
+            warnings = [end.problem]
         if end.kind is not None:
             log_end = end.kind
         if end.kind == "traceback":
@@ -172,4 +176,4 @@ def gather(
         stall_floor=s.stall_floor,
         stall_default=s.stall_default,
     )
-    return Verdict(decide(ev), error_line, tail, error_source, ev)
+    return Verdict(decide(ev), error_line, tail, error_source, ev, warnings)

@@ -8,6 +8,7 @@ takes a batch down: whatever goes wrong becomes that run's error message.
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import time
@@ -223,6 +224,10 @@ def evaluate_run(
         verdict_out.append((verdict, details.newest_log if details is not None else None))
     decision = verdict.decision
     status = decision.status
+    for w in verdict.warnings or ():  # an unreadable log; once per file (its tracker may have said so already)
+        path = w.split(": cannot read the log", 1)[0]
+        if not any(x.startswith(path + ":") for x in progress.warnings or ()):
+            progress.add_warning(w)
     if process_errors and status in ("failed", "queued"):
         for source, err in sorted(process_errors.items()):
             if source.endswith(":gpu"):  # GPU details missing, processes still seen
@@ -248,6 +253,20 @@ def evaluate_run(
         ),
         tracker,
     )
+
+
+def runaway_status(config: str, exc: BaseException, project: Project) -> RunStatus:
+    """The status of a run whose reading ran away (MemoryError, RecursionError): that run fails, alone."""
+    gc.collect()
+    try:
+        run = run_for(project, config)
+        rel, work_dir = run.name, run.work_dir
+    except Exception:
+        rel, work_dir = None, ""
+    what = "ran out of memory" if isinstance(exc, MemoryError) else "nested too deeply" if isinstance(exc, RecursionError) else "failed"
+    msg = f"{config}: reading this run {what} ({type(exc).__name__}: {str(exc)[:200]}); its files are not read"
+    progress = ProgressInfo(0, 0.0, error_message=msg, warnings=[msg])
+    return RunStatus(config, work_dir, progress, "failed", None, run=rel, checked_at=time.time(), reason="unreadable", reason_detail=msg)
 
 
 def run_warnings(facts: ConfigFacts, work_dir: str, project: Project) -> list[str]:
