@@ -8,6 +8,7 @@ takes a batch down: whatever goes wrong becomes that run's error message.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import time
@@ -216,9 +217,15 @@ def evaluate_run(
         config_error=config_error,
         sleep_time=sleep_time,
         outdated_days=outdated_days,
+        # Pylon runs are found by their command line: with runs_local, none here means none at all.
+        matched_here=getattr(run.layout, "name", None) == "pylon",
     )
     decision = verdict.decision
     status = decision.status
+    if verdict.error_line is not None and progress.error_message is None:
+        # The plan's error_message holds the exception wherever it was found (the log, the run's output);
+        # a copy: the tracker's cached progress must not keep an error its files do not hold.
+        progress = dataclasses.replace(progress, error_message=verdict.error_line)
     if process_errors and status in ("failed", "queued"):
         for source, err in sorted(process_errors.items()):
             if source.endswith(":gpu"):  # GPU details missing, processes still seen
