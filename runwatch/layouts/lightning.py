@@ -16,6 +16,7 @@ import re
 from typing import Any
 
 from runwatch.configs.facts import ClassRef, ConfigFacts, StageFacts
+from runwatch.layouts.lightning_end import ends_on_epoch_boundary
 from runwatch.layouts.common import (
     RunFolderDetails,
     RunFolderLayout,
@@ -284,7 +285,10 @@ class LightningProgressTracker(RunFolderTracker):
             elif total and points:
                 per_epoch_steps = steps / done if done else None
                 eta = step_rate_eta(points, steps, int(per_epoch_steps * total)) if per_epoch_steps else None
-        self.details = RunFolderDetails(epochs=records, logs=logs, eta_seconds=eta, writer=newest_writer(events))
+        clean = not (early or reached) and ends_on_epoch_boundary(done, max(per_epoch) if per_epoch else None, max_step, list(zip(ck_epochs, ck_steps)))
+        self.details = RunFolderDetails(
+            epochs=records, logs=logs, eta_seconds=eta, writer=newest_writer(events), clean_end=clean, beats=sorted(t for t, _ in points)[-512:] or None
+        )
         self._hint = {}
         self._watch(dirs, files)
         stamps = [st.st_mtime for p in files if (st := stat_or_none(p)) is not None]

@@ -15,7 +15,9 @@ from typing import Any
 
 from runwatch.layout import Project
 from runwatch.process_info import ProcessInfo, ProcessSnapshot
+from runwatch.layouts.lightning_end import moved_on
 from runwatch.readers.log_end import end_of_file
+from runwatch.readers.tfevents import writer_of
 from runwatch.readers.log_pulse import Pulse, pulse_of_file, start_pause_of_file
 from runwatch.readers.run_output import find_output
 from runwatch.run_status.process_memory import ProcessMemory, memory_for, remembered_evidence, writer_evidence
@@ -108,8 +110,22 @@ def _job(proc: ProcessInfo | None) -> Job | None:
     return Job(proc.job_id, state, proc.exit_code, proc.signal)
 
 
+def _event_writers(folder: str) -> list[tuple[str, int, float]]:
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return []
+    return [w for n in names if (w := writer_of(n)) is not None]
+
+
 def _process_evidence(
-    project: Project, rel: str, proc: ProcessInfo | None, process_errors: dict[str, str] | None, writer: Any = None, matched_here: bool = False
+    project: Project,
+    rel: str,
+    proc: ProcessInfo | None,
+    process_errors: dict[str, str] | None,
+    writer: Any = None,
+    matched_here: bool = False,
+    work_dir: str = "",
 ) -> tuple[str, str | None]:
     if proc is not None:
         if proc.state == "running":
@@ -129,6 +145,10 @@ def _process_evidence(
         return remembered_evidence(entry, snap, local_lookup=local_lookup)
     if proc is None and writer is not None:  # a framework run: the process its event file names
         found = writer_evidence(writer, local_lookup)
+        if found is not None and found[0] == "alive":
+            newer = moved_on(work_dir, writer, _event_writers)
+            if newer is not None:  # one process, runs one after another: it is writing a newer one
+                return "gone", f"{found[1]}, but writing {newer} now: this run has ended"
         if found is not None:
             return found
     real_errors = [k for k in (process_errors or {}) if not k.endswith(":gpu")]
@@ -159,7 +179,7 @@ def gather(
 ) -> Verdict:
     """The run's evidence, decided."""
     s = project.settings
-    process, process_detail = _process_evidence(project, rel, proc, process_errors, getattr(details, "writer", None), matched_here)
+    process, process_detail = _process_evidence(project, rel, proc, process_errors, getattr(details, "writer", None), matched_here, work_dir)
     job = _job(proc)
     work_dir_exists = newest_log is not None or last_activity is not None or os.path.isdir(work_dir)
     log_end = None
@@ -201,6 +221,7 @@ def gather(
         error_line=error_line,
         error_source=error_source,
         rhythm=rhythm(details),
+        clean_end=bool(getattr(details, "clean_end", False)),
         pulse_interval=pl.interval if pl is not None else None,
         pulse_position=pl.position if pl is not None else None,
         pulse_gap=pl.gap if pl is not None else None,

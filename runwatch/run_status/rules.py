@@ -110,6 +110,10 @@ class Evidence:
     pulse_gap: float | None = None
     pulse_gap_at: str | None = None
     gap_margin: float = 1.5
+    # The run's files end where a normal end leaves them (a framework run whose records close an
+    # epoch and whose total is written nowhere): once its process is gone or it is silent past its
+    # limit, it finished.
+    clean_end: bool = False
     # An explicit sleep_time (argument, flag or setting); None: adaptive.
     sleep_time: float | None = None
     outdated_days: float = 30
@@ -258,7 +262,10 @@ def decide(ev: Evidence) -> Decision:
     # 6. An exception ended the log or the run's output.
     if ev.error_line is not None and (ev.log_end == "traceback" or ev.error_source not in (None, "log")):
         return Decision("failed", _error_reason(ev.error_line), ev.error_line)
-    # 7. The process was seen and has exited (or the job completed) before the run did.
+    # 7. The process was seen and has exited (or the job completed) before the run did,
+    # unless its files end where a normal end leaves them.
+    if ev.clean_end and (ev.process == "gone" or job_state == "COMPLETED"):
+        return Decision(_done(ev).status, None, "its process has exited after its last epoch closed cleanly (its total is written nowhere)")
     if ev.process == "gone" or job_state == "COMPLETED":
         if job_state == "COMPLETED":
             detail = f"Slurm job {job.job_id} COMPLETED (exit code {job.exit_code or 0}) before the last epoch"  # type: ignore[union-attr]
@@ -267,6 +274,8 @@ def decide(ev: Evidence) -> Decision:
         return Decision("failed", "exited", detail)
     # 8. Silence, last.
     if _is_silent(ev):
+        if ev.clean_end and ev.process == "none":
+            return Decision(_done(ev).status, None, f"{_silence_detail(ev)}, after its last epoch closed cleanly (its total is written nowhere)")
         detail = _silence_detail(ev)
         if ev.process == "unknown":
             detail += "; its process could not be checked (a process source could not be asked): it may be stuck"

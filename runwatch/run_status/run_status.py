@@ -222,6 +222,15 @@ def evaluate_run(
     )
     decision = verdict.decision
     status = decision.status
+    if status in ("finished", "outdated") and not complete:
+        # Finished by how it ended (a clean end on an epoch boundary): its total is what it ran.
+        progress = dataclasses.replace(
+            progress,
+            total_epochs=progress.total_epochs or progress.completed_epochs,
+            total_steps=progress.total_steps or progress.completed_steps,
+            progress_percentage=100.0,
+            warnings=[w for w in progress.warnings or [] if "total epochs unknown" not in w and "total unknown" not in w] or None,
+        )
     if verdict.error_line is not None and progress.error_message is None:
         # The plan's error_message holds the exception wherever it was found (the log, the run's output);
         # a copy: the tracker's cached progress must not keep an error its files do not hold.
