@@ -15,6 +15,7 @@ import re
 from typing import Any
 
 from runwatch.configs.facts import ClassRef, ConfigFacts, StageFacts
+from runwatch.layouts.hf_end import MODEL_FILES, early_stop_index, returned_from_train
 from runwatch.layouts.common import (
     RunFolderDetails,
     RunFolderLayout,
@@ -87,7 +88,7 @@ def directions_of(args: dict[str, Any] | None) -> dict[str, int] | None:
         return None
     metric = args.get("metric_for_best_model")
     if not isinstance(metric, str) or not metric:
-        return None
+        return {"eval_loss": -1}  # no metric named: the evaluation loss, lower is better (what the Trainer reports first)
     key = metric if metric.startswith("eval_") else f"eval_{metric}"
     greater = args.get("greater_is_better")
     if greater is None:  # the Trainer's own default
@@ -137,6 +138,15 @@ def eval_entries(log_history: Any) -> list[dict[str, Any]]:
         if scores:
             out.append({"step": e.get("step"), "epoch": e.get("epoch"), "scores": scores})
     return out
+
+
+def event_evals(scalars: Any) -> list[dict[str, Any]]:
+    """The evaluations in the event files (``eval/<name>`` tags), as ``eval_entries`` gives them."""
+    by_step: dict[int, dict[str, float]] = {}
+    for s in scalars:
+        if s.tag.startswith("eval/") and not s.tag.endswith(_NOT_SCORES) and _num(s.value) is not None:
+            by_step.setdefault(s.step, {})["eval_" + s.tag[5:]] = float(s.value)
+    return [{"step": k, "epoch": None, "scores": v} for k, v in sorted(by_step.items())]
 
 
 def complete_from(progress: ProgressInfo) -> bool:
@@ -229,8 +239,26 @@ class HuggingFaceProgressTracker(RunFolderTracker):
         reached = max_steps is not None and step >= max_steps
         early = isinstance(patience, int) and isinstance(counter, int) and counter >= patience and not reached
         complete = reached or trained or early or stop_flag
-        # Scores: every evaluation, the best as the state names it.
+        # Scores: every evaluation, the best as the state names it. The event files hold every
+        # evaluation; the saved state only those up to its last save (save_total_limit=1 keeps one).
         evals = eval_entries(history)
+        ev_evals = event_evals(scalars)
+        if len(ev_evals) > len(evals):
+            evals = ev_evals
+        # EarlyStoppingCallback's counter is saved only at checkpoints: replay the evaluations.
+        es_args = _dict(es.get("args"))
+        threshold = _num(es_args.get("early_stopping_threshold")) or 0.0
+        directions = self.config.directions if self.config is not None else None
+        if not early and not reached and isinstance(patience, int) and directions and evals:
+            (key, sign), *_ = directions.items()
+            stop = early_stop_index([_num(e["scores"].get(key)) for e in evals], patience, threshold, sign > 0)
+            early = stop is not None and stop == len(evals) - 1
+        # save_model() after train(): a model file in the output dir newer than every checkpoint.
+        model_m = max((st.st_mtime for n in MODEL_FILES if n in names and (st := stat_or_none(os.path.join(wd, n))) is not None), default=None)
+        ck_m = stat_or_none(os.path.join(wd, cks[-1][1])) if cks else None
+        if returned_from_train(model_m, ck_m.st_mtime if ck_m is not None else None):
+            trained = True
+        complete = reached or trained or early or stop_flag
         records = [EpochRecord(index=i, finished=True, scores=e["scores"]) for i, e in enumerate(evals)]
         latest = evals[-1]["scores"] if evals else None
         best = best_epoch = None
