@@ -71,3 +71,51 @@ def test_one_process_writing_version_0_then_version_1(ended):
     got = status_json(ended["root"], local=True)
     assert (got[v0]["status"], got[v1]["status"]) == ("finished", "finished")
     assert (got[v1]["completed_epochs"], got[v1]["total_epochs"]) == (2, 2)
+
+
+@pytest.fixture(scope="module")
+def hf(tmp_path_factory):
+    root = tmp_path_factory.mktemp("hf_ends")
+    out = root / "outputs"
+    out.mkdir()
+    (root / "runwatch.toml").write_text("stall_floor = 2\n")  # the default is a minute
+    kw = dict(cwd=str(root), env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    done = subprocess.Popen([sys.executable, os.path.join(WRITERS, "hf_run.py"), str(out), "es_nosave", "noname"], **kw)
+    held = subprocess.Popen([sys.executable, os.path.join(WRITERS, "hf_run.py"), str(out), "none_hold"], **kw)
+    try:
+        _wait(lambda: done.poll() == 0 and (out / "none_hold.held").exists(), 240, [done, held])
+        yield {"root": str(root), "held": held}
+    finally:
+        for p in (done, held):
+            if p.poll() is None:
+                p.kill()
+            p.wait()
+
+
+def test_hf_early_stop_on_an_evaluation_that_was_no_save(hf):
+    """EarlyStoppingCallback stopped after the 3rd evaluation; the last checkpoint (step 8) holds a
+    counter of 0 and the run saved no state at its end: the replay of every evaluation says early stop."""
+    run = status_json(hf["root"], local=True)["outputs/es_nosave"]
+    assert (run["status"], run["early_stopped"], run["completed_epochs"], run["progress_percentage"]) == ("finished", True, 3, 100.0)
+    assert set(run["latest_score"]) == {"eval_loss", "eval_mae"}  # every evaluation from the event files, timings left out
+
+
+def test_hf_without_metric_for_best_model_shows_the_best_eval_loss(hf):
+    run = status_json(hf["root"], local=True)["outputs/noname"]
+    assert run["status"] == "finished" and run["best_score"] is not None and "eval_loss" in run["best_score"]
+    assert run["best_epoch"] == 3  # the loss falls every epoch: the lowest is the last
+
+
+def test_hf_report_to_none_killed_reads_failed_within_the_floor(hf):
+    """No event file, no --output_dir on its command line: its saves are its pulse."""
+    p = hf["held"]
+    p.kill()
+    p.wait()
+    t0 = time.monotonic()
+    while True:
+        run = status_json(hf["root"], local=True)["outputs/none_hold"]
+        if run["status"] != "running":
+            break
+        assert time.monotonic() - t0 < 2 + 10, "still running"
+        time.sleep(0.3)
+    assert (run["status"], run["reason"]) == ("failed", "stalled")

@@ -144,8 +144,9 @@ def event_evals(scalars: Any) -> list[dict[str, Any]]:
     """The evaluations in the event files (``eval/<name>`` tags), as ``eval_entries`` gives them."""
     by_step: dict[int, dict[str, float]] = {}
     for s in scalars:
-        if s.tag.startswith("eval/") and not s.tag.endswith(_NOT_SCORES) and _num(s.value) is not None:
-            by_step.setdefault(s.step, {})["eval_" + s.tag[5:]] = float(s.value)
+        key = "eval_" + s.tag[5:]
+        if s.tag.startswith("eval/") and not key.endswith(_NOT_SCORES) and key != "eval_runtime" and _num(s.value) is not None:
+            by_step.setdefault(s.step, {})[key] = float(s.value)
     return [{"step": k, "epoch": None, "scores": v} for k, v in sorted(by_step.items())]
 
 
@@ -286,7 +287,11 @@ class HuggingFaceProgressTracker(RunFolderTracker):
         eta = None if complete else step_rate_eta(points, step, max_steps)
         start = min((s.wall_time for s in scalars), default=None)
         last = max([m for _, m in logs[:1]] + state_mtimes, default=None)
-        self.details = RunFolderDetails(epochs=records, logs=logs, eta_seconds=eta, writer=newest_writer(events))
+        # Its pulse: the wall times of its event records, else the times of its saves (report_to="none").
+        beats = [t for t, _ in points] or [st.st_mtime for _, n in cks if (st := stat_or_none(os.path.join(wd, n))) is not None]
+        self.details = RunFolderDetails(
+            epochs=records, logs=logs, eta_seconds=eta, writer=newest_writer(events), clean_end=False, beats=sorted(beats)[-512:] or None
+        )
         self._hint = {}
         self._watch(dirs, files)
         return ProgressInfo(
