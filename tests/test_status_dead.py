@@ -246,3 +246,43 @@ def test_a_pause_the_run_has_had_before_keeps_it_running_and_is_named(sim):
     past, _ = evaluate_run(config, project, process_map=alive, now=last + FLOOR * 3)
     assert (past.status, past.reason) == ("stuck", "stalled")
     assert "1.5x the longest pause it has had after the last training batch of an epoch" in past.reason_detail
+
+
+EARLY = [0.8, 0.7, 0.6, 0.6, 0.6, 0.6, 0.6, 0.6, 0.6, 0.6]  # best at epoch 0: patience 2 fires after 3 epochs, one more runs
+
+
+def _list_config(sim: Sim, rel: str, second_early: bool, **sim_kw) -> None:
+    def stage(epochs: int, early: bool) -> str:
+        es = ", 'early_stopping': {'class': EarlyStopping, 'args': {'enabled': True, 'epochs': 2}}" if early else ""
+        return (
+            f"{{'runner': SupervisedSingleTaskTrainer, 'work_dir': './logs/{rel}', 'epochs': {epochs}, "
+            f"'metric': {{'class': SimMetric, 'args': {{}}}}{es}, 'sim': {dict(scores=EARLY, **sim_kw)!r}}}"
+        )
+
+    sim._write(rel, f"[{stage(6, True)}, {stage(10, second_early)}]")
+
+
+def test_list_config_whose_stages_both_stop_early_reads_finished(sim):
+    """Bullet 3: stage 1 stops early at 4 epochs; stage 2 resumes in the same work dir, its rule fires at once."""
+    _list_config(sim, "m/both", second_early=True, iterations=2, step_s=0.01)
+    assert sim.launch("m/both").wait(timeout=60) == 0
+    run = sim.status("m/both")
+    assert (run["status"], run["early_stopped"], run["completed_epochs"], run["progress_percentage"]) == ("finished", True, 4, 100.0)
+    assert run["current_stage"] is None
+    assert [(s["completed_epochs"], s["progress_percentage"]) for s in run["stages"]] == [(4, 100.0), (4, 100.0)]
+
+
+def test_list_config_second_stage_resumes_after_the_first_stopped_early(sim):
+    """Bullet 3: stage 1 stops early at 4 epochs; stage 2 (no early stopping) resumes and trains to 10."""
+    _list_config(sim, "m/resume", second_early=False, iterations=2, step_s=0.01)
+    pause = sim.root / "pause"
+    pause.write_text("")
+    p = sim.launch("m/resume", SIM_PAUSE_FILE=str(pause), SIM_PAUSE_AT="train:6:1")
+    sim.wait_for(lambda: (sim.root / "pause.reached").exists(), what="stage 2's epoch 6")
+    run = sim.status("m/resume")
+    assert (run["status"], run["current_stage"], run["completed_epochs"], run["early_stopped"]) == ("running", 1, 6, False)
+    assert run["stages"][0]["progress_percentage"] == 100.0  # the first stage ended where it stopped early
+    pause.unlink()
+    assert p.wait(timeout=60) == 0
+    run = sim.status("m/resume")
+    assert (run["status"], run["completed_epochs"], run["total_epochs"], run["current_stage"]) == ("finished", 10, 10, None)
