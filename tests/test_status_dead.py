@@ -286,3 +286,28 @@ def test_list_config_second_stage_resumes_after_the_first_stopped_early(sim):
     assert p.wait(timeout=60) == 0
     run = sim.status("m/resume")
     assert (run["status"], run["completed_epochs"], run["total_epochs"], run["current_stage"]) == ("finished", 10, 10, None)
+
+
+def test_work_dir_copied_with_fresh_mtimes_is_not_running_where_runs_are_local(tmp_path):
+    """Bullet 4: a killed run's work dir copied (``cp -r``: every mtime fresh) to a machine whose runs are local."""
+    src = Sim(tmp_path / "src")
+    try:
+        src.trainer("t/copied", 50, iterations=8, step_s=0.02)
+        p = src.launch("t/copied")
+        src.wait_epochs("t/copied", 3)
+        p.send_signal(signal.SIGKILL)
+        p.wait()
+    finally:
+        src.close()
+    dst = Sim(tmp_path / "dst", settings="runs_local = true\n")  # the default floor: a minute
+    try:
+        dst.trainer("t/copied", 50, iterations=8, step_s=0.02)
+        shutil.copytree(src.root / "logs" / "t" / "copied", dst.root / "logs" / "t" / "copied", symlinks=True)  # copy2 keeps mtimes: touch them
+        now = time.time()
+        for d, _, files in os.walk(dst.root / "logs"):
+            for n in files:
+                os.utime(os.path.join(d, n), (now, now), follow_symlinks=False)
+        run = dst.status("t/copied")
+        assert (run["status"], run["reason"]) == ("failed", "exited") and run["completed_epochs"] >= 3
+    finally:
+        dst.close()
