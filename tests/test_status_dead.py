@@ -311,3 +311,25 @@ def test_work_dir_copied_with_fresh_mtimes_is_not_running_where_runs_are_local(t
         assert (run["status"], run["reason"]) == ("failed", "exited") and run["completed_epochs"] >= 3
     finally:
         dst.close()
+
+
+@pytest.mark.parametrize("kind", ["evaluator", "trainer"])
+def test_config_edited_after_the_run_finished_warns_naming_the_key(sim, kind):
+    """Bullet 4: the whole evaluated config against the config.json the run wrote, any key, evaluators too."""
+    rel = f"c/{kind}"
+    if kind == "evaluator":
+        sim.evaluator(rel, iterations=3, step_s=0.01)
+    else:
+        sim.trainer(rel, 2, iterations=2, step_s=0.01)
+    assert sim.launch(rel).wait(timeout=60) == 0
+    run = sim.status(rel)
+    assert run["status"] == "finished" and not [w for w in run["warnings"] or [] if "config changed" in w]
+    path = sim.root / "configs" / f"{rel}.py"
+    time.sleep(0.05)
+    path.write_text(path.read_text().replace("'step_s': 0.01", "'step_s': 0.02, 'batch_size': 8"))
+    future = time.time() + 2
+    os.utime(path, (future, future))
+    run = sim.status(rel)
+    changed = [w for w in run["warnings"] or [] if "config changed since launch" in w]
+    assert changed and "sim.step_s 0.01 at launch, 0.02 now" in changed[0] and "sim.batch_size added" in changed[0], run["warnings"]
+    assert run["status"] == "finished"
