@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from runwatch.layouts.hf_end import early_stop_index, returned_from_train
+from runwatch.layouts.hf_end import early_stop_index, newest_run_checkpoints, returned_from_train, stale_top_state
 from runwatch.layouts.huggingface import directions_of
 from runwatch.layouts.lightning_end import ends_on_epoch_boundary, moved_on
 
@@ -65,3 +65,27 @@ def test_lightning_moved_on(tmp_path):
     assert moved_on(str(base / "version_0"), None, lambda d: writers.get(d, [])) is None
     assert moved_on(str(tmp_path / "run"), me, lambda d: []) is None
     assert os.path.isdir(base)
+
+
+def test_hf_newest_run_checkpoints():
+    first = [(4, "checkpoint-4", 10.0), (8, "checkpoint-8", 11.0), (12, "checkpoint-12", 12.0), (16, "checkpoint-16", 13.0)]
+    assert newest_run_checkpoints(first, None) == [(4, "checkpoint-4"), (8, "checkpoint-8"), (12, "checkpoint-12"), (16, "checkpoint-16")]
+    reused = [(4, "checkpoint-4", 20.0), (8, "checkpoint-8", 21.0), (12, "checkpoint-12", 12.0), (16, "checkpoint-16", 13.0)]
+    assert newest_run_checkpoints(reused, None) == [(4, "checkpoint-4"), (8, "checkpoint-8")]
+    assert newest_run_checkpoints(reused, 19.0) == [(4, "checkpoint-4"), (8, "checkpoint-8")]
+    assert len(newest_run_checkpoints(first, 12.0)) == 4  # 2 s of slack: 10.0 is in
+    assert len(newest_run_checkpoints(first, 12.001)) == 3
+    assert newest_run_checkpoints(first, 12.0, slack=0.0) == [(12, "checkpoint-12"), (16, "checkpoint-16")]
+    assert newest_run_checkpoints(first, 13.0, slack=1.0) == [(12, "checkpoint-12"), (16, "checkpoint-16")]
+    assert newest_run_checkpoints(first, 30.0) == []  # the newest run saved none yet
+    assert newest_run_checkpoints([(4, "checkpoint-4", None)], None) == [(4, "checkpoint-4")]
+    assert newest_run_checkpoints([], None) == []
+
+
+def test_hf_stale_top_state():
+    assert stale_top_state(10.0, 20.0, None) is True
+    assert stale_top_state(18.0, 20.0, None) is False  # within the slack
+    assert stale_top_state(17.9, 20.0, None) is True
+    assert stale_top_state(10.0, None, 11.0) is False
+    assert stale_top_state(10.0, None, 12.1) is True
+    assert stale_top_state(10.0, None, None) is False

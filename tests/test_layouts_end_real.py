@@ -80,7 +80,7 @@ def hf(tmp_path_factory):
     out.mkdir()
     (root / "runwatch.toml").write_text("stall_floor = 2\n")  # the default is a minute
     kw = dict(cwd=str(root), env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    done = subprocess.Popen([sys.executable, os.path.join(WRITERS, "hf_run.py"), str(out), "es_nosave", "noname"], **kw)
+    done = subprocess.Popen([sys.executable, os.path.join(WRITERS, "hf_run.py"), str(out), "es_nosave", "noname", "reuse1", "reuse2"], **kw)
     held = subprocess.Popen([sys.executable, os.path.join(WRITERS, "hf_run.py"), str(out), "none_hold"], **kw)
     try:
         _wait(lambda: done.poll() == 0 and (out / "none_hold.held").exists(), 240, [done, held])
@@ -119,3 +119,11 @@ def test_hf_report_to_none_killed_reads_failed_within_the_floor(hf):
         assert time.monotonic() - t0 < 2 + 10, "still running"
         time.sleep(0.3)
     assert (run["status"], run["reason"]) == ("failed", "stalled")
+
+
+def test_hf_reused_output_dir_reads_the_newest_run_only(hf):
+    """A 4-epoch run with save_model() and save_state(), then a 2-epoch run with no metric named into the same
+    output_dir: its checkpoints, its total, its settings; the first run's checkpoint-12/16 and files ignored."""
+    run = status_json(hf["root"], local=True)["outputs/reuse"]
+    assert (run["status"], run["completed_epochs"], run["total_epochs"], run["completed_steps"], run["total_steps"]) == ("finished", 2, 2, 8, 8)
+    assert run["main_metric"] == "eval_loss" and run["main_direction"] in (-1, "min", "lower")

@@ -46,3 +46,27 @@ def returned_from_train(model_mtime: float | None, newest_checkpoint_mtime: floa
     if model_mtime is None:
         return False
     return newest_checkpoint_mtime is None or model_mtime >= newest_checkpoint_mtime
+
+
+def newest_run_checkpoints(checkpoints: list[tuple[int, str, float | None]], run_start: float | None, slack: float = 2.0) -> list[tuple[int, str]]:
+    """The checkpoints of the newest run in a reused ``output_dir``, oldest step first.
+
+    ``checkpoints``: (step, name, mtime). A second run into the same folder writes its own
+    ``checkpoint-<step>`` folders and leaves the first run's higher ones behind: a checkpoint
+    older than the newest run's start (``run_start``: when its event file was opened), or one
+    with a higher step but an older mtime than the newest checkpoint, is an earlier run's."""
+    timed = [c for c in checkpoints if c[2] is not None]
+    if run_start is not None:
+        timed = [c for c in timed if c[2] >= run_start - slack]  # type: ignore[operator]
+    if not timed:
+        return [(s, n) for s, n, m in checkpoints if m is None] if run_start is None else []
+    newest = max(timed, key=lambda c: (c[2], c[0]))
+    return sorted((s, n) for s, n, _ in timed if s <= newest[0])
+
+
+def stale_top_state(mtime: float, run_start: float | None, newest_checkpoint_mtime: float | None, slack: float = 2.0) -> bool:
+    """Whether the output dir's own ``trainer_state.json`` (``save_state()``) is an earlier run's:
+    older than the newest run's start, or than its newest checkpoint."""
+    if run_start is not None and mtime < run_start - slack:
+        return True
+    return newest_checkpoint_mtime is not None and mtime < newest_checkpoint_mtime - slack

@@ -15,7 +15,8 @@ import re
 from typing import Any
 
 from runwatch.configs.facts import ClassRef, ConfigFacts, StageFacts
-from runwatch.layouts.hf_end import MODEL_FILES, early_stop_index, returned_from_train
+from runwatch.layouts.hf_end import MODEL_FILES, early_stop_index, newest_run_checkpoints, returned_from_train, stale_top_state
+from runwatch.readers.tfevents import writer_of
 from runwatch.layouts.common import (
     RunFolderDetails,
     RunFolderLayout,
@@ -72,13 +73,16 @@ def training_args(work_dir: str, names: tuple[str, ...] | None = None) -> tuple[
     if names is None:
         names = listing(work_dir)[1]
     candidates = [os.path.join(work_dir, "training_args.json"), os.path.join(work_dir, "training_args.bin")]
-    for _, n in reversed(checkpoints(names)[-1:]):
+    newest = newest_run_checkpoints([(step, n, _mtime(os.path.join(work_dir, n))) for step, n in checkpoints(names)], None)
+    for _, n in newest[-1:]:
         candidates += [os.path.join(work_dir, n, "training_args.json"), os.path.join(work_dir, n, "training_args.bin")]
-    for p in candidates:
-        if os.path.basename(p) in names or os.path.dirname(p) != work_dir:
-            args = _ARGS.get(p, _args_of)
-            if args:
-                return args, p
+    present = [p for p in candidates if os.path.basename(p) in names or os.path.dirname(p) != work_dir]
+    # A reused output_dir: the newest run's arguments (a checkpoint's newer than an earlier run's save_model).
+    present.sort(key=lambda p: -(_mtime(p) or 0.0))
+    for p in present:
+        args = _ARGS.get(p, _args_of)
+        if args:
+            return args, p
     return None, None
 
 
@@ -126,6 +130,11 @@ def _count(v: Any) -> int | None:
     """A positive whole number (3 or 3.0), else None."""
     n = _num(v)
     return int(n) if n is not None and n > 0 and n == int(n) else None
+
+
+def _mtime(path: str) -> float | None:
+    st = stat_or_none(path)
+    return st.st_mtime if st is not None else None
 
 
 def eval_entries(log_history: Any) -> list[dict[str, Any]]:
@@ -178,16 +187,36 @@ class HuggingFaceProgressTracker(RunFolderTracker):
             return self._unreadable()
         dirs: dict[str, Any] = {wd: (top_m, names)}
         files: dict[str, Any] = {}
-        # The newest saved state: the top one (save_state) or the highest checkpoint's.
-        cks = checkpoints(names)
+        # TensorBoard events: liveness (mtime), the current step and the step rate. A reused
+        # output_dir holds one runs/<date> folder per run: only the newest run's are read.
+        runs_dir = os.path.join(wd, "runs")
+        by_run: list[tuple[float, list[str]]] = []
+        if "runs" in names:
+            rm, rnames = listing(runs_dir)
+            dirs[runs_dir] = (rm, rnames)
+            for n in rnames:
+                sub = os.path.join(runs_dir, n)
+                sm, snames = listing(sub)
+                if sm is not None:
+                    dirs[sub] = (sm, snames)
+                    found = event_files(sub, snames)
+                    opened = [w[2] for p in found if (w := writer_of(os.path.basename(p))) is not None]
+                    if found:
+                        by_run.append((max(opened, default=float(sm) / 1e9 if sm else 0.0), found))
+        run_start, events = max(by_run, key=lambda r: r[0]) if by_run else (None, [])
+        # The newest saved state: the top one (save_state) or the newest run's highest checkpoint's.
+        cks = newest_run_checkpoints([(step, n, _mtime(os.path.join(wd, n))) for step, n in checkpoints(names)], run_start)
         paths = [os.path.join(wd, STATE)] if STATE in names else []
         if cks:
             paths.append(os.path.join(wd, cks[-1][1], STATE))
+        newest_ck = _mtime(os.path.join(wd, cks[-1][1])) if cks else None
         state: dict[str, Any] | None = None
         state_mtimes: list[float] = []
         for p in paths:
             st = stat_or_none(p)
             files[p] = seen(st)
+            if p == os.path.join(wd, STATE) and st is not None and stale_top_state(st.st_mtime, run_start, newest_ck):
+                continue  # an earlier run's save_state()
             s, problem = _state_at(p)
             if problem:
                 warnings.append(problem)
@@ -197,18 +226,6 @@ class HuggingFaceProgressTracker(RunFolderTracker):
             if s is not None and (state is None or (s.get("global_step") or 0) > (state.get("global_step") or 0)):
                 state = s
         state = state or {}
-        # TensorBoard events: liveness (mtime), the current step and the step rate.
-        runs_dir = os.path.join(wd, "runs")
-        events: list[str] = []
-        if "runs" in names:
-            rm, rnames = listing(runs_dir)
-            dirs[runs_dir] = (rm, rnames)
-            for n in rnames:
-                sub = os.path.join(runs_dir, n)
-                sm, snames = listing(sub)
-                if sm is not None:
-                    dirs[sub] = (sm, snames)
-                    events += event_files(sub, snames)
         logs: list[tuple[str, float]] = []
         for p in events:
             st = stat_or_none(p)

@@ -4,6 +4,8 @@ usage: hf_run.py SAVE_DIR MODE [MODE...] [--output_dir SAVE_DIR/MODE]   (MODE: c
 each writes SAVE_DIR/<mode>. ``es_nosave``: EarlyStoppingCallback on an evaluation every epoch, a checkpoint
 every other epoch, no save_state() at the end (a plain script). ``noname``: no metric_for_best_model.
 ``none_hold``: report_to="none", 8 epochs, pauses after the 3rd save until SAVE_DIR/none_hold.release exists.
+``reuse1`` then ``reuse2``: two runs into one output_dir SAVE_DIR/reuse (4 epochs with save_model() and
+save_state(), then 2 epochs with no metric named and nothing saved at the end).
 ``early`` adds EarlyStoppingCallback on a metric that stops improving; ``hold`` pauses after
 the second save until SAVE_DIR/hold.release exists (the test reads the run meanwhile,
 then kills it).
@@ -65,10 +67,10 @@ def score(p):
 
 
 for mode in modes:
-    out = os.path.join(save_dir, mode)
-    epochs = 20 if mode in ("early", "es_nosave") else 8 if mode == "none_hold" else 4
+    out = os.path.join(save_dir, "reuse" if mode.startswith("reuse") else mode)
+    epochs = 20 if mode in ("early", "es_nosave") else 8 if mode == "none_hold" else 2 if mode == "reuse2" else 4
     save = dict(save_strategy="steps", save_steps=8) if mode == "es_nosave" else dict(save_strategy="epoch")
-    metric = {} if mode == "noname" else dict(metric_for_best_model="mae", greater_is_better=False)
+    metric = {} if mode in ("noname", "reuse2") else dict(metric_for_best_model="mae", greater_is_better=False)
     args = TrainingArguments(
         output_dir=out,
         num_train_epochs=epochs,
@@ -96,5 +98,8 @@ for mode in modes:
         callbacks.append(Hold("none_hold", 3))
     trainer = Trainer(model=Tiny(), args=args, train_dataset=Data(32, 1), eval_dataset=Data(32, 2), compute_metrics=score, callbacks=callbacks)
     trainer.train()
-    if mode not in ("es_nosave", "noname"):
+    if mode not in ("es_nosave", "noname", "reuse2"):
         trainer.save_state()
+    if mode == "reuse1":
+        trainer.save_model()
+        time.sleep(2.5)  # the second run starts later (its event file's name has whole seconds)
