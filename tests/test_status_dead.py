@@ -333,3 +333,33 @@ def test_config_edited_after_the_run_finished_warns_naming_the_key(sim, kind):
     changed = [w for w in run["warnings"] or [] if "config changed since launch" in w]
     assert changed and "sim.step_s 0.01 at launch, 0.02 now" in changed[0] and "sim.batch_size added" in changed[0], run["warnings"]
     assert run["status"] == "finished"
+
+
+def test_run_started_in_a_tmux_session_here_reads_exited_once_its_process_is_gone(sim, tmp_path, monkeypatch):
+    """Bullet 2: the launcher's tmux session (its start command names the run) is on this machine, the
+    run's process is not: it has exited, now, not after its silence limit (the default floor here)."""
+    if shutil.which("tmux") is None:
+        pytest.skip("tmux not installed")
+    (sim.root / "runwatch.toml").write_text("")  # every default
+    sim.trainer("t/tmuxed", 50, iterations=8, step_s=0.05)
+    monkeypatch.setenv("TMUX_TMPDIR", str(tmp_path))  # a private tmux server: the user's own sessions are never touched
+    monkeypatch.delenv("TMUX", raising=False)
+    monkeypatch.setitem(ENV, "TMUX_TMPDIR", str(tmp_path))  # for the `runwatch status` processes
+    cmd = f"{sys.executable} main.py --config-filepath ./configs/t/tmuxed.py; sleep 120"
+    subprocess.run(["tmux", "new-session", "-d", "-s", "job-GPU-0", "-x", "200", "-y", "50", "-c", str(sim.root), cmd], check=True, timeout=10)
+    try:
+        sim.wait_epochs("t/tmuxed", 2)
+        import psutil
+
+        (job,) = [
+            p
+            for p in psutil.process_iter(["cmdline"])
+            if "./configs/t/tmuxed.py" in (p.info["cmdline"] or []) and "sleep" not in " ".join(p.info["cmdline"] or [])
+        ]
+        job.kill()
+        job.wait(10)
+        run = sim.status("t/tmuxed")
+        assert (run["status"], run["reason"]) == ("failed", "exited"), run["reason_detail"]
+        assert "tmux session job-GPU-0" in run["reason_detail"]
+    finally:
+        subprocess.run(["tmux", "kill-server"], timeout=10, check=False)

@@ -19,7 +19,7 @@ from runwatch.layouts.lightning_end import moved_on
 from runwatch.readers.log_end import end_of_file
 from runwatch.readers.tfevents import writer_of
 from runwatch.readers.log_pulse import Pulse, pulse_of_file, start_pause_of_file
-from runwatch.readers.run_output import find_output
+from runwatch.readers.run_output import find_output, tmux_session_of
 from runwatch.run_status.process_memory import ProcessMemory, memory_for, remembered_evidence, writer_evidence
 from runwatch.run_status.rules import Decision, Evidence, Job, decide
 from runwatch.state import STATE
@@ -126,6 +126,7 @@ def _process_evidence(
     writer: Any = None,
     matched_here: bool = False,
     work_dir: str = "",
+    complete: bool = False,
 ) -> tuple[str, str | None]:
     if proc is not None:
         if proc.state == "running":
@@ -156,6 +157,10 @@ def _process_evidence(
         # The setting says this project's runs run on this machine, and its process lookup (which
         # finds them by their command line) answered without this one: it has exited.
         return "gone", "no process of it on this machine, where the project's runs run (runs_local)"
+    if proc is None and matched_here and local_lookup and not complete and project.settings.tmux_output:
+        session = tmux_session_of(rel, project.settings.configs_dir)
+        if session is not None:  # the launcher's tmux session for this run is here, its process is not
+            return "gone", f"no process of it on this machine, where tmux session {session} was started to run it"
     return ("unknown" if real_errors else "none"), None
 
 
@@ -179,7 +184,7 @@ def gather(
 ) -> Verdict:
     """The run's evidence, decided."""
     s = project.settings
-    process, process_detail = _process_evidence(project, rel, proc, process_errors, getattr(details, "writer", None), matched_here, work_dir)
+    process, process_detail = _process_evidence(project, rel, proc, process_errors, getattr(details, "writer", None), matched_here, work_dir, complete)
     job = _job(proc)
     work_dir_exists = newest_log is not None or last_activity is not None or os.path.isdir(work_dir)
     log_end = None
