@@ -678,3 +678,28 @@ def test_pulse_learned_pause_keeps_running_and_says_so(process):
     assert decide(ev(**kw, last_activity=NOW - 67.5)).status == "running"
     assert decide(ev(**kw, last_activity=NOW - 67.501)).reason == "stalled"
     assert decide(ev(**kw, last_activity=None)).reason == "stalled"  # never a sign of life
+
+
+# ---------------------------------------------------------------- a clean end (frameworks that write no total)
+
+
+def test_clean_end_with_the_process_gone_is_finished():
+    d = decide(ev(process="gone", clean_end=True))
+    assert d == Decision("finished", None, "its process has exited after its last epoch closed cleanly (its total is written nowhere)")
+    assert decide(ev(process="gone", clean_end=True, artifact_last_update=NOW - 31 * DAY)).status == "outdated"
+    assert decide(ev(process="gone", clean_end=True, artifact_last_update=NOW - 29 * DAY)).status == "finished"
+    assert decide(ev(job=Job("7", "COMPLETED"), clean_end=True)).status == "finished"
+    assert decide(ev(process="gone", clean_end=False)).reason == "exited"
+    # an exception found in its output wins over a clean-looking end
+    assert decide(ev(process="gone", clean_end=True, error_line="ValueError: x", error_source="tmux")).reason == "crashed"
+
+
+def test_clean_end_silent_with_no_process_to_ask_is_finished():
+    d = decide(ev(process="none", clean_end=True, pulse_interval=1.0, last_activity=0.0))
+    assert (d.status, d.reason) == ("finished", None)
+    assert d.detail.endswith(", after its last epoch closed cleanly (its total is written nowhere)") and d.detail.startswith("silent since")
+    assert decide(ev(process="none", clean_end=True, pulse_interval=1.0, last_activity=NOW - 60.0)).status == "running"
+    assert decide(ev(process="none", clean_end=True, pulse_interval=1.0, last_activity=NOW - 60.001)).status == "finished"
+    assert decide(ev(process="unknown", clean_end=True, pulse_interval=1.0, last_activity=0.0)).reason == "stalled"  # may be alive elsewhere
+    assert decide(ev(process="alive", clean_end=True, pulse_interval=1.0, last_activity=0.0)).reason == "stalled"
+    assert decide(ev(process="none", clean_end=True, pulse_interval=1.0, last_activity=0.0, artifact_last_update=NOW - 31 * DAY)).status == "outdated"
