@@ -69,6 +69,8 @@ def ev(**kw) -> Evidence:
         (dict(pulse_interval=0.25, pulse_gap=100.0, gap_margin=2.0), 200.0),
         (dict(pulse_interval=20.0, pulse_gap=60.0), 100.0),  # 5 x 20 > 1.5 x 60
         (dict(pulse_gap=100.0), 150.0),  # a learned pause alone (a new session's start)
+        (dict(pulse_gap=0.2, stall_floor=0.5), 0.5),  # no pace: nothing from it, not a second
+        (dict(pulse_gap=0.2, stall_floor=0.1), 0.30000000000000004),
         (dict(pulse_interval=0.25, pulse_gap=100.0, sleep_time=120.0), 120.0),
         (dict(pulse_interval=100_000.0), DEFAULT_SLEEP_CAP),
         (dict(), 3600.0),  # no rhythm, no sleep_time: stall_default
@@ -703,3 +705,14 @@ def test_clean_end_silent_with_no_process_to_ask_is_finished():
     assert decide(ev(process="unknown", clean_end=True, pulse_interval=1.0, last_activity=0.0)).reason == "stalled"  # may be alive elsewhere
     assert decide(ev(process="alive", clean_end=True, pulse_interval=1.0, last_activity=0.0)).reason == "stalled"
     assert decide(ev(process="none", clean_end=True, pulse_interval=1.0, last_activity=0.0, artifact_last_update=NOW - 31 * DAY)).status == "outdated"
+
+
+def test_pulse_detail_boundaries():
+    # a pause learned at no known place is a new session's start-up
+    d = decide(ev(pulse_gap=45.0, pulse_gap_at="t0", last_activity=0.0))
+    assert d.detail.endswith("(1.5x the longest pause it has had before its first progress line: 45 s from t0)")
+    # a sleep_time that does not set the limit is not named
+    d = decide(ev(pulse_interval=0.25, sleep_time=1000.0, last_activity=0.0))
+    assert d.detail.endswith("longer than the limit of 60 s (the floor of 60 s, its log's pace being a line every 0.25 s)")
+    d = decide(ev(pulse_interval=0.25, sleep_time=60.0, last_activity=0.0))
+    assert d.detail.endswith("longer than the limit of 60 s (sleep_time 60 s)")
