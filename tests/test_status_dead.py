@@ -216,7 +216,7 @@ def test_live_run_with_irregular_cadence_and_silent_validation_never_reads_stuck
     checks = 0
     while p.poll() is None:
         run = sim.status("t/irregular")
-        assert run["status"] in ("running", "finished"), run
+        assert run["status"] in ("running", "finished"), (run["reason_detail"], run)
         checks += 1
     assert p.returncode == 0 and checks >= 5
     run = sim.status("t/irregular")
@@ -363,3 +363,17 @@ def test_run_started_in_a_tmux_session_here_reads_exited_once_its_process_is_gon
         assert "tmux session job-GPU-0" in run["reason_detail"]
     finally:
         subprocess.run(["tmux", "kill-server"], timeout=10, check=False)
+
+
+def test_slow_first_batch_and_slow_first_epoch_read_running(sim):
+    """Bullet 1: nothing logged for 2.5x the floor before the first batch (data loading), then a first
+    epoch whose batches come 0.8x the floor apart, then fast ones: running throughout, then finished."""
+    sim.trainer("t/slowstart", 3, iterations=4, step_s=0.05, first_batch_s=FLOOR * 2.5, first_epoch_step_s=FLOOR * 0.8)
+    p = sim.launch("t/slowstart")
+    checks = 0
+    while p.poll() is None:
+        run = sim.status("t/slowstart")
+        assert run["status"] in ("running", "finished"), (run["reason_detail"], run)
+        checks += 1
+    assert p.returncode == 0 and checks >= 3
+    assert sim.status("t/slowstart")["status"] == "finished"

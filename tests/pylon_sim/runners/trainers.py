@@ -58,6 +58,7 @@ class SupervisedSingleTaskTrainer:
                 self.early_stopping.update(self._scores(e))
         after_val = None
         best = None
+        nap(self.sim.get("first_batch_s", 0.0))  # data loading, model building: no line yet
         while self.cum_epochs < self.tot_epochs:
             # The main loop checks should_stop() before the previous epoch's
             # after-validation thread (which updates early stopping) has finished.
@@ -72,8 +73,9 @@ class SupervisedSingleTaskTrainer:
             d = os.path.join(self.work_dir, f"epoch_{epoch}")
             os.makedirs(d, exist_ok=True)
             jitter = self.sim.get("jitter", [])
+            slow = self.sim.get("first_epoch_step_s") if epoch == 0 else None
             for i in range(iters):
-                nap(step + (jitter[i % len(jitter)] if jitter else 0.0))
+                nap((slow if slow is not None else step) + (jitter[i % len(jitter)] if jitter else 0.0))
                 self.logger.flush(prefix=f"Training [Epoch {self.cum_epochs}/{self.tot_epochs}][Iteration {i}/{iters}].")
                 pause_point(f"train:{epoch}:{i}")
             threads = [write_later(os.path.join(d, "training_losses.pt"), pt_bytes(epoch), step)]
