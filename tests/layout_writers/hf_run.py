@@ -11,6 +11,7 @@ the second save until SAVE_DIR/hold.release exists (the test reads the run meanw
 then kills it).
 """
 
+import torchvision_standin  # noqa: F401 (before anything imports torchvision)
 import os
 import sys
 import time

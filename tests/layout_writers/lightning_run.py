@@ -12,6 +12,7 @@ metrics.csv empty this early), 6 epochs, pauses after epoch 2 until SAVE_DIR/hol
 Each mode writes SAVE_DIR/<mode>/version_0.
 """
 
+import torchvision_standin  # noqa: F401 (before anything imports torchvision)
 import os
 import sys
 import time
