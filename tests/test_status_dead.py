@@ -377,3 +377,25 @@ def test_slow_first_batch_and_slow_first_epoch_read_running(sim):
         checks += 1
     assert p.returncode == 0 and checks >= 3
     assert sim.status("t/slowstart")["status"] == "finished"
+
+
+def test_error_message_holds_the_exception_line_wherever_error_line_does(tmp_path):
+    """Bullet 4: the traceback is in the run's output only (Pylon's logs never hold it); error_message carries it too."""
+    sim = Sim(tmp_path / "proj", settings=f'stall_floor = {FLOOR}\noutput_globs = ["out/{{name}}.log"]\ntmux_output = false\n')
+    try:
+        sim.trainer("t/crashed", 50, iterations=4, step_s=0.01)
+        (sim.root / "out").mkdir()
+        with open(sim.root / "out" / "crashed.log", "wb") as out:
+            p = subprocess.Popen(
+                [sys.executable, "main.py", "--config-filepath", "./configs/t/crashed.py"],
+                cwd=sim.root,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=dict(os.environ, SIM_CRASH_IN_VALIDATION="2"),
+            )
+            assert p.wait(timeout=60) != 0
+        run = sim.status("t/crashed")
+        assert (run["status"], run["reason"], run["error_source"]) == ("failed", "crashed", "output_glob")
+        assert run["error_line"] == "ValueError: validation batch has no 'labels'" == run["error_message"]
+    finally:
+        sim.close()
