@@ -28,7 +28,8 @@ _SKIP = object()  # a value that is not compared
 
 
 def _class_name(text: str) -> str | None:
-    """``class a.b.C`` (a repr with its angle brackets removed) -> ``C``."""
+    """``class a.b.C`` (a repr with its angle brackets removed, quoted or not) -> ``C``."""
+    text = text.strip("'\"")
     if not text.startswith("class "):
         return None
     name = text[6:].strip().strip("'\"").rsplit(".", 1)[-1]
@@ -111,13 +112,17 @@ def differences(launch: Any, today: Any, path: str = "") -> list[str]:
     where = path or "config"
     if isinstance(launch, dict) and isinstance(today, dict):
         out: list[str] = []
+        # Keys on one side only count where the record looks whole (it holds at least half of
+        # today's keys): a partial record (another writer's) is compared on the keys it has.
+        whole = 2 * len(launch) >= len(today)
         for k in launch:
             sub = f"{path}.{k}" if path else k
-            if k not in today:
-                out.append(f"{sub} removed")
-            else:
+            if k in today:
                 out.extend(differences(launch[k], today[k], sub))
-        out.extend(f"{path}.{k} added" if path else f"{k} added" for k in today if k not in launch)
+            elif whole:
+                out.append(f"{sub} removed")
+        if whole:
+            out.extend(f"{path}.{k} added" if path else f"{k} added" for k in today if k not in launch)
         return out
     if isinstance(launch, list) and isinstance(today, list):
         if len(launch) != len(today):
@@ -136,6 +141,8 @@ def differences(launch: Any, today: Any, path: str = "") -> list[str]:
 
 
 _MEMO: dict[tuple[Any, ...], list[str] | None] = STATE.table("progress_tracking.config_changed.memo")
+_NONE: list[str] = []
+_CLEAN: set[int] = STATE.table("progress_tracking.config_changed.clean", set)
 
 
 def config_changes(config_path: str, work_dir: str, root: str, configs_dir: str) -> list[str] | None:
@@ -147,14 +154,43 @@ def config_changes(config_path: str, work_dir: str, root: str, configs_dir: str)
         return None
     if cst.st_mtime <= rst.st_mtime:
         return []  # not modified since launch
-    key = (config_path, cst.st_mtime_ns, cst.st_size, record, rst.st_mtime_ns, rst.st_size)
+    key = (config_path, cst.st_mtime_ns, rst.st_mtime_ns)  # one config, one work dir: its record
     if key in _MEMO:
         return _MEMO[key]
+    h = hash(key)
+    if h in _CLEAN:
+        return _NONE
     result = _compare(config_path, record, root, configs_dir)
+    if result is not None and not result:
+        # Most runs' configs did not change: a hash of the question is all that is kept of them.
+        if len(_CLEAN) > 100_000:
+            _CLEAN.clear()
+        _CLEAN.add(h)
+        return _NONE
     if len(_MEMO) > 4096:
         _MEMO.clear()
     _MEMO[key] = result
     return result
+
+
+_LOADERS: dict[tuple[str, str], tuple[float, Any]] = STATE.table("progress_tracking.config_changed.loaders")
+LOADER_TTL = 5.0  # seconds one loader (and the modules it evaluated) serves: one scan's worth
+
+
+def _loader(root: str, configs_dir: str) -> Any:
+    """A module loader shared for a few seconds: a scan's configs import the same modules, evaluated once."""
+    import time
+
+    from runwatch.configs.loader import ModuleLoader
+
+    key = (root, configs_dir)
+    hit = _LOADERS.get(key)
+    now = time.monotonic()
+    if hit is None or now - hit[0] > LOADER_TTL:
+        if len(_LOADERS) > 8:
+            _LOADERS.clear()
+        hit = _LOADERS[key] = (now, ModuleLoader(root, configs_dir))
+    return hit[1]
 
 
 def _compare(config_path: str, record: str, root: str, configs_dir: str) -> list[str] | None:
@@ -169,11 +205,15 @@ def _compare(config_path: str, record: str, root: str, configs_dir: str) -> list
     if launch is _SKIP or not isinstance(launch, dict):
         return None  # a list config's stages each write their own: not compared here
     try:
-        from runwatch.configs.loader import ModuleLoader
-
-        result = ModuleLoader(root, configs_dir).evaluate_config(config_path)
+        result = _loader(root, configs_dir).evaluate_config(config_path)
     except Exception:  # the static reader is bounded and should not raise; if it does, no claim
         return None
+    loader = _LOADERS.get((root, configs_dir))
+    if loader is not None:
+        # Only the modules configs import stay shared: this config's own reading (its parsed blocks)
+        # is dropped, and a config checked again is read again.
+        loader[1]._configs.pop(os.path.abspath(config_path), None)
+        loader[1]._blocks.clear()
     if result.error or "config" not in result.namespace:
         return None
     today = today_value(result.namespace["config"])

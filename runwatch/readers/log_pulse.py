@@ -123,6 +123,8 @@ def pulse_of_text(text: str) -> Pulse:
         if m is not None:
             position = _position(m)
             prev_pos = position
+    if not timed:
+        return NO_PULSE  # one shared answer for every log without times
     interval = within_sum / within_n if within_n >= MIN_GAPS else None
     g = gaps.get(position)
     return Pulse(interval, position, g[0] if g else None, g[1] if g else None, timed)
