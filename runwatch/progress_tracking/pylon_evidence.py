@@ -147,7 +147,7 @@ def whole_config_warning(tracker: Any) -> str | None:
 
 
 def config_file_key(tracker: Any) -> Any:
-    """The config file's (mtime_ns, size), for the tracker's cache key: an edit of any key (not only the
+    """The config file's mtime (ns), for the tracker's cache key: an edit of any key (not only the
     tracked ones) must reach the changed-config warning, in this process and in a new one. One stat."""
     path = getattr(getattr(tracker, "config", None), "path", None)
     if not path or not str(path).endswith(".py"):
@@ -156,7 +156,7 @@ def config_file_key(tracker: Any) -> Any:
         st = os.stat(path)
     except OSError:
         return "missing"
-    return (st.st_mtime_ns, st.st_size)
+    return st.st_mtime_ns  # one int: a key is kept per run
 
 
 def best_link_warning(tracker: Any, top: dict[str, FileStat], best_i: int | None, completed: int, directions_known: bool) -> str | None:

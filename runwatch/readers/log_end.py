@@ -14,6 +14,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from runwatch.readers.log_pulse import NO_PULSE, WIDE_BYTES, Pulse, pulse_of_text
 from runwatch.readers.logs import exception_in, read_tail
 from runwatch.state import STATE
 
@@ -31,6 +32,8 @@ class End:
     kind: str | None  # "traceback", "end" or None
     error_line: str | None
     tail: tuple[str, ...]  # the last lines (bounded), for people to read
+    # The log's pulse (readers.log_pulse), read from the same tail: None for a log without times.
+    pulse: Pulse | None = None
 
 
 NO_END = End(None, None, ())
@@ -88,6 +91,14 @@ def end_of_file(path: str, end_patterns: Sequence[str] = DEFAULT_END_PATTERNS) -
         return hit
     text = read_tail(path, TAIL_BYTES)  # a line cut at the front is harmless: only the end matters
     end = end_of_text(text, end_patterns) if text else NO_END
+    pulse = pulse_of_text(text) if text else NO_PULSE
+    if pulse.timed and pulse.gap is None and pulse.position != "start" and st.st_size > TAIL_BYTES:
+        # At a boundary the tail shows no earlier pause for: a wider read (only while it sits there).
+        wide = pulse_of_text(read_tail(path, WIDE_BYTES))
+        if wide.gap is not None and wide.position == pulse.position:
+            pulse = Pulse(pulse.interval, pulse.position, wide.gap, wide.gap_at, True)
+    if pulse is not NO_PULSE:
+        end = End(end.kind, end.error_line, end.tail, pulse)
     if len(_MEMO) >= _MEMO_MAX:
         _MEMO.clear()
     _MEMO[key] = end

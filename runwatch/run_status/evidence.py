@@ -18,7 +18,7 @@ from runwatch.process_info import ProcessInfo, ProcessSnapshot
 from runwatch.layouts.lightning_end import moved_on
 from runwatch.readers.log_end import end_of_file
 from runwatch.readers.tfevents import writer_of
-from runwatch.readers.log_pulse import Pulse, pulse_of_file, start_pause_of_file
+from runwatch.readers.log_pulse import NO_PULSE, Pulse, pulse_of_file, start_pause_of_file
 from runwatch.readers.run_output import find_output, tmux_session_of
 from runwatch.run_status.process_memory import ProcessMemory, memory_for, remembered_evidence, writer_evidence
 from runwatch.run_status.rules import Decision, Evidence, Job, decide
@@ -50,14 +50,14 @@ def rhythm(details: Any) -> float | None:
     return float(statistics.median(recent))
 
 
-def pulse(work_dir: str, newest_log: str | None, details: Any, log_path: str | None = None) -> Pulse | None:
+def pulse(work_dir: str, newest_log: str | None, details: Any, log_path: str | None = None, known: Pulse | None = None) -> Pulse | None:
     """The run's finest rhythm: its newest text log's pulse, or one from the times of its records
     (``details.beats``: an event file's wall times), or None.
 
     At a new session's start (no progress line yet) the pause learned is the longest start-up of
     its earlier sessions' logs."""
     if newest_log is not None and not os.path.basename(newest_log).startswith("events.out.tfevents."):
-        p = pulse_of_file(log_path or os.path.join(work_dir, newest_log))
+        p = known if known is not None else pulse_of_file(log_path or os.path.join(work_dir, newest_log))
         if p.timed and p.position == "start":
             older = [n for n, _ in (getattr(details, "logs", None) or [])[1:4] if n != newest_log and not n.startswith("events.out")]
             pauses = [x for n in older if (x := start_pause_of_file(os.path.join(work_dir, n))) is not None]
@@ -191,8 +191,10 @@ def gather(
     error_line = error_source = None
     tail: list[str] | None = None
     log_path = os.path.join(work_dir, newest_log) if newest_log is not None else None  # one string for both memos
+    end_pulse: Pulse | None = None
     if not complete and log_path is not None:
         end = end_of_file(log_path, s.log_end_patterns)
+        end_pulse = end.pulse or NO_PULSE  # read with the log's end: one read, one memo
         if end.kind is not None:
             log_end = end.kind
         if end.kind == "traceback":
@@ -212,7 +214,7 @@ def gather(
         )
         if out is not None:
             error_line, error_source, tail = out.error_line, out.source, list(out.tail)
-    pl = pulse(work_dir, newest_log, details, log_path) if not complete else None
+    pl = pulse(work_dir, newest_log, details, log_path, end_pulse) if not complete else None
     ev = Evidence(
         now=now,
         complete=complete,
