@@ -3,13 +3,14 @@
 A machine shared with other work moves every timing; running the two codes one after
 the other, alternately, on the same tree and in the same minutes is what makes their
 figures comparable. Each round removes the tree's ``.runwatch-cache`` and runs, per
-code, one process that scans cold, waits out the racy window and scans warm five
+code, one process that scans cold, waits out the racy window and scans warm seven
 times (the first warm scans of a run set its kernel watches), then a new process that
 scans once from the store.
 
     python benchmarks/ab.py --a ../old-checkout --b . --tree /tmp/runwatch-bench/tree-1000-v3/project
 
-The tree: one made by ``benchmarks/run.py`` (``--tree-dir``), or any project.
+The tree: one made by ``benchmarks/run.py`` (``--tree-dir``), or any project; ``--with-processes``
+passes the generator's processes as ``benchmarks/run.py`` does (a tree of ``run.py`` only).
 """
 
 from __future__ import annotations
@@ -23,14 +24,18 @@ import sys
 import time
 
 _SCANS = r"""
-import json, sys, time
-from runwatch import Project, get_all_run_status
+import json, pickle, sys, time
+from runwatch import Project, ProcessSnapshot, get_all_run_status
 root = sys.argv[1]
 configs = Project.at(root).discover_configs()
+kw = {"find_processes": False}
+if len(sys.argv) > 2:  # the generator's processes, as benchmarks/run.py passes them
+    with open(sys.argv[2], "rb") as f:
+        kw = {"snapshot": ProcessSnapshot(processes=list(pickle.load(f)["processes"]))}
 times = []
-for i in range(6):
+for i in range(8):
     t = time.perf_counter()
-    get_all_run_status(configs, root=root, find_processes=False)
+    get_all_run_status(configs, root=root, **kw)
     times.append(time.perf_counter() - t)
     if i == 0:
         time.sleep(2.1)  # past the racy window, as a long-lived process would be
@@ -46,6 +51,7 @@ def main() -> None:
     ap.add_argument("--b", required=True, help="checkout B")
     ap.add_argument("--tree", required=True, help="the project to scan")
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--with-processes", action="store_true", help="pass the generator's processes (the tree's expected.pickle), as benchmarks/run.py does")
     args = ap.parse_args()
     codes = {"A": os.path.abspath(args.a), "B": os.path.abspath(args.b)}
     out: dict[str, list[dict[str, object]]] = {k: [] for k in codes}
@@ -53,7 +59,8 @@ def main() -> None:
         for name, path in codes.items():
             shutil.rmtree(os.path.join(args.tree, ".runwatch-cache"), ignore_errors=True)
             env = dict(os.environ, PYTHONPATH=path)
-            p = subprocess.run([sys.executable, "-c", _SCANS, args.tree], env=env, capture_output=True, text=True, check=True)
+            extra = [os.path.join(os.path.dirname(args.tree), "expected.pickle")] if args.with_processes else []
+            p = subprocess.run([sys.executable, "-c", _SCANS, args.tree, *extra], env=env, capture_output=True, text=True, check=True)
             times = json.loads(p.stdout)
             t = time.perf_counter()
             subprocess.run([sys.executable, "-c", _ONE, args.tree], env=env, check=True)

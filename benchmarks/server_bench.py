@@ -290,7 +290,7 @@ def memory_child(root: str, procs_file: str) -> dict[str, Any]:
 
     import runwatch.configs.cache as config_cache
     from runwatch.configs import read_configs
-    from runwatch.layout import Project
+    from runwatch.project import Project
     from runwatch.live.index import LiveIndex
     from runwatch.process_info import ProcessSnapshot
     from runwatch.progress_tracking.change_detection import RACY_WINDOW_S
@@ -478,7 +478,7 @@ def main(argv: list[str] | None = None) -> int:
             # server phases; then the config cache it wrote goes, so the server starts cold.
             res["memory"] = measure_memory(root, procs_file)
             print(f"memory: {json.dumps(res['memory'])}", file=sys.stderr)
-            from runwatch.layout import Project
+            from runwatch.project import Project
 
             shutil.rmtree(Project.at(root).settings.resolve_cache_dir(root), ignore_errors=True)
         if not {"latency", "fanout"} <= set(args.skip):

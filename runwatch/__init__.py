@@ -4,8 +4,10 @@ The public API is re-exported here; importing it stays light (no server, no SSH,
 no torch) so a script or a notebook can ask for status in milliseconds.
 """
 
+import os
+
 from runwatch.configs.facts import ClassRef, ConfigFacts, StageFacts
-from runwatch.layout import LayoutError, Project, find_project_root
+from runwatch.project import LayoutError, Project, find_project_root
 from runwatch.process_info import ProcessInfo, ProcessMonitor, ProcessSnapshot
 from runwatch.process_info import set_default_monitor_factory as _set_default_monitor_factory
 from runwatch.progress_tracking import (
@@ -27,6 +29,7 @@ from runwatch.run_status import (
     get_log_last_update,
     get_run_status,
 )
+from runwatch.records_api import status_records
 from runwatch.settings import Settings, SettingsError, load_settings
 from runwatch.state import STATE, reset
 
@@ -52,7 +55,17 @@ def _default_monitor(project: Project) -> ProcessMonitor:
 
 _set_default_monitor_factory(_default_monitor)
 
+
+def discover_runs(root: str | os.PathLike[str] | Project = ".") -> list[str]:
+    """Every run under a project folder, of every layout (Pylon configs, Hugging Face output_dirs,
+    Lightning version folders, ...), as the keys ``get_all_run_status`` takes."""
+    from runwatch.layouts import discover_runs as _discover
+
+    return _discover(root if isinstance(root, Project) else Project.at(root))
+
+
 __all__ = [
+    "status_records",
     "STATE",
     "STATUSES",
     "BaseProgressTracker",
@@ -74,6 +87,7 @@ __all__ = [
     "__version__",
     "check_epoch_finished",
     "create_progress_tracker",
+    "discover_runs",
     "detect_runner_type",
     "find_project_root",
     "get_all_run_status",

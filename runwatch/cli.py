@@ -8,7 +8,6 @@ demo are imported inside the commands that use them.
 from __future__ import annotations
 
 import functools
-import json
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -16,7 +15,7 @@ from typing import Any, TypeVar
 
 import click
 
-from runwatch import __version__
+from runwatch import __version__, json_out
 from runwatch.cli_scan import SORT_KEYS
 from runwatch.errors import UserError
 from runwatch.cli_watch import first_scan as _first_scan
@@ -44,7 +43,7 @@ def user_errors(fn: F) -> F:
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from runwatch.layout import LayoutError
+        from runwatch.project import LayoutError
         from runwatch.settings import SettingsError
 
         try:
@@ -123,7 +122,7 @@ def project_options(fn: F) -> F:
 
 def open_project(root: str | None, paths: Sequence[str], sleep_time: int | None, outdated_days: float | None) -> Any:
     from runwatch.cli_scan import check_project, infer_root
-    from runwatch.layout import Project
+    from runwatch.project import Project
     from runwatch.settings import load_settings
 
     r = infer_root(root, paths)
@@ -150,11 +149,27 @@ def cli() -> None:
     runwatch status --json       the same, as one JSON document (see docs/cli.md)
     runwatch status --jsonl      one JSON record per run and line, for pipes
     runwatch show RUN            one run in depth: epochs, scores, log tail
+    runwatch compare RUN...      runs side by side: curves, hyperparameters, datapoints
     runwatch serve               the web dashboard
     runwatch hub A=URL B=URL     one dashboard over many clusters' `serve` agents
     runwatch notify              messages and hooks when a run changes status
     runwatch demo                a live demo project with the dashboard
     """
+
+
+def _layouts_help() -> str:
+    """The layouts runwatch reads, from their registry (runwatch.layouts.LAYOUTS)."""
+    from runwatch.layouts import LAYOUTS
+
+    return (
+        "\n\n\b\nRuns it finds (settings: layout = auto | "
+        + " | ".join(layout.name for layout in LAYOUTS)
+        + "):\n"
+        + "\n".join(f"  {layout.name:<12} {layout.title}" for layout in LAYOUTS)
+    )
+
+
+cli.help = (cli.help or "") + _layouts_help()
 
 
 # ---------------------------------------------------------------- status
@@ -195,8 +210,8 @@ def status(
 ) -> None:
     """Status of every run under the project, or of the given PATHS.
 
-    PATHS may be config files, folders under configs/, work dirs under logs/, globs
-    (quoted) or run names such as trainers/group_0/run_3.
+    PATHS may be run folders, config files, folders under configs/, work dirs under
+    logs/, globs (quoted) or run names such as trainers/group_0/run_3 or outputs/bert.
     """
     from runwatch.cli_scan import (
         Scanner,
@@ -219,6 +234,19 @@ def status(
     wanted = parse_status_list(status_filter)
     failing = parse_status_list(fail_on)
     project = open_project(root, paths, sleep_time, outdated_days)
+    if not watch and _agent_may_answer(sources, sleep_time, outdated_days):
+        fmt = "json" if as_json else "jsonl" if as_jsonl else "table"
+        request = {
+            "command": "status",
+            "paths": list(paths),
+            "status": sorted(wanted),
+            "fail_on": sorted(failing),
+            "sort": sort,
+            "format": fmt,
+            "columns": columns,
+        }
+        if _print_agent_answer(project, request):
+            return
     monitor = build_monitor(project, sources)
     try:
         scanner = Scanner(project, paths, monitor, sleep_time, outdated_days)
@@ -229,10 +257,10 @@ def status(
         result = _first_scan(scanner, configs)
         rows = sort_rows(filter_rows(result.rows, wanted), sort)
         if as_json:
-            click.echo(json.dumps(json_payload(project, result, rows), indent=2, allow_nan=False))
+            click.echo(json_out.dumps(json_payload(project, result, rows), indent=True, ascii=True))
         elif as_jsonl:
             for r in rows:
-                click.echo(json.dumps(r.json_record, allow_nan=False))
+                click.echo(json_out.dumps(r.json_record, ascii=True))
         else:
             from runwatch.render import print_trimmed, status_view
 
@@ -242,6 +270,34 @@ def status(
             sys.exit(EXIT_FAIL_ON)
     finally:
         _close(monitor)
+
+
+def _agent_may_answer(sources: Any, sleep_time: Any, outdated_days: Any) -> bool:
+    """Whether a running agent's answer is this command's: default process sources, no option that changes a decision."""
+    from runwatch.cli_scan import ProcessSources
+
+    return sources == ProcessSources() and sleep_time is None and outdated_days is None
+
+
+def _agent_answer() -> Any:
+    from runwatch.cli_agent import answer
+
+    return answer
+
+
+def _print_agent_answer(project: Any, request: dict[str, Any]) -> bool:
+    """Print what the project's running agent answers (runwatch/cli_agent.py); False when there is none."""
+    from runwatch.cli_agent import ask
+
+    got = ask(project, request)
+    if got is None:
+        return False
+    code, payload = got
+    sys.stdout.buffer.write(payload)
+    sys.stdout.flush()
+    if code:
+        sys.exit(code)
+    return True
 
 
 def _close(monitor: Any) -> None:
@@ -277,6 +333,9 @@ def show(
 
     project = open_project(root, [run], sleep_time, outdated_days)
     config = find_one(project, run)
+    if _agent_may_answer(sources, sleep_time, outdated_days):
+        if _print_agent_answer(project, {"command": "show", "run": config, "lines": lines, "format": "json" if as_json else "table"}):
+            return
     monitor = build_monitor(project, sources)
     try:
         result = Scanner(project, [], monitor, sleep_time, outdated_days).scan(configs=[config])
@@ -286,11 +345,85 @@ def show(
     if as_json:  # the same detail as the server's /api/runs/{id}
         from runwatch.view_model import run_detail as detail_record
 
-        click.echo(json.dumps(detail_record(row.status, row.facts, log_lines=lines), indent=2, allow_nan=False))
+        click.echo(json_out.dumps(detail_record(row.status, row.facts, log_lines=lines), indent=True, ascii=True))
         return
     from runwatch.render import print_trimmed, run_detail
 
     print_trimmed(make_console(), run_detail(row, project.root, lines))
+
+
+# ---------------------------------------------------------------- compare
+
+
+@cli.command()
+@click.argument("runs", nargs=-1, required=True)
+@project_options
+@click.option("--metric", "-m", default=None, help="The metric to compare (default: the one most runs have); a sub-metric is NAME[i].")
+@click.option("--x", "x", type=click.Choice(["epoch", "step"]), default="epoch", show_default=True, help="Curves per epoch, or per step (HF, Lightning).")
+@click.option("--epoch", default=None, metavar="N|latest|best", help="The epoch of the per-datapoint maps (default: each run's latest).")
+@click.option(
+    "--percentile", type=click.FloatRange(0, 100), default=25.0, show_default=True, help="A datapoint fails in a run when worse than this percentile."
+)
+@click.option("--hardest", type=click.IntRange(0, 1000), default=10, show_default=True, help="How many of the hardest datapoints to list.")
+@click.option("--datapoint", type=click.IntRange(min=0), default=None, help="Show this datapoint's scores in every run and epoch.")
+@click.option("--sort", default=None, metavar="KEY", help="Sort the hyperparameter table by a key, best, latest or name (-KEY: descending).")
+@click.option("--what", default=None, metavar="DOC[,DOC]", help="Documents: metrics, curves, hparams, failures, hardest, map, datapoint.")
+@click.option("--json", "as_json", is_flag=True, help="Print the documents as one JSON object (the same as /api/compare/...).")
+@source_options
+@user_errors
+def compare(
+    runs: tuple[str, ...],
+    root: str | None,
+    sleep_time: int | None,
+    outdated_days: float | None,
+    metric: str | None,
+    x: str,
+    epoch: str | None,
+    percentile: float,
+    hardest: int,
+    datapoint: int | None,
+    sort: str | None,
+    what: str | None,
+    as_json: bool,
+    sources: Any,
+) -> None:
+    """Compare runs: curves of a metric, differing hyperparameters, common failures, hardest datapoints.
+
+    RUNS are run names, config paths, work dirs or folders (every run under them).
+    """
+    from runwatch.cli_compare import DEFAULT_WHAT, WHAT, documents, parse_epoch, scan_runs
+    from runwatch.cli_scan import build_monitor
+
+    wanted = tuple(w.strip() for w in what.split(",") if w.strip()) if what else DEFAULT_WHAT
+    unknown = [w for w in wanted if w not in WHAT]
+    if unknown:
+        raise CliError(f"--what: unknown document {', '.join(unknown)}; known: {', '.join(WHAT)}")
+    try:
+        ep = parse_epoch(epoch)
+    except ValueError as e:
+        raise CliError(str(e)) from None
+    project = open_project(root, runs, sleep_time, outdated_days)
+    monitor = build_monitor(project, sources)
+    try:
+        found = scan_runs(project, runs, monitor)
+    finally:
+        _close(monitor)
+    if not found:
+        raise CliError(f"{' '.join(runs)}: no runs found")
+    from runwatch.compare.views import CompareError
+
+    try:
+        docs = documents(project, found, wanted, metric, x, ep, percentile, hardest, datapoint, sort)
+    except CompareError as e:
+        raise CliError(str(e)) from None
+    if as_json:
+        click.echo(json_out.dumps(docs, indent=True, ascii=True))
+        return
+    from runwatch.cli_compare import render
+    from runwatch.render import print_trimmed
+
+    console = make_console()
+    print_trimmed(console, render(docs, console.width, color=not console.no_color))
 
 
 # ---------------------------------------------------------------- serve
@@ -379,6 +512,8 @@ def serve(
             polling=polling,
             on_ready=lambda url: click.echo(f"runwatch dashboard: {url}  (Ctrl-C to stop)"),
             name=name,
+            # One-shot commands on this machine ask this agent (only when it sees processes as they would).
+            agent_answer=_agent_answer() if _agent_may_answer(sources, None, None) else None,
         )
     except KeyboardInterrupt:
         pass
@@ -493,7 +628,10 @@ def notify(
         raise CliError("nothing to notify: give --url URL or set [notify] urls or commands in runwatch.toml (see docs/notify.md)")
     monitor = build_monitor(project, sources)
     try:
-        scanned = asyncio.run(watch_and_notify(LiveIndex(project, monitor=monitor), notifier, polling=polling, sweep_interval=interval))
+        agent_answer = _agent_answer() if _agent_may_answer(sources, None, None) else None
+        scanned = asyncio.run(
+            watch_and_notify(LiveIndex(project, monitor=monitor), notifier, polling=polling, sweep_interval=interval, agent_answer=agent_answer)
+        )
     except KeyboardInterrupt:
         scanned = True
     finally:

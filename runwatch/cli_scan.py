@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from runwatch.configs.facts import ConfigFacts
-from runwatch.errors import UserError
-from runwatch.layout import LayoutError, Project
+from runwatch.errors import LayoutError, UserError
+from runwatch.layouts import active, discover_runs, glob_bases, has_runs, name_of, run_for, runs_at, runs_named
+from runwatch.project import Project
 from runwatch.progress_tracking.progress_info import json_safe
 from runwatch.run_status import STATUSES, RunStatus, engine_for
 from runwatch.view_model import natural_key, run_percentage, run_record, status_rank
@@ -76,8 +77,13 @@ class ScanResult:
 
 
 def infer_root(root: str | None, paths: Sequence[str]) -> str:
-    """The project root: ``--root``, else the project of the first existing path, else of cwd."""
-    from runwatch.layout import find_project_root
+    """The project root: ``--root``, else the project of the first existing path, else of cwd.
+
+    A path under no folder with a settings file or ``configs/`` (a folder of framework runs)
+    belongs to the current folder's project when it lies inside it: ``show outputs/bert`` run
+    beside ``outputs/`` names that run of the current folder, not a project of its own.
+    """
+    from runwatch.project import find_project_root, marked_root
 
     if root is not None:
         if not os.path.isdir(root):
@@ -85,30 +91,29 @@ def infer_root(root: str | None, paths: Sequence[str]) -> str:
         return os.path.abspath(root)
     for p in paths:
         if os.path.exists(p):
-            start = p if os.path.isdir(p) else os.path.dirname(os.path.abspath(p))
-            return find_project_root(start)
+            start = os.path.abspath(p if os.path.isdir(p) else os.path.dirname(os.path.abspath(p)))
+            marked = marked_root(start)
+            if marked is not None:
+                return marked
+            here = find_project_root(".")
+            return here if start == here or start.startswith(here.rstrip(os.sep) + os.sep) else start
     return find_project_root(".")
 
 
 def check_project(project: Project) -> None:
-    from runwatch.layouts import has_runs  # layouts hook: HF / Lightning runs need no configs/ folder
-
-    if not os.path.isdir(project.configs_root) and not has_runs(project):
-        raise UserError(
-            f"{project.root}: not a project root (no {project.settings.configs_dir}/ folder, no Hugging Face or Lightning runs under it); "
-            "pass --root or run inside a project"
-        )
+    """A user error for a folder that holds no runs of any layout."""
+    if not has_runs(project):
+        kinds = "; ".join(layout.title for layout in active(project))
+        raise UserError(f"{project.root}: not a project root: no runs of any layout under it ({kinds}); pass --root or run inside a project")
 
 
 def resolve_targets(project: Project, paths: Sequence[str]) -> list[str]:
-    """Absolute config paths for what the user typed: configs, folders, work dirs, globs or run names.
+    """Run keys for what the user typed: configs, folders, work dirs, run folders, globs or run names.
 
     Every spelling a researcher has at hand (a config path, the work dir printed in a
     log, ``trainers/group_0/run_3``) names the same run; an argument that names none
     is an error, because a silently empty table reads as "nothing is running".
     """
-    from runwatch.layouts import discover_runs  # layouts hook: Pylon configs and other layouts' run folders
-
     if not paths:
         return discover_runs(project)
     out: list[str] = []
@@ -129,40 +134,25 @@ def resolve_targets(project: Project, paths: Sequence[str]) -> list[str]:
 def _resolve_one(project: Project, p: str) -> list[str]:
     if not os.path.exists(p) and _GLOB_CHARS & set(p):
         # A run whose name holds glob characters ("run[1]") is found by its exact name first.
-        exact = project.config_path(p.removesuffix(".py").strip("/"))
-        if os.path.isfile(exact):
-            return [exact]
+        exact = runs_named(project, p)
+        if exact:
+            return exact
         matches = sorted(glob.glob(p, recursive=True))
-        if not matches and not os.path.isabs(p):
-            matches = sorted(glob.glob(os.path.join(project.configs_root, p), recursive=True))
-        return [c for m in matches for c in _resolve_existing(project, m)]
+        if not os.path.isabs(p):
+            for base in glob_bases(project):
+                if matches:
+                    break
+                matches = sorted(glob.glob(os.path.join(base, p), recursive=True))
+        return [c for m in matches for c in runs_at(project, m)]
     if os.path.exists(p):
-        return _resolve_existing(project, p)
-    # A run name relative to the configs folder: "trainers/group_0/run_3" (".py" optional).
-    name = p.removesuffix(".py")
-    candidate = project.config_path(name.strip("/"))
-    if os.path.isfile(candidate):
-        return [candidate]
-    folder = os.path.join(project.configs_root, name.strip("/"))
-    if os.path.isdir(folder):
-        return project.discover_configs(under=os.path.relpath(folder, project.configs_root))
-    if os.path.isdir(os.path.join(project.root, p)):  # layouts hook: an HF / Lightning run named relative to the root
-        return _resolve_existing(project, os.path.join(project.root, p))
+        return runs_at(project, p)
+    # A run's name ("trainers/group_0/run_3", ".py" optional), or a folder relative to the root.
+    named = runs_named(project, p)
+    if named:
+        return named
+    if os.path.isdir(os.path.join(project.root, p)):
+        return runs_at(project, os.path.join(project.root, p))
     return []
-
-
-def _resolve_existing(project: Project, p: str) -> list[str]:
-    """The runs an existing path names: Pylon's (a path under configs/ or logs/), else other layouts'."""
-    from runwatch.layouts import LAYOUTS, runs_at
-
-    a = os.path.abspath(p)
-    pylon = LAYOUTS["pylon"].runs_at(project, a)
-    if pylon is not None:
-        return pylon
-    found = runs_at(project, a)  # a path in or above Hugging Face / Lightning runs
-    if os.path.normpath(a) == os.path.normpath(project.root):
-        return project.discover_configs() + found
-    return found
 
 
 # ---------------------------------------------------------------- scanning
@@ -298,11 +288,9 @@ def find_one(project: Project, run: str) -> str:
     if not found:
         raise UserError(f"{run}: no run of {project.root} has this name, config path or work dir")
     if len(found) > 1:
-        names = ", ".join(project.config_rel(c) for c in found[:5])
+        names = ", ".join(name_of(project, c) or c for c in found[:5])
         more = f" and {len(found) - 5} more" if len(found) > 5 else ""
         raise UserError(f"{run}: names {len(found)} runs ({names}{more}); give one")
-    from runwatch.layouts import run_for
-
     try:
         run_for(project, found[0])  # a config outside configs/ names no run
     except LayoutError as e:

@@ -13,6 +13,10 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from cachetools import LRUCache
+
+from runwatch.state import STATE
+
 SETTINGS_FILE = "runwatch.toml"
 
 
@@ -129,8 +133,8 @@ class Settings:
     workers: int = 0
     # The [notify] section: notifications and hooks on status transitions.
     notify: NotifySettings = field(default_factory=NotifySettings)
-    # Which layout's runs to look for (runwatch.layouts): "auto" finds Pylon configs and the
-    # Hugging Face / Lightning run folders their marker files reveal; a name forces that one.
+    # Which layouts' runs to look for: "auto" (every layout of the registry, runwatch.layouts.LAYOUTS)
+    # or one layout's name. docs/settings.md describes it from the registry.
     layout: str = "auto"
     # Watch every finished epoch (its dir's mtime and its scores file's stat) on every check, so a
     # rewritten or removed file of an old epoch shows at once; false watches only the epochs still
@@ -140,6 +144,12 @@ class Settings:
     # (inotify): while nothing in its dirs changes, a check is one stat of its work dir instead of
     # one per watched path. Never used on network or FUSE file systems; false: stats only.
     kernel_watches: bool = True
+    # Comparing runs (runwatch compare, the page's compare panel): per-datapoint scores read into
+    # columns are kept in memory up to this many MB per process (the server's memory for them).
+    compare_cache_mb: int = 256
+    # The same columns kept on disk in <cache_dir>/datapoints up to this many MB, least recently
+    # used removed first (0 turns the disk cache off).
+    compare_disk_cache_mb: int = 2048
 
     def epoch_dir_name(self, n: int) -> str:
         return self.epoch_dir_pattern.format(n=n)
@@ -165,12 +175,21 @@ class Settings:
         return int(middle)
 
     def resolve_cache_dir(self, root: str | os.PathLike[str]) -> Path:
-        p = Path(os.path.expanduser(self.cache_dir))
-        return p if p.is_absolute() else Path(root) / p
+        key = (self.cache_dir, os.fspath(root))
+        hit = _CACHE_DIRS.get(key)
+        if hit is None:
+            p = Path(os.path.expanduser(self.cache_dir))
+            hit = _CACHE_DIRS[key] = p if p.is_absolute() else Path(root) / p
+        return hit
+
+
+# (cache_dir setting, root) -> the resolved cache dir: asked for per run by the evidence step.
+# (``~`` is expanded once: a process whose HOME changes keeps the first answer until reset.)
+_CACHE_DIRS: dict[tuple[str, str], Path] = STATE.table("settings.cache_dirs", lambda: LRUCache(maxsize=256))
 
 
 _TUPLE_FIELDS = {f.name for f in fields(Settings) if f.type.startswith("tuple")}
-_INT_FIELDS = {"sleep_time", "outdated_days", "workers", "stall_floor", "stall_default"}
+_INT_FIELDS = {"sleep_time", "outdated_days", "workers", "stall_floor", "stall_default", "compare_cache_mb", "compare_disk_cache_mb"}
 _FLOAT_FIELDS = {"stall_factor"}
 _BOOL_FIELDS = {"runs_local", "slurm", "slurm_all_users", "exec_configs", "tmux_output", "watch_finished_epochs", "kernel_watches"}
 _ALIASES = {
@@ -190,6 +209,17 @@ def find_settings_file(root: str | os.PathLike[str]) -> tuple[Path, bool] | None
     if py.is_file():
         return py, True
     return None
+
+
+# The values ``layout`` may take: "auto" and every layout of the registry (runwatch.layouts, which
+# declares them when imported; importing runwatch imports it).
+_LAYOUT_NAMES: tuple[str, ...] = ("auto",)
+
+
+def declare_layouts(names: tuple[str, ...]) -> None:
+    """The registry's layout names, for validating the ``layout`` setting."""
+    global _LAYOUT_NAMES
+    _LAYOUT_NAMES = tuple(names)
 
 
 def load_settings(root: str | os.PathLike[str] = ".", **overrides: Any) -> Settings:
@@ -247,8 +277,8 @@ def _validate(data: dict[str, Any], path: Path) -> dict[str, Any]:
                 raise SettingsError(f"{path}: setting {key!r} must be true or false, got {value!r}")
         elif name == "progress_json" and value not in ("off", "missing", "full", "legacy"):
             raise SettingsError(f"{path}: setting {key!r} must be one of off, missing (full, legacy: older names of missing); got {value!r}")
-        elif name == "layout" and value not in ("auto", "pylon", "huggingface", "lightning"):
-            raise SettingsError(f"{path}: setting {key!r} must be one of auto, pylon, huggingface, lightning; got {value!r}")
+        elif name == "layout" and value not in _LAYOUT_NAMES:
+            raise SettingsError(f"{path}: setting {key!r} must be one of {', '.join(_LAYOUT_NAMES)}; got {value!r}")
         elif name == "epoch_dir_pattern" and (not isinstance(value, str) or "{n}" not in value):
             raise SettingsError(f"{path}: setting {key!r} must contain '{{n}}', got {value!r}")
         out[name] = value

@@ -41,6 +41,14 @@ DESCRIPTIONS: dict[str, str] = {
 }
 
 
+def _layout_description() -> str:
+    """The ``layout`` setting's meaning, from the registry of layouts (runwatch.layouts.LAYOUTS)."""
+    from runwatch.layouts import LAYOUTS
+
+    kinds = ", ".join(f"`{layout.name}`: {layout.title}" for layout in LAYOUTS)
+    return f"Which layouts' runs to look for: `auto` finds the runs of every layout (a project may mix them); a name keeps that one ({kinds})."
+
+
 def _comments() -> dict[str, str]:
     """The comment block right above each field of the dataclass in settings.py."""
     source = inspect.getsource(settings_module)
@@ -101,7 +109,8 @@ def render() -> str:
         "|---|---|---|",
     ]
     for f in fields(Settings):
-        text = (DESCRIPTIONS.get(f.name) or comments.get(f.name) or "(undocumented)").replace("|", "\\|")
+        described = _layout_description() if f.name == "layout" else DESCRIPTIONS.get(f.name)
+        text = (described or comments.get(f.name) or "(undocumented)").replace("|", "\\|")
         default = _default(f)
         if is_dataclass(default):
             cell = f"a `[{f.name}]` table, see [{f.name}.md]({f.name}.md)"

@@ -147,7 +147,9 @@ def summarize(runs: Iterable[RunStatus | dict[str, Any]]) -> dict[str, Any]:
     """Counts per status and overall progress over runs (RunStatus objects or their records).
 
     ``completed_epochs`` / ``total_epochs`` are the sums of the runs' own numbers (as their
-    records show them); ``progress_percentage`` is the mean of ``run_percentage`` over the runs.
+    records show them), a run whose total is unknown (a Lightning run without max_epochs)
+    counting its completed epochs as its total, so that the pair never reads "7/4";
+    ``progress_percentage`` is the mean of ``run_percentage`` over the runs.
     """
     counts = {s: 0 for s in STATUSES}
     n = done = planned = warned = 0
@@ -165,7 +167,7 @@ def summarize(runs: Iterable[RunStatus | dict[str, Any]]) -> dict[str, Any]:
         counts[st] = counts.get(st, 0) + 1
         pct += run_percentage(st, p)
         done += c if type(c) is int else 0
-        planned += t if type(t) is int else 0
+        planned += t if type(t) is int else c if type(c) is int else 0
         warned += 1 if w else 0
     return _summary(n, counts, pct, done, planned, warned)
 

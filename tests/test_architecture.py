@@ -15,7 +15,9 @@ PKG = os.path.join(ROOT, "runwatch")
 LAYERS = {
     # 0, foundations: data types, path arithmetic, settings, process-wide state
     "runwatch.settings": 0,
+    "runwatch.project": 0,
     "runwatch.layout": 0,
+    "runwatch.layouts.pylon.paths": 0,
     "runwatch.process_info": 0,
     "runwatch.sharing": 0,
     "runwatch.state": 0,
@@ -24,6 +26,8 @@ LAYERS = {
     "runwatch.forking": 0,
     "runwatch.notify_targets": 0,
     "runwatch.terminal_text": 0,
+    "runwatch.json_out": 0,
+    "runwatch.agent_client": 0,
     # 1, readers: one file into facts
     "runwatch.readers": 1,
     "runwatch.configs": 1,
@@ -33,17 +37,21 @@ LAYERS = {
     # 3, status: the decision, the scan engine, the view model
     "runwatch.run_status": 3,
     "runwatch.view_model": 3,
+    "runwatch.compare": 3,
     # 4, sources of processes and jobs; the tree generator
     "runwatch.processes": 4,
     "runwatch.testing": 4,
+    "runwatch.records_api": 4,
     # 5, live: index, watcher, notifications
     "runwatch.live": 5,
     # 6-8, surfaces
     "runwatch.server": 6,
     "runwatch.hub": 7,
     "runwatch.cli_scan": 8,
+    "runwatch.cli_agent": 8,
     "runwatch.render": 8,
     "runwatch.cli_watch": 8,
+    "runwatch.cli_compare": 8,
     "runwatch.settings_doc": 8,
     "runwatch.demo": 8,
     "runwatch.cli": 8,

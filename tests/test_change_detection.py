@@ -12,7 +12,7 @@ from runwatch.progress_tracking import change_detection
 from runwatch.progress_tracking.base_progress_tracker import EpochRecord, RunDetails
 from runwatch.progress_tracking.change_detection import Fingerprint, listing_names
 from runwatch.progress_tracking.compact import pack_dir_identity, unpack_dir_identity
-from runwatch.progress_tracking.progress_cache import safe_loads
+from runwatch.progress_tracking.progress_store import safe_loads
 
 from test_pylon_sim import project  # noqa: F401  (the fixture: a copy of the simulated Pylon project)
 
@@ -106,7 +106,7 @@ def test_extra_inputs_are_part_of_the_key(tmp_path):
 
 
 def test_own_files_are_left_out_of_the_names():
-    from runwatch.progress_tracking.progress_cache import PROGRESS_JSON
+    from runwatch.progress_tracking.progress_store import PROGRESS_JSON
 
     assert listing_names({"a.log": 1, PROGRESS_JSON: 2, f".{PROGRESS_JSON}.123.tmp": 3}, {"epoch_0": 1}) == ("a.log", "epoch_0")
 
@@ -373,3 +373,31 @@ def test_a_run_with_a_linked_file_keeps_its_stats(tmp_path):
         with open(outside, "a") as f:  # written through the other path
             f.write("Traceback (most recent call last):\nRuntimeError: boom\n")
         assert "boom" in (t.get_progress().error_message or ""), kind
+
+
+def test_beyond_a_third_of_the_watch_budget_a_run_watches_what_can_still_change(tmp_path, monkeypatch):
+    """The work dir and its two newest epochs: a new epoch, a log line, a newest epoch's file are seen."""
+    from runwatch.progress_tracking import change_notify
+    from runwatch.progress_tracking.change_detection import live_dirs
+
+    assert live_dirs({"", "epoch_0", "epoch_1", "epoch_10", "epoch_2", "epoch_10/sub", "other"}) == {"", "epoch_2", "epoch_10", "epoch_10/sub", "other"}
+    monkeypatch.setattr(change_notify, "_watch_budget", lambda: 14)  # a full arm (5 dirs) would pass 14 // 3
+    wd, t = _armed_tracker(tmp_path)
+    assert t.changes.armed > 0
+    assert sum(1 for slot in change_notify.NOTIFIER._owner if slot > 0) == 3  # the work dir, epoch_2, epoch_3
+    calls = _counting_stats(monkeypatch)
+    assert t.get_progress().completed_epochs == 4 and calls == []
+    with open(wd / "train_val_0.log", "a") as f:
+        f.write("iteration\n")
+    assert t.get_progress().completed_epochs == 4 and calls  # the log's write: stats again
+    p = wd / "epoch_3" / "validation_scores.json"
+    with open(p, "r+") as f:
+        f.write(p.read_text().replace('"mean_IoU": 0.4', '"mean_IoU": 0.95'))
+    for _ in range(3):
+        got = t.get_progress()
+    assert got.best_score["mean_IoU"] == 0.95
+    from runwatch.testing.generator import write_epoch
+    import random
+
+    write_epoch(str(wd), 4, {"mean_IoU": 0.5}, None, 4, random.Random(4))
+    assert t.get_progress().completed_epochs == 5

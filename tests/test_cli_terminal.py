@@ -248,7 +248,7 @@ def test_reason_and_in_progress_fields_render_when_records_carry_them(tree) -> N
     from rich.console import Console
 
     from runwatch.cli_scan import Scanner
-    from runwatch.layout import Project
+    from runwatch.project import Project
     from runwatch.render import print_trimmed, run_detail, status_view
 
     project = Project.at(tree.root)

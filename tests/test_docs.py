@@ -182,4 +182,4 @@ def test_readme_example_says_so_on_a_path_that_is_not_a_project(tmp_path) -> Non
         [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=ROOT), timeout=60, check=False
     )
     assert r.returncode == 0, r.stderr
-    assert "no experiment configs under" in r.stdout and "is " in r.stdout and "a project root?" in r.stdout
+    assert "no runs under" in r.stdout and "is it a project root?" in r.stdout

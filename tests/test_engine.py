@@ -12,7 +12,7 @@ import pytest
 import runwatch
 from runwatch import ProcessSnapshot, get_all_run_status
 from runwatch.cli_scan import Scanner
-from runwatch.layout import Project
+from runwatch.project import Project
 from runwatch.live import LiveIndex
 from runwatch.run_status import ScanEngine, engine_for, evaluate_run
 from runwatch.testing import generate_tree

@@ -87,7 +87,7 @@ def test_layout_setting_is_validated(tmp_path):
 
     from runwatch.settings import SettingsError, load_settings
 
-    (tmp_path / "runwatch.toml").write_text('layout = "keras"\n')
+    (tmp_path / "runwatch.toml").write_text('layout = "tensorflow"\n')
     with pytest.raises(SettingsError, match="layout"):
         load_settings(tmp_path)
     (tmp_path / "runwatch.toml").write_text('layout = "lightning"\n')
@@ -98,7 +98,7 @@ def test_hostile_state_files_cost_only_their_own_run(tmp_path):
     import json
 
     from runwatch import get_all_run_status
-    from runwatch.layout import Project
+    from runwatch.project import Project
     from runwatch.layouts import discover_runs
 
     cases = {
@@ -136,7 +136,7 @@ def test_a_log_the_lab_names_gives_liveness_and_the_error(tmp_path):
     import json
 
     from runwatch import get_all_run_status
-    from runwatch.layout import Project
+    from runwatch.project import Project
     from runwatch.layouts import discover_runs
     from runwatch.settings import load_settings
 
@@ -156,7 +156,7 @@ def test_a_log_the_lab_names_gives_liveness_and_the_error(tmp_path):
 def test_live_index_follows_a_changed_hf_run(tmp_path):
     import json
 
-    from runwatch.layout import Project
+    from runwatch.project import Project
     from runwatch.live.index import LiveIndex
 
     run = tmp_path / "outputs" / "r"
@@ -210,15 +210,15 @@ def test_dashboard_follows_an_hf_run_through_the_file_watcher(tmp_path):
 
 
 def test_pylon_adapter_answers_as_the_existing_code(tmp_path):
-    from runwatch.layout import Project
-    from runwatch.layouts import LAYOUTS
+    from runwatch.project import Project
+    from runwatch.layouts import BY_NAME
     from runwatch.progress_tracking.progress_tracker_factory import create_progress_tracker
     from runwatch.testing.generator import generate_tree
 
     generate_tree(str(tmp_path), n_runs=4)
     project = Project.at(str(tmp_path))
-    pylon = LAYOUTS["pylon"]
-    configs = pylon.discover(project)
+    pylon = BY_NAME["pylon"]
+    configs = pylon.find_runs(project)
     assert configs == project.discover_configs() and configs
     c = configs[0]
     wd = pylon.work_dir(project, c)

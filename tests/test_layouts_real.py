@@ -156,7 +156,7 @@ def test_a_live_hf_process_is_matched_by_its_output_dir(runs):
 
 def test_api_gives_the_same_answer_with_curves(runs):
     from runwatch import get_all_run_status
-    from runwatch.layout import Project
+    from runwatch.project import Project
     from runwatch.layouts import discover_runs
 
     project = Project.at(runs["root"])
@@ -211,7 +211,7 @@ def test_killed_runs_are_failed_not_running(runs):
 
 
 def test_forced_layout_and_mixed_project(runs, tmp_path):
-    from runwatch.layout import Project
+    from runwatch.project import Project
     from runwatch.layouts import discover_runs
     from runwatch.settings import load_settings
     from runwatch.testing.generator import generate_tree

@@ -16,7 +16,7 @@ import pytest
 pytest.importorskip("tensorboard")
 
 from runwatch import get_all_run_status
-from runwatch.layout import Project
+from runwatch.project import Project
 from runwatch.layouts import discover_runs
 
 

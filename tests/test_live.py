@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from runwatch.layout import Project
+from runwatch.project import Project
 from runwatch.live import LiveIndex, Watcher, detect_polling, run_id
 from runwatch.live.watcher import filesystem_type
 from runwatch.process_info import ProcessInfo, ProcessSnapshot
@@ -266,7 +266,7 @@ BEYOND_SERIES_BOUND = 4 * 1024
 _MEMORY_CHILD = """
 import gc, json, pickle, sys, tracemalloc
 from runwatch.configs import read_configs
-from runwatch.layout import Project
+from runwatch.project import Project
 from runwatch.live import LiveIndex
 from runwatch.process_info import ProcessSnapshot
 from runwatch.testing.memory import deep_size

@@ -16,7 +16,7 @@ import time
 import pytest
 
 from notify_helpers import JsonReceiver, SmtpReceiver, free_port
-from runwatch.layout import Project
+from runwatch.project import Project
 from runwatch.live.index import Delta, run_id
 from runwatch.live.notify import Notifier, route_matches
 from runwatch.live.notify_delivery import backoff_delay

@@ -262,7 +262,7 @@ def test_json_record_equals_json_safe_of_to_dict():
 
 def test_progress_json_rewritten_only_when_content_changes(tmp_path):
     # Issue 19: only runwatch's own file (known by its identity) is ever rewritten, in the 4-field shape.
-    from runwatch.progress_tracking.progress_cache import save_progress_json
+    from runwatch.progress_tracking.progress_store import save_progress_json
     from runwatch.progress_tracking.progress_info import ProgressInfo
 
     path = tmp_path / "progress.json"

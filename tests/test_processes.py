@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from runwatch.layout import Project
+from runwatch.project import Project
 from runwatch.process_info import ProcessInfo, ProcessMonitor, ProcessSnapshot
 from runwatch.processes import (
     CommandMatcher,

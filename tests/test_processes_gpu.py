@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from runwatch.layout import Project
+from runwatch.project import Project
 from runwatch.processes import LocalSource
 from runwatch.processes.local import nvml_usage
 from runwatch.processes.nvidia_smi import query_local

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from fixtures_slurm import Slurm, slurm  # noqa: F401
 
-from runwatch.layout import Project
+from runwatch.project import Project
 from runwatch.processes import LocalSource, SlurmError, SlurmSource, SystemMonitor
 from runwatch.processes.slurm import parse_squeue, script_lines
 from runwatch.settings import Settings

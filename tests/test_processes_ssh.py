@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from fixtures_sshd import Sshd, free_port, silent_server, sshd, start_main, stop  # noqa: F401
 
-from runwatch.layout import Project
+from runwatch.project import Project
 from runwatch.processes import LocalSource, SystemMonitor
 from runwatch.processes.ssh import ServerSpec, ServerSpecError, SshSource
 from runwatch.settings import Settings

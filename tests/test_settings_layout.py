@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from runwatch import Project, SettingsError, load_settings
-from runwatch.layout import LayoutError, find_project_root
+from runwatch.project import LayoutError, find_project_root
 
 
 def test_defaults_are_pylon(tmp_path):

@@ -447,7 +447,7 @@ def test_config_path_in_a_command_is_matched_as_a_whole_path():
 
 
 def _project(tmp_path, toml=""):
-    from runwatch.layout import Project
+    from runwatch.project import Project
 
     root = tmp_path / "proj"
     (root / "configs" / "a").mkdir(parents=True)

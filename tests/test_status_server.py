@@ -15,7 +15,7 @@ import urllib.request
 import pytest
 from status_project import SETTINGS, ToyProject
 
-from runwatch.layout import Project
+from runwatch.project import Project
 from runwatch.processes import monitor_from_settings
 from runwatch.server import BackgroundServer
 

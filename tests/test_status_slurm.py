@@ -8,7 +8,7 @@ import pytest
 from fixtures_slurm import Slurm, slurm  # noqa: F401
 from status_project import ToyProject
 
-from runwatch.layout import Project
+from runwatch.project import Project
 from runwatch.processes import LocalSource, SlurmSource, SystemMonitor
 from runwatch.run_status import get_all_run_status
 

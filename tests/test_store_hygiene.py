@@ -11,7 +11,7 @@ import shutil
 import time
 
 from runwatch.progress_tracking import TrainerProgressTracker
-from runwatch.progress_tracking.progress_cache import (
+from runwatch.progress_tracking.progress_store import (
     STALE_TEMP_S,
     ProgressStore,
     remove_stale_temp_files,
@@ -126,7 +126,7 @@ def test_progress_json_is_written_into_the_same_dir(tmp_path):
 
 
 def test_background_writes_also_check_the_dir(tmp_path):
-    from runwatch.progress_tracking.progress_cache import background_progress_writes
+    from runwatch.progress_tracking.progress_store import background_progress_writes
 
     wd = _run(tmp_path / "run", epochs=2)
     t = TrainerProgressTracker(wd, CFG, settings=WRITES)
@@ -143,7 +143,7 @@ def test_background_writes_also_check_the_dir(tmp_path):
 
 
 def test_a_store_that_cannot_be_saved_is_reported(tmp_path, caplog):
-    from runwatch.layout import Project
+    from runwatch.project import Project
     from runwatch.run_status import get_all_run_status
     from runwatch.run_status import engine_for
     from runwatch.testing.generator import generate_tree

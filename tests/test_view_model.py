@@ -126,7 +126,7 @@ def test_merged_summaries_are_the_summary_of_all_runs():
 
 def test_detail_schema(tree):
     from runwatch.cli_scan import Scanner
-    from runwatch.layout import Project
+    from runwatch.project import Project
 
     exp = next(e for e in tree.runs if e.early_stopped)
     project = Project.at(tree.root)

@@ -23,7 +23,7 @@ from runwatch.configs.extract import build_facts
 from runwatch.configs.facts import ConfigFacts
 from runwatch.configs.loader import EvalResult, ModuleLoader, StatCache
 from runwatch.configs.sources import SourceResolver
-from runwatch.layout import find_project_root
+from runwatch.project import find_project_root
 from runwatch.settings import Settings, SettingsError, find_settings_file, load_settings
 from runwatch.state import STATE
 

@@ -73,7 +73,7 @@ def run_demo(
 
 
 def _serve(run_server: Callable[..., None], root: str, host: str, port: int, open_browser: bool) -> None:
-    from runwatch.layout import Project
+    from runwatch.project import Project
     from runwatch.processes import monitor_from_settings
 
     project = Project.at(root)
@@ -95,7 +95,7 @@ def _serve(run_server: Callable[..., None], root: str, host: str, port: int, ope
 def _terminal(root: str) -> None:
     from runwatch.cli_watch import watch
     from runwatch.cli_scan import Scanner
-    from runwatch.layout import Project
+    from runwatch.project import Project
     from runwatch.processes import monitor_from_settings
 
     project = Project.at(root)

@@ -1,222 +1,275 @@
-"""Layouts: how the runs of one framework sit on disk (Pylon, Hugging Face Trainer, Lightning).
+"""Layouts: how the runs of each framework sit on disk, and the one registry of them.
 
-``discover_runs(project)`` lists every run a scan should show: Pylon's configs and the
-run folders other layouts' marker files reveal (a project may mix them); ``layout = "..."``
-in the settings forces one layout. ``layout_run(project, key)`` tells a scan that a key is
-a run of another layout and gives its work dir, name, facts and tracker. See docs/layouts.md.
+``LAYOUTS`` is the ordered list of every layout; settings validation, docs/settings.md,
+the CLI's help and auto-detection all read it. A folder is tested by the layouts in this
+order (a Lightning version folder is never an HF output_dir). ``layout = "..."`` in the
+settings keeps one layout; ``"auto"`` uses them all (a project may mix them).
+
+Everything a scan asks about a project goes through the functions here: its runs
+(``discover_runs``), the run a key names (``run_for``), the runs a typed path names
+(``runs_at``), what changed paths touch (``map_paths``), the folders to watch
+(``watch_roots``), the process matchers (``process_matchers``). See docs/layouts.md.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
-from typing import Any
+import time
+from collections.abc import Iterable
 
-from runwatch.configs.facts import ConfigFacts
-from runwatch.layout import Project
-from runwatch.layouts.base import Layout
+from cachetools import LRUCache
+
+from runwatch.errors import LayoutError
+from runwatch.layouts.base import Layout, LayoutRun, PathChanges, ProcessMatcher, walk_for_runs
 from runwatch.layouts.huggingface import HuggingFaceLayout
+from runwatch.layouts.keras import KerasLayout
 from runwatch.layouts.lightning import LightningLayout
+from runwatch.layouts.mmengine import MMEngineLayout
 from runwatch.layouts.pylon import PylonLayout
-from runwatch.progress_tracking.base_progress_tracker import BaseProgressTracker
+from runwatch.layouts.timm import TimmLayout
+from runwatch.layouts.ultralytics import UltralyticsLayout
+from runwatch.progress_tracking.progress_store import is_own_name
+from runwatch.project import Project
+from runwatch.settings import declare_layouts
 from runwatch.state import STATE
 
-LAYOUTS: dict[str, Any] = {"pylon": PylonLayout(), "huggingface": HuggingFaceLayout(), "lightning": LightningLayout()}
-LAYOUT_NAMES: tuple[str, ...] = ("auto", *LAYOUTS)
-# Marker layouts, in the order a folder is tested (a Lightning version folder is never an HF output_dir).
-_MARKED = ("lightning", "huggingface")
+# The registry: every layout, in the order a folder is tested. A new layout is one line here.
+# YOLO and timm both write args.yaml (told apart by results.csv / summary.csv); Keras, whose files have
+# names of the user's choosing, is tested last.
+LAYOUTS: tuple[Layout, ...] = (
+    PylonLayout(),
+    LightningLayout(),
+    HuggingFaceLayout(),
+    UltralyticsLayout(),
+    TimmLayout(),
+    MMEngineLayout(),
+    KerasLayout(),
+)
+BY_NAME: dict[str, Layout] = {layout.name: layout for layout in LAYOUTS}
+LAYOUT_NAMES: tuple[str, ...] = ("auto", *BY_NAME)
+declare_layouts(LAYOUT_NAMES)
 
 
-def _chosen(project: Project) -> str:
-    return getattr(project.settings, "layout", "auto") or "auto"
+def active(project: Project) -> tuple[Layout, ...]:
+    """The layouts a project's runs are looked for with: all of them, or the one its settings name."""
+    chosen = project.settings.layout or "auto"
+    if chosen == "auto":
+        return LAYOUTS
+    one = BY_NAME.get(chosen)
+    return (one,) if one is not None else ()
 
 
-def _marked_layouts(project: Project) -> list[Any]:
-    chosen = _chosen(project)
-    if chosen == "pylon":
-        return []
-    return [LAYOUTS[n] for n in _MARKED if chosen in ("auto", n)]
+def _marked(project: Project) -> tuple[Layout, ...]:
+    """The active layouts that find runs by marker files."""
+    return tuple(layout for layout in active(project) if type(layout).is_run_dir is not Layout.is_run_dir)
 
 
-def _pylon_trees(project: Project) -> tuple[str, ...]:
-    """Pylon's configs/ and logs/ folders: not searched for marker files (Pylon finds its runs from configs)."""
-    return (project.configs_root, project.logs_root) if os.path.isdir(project.configs_root) else ()
+def _own_trees(project: Project) -> tuple[str, ...]:
+    return tuple(t for layout in active(project) for t in layout.own_trees(project))
 
 
-def layout_of_dir(project: Project, path: str) -> Any | None:
-    """The marker layout whose run ``path`` is, or None."""
-    try:
-        names = frozenset(os.listdir(path))
-    except OSError:
-        return None
-    for layout in _marked_layouts(project):
-        if layout.is_run_dir(path, names):
-            return layout
-    return None
-
-
-def discover_layout_runs(project: Project, under: str | None = None) -> list[str]:
-    """Run folders of the marker layouts under ``under`` (default: the root), sorted."""
-    layouts = _marked_layouts(project)
+def discover_marked_runs(project: Project, under: str | None = None) -> list[str]:
+    """Run folders of the marker layouts under ``under`` (default: the root), sorted: one walk for all."""
+    layouts = _marked(project)
     if not layouts:
         return []
-    from runwatch.layouts.base import walk_for_runs
 
     def is_run(path: str, names: frozenset[str]) -> bool:
         return any(layout.is_run_dir(path, names) for layout in layouts)
 
-    return walk_for_runs(under or project.root, is_run, _pylon_trees(project))
+    return walk_for_runs(under or project.root, is_run, _own_trees(project))
 
 
 def discover_runs(project: Project) -> list[str]:
-    """Every run of the project: Pylon configs (unless another layout is forced), then other layouts' run folders."""
-    pylon = LAYOUTS["pylon"].discover(project) if _chosen(project) in ("auto", "pylon") else []
-    return pylon + discover_layout_runs(project)
+    """Every run of the project as scan keys: each layout's own finds (Pylon's configs), then marker runs."""
+    found = [k for layout in active(project) for k in layout.find_runs(project)]
+    return found + discover_marked_runs(project)
 
 
 def has_runs(project: Project) -> bool:
-    """Whether the project has runs of any layout (a folder without configs/ may still hold HF/Lightning runs)."""
-    return os.path.isdir(project.configs_root) and _chosen(project) in ("auto", "pylon") or bool(discover_layout_runs(project))
+    """Whether the project holds runs of any layout (a folder without configs/ may hold HF / Lightning runs)."""
+    return any(layout.has_runs(project) for layout in active(project)) or bool(discover_marked_runs(project))
 
 
-@dataclass(frozen=True, slots=True)
-class LayoutRun:
-    """A run as a scan needs it: its layout, key, work dir and name."""
-
-    layout: Any
-    work_dir: str
-    name: str
-    key: str = ""
-
-    def facts(self, project: Project) -> ConfigFacts:
-        return self.layout.facts(project, self.key or self.work_dir)
-
-    def tracker(self, project: Project, facts: ConfigFacts, store: Any = None) -> BaseProgressTracker:
-        return self.layout.tracker(project, self.key or self.work_dir, facts, store, self.work_dir)
-
-
-# (root, configs dir, logs dir) -> config -> its LayoutRun: pure path arithmetic, but 10,000 times per refresh.
-_PYLON_RUNS: dict[tuple[str, str, str], dict[Any, Any]] = STATE.table("layouts.pylon_runs")
-_ROOTS = ("roots",)  # a tuple key: never a config path
+_RUNS: dict[tuple[str, str, str], LayoutRun] = STATE.table("layouts.runs", lambda: LRUCache(maxsize=100_000))
 
 
 def run_for(project: Project, key: str) -> LayoutRun:
-    """The run a scan key names, of whichever layout: a marker layout's run folder, else a Pylon config.
+    """The run a scan key names, of whichever layout claims it.
 
-    Raises LayoutError for a key that is no run of the project (a config outside configs/).
+    Raises LayoutError for a key that is no run of the project (a config outside configs/,
+    a folder no layout's marker files mark). A marker run's answer is remembered once found.
     """
-    run = layout_run(project, key)
-    return run if run is not None else _pylon_run(project, key)
-
-
-def _pylon_run(project: Project, config: str) -> LayoutRun:
-    pkey = (project.root, project.settings.configs_dir, project.settings.logs_dir)
-    memo = _PYLON_RUNS.get(pkey)
-    if memo is None:
-        if len(_PYLON_RUNS) > 64:
-            _PYLON_RUNS.clear()
-        memo = _PYLON_RUNS[pkey] = {}
-    hit = memo.get(config)
-    if hit is None:
-        roots = memo.get(_ROOTS)
-        if roots is None:
-            roots = memo[_ROOTS] = (project.configs_root + os.sep, project.logs_root)
-        croot, logs_root = roots
-        if config.startswith(croot) and config.endswith(".py") and os.sep == "/" and "/./" not in config and "/../" not in config and "//" not in config:
-            # The usual spelling (absolute, normalized, under configs/): plain slicing.
-            rel = config[len(croot) : -3]
-            hit = LayoutRun(LAYOUTS["pylon"], os.path.join(logs_root, rel), rel, config)
-        else:
-            hit = LayoutRun(LAYOUTS["pylon"], project.work_dir(config), project.config_rel(config), config)
-        memo[config] = hit
-    return hit
-
-
-_RUNS: dict[tuple[str, str], LayoutRun | None] = STATE.table("layouts.runs")
-
-
-def layout_run(project: Project, key: str) -> LayoutRun | None:
-    """The marker-layout run a scan key names (its folder's path), or None for Pylon configs and anything else.
-
-    Cheap for Pylon keys (they end in ``.py``); a folder's answer is remembered once it is a run.
-    """
-    if key.endswith(".py"):
-        return None
-    path = key if os.path.isabs(key) else os.path.join(project.root, key)
-    path = os.path.normpath(path)
-    memo_key = (project.root, path)
+    memo_key = (project.root, project.settings.layout, key)
     hit = _RUNS.get(memo_key)
     if hit is not None:
         return hit
-    layout = layout_of_dir(project, path)
-    if layout is None:
-        return None
-    run = LayoutRun(layout, path, layout.run_name(project, path), path)
-    if len(_RUNS) > 100_000:
-        _RUNS.clear()
-    _RUNS[memo_key] = run
-    return run
-
-
-def runs_at(project: Project, path: str) -> list[str]:
-    """Marker-layout runs a path the user typed names: the run it is in, or the runs under it."""
-    a = os.path.abspath(path)
-    for layout in _marked_layouts(project):
-        run = layout.run_of_path(project, a)
+    for layout in active(project):
+        run = layout.run_of_key(project, key)
         if run is not None:
-            return [run]
-    return discover_layout_runs(project, a) if os.path.isdir(a) else []
-
-
-def run_of_path(project: Project, path: str) -> str | None:
-    """The marker-layout run a changed path belongs to (for a live index), or None."""
-    for layout in _marked_layouts(project):
-        run = layout.run_of_path(project, path)
-        if run is not None:
+            if not layout.reads_configs:  # (a config layout keeps its own memo, per settings)
+                _RUNS[memo_key] = run
             return run
-    return None
+    raise LayoutError(f"{key}: not a run of {project.root} (no layout's config or run folder)")
 
 
-def layout_runs_by_name(project: Project) -> dict[str, str]:
-    """{run name: run key} of every marker-layout run (a live index's full scan)."""
+def hyperparameters(project: Project, key: str) -> dict[str, object]:
+    """A run's hyperparameters as one flat ``{"dotted.key": value}`` table (YOLO / timm ``args.yaml``,
+    MMEngine's dumped config, a ``.keras`` checkpoint's compile record); {} for a layout that exposes none."""
+    try:
+        run = run_for(project, key)
+    except LayoutError:
+        return {}
+    return dict(run.layout.hyperparameters(project, run.key or run.work_dir))  # a run is asked by its key (Pylon: its config)
+
+
+def name_of(project: Project, key: str) -> str | None:
+    """The name of the run a key names, or None."""
+    try:
+        return run_for(project, key).name
+    except LayoutError:
+        return None
+
+
+def runs_by_name(project: Project) -> dict[str, str]:
+    """{run name: key} of every run (a live index's full scan)."""
     out: dict[str, str] = {}
-    for key in discover_layout_runs(project):
-        run = layout_run(project, key)
-        if run is not None:
-            out[run.name] = key
+    for key in discover_runs(project):
+        name = name_of(project, key)
+        if name is not None:
+            out[name] = key
     return out
 
 
-def layout_run_of_path(project: Project, path: str) -> tuple[str, str] | None:
-    """(run name, run key) of the marker-layout run a changed path is in (a live index's path mapping)."""
-    key = run_of_path(project, path)
-    run = layout_run(project, key) if key is not None else None
-    return (run.name, key) if run is not None else None
+def runs_at(project: Project, path: str) -> list[str]:
+    """The runs an existing path the user typed names: the layout whose trees hold it answers; else
+    the marker run it is in, or the marker runs under it (every run of the project for its root)."""
+    a = os.path.abspath(path)
+    for layout in active(project):
+        found = layout.runs_at(project, a)
+        if found is not None:
+            return found
+    if os.path.normpath(a) == os.path.normpath(project.root):
+        return discover_runs(project)
+    for layout in _marked(project):
+        run = layout.run_of_path(project, a)
+        if run is not None:
+            return [run]
+    return discover_marked_runs(project, a) if os.path.isdir(a) else []
 
 
-_WATCH_ROOTS: dict[tuple[str, str], tuple[float, tuple[str, ...]]] = STATE.table("layouts.watch_roots")
-WATCH_ROOTS_TTL_S = 30.0
+def runs_named(project: Project, name: str) -> list[str]:
+    """The runs a name that is no existing path names (the first layout that knows it answers)."""
+    for layout in active(project):
+        found = layout.runs_named(project, name)
+        if found:
+            return found
+    return []
+
+
+def glob_bases(project: Project) -> tuple[str, ...]:
+    return tuple(b for layout in active(project) for b in layout.glob_bases(project))
+
+
+def map_paths(project: Project, paths: Iterable[str], known: dict[str, str]) -> PathChanges:
+    """What changed ``paths`` touch, given ``known`` (name -> key of the runs already listed).
+
+    A path in a layout's own trees is that layout's to answer (``Layout.map_change``);
+    elsewhere it belongs to the marker run it is in, or, for a folder that appeared, to the
+    runs under it; a known run whose folder is gone is named in ``gone``.
+    """
+    ch = PathChanges()
+    layouts = active(project)
+    marked = _marked(project)
+    prune = _own_trees(project)
+    removed: list[str] = []
+    for raw in paths:
+        p = os.path.normpath(os.path.abspath(os.fspath(raw)))
+        if any(layout.map_change(project, p, known, ch) for layout in layouts):
+            continue
+        if is_own_name(os.path.basename(p)):
+            continue
+        hit = False
+        for layout in marked:
+            run = layout.run_of_path(project, p)
+            if run is not None:
+                name = layout.run_name(project, run)
+                ch.touched[name] = known[name] if known.get(name) == run else run
+                hit = True
+                break
+        if hit:
+            continue
+        if os.path.isdir(p):
+            # A folder of runs moved in or created: its runs are found by walking it.
+            for found in walk_for_runs(p, lambda d, names: any(lay.is_run_dir(d, names) for lay in marked), prune):
+                found_name = name_of(project, found)
+                if found_name is not None:
+                    ch.touched[found_name] = known[found_name] if known.get(found_name) == found else found
+        elif not os.path.exists(p):
+            removed.append(p)
+    if removed:
+        # Run folders removed (or a folder holding them): their runs are gone.
+        for name, key in known.items():
+            if any(key == p or key.startswith(p + os.sep) for p in removed) and not os.path.isdir(key):
+                ch.gone.append(name)
+    for name, folders in ch.rediscover.items():
+        BY_NAME[name].rediscover(project, folders, known, ch)
+    for name in ch.gone:
+        ch.touched.pop(name, None)
+    return ch
+
+
+_WATCH_ROOTS: dict[tuple[str, str], tuple[float, float, tuple[str, ...]]] = STATE.table("layouts.watch_roots", lambda: LRUCache(maxsize=64))
+# How often the walk behind the watched top folders is redone: the walk's own cost times
+# WATCH_ROOTS_COST_FACTOR (at most 1/200 of the time spent walking), within these bounds.
+WATCH_ROOTS_MIN_S = 3.0
+WATCH_ROOTS_MAX_S = 30.0
+WATCH_ROOTS_COST_FACTOR = 200.0
 
 
 def watch_roots(project: Project) -> tuple[str, ...]:
-    """The top folders under the root that hold marker-layout runs (what a live watcher must watch).
+    """The folders a live watcher watches: each layout's own trees that exist, and the top folders under
+    the root that hold marker runs.
 
-    A watcher asks at every sweep; the walk behind the answer is redone at most every
-    ``WATCH_ROOTS_TTL_S`` seconds (a new top folder of runs is watched within that time).
+    A watcher asks at every sweep; the walk behind the marker part is redone after
+    ``WATCH_ROOTS_COST_FACTOR`` times what the last walk took, between ``WATCH_ROOTS_MIN_S``
+    and ``WATCH_ROOTS_MAX_S``: a new top folder of runs is watched within a few sweeps where
+    walking is cheap (a folder of runs), and a large tree is walked no more than 1/200 of the time.
     """
-    import time
-
-    key = (project.root, _chosen(project))
+    own = tuple(t for t in _own_trees(project) if os.path.isdir(t))
+    key = (project.root, project.settings.layout or "auto")
     hit = _WATCH_ROOTS.get(key)
     now = time.monotonic()
-    if hit is not None and now - hit[0] < WATCH_ROOTS_TTL_S:
-        return hit[1]
-    tops = {os.path.join(project.root, os.path.relpath(k, project.root).split(os.sep)[0]) for k in discover_layout_runs(project)}
-    roots = tuple(sorted(t for t in tops if os.path.isdir(t)))
-    if len(_WATCH_ROOTS) > 64:
-        _WATCH_ROOTS.clear()
-    _WATCH_ROOTS[key] = (now, roots)
-    return roots
+    if hit is not None and now - hit[0] < hit[1]:
+        return own + hit[2]
+    root = project.root
+    tops = {os.path.join(root, os.path.relpath(k, root).split(os.sep)[0]) for k in discover_marked_runs(project)}
+    roots = tuple(sorted(t for t in tops if os.path.isdir(t) and t not in own))
+    took = time.monotonic() - now
+    _WATCH_ROOTS[key] = (now, min(WATCH_ROOTS_MAX_S, max(WATCH_ROOTS_MIN_S, took * WATCH_ROOTS_COST_FACTOR)), roots)
+    return own + roots
 
 
-__all__ = ["LAYOUTS", "LAYOUT_NAMES", "Layout", "LayoutRun", "discover_runs", "has_runs", "layout_run", "run_for", "run_of_path", "runs_at"]
+def process_matchers(project: Project, remote: bool = False) -> list[ProcessMatcher]:
+    """The process matchers of the active layouts, in registry order (raises a layout's setting error)."""
+    return [m for layout in active(project) if (m := layout.process_matcher(project, remote)) is not None]
+
+
+__all__ = [
+    "BY_NAME",
+    "LAYOUTS",
+    "hyperparameters",
+    "LAYOUT_NAMES",
+    "Layout",
+    "LayoutRun",
+    "PathChanges",
+    "active",
+    "discover_runs",
+    "has_runs",
+    "map_paths",
+    "process_matchers",
+    "run_for",
+    "runs_at",
+    "runs_by_name",
+    "watch_roots",
+]

@@ -1,21 +1,24 @@
-"""Pieces both framework layouts use: stat helpers, event-file tails, step-rate ETA, a memo by file stat."""
+"""Pieces the run-folder layouts share: the layout and tracker bases, stat helpers, event-file names, memos by file stat."""
 
 from __future__ import annotations
 
 import os
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
-from runwatch.layouts.base import run_above, walk_for_runs
-from runwatch.progress_tracking.base_progress_tracker import BaseProgressTracker, RunDetails
+from runwatch.configs.facts import ConfigFacts
+from runwatch.layouts.base import Layout
+from runwatch.progress_tracking.progress_store import ProgressStore
+from runwatch.project import Project
+from runwatch.progress_tracking.base_progress_tracker import BaseProgressTracker, EpochRecord, RunDetails
+from runwatch.progress_tracking.observation import Observation, progress_from
+from runwatch.progress_tracking.recording_reader import RecordingReader
 from runwatch.progress_tracking.change_detection import RACY_WINDOW_S
 from runwatch.progress_tracking.progress_info import ProgressInfo
 
 from runwatch.readers.logs import last_exception, matching_logs
-from runwatch.readers.tfevents import Scalar, event_tail, is_event_file, writer_of
-
-ETA_WINDOW = 20
+from runwatch.readers.tfevents import is_event_file, writer_of
 
 
 def stat_or_none(path: str) -> os.stat_result | None:
@@ -42,30 +45,6 @@ def listing(path: str) -> tuple[int | None, tuple[str, ...]]:
 
 def event_files(folder: str, names: tuple[str, ...]) -> list[str]:
     return [os.path.join(folder, n) for n in names if is_event_file(n)]
-
-
-def read_events(paths: list[str], warnings: list[str]) -> list[Scalar]:
-    """Scalars of the given event files, each tailed; a missing package or bad record becomes a warning."""
-    out: list[Scalar] = []
-    for p in paths:
-        tail = event_tail(p)
-        out.extend(tail.read())
-        if tail.problem and tail.problem not in warnings:
-            warnings.append(tail.problem if tail.problem.startswith(p) else f"{p}: {tail.problem}")
-    return out
-
-
-def step_rate_eta(points: list[tuple[float, int]], step: int, total: int | None) -> float | None:
-    """Seconds left at the recent rate of (wall time, step) points; None when unknowable."""
-    if total is None or step >= total:
-        return None
-    pts = sorted(set(points))[-ETA_WINDOW:]
-    if len(pts) < 2:
-        return None
-    (t0, s0), (t1, s1) = pts[0], pts[-1]
-    if s1 <= s0 or t1 <= t0:
-        return None
-    return (total - step) * (t1 - t0) / (s1 - s0)
 
 
 class StatMemo:
@@ -143,16 +122,15 @@ class FactsMemo:
         return facts
 
 
-class RunFolderLayout:
+class RunFolderLayout(Layout):
     """A layout whose runs are folders known by their marker files, each its own work dir.
 
     A subclass names itself and gives the marker test (``marks_run``), the tracker class and
-    the facts reader (``read_facts(run) -> (facts, warnings)``); the facts are memoised by the
-    stats of the files they came from.
+    the facts reader (``read_facts(run) -> (facts, the paths they came from)``); the facts are
+    memoised by the stats of the files they came from.
     """
 
-    name = ""
-    tracker_class: Any = None
+    tracker_class: ClassVar[type[BaseProgressTracker]]
 
     def __init__(self) -> None:
         self._facts = FactsMemo()
@@ -162,33 +140,20 @@ class RunFolderLayout:
         raise NotImplementedError
 
     @staticmethod
-    def read_facts(run: str) -> Any:
+    def read_facts(run: str) -> tuple[ConfigFacts, list[str]]:
         raise NotImplementedError
 
     def is_run_dir(self, path: str, names: frozenset[str]) -> bool:
         return self.marks_run(path, names)
 
-    def discover(self, project: Any, prune: tuple[str, ...] = ()) -> list[str]:
-        return walk_for_runs(project.root, self.marks_run, prune)
-
-    def work_dir(self, project: Any, run: str) -> str:
-        return run
-
-    def run_name(self, project: Any, run: str) -> str:
-        """The folder relative to the root (its own path when outside the root, its base name when it is the root)."""
-        rel = os.path.relpath(run, project.root)
-        return run if rel.startswith("..") else os.path.basename(run) if rel == "." else rel.replace(os.sep, "/")
-
-    def run_of_path(self, project: Any, path: str) -> str | None:
-        return run_above(path, project.root, self.marks_run)
-
-    def tracker(self, project: Any, run: str, facts: Any, store: Any = None, work_dir: str | None = None) -> Any:
+    def tracker(self, project: Project, run: str, facts: ConfigFacts, store: ProgressStore | None = None, work_dir: str | None = None) -> BaseProgressTracker:
         return self.tracker_class(run, facts, settings=project.settings, store=store)
 
-    def facts(self, project: Any, run: str) -> Any:
-        return self._facts.get(run, self.read_facts)
+    def facts(self, project: Project, run: str) -> ConfigFacts:
+        facts: ConfigFacts = self._facts.get(run, self.read_facts)
+        return facts
 
-    def facts_batch(self, project: Any, runs: list[str], workers: int | None = None) -> dict[str, Any]:
+    def facts_batch(self, project: Project, runs: list[str], workers: int | None = None) -> dict[str, ConfigFacts]:
         return {r: self.facts(project, r) for r in runs}
 
 
@@ -213,8 +178,14 @@ def newest_writer(event_paths: list[str]) -> tuple[str, int, float] | None:
 
 
 class RunFolderTracker(BaseProgressTracker):
-    """What the trackers of run-folder layouts share: a runner type of their own, nothing written
-    into the run's folder, completion decided by the subclass's ``complete_from``."""
+    """What the trackers of run-folder layouts share: they only observe.
+
+    A subclass reads the run's files through the ``RecordingReader`` it is given
+    (``observe``), which records the fingerprint as it goes, and says what it saw in an
+    ``Observation``; ``progress_from`` derives the percentage, ETA, best and latest scores
+    and the early-stopping replay, the same for every layout. Nothing is written into the
+    run's folder; completion is the subclass's ``complete_from``.
+    """
 
     RUNNER_TYPE = ""
     # What a run's folder is called in messages ("output_dir", "version folder").
@@ -229,8 +200,27 @@ class RunFolderTracker(BaseProgressTracker):
     def is_complete(self) -> bool:
         return self.complete_from(self.get_progress())
 
+    def observe(self, reader: RecordingReader, names: tuple[str, ...]) -> tuple[Observation, RunFolderDetails]:
+        """What the run's files say (``names``: the run folder's entries, already listed); every read through ``reader``."""
+        raise NotImplementedError
+
+    def calculate_progress(self) -> ProgressInfo:
+        reader = RecordingReader()
+        top_m, names = reader.listdir(self.work_dir)
+        if top_m is None:
+            return self._unreadable()
+        obs, details = self.observe(reader, names)
+        obs.warnings[:0] = self.extra_warnings
+        progress, derived = progress_from(obs, self.config, self.RUNNER_TYPE)
+        details.eta_seconds = derived.eta_seconds
+        details.epochs = [EpochRecord(index=i, finished=True, scores=s) for i, s in enumerate(derived.series)]
+        self.details = details
+        self._hint = {}
+        self._watch(reader.dirs, reader.files)
+        return progress
+
     def _unreadable(self) -> ProgressInfo:
         """The answer for a run folder that cannot be listed (gone, or no permission)."""
         self._hint = {"missing": True} if not os.path.exists(self.work_dir) else {}
         self.details = RunDetails()
-        return ProgressInfo(0, 0.0, runner_type=self.RUNNER_TYPE, error_message=f"{self.work_dir}: cannot read the {self.FOLDER}")  # type: ignore[arg-type]
+        return ProgressInfo(0, 0.0, runner_type=self.RUNNER_TYPE, error_message=f"{self.work_dir}: cannot read the {self.FOLDER}")

@@ -11,28 +11,20 @@ from __future__ import annotations
 
 import math
 import os
+import posixpath
 import re
 from typing import Any
 
 from runwatch.configs.facts import ClassRef, ConfigFacts, StageFacts
+from runwatch.layouts.base import ProcessMatcher
+from runwatch.project import Project
+from runwatch.layouts.common import RunFolderDetails, RunFolderLayout, RunFolderTracker, StatMemo, event_files, listing, newest_writer
 from runwatch.layouts.hf_end import MODEL_FILES, early_stop_index, newest_run_checkpoints, returned_from_train, stale_top_state
 from runwatch.readers.tfevents import writer_of
-from runwatch.layouts.common import (
-    RunFolderDetails,
-    RunFolderLayout,
-    RunFolderTracker,
-    newest_writer,
-    StatMemo,
-    lab_logs,
-    event_files,
-    listing,
-    read_events,
-    seen,
-    stat_or_none,
-    step_rate_eta,
-)
-from runwatch.progress_tracking.base_progress_tracker import EpochRecord
+from runwatch.progress_tracking.observation import Observation
 from runwatch.progress_tracking.progress_info import ProgressInfo, register_runner_type
+from runwatch.layouts.run_params import flatten_params
+from runwatch.progress_tracking.recording_reader import RecordingReader
 from runwatch.readers.jsonfile import read_json_tolerant
 from runwatch.readers.torchpickle import plain, read_torch_file
 from runwatch import state as _state
@@ -86,6 +78,13 @@ def training_args(work_dir: str, names: tuple[str, ...] | None = None) -> tuple[
     return None, None
 
 
+def _mtime(path: str) -> float | None:
+    try:
+        return os.stat(path).st_mtime
+    except OSError:
+        return None
+
+
 def directions_of(args: dict[str, Any] | None) -> dict[str, int] | None:
     """{"eval_<metric>": +1/-1} from ``metric_for_best_model`` / ``greater_is_better``, exactly as the Trainer decides."""
     if not args:
@@ -111,8 +110,8 @@ def _read_facts(run: str) -> tuple[ConfigFacts, list[str]]:
     return ConfigFacts(path=run, stages=[stage]), deps
 
 
-def _state_at(path: str) -> tuple[dict[str, Any] | None, str | None]:
-    value, problem = read_json_tolerant(path)
+def _state_at(reader: RecordingReader, path: str) -> tuple[dict[str, Any] | None, str | None]:
+    value, problem = reader.json(path)
     if problem is None and not isinstance(value, dict):
         return None, f"{path}: not a trainer state (expected a JSON object)"
     return value, problem
@@ -130,11 +129,6 @@ def _count(v: Any) -> int | None:
     """A positive whole number (3 or 3.0), else None."""
     n = _num(v)
     return int(n) if n is not None and n > 0 and n == int(n) else None
-
-
-def _mtime(path: str) -> float | None:
-    st = stat_or_none(path)
-    return st.st_mtime if st is not None else None
 
 
 def eval_entries(log_history: Any) -> list[dict[str, Any]]:
@@ -155,7 +149,7 @@ def event_evals(scalars: Any) -> list[dict[str, Any]]:
     for s in scalars:
         key = "eval_" + s.tag[5:]
         if s.tag.startswith("eval/") and not key.endswith(_NOT_SCORES) and key != "eval_runtime" and _num(s.value) is not None:
-            by_step.setdefault(s.step, {})[key] = float(s.value)
+            by_step.setdefault(s.step, {})["eval_" + s.tag[5:]] = float(s.value)
     return [{"step": k, "epoch": None, "scores": v} for k, v in sorted(by_step.items())]
 
 
@@ -179,63 +173,53 @@ class HuggingFaceProgressTracker(RunFolderTracker):
     def complete_from(self, progress: ProgressInfo) -> bool:
         return complete_from(progress)
 
-    def calculate_progress(self) -> ProgressInfo:
+    def observe(self, reader: RecordingReader, names: tuple[str, ...]) -> tuple[Observation, RunFolderDetails]:
         wd = self.work_dir
-        warnings: list[str] = list(self.extra_warnings)
-        top_m, names = listing(wd)
-        if top_m is None:
-            return self._unreadable()
-        dirs: dict[str, Any] = {wd: (top_m, names)}
-        files: dict[str, Any] = {}
+        warnings: list[str] = []
         # TensorBoard events: liveness (mtime), the current step and the step rate. A reused
         # output_dir holds one runs/<date> folder per run: only the newest run's are read.
-        runs_dir = os.path.join(wd, "runs")
         by_run: list[tuple[float, list[str]]] = []
         if "runs" in names:
-            rm, rnames = listing(runs_dir)
-            dirs[runs_dir] = (rm, rnames)
-            for n in rnames:
+            runs_dir = os.path.join(wd, "runs")
+            for n in reader.listdir(runs_dir)[1]:
                 sub = os.path.join(runs_dir, n)
-                sm, snames = listing(sub)
+                sm, snames = reader.listdir(sub)
                 if sm is not None:
-                    dirs[sub] = (sm, snames)
                     found = event_files(sub, snames)
                     opened = [w[2] for p in found if (w := writer_of(os.path.basename(p))) is not None]
                     if found:
-                        by_run.append((max(opened, default=float(sm) / 1e9 if sm else 0.0), found))
+                        by_run.append((max(opened, default=sm / 1e9), found))
         run_start, events = max(by_run, key=lambda r: r[0]) if by_run else (None, [])
         # The newest saved state: the top one (save_state) or the newest run's highest checkpoint's.
-        cks = newest_run_checkpoints([(step, n, _mtime(os.path.join(wd, n))) for step, n in checkpoints(names)], run_start)
+        cks = newest_run_checkpoints([(step, n, reader.mtime(os.path.join(wd, n))) for step, n in checkpoints(names)], run_start)
         paths = [os.path.join(wd, STATE)] if STATE in names else []
         if cks:
             paths.append(os.path.join(wd, cks[-1][1], STATE))
-        newest_ck = _mtime(os.path.join(wd, cks[-1][1])) if cks else None
+        newest_ck = reader.mtime(os.path.join(wd, cks[-1][1])) if cks else None
         state: dict[str, Any] | None = None
         state_mtimes: list[float] = []
         for p in paths:
-            st = stat_or_none(p)
-            files[p] = seen(st)
-            if p == os.path.join(wd, STATE) and st is not None and stale_top_state(st.st_mtime, run_start, newest_ck):
+            if p == os.path.join(wd, STATE) and (m := reader.mtime(p)) is not None and stale_top_state(m, run_start, newest_ck):
                 continue  # an earlier run's save_state()
-            s, problem = _state_at(p)
+            s, problem = _state_at(reader, p)
             if problem:
                 warnings.append(problem)
                 continue
-            if st is not None:
-                state_mtimes.append(st.st_mtime)
+            seen = reader.files.get(p)
+            if seen is not None:
+                state_mtimes.append(seen[0])
             if s is not None and (state is None or (s.get("global_step") or 0) > (state.get("global_step") or 0)):
                 state = s
         state = state or {}
         logs: list[tuple[str, float]] = []
         for p in events:
-            st = stat_or_none(p)
-            files[p] = seen(st)
-            if st is not None:
-                logs.append((os.path.relpath(p, wd), st.st_mtime))
-        text_logs, error = lab_logs(wd, names, self.settings.trainer_log_pattern, files)
+            mtime = reader.mtime(p)
+            if mtime is not None:
+                logs.append((os.path.relpath(p, wd), mtime))
+        text_logs, error = reader.text_logs(wd, names, self.settings.trainer_log_pattern)
         logs += text_logs
         logs.sort(key=lambda x: x[1], reverse=True)
-        scalars = read_events(events, warnings) if events else []
+        scalars = reader.event_scalars(events, warnings) if events else []
         points = [(s.wall_time, s.step) for s in scalars if s.tag.startswith("train/")]
         ev_step = max((s for _, s in points), default=0)
         ev_epoch = max((s.value for s in scalars if s.tag == "train/epoch"), default=None)
@@ -244,8 +228,8 @@ class HuggingFaceProgressTracker(RunFolderTracker):
         max_steps = _count(state.get("max_steps"))
         total_epochs = _count(state.get("num_train_epochs"))
         epoch = max(x for x in (_num(state.get("epoch")), ev_epoch, 0.0) if x is not None)
-        completed = int(math.floor(epoch + 1e-6))
-        history = state.get("log_history") if isinstance(state.get("log_history"), list) else []
+        raw_history = state.get("log_history")
+        history: list[Any] = raw_history if isinstance(raw_history, list) else []
         trained = any(isinstance(e, dict) and "train_runtime" in e for e in history)
         callbacks = _dict(state.get("stateful_callbacks"))
         control = _dict(callbacks.get("TrainerControl"))
@@ -254,32 +238,25 @@ class HuggingFaceProgressTracker(RunFolderTracker):
         es = _dict(es[0] if isinstance(es, list) and es else es)  # a list when several are registered
         patience = _dict(es.get("args")).get("early_stopping_patience")
         counter = _dict(es.get("attributes")).get("early_stopping_patience_counter")
-        reached = max_steps is not None and step >= max_steps
-        early = isinstance(patience, int) and isinstance(counter, int) and counter >= patience and not reached
-        complete = reached or trained or early or stop_flag
-        # Scores: every evaluation, the best as the state names it. The event files hold every
-        # evaluation; the saved state only those up to its last save (save_total_limit=1 keeps one).
+        # Scores: every evaluation, the best as the state names it (else replayed with the directions).
+        # The event files hold every evaluation; the saved state only those up to its last save.
         evals = eval_entries(history)
         ev_evals = event_evals(scalars)
         if len(ev_evals) > len(evals):
             evals = ev_evals
-        # EarlyStoppingCallback's counter is saved only at checkpoints: replay the evaluations.
-        es_args = _dict(es.get("args"))
-        threshold = _num(es_args.get("early_stopping_threshold")) or 0.0
+        # EarlyStoppingCallback's counter is saved only at checkpoints: replay the evaluations (hf_end.py).
+        threshold = _num(_dict(es.get("args")).get("early_stopping_threshold")) or 0.0
         directions = self.config.directions if self.config is not None else None
-        if not early and not reached and isinstance(patience, int) and directions and evals:
+        replayed_stop = False
+        if isinstance(patience, int) and directions and evals:
             (key, sign), *_ = directions.items()
             stop = early_stop_index([_num(e["scores"].get(key)) for e in evals], patience, threshold, sign > 0)
-            early = stop is not None and stop == len(evals) - 1
+            replayed_stop = stop is not None and stop == len(evals) - 1
         # save_model() after train(): a model file in the output dir newer than every checkpoint.
-        model_m = max((st.st_mtime for n in MODEL_FILES if n in names and (st := stat_or_none(os.path.join(wd, n))) is not None), default=None)
-        ck_m = stat_or_none(os.path.join(wd, cks[-1][1])) if cks else None
-        if returned_from_train(model_m, ck_m.st_mtime if ck_m is not None else None):
+        model_m = max((m for n in MODEL_FILES if n in names and (m := reader.mtime(os.path.join(wd, n))) is not None), default=None)
+        if returned_from_train(model_m, newest_ck):
             trained = True
-        complete = reached or trained or early or stop_flag
-        records = [EpochRecord(index=i, finished=True, scores=e["scores"]) for i, e in enumerate(evals)]
-        latest = evals[-1]["scores"] if evals else None
-        best = best_epoch = None
+        best_index = None
         best_step = state.get("best_global_step")
         if not (isinstance(best_step, int) and not isinstance(best_step, bool)) and isinstance(state.get("best_model_checkpoint"), str):
             m = _CHECKPOINT.match(os.path.basename(state["best_model_checkpoint"].rstrip("/\\")))
@@ -287,51 +264,114 @@ class HuggingFaceProgressTracker(RunFolderTracker):
         if isinstance(best_step, int):
             for i, e in enumerate(evals):
                 if e["step"] == best_step:
-                    best, best_epoch = e["scores"], i
-        if best is None and evals and self.config is not None and self.config.directions:
-            from runwatch.progress_tracking.early_stopping import replay
-
-            trace = replay([e["scores"] for e in evals], self.config.directions, None)
-            if trace.best_index is not None:
-                best, best_epoch = evals[trace.best_index]["scores"], trace.best_index
+                    best_index = i
         if not state:
             warnings.append(f"{wd}: no readable {STATE} yet (written at the first save)")
         if total_epochs is None and max_steps is None:
             warnings.append(f"{wd}: total unknown (no max_steps / num_train_epochs in the state)")
-        pct = (
-            100.0 if complete else (min(100.0, step * 100.0 / max_steps) if max_steps else (min(100.0, epoch * 100.0 / total_epochs) if total_epochs else 0.0))
-        )
-        eta = None if complete else step_rate_eta(points, step, max_steps)
-        start = min((s.wall_time for s in scalars), default=None)
-        last = max([m for _, m in logs[:1]] + state_mtimes, default=None)
-        # Its pulse: the wall times of its event records, else the times of its saves (report_to="none").
-        beats = [t for t, _ in points] or [st.st_mtime for _, n in cks if (st := stat_or_none(os.path.join(wd, n))) is not None]
-        self.details = RunFolderDetails(
-            epochs=records, logs=logs, eta_seconds=eta, writer=newest_writer(events), clean_end=False, beats=sorted(beats)[-512:] or None
-        )
-        self._hint = {}
-        self._watch(dirs, files)
-        return ProgressInfo(
-            completed_epochs=completed,
-            progress_percentage=pct,
-            early_stopped=early,
-            early_stopped_at_epoch=completed if early else None,
-            runner_type=RUNNER_TYPE,  # type: ignore[arg-type]
+        obs = Observation(
+            completed_epochs=int(math.floor(epoch + 1e-6)),
             total_epochs=total_epochs,
-            start_time=start,
-            last_update_time=last,
-            best_score=best,
-            latest_score=latest,
-            error_message=error,
-            warnings=warnings or None,
-            best_epoch=best_epoch,
             completed_steps=step,
             total_steps=max_steps,
+            epoch_progress=epoch,
+            series=[e["scores"] for e in evals],
+            best_index=best_index,
+            stopped_early=(isinstance(patience, int) and isinstance(counter, int) and counter >= patience) or replayed_stop,
+            finished=trained or stop_flag,
+            step_points=points,
+            start_time=min((s.wall_time for s in scalars), default=None),
+            last_update_time=max([m for _, m in logs[:1]] + state_mtimes, default=None),
+            warnings=warnings,
+            error_message=error,
         )
+        # Its pulse: the wall times of its event records, else the times of its saves (report_to="none").
+        beats = [t for t, _ in points] or [m for _, n in cks if (m := reader.mtime(os.path.join(wd, n))) is not None]
+        return obs, RunFolderDetails(logs=logs, writer=newest_writer(events), beats=sorted(beats)[-512:] or None)
+
+
+OUTPUT_FLAGS = ("--output_dir", "--output-dir")
+
+
+def output_dir_argument(argv: list[str]) -> str | None:
+    for i, tok in enumerate(argv):
+        if tok in OUTPUT_FLAGS:
+            return argv[i + 1] if i + 1 < len(argv) else None
+        for flag in OUTPUT_FLAGS:
+            if tok.startswith(flag + "="):
+                return tok[len(flag) + 1 :]
+        if tok.startswith("output_dir="):
+            return tok[len("output_dir=") :]
+    return None
+
+
+class OutputDirMatcher(ProcessMatcher):
+    """A Hugging Face script's ``--output_dir X`` (HfArgumentParser's spelling, ``--output-dir`` and
+    ``output_dir=X`` too) names its run folder, resolved against the process's working directory,
+    even before the first checkpoint makes it a run. Only what the command line says for certain
+    is used; a run launched without it is matched by the writer its event file names
+    (``RunFolderDetails.writer``)."""
+
+    def __init__(self, project: Project) -> None:
+        self.root = os.path.normpath(project.root)
+
+    def is_candidate(self, text: str) -> bool:
+        return "output_dir" in text or "output-dir" in text
+
+    def match(self, argv: list[str], text: str, cwd: str | None) -> tuple[str, bool] | None:
+        out = output_dir_argument(argv)
+        if not out:
+            return None
+        absolute = posixpath.normpath(out if posixpath.isabs(out) else posixpath.join(cwd or self.root, out))
+        if not absolute.startswith(self.root + os.sep):
+            return None
+        return os.path.relpath(absolute, self.root).replace(os.sep, "/"), False
+
+
+def hyperparameters(work_dir: str) -> dict[str, Any]:
+    """The run's TrainingArguments, flat (``learning_rate``, ``lr_scheduler_type``...)."""
+    args, _ = training_args(work_dir)
+    return flatten_params(args) if args else {}
+
+
+def step_series(work_dir: str) -> dict[str, list[tuple[float, float]]]:
+    """Every number of the newest saved state's log history by its step (``loss``, ``learning_rate``, ``eval_*``)."""
+    names = listing(work_dir)[1]
+    paths = [os.path.join(work_dir, STATE)] if STATE in names else []
+    cks = checkpoints(names)
+    if cks:
+        paths.append(os.path.join(work_dir, cks[-1][1], STATE))
+    best: dict[str, Any] | None = None
+    for p in paths:
+        s, problem = read_json_tolerant(p)
+        if problem is None and isinstance(s, dict) and (best is None or (s.get("global_step") or 0) > (best.get("global_step") or 0)):
+            best = s
+    history = best.get("log_history") if best else None
+    out: dict[str, list[tuple[float, float]]] = {}
+    for e in history if isinstance(history, list) else []:
+        step = _num(e.get("step")) if isinstance(e, dict) else None
+        if step is None:
+            continue
+        for k, v in e.items():
+            if k not in ("step", "epoch") and _num(v) is not None and not k.endswith(("_runtime", "_per_second", "total_flos")):
+                out.setdefault(k, []).append((step, float(v)))
+    return out
 
 
 class HuggingFaceLayout(RunFolderLayout):
+    """Hugging Face Trainer: an ``output_dir`` holding ``trainer_state.json`` (top or in a checkpoint)."""
+
     name = "huggingface"
+    title = "Hugging Face Trainer (output_dir with checkpoint-*/trainer_state.json)"
     tracker_class = HuggingFaceProgressTracker
     marks_run = staticmethod(is_run_dir)
     read_facts = staticmethod(_read_facts)
+
+    def hyperparameters(self, project: Any, run: str) -> dict[str, Any]:
+        return hyperparameters(run)
+
+    def step_series(self, project: Any, run: str) -> dict[str, list[tuple[float, float]]]:
+        return step_series(run)
+
+    def process_matcher(self, project: Project, remote: bool) -> ProcessMatcher | None:
+        return OutputDirMatcher(project)

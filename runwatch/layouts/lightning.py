@@ -17,23 +17,11 @@ from typing import Any
 
 from runwatch.configs.facts import ClassRef, ConfigFacts, StageFacts
 from runwatch.layouts.lightning_end import ends_on_epoch_boundary
-from runwatch.layouts.common import (
-    RunFolderDetails,
-    RunFolderLayout,
-    RunFolderTracker,
-    newest_writer,
-    StatMemo,
-    lab_logs,
-    event_files,
-    listing,
-    read_events,
-    seen,
-    stat_or_none,
-    step_rate_eta,
-)
-from runwatch.progress_tracking.base_progress_tracker import EpochRecord
-from runwatch.progress_tracking.early_stopping import replay
+from runwatch.layouts.common import RunFolderDetails, RunFolderLayout, RunFolderTracker, StatMemo, event_files, listing, newest_writer, stat_or_none
+from runwatch.progress_tracking.observation import Observation
 from runwatch.progress_tracking.progress_info import ProgressInfo, register_runner_type
+from runwatch.layouts.run_params import flatten_params, num
+from runwatch.progress_tracking.recording_reader import RecordingReader
 from runwatch.readers.csvmetrics import CsvTail
 from runwatch.readers.torchpickle import plain, read_torch_file
 from runwatch.readers.yamlfile import read_yaml_tolerant
@@ -47,7 +35,9 @@ _MARKERS = ("hparams.yaml", "metrics.csv", "checkpoints")
 
 def is_run_dir(path: str, names: frozenset[str]) -> bool:
     if not _VERSION.match(os.path.basename(path)):
-        return False
+        # A logger version of the user's naming (NeMo's exp_manager: a timestamp; ``version="run1"``):
+        # the hyperparameters file beside the logger's own output.
+        return "hparams.yaml" in names and ("metrics.csv" in names or "checkpoints" in names or any(n.startswith("events.out.tfevents.") for n in names))
     return any(m in names for m in _MARKERS) or any(n.startswith("events.out.tfevents.") for n in names)
 
 
@@ -80,17 +70,19 @@ def _state_key(key: str) -> tuple[str, dict[str, Any]]:
     return name, info if isinstance(info, dict) else {}
 
 
-def monitor_facts(work_dir: str, ckpt_names: tuple[str, ...]) -> dict[str, Any]:
-    """Monitor, mode, patience and stop of the newest checkpoint's EarlyStopping/ModelCheckpoint states."""
+def monitor_facts(work_dir: str, ckpt_names: tuple[str, ...], reader: RecordingReader | None = None) -> dict[str, Any]:
+    """Monitor, mode, patience and stop of the newest checkpoint's EarlyStopping/ModelCheckpoint states
+    (every checkpoint looked at is recorded by ``reader``, when given)."""
     out: dict[str, Any] = {}
     folder = os.path.join(work_dir, "checkpoints")
     paths = [os.path.join(folder, n) for n in ckpt_names if n.endswith(".ckpt")]
-    stats = [(st.st_mtime, p) for p in paths if (st := stat_or_none(p)) is not None]
+    stat = reader.stat if reader is not None else stat_or_none
+    stats = [(st.st_mtime, p) for p in paths if (st := stat(p)) is not None]
     if not stats:
         return out
     newest = max(stats)[1]
     out["newest"] = os.path.basename(newest)
-    data = _CKPTS.get(newest, _callbacks_of) or {}
+    data = (reader.remembered(newest, _CKPTS, _callbacks_of) if reader is not None else _CKPTS.get(newest, _callbacks_of)) or {}
     out["ckpt_epoch"], out["ckpt_step"] = data.get("epoch"), data.get("global_step")
     for key, state in (data.get("callbacks") or {}).items():
         name, info = _state_key(key)
@@ -108,12 +100,14 @@ def monitor_facts(work_dir: str, ckpt_names: tuple[str, ...]) -> dict[str, Any]:
     return out
 
 
-def totals(work_dir: str, names: tuple[str, ...]) -> tuple[int | None, int | None, str | None]:
-    """(max_epochs, max_steps, problem) from config.yaml's trainer section, else hparams.yaml; None when unknown."""
+def totals(work_dir: str, names: tuple[str, ...], reader: RecordingReader | None = None) -> tuple[int | None, int | None, str | None]:
+    """(max_epochs, max_steps, problem) from config.yaml's trainer section, else hparams.yaml; None when unknown
+    (the files looked at are recorded by ``reader``, when given)."""
     for fname, section in (("config.yaml", "trainer"), ("hparams.yaml", None)):
         if fname not in names:
             continue
-        data, problem = _yaml(os.path.join(work_dir, fname))
+        path = os.path.join(work_dir, fname)
+        data, problem = (reader.remembered(path, _YAML, read_yaml_tolerant) or (None, None)) if reader is not None else _yaml(path)
         if problem:
             return None, None, problem
         node = data.get(section) if section and isinstance(data, dict) else data
@@ -190,46 +184,33 @@ class LightningProgressTracker(RunFolderTracker):
     def complete_from(self, progress: ProgressInfo) -> bool:
         return complete_from(progress)
 
-    def calculate_progress(self) -> ProgressInfo:
+    def observe(self, reader: RecordingReader, names: tuple[str, ...]) -> tuple[Observation, RunFolderDetails]:
         wd = self.work_dir
-        warnings: list[str] = list(self.extra_warnings)
-        top_m, names = listing(wd)
-        if top_m is None:
-            return self._unreadable()
-        dirs: dict[str, Any] = {wd: (top_m, names)}
-        files: dict[str, Any] = {}
-        for n in ("metrics.csv", "config.yaml", "hparams.yaml"):
-            if n in names:
-                files[os.path.join(wd, n)] = seen(stat_or_none(os.path.join(wd, n)))
-        ck_dir = os.path.join(wd, "checkpoints")
+        warnings: list[str] = []
         ck_names: tuple[str, ...] = ()
         if "checkpoints" in names:
-            cm, ck_names = listing(ck_dir)
-            dirs[ck_dir] = (cm, ck_names)
-            for n in ck_names:
-                if n == "last.ckpt":
-                    files[os.path.join(ck_dir, n)] = seen(stat_or_none(os.path.join(ck_dir, n)))
+            ck_names = reader.listdir(os.path.join(wd, "checkpoints"))[1]
         # Metrics: CSVLogger rows, or TensorBoardLogger scalars grouped by their "epoch" tag.
         rows: list[dict[str, Any]] = []
         points: list[tuple[float, int]] = []
-        if "metrics.csv" in names:
-            rows = list(self._csv.read())
-            if self._csv.problem:
-                warnings.append(self._csv.problem)
-        events = event_files(wd, names)
         logs: list[tuple[str, float]] = []
+        if "metrics.csv" in names:
+            rows, problem = reader.csv_rows(self._csv)
+            if problem:
+                warnings.append(problem)
+            mtime = reader.mtime(self._csv.path)
+            if mtime is not None:
+                logs.append(("metrics.csv", mtime))
+        events = event_files(wd, names)
         for p in events:
-            st = stat_or_none(p)
-            files[p] = seen(st)
-            if st is not None:
-                logs.append((os.path.basename(p), st.st_mtime))
-        if "metrics.csv" in names and (st := stat_or_none(os.path.join(wd, "metrics.csv"))) is not None:
-            logs.append(("metrics.csv", st.st_mtime))
-        text_logs, error = lab_logs(wd, names, self.settings.trainer_log_pattern, files)
+            mtime = reader.mtime(p)
+            if mtime is not None:
+                logs.append((os.path.basename(p), mtime))
+        text_logs, error = reader.text_logs(wd, names, self.settings.trainer_log_pattern)
         logs += text_logs
         logs.sort(key=lambda x: x[1], reverse=True)
         if events:
-            scalars = read_events(events, warnings)
+            scalars = reader.event_scalars(events, warnings)
             by_step: dict[int, dict[str, Any]] = {}
             for s in scalars:
                 by_step.setdefault(s.step, {"step": s.step})[s.tag] = s.value
@@ -239,7 +220,7 @@ class LightningProgressTracker(RunFolderTracker):
         per_epoch = _epoch_rows(rows)
         max_step = max((int(r["step"]) for r in rows if isinstance(r.get("step"), int | float)), default=-1)
         # Epochs done: an epoch with a later epoch's rows after it, or with its end-of-epoch (validation) row.
-        mon = monitor_facts(wd, ck_names)
+        mon = monitor_facts(wd, ck_names, reader)
         monitor = mon.get("monitor")
         done = 0
         if per_epoch:
@@ -253,66 +234,78 @@ class LightningProgressTracker(RunFolderTracker):
         if ck_epochs:
             done = max(done, max(ck_epochs) + 1)
         steps = max([max_step + 1 if max_step >= 0 else 0] + ck_steps)
-        total, total_steps, problem = totals(wd, names)
+        total, total_steps, problem = totals(wd, names, reader)
         if problem:
             warnings.append(problem)
         if total is None and total_steps is None:
             warnings.append(f"{wd}: total epochs unknown (no config.yaml with trainer.max_epochs, no max_epochs in hparams.yaml)")
-        series: list[dict[str, Any] | None] = [per_epoch.get(i) for i in range(done)]
-        directions = self.config.directions if self.config is not None else None
-        patience = self.config.early_stopping_patience if self.config is not None else None
-        mseries = [({monitor: s[monitor]} if s and monitor in s else None) for s in series] if monitor else series
-        trace = replay(mseries, directions, patience) if directions else None
-        stopped = isinstance(mon.get("stopped_epoch"), int) and mon["stopped_epoch"] > 0
-        reached = (total is not None and done >= total) or (total_steps is not None and steps >= total_steps)
-        early = not reached and (stopped or (trace is not None and trace.stop_at is not None and trace.stop_at == done))
-        best_i = trace.best_index if trace is not None else None
-        best = series[best_i] if best_i is not None and best_i < len(series) else None
-        latest = next((s for s in reversed(series) if s), None)
-        records = [EpochRecord(index=i, finished=True, scores=s) for i, s in enumerate(series)]
-        if early:
-            pct = 100.0
-        elif total_steps:
-            pct = min(100.0, steps * 100.0 / total_steps)
-        elif total:
-            pct = min(100.0, done * 100.0 / total)
-        else:
-            pct = 0.0
-        eta = None
-        if not (early or reached):
-            if total_steps:
-                eta = step_rate_eta(points, steps, total_steps)
-            elif total and points:
-                per_epoch_steps = steps / done if done else None
-                eta = step_rate_eta(points, steps, int(per_epoch_steps * total)) if per_epoch_steps else None
-        clean = not (early or reached) and ends_on_epoch_boundary(done, max(per_epoch) if per_epoch else None, max_step, list(zip(ck_epochs, ck_steps)))
-        self.details = RunFolderDetails(
-            epochs=records, logs=logs, eta_seconds=eta, writer=newest_writer(events), clean_end=clean, beats=sorted(t for t, _ in points)[-512:] or None
-        )
-        self._hint = {}
-        self._watch(dirs, files)
-        stamps = [st.st_mtime for p in files if (st := stat_or_none(p)) is not None]
-        return ProgressInfo(
+        obs = Observation(
             completed_epochs=done,
-            progress_percentage=pct,
-            early_stopped=early,
-            early_stopped_at_epoch=done if early else None,
-            runner_type=RUNNER_TYPE,  # type: ignore[arg-type]
             total_epochs=total,
-            start_time=min((t for t, _ in points), default=None),
-            last_update_time=max(stamps, default=None),
-            best_score=best,
-            latest_score=latest,
-            error_message=error,
-            warnings=warnings or None,
-            best_epoch=best_i,
             completed_steps=steps,
             total_steps=total_steps,
+            series=[per_epoch.get(i) for i in range(done)],
+            monitor=monitor,
+            stopped_early=isinstance(mon.get("stopped_epoch"), int) and mon["stopped_epoch"] > 0,
+            step_points=points,
+            start_time=min((t for t, _ in points), default=None),
+            last_update_time=reader.newest_mtime(),
+            warnings=warnings,
+            error_message=error,
         )
+        # How it ended (lightning_end.py): records that close the last epoch; its pulse: the event records' times.
+        clean = ends_on_epoch_boundary(done, max(per_epoch) if per_epoch else None, max_step, list(zip(ck_epochs, ck_steps, strict=True)))
+        beats = sorted(t for t, _ in points)[-512:] or None
+        return obs, RunFolderDetails(logs=logs, writer=newest_writer(events), clean_end=clean, beats=beats)
+
+
+def hyperparameters(work_dir: str) -> dict[str, Any]:
+    """LightningCLI's ``config.yaml`` (``model.lr``, ``trainer.max_epochs``), then ``hparams.yaml`` (the module's
+    ``save_hyperparameters``) for the keys it adds, flat."""
+    out: dict[str, Any] = {}
+    data, problem = _yaml(os.path.join(work_dir, "config.yaml"))
+    if problem is None and isinstance(data, dict):
+        flatten_params(data, "", out)
+    data, problem = _yaml(os.path.join(work_dir, "hparams.yaml"))
+    if problem is None and isinstance(data, dict):
+        for k, v in flatten_params(data).items():
+            out.setdefault(k, v)
+    return out
+
+
+def step_series(work_dir: str) -> dict[str, list[tuple[float, float]]]:
+    """Every logged number by its step: ``metrics.csv``'s rows, else the event files' scalars."""
+    names = listing(work_dir)[1]
+    out: dict[str, list[tuple[float, float]]] = {}
+    if "metrics.csv" in names:
+        for r in CsvTail(os.path.join(work_dir, "metrics.csv")).read():
+            step = r.get("step")
+            if not num(step):
+                continue
+            at = float(step)  # type: ignore[arg-type]  # num(): a finite number
+            for k, v in r.items():
+                if k not in ("step", "epoch") and num(v):
+                    out.setdefault(k, []).append((at, float(v)))
+        return out
+    from runwatch.readers.tfevents import event_tail
+
+    for s in (x for p in event_files(work_dir, names) for x in event_tail(p).read()):
+        if s.tag != "epoch" and num(s.value):
+            out.setdefault(s.tag, []).append((float(s.step), float(s.value)))
+    return out
 
 
 class LightningLayout(RunFolderLayout):
+    """PyTorch Lightning: ``<save_dir>/<name>/version_<N>/`` as its loggers write them."""
+
     name = "lightning"
+    title = "PyTorch Lightning (<save_dir>/<name>/version_<N>/)"
     tracker_class = LightningProgressTracker
     marks_run = staticmethod(is_run_dir)
     read_facts = staticmethod(_read_facts)
+
+    def hyperparameters(self, project: Any, run: str) -> dict[str, Any]:
+        return hyperparameters(run)
+
+    def step_series(self, project: Any, run: str) -> dict[str, list[tuple[float, float]]]:
+        return step_series(run)

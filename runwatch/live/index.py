@@ -6,8 +6,8 @@ config <-> work dir mapping) and only that run is re-evaluated, with its tracker
 reused so an unchanged run costs a few stats. Every effective change bumps a
 sequence number so that clients can tell a missed delta from an idle server.
 
-Run ids are short hashes of the config's relative name: opaque keys that let a
-request address a run without ever naming a file path.
+Run ids are short hashes of the run's name: opaque keys that let a request address a
+run without ever naming a file path.
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from runwatch.configs.facts import ConfigFacts
-from runwatch.layout import Project
+from runwatch.project import Project
 from runwatch.process_info import ProcessInfo, ProcessSnapshot
-from runwatch.progress_tracking.progress_cache import ProgressStore
+from runwatch.progress_tracking.progress_store import ProgressStore
 from runwatch.run_status.engine import Scanned, ScanEngine, open_store
 from runwatch.run_status.process_memory import local_states_changed
 from runwatch.run_status.run_status import RunStatus, take_snapshot
@@ -153,7 +153,7 @@ class LiveIndex:
         # True once the first full scan is committed: until then a client reads an empty or partial project.
         self.ready = False
         self._scan_ends = False  # the next commit is the full scan's last: it clears scanning and sets ready
-        # The project's configs folder (or the root itself) is gone: renamed, unmounted.
+        # The project folder is gone: renamed, unmounted.
         # The runs last seen stay listed, flagged; the watcher rescans when it returns.
         self.root_missing = False
         self._summary: dict[str, Any] = self._compute_summary()
@@ -185,8 +185,8 @@ class LiveIndex:
         return len(self.entries)
 
     def project_present(self) -> bool:
-        """Whether the project root and its configs folder are there (a stat each)."""
-        return os.path.isdir(self.project.root) and os.path.isdir(self.project.configs_root)
+        """Whether the project folder is there (a stat): a project is a folder, whatever runs it holds."""
+        return os.path.isdir(self.project.root)
 
     def set_root_missing(self, missing: bool) -> Delta | None:
         """Record the root disappearing or returning; a delta carries the new summary to clients."""
@@ -204,7 +204,7 @@ class LiveIndex:
     # ------------------------------------------------------------------ building
 
     def full_scan(self, batch: int = 0, snapshot: ProcessSnapshot | None = None) -> Delta | None:
-        """Discover every config, take a process snapshot and evaluate every run.
+        """Discover every run, take a process snapshot and evaluate every run.
 
         With ``batch`` > 0 results are committed every ``batch`` runs, so that a
         dashboard over thousands of runs fills in while the first scan is still
@@ -252,6 +252,11 @@ class LiveIndex:
             now = self.clock()
             r = self.engine.rescan(paths, known, now=now, save=False)
             return self._commit(r.found, r.scanned, r.gone, now)
+
+    def reevaluate(self, configs: dict[str, str]) -> Delta | None:
+        """Evaluate these runs (name -> key) again and commit what changed (the agent socket's catch-up)."""
+        with self._work:
+            return self._evaluate_and_commit(configs, [], reread_facts=set())
 
     def local_process_changed(self) -> bool:
         """Whether a local process of the last snapshot has exited or changed state since."""

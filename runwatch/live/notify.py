@@ -32,7 +32,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from runwatch.layout import Project
+from runwatch.project import Project
 from runwatch.live.index import Delta, LiveIndex
 from runwatch.live.notify_delivery import BACKOFF_BASE_S, TargetWorker
 from runwatch.live.notify_memory import TransitionMemory, setup_key
@@ -347,8 +347,11 @@ async def watch_and_notify(
     polling: bool | None = None,
     sweep_interval: float = 5.0,
     on_ready: Callable[[], None] | None = None,
+    agent_answer: Any = None,
 ) -> bool:
     """``runwatch notify``: scan, then watch and sweep, sending transitions, until SIGINT/SIGTERM.
+
+    ``agent_answer``: also answer one-shot commands over the project's agent socket (live/agent_socket.py).
 
     Returns False when stopped during the first scan: that scan is still running on a
     worker thread, and the caller should leave without waiting for it.
@@ -367,6 +370,13 @@ async def watch_and_notify(
     watcher = Watcher(index, polling=polling, sweep_interval=sweep_interval, executor=executor)
     task: asyncio.Task[None] | None = None
     scanned = False
+    agent = None
+    if agent_answer is not None:
+        from runwatch.live.agent_socket import AgentSocket
+
+        agent = AgentSocket(index, agent_answer)
+        if not agent.start():
+            agent = None
     try:
         log.info("runwatch notify: reading every run of %s (the first scan records their statuses, sends nothing)", index.project.root)
         scan = loop.run_in_executor(executor, index.full_scan)
@@ -387,6 +397,8 @@ async def watch_and_notify(
             task = asyncio.create_task(watcher.run())
             await stop.wait()
     finally:
+        if agent is not None:
+            await asyncio.to_thread(agent.close)
         watcher.stop()
         if task is not None:
             task.cancel()

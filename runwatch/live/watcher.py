@@ -17,8 +17,9 @@ from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
 from typing import Any
 
+from runwatch.layouts import watch_roots
 from runwatch.live.index import LiveIndex
-from runwatch.progress_tracking.progress_cache import is_own_name
+from runwatch.progress_tracking.progress_store import is_own_name
 
 log = logging.getLogger("runwatch.live")
 
@@ -99,8 +100,7 @@ class Watcher:
         on_error: Callable[[BaseException], Awaitable[None] | None] | None = None,
     ) -> None:
         self.index = index
-        roots = (index.project.logs_root, index.project.configs_root)
-        existing = tuple(r for r in roots if os.path.exists(r)) or (index.project.root,)
+        existing = watch_roots(index.project) or (index.project.root,)
         self.polling = detect_polling(*existing) if polling is None else polling
         self.sweep_interval = sweep_interval
         self.poll_delay_ms = poll_delay_ms
@@ -157,10 +157,7 @@ class Watcher:
             await self._call(self.index.set_root_missing, False)
 
     def _existing_roots(self) -> tuple[str, ...]:
-        p = self.index.project
-        from runwatch.layouts import watch_roots  # layouts hook: the folders holding HF / Lightning runs
-
-        return tuple(r for r in (p.logs_root, p.configs_root) if os.path.isdir(r)) + watch_roots(p)
+        return watch_roots(self.index.project)
 
     async def _call(self, fn: Callable[..., Any], *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
@@ -235,9 +232,12 @@ class Watcher:
             self._wake.clear()
             if self.index.root_missing:
                 continue  # the runs last seen stay as they were; _root_loop rescans on return
-            if self._existing_roots() != self._watched:
+            roots = self._existing_roots()
+            if roots != self._watched:
+                # A watched folder appeared (configs/, a new top folder of runs) or vanished: watch
+                # the new set, and look for the runs in what appeared.
                 self._restart.set()
-                await self._call(self.index.apply_changes, [self.index.project.configs_root])
+                await self._call(self.index.apply_changes, sorted(set(roots) ^ set(self._watched)))
             try:
                 # Processes are asked on their own thread: an SSH source that takes seconds
                 # must not hold up the file events queued on the index's worker.

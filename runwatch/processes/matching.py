@@ -1,36 +1,25 @@
-"""Command line -> config of this project, the step every process source shares.
+"""Command line -> the run a process trains, the step every process source shares.
 
-Runs are launched as ``python main.py --config-filepath <path> [--debug]`` with any
-interpreter, flags in any order and relative or absolute paths; a process only
-counts for a run when its config resolves to a file under this project's configs
-folder, so a same-named config of another checkout on this machine never makes a
-failed run look alive.
+Each layout says how its runs show on a command line (``Layout.process_matcher``: Pylon's
+``--config-filepath``, an HF Trainer's ``--output_dir``); a process counts for the first
+run a layout finds in it. Matching only ever names runs of this project.
 """
 
 from __future__ import annotations
 
-import os
 import posixpath
 import re
 import shlex
 from dataclasses import dataclass
 from typing import Any
 
-from runwatch.layout import LayoutError
-from runwatch.layouts.processes import is_candidate as layout_candidate
-from runwatch.layouts.processes import run_name_of_process
+from runwatch.layouts import process_matchers
+from runwatch.layouts.pylon.processes import PatternError as PatternError
 from runwatch.process_info import ProcessInfo
-
-CONFIG_FLAG = "--config-filepath"
-DEBUG_FLAG = "--debug"
 
 # Tolerance when comparing start times of two observations of one process: ps prints
 # whole seconds while psutil gives fractions, and clocks are read at different moments.
 START_TIME_TOLERANCE_S = 1.5
-
-
-class PatternError(ValueError):
-    """A launcher pattern in the settings that cannot be used."""
 
 
 @dataclass(frozen=True)
@@ -49,22 +38,6 @@ def split_cmd(cmd: str | list[str] | tuple[str, ...]) -> list[str]:
         return cmd.split()
 
 
-def config_argument(argv: list[str]) -> tuple[str | None, bool]:
-    """The path given to ``--config-filepath`` and whether ``--debug`` is set."""
-    path: str | None = None
-    debug = False
-    for i, tok in enumerate(argv):
-        if tok == CONFIG_FLAG:
-            if i + 1 < len(argv) and path is None:
-                path = argv[i + 1]
-        elif tok.startswith(CONFIG_FLAG + "="):
-            if path is None:
-                path = tok[len(CONFIG_FLAG) + 1 :]
-        elif tok == DEBUG_FLAG or tok == DEBUG_FLAG + "=True" or tok == DEBUG_FLAG + "=true":
-            debug = True
-    return (path or None), debug
-
-
 def looks_like_python(argv0: str) -> bool:
     """True for ``python``, ``python3.11`` and ``/opt/conda/bin/python3``: the launching interpreter."""
     base = posixpath.basename(argv0)
@@ -72,81 +45,34 @@ def looks_like_python(argv0: str) -> bool:
 
 
 class CommandMatcher:
-    """Maps a command line (and the process's cwd when known) to a config of one project.
+    """Maps a command line (and the process's cwd when known) to a run of one project, through its layouts.
 
     ``remote`` sources see paths of another checkout of the same project (another
-    machine, maybe another home directory); for them an absolute path that is not
-    under this project's root still matches by its part after the configs folder.
+    machine, maybe another home directory); a layout may then match by relative parts.
+    Raises PatternError for a launcher pattern of the settings that cannot be used.
     """
 
     def __init__(self, project: Any, remote: bool = False) -> None:
         self.project = project
         self.remote = remote
-        self.root = os.path.normpath(project.root)
-        self.configs_dir = project.settings.configs_dir.strip("/") or "configs"
-        self.patterns: list[re.Pattern[str]] = []
-        for i, pat in enumerate(project.settings.launcher_patterns):
-            try:
-                rx = re.compile(pat)
-            except re.error as e:
-                raise PatternError(f"setting launcher_patterns[{i}] {pat!r}: invalid regex: {e}") from e
-            if "config" not in rx.groupindex:
-                raise PatternError(f"setting launcher_patterns[{i}] {pat!r}: needs a named group (?P<config>...) for the config path")
-            self.patterns.append(rx)
+        self.matchers = process_matchers(project, remote)
 
     def is_candidate(self, cmd: str | list[str]) -> bool:
         """A cheap test run on every process before the exact (and cwd-reading) match."""
         text = cmd if isinstance(cmd, str) else " ".join(cmd)
-        return CONFIG_FLAG in text or any(p.search(text) for p in self.patterns) or layout_candidate(text)  # layouts hook
+        return any(m.is_candidate(text) for m in self.matchers)
 
     def match(self, cmd: str | list[str], cwd: str | None = None) -> Match | None:
         argv = split_cmd(cmd)
-        path, debug = config_argument(argv)
-        if path is None:
-            text = cmd if isinstance(cmd, str) else " ".join(cmd)
-            for rx in self.patterns:
-                m = rx.search(text)
-                if m and m.group("config"):
-                    path = m.group("config")
-                    if "debug" in rx.groupindex:
-                        debug = bool(m.group("debug"))
-                    else:
-                        debug = debug or DEBUG_FLAG in argv
-                    break
-        if path is None:
-            name = run_name_of_process(self.project, argv, cwd)  # layouts hook: an HF Trainer's --output_dir
-            return Match(name, False) if name is not None else None
-        rel = self.resolve(path, cwd)
-        return Match(rel, debug) if rel is not None else None
-
-    def resolve(self, path: str, cwd: str | None) -> str | None:
-        """config_rel of a path as the process saw it, or None when it is not this project's config."""
-        path = os.path.expanduser(path) if not self.remote else path
-        if not path.endswith(".py"):
-            path = path + ".py"
-        if posixpath.isabs(path):
-            absolute = posixpath.normpath(path)
-        elif cwd:
-            absolute = posixpath.normpath(posixpath.join(cwd, path))
-        else:
-            # Pylon resolves everything from the directory it is started in: the project root.
-            absolute = posixpath.normpath(posixpath.join(self.root, path))
-        try:
-            return self.project.config_rel(absolute)
-        except LayoutError:
-            pass
-        if not self.remote:
-            return None
-        # Another checkout: keep what follows the last "<configs_dir>/" component.
-        marker = "/" + self.configs_dir + "/"
-        idx = absolute.rfind(marker)
-        if idx < 0:
-            return None
-        rel = absolute[idx + len(marker) :].removesuffix(".py")
-        return rel or None
+        text = cmd if isinstance(cmd, str) else " ".join(cmd)
+        for m in self.matchers:
+            hit = m.match(argv, text, cwd)
+            if hit is not None:
+                return Match(hit[0], hit[1])
+        return None
 
     def apply(self, info: ProcessInfo) -> ProcessInfo | None:
-        """The same process with config_rel/debug filled in, or None when it runs no config."""
+        """The same process with config_rel/debug filled in, or None when it runs no run of the project."""
         m = self.match(info.cmd, info.cwd)
         if m is None:
             return None

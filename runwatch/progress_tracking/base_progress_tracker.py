@@ -121,7 +121,7 @@ class BaseProgressTracker(ABC):
         self.work_dir = os.fspath(work_dir)
         self.config: ConfigFacts | None = as_config_facts(config)
         self.settings = settings if settings is not None else Settings()
-        # A ProgressStore (runwatch.progress_tracking.progress_cache) shared across trackers, or None.
+        # A ProgressStore (runwatch.progress_tracking.progress_store) shared across trackers, or None.
         self.store = store
         self._cache: ProgressInfo | None = None
         self._cache_key: Any = None
@@ -221,7 +221,7 @@ class BaseProgressTracker(ABC):
         The cache key is built only once the write is done (it must see the work dir's
         new mtime, as an inline write would); until then the progress is held as pending.
         """
-        from runwatch.progress_tracking.progress_cache import current_writer
+        from runwatch.progress_tracking.progress_store import current_writer
 
         writer = current_writer()
         if writer is None or type(self)._save_progress_cache is not BaseProgressTracker._save_progress_cache:
@@ -246,7 +246,7 @@ class BaseProgressTracker(ABC):
 
     def _progress_json_targets(self, progress: ProgressInfo) -> list[tuple[str, dict[str, Any]]]:
         """What the ``progress_json`` setting wants written here (nothing where the trainer has its own)."""
-        from runwatch.progress_tracking.progress_cache import progress_json_targets
+        from runwatch.progress_tracking.progress_store import progress_json_targets
 
         if self._trainer_pj:
             return []
@@ -254,7 +254,7 @@ class BaseProgressTracker(ABC):
 
     def _note_own_write(self, owned: Any) -> None:
         """After a progress.json write: remember the file as ours, and key the scan on its new stat."""
-        from runwatch.progress_tracking.progress_cache import PROGRESS_JSON
+        from runwatch.progress_tracking.progress_store import PROGRESS_JSON
 
         changed = owned != self._own_pj
         self._own_pj = owned
@@ -343,7 +343,7 @@ class BaseProgressTracker(ABC):
 
     def _save_progress_cache(self, progress: ProgressInfo) -> None:
         """Write progress.json (atomically) per the project's policy; trackers that write none override."""
-        from runwatch.progress_tracking.progress_cache import write_progress_targets
+        from runwatch.progress_tracking.progress_store import write_progress_targets
 
         targets = self._progress_json_targets(progress)
         if not targets:

@@ -47,6 +47,7 @@ was ~700; the watched paths are kept relative to the work dir and shared between
 from __future__ import annotations
 
 import os
+import re
 import struct
 import sys
 from stat import S_ISDIR, S_ISLNK
@@ -54,7 +55,7 @@ from typing import Any
 from collections.abc import Callable
 
 from runwatch.progress_tracking.change_notify import NOTIFIER
-from runwatch.progress_tracking.progress_cache import OWN_NAMES_PREFIXES
+from runwatch.progress_tracking.progress_store import OWN_NAMES_PREFIXES
 from runwatch.sharing import MISSING_HINT, shared_hint, shared_names, shared_paths
 
 # A dir modified this recently may still gain entries within the same mtime tick
@@ -97,6 +98,27 @@ def pack_stats(dir_mtimes: list[int | None], file_stats: Any) -> bytes | tuple[A
         )
     except (struct.error, TypeError, OverflowError):
         return ("wide", tuple(dir_mtimes), tuple(files))
+
+
+_NUMBERED = re.compile(r"(\D*)(\d+)(\D*)")
+LIVE_NEWEST = 2  # numbered dirs (epochs) per series still watched when the watch budget is short
+
+
+def live_dirs(rels: set[str]) -> set[str]:
+    """Of a run's watched dirs (relative to its work dir), those that can still change: every dir
+    but the ones under a numbered top-level dir (``epoch_3``) older than its series' two newest."""
+    newest: dict[tuple[str, str], list[int]] = {}
+    for rel in rels:
+        m = _NUMBERED.fullmatch(rel.partition("/")[0])
+        if m is not None:
+            newest.setdefault((m[1], m[3]), []).append(int(m[2]))
+    keep = {k: sorted(set(v))[-LIVE_NEWEST:] for k, v in newest.items()}
+    out = set()
+    for rel in rels:
+        m = _NUMBERED.fullmatch(rel.partition("/")[0])
+        if m is None or int(m[2]) in keep[(m[1], m[3])]:
+            out.add(rel)
+    return out
 
 
 def _open_dir(path: str) -> int | None:
@@ -325,7 +347,7 @@ class Fingerprint:
                 rel = rel.rpartition("/")[0]
         generation = notifier.generation
         self.notify_dirty = False
-        if not notifier.arm(self, [self.abs(d) for d in sorted(wanted)]):
+        if not notifier.arm(self, [self.abs(d) for d in sorted(wanted)], [self.abs(d) for d in sorted(live_dirs(wanted))]):
             return 0
         return generation
 

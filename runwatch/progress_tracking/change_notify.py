@@ -31,7 +31,14 @@ What makes this exact, and where it is not used:
 - a queue overflow or any error drops every armed fingerprint back to stats; at most
   a quarter of the user's inotify watches (``/proc/sys/fs/inotify/max_user_watches``) are
   used, so other watchers (editors, ``runwatch serve``) keep theirs; a forked child
-  never reads its parent's queue.
+  never reads its parent's queue;
+- the budget at any size: runs armed while a third of that budget is free watch every
+  dir they read (each finished epoch included); beyond it a run watches only what can
+  still change: its work dir (a new epoch, a log written, a file of its own) and its two
+  newest epoch dirs (the kernel's watches ran out at about 2,000 runs of 24 dirs
+  otherwise). Such a run's finished epochs are stat'ed again whenever anything in those
+  dirs changes, but an in-place rewrite of an old epoch's file alone is then seen only
+  with ``force_refresh=True`` (or ``kernel_watches = false``, which keeps every check on stats).
 """
 
 from __future__ import annotations
@@ -117,7 +124,7 @@ class Notifier:
         self._lock = threading.Lock()
         self._fd: int | None = None
         self._failed = False
-        self._libc: Any = None
+        self._inotify: Any = None  # inotify_simple.INotify
         self._owner = array("i")
         self._shared: dict[int, list[int]] = {}
         # The parents of armed work dirs: wd -> (its path, the names of its entries on an armed path).
@@ -145,10 +152,11 @@ class Notifier:
     def _close(self) -> None:
         if self._fd is not None:
             try:
-                os.close(self._fd)
+                self._inotify.close()
             except OSError:
                 pass
         self._fd = None
+        self._inotify = None
         self._owner = array("i")
         self._shared = {}
         self._parents = {}
@@ -179,27 +187,37 @@ class Notifier:
         if self._failed:
             return False
         try:
-            import ctypes
+            from inotify_simple import INotify
 
-            libc = ctypes.CDLL(None, use_errno=True)
-            fd = libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
-        except (OSError, AttributeError):
-            fd = -1
-        if fd < 0:
+            inotify = INotify(nonblocking=True)  # close-on-exec
+        except (OSError, ImportError):
             self._failed = True
             return False
-        self._libc, self._fd = libc, fd
+        self._inotify, self._fd = inotify, inotify.fileno()
         self._budget = _watch_budget()
         return True
 
-    def arm(self, fp: Any, dirs: list[str]) -> bool:
+    def _add(self, path: str, mask: int) -> int:
+        """``inotify_add_watch``: the watch descriptor, or -1 when the kernel refused."""
+        try:
+            return int(self._inotify.add_watch(os.fsencode(path), mask))
+        except OSError:
+            return -1
+
+    def arm(self, fp: Any, dirs: list[str], live: list[str] | None = None) -> bool:
         """Watch ``dirs`` (``fp.work_dir`` first, absolute) and the work dir's parents for ``fp``; False when any cannot be watched.
 
         ``fp.notify_slot`` is set; an event in one of ``dirs``, or on an entry of a parent
-        that is on the way to the work dir, marks ``fp.notify_dirty``.
+        that is on the way to the work dir, marks ``fp.notify_dirty``. ``live``: the dirs
+        that can still change (the work dir and its newest epochs), watched instead of
+        ``dirs`` once a third of the watch budget is spent (see the module docstring).
         """
         with self._lock:
-            if not self._open() or self._used + len(dirs) > self._budget:
+            if not self._open():
+                return False
+            if live is not None and self._used + len(dirs) > self._budget // 3:
+                dirs = live
+            if self._used + len(dirs) > self._budget:
                 return False
             if not self._watch_parents(dirs[0]):
                 return False
@@ -208,10 +226,10 @@ class Notifier:
                 slot = len(self._fps)
                 self._fps.append(fp)
                 fp.notify_slot = slot
-            add = self._libc.inotify_add_watch
+            add = self._add
             owner = self._owner
             for d in dirs:
-                wd = add(self._fd, os.fsencode(d), _MASK)
+                wd = add(d, _MASK)
                 if wd <= 0 or wd >= _MAX_WD:
                     return False
                 if wd >= len(owner):
@@ -233,7 +251,7 @@ class Notifier:
             parent, name = os.path.split(child)
             wd = self._parent_wd.get(parent)
             if wd is None:
-                wd = self._libc.inotify_add_watch(self._fd, os.fsencode(parent), _PARENT_MASK)
+                wd = self._add(parent, _PARENT_MASK)
                 if wd <= 0:
                     return False
                 self._parent_wd[parent] = wd

@@ -63,7 +63,7 @@ def decoded_epochs(state: dict[str, Any], make: Callable[..., Any]) -> list[Any]
     blob = state.get(EPOCHS_BLOB)
     if blob is None:
         return None
-    from runwatch.progress_tracking.progress_cache import safe_loads
+    from runwatch.progress_tracking.progress_store import safe_loads
 
     try:
         epochs = [make(*t) for t in safe_loads(blob)]

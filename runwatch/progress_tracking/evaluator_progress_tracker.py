@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from runwatch.progress_tracking.base_progress_tracker import BaseProgressTracker, RunDetails
 from runwatch.progress_tracking.change_detection import listing_names
-from runwatch.progress_tracking.progress_cache import PROGRESS_JSON, is_own_name
+from runwatch.progress_tracking.progress_store import PROGRESS_JSON, is_own_name
 from runwatch.progress_tracking.progress_info import ProgressInfo
 from runwatch.readers.artifacts import scan_dir
 from runwatch.readers.jsonfile import read_json_tolerant

@@ -11,8 +11,8 @@ import math
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-# A run's kind: Pylon's three ("trainer", "evaluator", "multi_stage"), or the name a layout gives its
-# runs ("hf_trainer", "lightning"). Open: a new layout registers its kind, the core names none of them.
+# A run's kind: Pylon's three (trainer, evaluator, multi_stage), or the name another layout gives its
+# runs with ``register_runner_type``. Open: a new layout registers its kind, the core names none of them.
 RunnerType = str
 RUNNER_TYPES: list[str] = ["trainer", "evaluator", "multi_stage"]
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from runwatch.progress_tracking.progress_cache import PROGRESS_JSON
+from runwatch.progress_tracking.progress_store import PROGRESS_JSON
 from runwatch.progress_tracking.progress_info import LEGACY_FIELDS
 from runwatch.readers.artifacts import FileStat
 from runwatch.readers.jsonfile import read_json_tolerant

@@ -16,7 +16,7 @@ from runwatch.progress_tracking.base_progress_tracker import BaseProgressTracker
 from runwatch.progress_tracking.change_detection import listdir_names, listing_names
 from runwatch.progress_tracking.compact import pack_dir_identity, pack_stat
 from runwatch.progress_tracking.early_stopping import decide_early_stop, replay
-from runwatch.progress_tracking.progress_cache import PROGRESS_JSON, is_own_name, read_progress_json, remove_stale_temp_files
+from runwatch.progress_tracking.progress_store import PROGRESS_JSON, is_own_name, read_progress_json, remove_stale_temp_files
 from runwatch.progress_tracking.progress_info import ProgressInfo
 from runwatch.progress_tracking.pylon_evidence import (
     config_file_key,

@@ -14,6 +14,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from cachetools import LRUCache
+
 from runwatch.readers.log_pulse import NO_PULSE, WIDE_BYTES, Pulse, pulse_of_text
 from runwatch.readers.logs import exception_in, read_tail
 from runwatch.state import STATE
@@ -38,8 +40,8 @@ class End:
 
 NO_END = End(None, None, ())
 
-_MEMO: dict[tuple[str, int, int, tuple[str, ...]], End] = STATE.table("readers.log_end.memo")
 _MEMO_MAX = 20_000
+_MEMO: dict[tuple[str, int, int, tuple[str, ...]], End] = STATE.table("readers.log_end.memo", lambda: LRUCache(maxsize=_MEMO_MAX))
 
 
 # Control characters (ESC sequences, carriage returns, bells...) of a hostile or noisy output:
@@ -99,7 +101,5 @@ def end_of_file(path: str, end_patterns: Sequence[str] = DEFAULT_END_PATTERNS) -
             pulse = Pulse(pulse.interval, pulse.position, wide.gap, wide.gap_at, True)
     if pulse is not NO_PULSE:
         end = End(end.kind, end.error_line, end.tail, pulse)
-    if len(_MEMO) >= _MEMO_MAX:
-        _MEMO.clear()
     _MEMO[key] = end
     return end

@@ -19,6 +19,7 @@ Each gives an ``Output`` (the exception line, the last lines, the source), or No
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import json
 import os
@@ -27,10 +28,12 @@ import shutil
 import subprocess
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+
+from cachetools import LRUCache
 
 from runwatch.readers.log_end import OUTPUT_TAIL_LINES, _clip, end_of_file, end_of_text, final_exception
 from runwatch.state import STATE
@@ -89,11 +92,17 @@ def parse_events(text: str) -> list[dict[str, Any]]:
 
 
 class EventIndex:
-    """Collector events by work dir, re-read only when a file changes."""
+    """Collector events by work dir, re-read only when a file changes.
+
+    Each ``events`` call stats the files, unless it is made inside ``once_per_scan()``:
+    then they are stat'ed at the first call of the block only (a scan asks for every
+    failed run's events; their answers are then as of the scan, like the rest of it).
+    """
 
     def __init__(self) -> None:
         self._files: dict[str, tuple[tuple[int, int], list[dict[str, Any]]]] = {}
         self._lock = threading.Lock()
+        self._scan = threading.local()  # .checked: paths already stat'ed in this thread's scan, or None
 
     def clear(self) -> None:
         with self._lock:
@@ -102,14 +111,35 @@ class EventIndex:
     def __len__(self) -> int:
         return len(self._files)
 
+    @contextlib.contextmanager
+    def once_per_scan(self) -> Iterator[None]:
+        """Within the block (this thread), each event file is stat'ed once, at its first use."""
+        outer = getattr(self._scan, "checked", None)
+        if outer is not None:
+            yield
+            return
+        self._scan.checked = {}
+        try:
+            yield
+        finally:
+            self._scan.checked = None
+
     def events(self, paths: Iterable[str]) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
+        checked: dict[str, list[dict[str, Any]]] | None = getattr(self._scan, "checked", None)
         with self._lock:
             for path in paths:
+                if checked is not None:
+                    seen = checked.get(path)
+                    if seen is not None:
+                        out.extend(seen)
+                        continue
                 try:
                     st = os.stat(path)
                 except OSError:
                     self._files.pop(path, None)
+                    if checked is not None:
+                        checked[path] = []
                     continue
                 key = (st.st_mtime_ns, st.st_size)
                 hit = self._files.get(path)
@@ -120,19 +150,52 @@ class EventIndex:
                     except OSError:
                         events = []
                     hit = self._files[path] = (key, events)
+                if checked is not None:
+                    checked[path] = hit[1]
                 out.extend(hit[1])
         return out
 
+    def signature(self, paths: Iterable[str]) -> tuple[Any, ...]:
+        """The (mtime_ns, size) of each file as last stat'ed (None: absent): what ``events`` answered from."""
+        with self._lock:
+            return tuple(self._files[p][0] if p in self._files else None for p in paths)
+
 
 _EVENTS: EventIndex = STATE.table("readers.run_output.events", EventIndex)
+EVENTS = _EVENTS  # the process's index (the scan engine reads its files once per scan)
 
 
-def event_paths(root: str, cache_dir: str) -> list[str]:
-    return [os.path.join(root, PROJECT_EVENTS), os.path.join(cache_dir, OWN_EVENTS)]
+def events_once_per_scan() -> contextlib.AbstractContextManager[None]:
+    """``EventIndex.once_per_scan`` of the process's index: the scan engine wraps each scan in it."""
+    return _EVENTS.once_per_scan()
+
+
+_EVENT_PATHS: dict[tuple[str, str], tuple[str, str]] = STATE.table("readers.run_output.event_paths", lambda: LRUCache(maxsize=64))
+
+
+def event_paths(root: str, cache_dir: str) -> tuple[str, str]:
+    key = (root, cache_dir)
+    hit = _EVENT_PATHS.get(key)
+    if hit is None:
+        hit = _EVENT_PATHS[key] = (os.path.join(root, PROJECT_EVENTS), os.path.join(cache_dir, OWN_EVENTS))
+    return hit
+
+
+# Compiled once per run for the life of the process (a regex per run per scan cost about half a warm
+# scan: re's own cache holds 512 patterns, fewer than a project's runs).
+_CONFIG_PATTERNS: dict[tuple[str, str], re.Pattern[str]] = STATE.table("readers.run_output.config_patterns", lambda: LRUCache(maxsize=100_000))
 
 
 def _config_pattern(configs_dir: str, config_rel: str) -> re.Pattern[str]:
     """The run's config path in a command line, as a whole word (``./configs/x.py``, ``=configs/x.py``, absolute)."""
+    key = (configs_dir, config_rel)
+    hit = _CONFIG_PATTERNS.get(key)
+    if hit is None:
+        hit = _CONFIG_PATTERNS[key] = _compile_config_pattern(configs_dir, config_rel)
+    return hit
+
+
+def _compile_config_pattern(configs_dir: str, config_rel: str) -> re.Pattern[str]:
     return re.compile(r"(?:^|(?<=[\s=/'\"]))" + re.escape(f"{configs_dir}/{config_rel}.py") + r"(?=$|[\s'\";&|)])", re.MULTILINE)
 
 
@@ -143,14 +206,16 @@ def _norm(path: str, root: str) -> str:
 def from_collector(root: str, cache_dir: str, work_dir: str, config_rel: str, configs_dir: str, since: float | None) -> Output | None:
     """The newest collector event for this run not older than ``since`` - slack."""
     wd = os.path.normpath(work_dir)
-    config_path = _config_pattern(configs_dir, config_rel)
+    config_path: re.Pattern[str] | None = None  # compiled at the first event with a command line
     best: tuple[float, dict[str, Any]] | None = None
     for ev in _EVENTS.events(event_paths(root, cache_dir)):
         ev_wd = ev.get("work_dir")
         cmd = ev.get("command")
         mine = isinstance(ev_wd, str) and _norm(ev_wd, root) == wd
-        if not mine and isinstance(cmd, str) and config_path.search(cmd):
-            mine = True
+        if not mine and isinstance(cmd, str):
+            if config_path is None:
+                config_path = _config_pattern(configs_dir, config_rel)
+            mine = config_path.search(cmd) is not None
         if not mine:
             continue
         ts = _timestamp(ev.get("timestamp"))
@@ -283,10 +348,18 @@ class TmuxPanes:
 _TMUX: TmuxPanes = STATE.table("readers.run_output.tmux", TmuxPanes)
 
 
+def tmux_panes() -> list[tuple[str, str]]:
+    """(session, text) of every local tmux pane, as ``from_tmux`` sees them now."""
+    return _TMUX.panes()
+
+
 def from_tmux(config_rel: str, configs_dir: str) -> Output | None:
     """The pane that shows this run's launcher line and ends in a traceback."""
+    panes = _TMUX.panes()
+    if not panes:
+        return None
     pattern = _config_pattern(configs_dir, config_rel)
-    for session, text in _TMUX.panes():
+    for session, text in panes:
         hits = list(pattern.finditer(text))
         if not hits:
             continue

@@ -14,6 +14,8 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
+from cachetools import LRUCache
+
 from runwatch.state import STATE
 
 TENSORBOARD_MISSING = "reading TensorBoard event files needs the tensorboard package: pip install runwatch[tensorboard]"
@@ -86,15 +88,13 @@ def _scalar(v: Any, tensor_util: Any) -> float | None:
     return None
 
 
-_TAILS: dict[str, EventTail] = STATE.table("readers.tfevents.tails")
+_TAILS: dict[str, EventTail] = STATE.table("readers.tfevents.tails", lambda: LRUCache(maxsize=_MAX_LOADERS))
 
 
 def event_tail(path: str) -> EventTail:
     """The process's tail of one event file (bounded: the oldest are dropped past a limit)."""
     tail = _TAILS.get(path)
     if tail is None:
-        if len(_TAILS) >= _MAX_LOADERS:
-            _TAILS.pop(next(iter(_TAILS)))
         tail = _TAILS[path] = EventTail(path)
     return tail
 

@@ -17,6 +17,8 @@ import struct
 import zipfile
 from typing import Any
 
+from cachetools import LRUCache
+
 from runwatch.state import STATE
 
 MAX_PICKLE_BYTES = 64 * 1024 * 1024
@@ -68,15 +70,13 @@ class Stub:
         return f"Stub({self.name})"
 
 
-_STUB_CLASSES: dict[str, type[Stub]] = STATE.table("readers.torchpickle.stub_classes")
+_STUB_CLASSES: dict[str, type[Stub]] = STATE.table("readers.torchpickle.stub_classes", lambda: LRUCache(maxsize=4096))
 
 
 def _stub_class(name: str) -> type[Stub]:
     """A Stub subclass standing for the class ``name`` (pickle's NEWOBJ needs a real type)."""
     cls = _STUB_CLASSES.get(name)
     if cls is None:
-        if len(_STUB_CLASSES) > 4096:
-            _STUB_CLASSES.clear()
         cls = _STUB_CLASSES[name] = type("Stub", (Stub,), {"name": name, "__slots__": ()})
     return cls
 

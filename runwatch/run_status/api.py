@@ -6,7 +6,7 @@ import os
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from runwatch.layout import Project
+from runwatch.project import Project
 from runwatch.process_info import ProcessSnapshot, default_monitor
 from runwatch.run_status.engine import ScanEngine, engine_for
 from runwatch.run_status.run_status import RunStatus
@@ -41,7 +41,7 @@ def get_all_run_status(
     if isinstance(config_files, (str, bytes, os.PathLike)):
         raise TypeError(
             f"get_all_run_status: config_files must be a list of config paths, got one path {os.fsdecode(config_files)!r}; "
-            "for every run of a project use runwatch.Project.at(root).discover_configs()"
+            "for every run of a project use runwatch.discover_runs(root)"
         )
     project = Project.at(root if root is not None else ".", settings)
     if system_monitor is None and snapshot is None and find_processes:

@@ -50,7 +50,7 @@ def _directions(facts: ConfigFacts | None, progress: ProgressInfo) -> dict[str, 
 
 def _artifact_last(details: Any, progress: ProgressInfo) -> float | None:
     """Newest artifact (epoch files or the evaluator's scores): the clock for 'outdated'."""
-    times = [e.finish_time for e in details.epochs if e.finish_time is not None]
+    times: list[float] = [e.finish_time for e in details.epochs if e.finish_time is not None]
     if times:
         return max(times)
     if progress.runner_type == "evaluator":

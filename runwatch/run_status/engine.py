@@ -17,7 +17,7 @@ project:
   here, the ordinary way.
 
 ``scan(runs)`` evaluates the given runs, ``rescan(paths, known)`` the runs that changed
-paths belong to (``run_status.path_map``). Every surface is a client: the library's
+paths belong to (``layouts.map_paths``). Every surface is a client: the library's
 ``get_all_run_status``, the CLI's ``Scanner`` and the live index behind the server.
 """
 
@@ -26,22 +26,25 @@ from __future__ import annotations
 import contextlib
 import gc
 import logging
-import os
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from runwatch.configs.facts import ConfigFacts, compact_facts
-from runwatch.layout import LayoutError, Project
-from runwatch.layouts import run_for
+from runwatch.errors import LayoutError
+from runwatch.layouts import map_paths, run_for, runs_by_name
+from runwatch.layouts.base import Layout, PathChanges
+from runwatch.project import Project
 from runwatch.process_info import ProcessInfo, ProcessSnapshot
 from runwatch.progress_tracking.base_progress_tracker import BaseProgressTracker
 from runwatch.progress_tracking.change_notify import NOTIFIER
-from runwatch.progress_tracking.progress_cache import ProgressStore, background_progress_writes
+from runwatch.progress_tracking.progress_store import ProgressStore, background_progress_writes
 from runwatch.run_status.fanout import ColdWorkers, start_cold_workers
-from runwatch.run_status.path_map import PathChanges, map_paths
+from runwatch.readers.run_output import EVENTS, events_once_per_scan
+from runwatch.run_status.evidence import process_memory
 from runwatch.run_status.run_status import RunStatus, evaluate_run, take_snapshot
+from runwatch.run_status.verdict_memo import Kept, ScanContext, keep, reuse
 from runwatch.state import STATE
 
 _log = logging.getLogger("runwatch")
@@ -85,6 +88,8 @@ class ScanEngine:
         self.fan_out = fan_out
         self._trackers: dict[str, BaseProgressTracker] = {}
         self._facts: dict[str, ConfigFacts] = {}  # facts of runs that have no tracker
+        self._kept: dict[str, Kept] = {}  # each run's last decided status and what it came from (verdict_memo)
+        self._context: ScanContext | None = None
         self.snapshot = ProcessSnapshot()
         self.process_map: dict[str, ProcessInfo] = {}
         # The warning of the last store save (None: saved, or nothing to save).
@@ -101,11 +106,13 @@ class ScanEngine:
         for k in keys:
             self._trackers.pop(k, None)
             self._facts.pop(k, None)
+            self._kept.pop(k, None)
 
     def reset(self) -> None:
         """Forget every run's tracker and facts and the process snapshot (the store file stays)."""
         self._trackers.clear()
         self._facts.clear()
+        self._kept.clear()
         self.snapshot = ProcessSnapshot()
         self.process_map = {}
 
@@ -116,18 +123,8 @@ class ScanEngine:
         return self.snapshot
 
     def discover(self) -> dict[str, str]:
-        """Every run of the project: name -> key (Pylon configs, then other layouts' run folders)."""
-        from runwatch.layouts import layout_runs_by_name
-
-        project = self.project
-        found: dict[str, str] = {}
-        for c in project.discover_configs():
-            try:
-                found[project.config_rel(c)] = c
-            except LayoutError:
-                continue
-        found.update(layout_runs_by_name(project))
-        return found
+        """Every run of the project, of every layout: name -> key."""
+        return runs_by_name(self.project)
 
     # ------------------------------------------------------------------ scanning
 
@@ -164,7 +161,7 @@ class ScanEngine:
             workers = self._start_workers(keys)
             # Kernel change notifications are read once, at the scan's start (change_notify):
             # the answers are as of then, and a change made during the scan is seen by the next.
-            with workers or contextlib.nullcontext(), NOTIFIER.one_read_per_scan():
+            with workers or contextlib.nullcontext(), NOTIFIER.one_read_per_scan(), events_once_per_scan():
                 if processes is not KEEP:
                     self.take_snapshot(processes)
                 store = self.store
@@ -194,25 +191,11 @@ class ScanEngine:
     def rescan(self, paths: Iterable[str], known: dict[str, str], **scan_options: Any) -> Rescan:
         """Evaluate the runs that changed ``paths`` belong to; ``known``: name -> key of the runs already listed.
 
-        New configs and folders found under changed config folders are evaluated too;
-        runs whose config or folder is gone are named in ``gone`` and forgotten.
+        New runs found under changed folders are evaluated too; runs whose config or
+        folder is gone are named in ``gone`` and forgotten (``layouts.map_paths``).
         """
         changes: PathChanges = map_paths(self.project, paths, known)
-        for under in changes.rediscover:
-            for c in self.project.discover_configs(under or None):
-                try:
-                    rel = self.project.config_rel(c)
-                except LayoutError:
-                    continue
-                changes.touched[rel] = c
-                changes.reread.add(rel)
-            prefix = under + "/" if under else ""
-            for rel in known:
-                if rel.startswith(prefix) and rel not in changes.touched and not os.path.isfile(self.project.config_path(rel)):
-                    changes.gone.append(rel)
         self.forget(known[rel] for rel in changes.gone if rel in known)
-        for rel in changes.gone:
-            changes.touched.pop(rel, None)
         found = dict(sorted(changes.touched.items()))
         scanned = self.scan(found.values(), reread={found[r] for r in changes.reread if r in found}, **scan_options)
         return Rescan(scanned, found, changes.gone)
@@ -220,7 +203,7 @@ class ScanEngine:
     # ------------------------------------------------------------------ internals
 
     def _start_workers(self, keys: list[str]) -> ColdWorkers | None:
-        """Forked workers for the cold Pylon runs (no tracker here, no entry in the store), when that pays."""
+        """Forked workers for the cold runs of layouts that fan out (no tracker here, no entry in the store), when that pays."""
         if not self.fan_out:
             return None
         store = self.store
@@ -233,7 +216,7 @@ class ScanEngine:
                 run = run_for(self.project, k)
             except LayoutError:
                 continue
-            if run.layout.name != "pylon":  # a worker reads Pylon configs; other layouts' runs are few
+            if not run.layout.fans_out:
                 continue
             if store is not None and store.get(run.work_dir) is not None:
                 continue
@@ -257,10 +240,24 @@ class ScanEngine:
         snap = self.snapshot
         trackers = self._trackers
         all_facts = self._facts_for(keys, reread, given, config_workers)
+        kept = self._kept
+        ctx = self._context = ScanContext(project, EVENTS, process_memory(project), opts, snap.errors, self._context.settings if self._context else None)
+        reusing = not opts.get("force_refresh")
+        process_map = self.process_map
         # progress.json rewrites overlap the evaluation in a writer thread.
         with background_progress_writes():
             for k in keys:
                 facts = all_facts.get(k)
+                if reusing:
+                    was = kept.get(k)
+                    if was is not None:
+                        rel = was.status.run
+                        again = reuse(was, facts=facts, tracker=trackers.get(k), proc=process_map.get(rel) if rel is not None else None, ctx=ctx)
+                        if again is not None:
+                            out[k] = Scanned(again, facts)
+                            progress.step()
+                            continue
+                verdicts: list[Any] = []
                 status, tracker = evaluate_run(
                     k,
                     project,
@@ -269,6 +266,7 @@ class ScanEngine:
                     store=store,
                     tracker=trackers.get(k),
                     facts=facts,
+                    verdict_out=verdicts,
                     **opts,
                 )
                 if tracker is not None:
@@ -281,17 +279,34 @@ class ScanEngine:
                     if facts is not None:
                         self._facts[k] = facts
                 out[k] = Scanned(status, facts)
+                memo = None
+                if verdicts:
+                    verdict, newest_log = verdicts[0]
+                    memo = keep(
+                        status,
+                        verdict=verdict,
+                        newest_log=newest_log,
+                        facts=facts,
+                        tracker=tracker,
+                        progress=status.progress if tracker is not None else None,
+                        proc=status.process_info,
+                        ctx=ctx,
+                    )
+                if memo is not None:
+                    kept[k] = memo
+                else:
+                    kept.pop(k, None)
                 progress.step()
 
     def _facts_for(self, keys: list[str], reread: set[str] | None, given: dict[str, ConfigFacts] | None, workers: int | None) -> dict[str, ConfigFacts]:
         """The facts each run is evaluated with: kept ones, and fresh reads where needed.
 
-        Fresh reads go to each run's layout in one batch per layout (Pylon reads its configs
-        together: one cache load, one stat per unchanged config).
+        Fresh reads go to each run's layout in one batch per layout (a layout that reads
+        configs reads them together: one cache load, one stat per unchanged config).
         """
         project = self.project
         out: dict[str, ConfigFacts] = {}
-        want: dict[Any, list[str]] = {}
+        want: dict[Layout, list[str]] = {}
         for k in keys:
             if given is not None and k in given:
                 out[k] = given[k]
@@ -301,9 +316,9 @@ class ScanEngine:
             except LayoutError:
                 continue  # evaluate_run gives the run its error
             known = self.facts_of(k)
-            # Pylon's facts change only with its config (``reread`` names those); a layout whose
-            # facts come from the run's own files is asked each time (it checks them by stat).
-            if reread is None or k in reread or known is None or layout.name != "pylon":
+            # Facts read from configs change only with the config (``reread`` names those); a layout
+            # whose facts come from the run's own files is asked each time (it checks them by stat).
+            if reread is None or k in reread or known is None or not layout.reads_configs:
                 want.setdefault(layout, []).append(k)
             else:
                 out[k] = known

@@ -13,7 +13,9 @@ import statistics
 from dataclasses import dataclass
 from typing import Any
 
-from runwatch.layout import Project
+from cachetools import LRUCache
+
+from runwatch.project import Project
 from runwatch.process_info import ProcessInfo, ProcessSnapshot
 from runwatch.layouts.lightning_end import moved_on
 from runwatch.readers.log_end import end_of_file
@@ -34,6 +36,8 @@ class Verdict:
     error_line: str | None = None
     output_tail: list[str] | None = None
     error_source: str | None = None
+    # What was decided from (the scan engine's verdict memo reads it: run_status/verdict_memo.py).
+    evidence: Evidence | None = None
 
 
 def rhythm(details: Any) -> float | None:
@@ -85,17 +89,20 @@ def beats_pulse(times: Any) -> Pulse | None:
     return Pulse(sum(gaps) / len(gaps), "training", longest, _time.strftime("%Y-%m-%d %H:%M:%S UTC", _time.gmtime(at)), True)
 
 
-_MEMORY_OF: dict[tuple[str, str], ProcessMemory] = STATE.table("run_status.evidence.memory_of")
+_MEMORY_OF: dict[tuple[str, str], ProcessMemory] = STATE.table("run_status.evidence.memory_of", lambda: LRUCache(maxsize=256))
 
 
 def _memory(project: Project) -> ProcessMemory:
     key = (project.root, project.settings.cache_dir)
     mem = _MEMORY_OF.get(key)
     if mem is None:
-        if len(_MEMORY_OF) > 256:
-            _MEMORY_OF.clear()
         mem = _MEMORY_OF[key] = memory_for(str(project.settings.resolve_cache_dir(project.root)))
     return mem
+
+
+def process_memory(project: Project) -> ProcessMemory:
+    """The project's process memory (what earlier snapshots saw of each run's process)."""
+    return _memory(project)
 
 
 def remember(project: Project, snapshot: ProcessSnapshot) -> None:
@@ -240,4 +247,4 @@ def gather(
         stall_floor=s.stall_floor,
         stall_default=s.stall_default,
     )
-    return Verdict(decide(ev), error_line, tail, error_source)
+    return Verdict(decide(ev), error_line, tail, error_source, ev)

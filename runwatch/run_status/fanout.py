@@ -19,12 +19,13 @@ that fails is redone here, with the same answers.
 from __future__ import annotations
 
 import os
+from types import TracebackType
 from typing import Any
 
 from runwatch.configs.facts import ConfigFacts
 from runwatch.forking import Forked, fork_each, split, worker_count
-from runwatch.layout import Project
-from runwatch.progress_tracking.progress_cache import ProgressStore, StoreEntry, background_progress_writes
+from runwatch.project import Project
+from runwatch.progress_tracking.progress_store import ProgressStore, StoreEntry, background_progress_writes
 
 # Cold runs per process below which a fork costs more than it saves (a fork, one pipe
 # and the pickling of a share's results: ~10 ms plus ~0.1 ms per run, against ~2 ms per run).
@@ -42,8 +43,8 @@ class ColdWorkers:
     def __enter__(self) -> ColdWorkers:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self._forked.__exit__(*exc)
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self._forked.__exit__(exc_type, exc, tb)
 
     def adopt(self, project: Project, store: ProgressStore) -> tuple[dict[str, ConfigFacts], list[str]]:
         """Wait for the workers; their entries go into ``store``, their facts into the config cache.

@@ -196,7 +196,7 @@ def _silence_detail(ev: Evidence) -> str:
         return "no log or artifact written yet"
     # The time of the last sign of life, not the seconds since: a detail that changes with
     # the clock alone would make the run look changed on every check.
-    since = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(ev.last_activity))  # type: ignore[arg-type]
+    since = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(ev.last_activity))
     return f"silent since {since}, longer than the limit of {limit:.0f} s ({basis})"
 
 

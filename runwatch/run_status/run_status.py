@@ -17,11 +17,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from runwatch.configs.facts import ConfigFacts
-from runwatch.layout import LayoutError, Project
-from runwatch.layouts import LayoutRun, run_for
+from runwatch.errors import LayoutError
+from runwatch.project import Project
+from runwatch.layouts import LayoutRun, name_of, run_for
 from runwatch.process_info import ProcessInfo, ProcessMonitor, ProcessSnapshot, default_monitor
 from runwatch.progress_tracking.base_progress_tracker import BaseProgressTracker, RunDetails
-from runwatch.progress_tracking.progress_cache import ProgressStore
+from runwatch.progress_tracking.progress_store import ProgressStore
 from runwatch.progress_tracking.progress_info import ProgressInfo
 from runwatch.readers.artifacts import get_epoch_last_update
 from runwatch.readers.logs import get_log_last_update, list_logs
@@ -111,14 +112,11 @@ _SAFE_PARTS = frozenset(("best_score", "latest_score", "warnings", "output_tail"
 
 
 def _normalize_process_map(m: dict[str, ProcessInfo] | None, project: Project) -> dict[str, ProcessInfo]:
-    """Accept a map keyed by any config spelling (or by config_rel) and key it by config_rel."""
+    """Accept a map keyed by any run key (a config path, a run folder) or by run name, and key it by run name."""
     out: dict[str, ProcessInfo] = {}
     for k, v in (m or {}).items():
-        try:
-            rel = project.config_rel(k) if (k.endswith(".py") or os.sep in k and k.startswith((".", os.sep))) else k
-        except LayoutError:
-            rel = k
-        out[rel] = v
+        looks_like_key = k.endswith(".py") or os.sep in k and k.startswith((".", os.sep))
+        out[(name_of(project, k) if looks_like_key else None) or k] = v
     return out
 
 
@@ -145,8 +143,12 @@ def evaluate_run(
     tracker: BaseProgressTracker | None = None,
     facts: ConfigFacts | None = None,
     now: float | None = None,
+    verdict_out: list[Any] | None = None,
 ) -> tuple[RunStatus, BaseProgressTracker | None]:
-    """Status of one run and the tracker used (the scan engine keeps it for the next call). Never raises."""
+    """Status of one run and the tracker used (the scan engine keeps it for the next call). Never raises.
+
+    ``verdict_out``: when given, (the evidence verdict, the newest log's name) is appended to it.
+    """
     s = project.settings
     sleep_time = s.sleep_time if sleep_time is None else sleep_time
     outdated_days = s.outdated_days if outdated_days is None else outdated_days
@@ -220,6 +222,8 @@ def evaluate_run(
         # Pylon runs are found by their command line: with runs_local, none here means none at all.
         matched_here=getattr(run.layout, "name", None) == "pylon",
     )
+    if verdict_out is not None:
+        verdict_out.append((verdict, details.newest_log if details is not None else None))
     decision = verdict.decision
     status = decision.status
     if status in ("finished", "outdated") and not complete:

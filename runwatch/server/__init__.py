@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import quote
 
-from runwatch.layout import Project
+from runwatch.project import Project
 from runwatch.live.index import LiveIndex
 from runwatch.server.app import create_app
 from runwatch.server.security import check_token, is_loopback
@@ -90,6 +90,7 @@ def build_server(
     log_level: str = "warning",
     scan_in_background: bool = False,
     name: str | None = None,
+    agent_answer: Any = None,
 ) -> tuple[Any, LiveIndex, str | None]:
     """(uvicorn.Server, index, effective token); ``on_ready(url)`` is called once listening.
 
@@ -115,6 +116,7 @@ def build_server(
         send_timeout_s=send_timeout_s,
         scan_in_background=scan_in_background,
         notifier=notifier,
+        agent_answer=agent_answer,
     )
     return uvicorn_server(app, host, port, token, on_ready, log_level, notifier), index, token
 
@@ -207,11 +209,14 @@ def run_server(
     polling: bool | None = None,
     on_ready: Callable[[str], None] | None = None,
     name: str | None = None,
+    agent_answer: Any = None,
 ) -> None:
-    """Serve the dashboard until SIGINT/SIGTERM (uvicorn's handlers give a clean shutdown)."""
+    """Serve the dashboard until SIGINT/SIGTERM (uvicorn's handlers give a clean shutdown).
+
+    ``agent_answer``: answer one-shot commands over the project's agent socket (see ``create_app``)."""
     ready = announcer(f"serving {root}", host, token, open_browser, on_ready)
     # Listen at once; on a large tree the first scan fills the page in batches.
-    server, _, _ = build_server(root, host, port, token, settings, monitor, polling, ready, scan_in_background=True, name=name)
+    server, _, _ = build_server(root, host, port, token, settings, monitor, polling, ready, scan_in_background=True, name=name, agent_answer=agent_answer)
     server.run()
 
 

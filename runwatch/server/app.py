@@ -16,11 +16,12 @@ from typing import Any, Protocol
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response
+from starlette.responses import FileResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket
 
+from runwatch import json_out
 from runwatch.live.index import LiveIndex
 from runwatch.live.watcher import Watcher
 from runwatch.run_status.rules import REASONS
@@ -69,8 +70,8 @@ class BadRequest(ValueError):
     """A query parameter that cannot be used; the message names it."""
 
 
-def _json(data: Any, status: int = 200) -> JSONResponse:
-    return JSONResponse(data, status_code=status, headers={"cache-control": "no-store"})
+def _json(data: Any, status: int = 200) -> Response:
+    return Response(json_out.dumps_bytes(data), status_code=status, media_type="application/json", headers={"cache-control": "no-store"})
 
 
 def _int_param(request: Request, name: str, default: int, lo: int, hi: int) -> int:
@@ -144,6 +145,7 @@ def create_app(
     scan_batch: int = 500,
     feed: Feed | None = None,
     notifier: Any = None,
+    agent_answer: Any = None,
 ) -> Guard:
     """The dashboard app over a LiveIndex; its lifespan scans (if the index is empty) and watches.
 
@@ -156,6 +158,9 @@ def create_app(
     its agents with this same app.
 
     A ``notifier`` (runwatch.live.notify.Notifier) is fed the same deltas and started and stopped with the app.
+
+    With ``agent_answer`` (``runwatch.cli_agent.answer``) the app also listens on the project's agent
+    socket (runwatch.live.agent_socket), so that a one-shot ``runwatch status`` asks it instead of scanning.
     """
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="runwatch-index")
     ws_server = ProgressWebSocketServer(index, heartbeat_s=heartbeat_s, queue_size=queue_size, send_timeout_s=send_timeout_s)
@@ -168,6 +173,13 @@ def create_app(
         if notifier is not None:
             notifier.attach(index)  # after the WebSocket server: both get every delta
             notifier.start()
+        agent = None
+        if agent_answer is not None and feed is None:
+            from runwatch.live.agent_socket import AgentSocket
+
+            agent = AgentSocket(index, agent_answer)
+            if not agent.start():
+                agent = None
         if feed is None and len(index) == 0 and index.seq == 0:
             scan = loop.run_in_executor(executor, index.full_scan, scan_batch if scan_in_background else 0)
             if not scan_in_background:
@@ -179,6 +191,8 @@ def create_app(
             async with feed.running() if feed is not None else contextlib.nullcontext():
                 yield
         finally:
+            if agent is not None:
+                await asyncio.to_thread(agent.close)
             if watcher is not None:
                 watcher.stop()
             await ws_server.close_all()
@@ -265,6 +279,9 @@ def create_app(
     ]
     if feed is None:  # the launcher's failure reports go to the agent beside the runs, not to a hub
         routes.append(Route(collector.PATH, collector.endpoint(index, executor), methods=["POST"]))
+        from runwatch.server.compare_api import routes as compare_routes
+
+        routes += compare_routes(index)  # /api/compare/...: over the agent's own runs (docs/compare.md)
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.index = index
     app.state.ws = ws_server

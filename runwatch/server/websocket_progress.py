@@ -30,6 +30,7 @@ from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
+from runwatch import json_out
 from runwatch.live.index import Delta, LiveIndex
 from runwatch.run_status.rules import STATUSES
 from runwatch.view_model import STATUS_ORDER
@@ -107,7 +108,7 @@ class Client:
 
 
 def _encode(obj: Any) -> str:
-    return json.dumps(obj, separators=(",", ":"), allow_nan=False, default=str)
+    return json_out.dumps(obj, default=str)
 
 
 def _filtered(message: dict[str, Any], flt: RunFilter) -> dict[str, Any]:

@@ -191,6 +191,7 @@
     if (state.sortKey !== "run" || state.sortDesc) p.set("sort", (state.sortDesc ? "-" : "") + state.sortKey);
     if (!state.group) p.set("group", "0");
     if (state.openId) p.set("run", state.openId);
+    if (window.RunwatchCompare) window.RunwatchCompare.writeUrl(p);  // the compare panel's runs (static/compare.js)
     const hash = p.toString();
     const url = location.pathname + location.search + (hash ? "#" + hash : "");
     if (url !== location.pathname + location.search + location.hash) history.replaceState(null, "", url);
@@ -901,6 +902,19 @@
     }
   };
   // ------------------------------------------------------------ end of hub: clusters
+
+  // ------------------------------------------------------------ compare (static/compare.js)
+  // Row checkboxes and a "Compare" action, hyperparameters as columns, and a search that also
+  // finds runs by metric name and key=value: compare.js does the work, these are its hooks.
+  const cmp = window.RunwatchCompare;
+  if (cmp) {
+    const visibleBeforeCompare = visible;
+    const withoutSearch = (r) => { const q = state.q; state.q = ""; try { return visibleBeforeCompare(r); } finally { state.q = q; } };
+    visible = (r) => visibleBeforeCompare(r) || (!!state.q && cmp.matches(r, state.q) && withoutSearch(r));
+    const fillBeforeCompare = fillRunRow;
+    fillRunRow = (el, r, ...rest) => { fillBeforeCompare(el, r, ...rest); cmp.decorateRow(el, r); };
+    cmp.attach({ state, schedule, refresh: () => { for (const el of pool) if (el) el._item = null; schedule(true); } });
+  }
 
   window.runwatch = state;  // for debugging and browser tests
   // Feeds a protocol message as if it came from the socket (browser tests measure rendering with it).

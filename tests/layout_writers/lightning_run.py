@@ -1,6 +1,6 @@
 """Real PyTorch Lightning runs on the CPU (tiny linear model, random tensors), for the layout tests.
 
-usage: lightning_run.py SAVE_DIR MODE [MODE...]   (MODE: cli | early | hold | tb)
+usage: lightning_run.py SAVE_DIR MODE [MODE...]   (MODE: cli | early | hold | tb | nemo)
 ``cli``: LightningCLI (writes config.yaml with trainer.max_epochs), CSVLogger, 4 epochs, done.
 ``early``: Trainer + CSVLogger + EarlyStopping(patience=2) on a plateau, ModelCheckpoint(save_last=True).
 ``tb``: Trainer with the default logger (TensorBoard), 3 epochs, done.
@@ -9,7 +9,10 @@ usage: lightning_run.py SAVE_DIR MODE [MODE...]   (MODE: cli | early | hold | tb
 (version_0, then version_1), defaults otherwise; pauses before the second until SAVE_DIR/twice.release exists.
 ``hold``: CSVLogger flushing every step (``flush_logs_every_n_steps=1``; the default 100 would leave
 metrics.csv empty this early), 6 epochs, pauses after epoch 2 until SAVE_DIR/hold.release exists.
-Each mode writes SAVE_DIR/<mode>/version_0.
+Each mode writes SAVE_DIR/<mode>/version_0, but ``nemo``: laid out as NeMo's exp_manager lays out its
+runs, SAVE_DIR/nemo_experiments/megatron_tiny/<timestamp>/ (TensorBoardLogger with that version,
+ModelCheckpoint under checkpoints/, exp_manager's cmd-args.log and nemo_log_globalrank-0_localrank-0.txt),
+3 epochs.
 """
 
 import torchvision_standin  # noqa: F401 (before anything imports torchvision)
@@ -108,6 +111,22 @@ for mode in modes:
         from lightning.pytorch.loggers import TensorBoardLogger
 
         t = L.Trainer(max_epochs=3, logger=TensorBoardLogger(save_dir, name="tb"), **common)
+        t.fit(Tiny(), Data())
+    elif mode == "nemo":
+        import datetime
+
+        from lightning.pytorch.loggers import TensorBoardLogger
+
+        version = datetime.datetime.now().strftime("%Y-%m-%d_%H-%M-%S")  # exp_manager's default version
+        log_dir = os.path.join(save_dir, "nemo_experiments", "megatron_tiny", version)
+        os.makedirs(log_dir, exist_ok=True)
+        with open(os.path.join(log_dir, "cmd-args.log"), "w") as f:
+            f.write(" ".join(sys.argv))
+        with open(os.path.join(log_dir, "nemo_log_globalrank-0_localrank-0.txt"), "w") as f:
+            f.write("[NeMo I] Experiments will be logged at " + log_dir + "\n")
+        logger = TensorBoardLogger(os.path.join(save_dir, "nemo_experiments"), name="megatron_tiny", version=version)
+        ckpt = ModelCheckpoint(dirpath=os.path.join(log_dir, "checkpoints"), monitor="val_loss", save_last=True)
+        t = L.Trainer(max_epochs=3, logger=logger, callbacks=[ckpt], **common)
         t.fit(Tiny(), Data())
     elif mode in ("plain", "steps", "twice"):
         plain = dict(accelerator="cpu", devices=1, enable_progress_bar=False, enable_model_summary=False, default_root_dir=os.path.join(save_dir, mode))

@@ -5,7 +5,8 @@ compiled operators (``torchvision::nms``, ``torchvision::qnms``) do not load and
 fails. Lightning, timm and Ultralytics import torchvision when it is installed, so every real-run writer
 imports this module first. It defines the two operators torchvision's fake registrations need, and a CPU
 ``nms`` (greedy, by IoU, highest score first) that detection post-processing calls. Nothing of runwatch
-uses it: only the test writers, which produce the runs runwatch reads.
+uses it: only the test writers, which produce the runs runwatch reads. The YOLO, timm and MMEngine
+writers call ``import_torchvision()`` (torchvision itself, or None where it is not installed).
 """
 
 from __future__ import annotations
@@ -50,6 +51,17 @@ def install() -> None:
         return
     # Imported (its fake registrations found the two operators); now let torchvision.ops call them.
     torchvision.extension._has_ops = lambda: True
+
+
+def import_torchvision():  # type: ignore[no-untyped-def]
+    """``import torchvision`` with the stand-ins in place (``install`` ran on import); None when it is not installed."""
+    try:
+        import torchvision
+        import torchvision.extension
+    except ImportError:
+        return None
+    torchvision.extension._has_ops = lambda: True
+    return torchvision
 
 
 install()

@@ -23,7 +23,7 @@ from contextlib import contextmanager
 import pytest
 
 from runwatch import Project
-from runwatch.progress_tracking.progress_cache import ProgressStore
+from runwatch.progress_tracking.progress_store import ProgressStore
 from runwatch.readers.jsonfile import write_json_atomic
 
 from .helpers import all_progress_json_parse, messages, mismatches, pick, scan, small_tree, work_dir

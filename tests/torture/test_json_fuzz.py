@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from runwatch.progress_tracking import ProgressInfo
-from runwatch.progress_tracking.progress_cache import read_progress_json, save_progress_json
+from runwatch.progress_tracking.progress_store import read_progress_json, save_progress_json
 from runwatch.readers.jsonfile import loads_tolerant, read_json_tolerant, write_json_atomic
 from runwatch.readers.scores import read_aggregated
 

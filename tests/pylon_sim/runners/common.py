@@ -59,9 +59,42 @@ def write_later(path, data, delay):
     return t
 
 
-def scores_bytes(aggregated, n=4):
-    per = {k: [v] * n for k, v in aggregated.items()}
+def scores_bytes(aggregated, n=4, sim=None, epoch=0):
+    """A scores file as Pylon writes it (json.dump: NaN written as NaN); with ``sim["datapoints"]``,
+    real-looking per-datapoint scores (see ``per_datapoint``), else ``n`` copies of the aggregated ones;
+    ``sim["no_per_datapoint"]``: none at all."""
+    sim = sim or {}
+    if sim.get("no_per_datapoint"):  # an older trainer that writes the aggregated scores only
+        return json.dumps({"aggregated": aggregated}).encode()
+    if sim.get("datapoints"):
+        per = per_datapoint(aggregated["acc"], sim, epoch)
+        aggregated = dict(aggregated, class_IoU=[round(sum(c) / len(c), 6) for c in zip(*per["class_IoU"])])
+    else:
+        per = {k: [v] * n for k, v in aggregated.items()}
     return json.dumps({"aggregated": aggregated, "per_datapoint": per}).encode()
+
+
+def per_datapoint(acc, sim, epoch):
+    """``sim["datapoints"]`` scores around ``acc``: each datapoint has a fixed difficulty (the same in every
+    run, so some fail everywhere), plus noise of the run (``sim["seed"]``) and epoch. ``sim["nan_at"]``: a
+    datapoint whose scores are NaN; ``sim["short_metric"]``: a metric written with fewer datapoints."""
+    import random
+
+    n = sim["datapoints"]
+    rng = random.Random(sim.get("seed", 0) * 100003 + epoch)
+    accs, losses, ious = [], [], []
+    for i in range(n):
+        difficulty = ((i * 2654435761) % 4294967296) / 4294967296.0
+        a = min(1.0, max(0.0, acc + 0.4 * (0.5 - difficulty) + rng.uniform(-0.05, 0.05)))
+        if i == sim.get("nan_at"):
+            a = float("nan")
+        accs.append(round(a, 6) if a == a else a)
+        losses.append(round(1.0 - a, 6) if a == a else a)
+        ious.append([round(a * 0.9, 6) if a == a else a, round(min(1.0, a * 1.05), 6) if a == a else a])
+    per = {"acc": accs, "loss": losses, "class_IoU": ious}
+    if sim.get("short_metric"):
+        per["loss"] = losses[: n // 2]
+    return per
 
 
 def nap(seconds):

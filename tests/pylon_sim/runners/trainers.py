@@ -90,7 +90,7 @@ class SupervisedSingleTaskTrainer:
                     nap(step)
                     self.logger.flush(prefix=f"Validation [Epoch {self.cum_epochs}/{self.tot_epochs}][Iteration {i}/{iters}].")
             scores = self._scores(epoch)
-            threads.append(write_later(os.path.join(d, "validation_scores.json"), scores_bytes(scores), step))
+            threads.append(write_later(os.path.join(d, "validation_scores.json"), scores_bytes(scores, sim=self.sim, epoch=epoch), step))
             with open(os.path.join(d, "checkpoint.pt"), "wb") as f:
                 f.write(pt_bytes(epoch))
             for t in threads:

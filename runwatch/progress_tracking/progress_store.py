@@ -267,7 +267,7 @@ class _SafeUnpickler(pickle.Unpickler):
     """Only runwatch's own record types and builtins: a cache file is data, never code."""
 
     _ALLOWED = {
-        ("runwatch.progress_tracking.progress_cache", "StoreEntry"),
+        ("runwatch.progress_tracking.progress_store", "StoreEntry"),
         ("runwatch.progress_tracking.progress_info", "ProgressInfo"),
         ("runwatch.progress_tracking.progress_info", "StageProgress"),
         ("runwatch.progress_tracking.base_progress_tracker", "EpochRecord"),

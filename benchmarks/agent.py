@@ -1,0 +1,88 @@
+"""A one-shot ``runwatch status --json`` with and without the running agent, on a generated tree.
+
+Starts ``runwatch serve`` on the tree (its own process), waits for its first scan, then runs
+``runwatch status --json`` alternately through the agent and with ``RUNWATCH_NO_AGENT=1``
+(a scan from the progress store the agent keeps), each a fresh process, interpreter start
+included; every answer is checked against the generator's manifest.
+
+    python benchmarks/agent.py --tree-dir /tmp/runwatch-bench --runs 10000 --rounds 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from typing import Any
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+sys.path.insert(0, REPO)
+sys.path.insert(0, HERE)
+
+
+def main() -> None:
+    import run as bench
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--tree-dir", required=True)
+    ap.add_argument("--runs", type=int, default=10000)
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--port", type=int, default=18765)
+    args = ap.parse_args()
+    bt = bench.get_tree(args.tree_dir, args.runs, 48.0, False)
+    env = dict(os.environ, PYTHONPATH=REPO)
+    env.pop("RUNWATCH_NO_AGENT", None)
+    cmd = [sys.executable, "-m", "runwatch.cli", "status", "--json", "--root", bt.root]
+    t0 = time.perf_counter()
+    serve = subprocess.Popen(
+        [sys.executable, "-m", "runwatch.cli", "serve", bt.root, "--port", str(args.port), "--no-browser"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        from runwatch.cli_agent import ask
+        from runwatch.project import Project
+
+        project = Project.at(bt.root)
+        while ask(project, {"command": "status", "paths": [], "format": "json", "sort": "run"}) is None:
+            if serve.poll() is not None:
+                raise SystemExit("runwatch serve exited")
+            time.sleep(0.5)
+        print(f"agent ready after {time.perf_counter() - t0:.1f} s (its first scan)", flush=True)
+        times: dict[str, list[float]] = {"agent": [], "scan": [], "start-up alone (runwatch --version)": []}
+        problems: list[str] = []
+        outputs: dict[str, dict[str, Any]] = {}
+        differ = 0
+        for _ in range(args.rounds):
+            t = time.perf_counter()
+            subprocess.run([sys.executable, "-m", "runwatch.cli", "--version"], env=env, capture_output=True, check=True)
+            times["start-up alone (runwatch --version)"].append(time.perf_counter() - t)
+            for name in ("agent", "scan"):
+                e = dict(env, RUNWATCH_NO_AGENT="1") if name == "scan" else env
+                t = time.perf_counter()
+                p = subprocess.run(cmd, env=e, capture_output=True, text=True)
+                times[name].append(time.perf_counter() - t)
+                records = {r["run"]: r for r in json.loads(p.stdout)["runs"]}
+                problems += bench.check_records(bt.expected, records, with_processes=False)[:5]
+                outputs[name] = {k: {f: v for f, v in r.items() if f != "checked_at"} for k, r in records.items()}
+            differ += sum(1 for k in outputs["scan"] if outputs["agent"].get(k) != outputs["scan"][k])
+        for name, ts in times.items():
+            print(f"{name}: min {min(ts) * 1000:.0f} ms, median {statistics.median(ts) * 1000:.0f} ms ({', '.join(f'{t * 1000:.0f}' for t in ts)})")
+        print(f"records that differ between the agent's answer and the scan's: {differ}")
+        print("exact against the generator" if not problems else f"against the generator ({len(problems)}, both ways): {problems[:3]}")
+    finally:
+        if serve.poll() is None:
+            os.killpg(serve.pid, signal.SIGINT)
+            serve.wait(timeout=30)
+
+
+if __name__ == "__main__":
+    main()

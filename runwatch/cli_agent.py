@@ -1,0 +1,140 @@
+"""``runwatch status`` / ``show`` through the running agent: both sides of the CLI's use of the agent socket.
+
+The client side (``ask``) sends what the command was asked (paths, filters, sort, format,
+the terminal's width and colours) and writes the agent's answer as is. The agent side
+(``answer``, handed to ``live/agent_socket.py`` by ``runwatch serve``) makes that answer
+from its live index with the CLI's own code: the same rows, filters, sort, JSON documents
+and table as a scan in the client would print (``tests/test_agent_socket.py`` compares
+them). JSON answers are kept per request while the index's sequence number is unchanged.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import sys
+from typing import Any
+
+from cachetools import LRUCache
+
+from runwatch.agent_client import ask as ask_agent
+from runwatch.state import STATE
+
+# Environment variables that decide how rich draws a table (colours, width).
+_CONSOLE_ENV = ("TERM", "COLORTERM", "NO_COLOR", "FORCE_COLOR", "COLUMNS", "LINES", "TTY_COMPATIBLE", "TTY_INTERACTIVE")
+
+# (index id, seq, request) -> (header extra, payload): a JSON answer, while nothing changed.
+_ANSWERS: Any = STATE.table("cli_agent.answers", lambda: LRUCache(maxsize=8))
+
+
+# ---------------------------------------------------------------- client side
+
+
+def _arg(p: str) -> str:
+    """A path argument as the agent (another working dir) must see it: absolute when it exists here."""
+    return os.path.abspath(p) if os.path.exists(p) else p
+
+
+def terminal() -> dict[str, Any]:
+    tty = sys.stdout.isatty()
+    width = shutil.get_terminal_size().columns if tty else (None if os.environ.get("COLUMNS") else 200)
+    return {"tty": tty, "width": width, "env": {k: os.environ[k] for k in _CONSOLE_ENV if k in os.environ}}
+
+
+def ask(project: Any, request: dict[str, Any]) -> tuple[int, bytes] | None:
+    """(exit code, what to print) from the project's agent, or None: scan here."""
+    request = dict(request, paths=[_arg(p) for p in request.get("paths", ())], terminal=terminal())
+    got = ask_agent(project.root, str(project.settings.resolve_cache_dir(project.root)), project.settings, request)
+    if got is None:
+        return None
+    header, payload = got
+    code = header.get("exit_code", 0)
+    return (code if isinstance(code, int) else 0), payload
+
+
+# ---------------------------------------------------------------- agent side
+
+
+def answer(index: Any, request: dict[str, Any]) -> tuple[dict[str, Any], bytes]:
+    """The CLI's output for ``request``, made from the live index (called by the agent socket, index up to date)."""
+    command = request.get("command")
+    if command == "status":
+        return _status(index, request)
+    if command == "show":
+        return _show(index, request)
+    raise ValueError(f"unknown command {command!r}")
+
+
+def _rows(index: Any, paths: list[str]) -> list[Any]:
+    from runwatch.cli_scan import Row, resolve_targets
+
+    with index._lock:
+        entries = [(e.config, e.status, e.facts) for e in index.entries.values() if e.status is not None]
+    if paths:
+        wanted = {os.path.normpath(c): i for i, c in enumerate(resolve_targets(index.project, paths))}
+        picked = [(wanted[os.path.normpath(c)], st, f) for c, st, f in entries if os.path.normpath(c) in wanted]
+        if len(picked) < len(wanted):
+            raise LookupError("a run the arguments name is not in the index yet")
+        return [Row(st, f) for _, st, f in sorted(picked, key=lambda x: x[0])]
+    return [Row(st, f) for _, st, f in entries]
+
+
+def _console(request: dict[str, Any]) -> Any:
+    from rich.console import Console
+
+    term = request.get("terminal") or {}
+    return Console(file=io.StringIO(), width=term.get("width"), force_terminal=bool(term.get("tty")), _environ=dict(term.get("env") or {}))
+
+
+def _status(index: Any, request: dict[str, Any]) -> tuple[dict[str, Any], bytes]:
+    from runwatch import json_out
+    from runwatch.cli_scan import ScanResult, filter_rows, json_payload, sort_rows
+
+    fmt = request.get("format")
+    # The document holds the records (they change with seq) and the process sources' errors (they may change alone).
+    errors = tuple(sorted(index.snapshot.errors.items()))
+    key = (id(index), index.seq, errors, repr(sorted((k, repr(v)) for k, v in request.items() if k != "terminal")))
+    if fmt in ("json", "jsonl"):
+        hit = _ANSWERS.get(key)
+        if hit is not None:
+            return hit
+    wanted = set(request.get("status") or ())
+    failing = set(request.get("fail_on") or ())
+    result = ScanResult(_rows(index, list(request.get("paths") or ())), dict(index.snapshot.errors))
+    rows = sort_rows(filter_rows(result.rows, wanted), request.get("sort") or "run")
+    if fmt == "json":
+        text = json_out.dumps(json_payload(index.project, result, rows), indent=True, ascii=True) + "\n"
+    elif fmt == "jsonl":
+        text = "".join(json_out.dumps(r.json_record, ascii=True) + "\n" for r in rows)
+    else:
+        from runwatch.render import parse_columns, print_trimmed, status_view
+
+        console = _console(request)
+        columns = request.get("columns")
+        print_trimmed(console, status_view(rows, result, width=console.width, columns=parse_columns(columns) if columns else None))
+        text = console.file.getvalue()
+    code = 1 if failing and any(r.status.status in failing for r in rows) else 0
+    out = ({"exit_code": code}, text.encode())
+    if fmt in ("json", "jsonl"):
+        _ANSWERS[key] = out
+    return out
+
+
+def _show(index: Any, request: dict[str, Any]) -> tuple[dict[str, Any], bytes]:
+    from runwatch import json_out
+
+    rows = _rows(index, [request["run"]])
+    if len(rows) != 1:
+        raise LookupError("the run is not in the index")
+    row = rows[0]
+    lines = int(request.get("lines", 20))
+    if request.get("format") == "json":
+        from runwatch.view_model import run_detail as detail_record
+
+        return {}, (json_out.dumps(detail_record(row.status, row.facts, log_lines=lines), indent=True, ascii=True) + "\n").encode()
+    from runwatch.render import print_trimmed, run_detail
+
+    console = _console(request)
+    print_trimmed(console, run_detail(row, index.project.root, lines))
+    return {}, console.file.getvalue().encode()

@@ -1,0 +1,165 @@
+"""timm ``train.py`` runs: ``output/train/<date>-<model>-<size>/`` with ``args.yaml`` and ``summary.csv``.
+
+What is read (see docs/layouts.md): ``args.yaml`` (``epochs`` + ``cooldown_epochs``: the total, as timm's
+scheduler counts it; ``eval_metric``: the main metric, lower is better only for a loss; the
+hyperparameters; read for the facts), ``summary.csv`` (``timm.utils.update_summary``: one row per
+finished epoch, ``epoch`` from 0, ``train_*`` / ``eval_*`` / ``lr``) and the checkpoints
+``CheckpointSaver`` writes (``last.pth.tar``, ``checkpoint-<epoch>.pth.tar``: their times only). timm has
+no early stopping and writes no end marker: a run has finished when its rows reach the total. Its
+process: ``train.py --experiment E [--output O]`` on the command line.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import re
+from typing import Any
+
+from runwatch.configs.facts import ClassRef, ConfigFacts, StageFacts
+from runwatch.layouts.base import ProcessMatcher
+from runwatch.layouts.common import RunFolderDetails, RunFolderLayout, stat_or_none
+from runwatch.layouts.epoch_runs import EpochPacedTracker, FolderMatcher, count, epoch_eta, facts_key, flag_value, flat_params, num, yaml_at
+from runwatch.progress_tracking.observation import Observation
+from runwatch.progress_tracking.progress_info import ProgressInfo, register_runner_type
+from runwatch.progress_tracking.recording_reader import RecordingReader
+from runwatch.project import Project
+from runwatch.readers.csvmetrics import CsvTail
+
+RUNNER_TYPE = register_runner_type("timm")
+ARGS = "args.yaml"
+SUMMARY = "summary.csv"
+_NUMBERED = re.compile(r"^checkpoint-(\d+)\.pth\.tar$")
+_CHECKPOINT = re.compile(r"^(?:checkpoint-\d+|last|model_best)\.pth\.tar$")
+
+
+def is_run_dir(path: str, names: frozenset[str]) -> bool:
+    return ARGS in names and (SUMMARY in names or any(_CHECKPOINT.match(n) for n in names))
+
+
+def _args(run: str) -> tuple[dict[str, Any], str | None]:
+    value, problem = yaml_at(os.path.join(run, ARGS))
+    if problem is None and not isinstance(value, dict):
+        problem = f"{os.path.join(run, ARGS)}: not a mapping of arguments"
+    return (value if isinstance(value, dict) else {}), problem
+
+
+def eval_metric(args: dict[str, Any]) -> tuple[str, int]:
+    """The summary column of the main metric and its direction (timm: ``decreasing`` only for ``loss``)."""
+    metric = args.get("eval_metric")
+    metric = metric if isinstance(metric, str) and metric else "top1"
+    return f"eval_{metric}", -1 if "loss" in metric else 1
+
+
+def total_epochs(args: dict[str, Any]) -> int | None:
+    epochs = count(args.get("epochs"))
+    if epochs is None:
+        return None
+    cooldown = args.get("cooldown_epochs")
+    return epochs + (int(cooldown) if isinstance(cooldown, int) and not isinstance(cooldown, bool) and cooldown > 0 else 0)
+
+
+def _read_facts(run: str) -> tuple[ConfigFacts, list[str]]:
+    args, problem = _args(run)
+    key, direction = eval_metric(args)
+    total = total_epochs(args)
+    warnings = [problem] if problem else []
+    if total is None:
+        warnings.append(f"{run}: total epochs unknown (no epochs in {ARGS})")
+    stage = StageFacts(runner=ClassRef("timm", "train"), epochs=total, directions={key: direction}, directions_source="source")
+    return ConfigFacts(path=run, stages=[stage], warnings=warnings), [os.path.join(run, ARGS)]
+
+
+def hyperparameters(run: str) -> dict[str, Any]:
+    return flat_params(_args(run)[0])
+
+
+def complete_from(progress: ProgressInfo) -> bool:
+    return progress.progress_percentage >= 100.0
+
+
+class TimmProgressTracker(EpochPacedTracker):
+    """Progress of one timm output folder from its summary rows (total and main metric: the facts, from args.yaml)."""
+
+    RUNNER_TYPE = RUNNER_TYPE
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._csv = CsvTail(os.path.join(self.work_dir, SUMMARY))
+
+    def get_expected_files(self) -> list[str]:
+        return [SUMMARY]
+
+    def get_log_pattern(self) -> str:
+        return SUMMARY
+
+    def complete_from(self, progress: ProgressInfo) -> bool:
+        return complete_from(progress)
+
+    def _key_extra(self) -> Any:
+        return facts_key(self.config)  # args.yaml is watched by the facts
+
+    def observe(self, reader: RecordingReader, names: tuple[str, ...]) -> tuple[Observation, RunFolderDetails]:
+        wd = self.work_dir
+        warnings: list[str] = []
+        rows, problem = reader.csv_rows(self._csv)
+        if problem and problem != f"{self._csv.path}: missing":
+            warnings.append(problem)
+        logs: list[tuple[str, float]] = []
+        if (mt := reader.mtime(self._csv.path)) is not None:
+            logs.append((SUMMARY, mt))
+        # Saved with each row, and checkpoint-<epoch>.pth.tar written once, never changed: not watched apart.
+        if "last.pth.tar" in names and (st := stat_or_none(os.path.join(wd, "last.pth.tar"))) is not None:
+            logs.append(("last.pth.tar", st.st_mtime))
+        ends = sorted((int(m.group(1)), st.st_mtime) for n in names if (m := _NUMBERED.match(n)) and (st := stat_or_none(os.path.join(wd, n))) is not None)
+        text_logs, error = reader.text_logs(wd, names, self.settings.trainer_log_pattern)
+        logs += text_logs
+        logs.sort(key=lambda x: x[1], reverse=True)
+        # One row per epoch (a resumed run appends rows again from its start epoch: the last row of an epoch wins).
+        by_epoch: dict[int, dict[str, Any]] = {}
+        for r in rows:
+            e = r.get("epoch")
+            if isinstance(e, int) and not isinstance(e, bool) and e >= 0:
+                by_epoch[e] = {k: v for k, v in r.items() if k != "epoch" and num(v) is not None}
+        done = max(by_epoch) + 1 if by_epoch else 0
+        series = [by_epoch.get(i) for i in range(done)]
+        directions = self.config.directions if self.config is not None else None
+        key = next(iter(directions), None) if directions else None
+        if key and series and not any(s and key in s for s in series):
+            warnings.append(f"{wd}: eval_metric {key[5:]!r} is not a column of {SUMMARY}")
+        total = self.config.epochs if self.config is not None else None
+        obs = Observation(
+            completed_epochs=done,
+            total_epochs=total,
+            series=series,
+            monitor=key,
+            last_update_time=max((m for _, m in logs), default=None),
+            warnings=warnings,
+            error_message=error,
+        )
+        self._epoch_eta = epoch_eta(ends, done, total)
+        return obs, RunFolderDetails(logs=logs)
+
+
+def timm_folder(argv: list[str]) -> str | None:
+    """``--output/--experiment`` of a timm ``train.py`` command line (without ``--experiment`` the folder is dated)."""
+    exp = flag_value(argv, "--experiment")
+    if not exp:
+        return None
+    return posixpath.join(flag_value(argv, "--output") or "./output/train", exp)
+
+
+class TimmLayout(RunFolderLayout):
+    """timm's train.py: an output folder holding ``args.yaml`` and ``summary.csv`` or its checkpoints."""
+
+    name = "timm"
+    title = "timm train.py (output/train/<date>-<model>-<size> with args.yaml and summary.csv)"
+    tracker_class = TimmProgressTracker
+    marks_run = staticmethod(is_run_dir)
+    read_facts = staticmethod(_read_facts)
+
+    def process_matcher(self, project: Project, remote: bool) -> ProcessMatcher | None:
+        return FolderMatcher(project, timm_folder, ("--experiment",))
+
+    def hyperparameters(self, project: Project, run: str) -> dict[str, Any]:
+        return hyperparameters(run)

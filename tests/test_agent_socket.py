@@ -1,0 +1,133 @@
+"""A one-shot ``runwatch status`` asks the running agent: the same output, never stale, the user's own socket only."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+import time
+
+import pytest
+
+from runwatch import cli_agent
+from runwatch.agent_client import settings_digest, socket_path
+from runwatch.project import Project
+from runwatch.server import BackgroundServer
+from runwatch.settings import load_settings
+from runwatch.testing import generate_tree
+
+from test_live import add_epoch
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture
+def served(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path / "run"))
+    os.makedirs(tmp_path / "run", mode=0o700)
+    tree = generate_tree(str(tmp_path / "proj"), n_runs=30, seed=11, max_epochs=6)
+    with BackgroundServer(tree.root, agent_answer=cli_agent.answer) as server:
+        deadline = time.time() + 60
+        while (server.index.scanning or server.index.seq == 0) and time.time() < deadline:
+            time.sleep(0.05)
+        yield tree, server
+
+
+def _cli(root: str, *args: str, agent: bool = True) -> tuple[int, str]:
+    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    if not agent:
+        env["RUNWATCH_NO_AGENT"] = "1"
+    p = subprocess.run([sys.executable, "-m", "runwatch.cli", *args, "--root", root], capture_output=True, text=True, env=env, timeout=120)
+    return p.returncode, p.stdout
+
+
+def _runs(text: str) -> dict[str, dict]:
+    return {r["run"]: {k: v for k, v in r.items() if k != "checked_at"} for r in json.loads(text)["runs"]}
+
+
+def test_status_from_the_agent_is_what_a_scan_prints(served):
+    tree, server = served
+    from runwatch.live.agent_socket import AGENTS
+
+    (agent,) = AGENTS.values()
+    code, via_agent = _cli(tree.root, "status", "--json")
+    code2, scanned = _cli(tree.root, "status", "--json", agent=False)
+    assert code == code2 == 0
+    assert _runs(via_agent) == _runs(scanned)
+    a, b = json.loads(via_agent), json.loads(scanned)
+    assert {k: v for k, v in a["summary"].items()} == b["summary"]
+    _, lines_agent = _cli(tree.root, "status", "--jsonl", "--status", "failed", "--sort", "progress")
+    _, lines_scan = _cli(tree.root, "status", "--jsonl", "--status", "failed", "--sort", "progress", agent=False)
+    strip = lambda t: [{k: v for k, v in json.loads(x).items() if k != "checked_at"} for x in t.splitlines()]
+    assert strip(lines_agent) == strip(lines_scan) and lines_agent
+    assert agent.served == 2
+
+
+def test_the_agent_answers_and_is_never_stale(served):
+    tree, server = served
+    project = Project.at(tree.root)
+    request = {"command": "status", "paths": [], "format": "json", "sort": "run"}
+    got = cli_agent.ask(project, request)
+    assert got is not None
+    runs = _runs(got[1].decode())
+    running = next(r for r in tree.runs if r.status == "running" and r.kind == "trainer")
+    n = add_epoch(tree, running.rel)
+    # Asked at once (the watcher batches events for up to 0.4 s): the new epoch is in the answer.
+    got2 = cli_agent.ask(project, request)
+    assert got2 is not None
+    after = _runs(got2[1].decode())
+    assert after[running.rel]["completed_epochs"] == n == runs[running.rel]["completed_epochs"] + 1
+    # A new config: listed in the next answer.
+    src = os.path.join(tree.root, "configs", running.rel + ".py")
+    new = os.path.join(os.path.dirname(src), "brand_new.py")
+    with open(src) as f, open(new, "w") as g:
+        g.write(f.read())
+    got3 = cli_agent.ask(project, request)
+    assert got3 is not None
+    assert any(r.endswith("brand_new") for r in _runs(got3[1].decode()))
+
+
+def test_socket_is_the_users_own_and_other_settings_scan_themselves(served, tmp_path):
+    tree, server = served
+    project = Project.at(tree.root)
+    path = socket_path(tree.root, str(project.settings.resolve_cache_dir(tree.root)))
+    st = os.stat(path)
+    assert stat.S_ISSOCK(st.st_mode) and stat.S_IMODE(st.st_mode) == 0o600 and st.st_uid == os.getuid()
+    assert stat.S_IMODE(os.stat(os.path.dirname(path)).st_mode) == 0o700
+    other = Project.at(tree.root, load_settings(tree.root, outdated_days=1))
+    assert settings_digest(other.settings) != settings_digest(project.settings)
+    assert cli_agent.ask(other, {"command": "status", "paths": [], "format": "json"}) is None
+    server.stop()
+    assert not os.path.exists(path)  # the agent removes its socket when it stops
+
+
+def test_table_and_show_from_the_agent(served):
+    tree, server = served
+    from runwatch.live.agent_socket import AGENTS
+
+    (agent,) = AGENTS.values()
+    _, table_agent = _cli(tree.root, "status", "--sort", "status")
+    _, table_scan = _cli(tree.root, "status", "--sort", "status", agent=False)
+    assert table_agent.splitlines()[2:] == table_scan.splitlines()[2:] and len(table_agent.splitlines()) > 10
+    run = next(r for r in tree.runs if r.kind == "trainer" and r.completed_epochs > 1).rel
+    _, show_agent = _cli(tree.root, "show", run, "--json")
+    _, show_scan = _cli(tree.root, "show", run, "--json", agent=False)
+    a, b = json.loads(show_agent), json.loads(show_scan)
+    a.pop("checked_at", None), b.pop("checked_at", None)
+    assert a == b
+    assert agent.served == 2
+
+
+def test_python_api_asks_the_agent_with_the_same_records(served):
+    import runwatch
+    from runwatch.live.agent_socket import AGENTS
+
+    tree, server = served
+    (agent,) = AGENTS.values()
+    via_agent = runwatch.status_records(tree.root)
+    assert agent.served == 1
+    scanned = runwatch.status_records(tree.root, use_agent=False)
+    strip = lambda recs: [{k: v for k, v in r.items() if k != "checked_at"} for r in recs]
+    assert strip(via_agent) == strip(scanned) and len(scanned) == len(tree.runs)

@@ -1,0 +1,259 @@
+"""Ultralytics YOLO, timm, MMEngine and Keras runs written by the real packages, read through their layouts.
+
+One session-scoped fixture trains each framework on the CPU, offline, in two subprocesses: one that
+finishes its runs (complete, early-stopped where the framework has it, and a crash last), and one held
+mid-run (``hold``: read alive, then killed). Everything else reads those folders through the API, the
+CLI and the server. The YOLO and timm writers need torchvision, whose compiled operators do not load
+with the CPU torch: they run in the venv of the "frameworks" extra (.frameworks-venv, made by .ci/run; see
+pyproject.toml) and register pure-Python stand-ins first (tests/layout_writers/torchvision_standin.py).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+WRITERS = os.path.join(HERE, "layout_writers")
+ROOT = os.path.dirname(HERE)
+NEEDED = ("torch", "mmengine", "keras")
+# The python of the "frameworks" extra's venv (YOLO, timm, torchvision): RUNWATCH_FRAMEWORKS_PYTHON, else .ci/run's.
+FRAMEWORKS_PYTHON = os.environ.get("RUNWATCH_FRAMEWORKS_PYTHON") or os.path.join(ROOT, ".frameworks-venv", "bin", "python")
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(any(importlib.util.find_spec(m) is None for m in NEEDED), reason="needs the test extra: " + ", ".join(NEEDED)),
+    pytest.mark.skipif(not os.access(FRAMEWORKS_PYTHON, os.X_OK), reason="needs the frameworks extra's venv (.ci/run makes .frameworks-venv)"),
+]
+
+
+def _env(root):
+    return {
+        **os.environ,
+        "PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""),
+        "OMP_NUM_THREADS": "1",
+        "YOLO_OFFLINE": "1",
+        "YOLO_CONFIG_DIR": os.path.join(root, ".yolo"),  # Ultralytics' settings.json, not the user's
+        "MPLCONFIGDIR": os.path.join(root, ".mpl"),
+        "KERAS_BACKEND": "torch",
+        "KERAS_HOME": os.path.join(root, ".keras"),
+        "HF_HUB_OFFLINE": "1",
+    }
+
+
+def _wait(pred, timeout, procs):
+    end = time.time() + timeout
+    while time.time() < end:
+        if pred():
+            return
+        for p in procs:
+            if p.poll() not in (None, 0) and not getattr(p, "may_fail", False):
+                raise AssertionError(f"writer failed: {p.args}\n{p.stderr.read().decode(errors='replace')[-3000:]}")
+        time.sleep(0.2)
+    raise AssertionError("writers did not get there in time")
+
+
+@pytest.fixture(scope="session")
+def fw(tmp_path_factory):
+    root = str(tmp_path_factory.mktemp("frameworks"))
+    env = _env(root)
+    yolo, timm_out, mm, keras_root = (os.path.join(root, d) for d in ("yolo", "timm", "mm", "keras"))
+    for d in (yolo, timm_out, mm, keras_root):
+        os.makedirs(d)
+
+    def start(script, *args, may_fail=False, log=None):
+        err = open(log, "wb") if log else subprocess.PIPE
+        python = FRAMEWORKS_PYTHON if script in ("yolo_run.py", "timm_run.py") else sys.executable
+        p = subprocess.Popen([python, os.path.join(WRITERS, script), *args], cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=err)
+        p.may_fail = may_fail
+        return p
+
+    # The crash is each writer's last mode: it ends the process with its traceback.
+    done = {
+        "yolo": start("yolo_run.py", yolo, "complete", "early", "crash", may_fail=True, log=os.path.join(root, "yolo.err")),
+        "timm": start("timm_run.py", timm_out, "complete", "loss", "crash", may_fail=True, log=os.path.join(root, "timm.err")),
+        "mm": start("mmengine_run.py", mm, "complete", "iters", "early", "pyargs", "crash", may_fail=True, log=os.path.join(root, "mm.err")),
+        "keras": start("keras_run.py", keras_root, "complete", "early", "crash", may_fail=True, log=os.path.join(root, "keras.err")),
+    }
+    held = {
+        "yolo": start("yolo_run.py", yolo, "hold", f"project={yolo}", "name=hold"),
+        "timm": start("timm_run.py", timm_out, "hold", "--output", timm_out, "--experiment", "hold"),
+        "mm": start("mmengine_run.py", mm, "hold", "--work-dir", os.path.join(mm, "work_dirs", "toy_hold")),
+        "keras": start("keras_run.py", keras_root, "hold"),
+    }
+    flags = [os.path.join(d, "hold.held") for d in (yolo, timm_out, mm, keras_root)]
+    procs = list(done.values()) + list(held.values())
+    try:
+        _wait(lambda: all(p.poll() is not None for p in done.values()) and all(os.path.exists(f) for f in flags), 420, procs)
+        for name, p in done.items():
+            err = open(os.path.join(root, f"{name}.err"), "rb").read()
+            assert p.returncode == 1 and b"boom:" in err, (name, p.returncode, err[-3000:].decode(errors="replace"))
+        # A lab that keeps the trainer's output in the run folder (`2>&1 | tee runs/x/train_val.log`):
+        with open(os.path.join(yolo, "crash", "train_val.log"), "wb") as f:
+            f.write(open(os.path.join(root, "yolo.err"), "rb").read())
+        yield {"root": root, "held": held, "timm_dirs": {m: open(os.path.join(timm_out, f"{m}.path")).read() for m in ("complete", "loss", "crash")}}
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+            p.wait()
+
+
+def status_json(root, *args, sleep_time=None, local=False):
+    cmd = [sys.executable, "-m", "runwatch.cli", "status", "--json", "--local" if local else "--no-local", "--root", root, *args]
+    if sleep_time is not None:
+        cmd += ["--sleep-time", str(sleep_time)]
+    r = subprocess.run(cmd, capture_output=True, text=True, env=_env(root), timeout=120, check=False)
+    assert r.returncode == 0, r.stderr
+    return {run["run"]: run for run in json.loads(r.stdout)["runs"]}
+
+
+def _rel(fw, path):
+    return os.path.relpath(path, fw["root"])
+
+
+def test_every_run_is_found_once_by_its_own_layout(fw):
+    got = status_json(fw["root"])
+    timm = {m: _rel(fw, p) for m, p in fw["timm_dirs"].items()}
+    expected = {
+        **{f"yolo/{m}": "ultralytics" for m in ("complete", "early", "crash", "hold")},
+        **{timm[m]: "timm" for m in ("complete", "loss", "crash")},
+        "timm/hold": "timm",
+        **{f"mm/work_dirs/toy_{m}": "mmengine" for m in ("complete", "iters", "early", "pyargs", "crash", "hold")},
+        **{f"keras/{m}": "keras" for m in ("complete", "early", "crash", "hold")},
+    }
+    assert {k: v["runner_type"] for k, v in got.items()} == expected
+
+
+def test_finished_runs(fw):
+    time.sleep(1.1)
+    got = status_json(fw["root"], sleep_time=0)
+    y = got["yolo/complete"]
+    assert y["status"] == "finished" and (y["completed_epochs"], y["total_epochs"]) == (3, 3) and not y["early_stopped"]
+    assert y["main_metric"] == "fitness" and y["main_direction"] == 1 and y["main_best"] is not None
+    t = got[_rel(fw, fw["timm_dirs"]["complete"])]
+    assert t["status"] == "finished" and (t["completed_epochs"], t["total_epochs"]) == (3, 3)
+    assert t["main_metric"] == "eval_top1" and t["main_direction"] == 1
+    loss = got[_rel(fw, fw["timm_dirs"]["loss"])]  # epochs + cooldown_epochs; eval_metric loss: lower is better
+    assert loss["status"] == "finished" and (loss["completed_epochs"], loss["total_epochs"]) == (3, 3)
+    rows = [line.split(",") for line in open(os.path.join(fw["timm_dirs"]["loss"], "summary.csv")).read().split()[1:]]
+    assert loss["main_metric"] == "eval_loss" and loss["main_direction"] == -1 and loss["main_best"] == pytest.approx(min(float(r[2]) for r in rows))
+    m = got["mm/work_dirs/toy_complete"]
+    assert m["status"] == "finished" and (m["completed_epochs"], m["total_epochs"]) == (3, 3)
+    assert m["main_metric"] == "acc" and m["main_direction"] == 1
+    best_ckpt = [n for n in os.listdir(os.path.join(fw["root"], "mm", "work_dirs", "toy_complete")) if n.startswith("best_acc_epoch_")]
+    assert m["best_epoch"] + 1 == int(best_ckpt[0].split("_")[-1].split(".")[0])  # the epoch MMEngine saved as best
+    it = got["mm/work_dirs/toy_iters"]  # IterBasedTrainLoop: counted in steps
+    assert it["status"] == "finished" and (it["completed_steps"], it["total_steps"]) == (12, 12) and it["total_epochs"] is None
+    py = got["mm/work_dirs/toy_pyargs"]  # empty dumped config: the total from the checkpoint's message hub
+    assert py["status"] == "finished" and (py["completed_epochs"], py["total_epochs"]) == (3, 3)
+
+
+def test_early_stopped_runs(fw):
+    got = status_json(fw["root"], sleep_time=0)
+    y = got["yolo/early"]  # stripped last.pt (epoch == -1) with fewer rows than epochs
+    assert y["status"] == "finished" and y["early_stopped"] and y["completed_epochs"] == 2 and y["total_epochs"] == 12
+    m = got["mm/work_dirs/toy_early"]  # EarlyStoppingHook's log line
+    assert m["status"] == "finished" and m["early_stopped"] and m["completed_epochs"] == 3 and m["total_epochs"] == 20
+
+
+def test_crashed_runs_are_failed(fw):
+    time.sleep(1.1)
+    got = status_json(fw["root"], sleep_time=0)
+    for name, done in (("yolo/crash", 2), (_rel(fw, fw["timm_dirs"]["crash"]), 2), ("mm/work_dirs/toy_crash", 2), ("keras/crash", 2)):
+        r = got[name]
+        assert r["status"] == "failed" and r["completed_epochs"] == done and not r["early_stopped"], (name, r["status"], r["completed_epochs"])
+    assert any("BackupAndRestore holds a backup" in w for w in got["keras/crash"]["warnings"])
+    assert got["yolo/crash"]["reason"] == "crashed" and "boom: the data loader broke" in got["yolo/crash"]["error_message"]
+
+
+def test_keras_total_is_unknown_and_the_monitor_comes_from_the_checkpoint_name(fw):
+    got = status_json(fw["root"])
+    k = got["keras/complete"]
+    assert k["completed_epochs"] == 3 and k["total_epochs"] is None and k["progress_percentage"] == 0.0
+    assert any("total epochs unknown" in w for w in k["warnings"])
+    assert k["main_metric"] == "val_loss" and k["main_direction"] == -1  # model-{epoch:02d}-{val_loss:.3f}.keras
+    rows = [line.split(",") for line in open(os.path.join(fw["root"], "keras", "complete", "log.csv")).read().split()[1:]]
+    assert k["main_best"] == pytest.approx(min(float(r[3]) for r in rows))
+
+
+def test_live_runs_read_while_they_train_and_their_processes_are_found(fw):
+    got = status_json(fw["root"], local=True)
+    for name, key in (("yolo/hold", "yolo"), ("timm/hold", "timm"), ("mm/work_dirs/toy_hold", "mm"), ("keras/hold", "keras")):
+        r = got[name]
+        assert r["status"] == "running" and r["completed_epochs"] == 2, (name, r["status"], r["completed_epochs"])
+    assert (got["yolo/hold"]["total_epochs"], got["timm/hold"]["total_epochs"], got["mm/work_dirs/toy_hold"]["total_epochs"]) == (5, 5, 5)
+    assert got["keras/hold"]["total_epochs"] is None
+    # yolo project=/name=, timm --output/--experiment, MMEngine --work-dir: matched by the command line
+    for name, key in (("yolo/hold", "yolo"), ("timm/hold", "timm"), ("mm/work_dirs/toy_hold", "mm")):
+        assert got[name]["process_info"] is not None and got[name]["process_info"]["pid"] == fw["held"][key].pid, name
+
+
+def test_api_gives_the_same_answer_with_curves_and_hyperparameters(fw):
+    from runwatch import get_all_run_status
+    from runwatch.project import Project
+    from runwatch.layouts import discover_runs, hyperparameters
+
+    project = Project.at(fw["root"])
+    keys = discover_runs(project)
+    by_run = {s.run: s for s in get_all_run_status(keys, root=fw["root"], use_store=False).values()}
+    cli = status_json(fw["root"])
+    for name, s in by_run.items():
+        assert (s.progress.completed_epochs, s.progress.total_epochs) == (cli[name]["completed_epochs"], cli[name]["total_epochs"]), name
+    y = by_run["yolo/complete"]
+    assert [e.index for e in y.details.epochs] == [0, 1, 2] and all("metrics/mAP50-95(B)" in e.scores and "fitness" in e.scores for e in y.details.epochs)
+    assert len(by_run["mm/work_dirs/toy_complete"].details.epochs) == 3 and "acc" in by_run["mm/work_dirs/toy_complete"].details.epochs[0].scores
+    hp = hyperparameters(project, os.path.join(fw["root"], "yolo", "complete"))
+    assert hp["epochs"] == 3 and hp["imgsz"] == 64 and "lr0" in hp
+    assert hyperparameters(project, fw["timm_dirs"]["loss"])["eval_metric"] == "loss"
+    mh = hyperparameters(project, os.path.join(fw["root"], "mm", "work_dirs", "toy_complete"))
+    assert mh["optim_wrapper.optimizer.lr"] == 0.1 and mh["train_cfg.max_epochs"] == 3
+    kh = hyperparameters(project, os.path.join(fw["root"], "keras", "complete"))  # the .keras checkpoint's compile()
+    assert kh["optimizer"] == "SGD" and kh["optimizer_config.learning_rate"] == pytest.approx(0.05) and kh["loss"] == "mse"
+
+
+def test_server_shows_the_same_runs(fw):
+    import urllib.request
+
+    from runwatch.process_info import ProcessSnapshot
+    from runwatch.server import BackgroundServer
+
+    cli = status_json(fw["root"])
+    with BackgroundServer(fw["root"], sweep_interval=3600, monitor=ProcessSnapshot()) as srv:
+        with urllib.request.urlopen(srv.base + "api/runs", timeout=30) as r:
+            body = json.loads(r.read())
+    records = body["runs"] if isinstance(body, dict) else body
+    api = {rec["run"]: rec for rec in records}
+    assert set(api) == set(cli)
+    for name in ("yolo/complete", "yolo/early", "mm/work_dirs/toy_iters", "keras/complete"):
+        for k in ("completed_epochs", "total_epochs", "early_stopped", "main_best", "completed_steps", "runner_type"):
+            assert api[name][k] == cli[name][k], (name, k)
+
+
+def test_forced_layout(fw):
+    from runwatch.project import Project
+    from runwatch.layouts import discover_runs
+    from runwatch.settings import load_settings
+
+    for layout, part in (("ultralytics", "/yolo/"), ("timm", "/timm/"), ("mmengine", "/work_dirs/"), ("keras", "/keras/")):
+        keys = discover_runs(Project.at(fw["root"], load_settings(fw["root"], layout=layout)))
+        assert keys and all(part in k for k in keys), layout
+
+
+def test_killed_runs_are_failed_not_running(fw):
+    for p in fw["held"].values():
+        p.send_signal(signal.SIGKILL)
+        p.wait()
+    time.sleep(1.1)
+    got = status_json(fw["root"], sleep_time=0, local=True)
+    for name in ("yolo/hold", "timm/hold", "mm/work_dirs/toy_hold", "keras/hold"):
+        r = got[name]
+        assert r["status"] == "failed" and r["completed_epochs"] == 2 and not r["early_stopped"], (name, r["status"])
+    assert any("BackupAndRestore holds a backup" in w for w in got["keras/hold"]["warnings"])

@@ -1,0 +1,130 @@
+"""An unchanged run's status is reused (verdict_memo), and never once anything it came from changed."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import time
+from dataclasses import replace
+
+import pytest
+
+from runwatch import ProcessSnapshot
+from runwatch.project import Project
+from runwatch.run_status import ScanEngine, evaluate_run
+from runwatch.run_status import verdict_memo
+from runwatch.run_status.rules import Evidence, decide
+from runwatch.testing import generate_tree
+
+
+def _strip(d: dict) -> dict:
+    return {k: v for k, v in d.items() if k != "checked_at"}
+
+
+@pytest.fixture
+def gen(tmp_path):
+    tree = generate_tree(str(tmp_path / "proj"), n_runs=40, seed=7, max_epochs=6)
+    return tree, ProcessSnapshot(processes=list(tree.processes))
+
+
+def _reference(tree, snap, now):
+    project = Project.at(tree.root)
+    pmap = snap.by_config()
+    return {r.config_path: evaluate_run(r.config_path, project, process_map=pmap, process_errors=snap.errors, now=now)[0].to_dict() for r in tree.runs}
+
+
+def _count_evaluations(monkeypatch):
+    calls = []
+    real = verdict_memo.keep
+
+    def counting(status, **kw):
+        calls.append(status.run)
+        return real(status, **kw)
+
+    monkeypatch.setattr("runwatch.run_status.engine.keep", counting)
+    return calls
+
+
+def test_unchanged_runs_are_reused_with_the_same_answers(gen, monkeypatch):
+    tree, snap = gen
+    configs = [r.config_path for r in tree.runs]
+    engine = ScanEngine(Project.at(tree.root), store=None)
+    now = time.time()
+    engine.scan(configs, processes=snap, now=now)
+    calls = _count_evaluations(monkeypatch)
+    warm = engine.scan(configs, now=now + 1)
+    assert len(engine._kept) > len(configs) // 2
+    assert len(calls) == len(configs) - len(engine._kept)  # the kept ones were not evaluated again
+    ref = _reference(tree, snap, now + 1)
+    for c in configs:
+        assert _strip(warm[c].status.to_dict()) == _strip(ref[c]), c
+        assert warm[c].status.checked_at == now + 1
+
+
+def test_a_changed_file_the_clock_and_the_collector_each_bring_a_new_evaluation(gen, monkeypatch):
+    tree, snap = gen
+    configs = [r.config_path for r in tree.runs]
+    project = Project.at(tree.root)
+    engine = ScanEngine(project, store=None)
+    now = time.time()
+    engine.scan(configs, processes=snap, now=now)
+    engine.scan(configs, now=now)
+    kept = dict(engine._kept)
+    # 1. A new epoch's files in a kept trainer: re-evaluated, with the new answer.
+    trainer = next(
+        r for r in tree.runs if r.kind == "trainer" and r.config_path in kept and r.completed_epochs > 0 and not r.scenario.endswith("never_launched")
+    )
+    wd = os.path.join(tree.root, "logs", trainer.rel)
+    scores = os.path.join(wd, "epoch_0", "validation_scores.json")
+    data = open(scores, "rb").read()
+    os.utime(scores, ns=(time.time_ns(), time.time_ns() + 10**9))
+    calls = _count_evaluations(monkeypatch)
+    engine.scan(configs, now=now + 1)
+    assert trainer.rel in calls
+    assert open(scores, "rb").read() == data
+    # 2. The clock past a kept run's due time: re-evaluated.
+    timed = next(k for k, v in engine._kept.items() if v.due != float("inf"))
+    due = engine._kept[timed].due
+    calls.clear()
+    later = engine.scan(configs, now=due + 1)
+    assert engine._kept.get(timed) is None or engine._kept[timed].due != due or timed in [r.config_path for r in tree.runs if r.rel in calls]
+    ref = _reference(tree, snap, due + 1)
+    for c in configs:
+        assert _strip(later[c].status.to_dict()) == _strip(ref[c]), c
+    # 3. A collector report for a failed run: every run that looked there is evaluated again.
+    engine.scan(configs, now=due + 2)
+    failed = next(s for s in engine.scan(configs, now=due + 2).values() if s.status.status == "failed" and s.status.reason == "stalled")
+    events = os.path.join(tree.root, "agents", "launcher", "collector_events.json")
+    os.makedirs(os.path.dirname(events), exist_ok=True)
+    with open(events, "w") as f:
+        json.dump([{"host": "gpu-1", "timestamp": due + 2, "work_dir": failed.status.work_dir, "output_lines": ["Traceback:", "ValueError: boom"]}], f)
+    after = engine.scan(configs, now=due + 3)
+    got = after[failed.status.config].status
+    assert (got.status, got.reason, got.error_source) == ("failed", "crashed", "collector")
+
+
+def test_decision_due_is_the_first_time_the_clock_alone_changes_the_decision():
+    """For random evidence: the decision at every time before ``decision_due`` is the decision now."""
+    rng = random.Random(3)
+    now = 1_700_000_000.0
+    for _ in range(3000):
+        ev = Evidence(
+            now=now,
+            complete=rng.random() < 0.3,
+            last_activity=None if rng.random() < 0.1 else now - rng.uniform(-100, 200_000),
+            artifact_last_update=None if rng.random() < 0.2 else now - rng.uniform(0, 40 * 86400),
+            work_dir_exists=rng.random() < 0.95,
+            process=rng.choice(["alive", "stopped", "gone", "none", "unknown"]),
+            log_end=rng.choice([None, None, "traceback", "end"]),
+            error_line=rng.choice([None, "ValueError: x"]),
+            rhythm=rng.choice([None, rng.uniform(1, 5000)]),
+            sleep_time=rng.choice([None, 180.0, 3600.0]),
+            outdated_days=rng.choice([1, 30]),
+        )
+        due = verdict_memo.decision_due(ev)
+        first = decide(ev)
+        ends = [due - 1e-3] if due != float("inf") else []
+        for t in [now, now + 1, *ends, *(rng.uniform(now, min(due, now + 90 * 86400)) for _ in range(5))]:
+            if t < due:
+                assert decide(replace(ev, now=t)) == first, (ev, due, t)
