@@ -92,7 +92,9 @@ def test_an_event_files_writer(tmp_path, monkeypatch):
     assert (d.status, d.reason) == ("failed", "exited") and "has exited" in d.detail
     assert decide(p, tmp_path, matched_here=False, details=Details(writer=("another-host", 1, NOW))).status == "running"
     monkeypatch.setattr(evidence, "writer_evidence", lambda writer, local: ("alive", "process 7 on this machine is alive"))
-    monkeypatch.setattr(evidence, "moved_on", lambda wd, writer, writers_of: "version_1")
+    monkeypatch.setattr(
+        evidence, "moved_on", lambda wd, writer, writers_of: "version_1" if wd == str(tmp_path) and writers_of is evidence._event_writers else None
+    )
     d = decide(p, tmp_path, matched_here=False, details=Details(writer=("h", 7, NOW), clean_end=True))
     assert (d.status, d.detail) == ("finished", "its process has exited after its last epoch closed cleanly (its total is written nowhere)")
     d = decide(p, tmp_path, matched_here=False, details=Details(writer=("h", 7, NOW)))
@@ -132,3 +134,26 @@ def test_pulse_only_for_runs_not_complete(tmp_path, complete):
     p = project(tmp_path, tmux_output=False)
     d = decide(p, tmp_path, matched_here=False, complete=complete, details=Details(beats=[0.0, 1.0, 2.0]), last=NOW - 61)
     assert d.status == ("finished" if complete else "failed")
+
+
+def test_pulse_from_beats_sets_the_limit(tmp_path):
+    p = project(tmp_path, tmux_output=False)
+    # a record every 20 s: 5x that is the limit (100 s), not the floor
+    assert decide(p, tmp_path, matched_here=False, details=Details(beats=[0.0, 20.0, 40.0]), last=NOW - 80).status == "running"
+    assert decide(p, tmp_path, matched_here=False, details=Details(beats=[0.0, 20.0, 40.0]), last=NOW - 101).status == "failed"
+    # a long pause learned (100 s among 1 s beats): 1.5x it is the limit
+    beats = [float(i) for i in range(11)] + [110.0]
+    assert decide(p, tmp_path, matched_here=False, details=Details(beats=beats), last=NOW - 140).status == "running"
+    assert decide(p, tmp_path, matched_here=False, details=Details(beats=beats), last=NOW - 151).status == "failed"
+
+
+def test_a_complete_run_alive_is_judged_without_its_pulse(tmp_path):
+    p = project(tmp_path, tmux_output=False)
+    alive = ProcessInfo(pid=1, user="u", cmd="x", config_rel="a/run", state="running")
+    d = decide(p, tmp_path, matched_here=False, complete=True, proc=alive, details=Details(beats=[0.0, 1.0, 2.0]), last=NOW - 61)
+    assert d.status == "running"  # still writing its last files: the default limit, not its pulse's minute
+
+
+def test_pulse_without_details(tmp_path):
+    start = Pulse(None, "start", None, None, True)
+    assert evidence.pulse(str(tmp_path), "train_val_0.log", None, known=start) is start
