@@ -21,11 +21,12 @@ from runwatch.layouts import active, discover_runs, glob_bases, has_runs, name_o
 from runwatch.project import Project
 from runwatch.progress_tracking.progress_info import json_safe
 from runwatch.run_status import STATUSES, RunStatus, engine_for
-from runwatch.view_model import natural_key, run_percentage, run_record, status_rank
+from runwatch.view_model import SORT_KEYS as _VIEW_SORT_KEYS
+from runwatch.view_model import run_percentage, run_record, sort_records
 from runwatch.view_model import summarize as view_summarize
 
 JSON_SCHEMA_VERSION = 1
-SORT_KEYS: tuple[str, ...] = ("run", "status", "progress", "updated", "eta", "kind")
+SORT_KEYS: tuple[str, ...] = tuple(k for k in _VIEW_SORT_KEYS if k != "cluster")
 _GLOB_CHARS = set("*?[")
 
 
@@ -52,13 +53,9 @@ class Row:
 
     @property
     def last_update(self) -> float | None:
-        """Newest sign of life: progress artifacts or the newest log, whichever is later."""
-        times = [self.status.progress.last_update_time]
-        d = self.status.details
-        if d is not None and d.logs:
-            times.append(d.logs[0][1])
-        known = [t for t in times if t is not None]
-        return max(known) if known else None
+        """ "Updated" (view_model.updated_at, as the record carries it): the newest sign of life."""
+        v = self.record.get("updated")
+        return float(v) if isinstance(v, int | float) else None
 
     @property
     def overall_percentage(self) -> float:
@@ -216,22 +213,9 @@ def filter_rows(rows: list[Row], statuses: set[str]) -> list[Row]:
 
 
 def sort_rows(rows: list[Row], key: str) -> list[Row]:
-    """Sorted for reading: ``status`` groups problems first (view_model.STATUS_ORDER); times put the newest first."""
-
-    def name(r: Row) -> tuple[Any, ...]:
-        return natural_key(r.status.run or r.status.config)
-
-    if key == "status":
-        return sorted(rows, key=lambda r: (status_rank(r.status.status), name(r)))
-    if key == "progress":
-        return sorted(rows, key=lambda r: (r.status.progress.progress_percentage, name(r)))
-    if key == "updated":
-        return sorted(rows, key=lambda r: (-(r.last_update or 0.0), name(r)))
-    if key == "eta":
-        return sorted(rows, key=lambda r: (r.status.eta_seconds is None, r.status.eta_seconds or 0.0, name(r)))
-    if key == "kind":
-        return sorted(rows, key=lambda r: (r.status.progress.runner_type, name(r)))
-    return sorted(rows, key=name)
+    """Sorted for reading, by the one sort of every surface (view_model.sort_records, its default direction)."""
+    by_record = {id(r.record): r for r in rows}
+    return [by_record[id(rec)] for rec in sort_records([r.record for r in rows], key)]
 
 
 def summarize(rows: list[Row]) -> dict[str, Any]:

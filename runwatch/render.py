@@ -19,6 +19,8 @@ from rich.text import Text
 
 from runwatch.cli_scan import Row, ScanResult, summarize
 from runwatch.terminal_text import terminal_safe
+from runwatch.view_model import NOT_STARTED, STATUS_LABELS
+from runwatch.view_model import reason_label as reason_label
 
 STATUS_STYLE: dict[str, str] = {
     "running": "bold cyan",
@@ -28,6 +30,8 @@ STATUS_STYLE: dict[str, str] = {
     "outdated": "dim",
     "queued": "yellow",
 }
+# A failed run that never started is not a broken one: its own colour, never the red of a crash.
+NOT_STARTED_STYLE = "yellow"
 SPARK = "▁▂▃▄▅▆▇█"
 BAR_WIDTH = 10
 
@@ -119,25 +123,25 @@ COLUMN_KEYS: tuple[str, ...] = tuple(c[0] for c in COLUMNS)
 REQUIRED_COLUMNS = ("run", "status", "progress")
 # Steps taken, in order, while the table is wider than the terminal: the least
 # important columns go first; ("bar", n) shortens the progress bar to n cells.
+# The early-stop column goes early: the progress text says "ES" itself. The metric's name
+# and its best value go together ("score"): a number without its name says nothing.
 FIT_STEPS: tuple[tuple[str, int], ...] = (
     ("run_cap", 48),
     ("process", 0),
     ("kind", 0),
+    ("stop", 0),
     ("latest", 0),
     ("eta", 0),
     ("bar", 5),
-    ("stop", 0),
-    ("metric", 0),
     ("bar", 0),
     ("updated", 0),
-    ("best", 0),
+    ("score", 0),
     ("reason", 0),
     ("flags", 0),
 )
 COLUMN_GAP = 2  # rich's padding between two columns of a box-less table
 MIN_RUN_WIDTH = 12
 KIND_LABEL = {"trainer": "train", "evaluator": "eval", "multi_stage": "multi"}
-REASON_LABEL = {"never_started": "not started", "config_error": "config error", "node_failure": "node failure"}
 
 
 def parse_columns(value: str | None) -> list[str] | None:
@@ -165,10 +169,15 @@ def field_of(row: Row, name: str) -> Any:
     return row.record.get(name)
 
 
-def reason_label(reason: str | None) -> str:
-    if not reason:
-        return ""
-    return REASON_LABEL.get(reason, reason.replace("_", " "))
+def status_style(row: Row) -> str:
+    """The status colour; a run that never started is not red."""
+    if row.record.get("not_started"):
+        return NOT_STARTED_STYLE
+    return STATUS_STYLE.get(row.status.status, "")
+
+
+def arrow(direction: object) -> str:
+    return "↑" if isinstance(direction, int | float) and direction > 0 else "↓" if isinstance(direction, int | float) and direction < 0 else ""
 
 
 def safe(text: object) -> Text:
@@ -179,11 +188,14 @@ def safe(text: object) -> Text:
 def progress_text(row: Row) -> str:
     s, p = row.status, row.status.progress
     text = f"{p.completed_epochs}/{p.total_epochs if p.total_epochs is not None else '?'}"
+    if p.early_stopped:
+        text += " ES"
     ip = field_of(row, "in_progress")
     if isinstance(ip, dict) and s.status == "running":
         it, n = ip.get("iteration"), ip.get("iterations")
-        if isinstance(it, int) and isinstance(n, int) and n > 0:
-            text += f" +{min(100, round(100 * it / n))}%"
+        share = min(100, round(100 * it / n)) if isinstance(it, int) and isinstance(n, int) and n > 0 else 0
+        if share > 0:  # "+0%" says nothing: the epoch has just begun
+            text += f" +{share}%"
     return text
 
 
@@ -211,10 +223,11 @@ def _cells(rows: Sequence[Row], now: float) -> dict[str, list[Text]]:
     cols: dict[str, list[Text]] = {k: [] for k in COLUMN_KEYS}
     for r in rows:
         s, p = r.status, r.status.progress
-        style = STATUS_STYLE.get(s.status, "")
+        style = status_style(r)
         key, best, latest = main_scores(r)
+        ms = r.record.get("main_score") or {}
         flags = Text()
-        if p.error_message or field_of(r, "error_line"):
+        if (p.error_message or field_of(r, "error_line")) and not r.record.get("not_started"):  # not started is no error
             flags.append("✗", style="red")
         if p.warnings:
             flags.append(f"⚠{len(p.warnings)}", style="yellow")
@@ -223,11 +236,11 @@ def _cells(rows: Sequence[Row], now: float) -> dict[str, list[Text]]:
             kind += f" {p.current_stage + 1}/{len(p.stages)}"
         cols["run"].append(safe(s.run or s.config))
         cols["kind"].append(safe(kind))
-        cols["status"].append(Text(s.status, style=style))
+        cols["status"].append(Text(STATUS_LABELS.get(s.status, s.status), style=style))
         cols["reason"].append(Text(terminal_safe(reason_label(field_of(r, "reason")))))
         cols["progress"].append(Text(progress_text(r)))
         cols["stop"].append(Text(f"@{p.early_stopped_at_epoch}" if p.early_stopped else ""))
-        cols["metric"].append(safe(key or ""))
+        cols["metric"].append(Text(terminal_safe(key) + (" " + arrow(ms.get("direction")) if arrow(ms.get("direction")) else "")) if key else Text(""))
         cols["best"].append(Text(fmt_score(best)))
         cols["latest"].append(Text(fmt_score(latest)))
         cols["updated"].append(Text(ago(r.last_update, now)))
@@ -253,7 +266,7 @@ def fit_columns(cells: dict[str, list[Text]], width: int, wanted: list[str] | No
     text_w = max([c.cell_len for c in cells["progress"]], default=3)
 
     def widths() -> dict[str, int]:
-        w = {k: natural[k] for k in keys if k != "reason"}
+        w = {k: natural[k] for k in keys if k != "reason" or "status" not in keys}
         if "reason" in keys and "status" in w:
             w["status"] = with_reason
         if "progress" in w:
@@ -275,6 +288,11 @@ def fit_columns(cells: dict[str, list[Text]], width: int, wanted: list[str] | No
                 bar_width = min(bar_width, n)
             elif key == "run_cap":
                 run_cap = n
+            elif key == "score":
+                for k in ("metric", "best"):
+                    if k in keys:
+                        keys.remove(k)
+                        hidden.append(k)
             elif key in keys:
                 keys.remove(key)
                 hidden.append(key)
@@ -312,7 +330,9 @@ def status_table(
     for i, r in enumerate(rows):
         out: list[Text] = []
         for k in shown:
-            if k == "status" and "reason" in lay.keys and cells["reason"][i].plain:
+            if k == "reason":
+                out.append(cells["reason"][i])
+            elif k == "status" and "reason" in lay.keys and cells["reason"][i].plain:
                 out.append(Text.assemble(cells["status"][i], Text(f" ({cells['reason'][i].plain})", style=cells["status"][i].style)))
             elif k == "progress":
                 out.append(progress_cell(r, cells["progress"][i].plain, lay.bar_width))
@@ -327,9 +347,8 @@ def status_table(
 
 def progress_cell(row: Row, text: str | None = None, bar_width: int = BAR_WIDTH) -> Text:
     """``███░░ 7/19``: the bar (finished runs full, early stop included) and the epochs text."""
-    s, p = row.status, row.status.progress
-    style = STATUS_STYLE.get(s.status, "") or "white"
-    pct = 100.0 if s.status in ("finished", "outdated") else p.progress_percentage
+    style = status_style(row) or "white"
+    pct = float(row.record.get("progress_shown") or 0.0)  # view_model.run_percentage: what every bar shows
     frac = max(0.0, min(1.0, pct / 100.0)) if math.isfinite(pct) else 0.0
     t = Text()
     if bar_width:
@@ -352,13 +371,36 @@ def summary_line(rows: Sequence[Row]) -> Text:
     for status, n in s["by_status"].items():
         if n:
             t.append(" · ")
-            t.append(f"{n} {status}", style=STATUS_STYLE.get(status, ""))
+            never = s["not_started"] if status == "failed" else 0
+            if never == n:  # every failed run never started: nothing broke
+                t.append(f"{n} {status}", style=NOT_STARTED_STYLE)
+            else:
+                t.append(f"{n} {status}", style=STATUS_STYLE.get(status, ""))
+            if never:
+                t.append(" (")
+                t.append(f"{never} {reason_label(NOT_STARTED)}", style=NOT_STARTED_STYLE)
+                t.append(")")
     t.append(f" · overall {s['progress_percentage']:.1f}%")
     if s["total_epochs"]:
         t.append(f" · {s['completed_epochs']}/{s['total_epochs']} epochs")
     if s["with_warnings"]:
         t.append(f" · {s['with_warnings']} with warnings", style="yellow")
     return t
+
+
+def legend(lay: TableLayout, cells: dict[str, list[Text]]) -> Text | None:
+    """What the table's signs mean, for the signs it shows (the ``!`` header, ``+N%``, ``ES``, arrows)."""
+    parts: list[str] = []
+    progress = [c.plain for c in cells["progress"]] if "progress" in lay.keys else []
+    if any(" +" in t for t in progress):
+        parts.append("+N% = current epoch done")
+    if any(t.endswith(" ES") or " ES " in t for t in progress):
+        parts.append("ES = stopped early")
+    if "flags" in lay.keys and any(c.plain for c in cells["flags"]):
+        parts.append("! = ✗ error, ⚠N warnings")
+    if "metric" in lay.keys and any(c.plain.endswith(("↑", "↓")) for c in cells["metric"]):
+        parts.append("↑/↓ = higher/lower is better")
+    return Text(" · ".join(parts), style="dim") if parts else None
 
 
 def hidden_columns_note(lay: TableLayout, width: int) -> Text | None:
@@ -397,6 +439,9 @@ def status_view(
     cells = _cells(rows, result.checked_at)
     lay = fit_columns(cells, width, columns) if rows else None  # from every row: columns do not jump
     note = hidden_columns_note(lay, width) if lay is not None else None
+    signs = legend(lay, cells) if lay is not None else None
+    if signs is not None:
+        tail.append(signs)
     if height is not None and rows:
         fixed = sum(_lines(x, width) for x in head + tail) + 1  # + the table header
         fixed += _lines(note, width) if note is not None else 0
@@ -455,23 +500,36 @@ def print_trimmed(console: Any, renderable: RenderableType) -> None:
 # ---------------------------------------------------------------- show RUN
 
 
+def _where(path: str | None, project_root: str) -> str:
+    """A path as a person reads it: relative to the project, absolute when that says nothing ("." or "..")."""
+    if not path:
+        return ""
+    if not os.path.isabs(path):
+        return path
+    rel = os.path.relpath(path, project_root)
+    return path if rel == "." or rel.startswith("..") else rel
+
+
 def run_detail(row: Row, project_root: str, log_lines: int = 20) -> RenderableType:
     """``runwatch show``: every piece of file-derived text goes through ``safe`` (no markup, no escapes).
 
-    Epochs are counted from 1 here as on the page: "epoch 18" is the 18th epoch (dir
-    ``epoch_17/``), and "early stopped at epoch 18" means 18 epochs were trained.
+    What it shows comes from ``view_model.run_detail`` (the detail of ``/api/runs/{id}`` and
+    ``show --json``: the epoch timeline, the early-stopping replay, the output and log tails)
+    and the row's record. Epochs are counted from 1 here as on the page: "epoch 18" is the
+    18th epoch (dir ``epoch_17/``), and "early stopped at epoch 18" means 18 epochs were trained.
     """
-    from runwatch.progress_tracking.early_stopping import replay
-    from runwatch.readers.logs import tail_lines
     from runwatch.readers.scores import flatten_scalars
+    from runwatch.view_model import run_detail as detail_record
 
     s, p, f = row.status, row.status.progress, row.facts
-    style = STATUS_STYLE.get(s.status, "")
+    rec = row.record
+    det = detail_record(s, f, log_lines=log_lines)["detail"]
+    style = status_style(row)
     parts: list[RenderableType] = []
     head = Text()
     head.append(terminal_safe(s.run or s.config), style="bold")
     head.append("  ")
-    head.append(s.status, style=style)
+    head.append(STATUS_LABELS.get(s.status, s.status), style=style)
     reason = field_of(row, "reason")
     if reason:
         head.append(f" ({terminal_safe(reason_label(reason))})", style=style)
@@ -485,8 +543,12 @@ def run_detail(row: Row, project_root: str, log_lines: int = 20) -> RenderableTy
     def add(label: str, value: object) -> None:
         info.add_row(Text(label), value if isinstance(value, Text) else safe(value))
 
-    add("config", os.path.relpath(s.config, project_root) if os.path.isabs(s.config) else s.config)
-    add("work dir", os.path.relpath(s.work_dir, project_root) if s.work_dir else "")
+    config, work_dir = _where(s.config, project_root), _where(s.work_dir, project_root)
+    if s.work_dir and os.path.normpath(s.config) == os.path.normpath(s.work_dir):
+        add("run folder", work_dir)  # a run that is its folder (Hugging Face, Lightning): no config apart
+    else:
+        add("config", config)
+        add("work dir", work_dir)
     if f is not None:
         for i, st in enumerate(f.stages):
             prefix = f"stage {i + 1} " if len(f.stages) > 1 else ""
@@ -504,7 +566,7 @@ def run_detail(row: Row, project_root: str, log_lines: int = 20) -> RenderableTy
     add("progress", progress_cell(row))
     if p.early_stopped:
         add("early stopped", f"at epoch {p.early_stopped_at_epoch}{EARLY_STOP_SOURCES.get(field_of(row, 'early_stop_source') or '', '')}")
-    ip = field_of(row, "in_progress")
+    ip = rec.get("in_progress")  # None for a dead run (view_model.run_record)
     if isinstance(ip, dict) and ip.get("iterations") and isinstance(ip.get("iteration"), int):
         at = f"epoch {ip['epoch']} " if ip.get("epoch") is not None else ""
         add("now", f"{ip.get('phase') or 'running'} {at}iteration {int(ip['iteration']) + 1}/{ip['iterations']}")
@@ -520,7 +582,9 @@ def run_detail(row: Row, project_root: str, log_lines: int = 20) -> RenderableTy
     key, best, latest = main_scores(row)
     if key:
         be = f" (epoch {p.best_epoch + 1})" if p.best_epoch is not None else ""
-        add("main score", f"{key}: best {fmt_score(best)}{be}, latest {fmt_score(latest)}")
+        ms = rec.get("main_score") or {}
+        scores = ([f"best {fmt_score(best)}{be}"] if best is not None else []) + ([f"latest {fmt_score(latest)}"] if latest is not None else [])
+        add("main score", f"{key}{' ' + arrow(ms.get('direction')) if arrow(ms.get('direction')) else ''}: {', '.join(scores)}")
     add("last update", ago(row.last_update))
     if s.eta_seconds is not None:
         add("ETA", duration(s.eta_seconds))
@@ -533,9 +597,10 @@ def run_detail(row: Row, project_root: str, log_lines: int = 20) -> RenderableTy
         add("process", f"{pi.location} {pi.user}{gpus}  {pi.cmd}")
     parts.append(info)
 
-    epochs = s.details.epochs if s.details is not None else []
-    if epochs:
-        series = [flatten_scalars(e.scores) if e.scores else {} for e in epochs]
+    timeline = det.get("timeline") or []
+    stopping = det.get("early_stopping")
+    if timeline:
+        series = [flatten_scalars(e["scores"]) if e.get("scores") else {} for e in timeline]
         keys: list[str] = []
         if key:
             keys.append(key)
@@ -543,8 +608,8 @@ def run_detail(row: Row, project_root: str, log_lines: int = 20) -> RenderableTy
             for k in d:
                 if k not in keys and len(keys) < 6:
                     keys.append(k)
-        patience = f.early_stopping_patience if f is not None and not f.is_multi_stage else None
-        trace = replay([e.scores for e in epochs], row.directions, patience)
+        patience = stopping["patience"] if stopping and stopping["enabled"] else None
+        best_index = stopping["best_index"] if stopping else None
         et = Table(title="epochs", title_justify="left", box=None, header_style="bold")
         et.add_column("epoch", justify="right")
         et.add_column("done")
@@ -553,56 +618,59 @@ def run_detail(row: Row, project_root: str, log_lines: int = 20) -> RenderableTy
         for k in keys:
             et.add_column(safe(k), justify="right")
         et.add_column("no-improve", justify="right")
-        for e, d, c in zip(epochs, series, trace.counters or [None] * len(epochs), strict=False):
-            mark = "★" if trace.best_index == e.index else ""
+        for e, d in zip(timeline, series, strict=True):
+            c = e.get("no_improvement")
+            mark = "★" if best_index == e["index"] else ""
             et.add_row(
-                str(e.index + 1),
-                "✓" if e.finished else "…",
-                time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(e.finish_time)) if e.finish_time else "",
-                duration(e.duration),
-                *[fmt_score(d.get(k)) for k in keys],
+                str(e["index"] + 1),
+                "✓" if e["finished"] else "…",
+                time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(e["finish_time"])) if isinstance(e.get("finish_time"), int | float) else "",
+                duration(e["duration"] if isinstance(e.get("duration"), int | float) else None),
+                *[fmt_score(v if isinstance(v := d.get(k), int | float) else None) for k in keys],
                 f"{c}{'/' + str(patience) if patience else ''} {mark}".strip() if c is not None else "",
             )
         parts.append(et)
         if key:
-            vals = [d.get(key) for e, d in zip(epochs, series, strict=False) if e.finished]
+            vals = [v if isinstance(v := d.get(key), int | float) else None for e, d in zip(timeline, series, strict=True) if e["finished"]]
             known = [v for v in vals if v is not None]
             if known:
                 line = Text()
                 line.append(terminal_safe(key))
                 line.append(f"  {sparkline(vals)}  ({fmt_score(known[0])} → {fmt_score(known[-1])})")
                 parts.append(line)
-        if patience:
-            best_n = trace.best_index + 1 if trace.best_index is not None else None
-            if trace.stop_at is not None:
+        if patience and stopping is not None:
+            best_n = best_index + 1 if best_index is not None else None
+            stop_at = stopping["stop_at"]
+            if stop_at is not None:
                 msg = (
                     f"early stopping: patience {patience}; no improvement after epoch {best_n}: the rule fires after "
-                    f"{trace.stop_at} epochs, and a trainer stops after that epoch or the next ({trace.stop_at} or {trace.stop_at + 1} epochs)"
+                    f"{stop_at} epochs, and a trainer stops after that epoch or the next ({stop_at} or {stop_at + 1} epochs)"
                 )
             else:
-                last = trace.counters[-1] if trace.counters else 0
+                counters = stopping["counters"]
+                last = counters[-1] if counters else 0
                 msg = f"early stopping: patience {patience}; {last} epoch(s) without improvement so far (best epoch {best_n})"
             parts.append(Text(msg))
-        elif f is not None and not f.is_multi_stage:
+        elif stopping is not None:
             parts.append(Text("early stopping: not enabled", style="dim"))
+    why = rec.get("reason_text")
     if reason:
-        detail = field_of(row, "reason_detail")
-        parts.append(Text(terminal_safe(f"reason: {reason}" + (f" ({detail})" if detail else "")), style=style or "bold"))
-    error = p.error_message or field_of(row, "error_line")
+        parts.append(Text(terminal_safe(f"reason: {reason_label(reason)}" + (f" ({why})" if why else "")), style=style or "bold"))
+    error = rec.get("error_text") or p.error_message or field_of(row, "error_line")
     if error:
         err_src = field_of(row, "error_source")
         parts.append(Text(f"error: {terminal_safe(error)}" + (f"  (from {terminal_safe(err_src)})" if err_src else ""), style="bold red"))
     for w in p.warnings or []:
         parts.append(Text(f"⚠ {terminal_safe(w)}", style="yellow"))
-    output_tail = field_of(row, "output_tail")
+    log_tail = det.get("log_tail")
+    output_tail = rec.get("output_tail") if rec.get("error_source") != "log" or not log_tail else None
     if isinstance(output_tail, list | tuple) and output_tail:
         parts.append(Text(f"── the run's own output (last {len(output_tail)} lines) ──", style="bold"))
         parts.append(Text(terminal_safe("\n".join(map(str, output_tail[-log_lines:])), multiline=True)))
-    newest = s.details.newest_log if s.details is not None else None
-    if newest:
-        path = newest if os.path.isabs(newest) else os.path.join(s.work_dir, newest)
-        lines = tail_lines(path, log_lines)
-        parts.append(Text(terminal_safe(f"── {os.path.relpath(path, project_root)} (last {len(lines)} lines) ──"), style="bold"))
+    if log_tail:
+        path = os.path.join(s.work_dir, log_tail["name"])
+        lines = log_tail["lines"]
+        parts.append(Text(terminal_safe(f"── {_where(path, project_root)} (last {len(lines)} lines) ──"), style="bold"))
         parts.append(Text(terminal_safe("\n".join(lines), multiline=True)))
     return Group(*parts)
 

@@ -415,3 +415,187 @@ def test_detail_head_moves_with_the_table_banner_and_retry_countdown(served):
             texts.add(t)
         time.sleep(0.2)
     assert len(texts) >= 2, texts  # the number changed while waiting
+
+
+# ---------------------------------------------------------------- what a new user trips on (issue 28)
+
+# Every piece of text in a row's cells (the run's name aside: it is shortened on purpose, with a title)
+# inside its cell, and every status reason whole: nothing cut with an ellipsis at any of the three sizes.
+CLIPPED = """() => {
+  const out = [];
+  const cut = (e) => e.scrollWidth > e.clientWidth + 1;
+  for (const row of document.querySelectorAll('.row.run, .row.thead')) {
+    const rb = row.getBoundingClientRect();
+    if (rb.bottom < 0 || rb.top > window.innerHeight) continue;
+    for (const cell of row.children) {
+      if (cell.classList.contains('c-run') || getComputedStyle(cell).display === 'none') continue;
+      const cb = cell.getBoundingClientRect();
+      if (cut(cell)) out.push((row.dataset.run || 'header') + ' ' + cell.className + ': "' + cell.textContent + '" cut');
+      for (const part of cell.querySelectorAll('span, .bar')) {
+        const pb = part.getBoundingClientRect();
+        if (pb.width === 0) continue;
+        if (pb.right > cb.right + 0.5 || pb.left < cb.left - 0.5 || cut(part))
+          out.push(row.dataset.run + ' ' + cell.className + ' ' + part.className + ': "' + part.textContent + '" outside its cell');
+      }
+    }
+  }
+  return out;
+}"""
+
+# The header's parts: which share a line with the connection badge ("live").
+HEADER = """() => {
+  const conn = document.getElementById('conn').getBoundingClientRect();
+  const head = document.getElementById('summary');
+  const parts = [...head.children].filter((e) => !e.contains(document.getElementById('conn')) && e.getBoundingClientRect().width > 0);
+  const beside = parts.filter((e) => { const b = e.getBoundingClientRect(); return b.top < conn.bottom && b.bottom > conn.top; });
+  const tops = new Set([...head.children].map((e) => Math.round(e.getBoundingClientRect().top + e.getBoundingClientRect().height / 2)));
+  return { beside: beside.length, lines: tops.size };
+}"""
+
+
+@pytest.mark.parametrize("size", [(800, 600), (1280, 800), (1920, 1080)])
+def test_nothing_is_clipped_and_bars_keep_one_length(served, size):
+    """Status reasons ("out of memory"), the Updated column and every other cell are whole at 800x600, 1280x800
+    and 1920x1080; the "live" badge is never alone on a header line (one header bar from 1280 up); every
+    progress bar has one length whatever its label."""
+    tree, srv, browser = served
+    page = browser.new_page(viewport={"width": size[0], "height": size[1]})
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(srv.url + "#sort=status")
+    page.wait_for_selector("#conn.conn-live")
+    wait_js(page, "() => window.runwatch.runs.size > 0 && document.querySelectorAll('.row.run').length > 0")
+    page.wait_for_timeout(100)
+    reasons = page.locator(".row.run .reason").all_inner_texts()
+    assert any(t == "out of memory" for t in reasons), reasons  # the longest reason the tree has is on screen
+    assert page.evaluate(CLIPPED) == []
+    widths = page.evaluate("() => [...document.querySelectorAll('.row.run .c-progress .bar')].map(b => Math.round(b.getBoundingClientRect().width))")
+    assert widths and max(widths) - min(widths) <= 1, widths
+    header = page.evaluate(HEADER)
+    assert header["beside"] >= 1, header
+    if size[0] >= 1280:
+        assert header["lines"] == 1, header
+    assert page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth")
+    assert errors == []
+
+
+def test_open_run_that_leaves_the_filter_keeps_the_highlight_honest(served):
+    """With "running" on, the open run crashes and leaves the list: no other row takes its highlight, and
+    the panel, still showing it, says why it is no longer listed."""
+    tree, srv, browser = served
+    page = browser.new_page(viewport={"width": 1500, "height": 950})
+    page.goto(srv.url + "#status=running&group=0")
+    page.wait_for_selector("#conn.conn-live")
+    wait_js(page, "() => document.querySelectorAll('.row.run').length > 1")
+    row = page.locator(".row.run").first
+    rid = row.get_attribute("data-id")
+    row.click()
+    page.wait_for_selector("#d-body .facts")
+    assert page.locator(".row.run.cursor").get_attribute("data-id") == rid
+    page.evaluate(
+        """(id) => {
+        const r = {...window.runwatch.runs.get(id), status: 'failed', reason: 'crashed', in_progress: null};
+        window.runwatchFeed({type: 'delta', seq: window.runwatch.seq + 1, added: [], changed: [r], removed: [], summary: window.runwatch.summary});
+    }""",
+        rid,
+    )
+    wait_js(page, "(id) => !document.querySelector(`.row.run[data-id='${id}']`)", rid)
+    page.wait_for_timeout(100)
+    assert page.locator(".row.run.cursor").count() == 0 and page.locator(".row.run.open").count() == 0
+    assert page.evaluate("() => window.runwatch.cursor") == -1
+    assert "now failed (crashed)" in page.locator("#d-offlist").inner_text()
+    assert page.locator("#d-title").inner_text() == page.evaluate("(id) => window.runwatch.runs.get(id).run", rid)
+
+
+def test_detail_says_the_error_once_and_a_dead_run_is_in_no_epoch(served):
+    """The error text appears once in the panel's head (not again as the reason's words), the run's output is
+    not repeated when it is the log shown below, and a dead run has no "in this epoch"."""
+    tree, srv, browser = served
+    page = browser.new_page(viewport={"width": 1500, "height": 950})
+    page.goto(srv.url)
+    page.wait_for_selector("#conn.conn-live")
+    wait_js(page, "() => window.runwatch.runs.size > 0")
+    recs = page.evaluate("() => [...window.runwatch.runs.values()]")
+    assert all(r["in_progress"] is None for r in recs if r["status"] not in ("running", "stuck"))
+    crashed = next(r for r in recs if r["status"] == "failed" and (r.get("error_message") or r.get("error_line")) and r.get("reason") == "oom")
+    error = crashed.get("error_text") or crashed.get("error_message") or crashed.get("error_line")
+    _open_run(page, crashed["run"])
+    page.wait_for_selector("#d-body .error-box")
+    head = page.locator("#d-head").inner_text()
+    assert head.count(error) == 1, head
+    assert "in this epoch" not in page.locator("#d-body .facts").inner_text()
+    logs = page.locator("#d-body pre.log").all_inner_texts()
+    assert len(logs) == len(set(logs)), logs
+
+
+def test_never_started_runs_have_their_own_count_chip_and_colour(served):
+    """Still "failed" for launchers, but apart wherever a person reads first: a "not started" count beside the
+    failed one, "not started" chips in the folder rows, no ✗, and not the red of a crash."""
+    tree, srv, browser = served
+    page = browser.new_page(viewport={"width": 1500, "height": 950})
+    page.goto(srv.url)
+    page.wait_for_selector("#conn.conn-live")
+    wait_js(page, "() => window.runwatch.runs.size > 0 && document.querySelectorAll('.row.run').length > 0")
+    never = [r for r in tree.runs if r.scenario in ("never_launched", "evaluator_never_launched")]
+    summary = page.evaluate("() => window.runwatch.summary")
+    assert summary["not_started"] == len(never)
+    chip = page.locator("#counts [data-count=not-started]")
+    assert chip.inner_text().split() == [str(len(never)), "not", "started"]
+    assert page.locator("#counts [data-status=failed] .n").inner_text() == str(summary["by_status"]["failed"])  # the status count is unchanged
+    assert page.locator(".row.group .chip.not-started").count() >= 1
+    page.fill("#search", never[0].rel)
+    row = page.locator(f".row.run[data-run='{never[0].rel}']")
+    row.wait_for()
+    assert row.locator(".badge").inner_text() == "failed" and row.locator(".reason").inner_text() == "not started"
+    assert row.locator(".c-warn .err").count() == 0
+    colour = row.locator(".badge").evaluate("e => getComputedStyle(e).backgroundColor")
+    crash_colour = page.evaluate(
+        "() => { const b = document.createElement('span'); b.className = 'badge st-failed'; document.body.appendChild(b); const c = getComputedStyle(b).backgroundColor; b.remove(); return c; }"
+    )
+    assert colour != crash_colour
+    page.fill("#search", "")
+    chip.click()
+    wait_js(
+        page,
+        "() => document.querySelectorAll('.row.run').length > 0 && [...document.querySelectorAll('.row.run .reason')].every(e => e.textContent === 'not started')",
+    )
+    assert page.locator(".row.run").count() == min(len(never), page.locator(".row.run").count())
+    page.click("#counts [data-status=failed]")  # then "failed": every failed run, the broken ones too
+    wait_js(page, "() => window.runwatch.reasonFilter.size === 0 && window.runwatch.statusFilter.has('failed')")
+    wait_js(page, "() => [...document.querySelectorAll('.row.run .reason')].some(e => e.textContent !== 'not started')")
+
+
+def test_the_page_sorts_as_the_server_and_the_cli_do(served):
+    """One sort: for every key the snapshot ships, the page's order (folders off) is /api/runs' order in the
+    key's own direction, and `runwatch status --sort KEY` has it too."""
+    import json
+    import subprocess
+    import sys
+    import urllib.request
+
+    tree, srv, browser = served
+    page = browser.new_page(viewport={"width": 1500, "height": 950})
+    page.goto(srv.url + "#group=0")
+    page.wait_for_selector("#conn.conn-live")
+    wait_js(page, "() => window.runwatch.runs.size > 0")
+    keys = page.evaluate("() => Object.keys(window.runwatch.sortKeys || {})")
+    assert {"run", "status", "progress", "updated", "eta", "best", "latest"} <= set(keys), keys
+    for key in keys:
+        if key == "cluster":
+            continue
+        desc = page.evaluate("(k) => window.runwatch.sortKeys[k].descending", key)
+        page.evaluate("(h) => { location.hash = h; }", f"group=0&sort={'-' if desc else ''}{key}")
+        wait_js(page, "(k) => window.runwatch.sortKey === k && !window.runwatch.viewDirty", key)
+        shown = page.evaluate("() => window.runwatch.view.map(r => r.run)")
+        with urllib.request.urlopen(srv.base + f"api/runs?limit=10000&sort={'-' if desc else ''}{key}", timeout=30) as r:
+            api = [x["run"] for x in json.loads(r.read())["runs"]]
+        assert shown == api, key
+        if key in ("run", "progress", "kind", "best", "latest"):  # the CLI here sees no processes: keys statuses do not move
+            out = subprocess.run(
+                [sys.executable, "-m", "runwatch.cli", "status", "--jsonl", "--no-local", "--root", tree.root, "--sort", key],
+                capture_output=True,
+                text=True,
+                timeout=120,
+                check=False,
+            )
+            assert [json.loads(x)["run"] for x in out.stdout.splitlines()] == api, key

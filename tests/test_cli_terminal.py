@@ -107,7 +107,9 @@ def test_status_never_cuts_the_status_word(pane, tree, width) -> None:
         if rel in expected:
             assert status_of(ln) == expected[rel], ln
     assert "…" not in "".join(ln.split(" ", 1)[1] for ln in rows)  # no cell cut either
-    summary = next(ln for ln in screen.splitlines() if ln.startswith(f"{len(tree.runs)} runs · "))
+    lines = screen.splitlines()
+    at = next(i for i, ln in enumerate(lines) if ln.startswith(f"{len(tree.runs)} runs · "))
+    summary = " ".join(lines[at : at + 2])  # at 80 columns the summary may wrap once, at a word
     assert "overall" in summary
     if width < 120:  # something had to go, and the footer says what
         assert f"hidden at {width} columns:" in screen and "--columns" in screen
@@ -278,3 +280,116 @@ def test_reason_and_in_progress_fields_render_when_records_carry_them(tree) -> N
         assert "training epoch 3 iteration 51/200" in shown
     if getattr(p, "sessions", None) is None:
         assert "2 (resumed 1x)" in shown
+
+
+# ---------------------------------------------------------------- what a new reader needs on screen (issue 28)
+
+
+@pytest.mark.parametrize("width", [80, 100, 120])
+def test_every_width_says_early_stop_names_the_best_score_and_explains_its_signs(pane, tree, width) -> None:
+    """At every width an early-stopped run says so (``ES`` in its progress, explained), a best value is never
+    shown without its metric's name and direction, and the ``!`` column and ``+N%`` are explained on screen."""
+    start, capture, _ = pane
+    name = start(f"{RW} status --no-local --sort status", width, 70, tree.root)
+    screen = capture(name, lambda s: "__DONE__" in s)
+    rows = {ln.split(" ", 1)[0]: ln for ln in run_lines(screen, tree)}
+    stopped = [e for e in tree.runs if e.early_stopped and e.status == "finished"]
+    assert stopped
+    for e in stopped:
+        assert f"{e.completed_epochs}/" in rows[e.rel] and " ES" in rows[e.rel], rows[e.rel]
+    assert "ES = stopped early" in screen
+    header = next(ln for ln in screen.splitlines() if ln.startswith("run ")).split()
+    if "best" in header:
+        assert "metric" in header, header
+        scored = [ln for ln in rows.values() if "↑" in ln or "↓" in ln]
+        assert scored, screen  # the direction beside the metric's name
+    if "!" in header:
+        assert "! = ✗ error, ⚠N warnings" in screen
+    if any(" +" in ln and "%" in ln for ln in rows.values()):
+        assert "+N% = current epoch done" in screen
+
+
+@pytest.mark.parametrize("width", [80, 100, 120])
+def test_never_started_runs_read_apart_from_broken_ones(pane, tree, width) -> None:
+    """A run that never started stays ``failed`` (a launcher relaunches it) but reads ``not started``, without the ✗
+    of an error, and the summary counts it apart: ``N failed (M not started)``."""
+    start, capture, _ = pane
+    name = start(f"{RW} status --no-local --sort status", width, 70, tree.root)
+    screen = capture(name, lambda s: "__DONE__" in s)
+    never = [e for e in tree.runs if e.scenario in ("never_launched", "evaluator_never_launched")]
+    assert never
+    rows = {ln.split(" ", 1)[0]: ln for ln in run_lines(screen, tree)}
+    for e in never:
+        assert "failed (not started)" in rows[e.rel] and "✗" not in rows[e.rel], rows[e.rel]
+    failed = sum(1 for ln in rows.values() if status_of(ln) == "failed")
+    flat = " ".join(screen.split())
+    assert f"{failed} failed ({len(never)} not started)" in flat, flat
+
+
+def test_columns_run_reason_prints_the_reason(pane, tree) -> None:
+    """``--columns run,reason`` without ``status``: the reason is a column of its own, never silently dropped."""
+    start, capture, _ = pane
+    name = start(f"{RW} status --no-local --columns run,reason", 100, 60, tree.root)
+    screen = capture(name, lambda s: "__DONE__" in s)
+    header = next(ln for ln in screen.splitlines() if ln.startswith("run "))
+    assert header.split() == ["run", "reason"]
+    rows = {ln.split(" ", 1)[0]: ln for ln in run_lines(screen, tree)}
+    never = next(e for e in tree.runs if e.scenario == "never_launched")
+    assert rows[never.rel].split(None, 1)[1].strip() == "not started"
+
+
+def test_explicit_paths_in_every_spelling_name_each_run_once(pane, tree) -> None:
+    """A config path, its work dir, the run's name and an absolute path of the same run: one row, named as every
+    other row is (relative, never absolute), and the summary's epochs are that run's, not twice them."""
+    start, capture, _ = pane
+    e = next(x for x in tree.runs if x.status == "finished" and x.kind == "trainer")
+    other = next(x for x in tree.runs if x.status == "finished" and x.kind == "trainer" and x.rel != e.rel)
+    spellings = [
+        f"configs/{e.rel}.py",
+        f"logs/{e.rel}",
+        f"logs/{e.rel}/",
+        e.rel,
+        os.path.join(tree.root, "configs", e.rel + ".py"),
+        os.path.join(tree.root, "logs", other.rel),
+    ]
+    name = start(f"{RW} status --no-local " + " ".join(shlex.quote(x) for x in spellings), 120, 30, tree.root)
+    screen = capture(name, lambda s: "__DONE__" in s)
+    rows = run_lines(screen, tree)
+    assert sorted(ln.split(" ", 1)[0] for ln in rows) == sorted([e.rel, other.rel]), screen
+    assert tree.root not in screen.split("__DONE__")[0].split("\n", 1)[1]  # no absolute name (the command line aside)
+    flat = " ".join(screen.split())
+    assert "2 runs · 2 finished" in flat
+    done = e.completed_epochs + other.completed_epochs
+    import re
+
+    m = re.search(r"(\d+)/(\d+) epochs", flat)
+    assert m and int(m.group(1)) == done and int(m.group(1)) <= int(m.group(2)), flat
+
+
+EVENTS_WRITER = r"""
+import sys, time
+from tensorboard.compat.proto import event_pb2, summary_pb2
+from tensorboard.summary.writer.event_file_writer import EventFileWriter
+w = EventFileWriter(sys.argv[1])
+for step in range(3):
+    for tag, value in (("val_loss", 1.0 / (step + 1)), ("epoch", float(step))):
+        v = summary_pb2.Summary.Value(tag=tag, simple_value=value)
+        w.add_event(event_pb2.Event(wall_time=time.time(), step=step, summary=summary_pb2.Summary(value=[v])))
+w.close()
+"""
+
+
+def test_show_of_a_lightning_run_names_its_folder_not_dot(pane, tmp_path) -> None:
+    """``runwatch show .`` inside a Lightning run folder: the header names the run's folder (one row, it has no
+    config apart from it), never ``config .`` and ``work dir .``."""
+    pytest.importorskip("tensorboard")
+    run = tmp_path / "lightning_logs" / "version_0"
+    run.mkdir(parents=True)
+    (run / "hparams.yaml").write_text("lr: 0.1\nmax_epochs: 5\n")
+    subprocess.run([sys.executable, "-c", EVENTS_WRITER, str(run)], check=True, timeout=60)  # TensorBoard's own writer
+    start, capture, _ = pane
+    name = start(f"{RW} show . --no-local", 100, 40, str(run))
+    screen = capture(name, lambda s: "__DONE__" in s)
+    lines = [ln.split() for ln in screen.splitlines()]
+    assert ["config", "."] not in lines and ["work", "dir", "."] not in lines, screen
+    assert any(ln[:2] == ["run", "folder"] for ln in lines), screen

@@ -179,3 +179,124 @@ def test_demo_main_crash_writes_a_real_traceback(tmp_path) -> None:
         k: rec.get(k) for k in ("reason", "reason_detail", "error_line", "error_source", "last_update_time")
     }
     assert rec["error_line"].startswith("RuntimeError: CUDA out of memory") and rec["error_source"] == "output_glob", rec
+
+
+def test_demo_multi_stage_run_ends_at_its_largest_stage_without_a_config_warning(tmp_path) -> None:
+    """The demo's list config runs as Pylon's main.py runs one: both stages in the one work dir they
+    share, the second resuming from the first; the run ends at the largest stage's epochs, not the
+    sum, and runwatch says finished N/N with no "config changed after launch" warning."""
+    demo = create_demo_project(str(tmp_path), n_runs=13, n_live=6)
+    rel = next(r for r, p in demo.plan.items() if p.get("kind") == "multi_stage")
+    plan = json.loads((tmp_path / "demo_plan.json").read_text())
+    plan[rel]["interval"] = 0.02
+    if "stages" in plan[rel]:  # the plan says what main.py trains; its config, below, what runwatch expects
+        plan[rel]["stages"] = [2, 3]
+    (tmp_path / "demo_plan.json").write_text(json.dumps(plan))
+    cfg = tmp_path / "configs" / f"{rel}.py"
+    text = cfg.read_text()
+    import re
+
+    epochs = [int(x) for x in re.findall(r"'epochs': (\d+)", text)]
+    assert len(epochs) == 2
+    cfg.write_text(text.replace(f"'epochs': {epochs[0]}}}", "'epochs': 2}", 1).replace(f"'epochs': {epochs[1]}}}", "'epochs': 3}", 1))
+    r = subprocess.run(
+        [sys.executable, "main.py", "--config-filepath", f"./configs/{rel}.py"], cwd=tmp_path, timeout=120, check=False, capture_output=True, text=True
+    )
+    assert r.returncode == 0, r.stderr
+    assert finished_epochs(str(tmp_path / "logs" / rel)) == 3
+    r = subprocess.run(
+        [sys.executable, "-m", "runwatch.cli", "status", "--json", "--no-local", "--root", str(tmp_path), rel],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        timeout=60,
+        check=False,
+    )
+    (rec,) = json.loads(r.stdout)["runs"]
+    assert (rec["status"], rec["completed_epochs"], rec["total_epochs"]) == ("finished", 3, 3), rec
+    assert not any("config changed" in w for w in rec["warnings"] or []), rec["warnings"]
+
+
+def test_ctrl_c_stops_a_served_demo_within_two_seconds_and_removes_its_folder(tmp_path) -> None:
+    """A real ``runwatch demo`` (temporary folder, dashboard, a page's WebSocket connected, its runs training):
+    SIGINT ends it within 2 s with no process left and its temporary folder gone."""
+    import asyncio
+
+    from websockets.asyncio.client import connect
+
+    from runwatch.demo.session import STOP_WITHIN_S
+
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    port = free_port()
+    demo = subprocess.Popen(
+        [sys.executable, "-m", "runwatch.cli", "demo", "--no-browser", "--port", str(port), "--runs", "13"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=dict(ENV, TMPDIR=str(tmp)),
+    )
+    try:
+        first = demo.stdout.readline() if demo.stdout else ""
+        assert "temporary, removed on exit" in first, first
+        root = first.split(": ", 1)[1].split(" (", 1)[0]
+        assert os.path.isdir(root) and root.startswith(str(tmp))
+        line = ""
+        while "dashboard:" not in line:
+            line = demo.stdout.readline() if demo.stdout else ""
+            assert line, demo.stderr.read() if demo.stderr else ""
+        wait_for(lambda: len(descendants(demo.pid)) >= 6, 60, "the run processes")
+        time.sleep(3.0)  # the runs train; the index has taken their first changes
+        children = descendants(demo.pid)
+
+        async def interrupt_while_connected() -> float:
+            async with connect(f"ws://127.0.0.1:{port}/ws", max_size=None) as ws:
+                json.loads(await ws.recv())  # the page's snapshot: a client is connected
+                t0 = time.monotonic()
+                demo.send_signal(signal.SIGINT)
+                while demo.poll() is None and time.monotonic() - t0 < 30:
+                    await asyncio.sleep(0.02)
+                return time.monotonic() - t0
+
+        took = asyncio.run(interrupt_while_connected())
+        assert demo.poll() is not None, "the demo did not stop"
+        assert took < STOP_WITHIN_S <= 2.0, f"Ctrl-C took {took:.2f} s"
+        assert gone(children) == [], "demo left processes behind"
+        assert not os.path.exists(root), "the temporary folder was left behind"
+        assert os.listdir(tmp) == []
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+            demo.wait(10)
+    out = demo.stdout.read() if demo.stdout else ""
+    err = demo.stderr.read() if demo.stderr else ""
+    assert "runwatch demo stopped" in out
+    assert "Traceback" not in err and "still stopping" not in err, err
+
+
+def test_a_blocked_server_still_leaves_no_temporary_folder(tmp_path, monkeypatch) -> None:
+    """The server's shutdown blocked (runwatch.server force-exits it after FORCE_EXIT_AFTER_S, skipping the
+    demo's ``finally``): the runs are stopped at the signal and the temporary folder removed meanwhile, well
+    before a force exit would come."""
+    from runwatch.demo import session
+    from runwatch.server import FORCE_EXIT_AFTER_S
+
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr(session.tempfile, "tempdir", None)  # read TMPDIR again
+    seen: dict[str, object] = {}
+
+    def blocked_server(root: str, **kw) -> None:
+        seen["root"] = root
+        wait_for(lambda: len(descendants(os.getpid())) >= 6, 60, "the run processes")
+        children = descendants(os.getpid())
+        t0 = time.monotonic()
+        kw["on_signal"]()  # SIGINT reached the server, whose shutdown then blocks
+        while os.path.exists(root) and time.monotonic() - t0 < 10:
+            time.sleep(0.05)
+        seen["removed_after"] = time.monotonic() - t0 if not os.path.exists(root) else None
+        seen["left"] = gone(children)
+
+    session.run_demo(None, open_browser=False, n_runs=13, load_server=lambda: blocked_server)
+    assert seen["removed_after"] is not None and seen["removed_after"] < min(2.5, FORCE_EXIT_AFTER_S), seen
+    assert seen["left"] == [], "run processes outlived the signal"
+    assert os.listdir(tmp_path) == []

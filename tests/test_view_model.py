@@ -107,6 +107,7 @@ def test_summary_sums_the_runs_own_epochs_and_counts_done_runs_fully():
     assert summarize([]) == {
         "total": 0,
         "by_status": {k: 0 for k in STATUSES},
+        "not_started": 0,
         "progress_percentage": 0.0,
         "completed_epochs": 0,
         "total_epochs": 0,
@@ -135,7 +136,7 @@ def test_detail_schema(tree):
     json.dumps(d, allow_nan=False)
     assert d["id"] == run_id(exp.rel) and d["run"] == exp.rel
     det = d["detail"]
-    assert set(det) == {"series", "timeline", "logs", "log_tail", "facts", "scores_table", "best_scores_table"}
+    assert set(det) == {"series", "timeline", "logs", "log_tail", "facts", "scores_table", "best_scores_table", "early_stopping", "output_tail"}
     assert [p[0] for p in det["series"][exp.main_key]] == list(range(exp.completed_epochs))
     assert all({"index", "finished", "finish_time", "duration", "scores"} <= set(t) for t in det["timeline"])
     assert det["facts"]["runner_kind"] == "trainer" and det["facts"]["early_stopping_patience"] is not None
@@ -166,7 +167,7 @@ async def _ws_snapshot(url: str) -> dict:
         return json.loads(await ws.recv())
 
 
-_LINE = re.compile(r"^(\d+) runs?((?: · \d+ [a-z]+)*) · overall ([\d.]+)% · (\d+)/(\d+) epochs", re.M)
+_LINE = re.compile(r"^(\d+) runs?((?: · \d+ [a-z]+(?: \(\d+ not started\))?)*) · overall ([\d.]+)% · (\d+)/(\d+) epochs", re.M)
 
 
 def _terminal_summary(root: str) -> dict:

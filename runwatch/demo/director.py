@@ -7,6 +7,11 @@ and starts the slot's next run under a new name (``live/train_0_2`` after
 trains a few epochs of a longer config; then a silent process holds the config (a
 hung run: stuck once its log is quiet for ``sleep_time``) until the director kills it
 (failed), as a person would.
+
+The population is bounded by construction: a slot keeps its newest ``KEEP_PER_SLOT`` runs,
+and starting one more retires the oldest (its config, work dir and output go, as a person
+clears out old runs), so an hour of demo shows as many runs as its first minutes, with the
+same mix of statuses, not an ever longer list of failures.
 """
 
 from __future__ import annotations
@@ -18,10 +23,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from runwatch.demo.processes import WriterProcesses
-from runwatch.demo.project import DemoProject, write_live_run, write_plan
+from runwatch.demo.project import DemoProject, retire_run, write_live_run, write_plan
 
-PAUSE_S = (4.0, 12.0)  # between a run's end and the slot's next run
+PAUSE_S = (10.0, 30.0)  # between a run's end and the slot's next run
 STALL_HOLD_S = (45.0, 75.0)  # how long a hung run is left hanging before it is killed
+KEEP_PER_SLOT = 3  # runs a slot keeps on disk: the one under way and the two before it
 
 
 @dataclass
@@ -67,7 +73,7 @@ class Director:
     def stop(self) -> None:
         self._stop.set()
         if self._thread is not None:
-            self._thread.join(5.0)
+            self._thread.join(1.0)
 
     def _loop(self) -> None:
         while not self._stop.wait(self.tick_s):
@@ -98,6 +104,7 @@ class Director:
         slot.phase, slot.next_at = "hang", now + self.rng.uniform(*STALL_HOLD_S)
 
     def _next_run(self, slot: Slot) -> None:
+        self._retire_old(slot, keep=KEEP_PER_SLOT - 1)
         slot.gen += 1
         rel = f"live/{slot.kind}_{slot.index}_{slot.gen + 1}"
         entry: dict[str, Any] = write_live_run(self.demo.root, rel, slot.kind, self.rng)
@@ -106,3 +113,14 @@ class Director:
         slot.rel, slot.phase = rel, "run"
         self.writers.start_run(rel)
         self.started_runs.append(rel)
+
+    def _retire_old(self, slot: Slot, keep: int) -> None:
+        """Retire the slot's oldest runs (long ended) so that ``keep`` are left before the next one starts."""
+        mine = sorted((int(e.get("gen", 0)), rel) for rel, e in self.demo.plan.items() if e.get("slot") == slot.index)
+        alive = set(self.writers.alive())
+        for _, rel in mine[: max(0, len(mine) - keep)]:
+            if rel in alive:  # never the one a process still holds
+                continue
+            del self.demo.plan[rel]
+            retire_run(self.demo.root, rel)
+        write_plan(self.demo.root, self.demo.plan)

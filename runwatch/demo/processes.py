@@ -24,6 +24,7 @@ class WriterProcesses:
         self.root = root
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self._lock = threading.Lock()  # the demo's director starts runs from its own thread
+        self._stop_lock = threading.Lock()
         self._stopped = False
 
     def start(self, rel: str) -> subprocess.Popen[bytes]:
@@ -57,7 +58,7 @@ class WriterProcesses:
             p = self.procs.get(rel)
         if p is None or p.poll() is not None:
             return
-        _killpg(p.pid, signal.SIGTERM)
+        _killpg(p.pid, signal.SIGTERM)  # not reaped yet (poll() is None): its group id is still its own
         try:
             p.wait(timeout)
         except subprocess.TimeoutExpired:
@@ -74,24 +75,34 @@ class WriterProcesses:
         return [rel for rel, p in procs if p.poll() is None]
 
     def stop(self, timeout: float = 5.0) -> None:
-        """SIGTERM every group, wait, then SIGKILL whatever is left; reap all."""
-        with self._lock:
-            self._stopped = True
-        for p in self.procs.values():
-            _killpg(p.pid, signal.SIGTERM)
-        deadline = time.time() + timeout
-        for p in self.procs.values():
-            try:
-                p.wait(max(0.0, deadline - time.time()))
-            except subprocess.TimeoutExpired:
-                pass
-        for p in self.procs.values():
-            _killpg(p.pid, signal.SIGKILL)  # also members that outlived their leader
-            try:
-                p.wait(2.0)
-            except subprocess.TimeoutExpired:
-                pass
-        self.procs.clear()
+        """SIGTERM every group, wait, then SIGKILL whatever is left; reap all.
+
+        Safe to call from two threads at once (a signal's and the demo's ``finally``): the
+        second waits for the first. Only processes not yet reaped are signalled, so a
+        process group id the system has reused is never touched.
+        """
+        with self._stop_lock:
+            with self._lock:
+                self._stopped = True
+                procs = [p for p in self.procs.values() if p.returncode is None]
+            live = [p for p in procs if p.poll() is None]
+            for p in live:
+                _killpg(p.pid, signal.SIGTERM)
+            deadline = time.time() + timeout
+            for p in live:
+                try:
+                    p.wait(max(0.0, deadline - time.time()))
+                except subprocess.TimeoutExpired:
+                    pass
+            for p in live:
+                if p.poll() is None:
+                    _killpg(p.pid, signal.SIGKILL)
+                    try:
+                        p.wait(2.0)
+                    except subprocess.TimeoutExpired:
+                        pass
+            with self._lock:
+                self.procs.clear()
 
 
 def _killpg(pgid: int, sig: int) -> None:

@@ -90,28 +90,44 @@ def write_live_run(root: str, rel: str, kind: str, rng: random.Random) -> dict[s
             "kind": kind,
             "epochs": epochs,
             "metric": metric,
-            "interval": round(rng.uniform(1.0, 2.0), 2),
+            "interval": round(rng.uniform(2.0, 3.5), 2),  # seconds per epoch: a run lasts minutes, not seconds
             "seed": rng.randrange(10**6),
             **extra,
         }
 
     if kind == "early_stop":
-        return trainer(100, patience=4, plateau_after=rng.randint(12, 25))
+        return trainer(100, patience=4, plateau_after=rng.randint(8, 15))
     if kind == "crash":
         return trainer(50, crash_at=rng.randint(6, 12))
     if kind == "stall":
         return trainer(rng.randint(5, 10), config_epochs=rng.randint(40, 60))
     if kind == "multi_stage":
-        stages = [rng.randint(20, 30), rng.randint(30, 40)]
+        stages = [rng.randint(8, 12), rng.randint(12, 18)]
         body = "".join(f"    {{**stage_base, 'epochs': {e}}},\n" for e in stages)
         with open(path, "w") as f:
             f.write(MULTI_STAGE_TEMPLATE.format(logs_dir="logs", rel=rel, init_seed=rng.randrange(10**8), stages=body))
-        return {"mode": "train", "kind": kind, "epochs": sum(stages), "metric": "mean_IoU", "interval": 1.2, "seed": rng.randrange(10**6)}
+        # The stages share one work dir: the run ends at the largest stage's epochs, not at their sum.
+        return {"mode": "train", "kind": kind, "epochs": max(stages), "stages": stages, "metric": "mean_IoU", "interval": 2.5, "seed": rng.randrange(10**6)}
     if kind == "eval":
         with open(path, "w") as f:
             f.write(config_text(rel, "BaseEvaluator", 1, "SemanticSegmentationMetric", None, rng, "logs", 100).replace("    'epochs': 1,\n", ""))
         return {"mode": "eval", "kind": kind, "interval": 1.5, "steps": 20, "seed": rng.randrange(10**6)}
-    return trainer(rng.randint(60, 120))
+    # Few epochs, each a few seconds: a live run's files stay few (the demo's folder is removed in a
+    # moment on Ctrl-C) and the slot moves on every few minutes.
+    return trainer(rng.randint(20, 40))
+
+
+def retire_run(root: str, rel: str) -> None:
+    """Remove a live run the demo wrote (config, work dir, output): the director's cleanup of old runs."""
+    parts = rel.split("/")
+    if not parts or parts[0] != "live" or any(p in ("", ".", "..") for p in parts):
+        raise ValueError(f"{rel!r}: not a live demo run")
+    for path in (os.path.join(root, "configs", *parts) + ".py", os.path.join(root, "demo_output", *parts) + ".out"):
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+    shutil.rmtree(os.path.join(root, "logs", *parts), ignore_errors=True)
 
 
 def write_plan(root: str, plan: dict[str, dict[str, Any]]) -> None:

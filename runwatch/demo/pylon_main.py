@@ -242,6 +242,14 @@ def main(argv: list[str]) -> int:
     if mode == "eval":
         return evaluate(plan, work_dir, parent, rng)
     try:
+        if plan.get("stages"):
+            # A list config, as Pylon's main.py runs it: each stage in turn, in the one work dir they
+            # share; a stage resumes from the epochs already there and trains up to its own epochs.
+            for epochs in plan["stages"]:
+                code = train({**plan, "epochs": epochs}, work_dir, parent, rng)
+                if code:
+                    return code
+            return 0
         return train(plan, work_dir, parent, rng)
     except Exception:
         traceback.print_exc()

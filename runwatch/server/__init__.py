@@ -90,6 +90,7 @@ def build_server(
     log_level: str = "warning",
     scan_in_background: bool = False,
     name: str | None = None,
+    on_signal: Callable[[], None] | None = None,
     agent_answer: Any = None,
 ) -> tuple[Any, LiveIndex, str | None]:
     """(uvicorn.Server, index, effective token); ``on_ready(url)`` is called once listening.
@@ -118,7 +119,7 @@ def build_server(
         notifier=notifier,
         agent_answer=agent_answer,
     )
-    return uvicorn_server(app, host, port, token, on_ready, log_level, notifier), index, token
+    return uvicorn_server(app, host, port, token, on_ready, log_level, notifier, on_signal), index, token
 
 
 def default_name() -> str:
@@ -135,9 +136,19 @@ def effective_token(host: str, token: str | None) -> str | None:
 
 
 def uvicorn_server(
-    app: Any, host: str, port: int, token: str | None, on_ready: Callable[[str], None] | None = None, log_level: str = "warning", notifier: Any = None
+    app: Any,
+    host: str,
+    port: int,
+    token: str | None,
+    on_ready: Callable[[str], None] | None = None,
+    log_level: str = "warning",
+    notifier: Any = None,
+    on_signal: Callable[[], None] | None = None,
 ) -> Any:
     """The uvicorn server for a dashboard app (an agent's or a hub's); ``on_ready(url)`` once listening.
+
+    ``on_signal()`` is called (once, from the signal handler: it must return at once) when
+    SIGINT/SIGTERM asks the server to stop, so that a caller stops its own work meanwhile.
 
     A ``notifier`` without a dashboard URL of its own links its messages to this server's address.
     """
@@ -164,6 +175,8 @@ def uvicorn_server(
         def handle_exit(self, sig: int, frame: Any) -> None:
             """uvicorn's signal handler, plus a deadline: stopped within FORCE_EXIT_AFTER_S whatever is blocked."""
             super().handle_exit(sig, frame)
+            if self._exit_timer is None and on_signal is not None:
+                on_signal()
             if self._exit_timer is None:
                 self._exit_timer = threading.Timer(FORCE_EXIT_AFTER_S, _force_exit, args=(sig,))
                 self._exit_timer.daemon = True
@@ -209,14 +222,18 @@ def run_server(
     polling: bool | None = None,
     on_ready: Callable[[str], None] | None = None,
     name: str | None = None,
+    on_signal: Callable[[], None] | None = None,
     agent_answer: Any = None,
 ) -> None:
     """Serve the dashboard until SIGINT/SIGTERM (uvicorn's handlers give a clean shutdown).
 
+    ``on_signal()`` is called from the signal handler as the shutdown begins (see ``uvicorn_server``);
     ``agent_answer``: answer one-shot commands over the project's agent socket (see ``create_app``)."""
     ready = announcer(f"serving {root}", host, token, open_browser, on_ready)
     # Listen at once; on a large tree the first scan fills the page in batches.
-    server, _, _ = build_server(root, host, port, token, settings, monitor, polling, ready, scan_in_background=True, name=name, agent_answer=agent_answer)
+    server, _, _ = build_server(
+        root, host, port, token, settings, monitor, polling, ready, scan_in_background=True, name=name, on_signal=on_signal, agent_answer=agent_answer
+    )
     server.run()
 
 

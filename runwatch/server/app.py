@@ -30,23 +30,10 @@ from runwatch.server.detail import run_detail
 from runwatch.server.metrics import render_metrics
 from runwatch.server.security import Guard, default_allowed_hosts
 from runwatch.server.websocket_progress import FilterError, ProgressWebSocketServer, RunFilter
-from runwatch.view_model import natural_key, score_sort_value, status_rank
+from runwatch.view_model import SORT_ALIASES, SORT_KEYS, sort_records
 
 STATIC_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "static")
 MAX_LIMIT = 10000
-SORT_KEYS = (
-    "run",
-    "cluster",
-    "status",
-    "progress_percentage",
-    "completed_epochs",
-    "total_epochs",
-    "last_update_time",
-    "start_time",
-    "eta_seconds",
-    "best",
-    "latest",
-)
 _CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self' ws: wss:; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
@@ -87,17 +74,6 @@ def _int_param(request: Request, name: str, default: int, lo: int, hi: int) -> i
     return v
 
 
-def _sort_value(rec: dict[str, Any], key: str) -> Any:
-    if key in ("best", "latest"):  # better first, whatever the metric's direction (as on the page)
-        return score_sort_value(rec, key)
-    if key == "status":  # problems first (view_model.STATUS_ORDER, as on the page and in the CLI)
-        return status_rank(rec.get("status"))
-    if key in ("run", "cluster"):
-        v = rec.get(key)
-        return natural_key(v) if isinstance(v, str) else None
-    return rec.get(key)
-
-
 def select_runs(records: list[dict[str, Any]], request: Request) -> tuple[list[dict[str, Any]], int]:
     """Filter (status, q, prefix, cluster), sort (``sort=key`` or ``-key``; None last) and paginate."""
     try:
@@ -113,16 +89,13 @@ def select_runs(records: list[dict[str, Any]], request: Request) -> tuple[list[d
         if unknown:
             raise BadRequest(f"unknown reason {', '.join(unknown)}; known: {', '.join(REASONS)}")
         rows = [r for r in rows if r.get("reason") in reasons]
+    # The one sort of every surface (view_model.sort_records): ``key`` ascending, ``-key`` descending.
     sort = request.query_params.get("sort") or "run"
     desc = sort.startswith("-")
     key = sort.lstrip("-")
-    if key not in SORT_KEYS:
+    if key not in SORT_KEYS and key not in SORT_ALIASES:
         raise BadRequest(f"sort must be one of {', '.join(SORT_KEYS)} (prefix '-' for descending), got {sort!r}")
-    present = [r for r in rows if _sort_value(r, key) is not None]
-    missing = [r for r in rows if _sort_value(r, key) is None]
-    present.sort(key=lambda r: (_sort_value(r, key), natural_key(r.get("run") or "")), reverse=desc)
-    missing.sort(key=lambda r: natural_key(r.get("run") or ""))
-    rows = present + missing
+    rows = sort_records(rows, key, desc)
     offset = _int_param(request, "offset", 0, 0, 10**9)
     limit = _int_param(request, "limit", 1000, 0, MAX_LIMIT)
     return rows[offset : offset + limit], len(rows)

@@ -8,7 +8,8 @@ task, so one that stops reading only fills its own queue: it is then resynced
 the others never wait for it.
 
 Messages (server -> client), all JSON objects with a ``type``:
-  snapshot  {seq, runs: [record...], summary, filter, status_order}   (runwatch.view_model: records, summary, order)
+  snapshot  {seq, runs: [record...], summary, filter, status_order, status_labels, reason_labels, sort_keys, ...}
+            (runwatch.view_model: records, summary, order, the words shown and the one sort: view_model.labels())
   delta     {seq, added: [record...], changed: [record...], removed: [id...], summary}
   heartbeat {seq, time}          seq = the newest delta sent to anyone
   pong, error {message}
@@ -33,7 +34,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from runwatch import json_out
 from runwatch.live.index import Delta, LiveIndex
 from runwatch.run_status.rules import STATUSES
-from runwatch.view_model import STATUS_ORDER
+from runwatch.view_model import labels
 
 log = logging.getLogger("runwatch.server")
 
@@ -320,7 +321,7 @@ class ProgressWebSocketServer:
         seq, records = self.index.records()
         summary = self.index.summary()
         runs = [r for r in records if flt.matches(r)] if not flt.is_empty else records
-        return seq, _encode({"type": "snapshot", "seq": seq, "runs": runs, "summary": summary, "filter": flt.to_dict(), "status_order": STATUS_ORDER})
+        return seq, _encode({"type": "snapshot", "seq": seq, "runs": runs, "summary": summary, "filter": flt.to_dict(), **labels()})
 
 
 async def _stop_task(task: asyncio.Task[None] | None, timeout: float = 2.0) -> None:

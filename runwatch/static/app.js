@@ -8,10 +8,13 @@
 "use strict";
 
 (function () {
-  // The statuses in the server's order (problems first: runwatch.view_model.STATUS_ORDER),
-  // from the snapshot: the status chips and "sort by status" follow it.
+  // What the server's view model defines once (runwatch.view_model.labels()), from the snapshot:
+  // the statuses in order (problems first: the status chips and "sort by status" follow it), the
+  // words shown for a status and a reason, the reason of a run that never started, and the sort keys.
   let STATUSES = [];
-  const REASON_LABEL = { never_started: "not started", config_error: "config error", node_failure: "node failure", oom: "out of memory" };
+  let LABELS = { status_labels: {}, reason_labels: {}, not_started_reason: "never_started", not_started_label: "not started", sort_keys: {} };
+  // The REST API's older sort names (record fields) in a bookmarked URL: the same keys.
+  const SORT_ALIASES = { progress_percentage: "progress", last_update_time: "updated", eta_seconds: "eta", completed_epochs: "epochs", start_time: "started", runner_type: "kind" };
   const ROW_H = 30;
   const OVERSCAN = 8;
 
@@ -105,8 +108,11 @@
     const i = (run || "").lastIndexOf("/");
     return i < 0 ? (run || "") : run.slice(i + 1);
   }
-  function reasonOf(r) { return r.reason || (r.status === "failed" && !r.last_update_time && !r.completed_epochs && r.error_message && /never launched/.test(r.error_message) ? "never_started" : null); }
-  function reasonLabel(reason) { return reason ? (REASON_LABEL[reason] || reason.replace(/_/g, " ")) : ""; }
+  function reasonOf(r) { return r.reason || null; }
+  function reasonLabel(reason) { return reason ? (LABELS.reason_labels[reason] || reason.replace(/_/g, " ")) : ""; }
+  function statusLabel(st) { return LABELS.status_labels[st] || st; }
+  // A failed run that never started (the record's not_started): its status stays "failed", but it reads apart from a crash.
+  function notStarted(r) { return !!r.not_started; }
   // The main metric of a record: its name, direction, best and latest values.
   // The record's main_score is the server's one definition (runwatch.view_model.main_score).
   function mainOf(r) {
@@ -120,6 +126,8 @@
 
   const collator = new Intl.Collator(undefined, { numeric: true });  // one instance: localeCompare with options is slow
 
+  // The one sort (runwatch.view_model.sort_value / sort_records): the same keys, record fields and
+  // default directions (the snapshot's sort_keys); missing values last; ties by run name.
   function sortValue(r, key) {
     if (key === "best" || key === "latest") {
       // "Better first": higher-is-better values sort descending, lower-is-better ascending.
@@ -129,9 +137,12 @@
       return m.dir < 0 ? v : -v;
     }
     if (key === "status") { const i = STATUSES.indexOf(r.status); return i < 0 ? STATUSES.length : i; }
-    if (key === "last_update_time") return r.last_update_time || null;
-    return r[key];
+    const spec = LABELS.sort_keys[key];
+    const v = r[spec ? spec.field : key];
+    if (typeof v === "string") return v;
+    return typeof v === "number" && isFinite(v) ? v : null;
   }
+  function defaultDesc(key) { const spec = LABELS.sort_keys[key]; return !!(spec && spec.descending); }
   function compare(a, b) {
     const k = state.sortKey;
     const va = sortValue(a, k), vb = sortValue(b, k);
@@ -139,9 +150,9 @@
     if (na && nb) return collator.compare(a.run || "", b.run || "");
     if (na) return 1;   // missing values last, whatever the direction
     if (nb) return -1;
-    let c = typeof va === "string" ? collator.compare(va, vb) : va - vb;
-    if (c === 0) c = collator.compare(a.run || "", b.run || "");
-    return state.sortDesc ? -c : c;
+    const c = typeof va === "string" ? collator.compare(va, vb) : va - vb;
+    if (c !== 0) return state.sortDesc ? -c : c;
+    return collator.compare(a.run || "", b.run || "");  // ties by name, in either direction (as view_model.sort_records)
   }
   function visible(r) {
     if (state.statusFilter.size && !state.statusFilter.has(r.status)) return false;
@@ -150,7 +161,9 @@
     if (state.q && !(r.run || "").toLowerCase().includes(state.q) && !(r.reason || "").includes(state.q)) return false;
     return true;
   }
+  function itemKey(item) { return item ? (item.id !== undefined ? "r" + item.id : "g" + item.group) : null; }
   function rebuildView() {
+    const atCursor = itemKey(state.view[state.cursor]);  // the highlight stays on its run (or nowhere) when rows move
     const rows = [];
     for (const r of state.runs.values()) if (visible(r)) rows.push(r);
     rows.sort(compare);
@@ -166,8 +179,9 @@
       for (const name of names) {
         const members = groups.get(name);
         const counts = {};
-        for (const r of members) counts[r.status] = (counts[r.status] || 0) + 1;
-        view.push({ group: name, n: members.length, counts });
+        let never = 0;
+        for (const r of members) { counts[r.status] = (counts[r.status] || 0) + 1; if (notStarted(r)) never++; }
+        view.push({ group: name, n: members.length, counts, never });
         if (!state.collapsed.has(name)) for (const r of members) view.push(r);
       }
     } else {
@@ -178,6 +192,11 @@
     view.forEach((item, i) => { if (item.id !== undefined) state.viewIndex.set(item.id, i); });
     state.shown = rows.length;
     state.viewDirty = false;
+    // The progress labels all as wide as the widest (in ch of tabular figures, one spare): bars of one length.
+    let widest = 3;
+    for (const r of rows) widest = Math.max(widest, progressText(r).length);
+    document.documentElement.style.setProperty("--ptext-w", widest + 1 + "ch");
+    if (atCursor !== null) state.cursor = view.findIndex((item) => itemKey(item) === atCursor);
     if (state.cursor >= view.length) state.cursor = view.length - 1;
   }
 
@@ -205,6 +224,7 @@
     const sort = p.get("sort") || "run";
     state.sortDesc = sort.startsWith("-");
     state.sortKey = sort.replace(/^-/, "") || "run";
+    state.sortKey = SORT_ALIASES[state.sortKey] || state.sortKey;
     state.group = p.get("group") !== "0";
     $("search").value = p.get("q") || "";
     $("group").checked = state.group;
@@ -225,7 +245,21 @@
     if (state.viewDirty) rebuildView();
     renderSummary();
     renderRows();
+    renderOffList();
     writeUrl();
+  }
+
+  // The open run left the list (a filter it no longer matches): the panel says so, and no other row is highlighted.
+  function renderOffList() {
+    const head = $("d-head");
+    if (!head || !state.openId) return;
+    let note = $("d-offlist");
+    const off = state.runs.has(state.openId) && !(state.viewIndex && state.viewIndex.has(state.openId));
+    if (!off) { if (note) note.remove(); return; }
+    const r = state.runs.get(state.openId);
+    const text = "Not in the list: this run is now " + statusLabel(r.status) + (reasonOf(r) ? " (" + reasonLabel(reasonOf(r)) + ")" : "") + ", which the filter or search hides.";
+    if (!note) { note = h("p", { id: "d-offlist", class: "offlist" }); head.prepend(note); }
+    if (note.textContent !== text) note.textContent = text;
   }
 
   function renderSummary() {
@@ -233,7 +267,7 @@
     const counts = $("counts");
     counts.textContent = "";
     const all = h("button", { class: "count all" + (state.statusFilter.size ? "" : " active"), type: "button",
-      onclick: () => { state.statusFilter.clear(); schedule(true); } },
+      onclick: () => { state.statusFilter.clear(); clearNotStartedPick(); schedule(true); } },
       h("span", { class: "n", text: sm ? String(sm.total) : "–" }), " all");
     counts.appendChild(all);
     for (const st of STATUSES) {
@@ -243,12 +277,26 @@
         "data-status": st, title: "Show only " + st + " runs (shift-click to add)", "aria-pressed": state.statusFilter.has(st) ? "true" : "false",
         onclick: (ev) => {
           if (ev.shiftKey) { state.statusFilter.has(st) ? state.statusFilter.delete(st) : state.statusFilter.add(st); }
-          else if (state.statusFilter.size === 1 && state.statusFilter.has(st)) state.statusFilter.clear();
-          else { state.statusFilter.clear(); state.statusFilter.add(st); }
+          else if (state.statusFilter.size === 1 && state.statusFilter.has(st) && !clearNotStartedPick()) state.statusFilter.clear();
+          else { state.statusFilter.clear(); state.statusFilter.add(st); clearNotStartedPick(); }
           schedule(true);
         },
-      }, h("span", { class: "dot" }), h("span", { class: "n", text: String(n) }), " " + st);
+      }, h("span", { class: "dot" }), h("span", { class: "n", text: String(n) }), " " + statusLabel(st));
       counts.appendChild(b);
+      const never = st === "failed" && sm ? (sm.not_started || 0) : 0;
+      if (never) {  // the failed runs that never started, counted apart: nothing broke there
+        const why = LABELS.not_started_reason;
+        const on = state.statusFilter.size === 1 && state.statusFilter.has("failed") && state.reasonFilter.size === 1 && state.reasonFilter.has(why);
+        counts.appendChild(h("button", {
+          class: "count not-started" + (on ? " active" : ""), type: "button", "data-count": "not-started", "aria-pressed": on ? "true" : "false",
+          title: "Of the failed runs, " + never + " never started (launch them again); the others broke",
+          onclick: () => {
+            state.statusFilter.clear(); state.reasonFilter.clear();
+            if (!on) { state.statusFilter.add("failed"); state.reasonFilter.add(why); }
+            schedule(true);
+          },
+        }, h("span", { class: "n", text: String(never) }), " " + LABELS.not_started_label));
+      }
     }
     renderReasons();
     if (sm) {
@@ -267,6 +315,13 @@
       el.classList.toggle("desc", el.dataset.sort === state.sortKey && state.sortDesc);
       el.setAttribute("aria-sort", el.dataset.sort !== state.sortKey ? "none" : state.sortDesc ? "descending" : "ascending");
     }
+  }
+
+  // The "not started" count is a status and a reason at once: a status chip or "all" clicked after it drops its reason.
+  function clearNotStartedPick() {
+    const picked = state.reasonFilter.size === 1 && state.reasonFilter.has(LABELS.not_started_reason);
+    if (picked) state.reasonFilter.clear();
+    return picked;
   }
 
   // Reason chips (why a run is failed, stuck...): present reasons only, click to filter.
@@ -327,7 +382,10 @@
     el.setAttribute("aria-expanded", state.collapsed.has(g.group) ? "false" : "true");
     el.textContent = "";
     const chips = h("span", { class: "chips" });
-    for (const st of STATUSES) if (g.counts[st]) chips.appendChild(h("span", { class: "chip st-" + st, text: g.counts[st] + " " + st }));
+    for (const st of STATUSES) {
+      if (g.counts[st]) chips.appendChild(h("span", { class: "chip st-" + st, text: g.counts[st] + " " + statusLabel(st) }));
+      if (st === "failed" && g.never) chips.appendChild(h("span", { class: "chip not-started", text: g.never + " " + LABELS.not_started_label }));
+    }
     el.appendChild(h("div", { class: "c-group" }, h("span", { class: "caret", text: state.collapsed.has(g.group) ? "▸" : "▾" }),
       h("span", { class: "gname", text: groupLabel(g.group) }), h("span", { class: "gcount", text: " " + plural(g.n, "run") }), chips));
   }
@@ -343,37 +401,38 @@
     let t = r.total_epochs ? r.completed_epochs + "/" + r.total_epochs : String(r.completed_epochs);
     if (r.early_stopped) t += " ES";
     const ip = r.in_progress;
-    if (ip && r.status === "running" && ip.iterations) t += " +" + Math.min(100, Math.round(100 * ip.iteration / ip.iterations)) + "%";
+    const share = ip && r.status === "running" && ip.iterations ? Math.min(100, Math.round(100 * ip.iteration / ip.iterations)) : 0;
+    if (share > 0) t += " +" + share + "%";  // "+0%" says nothing: the epoch has just begun
     return t;
   }
 
   function fillRunRow(el, r, i) {
-    el.className = "row run st-" + r.status + (r.id === state.openId ? " open" : "") + (i === state.cursor ? " cursor" : "");
+    el.className = "row run st-" + r.status + (notStarted(r) ? " not-started" : "") + (r.id === state.openId ? " open" : "") + (i === state.cursor ? " cursor" : "");
     el.setAttribute("data-id", r.id);
     el.setAttribute("data-run", r.run || "");
     el.removeAttribute("data-group");
     el.removeAttribute("aria-expanded");
     el.textContent = "";
-    const pct = Math.max(0, Math.min(100, r.progress_percentage || 0));
+    const pct = Math.max(0, Math.min(100, r.progress_shown ?? r.progress_percentage ?? 0));  // view_model.run_percentage, as the CLI's bar
     const m = mainOf(r);
     const p = r.process_info;
     const nWarn = (r.warnings || []).length;
-    const err = r.error_message || r.error_line;
+    const err = notStarted(r) ? null : r.error_text;  // not started is no error: the reason says it
     const why = reasonOf(r);
     let kind = r.runner_type === "evaluator" ? "eval" : r.runner_type === "multi_stage" ? "multi-stage" : null;
     if (r.runner_type === "multi_stage" && r.stages && r.stages.length)
       kind = r.current_stage !== null && r.current_stage !== undefined ? "stage " + (r.current_stage + 1) + "/" + r.stages.length : r.stages.length + " stages";
     el.appendChild(h("div", { class: "c-run", title: r.run }, state.group ? leafOf(r.run) : r.run,
       kind ? h("span", { class: "kind", text: kind }) : null));
-    el.appendChild(h("div", { class: "c-status" }, h("span", { class: "badge st-" + r.status, text: r.status }),
+    el.appendChild(h("div", { class: "c-status" }, h("span", { class: "badge st-" + r.status + (notStarted(r) ? " not-started" : ""), text: statusLabel(r.status) }),
       why && r.status !== "running" && r.status !== "finished" ? h("span", { class: "reason r-" + why, text: reasonLabel(why), title: r.reason_detail || reasonLabel(why) }) : null));
-    el.appendChild(h("div", { class: "c-progress", title: pct.toFixed(1) + "%" + (r.early_stopped ? " (early stopped)" : "") },
+    el.appendChild(h("div", { class: "c-progress", title: pct.toFixed(1) + "%" + (r.early_stopped ? " (early stopped)" : "") + (progressText(r).includes("+") ? " · +N%: share of the current epoch done" : "") },
       h("div", { class: "bar" }, h("div", { class: "fill st-" + r.status, style: "width:" + pct + "%" })),
       h("span", { class: "ptext", text: progressText(r) })));
     el.appendChild(scoreCell(m, "best"));
     el.appendChild(scoreCell(m, "latest"));
     el.appendChild(h("div", { class: "c-eta" }, r.eta_seconds ? fmtDur(r.eta_seconds) : ""));
-    el.appendChild(h("div", { class: "c-updated", title: fmtTime(r.last_update_time) }, fmtAgo(r.last_update_time)));
+    el.appendChild(h("div", { class: "c-updated", title: fmtTime(r.updated) }, fmtAgo(r.updated)));
     el.appendChild(h("div", { class: "c-proc", title: p ? p.cmd : "" }, p ? (p.server || "local") + ":" + (p.job_id ? "job" + p.job_id : p.pid) : ""));
     el.appendChild(h("div", { class: "c-warn", title: [err].concat(r.warnings || []).filter(Boolean).join("\n") },
       err ? h("span", { class: "err", text: "✗" }) : null, nWarn ? h("span", { class: "warn", text: "⚠" + nWarn }) : null));
@@ -457,6 +516,7 @@
         STATUSES = m.status_order;
         for (const st of [...state.statusFilter]) if (!STATUSES.includes(st)) state.statusFilter.delete(st);
       }
+      for (const k of Object.keys(LABELS)) if (m[k] !== undefined && m[k] !== null) LABELS[k] = m[k];
       state.runs.clear();
       for (const r of m.runs) upsert(r);
       state.seq = m.seq;
@@ -597,21 +657,23 @@
     const r = state.runs.get(state.openId);
     if (!head || !r) return;
     head.textContent = "";
-    const pct = Math.min(100, r.progress_percentage || 0);
+    const pct = Math.min(100, r.progress_shown ?? r.progress_percentage ?? 0);
     const why = reasonOf(r);
     head.appendChild(h("div", { class: "d-status" },
-      h("span", { class: "badge st-" + r.status, text: r.status }),
+      h("span", { class: "badge st-" + r.status + (notStarted(r) ? " not-started" : ""), text: statusLabel(r.status) }),
       why && r.status !== "running" && r.status !== "finished" ? h("span", { class: "reason r-" + why, text: reasonLabel(why) }) : null,
       h("div", { class: "bar big" }, h("div", { class: "fill st-" + r.status, style: "width:" + pct + "%" })),
       h("span", { class: "ptext", id: "d-progress", text: r.completed_epochs + (r.total_epochs ? "/" + r.total_epochs : "") + " epochs · " + pct.toFixed(1) + "%" })));
-    if (r.reason_detail) head.appendChild(h("p", { class: "reason-detail", text: r.reason_detail }));
-    const err = r.error_message || r.error_line;
+    // The reason's words and the error, each once (view_model.run_record: reason_text leaves out what error_text says).
+    if (r.reason_text) head.appendChild(h("p", { class: "reason-detail", text: r.reason_text }));
+    const err = r.error_text;
     if (err) head.appendChild(h("pre", { class: "error-box", text: err + (r.error_source ? "\n(from " + r.error_source + ")" : "") }));
     if (r.warnings && r.warnings.length) {
       const ul = h("ul", { class: "warnings" });
       for (const w of r.warnings) ul.appendChild(h("li", { text: w }));
       head.appendChild(ul);
     }
+    renderOffList();
   }
 
   function renderDetail(d) {
@@ -644,7 +706,7 @@
       kv("in this epoch", ip && ip.iterations ? (ip.phase || "iteration") + " " + ip.iteration + "/" + ip.iterations : null),
       kv("sessions", (Array.isArray(d.sessions) ? d.sessions.length : d.sessions) > 1 ? (Array.isArray(d.sessions) ? d.sessions.length : d.sessions) + " (resumed)" : null),
       kv("started", fmtTime(d.start_time)),
-      kv("last update", d.last_update_time ? fmtTime(d.last_update_time) + " (" + fmtAgo(d.last_update_time) + ")" : "never"),
+      kv("last update", d.updated ? fmtTime(d.updated) + " (" + fmtAgo(d.updated) + ")" : "never"),
       kv("ETA", d.eta_seconds ? fmtDur(d.eta_seconds) : null),
       kv("process", p ? (p.server || "local") + " pid " + p.pid + (p.job_id ? " job " + p.job_id : "") + " · " + p.user : null),
       kv("config", d.config, "path"),
@@ -673,8 +735,9 @@
       t.appendChild(tb);
       b.appendChild(h("section", { class: "score-table" }, h("h3", { text: isEval ? "Evaluation scores" : "Best scores" + (bestAt ? " (epoch " + bestAt + ")" : "") }), t));
     }
-    if (Array.isArray(d.output_tail) && d.output_tail.length) {
-      b.appendChild(h("section", null, h("h3", { text: "The run's own output (last " + plural(d.output_tail.length, "line") + ")" }), h("pre", { class: "log", text: d.output_tail.join("\n") })));
+    // The detail's output_tail: none when it is the log shown below (view_model.run_detail).
+    if (Array.isArray(det.output_tail) && det.output_tail.length) {
+      b.appendChild(h("section", null, h("h3", { text: "The run's own output (last " + plural(det.output_tail.length, "line") + ")" }), h("pre", { class: "log", text: det.output_tail.join("\n") })));
     }
     if (det.log_tail) {
       const pre = h("pre", { class: "log", text: det.log_tail.lines.join("\n") });
@@ -838,7 +901,7 @@
       const sortBy = () => {
         const k = el.dataset.sort;
         if (state.sortKey === k) state.sortDesc = !state.sortDesc;
-        else { state.sortKey = k; state.sortDesc = !["run", "status", "eta_seconds", "best", "latest"].includes(k); }
+        else { state.sortKey = k; state.sortDesc = defaultDesc(k); }
         schedule(true);
       };
       el.addEventListener("click", sortBy);
@@ -917,6 +980,7 @@
   }
 
   window.runwatch = state;  // for debugging and browser tests
+  Object.defineProperty(state, "sortKeys", { get: () => LABELS.sort_keys });  // the one sort's keys, from the snapshot
   // Feeds a protocol message as if it came from the socket (browser tests measure rendering with it).
   window.runwatchFeed = (m) => onMessage({ data: JSON.stringify(m) });
   init();
