@@ -89,13 +89,15 @@ class Settings:
     validation_scores_file: str = "validation_scores.json"
     evaluation_scores_file: str = "evaluation_scores.json"
     # Seconds of silence after which a run without stronger evidence is stalled. None
-    # (the default): adaptive, from the run's own epoch rhythm (see docs/status.md).
+    # (the default): adaptive, from the run's own rhythm (see docs/status.md).
     sleep_time: int | None = None
     outdated_days: int = 30
-    # The adaptive limit: stall_factor x the median of recent epoch intervals, at least
-    # stall_floor seconds; stall_default seconds while a run has no rhythm yet.
+    # The adaptive limit: stall_factor x the run's finest rhythm (its log's pace of progress
+    # lines, else the median of recent epoch intervals), and 1.5x the longest pause it has had
+    # at the same place before, at least stall_floor seconds; stall_default seconds while a
+    # run has no rhythm yet.
     stall_factor: float = 5.0
-    stall_floor: int = 600
+    stall_floor: int = 60
     stall_default: int = 3600
     # Regexes of a clean end-of-training line at a log's end (Pylon's early-stop line).
     log_end_patterns: tuple[str, ...] = (r"Training stopped early at epoch \d+",)
@@ -125,6 +127,9 @@ class Settings:
     slurm: bool = False
     slurm_all_users: bool = False
     ssh_timeout: float = 10.0
+    # This project's runs run on this machine only: a Pylon run whose process this machine's
+    # lookup does not find has exited (now, not after its silence limit).
+    runs_local: bool = False
     # Extra regexes with a named group "config" matching other launchers' command lines.
     launcher_patterns: tuple[str, ...] = ()
     # Read configs by running them in a time-limited subprocess (for configs that compute
@@ -195,7 +200,7 @@ _CACHE_DIRS: dict[tuple[str, str], Path] = STATE.table("settings.cache_dirs", la
 _TUPLE_FIELDS = {f.name for f in fields(Settings) if f.type.startswith("tuple")}
 _INT_FIELDS = {"sleep_time", "outdated_days", "workers", "stall_floor", "stall_default", "compare_cache_mb", "compare_disk_cache_mb"}
 _FLOAT_FIELDS = {"stall_factor"}
-_BOOL_FIELDS = {"slurm", "slurm_all_users", "exec_configs", "tmux_output", "watch_finished_epochs", "kernel_watches"}
+_BOOL_FIELDS = {"runs_local", "slurm", "slurm_all_users", "exec_configs", "tmux_output", "watch_finished_epochs", "kernel_watches"}
 _ALIASES = {
     "configs_root": "configs_dir",
     "logs_root": "logs_dir",

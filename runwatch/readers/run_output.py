@@ -399,3 +399,13 @@ def find_output(
     if output_globs:
         return from_globs(root, output_globs, config_rel, work_dir)
     return None
+
+
+def tmux_session_of(config_rel: str, configs_dir: str) -> str | None:
+    """The tmux session on this machine that was started to run this config (its pane's start command
+    names it, as Pylon's launcher starts each job), or None: evidence that the run ran here."""
+    pattern = _config_pattern(configs_dir, config_rel)
+    for session, text in _TMUX.panes():
+        if pattern.search(text.split("\n", 1)[0]):
+            return session
+    return None

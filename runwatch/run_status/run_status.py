@@ -8,6 +8,7 @@ takes a batch down: whatever goes wrong becomes that run's error message.
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import logging
 import os
@@ -219,6 +220,8 @@ def evaluate_run(
         config_error=config_error,
         sleep_time=sleep_time,
         outdated_days=outdated_days,
+        # Pylon runs are found by their command line: with runs_local, none here means none at all.
+        matched_here=getattr(run.layout, "name", None) == "pylon",
     )
     if verdict_out is not None:
         verdict_out.append((verdict, details.newest_log if details is not None else None))
@@ -228,6 +231,19 @@ def evaluate_run(
         path = w.split(": cannot read the log", 1)[0]
         if not any(x.startswith(path + ":") for x in progress.warnings or ()):
             progress.add_warning(w)
+    if status in ("finished", "outdated") and not complete:
+        # Finished by how it ended (a clean end on an epoch boundary): its total is what it ran.
+        progress = dataclasses.replace(
+            progress,
+            total_epochs=progress.total_epochs or progress.completed_epochs,
+            total_steps=progress.total_steps or progress.completed_steps,
+            progress_percentage=100.0,
+            warnings=[w for w in progress.warnings or [] if "total epochs unknown" not in w and "total unknown" not in w] or None,
+        )
+    if verdict.error_line is not None and progress.error_message is None:
+        # The plan's error_message holds the exception wherever it was found (the log, the run's output);
+        # a copy: the tracker's cached progress must not keep an error its files do not hold.
+        progress = dataclasses.replace(progress, error_message=verdict.error_line)
     if process_errors and status in ("failed", "queued"):
         for source, err in sorted(process_errors.items()):
             if source.endswith(":gpu"):  # GPU details missing, processes still seen
