@@ -19,6 +19,7 @@ import re
 from typing import Any
 
 from runwatch.readers.launch_config import CONFIG_JSON
+from runwatch.readers.safe_open import read_regular
 from runwatch.state import STATE
 
 MAX_SHOWN = 5
@@ -195,11 +196,8 @@ def _loader(root: str, configs_dir: str) -> Any:
 
 def _compare(config_path: str, record: str, root: str, configs_dir: str) -> list[str] | None:
     try:
-        with open(record, "rb") as f:
-            data = f.read(_MAX_BYTES + 1)
+        data = read_regular(record, _MAX_BYTES)  # a regular file in the project, at most _MAX_BYTES
     except OSError:
-        return None
-    if len(data) > _MAX_BYTES:
         return None
     launch = launch_value(data.decode("utf-8", errors="replace"))
     if launch is _SKIP or not isinstance(launch, dict):
