@@ -7,7 +7,9 @@ lets labs with other frameworks rename the pieces instead of forking the tool.
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -18,6 +20,10 @@ from cachetools import LRUCache
 from runwatch.state import STATE
 
 SETTINGS_FILE = "runwatch.toml"
+
+
+# Every token runwatch takes (``--token``, ``collector_token``) has at least this many characters.
+MIN_TOKEN_LENGTH = 16
 
 
 class SettingsError(ValueError):
@@ -83,23 +89,28 @@ class Settings:
     validation_scores_file: str = "validation_scores.json"
     evaluation_scores_file: str = "evaluation_scores.json"
     # Seconds of silence after which a run without stronger evidence is stalled. None
-    # (the default): adaptive, from the run's own epoch rhythm (see docs/status.md).
+    # (the default): adaptive, from the run's own rhythm (see docs/status.md).
     sleep_time: int | None = None
     outdated_days: int = 30
-    # The adaptive limit: stall_factor x the median of recent epoch intervals, at least
-    # stall_floor seconds; stall_default seconds while a run has no rhythm yet.
+    # The adaptive limit: stall_factor x the run's finest rhythm (its log's pace of progress
+    # lines, else the median of recent epoch intervals), and 1.5x the longest pause it has had
+    # at the same place before, at least stall_floor seconds; stall_default seconds while a
+    # run has no rhythm yet.
     stall_factor: float = 5.0
-    stall_floor: int = 600
+    stall_floor: int = 60
     stall_default: int = 3600
     # Regexes of a clean end-of-training line at a log's end (Pylon's early-stop line).
     log_end_patterns: tuple[str, ...] = (r"Training stopped early at epoch \d+",)
     # Where else runs' output lands, with {run} / {work_dir} / {name} placeholders
     # (relative to the project root), e.g. "slurm_out/{name}-*.out".
     output_globs: tuple[str, ...] = ()
+    # Folders outside the project that run files may be symbolic links into (a logs/ folder on a
+    # scratch disk), absolute or relative to the root; any other link out of the project is refused.
+    link_targets: tuple[str, ...] = ()
     # Look for a crashed run's traceback in this machine's tmux panes.
     tmux_output: bool = True
     # Bearer token of the collector endpoint of `runwatch serve` (POST /api/collector);
-    # empty: the endpoint is off.
+    # empty: the endpoint is off. At least 16 printable characters, like --token.
     collector_token: str = ""
     # progress.json policy: "off" (write nothing: runwatch never touches a trainer's files;
     # its own record is in its store) or "missing" (create the trainer's 4-field file where a
@@ -116,6 +127,9 @@ class Settings:
     slurm: bool = False
     slurm_all_users: bool = False
     ssh_timeout: float = 10.0
+    # This project's runs run on this machine only: a Pylon run whose process this machine's
+    # lookup does not find has exited (now, not after its silence limit).
+    runs_local: bool = False
     # Extra regexes with a named group "config" matching other launchers' command lines.
     launcher_patterns: tuple[str, ...] = ()
     # Read configs by running them in a time-limited subprocess (for configs that compute
@@ -186,7 +200,7 @@ _CACHE_DIRS: LRUCache[tuple[str, str], Path] = STATE.table("settings.cache_dirs"
 _TUPLE_FIELDS = {f.name for f in fields(Settings) if f.type.startswith("tuple")}
 _INT_FIELDS = {"sleep_time", "outdated_days", "workers", "stall_floor", "stall_default", "compare_cache_mb", "compare_disk_cache_mb"}
 _FLOAT_FIELDS = {"stall_factor"}
-_BOOL_FIELDS = {"slurm", "slurm_all_users", "exec_configs", "tmux_output", "watch_finished_epochs", "kernel_watches"}
+_BOOL_FIELDS = {"runs_local", "slurm", "slurm_all_users", "exec_configs", "tmux_output", "watch_finished_epochs", "kernel_watches"}
 _ALIASES = {
     "configs_root": "configs_dir",
     "logs_root": "logs_dir",
@@ -204,6 +218,25 @@ def find_settings_file(root: str | os.PathLike[str]) -> tuple[Path, bool] | None
     if py.is_file():
         return py, True
     return None
+
+
+def _read_settings_file(path: str, max_bytes: int = 1024 * 1024) -> bytes:
+    """The settings file's bytes: a regular file of at most 1 MiB, opened non-blocking.
+
+    (``readers.safe_open`` is a layer above: this is its check, kept small, for the one
+    file the settings layer reads.)
+    """
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise OSError(errno.EINVAL, "not a regular file; not read", path)
+        data = os.read(fd, max_bytes + 1)
+    finally:
+        os.close(fd)
+    if len(data) > max_bytes:
+        raise OSError(errno.EFBIG, f"larger than {max_bytes} bytes; not read", path)
+    return data
 
 
 # The values ``layout`` may take: "auto" and every layout of the registry (runwatch.layouts, which
@@ -228,9 +261,8 @@ def load_settings(root: str | os.PathLike[str] = ".", **overrides: Any) -> Setti
     if found is not None:
         path, is_pyproject = found
         try:
-            with open(path, "rb") as f:
-                data = tomllib.load(f)
-        except (OSError, tomllib.TOMLDecodeError) as e:
+            data = tomllib.loads(_read_settings_file(str(path)).decode("utf-8"))
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError) as e:
             raise SettingsError(f"{path}: cannot read settings: {e}") from e
         if is_pyproject:
             data = data.get("tool", {}).get("runwatch", {})
@@ -267,6 +299,10 @@ def _validate(data: dict[str, Any], path: Path) -> dict[str, Any]:
             value = float(value)
         elif name == "collector_token" and not isinstance(value, str):
             raise SettingsError(f"{path}: setting {key!r} must be a string, got {value!r}")
+        elif name == "collector_token" and value and (len(value) < MIN_TOKEN_LENGTH or not all("!" <= c <= "~" for c in value)):
+            raise SettingsError(
+                f"{path}: setting {key!r} must be at least {MIN_TOKEN_LENGTH} printable characters without spaces (it guards the collector), got {len(value)}"
+            )
         elif name in _BOOL_FIELDS:
             if not isinstance(value, bool):
                 raise SettingsError(f"{path}: setting {key!r} must be true or false, got {value!r}")

@@ -30,13 +30,13 @@ DESCRIPTIONS: dict[str, str] = {
     "evaluator_log_pattern": "Glob of an evaluator's log files.",
     "validation_scores_file": 'The per-epoch scores file of a trainer (`{"aggregated": ..., "per_datapoint": ...}`).',
     "evaluation_scores_file": "The scores file of an evaluator; its presence (non-empty, parseable) means done.",
-    "sleep_time": "Unset (the default): a run's status comes from evidence (its process, Slurm job, log end, output) and a run without any is judged stalled against its own epoch rhythm (see status.md). A number: seconds of silence after which such a run counts as stalled, the fixed rule of older versions (the lab's agents use 180).",
+    "sleep_time": "Unset (the default): a run's status comes from evidence (its process, Slurm job, log end, output) and a run without any is judged stalled against its own rhythm (its log's pace and the pauses it has had, else its epochs; see status.md). A number: seconds of silence after which such a run counts as stalled, the fixed rule of older versions (the lab's agents use 180).",
     "outdated_days": "Days after which a complete run counts as outdated (the lab's agents use 120).",
     "ssh_servers": "SSH servers (`user@host[:port]`) to ask for the processes behind runs (stuck vs failed).",
     "slurm": "Also ask Slurm (`squeue`, and `sacct` for ended jobs) for the jobs behind the runs' configs.",
     "slurm_all_users": "Ask `squeue` for everyone's jobs, not only yours.",
-    "stall_floor": "The least silence, in seconds, the adaptive stall limit allows, however fast a run's epochs come.",
-    "stall_default": "The silence limit, in seconds, for a run that has no rhythm of epochs yet to measure.",
+    "stall_floor": "The least silence, in seconds, the adaptive stall limit allows, however fast a run's log lines or epochs come (a minute: a dead run reads dead within about that).",
+    "stall_default": "The silence limit, in seconds, for a run that has no rhythm yet to measure (no timed progress lines, fewer than two epochs).",
     "ssh_timeout": 'Seconds an SSH server has to answer before it counts as unreachable (never as "no process").',
 }
 

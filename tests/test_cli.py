@@ -57,7 +57,7 @@ def test_table_shows_every_run_and_a_summary(tree) -> None:
         assert e.rel in r.stdout
     header = r.stdout.splitlines()[0].split()
     assert header[:3] == ["run", "kind", "status"] and "progress" in header  # a reason column may follow the status
-    summary = r.stdout.strip().splitlines()[-1]
+    summary = next(line for line in reversed(r.stdout.strip().splitlines()) if " runs · " in line or line.endswith(" runs"))
     n_failed = sum(1 for e in tree.runs if expected_status(e) == "failed")
     assert summary.startswith(f"{len(tree.runs)} runs") and f"{n_failed} failed" in summary and "overall" in summary
     early = next(e for e in tree.runs if e.early_stopped)

@@ -361,3 +361,25 @@ def test_first_scan_in_batches_fills_in_progressively(tree):
     assert len(seen) == -(-n // 10) and sum(s[1] for s in seen) == n
     assert all(s[2] for s in seen[:-1]) and seen[-1][2] is False and seen[-1][3] == n
     assert idx.scanning is False and idx.summary()["scanning"] is False
+
+
+def test_ready_only_once_the_first_scan_is_committed(tree):
+    """Not ready before the scan begins, nor while its last batch is evaluated (not yet committed)."""
+    idx = LiveIndex(Project.at(tree.root), use_store=False)
+    assert idx.ready is False and idx.summary()["ready"] is False
+    during = []
+    real_scan = idx.engine.scan
+
+    def watching_scan(*a, **kw):
+        during.append((idx.scanning, idx.ready, len(idx), idx.summary()["ready"]))
+        return real_scan(*a, **kw)
+
+    idx.engine.scan = watching_scan
+    seen = []
+    idx.on_delta = lambda d: seen.append((d.summary["scanning"], d.summary["ready"], d.summary["total"]))
+    idx.full_scan(batch=10)
+    n = len(tree.runs)
+    # Every batch, the last included, is evaluated while the index still says scanning and not ready.
+    assert during and all(d[0] is True and d[1] is False and d[3] is False for d in during)
+    assert all(not s[1] for s in seen[:-1]) and seen[-1] == (False, True, n)
+    assert idx.ready is True and idx.summary()["ready"] is True

@@ -423,4 +423,4 @@ def test_background_first_scan_reaches_clients_as_deltas(tmp_path):
 
         ids, last = asyncio.run(main())
         assert len(ids) == len(tree.runs) and last["summary"]["total"] == len(tree.runs)
-        assert get(srv.base + "healthz")[1]["scanning"] is False
+        assert get(srv.base + "healthz")[1]["scanning"] is False and get(srv.base + "healthz")[1]["ready"] is True

@@ -41,20 +41,38 @@ def ev(**kw) -> Evidence:
 @pytest.mark.parametrize(
     "kw,limit",
     [
-        (dict(rhythm=100.0), 600.0),  # 5 x 100 = 500 < floor 600
-        (dict(rhythm=120.0), 600.0),  # exactly the floor
-        (dict(rhythm=121.0), 605.0),
-        (dict(rhythm=200.0), 1000.0),
-        (dict(rhythm=200.0, stall_factor=3.0), 600.0),
-        (dict(rhythm=200.0, stall_factor=4.0), 800.0),
+        (dict(rhythm=100.0, stall_floor=600.0), 600.0),  # 5 x 100 = 500 < floor 600
+        (dict(rhythm=120.0, stall_floor=600.0), 600.0),  # exactly the floor
+        (dict(rhythm=121.0, stall_floor=600.0), 605.0),
+        (dict(rhythm=200.0, stall_floor=600.0), 1000.0),
+        (dict(rhythm=200.0, stall_floor=600.0, stall_factor=3.0), 600.0),
+        (dict(rhythm=200.0, stall_floor=600.0, stall_factor=4.0), 800.0),
         (dict(rhythm=200.0, stall_floor=900.0), 1000.0),
         (dict(rhythm=200.0, stall_floor=1100.0), 1100.0),
-        (dict(rhythm=200.0, sleep_time=700.0), 700.0),  # sleep_time caps the rhythm
-        (dict(rhythm=200.0, sleep_time=1000.0), 1000.0),
-        (dict(rhythm=200.0, sleep_time=1001.0), 1000.0),
-        (dict(rhythm=50_000.0), DEFAULT_SLEEP_CAP),  # the plan's 86400 s caps it by default
-        (dict(rhythm=17_280.0), 86400.0),
-        (dict(rhythm=17_279.0), 86395.0),
+        (dict(rhythm=200.0, stall_floor=600.0, sleep_time=700.0), 700.0),  # sleep_time caps the rhythm
+        (dict(rhythm=200.0, stall_floor=600.0, sleep_time=1000.0), 1000.0),
+        (dict(rhythm=200.0, stall_floor=600.0, sleep_time=1001.0), 1000.0),
+        (dict(rhythm=50_000.0, stall_floor=600.0), DEFAULT_SLEEP_CAP),  # the plan's 86400 s caps it by default
+        (dict(rhythm=17_280.0, stall_floor=600.0), 86400.0),
+        (dict(rhythm=17_279.0, stall_floor=600.0), 86395.0),
+        (dict(rhythm=100.0), 500.0),  # the default floor is a minute
+        (dict(rhythm=12.0), 60.0),
+        (dict(rhythm=12.2), 61.0),
+        (dict(pulse_interval=0.25), 60.0),  # a line every 0.25 s: the floor decides
+        (dict(pulse_interval=12.0), 60.0),
+        (dict(pulse_interval=13.0), 65.0),
+        (dict(pulse_interval=13.0, stall_factor=4.0), 60.0),
+        (dict(pulse_interval=13.0, stall_floor=70.0), 70.0),
+        (dict(pulse_interval=0.25, rhythm=1000.0), 60.0),  # the pulse wins over the epochs
+        (dict(pulse_interval=0.25, pulse_gap=40.0), 60.0),  # 1.5 x 40 = floor
+        (dict(pulse_interval=0.25, pulse_gap=41.0), 61.5),
+        (dict(pulse_interval=0.25, pulse_gap=100.0, gap_margin=2.0), 200.0),
+        (dict(pulse_interval=20.0, pulse_gap=60.0), 100.0),  # 5 x 20 > 1.5 x 60
+        (dict(pulse_gap=100.0), 150.0),  # a learned pause alone (a new session's start)
+        (dict(pulse_gap=0.2, stall_floor=0.5), 0.5),  # no pace: nothing from it, not a second
+        (dict(pulse_gap=0.2, stall_floor=0.1), 0.30000000000000004),
+        (dict(pulse_interval=0.25, pulse_gap=100.0, sleep_time=120.0), 120.0),
+        (dict(pulse_interval=100_000.0), DEFAULT_SLEEP_CAP),
         (dict(), 3600.0),  # no rhythm, no sleep_time: stall_default
         (dict(stall_default=100.0), 100.0),
         (dict(stall_default=90_000.0), 86400.0),
@@ -75,8 +93,8 @@ def test_silent_for():
 @pytest.mark.parametrize("process,silent_status", [("alive", ("stuck", "stalled")), ("none", ("failed", "stalled")), ("unknown", ("failed", "stalled"))])
 def test_silence_boundary(process, silent_status):
     limit = 600.0
-    at_limit = decide(ev(process=process, rhythm=100.0, last_activity=NOW - limit))
-    past = decide(ev(process=process, rhythm=100.0, last_activity=NOW - limit - 0.001))
+    at_limit = decide(ev(process=process, rhythm=100.0, stall_floor=600.0, last_activity=NOW - limit))
+    past = decide(ev(process=process, rhythm=100.0, stall_floor=600.0, last_activity=NOW - limit - 0.001))
     assert (at_limit.status, at_limit.reason) == ("running", None)
     assert (past.status, past.reason) == silent_status
 
@@ -619,3 +637,82 @@ def test_gather_custom_end_line_and_collector_spellings(tmp_path):
     # The run showed life long after the report: a relaunch; the old crash is not this run's.
     v = _gather(project, wd, now=now + 1000, last_activity=now + 900)
     assert v.error_source is None and v.decision.status == "running"
+
+
+# ---------------------------------------------------------------- the pulse (the run's finest rhythm)
+
+
+@pytest.mark.parametrize("process,silent_status", [("alive", ("stuck", "stalled")), ("none", ("failed", "stalled"))])
+def test_pulse_default_floor_boundary(process, silent_status):
+    """A line every 0.25 s: silent a minute is the limit (the default floor), not 600 s nor 3,600 s."""
+    at_limit = decide(ev(process=process, pulse_interval=0.25, pulse_position="training", last_activity=NOW - 60.0))
+    past = decide(ev(process=process, pulse_interval=0.25, pulse_position="training", last_activity=NOW - 60.001))
+    assert (at_limit.status, at_limit.reason) == ("running", None) and at_limit.detail is None
+    assert (past.status, past.reason) == silent_status
+    assert past.detail.endswith("longer than the limit of 60 s (the floor of 60 s, its log's pace being a line every 0.25 s)")
+
+
+def test_pulse_detail_names_the_pace_and_the_learned_pause():
+    d = decide(ev(pulse_interval=20.0, pulse_position="training", last_activity=0.0))
+    assert d.detail.endswith("longer than the limit of 100 s (5x its log's pace of a line every 20 s)")
+    d = decide(ev(pulse_interval=0.5, pulse_position="after_training", pulse_gap=45.0, pulse_gap_at="2026-01-01 00:00:07", last_activity=0.0))
+    assert d.detail.endswith(
+        "longer than the limit of 68 s (1.5x the longest pause it has had after the last training batch of an epoch: 45 s from 2026-01-01 00:00:07)"
+    )
+    d = decide(ev(pulse_interval=0.5, pulse_gap=45.0, sleep_time=30.0, last_activity=0.0))
+    assert d.detail.endswith("(sleep_time 30 s)")
+    d = decide(ev(pulse_gap=45.0, pulse_position="start", pulse_gap_at="t0", last_activity=0.0))
+    assert d.detail.endswith("(1.5x the longest pause it has had before its first progress line: 45 s from t0)")
+    d = decide(ev(pulse_gap=20.0, last_activity=0.0))
+    assert d.detail.endswith("(the floor of 60 s)")
+
+
+@pytest.mark.parametrize("process", ["alive", "none"])
+def test_pulse_learned_pause_keeps_running_and_says_so(process):
+    """Silent past the floor but within 1.5x a pause the run has had at the same place: running, named."""
+    kw = dict(process=process, pulse_interval=0.25, pulse_position="after_training", pulse_gap=45.0, pulse_gap_at="2026-01-01 00:00:07")
+    d = decide(ev(**kw, last_activity=NOW - 61.0))
+    assert (d.status, d.reason) == ("running", None)
+    assert d.detail == (
+        "silent since 1970-01-12 13:45:39 UTC, within the pause of 45 s it has had after the last training batch of an epoch before (from 2026-01-01 00:00:07)"
+    )
+    assert decide(ev(**kw, last_activity=NOW - 60.0)).detail is None  # not past the plain limit: nothing to say
+    assert decide(ev(**kw, last_activity=NOW - 67.5)).status == "running"
+    assert decide(ev(**kw, last_activity=NOW - 67.501)).reason == "stalled"
+    assert decide(ev(**kw, last_activity=None)).reason == "stalled"  # never a sign of life
+
+
+# ---------------------------------------------------------------- a clean end (frameworks that write no total)
+
+
+def test_clean_end_with_the_process_gone_is_finished():
+    d = decide(ev(process="gone", clean_end=True))
+    assert d == Decision("finished", None, "its process has exited after its last epoch closed cleanly (its total is written nowhere)")
+    assert decide(ev(process="gone", clean_end=True, artifact_last_update=NOW - 31 * DAY)).status == "outdated"
+    assert decide(ev(process="gone", clean_end=True, artifact_last_update=NOW - 29 * DAY)).status == "finished"
+    assert decide(ev(job=Job("7", "COMPLETED"), clean_end=True)).status == "finished"
+    assert decide(ev(process="gone", clean_end=False)).reason == "exited"
+    # an exception found in its output wins over a clean-looking end
+    assert decide(ev(process="gone", clean_end=True, error_line="ValueError: x", error_source="tmux")).reason == "crashed"
+
+
+def test_clean_end_silent_with_no_process_to_ask_is_finished():
+    d = decide(ev(process="none", clean_end=True, pulse_interval=1.0, last_activity=0.0))
+    assert (d.status, d.reason) == ("finished", None)
+    assert d.detail.endswith(", after its last epoch closed cleanly (its total is written nowhere)") and d.detail.startswith("silent since")
+    assert decide(ev(process="none", clean_end=True, pulse_interval=1.0, last_activity=NOW - 60.0)).status == "running"
+    assert decide(ev(process="none", clean_end=True, pulse_interval=1.0, last_activity=NOW - 60.001)).status == "finished"
+    assert decide(ev(process="unknown", clean_end=True, pulse_interval=1.0, last_activity=0.0)).reason == "stalled"  # may be alive elsewhere
+    assert decide(ev(process="alive", clean_end=True, pulse_interval=1.0, last_activity=0.0)).reason == "stalled"
+    assert decide(ev(process="none", clean_end=True, pulse_interval=1.0, last_activity=0.0, artifact_last_update=NOW - 31 * DAY)).status == "outdated"
+
+
+def test_pulse_detail_boundaries():
+    # a pause learned at no known place is a new session's start-up
+    d = decide(ev(pulse_gap=45.0, pulse_gap_at="t0", last_activity=0.0))
+    assert d.detail.endswith("(1.5x the longest pause it has had before its first progress line: 45 s from t0)")
+    # a sleep_time that does not set the limit is not named
+    d = decide(ev(pulse_interval=0.25, sleep_time=1000.0, last_activity=0.0))
+    assert d.detail.endswith("longer than the limit of 60 s (the floor of 60 s, its log's pace being a line every 0.25 s)")
+    d = decide(ev(pulse_interval=0.25, sleep_time=60.0, last_activity=0.0))
+    assert d.detail.endswith("longer than the limit of 60 s (sleep_time 60 s)")

@@ -41,7 +41,7 @@ def wait_run(srv, rel, pred, timeout=15.0):
 
 @pytest.fixture
 def proj(tmp_path):
-    p = ToyProject(tmp_path / "proj", settings=SETTINGS + 'collector_token = "s3cret"\n')
+    p = ToyProject(tmp_path / "proj", settings=SETTINGS + 'collector_token = "s3cret-collector-token"\n')
     yield p
     p.close()
 
@@ -111,9 +111,9 @@ def test_collector_post_turns_the_run_failed_with_its_output(proj):
 
         assert post(json.dumps(event).encode(), None) == 401
         assert post(json.dumps(event).encode(), "wrong") == 401
-        assert post(b'{"output_lines": 3, "work_dir": "x"}', "s3cret") == 400
+        assert post(b'{"output_lines": 3, "work_dir": "x"}', "s3cret-collector-token") == 400
         t0 = time.monotonic()
-        assert post(json.dumps(event).encode(), "s3cret") == 201
+        assert post(json.dumps(event).encode(), "s3cret-collector-token") == 201
         rec, at = wait_run(srv, "a/remote", lambda r: r["error_source"] == "collector")
         assert at - t0 < 5
         assert (rec["status"], rec["reason"], rec["error_line"]) == ("failed", "crashed", "ValueError: bad batch")
@@ -140,7 +140,7 @@ def test_the_launchers_post_on_a_real_crash(proj):
     import sys
     from pathlib import Path
 
-    (proj.root / "runwatch.toml").write_text('stall_floor = 1\ntmux_output = false\ncollector_token = "s3cret"\n')  # no output glob
+    (proj.root / "runwatch.toml").write_text('stall_floor = 1\ntmux_output = false\ncollector_token = "s3cret-collector-token"\n')  # no output glob
     proj.config("a/launched", epochs=5, epoch_seconds=0.2, crash_at=1)
     launcher = Path(__file__).parent / "pylon_toy" / "remote_command.py"
     with serve(proj) as srv:
@@ -151,7 +151,7 @@ def test_the_launchers_post_on_a_real_crash(proj):
                 "--collector",
                 srv.base.rstrip("/") + "/api/collector",
                 "--token",
-                "s3cret",
+                "s3cret-collector-token",
                 "--work-dir",
                 "./logs/a/launched",
                 "--",

@@ -24,6 +24,7 @@ import numpy as np
 from runwatch.atomic_files import replace_atomically
 from runwatch.compare.datapoints import DatapointTable, read_table
 from runwatch.compare.metrics import base_metric
+from runwatch.readers.safe_open import read_own
 from runwatch.state import STATE
 
 _MAGIC = b"RWDP1\n"
@@ -130,8 +131,7 @@ class DatapointCache:
         if f is None:
             return None
         try:
-            with open(f, "rb") as fh:
-                data = fh.read()
+            data = read_own(f, max(self.disk_bytes, 1))  # runwatch's own file: never through a link, never a FIFO, bounded
         except OSError:
             return None
         try:
@@ -150,7 +150,7 @@ class DatapointCache:
             with contextlib.suppress(OSError):
                 os.utime(f)  # recently used: removed last
             return DatapointTable(path, columns, list(header.get("warnings") or []), bases=list(header.get("bases") or []))
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, RecursionError):
             return None
 
     def _store(self, key: str, table: DatapointTable) -> None:

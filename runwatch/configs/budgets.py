@@ -56,6 +56,14 @@ def is_plain(value: Any, depth: int = 0, budget: list[int] | None = None) -> boo
     return False
 
 
+def seq_len(value: Any) -> int:
+    """``len(value)``, or a number past every budget when Python cannot say (``len(range(10 ** 30))``)."""
+    try:
+        return len(value)
+    except OverflowError:
+        return 1 << 62
+
+
 def size_of(value: Any) -> int:
     return len(value) if isinstance(value, str | bytes | list | tuple | dict | set | frozenset) else 0
 

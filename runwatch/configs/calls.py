@@ -9,11 +9,11 @@ from collections.abc import Callable
 from typing import Any
 
 from runwatch.configs.bounds import FORMAT_NESTED, WIDE_FORMAT, format_bound, str_method_bound
-from runwatch.configs.budgets import MAX_SEQ, MAX_STR, SCAN, args_int_cost, deep_size, int_cost, is_plain, size_of, weight
+from runwatch.configs.budgets import MAX_SEQ, MAX_STR, SCAN, args_int_cost, deep_size, int_cost, is_plain, seq_len, size_of, weight
 from runwatch.configs.builtin_names import STR_METHODS, BoundMethod, Builtin
 from runwatch.configs.core import EvaluatorCore
 from runwatch.configs.signals import MISSING, Stop
-from runwatch.configs.values import Call, Lazy, ModuleRef, Ref, Unknown, dotted_name, force_slot, force_values
+from runwatch.configs.values import Call, HugeRange, Lazy, ModuleRef, Ref, Unknown, dotted_name, force_slot, force_values
 
 
 class Calls(EvaluatorCore):
@@ -81,6 +81,9 @@ class Calls(EvaluatorCore):
     def _builtin(self, node: ast.Call, name: str, args: list[Any], kwargs: dict[str, Any]) -> Any:
         if name == "print":
             return None
+        if name == "len" and len(args) == 1 and not kwargs and isinstance(args[0], HugeRange):
+            big = args[0].range
+            return self._try(node, lambda: len(big))  # Python's answer: the length, or OverflowError
         if any(isinstance(a, Unknown) for a in args):
             return next(a for a in args if isinstance(a, Unknown))
         if name == "dict":
@@ -123,8 +126,8 @@ class Calls(EvaluatorCore):
             if kwargs or not all(isinstance(a, int) for a in args) or not 1 <= len(args) <= 3:
                 return self._unknown(node, "range() of values not known statically")
             r = self._try(node, lambda: range(*args))
-            if isinstance(r, range) and len(r) > MAX_SEQ:
-                return self._unknown(node, "range too large")
+            if isinstance(r, range) and seq_len(r) > MAX_SEQ:
+                return HugeRange(self._unknown(node, "range too large").reason, r)
             return r
         if name in ("zip", "enumerate"):
             seqs = [self._iterate(a) if not isinstance(a, int) else a for a in args]

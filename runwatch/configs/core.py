@@ -13,7 +13,8 @@ import os.path
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
-from runwatch.configs.budgets import MAX_SEQ, MAX_STEPS, MAX_STR, MAX_WORK, SCAN, WALK_LIMIT, TooComplex, copy_size, size_of, weight
+from runwatch.configs.budgets import MAX_SEQ, MAX_STEPS, MAX_STR, MAX_WORK, SCAN, WALK_LIMIT, TooComplex, copy_size, seq_len, size_of, weight
+from runwatch.configs.signals import Raised
 from runwatch.configs.source_prep import LazyBlock
 from runwatch.configs.values import ConfigModule, Unknown
 
@@ -47,6 +48,7 @@ class EvaluatorCore:
         self._line = 0
         self._steps = 0
         self._work = 0  # see MAX_WORK
+        self._in_try = 0  # how many try bodies the statement being run is inside
         self._scopes: list[dict[str, Any]] = []  # class bodies / comprehensions
         # Dict-literal blocks cut out before parsing (split_lazy), by placeholder index.
         self.lazy: list[tuple[LazyBlock, int]] = []
@@ -100,11 +102,11 @@ class EvaluatorCore:
     def _iterate(self, value: Any) -> list[Any] | None:
         """The items a ``for`` or a ``*`` would see (a dict's keys), charged; None when not known or too many."""
         if size_of(value) <= MAX_SEQ or isinstance(value, range):
-            self.charge(8 * (len(value) if isinstance(value, range) and len(value) <= MAX_SEQ else size_of(value)))
+            self.charge(8 * (seq_len(value) if isinstance(value, range) and seq_len(value) <= MAX_SEQ else size_of(value)))
         if isinstance(value, dict):
             items = list(value.keys())
         elif isinstance(value, list | tuple | str | range | set | frozenset):
-            if len(value) > MAX_SEQ:
+            if seq_len(value) > MAX_SEQ:
                 return None
             items = list(value)
         else:
@@ -116,7 +118,9 @@ class EvaluatorCore:
         try:
             result = fn()
         except (ArithmeticError, TypeError, ValueError, KeyError, IndexError, AttributeError, MemoryError, RecursionError) as e:
-            return self._unknown(node, f"{type(e).__name__}: {e}")
+            if self._in_try and not isinstance(e, MemoryError | RecursionError):
+                raise Raised(e) from None  # Python would raise here: the enclosing try's handlers decide
+            return self._unknown(node, f"{type(e).__name__}: {str(e)[:200]}")
         self.charge(weight(result))
         if isinstance(result, str | bytes) and len(result) > MAX_STR:
             return self._unknown(node, "string too large")

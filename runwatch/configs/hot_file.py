@@ -9,6 +9,7 @@ other version's file is no head start and nothing else.
 
 from __future__ import annotations
 
+import io
 import pickle
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from typing import Any
 from runwatch.atomic_files import replace_atomically
 from runwatch.configs.facts_codec import READER_VERSION, FactsRecord
 from runwatch.configs.loader import FileSig
+from runwatch.readers.safe_open import read_own
 
 HOT_FILE = f"configs-hot-v{READER_VERSION}.pickle"
 
@@ -35,8 +37,7 @@ class _PlainUnpickler(pickle.Unpickler):
 def read_hot_file(path: Path) -> tuple[list[Any], dict[str, HotRecord]] | None:
     """(shared dependency sets, entries by key), or None when there is no usable file."""
     try:
-        with open(path, "rb") as f:
-            obj = _PlainUnpickler(f).load()
+        obj = _PlainUnpickler(io.BytesIO(read_own(str(path)))).load()  # never through a link, never a FIFO
         if not isinstance(obj, dict) or obj.get("version") != READER_VERSION:
             return None
         shared, entries = obj["shared"], obj["entries"]

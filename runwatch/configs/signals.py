@@ -25,3 +25,11 @@ class Stop(Exception):
 
 class Indeterminate(Exception):
     """Control flow inside a loop depends on an unknown; the loop is poisoned as a whole."""
+
+
+class Raised(Exception):
+    """Inside a ``try`` body, a statement raised a Python exception (``exc``): the handlers decide."""
+
+    def __init__(self, exc: BaseException) -> None:
+        super().__init__(exc)
+        self.exc = exc

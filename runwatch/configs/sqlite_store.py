@@ -9,10 +9,12 @@ process carries on with memory only (every failure is one warning at most).
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
 import sqlite3
+import stat
 import threading
 from pathlib import Path
 from typing import Any
@@ -78,6 +80,14 @@ class DiskStore:
         return conn
 
     def _open(self) -> sqlite3.Connection:
+        # runwatch's own file: never through a link, never a FIFO or device (sqlite would block or follow).
+        for p in (self.directory, self.path):
+            try:
+                st = os.lstat(p)
+            except FileNotFoundError:
+                continue
+            if stat.S_ISLNK(st.st_mode) or not (stat.S_ISDIR(st.st_mode) if p == self.directory else stat.S_ISREG(st.st_mode)):
+                raise OSError(errno.ELOOP, "a symbolic link or special file; runwatch's own files are never used through one", str(p))
         conn = sqlite3.connect(str(self.path), timeout=2.0, isolation_level=None, check_same_thread=False)
         conn.execute("PRAGMA synchronous=OFF")
         conn.execute("CREATE TABLE IF NOT EXISTS facts (key TEXT PRIMARY KEY, deps TEXT NOT NULL, facts TEXT NOT NULL)")

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import ast
+import builtins
 import os.path
 from collections.abc import Iterable
 from typing import Any
 
 from runwatch.configs.budgets import TooComplex
 from runwatch.configs.core import EvaluatorCore
-from runwatch.configs.signals import UNDECIDED, Break, Continue, Indeterminate, Stop
+from runwatch.configs.signals import UNDECIDED, Break, Continue, Indeterminate, Raised, Stop
 from runwatch.configs.values import ConfigModule, LocalClass, ModuleRef, Opaque, Ref, Unknown
 
 
@@ -89,10 +90,7 @@ class Statements(EvaluatorCore):
         elif isinstance(s, ast.While):
             self._poison([s], f"set in a while loop (line {s.lineno})")
         elif isinstance(s, ast.Try | ast.TryStar):
-            # Handlers run only when the body raises; statically the body "succeeds".
-            self._block(s.body)
-            self._block(s.orelse)
-            self._block(s.finalbody)
+            self._try_statement(s)
         elif isinstance(s, ast.With):
             for item in s.items:
                 if item.optional_vars is not None:
@@ -113,6 +111,50 @@ class Statements(EvaluatorCore):
             pass
         else:  # match, async with, return at module level ...
             self._poison([s], f"set by an unsupported {type(s).__name__} statement (line {s.lineno})")
+
+    def _try_statement(self, s: ast.Try | ast.TryStar) -> None:
+        """The body; when a statement in it raises a Python exception (``len(range(10 ** 30))``:
+        OverflowError), the handler Python would run, as Python would."""
+        self._in_try += 1
+        try:
+            try:
+                self._block(s.body)
+            finally:
+                self._in_try -= 1
+        except Raised as r:
+            handler = self._handler_for(s, r.exc)
+            if handler is None:  # no handler takes it: it goes on up, as in Python
+                self._block(s.finalbody)
+                if self._in_try:
+                    raise
+                self.warn(s, f"raises {type(r.exc).__name__} here when imported ({str(r.exc)[:100]}); later statements are ignored")
+                self.stopped_at = s.lineno
+                raise Stop from None
+            if handler is UNDECIDED:
+                self._poison(
+                    [*(h for hd in s.handlers for h in hd.body)], f"set in an except clause whose exception type is not known statically (line {s.lineno})"
+                )
+            else:
+                if handler.name:
+                    self.bind(handler.name, Opaque(f"{type(r.exc).__name__} caught at line {handler.lineno}"))
+                self._block(handler.body)
+        else:
+            self._block(s.orelse)
+        self._block(s.finalbody)
+
+    def _handler_for(self, s: ast.Try | ast.TryStar, exc: BaseException) -> Any:
+        """The handler of ``s`` that takes ``exc``; None when none does; UNDECIDED when a type is not a builtin exception."""
+        for h in s.handlers:
+            if h.type is None:
+                return h
+            names = h.type.elts if isinstance(h.type, ast.Tuple) else [h.type]
+            for n in names:
+                cls = getattr(builtins, n.id, None) if isinstance(n, ast.Name) and n.id not in self.namespace else None
+                if not (isinstance(cls, type) and issubclass(cls, BaseException)):
+                    return UNDECIDED
+                if isinstance(exc, cls):
+                    return h
+        return None
 
     def _qual(self, name: str) -> str:
         outer = [scope["__qualname__"] for scope in self._scopes if "__qualname__" in scope]

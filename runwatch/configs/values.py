@@ -27,6 +27,16 @@ class Unknown:
         return self
 
 
+class HugeRange(Unknown):
+    """A ``range`` too long to iterate: unknown to everything but ``len()`` (which Python may refuse)."""
+
+    __slots__ = ("range",)
+
+    def __init__(self, reason: str, value: range) -> None:
+        super().__init__(reason)
+        self.range = value
+
+
 @dataclass(frozen=True)
 class Ref:
     """A name imported from a module we do not execute: exact module and qualified name."""

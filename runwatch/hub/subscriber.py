@@ -30,8 +30,11 @@ from runwatch.hub.index import HubIndex
 
 log = logging.getLogger("runwatch.hub")
 
-# A snapshot of 10,000 runs is ~12 MB of JSON; far above that is not an agent's message.
-MAX_MESSAGE = 512 * 1024 * 1024
+# A snapshot of 10,000 runs is ~12 MB of JSON; far above that is not an agent's message
+# (websockets closes the connection with 1009 before buffering more).
+MAX_MESSAGE = 64 * 1024 * 1024
+# A run's detail (``/api/runs/{id}``: scores, log tail, chart series) is read up to this much.
+MAX_DETAIL = 32 * 1024 * 1024
 # Messages this large are parsed off the event loop.
 BIG_MESSAGE = 1024 * 1024
 
@@ -161,10 +164,20 @@ class Subscriber:
         """Apply one message; True once a snapshot has been applied."""
         try:
             msg = await asyncio.to_thread(json.loads, text) if len(text) > BIG_MESSAGE else json.loads(text)
-        except (ValueError, RecursionError):
+        except (ValueError, RecursionError) as e:  # the agent's fault: logged, never the hub's
+            log.warning("runwatch hub: agent %s sent a message that is not JSON (%s)", self.name, type(e).__name__)
             return False
         if not isinstance(msg, dict):
             return False
+        try:
+            return await self._apply(ws, msg)
+        except ConnectionClosed:
+            raise
+        except Exception as e:  # a message the agent got wrong (RecursionError included): its fault, logged, never the hub's
+            log.warning("runwatch hub: agent %s sent a message that cannot be applied (%s: %s)", self.name, type(e).__name__, str(e)[:200])
+            return False
+
+    async def _apply(self, ws: Any, msg: dict[str, Any]) -> bool:
         kind, seq = msg.get("type"), msg.get("seq")
         if kind == "snapshot" and isinstance(seq, int) and isinstance(msg.get("runs"), list):
             given = msg.get("summary")
@@ -206,8 +219,12 @@ def _get_json(url: str, headers: dict[str, str], timeout: float) -> dict[str, An
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never through a proxy
     try:
         with opener.open(urllib.request.Request(url, headers=headers), timeout=timeout) as r:
-            data = json.loads(r.read())
-    except (OSError, ValueError):  # urllib.error.URLError and HTTPError are OSErrors
+            body = r.read(MAX_DETAIL + 1)  # never more than the cap, whatever Content-Length says
+        if len(body) > MAX_DETAIL:
+            log.warning("runwatch hub: an agent's answer to %s is larger than %d bytes; not read", url.split("?")[0], MAX_DETAIL)
+            return None
+        data = json.loads(body)
+    except (OSError, ValueError, RecursionError):  # urllib.error.URLError and HTTPError are OSErrors
         return None
     return data if isinstance(data, dict) else None
 
@@ -220,6 +237,8 @@ def describe(exc: BaseException, timeout: float) -> str:
             return f"the agent refused the hub (HTTP {code}): check the token in its URL"
         return f"the agent answered HTTP {code} instead of a WebSocket"
     if isinstance(exc, ConnectionClosed):
+        if exc.sent is not None and exc.sent.code == 1009:  # the hub closed it: the agent's message was over the cap
+            return f"the agent sent a message larger than {MAX_MESSAGE // (1024 * 1024)} MiB; the hub closed the connection (1009)"
         close_code = exc.rcvd.code if exc.rcvd is not None else None
         if close_code in (1001, 1012):  # going away; uvicorn's service restart
             return "the agent shut down"

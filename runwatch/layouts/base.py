@@ -205,34 +205,56 @@ class Layout:
         return {}
 
 
+# Entries of one folder looked at: a folder of millions of files (a dataset) is not a run folder.
+MAX_FOLDER_ENTRIES = 100_000
+# Called as ``(folders walked, folder now)`` every few hundred folders (``set_walk_progress``).
+_walk_progress: list[Callable[[int, str], None]] = []
+
+
+def set_walk_progress(report: Callable[[int, str], None] | None) -> None:
+    """Report how far ``walk_for_runs`` got (the CLI shows it on stderr for a long walk); None: no reports."""
+    _walk_progress[:] = [report] if report is not None else []
+
+
 def walk_for_runs(root: str, is_run: IsRun, prune: tuple[str, ...] = ()) -> list[str]:
     """Folders under ``root`` for which ``is_run(path, names)`` holds; a run's own subfolders are not searched.
 
     ``prune``: absolute folders not entered (another layout's trees). Hidden folders and
-    ``SKIP_DIRS`` are skipped; links to folders are not followed (no cycles).
+    ``SKIP_DIRS`` are skipped; links to folders are not followed (no cycles). Memory stays
+    bounded in a huge tree (a home directory, ``/``): one folder's entries at a time, at most
+    ``MAX_FOLDER_ENTRIES`` of them, and the folders still to visit.
     """
     found: list[str] = []
     stack = [os.path.abspath(root)]
     pruned = set(prune)
+    walked = 0
+    report = _walk_progress[0] if _walk_progress else None
     while stack:
         d = stack.pop()
+        walked += 1
+        if report is not None and walked % 256 == 0:
+            report(walked, d)
+        names_list: list[str] = []
+        subdirs: list[str] = []
         try:
             with os.scandir(d) as it:
-                entries = list(it)
+                for e in it:
+                    names_list.append(e.name)
+                    if e.name.startswith(".") or e.name in SKIP_DIRS:
+                        continue
+                    try:
+                        if e.is_dir(follow_symlinks=False) and e.path not in pruned:
+                            subdirs.append(e.path)
+                    except OSError:
+                        continue
+                    if len(names_list) >= MAX_FOLDER_ENTRIES:
+                        break
         except OSError:
             continue
-        names = frozenset(e.name for e in entries)
-        if is_run(d, names):
+        if is_run(d, frozenset(names_list)):
             found.append(d)
             continue
-        for e in entries:
-            if e.name.startswith(".") or e.name in SKIP_DIRS:
-                continue
-            try:
-                if e.is_dir(follow_symlinks=False) and e.path not in pruned:
-                    stack.append(e.path)
-            except OSError:
-                continue
+        stack.extend(reversed(subdirs))
     found.sort()
     return found
 

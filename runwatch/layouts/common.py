@@ -164,6 +164,11 @@ class RunFolderDetails(RunDetails):
     the command line) and to an HF run's without ``--output_dir``."""
 
     writer: tuple[str, int, float] | None = None
+    # The run's files end where a normal end leaves them (layouts/lightning_end.py, hf_end.py):
+    # once its process is gone, or it is silent past its limit, it finished rather than failed.
+    clean_end: bool = False
+    # The wall times of its records (event files): its finest rhythm where it has no text log.
+    beats: list[float] | None = None
 
 
 def newest_writer(event_paths: list[str]) -> tuple[str, int, float] | None:

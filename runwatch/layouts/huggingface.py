@@ -19,6 +19,8 @@ from runwatch.configs.facts import ClassRef, ConfigFacts, StageFacts
 from runwatch.layouts.base import ProcessMatcher
 from runwatch.project import Project
 from runwatch.layouts.common import RunFolderDetails, RunFolderLayout, RunFolderTracker, StatMemo, event_files, listing, newest_writer
+from runwatch.layouts.hf_end import MODEL_FILES, early_stop_index, newest_run_checkpoints, returned_from_train, stale_top_state
+from runwatch.readers.tfevents import writer_of
 from runwatch.progress_tracking.observation import Observation
 from runwatch.progress_tracking.progress_info import ProgressInfo, register_runner_type
 from runwatch.layouts.run_params import flatten_params
@@ -63,14 +65,24 @@ def training_args(work_dir: str, names: tuple[str, ...] | None = None) -> tuple[
     if names is None:
         names = listing(work_dir)[1]
     candidates = [os.path.join(work_dir, "training_args.json"), os.path.join(work_dir, "training_args.bin")]
-    for _, n in reversed(checkpoints(names)[-1:]):
+    newest = newest_run_checkpoints([(step, n, _mtime(os.path.join(work_dir, n))) for step, n in checkpoints(names)], None)
+    for _, n in newest[-1:]:
         candidates += [os.path.join(work_dir, n, "training_args.json"), os.path.join(work_dir, n, "training_args.bin")]
-    for p in candidates:
-        if os.path.basename(p) in names or os.path.dirname(p) != work_dir:
-            args = _ARGS.get(p, _args_of)
-            if args:
-                return args, p
+    present = [p for p in candidates if os.path.basename(p) in names or os.path.dirname(p) != work_dir]
+    # A reused output_dir: the newest run's arguments (a checkpoint's newer than an earlier run's save_model).
+    present.sort(key=lambda p: -(_mtime(p) or 0.0))
+    for p in present:
+        args = _ARGS.get(p, _args_of)
+        if args:
+            return args, p
     return None, None
+
+
+def _mtime(path: str) -> float | None:
+    try:
+        return os.stat(path).st_mtime
+    except OSError:
+        return None
 
 
 def directions_of(args: dict[str, Any] | None) -> dict[str, int] | None:
@@ -79,7 +91,7 @@ def directions_of(args: dict[str, Any] | None) -> dict[str, int] | None:
         return None
     metric = args.get("metric_for_best_model")
     if not isinstance(metric, str) or not metric:
-        return None
+        return {"eval_loss": -1}  # no metric named: the evaluation loss, lower is better (what the Trainer reports first)
     key = metric if metric.startswith("eval_") else f"eval_{metric}"
     greater = args.get("greater_is_better")
     if greater is None:  # the Trainer's own default
@@ -95,7 +107,9 @@ def _read_facts(run: str) -> tuple[ConfigFacts, list[str]]:
     deps = [run] + [os.path.join(run, n) for n in ("training_args.json", "training_args.bin") if n in names]
     if source is not None and source not in deps:
         deps.append(source)
-    return ConfigFacts(path=run, stages=[stage]), deps
+    # training_args.bin that could not be read (a FIFO, a link out, over a budget): say so on the run.
+    problems = [problem for p in deps[1:] if args is None and p.endswith(".bin") and (problem := read_torch_file(p)[1])]
+    return ConfigFacts(path=run, stages=[stage], warnings=problems), deps
 
 
 def _state_at(reader: RecordingReader, path: str) -> tuple[dict[str, Any] | None, str | None]:
@@ -131,6 +145,16 @@ def eval_entries(log_history: Any) -> list[dict[str, Any]]:
     return out
 
 
+def event_evals(scalars: Any) -> list[dict[str, Any]]:
+    """The evaluations in the event files (``eval/<name>`` tags), as ``eval_entries`` gives them."""
+    by_step: dict[int, dict[str, float]] = {}
+    for s in scalars:
+        key = "eval_" + s.tag[5:]
+        if s.tag.startswith("eval/") and not key.endswith(_NOT_SCORES) and key != "eval_runtime" and _num(s.value) is not None:
+            by_step.setdefault(s.step, {})["eval_" + s.tag[5:]] = float(s.value)
+    return [{"step": k, "epoch": None, "scores": v} for k, v in sorted(by_step.items())]
+
+
 def complete_from(progress: ProgressInfo) -> bool:
     """Done: the state says training stopped (max_steps, early stop, train() returned); then 100 %."""
     return progress.early_stopped or progress.progress_percentage >= 100.0
@@ -154,14 +178,31 @@ class HuggingFaceProgressTracker(RunFolderTracker):
     def observe(self, reader: RecordingReader, names: tuple[str, ...]) -> tuple[Observation, RunFolderDetails]:
         wd = self.work_dir
         warnings: list[str] = []
-        # The newest saved state: the top one (save_state) or the highest checkpoint's.
-        cks = checkpoints(names)
+        # TensorBoard events: liveness (mtime), the current step and the step rate. A reused
+        # output_dir holds one runs/<date> folder per run: only the newest run's are read.
+        by_run: list[tuple[float, list[str]]] = []
+        if "runs" in names:
+            runs_dir = os.path.join(wd, "runs")
+            for n in reader.listdir(runs_dir)[1]:
+                sub = os.path.join(runs_dir, n)
+                sm, snames = reader.listdir(sub)
+                if sm is not None:
+                    found = event_files(sub, snames)
+                    opened = [w[2] for p in found if (w := writer_of(os.path.basename(p))) is not None]
+                    if found:
+                        by_run.append((max(opened, default=sm / 1e9), found))
+        run_start, events = max(by_run, key=lambda r: r[0]) if by_run else (None, [])
+        # The newest saved state: the top one (save_state) or the newest run's highest checkpoint's.
+        cks = newest_run_checkpoints([(step, n, reader.mtime(os.path.join(wd, n))) for step, n in checkpoints(names)], run_start)
         paths = [os.path.join(wd, STATE)] if STATE in names else []
         if cks:
             paths.append(os.path.join(wd, cks[-1][1], STATE))
+        newest_ck = reader.mtime(os.path.join(wd, cks[-1][1])) if cks else None
         state: dict[str, Any] | None = None
         state_mtimes: list[float] = []
         for p in paths:
+            if p == os.path.join(wd, STATE) and (m := reader.mtime(p)) is not None and stale_top_state(m, run_start, newest_ck):
+                continue  # an earlier run's save_state()
             s, problem = _state_at(reader, p)
             if problem:
                 warnings.append(problem)
@@ -172,15 +213,6 @@ class HuggingFaceProgressTracker(RunFolderTracker):
             if s is not None and (state is None or (s.get("global_step") or 0) > (state.get("global_step") or 0)):
                 state = s
         state = state or {}
-        # TensorBoard events: liveness (mtime), the current step and the step rate.
-        events: list[str] = []
-        if "runs" in names:
-            runs_dir = os.path.join(wd, "runs")
-            for n in reader.listdir(runs_dir)[1]:
-                sub = os.path.join(runs_dir, n)
-                sm, snames = reader.listdir(sub)
-                if sm is not None:
-                    events += event_files(sub, snames)
         logs: list[tuple[str, float]] = []
         for p in events:
             mtime = reader.mtime(p)
@@ -209,12 +241,28 @@ class HuggingFaceProgressTracker(RunFolderTracker):
         patience = _dict(es.get("args")).get("early_stopping_patience")
         counter = _dict(es.get("attributes")).get("early_stopping_patience_counter")
         # Scores: every evaluation, the best as the state names it (else replayed with the directions).
+        # The event files hold every evaluation; the saved state only those up to its last save.
         evals = eval_entries(history)
+        ev_evals = event_evals(scalars)
+        if len(ev_evals) > len(evals):
+            evals = ev_evals
+        # EarlyStoppingCallback's counter is saved only at checkpoints: replay the evaluations (hf_end.py).
+        threshold = _num(_dict(es.get("args")).get("early_stopping_threshold")) or 0.0
+        directions = self.config.directions if self.config is not None else None
+        replayed_stop = False
+        if isinstance(patience, int) and directions and evals:
+            (key, sign), *_ = directions.items()
+            stop = early_stop_index([_num(e["scores"].get(key)) for e in evals], patience, threshold, sign > 0)
+            replayed_stop = stop is not None and stop == len(evals) - 1
+        # save_model() after train(): a model file in the output dir newer than every checkpoint.
+        model_m = max((m for n in MODEL_FILES if n in names and (m := reader.mtime(os.path.join(wd, n))) is not None), default=None)
+        if returned_from_train(model_m, newest_ck):
+            trained = True
         best_index = None
         best_step = state.get("best_global_step")
         if not (isinstance(best_step, int) and not isinstance(best_step, bool)) and isinstance(state.get("best_model_checkpoint"), str):
-            m = _CHECKPOINT.match(os.path.basename(state["best_model_checkpoint"].rstrip("/\\")))
-            best_step = int(m.group(1)) if m else None
+            ck = _CHECKPOINT.match(os.path.basename(state["best_model_checkpoint"].rstrip("/\\")))
+            best_step = int(ck.group(1)) if ck else None
         if isinstance(best_step, int):
             for i, e in enumerate(evals):
                 if e["step"] == best_step:
@@ -231,7 +279,7 @@ class HuggingFaceProgressTracker(RunFolderTracker):
             epoch_progress=epoch,
             series=[e["scores"] for e in evals],
             best_index=best_index,
-            stopped_early=isinstance(patience, int) and isinstance(counter, int) and counter >= patience,
+            stopped_early=(isinstance(patience, int) and isinstance(counter, int) and counter >= patience) or replayed_stop,
             finished=trained or stop_flag,
             step_points=points,
             start_time=min((s.wall_time for s in scalars), default=None),
@@ -239,7 +287,9 @@ class HuggingFaceProgressTracker(RunFolderTracker):
             warnings=warnings,
             error_message=error,
         )
-        return obs, RunFolderDetails(logs=logs, writer=newest_writer(events))
+        # Its pulse: the wall times of its event records, else the times of its saves (report_to="none").
+        beats = [t for t, _ in points] or [m for _, n in cks if (m := reader.mtime(os.path.join(wd, n))) is not None]
+        return obs, RunFolderDetails(logs=logs, writer=newest_writer(events), beats=sorted(beats)[-512:] or None)
 
 
 OUTPUT_FLAGS = ("--output_dir", "--output-dir")

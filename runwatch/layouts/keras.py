@@ -24,7 +24,7 @@ from runwatch.progress_tracking.progress_info import ProgressInfo, register_runn
 from runwatch.progress_tracking.recording_reader import RecordingReader
 from runwatch.project import Project
 from runwatch.readers.csvmetrics import CsvTail
-from runwatch.readers.safe_open import open_regular
+from runwatch.readers.safe_open import open_regular, read_zip_member
 from runwatch.state import STATE
 
 RUNNER_TYPE = register_runner_type("keras")
@@ -146,7 +146,7 @@ def _compile_config(path: str) -> dict[str, Any] | None:
             info = z.getinfo("config.json")
             if info.file_size > MAX_KERAS_CONFIG_BYTES:
                 return None
-            value = json.loads(z.read(info))
+            value = json.loads(read_zip_member(z, "config.json", MAX_KERAS_CONFIG_BYTES, path))  # the inflated bytes counted
     except (OSError, KeyError, ValueError, RecursionError, zipfile.BadZipFile, RuntimeError, EOFError):
         return None
     cc = value.get("compile_config") if isinstance(value, dict) else None

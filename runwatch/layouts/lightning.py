@@ -16,6 +16,7 @@ import re
 from typing import Any
 
 from runwatch.configs.facts import ClassRef, ConfigFacts, StageFacts
+from runwatch.layouts.lightning_end import ends_on_epoch_boundary
 from runwatch.layouts.common import RunFolderDetails, RunFolderLayout, RunFolderTracker, StatMemo, event_files, listing, newest_writer, stat_or_none
 from runwatch.progress_tracking.observation import Observation
 from runwatch.progress_tracking.progress_info import ProgressInfo, register_runner_type
@@ -41,10 +42,11 @@ def is_run_dir(path: str, names: frozenset[str]) -> bool:
 
 
 def _callbacks_of(path: str) -> dict[str, Any]:
-    value, _ = read_torch_file(path)
+    value, problem = read_torch_file(path)
     data = plain(value) if value is not None else None
     cbs = data.get("callbacks") if isinstance(data, dict) else None
     return {
+        "problem": problem,
         "callbacks": cbs if isinstance(cbs, dict) else {},
         "epoch": data.get("epoch") if isinstance(data, dict) else None,
         "global_step": data.get("global_step") if isinstance(data, dict) else None,
@@ -83,6 +85,7 @@ def monitor_facts(work_dir: str, ckpt_names: tuple[str, ...], reader: RecordingR
     out["newest"] = os.path.basename(newest)
     data = (reader.remembered(newest, _CKPTS, _callbacks_of) if reader is not None else _CKPTS.get(newest, _callbacks_of)) or {}
     out["ckpt_epoch"], out["ckpt_step"] = data.get("epoch"), data.get("global_step")
+    out["problem"] = data.get("problem")
     for key, state in (data.get("callbacks") or {}).items():
         name, info = _state_key(key)
         if not isinstance(state, dict):
@@ -220,6 +223,8 @@ class LightningProgressTracker(RunFolderTracker):
         max_step = max((int(r["step"]) for r in rows if isinstance(r.get("step"), int | float)), default=-1)
         # Epochs done: an epoch with a later epoch's rows after it, or with its end-of-epoch (validation) row.
         mon = monitor_facts(wd, ck_names, reader)
+        if mon.get("problem"):
+            warnings.append(mon["problem"])
         monitor = mon.get("monitor")
         done = 0
         if per_epoch:
@@ -252,7 +257,10 @@ class LightningProgressTracker(RunFolderTracker):
             warnings=warnings,
             error_message=error,
         )
-        return obs, RunFolderDetails(logs=logs, writer=newest_writer(events))
+        # How it ended (lightning_end.py): records that close the last epoch; its pulse: the event records' times.
+        clean = ends_on_epoch_boundary(done, max(per_epoch) if per_epoch else None, max_step, list(zip(ck_epochs, ck_steps, strict=True)))
+        beats = sorted(t for t, _ in points)[-512:] or None
+        return obs, RunFolderDetails(logs=logs, writer=newest_writer(events), clean_end=clean, beats=beats)
 
 
 def hyperparameters(work_dir: str) -> dict[str, Any]:

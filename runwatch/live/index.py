@@ -150,6 +150,9 @@ class LiveIndex:
         self._work = threading.Lock()
         self._sweeps = 0
         self.scanning = False
+        # True once the first full scan is committed: until then a client reads an empty or partial project.
+        self.ready = False
+        self._scan_ends = False  # the next commit is the full scan's last: it clears scanning and sets ready
         # The project folder is gone: renamed, unmounted.
         # The runs last seen stay listed, flagged; the watcher rescans when it returns.
         self.root_missing = False
@@ -219,16 +222,27 @@ class LiveIndex:
                 last: Delta | None = None
                 for start in range(0, max(len(items), 1), size):
                     chunk = dict(items[start : start + size])
-                    if start + size >= len(items):
-                        self.scanning = False  # the last commit's summary says the scan is over
+                    # The last commit's summary says the scan is over (the flags change under its lock,
+                    # so no reader sees "not scanning" before the last batch is in).
+                    self._scan_ends = start + size >= len(items)
                     d = self._evaluate_and_commit(chunk, gone if start == 0 else [], reread_facts=set(chunk))
                     last = d or last
+                with self._lock:
+                    self._end_scan()
                 return last
             finally:
-                if self.scanning:
-                    self.scanning = False
-                    with self._lock:
+                with self._lock:
+                    self._scan_ends = False
+                    if self.scanning:
+                        self.scanning = False
                         self._summary = self._compute_summary()
+
+    def _end_scan(self) -> None:
+        """Under the lock: the full scan is committed; the summary says so."""
+        self._scan_ends = False
+        if self.scanning or not self.ready:
+            self.scanning, self.ready = False, True
+            self._summary = self._compute_summary()
 
     def apply_changes(self, paths: Iterable[str]) -> Delta | None:
         """Recompute only the runs that the changed paths touch; None when nothing visible changed."""
@@ -337,6 +351,9 @@ class LiveIndex:
                 if facts is not None and facts.path == config and facts.path is not config:
                     facts.path = config  # one string for the entry, its status and its facts
                 entry.config, entry.status, entry.digest, entry.facts = config, status, digest, facts
+            if self._scan_ends:
+                self._scan_ends = False
+                self.scanning, self.ready = False, True
             if not (added or changed or removed):
                 return None
             self.seq += 1
@@ -356,6 +373,7 @@ class LiveIndex:
             "updated_at": self.updated_at,
             "process_errors": dict(self.snapshot.errors),
             "scanning": self.scanning,
+            "ready": self.ready,
             "cluster": self.cluster,
             "root_missing": self.root_missing,
         }

@@ -50,7 +50,7 @@ class TransitionMemory:
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
         os.makedirs(os.path.dirname(self.path), exist_ok=True)
-        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0), 0o600)  # own file: no link
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             yield

@@ -18,7 +18,15 @@ from runwatch.progress_tracking.progress_info import ProgressInfo
 from runwatch.readers.artifacts import scan_dir
 from runwatch.readers.jsonfile import read_json_tolerant
 from runwatch.readers.logs import matching_logs
-from runwatch.progress_tracking.pylon_evidence import count_sessions, evaluation_fraction, forget_log_facts, memo_log_facts
+from runwatch.progress_tracking.pylon_evidence import (
+    count_sessions,
+    evaluation_fraction,
+    forget_log_facts,
+    memo_log_facts,
+    whole_config_warning,
+    config_file_key,
+)
+from runwatch.readers.launch_config import CONFIG_JSON
 from runwatch.progress_tracking.trainer_progress_tracker import _file_seen
 
 
@@ -97,8 +105,14 @@ class EvaluatorProgressTracker(BaseProgressTracker):
         eta = None
         if frac and start_time is not None and last_update is not None and last_update > start_time:
             eta = (last_update - start_time) * (1.0 - frac) / frac
+        if CONFIG_JSON in top:
+            changed = whole_config_warning(self)
+            if changed:
+                warnings.append(changed)
         self.details = RunDetails(epochs=[], logs=logs, eta_seconds=eta)
         files = {os.path.join(self.work_dir, n): _file_seen(top.get(n)) for n in (*self.get_expected_files(), *(n for n, _ in logs))}
+        if CONFIG_JSON in top:
+            files[os.path.join(self.work_dir, CONFIG_JSON)] = _file_seen(top.get(CONFIG_JSON))
         self._hint = {}
         self._watch({self.work_dir: (listing.mtime_ns, listing_names(listing.files, listing.dirs))}, files)
         return ProgressInfo(
@@ -115,6 +129,9 @@ class EvaluatorProgressTracker(BaseProgressTracker):
             in_progress=in_progress,
             sessions=count_sessions(top, len(logs)),
         )
+
+    def _key_extra(self) -> Any:
+        return config_file_key(self)
 
     def is_complete(self) -> bool:
         return self.complete_from(self.get_progress())

@@ -19,7 +19,9 @@ from typing import Any, Literal
 from runwatch.configs.facts import ConfigFacts
 from runwatch.progress_tracking.base_progress_tracker import EpochRecord
 from runwatch.progress_tracking.progress_info import ProgressInfo, StageProgress
+from runwatch.progress_tracking.stage_ends import stage_ends
 from runwatch.progress_tracking.trainer_progress_tracker import TrainerProgressTracker
+from runwatch.readers.logs import log_facts
 
 
 def _norm(p: str) -> str:
@@ -161,6 +163,8 @@ class MultiStageProgressTracker(TrainerProgressTracker):
                 current = i
         progress.stages = stages
         progress.current_stage = current
+        if not subs:
+            self._stage_early_stops(progress, completed)
         if subs:  # separate work dirs: the run is the sum over its dirs
             totals = [self._group_total(d) for d in [own, *subs]]
             total = None if any(t is None for t in totals) else sum(t for t in totals if t is not None)
@@ -172,6 +176,41 @@ class MultiStageProgressTracker(TrainerProgressTracker):
             if current is not None:  # a stage in another dir still to train: not stopped, not done
                 progress.early_stopped = False
                 progress.early_stopped_at_epoch = None
+
+    def _stopped_at(self, progress: ProgressInfo) -> int | None:
+        """The epoch count at which the run recorded an early stop: its own record, else a session's log line."""
+        if progress.early_stopped and progress.early_stopped_at_epoch is not None:
+            return progress.early_stopped_at_epoch
+        memo: dict[tuple[str, float], int | None] = self.__dict__.setdefault("_stop_lines", {})
+        found: list[int] = []
+        details = getattr(self, "details", None)
+        for name, mtime in (details.logs if details is not None else [])[:16]:
+            key = (name, mtime)
+            if key not in memo:
+                if len(memo) > 64:
+                    memo.clear()
+                memo[key] = log_facts(os.path.join(self.work_dir, name)).stopped_early_at
+            if memo[key] is not None:
+                found.append(memo[key])  # type: ignore[arg-type]
+        return min(found) if found else None
+
+    def _stage_early_stops(self, progress: ProgressInfo, completed: int) -> None:
+        """Stages sharing one work dir, as main.py runs them: a stage that stops early ends there."""
+        if self.config is None:
+            return
+        es = [bool(st.early_stopping_enabled) for st in self.config.stages]
+        stopped_at = self._stopped_at(progress) if any(es) else None
+        if stopped_at is None:
+            return
+        ends, current, early = stage_ends(self.stage_epochs(), es, completed, stopped_at)
+        for sp, e in zip(progress.stages or [], ends, strict=False):
+            sp.completed_epochs = e.completed
+            sp.progress_percentage = 100.0 if e.stopped_early or (e.ends_at is not None and e.completed >= e.ends_at) else sp.progress_percentage
+        progress.current_stage = current
+        if early:
+            progress.early_stopped, progress.early_stopped_at_epoch, progress.progress_percentage = True, stopped_at, 100.0
+        elif current is not None:
+            progress.early_stopped, progress.early_stopped_at_epoch = False, None
 
     def _finish_sequential(self, progress: ProgressInfo, counts: list[int | None], completed: int) -> None:
         """One trainer over consecutive epochs (MultiStageTrainer): stage i holds the next ``counts[i]`` epochs."""

@@ -25,6 +25,7 @@ from typing import Any
 from runwatch.atomic_files import replace_atomically
 from runwatch.progress_tracking.progress_info import LEGACY_FIELDS, ProgressInfo
 from runwatch.readers.jsonfile import is_own_temp_name, json_text, read_json_tolerant, write_json_atomic
+from runwatch.readers.safe_open import OUTSIDE_PROJECT, check_confined, read_own
 
 PROGRESS_JSON = "progress.json"
 SIDECAR_JSON = "progress.runwatch.json"
@@ -135,6 +136,10 @@ def write_progress_targets(
         return None, None  # gone (or not a dir): never create one
     owned = own
     try:
+        try:
+            check_confined(dir_fd, work_dir)  # a work dir linked out of the project: never written into
+        except OSError:
+            return None, own
         if identity is not None:
             st = os.fstat(dir_fd)
             if (st.st_dev, st.st_ino, st.st_mtime_ns)[: len(identity)] != tuple(identity):
@@ -315,8 +320,7 @@ class ProgressStore:
     def _load(self) -> None:
         assert self.path
         try:
-            with open(self.path, "rb") as f:
-                data = f.read()
+            data = read_own(self.path)  # never through a link, never a FIFO, bounded
         except FileNotFoundError:
             return
         except OSError as e:
@@ -340,6 +344,11 @@ class ProgressStore:
 
     def put(self, work_dir: str, key: Any, progress: ProgressInfo, details: Any, hint: dict[str, Any], *, dirty: bool = True) -> None:
         """Record an entry; ``dirty=False`` for an update the file need not get (still valid there)."""
+        if any(OUTSIDE_PROJECT in w for w in progress.warnings or ()):
+            with self._lock:  # read with a link refused: not kept (the link_targets setting may allow it next time)
+                if self._entries.pop(work_dir, None) is not None:
+                    self._dirty = True
+            return
         with self._lock:
             self._entries[work_dir] = StoreEntry(key, progress, details, dict(hint))
             if dirty:

@@ -112,6 +112,9 @@ def launch_config_warnings(tracker: Any, st: FileStat | None, today: Any) -> lis
     """A warning when ``config.json`` (the config at launch) and the config file today disagree on a tracked key."""
     if st is None or not st.is_file or today is None:
         return []
+    whole = whole_config_warning(tracker)
+    if whole is not None:
+        return [whole] if whole else []
     try:  # a config file not modified since config.json was written cannot differ: nothing to read
         if os.stat(tracker.config.path).st_mtime <= st.mtime:
             return []
@@ -125,6 +128,35 @@ def launch_config_warnings(tracker: Any, st: FileStat | None, today: Any) -> lis
     if not diffs:
         return []
     return [f"{path}: the config changed since launch ({'; '.join(diffs)}): progress is counted against the config file as it is now"]
+
+
+def whole_config_warning(tracker: Any) -> str | None:
+    """The whole-config comparison's warning ('' when nothing changed), None when it cannot be made."""
+    config = getattr(tracker, "config", None)
+    path = getattr(config, "path", None)
+    if not path or getattr(config, "is_multi_stage", False) or not str(path).endswith(".py"):
+        return None
+    from runwatch.configs.reader import find_config_root
+    from runwatch.progress_tracking.config_changed import changed_warning, config_changes
+
+    configs_dir = tracker.settings.configs_dir
+    root = find_config_root(path, configs_dir)
+    if config_changes(path, tracker.work_dir, root, configs_dir) is None:
+        return None
+    return changed_warning(path, tracker.work_dir, root, configs_dir) or ""
+
+
+def config_file_key(tracker: Any) -> Any:
+    """The config file's mtime (ns), for the tracker's cache key: an edit of any key (not only the
+    tracked ones) must reach the changed-config warning, in this process and in a new one. One stat."""
+    path = getattr(getattr(tracker, "config", None), "path", None)
+    if not path or not str(path).endswith(".py"):
+        return None
+    try:
+        st = os.stat(path)
+    except OSError:
+        return "missing"
+    return st.st_mtime_ns  # one int: a key is kept per run
 
 
 def best_link_warning(tracker: Any, top: dict[str, FileStat], best_i: int | None, completed: int, directions_known: bool) -> str | None:

@@ -19,6 +19,7 @@ from runwatch.progress_tracking.early_stopping import decide_early_stop, replay
 from runwatch.progress_tracking.progress_store import PROGRESS_JSON, is_own_name, read_progress_json, remove_stale_temp_files
 from runwatch.progress_tracking.progress_info import ProgressInfo
 from runwatch.progress_tracking.pylon_evidence import (
+    config_file_key,
     best_link_warning,
     count_sessions,
     epoch_fraction,
@@ -183,7 +184,8 @@ class TrainerProgressTracker(BaseProgressTracker):
     # ---- cache key
 
     def _key_extra(self) -> Any:
-        return self._config_sig()
+        extra = config_file_key(self)
+        return self._config_sig() if extra is None else (self._config_sig(), extra)
 
     def complete_from(self, progress: ProgressInfo) -> bool:
         if progress.early_stopped:

@@ -14,6 +14,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from runwatch.readers.safe_open import read_regular
+
 CONFIG_JSON = "config.json"
 _MAX_BYTES = 4 * 1024 * 1024
 _ANGLE = re.compile(r"<[^<>]*>")
@@ -89,11 +91,8 @@ def parse_launch_config(text: str) -> list[LaunchFacts] | None:
 def read_launch_config(path: str) -> list[LaunchFacts] | None:
     """``parse_launch_config`` of a file (at most 4 MiB of it); None when unreadable."""
     try:
-        with open(path, "rb") as f:
-            data = f.read(_MAX_BYTES + 1)
+        data = read_regular(path, _MAX_BYTES)  # non-blocking, regular files inside the project only
     except OSError:
-        return None
-    if len(data) > _MAX_BYTES:
         return None
     return parse_launch_config(data.decode("utf-8", errors="replace"))
 

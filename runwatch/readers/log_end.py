@@ -16,7 +16,8 @@ from dataclasses import dataclass
 
 from cachetools import LRUCache
 
-from runwatch.readers.logs import exception_in, read_tail
+from runwatch.readers.log_pulse import NO_PULSE, WIDE_BYTES, Pulse, pulse_of_text
+from runwatch.readers.logs import exception_in, read_tail, read_tail_checked
 from runwatch.state import STATE
 
 TAIL_BYTES = 64 * 1024
@@ -33,6 +34,9 @@ class End:
     kind: str | None  # "traceback", "end" or None
     error_line: str | None
     tail: tuple[str, ...]  # the last lines (bounded), for people to read
+    problem: str | None = None  # why the file could not be read (a warning naming it)
+    # The log's pulse (readers.log_pulse), read from the same tail: None for a log without times.
+    pulse: Pulse | None = None
 
 
 NO_END = End(None, None, ())
@@ -88,7 +92,20 @@ def end_of_file(path: str, end_patterns: Sequence[str] = DEFAULT_END_PATTERNS) -
     hit = _MEMO.get(key)
     if hit is not None:
         return hit
-    text = read_tail(path, TAIL_BYTES)  # a line cut at the front is harmless: only the end matters
+    try:
+        text = read_tail_checked(path, TAIL_BYTES)  # a line cut at the front is harmless: only the end matters
+    except FileNotFoundError:
+        return NO_END
+    except OSError as e:  # not memoized: a chmod does not change the mtime
+        return End(None, None, (), problem=f"{path}: cannot read the log ({e.strerror or e}); a crash in it would not be seen")
     end = end_of_text(text, end_patterns) if text else NO_END
+    pulse = pulse_of_text(text) if text else NO_PULSE
+    if pulse.timed and pulse.gap is None and pulse.position != "start" and st.st_size > TAIL_BYTES:
+        # At a boundary the tail shows no earlier pause for: a wider read (only while it sits there).
+        wide = pulse_of_text(read_tail(path, WIDE_BYTES))
+        if wide.gap is not None and wide.position == pulse.position:
+            pulse = Pulse(pulse.interval, pulse.position, wide.gap, wide.gap_at, True)
+    if pulse is not NO_PULSE:
+        end = End(end.kind, end.error_line, end.tail, problem=end.problem, pulse=pulse)
     _MEMO[key] = end
     return end

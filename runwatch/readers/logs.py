@@ -51,14 +51,19 @@ def get_log_last_update(work_dir: str, log_pattern: str) -> float | None:
 def read_tail(path: str, max_bytes: int = _TAIL_BYTES) -> str:
     """The last ``max_bytes`` of a file as text (undecodable bytes replaced), '' if unreadable."""
     try:
-        with open_regular(path) as f:  # never blocks on a FIFO, never reads a device
-            size = os.fstat(f.fileno()).st_size
-            if size > max_bytes:
-                f.seek(size - max_bytes)
-            # Sized to what is there: read(max_bytes) allocates max_bytes for every small log.
-            data = f.read(min(size, max_bytes) + 1)[-max_bytes:]
+        return read_tail_checked(path, max_bytes)
     except OSError:
         return ""
+
+
+def read_tail_checked(path: str, max_bytes: int = _TAIL_BYTES) -> str:
+    """``read_tail``, raising OSError (permission denied, a FIFO, a link out of the project...)."""
+    with open_regular(path) as f:  # never blocks on a FIFO, never reads a device, never leaves the project
+        size = os.fstat(f.fileno()).st_size
+        if size > max_bytes:
+            f.seek(size - max_bytes)
+        # Sized to what is there: read(max_bytes) allocates max_bytes for every small log.
+        data = f.read(min(size, max_bytes) + 1)[-max_bytes:]
     return data.decode("utf-8", errors="replace")
 
 

@@ -36,6 +36,7 @@ from typing import Any
 from cachetools import LRUCache
 
 from runwatch.readers.log_end import OUTPUT_TAIL_LINES, _clip, end_of_file, end_of_text, final_exception
+from runwatch.readers.safe_open import LIMITS, read_own, read_regular
 from runwatch.state import STATE
 
 PROJECT_EVENTS = os.path.join("agents", "launcher", "collector_events.json")
@@ -78,12 +79,12 @@ def parse_events(text: str) -> list[dict[str, Any]]:
         return []
     try:
         data = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         data = []
         for line in text.splitlines():
             try:
                 item = json.loads(line)
-            except ValueError:
+            except (ValueError, RecursionError):
                 continue  # a line cut mid-write: the next read has it whole
             data.append(item)
     if isinstance(data, dict):
@@ -145,8 +146,10 @@ class EventIndex:
                 hit = self._files.get(path)
                 if hit is None or hit[0] != key:
                     try:
-                        with open(path, encoding="utf-8", errors="replace") as f:
-                            events = parse_events(f.read())
+                        # runwatch's own store: never through a link; the project's file: a run file.
+                        limit = LIMITS["events"]
+                        data = read_own(path, limit) if os.path.basename(path) == OWN_EVENTS else read_regular(path, limit)
+                        events = parse_events(data.decode("utf-8", "replace"))
                     except OSError:
                         events = []
                     hit = self._files[path] = (key, events)
@@ -395,4 +398,14 @@ def find_output(
             return out
     if output_globs:
         return from_globs(root, output_globs, config_rel, work_dir)
+    return None
+
+
+def tmux_session_of(config_rel: str, configs_dir: str) -> str | None:
+    """The tmux session on this machine that was started to run this config (its pane's start command
+    names it, as Pylon's launcher starts each job), or None: evidence that the run ran here."""
+    pattern = _config_pattern(configs_dir, config_rel)
+    for session, text in _TMUX.panes():
+        if pattern.search(text.split("\n", 1)[0]):
+            return session
     return None

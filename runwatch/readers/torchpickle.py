@@ -7,21 +7,40 @@ class name, constructor arguments and state): no class of the file is ever impor
 run. Scalar tensors (a callback's ``best_score``) are decoded from their storage bytes;
 larger tensors stay ``Tensor`` stubs (shape and dtype only). Legacy (non-zip) files are
 not read: the answer is ``None`` with a problem saying so.
+
+Bounded against crafted files: the file is opened through the checked opener (a regular
+file inside the project; a FIFO never blocks); the zip's central directory is sized from
+its end record before ``zipfile`` parses it (``MAX_DIRECTORY_BYTES``); ``data.pkl`` is read
+through the member's inflater up to ``MAX_PICKLE_BYTES`` whatever its header declares;
+a scalar's storage is read only up to the bytes it needs (a 2 GiB storage is never
+inflated); and the decoded object is refused past ``MAX_EXPANDED`` values once its
+shared references are expanded (a pickle memo makes ``a = [a, a]`` sixty times cheap to
+decode and 2^60 values to walk), so ``plain`` never walks more than that.
 """
 
 from __future__ import annotations
 
 import io
+import os
 import pickle
 import struct
 import zipfile
-from typing import Any
+from typing import Any, BinaryIO
 
 from cachetools import LRUCache
 
+from runwatch.readers.budgets import BudgetExceeded, expanded_size
+from runwatch.readers.safe_open import FileTooLarge, NotRegularFile, open_regular
 from runwatch.state import STATE
 
-MAX_PICKLE_BYTES = 64 * 1024 * 1024
+# data.pkl holds the object structure only (tensors are separate members): a few MB for big models.
+MAX_PICKLE_BYTES = 32 * 1024 * 1024
+# The zip's central directory: about 100 bytes per member, one member per tensor storage.
+MAX_DIRECTORY_BYTES = 32 * 1024 * 1024
+# A scalar's value is read from at most this far into its storage.
+MAX_STORAGE_PREFIX = 16 * 1024 * 1024
+# Values a checkpoint's object may hold once shared references are expanded.
+MAX_EXPANDED = 1_000_000
 
 _DTYPES = {  # storage class name -> (struct format, item size)
     "FloatStorage": ("<f", 4),
@@ -97,6 +116,13 @@ class _OrderedDict(dict[Any, Any]):
     """An OrderedDict of the file: a dict that also takes the attribute state pickle gives it."""
 
 
+def _bytearray(*args: Any) -> bytearray:
+    """``bytearray`` of the bytes a pickle holds; never of a size (``bytearray(10 ** 10)`` would take 10 GB)."""
+    if args and isinstance(args[0], int):
+        raise ValueError("a bytearray built from a size; not read")
+    return bytearray(*args)
+
+
 def _plain_new(cls: Any) -> Any:
     return cls.__new__(cls) if isinstance(cls, type) and issubclass(cls, Stub) else _stub_class(str(cls))()
 
@@ -110,7 +136,7 @@ class _Reader(pickle.Unpickler):
         if module == "collections" and name == "OrderedDict":
             return _OrderedDict
         if module == "builtins" and name in ("set", "frozenset", "tuple", "list", "dict", "bytearray"):
-            return {"set": set, "frozenset": frozenset, "tuple": tuple, "list": list, "dict": dict, "bytearray": bytearray}[name]
+            return {"set": set, "frozenset": frozenset, "tuple": tuple, "list": list, "dict": dict, "bytearray": _bytearray}[name]
         if module == "copyreg" and name == "_reconstructor":
             return lambda cls, base, state=None: _plain_new(cls)
         if module == "torch._utils" and name in ("_rebuild_tensor_v2", "_rebuild_tensor"):
@@ -136,46 +162,116 @@ class _Reader(pickle.Unpickler):
         fmt = _DTYPES.get(kind)
         if numel == 1 and fmt is not None:
             try:
-                raw = self._archive.read(f"{self._prefix}data/{storage[2]}")
                 at = int(offset) * fmt[1]
-                value = struct.unpack_from(fmt[0], raw, at)[0]
-            except (KeyError, struct.error, ValueError, OSError, zipfile.BadZipFile):
+                if 0 <= at <= MAX_STORAGE_PREFIX:
+                    with self._archive.open(f"{self._prefix}data/{storage[2]}") as m:
+                        raw = m.read(at + fmt[1])  # only the bytes needed, never the whole storage
+                    value = struct.unpack_from(fmt[0], raw, at)[0]
+            except (KeyError, struct.error, ValueError, OSError, zipfile.BadZipFile, EOFError, NotImplementedError, RuntimeError):
                 value = None
         return Tensor(kind.removesuffix("Storage").lower(), shape, value)
+
+
+def _directory_size(f: BinaryIO) -> int | None:
+    """The size in bytes of a zip's central directory, from its end record (None: no end record)."""
+    end = f.seek(0, os.SEEK_END)
+    tail_len = min(end, 22 + 65535)
+    f.seek(end - tail_len)
+    tail = f.read(tail_len)
+    at = tail.rfind(b"PK\x05\x06")
+    if at < 0 or len(tail) < at + 22:
+        return None
+    size = struct.unpack_from("<I", tail, at + 12)[0]
+    if size == 0xFFFFFFFF and at >= 20 and tail[at - 20 : at - 16] == b"PK\x06\x07":  # zip64: the locator before it
+        (z64_at,) = struct.unpack_from("<Q", tail, at - 20 + 8)
+        f.seek(z64_at)
+        rec = f.read(56)
+        if len(rec) == 56 and rec[:4] == b"PK\x06\x06":
+            size = struct.unpack_from("<Q", rec, 40)[0]
+    return int(size)
+
+
+def _object_children(obj: Any) -> Any:
+    if isinstance(obj, Stub):
+        return (obj.args, obj.state)
+    if isinstance(obj, dict):
+        return [*obj.keys(), *obj.values()]
+    if isinstance(obj, list | tuple | set | frozenset):
+        return obj
+    return None
 
 
 def read_torch_file(path: str) -> tuple[Any, str | None]:
     """The object a ``torch.save`` zip file holds, with Stubs for classes; (None, problem) when unreadable."""
     try:
-        with zipfile.ZipFile(path) as z:
-            names = [n for n in z.namelist() if n.endswith("/data.pkl") or n == "data.pkl"]
-            if not names:
-                return None, f"{path}: no data.pkl inside (not a torch.save file)"
-            info = z.getinfo(names[0])
-            if info.file_size > MAX_PICKLE_BYTES:
-                return None, f"{path}: data.pkl larger than {MAX_PICKLE_BYTES} bytes, not read"
-            prefix = names[0][: -len("data.pkl")]
-            return _Reader(z.read(info), z, prefix).load(), None
+        with open_regular(path) as f:
+            size = _directory_size(f)
+            if size is None:
+                return None, f"{path}: not a zip-format torch file (legacy or partly written); not read"
+            if size > MAX_DIRECTORY_BYTES:
+                return None, f"{path}: zip directory of {size} bytes, larger than {MAX_DIRECTORY_BYTES}; not read"
+            f.seek(0)
+            with zipfile.ZipFile(f) as z:
+                names = [n for n in z.namelist() if n.endswith("/data.pkl") or n == "data.pkl"]
+                if not names:
+                    return None, f"{path}: no data.pkl inside (not a torch.save file)"
+                info = z.getinfo(names[0])
+                if info.file_size > MAX_PICKLE_BYTES:
+                    return None, f"{path}: data.pkl larger than {MAX_PICKLE_BYTES} bytes, not read"
+                with z.open(info) as m:
+                    data = m.read(MAX_PICKLE_BYTES + 1)  # the inflated bytes counted, whatever the header says
+                if len(data) > MAX_PICKLE_BYTES:
+                    return None, f"{path}: data.pkl inflates past {MAX_PICKLE_BYTES} bytes, not read"
+                prefix = names[0][: -len("data.pkl")]
+                value = _Reader(data, z, prefix).load()
+                del data
+                expanded_size(value, MAX_EXPANDED, _object_children)
+                return value, None
     except FileNotFoundError:
         return None, f"{path}: missing"
     except zipfile.BadZipFile:
         return None, f"{path}: not a zip-format torch file (legacy or partly written); not read"
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError, struct.error, RecursionError) as e:
-        return None, f"{path}: cannot decode ({type(e).__name__}: {e})"
+    except BudgetExceeded as e:
+        return None, f"{path}: too large to use ({e}); not read"
+    except (FileTooLarge, NotRegularFile) as e:
+        return None, f"{path}: {e.strerror}"
+    except MemoryError:
+        return None, f"{path}: decoding it ran out of memory; not read"
+    except (
+        pickle.UnpicklingError,
+        EOFError,
+        ValueError,
+        TypeError,
+        AttributeError,
+        IndexError,
+        KeyError,
+        struct.error,
+        RecursionError,
+        NotImplementedError,
+        RuntimeError,
+    ) as e:
+        return None, f"{path}: cannot decode ({type(e).__name__}: {str(e)[:200]})"
     except OSError as e:
         return None, f"{path}: cannot read ({e.strerror or e})"
 
 
 def plain(value: Any) -> Any:
-    """Stubs and tensors as plain data: a Stub is its fields, a scalar tensor its value."""
+    """Stubs and tensors as plain data: a Stub is its fields, a scalar tensor its value (None when nested too deeply)."""
+    try:
+        return _plain(value)
+    except RecursionError:
+        return None
+
+
+def _plain(value: Any) -> Any:
     if isinstance(value, Tensor):
         return value.value
     if isinstance(value, Stub):
         if value.state is None and len(value.args) == 1:  # an enum member: its value
-            return plain(value.args[0])
-        return {k: plain(v) for k, v in value.fields.items()}
+            return _plain(value.args[0])
+        return {k: _plain(v) for k, v in value.fields.items()}
     if isinstance(value, dict):
-        return {k if isinstance(k, str) else str(k): plain(v) for k, v in value.items()}
+        return {k if isinstance(k, str) else str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [plain(v) for v in value]
+        return [_plain(v) for v in value]
     return value

@@ -42,8 +42,9 @@ from runwatch.progress_tracking.change_notify import NOTIFIER
 from runwatch.progress_tracking.progress_store import ProgressStore, background_progress_writes
 from runwatch.run_status.fanout import ColdWorkers, start_cold_workers
 from runwatch.readers.run_output import EVENTS, events_once_per_scan
+from runwatch.readers.safe_open import confine_to
 from runwatch.run_status.evidence import process_memory
-from runwatch.run_status.run_status import RunStatus, evaluate_run, take_snapshot
+from runwatch.run_status.run_status import RunStatus, evaluate_run, runaway_status, take_snapshot
 from runwatch.run_status.verdict_memo import Kept, ScanContext, keep, reuse
 from runwatch.state import STATE
 
@@ -81,6 +82,8 @@ class ScanEngine:
         # The project as its latest caller spelled it (settings may differ from call to
         # call: a tracker made under other settings is remade, see evaluate_run).
         self.project = project
+        # Run files under the root are read only when they really are inside it (no link out).
+        confine_to(project.root, project.settings.link_targets)
         self.store = store
         # Whether a cold scan may fork workers. A live index keeps every run in memory and
         # scans serially: results that cross a pipe lose the sharing of equal strings and
@@ -258,17 +261,22 @@ class ScanEngine:
                             progress.step()
                             continue
                 verdicts: list[Any] = []
-                status, tracker = evaluate_run(
-                    k,
-                    project,
-                    process_map=self.process_map,
-                    process_errors=snap.errors,
-                    store=store,
-                    tracker=trackers.get(k),
-                    facts=facts,
-                    verdict_out=verdicts,
-                    **opts,
-                )
+                try:
+                    status, tracker = evaluate_run(
+                        k,
+                        project,
+                        process_map=self.process_map,
+                        process_errors=snap.errors,
+                        store=store,
+                        tracker=trackers.get(k),
+                        facts=facts,
+                        verdict_out=verdicts,
+                        **opts,
+                    )
+                except Exception as e:  # a runaway read (MemoryError, RecursionError), a reader's bug: its run fails, never the scan
+                    if not isinstance(e, MemoryError | RecursionError):
+                        _log.warning("runwatch: reading %s failed: %s: %s", k, type(e).__name__, e, exc_info=True)
+                    status, tracker, verdicts = runaway_status(k, e, project), None, []
                 if tracker is not None:
                     trackers[k] = tracker
                     if self._facts:

@@ -17,8 +17,11 @@ from cachetools import LRUCache
 
 from runwatch.project import Project
 from runwatch.process_info import ProcessInfo, ProcessSnapshot
+from runwatch.layouts.lightning_end import moved_on
 from runwatch.readers.log_end import end_of_file
-from runwatch.readers.run_output import find_output
+from runwatch.readers.tfevents import writer_of
+from runwatch.readers.log_pulse import NO_PULSE, Pulse, pulse_of_file, start_pause_of_file
+from runwatch.readers.run_output import find_output, tmux_session_of
 from runwatch.run_status.process_memory import ProcessMemory, memory_for, remembered_evidence, writer_evidence
 from runwatch.run_status.rules import Decision, Evidence, Job, decide
 from runwatch.state import STATE
@@ -35,6 +38,7 @@ class Verdict:
     error_source: str | None = None
     # What was decided from (the scan engine's verdict memo reads it: run_status/verdict_memo.py).
     evidence: Evidence | None = None
+    warnings: list[str] | None = None  # evidence that could not be read (an unreadable log)
 
 
 def rhythm(details: Any) -> float | None:
@@ -49,6 +53,41 @@ def rhythm(details: Any) -> float | None:
     if len(recent) < RHYTHM_MIN:
         return None
     return float(statistics.median(recent))
+
+
+def pulse(work_dir: str, newest_log: str | None, details: Any, log_path: str | None = None, known: Pulse | None = None) -> Pulse | None:
+    """The run's finest rhythm: its newest text log's pulse, or one from the times of its records
+    (``details.beats``: an event file's wall times), or None.
+
+    At a new session's start (no progress line yet) the pause learned is the longest start-up of
+    its earlier sessions' logs."""
+    if newest_log is not None and not os.path.basename(newest_log).startswith("events.out.tfevents."):
+        p = known if known is not None else pulse_of_file(log_path or os.path.join(work_dir, newest_log))
+        if p.timed and p.position == "start":
+            older = [n for n, _ in (getattr(details, "logs", None) or [])[1:4] if n != newest_log and not n.startswith("events.out")]
+            pauses = [x for n in older if (x := start_pause_of_file(os.path.join(work_dir, n))) is not None]
+            if pauses:
+                gap, at = max(pauses)
+                p = Pulse(p.interval, "start", gap, at, True)
+        if p.timed:
+            return p
+    beats = getattr(details, "beats", None)
+    if beats:
+        return beats_pulse(beats)
+    return None
+
+
+def beats_pulse(times: Any) -> Pulse | None:
+    """A pulse from the times a run wrote its records (sorted): mean interval, and the longest pause as learned."""
+    ts = sorted(t for t in times if isinstance(t, float | int))
+    gaps = [b - a for a, b in zip(ts, ts[1:])]
+    if len(gaps) < RHYTHM_MIN:
+        return None
+    longest = max(gaps)
+    at = ts[gaps.index(longest)]
+    import time as _time
+
+    return Pulse(sum(gaps) / len(gaps), "training", longest, _time.strftime("%Y-%m-%d %H:%M:%S UTC", _time.gmtime(at)), True)
 
 
 _MEMORY_OF: LRUCache[tuple[str, str], ProcessMemory] = STATE.table("run_status.evidence.memory_of", lambda: LRUCache(maxsize=256))
@@ -79,8 +118,23 @@ def _job(proc: ProcessInfo | None) -> Job | None:
     return Job(proc.job_id, state, proc.exit_code, proc.signal)
 
 
+def _event_writers(folder: str) -> list[tuple[str, int, float]]:
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return []
+    return [w for n in names if (w := writer_of(n)) is not None]
+
+
 def _process_evidence(
-    project: Project, rel: str, proc: ProcessInfo | None, process_errors: dict[str, str] | None, writer: Any = None
+    project: Project,
+    rel: str,
+    proc: ProcessInfo | None,
+    process_errors: dict[str, str] | None,
+    writer: Any = None,
+    matched_here: bool = False,
+    work_dir: str = "",
+    complete: bool = False,
 ) -> tuple[str, str | None]:
     if proc is not None:
         if proc.state == "running":
@@ -100,9 +154,21 @@ def _process_evidence(
         return remembered_evidence(entry, snap, local_lookup=local_lookup)
     if proc is None and writer is not None:  # a framework run: the process its event file names
         found = writer_evidence(writer, local_lookup)
+        if found is not None and found[0] == "alive":
+            newer = moved_on(work_dir, writer, _event_writers)
+            if newer is not None:  # one process, runs one after another: it is writing a newer one
+                return "gone", f"{found[1]}, but writing {newer} now: this run has ended"
         if found is not None:
             return found
     real_errors = [k for k in (process_errors or {}) if not k.endswith(":gpu")]
+    if proc is None and matched_here and local_lookup and project.settings.runs_local:
+        # The setting says this project's runs run on this machine, and its process lookup (which
+        # finds them by their command line) answered without this one: it has exited.
+        return "gone", "no process of it on this machine, where the project's runs run (runs_local)"
+    if proc is None and matched_here and local_lookup and not complete and project.settings.tmux_output:
+        session = tmux_session_of(rel, project.settings.configs_dir)
+        if session is not None:  # the launcher's tmux session for this run is here, its process is not
+            return "gone", f"no process of it on this machine, where tmux session {session} was started to run it"
     return ("unknown" if real_errors else "none"), None
 
 
@@ -122,17 +188,24 @@ def gather(
     config_error: str | None,
     sleep_time: float | None,
     outdated_days: float,
+    matched_here: bool = False,
 ) -> Verdict:
     """The run's evidence, decided."""
     s = project.settings
-    process, process_detail = _process_evidence(project, rel, proc, process_errors, getattr(details, "writer", None))
+    process, process_detail = _process_evidence(project, rel, proc, process_errors, getattr(details, "writer", None), matched_here, work_dir, complete)
     job = _job(proc)
     work_dir_exists = newest_log is not None or last_activity is not None or os.path.isdir(work_dir)
     log_end = None
+    warnings: list[str] | None = None
     error_line = error_source = None
     tail: list[str] | None = None
-    if not complete and newest_log is not None:
-        end = end_of_file(os.path.join(work_dir, newest_log), s.log_end_patterns)
+    log_path = os.path.join(work_dir, newest_log) if newest_log is not None else None  # one string for both memos
+    end_pulse: Pulse | None = None
+    if not complete and log_path is not None:
+        end = end_of_file(log_path, s.log_end_patterns)
+        if end.problem is not None:
+            warnings = [end.problem]
+        end_pulse = end.pulse or NO_PULSE  # read with the log's end: one read, one memo
         if end.kind is not None:
             log_end = end.kind
         if end.kind == "traceback":
@@ -152,6 +225,7 @@ def gather(
         )
         if out is not None:
             error_line, error_source, tail = out.error_line, out.source, list(out.tail)
+    pl = pulse(work_dir, newest_log, details, log_path, end_pulse) if not complete else None
     ev = Evidence(
         now=now,
         complete=complete,
@@ -166,10 +240,15 @@ def gather(
         error_line=error_line,
         error_source=error_source,
         rhythm=rhythm(details),
+        clean_end=bool(getattr(details, "clean_end", False)),
+        pulse_interval=pl.interval if pl is not None else None,
+        pulse_position=pl.position if pl is not None else None,
+        pulse_gap=pl.gap if pl is not None else None,
+        pulse_gap_at=pl.gap_at if pl is not None else None,
         sleep_time=sleep_time,
         outdated_days=outdated_days,
         stall_factor=s.stall_factor,
         stall_floor=s.stall_floor,
         stall_default=s.stall_default,
     )
-    return Verdict(decide(ev), error_line, tail, error_source, ev)
+    return Verdict(decide(ev), error_line, tail, error_source, ev, warnings)

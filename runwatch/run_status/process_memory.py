@@ -20,6 +20,7 @@ import time
 from typing import Any
 
 from runwatch.atomic_files import replace_atomically
+from runwatch.readers.safe_open import read_own
 from runwatch.process_info import ProcessInfo, ProcessSnapshot
 from runwatch.state import STATE
 
@@ -73,11 +74,10 @@ class ProcessMemory:
             entries: dict[str, dict[str, Any]] = {}
             if mtime is not None:
                 try:
-                    with open(self.path, encoding="utf-8") as f:
-                        data = json.load(f)
+                    data = json.loads(read_own(self.path, 64 * 1024 * 1024))  # never through a link
                     if isinstance(data, dict):
                         entries = {k: v for k, v in data.items() if isinstance(k, str) and isinstance(v, dict) and isinstance(v.get("pid"), int)}
-                except (OSError, ValueError):
+                except (OSError, ValueError, RecursionError):
                     entries = {}  # a damaged memory only loses what it remembered
             self._entries, self._mtime = entries, mtime
         return self._entries

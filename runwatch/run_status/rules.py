@@ -11,8 +11,11 @@ table in ``docs/status.md`` lists the same rows in the same order. In short:
 5. the config cannot be read / the run was never launched;
 6. a traceback at the log's end or in the run's output: crashed (oom for memory errors);
 7. the process was seen and is gone now: exited;
-8. silence: past the run's own rhythm (median of its recent epoch intervals, with a
-   floor), else past ``sleep_time`` when given, else past the adaptive default: stalled.
+8. silence: past the run's own rhythm, else past ``sleep_time`` when given, else past the
+   adaptive default: stalled. The rhythm is the finest the run has: its log's pace (a line
+   per iteration) and the longest pause it has had before at the same place (a silent
+   validation, a checkpoint save, a new session's start-up), else its epochs; a floor of
+   ``stall_floor`` (a minute) under both.
 
 Time decides only in row 8, when nothing stronger is known.
 """
@@ -100,11 +103,22 @@ class Evidence:
     error_source: str | None = None
     # Median of the run's recent epoch intervals, seconds (None: not enough epochs).
     rhythm: float | None = None
+    # The run's pulse (readers.log_pulse): mean seconds between two progress lines of one phase,
+    # where its last line leaves it, and the longest pause it has had at that place before.
+    pulse_interval: float | None = None
+    pulse_position: str | None = None
+    pulse_gap: float | None = None
+    pulse_gap_at: str | None = None
+    gap_margin: float = 1.5
+    # The run's files end where a normal end leaves them (a framework run whose records close an
+    # epoch and whose total is written nowhere): once its process is gone or it is silent past its
+    # limit, it finished.
+    clean_end: bool = False
     # An explicit sleep_time (argument, flag or setting); None: adaptive.
     sleep_time: float | None = None
     outdated_days: float = 30
     stall_factor: float = 5.0
-    stall_floor: float = 600.0
+    stall_floor: float = 60.0
     stall_default: float = 3600.0
 
 
@@ -115,16 +129,53 @@ class Decision:
     detail: str | None = None
 
 
-def silence_limit(ev: Evidence) -> float:
-    """Seconds of silence after which a run is suspicious.
+def has_pulse(ev: Evidence) -> bool:
+    return ev.pulse_interval is not None or ev.pulse_gap is not None
 
-    With a rhythm: ``max(stall_factor * rhythm, stall_floor)``, never above ``sleep_time``
-    (given, else the plan's 86400 s). Without one: ``sleep_time`` when given, else ``stall_default``.
+
+def pulse_limit(ev: Evidence, learned: bool = True) -> float:
+    """``max(stall_floor, stall_factor * pulse_interval, gap_margin * pulse_gap)`` (the gap only when ``learned``)."""
+    limit = max(float(ev.stall_floor), ev.stall_factor * ev.pulse_interval if ev.pulse_interval is not None else 0.0)
+    if learned and ev.pulse_gap is not None:
+        limit = max(limit, ev.gap_margin * ev.pulse_gap)
+    return limit
+
+
+def silence_limit(ev: Evidence) -> float:
+    """Seconds of silence after which a run is suspicious, never above ``sleep_time`` (given, else the plan's 86400 s).
+
+    With a pulse (its log's pace, or a pause learned at the place it is now): ``pulse_limit``.
+    Else with an epoch rhythm: ``max(stall_factor * rhythm, stall_floor)``. Without either:
+    ``sleep_time`` when given, else ``stall_default``.
     """
     cap = ev.sleep_time if ev.sleep_time is not None else DEFAULT_SLEEP_CAP
+    if has_pulse(ev):
+        return min(pulse_limit(ev), cap)
     if ev.rhythm is not None:
         return min(max(ev.stall_factor * ev.rhythm, ev.stall_floor), cap)
     return ev.sleep_time if ev.sleep_time is not None else min(ev.stall_default, cap)
+
+
+def _where(position: str | None) -> str:
+    from runwatch.readers.log_pulse import where
+
+    return where(position or "start")
+
+
+def _basis(ev: Evidence, limit: float) -> str:
+    """What set the silence limit, in words."""
+    if ev.sleep_time is not None and limit == ev.sleep_time:
+        return f"sleep_time {ev.sleep_time:g} s"
+    if has_pulse(ev):
+        if ev.pulse_gap is not None and limit == ev.gap_margin * ev.pulse_gap:
+            return f"{ev.gap_margin:g}x the longest pause it has had {_where(ev.pulse_position)}: {ev.pulse_gap:.0f} s from {ev.pulse_gap_at}"
+        if ev.pulse_interval is not None and limit == ev.stall_factor * ev.pulse_interval:
+            return f"{ev.stall_factor:g}x its log's pace of a line every {ev.pulse_interval:.2g} s"
+        pace = f", its log's pace being a line every {ev.pulse_interval:.2g} s" if ev.pulse_interval is not None else ""
+        return f"the floor of {ev.stall_floor:g} s{pace}"
+    if ev.rhythm is not None:
+        return f"{ev.stall_factor:g}x its median epoch interval of {ev.rhythm:.0f} s"
+    return "the default limit"
 
 
 def silent_for(ev: Evidence) -> float | None:
@@ -140,19 +191,22 @@ def _is_silent(ev: Evidence) -> bool:
 def _silence_detail(ev: Evidence) -> str:
     silent = silent_for(ev)
     limit = silence_limit(ev)
-    basis = (
-        f"{ev.stall_factor:g}x its median epoch interval of {ev.rhythm:.0f} s"
-        if ev.rhythm is not None and limit != ev.sleep_time
-        else f"sleep_time {ev.sleep_time:g} s"
-        if ev.sleep_time is not None
-        else "the default limit"
-    )
+    basis = _basis(ev, limit)
     if silent is None:
         return "no log or artifact written yet"
     # The time of the last sign of life, not the seconds since: a detail that changes with
     # the clock alone would make the run look changed on every check.
     since = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(ev.last_activity))
     return f"silent since {since}, longer than the limit of {limit:.0f} s ({basis})"
+
+
+def _learned_pause(ev: Evidence) -> str | None:
+    """For a run not silent past its limit: the pause it has had before, when only that keeps it running."""
+    silent = silent_for(ev)
+    if silent is None or ev.pulse_gap is None or not has_pulse(ev) or silent <= pulse_limit(ev, learned=False):
+        return None
+    since = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(ev.last_activity))
+    return f"silent since {since}, within the pause of {ev.pulse_gap:.0f} s it has had {_where(ev.pulse_position)} before (from {ev.pulse_gap_at})"
 
 
 def _error_reason(line: str | None) -> str:
@@ -177,7 +231,7 @@ def decide(ev: Evidence) -> Decision:
             if ev.complete:
                 return _done(ev)
             return Decision("stuck", "stalled", f"process alive but {_silence_detail(ev)}")
-        return Decision("running")
+        return Decision("running", None, _learned_pause(ev))
     if ev.process == "stopped":
         return Decision("stuck", "stopped", ev.process_detail or "the process is stopped (state T)")
     # 2. Waiting for a node.
@@ -208,7 +262,10 @@ def decide(ev: Evidence) -> Decision:
     # 6. An exception ended the log or the run's output.
     if ev.error_line is not None and (ev.log_end == "traceback" or ev.error_source not in (None, "log")):
         return Decision("failed", _error_reason(ev.error_line), ev.error_line)
-    # 7. The process was seen and has exited (or the job completed) before the run did.
+    # 7. The process was seen and has exited (or the job completed) before the run did,
+    # unless its files end where a normal end leaves them.
+    if ev.clean_end and (ev.process == "gone" or job_state == "COMPLETED"):
+        return Decision(_done(ev).status, None, "its process has exited after its last epoch closed cleanly (its total is written nowhere)")
     if ev.process == "gone" or job_state == "COMPLETED":
         if job_state == "COMPLETED":
             detail = f"Slurm job {job.job_id} COMPLETED (exit code {job.exit_code or 0}) before the last epoch"  # type: ignore[union-attr]
@@ -217,11 +274,13 @@ def decide(ev: Evidence) -> Decision:
         return Decision("failed", "exited", detail)
     # 8. Silence, last.
     if _is_silent(ev):
+        if ev.clean_end and ev.process == "none":
+            return Decision(_done(ev).status, None, f"{_silence_detail(ev)}, after its last epoch closed cleanly (its total is written nowhere)")
         detail = _silence_detail(ev)
         if ev.process == "unknown":
             detail += "; its process could not be checked (a process source could not be asked): it may be stuck"
         return Decision("failed", "stalled", detail)
-    return Decision("running")
+    return Decision("running", None, _learned_pause(ev))
 
 
 def decide_status(

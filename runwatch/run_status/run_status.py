@@ -8,6 +8,8 @@ takes a batch down: whatever goes wrong becomes that run's error message.
 
 from __future__ import annotations
 
+import dataclasses
+import gc
 import logging
 import os
 import time
@@ -218,11 +220,30 @@ def evaluate_run(
         config_error=config_error,
         sleep_time=sleep_time,
         outdated_days=outdated_days,
+        # Pylon runs are found by their command line: with runs_local, none here means none at all.
+        matched_here=getattr(run.layout, "name", None) == "pylon",
     )
     if verdict_out is not None:
         verdict_out.append((verdict, details.newest_log if details is not None else None))
     decision = verdict.decision
     status = decision.status
+    for w in verdict.warnings or ():  # an unreadable log; once per file (its tracker may have said so already)
+        path = w.split(": cannot read the log", 1)[0]
+        if not any(x.startswith(path + ":") for x in progress.warnings or ()):
+            progress.add_warning(w)
+    if status in ("finished", "outdated") and not complete:
+        # Finished by how it ended (a clean end on an epoch boundary): its total is what it ran.
+        progress = dataclasses.replace(
+            progress,
+            total_epochs=progress.total_epochs or progress.completed_epochs,
+            total_steps=progress.total_steps or progress.completed_steps,
+            progress_percentage=100.0,
+            warnings=[w for w in progress.warnings or [] if "total epochs unknown" not in w and "total unknown" not in w] or None,
+        )
+    if verdict.error_line is not None and progress.error_message is None:
+        # The plan's error_message holds the exception wherever it was found (the log, the run's output);
+        # a copy: the tracker's cached progress must not keep an error its files do not hold.
+        progress = dataclasses.replace(progress, error_message=verdict.error_line)
     if process_errors and status in ("failed", "queued"):
         for source, err in sorted(process_errors.items()):
             if source.endswith(":gpu"):  # GPU details missing, processes still seen
@@ -248,6 +269,20 @@ def evaluate_run(
         ),
         tracker,
     )
+
+
+def runaway_status(config: str, exc: BaseException, project: Project) -> RunStatus:
+    """The status of a run whose reading ran away (MemoryError, RecursionError): that run fails, alone."""
+    gc.collect()
+    try:
+        run = run_for(project, config)
+        rel, work_dir = run.name, run.work_dir
+    except Exception:
+        rel, work_dir = None, ""
+    what = "ran out of memory" if isinstance(exc, MemoryError) else "nested too deeply" if isinstance(exc, RecursionError) else "failed"
+    msg = f"{config}: reading this run {what} ({type(exc).__name__}: {str(exc)[:200]}); its files are not read"
+    progress = ProgressInfo(0, 0.0, error_message=msg, warnings=[msg])
+    return RunStatus(config, work_dir, progress, "failed", None, run=rel, checked_at=time.time(), reason="unreadable", reason_detail=msg)
 
 
 def run_warnings(facts: ConfigFacts, work_dir: str, project: Project) -> list[str]:

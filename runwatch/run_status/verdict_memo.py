@@ -42,7 +42,7 @@ from runwatch.process_info import ProcessInfo
 from runwatch.progress_tracking.base_progress_tracker import BaseProgressTracker
 from runwatch.progress_tracking.progress_info import ProgressInfo
 from runwatch.readers.run_output import EventIndex, event_paths, tmux_panes
-from runwatch.run_status.rules import Evidence, silence_limit
+from runwatch.run_status.rules import Evidence, has_pulse, pulse_limit, silence_limit
 from runwatch.run_status.run_status import RunStatus
 
 
@@ -55,6 +55,10 @@ def decision_due(ev: Evidence) -> float:
         t = ev.last_activity + silence_limit(ev)
         if t >= ev.now:
             due = t
+        if ev.pulse_gap is not None and has_pulse(ev):  # past its plain limit, the detail names the pause it learned
+            t = ev.last_activity + pulse_limit(ev, learned=False)
+            if ev.now <= t < due:
+                due = t
     if ev.artifact_last_update is not None:
         t = ev.artifact_last_update + ev.outdated_days * 86400
         if ev.now <= t < due:

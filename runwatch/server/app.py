@@ -219,6 +219,8 @@ def create_app(
             "runs": len(index),
             "seq": index.seq,
             "scanning": index.scanning,
+            # False until the first full scan is committed: a client waiting for the scan waits for this.
+            "ready": getattr(index, "ready", True),
             "watcher": watcher.mode if watcher else None,
             "clients": len(ws_server.clients),
             **(feed.health() if feed is not None else {}),

@@ -22,11 +22,13 @@ from urllib.parse import parse_qs, urlsplit
 from starlette.datastructures import Headers, State
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from runwatch.settings import MIN_TOKEN_LENGTH as settings_min_token_length
+
 COOKIE = "runwatch_token"
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 # A token guards paths, scores and log tails: at least this many characters (a generated
 # one has 32). An empty token would let an empty cookie in.
-MIN_TOKEN_LENGTH = 16
+MIN_TOKEN_LENGTH = settings_min_token_length
 
 
 class TokenError(ValueError):

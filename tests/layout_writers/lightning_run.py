@@ -4,6 +4,9 @@ usage: lightning_run.py SAVE_DIR MODE [MODE...]   (MODE: cli | early | hold | tb
 ``cli``: LightningCLI (writes config.yaml with trainer.max_epochs), CSVLogger, 4 epochs, done.
 ``early``: Trainer + CSVLogger + EarlyStopping(patience=2) on a plateau, ModelCheckpoint(save_last=True).
 ``tb``: Trainer with the default logger (TensorBoard), 3 epochs, done.
+``plain``: ``Trainer(max_epochs=3)`` with every default (TensorBoard logger, a checkpoint per epoch).
+``steps``: ``Trainer(max_steps=10)``, defaults otherwise. ``twice``: one process, two ``fit`` calls
+(version_0, then version_1), defaults otherwise; pauses before the second until SAVE_DIR/twice.release exists.
 ``hold``: CSVLogger flushing every step (``flush_logs_every_n_steps=1``; the default 100 would leave
 metrics.csv empty this early), 6 epochs, pauses after epoch 2 until SAVE_DIR/hold.release exists.
 Each mode writes SAVE_DIR/<mode>/version_0, but ``nemo``: laid out as NeMo's exp_manager lays out its
@@ -125,6 +128,18 @@ for mode in modes:
         ckpt = ModelCheckpoint(dirpath=os.path.join(log_dir, "checkpoints"), monitor="val_loss", save_last=True)
         t = L.Trainer(max_epochs=3, logger=logger, callbacks=[ckpt], **common)
         t.fit(Tiny(), Data())
+    elif mode in ("plain", "steps", "twice"):
+        plain = dict(accelerator="cpu", devices=1, enable_progress_bar=False, enable_model_summary=False, default_root_dir=os.path.join(save_dir, mode))
+        limit = dict(max_steps=10) if mode == "steps" else dict(max_epochs=3)
+        L.Trainer(**limit, **plain).fit(Tiny(), Data())
+        if mode == "twice":
+            open(os.path.join(save_dir, "twice.held"), "w").close()
+            while not os.path.exists(os.path.join(save_dir, "twice.release")):
+                time.sleep(0.05)
+            L.Trainer(max_epochs=2, **plain).fit(Tiny(), Data())
+            open(os.path.join(save_dir, "twice.second_done"), "w").close()
+            while not os.path.exists(os.path.join(save_dir, "twice.exit")):
+                time.sleep(0.05)
     elif mode == "hold":
         t = L.Trainer(max_epochs=6, logger=CSVLogger(save_dir, name="hold", flush_logs_every_n_steps=1), callbacks=[Hold()], **common)
         t.fit(Tiny(), Data())

@@ -107,3 +107,22 @@ def test_unreadable_config_names_the_file(tmp_path):
     rec = got[victim.rel]
     messages = (rec["warnings"] or []) + [rec["error_message"] or ""]
     assert any(cfg in m and ("denied" in m.lower() or "cannot read" in m) for m in messages), messages
+
+
+def test_unreadable_log_is_a_warning_like_an_unreadable_scores_file(tmp_path):
+    """A crashed run whose log is mode 000: it must not read as a clean run with no word about the log.
+
+    Real permissions: ``setpriv`` drops root's CAP_DAC_OVERRIDE, so the mode applies as for any user.
+    """
+    tree = small_tree(str(tmp_path / "proj"))
+    victim = next(r for r in tree.runs if r.scenario == "failed")
+    d = os.path.join(tree.root, "logs", *victim.rel.split("/"))
+    log = os.path.join(d, next(n for n in sorted(os.listdir(d)) if n.startswith("train") and n.endswith(".log")))
+    os.chmod(log, 0)
+    try:
+        got = scan_without_dac(tree.root)
+    finally:
+        os.chmod(log, 0o644)
+    rec = got[victim.rel]
+    messages = (rec["warnings"] or []) + [rec["error_message"] or ""]
+    assert any(log in m and "denied" in m.lower() for m in messages), messages

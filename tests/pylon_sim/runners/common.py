@@ -13,7 +13,8 @@ class Logger:
         self.f = open(path, "a", buffering=1)
 
     def info(self, msg):
-        self.f.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} INFO {msg}\n")
+        now = time.time()  # Python logging's default asctime: "2026-12-07 03:05:57,123"
+        self.f.write(f"{time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(now))},{int(now % 1 * 1000):03d} INFO {msg}\n")
         self.f.flush()
 
     def flush(self, prefix):

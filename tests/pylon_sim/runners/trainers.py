@@ -58,6 +58,7 @@ class SupervisedSingleTaskTrainer:
                 self.early_stopping.update(self._scores(e))
         after_val = None
         best = None
+        nap(self.sim.get("first_batch_s", 0.0))  # data loading, model building: no line yet
         while self.cum_epochs < self.tot_epochs:
             # The main loop checks should_stop() before the previous epoch's
             # after-validation thread (which updates early stopping) has finished.
@@ -71,15 +72,23 @@ class SupervisedSingleTaskTrainer:
                 raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
             d = os.path.join(self.work_dir, f"epoch_{epoch}")
             os.makedirs(d, exist_ok=True)
+            jitter = self.sim.get("jitter", [])
+            slow = self.sim.get("first_epoch_step_s") if epoch == 0 else None
             for i in range(iters):
-                nap(step)
+                nap((slow if slow is not None else step) + (jitter[i % len(jitter)] if jitter else 0.0))
                 self.logger.flush(prefix=f"Training [Epoch {self.cum_epochs}/{self.tot_epochs}][Iteration {i}/{iters}].")
                 pause_point(f"train:{epoch}:{i}")
             threads = [write_later(os.path.join(d, "training_losses.pt"), pt_bytes(epoch), step)]
             threads.append(write_later(os.path.join(d, "optimizer_buffer.json"), b"[]", step))
-            for i in range(iters):
+            if os.environ.get("SIM_CRASH_IN_VALIDATION") == str(epoch):
                 nap(step)
-                self.logger.flush(prefix=f"Validation [Epoch {self.cum_epochs}/{self.tot_epochs}][Iteration {i}/{iters}].")
+                raise ValueError("validation batch has no 'labels'")
+            if self.sim.get("silent_validation_s") is not None:
+                nap(self.sim["silent_validation_s"])  # a validation that logs no line
+            else:
+                for i in range(iters):
+                    nap(step)
+                    self.logger.flush(prefix=f"Validation [Epoch {self.cum_epochs}/{self.tot_epochs}][Iteration {i}/{iters}].")
             scores = self._scores(epoch)
             threads.append(write_later(os.path.join(d, "validation_scores.json"), scores_bytes(scores, sim=self.sim, epoch=epoch), step))
             with open(os.path.join(d, "checkpoint.pt"), "wb") as f:

@@ -1,0 +1,60 @@
+"""How a Lightning run ended, from what it left: pure functions over what the tracker parsed.
+
+A plain ``Trainer(max_epochs=N)`` (or ``max_steps``) writes its total nowhere on disk. What a
+normal end leaves is a run whose records close an epoch: the last epoch's end-of-epoch row
+(validation, ``*_epoch``) is logged, and the newest ``epoch=E-step=S.ckpt`` (the default
+ModelCheckpoint saves one at each epoch's end) is that epoch's. Once its process is gone (or
+it is silent past its limit with no process to ask), such a run has finished after ``E + 1``
+epochs; one whose records run past its newest checkpoint, or end inside an epoch, has not.
+
+One process that writes ``version_0`` and then ``version_1`` (two ``fit`` calls, a sweep) has
+moved on from ``version_0``: the writer named by ``version_0``'s event file (host, pid) opening
+a newer sibling's event file says so.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Any
+
+_VERSION = re.compile(r"^version_(\d+)$")
+
+
+def ends_on_epoch_boundary(done: int, last_epoch_with_rows: int | None, last_step: int, checkpoints: list[tuple[int, int]]) -> bool:
+    """Whether the records end where a normal end leaves them.
+
+    With checkpoints ((epoch, step) of each ``epoch=E-step=S.ckpt``): the newest one closes the
+    last epoch with records and no record is past its step (``max_steps`` ends inside an epoch,
+    and its checkpoint is saved there). Without: the last epoch's rows are closed
+    (``done == last + 1``)."""
+    if done <= 0:
+        return False
+    if checkpoints:
+        epoch, step = max(checkpoints)
+        return (last_epoch_with_rows is None or last_epoch_with_rows <= epoch) and last_step < step + 1
+    return last_epoch_with_rows is None or last_epoch_with_rows + 1 == done
+
+
+def moved_on(work_dir: str, writer: tuple[str, int, float] | None, writers_of: Any) -> str | None:
+    """The newer sibling ``version_<K>`` folder that this run's own writer went on to, or None.
+
+    ``writers_of(path)`` gives the writers (host, pid, opened at) of a folder's event files."""
+    if writer is None:
+        return None
+    m = _VERSION.match(os.path.basename(work_dir))
+    if m is None:
+        return None
+    parent, mine = os.path.dirname(work_dir), int(m.group(1))
+    try:
+        names = os.listdir(parent)
+    except OSError:
+        return None
+    for n in sorted(names):
+        k = _VERSION.match(n)
+        if k is None or int(k.group(1)) <= mine:
+            continue
+        for w in writers_of(os.path.join(parent, n)):
+            if (w[0], w[1]) == (writer[0], writer[1]) and w[2] >= writer[2]:
+                return n
+    return None

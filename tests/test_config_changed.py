@@ -1,0 +1,39 @@
+"""The whole-config comparison behind the changed-config warning (issue 24)."""
+
+from __future__ import annotations
+
+from runwatch.configs.values import Call, Ref, Unknown
+from runwatch.progress_tracking.config_changed import differences, launch_value, today_value
+
+
+def test_launch_record_as_plain_values():
+    text = "{'runner': <class 'runners.trainers.X'>, 'epochs': 10, 'f': functools.partial(<function f at 0x7f>, 3), 'g': <function g at 0x1>, 'l': [1, (2, 3)]}"
+    v = launch_value(text)
+    assert v["runner"] == ("class", "X") and v["epochs"] == 10 and v["l"] == [1, [2, 3]]
+    assert differences(v["f"], 1) == [] and differences(v["g"], 2) == []  # not comparable: no claim
+    assert differences(launch_value("not python ("), {"a": 1}) == []
+
+
+def test_differences_name_each_key_path():
+    launch = {"epochs": 10, "opt": {"lr": 0.1, "momentum": 0.9}, "old": 1, "seeds": [1, 2], "flag": True, "runner": ("class", "A")}
+    today = {"epochs": 10, "opt": {"lr": 0.01, "momentum": 0.9}, "new": 2, "seeds": [1, 2, 3], "flag": 1, "runner": ("class", "B")}
+    assert differences(launch, today) == [
+        "opt.lr 0.1 at launch, 0.01 now",
+        "old removed",
+        "seeds: 2 items at launch, 3 now",
+        "flag True at launch, 1 now",  # a bool is no number
+        "runner A at launch, B now",
+        "new added",
+    ]
+    assert differences({"a": 1}, {"a": 1.0}) == []  # 1 and 1.0 are the same number
+    assert differences({"a": {"b": 1}}, {"a": 2}) == ["a changed"]
+    assert differences({"a": [1, 2]}, {"a": [1, 3]}) == ["a[1] 2 at launch, 3 now"]
+
+
+def test_today_values_the_reader_cannot_tell_are_not_compared():
+    today = today_value(
+        {"runner": Ref("runners.trainers", "SupervisedSingleTaskTrainer"), "x": Unknown("why"), "c": Call(func=Ref("torch", "device")), 3: "int key"}
+    )
+    assert today["runner"] == ("class", "SupervisedSingleTaskTrainer")
+    assert differences({"x": 5, "c": 1}, {k: today[k] for k in ("x", "c")}) == []
+    assert 3 not in today

@@ -1,0 +1,159 @@
+"""Where a run ran, as evidence.gather reads it (issue 24): runs_local, the launcher's tmux session, an
+event file's writer that moved on; and the pulse's sources. Fast unit tests (in the mutation selection)."""
+
+from __future__ import annotations
+
+import socket
+import time
+
+import pytest
+
+import runwatch.run_status.evidence as evidence
+from runwatch.layout import Project
+from runwatch.process_info import ProcessInfo, ProcessSnapshot
+from runwatch.readers.log_pulse import Pulse
+from runwatch.settings import Settings
+
+NOW = time.time()
+
+
+def project(tmp_path, **settings) -> Project:
+    (tmp_path / "configs").mkdir(parents=True, exist_ok=True)
+    p = Project.at(str(tmp_path), Settings(**settings))
+    evidence.remember(p, ProcessSnapshot(sources=["local"]))  # this machine's lookup answered, nothing running
+    return p
+
+
+def decide(p: Project, tmp_path, *, matched_here=True, complete=False, proc=None, details=None, last=NOW - 5):
+    v = evidence.gather(
+        p,
+        rel="a/run",
+        work_dir=str(tmp_path),
+        now=NOW,
+        complete=complete,
+        last_activity=last,
+        artifact_last=None,
+        newest_log=None,
+        details=details,
+        proc=proc,
+        process_errors=None,
+        config_error=None,
+        sleep_time=None,
+        outdated_days=30,
+        matched_here=matched_here,
+    )
+    return v.decision
+
+
+def test_runs_local(tmp_path):
+    p = project(tmp_path, runs_local=True, tmux_output=False)
+    d = decide(p, tmp_path)
+    assert (d.status, d.reason) == ("failed", "exited")
+    assert d.detail == "no process of it on this machine, where the project's runs run (runs_local)"
+    assert decide(p, tmp_path, matched_here=False).status == "running"  # not a run found by its command line
+    queued = ProcessInfo(pid=1, user="u", cmd="x", config_rel="a/run", state="queued", job_id="5", job_state="PENDING")
+    assert decide(p, tmp_path, proc=queued).status == "queued"
+    q = project(tmp_path / "off", runs_local=False, tmux_output=False)
+    assert decide(q, tmp_path).status == "running"
+
+
+def test_runs_local_needs_this_machines_lookup(tmp_path):
+    p = Project.at(str(tmp_path), Settings(runs_local=True, tmux_output=False))
+    evidence.remember(p, ProcessSnapshot(sources=["ssh:gpu1"], hosts=["gpu1"]))
+    assert decide(p, tmp_path).status == "running"
+    evidence.remember(p, ProcessSnapshot(sources=["local"], errors={"local": "psutil failed"}))
+    assert decide(p, tmp_path).status == "running"
+
+
+def test_the_launchers_tmux_session_here(tmp_path, monkeypatch):
+    p = project(tmp_path)
+    monkeypatch.setattr(evidence, "tmux_session_of", lambda rel, configs_dir: "job-GPU-0" if (rel, configs_dir) == ("a/run", "configs") else None)
+    d = decide(p, tmp_path)
+    assert (d.status, d.reason, d.detail) == ("failed", "exited", "no process of it on this machine, where tmux session job-GPU-0 was started to run it")
+    assert decide(p, tmp_path, complete=True).status == "finished"
+    assert decide(p, tmp_path, matched_here=False).status == "running"
+    monkeypatch.setattr(evidence, "tmux_session_of", lambda rel, configs_dir: None)
+    assert decide(p, tmp_path).status == "running"
+    off = project(tmp_path / "off", tmux_output=False)
+    monkeypatch.setattr(evidence, "tmux_session_of", lambda rel, configs_dir: "job-GPU-0")
+    assert decide(off, tmp_path).status == "running"
+
+
+class Details:
+    def __init__(self, writer=None, logs=(), beats=None, clean_end=False):
+        self.writer, self.logs, self.beats, self.clean_end = writer, list(logs), beats, clean_end
+        self.epochs = []
+
+
+def test_an_event_files_writer(tmp_path, monkeypatch):
+    p = project(tmp_path, tmux_output=False)
+    gone = Details(writer=(socket.gethostname(), 2**22 + 12345, NOW - 100))  # no such pid
+    d = decide(p, tmp_path, matched_here=False, details=gone)
+    assert (d.status, d.reason) == ("failed", "exited") and "has exited" in d.detail
+    assert decide(p, tmp_path, matched_here=False, details=Details(writer=("another-host", 1, NOW))).status == "running"
+    monkeypatch.setattr(evidence, "writer_evidence", lambda writer, local: ("alive", "process 7 on this machine is alive"))
+    monkeypatch.setattr(
+        evidence, "moved_on", lambda wd, writer, writers_of: "version_1" if wd == str(tmp_path) and writers_of is evidence._event_writers else None
+    )
+    d = decide(p, tmp_path, matched_here=False, details=Details(writer=("h", 7, NOW), clean_end=True))
+    assert (d.status, d.detail) == ("finished", "its process has exited after its last epoch closed cleanly (its total is written nowhere)")
+    d = decide(p, tmp_path, matched_here=False, details=Details(writer=("h", 7, NOW)))
+    assert (d.status, d.reason, d.detail) == ("failed", "exited", "process 7 on this machine is alive, but writing version_1 now: this run has ended")
+    monkeypatch.setattr(evidence, "moved_on", lambda wd, writer, writers_of: None)
+    assert decide(p, tmp_path, matched_here=False, details=Details(writer=("h", 7, NOW)), last=NOW - 10**6).status == "stuck"
+
+
+def test_event_writers_of_a_folder(tmp_path):
+    (tmp_path / "events.out.tfevents.1700000000.host.a.42.0").write_bytes(b"")
+    (tmp_path / "metrics.csv").write_text("")
+    assert evidence._event_writers(str(tmp_path)) == [("host.a", 42, 1700000000.0)]
+    assert evidence._event_writers(str(tmp_path / "none")) == []
+
+
+def test_pulse_sources(tmp_path, monkeypatch):
+    timed = Pulse(1.0, "training", 3.0, "t", True)
+    assert evidence.pulse(str(tmp_path), "train_val_0.log", None, known=timed) is timed
+    # an event file is no text log: its records' times are the pulse
+    d = Details(beats=[0.0, 2.0, 4.0])
+    p = evidence.pulse(str(tmp_path), "events.out.tfevents.1.h.2.0", d, known=timed)
+    assert (p.interval, p.gap, p.timed) == (2.0, 2.0, True)
+    # a start position learns from the earlier sessions' logs, not from the event files; elsewhere it keeps its own
+    monkeypatch.setattr(evidence, "start_pause_of_file", lambda path: (40.0, "t0") if path.endswith("train_val_0.log") else (99.0, "x"))
+    d = Details(logs=[("train_val_1.log", 2.0), ("train_val_0.log", 1.0), ("events.out.tfevents.9", 0.5)])
+    start = Pulse(None, "start", None, None, True)
+    assert evidence.pulse(str(tmp_path), "train_val_1.log", d, known=start) == Pulse(None, "start", 40.0, "t0", True)
+    assert evidence.pulse(str(tmp_path), "train_val_1.log", d, known=timed) is timed
+    untimed_start = Pulse(None, "start", None, None, False)
+    assert evidence.pulse(str(tmp_path), "train_val_1.log", Details(logs=d.logs), known=untimed_start) is None
+    assert evidence.pulse(str(tmp_path), "train_val_1.log", Details(logs=[("train_val_1.log", 2.0)]), known=start) is start
+    assert evidence.beats_pulse([0.0, 1.0, 3.0]).timed is True
+
+
+@pytest.mark.parametrize("complete", [False, True])
+def test_pulse_only_for_runs_not_complete(tmp_path, complete):
+    p = project(tmp_path, tmux_output=False)
+    d = decide(p, tmp_path, matched_here=False, complete=complete, details=Details(beats=[0.0, 1.0, 2.0]), last=NOW - 61)
+    assert d.status == ("finished" if complete else "failed")
+
+
+def test_pulse_from_beats_sets_the_limit(tmp_path):
+    p = project(tmp_path, tmux_output=False)
+    # a record every 20 s: 5x that is the limit (100 s), not the floor
+    assert decide(p, tmp_path, matched_here=False, details=Details(beats=[0.0, 20.0, 40.0]), last=NOW - 80).status == "running"
+    assert decide(p, tmp_path, matched_here=False, details=Details(beats=[0.0, 20.0, 40.0]), last=NOW - 101).status == "failed"
+    # a long pause learned (100 s among 1 s beats): 1.5x it is the limit
+    beats = [float(i) for i in range(11)] + [110.0]
+    assert decide(p, tmp_path, matched_here=False, details=Details(beats=beats), last=NOW - 140).status == "running"
+    assert decide(p, tmp_path, matched_here=False, details=Details(beats=beats), last=NOW - 151).status == "failed"
+
+
+def test_a_complete_run_alive_is_judged_without_its_pulse(tmp_path):
+    p = project(tmp_path, tmux_output=False)
+    alive = ProcessInfo(pid=1, user="u", cmd="x", config_rel="a/run", state="running")
+    d = decide(p, tmp_path, matched_here=False, complete=True, proc=alive, details=Details(beats=[0.0, 1.0, 2.0]), last=NOW - 61)
+    assert d.status == "running"  # still writing its last files: the default limit, not its pulse's minute
+
+
+def test_pulse_without_details(tmp_path):
+    start = Pulse(None, "start", None, None, True)
+    assert evidence.pulse(str(tmp_path), "train_val_0.log", None, known=start) is start
