@@ -106,6 +106,6 @@ def end_of_file(path: str, end_patterns: Sequence[str] = DEFAULT_END_PATTERNS) -
         if wide.gap is not None and wide.position == pulse.position:
             pulse = Pulse(pulse.interval, pulse.position, wide.gap, wide.gap_at, True)
     if pulse is not NO_PULSE:
-        end = End(end.kind, end.error_line, end.tail, pulse)
+        end = End(end.kind, end.error_line, end.tail, end.problem, pulse)
     _MEMO[key] = end
     return end
