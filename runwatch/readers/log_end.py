@@ -118,7 +118,7 @@ def end_of_file(path: str, end_patterns: Sequence[str] = DEFAULT_END_PATTERNS) -
         if wide.gap is not None and wide.position == pulse.position:
             pulse = Pulse(pulse.interval, pulse.position, wide.gap, wide.gap_at, True)
     if pulse is not NO_PULSE:
-        end = End(end.kind, end.error_line, end.tail, pulse=pulse)  # pulse by name: the 4th field is problem
+        end = End(end.kind, end.error_line, end.tail, end.problem, pulse)
     while len(_MEMO) >= _MEMO_MAX:
         try:
             del _MEMO[next(iter(_MEMO))]  # the least recently used
