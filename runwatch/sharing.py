@@ -108,6 +108,17 @@ _HINTS: Pool = STATE.table("sharing.settled_hints", Pool)  # settled hints, by (
 MISSING_HINT: dict[str, Any] = {"missing": True}  # read-only: the hint of every run without a work dir
 
 
+_SIGS: Pool = STATE.table("sharing.config_sigs", Pool)  # trackers' config signatures (a tuple of plain values)
+
+
+def shared_sig(sig: Any) -> Any:
+    """A tracker's config signature, shared with other runs' equal ones (runs of one config shape)."""
+    try:
+        return _SIGS.get(sig)
+    except TypeError:  # an unhashable part: kept as it is
+        return sig
+
+
 def shared_paths(paths: tuple[str, ...]) -> tuple[str, ...]:
     """A tuple of watched paths, shared with other runs' equal ones."""
     return _PATHS.get(paths)

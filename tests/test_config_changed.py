@@ -37,3 +37,21 @@ def test_today_values_the_reader_cannot_tell_are_not_compared():
     assert today["runner"] == ("class", "SupervisedSingleTaskTrainer")
     assert differences({"x": 5, "c": 1}, {k: today[k] for k in ("x", "c")}) == []
     assert 3 not in today
+
+
+def test_hash_set_of_unchanged_checks_answers_like_a_set():
+    import random
+
+    from runwatch.progress_tracking.compact import HashSet
+
+    rng = random.Random(5)
+    values = [rng.randrange(-(1 << 63), 1 << 63) for _ in range(2000)]
+    hs, ref = HashSet(), set()
+    for v in values[:1000]:
+        hs.add(v)
+        hs.add(v)
+        ref.add(v)
+    assert len(hs) == len(ref)
+    assert all(v in hs for v in values[:1000]) and not any(v in hs for v in values[1000:])
+    hs.clear()
+    assert len(hs) == 0 and values[0] not in hs

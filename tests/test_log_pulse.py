@@ -118,12 +118,12 @@ def test_beats_pulse():
     assert pulse("/nowhere", "events.out.tfevents.1.h.2.0", D()).interval == 1.0
 
 
-def test_end_of_file_carries_the_pulse_not_a_problem(tmp_path):
-    from runwatch.readers.log_end import end_of_file
+def test_the_pulse_is_read_with_the_logs_end(tmp_path):
+    from runwatch.readers import log_end
 
     log = tmp_path / "train_val_0.log"
     a, _ = _epoch(0, 0)
     log.write_text("\n".join(a) + "\n")
-    end = end_of_file(str(log))
-    assert end.problem is None  # a readable log: no warning
-    assert end.pulse == pulse_of_file(str(log)) and end.pulse is not None and end.pulse.timed
+    end = log_end.end_of_file(str(log))
+    assert end.problem is None and end.pulse == pulse_of_file(str(log))
+    assert log_end.end_of_file(str(log)) is end  # memoised while the file is unchanged

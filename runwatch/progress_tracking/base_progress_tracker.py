@@ -18,6 +18,7 @@ import os
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from collections.abc import Sequence
 from typing import Any, Literal
 
 from runwatch.configs.facts import ConfigFacts
@@ -129,7 +130,8 @@ class BaseProgressTracker(ABC):
         # What the last computation read, and the checks of it (change_detection.py).
         self.changes = Fingerprint(self.work_dir)
         self.details: RunDetails = RunDetails()
-        self.extra_warnings: list[str] = []
+        # Warnings about the run from outside its work dir; a shared empty tuple until there is one.
+        self.extra_warnings: Sequence[str] = ()
         # The work dir as the last calculate_progress listed it, packed in one int
         # (compact.pack_dir_identity: it is kept per run). See _dir_identity.
         self._scanned_dir_id: int | None = None

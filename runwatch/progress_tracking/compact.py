@@ -7,11 +7,14 @@
   store as one pickled blob of plain tuples, decoded on first use. A warm new process
   needs the logs and times, rarely the per-epoch series, and building 100 EpochRecords
   per run dominated loading the store.
+- ``HashSet``: a set of 64-bit hashes at 8 bytes each.
 """
 
 from __future__ import annotations
 
 import pickle
+from array import array
+from bisect import bisect_left
 from collections.abc import Callable
 from typing import Any
 
@@ -71,3 +74,40 @@ def decoded_epochs(state: dict[str, Any], make: Callable[..., Any]) -> list[Any]
         epochs = []
     state["epochs"] = epochs
     return epochs
+
+
+class HashSet:
+    """A set of 64-bit hashes at 8 bytes each: a sorted array, plus a small set of the newest.
+
+    A Python set of ints costs about 100 bytes an entry (the int object and the table slot);
+    for a per-run table of "already answered" hashes that is most of what a run keeps.
+    """
+
+    __slots__ = ("_sorted", "_new")
+    _MERGE_AT = 256
+
+    def __init__(self) -> None:
+        self._sorted = array("q")
+        self._new: set[int] = set()
+
+    def __contains__(self, h: int) -> bool:
+        if h in self._new:
+            return True
+        a = self._sorted
+        i = bisect_left(a, h)
+        return i < len(a) and a[i] == h
+
+    def add(self, h: int) -> None:
+        if h in self:
+            return
+        self._new.add(h)
+        if len(self._new) >= self._MERGE_AT:
+            self._sorted = array("q", sorted([*self._sorted, *self._new]))
+            self._new = set()
+
+    def clear(self) -> None:
+        self._sorted = array("q")
+        self._new = set()
+
+    def __len__(self) -> int:
+        return len(self._sorted) + len(self._new)

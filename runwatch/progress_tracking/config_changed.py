@@ -18,6 +18,7 @@ import os
 import re
 from typing import Any
 
+from runwatch.progress_tracking.compact import HashSet
 from runwatch.readers.launch_config import CONFIG_JSON
 from runwatch.readers.safe_open import read_regular
 from runwatch.state import STATE
@@ -143,7 +144,7 @@ def differences(launch: Any, today: Any, path: str = "") -> list[str]:
 
 _MEMO: dict[tuple[Any, ...], list[str] | None] = STATE.table("progress_tracking.config_changed.memo")
 _NONE: list[str] = []
-_CLEAN: set[int] = STATE.table("progress_tracking.config_changed.clean", set)
+_CLEAN: HashSet = STATE.table("progress_tracking.config_changed.clean", HashSet)
 
 
 def config_changes(config_path: str, work_dir: str, root: str, configs_dir: str) -> list[str] | None:

@@ -109,5 +109,6 @@ def create_progress_tracker(
     if facts is not None:
         declared = facts.runner_kind
         if declared is not None and declared != kind and not (declared == "multi_stage" and kind == "trainer"):
-            tracker.extra_warnings.append(f"{work_dir}: the config's runner ({facts.runner}) is a {declared} but the work dir holds {kind} artifacts")
+            warning = f"{work_dir}: the config's runner ({facts.runner}) is a {declared} but the work dir holds {kind} artifacts"
+            tracker.extra_warnings = [*tracker.extra_warnings, warning]
     return tracker

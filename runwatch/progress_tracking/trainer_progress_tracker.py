@@ -31,6 +31,7 @@ from runwatch.progress_tracking.pylon_evidence import (
 from runwatch.readers.artifacts import DirListing, FileStat, epoch_finished_from_listing, scan_dir
 from runwatch.readers.launch_config import CONFIG_JSON
 from runwatch.readers.logs import matching_logs
+from runwatch.sharing import shared_sig
 from runwatch.readers.scores import read_aggregated
 from runwatch.state import STATE
 
@@ -178,6 +179,7 @@ class TrainerProgressTracker(BaseProgressTracker):
             self.settings.progress_json,
             self.settings.watch_finished_epochs,
         )
+        sig = shared_sig(sig)  # equal for the runs of one config shape: one tuple for them all
         self._config_sig_memo = (c, sig)
         return sig
 

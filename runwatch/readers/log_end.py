@@ -13,8 +13,7 @@ import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-
-from cachetools import LRUCache
+from typing import Any
 
 from runwatch.readers.log_pulse import NO_PULSE, WIDE_BYTES, Pulse, pulse_of_text
 from runwatch.readers.logs import exception_in, read_tail, read_tail_checked
@@ -42,7 +41,19 @@ class End:
 NO_END = End(None, None, ())
 
 _MEMO_MAX = 20_000
-_MEMO: LRUCache[tuple[str, int, int, tuple[str, ...]], End] = STATE.table("readers.log_end.memo", lambda: LRUCache(maxsize=_MEMO_MAX))
+# A plain dict kept in least-recently-used order (a hit moves to the end, the oldest goes first):
+# one entry per run's log, so it stays as small as a dict entry can (no separate order list).
+# The key names the file by what it is and which version of it (device, inode, mtime, size),
+# packed in one int, rather than by its path: a run's key then holds no path string of its own.
+_MEMO: dict[tuple[Any, ...], End] = STATE.table("readers.log_end.memo")
+_U64 = 1 << 64
+
+
+def _memo_key(path: str, st: os.stat_result, patterns: tuple[str, ...]) -> tuple[Any, ...]:
+    m, size, ino, dev = st.st_mtime_ns, st.st_size, st.st_ino, st.st_dev
+    if m >= 0 and 0 <= size < 1 << 40 and 0 < ino < _U64 and 0 <= dev < _U64:
+        return ((((((m << 40) | size) << 64) | ino) << 64) | dev, patterns)
+    return (path, m, size, patterns)  # an unusual stat (no inode numbers): by path
 
 
 # Control characters (ESC sequences, carriage returns, bells...) of a hostile or noisy output:
@@ -88,9 +99,10 @@ def end_of_file(path: str, end_patterns: Sequence[str] = DEFAULT_END_PATTERNS) -
         st = os.stat(path)
     except OSError:
         return NO_END
-    key = (path, st.st_mtime_ns, st.st_size, tuple(end_patterns))
-    hit = _MEMO.get(key)
+    key = _memo_key(path, st, tuple(end_patterns))
+    hit = _MEMO.pop(key, None)
     if hit is not None:
+        _MEMO[key] = hit  # now the most recently used
         return hit
     try:
         text = read_tail_checked(path, TAIL_BYTES)  # a line cut at the front is harmless: only the end matters
@@ -106,6 +118,11 @@ def end_of_file(path: str, end_patterns: Sequence[str] = DEFAULT_END_PATTERNS) -
         if wide.gap is not None and wide.position == pulse.position:
             pulse = Pulse(pulse.interval, pulse.position, wide.gap, wide.gap_at, True)
     if pulse is not NO_PULSE:
-        end = End(end.kind, end.error_line, end.tail, problem=end.problem, pulse=pulse)
+        end = End(end.kind, end.error_line, end.tail, end.problem, pulse)
+    while len(_MEMO) >= _MEMO_MAX:
+        try:
+            del _MEMO[next(iter(_MEMO))]  # the least recently used
+        except (KeyError, RuntimeError, StopIteration):  # another thread got there first
+            break
     _MEMO[key] = end
     return end

@@ -300,7 +300,9 @@ def run_warnings(facts: ConfigFacts, work_dir: str, project: Project) -> list[st
 def new_tracker(project: Project, facts: ConfigFacts, work_dir: str, run: LayoutRun, store: ProgressStore | None) -> BaseProgressTracker:
     """A tracker for a run, from its layout; raises ValueError when its kind cannot be told."""
     tracker = run.tracker(project, facts, store)
-    tracker.extra_warnings[:0] = run_warnings(facts, work_dir, project)
+    warnings = run_warnings(facts, work_dir, project)
+    if warnings:
+        tracker.extra_warnings = [*warnings, *tracker.extra_warnings]
     return tracker
 
 
