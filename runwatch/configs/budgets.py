@@ -35,11 +35,14 @@ class TooComplex(Exception):
 PLAIN = (int, float, complex, str, bytes, bool, type(None))
 
 
-def is_plain(value: Any, depth: int = 0, budget: list[int] | None = None) -> bool:
+def is_plain(value: Any, depth: int = 0, budget: list[int] | None = None, seen: set[int] | None = None) -> bool:
     """True for data made only of Python literals (safe to hand to real builtins).
 
     A walk of more than ``WALK_LIMIT`` nodes answers False: ``[[s] * 99999] * 99999`` is
-    ten billion nodes reached through two small lists.
+    ten billion nodes reached through two small lists. A container already found plain in
+    this walk (``seen``, by id) is not walked again, so ``s = [s] * 3`` repeated 99 times
+    costs 99 steps, not 3**99; one still being walked is not in ``seen`` (a cycle ends at
+    the depth limit, as before).
     """
     if isinstance(value, PLAIN):
         return True
@@ -47,13 +50,21 @@ def is_plain(value: Any, depth: int = 0, budget: list[int] | None = None) -> boo
         return False
     if budget is None:
         budget = [WALK_LIMIT]
+    if seen is None:
+        seen = set()
+    if id(value) in seen:
+        return True
     if isinstance(value, list | tuple | set | frozenset):
         budget[0] -= len(value)
-        return budget[0] >= 0 and all(is_plain(v, depth + 1, budget) for v in value)
-    if isinstance(value, dict):
+        ok = budget[0] >= 0 and all(is_plain(v, depth + 1, budget, seen) for v in value)
+    elif isinstance(value, dict):
         budget[0] -= 2 * len(value)
-        return budget[0] >= 0 and all(is_plain(k, depth + 1, budget) and is_plain(v, depth + 1, budget) for k, v in force_values(value).items())
-    return False
+        ok = budget[0] >= 0 and all(is_plain(k, depth + 1, budget, seen) and is_plain(v, depth + 1, budget, seen) for k, v in force_values(value).items())
+    else:
+        return False
+    if ok:
+        seen.add(id(value))
+    return ok
 
 
 def seq_len(value: Any) -> int:

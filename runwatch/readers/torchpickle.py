@@ -23,6 +23,7 @@ from __future__ import annotations
 import io
 import os
 import pickle
+import pickletools
 import struct
 import zipfile
 from typing import Any, BinaryIO
@@ -201,6 +202,24 @@ def _object_children(obj: Any) -> Any:
     return None
 
 
+_MEMO_PUTS = frozenset(("PUT", "BINPUT", "LONG_BINPUT"))
+
+
+def _check_memo_indices(data: bytes) -> None:
+    """Refuse a pickle that stores into a memo slot no honest pickle of its length could reach.
+
+    The C unpickler sizes its memo table to the largest index it is given, so one
+    ``LONG_BINPUT 0x2e4eabe2`` in a 20-byte pickle allocates gigabytes and takes seconds; every
+    honest memo index is smaller than the number of opcodes, hence than the pickle's length.
+    """
+    limit = len(data)
+    for op, arg, _ in pickletools.genops(data):
+        if op.name in _MEMO_PUTS and isinstance(arg, int) and arg > limit:
+            raise pickle.UnpicklingError(f"memo index {arg} beyond what a pickle of {limit} bytes can hold")
+        if op.name == "STOP":
+            return
+
+
 def read_torch_file(path: str) -> tuple[Any, str | None]:
     """The object a ``torch.save`` zip file holds, with Stubs for classes; (None, problem) when unreadable."""
     try:
@@ -223,6 +242,7 @@ def read_torch_file(path: str) -> tuple[Any, str | None]:
                 if len(data) > MAX_PICKLE_BYTES:
                     return None, f"{path}: data.pkl inflates past {MAX_PICKLE_BYTES} bytes, not read"
                 prefix = names[0][: -len("data.pkl")]
+                _check_memo_indices(data)
                 value = _Reader(data, z, prefix).load()
                 del data
                 expanded_size(value, MAX_EXPANDED, _object_children)

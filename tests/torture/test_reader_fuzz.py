@@ -171,6 +171,10 @@ def _torch_zip(data_pkl: bytes, storage: bytes = b"") -> str:
 @example(data_pkl=b"\x80\x02cos\nsystem\nX\x05\x00\x00\x00touch\x85R.", storage=b"")  # code: a stub, never run
 @example(data_pkl=torch_pickle(CKPT_STATE), storage=b"\x00")  # a storage shorter than its tensor
 @example(data_pkl=b"\x80\x02" + b"]" * 200_000 + b"a" * 199_999 + b".", storage=b"")  # nested 200,000 deep
+@example(
+    data_pkl=b"\x80\x02ctorch\nFloatStorage\nr\xe2\xabN.",
+    storage=b"\xc0\xa7",
+).via("discovered failure")
 def test_torch_reader_on_pickles(data_pkl, storage):
     value, problem = _timed(read_torch_file, _torch_zip(data_pkl, storage))
     assert problem is None or ".ckpt" in problem
