@@ -16,7 +16,9 @@ from typing import Any
 from runwatch.layouts.base import ProcessMatcher
 from runwatch.layouts.common import RunFolderTracker, StatMemo
 from runwatch.progress_tracking.progress_info import ProgressInfo
+from runwatch.progress_tracking.recording_reader import RecordingReader
 from runwatch.project import Project
+from runwatch.readers.csvmetrics import CsvTail
 from runwatch.readers.yamlfile import read_yaml_tolerant
 from runwatch.state import STATE
 
@@ -116,6 +118,33 @@ class EpochPacedTracker(RunFolderTracker):
         if self.details.eta_seconds is None and self._epoch_eta is not None and not self.complete_from(progress):
             self.details.eta_seconds = self._epoch_eta
         return progress
+
+
+class CsvRowsTracker(EpochPacedTracker):
+    """An epoch-paced tracker whose run writes one CSV row per finished epoch (``ROWS_FILE`` in its folder:
+    YOLO's results.csv, timm's summary.csv); its total and main metric come with the facts (args.yaml)."""
+
+    ROWS_FILE = ""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._csv = CsvTail(os.path.join(self.work_dir, self.ROWS_FILE))
+
+    def get_expected_files(self) -> list[str]:
+        return [self.ROWS_FILE]
+
+    def get_log_pattern(self) -> str:
+        return self.ROWS_FILE
+
+    def _key_extra(self) -> Any:
+        return facts_key(self.config)  # args.yaml is watched by the facts
+
+    def read_rows(self, reader: RecordingReader, warnings: list[str]) -> list[dict[str, Any]]:
+        """The rows so far (a missing file is no rows, any other problem a warning)."""
+        rows, problem = reader.csv_rows(self._csv)
+        if problem and problem != f"{self._csv.path}: missing":
+            warnings.append(problem)
+        return rows
 
 
 class FolderMatcher(ProcessMatcher):

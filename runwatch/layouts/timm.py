@@ -19,12 +19,11 @@ from typing import Any
 from runwatch.configs.facts import ClassRef, ConfigFacts, StageFacts
 from runwatch.layouts.base import ProcessMatcher
 from runwatch.layouts.common import RunFolderDetails, RunFolderLayout, stat_or_none
-from runwatch.layouts.epoch_runs import EpochPacedTracker, FolderMatcher, count, epoch_eta, facts_key, flag_value, flat_params, num, yaml_at
+from runwatch.layouts.epoch_runs import CsvRowsTracker, FolderMatcher, count, epoch_eta, flag_value, flat_params, num, yaml_at
 from runwatch.progress_tracking.observation import Observation
 from runwatch.progress_tracking.progress_info import ProgressInfo, register_runner_type
 from runwatch.progress_tracking.recording_reader import RecordingReader
 from runwatch.project import Project
-from runwatch.readers.csvmetrics import CsvTail
 
 RUNNER_TYPE = register_runner_type("timm")
 ARGS = "args.yaml"
@@ -78,33 +77,19 @@ def complete_from(progress: ProgressInfo) -> bool:
     return progress.progress_percentage >= 100.0
 
 
-class TimmProgressTracker(EpochPacedTracker):
+class TimmProgressTracker(CsvRowsTracker):
     """Progress of one timm output folder from its summary rows (total and main metric: the facts, from args.yaml)."""
 
     RUNNER_TYPE = RUNNER_TYPE
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._csv = CsvTail(os.path.join(self.work_dir, SUMMARY))
-
-    def get_expected_files(self) -> list[str]:
-        return [SUMMARY]
-
-    def get_log_pattern(self) -> str:
-        return SUMMARY
+    ROWS_FILE = SUMMARY
 
     def complete_from(self, progress: ProgressInfo) -> bool:
         return complete_from(progress)
 
-    def _key_extra(self) -> Any:
-        return facts_key(self.config)  # args.yaml is watched by the facts
-
     def observe(self, reader: RecordingReader, names: tuple[str, ...]) -> tuple[Observation, RunFolderDetails]:
         wd = self.work_dir
         warnings: list[str] = []
-        rows, problem = reader.csv_rows(self._csv)
-        if problem and problem != f"{self._csv.path}: missing":
-            warnings.append(problem)
+        rows = self.read_rows(reader, warnings)
         logs: list[tuple[str, float]] = []
         if (mt := reader.mtime(self._csv.path)) is not None:
             logs.append((SUMMARY, mt))

@@ -18,12 +18,11 @@ from typing import Any
 from runwatch.configs.facts import ClassRef, ConfigFacts, StageFacts
 from runwatch.layouts.base import ProcessMatcher
 from runwatch.layouts.common import RunFolderDetails, RunFolderLayout, StatMemo
-from runwatch.layouts.epoch_runs import EpochPacedTracker, FolderMatcher, best_index, count, epoch_eta, facts_key, flat_params, num, yaml_at
+from runwatch.layouts.epoch_runs import CsvRowsTracker, FolderMatcher, best_index, count, epoch_eta, flat_params, num, yaml_at
 from runwatch.progress_tracking.observation import Observation
 from runwatch.progress_tracking.progress_info import ProgressInfo, register_runner_type
 from runwatch.progress_tracking.recording_reader import RecordingReader
 from runwatch.project import Project
-from runwatch.readers.csvmetrics import CsvTail
 from runwatch.readers.torchpickle import plain, read_torch_file
 from runwatch.state import STATE
 
@@ -100,34 +99,20 @@ def complete_from(progress: ProgressInfo) -> bool:
     return progress.early_stopped or progress.progress_percentage >= 100.0
 
 
-class UltralyticsProgressTracker(EpochPacedTracker):
+class UltralyticsProgressTracker(CsvRowsTracker):
     """Progress of one YOLO training run folder (its total and patience come with the facts, from args.yaml)."""
 
     RUNNER_TYPE = RUNNER_TYPE
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._csv = CsvTail(os.path.join(self.work_dir, RESULTS))
-
-    def get_expected_files(self) -> list[str]:
-        return [RESULTS]
-
-    def get_log_pattern(self) -> str:
-        return RESULTS
+    ROWS_FILE = RESULTS
 
     def complete_from(self, progress: ProgressInfo) -> bool:
         return complete_from(progress)
-
-    def _key_extra(self) -> Any:
-        return facts_key(self.config)  # args.yaml is watched by the facts
 
     def observe(self, reader: RecordingReader, names: tuple[str, ...]) -> tuple[Observation, RunFolderDetails]:
         wd = self.work_dir
         warnings: list[str] = []
         # Both watched by their own stat even before they appear: the folders' listings are not needed.
-        rows, problem = reader.csv_rows(self._csv)
-        if problem and problem != f"{self._csv.path}: missing":
-            warnings.append(problem)
+        rows = self.read_rows(reader, warnings)
         rows = [{k.strip(): v for k, v in r.items()} for r in rows]
         lp = os.path.join(wd, "weights", "last.pt")
         last: dict[str, Any] = {}
