@@ -85,6 +85,8 @@ class Layout:
       the facts come from the run's own files and are asked for at every evaluation.
     - ``fans_out``: a cold scan of many of its runs pays for forked workers (each reads facts
       and progress and sends back plain values; see ``run_status.fanout``).
+    - ``process_always_seen``: every live run of it has a process that this machine's lookup finds
+      by its command line, so with ``runs_local`` no process here means the run has exited.
 
     A launcher's failure reports (runwatch's collector, ``readers.run_output.from_collector``)
     are matched to runs by their work dir, whatever the layout: no capability is needed for them.
@@ -95,6 +97,7 @@ class Layout:
     title: ClassVar[str] = ""
     reads_configs: ClassVar[bool] = False
     fans_out: ClassVar[bool] = False
+    process_always_seen: ClassVar[bool] = False
 
     # ------------------------------------------------------------------ finding runs
 

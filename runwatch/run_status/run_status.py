@@ -220,8 +220,8 @@ def evaluate_run(
         config_error=config_error,
         sleep_time=sleep_time,
         outdated_days=outdated_days,
-        # Pylon runs are found by their command line: with runs_local, none here means none at all.
-        matched_here=getattr(run.layout, "name", None) == "pylon",
+        # A layout whose runs are always found by their command line: with runs_local, none here means none at all.
+        matched_here=run.layout.process_always_seen,
     )
     if verdict_out is not None:
         verdict_out.append((verdict, details.newest_log if details is not None else None))

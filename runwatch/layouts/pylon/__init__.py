@@ -36,6 +36,7 @@ class PylonLayout(Layout):
     title = "Pylon (configs/<run>.py, work dir logs/<run>/)"
     reads_configs = True
     fans_out = True
+    process_always_seen = True  # launched as `python main.py --config-filepath <config>`
 
     def find_runs(self, project: Project) -> list[str]:
         return paths.discover_configs(project)
