@@ -85,6 +85,7 @@ REASON_LABELS: dict[str, str] = {
     "config_error": "config error",
     "crashed": "crashed",
     "exited": "exited",
+    "end_unknown": "ended, finish unknown",
     "stalled": "stalled",
     "stopped": "stopped",
     "cancelled": "cancelled",

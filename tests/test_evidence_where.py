@@ -96,7 +96,7 @@ def test_an_event_files_writer(tmp_path, monkeypatch):
         evidence, "moved_on", lambda wd, writer, writers_of: "version_1" if wd == str(tmp_path) and writers_of is evidence._event_writers else None
     )
     d = decide(p, tmp_path, matched_here=False, details=Details(writer=("h", 7, NOW), clean_end=True))
-    assert (d.status, d.detail) == ("finished", "its process has exited after its last epoch closed cleanly (its total is written nowhere)")
+    assert (d.status, d.reason) == ("failed", "end_unknown") and d.detail.startswith("its process has exited right after an epoch closed")
     d = decide(p, tmp_path, matched_here=False, details=Details(writer=("h", 7, NOW)))
     assert (d.status, d.reason, d.detail) == ("failed", "exited", "process 7 on this machine is alive, but writing version_1 now: this run has ended")
     monkeypatch.setattr(evidence, "moved_on", lambda wd, writer, writers_of: None)
@@ -157,3 +157,84 @@ def test_a_complete_run_alive_is_judged_without_its_pulse(tmp_path):
 def test_pulse_without_details(tmp_path):
     start = Pulse(None, "start", None, None, True)
     assert evidence.pulse(str(tmp_path), "train_val_0.log", None, known=start) is start
+
+
+def _report(tmp_path, host, ts, lines=("step 3", "Killed")):
+    import json
+
+    folder = tmp_path / "agents" / "launcher"
+    folder.mkdir(parents=True, exist_ok=True)
+    ev = {
+        "host": host,
+        "timestamp": ts,
+        "command": "python main.py --config-filepath ./configs/a/run.py",
+        "output_lines": list(lines),
+        "work_dir": str(tmp_path),
+    }
+    (folder / "collector_events.json").write_text(json.dumps([ev]))
+
+
+def _verdict(p, tmp_path, last=NOW - 5):
+    return evidence.gather(
+        p,
+        rel="a/run",
+        work_dir=str(tmp_path),
+        now=NOW,
+        complete=False,
+        last_activity=last,
+        artifact_last=None,
+        newest_log=None,
+        details=None,
+        proc=None,
+        process_errors=None,
+        config_error=None,
+        sleep_time=None,
+        outdated_days=30,
+        matched_here=True,
+    )
+
+
+def test_the_launchers_report_says_where_it_ran(tmp_path):
+    """The launcher's collector report names the host: this machine, whose lookup answered without the run,
+    means it has exited now; another machine leaves its process unknown (the report's exception decides)."""
+    p = project(tmp_path, tmux_output=False)
+    me = socket.gethostname()
+    _report(tmp_path, me, NOW - 2)
+    v = _verdict(p, tmp_path)
+    assert (v.decision.status, v.decision.reason) == ("failed", "exited"), v.decision
+    assert v.decision.detail.startswith(f"no process of it on this machine ({me}), where it ran: the launcher reported its exit with an error at ")
+    assert v.error_line is None and v.error_source == "collector" and v.output_tail == ["step 3", "Killed"]
+    assert v.evidence.process == "gone"
+    # a short name of this machine is this machine
+    _report(tmp_path, me.split(".")[0] + ".lab.example", NOW - 1)
+    assert _verdict(p, tmp_path).decision.reason == "exited"
+    # an exception in its output: crashed, wherever it ran
+    _report(tmp_path, me, NOW - 1, lines=("Traceback (most recent call last):", '  File "x.py"', "ValueError: bad"))
+    v = _verdict(p, tmp_path)
+    assert (v.decision.reason, v.decision.detail) == ("crashed", "ValueError: bad") and v.evidence.process == "gone"
+    # another machine, not looked at from here: unknown; the report still says it exited with an error there
+    _report(tmp_path, "gpu-node-7", NOW - 1)
+    v = _verdict(p, tmp_path)
+    assert (v.decision.reason, v.decision.detail) == ("crashed", "exited with an error on gpu-node-7")
+    assert v.evidence.process == "unknown" and v.evidence.process_detail.startswith("it ran on gpu-node-7 (the launcher's report at ")
+    # another machine a source looked at (SSH) without finding it: gone
+    evidence.remember(p, ProcessSnapshot(sources=["local", "ssh"], hosts=["gpu-node-7"]))
+    v = _verdict(p, tmp_path)
+    assert v.evidence.process == "gone" and v.evidence.process_detail.startswith("no process of it on gpu-node-7, where it ran")
+    evidence.remember(p, ProcessSnapshot(sources=["local", "ssh"], hosts=["gpu-node-7"], errors={"gpu-node-7": "timeout"}))
+    assert _verdict(p, tmp_path).evidence.process == "unknown"
+
+
+def test_the_report_of_this_machine_needs_its_lookup(tmp_path):
+    p = Project.at(str(tmp_path), Settings(tmux_output=False))
+    (tmp_path / "configs").mkdir(exist_ok=True)
+    evidence.remember(p, ProcessSnapshot(sources=["local"], errors={"local": "psutil failed"}))
+    _report(tmp_path, socket.gethostname(), NOW - 2)
+    v = _verdict(p, tmp_path)
+    assert v.evidence.process == "none" and v.decision.status == "running"  # the report alone, no lookup: silence decides
+    evidence.remember(p, ProcessSnapshot(sources=["ssh"], hosts=["gpu1"]))
+    assert _verdict(p, tmp_path).evidence.process == "none"
+    # a report older than the run's last sign of life (minus the slack) belongs to an earlier launch
+    evidence.remember(p, ProcessSnapshot(sources=["local"]))
+    _report(tmp_path, socket.gethostname(), NOW - 500)
+    assert _verdict(p, tmp_path, last=NOW - 5).evidence.process == "none"

@@ -258,6 +258,12 @@ class LiveIndex:
         with self._work:
             return self._evaluate_and_commit(configs, [], reread_facts=set())
 
+    def next_due(self) -> float | None:
+        """Seconds until a run's last decision falls due by the clock alone (its silence limit passes), or None."""
+        now = self.clock()
+        due = self.engine.next_due(now)
+        return None if due is None else due - now
+
     def local_process_changed(self) -> bool:
         """Whether a local process of the last snapshot has exited or changed state since."""
         return local_states_changed(list(self.engine.process_map.values()))
