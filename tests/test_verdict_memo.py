@@ -170,7 +170,7 @@ def test_a_scan_keeps_the_time_its_decision_falls_due(gen):
     now = time.time()
     first = engine.scan(configs, processes=snap, now=now)
     assert engine._due and all(d >= now for d in engine._due.values())
-    assert all(first[k].status.status in ("running", "stuck", "finished") for k in engine._due)
+    assert any(first[k].status.status == "running" for k in engine._due)
     assert engine.next_due(now) == min(engine._due.values())
     due = dict(engine._due)
     engine.scan(configs, now=now + 1)  # reused or evaluated again: the same due times
