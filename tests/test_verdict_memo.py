@@ -177,3 +177,47 @@ def test_a_scan_keeps_the_time_its_decision_falls_due(gen):
     assert {k: v for k, v in engine._due.items() if v > now + 1} == {k: v for k, v in due.items() if v > now + 1}
     engine.forget(configs)
     assert engine.next_due(now) is None
+
+
+def test_a_decision_falling_due_re_evaluates_those_runs_without_a_whole_sweep():
+    """The sweep loop wakes when a run's decision falls due and asks the index for those runs alone (no new
+    process snapshot: a sweep asks every source); its regular sweep keeps its own interval."""
+    import asyncio
+
+    from runwatch.live.watcher import Watcher
+
+    calls: list[str] = []
+    t0 = time.monotonic()
+
+    class Index:
+        root_missing = False
+
+        def next_due(self):
+            return 0.2 - (time.monotonic() - t0) if not calls else None
+
+        def reevaluate_due(self):
+            calls.append("due")
+
+        def take_process_snapshot(self):
+            calls.append("snapshot")
+
+        def sweep(self, snapshot=None):
+            calls.append("sweep")
+
+    w = Watcher.__new__(Watcher)
+    w.index, w.sweep_interval, w.executor, w.on_error = Index(), 1.0, None, None
+    w._stop, w._wake, w._restart, w._watched = asyncio.Event(), asyncio.Event(), asyncio.Event(), ()
+    w._existing_roots = lambda: ()
+
+    async def go():
+        task = asyncio.ensure_future(w._sweep_loop())
+        await asyncio.sleep(0.6)
+        at_due = list(calls)
+        await asyncio.sleep(0.8)
+        w.stop()
+        await task
+        return at_due
+
+    at_due = asyncio.run(go())
+    assert at_due == ["due"]  # 0.2 s in: the runs fallen due, nothing else
+    assert calls == ["due", "snapshot", "sweep"]  # 1 s in: the regular sweep

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
 from typing import Any
@@ -238,15 +239,28 @@ class Watcher:
         return min(self.sweep_interval, max(due + DUE_SLACK, MIN_SWEEP_GAP))
 
     async def _sweep_loop(self) -> None:
+        last = time.monotonic()
         while not self._stop.is_set():
             stop = asyncio.ensure_future(self._stop.wait())
             wake = asyncio.ensure_future(self._wake.wait())
-            done, pending = await asyncio.wait({stop, wake}, timeout=self._sweep_timeout(), return_when=asyncio.FIRST_COMPLETED)
+            left = max(last + self.sweep_interval - time.monotonic(), 0.0)
+            done, pending = await asyncio.wait({stop, wake}, timeout=min(self._sweep_timeout(), left), return_when=asyncio.FIRST_COMPLETED)
             for f in pending:
                 f.cancel()
             if self._stop.is_set():
                 return
+            woken = self._wake.is_set()
             self._wake.clear()
+            if not woken and time.monotonic() - last < self.sweep_interval:
+                # A decision fell due before the next sweep: those runs alone, with the processes as last
+                # seen (a sweep asks every process source; a local exit wakes one anyway).
+                try:
+                    await self._call(self.index.reevaluate_due)
+                except Exception as e:
+                    log.exception("runwatch: re-evaluating runs fallen due failed")
+                    await self._report(e)
+                continue
+            last = time.monotonic()
             if self.index.root_missing:
                 continue  # the runs last seen stay as they were; _root_loop rescans on return
             roots = self._existing_roots()

@@ -126,6 +126,10 @@ class ScanEngine:
                 continue
         return min((d for d in dues if d > now), default=None)
 
+    def fallen_due(self, now: float) -> set[str]:
+        """The runs whose last decision has fallen due by ``now``."""
+        return {k for k, d in list(self._due.items()) if d <= now}
+
     def reset(self) -> None:
         """Forget every run's tracker and facts and the process snapshot (the store file stays)."""
         self._trackers.clear()
