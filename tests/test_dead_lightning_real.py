@@ -161,21 +161,22 @@ def test_csv_only_run_killed_mid_epoch_reads_dead_within_a_minute_of_its_last_ro
     last_row = _mtime(timeline["root"], run, "metrics.csv")
     dead = [(t, r[run]) for t, r in timeline["polls"] if r[run]["status"] != "running"]
     assert dead, "never read dead"
-    first_dead_at, rec = dead[0]
+    _, rec = dead[0]
+    first_dead_at = rec["checked_at"]
     assert (rec["status"], rec["reason"]) in (("failed", "stalled"), ("failed", "exited")), rec["reason_detail"]
     # its last row was written before the kill: dead within a minute of the kill, and not before its limit
     assert first_dead_at - last_row <= FLOOR + 5, f"read dead only {first_dead_at - last_row:.1f} s after its last row"
     assert first_dead_at - timeline["killed_at"]["csvkill"] <= FLOOR + 5
     if rec["reason"] == "stalled":
         assert "the floor of 60 s" in rec["reason_detail"] and "a line every" in rec["reason_detail"]
-        assert all(r[run]["status"] == "running" for t, r in timeline["polls"] if t - last_row < FLOOR - 1)
+        assert all(r[run]["status"] == "running" for _, r in timeline["polls"] if r[run]["checked_at"] - last_row < FLOOR - 0.5)
     assert rec["completed_epochs"] == 2 and rec["total_epochs"] is None
 
 
 def test_csv_only_live_run_with_a_slow_first_epoch_and_a_45s_silent_validation_never_reads_dead(timeline):
     run = RUN["csvlive"]
     live = [(t, r[run]) for t, r in timeline["polls"] if timeline["live_exit"] is None or t < timeline["live_exit"] - 1]
-    assert len(live) >= 30
+    assert len(live) >= 15  # a new process each time: about one a second on a quiet machine
     assert all(rec["status"] == "running" for _, rec in live), [(rec["status"], rec["reason_detail"]) for _, rec in live if rec["status"] != "running"]
     # the answers did look into its long silences: the 40 s first batch (no row yet) and the 45 s validation
     csv = os.path.join(timeline["root"], run, "metrics.csv")
@@ -200,8 +201,8 @@ def test_runs_killed_right_after_an_epochs_checkpoint_never_read_finished(timeli
     # the CSV one has no process to ask: its silence decides, after the floor
     csv = [(t, r[RUN["csvbetween"]]) for t, r in timeline["polls"]]
     last_row = _mtime(root, RUN["csvbetween"], "metrics.csv")
-    assert all(rec["status"] == "running" for t, rec in csv if t - last_row < FLOOR - 1)
-    assert any(rec["reason"] == "end_unknown" for t, rec in csv if t - last_row <= FLOOR + 5)
+    assert all(rec["status"] == "running" for _, rec in csv if rec["checked_at"] - last_row < FLOOR - 0.5)
+    assert any(rec["reason"] == "end_unknown" for _, rec in csv if rec["checked_at"] - last_row <= FLOOR + 5)
 
 
 def test_serve_flips_a_rhythm_death_within_2s_of_its_silence_limit(timeline):
