@@ -238,3 +238,54 @@ def test_the_report_of_this_machine_needs_its_lookup(tmp_path):
     evidence.remember(p, ProcessSnapshot(sources=["local"]))
     _report(tmp_path, socket.gethostname(), NOW - 500)
     assert _verdict(p, tmp_path, last=NOW - 5).evidence.process == "none"
+
+
+def test_where_the_report_says_it_ran_in_words(tmp_path):
+    p = project(tmp_path, tmux_output=False)
+    at = 1_700_000_000.0  # 2023-11-14 22:13:20 UTC
+    me = socket.gethostname()
+    assert evidence.ran_on(p, me, at) == (
+        "gone",
+        f"no process of it on this machine ({me}), where it ran: the launcher reported its exit with an error at 2023-11-14 22:13:20 UTC",
+    )
+    assert evidence.ran_on(p, "gpu-node-7", None) == (
+        "unknown",
+        "it ran on gpu-node-7 (the launcher's report at an unknown time), whose processes are not looked at from here",
+    )
+    evidence.remember(p, ProcessSnapshot(sources=["local", "ssh"], hosts=["gpu-node-7"]))
+    assert evidence.ran_on(p, "gpu-node-7", at) == (
+        "gone",
+        "no process of it on gpu-node-7, where it ran: the launcher reported its exit with an error at 2023-11-14 22:13:20 UTC",
+    )
+    evidence.remember(p, ProcessSnapshot(sources=["ssh"], hosts=["gpu-node-7"]))
+    assert evidence.ran_on(p, me, at) is None  # this machine's lookup did not answer: nothing to add
+    fresh = Project.at(str(tmp_path / "fresh"), Settings())
+    assert evidence.ran_on(fresh, me, at) is None  # no snapshot taken yet
+
+
+def test_a_report_without_a_host_or_with_an_unknown_process_before(tmp_path):
+    p = project(tmp_path, tmux_output=False)
+    _report(tmp_path, None, NOW - 1)
+    v = _verdict(p, tmp_path)
+    assert v.evidence.process == "none" and v.error_line is None and v.decision.status == "running"
+    # a process source that could not be asked (unknown), and a report from a machine SSH looked at: gone
+    evidence.remember(p, ProcessSnapshot(sources=["local", "ssh"], hosts=["gpu-node-7"], errors={"slurm": "squeue failed"}))
+    _report(tmp_path, "gpu-node-7", NOW - 1)
+    v = evidence.gather(
+        p,
+        rel="a/run",
+        work_dir=str(tmp_path),
+        now=NOW,
+        complete=False,
+        last_activity=NOW - 5,
+        artifact_last=None,
+        newest_log=None,
+        details=None,
+        proc=None,
+        process_errors={"slurm": "squeue failed"},
+        config_error=None,
+        sleep_time=None,
+        outdated_days=30,
+        matched_here=True,
+    )
+    assert v.evidence.process == "gone" and v.evidence.process_detail.startswith("no process of it on gpu-node-7, where it ran")

@@ -174,15 +174,18 @@ def _process_evidence(
     return ("unknown" if real_errors else "none"), None
 
 
-def ran_on(project: Project, host: str, at: float | None, process: str, detail: str | None, process_errors: dict[str, str] | None) -> tuple[str, str | None]:
+def ran_on(project: Project, host: str, at: float | None) -> tuple[str, str] | None:
     """Where the launcher's report says the run ran: this machine, whose process lookup answered without
-    it, means it has exited now; another machine, whose processes this one does not see, leaves it unknown."""
+    it, means it has exited now; another machine a source looked at (SSH) without finding it, too; any
+    other machine leaves it unknown. None: nothing to add (this machine, not looked at)."""
+    snap = _memory(project).snapshot
+    if snap is None:
+        return None
     when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(at)) if at is not None else "an unknown time"
-    snap = _memory(project).snapshot or ProcessSnapshot(errors=dict(process_errors or {}))
     if is_this_host(host):
         if "local" in snap.sources and "local" not in snap.errors:
             return "gone", f"no process of it on this machine ({host}), where it ran: the launcher reported its exit with an error at {when}"
-        return process, detail
+        return None
     if host in snap.hosts and host not in snap.errors:  # a source (SSH) saw that machine's processes
         return "gone", f"no process of it on {host}, where it ran: the launcher reported its exit with an error at {when}"
     return "unknown", f"it ran on {host} (the launcher's report at {when}), whose processes are not looked at from here"
@@ -241,8 +244,9 @@ def gather(
         )
         if out is not None:
             error_line, error_source, tail = out.error_line, out.source, list(out.tail)
-            if out.host is not None and process in ("none", "unknown"):
-                process, process_detail = ran_on(project, out.host, out.timestamp, process, process_detail, process_errors)
+            where = ran_on(project, out.host, out.timestamp) if out.host is not None and process in ("none", "unknown") else None
+            if where is not None:
+                process, process_detail = where
     pl = pulse(work_dir, newest_log, details, log_path, end_pulse) if not complete else None
     ev = Evidence(
         now=now,
