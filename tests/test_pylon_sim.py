@@ -39,13 +39,18 @@ def trainer_dict(rel: str, epochs: int, patience: int | None = None, work_dir: s
     )
 
 
-@pytest.fixture()
-def project(tmp_path):
+def copy_sim(tmp_path):
+    """A copy of the simulated Pylon project (empty configs/ and logs/) under ``tmp_path``."""
     root = tmp_path / "proj"
     shutil.copytree(SIM, root, ignore=shutil.ignore_patterns("__pycache__", "README.md"))
     (root / "configs").mkdir()
     (root / "logs").mkdir()
     return root
+
+
+@pytest.fixture()
+def project(tmp_path):
+    return copy_sim(tmp_path)
 
 
 def write_config(root, rel: str, body: str) -> str:
