@@ -7,12 +7,10 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 
 import pytest
 
-from compare_project import DATAPOINTS, EPOCHS, HEADER, build, trainer
+from compare_project import DATAPOINTS, EPOCHS, add_run, build, trainer
 from runwatch.process_info import ProcessSnapshot
 from runwatch.server import BackgroundServer
 from tests.test_browser import CHROMIUM, LAUNCH_ARGS, SHOTS, XSS_NAME, wait_js
@@ -30,12 +28,7 @@ def project(tmp_path_factory):
     # A run whose name and one hyperparameter are markup: both must show as text.
     rel = f"exp/{XSS_NAME}"
     body = trainer(rel, "0.1", seed=99, scores=[0.45, 0.5, 0.55])[:-1] + ", 'note': '<script>window.__xss=2</script>'}"
-    with open(os.path.join(root, "configs", rel + ".py"), "w") as f:
-        f.write(HEADER + f"config = {body}\n")
-    r = subprocess.run(
-        [sys.executable, "main.py", "--config-filepath", f"./configs/{rel}.py"], cwd=root, capture_output=True, text=True, timeout=60, check=False
-    )
-    assert r.returncode == 0, r.stderr
+    add_run(root, rel, body)
     return root
 
 
