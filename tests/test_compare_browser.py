@@ -13,7 +13,7 @@ import pytest
 from compare_project import DATAPOINTS, EPOCHS, add_run, build, trainer
 from runwatch.process_info import ProcessSnapshot
 from runwatch.server import BackgroundServer
-from tests.test_browser import CHROMIUM, LAUNCH_ARGS, SHOTS, XSS_NAME, wait_js
+from tests.test_browser import CHROMIUM, LAUNCH_ARGS, SHOTS, XSS_NAME, open_page, wait_js
 
 pytestmark = [
     pytest.mark.browser,
@@ -61,11 +61,7 @@ PIXEL = """([id, i]) => {
 def test_compare_panel(served, size, tmp_path):
     root, srv, browser = served
     w, h = size
-    page = browser.new_page(viewport={"width": w, "height": h})
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    page.goto(srv.url)
+    page, errors = open_page(browser, srv.url, size)
     page.wait_for_selector("#conn.conn-live")
     wait_js(page, "() => window.runwatch.runs.size >= 11")
     ids = page.evaluate("() => Object.fromEntries([...window.runwatch.runs.values()].map(r => [r.run, r.id]))")
