@@ -17,10 +17,10 @@ import time
 
 import pytest
 
+from cli_helpers import ENV, rw
 from runwatch import get_all_run_status, get_run_status
 
 SIM = os.path.join(os.path.dirname(__file__), "pylon_sim")
-ENV = dict(os.environ, COLUMNS="200", NO_COLOR="1")
 TRAINER_FIELDS = {"completed_epochs", "progress_percentage", "early_stopped", "early_stopped_at_epoch"}
 
 HEADER = """from runners.trainers import SupervisedSingleTaskTrainer
@@ -68,10 +68,6 @@ def launch(root, config: str, env: dict | None = None, check: bool = True) -> su
     if check:
         assert r.returncode == 0, r.stderr
     return r
-
-
-def rw(*args: str, cwd) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "runwatch.cli", *args], capture_output=True, text=True, cwd=cwd, env=ENV, timeout=60, check=False)
 
 
 def strict_pylon_read(path: str) -> dict:
