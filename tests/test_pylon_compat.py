@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 
 from runwatch.testing.generator import EVAL_SCENARIOS, TRAINER_SCENARIOS, generate_tree
-from test_pylon_sim import copy_sim, write_config
+from test_pylon_sim import copy_sim, every_progress_json, write_config
 
 EXPECTED = ["training_losses.pt", "optimizer_buffer.json", "validation_scores.json"]
 
@@ -139,15 +139,6 @@ def run_to_end(root, config: str, env: dict[str, str] | None = None, check: bool
     )
     if check:
         assert r.returncode == 0, r.stderr
-
-
-def every_progress_json(root) -> dict[str, bytes]:
-    out = {}
-    for d, _, files in os.walk(root):
-        if "progress.json" in files:
-            with open(os.path.join(d, "progress.json"), "rb") as f:
-                out[os.path.join(d, "progress.json")] = f.read()
-    return out
 
 
 @pytest.fixture()
