@@ -113,12 +113,15 @@ def import_graph() -> dict[str, set[str]]:
 
     ``from runwatch.pkg import sub`` names the submodule ``sub``, not the package; but importing
     ``runwatch.pkg.sub`` runs ``runwatch/pkg/__init__.py`` first, so the package is an import too
-    (a module of a lower layer cannot reach a low module kept inside a higher package).
+    (a module of a lower layer cannot reach a low module kept inside a higher package). In a module that
+    calls ``importlib.import_module``, every string naming a runwatch module counts as an import of it.
     """
     mods = dict(modules())
     graph: dict[str, set[str]] = {}
     for mod, path in mods.items():
-        tree = ast.parse(open(path, encoding="utf-8").read(), path)
+        source = open(path, encoding="utf-8").read()
+        tree = ast.parse(source, path)
+        lazy = "import_module" in source
         package = mod if path.endswith("__init__.py") else mod.rpartition(".")[0]
         deps: set[str] = set()
         for node in ast.walk(tree):
@@ -136,6 +139,8 @@ def import_graph() -> dict[str, set[str]]:
                     deps.add(target)
             elif isinstance(node, ast.Import):
                 deps.update(a.name for a in node.names if a.name in mods)
+            elif lazy and isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in mods:
+                deps.add(node.value)  # a module named for importlib.import_module (a lazy import table)
         deps |= {parent for dep in deps for parent in _packages_run_first(dep, mod) if parent in mods}
         deps.discard(mod)
         graph[mod] = deps
