@@ -18,6 +18,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from runwatch.compare.cache import cache_for
+from runwatch.compare.query import QueryError, filter_records, index_params, parse_query
 from runwatch.compare.runs import CompareRun, compare_run
 from runwatch.compare.views import (
     CompareError,
@@ -115,7 +116,7 @@ def routes(index: Any) -> list[Route]:
         async def handler(request: Request) -> Response:
             try:
                 doc = await asyncio.to_thread(build, request)
-            except (BadParam, CompareError) as e:
+            except (BadParam, CompareError, QueryError) as e:
                 return _json({"error": str(e)}, 400)
             except LookupError as e:
                 return _json({"error": str(e)}, 404)
@@ -164,7 +165,14 @@ def routes(index: Any) -> list[Route]:
             out[r.id] = {"metrics": r.metric_names(), "params": r.hyperparameters()}
         return {"runs": out}
 
+    def search(request: Request) -> Any:
+        """The ids of the runs a search finds (runwatch.compare.query: the rule of /api/runs?q= and -q)."""
+        query = parse_query(_param(request, "q"))
+        _, records = index.records()
+        return {"q": query.text if query else "", "ids": [r.get("id") for r in filter_records(records, query, index_params(index))]}
+
     return [
+        Route("/api/compare/search", endpoint(search)),
         Route("/api/compare/metrics", endpoint(metrics)),
         Route("/api/compare/curves", endpoint(curves)),
         Route("/api/compare/hparams", endpoint(hparams)),

@@ -66,25 +66,26 @@
     indexLoading = api("index").then((d) => { runIndex = d.runs || {}; indexLoading = null; if (app) app.refresh(); })
       .catch(() => { indexLoading = null; runIndex = {}; });
   }
-  // The search also finds runs by a metric name ("mean_IoU") and by key=value ("optimizer.args.lr=0.01").
+  // The search also finds runs by a metric name ("mean_IoU") and by key=value ("optimizer.args.lr=0.01",
+  // "lr>0.01"): the server answers with the ids it finds (/api/compare/search, the rule of /api/runs?q=
+  // and `runwatch status -q`), asked again when the search changes or its answer is 5 s old.
+  const search = { q: null, ids: null, at: 0, loading: false, error: null };
+  function askSearch(q) {
+    search.loading = true;
+    api("search", { q }).then((d) => { if (search.q === q) { search.ids = new Set(d.ids || []); search.error = null; } })
+      .catch((e) => { if (search.q === q) { search.ids = new Set(); search.error = e.message; } })
+      .finally(() => {
+        search.loading = false; search.at = Date.now();
+        const box = document.getElementById("search");
+        if (box) box.title = search.error ? "Search: " + search.error : "";
+        if (app) app.refresh();
+      });
+  }
   function matches(r, q) {
-    if (!q) return false;
-    ensureIndex();
-    const info = runIndex && runIndex[r.id];
-    if (!info) return false;
-    const eq = q.indexOf("=");
-    if (eq > 0) {
-      const key = q.slice(0, eq).trim(), want = q.slice(eq + 1).trim();
-      for (const [k, v] of Object.entries(info.params || {})) {
-        const kl = k.toLowerCase();
-        if (kl === key || kl.endsWith("." + key)) {
-          const s = String(v).toLowerCase();
-          if (s === want || (typeof v === "number" && Number(want) === v)) return true;
-        }
-      }
-      return false;
-    }
-    return (info.metrics || []).some((m) => m.toLowerCase().includes(q));
+    if (!q || onHub()) return false;
+    if (search.q !== q) { search.q = q; search.ids = null; askSearch(q); }
+    else if (!search.loading && Date.now() - search.at > 5000) askSearch(q);
+    return !!(search.ids && search.ids.has(r.id));
   }
   function baseTemplate() {
     if (!baseTemplate.v) baseTemplate.v = getComputedStyle(document.getElementById("thead")).gridTemplateColumns || "";
