@@ -436,7 +436,14 @@ def show(
 @click.argument("runs", nargs=-1, required=True)
 @project_options
 @click.option("--metric", "-m", default=None, help="The metric to compare (default: the one most runs have); a sub-metric is NAME[i].")
-@click.option("--x", "x", type=click.Choice(["epoch", "step"]), default="epoch", show_default=True, help="Curves per epoch, or per step (HF, Lightning).")
+@click.option(
+    "--x",
+    "x",
+    type=click.Choice(["epoch", "step"]),
+    default="epoch",
+    show_default=True,
+    help="Curves per epoch, or per step (HF, Lightning, MMEngine; YOLO/timm by their epoch rows).",
+)
 @click.option("--epoch", default=None, metavar="N|latest|best", help="The epoch of the per-datapoint maps (default: each run's latest).")
 @click.option(
     "--percentile", type=click.FloatRange(0, 100), default=25.0, show_default=True, help="A datapoint fails in a run when worse than this percentile."
