@@ -422,11 +422,11 @@ def show(
     if as_json:  # the same detail as the server's /api/runs/{id}
         from runwatch.view_model import run_detail as detail_record
 
-        click.echo(json_out.dumps(detail_record(row.status, row.facts, log_lines=lines), indent=True, ascii=True))
+        click.echo(json_out.dumps(detail_record(row.status, row.facts, log_lines=lines, project=project), indent=True, ascii=True))
         return
     from runwatch.render import print_trimmed, run_detail
 
-    print_trimmed(make_console(), run_detail(row, project.root, lines))
+    print_trimmed(make_console(), run_detail(row, project.root, lines, project=project))
 
 
 # ---------------------------------------------------------------- compare

@@ -136,9 +136,9 @@ def _show(index: Any, request: dict[str, Any]) -> tuple[dict[str, Any], bytes]:
     if request.get("format") == "json":
         from runwatch.view_model import run_detail as detail_record
 
-        return {}, (json_out.dumps(detail_record(row.status, row.facts, log_lines=lines), indent=True, ascii=True) + "\n").encode()
+        return {}, (json_out.dumps(detail_record(row.status, row.facts, log_lines=lines, project=index.project), indent=True, ascii=True) + "\n").encode()
     from runwatch.render import print_trimmed, run_detail
 
     console = _console(request)
-    print_trimmed(console, run_detail(row, index.project.root, lines))
+    print_trimmed(console, run_detail(row, index.project.root, lines, project=index.project))
     return {}, console.file.getvalue().encode()

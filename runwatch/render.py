@@ -556,7 +556,7 @@ def _where(path: str | None, project_root: str) -> str:
     return path if rel == "." or rel.startswith("..") else rel
 
 
-def run_detail(row: Row, project_root: str, log_lines: int = 20) -> RenderableType:
+def run_detail(row: Row, project_root: str, log_lines: int = 20, project: Any = None) -> RenderableType:
     """``runwatch show``: every piece of file-derived text goes through ``safe`` (no markup, no escapes).
 
     What it shows comes from ``view_model.run_detail`` (the detail of ``/api/runs/{id}`` and
@@ -569,7 +569,7 @@ def run_detail(row: Row, project_root: str, log_lines: int = 20) -> RenderableTy
 
     s, p, f = row.status, row.status.progress, row.facts
     rec = row.record
-    det = detail_record(s, f, log_lines=log_lines)["detail"]
+    det = detail_record(s, f, log_lines=log_lines, project=project)["detail"]
     style = status_style(row)
     parts: list[RenderableType] = []
     head = Text()
@@ -706,7 +706,7 @@ def run_detail(row: Row, project_root: str, log_lines: int = 20) -> RenderableTy
     if error:
         err_src = field_of(row, "error_source")
         parts.append(Text(f"error: {terminal_safe(error)}" + (f"  (from {terminal_safe(err_src)})" if err_src else ""), style="bold red"))
-    for w in p.warnings or []:
+    for w in list(p.warnings or []) + [w for w in det.get("data_warnings") or [] if w not in (p.warnings or [])]:
         parts.append(Text(f"⚠ {terminal_safe(w)}", style="yellow"))
     log_tail = det.get("log_tail")
     output_tail = rec.get("output_tail") if rec.get("error_source") != "log" or not log_tail else None

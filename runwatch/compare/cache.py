@@ -24,20 +24,13 @@ import numpy as np
 from runwatch.atomic_files import replace_atomically
 from runwatch.compare.datapoints import DatapointTable, read_table
 from runwatch.compare.metrics import base_metric
+from runwatch.compare.notes import fingerprint, remember
 from runwatch.readers.safe_open import read_own
 from runwatch.state import STATE
 
 _MAGIC = b"RWDP1\n"
 _SUFFIX = ".rwdp"
-
-
-def fingerprint(path: str) -> str | None:
-    """``dev:ino:size:mtime_ns`` of a file (following a link), or None when it cannot be stat'ed."""
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return f"{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}"
+_NOTE_SUFFIX = ".rwnote"  # a partial read's notes alone (runwatch.compare.notes): a whole table's are in its header
 
 
 class DatapointCache:
@@ -81,6 +74,7 @@ class DatapointCache:
             if hit is not None and (hit.complete or (metric is not None and metric in hit.columns)):
                 self._mem.move_to_end(key)
                 self.stats["memory"] += 1
+                _note(path, fp, hit)
                 return hit
         partial = hit
         table = self._load(key, path)
@@ -96,12 +90,19 @@ class DatapointCache:
             else:
                 table = read_table(path)
                 self.stats["read"] += 1
-            if fingerprint(path) != fp:  # changed while it was read: not kept
+            if fingerprint(path) != fp:  # changed while it was read: not kept (nor noted)
                 return table
             if table.complete:
                 self._store(key, table)
+            else:
+                self._store_note(key, table)
         self._remember(key, table)
+        _note(path, fp, table)
         return table
+
+    def entry_file(self, path: str, fp: str) -> str | None:
+        """Where the disk cache keeps the table of ``path`` at fingerprint ``fp`` (None without a disk cache)."""
+        return self._file(f"{path}\0{fp}")
 
     # ---------------------------------------------------------------- memory
 
@@ -172,6 +173,22 @@ class DatapointCache:
             return  # a read-only or full cache dir: the table is still served from memory
         self._trim_disk()
 
+    def _store_note(self, key: str, table: DatapointTable) -> None:
+        """A partial table's datapoint count and warnings, for another process's run detail (no columns)."""
+        f = self._file(key)
+        if f is None:
+            return
+        lengths = [len(c) for c in table.columns.values()]
+        header = json.dumps({"key": key, "columns": [["n", table.n]] if lengths else [], "warnings": table.warnings, "partial": True}).encode()
+
+        def write(fh: Any) -> None:
+            fh.write(_MAGIC)
+            fh.write(len(header).to_bytes(8, "little"))
+            fh.write(header)
+
+        with contextlib.suppress(OSError):
+            replace_atomically(f[: -len(_SUFFIX)] + _NOTE_SUFFIX, write)
+
     def _trim_disk(self) -> None:
         """Remove the least recently used entries until the disk cache is within its bound."""
         assert self.disk_dir is not None
@@ -179,7 +196,7 @@ class DatapointCache:
         try:
             with os.scandir(self.disk_dir) as it:
                 for e in it:
-                    if e.name.endswith(_SUFFIX):
+                    if e.name.endswith((_SUFFIX, _NOTE_SUFFIX)):
                         with contextlib.suppress(OSError):
                             st = e.stat(follow_symlinks=False)
                             entries.append((st.st_mtime, st.st_size, e.path))
@@ -200,6 +217,11 @@ class DatapointCache:
             return sum(e.stat().st_size for e in os.scandir(self.disk_dir) if e.name.endswith(_SUFFIX))
         except OSError:
             return 0
+
+
+def _note(path: str, fp: str, table: DatapointTable) -> None:
+    """What reading the file found, for the run's own warnings (runwatch.compare.notes)."""
+    remember(path, fp, table.n, table.warnings)
 
 
 def _merged(old: DatapointTable, new: DatapointTable) -> DatapointTable:

@@ -208,7 +208,7 @@ def create_app(
         else:
             assert live is not None  # no feed: a LiveIndex (checked above)
             entry = live.get(request.path_params["run_id"])
-            detail = await asyncio.to_thread(run_detail, entry, cluster=live.cluster) if entry is not None else None
+            detail = await asyncio.to_thread(run_detail, entry, cluster=live.cluster, project=live.project) if entry is not None else None
         if detail is None:
             return _json({"error": "no run with this id (ids come from /api/runs)"}, 404)
         detail["seq"] = index.seq
