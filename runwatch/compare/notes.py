@@ -51,12 +51,12 @@ def known(path: str, fp: str | None, disk_file: str | None = None) -> tuple[int,
     if disk_file is None:
         return None
     header = _disk_header(disk_file)
-    if header is None or header.get("key") != f"{path}\0{fp}":  # no whole table: a partial read's notes?
-        header = _disk_header(disk_file[: -len(".rwdp")] + ".rwnote") if disk_file.endswith(".rwdp") else None
     if header is None or header.get("key") != f"{path}\0{fp}":
         return None
     lengths = [int(x[1]) for x in header.get("columns") or [] if isinstance(x, list) and len(x) == 2]
-    n = max(set(lengths), key=lambda x: (lengths.count(x), x)) if lengths else 0
+    n = header.get("n")
+    if not isinstance(n, int):
+        n = max(set(lengths), key=lambda x: (lengths.count(x), x)) if lengths else 0
     warnings = tuple(str(w) for w in header.get("warnings") or [])
     remember(path, fp, n, list(warnings))
     return n, warnings

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import math
 import re
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -40,7 +41,7 @@ class BadParam(ValueError):
     pass
 
 
-def _json(data: Any, status: int = 200) -> Response:
+def _json(data: Any, status: int = 200, took_s: float | None = None) -> Response:
     try:
         import orjson
 
@@ -49,7 +50,10 @@ def _json(data: Any, status: int = 200) -> Response:
         import json
 
         body = json.dumps(data, allow_nan=False).encode()
-    return Response(body, status_code=status, media_type="application/json", headers={"cache-control": "no-store"})
+    headers = {"cache-control": "no-store"}
+    if took_s is not None:  # how long the document took to build (the page's timings, benchmarks/compare_page_bench.py)
+        headers["server-timing"] = f"build;dur={took_s * 1000:.1f}"
+    return Response(body, status_code=status, media_type="application/json", headers=headers)
 
 
 def _param(request: Request, name: str) -> str | None:
@@ -113,14 +117,19 @@ def routes(index: Any) -> list[Route]:
         return out
 
     def endpoint(build: Callable[[Request], Any]) -> Callable[[Request], Any]:
+        def timed(request: Request) -> tuple[Any, float]:
+            t = time.perf_counter()
+            doc = build(request)
+            return doc, time.perf_counter() - t
+
         async def handler(request: Request) -> Response:
             try:
-                doc = await asyncio.to_thread(build, request)
+                doc, took = await asyncio.to_thread(timed, request)
             except (BadParam, CompareError, QueryError) as e:
                 return _json({"error": str(e)}, 400)
             except LookupError as e:
                 return _json({"error": str(e)}, 404)
-            return _json(doc)
+            return _json(doc, took_s=took)
 
         return handler
 

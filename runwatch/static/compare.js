@@ -43,8 +43,15 @@
     for (const [k, v] of Object.entries(params || {})) if (v !== null && v !== undefined && v !== "") q.set(k, v);
     const token = new URLSearchParams(location.search).get("token");
     if (token) q.set("token", token);
+    const t0 = performance.now();
     const r = await fetch("api/compare/" + path + "?" + q.toString(), { cache: "no-store" });
-    const body = await r.json();
+    const t1 = performance.now();
+    const text = await r.text();
+    const t2 = performance.now();
+    const body = JSON.parse(text);
+    const t3 = performance.now();
+    const st = /dur=([0-9.]+)/.exec(r.headers.get("server-timing") || "");
+    timings["api:" + path] = { wait: t1 - t0, build: st ? Number(st[1]) : null, body: t2 - t1, parse: t3 - t2, bytes: text.length };
     if (!r.ok) throw new Error(body && body.error ? body.error : "HTTP " + r.status);
     return body;
   }
@@ -418,7 +425,9 @@
       epochIn.value = String(Math.max(0, eps.indexOf(mapDoc.epoch)));
       epochIn.disabled = eps.length <= 1;
       epochOut.textContent = mapDoc.epoch === null ? "–" : String(mapDoc.epoch);
+      const td = performance.now();
       drawMap(mapCanvas, mapDoc.values, mapDoc.side, mapDoc.min, mapDoc.max, mapDoc.direction || 1, maxPx);
+      timings.scoremap_draw = performance.now() - td;
       timings.scoremap = performance.now() - t0;
       mapInfo.textContent = "";
       append(mapInfo, h("span", { text: mapDoc.n + " datapoints of " + (mapDoc.metric || "–") + arrow(mapDoc.direction) + ", " + mapDoc.side + "×" + mapDoc.side + " grid · click a cell" }),
@@ -430,7 +439,9 @@
       const params = { runs: view.ids.join(","), metric: view.metric, percentile: String(view.percentile), epoch: epochParam() };
       try { [failDoc] = await Promise.all([api("failures", params)]); } catch (e) { failInfo.textContent = "Could not load the failures: " + e.message; return; }
       if (mine !== dpReq) return;
+      const td = performance.now();
       drawMap(failCanvas, failDoc.values, failDoc.side, 0, 1, 1, maxPx);
+      timings.failures_draw = performance.now() - td;
       timings.failures = performance.now() - t0;
       const never = failDoc.values.filter((v) => v === 0).length;
       failInfo.textContent = "";
