@@ -76,6 +76,7 @@ def main() -> None:
     ap.add_argument("--classes", type=int, default=20)
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--viewport", default="1280x800")
+    ap.add_argument("--json", action="store_true", help="print the raw timings as one JSON line instead of the table")
     args = ap.parse_args()
     viewport = tuple(int(x) for x in args.viewport.split("x"))
     from playwright.sync_api import sync_playwright
@@ -98,6 +99,11 @@ def main() -> None:
                 results["cached"].append(measure(browser, srv.url, args.runs, viewport))  # type: ignore[arg-type]
         browser.close()
     shutil.rmtree(tmp, ignore_errors=True)
+    if args.json:
+        import json
+
+        print(json.dumps(results))
+        return
 
     def med(mode: str, *path: str) -> float:
         vals = []
