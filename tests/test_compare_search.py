@@ -144,3 +144,36 @@ def test_search_and_columns_in_a_terminal(pane, project, width):
         words = " ".join(r.split())
         assert ("0.1 0.9 SGD" in words) == r.startswith("exp/") and ("0.05 0.9 SGD" in words) == r.startswith("bad/"), r
     assert "6 runs" in screen
+
+
+def test_the_running_agent_gives_the_same_search_and_columns(project, tmp_path, monkeypatch):
+    """``status -q/--hp`` answered by a running agent (runwatch serve) is what a scan prints."""
+    from runwatch import cli_agent
+    from runwatch.live.agent_socket import AGENTS
+    from runwatch.server import BackgroundServer
+
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path / "run"))
+    os.makedirs(tmp_path / "run", mode=0o700)
+    env = dict(ENV, XDG_RUNTIME_DIR=str(tmp_path / "run"))
+
+    def run(*args: str, agent: bool) -> str:
+        e = dict(env) if agent else dict(env, RUNWATCH_NO_AGENT="1")
+        r = subprocess.run(
+            [sys.executable, "-m", "runwatch.cli", "status", *args], capture_output=True, text=True, cwd=project, env=e, timeout=120, check=False
+        )
+        assert r.returncode == 0, r.stderr
+        return r.stdout
+
+    with BackgroundServer(project, agent_answer=cli_agent.answer) as server:
+        import time
+
+        deadline = time.time() + 60
+        while (server.index.scanning or server.index.seq == 0) and time.time() < deadline:
+            time.sleep(0.05)
+        (agent,) = AGENTS.values()
+        args = ("-q", "lr>0.04 class_iou", "--hp", "lr,momentum", "--json")
+        strip = lambda text: {r["run"]: (r["params"], r["status"]) for r in json.loads(text)["runs"]}
+        via_agent, scanned = strip(run(*args, agent=True)), strip(run(*args, agent=False))
+        assert via_agent == scanned and set(via_agent) == LR01 | {"bad/nan", "bad/short"}
+        assert via_agent["bad/nan"][0] == {"lr": 0.05, "momentum": 0.9}
+        assert agent.served >= 1
