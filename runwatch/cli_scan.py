@@ -220,7 +220,7 @@ def filter_rows(rows: list[Row], statuses: set[str], query: RunQuery | None = No
     rows = [r for r in rows if not statuses or r.status.status in statuses]
     if query is None:
         return rows
-    return [r for r in rows if query.matches(r.record, lambda r=r: _params(project, r))]
+    return [r for r in rows if query.matches(r.record, functools.partial(_params, project, r))]
 
 
 def _params(project: Project | None, row: Row) -> dict[str, Any]:

@@ -18,6 +18,7 @@ that tests one (``needs_params``), once per run while its folder is unchanged (`
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import re
@@ -277,7 +278,7 @@ def filter_records(records: Iterable[Mapping[str, Any]], query: RunQuery | None,
     """The records ``query`` matches (all of them without one); ``params(record)`` is asked only when a word tests one."""
     if query is None:
         return list(records)
-    return [r for r in records if query.matches(r, lambda r=r: params(r))]
+    return [r for r in records if query.matches(r, functools.partial(params, r))]
 
 
 def index_params(index: Any) -> Callable[[Mapping[str, Any]], Mapping[str, Any]]:
