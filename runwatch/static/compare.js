@@ -58,6 +58,11 @@
 
   // ------------------------------------------------------------ colours: red-yellow-green
   const STOPS = [[215, 48, 39], [254, 224, 139], [26, 152, 80]];
+  let RYG = null;
+  function rygTable() {
+    if (!RYG) { RYG = new Uint8Array(1024 * 3); for (let k = 0; k < 1024; k++) RYG.set(ryg(k / 1023), k * 3); }
+    return RYG;
+  }
   function ryg(t) {
     t = Math.max(0, Math.min(1, t));
     const i = t < 0.5 ? 0 : 1, f = t < 0.5 ? t * 2 : (t - 0.5) * 2;
@@ -362,15 +367,17 @@
     const img = ctx.createImageData(side, side);
     const data = img.data;
     const span = hi - lo;
+    const lut = rygTable();  // 1024 shades: no colour computed (nor array made) per cell
+    const scale = span > 0 ? 1023 / span : 0;
     for (let i = 0; i < side * side; i++) {
       const o = i * 4;
       if (i >= n) { data[o] = 240; data[o + 1] = 242; data[o + 2] = 246; data[o + 3] = 255; continue; }
       const v = values[i];
       if (v === null || v === undefined) { data[o] = 90; data[o + 1] = 90; data[o + 2] = 100; data[o + 3] = 255; continue; }
-      let t = span > 0 ? (v - lo) / span : 0.5;
-      if (direction < 0) t = 1 - t;
-      const c = ryg(t);
-      data[o] = c[0]; data[o + 1] = c[1]; data[o + 2] = c[2]; data[o + 3] = 255;
+      let k = span > 0 ? Math.round((v - lo) * scale) : 512;
+      if (direction < 0) k = 1023 - k;
+      k = k < 0 ? 0 : k > 1023 ? 1023 : k;
+      data[o] = lut[k * 3]; data[o + 1] = lut[k * 3 + 1]; data[o + 2] = lut[k * 3 + 2]; data[o + 3] = 255;
     }
     const off = document.createElement("canvas");
     off.width = side; off.height = side;
