@@ -289,3 +289,63 @@ def test_a_report_without_a_host_or_with_an_unknown_process_before(tmp_path):
         matched_here=True,
     )
     assert v.evidence.process == "gone" and v.evidence.process_detail.startswith("no process of it on gpu-node-7, where it ran")
+
+
+def test_gather_passes_the_logs_pulse_into_the_evidence(tmp_path):
+    """The pulse read with the log's end (its pace, place, learned pause and when) reaches the decision whole."""
+
+    def line(t: int, what: str) -> str:
+        return f"2026-01-01 00:{t // 60:02d}:{t % 60:02d},000 INFO {what}"
+
+    lines = [line(i, f"Training [Epoch 0/9][Iteration {i}/3]. loss=0.5") for i in range(3)]
+    lines += [line(47 + i, f"Validation [Epoch 0/9][Iteration {i}/3].") for i in range(3)]
+    lines += [line(52 + i, f"Training [Epoch 1/9][Iteration {i}/3]. loss=0.5") for i in range(3)]
+    (tmp_path / "train_val_0.log").write_text("\n".join(lines) + "\n")
+    p = project(tmp_path, tmux_output=False)
+    last = (tmp_path / "train_val_0.log").stat().st_mtime
+
+    def verdict(now):
+        return evidence.gather(
+            p,
+            rel="a/run",
+            work_dir=str(tmp_path),
+            now=now,
+            complete=False,
+            last_activity=last,
+            artifact_last=None,
+            newest_log="train_val_0.log",
+            details=None,
+            proc=None,
+            process_errors=None,
+            config_error=None,
+            sleep_time=None,
+            outdated_days=30,
+            matched_here=False,
+        )
+
+    v = verdict(last + 61)
+    ev = v.evidence
+    assert (ev.pulse_interval, ev.pulse_position, ev.pulse_gap, ev.pulse_gap_at) == (1.0, "after_training", 45.0, "2026-01-01 00:00:02,000")
+    assert ev.work_dir_exists and ev.clean_end is False and ev.log_end is None and v.warnings is None
+    # past the floor but within 1.5x the pause it has had there: running, the pause named
+    assert v.decision.status == "running" and "within the pause of 45 s it has had after the last training batch" in v.decision.detail
+    assert verdict(last + 67.6).decision.reason == "stalled"
+    assert (
+        evidence.gather(
+            p,
+            rel="a/run",
+            work_dir=str(tmp_path),
+            now=last + 61,
+            complete=True,
+            last_activity=last,
+            artifact_last=None,
+            newest_log="train_val_0.log",
+            details=None,
+            proc=None,
+            process_errors=None,
+            config_error=None,
+            sleep_time=None,
+            outdated_days=30,
+        ).evidence.pulse_interval
+        is None
+    )  # a complete run's pulse is not read
