@@ -93,7 +93,9 @@ def test_an_event_files_writer(tmp_path, monkeypatch):
     assert decide(p, tmp_path, matched_here=False, details=Details(writer=("another-host", 1, NOW))).status == "running"
     monkeypatch.setattr(evidence, "writer_evidence", lambda writer, local: ("alive", "process 7 on this machine is alive"))
     monkeypatch.setattr(
-        evidence, "moved_on", lambda wd, writer, writers_of: "version_1" if wd == str(tmp_path) and writers_of is evidence._event_writers else None
+        evidence,
+        "moved_on",
+        lambda wd, writer, writers_of: "version_1" if wd == str(tmp_path) and writer == ("h", 7, NOW) and writers_of is evidence._event_writers else None,
     )
     d = decide(p, tmp_path, matched_here=False, details=Details(writer=("h", 7, NOW), clean_end=True))
     assert (d.status, d.reason) == ("failed", "end_unknown") and d.detail.startswith("its process has exited right after an epoch closed")
@@ -202,7 +204,9 @@ def test_the_launchers_report_says_where_it_ran(tmp_path):
     _report(tmp_path, me, NOW - 2)
     v = _verdict(p, tmp_path)
     assert (v.decision.status, v.decision.reason) == ("failed", "exited"), v.decision
-    assert v.decision.detail.startswith(f"no process of it on this machine ({me}), where it ran: the launcher reported its exit with an error at ")
+    assert v.decision.detail == f"no process of it on this machine ({me}), where it ran: the launcher reported its exit with an error at " + time.strftime(
+        "%Y-%m-%d %H:%M:%S UTC", time.gmtime(NOW - 2)
+    )
     assert v.error_line is None and v.error_source == "collector" and v.output_tail == ["step 3", "Killed"]
     assert v.evidence.process == "gone"
     # a short name of this machine is this machine
@@ -349,3 +353,47 @@ def test_gather_passes_the_logs_pulse_into_the_evidence(tmp_path):
         ).evidence.pulse_interval
         is None
     )  # a complete run's pulse is not read
+
+
+def test_gather_the_work_dir_the_unreadable_log_and_the_tmux_setting(tmp_path, monkeypatch):
+    from runwatch.readers import run_output
+    from runwatch.readers.run_output import Output
+
+    p = project(tmp_path, tmux_output=False)
+
+    def verdict(work_dir, newest_log=None, last=NOW - 5, project=p):
+        return evidence.gather(
+            project,
+            rel="a/run",
+            work_dir=str(work_dir),
+            now=NOW,
+            complete=False,
+            last_activity=last,
+            artifact_last=None,
+            newest_log=newest_log,
+            details=None,
+            proc=None,
+            process_errors=None,
+            config_error=None,
+            sleep_time=None,
+            outdated_days=30,
+        )
+
+    # a sign of life in a work dir that is not there (now): it was launched
+    assert verdict(tmp_path / "gone").evidence.work_dir_exists is True
+    assert verdict(tmp_path / "gone", last=None).decision.reason == "never_started"
+    # a log that cannot be read: a warning on the run, never an error
+    (tmp_path / "train_val_0.log").mkdir()
+    v = verdict(tmp_path, "train_val_0.log")
+    assert v.warnings and "train_val_0.log" in v.warnings[0] and v.decision.status == "running"
+    # the tmux setting decides whether the panes are looked at
+    seen = []
+
+    def panes(rel, configs_dir):
+        seen.append(rel)
+        return Output("ValueError: in the pane", ("ValueError: in the pane",), "tmux")
+
+    monkeypatch.setattr(run_output, "from_tmux", panes)
+    assert verdict(tmp_path / "gone").error_line is None and seen == []
+    on = project(tmp_path / "on", tmux_output=True)
+    assert verdict(tmp_path / "gone", project=on).error_line == "ValueError: in the pane" and seen == ["a/run"]

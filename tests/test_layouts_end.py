@@ -63,6 +63,7 @@ def test_lightning_moved_on(tmp_path):
     assert moved_on(str(base / "version_2"), ("host", 42, 300.0), lambda d: writers.get(d, [])) is None  # nothing newer
     assert moved_on(str(base / "version_0"), ("other", 42, 100.0), lambda d: writers.get(d, [])) is None
     assert moved_on(str(base / "version_0"), ("host", 42, 400.0), lambda d: writers.get(d, [])) is None  # opened before ours
+    assert moved_on(str(base / "version_0"), ("host", 42, 300.0), lambda d: writers.get(d, [])) == "version_2"  # opened in the same second
     assert moved_on(str(base / "version_0"), None, lambda d: writers.get(d, [])) is None
     assert moved_on(str(tmp_path / "run"), me, lambda d: []) is None
     assert os.path.isdir(base)
