@@ -5,7 +5,7 @@ the terminal's width and colours) and writes the agent's answer as is. The agent
 (``answer``, handed to ``live/agent_socket.py`` by ``runwatch serve``) makes that answer
 from its live index with the CLI's own code: the same rows, filters, sort, JSON documents
 and table as a scan in the client would print (``tests/test_agent_socket.py`` compares
-them). JSON answers are kept per request while the index's sequence number is unchanged.
+them). Answers are kept per request (a table's per terminal too) while the index's sequence number is unchanged.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import io
 import os
 import shutil
 import sys
+import time
 from typing import Any
 
 from cachetools import LRUCache
@@ -94,11 +95,12 @@ def _status(index: Any, request: dict[str, Any]) -> tuple[dict[str, Any], bytes]
     fmt = request.get("format")
     # The document holds the records (they change with seq) and the process sources' errors (they may change alone).
     errors = tuple(sorted(index.snapshot.errors.items()))
-    key = (id(index), index.seq, errors, repr(sorted((k, repr(v)) for k, v in request.items() if k != "terminal")))
-    if fmt in ("json", "jsonl"):
-        hit = _ANSWERS.get(key)
-        if hit is not None:
-            return hit
+    # A table depends on the terminal too (width, colours), and says "3 s ago": it is kept per terminal, within the second.
+    table = fmt not in ("json", "jsonl")
+    key = (id(index), index.seq, errors, int(time.time()) if table else 0, repr(sorted((k, repr(v)) for k, v in request.items() if k != "terminal" or table)))
+    hit = _ANSWERS.get(key)
+    if hit is not None:
+        return hit
     wanted = set(request.get("status") or ())
     failing = set(request.get("fail_on") or ())
     result = ScanResult(_rows(index, list(request.get("paths") or ())), dict(index.snapshot.errors))
@@ -116,8 +118,7 @@ def _status(index: Any, request: dict[str, Any]) -> tuple[dict[str, Any], bytes]
         text = console.file.getvalue()
     code = 1 if failing and any(r.status.status in failing for r in rows) else 0
     out = ({"exit_code": code}, text.encode())
-    if fmt in ("json", "jsonl"):
-        _ANSWERS[key] = out
+    _ANSWERS[key] = out
     return out
 
 

@@ -73,6 +73,7 @@ class StructureWatch:
         self.index = index
         self.watched = _Watched(index.project.configs_root)
         self.generation = 0
+        self.rechecked = 0  # runs the last catch-up evaluated again (the rest: kernel watches quiet, decision not due)
 
     def dirs(self) -> list[str]:
         project = self.index.project
@@ -131,6 +132,7 @@ def catch_up(index: LiveIndex, structure: StructureWatch) -> bool:
     tree = getattr(watcher, "tree", None)
     # A run never launched is looked at (a stat) unless the folder its work dir would appear in is watched.
     stale = set(unsettled(engine, known.values(), now, NOTIFIER.generation, tree.covers if tree is not None else None))
+    structure.rechecked = len(stale)
     if stale:
         index.reevaluate({rel: key for rel, key in known.items() if key in stale})
     return True
@@ -275,6 +277,7 @@ class AgentSocket:
             seq=index.seq,
             last_event=index.updated_at,
             verified_at=verified,
+            rechecked=self.structure.rechecked,
             processes_at=getattr(index.snapshot, "taken_at", None),
             **extra,
         ), payload

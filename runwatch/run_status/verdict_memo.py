@@ -193,5 +193,7 @@ def unsettled(engine: Any, keys: Any, now: float, generation: int, covered: Any 
             continue
         ch = kp.tracker.changes
         if ch.armed != generation or ch.notify_dirty:
+            if ch.armed < 0 and not ch.notify_dirty and covered is not None and ch.awaiting_work_dir and covered(ch.work_dir):
+                continue  # its work dir has not appeared: a watch on the folder it would appear in says when
             out.append(k)
     return out
