@@ -154,3 +154,22 @@ def test_serving_watcher_delivers_new_epochs_and_new_runs_in_seconds(tree, budge
         assert health["degraded"] and health["polled_dirs"] > 0 and health["kernel_watches"] <= limit
     else:
         assert not health["degraded"]
+
+
+def test_a_run_folder_removed_and_made_again_is_watched_again(tree, budget):
+    budget(None)
+    idx = make_index(tree)
+    tw = TreeWatch(idx)
+    tw.walk([os.path.join(tree.root, "configs"), os.path.join(tree.root, "logs")])
+    exp = first(tree, "running")
+    wd = os.path.join(tree.root, "logs", *exp.rel.split("/"))
+    assert NOTIFIER.has_path_watch(wd)
+    import shutil
+
+    shutil.rmtree(wd)
+    tw.collect()
+    assert not NOTIFIER.has_path_watch(wd)
+    os.makedirs(os.path.join(wd, "epoch_0"))
+    paths, _ = tw.collect()
+    assert wd in paths and os.path.join(wd, "epoch_0") in paths
+    assert NOTIFIER.has_path_watch(wd) and NOTIFIER.has_path_watch(os.path.join(wd, "epoch_0"))

@@ -136,7 +136,7 @@ class TreeWatch:
 
     def covers(self, work_dir: str) -> bool:
         """Whether a work dir that does not exist yet would be reported when it appears: its folder has a path watch now."""
-        return self.listening and self.generation == self.notifier.generation and os.path.dirname(os.path.normpath(work_dir)) in self.watched
+        return self.listening and self.generation == self.notifier.generation and self.notifier.has_path_watch(os.path.dirname(os.path.normpath(work_dir)))
 
     def _known_runs(self) -> dict[str, int]:
         """Work dir -> priority (0 first) of the index's runs."""
@@ -237,7 +237,7 @@ class TreeWatch:
         for d in wanted:
             if d in watched or d in polled:
                 continue
-            if not full and (d in self.watched or notifier.watch_dir(d)):
+            if not full and ((d in self.watched and notifier.has_path_watch(d)) or notifier.watch_dir(d)):
                 watched.add(d)
                 continue
             full = True  # the budget (or the kernel) said no: poll this one and every one after it
@@ -252,6 +252,7 @@ class TreeWatch:
         stack = [(d, 0)]
         while stack:
             p, depth = stack.pop()
+            self.kids.pop(p, None)  # a folder made again: what was known in the old one is gone
             m = _mtime(p)
             if not self.full and self.notifier.watch_dir(p):
                 self.watched.add(p)
@@ -319,8 +320,8 @@ class TreeWatch:
             if new_dirs:
                 self._refresh_runs()
                 for d in sorted(new_dirs, key=len):
-                    if d in self.watched or d in self.polled or not os.path.isdir(d) or os.path.islink(d):
-                        continue
+                    if self.notifier.has_path_watch(d) or d in self.polled or not os.path.isdir(d) or os.path.islink(d):
+                        continue  # (a folder deleted and made again has lost its watch: it is watched again)
                     name = os.path.basename(d)
                     if name in SKIP_DIRS or name.startswith(".runwatch"):
                         continue

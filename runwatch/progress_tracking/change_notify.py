@@ -369,6 +369,10 @@ class Notifier:
     def path_watches(self) -> int:
         return len(self._dir_wd)
 
+    def has_path_watch(self, path: str) -> bool:
+        """Whether ``path`` has a path watch now (a watched dir that was deleted has none)."""
+        return path in self._dir_wd
+
     def take_changes(self) -> tuple[set[str], set[str], bool]:
         """(paths named by events, dirs that appeared, whether to walk again) since the last call; the queue is read first."""
         self.drain()
