@@ -10,6 +10,7 @@ them). Answers are kept per request (a table's per terminal too) while the index
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 import shutil
@@ -27,6 +28,9 @@ _CONSOLE_ENV = ("TERM", "COLORTERM", "NO_COLOR", "FORCE_COLOR", "COLUMNS", "LINE
 
 # (index id, seq, request) -> (header extra, payload): a JSON answer, while nothing changed.
 _ANSWERS: Any = STATE.table("cli_agent.answers", lambda: LRUCache(maxsize=8))
+# index id -> (the index, {run key: its row}): the rows of the last answer, reused while their run's status is the same.
+_ROWS: Any = STATE.table("cli_agent.rows", lambda: LRUCache(maxsize=4))
+_ROW: Any = None
 
 
 # ---------------------------------------------------------------- client side
@@ -67,18 +71,54 @@ def answer(index: Any, request: dict[str, Any]) -> tuple[dict[str, Any], bytes]:
     raise ValueError(f"unknown command {command!r}")
 
 
-def _rows(index: Any, paths: list[str]) -> list[Any]:
-    from runwatch.cli_scan import Row, resolve_targets
+def _row_class() -> Any:
+    from runwatch.cli_scan import Row
 
+    class KeptRow(Row):
+        """A row whose records are made once: kept while its run's status object is the same."""
+
+        @functools.cached_property
+        def json_record(self) -> dict[str, Any]:
+            return Row.json_record.fget(self)  # type: ignore[attr-defined]
+
+    return KeptRow
+
+
+def _rows(index: Any, paths: list[str]) -> list[Any]:
+    """The index's runs as the CLI's rows; a run's row (and its records) is reused while its status is the same
+    object (an evaluation makes a new one), so an answer after a change builds only the changed runs' records."""
+    from runwatch.cli_scan import resolve_targets
+
+    global _ROW
+    if _ROW is None:
+        _ROW = _row_class()
     with index._lock:
         entries = [(e.config, e.status, e.facts) for e in index.entries.values() if e.status is not None]
+    kept = _ROWS.get(id(index))
+    if kept is None or kept[0] is not index:
+        kept = _ROWS[id(index)] = (index, {})
+    memo: dict[str, Any] = kept[1]
+    fresh: dict[str, Any] = {}
+
+    def row(config: str, st: Any, f: Any) -> Any:
+        r = memo.get(config)
+        if r is None or r.status is not st or r.facts is not f:
+            r = _ROW(st, f)
+        fresh[config] = r
+        return r
+
     if paths:
         wanted = {os.path.normpath(c): i for i, c in enumerate(resolve_targets(index.project, paths))}
-        picked = [(wanted[os.path.normpath(c)], st, f) for c, st, f in entries if os.path.normpath(c) in wanted]
+        picked = [(wanted[os.path.normpath(c)], c, st, f) for c, st, f in entries if os.path.normpath(c) in wanted]
         if len(picked) < len(wanted):
             raise LookupError("a run the arguments name is not in the index yet")
-        return [Row(st, f) for _, st, f in sorted(picked, key=lambda x: x[0])]
-    return [Row(st, f) for _, st, f in entries]
+        out = [row(c, st, f) for _, c, st, f in sorted(picked, key=lambda x: x[0])]
+        memo.update(fresh)
+        return out
+    out = [row(c, st, f) for c, st, f in entries]
+    kept[1].clear()
+    kept[1].update(fresh)  # runs no longer listed are forgotten
+    return out
 
 
 def _console(request: dict[str, Any]) -> Any:
