@@ -193,8 +193,12 @@ class Watcher:
                     continue
                 walk_start_ns = time.time_ns()
                 try:
-                    # On the index's worker: after the first scan, whose runs say where the runs are.
-                    changed = await self._call(tree.walk, roots, since)
+                    # The first walk on the index's worker: after the first scan, whose runs say where the runs
+                    # are. Later ones on their own thread: a walk of 50,000 runs must not hold up file events.
+                    if tree.walks == 0:
+                        changed = await self._call(tree.walk, roots, since)
+                    else:
+                        changed = await asyncio.to_thread(tree.walk, roots, since)
                 except Exception as e:
                     log.warning("runwatch: placing the watches failed (%s); retrying", e)
                     await self._report(e)
@@ -218,7 +222,7 @@ class Watcher:
                 walked = loop.time()
                 while not self._stop.is_set() and not self._restart.is_set():
                     await asyncio.sleep(step)
-                    if loop.time() - walked > self.rewalk_every:
+                    if loop.time() - walked > max(self.rewalk_every, 50 * tree.walk_s):  # a walk takes at most 2 % of the time
                         self._restart.set()
                         break
                     batch, rewalk = await asyncio.to_thread(tree.collect)
