@@ -133,7 +133,7 @@ def main() -> None:
     import run as bench
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--tree-dir", required=True)
+    ap.add_argument("--tree-dir", help="where the generated tree is kept (required unless --attach)")
     ap.add_argument("--runs", type=int, default=50000)
     ap.add_argument("--max-epochs", type=int, default=20)
     ap.add_argument("--points", type=int, default=16, help="datapoints per scores file")

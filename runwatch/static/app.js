@@ -179,8 +179,16 @@
     if (state.statusFilter.size && !state.statusFilter.has(r.status)) return false;
     if (state.reasonFilter.size && !state.reasonFilter.has(reasonOf(r) || "")) return false;
     // The search matches the run's name or its reason ("crashed", "never_started", "oom", ...).
-    if (state.q && !(r.run || "").toLowerCase().includes(state.q) && !(r.reason || "").includes(state.q)) return false;
+    if (state.q && !(r._lc !== undefined ? r._lc : (r._lc = (r.run || "").toLowerCase())).includes(state.q) && !(r.reason || "").includes(state.q)) return false;
     return true;
+  }
+  // Run id -> its place in the view.
+  function viewIndex() {
+    if (!state.viewIndex) {
+      state.viewIndex = new Map();
+      state.view.forEach((item, i) => { if (item.id !== undefined) state.viewIndex.set(item.id, i); });
+    }
+    return state.viewIndex;
   }
   function itemKey(item) { return item ? (item.id !== undefined ? "r" + item.id : "g" + item.group) : null; }
   function rebuildView() {
@@ -217,8 +225,7 @@
       for (const r of rows) view.push(r);
     }
     state.view = view;
-    state.viewIndex = new Map();
-    view.forEach((item, i) => { if (item.id !== undefined) state.viewIndex.set(item.id, i); });
+    state.viewIndex = null;  // made when first asked for (viewIndex()): a filter need not pay for it
     state.shown = rows.length;
     state.viewDirty = false;
     // The progress labels all as wide as the widest (in ch of tabular figures, one spare): bars of one length.
@@ -283,7 +290,7 @@
     const head = $("d-head");
     if (!head || !state.openId) return;
     let note = $("d-offlist");
-    const off = state.runs.has(state.openId) && !(state.viewIndex && state.viewIndex.has(state.openId));
+    const off = state.runs.has(state.openId) && !viewIndex().has(state.openId);
     if (!off) { if (note) note.remove(); return; }
     const r = state.runs.get(state.openId);
     const text = "Not in the list: this run is now " + statusLabel(r.status) + (reasonOf(r) ? " (" + reasonLabel(reasonOf(r)) + ")" : "") + ", which the filter or search hides.";
@@ -575,7 +582,7 @@
         const j = same && state.sortedIndex ? state.sortedIndex.get(r.id) : undefined;
         if (j !== undefined && state.sorted[j] === old) state.sorted[j] = r; else dataVersion++;
         if (rebuild) continue;
-        const i = state.viewIndex ? state.viewIndex.get(r.id) : undefined;
+        const i = viewIndex().get(r.id);
         if (!same || state.viewDirty) rebuild = true;
         else if (i !== undefined) state.view[i] = r;
       }
