@@ -173,3 +173,27 @@ def test_a_run_folder_removed_and_made_again_is_watched_again(tree, budget):
     paths, _ = tw.collect()
     assert wd in paths and os.path.join(wd, "epoch_0") in paths
     assert NOTIFIER.has_path_watch(wd) and NOTIFIER.has_path_watch(os.path.join(wd, "epoch_0"))
+
+
+def test_two_watchers_in_one_process_each_get_their_own_changes(tmp_path, budget):
+    """Two servers in one process (a hub's tests, an embedding program) share the inotify instance: each
+    watcher gets the changes under its own roots, and stopping one leaves the other's watches."""
+    budget(None)
+    trees = [generate_tree(str(tmp_path / name), n_runs=8, seed=i, max_epochs=6) for i, name in enumerate(("a", "b"))]
+    idxs = [make_index(t) for t in trees]
+    tws = [TreeWatch(i) for i in idxs]
+    for t, tw in zip(trees, tws):
+        tw.walk([os.path.join(t.root, "configs"), os.path.join(t.root, "logs")])
+    exp = first(trees[1], "running")
+    add_epoch(trees[1], exp.rel)
+    add_epoch(trees[1], exp.rel)
+    assert tws[0].collect()[0] == []  # a's watcher: nothing of b's
+    paths_b, _ = tws[1].collect()
+    assert any(p.startswith(trees[1].root) for p in paths_b)
+    tws[0].close()
+    wd = os.path.join(trees[1].root, "logs", *exp.rel.split("/"))
+    assert NOTIFIER.has_path_watch(wd)
+    add_epoch(trees[1], exp.rel)
+    assert any(p.startswith(wd) for p in tws[1].collect()[0])
+    tws[1].close()
+    assert not NOTIFIER.has_path_watch(wd)

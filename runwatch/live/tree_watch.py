@@ -117,7 +117,21 @@ class TreeWatch:
         self._lock = threading.RLock()
         # Paths handed out by ``collect`` and not yet applied to the index (``applied``): the agent's catch-up applies them too.
         self.unapplied: set[str] = set()
-        self.listening = notifier.listen()
+        self.token = notifier.listen()
+        self.listening = self.token is not None
+
+    def close(self) -> None:
+        """Stop listening; this tree's path watches go (unless another listener in the process still listens)."""
+        with self._lock:
+            if self.token is not None:
+                self.notifier.unlisten(self.token)
+            self.token = None
+            self.listening = False
+
+    def _mine(self, paths: Iterable[str]) -> set[str]:
+        """The paths under this tree's roots (every listener of the process gets every path)."""
+        roots = self.roots
+        return {p for p in paths if any(p == r or p.startswith(r + os.sep) for r in roots)}
 
     # ------------------------------------------------------------------ what is watched
 
@@ -173,8 +187,8 @@ class TreeWatch:
         with self._lock:
             t0 = time.perf_counter()
             # What was queued before this walk is reported with it; a lost-events flag is answered by the walk itself.
-            queued, _, _ = self.notifier.take_changes()
             self.roots = tuple(os.path.normpath(r) for r in roots)
+            queued = self._mine(self.notifier.take_changes(self.token)[0])
             runs = self._known_runs()
             self.run_dirs = set(runs)
             self._run_seq = self.index.seq
@@ -313,10 +327,13 @@ class TreeWatch:
         unwatched folders when their cadence is due (or ``force_poll``).
         """
         with self._lock:
-            paths, new_dirs, rewalk = self.notifier.take_changes()
+            if not self.roots:
+                return [], False  # not walked yet: nothing is watched for this tree
+            paths, new_dirs, rewalk = self.notifier.take_changes(self.token)
             if self.generation != self.notifier.generation and self.listening:
                 rewalk = True  # the instance was closed or events were lost: the watches are gone
-            out = set(paths)
+            out = self._mine(paths)
+            new_dirs = self._mine(new_dirs)
             if new_dirs:
                 self._refresh_runs()
                 for d in sorted(new_dirs, key=len):

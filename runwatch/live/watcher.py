@@ -246,7 +246,7 @@ class Watcher:
                             await self._apply(paths)
                     tree.applied(batch)
         finally:
-            await asyncio.to_thread(tree.notifier.unlisten)
+            await asyncio.to_thread(tree.close)
 
     async def _apply(self, paths: list[str]) -> None:
         try:

@@ -125,6 +125,17 @@ def _local_devices() -> dict[int, bool]:
     return out
 
 
+class _Queue:
+    """What one listener has not taken yet."""
+
+    __slots__ = ("pending", "new_dirs", "rewalk")
+
+    def __init__(self) -> None:
+        self.pending: set[str] = set()
+        self.new_dirs: set[str] = set()
+        self.rewalk = False
+
+
 class Notifier:
     """The process's inotify instance: which armed fingerprints a change may have touched.
 
@@ -152,9 +163,8 @@ class Notifier:
         # events were lost (the listener then walks its tree again).
         self._dirs: dict[int, str] = {}
         self._dir_wd: dict[str, int] = {}
-        self._pending: set[str] | None = None
-        self._new_dirs: set[str] = set()
-        self._rewalk = False
+        self._queues: dict[int, _Queue] = {}  # one per listener (a live watcher), token -> its queue
+        self._next_token = 1
         self.generation = 1
         self._scan = threading.local()  # .depth: inside ``one_read_per_scan`` in this thread
         if hasattr(os, "register_at_fork"):
@@ -199,8 +209,9 @@ class Notifier:
         self._wds = set()
         self._dirs = {}
         self._dir_wd = {}
-        self._new_dirs = set()
-        self._rewalk = True
+        for q in self._queues.values():
+            q.new_dirs.clear()
+            q.rewalk = True  # every path watch is gone: walk again
         self.generation += 1
 
     def _forget_in_child(self) -> None:
@@ -307,31 +318,37 @@ class Notifier:
     def _dirty_under(self, path: str) -> None:
         """Every armed fingerprint whose work dir is ``path`` or below it."""
         prefix = path.rstrip("/") + "/"
-        pending = self._pending
-        if pending is not None:
-            pending.add(path)
+        for q in self._queues.values():
+            q.pending.add(path)
         for fp in self._fps:
             if fp is not None and (fp.work_dir == path or fp.work_dir.startswith(prefix)):
                 fp.notify_dirty = True
 
     # ---- path watches (the live watcher's)
 
-    def listen(self) -> bool:
-        """Queue the paths of events from now on (``take_changes``); False when there are no kernel watches here."""
+    def listen(self) -> int | None:
+        """Queue the paths of events from now on for a new listener; its token for ``take_changes``, or None
+        when there are no kernel watches here. Each listener gets every path (it keeps those under its roots)."""
         with self._lock:
             if not self._open():
-                return False
-            if self._pending is None:
-                self._pending = set()
-            return True
+                return None
+            token = self._next_token
+            self._next_token += 1
+            self._queues[token] = _Queue()
+            return token
 
-    def unlisten(self) -> None:
-        """Stop queueing paths and drop every path watch (the fingerprints' watches stay)."""
-        for path in list(self._dir_wd):
-            self.unwatch_dir(path)
+    def unlisten(self, token: int | None = None) -> None:
+        """Drop a listener's queue (``None``: every listener's); with none left, every path watch goes too (the fingerprints' stay)."""
         with self._lock:
-            self._pending = None
-            self._new_dirs = set()
+            if token is None:
+                self._queues.clear()
+            else:
+                self._queues.pop(token, None)
+            if self._queues:
+                return
+            paths = list(self._dir_wd)
+        for path in paths:
+            self.unwatch_dir(path)
 
     def watch_dir(self, path: str) -> bool:
         """A path watch on ``path`` (absolute); False when the budget or the kernel refuses."""
@@ -373,17 +390,16 @@ class Notifier:
         """Whether ``path`` has a path watch now (a watched dir that was deleted has none)."""
         return path in self._dir_wd
 
-    def take_changes(self) -> tuple[set[str], set[str], bool]:
-        """(paths named by events, dirs that appeared, whether to walk again) since the last call; the queue is read first."""
+    def take_changes(self, token: int | None) -> tuple[set[str], set[str], bool]:
+        """(paths named by events, dirs that appeared, whether to walk again) since the listener's last call; the queue is read first."""
         self.drain()
         with self._lock:
-            pending = self._pending
-            if pending is None:
+            q = self._queues.get(token) if token is not None else None
+            if q is None:
                 return set(), set(), False
-            self._pending = set()
-            new_dirs, self._new_dirs = self._new_dirs, set()
-            rewalk, self._rewalk = self._rewalk, False
-            return pending, new_dirs, rewalk
+            out = (q.pending, q.new_dirs, q.rewalk)
+            q.pending, q.new_dirs, q.rewalk = set(), set(), False
+            return out
 
     # ---- events
 
@@ -433,31 +449,31 @@ class Notifier:
 
     def _mark(self, data: bytes) -> None:
         owner, fps, size = self._owner, self._fps, _EVENT.size
-        pending, dirs = self._pending, self._dirs
+        queues, dirs = list(self._queues.values()), self._dirs
         off = 0
         while off + size <= len(data):
             wd, mask, _cookie, length = _EVENT.unpack_from(data, off)
             off += size + length
             if mask & IN_Q_OVERFLOW:
                 self.generation += 1  # events were lost: every armed fingerprint goes back to stats
-                self._rewalk = True
+                for q in queues:
+                    q.rewalk = True
                 continue
-            if pending is not None:
+            if queues:
                 d = dirs.get(wd)
                 if d is not None:
-                    if length:
-                        path = os.path.join(d, os.fsdecode(data[off - length : off].rstrip(b"\0")))
-                        pending.add(path)
-                        if mask & IN_ISDIR and mask & (IN_CREATE | IN_MOVED_TO):
-                            self._new_dirs.add(path)
-                    else:
-                        pending.add(d)
-                    if len(pending) > _MAX_PENDING:  # nobody took them for long: walk everything again instead
-                        pending.clear()
-                        self._new_dirs.clear()
-                        self._rewalk = True
-                    if mask & IN_MOVE_SELF:
-                        self._rewalk = True  # the dir moved: the paths of the dirs below it changed
+                    path = os.path.join(d, os.fsdecode(data[off - length : off].rstrip(b"\0"))) if length else d
+                    new_dir = bool(length and mask & IN_ISDIR and mask & (IN_CREATE | IN_MOVED_TO))
+                    for q in queues:
+                        q.pending.add(path)
+                        if new_dir:
+                            q.new_dirs.add(path)
+                        if mask & IN_MOVE_SELF:
+                            q.rewalk = True  # the dir moved: the paths of the dirs below it changed
+                        if len(q.pending) > _MAX_PENDING:  # nobody took them for long: walk everything again instead
+                            q.pending.clear()
+                            q.new_dirs.clear()
+                            q.rewalk = True
                     if mask & IN_IGNORED:  # the dir went: its watch with it
                         dirs.pop(wd, None)
                         if self._dir_wd.get(d) == wd:
@@ -479,8 +495,8 @@ class Notifier:
                 fp = fps[s]
                 if fp is not None:
                     fp.notify_dirty = True
-                    if pending is not None:
-                        pending.add(fp.work_dir)
+                    for q in queues:
+                        q.pending.add(fp.work_dir)
             if mask & IN_IGNORED:  # the watch is gone (its dir was deleted): its wd is never reused
                 if slot:
                     owner[wd] = 0
