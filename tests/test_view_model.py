@@ -53,7 +53,7 @@ def status_of(st: str, done: int, total: int | None, pct: float, *, run: str = "
 
 
 def test_status_order_is_problems_first_and_covers_every_status():
-    assert STATUS_ORDER == ("failed", "stuck", "running", "queued", "finished", "outdated")
+    assert STATUS_ORDER == ("failed", "stuck", "running", "queued", "unknown", "finished", "outdated")
     assert set(STATUS_ORDER) == set(STATUSES)
     assert sorted(["finished", "running", "failed", "nonsense", "stuck"], key=status_rank) == ["failed", "stuck", "running", "finished", "nonsense"]
 

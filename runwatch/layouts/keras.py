@@ -7,7 +7,10 @@ docs/layouts.md): the CSV rows (``epoch`` from 0, then every logged value), the 
 name made from a template such as ``model-{epoch:02d}-{val_loss:.3f}.keras`` names the monitored metric
 by its value), and ``training_metadata.json`` (``{"epoch", "batch"}``), which BackupAndRestore deletes
 when ``fit`` ends: present with no live process, the run was interrupted. Keras writes its total number
-of epochs nowhere: it is shown as unknown, never guessed.
+of epochs nowhere: it is shown as unknown, never guessed. Nothing else it writes marks the end of ``fit``
+(CSVLogger only closes its file; EarlyStopping and ModelCheckpoint write nothing at the end), so a run
+without a backup folder whose process is gone, or was never seen, reads ``unknown`` (``end_unknown``).
+Its process is the one holding its CSVLogger file open (``fit`` keeps it open), or working in its folder.
 """
 
 from __future__ import annotations
@@ -256,7 +259,10 @@ class KerasProgressTracker(RunFolderTracker):
             warnings=warnings,
             error_message=error,
         )
-        return obs, RunFolderDetails(logs=logs)
+        # Without a backup folder nothing a Keras run writes marks the end of fit(): no total, no end record
+        # (CSVLogger only closes its file, EarlyStopping and ModelCheckpoint write nothing at the end). With no
+        # live process such a run reads unknown, never finished or failed by a guess (run_status/rules.py).
+        return obs, RunFolderDetails(logs=logs, end_unknown=not ended and backup is None)
 
 
 class KerasLayout(RunFolderLayout):

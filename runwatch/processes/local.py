@@ -7,18 +7,23 @@ machines where only the tool is installed; without either, GPU fields stay empty
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 import psutil
 
 from runwatch.process_info import ProcessInfo, ProcessSnapshot
 from runwatch.processes import nvidia_smi
-from runwatch.processes.matching import CommandMatcher, MatchCache
+from runwatch.processes.matching import CommandMatcher, MatchCache, may_train
+from runwatch.processes.open_paths import open_paths
 from runwatch.processes.nvidia_smi import GpuUsage
 
 log = logging.getLogger(__name__)
 
 _MiB = 1024 * 1024
+# A process matched by where it works (not by its command line) is looked at again after this long:
+# it may open its run's file later (Keras opens its CSV when fit() begins) or move on to another run.
+PATH_RECHECK_S = 2.0
 # psutil states of a process that is alive but not running: SIGSTOP / SIGTSTP, or a tracer.
 _STOPPED = (psutil.STATUS_STOPPED, psutil.STATUS_TRACING_STOP)
 
@@ -81,7 +86,8 @@ def gpu_usage(errors: dict[str, str], name: str) -> dict[int, GpuUsage]:
 
 
 class LocalSource:
-    """This machine's processes that run a config of the project."""
+    """This machine's processes that train a run of the project: matched by their command line, else by
+    where they work (their cwd, a file they hold open in a run folder; ``CommandMatcher.match_paths``)."""
 
     def __init__(self, name: str = "local", gpus: bool = True) -> None:
         self.name = name
@@ -92,6 +98,8 @@ class LocalSource:
 
     def collect(self, project: Any) -> ProcessSnapshot:
         matcher = CommandMatcher(project)
+        by_paths = matcher.reads_paths
+        now = time.monotonic()
         self.cache.for_project(project)
         snap = ProcessSnapshot()
         attrs = ["pid", "username", "create_time", "cmdline", "status"]
@@ -108,19 +116,28 @@ class LocalSource:
                 # A zombie has exited (only its exit status is left to collect) and has no
                 # command line left to match: the run's remembered process tells it exited.
                 continue
-            if not matcher.is_candidate(cmdline):
+            by_text = matcher.is_candidate(cmdline)
+            if not by_text and not (by_paths and may_train(cmdline)):
                 continue
             create_time = float(info.get("create_time") or 0.0)
             pid, cmd = int(info["pid"]), " ".join(cmdline)
             cached = self.cache.get(None, pid, create_time, cmd)
-            if cached is None:
-                try:
-                    cwd: str | None = proc.cwd()
-                except (psutil.Error, OSError):
-                    cwd = None
-                cached = (matcher.match(list(cmdline), cwd), cwd)
+            if cached is None or (cached[2] is not None and now - cached[2] >= PATH_RECHECK_S):
+                if cached is None:
+                    try:
+                        cwd: str | None = proc.cwd()
+                    except (psutil.Error, OSError):
+                        cwd = None
+                    match = matcher.match(list(cmdline), cwd) if by_text else None
+                else:
+                    match, cwd = None, cached[1]
+                checked = None
+                if match is None and by_paths:
+                    # No command line names its run: where it works does (its cwd, a file it holds open).
+                    match, checked = matcher.match_paths(cwd, open_paths(pid, project.root) or []), now
+                cached = (match, cwd, checked)
                 self.cache.put(None, pid, create_time, cmd, cached)
-            match, cwd = cached
+            match, cwd, _ = cached
             if match is None:
                 continue
             snap.processes.append(

@@ -241,6 +241,7 @@ def gather(
         error_source=error_source,
         rhythm=rhythm(details),
         clean_end=bool(getattr(details, "clean_end", False)),
+        end_unknown=bool(getattr(details, "end_unknown", False)),
         pulse_interval=pl.interval if pl is not None else None,
         pulse_position=pl.position if pl is not None else None,
         pulse_gap=pl.gap if pl is not None else None,
