@@ -175,6 +175,10 @@ class RunFolderDetails(RunDetails):
     # Its files cannot tell a finished run from a killed one (a Keras run without BackupAndRestore): with no
     # live process it reads unknown (run_status/rules.py), never finished or failed by a guess.
     end_unknown: bool = False
+    # What the tracker read from a costly file, with that file's (name, mtime_ns, size) first: kept with the
+    # run's stored progress so that a new process reads the file again only once it changed (MMEngine: the
+    # total from a checkpoint's message hub).
+    kept: tuple[Any, ...] | None = None
     # The wall times of its records (event files): its finest rhythm where it has no text log.
     beats: list[float] | None = None
 

@@ -72,6 +72,7 @@ class CommandMatcher:
         self.remote = remote
         self.matchers = process_matchers(project, remote)
         self.root = os.path.normpath(project.root)
+        self.real_root = os.path.realpath(self.root)  # the kernel names a process's cwd and files with links resolved
         # Layouts whose runs a process is found in by where it works (remote paths are another checkout's).
         self.path_layouts = () if remote else tuple(lay for lay in active(project) if type(lay).process_folder_run is not Layout.process_folder_run)
         self._folder_runs: dict[str, tuple[Any, str] | None] = {}
@@ -106,12 +107,19 @@ class CommandMatcher:
             self._folder_runs[c] = found
         return found
 
+    def _in_root(self, path: str) -> str:
+        """``path`` spelled under the root as the project names it (the kernel resolves links in the root)."""
+        p = os.path.normpath(path)
+        if self.real_root != self.root and (p == self.real_root or p.startswith(self.real_root + os.sep)):
+            return self.root + p[len(self.real_root) :]
+        return p
+
     def match_paths(self, cwd: str | None, paths: list[str]) -> Match | None:
         """The run a process works for by where it works: a file it holds open inside a run folder (``paths``:
         absolute, under the root), else its cwd inside one; None when neither is in a run."""
-        folders = sorted({os.path.dirname(os.path.normpath(p)) for p in paths}, key=lambda f: -f.count(os.sep))
+        folders = sorted({os.path.dirname(self._in_root(p)) for p in paths}, key=lambda f: -f.count(os.sep))
         if cwd:
-            folders.append(os.path.normpath(cwd))
+            folders.append(self._in_root(cwd))
         for f in folders:
             hit = self._run_at(f)
             if hit is not None:

@@ -18,9 +18,9 @@ _PROC = "/proc"
 
 
 def open_paths(pid: int, under: str) -> list[str] | None:
-    """Absolute paths under ``under`` that process ``pid`` holds open (deleted files left out), or None
-    when its descriptors cannot be read (gone, another user's)."""
-    prefix = os.path.normpath(under).rstrip(os.sep) + os.sep
+    """Absolute paths under ``under`` (as the kernel names them: links resolved) that process ``pid`` holds
+    open (deleted files left out), or None when its descriptors cannot be read (gone, another user's)."""
+    prefix = os.path.realpath(under).rstrip(os.sep) + os.sep
     fd_dir = f"{_PROC}/{pid}/fd"
     if os.path.isdir(_PROC + "/self/fd"):
         try:

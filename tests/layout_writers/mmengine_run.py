@@ -136,6 +136,7 @@ for mode in modes:
         runner = Runner(
             model=ToyNet(),
             work_dir=os.path.join(root, "work_dirs", f"toy_{mode}"),
+            experiment_name=f"toy_{mode}",  # its logger and visualizer: two Runners started in one second share a timestamp
             train_dataloader=dict(
                 dataset=dict(type="ToyData"), sampler=dict(type="DefaultSampler", shuffle=True), batch_size=4, collate_fn=dict(type="default_collate")
             ),
