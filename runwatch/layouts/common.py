@@ -216,6 +216,14 @@ class RunFolderTracker(BaseProgressTracker):
         """What the run's files say (``names``: the run folder's entries, already listed); every read through ``reader``."""
         raise NotImplementedError
 
+    def with_lab_logs(self, reader: RecordingReader, names: tuple[str, ...], logs: list[tuple[str, float]]) -> str | None:
+        """Add the lab's text logs of the run folder (``trainer_log_pattern``) to ``logs`` ((name, mtime) of the
+        run's own records) and sort them newest first; the last exception of the newest lab log, or None."""
+        text_logs, error = reader.text_logs(self.work_dir, names, self.settings.trainer_log_pattern)
+        logs += text_logs
+        logs.sort(key=lambda x: x[1], reverse=True)
+        return error
+
     def calculate_progress(self) -> ProgressInfo:
         reader = RecordingReader()
         top_m, names = reader.listdir(self.work_dir)

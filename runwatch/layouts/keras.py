@@ -21,7 +21,7 @@ from typing import Any
 
 from runwatch.configs.facts import ClassRef, ConfigFacts, StageFacts
 from runwatch.layouts.common import RunFolderDetails, RunFolderLayout, RunFolderTracker, StatMemo, listing, stat_or_none
-from runwatch.layouts.epoch_runs import direction_by_name, facts_key, flat_params, num
+from runwatch.layouts.epoch_runs import rows_by_epoch, direction_by_name, facts_key, flat_params, num
 from runwatch.progress_tracking.observation import Observation
 from runwatch.progress_tracking.progress_info import ProgressInfo, register_runner_type
 from runwatch.progress_tracking.recording_reader import RecordingReader
@@ -233,14 +233,8 @@ class KerasProgressTracker(RunFolderTracker):
                     warnings.append(problem)
                 if (mt := reader.mtime(mp)) is not None:
                     logs.append((f"{sub}/{METADATA}", mt))
-        text_logs, error = reader.text_logs(wd, names, self.settings.trainer_log_pattern)
-        logs += text_logs
-        logs.sort(key=lambda x: x[1], reverse=True)
-        by_epoch: dict[int, dict[str, Any]] = {}
-        for r in rows:
-            e = r.get("epoch")
-            if isinstance(e, int) and not isinstance(e, bool) and e >= 0:
-                by_epoch[e] = {k: v for k, v in r.items() if k != "epoch" and num(v) is not None}
+        error = self.with_lab_logs(reader, names, logs)
+        by_epoch = rows_by_epoch(rows)
         done = max(by_epoch) + 1 if by_epoch else 0
         # fit() returned: BackupAndRestore deleted the folder this tracker saw it write.
         ended = backup is None and self._backup_seen is not None and not os.path.exists(self._backup_seen)

@@ -193,9 +193,7 @@ class MMEngineProgressTracker(EpochPacedTracker):
             if (mt := reader.mtime(log)) is not None:
                 logs.append((os.path.relpath(log, wd), mt))
                 log_text = read_tail(log, LOG_TAIL_BYTES)
-        text_logs, error = reader.text_logs(wd, names, self.settings.trainer_log_pattern)
-        logs += text_logs
-        logs.sort(key=lambda x: x[1], reverse=True)
+        error = self.with_lab_logs(reader, names, logs)
 
         me, mi, by_iter = totals(cfg)
         ck_epochs = [int(m.group(2)) for n in names if (m := _CKPT.match(n)) and m.group(1) == "epoch"]
