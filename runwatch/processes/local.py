@@ -22,8 +22,12 @@ log = logging.getLogger(__name__)
 
 _MiB = 1024 * 1024
 # A process matched by where it works (not by its command line) is looked at again after this long:
-# it may open its run's file later (Keras opens its CSV when fit() begins) or move on to another run.
+# it may close its run's file (fit() returned) or move on to another run; an unmatched one, first after this
+# long too (Keras opens its CSV when fit() begins, after its imports).
 PATH_RECHECK_S = 2.0
+# An unmatched process is looked at after 2, 4, 8... seconds, at most this long apart: a training process
+# opens its run's files early in its life (a notebook kernel that starts fit() later is found within this).
+PATH_RECHECK_MAX_S = 30.0
 # psutil states of a process that is alive but not running: SIGSTOP / SIGTSTP, or a tracer.
 _STOPPED = (psutil.STATUS_STOPPED, psutil.STATUS_TRACING_STOP)
 
@@ -122,22 +126,25 @@ class LocalSource:
             create_time = float(info.get("create_time") or 0.0)
             pid, cmd = int(info["pid"]), " ".join(cmdline)
             cached = self.cache.get(None, pid, create_time, cmd)
-            if cached is None or (cached[2] is not None and now - cached[2] >= PATH_RECHECK_S):
-                if cached is None:
-                    try:
-                        cwd: str | None = proc.cwd()
-                    except (psutil.Error, OSError):
-                        cwd = None
-                    match = matcher.match(list(cmdline), cwd) if by_text else None
-                else:
-                    match, cwd = None, cached[1]
-                checked = None
+            # (match, cwd, when to look at where it works again or None: never, seconds until the look after)
+            if cached is None or (cached[2] is not None and now >= cached[2]):
+                try:
+                    cwd: str | None = proc.cwd()
+                except (psutil.Error, OSError):
+                    cwd = None
+                match = matcher.match(list(cmdline), cwd) if by_text and cached is None else None
+                again, wait = None, 0.0
                 if match is None and by_paths:
                     # No command line names its run: where it works does (its cwd, a file it holds open).
-                    match, checked = matcher.match_paths(cwd, open_paths(pid, project.root) or []), now
-                cached = (match, cwd, checked)
+                    paths = open_paths(pid, project.root)
+                    match = matcher.match_paths(cwd, paths or [])
+                    if paths is not None:  # another user's process cannot be read: never again
+                        # A match is checked again soon (fit() may end); an unmatched process ever less often.
+                        wait = PATH_RECHECK_S if match is not None or cached is None else min(2 * cached[3], PATH_RECHECK_MAX_S)
+                        again = now + wait
+                cached = (match, cwd, again, wait)
                 self.cache.put(None, pid, create_time, cmd, cached)
-            match, cwd, _ = cached
+            match, cwd = cached[0], cached[1]
             if match is None:
                 continue
             snap.processes.append(
