@@ -116,3 +116,43 @@ def test_paths_are_only_read_on_this_machine_and_for_training_processes(tmp_path
     keras_run(tmp_path / "k1")
     assert CommandMatcher(project).match_paths(str(tmp_path / "k1"), [str(tmp_path / "elsewhere" / "x.log")]).config_rel == "k1"  # type: ignore[union-attr]
     assert CommandMatcher(project).match_paths("/", ["/tmp/x.csv"]) is None
+
+
+# Holds argv[1] open, then (once argv[3] exists) opens argv[2] too, keeping the first open: one process that
+# trains two runs one after another (MMEngine keeps every Runner's log handler open until it exits).
+TWO_RUNS = r"""
+import os, sys, time
+a = open(sys.argv[1], "a")
+open(sys.argv[1] + ".opened", "w").close()
+while not os.path.exists(sys.argv[3]):
+    time.sleep(0.02)
+b = open(sys.argv[2], "a")
+open(sys.argv[2] + ".opened", "w").close()
+time.sleep(60)
+"""
+
+
+def test_one_process_that_moved_on_to_a_newer_run_has_ended_the_earlier_one(tmp_path: Path, procs) -> None:
+    from runwatch import get_all_run_status
+    from runwatch.layouts import discover_runs
+
+    k1, k2 = keras_run(tmp_path / "k1"), keras_run(tmp_path / "k2")
+    project = Project.at(str(tmp_path))
+    p = subprocess.Popen([sys.executable, "-c", TWO_RUNS, str(k1 / "log.csv"), str(k2 / "log.csv"), str(tmp_path / "next")], cwd="/")
+    procs.append(p)
+
+    def statuses():
+        got = get_all_run_status(discover_runs(project), root=str(tmp_path), use_store=False)
+        return {s.run: s for s in got.values()}
+
+    _wait_for(k1 / "log.csv.opened")
+    got = statuses()
+    assert got["k1"].status == "running" and got["k1"].process_info.pid == p.pid  # type: ignore[union-attr]
+    (tmp_path / "next").touch()
+    _wait_for(k2 / "log.csv.opened")
+    time.sleep(local.PATH_RECHECK_S + 0.1)  # a matched process is looked at again after PATH_RECHECK_S
+    got = statuses()  # the newest file it holds open names the run it works for now
+    assert got["k2"].status == "running" and got["k2"].process_info.pid == p.pid  # type: ignore[union-attr]
+    k1s = got["k1"]
+    assert (k1s.status, k1s.reason) == ("unknown", "end_unknown"), (k1s.status, k1s.reason, k1s.reason_detail)
+    assert k1s.reason_detail.startswith(f"process {p.pid} on this machine works for k2 now: this run has ended;")

@@ -116,8 +116,9 @@ class CommandMatcher:
 
     def match_paths(self, cwd: str | None, paths: list[str]) -> Match | None:
         """The run a process works for by where it works: a file it holds open inside a run folder (``paths``:
-        absolute, under the root), else its cwd inside one; None when neither is in a run."""
-        folders = sorted({os.path.dirname(self._in_root(p)) for p in paths}, key=lambda f: -f.count(os.sep))
+        absolute, the newest first; a process that trained runs one after another may still hold an earlier
+        run's log open), else its cwd inside one (the deepest run); None when neither is in a run."""
+        folders = list(dict.fromkeys(os.path.dirname(self._in_root(p)) for p in paths))  # in the order given
         if cwd:
             folders.append(self._in_root(cwd))
         for f in folders:

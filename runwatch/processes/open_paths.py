@@ -19,7 +19,8 @@ _PROC = "/proc"
 
 def open_paths(pid: int, under: str) -> list[str] | None:
     """Absolute paths under ``under`` (as the kernel names them: links resolved) that process ``pid`` holds
-    open (deleted files left out), or None when its descriptors cannot be read (gone, another user's)."""
+    open, highest descriptor first (deleted files left out), or None when its descriptors cannot be read
+    (gone, another user's)."""
     prefix = os.path.realpath(under).rstrip(os.sep) + os.sep
     fd_dir = f"{_PROC}/{pid}/fd"
     if os.path.isdir(_PROC + "/self/fd"):
@@ -28,7 +29,8 @@ def open_paths(pid: int, under: str) -> list[str] | None:
         except OSError:
             return None
         out: list[str] = []
-        for fd in fds[:MAX_FDS]:
+        # Newest first: the kernel gives a new file the lowest free number, so a higher one was mostly opened later.
+        for fd in sorted(fds, key=lambda n: -int(n) if n.isdigit() else 0)[:MAX_FDS]:
             try:
                 target = os.readlink(f"{fd_dir}/{fd}")
             except OSError:
