@@ -156,3 +156,20 @@ def test_one_process_that_moved_on_to_a_newer_run_has_ended_the_earlier_one(tmp_
     k1s = got["k1"]
     assert (k1s.status, k1s.reason) == ("unknown", "end_unknown"), (k1s.status, k1s.reason, k1s.reason_detail)
     assert k1s.reason_detail.startswith(f"process {p.pid} on this machine works for k2 now: this run has ended;")
+
+
+def test_moved_to_needs_that_very_process(tmp_path: Path) -> None:
+    from runwatch.process_info import ProcessInfo, ProcessSnapshot
+    from runwatch.run_status.process_memory import ProcessMemory
+
+    mem = ProcessMemory(str(tmp_path / "processes.json"))
+    mem.observe(ProcessSnapshot(processes=[ProcessInfo(pid=7, user="u", cmd="python t.py", start_time=100.0, config_rel="k2")]))
+    entry = {"server": None, "pid": 7, "start_time": 100.0, "job_id": None}
+    assert mem.moved_to(entry, "k1") == "k2"
+    assert mem.moved_to(entry, "k2") is None  # still its run
+    assert mem.moved_to({**entry, "start_time": 101.6}, "k1") is None  # the pid of another process now
+    assert mem.moved_to({**entry, "start_time": 101.4}, "k1") == "k2"  # ps and psutil round start times differently
+    assert mem.moved_to({**entry, "server": "gpu1"}, "k1") is None  # another machine's pid 7
+    assert mem.moved_to({**entry, "job_id": "12"}, "k1") is None  # a job is asked of its scheduler
+    mem.observe(ProcessSnapshot())
+    assert mem.moved_to(entry, "k1") is None
