@@ -25,6 +25,7 @@ from runwatch.layouts.epoch_runs import (
     args_yaml,
     rows_by_epoch,
     CsvRowsTracker,
+    csv_step_series,
     FolderMatcher,
     count,
     epoch_eta,
@@ -140,3 +141,7 @@ class TimmLayout(RunFolderLayout):
 
     def hyperparameters(self, project: Project, run: str) -> dict[str, Any]:
         return args_hyperparameters(run)
+
+    def step_series(self, project: Project, run: str) -> dict[str, list[tuple[float, float]]]:
+        """summary.csv's columns by epoch (one row per epoch: the finest timm writes to disk)."""
+        return csv_step_series(os.path.join(run, SUMMARY), "epoch")

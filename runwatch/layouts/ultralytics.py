@@ -23,6 +23,7 @@ from runwatch.layouts.epoch_runs import (
     args_hyperparameters,
     args_yaml,
     CsvRowsTracker,
+    csv_step_series,
     FolderMatcher,
     best_index,
     count,
@@ -178,3 +179,7 @@ class UltralyticsLayout(RunFolderLayout):
 
     def hyperparameters(self, project: Project, run: str) -> dict[str, Any]:
         return args_hyperparameters(run)
+
+    def step_series(self, project: Project, run: str) -> dict[str, list[tuple[float, float]]]:
+        """results.csv's columns by epoch: one row per epoch is the finest YOLO logs (``time``, cumulative seconds, left out)."""
+        return csv_step_series(os.path.join(run, RESULTS), "epoch", frozenset(("time",)))
