@@ -7,15 +7,13 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 
 import pytest
 
-from compare_project import DATAPOINTS, EPOCHS, HEADER, build, trainer
+from compare_project import DATAPOINTS, EPOCHS, add_run, build, trainer
 from runwatch.process_info import ProcessSnapshot
 from runwatch.server import BackgroundServer
-from tests.test_browser import CHROMIUM, LAUNCH_ARGS, SHOTS, XSS_NAME, wait_js
+from tests.test_browser import CHROMIUM, LAUNCH_ARGS, SHOTS, XSS_NAME, open_page, wait_js
 
 pytestmark = [
     pytest.mark.browser,
@@ -30,12 +28,7 @@ def project(tmp_path_factory):
     # A run whose name and one hyperparameter are markup: both must show as text.
     rel = f"exp/{XSS_NAME}"
     body = trainer(rel, "0.1", seed=99, scores=[0.45, 0.5, 0.55])[:-1] + ", 'note': '<script>window.__xss=2</script>'}"
-    with open(os.path.join(root, "configs", rel + ".py"), "w") as f:
-        f.write(HEADER + f"config = {body}\n")
-    r = subprocess.run(
-        [sys.executable, "main.py", "--config-filepath", f"./configs/{rel}.py"], cwd=root, capture_output=True, text=True, timeout=60, check=False
-    )
-    assert r.returncode == 0, r.stderr
+    add_run(root, rel, body)
     return root
 
 
@@ -68,11 +61,7 @@ PIXEL = """([id, i]) => {
 def test_compare_panel(served, size, tmp_path):
     root, srv, browser = served
     w, h = size
-    page = browser.new_page(viewport={"width": w, "height": h})
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    page.goto(srv.url)
+    page, errors = open_page(browser, srv.url, size)
     page.wait_for_selector("#conn.conn-live")
     wait_js(page, "() => window.runwatch.runs.size >= 11")
     ids = page.evaluate("() => Object.fromEntries([...window.runwatch.runs.values()].map(r => [r.run, r.id]))")
