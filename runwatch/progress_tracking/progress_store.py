@@ -302,8 +302,9 @@ class ProgressStore:
 
     # 2: keys are mtimes seen by the scan (see BaseProgressTracker._key_from_scan); 3: epochs as a blob;
     # 4: scores_stat packed in one int, hint paths relative to the work dir, slotted ProgressInfo;
-    # 5: ProgressInfo gained early_stop_source, in_progress, sessions; finished epochs' scores watched.
-    VERSION = 5
+    # 5: ProgressInfo gained early_stop_source, in_progress, sessions; finished epochs' scores watched;
+    # 6: RunFolderDetails gained end_unknown (a Keras run stored before would keep reading failed).
+    VERSION = 6
     # Since 4 the file starts with this line, so a store of another version is skipped
     # before anything is unpickled (its classes may no longer unpickle: no false "corrupt").
     MAGIC = b"runwatch-progress-store v%d\n" % VERSION
