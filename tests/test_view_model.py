@@ -136,7 +136,18 @@ def test_detail_schema(tree):
     json.dumps(d, allow_nan=False)
     assert d["id"] == run_id(exp.rel) and d["run"] == exp.rel
     det = d["detail"]
-    assert set(det) == {"series", "timeline", "logs", "log_tail", "facts", "scores_table", "best_scores_table", "early_stopping", "output_tail", "data_warnings"}
+    assert set(det) == {
+        "series",
+        "timeline",
+        "logs",
+        "log_tail",
+        "facts",
+        "scores_table",
+        "best_scores_table",
+        "early_stopping",
+        "output_tail",
+        "data_warnings",
+    }
     assert [p[0] for p in det["series"][exp.main_key]] == list(range(exp.completed_epochs))
     assert all({"index", "finished", "finish_time", "duration", "scores"} <= set(t) for t in det["timeline"])
     assert det["facts"]["runner_kind"] == "trainer" and det["facts"]["early_stopping_patience"] is not None
