@@ -266,6 +266,8 @@ class StoreEntry:
     progress: ProgressInfo
     details: Any
     hint: dict[str, Any]
+    # The quick key (quick_check.py): the stats of what can still change, for a new process; None: none yet.
+    quick: Any = None
 
 
 class _SafeUnpickler(pickle.Unpickler):
@@ -302,8 +304,9 @@ class ProgressStore:
 
     # 2: keys are mtimes seen by the scan (see BaseProgressTracker._key_from_scan); 3: epochs as a blob;
     # 4: scores_stat packed in one int, hint paths relative to the work dir, slotted ProgressInfo;
-    # 5: ProgressInfo gained early_stop_source, in_progress, sessions; finished epochs' scores watched.
-    VERSION = 5
+    # 5: ProgressInfo gained early_stop_source, in_progress, sessions; finished epochs' scores watched;
+    # 6: entries carry a quick key (quick_check.py).
+    VERSION = 6
     # Since 4 the file starts with this line, so a store of another version is skipped
     # before anything is unpickled (its classes may no longer unpickle: no false "corrupt").
     MAGIC = b"runwatch-progress-store v%d\n" % VERSION
@@ -342,7 +345,7 @@ class ProgressStore:
     def get(self, work_dir: str) -> StoreEntry | None:
         return self._entries.get(work_dir)
 
-    def put(self, work_dir: str, key: Any, progress: ProgressInfo, details: Any, hint: dict[str, Any], *, dirty: bool = True) -> None:
+    def put(self, work_dir: str, key: Any, progress: ProgressInfo, details: Any, hint: dict[str, Any], *, dirty: bool = True, quick: Any = None) -> None:
         """Record an entry; ``dirty=False`` for an update the file need not get (still valid there)."""
         if any(OUTSIDE_PROJECT in w for w in progress.warnings or ()):
             with self._lock:  # read with a link refused: not kept (the link_targets setting may allow it next time)
@@ -350,7 +353,7 @@ class ProgressStore:
                     self._dirty = True
             return
         with self._lock:
-            self._entries[work_dir] = StoreEntry(key, progress, details, dict(hint))
+            self._entries[work_dir] = StoreEntry(key, progress, details, dict(hint), quick)
             if dirty:
                 self._dirty = True
 
@@ -366,6 +369,13 @@ class ProgressStore:
         with self._lock:
             self._entries.update(entries)
             self._dirty = True
+
+    def set_quick(self, work_dir: str, entry: StoreEntry, quick: Any) -> None:
+        """Give ``entry`` (still this work dir's) its quick key; the file gets it at the next save."""
+        with self._lock:
+            if self._entries.get(work_dir) is entry and entry.quick != quick:
+                entry.quick = quick
+                self._dirty = True
 
     def discard(self, work_dir: str) -> None:
         with self._lock:
