@@ -87,13 +87,37 @@ def test_a_complete_run_is_checked_with_its_work_dir_and_newest_log(tmp_path, mo
     assert run_paths == [str(wd), str(wd / "train_val_0.log")], run_paths
 
 
+def test_a_new_tracker_from_the_factory_detects_its_runner_from_the_store(tmp_path, monkeypatch):
+    from runwatch.progress_tracking.progress_tracker_factory import create_progress_tracker
+
+    wd = _run(tmp_path, 4)
+    os.makedirs(tmp_path / "cache")
+    settings = replace(Settings(), kernel_watches=False)
+    store = ProgressStore(_store_path(tmp_path))
+    p1 = create_progress_tracker(str(wd), {"epochs": 4}, settings=settings, store=store).get_progress()
+    assert store.get(str(wd)).quick[4] == (False, True)  # no evaluator's scores file, an epoch_0
+    assert store.save() is None
+    seen = _counting_stats(monkeypatch)
+    lstats: list[str] = []
+    real_lstat = os.lstat
+    monkeypatch.setattr(os, "lstat", lambda p, *a, **k: lstats.append(str(p)) or real_lstat(p, *a, **k))
+    t = create_progress_tracker(str(wd), {"epochs": 4}, settings=settings, store=ProgressStore(_store_path(tmp_path)))
+    assert type(t) is TrainerProgressTracker
+    assert t.get_progress().to_dict() == p1.to_dict()
+    assert [s for s in seen + lstats if s.startswith(str(wd))] == [str(wd), str(wd / "train_val_0.log")]
+    # An entry added to the work dir: detection looks again.
+    (wd / "evaluation_scores.json").write_text("{}")
+    t = create_progress_tracker(str(wd), {"epochs": 4}, settings=settings, store=ProgressStore(_store_path(tmp_path)))
+    assert t.get_runner_type() == "evaluator"
+
+
 def test_an_incomplete_run_adds_its_unfinished_epoch_and_progress_json(tmp_path):
     wd = _run(tmp_path, 2)
     (wd / "epoch_2").mkdir()
     (wd / "epoch_2" / "training_losses.pt").write_bytes(b"PK")
     _backdate(wd)
     _p, store = _first_process(tmp_path, wd)
-    dirs, files, _blob, _extra = store.get(str(wd)).quick
+    dirs, files, _blob, _extra, _found = store.get(str(wd)).quick
     assert dirs == ("", "epoch_2")
     assert set(files) == {"train_val_0.log", "progress.json", "epoch_2/training_losses.pt"}
 
@@ -203,8 +227,8 @@ def test_a_quick_key_of_another_shape_is_never_trusted(tmp_path):
     wd = _run(tmp_path, 4)
     _p, store = _first_process(tmp_path, wd)
     entry = store.get(str(wd))
-    dirs, files, blob, extra = entry.quick
+    dirs, files, blob, extra, found = entry.quick
     assert quick_check.matches(entry.quick, str(wd), lambda: extra)
-    assert not quick_check.matches((dirs, files, blob[:-1], extra), str(wd), lambda: extra)
+    assert not quick_check.matches((dirs, files, blob[:-1], extra, found), str(wd), lambda: extra)
     assert not quick_check.matches("nonsense", str(wd), lambda: extra)
     assert not quick_check.matches(entry.quick, str(wd), lambda: ("other",))

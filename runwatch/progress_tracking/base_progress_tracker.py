@@ -28,6 +28,7 @@ from runwatch.progress_tracking.change_detection import RACY_WINDOW_S, Fingerpri
 from runwatch.progress_tracking.compact import pack_stat
 from runwatch.progress_tracking.config_view import ConfigLike, as_config_facts
 from runwatch.progress_tracking.progress_info import ProgressInfo
+from runwatch.readers import log_end
 from runwatch.settings import Settings
 
 __all__ = [
@@ -225,6 +226,8 @@ class BaseProgressTracker(ABC):
 
     # When to try again to give the stored entry a quick key (math.inf: it has one, or there is no store).
     _quick_retry_at = math.inf
+    # Whether runner detection found the evaluator's scores file and the first epoch dir (kept in the quick key).
+    entries_found: tuple[bool, bool] | None = None
 
     def live_paths(self, progress: ProgressInfo) -> tuple[set[str], set[str]]:
         """The watched dirs and files (relative to the work dir) that the run's writers can still change.
@@ -240,7 +243,7 @@ class BaseProgressTracker(ABC):
         if progress is not None and self.settings.quick_check:
             try:
                 dirs, files = self.live_paths(progress)
-                quick = quick_check.build(self._hint, key, dirs, files, since)
+                quick = quick_check.build(self._hint, key, dirs, files, since, self.entries_found)
             except Exception:  # a quick key is an optimisation: never a failed run
                 quick = None
         if quick is None and self.store is not None:
@@ -249,15 +252,15 @@ class BaseProgressTracker(ABC):
             del self._quick_retry_at
         return quick
 
-    def _give_quick(self, since: float) -> None:
-        """After a full match true at ``since``: give the stored entry a quick key, if it has none."""
+    def _give_quick(self, since: float, replace: bool = False) -> None:
+        """After a full match true at ``since``: give the stored entry a quick key, if it has none (``replace``: or one)."""
         store = self.store
         if store is None:
             return
         entry = store.get(self.work_dir)
         if entry is None or entry.key != self._cache_key:
             return
-        if getattr(entry, "quick", None) is not None:
+        if getattr(entry, "quick", None) is not None and not replace:
             if "_quick_retry_at" in self.__dict__:
                 del self._quick_retry_at
             return
@@ -338,6 +341,9 @@ class BaseProgressTracker(ABC):
                 self._own_pj = getattr(entry.details, "own_progress_json", None)
                 # A new process: the stats of what can still change first (quick_check.py), when allowed.
                 quick = getattr(entry, "quick", None)
+                kept_end = getattr(entry, "log_end", None)
+                if kept_end is not None:
+                    log_end.seed(*kept_end)
                 if quick is not None and self.settings.quick_check and quick_check.matches(quick, self.work_dir, self._key_extra):
                     self._cache = entry.progress
                     self._cache_key = entry.key
@@ -349,8 +355,8 @@ class BaseProgressTracker(ABC):
                     self._cache_key = entry.key
                     self.details = entry.details
                     self._settle(entry.key)
-                    if quick is None or self._cache_key is not entry.key:
-                        self._give_quick(since)
+                    # No quick key, or one that failed where the full key holds (of another shape): a new one.
+                    self._give_quick(since, replace=quick is not None)
                     return entry.progress
         return None
 

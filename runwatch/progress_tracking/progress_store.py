@@ -268,6 +268,8 @@ class StoreEntry:
     hint: dict[str, Any]
     # The quick key (quick_check.py): the stats of what can still change, for a new process; None: none yet.
     quick: Any = None
+    # (memo key, End) of the run's log's end (readers.log_end.seed): found only while the log is that version.
+    log_end: Any = None
 
 
 class _SafeUnpickler(pickle.Unpickler):
@@ -280,6 +282,8 @@ class _SafeUnpickler(pickle.Unpickler):
         ("runwatch.progress_tracking.base_progress_tracker", "EpochRecord"),
         ("runwatch.progress_tracking.base_progress_tracker", "RunDetails"),
         ("runwatch.layouts.common", "RunFolderDetails"),  # a framework run's details (its event file's writer)
+        ("runwatch.readers.log_end", "End"),  # a log's end, kept with its entry
+        ("runwatch.readers.log_pulse", "Pulse"),
     }
 
     def find_class(self, module: str, name: str) -> Any:
@@ -375,6 +379,14 @@ class ProgressStore:
         with self._lock:
             if self._entries.get(work_dir) is entry and entry.quick != quick:
                 entry.quick = quick
+                self._dirty = True
+
+    def set_log_end(self, work_dir: str, memo: Any) -> None:
+        """Keep the run's log's end with its entry (see ``readers.log_end.seed``)."""
+        with self._lock:
+            entry = self._entries.get(work_dir)
+            if entry is not None and getattr(entry, "log_end", None) != memo:
+                entry.log_end = memo
                 self._dirty = True
 
     def discard(self, work_dir: str) -> None:

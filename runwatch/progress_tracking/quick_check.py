@@ -35,6 +35,8 @@ a later check, once it is quiet.
 from __future__ import annotations
 
 import os
+import threading
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -44,6 +46,41 @@ from runwatch.progress_tracking.change_detection import _DIR, _FILE, RACY_WINDOW
 SETTLE_S = max(60.0, RACY_WINDOW_S)
 # A quick key never holds more paths than this (a run with many live files keeps the full path).
 MAX_PATHS = 16
+
+
+_SEEN = threading.local()  # the work dir stat'ed by stored_entries, for the quick check right after it
+
+
+def stored_entries(store: Any, work_dir: str) -> tuple[bool, bool] | None:
+    """Whether the work dir held the evaluator's scores file and the first epoch dir, as the store's quick
+    key recorded them, while the work dir's mtime is still the one they were seen at (entries added or
+    removed move it); None when unknown. The stat is kept for the quick check that follows."""
+    entry = store.get(work_dir)
+    quick = getattr(entry, "quick", None)
+    if type(quick) is not tuple or len(quick) != 5 or type(quick[4]) is not tuple or not quick[0] or quick[0][0] != "":
+        return None
+    try:
+        m = os.stat(work_dir).st_mtime_ns
+        present, em = _DIR.unpack_from(quick[2], 0)
+    except (OSError, ValueError, TypeError):
+        return None
+    _SEEN.last = (work_dir, m, time.monotonic())
+    if not present or m != em:
+        return None
+    found = quick[4]
+    return (bool(found[0]), bool(found[1])) if len(found) == 2 else None
+
+
+def _work_dir_mtime(work_dir: str) -> int | None:
+    seen = getattr(_SEEN, "last", None)
+    if seen is not None:
+        _SEEN.last = None
+        if seen[0] == work_dir and time.monotonic() - seen[2] < 1.0:
+            return seen[1]  # stat'ed a moment ago by stored_entries, for this very check
+    try:
+        return os.stat(work_dir).st_mtime_ns
+    except (OSError, ValueError):
+        return None
 
 
 def unpack_key(hint: dict[str, Any], key: Any) -> tuple[dict[str, Any], dict[str, Any]] | None:
@@ -63,11 +100,14 @@ def unpack_key(hint: dict[str, Any], key: Any) -> tuple[dict[str, Any], dict[str
     return d, f
 
 
-def build(hint: dict[str, Any], key: Any, live_dirs: Iterable[str], live_files: Iterable[str], since: float) -> tuple[Any, ...] | None:
+def build(
+    hint: dict[str, Any], key: Any, live_dirs: Iterable[str], live_files: Iterable[str], since: float, entries: tuple[bool, bool] | None = None
+) -> tuple[Any, ...] | None:
     """The quick key of a run whose full ``key`` (over ``hint``) was true at ``since`` (its stats taken after it).
 
     ``live_dirs`` / ``live_files``: the paths (relative to the work dir, as in the hint) that
-    can still change. None when the key is not a settled, packed one, or too many paths are live.
+    can still change; ``entries``: what runner detection found in the work dir (see ``stored_entries``).
+    None when the key is not a settled, packed one, or too many paths are live.
     """
     parts = unpack_key(hint, key)
     if parts is None:
@@ -95,13 +135,13 @@ def build(hint: dict[str, Any], key: Any, live_dirs: Iterable[str], live_files: 
     )
     if type(blob) is not bytes:
         return None
-    return (dirs, files, blob, key[2])
+    return (dirs, files, blob, key[2], entries)
 
 
 def matches(quick: Any, work_dir: str, extra: Callable[[], Any]) -> bool:
     """Whether the disk still agrees with a quick key: a stat per path, stopping at the first difference."""
     try:
-        dirs, files, blob, want_extra = quick
+        dirs, files, blob, want_extra, _entries = quick
     except (TypeError, ValueError):
         return False
     if type(blob) is not bytes or len(blob) != _DIR.size * len(dirs) + _FILE.size * len(files):
@@ -110,10 +150,13 @@ def matches(quick: Any, work_dir: str, extra: Callable[[], Any]) -> bool:
     stat = os.stat
     off = _DIR.size * len(dirs)
     for d, (present, em) in zip(dirs, _DIR.iter_unpack(memoryview(blob)[:off])):
-        try:
-            m = stat(prefix + d if d else work_dir).st_mtime_ns
-        except (OSError, ValueError):
-            m = None
+        if not d:
+            m = _work_dir_mtime(work_dir)
+        else:
+            try:
+                m = stat(prefix + d).st_mtime_ns
+            except (OSError, ValueError):
+                m = None
         if (m is not None) if not present else (m != em):
             return False
     for p, (present, emtime, esize) in zip(files, _FILE.iter_unpack(memoryview(blob)[off:])):

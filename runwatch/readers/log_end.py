@@ -93,8 +93,11 @@ def end_of_text(text: str, end_patterns: Sequence[str] = DEFAULT_END_PATTERNS) -
     return NO_END
 
 
-def end_of_file(path: str, end_patterns: Sequence[str] = DEFAULT_END_PATTERNS) -> End:
-    """How the file at ``path`` ends; NO_END when it cannot be read."""
+def end_of_file(path: str, end_patterns: Sequence[str] = DEFAULT_END_PATTERNS, memo_out: list[Any] | None = None) -> End:
+    """How the file at ``path`` ends; NO_END when it cannot be read.
+
+    ``memo_out``: gets (memo key, End) when the answer is memoized, for a store to keep (``seed``).
+    """
     try:
         st = os.stat(path)
     except OSError:
@@ -103,6 +106,8 @@ def end_of_file(path: str, end_patterns: Sequence[str] = DEFAULT_END_PATTERNS) -
     hit = _MEMO.pop(key, None)
     if hit is not None:
         _MEMO[key] = hit  # now the most recently used
+        if memo_out is not None:
+            memo_out.append((key, hit))
         return hit
     try:
         text = read_tail_checked(path, TAIL_BYTES)  # a line cut at the front is harmless: only the end matters
@@ -125,4 +130,16 @@ def end_of_file(path: str, end_patterns: Sequence[str] = DEFAULT_END_PATTERNS) -
         except (KeyError, RuntimeError, StopIteration):  # another thread got there first
             break
     _MEMO[key] = end
+    if memo_out is not None:
+        memo_out.append((key, end))
     return end
+
+
+def seed(key: Any, end: Any) -> None:
+    """Memoize an answer kept from another process (``memo_out``): the key names the file's device,
+    inode, mtime and size, so it is found only while the file is that very version."""
+    if type(key) is not tuple or type(end) is not End or key in _MEMO:
+        return
+    if len(_MEMO) >= _MEMO_MAX:
+        return
+    _MEMO[key] = end

@@ -39,6 +39,7 @@ class Verdict:
     # What was decided from (the scan engine's verdict memo reads it: run_status/verdict_memo.py).
     evidence: Evidence | None = None
     warnings: list[str] | None = None  # evidence that could not be read (an unreadable log)
+    log_end_memo: Any = None  # (memo key, End) of the log's end read, for the progress store to keep
 
 
 def rhythm(details: Any) -> float | None:
@@ -201,8 +202,9 @@ def gather(
     tail: list[str] | None = None
     log_path = os.path.join(work_dir, newest_log) if newest_log is not None else None  # one string for both memos
     end_pulse: Pulse | None = None
+    memo: list[Any] = []
     if not complete and log_path is not None:
-        end = end_of_file(log_path, s.log_end_patterns)
+        end = end_of_file(log_path, s.log_end_patterns, memo)
         if end.problem is not None:
             warnings = [end.problem]
         end_pulse = end.pulse or NO_PULSE  # read with the log's end: one read, one memo
@@ -251,4 +253,4 @@ def gather(
         stall_floor=s.stall_floor,
         stall_default=s.stall_default,
     )
-    return Verdict(decide(ev), error_line, tail, error_source, ev, warnings)
+    return Verdict(decide(ev), error_line, tail, error_source, ev, warnings, memo[0] if memo else None)
