@@ -15,6 +15,7 @@ from typing import Any
 
 from cachetools import LRUCache
 
+from runwatch.progress_tracking.compact import epochs_summary
 from runwatch.project import Project
 from runwatch.process_info import ProcessInfo, ProcessSnapshot
 from runwatch.layouts.lightning_end import moved_on
@@ -46,8 +47,9 @@ def rhythm(details: Any) -> float | None:
     """Median of the last RHYTHM_WINDOW finished epochs' durations, or None."""
     if details is None:
         return None
+    summary = epochs_summary(details)
     try:
-        durations = [e.duration for e in details.epochs if e.finished and e.duration is not None]
+        durations = list(summary[1]) if summary is not None else [e.duration for e in details.epochs if e.finished and e.duration is not None]
     except AttributeError:
         return None
     recent = durations[-RHYTHM_WINDOW:]
