@@ -41,6 +41,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from runwatch.progress_tracking.change_detection import _DIR, _FILE, RACY_WINDOW_S, pack_stats
+from runwatch.readers import recent_stat
 
 # A run whose files moved this recently (seconds before its stats were taken) gets no quick key yet.
 SETTLE_S = max(60.0, RACY_WINDOW_S)
@@ -56,6 +57,8 @@ def stored_entries(store: Any, work_dir: str) -> tuple[bool, bool] | None:
     key recorded them, while the work dir's mtime is still the one they were seen at (entries added or
     removed move it); None when unknown. The stat is kept for the quick check that follows."""
     entry = store.get(work_dir)
+    if entry is not None and entry.hint.get("missing"):  # never launched when last looked at
+        return (False, False) if not os.path.isdir(work_dir) else None
     quick = getattr(entry, "quick", None)
     if type(quick) is not tuple or len(quick) != 5 or type(quick[4]) is not tuple or not quick[0] or quick[0][0] != "":
         return None
@@ -149,6 +152,7 @@ def matches(quick: Any, work_dir: str, extra: Callable[[], Any]) -> bool:
     prefix = work_dir if work_dir.endswith("/") else work_dir + "/"
     stat = os.stat
     off = _DIR.size * len(dirs)
+    seen: dict[str, os.stat_result] = {}
     for d, (present, em) in zip(dirs, _DIR.iter_unpack(memoryview(blob)[:off])):
         if not d:
             m = _work_dir_mtime(work_dir)
@@ -168,7 +172,11 @@ def matches(quick: Any, work_dir: str, extra: Callable[[], Any]) -> bool:
             continue
         if not present or emtime != st.st_mtime or esize != st.st_size:
             return False
-    return bool(extra() == want_extra)
+        seen[prefix + p] = st
+    if extra() != want_extra:
+        return False
+    recent_stat.note(seen)  # the log's end, looked at next, takes its log's stat from here
+    return True
 
 
 def _newest_numbered(dirs: Iterable[str]) -> dict[tuple[str, str], int]:

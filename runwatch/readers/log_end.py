@@ -17,6 +17,7 @@ from typing import Any
 
 from runwatch.readers.log_pulse import NO_PULSE, WIDE_BYTES, Pulse, pulse_of_text
 from runwatch.readers.logs import exception_in, read_tail, read_tail_checked
+from runwatch.readers import recent_stat
 from runwatch.state import STATE
 
 TAIL_BYTES = 64 * 1024
@@ -98,10 +99,12 @@ def end_of_file(path: str, end_patterns: Sequence[str] = DEFAULT_END_PATTERNS, m
 
     ``memo_out``: gets (memo key, End) when the answer is memoized, for a store to keep (``seed``).
     """
-    try:
-        st = os.stat(path)
-    except OSError:
-        return NO_END
+    st = recent_stat.take(path)  # stat'ed a moment ago by the run's quick check
+    if st is None:
+        try:
+            st = os.stat(path)
+        except OSError:
+            return NO_END
     key = _memo_key(path, st, tuple(end_patterns))
     hit = _MEMO.pop(key, None)
     if hit is not None:
