@@ -99,3 +99,27 @@ def test_two_new_processes_answer_as_a_full_scan(project, tmp_path):
     assert dead["t/live"]["status"] == "failed"
     assert dead["t/live"]["completed_epochs"] == 1
     assert {k: v for k, v in dead.items() if k != "t/live"} == {k: v for k, v in alive.items() if k != "t/live"}
+
+
+def test_a_new_process_reads_no_unchanged_file_of_a_settled_run(project, monkeypatch):
+    """In-process stand-in for a second process (``runwatch.reset()`` empties every memo): the crashed
+    run's log end comes from the store, and no scores file or log is opened again."""
+    import runwatch
+    from runwatch import get_all_run_status
+    from runwatch.readers import logs, scores
+
+    crashed = write_config(project, "t/crashed", trainer_dict("t/crashed", 4))
+    assert launch(project, crashed, env={"SIM_CRASH_AT_EPOCH": "2"}, check=False).returncode != 0
+    backdate(project)
+    configs = [str(project / "configs" / "t" / "crashed.py")]
+    first = get_all_run_status(configs, root=str(project), find_processes=False)
+    runwatch.reset()
+    read: list[str] = []
+    real_tail, real_scores = logs.read_tail_checked, scores.read_aggregated
+    monkeypatch.setattr(logs, "read_tail_checked", lambda p, *a, **k: read.append(p) or real_tail(p, *a, **k))
+    monkeypatch.setattr("runwatch.readers.log_end.read_tail_checked", lambda p, *a, **k: read.append(p) or real_tail(p, *a, **k))
+    monkeypatch.setattr(scores, "read_aggregated", lambda p, *a, **k: read.append(p) or real_scores(p, *a, **k))
+    second = get_all_run_status(configs, root=str(project), find_processes=False)
+    assert read == []
+    (a,), (b,) = first.values(), second.values()
+    assert (a.status, a.reason, a.progress.to_dict(), a.error_line) == (b.status, b.reason, b.progress.to_dict(), b.error_line)
