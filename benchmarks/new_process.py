@@ -47,12 +47,12 @@ ENV = dict(os.environ, RUNWATCH_NO_AGENT="1", PYTHONPATH=REPO + os.pathsep + os.
 ENV.pop("PYTHONDONTWRITEBYTECODE", None)  # start-up as installed: modules from their cached bytecode
 
 
-def cli(*args: str) -> list[str]:
-    return [sys.executable, "-c", CLI.format(repo=REPO), *args]
+def cli(*args: str, repo: str = REPO) -> list[str]:
+    return [sys.executable, "-c", CLI.format(repo=repo), *args]
 
 
-def status_cmd(root: str, *extra: str) -> list[str]:
-    return cli("status", "--json", "--root", root, "--no-ssh", *extra)
+def status_cmd(root: str, *extra: str, repo: str = REPO) -> list[str]:
+    return cli("status", "--json", "--root", root, "--no-ssh", *extra, repo=repo)
 
 
 def run_quiet(cmd: list[str]) -> None:
@@ -121,13 +121,26 @@ def floor_timed(logs: str) -> tuple[float, float]:
     return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
-def bench(root: str, n: int, rounds: int, strace: bool) -> dict[str, object]:
+def bench(root: str, n: int, rounds: int, strace: bool, baseline: str | None = None) -> dict[str, object]:
     logs = os.path.join(root, "logs")
     warm_page_cache(root)
     res: dict[str, object] = {"runs": n}
     set_quick(root, True)
     run_quiet(status_cmd(root))  # cold when the store is of another version
     run_quiet(status_cmd(root))  # quick keys for runs that had just moved
+    base_root = None
+    if baseline:
+        # The baseline code on its own copy of the tree (times and all): its store is of another version.
+        base_root = os.path.join(os.path.dirname(os.path.dirname(root)), "baseline-copy", "project")
+        shutil.rmtree(os.path.dirname(base_root), ignore_errors=True)
+        shutil.copytree(root, base_root, symlinks=True)
+        os.unlink(os.path.join(base_root, "runwatch.toml")) if os.path.exists(os.path.join(base_root, "runwatch.toml")) else None
+        run_quiet(status_cmd(base_root, repo=baseline))
+        run_quiet(status_cmd(base_root, repo=baseline))
+        if strace and shutil.which("strace"):
+            proj, other, names = count_calls(status_cmd(base_root, repo=baseline), base_root)
+            res["calls_baseline"] = proj / n
+            res["calls_baseline_by_name"] = {k: round(v / n, 2) for k, v in sorted(names.items(), key=lambda kv: -kv[1])}
     if strace and shutil.which("strace"):
         for label, on in (("quick", True), ("full", False)):
             set_quick(root, on)
@@ -139,7 +152,11 @@ def bench(root: str, n: int, rounds: int, strace: bool) -> dict[str, object]:
         _p, other_v, _ = count_calls(cli("--version"), root)
         res["other_calls_version"] = other_v
     rows: dict[str, list[tuple[float, float]]] = {"floor": [], "quick": [], "full": [], "version": []}
+    if base_root is not None:
+        rows["baseline"] = []
     for _ in range(rounds):
+        if base_root is not None:
+            rows["baseline"].append(timed(status_cmd(base_root, repo=baseline or REPO)))
         rows["floor"].append(floor_timed(logs))
         set_quick(root, True)
         rows["quick"].append(timed(status_cmd(root)))
@@ -150,7 +167,7 @@ def bench(root: str, n: int, rounds: int, strace: bool) -> dict[str, object]:
     for k, v in rows.items():
         res[f"{k}_wall"] = [round(w, 3) for w, _ in v]
         res[f"{k}_cpu"] = [round(c, 3) for _, c in v]
-    for k in ("quick", "full", "version"):
+    for k in [k for k in rows if k != "floor"]:
         res[f"{k}_wall_ratio"] = (
             min(w for w, _ in rows[k]) / min(w for w, _ in rows["floor"]),
             statistics.median(w for w, _ in rows[k]) / statistics.median(w for w, _ in rows["floor"]),
@@ -170,16 +187,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--no-strace", action="store_true")
     ap.add_argument("--json", help="write the raw results here")
+    ap.add_argument("--baseline", metavar="CHECKOUT", help="also time another checkout's runwatch (on a copy of the tree), interleaved")
     args = ap.parse_args(argv)
     results = []
     for n in args.runs:
         bt = get_tree(args.tree_dir, n, args.max_tree_age, False)
-        r = bench(bt.root, len(bt.expected), args.rounds, not args.no_strace)
+        r = bench(bt.root, len(bt.expected), args.rounds, not args.no_strace, os.path.abspath(args.baseline) if args.baseline else None)
         results.append(r)
         print(json.dumps(r), flush=True)
         if "calls_quick" in r:
-            print(f"{r['runs']:,} runs: project calls per run {r['calls_quick']:.2f} quick, {r['calls_full']:.2f} full (quick_check = false)")
-        for k in ("quick", "full", "version"):
+            print(
+                f"{r['runs']:,} runs: project calls per run {r['calls_quick']:.2f} quick, {r['calls_full']:.2f} full (quick_check = false), baseline {r.get('calls_baseline', float('nan')):.2f}"
+            )
+        for k in ("quick", "full", "baseline", "version"):
+            if f"{k}_wall_ratio" not in r:
+                continue
             (wmin, wmed), (cmin, cmed) = r[f"{k}_wall_ratio"], r[f"{k}_cpu_ratio"]
             print(f"  {k:8s} / floor: wall min {wmin:.2f} median {wmed:.2f}; CPU min {cmin:.2f} median {cmed:.2f}")
     if args.json:
