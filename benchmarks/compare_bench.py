@@ -119,7 +119,7 @@ def main() -> None:
         first.append(timed(lambda c=cache: encode(score_map_doc(c, runs[0], "acc"))))
         memory.append(timed(lambda c=cache: encode(score_map_doc(c, runs[0], "acc"))))
         fresh = DatapointCache(os.path.join(tmp, f"cache{i}"), 512 << 20, 4 << 30)
-        disk.append(timed(lambda c=fresh: encode(score_map_doc(c, runs[0], "class_IoU[3]"))))
+        disk.append(timed(lambda c=fresh: encode(score_map_doc(c, runs[0], "acc"))))
     rows.append((f"score map, {args.datapoints} datapoints, first time (read, decode, cache)", med(first), "target < 1 s"))
     rows.append(("score map from the memory cache", med(memory), "target < 100 ms"))
     rows.append(("score map from the disk cache (a new process)", med(disk), "target < 100 ms"))

@@ -188,6 +188,21 @@ cli.help = (cli.help or "") + _layouts_help()
     default=None,
     help="Table columns, in this order: run, kind, status, reason, progress, stop, metric, best, latest, updated, eta, process, flags (default: as many as the terminal width allows).",
 )
+@click.option(
+    "--filter",
+    "-q",
+    "query_text",
+    default=None,
+    metavar="QUERY",
+    help="Only runs the search finds: words in the name, reason or a metric's name (mean_IoU), or hyperparameter tests (lr=0.001, optimizer.args.lr>1e-3); all words must match.",
+)
+@click.option(
+    "--hp",
+    "hp",
+    multiple=True,
+    metavar="KEY[,KEY]",
+    help="Show these hyperparameters as columns (and as `params` in --json/--jsonl): a full key (optimizer.args.lr) or its last parts (lr).",
+)
 @click.option("--watch", is_flag=True, help="Refresh the table in place until Ctrl-C (rows cut to the terminal's height, the cut counted).")
 @click.option("--interval", type=click.FloatRange(min=0.2), default=2.0, show_default=True, help="Seconds between refreshes with --watch.")
 @click.option("--fail-on", multiple=True, metavar="STATUS[,STATUS]", help="Exit with code 1 when any selected run has one of these statuses (for cron/CI).")
@@ -208,6 +223,8 @@ def status(
     as_json: bool,
     as_jsonl: bool,
     columns: str | None,
+    query_text: str | None,
+    hp: tuple[str, ...],
     watch: bool,
     interval: float,
     fail_on: tuple[str, ...],
@@ -221,12 +238,15 @@ def status(
     """
     from runwatch.cli_scan import (
         Scanner,
+        attach_params,
         build_monitor,
         filter_rows,
         json_payload,
         parse_status_list,
         sort_rows,
     )
+    from runwatch.compare.query import parse_columns as parse_hp
+    from runwatch.compare.query import parse_query
 
     if (as_json or as_jsonl) and watch:
         raise CliError("--json/--jsonl and --watch cannot be combined")
@@ -239,6 +259,8 @@ def status(
         chosen = parse_columns(columns)
     wanted = parse_status_list(status_filter)
     failing = parse_status_list(fail_on)
+    query = parse_query(query_text)
+    hp_keys = parse_hp(hp)
     with _walk_report():  # a walk of a huge folder says how far it got (stderr) and can be interrupted
         project = open_project(root, paths, sleep_time, outdated_days)
     if not watch and not refresh and _agent_may_answer(sources, sleep_time, outdated_days):
@@ -251,6 +273,8 @@ def status(
             "sort": sort,
             "format": fmt,
             "columns": columns,
+            "q": query.text if query else None,
+            "hp": hp_keys,
         }
         if _print_agent_answer(project, request):
             return
@@ -260,10 +284,10 @@ def status(
         with _walk_report():
             configs = scanner.configs()
         if watch:
-            _watch(scanner, wanted, sort, interval, chosen)
+            _watch(scanner, wanted, sort, interval, chosen, query=query, hp=hp_keys)
             return
         result = _first_scan(scanner, configs)
-        rows = sort_rows(filter_rows(result.rows, wanted), sort)
+        rows = attach_params(project, sort_rows(filter_rows(result.rows, wanted, query, project), sort), hp_keys)
         if as_json:
             click.echo(json_out.dumps(json_payload(project, result, rows), indent=True, ascii=True))
         elif as_jsonl:
@@ -273,7 +297,7 @@ def status(
             from runwatch.render import print_trimmed, status_view
 
             console = make_console()
-            print_trimmed(console, status_view(rows, result, width=console.width, columns=chosen))
+            print_trimmed(console, status_view(rows, result, width=console.width, columns=chosen, hp=hp_keys))
         if failing and any(r.status.status in failing for r in rows):
             sys.exit(EXIT_FAIL_ON)
     finally:
@@ -404,11 +428,11 @@ def show(
     if as_json:  # the same detail as the server's /api/runs/{id}
         from runwatch.view_model import run_detail as detail_record
 
-        click.echo(json_out.dumps(detail_record(row.status, row.facts, log_lines=lines), indent=True, ascii=True))
+        click.echo(json_out.dumps(detail_record(row.status, row.facts, log_lines=lines, project=project), indent=True, ascii=True))
         return
     from runwatch.render import print_trimmed, run_detail
 
-    print_trimmed(make_console(), run_detail(row, project.root, lines))
+    print_trimmed(make_console(), run_detail(row, project.root, lines, project=project))
 
 
 # ---------------------------------------------------------------- compare
@@ -418,7 +442,14 @@ def show(
 @click.argument("runs", nargs=-1, required=True)
 @project_options
 @click.option("--metric", "-m", default=None, help="The metric to compare (default: the one most runs have); a sub-metric is NAME[i].")
-@click.option("--x", "x", type=click.Choice(["epoch", "step"]), default="epoch", show_default=True, help="Curves per epoch, or per step (HF, Lightning).")
+@click.option(
+    "--x",
+    "x",
+    type=click.Choice(["epoch", "step"]),
+    default="epoch",
+    show_default=True,
+    help="Curves per epoch, or per step (HF, Lightning, MMEngine; YOLO/timm by their epoch rows).",
+)
 @click.option("--epoch", default=None, metavar="N|latest|best", help="The epoch of the per-datapoint maps (default: each run's latest).")
 @click.option(
     "--percentile", type=click.FloatRange(0, 100), default=25.0, show_default=True, help="A datapoint fails in a run when worse than this percentile."

@@ -89,7 +89,9 @@ def _console(request: dict[str, Any]) -> Any:
 
 def _status(index: Any, request: dict[str, Any]) -> tuple[dict[str, Any], bytes]:
     from runwatch import json_out
-    from runwatch.cli_scan import ScanResult, filter_rows, json_payload, sort_rows
+    from runwatch.cli_scan import ScanResult, attach_params, filter_rows, json_payload, sort_rows
+    from runwatch.compare.query import parse_columns as parse_hp
+    from runwatch.compare.query import parse_query
 
     fmt = request.get("format")
     # The document holds the records (they change with seq) and the process sources' errors (they may change alone).
@@ -102,7 +104,9 @@ def _status(index: Any, request: dict[str, Any]) -> tuple[dict[str, Any], bytes]
     wanted = set(request.get("status") or ())
     failing = set(request.get("fail_on") or ())
     result = ScanResult(_rows(index, list(request.get("paths") or ())), dict(index.snapshot.errors))
-    rows = sort_rows(filter_rows(result.rows, wanted), request.get("sort") or "run")
+    query = parse_query(request.get("q"))
+    hp = parse_hp(request.get("hp") or ())
+    rows = attach_params(index.project, sort_rows(filter_rows(result.rows, wanted, query, index.project), request.get("sort") or "run"), hp)
     if fmt == "json":
         text = json_out.dumps(json_payload(index.project, result, rows), indent=True, ascii=True) + "\n"
     elif fmt == "jsonl":
@@ -112,7 +116,7 @@ def _status(index: Any, request: dict[str, Any]) -> tuple[dict[str, Any], bytes]
 
         console = _console(request)
         columns = request.get("columns")
-        print_trimmed(console, status_view(rows, result, width=console.width, columns=parse_columns(columns) if columns else None))
+        print_trimmed(console, status_view(rows, result, width=console.width, columns=parse_columns(columns) if columns else None, hp=hp))
         text = console.file.getvalue()
     code = 1 if failing and any(r.status.status in failing for r in rows) else 0
     out = ({"exit_code": code}, text.encode())
@@ -132,9 +136,9 @@ def _show(index: Any, request: dict[str, Any]) -> tuple[dict[str, Any], bytes]:
     if request.get("format") == "json":
         from runwatch.view_model import run_detail as detail_record
 
-        return {}, (json_out.dumps(detail_record(row.status, row.facts, log_lines=lines), indent=True, ascii=True) + "\n").encode()
+        return {}, (json_out.dumps(detail_record(row.status, row.facts, log_lines=lines, project=index.project), indent=True, ascii=True) + "\n").encode()
     from runwatch.render import print_trimmed, run_detail
 
     console = _console(request)
-    print_trimmed(console, run_detail(row, index.project.root, lines))
+    print_trimmed(console, run_detail(row, index.project.root, lines, project=index.project))
     return {}, console.file.getvalue().encode()

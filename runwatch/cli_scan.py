@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from runwatch.compare.query import RunQuery, columns_of, params_of
 from runwatch.configs.facts import ConfigFacts
 from runwatch.errors import LayoutError, UserError
 from runwatch.layouts import active, discover_runs, glob_bases, has_runs, name_of, run_for, runs_at, runs_named
@@ -36,6 +37,8 @@ class Row:
 
     status: RunStatus
     facts: ConfigFacts | None = None
+    # The chosen hyperparameter columns (``--hp``): {key: value}, None when none were asked for.
+    params: dict[str, Any] | None = None
 
     @functools.cached_property
     def record(self) -> dict[str, Any]:
@@ -44,8 +47,12 @@ class Row:
 
     @property
     def json_record(self) -> dict[str, Any]:
-        """The run's record as strict JSON (``--json``, ``--jsonl``): non-finite numbers as strings."""
-        return run_record(self.status, strict=True)
+        """The run's record as strict JSON (``--json``, ``--jsonl``): non-finite numbers as strings;
+        with ``--hp``, ``params`` holds the chosen hyperparameters."""
+        rec = run_record(self.status, strict=True)
+        if self.params is not None:
+            rec["params"] = json_safe(self.params)
+        return rec
 
     @property
     def directions(self) -> dict[str, Any] | None:
@@ -219,8 +226,24 @@ class Scanner:
         return ScanResult(rows, dict(self.engine.snapshot.errors), now)
 
 
-def filter_rows(rows: list[Row], statuses: set[str]) -> list[Row]:
-    return [r for r in rows if not statuses or r.status.status in statuses]
+def filter_rows(rows: list[Row], statuses: set[str], query: RunQuery | None = None, project: Project | None = None) -> list[Row]:
+    """The rows with these statuses that the search ``query`` finds (runwatch.compare.query: the rule of every surface)."""
+    rows = [r for r in rows if not statuses or r.status.status in statuses]
+    if query is None:
+        return rows
+    return [r for r in rows if query.matches(r.record, functools.partial(_params, project, r))]
+
+
+def _params(project: Project | None, row: Row) -> dict[str, Any]:
+    return params_of(project, row.status.config, row.status.work_dir) if project is not None else {}
+
+
+def attach_params(project: Project, rows: list[Row], keys: list[str]) -> list[Row]:
+    """Each row's chosen hyperparameter columns (``--hp``): the key, else the shortest key ending in ``.key``."""
+    if keys:
+        for r in rows:
+            r.params = columns_of(_params(project, r), keys)
+    return rows
 
 
 def sort_rows(rows: list[Row], key: str) -> list[Row]:

@@ -58,11 +58,13 @@ def first_scan(scanner: Any, configs: list[str]) -> Any:
         return scanner.scan(on_progress=update, configs=configs)
 
 
-def watch(scanner: Any, wanted: set[str], sort: str, interval: float, columns: list[str] | None = None) -> None:
+def watch(
+    scanner: Any, wanted: set[str], sort: str, interval: float, columns: list[str] | None = None, *, query: Any = None, hp: list[str] | None = None
+) -> None:
     """Live table, redrawn in place, cut to the terminal's height; Ctrl-C ends it quietly."""
     from rich.live import Live
 
-    from runwatch.cli_scan import ScanResult, filter_rows, sort_rows
+    from runwatch.cli_scan import ScanResult, attach_params, filter_rows, sort_rows
     from runwatch.render import status_view
 
     console = make_console()
@@ -71,7 +73,7 @@ def watch(scanner: Any, wanted: set[str], sort: str, interval: float, columns: l
         result = first_scan(scanner, scanner.configs())
         with Live(console=console, auto_refresh=False, transient=False, vertical_overflow="crop") as live:
             while True:
-                rows = sort_rows(filter_rows(result.rows, wanted), sort)
+                rows = attach_params(scanner.project, sort_rows(filter_rows(result.rows, wanted, query, scanner.project), sort), hp or [])
                 title = f"runwatch · {root} · {time.strftime('%H:%M:%S', time.localtime(result.checked_at))} · every {interval:g}s · Ctrl-C to quit"
                 banner = (
                     None
@@ -79,7 +81,7 @@ def watch(scanner: Any, wanted: set[str], sort: str, interval: float, columns: l
                     else f"the project root {root} is gone (moved or unmounted?); showing the last scan, waiting for it to come back"
                 )
                 height = console.height if console.is_terminal else None
-                live.update(status_view(rows, result, title=title, width=console.width, height=height, columns=columns, banner=banner), refresh=True)
+                live.update(status_view(rows, result, title=title, width=console.width, height=height, columns=columns, banner=banner, hp=hp), refresh=True)
                 time.sleep(interval)
                 if os.path.isdir(root):
                     try:

@@ -2,7 +2,7 @@
 
 The runs in it are found by its layouts (``runwatch.layouts``; ``runwatch.discover_runs``
 lists them). The methods below the line are Pylon's path arithmetic, kept for callers of
-runwatch's first API; the logic is Pylon's layout's (``runwatch.layouts.pylon.paths``).
+runwatch's first API; the logic is ``runwatch.pylon_paths``, which Pylon's layout uses too.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from runwatch import pylon_paths as paths
 from runwatch.errors import LayoutError
 from runwatch.settings import Settings, load_settings
 
@@ -27,43 +28,29 @@ class Project:
         r = os.path.abspath(os.fspath(root))
         return cls(root=r, settings=settings if settings is not None else load_settings(r))
 
-    # ---------------------------------------------------------------- Pylon's paths (runwatch.layouts.pylon.paths)
+    # ---------------------------------------------------------------- Pylon's paths (runwatch.pylon_paths)
 
     @property
     def configs_root(self) -> str:
-        from runwatch.layouts.pylon import paths
-
         return paths.configs_root(self)
 
     @property
     def logs_root(self) -> str:
-        from runwatch.layouts.pylon import paths
-
         return paths.logs_root(self)
 
     def config_rel(self, config: str | os.PathLike[str]) -> str:
-        from runwatch.layouts.pylon import paths
-
         return paths.config_rel(self, config)
 
     def work_dir(self, config: str | os.PathLike[str], debug: bool = False) -> str:
-        from runwatch.layouts.pylon import paths
-
         return paths.work_dir(self, config, debug)
 
     def config_path(self, rel: str) -> str:
-        from runwatch.layouts.pylon import paths
-
         return paths.config_path(self, rel)
 
     def is_template(self, config: str | os.PathLike[str]) -> bool:
-        from runwatch.layouts.pylon import paths
-
         return paths.is_template(self, config)
 
     def discover_configs(self, under: str | None = None) -> list[str]:
-        from runwatch.layouts.pylon import paths
-
         return paths.discover_configs(self, under)
 
 

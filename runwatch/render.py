@@ -10,7 +10,7 @@ import math
 import os
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from rich.console import Group, JustifyMethod, RenderableType
@@ -216,11 +216,37 @@ class TableLayout:
     widths: dict[str, int]
     bar_width: int
     hidden: list[str]  # columns left out for width (not those the user did not ask for)
+    headers: dict[str, str] = field(default_factory=dict)  # heads shortened for width (hyperparameters: their last part)
 
 
-def _cells(rows: Sequence[Row], now: float) -> dict[str, list[Text]]:
+HP_PREFIX = "hp:"  # a hyperparameter column's key (``--hp``): "hp:optimizer.args.lr"
+HP_MAX_WIDTH = 18
+
+
+def hp_header(key: str) -> str:
+    """A hyperparameter column's head: the key, or its last two parts when long (``args.lr``)."""
+    return key if len(key) <= HP_MAX_WIDTH else ".".join(key.split(".")[-2:])[-HP_MAX_WIDTH:]
+
+
+def _headers(cells: dict[str, list[Text]]) -> dict[str, str]:
+    header = {k: h for k, h, _ in COLUMNS}
+    header.update({k: hp_header(k[len(HP_PREFIX) :]) for k in cells if k.startswith(HP_PREFIX)})
+    return header
+
+
+def hp_cell(v: Any) -> Text:
+    if v is None:
+        return Text("")
+    if isinstance(v, float):
+        return Text(f"{v:.4g}")
+    return safe(v)
+
+
+def _cells(rows: Sequence[Row], now: float, hp: Sequence[str] = ()) -> dict[str, list[Text]]:
     """Every column's cell per row, as Text (progress without its bar: added by width)."""
     cols: dict[str, list[Text]] = {k: [] for k in COLUMN_KEYS}
+    for k in hp:
+        cols[HP_PREFIX + k] = [hp_cell((r.params or {}).get(k)) for r in rows]
     for r in rows:
         s, p = r.status, r.status.progress
         style = status_style(r)
@@ -252,15 +278,20 @@ def _cells(rows: Sequence[Row], now: float) -> dict[str, list[Text]]:
 
 def fit_columns(cells: dict[str, list[Text]], width: int, wanted: list[str] | None = None) -> TableLayout:
     """Which columns fit in ``width``: drop or shorten the least important first, never the status."""
-    header = {k: h for k, h, _ in COLUMNS}
-    natural = {k: max([len(header[k])] + [c.cell_len for c in cells[k]]) for k in COLUMN_KEYS}
+    header = _headers(cells)
+    hp_keys = [k for k in cells if k.startswith(HP_PREFIX)]
+    natural = {k: max([len(header[k])] + [c.cell_len for c in cells[k]]) for k in list(COLUMN_KEYS) + hp_keys}
+    for k in hp_keys:
+        natural[k] = min(natural[k], max(HP_MAX_WIDTH, len(header[k])))
     with_reason = max(
         [len(header["status"])] + [st.cell_len + (len(why.plain) + 3 if why.plain else 0) for st, why in zip(cells["status"], cells["reason"], strict=True)]
     )
     if wanted is not None:
-        keys = list(wanted)
-    else:  # a column empty on every row says nothing
+        keys = list(wanted) + hp_keys
+    else:  # a column empty on every row says nothing; the hyperparameters asked for come after the scores
         keys = [k for k in COLUMN_KEYS if k in REQUIRED_COLUMNS or k == "kind" or any(c.plain for c in cells[k])]
+        at = next((i for i, k in enumerate(keys) if k in ("updated", "eta", "process", "flags")), len(keys))
+        keys[at:at] = hp_keys
     bar_width = BAR_WIDTH
     run_cap = 10**6
     text_w = max([c.cell_len for c in cells["progress"]], default=3)
@@ -280,6 +311,12 @@ def fit_columns(cells: dict[str, list[Text]], width: int, wanted: list[str] | No
 
     hidden: list[str] = []
     w = widths()
+    short: dict[str, str] = {}
+    if hp_keys and total(w) > width:  # first: a hyperparameter column's head is its key's last part ("lr")
+        for k in hp_keys:
+            short[k] = k[len(HP_PREFIX) :].split(".")[-1][-HP_MAX_WIDTH:] or header[k]
+            natural[k] = min(max([len(short[k])] + [c.cell_len for c in cells[k]]), max(HP_MAX_WIDTH, len(short[k])))
+        w = widths()
     if wanted is None:
         for key, n in FIT_STEPS:
             if total(w) <= width:
@@ -297,9 +334,16 @@ def fit_columns(cells: dict[str, list[Text]], width: int, wanted: list[str] | No
                 keys.remove(key)
                 hidden.append(key)
             w = widths()
-    if "run" in w and total(w) > width:  # last: shorten the run names (both ends kept)
+    if "run" in w and total(w) > width:  # then: shorten the run names (both ends kept)
         w["run"] = max(MIN_RUN_WIDTH, w["run"] - (total(w) - width))
-    return TableLayout(keys, w, bar_width, hidden)
+    while total(w) > width and any(k in keys for k in hp_keys):  # last: the hyperparameter columns that still do not fit
+        k = [k for k in keys if k in hp_keys][-1]
+        keys.remove(k)
+        hidden.append(k)
+        w = widths()
+        if "run" in w and total(w) > width:
+            w["run"] = max(MIN_RUN_WIDTH, w["run"] - (total(w) - width))
+    return TableLayout(keys, w, bar_width, hidden, short)
 
 
 def status_table(
@@ -315,8 +359,9 @@ def status_table(
     cells = _cells(rows, now) if cells is None else cells
     lay = layout or fit_columns(cells, width, columns)
     t = Table(box=None, header_style="bold", pad_edge=False, expand=False)
-    justify = {k: j for k, _, j in COLUMNS}
-    header = {k: h for k, h, _ in COLUMNS}
+    justify: dict[str, JustifyMethod] = {k: j for k, _, j in COLUMNS}
+    justify.update({k: "right" for k in cells if k.startswith(HP_PREFIX)})
+    header = {**_headers(cells), **lay.headers}
     shown = [k for k in lay.keys if k in lay.widths]
     for k in shown:
         t.add_column(
@@ -407,7 +452,7 @@ def hidden_columns_note(lay: TableLayout, width: int) -> Text | None:
     if not lay.hidden:
         return None
     header = {k: h for k, h, _ in COLUMNS}
-    names = ", ".join(header[k] if k != "flags" else "! (errors/warnings)" for k in lay.hidden)
+    names = ", ".join(k[len(HP_PREFIX) :] if k.startswith(HP_PREFIX) else header[k] if k != "flags" else "! (errors/warnings)" for k in lay.hidden)
     return Text(f"hidden at {width} columns: {names}; --columns picks columns", style="dim")
 
 
@@ -420,6 +465,7 @@ def status_view(
     height: int | None = None,
     columns: list[str] | None = None,
     banner: str | None = None,
+    hp: Sequence[str] | None = None,
 ) -> RenderableType:
     """Table, summary and notes; with ``height`` the rows are cut to fit and the cut is counted.
 
@@ -436,7 +482,7 @@ def status_view(
         tail.append(Text(terminal_safe(f"⚠ process source {src}: {err}"), style="yellow"))
     shown = list(rows)
     more: Text | None = None
-    cells = _cells(rows, result.checked_at)
+    cells = _cells(rows, result.checked_at, hp or ())
     lay = fit_columns(cells, width, columns) if rows else None  # from every row: columns do not jump
     note = hidden_columns_note(lay, width) if lay is not None else None
     signs = legend(lay, cells) if lay is not None else None
@@ -510,7 +556,7 @@ def _where(path: str | None, project_root: str) -> str:
     return path if rel == "." or rel.startswith("..") else rel
 
 
-def run_detail(row: Row, project_root: str, log_lines: int = 20) -> RenderableType:
+def run_detail(row: Row, project_root: str, log_lines: int = 20, project: Any = None) -> RenderableType:
     """``runwatch show``: every piece of file-derived text goes through ``safe`` (no markup, no escapes).
 
     What it shows comes from ``view_model.run_detail`` (the detail of ``/api/runs/{id}`` and
@@ -523,7 +569,7 @@ def run_detail(row: Row, project_root: str, log_lines: int = 20) -> RenderableTy
 
     s, p, f = row.status, row.status.progress, row.facts
     rec = row.record
-    det = detail_record(s, f, log_lines=log_lines)["detail"]
+    det = detail_record(s, f, log_lines=log_lines, project=project)["detail"]
     style = status_style(row)
     parts: list[RenderableType] = []
     head = Text()
@@ -660,7 +706,7 @@ def run_detail(row: Row, project_root: str, log_lines: int = 20) -> RenderableTy
     if error:
         err_src = field_of(row, "error_source")
         parts.append(Text(f"error: {terminal_safe(error)}" + (f"  (from {terminal_safe(err_src)})" if err_src else ""), style="bold red"))
-    for w in p.warnings or []:
+    for w in list(p.warnings or []) + [w for w in det.get("data_warnings") or [] if w not in (p.warnings or [])]:
         parts.append(Text(f"⚠ {terminal_safe(w)}", style="yellow"))
     log_tail = det.get("log_tail")
     output_tail = rec.get("output_tail") if rec.get("error_source") != "log" or not log_tail else None

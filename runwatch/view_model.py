@@ -398,10 +398,18 @@ def run_detail(
     entry_id: str | None = None,
     cluster: str | None = None,
     log_lines: int = LOG_TAIL_LINES,
+    project: Any = None,
 ) -> dict[str, Any]:
     """The record plus ``detail``: per-metric series, epoch timeline (with each epoch's scores),
-    logs, log tail, config facts and the latest / best scores tables. Strict JSON."""
+    logs, log tail, config facts and the latest / best scores tables. Strict JSON.
+
+    With the run's ``project``, the problems of its per-datapoint data that the datapoint cache
+    already knows (runwatch.compare.notes: never read for this) join the record's ``warnings``
+    and are ``detail.data_warnings``."""
     rec = run_record(status, entry_id, cluster, strict=True) if status is not None else {}
+    data_warnings = _data_warnings(status, project)
+    if data_warnings:
+        rec["warnings"] = list(rec.get("warnings") or []) + [w for w in data_warnings if w not in (rec.get("warnings") or [])]
     details = status.details if status is not None else None
     series: dict[str, list[list[Any]]] = {}
     timeline: list[dict[str, Any]] = []
@@ -442,9 +450,23 @@ def run_detail(
             "best_scores_table": _score_rows(status.progress.best_score if status is not None else None),
             "early_stopping": stopping,
             "output_tail": list(output_tail) if output_tail else None,
+            "data_warnings": data_warnings,
         }
     )
     return rec
+
+
+def _data_warnings(status: RunStatus | None, project: Any) -> list[str]:
+    """What the datapoint cache knows is wrong with the run's per-datapoint data (one stat per scores file)."""
+    if status is None or project is None:
+        return []
+    from runwatch.compare.notes import data_warnings, scores_files
+
+    if not scores_files(status, project.settings):
+        return []
+    from runwatch.compare.cache import cache_for
+
+    return data_warnings(status, project, cache_for(project))
 
 
 def _early_stopping(status: RunStatus | None, facts: ConfigFacts | None) -> dict[str, Any] | None:

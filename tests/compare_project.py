@@ -51,24 +51,35 @@ def configs() -> dict[str, str]:
     return out
 
 
+def write_config(root: str, rel: str, body: str) -> str:
+    """``configs/<rel>.py`` holding ``config = <body>``; its path."""
+    path = os.path.join(root, "configs", rel + ".py")
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        f.write(HEADER + f"config = {body}\n")
+    return path
+
+
+def launch(root: str, rel: str) -> None:
+    """Run ``configs/<rel>.py`` to its end as Pylon launches it; it must succeed."""
+    r = subprocess.run(
+        [sys.executable, "main.py", "--config-filepath", f"./configs/{rel}.py"], cwd=root, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert r.returncode == 0, r.stderr
+
+
+def add_run(root: str, rel: str, body: str) -> str:
+    """One more run in a built project: its config written and run to its end; the config's path."""
+    path = write_config(root, rel, body)
+    launch(root, rel)
+    return path
+
+
 def build(root: str) -> dict[str, str]:
     """Copy the imitation into ``root``, write the configs and run them all to their end; {rel: config path}."""
     shutil.copytree(SIM, root, ignore=shutil.ignore_patterns("__pycache__", "README.md"))
     os.makedirs(os.path.join(root, "logs"), exist_ok=True)
-    paths = {}
-    for rel, body in configs().items():
-        path = os.path.join(root, "configs", rel + ".py")
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        with open(path, "w") as f:
-            f.write(HEADER + f"config = {body}\n")
-        paths[rel] = path
-
-    def launch(rel: str) -> None:
-        r = subprocess.run(
-            [sys.executable, "main.py", "--config-filepath", f"./configs/{rel}.py"], cwd=root, capture_output=True, text=True, timeout=120, check=False
-        )
-        assert r.returncode == 0, r.stderr
-
+    paths = {rel: write_config(root, rel, body) for rel, body in configs().items()}
     with ThreadPoolExecutor(4) as ex:
-        list(ex.map(launch, paths))
+        list(ex.map(lambda rel: launch(root, rel), paths))
     return paths

@@ -17,7 +17,7 @@ LAYERS = {
     "runwatch.settings": 0,
     "runwatch.project": 0,
     "runwatch.layout": 0,
-    "runwatch.layouts.pylon.paths": 0,
+    "runwatch.pylon_paths": 0,
     "runwatch.process_info": 0,
     "runwatch.sharing": 0,
     "runwatch.state": 0,
@@ -99,15 +99,29 @@ def test_every_module_has_a_layer():
     assert not missing, f"modules in no layer (add them to LAYERS and docs/ARCHITECTURE.md): {missing}"
 
 
+def _packages_run_first(dep: str, importer: str) -> list[str]:
+    """The packages whose ``__init__`` importing ``dep`` runs first: ``runwatch.a.b.c`` runs ``runwatch.a`` and
+    ``runwatch.a.b``. The package root (imported before anything) and the importer's own packages (already
+    being imported) are left out."""
+    parts = dep.split(".")
+    own = {importer.rsplit(".", n)[0] for n in range(importer.count("."))} | {importer}
+    return [p for p in (".".join(parts[:i]) for i in range(2, len(parts))) if p not in own]
+
+
 def import_graph() -> dict[str, set[str]]:
     """module -> the runwatch modules it imports, at module level or inside functions (deferred).
 
-    ``from runwatch.pkg import sub`` names the submodule ``sub``, not the package.
+    ``from runwatch.pkg import sub`` names the submodule ``sub``, not the package; but importing
+    ``runwatch.pkg.sub`` runs ``runwatch/pkg/__init__.py`` first, so the package is an import too
+    (a module of a lower layer cannot reach a low module kept inside a higher package). In a module that
+    calls ``importlib.import_module``, every string naming a runwatch module counts as an import of it.
     """
     mods = dict(modules())
     graph: dict[str, set[str]] = {}
     for mod, path in mods.items():
-        tree = ast.parse(open(path, encoding="utf-8").read(), path)
+        source = open(path, encoding="utf-8").read()
+        tree = ast.parse(source, path)
+        lazy = "import_module" in source
         package = mod if path.endswith("__init__.py") else mod.rpartition(".")[0]
         deps: set[str] = set()
         for node in ast.walk(tree):
@@ -125,6 +139,9 @@ def import_graph() -> dict[str, set[str]]:
                     deps.add(target)
             elif isinstance(node, ast.Import):
                 deps.update(a.name for a in node.names if a.name in mods)
+            elif lazy and isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in mods:
+                deps.add(node.value)  # a module named for importlib.import_module (a lazy import table)
+        deps |= {parent for dep in deps for parent in _packages_run_first(dep, mod) if parent in mods}
         deps.discard(mod)
         graph[mod] = deps
     return graph

@@ -31,6 +31,18 @@ def wait_js(page, expr: str, arg=None, timeout: float = 15.0) -> None:
         time.sleep(0.05)
 
 
+def open_page(browser, url: str, size: tuple[int, int] = (1500, 950), console: bool = True):
+    """(a new page at ``url``, the errors it reports): uncaught exceptions and, with ``console``, console
+    errors, where CSP violations (e.g. an inline style attribute) and failed loads show up."""
+    page = browser.new_page(viewport={"width": size[0], "height": size[1]})
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    if console:
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.goto(url)
+    return page, errors
+
+
 @pytest.fixture
 def page_on_tree(tree):
     pw = pytest.importorskip("playwright.sync_api")
@@ -39,12 +51,7 @@ def page_on_tree(tree):
     shutil.copy(src, os.path.join(tree.root, "configs", "trainers", XSS_NAME + ".py"))
     with BackgroundServer(tree.root, sweep_interval=3600, monitor=ProcessSnapshot(processes=list(tree.processes))) as srv, pw.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
-        page = browser.new_page(viewport={"width": 1500, "height": 950})
-        errors: list[str] = []
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        # CSP violations (e.g. an inline style attribute) and failed loads show up as console errors.
-        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-        page.goto(srv.url)
+        page, errors = open_page(browser, srv.url)
         page.wait_for_selector("#conn.conn-live")
         # Every run (the tree's and the markup-named one) in the page before a test looks for one.
         wait_js(page, "(n) => window.runwatch.runs.size === n", len(tree.runs) + 1)
@@ -243,11 +250,7 @@ def served(tree):
 @pytest.mark.parametrize("size", [(800, 600), (1280, 800), (1920, 1080)])
 def test_charts_keep_their_labels_inside_and_scores_name_their_metric(served, size, tmp_path):
     tree, srv, browser = served
-    page = browser.new_page(viewport={"width": size[0], "height": size[1]})
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    page.goto(srv.url)
+    page, errors = open_page(browser, srv.url, size)
     page.wait_for_selector("#conn.conn-live")
     wait_js(page, "() => window.runwatch.runs.size > 0")
     # Every score cell names its metric and direction, as the CLI's metric column does.
@@ -382,10 +385,7 @@ def test_never_launched_runs_say_never_and_read_apart_from_crashes(served):
 
 def test_detail_head_moves_with_the_table_banner_and_retry_countdown(served):
     tree, srv, browser = served
-    page = browser.new_page(viewport={"width": 1500, "height": 950})
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto(srv.url)
+    page, errors = open_page(browser, srv.url, console=False)
     page.wait_for_selector("#conn.conn-live")
     wait_js(page, "() => window.runwatch.runs.size > 0")
     exp = first(tree, "running")
@@ -459,10 +459,7 @@ def test_nothing_is_clipped_and_bars_keep_one_length(served, size):
     and 1920x1080; the "live" badge is never alone on a header line (one header bar from 1280 up); every
     progress bar has one length whatever its label."""
     tree, srv, browser = served
-    page = browser.new_page(viewport={"width": size[0], "height": size[1]})
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto(srv.url + "#sort=status")
+    page, errors = open_page(browser, srv.url + "#sort=status", size, console=False)
     page.wait_for_selector("#conn.conn-live")
     wait_js(page, "() => window.runwatch.runs.size > 0 && document.querySelectorAll('.row.run').length > 0")
     page.wait_for_timeout(100)

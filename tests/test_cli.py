@@ -9,13 +9,8 @@ import sys
 
 import pytest
 
+from cli_helpers import ENV, rw
 from runwatch.testing.generator import generate_tree
-
-ENV = dict(os.environ, COLUMNS="200", NO_COLOR="1")
-
-
-def rw(*args: str, cwd: str | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "runwatch.cli", *args], capture_output=True, text=True, cwd=cwd, env=ENV, timeout=timeout, check=False)
 
 
 @pytest.fixture(scope="module")

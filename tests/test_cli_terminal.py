@@ -18,6 +18,7 @@ import uuid
 
 import pytest
 
+from cli_helpers import rw
 from runwatch.run_status import STATUSES
 from runwatch.testing.generator import generate_tree
 
@@ -183,16 +184,7 @@ def test_escape_sequences_and_markup_in_names_and_logs_are_shown_literally(pane,
 @pytest.mark.parametrize("markup", MARKUP_NAMES)
 def test_show_finds_a_run_by_its_exact_name_whatever_it_holds(hostile_tree, markup) -> None:
     tree, rel_dir, _ = hostile_tree
-    env = dict(os.environ, COLUMNS="200", NO_COLOR="1")
-    r = subprocess.run(
-        [sys.executable, "-m", "runwatch.cli", "show", f"{rel_dir}/{markup}", "--no-local"],
-        capture_output=True,
-        text=True,
-        cwd=tree.root,
-        env=env,
-        timeout=60,
-        check=False,
-    )
+    r = rw("show", f"{rel_dir}/{markup}", "--no-local", cwd=tree.root)
     assert r.returncode == 0, r.stderr
     assert r.stdout.splitlines()[0].startswith(f"{rel_dir}/{markup}  ")
     assert all(ln == ln.rstrip() for ln in r.stdout.splitlines()), "show pads lines with trailing spaces"

@@ -7,15 +7,13 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 
 import pytest
 
-from compare_project import DATAPOINTS, EPOCHS, HEADER, build, trainer
+from compare_project import DATAPOINTS, EPOCHS, add_run, build, trainer
 from runwatch.process_info import ProcessSnapshot
 from runwatch.server import BackgroundServer
-from tests.test_browser import CHROMIUM, LAUNCH_ARGS, SHOTS, XSS_NAME, wait_js
+from tests.test_browser import CHROMIUM, LAUNCH_ARGS, SHOTS, XSS_NAME, open_page, wait_js
 
 pytestmark = [
     pytest.mark.browser,
@@ -30,12 +28,7 @@ def project(tmp_path_factory):
     # A run whose name and one hyperparameter are markup: both must show as text.
     rel = f"exp/{XSS_NAME}"
     body = trainer(rel, "0.1", seed=99, scores=[0.45, 0.5, 0.55])[:-1] + ", 'note': '<script>window.__xss=2</script>'}"
-    with open(os.path.join(root, "configs", rel + ".py"), "w") as f:
-        f.write(HEADER + f"config = {body}\n")
-    r = subprocess.run(
-        [sys.executable, "main.py", "--config-filepath", f"./configs/{rel}.py"], cwd=root, capture_output=True, text=True, timeout=60, check=False
-    )
-    assert r.returncode == 0, r.stderr
+    add_run(root, rel, body)
     return root
 
 
@@ -68,11 +61,7 @@ PIXEL = """([id, i]) => {
 def test_compare_panel(served, size, tmp_path):
     root, srv, browser = served
     w, h = size
-    page = browser.new_page(viewport={"width": w, "height": h})
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    page.goto(srv.url)
+    page, errors = open_page(browser, srv.url, size)
     page.wait_for_selector("#conn.conn-live")
     wait_js(page, "() => window.runwatch.runs.size >= 11")
     ids = page.evaluate("() => Object.fromEntries([...window.runwatch.runs.values()].map(r => [r.run, r.id]))")
@@ -154,5 +143,36 @@ def test_compare_panel(served, size, tmp_path):
     assert page.evaluate("window.__xss") is None and page.locator("#cmp-panel img, #rows img").count() == 0
     page.locator("#thead .c-param").click()  # and removed again
     wait_js(page, "() => !document.querySelector('#thead .c-param')")
+    assert errors == []
+    page.close()
+
+
+@pytest.mark.parametrize("size", [(800, 600), (1280, 800), (1920, 1080)])
+def test_search_by_hyperparameter_and_data_warnings_on_the_run(served, size, tmp_path):
+    """The search box asks the server's one rule (lr>0.04 finds the 0.1 and the bad runs); once a map of a run
+    was read, the run's own panel lists its per-datapoint problems, naming the file."""
+    root, srv, browser = served
+    w, h = size
+    page = browser.new_page(viewport={"width": w, "height": h})
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(srv.url)
+    page.wait_for_selector("#conn.conn-live")
+    wait_js(page, "() => window.runwatch.runs.size >= 11")
+    ids = page.evaluate("() => Object.fromEntries([...window.runwatch.runs.values()].map(r => [r.run, r.id]))")
+    page.fill("#search", "lr>0.04 class_iou")
+    wait_js(page, "() => !window.runwatch.viewDirty && document.querySelectorAll('.row.run').length === 6")
+    shown = sorted(page.locator(".row.run").evaluate_all("els => els.map(e => e.dataset.run)"))
+    assert shown == sorted(["bad/nan", "bad/short", f"exp/{XSS_NAME}"] + [f"exp/lr0.1_run_{k}" for k in range(3)])  # bad/nodata has no class_IoU
+    # A comparison reads bad/short's scores (as the compare panel's score map does); its panel then says what is wrong.
+    page.evaluate("(id) => fetch('api/compare/scoremap?run=' + id + '&metric=acc&epoch=1').then(r => r.json())", ids["bad/short"])
+    page.fill("#search", "bad/short")
+    wait_js(page, "() => !window.runwatch.viewDirty && document.querySelectorAll('.row.run').length === 1")
+    page.locator(f".row.run[data-id='{ids['bad/short']}']").click()
+    page.wait_for_selector(".data-warnings li")
+    text = page.locator(".data-warnings").inner_text()
+    assert "bad/short/epoch_1/validation_scores.json" in text and "150 datapoints, the other metrics 300" in text, text
+    assert page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth")
+    shot(page, f"run-data-warnings-{w}x{h}.png", tmp_path)
     assert errors == []
     page.close()

@@ -11,6 +11,7 @@ import sys
 
 import pytest
 
+from tests.cli_helpers import rw
 from tests.test_layouts_real import ENV, WRITERS, pytestmark  # noqa: F401  (skipped without the test extra)
 
 
@@ -44,14 +45,7 @@ def pl_root(tmp_path_factory):
 
 
 def compare(root: str, *args: str) -> dict:
-    r = subprocess.run(
-        [sys.executable, "-m", "runwatch.cli", "compare", "--no-local", "--json", "--root", root, *args],
-        capture_output=True,
-        text=True,
-        env=ENV,
-        timeout=120,
-        check=False,
-    )
+    r = rw("compare", "--no-local", "--json", "--root", root, *args, env=ENV, timeout=120)
     assert r.returncode == 0, r.stderr
     return json.loads(r.stdout)
 

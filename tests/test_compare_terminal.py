@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from compare_project import HEADER, build, trainer
+from compare_project import add_run, build, trainer
 from tests.test_cli_terminal import RW, pane  # noqa: F401  (the tmux pane fixture)
 
 pytestmark = pytest.mark.skipif(__import__("shutil").which("tmux") is None, reason="tmux not installed")
@@ -25,12 +25,7 @@ def project(tmp_path_factory):
     build(root)
     rel = f"exp/{ESC_NAME}"
     body = trainer(rel, "0.1", seed=77, scores=[0.45, 0.5, 0.55])[:-1] + f", 'note': {NOTE!r}}}"
-    with open(os.path.join(root, "configs", rel + ".py"), "w") as f:
-        f.write(HEADER + f"config = {body}\n")
-    r = subprocess.run(
-        [sys.executable, "main.py", "--config-filepath", f"./configs/{rel}.py"], cwd=root, capture_output=True, text=True, timeout=60, check=False
-    )
-    assert r.returncode == 0, r.stderr
+    add_run(root, rel, body)
     return root
 
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from runwatch.configs.values import Call, Ref, Unknown
-from runwatch.progress_tracking.config_changed import differences, launch_value, today_value
+from runwatch.progress_tracking.config_changed import differences, today_value
+from runwatch.readers.launch_config import launch_value
 
 
 def test_launch_record_as_plain_values():

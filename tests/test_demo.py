@@ -12,6 +12,7 @@ import time
 
 import psutil
 
+from cli_helpers import rw
 from runwatch.demo.project import create_demo_project
 
 ENV = dict(os.environ, COLUMNS="200", NO_COLOR="1")
@@ -79,9 +80,7 @@ def test_demo_trains_live_and_ctrl_c_leaves_nothing(tmp_path) -> None:
         stuck = [rel for rel, p in plan.items() if p["mode"] == "stuck"]
         assert stuck and len(children) >= len(plan)
         # The local process source sees the demo's real processes: stuck runs are stuck, live ones carry a pid.
-        r = subprocess.run(
-            [sys.executable, "-m", "runwatch.cli", "status", "--json", "--root", root], capture_output=True, text=True, env=ENV, timeout=60, check=False
-        )
+        r = rw("status", "--json", "--root", root)
         runs = {x["run"]: x for x in json.loads(r.stdout)["runs"]}
         pids = {c.pid for c in children}
         for rel in stuck:
@@ -116,9 +115,7 @@ def test_killed_demo_still_leaves_no_process(tmp_path) -> None:
 
 def test_demo_refuses_a_folder_with_other_files(tmp_path) -> None:
     (tmp_path / "thesis.tex").write_text("precious")
-    r = subprocess.run(
-        [sys.executable, "-m", "runwatch.cli", "demo", str(tmp_path), "--no-browser"], capture_output=True, text=True, env=ENV, timeout=60, check=False
-    )
+    r = rw("demo", str(tmp_path), "--no-browser")
     assert r.returncode == 2 and "not empty" in r.stderr and "Traceback" not in r.stderr
     assert (tmp_path / "thesis.tex").read_text() == "precious" and sorted(os.listdir(tmp_path)) == ["thesis.tex"]
 
@@ -152,28 +149,14 @@ def test_demo_main_crash_writes_a_real_traceback(tmp_path) -> None:
     assert "Traceback (most recent call last):" in r.stderr and "in backward" in r.stderr and r.stderr.rstrip().endswith("at step 6")
     log = (tmp_path / "logs" / rel / "train_val_0.log").read_text()
     assert "Traceback" not in log and "Training [Epoch 1/" in log
-    r = subprocess.run(
-        [sys.executable, "-m", "runwatch.cli", "status", "--json", "--no-local", "--sleep-time", "0", "--root", str(tmp_path), rel],
-        capture_output=True,
-        text=True,
-        env=ENV,
-        timeout=60,
-        check=False,
-    )
+    r = rw("status", "--json", "--no-local", "--sleep-time", "0", "--root", str(tmp_path), rel)
     (rec,) = json.loads(r.stdout)["runs"]
     assert rec["status"] == "failed" and rec["completed_epochs"] == 1
     # Where the demo sends a run's output (demo/processes.py), its settings point runwatch: the exception is found.
     out = tmp_path / "demo_output" / f"{rel}.out"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(r_crash_output)
-    r = subprocess.run(
-        [sys.executable, "-m", "runwatch.cli", "status", "--json", "--no-local", "--root", str(tmp_path), rel],
-        capture_output=True,
-        text=True,
-        env=ENV,
-        timeout=60,
-        check=False,
-    )
+    r = rw("status", "--json", "--no-local", "--root", str(tmp_path), rel)
     (rec,) = json.loads(r.stdout)["runs"]
     assert rec["status"] == "failed" and rec["reason"] == "oom", {
         k: rec.get(k) for k in ("reason", "reason_detail", "error_line", "error_source", "last_update_time")
@@ -204,14 +187,7 @@ def test_demo_multi_stage_run_ends_at_its_largest_stage_without_a_config_warning
     )
     assert r.returncode == 0, r.stderr
     assert finished_epochs(str(tmp_path / "logs" / rel)) == 3
-    r = subprocess.run(
-        [sys.executable, "-m", "runwatch.cli", "status", "--json", "--no-local", "--root", str(tmp_path), rel],
-        capture_output=True,
-        text=True,
-        env=ENV,
-        timeout=60,
-        check=False,
-    )
+    r = rw("status", "--json", "--no-local", "--root", str(tmp_path), rel)
     (rec,) = json.loads(r.stdout)["runs"]
     assert (rec["status"], rec["completed_epochs"], rec["total_epochs"]) == ("finished", 3, 3), rec
     assert not any("config changed" in w for w in rec["warnings"] or []), rec["warnings"]

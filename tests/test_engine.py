@@ -10,36 +10,20 @@ import time
 import pytest
 
 import runwatch
-from runwatch import ProcessSnapshot, get_all_run_status
+from runwatch import get_all_run_status
 from runwatch.cli_scan import Scanner
 from runwatch.project import Project
 from runwatch.live import LiveIndex
 from runwatch.run_status import ScanEngine, engine_for, evaluate_run
-from runwatch.testing import generate_tree
 
 from test_live import add_epoch
 from test_run_status import check_answers
-
-
-def _strip(d: dict) -> dict:
-    return {k: v for k, v in d.items() if k != "checked_at"}
+from scan_helpers import generated, reference_statuses as _reference, without_checked_at as _strip
 
 
 @pytest.fixture
 def gen(tmp_path):
-    tree = generate_tree(str(tmp_path / "proj"), n_runs=40, seed=5, max_epochs=8)
-    return tree, ProcessSnapshot(processes=list(tree.processes))
-
-
-def _reference(tree, snap, now):
-    """Each run alone: a fresh tracker, no store, no engine (the old serial path, run by run)."""
-    project = Project.at(tree.root)
-    pmap = snap.by_config()
-    out = {}
-    for r in tree.runs:
-        status, _ = evaluate_run(r.config_path, project, process_map=pmap, process_errors=snap.errors, now=now)
-        out[r.config_path] = status
-    return out
+    return generated(tmp_path, seed=5, max_epochs=8)
 
 
 def test_every_client_equals_the_plain_evaluation(gen):

@@ -9,7 +9,7 @@ import pytest
 from runwatch.hub import Backoff, build_hub
 from runwatch.server import BackgroundServer
 from runwatch.testing.generator import generate_tree
-from tests.test_browser import CHROMIUM, wait_js
+from tests.test_browser import CHROMIUM, open_page, wait_js
 
 pytestmark = [
     pytest.mark.browser,
@@ -26,11 +26,7 @@ def test_hub_page_shows_clusters_filters_by_cluster_and_marks_an_unreachable_age
     try:
         with BackgroundServer([f"alpha={a.url}", f"beta={b.url}"], builder=build_hub, backoff=Backoff(0.1, 0.5)) as hub, pw.sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
-            page = browser.new_page(viewport={"width": 1500, "height": 950})
-            errors: list[str] = []
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-            page.goto(hub.url)
+            page, errors = open_page(browser, hub.url)
             total = len(ta.runs) + len(tb.runs)
             wait_js(page, "(n) => window.runwatch.runs.size === n", total)
             page.wait_for_selector("#clusters .cluster[data-cluster=beta]")

@@ -17,6 +17,8 @@ import time
 
 import pytest
 
+from cli_helpers import rw
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 WRITERS = os.path.join(HERE, "layout_writers")
 ROOT = os.path.dirname(HERE)
@@ -95,14 +97,7 @@ def test_cli_finds_every_run_outside_a_pylon_project(runs):
 
 
 def test_cli_table_shows_them_like_any_run(runs):
-    r = subprocess.run(
-        [sys.executable, "-m", "runwatch.cli", "status", "--no-local", "--sleep-time", "0", "--root", runs["root"]],
-        capture_output=True,
-        text=True,
-        env=ENV,
-        timeout=120,
-        check=False,
-    )
+    r = rw("status", "--no-local", "--sleep-time", "0", "--root", runs["root"], env=ENV, timeout=120)
     assert r.returncode == 0, r.stderr
     lines = {line.split()[0]: line for line in r.stdout.splitlines() if line.strip() and "/" in line.split()[0]}
     assert "hf_trainer" in lines["outputs/complete"] and "4/4" in lines["outputs/complete"] and "eval_mae" in lines["outputs/complete"]

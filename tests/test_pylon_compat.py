@@ -16,7 +16,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -26,8 +25,8 @@ from typing import Any
 import pytest
 
 from runwatch.testing.generator import EVAL_SCENARIOS, TRAINER_SCENARIOS, generate_tree
+from test_pylon_sim import copy_sim, every_progress_json, write_config
 
-SIM = os.path.join(os.path.dirname(__file__), "pylon_sim")
 EXPECTED = ["training_losses.pt", "optimizer_buffer.json", "validation_scores.json"]
 
 
@@ -117,27 +116,15 @@ def launch_as_pylon(root, config: str, out_name: str = "run", env: dict[str, str
 @pytest.fixture()
 def sim(tmp_path, monkeypatch):
     """A copy of the simulated Pylon project, as the current folder."""
-    root = tmp_path / "proj"
-    shutil.copytree(SIM, root, ignore=shutil.ignore_patterns("__pycache__", "README.md"))
-    (root / "configs").mkdir()
-    (root / "logs").mkdir()
+    root = copy_sim(tmp_path)
     monkeypatch.chdir(root)
     return root
-
-
-def sim_config(root, rel: str, body: str) -> str:
-    from test_pylon_sim import HEADER
-
-    path = root / "configs" / f"{rel}.py"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(HEADER + f"config = {body}\n")
-    return f"./configs/{rel}.py"
 
 
 def sim_trainer(root, rel: str, epochs: int, **kw: Any) -> str:
     from test_pylon_sim import trainer_dict
 
-    return sim_config(root, rel, trainer_dict(rel, epochs, **kw))
+    return write_config(root, rel, trainer_dict(rel, epochs, **kw))
 
 
 def run_to_end(root, config: str, env: dict[str, str] | None = None, check: bool = True) -> None:
@@ -152,15 +139,6 @@ def run_to_end(root, config: str, env: dict[str, str] | None = None, check: bool
     )
     if check:
         assert r.returncode == 0, r.stderr
-
-
-def every_progress_json(root) -> dict[str, bytes]:
-    out = {}
-    for d, _, files in os.walk(root):
-        if "progress.json" in files:
-            with open(os.path.join(d, "progress.json"), "rb") as f:
-                out[os.path.join(d, "progress.json")] = f.read()
-    return out
 
 
 @pytest.fixture()
@@ -498,7 +476,7 @@ def test_get_progress_takes_pylons_later_keyword(sim):
 def test_evaluator_tracker(sim):
     from runwatch.pylon import EvaluatorProgressTracker, create_progress_tracker
 
-    ev = sim_config(sim, "e/run", "{'runner': BaseEvaluator, 'work_dir': './logs/e/run', 'sim': {'iterations': 4}}")
+    ev = write_config(sim, "e/run", "{'runner': BaseEvaluator, 'work_dir': './logs/e/run', 'sim': {'iterations': 4}}")
     run_to_end(sim, ev)
     tr = create_progress_tracker("./logs/e/run")
     assert isinstance(tr, EvaluatorProgressTracker) and tr.config is None
@@ -514,7 +492,7 @@ def test_list_config_stages_in_one_work_dir(sim):
 
     from runwatch.pylon import create_progress_tracker, get_all_run_status
 
-    cfg = sim_config(sim, "ms/run", f"[{trainer_dict('ms/run', 2)}, {trainer_dict('ms/run', 3)}]")
+    cfg = write_config(sim, "ms/run", f"[{trainer_dict('ms/run', 2)}, {trainer_dict('ms/run', 3)}]")
     run_to_end(sim, cfg)
     tr = create_progress_tracker("./logs/ms/run")
     p = tr.get_progress()
@@ -608,7 +586,7 @@ def test_logs_snapshot_call_and_serialization(sim):
     from runwatch.pylon.run_status import RunStatus, get_all_run_status
 
     tr = sim_trainer(sim, "s/train", 2)
-    ev = sim_config(sim, "s/eval", "{'runner': BaseEvaluator, 'work_dir': './logs/s/eval', 'sim': {'iterations': 4}}")
+    ev = write_config(sim, "s/eval", "{'runner': BaseEvaluator, 'work_dir': './logs/s/eval', 'sim': {'iterations': 4}}")
     run_to_end(sim, tr)
     run_to_end(sim, ev)
     run_statuses = get_all_run_status(

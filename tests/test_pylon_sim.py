@@ -17,10 +17,10 @@ import time
 
 import pytest
 
+from cli_helpers import ENV, rw
 from runwatch import get_all_run_status, get_run_status
 
 SIM = os.path.join(os.path.dirname(__file__), "pylon_sim")
-ENV = dict(os.environ, COLUMNS="200", NO_COLOR="1")
 TRAINER_FIELDS = {"completed_epochs", "progress_percentage", "early_stopped", "early_stopped_at_epoch"}
 
 HEADER = """from runners.trainers import SupervisedSingleTaskTrainer
@@ -39,13 +39,18 @@ def trainer_dict(rel: str, epochs: int, patience: int | None = None, work_dir: s
     )
 
 
-@pytest.fixture()
-def project(tmp_path):
+def copy_sim(tmp_path):
+    """A copy of the simulated Pylon project (empty configs/ and logs/) under ``tmp_path``."""
     root = tmp_path / "proj"
     shutil.copytree(SIM, root, ignore=shutil.ignore_patterns("__pycache__", "README.md"))
     (root / "configs").mkdir()
     (root / "logs").mkdir()
     return root
+
+
+@pytest.fixture()
+def project(tmp_path):
+    return copy_sim(tmp_path)
 
 
 def write_config(root, rel: str, body: str) -> str:
@@ -63,10 +68,6 @@ def launch(root, config: str, env: dict | None = None, check: bool = True) -> su
     if check:
         assert r.returncode == 0, r.stderr
     return r
-
-
-def rw(*args: str, cwd) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "runwatch.cli", *args], capture_output=True, text=True, cwd=cwd, env=ENV, timeout=60, check=False)
 
 
 def strict_pylon_read(path: str) -> dict:

@@ -10,28 +10,21 @@ from dataclasses import replace
 
 import pytest
 
-from runwatch import ProcessSnapshot
 from runwatch.project import Project
-from runwatch.run_status import ScanEngine, evaluate_run
+from runwatch.run_status import ScanEngine
 from runwatch.run_status import verdict_memo
 from runwatch.run_status.rules import Evidence, decide
-from runwatch.testing import generate_tree
 
-
-def _strip(d: dict) -> dict:
-    return {k: v for k, v in d.items() if k != "checked_at"}
+from scan_helpers import generated, reference_statuses, without_checked_at as _strip
 
 
 @pytest.fixture
 def gen(tmp_path):
-    tree = generate_tree(str(tmp_path / "proj"), n_runs=40, seed=7, max_epochs=6)
-    return tree, ProcessSnapshot(processes=list(tree.processes))
+    return generated(tmp_path, seed=7, max_epochs=6)
 
 
 def _reference(tree, snap, now):
-    project = Project.at(tree.root)
-    pmap = snap.by_config()
-    return {r.config_path: evaluate_run(r.config_path, project, process_map=pmap, process_errors=snap.errors, now=now)[0].to_dict() for r in tree.runs}
+    return {c: status.to_dict() for c, status in reference_statuses(tree, snap, now).items()}
 
 
 def _count_evaluations(monkeypatch):

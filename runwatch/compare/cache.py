@@ -24,20 +24,12 @@ import numpy as np
 from runwatch.atomic_files import replace_atomically
 from runwatch.compare.datapoints import DatapointTable, read_table
 from runwatch.compare.metrics import base_metric
+from runwatch.compare.notes import fingerprint, remember
 from runwatch.readers.safe_open import read_own
 from runwatch.state import STATE
 
 _MAGIC = b"RWDP1\n"
 _SUFFIX = ".rwdp"
-
-
-def fingerprint(path: str) -> str | None:
-    """``dev:ino:size:mtime_ns`` of a file (following a link), or None when it cannot be stat'ed."""
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return f"{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}"
 
 
 class DatapointCache:
@@ -69,39 +61,53 @@ class DatapointCache:
         """The table of ``path`` as the file is now: from memory, else the disk cache, else read.
 
         With ``metric`` (``class_IoU[3]``, ``loss``), a table holding that metric is enough: a file
-        not seen yet has only that metric's list decoded (kept in memory, completed when another
-        metric or the whole table is asked for; only whole tables go to the disk cache).
+        not seen yet has only that metric's list decoded (a partial table, completed when another
+        metric or the whole table is asked for). Partial tables go to the disk cache too: a score map
+        asked again by a new process loads its column instead of decoding it.
         """
         fp = fingerprint(path)
         if fp is None:
             return read_table(path)  # its warning says why
         key = f"{path}\0{fp}"
+
+        def enough(t: DatapointTable) -> bool:
+            return t.complete or (metric is not None and metric in t.columns)
+
         with self._lock:
             hit = self._mem.get(key)
-            if hit is not None and (hit.complete or (metric is not None and metric in hit.columns)):
+            if hit is not None and enough(hit):
                 self._mem.move_to_end(key)
                 self.stats["memory"] += 1
+                _note(path, fp, hit)
                 return hit
         partial = hit
-        table = self._load(key, path)
-        if table is not None:
-            self.stats["disk"] += 1
+        if partial is None:
+            loaded = self._load(key, path)
+            if loaded is not None and enough(loaded):
+                self.stats["disk"] += 1
+                self._remember(key, loaded)
+                _note(path, fp, loaded)
+                return loaded
+            partial = loaded
+        base = base_metric(metric) if metric is not None else None
+        if base is not None and (partial is None or base in partial.bases):
+            table = read_table(path, {base})
+            self.stats["read"] += 1
+            if partial is not None and not table.complete:
+                table = _merged(partial, table)
         else:
-            base = base_metric(metric) if metric is not None else None
-            if base is not None and (partial is None or base in partial.bases):
-                table = read_table(path, {base})
-                self.stats["read"] += 1
-                if partial is not None and not table.complete:
-                    table = _merged(partial, table)
-            else:
-                table = read_table(path)
-                self.stats["read"] += 1
-            if fingerprint(path) != fp:  # changed while it was read: not kept
-                return table
-            if table.complete:
-                self._store(key, table)
+            table = read_table(path)
+            self.stats["read"] += 1
+        if fingerprint(path) != fp:  # changed while it was read: not kept (nor noted)
+            return table
+        self._store(key, table)
         self._remember(key, table)
+        _note(path, fp, table)
         return table
+
+    def entry_file(self, path: str, fp: str) -> str | None:
+        """Where the disk cache keeps the table of ``path`` at fingerprint ``fp`` (None without a disk cache)."""
+        return self._file(f"{path}\0{fp}")
 
     # ---------------------------------------------------------------- memory
 
@@ -149,7 +155,15 @@ class DatapointCache:
                 offset += 8 * length
             with contextlib.suppress(OSError):
                 os.utime(f)  # recently used: removed last
-            return DatapointTable(path, columns, list(header.get("warnings") or []), bases=list(header.get("bases") or []))
+            return DatapointTable(
+                path,
+                columns,
+                list(header.get("warnings") or []),
+                complete=header.get("complete", True) is not False,
+                bases=list(header.get("bases") or []),
+                names=[str(x) for x in header.get("names") or []],
+                counts={str(k): int(v) for k, v in (header.get("counts") or {}).items()},
+            )
         except (ValueError, KeyError, TypeError, RecursionError):
             return None
 
@@ -157,7 +171,18 @@ class DatapointCache:
         f = self._file(key)
         if f is None or table.nbytes > self.disk_bytes:
             return
-        header = json.dumps({"key": key, "columns": [[n, len(c)] for n, c in table.columns.items()], "warnings": table.warnings, "bases": table.bases}).encode()
+        header = json.dumps(
+            {
+                "key": key,
+                "columns": [[n, len(c)] for n, c in table.columns.items()],
+                "warnings": table.warnings,
+                "bases": table.bases,
+                "complete": table.complete,
+                "names": table.names,
+                "counts": table.counts,
+                "n": table.n,
+            }
+        ).encode()
 
         def write(fh: Any) -> None:
             fh.write(_MAGIC)
@@ -202,10 +227,15 @@ class DatapointCache:
             return 0
 
 
+def _note(path: str, fp: str, table: DatapointTable) -> None:
+    """What reading the file found, for the run's own warnings (runwatch.compare.notes)."""
+    remember(path, fp, table.n, table.warnings)
+
+
 def _merged(old: DatapointTable, new: DatapointTable) -> DatapointTable:
     """A partial table with the columns (and warnings) of two partial reads of one file."""
     warnings = list(old.warnings) + [w for w in new.warnings if w not in old.warnings]
-    return DatapointTable(new.path, {**old.columns, **new.columns}, warnings, complete=False, bases=new.bases)
+    return DatapointTable(new.path, {**old.columns, **new.columns}, warnings, complete=False, bases=new.bases, names=new.names, counts=new.counts)
 
 
 class _Caches(dict[str, DatapointCache]):

@@ -54,9 +54,9 @@ class CompareRun:
 
     def hyperparameters(self) -> dict[str, Any]:
         if self._params is None:
-            from runwatch.layouts.run_params import hyperparameters_of
+            from runwatch.compare.query import params_of
 
-            self._params = hyperparameters_of(self.layout, self.project, self.key) if self.layout is not None else {}
+            self._params = params_of(self.project, self.key, self.work_dir) if self.layout is not None and self.project is not None else {}
         return self._params
 
     def step_series(self) -> dict[str, list[tuple[float, float]]]:

@@ -293,7 +293,7 @@ def score_map_doc(cache: DatapointCache, run: CompareRun, metric: str | None = N
     """One run's per-datapoint scores of one epoch and metric, laid out row by row on a ``side`` x ``side`` grid
     (``side = ceil(sqrt(n))``, the last cells empty); colours go red-yellow-green from the worst to the best value."""
     warnings: list[str] = []
-    got = _table(cache, run, epoch, warnings)
+    got = _table(cache, run, epoch, warnings, metric)  # with a metric: only its list decoded the first time
     head = {"run": _run_head(run), "epochs": [e for e, _ in run.scores_files()], "warnings": warnings}
     if got is None:
         return {**head, "epoch": None, "metric": metric, "metrics": [], "n": 0, "side": 0, "values": [], "min": None, "max": None, "direction": None}
@@ -309,7 +309,7 @@ def score_map_doc(cache: DatapointCache, run: CompareRun, metric: str | None = N
         "epoch": e,
         "file": table.path,
         "metric": metric,
-        "metrics": list(table.columns),
+        "metrics": table.metric_names,
         "direction": direction_for([run], metric) if metric else None,
         "n": len(col),
         "side": grid_side(len(col)),

@@ -147,6 +147,21 @@ class CsvRowsTracker(EpochPacedTracker):
         return rows
 
 
+def csv_step_series(path: str, x: str = "epoch", skip: frozenset[str] = frozenset()) -> dict[str, list[tuple[float, float]]]:
+    """Every number of a per-epoch CSV (YOLO's results.csv, timm's summary.csv) by its ``x`` column: where a
+    run logs nothing finer, its epochs are its steps. Column names are stripped (YOLO pads them)."""
+    out: dict[str, list[tuple[float, float]]] = {}
+    for row in CsvTail(path).read():
+        r = {str(k).strip(): v for k, v in row.items()}
+        at = num(r.get(x))
+        if at is None:
+            continue
+        for k, v in r.items():
+            if k != x and k not in skip and (value := num(v)) is not None:
+                out.setdefault(k, []).append((at, value))
+    return out
+
+
 class FolderMatcher(ProcessMatcher):
     """A process whose command line names its run folder (``folder_of(argv)``, relative to the process's
     working directory), matched to that folder when it lies in the project, even before the folder

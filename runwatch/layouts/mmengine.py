@@ -139,6 +139,33 @@ def hyperparameters(run: str) -> dict[str, Any]:
     return flat_params({k: v for k, v in cfg.items() if k not in ("work_dir", "launcher")})
 
 
+def step_series(run: str) -> dict[str, list[tuple[float, float]]]:
+    """Every number of the newest ``vis_data/scalars.json`` by its step. A training row's step is its global
+    iteration (``step``, else ``iter``); a validation row's own ``step`` is its epoch (0 in an iteration-based
+    loop), so its metrics go at the step of the training row before it, where they were measured."""
+    stamps = sorted(n for n in listing(run)[1] if _STAMP.match(n))
+    if not stamps:
+        return {}
+    tail = JsonLinesTail(os.path.join(run, stamps[-1], "vis_data", "scalars.json"))
+    out: dict[str, list[tuple[float, float]]] = {}
+    last: float | None = None
+    for r in tail.read():
+        if "iter" in r:
+            at = num(r.get("step"))
+            at = num(r.get("iter")) if at is None else at
+            if at is None:
+                continue
+            last = at
+        else:
+            at = last if last is not None else num(r.get("step"))
+            if at is None:
+                continue
+        for k, v in r.items():
+            if k not in _NOT_SCORES and (value := num(v)) is not None:
+                out.setdefault(k, []).append((at, value))
+    return out
+
+
 def complete_from(progress: ProgressInfo) -> bool:
     return progress.early_stopped or progress.progress_percentage >= 100.0
 
@@ -280,3 +307,6 @@ class MMEngineLayout(RunFolderLayout):
 
     def hyperparameters(self, project: Project, run: str) -> dict[str, Any]:
         return hyperparameters(run)
+
+    def step_series(self, project: Project, run: str) -> dict[str, list[tuple[float, float]]]:
+        return step_series(run)

@@ -19,7 +19,7 @@ from typing import Any
 from runwatch.configs.facts import ClassRef, ConfigFacts, StageFacts
 from runwatch.layouts.base import ProcessMatcher
 from runwatch.layouts.common import RunFolderDetails, RunFolderLayout, stat_or_none
-from runwatch.layouts.epoch_runs import CsvRowsTracker, FolderMatcher, count, epoch_eta, flag_value, flat_params, num, yaml_at
+from runwatch.layouts.epoch_runs import CsvRowsTracker, FolderMatcher, count, csv_step_series, epoch_eta, flag_value, flat_params, num, yaml_at
 from runwatch.progress_tracking.observation import Observation
 from runwatch.progress_tracking.progress_info import ProgressInfo, register_runner_type
 from runwatch.progress_tracking.recording_reader import RecordingReader
@@ -148,3 +148,7 @@ class TimmLayout(RunFolderLayout):
 
     def hyperparameters(self, project: Project, run: str) -> dict[str, Any]:
         return hyperparameters(run)
+
+    def step_series(self, project: Project, run: str) -> dict[str, list[tuple[float, float]]]:
+        """summary.csv's columns by epoch (one row per epoch: the finest timm writes to disk)."""
+        return csv_step_series(os.path.join(run, SUMMARY), "epoch")

@@ -18,7 +18,7 @@ from typing import Any
 from runwatch.configs.facts import ClassRef, ConfigFacts, StageFacts
 from runwatch.layouts.base import ProcessMatcher
 from runwatch.layouts.common import RunFolderDetails, RunFolderLayout, StatMemo
-from runwatch.layouts.epoch_runs import CsvRowsTracker, FolderMatcher, best_index, count, epoch_eta, flat_params, num, yaml_at
+from runwatch.layouts.epoch_runs import CsvRowsTracker, FolderMatcher, best_index, count, csv_step_series, epoch_eta, flat_params, num, yaml_at
 from runwatch.progress_tracking.observation import Observation
 from runwatch.progress_tracking.progress_info import ProgressInfo, register_runner_type
 from runwatch.progress_tracking.recording_reader import RecordingReader
@@ -181,3 +181,7 @@ class UltralyticsLayout(RunFolderLayout):
 
     def hyperparameters(self, project: Project, run: str) -> dict[str, Any]:
         return hyperparameters(run)
+
+    def step_series(self, project: Project, run: str) -> dict[str, list[tuple[float, float]]]:
+        """results.csv's columns by epoch: one row per epoch is the finest YOLO logs (``time``, cumulative seconds, left out)."""
+        return csv_step_series(os.path.join(run, RESULTS), "epoch", frozenset(("time",)))

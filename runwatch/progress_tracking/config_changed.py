@@ -13,78 +13,22 @@ file is newer than ``config.json``.
 
 from __future__ import annotations
 
-import ast
 import os
-import re
 from typing import Any
 
 from runwatch.progress_tracking.compact import HashSet
-from runwatch.readers.launch_config import CONFIG_JSON
-from runwatch.readers.safe_open import read_regular
+from runwatch.readers.launch_config import CONFIG_JSON, SKIP, launch_value, read_launch_text
 from runwatch.state import STATE
 
 MAX_SHOWN = 5
-_MAX_BYTES = 4 * 1024 * 1024
-_ANGLE = re.compile(r"<[^<>]*>")
-_SKIP = object()  # a value that is not compared
-
-
-def _class_name(text: str) -> str | None:
-    """``class a.b.C`` (a repr with its angle brackets removed, quoted or not) -> ``C``."""
-    text = text.strip("'\"")
-    if not text.startswith("class "):
-        return None
-    name = text[6:].strip().strip("'\"").rsplit(".", 1)[-1]
-    return name if name.isidentifier() else None
-
-
-def launch_value(text: str) -> Any:
-    """The config.json text as plain values (class reprs as ("class", name)); _SKIP when it does not parse."""
-    source = text
-    for _ in range(8):
-        replaced = _ANGLE.sub(lambda m: repr(m.group(0)[1:-1].replace("'", "").replace('"', "")), source)
-        if replaced == source:
-            break
-        source = replaced
-    try:
-        tree = ast.parse(source.strip(), mode="eval").body
-    except (SyntaxError, ValueError, MemoryError, RecursionError):
-        return _SKIP
-    return _launch_node(tree, 0)
-
-
-def _launch_node(node: ast.AST, depth: int) -> Any:
-    if depth > 50:
-        return _SKIP
-    if isinstance(node, ast.Dict):
-        out: dict[str, Any] = {}
-        for k, v in zip(node.keys, node.values, strict=False):
-            if isinstance(k, ast.Constant) and isinstance(k.value, str):
-                out[k.value] = _launch_node(v, depth + 1)
-        return out
-    if isinstance(node, ast.List | ast.Tuple):
-        return [_launch_node(e, depth + 1) for e in node.elts]
-    try:
-        v = ast.literal_eval(node)
-    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
-        return _SKIP
-    if isinstance(v, str):
-        name = _class_name(v)
-        if name is not None:
-            return ("class", name)
-        if v.startswith(("function ", "bound method ", "built-in ")) or " object at 0x" in v:
-            return _SKIP
-    if isinstance(v, set | frozenset | bytes | complex):
-        return _SKIP
-    return v
 
 
 def today_value(value: Any, depth: int = 0) -> Any:
-    """A statically evaluated config value as plain values (classes as ("class", name)); _SKIP for the unknown."""
+    """A statically evaluated config value as plain values (classes as ("class", name)); SKIP for the unknown."""
     from runwatch.configs.values import ExecClass, Lazy, LocalClass, ModuleRef, Ref
 
     if depth > 50:
-        return _SKIP
+        return SKIP
     if type(value) is Lazy:
         value = value.force()
     if isinstance(value, dict):
@@ -97,7 +41,7 @@ def today_value(value: Any, depth: int = 0) -> Any:
         return ("class", value.dotted.rsplit(".", 1)[-1])
     if isinstance(value, LocalClass | ExecClass):
         return ("class", value.name)
-    return _SKIP
+    return SKIP
 
 
 def _show(v: Any) -> str:
@@ -109,7 +53,7 @@ def _show(v: Any) -> str:
 
 def differences(launch: Any, today: Any, path: str = "") -> list[str]:
     """What differs between the config at launch and today, key path by key path."""
-    if launch is _SKIP or today is _SKIP:
+    if launch is SKIP or today is SKIP:
         return []
     where = path or "config"
     if isinstance(launch, dict) and isinstance(today, dict):
@@ -200,12 +144,11 @@ def _loader(root: str, configs_dir: str) -> Any:
 
 
 def _compare(config_path: str, record: str, root: str, configs_dir: str) -> list[str] | None:
-    try:
-        data = read_regular(record, _MAX_BYTES)  # a regular file in the project, at most _MAX_BYTES
-    except OSError:
+    text = read_launch_text(record)  # a regular file in the project, at most 4 MiB
+    if text is None:
         return None
-    launch = launch_value(data.decode("utf-8", errors="replace"))
-    if launch is _SKIP or not isinstance(launch, dict):
+    launch = launch_value(text)
+    if launch is SKIP or not isinstance(launch, dict):
         return None  # a list config's stages each write their own: not compared here
     try:
         result = _loader(root, configs_dir).evaluate_config(config_path)

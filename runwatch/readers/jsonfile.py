@@ -52,21 +52,26 @@ def loads_tolerant(data: bytes | str, path: str = "<data>") -> tuple[Any, JSONPr
         return None, JSONProblem(f"{path}: malformed or half-written JSON ({e})")
 
 
+def open_problem(path: str, e: OSError, expected: str) -> JSONProblem:
+    """What a file that could not be opened is, said the one way every JSON reader says it."""
+    if isinstance(e, FileNotFoundError):
+        return JSONProblem(f"{path}: missing")
+    if isinstance(e, IsADirectoryError):
+        return JSONProblem(f"{path}: is a directory, expected {expected}")
+    if isinstance(e, NotRegularFile):
+        return JSONProblem(f"{path}: {e.strerror}")
+    return JSONProblem(f"{path}: unreadable ({e.strerror or e})")
+
+
 def read_json_tolerant(path: str) -> tuple[Any, JSONProblem | None]:
     """Read and parse a JSON file; missing, unreadable, empty or malformed -> (None, problem)."""
     try:
         # Sized by fstat first: read(MAX_JSON_BYTES + 1) would allocate 512 MiB per call.
         data = read_regular(path, MAX_JSON_BYTES)
-    except FileNotFoundError:
-        return None, JSONProblem(f"{path}: missing")
-    except IsADirectoryError:
-        return None, JSONProblem(f"{path}: is a directory, expected a JSON file")
     except FileTooLarge:
         return None, JSONProblem(f"{path}: larger than {MAX_JSON_BYTES} bytes, not parsed")
-    except NotRegularFile as e:
-        return None, JSONProblem(f"{path}: {e.strerror}")
     except OSError as e:
-        return None, JSONProblem(f"{path}: unreadable ({e.strerror or e})")
+        return None, open_problem(path, e, "a JSON file")
     if len(data) > MAX_JSON_BYTES:
         return None, JSONProblem(f"{path}: larger than {MAX_JSON_BYTES} bytes, not parsed")
     return loads_tolerant(data, path)

@@ -2,9 +2,11 @@
 
 Pylon writes it as a Python repr, not JSON (class objects print as ``<class '...'>``,
 partials as ``functools.partial(<class ...>, ...)``), so it is read as a Python
-expression with every ``<...>`` repr replaced by a string, never executed. Only the keys
-tracking uses are taken (epochs, early stopping, the metric's class name); anything
-that does not parse gives no facts, and then no warning: the check is conservative.
+expression with every ``<...>`` repr replaced by a string, never executed (one decoder,
+``decode_launch_config``). ``parse_launch_config`` takes only the keys tracking uses (epochs,
+early stopping, the metric's class name); ``launch_value`` the whole record as plain values,
+for the whole-config comparison. Anything that does not parse gives no facts, and then no
+warning: the check is conservative.
 """
 
 from __future__ import annotations
@@ -50,8 +52,9 @@ def _count(node: ast.AST | None) -> int | None:
     return v if isinstance(v, int) and not isinstance(v, bool) and v >= 0 else None
 
 
-def parse_launch_config(text: str) -> list[LaunchFacts] | None:
-    """Facts per stage (one for a dict) of a ``config.json`` text; None when it does not parse."""
+def decode_launch_config(text: str) -> ast.expr | None:
+    """A ``config.json`` text as a Python expression tree (every ``<...>`` repr a string), None when it
+    does not parse. Never evaluated: callers take literals from it."""
     source = text
     for _ in range(8):  # nested reprs: <class '<locals>.X'> and the like
         # innermost first; the string has no brackets or quotes left, so it nests safely
@@ -60,8 +63,24 @@ def parse_launch_config(text: str) -> list[LaunchFacts] | None:
             break
         source = replaced
     try:
-        tree = ast.parse(source.strip(), mode="eval").body
+        return ast.parse(source.strip(), mode="eval").body
     except (SyntaxError, ValueError, MemoryError, RecursionError):
+        return None
+
+
+def read_launch_text(path: str) -> str | None:
+    """The text of a ``config.json`` (at most 4 MiB of it); None when unreadable."""
+    try:
+        data = read_regular(path, _MAX_BYTES)  # non-blocking, regular files inside the project only
+    except OSError:
+        return None
+    return data.decode("utf-8", errors="replace")
+
+
+def parse_launch_config(text: str) -> list[LaunchFacts] | None:
+    """Facts per stage (one for a dict) of a ``config.json`` text; None when it does not parse."""
+    tree = decode_launch_config(text)
+    if tree is None:
         return None
     stages = tree.elts if isinstance(tree, ast.List | ast.Tuple) else [tree]
     out: list[LaunchFacts] = []
@@ -90,11 +109,8 @@ def parse_launch_config(text: str) -> list[LaunchFacts] | None:
 
 def read_launch_config(path: str) -> list[LaunchFacts] | None:
     """``parse_launch_config`` of a file (at most 4 MiB of it); None when unreadable."""
-    try:
-        data = read_regular(path, _MAX_BYTES)  # non-blocking, regular files inside the project only
-    except OSError:
-        return None
-    return parse_launch_config(data.decode("utf-8", errors="replace"))
+    text = read_launch_text(path)
+    return None if text is None else parse_launch_config(text)
 
 
 def launch_differences(launch: LaunchFacts, epochs: int | None, early_stopping: tuple[bool, int | None] | None, metric: str | None) -> list[str]:
@@ -111,3 +127,49 @@ def launch_differences(launch: LaunchFacts, epochs: int | None, early_stopping: 
     if launch.metric and metric and launch.metric != metric:
         out.append(f"metric {launch.metric} at launch, {metric} now")
     return out
+
+
+# ---- the whole record as plain values (the changed-config comparison, progress_tracking.config_changed)
+
+SKIP = object()  # a value that is not compared: a call, a function, anything that is no plain value
+
+
+def _class_name(text: str) -> str | None:
+    """``class a.b.C`` (a repr with its angle brackets removed, quoted or not) -> ``C``."""
+    text = text.strip("'\"")
+    if not text.startswith("class "):
+        return None
+    name = text[6:].strip().strip("'\"").rsplit(".", 1)[-1]
+    return name if name.isidentifier() else None
+
+
+def launch_value(text: str) -> Any:
+    """The config.json text as plain values (class reprs as ("class", name)); SKIP when it does not parse."""
+    tree = decode_launch_config(text)
+    return SKIP if tree is None else _plain(tree, 0)
+
+
+def _plain(node: ast.AST, depth: int) -> Any:
+    if depth > 50:
+        return SKIP
+    if isinstance(node, ast.Dict):
+        out: dict[str, Any] = {}
+        for k, v in zip(node.keys, node.values, strict=False):
+            if isinstance(k, ast.Constant) and isinstance(k.value, str):
+                out[k.value] = _plain(v, depth + 1)
+        return out
+    if isinstance(node, ast.List | ast.Tuple):
+        return [_plain(e, depth + 1) for e in node.elts]
+    try:
+        v = ast.literal_eval(node)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        return SKIP
+    if isinstance(v, str):
+        name = _class_name(v)
+        if name is not None:
+            return ("class", name)
+        if v.startswith(("function ", "bound method ", "built-in ")) or " object at 0x" in v:
+            return SKIP
+    if isinstance(v, set | frozenset | bytes | complex):
+        return SKIP
+    return v

@@ -134,24 +134,36 @@ _MEMO: dict[tuple[str, int, int, int], Pulse] = STATE.table("readers.log_pulse.m
 _MEMO_MAX = 20_000
 
 
-def pulse_of_file(path: str) -> Pulse:
-    """The pulse of the log at ``path`` (NO_PULSE when unreadable); one stat when it did not change."""
+def _memo_key(path: str, question: int) -> tuple[tuple[str, int, int, int], int] | None:
+    """(the memo's key of a question about the log at ``path``, its size) by one stat; None when unreadable."""
     try:
         st = os.stat(path)
     except OSError:
+        return None
+    return (path, st.st_mtime_ns, st.st_size, question), st.st_size
+
+
+def _remember(key: tuple[str, int, int, int], pulse: Pulse) -> None:
+    if len(_MEMO) >= _MEMO_MAX:
+        _MEMO.clear()
+    _MEMO[key] = pulse
+
+
+def pulse_of_file(path: str) -> Pulse:
+    """The pulse of the log at ``path`` (NO_PULSE when unreadable); one stat when it did not change."""
+    stat_key = _memo_key(path, 0)
+    if stat_key is None:
         return NO_PULSE
-    key = (path, st.st_mtime_ns, st.st_size, 0)
+    key, size = stat_key
     hit = _MEMO.get(key)
     if hit is not None:
         return hit
     pulse = pulse_of_text(read_tail(path, TAIL_BYTES))
-    if pulse.timed and pulse.gap is None and pulse.position != "start" and st.st_size > TAIL_BYTES:
+    if pulse.timed and pulse.gap is None and pulse.position != "start" and size > TAIL_BYTES:
         wide = pulse_of_text(read_tail(path, WIDE_BYTES))
         if wide.gap is not None and wide.position == pulse.position:
             pulse = Pulse(pulse.interval, pulse.position, wide.gap, wide.gap_at, True)
-    if len(_MEMO) >= _MEMO_MAX:
-        _MEMO.clear()
-    _MEMO[key] = pulse
+    _remember(key, pulse)
     return pulse
 
 
@@ -171,11 +183,10 @@ def start_pause_of_text(text: str) -> tuple[float, str] | None:
 
 def start_pause_of_file(path: str) -> tuple[float, str] | None:
     """``start_pause_of_text`` of a log's head (an earlier session's start-up), memoized by stat."""
-    try:
-        st = os.stat(path)
-    except OSError:
+    stat_key = _memo_key(path, 1)
+    if stat_key is None:
         return None
-    key = (path, st.st_mtime_ns, st.st_size, 1)
+    key = stat_key[0]
     hit = _MEMO.get(key)
     if hit is not None:
         return (hit.gap, hit.gap_at or "") if hit.gap is not None else None
@@ -187,7 +198,5 @@ def start_pause_of_file(path: str) -> tuple[float, str] | None:
     except OSError:
         return None
     found = start_pause_of_text(text)
-    if len(_MEMO) >= _MEMO_MAX:
-        _MEMO.clear()
-    _MEMO[key] = Pulse(None, "start", found[0] if found else None, found[1] if found else None, True)
+    _remember(key, Pulse(None, "start", found[0] if found else None, found[1] if found else None, True))
     return found

@@ -152,27 +152,36 @@ def open_fd(path: str, max_bytes: int | None = None) -> tuple[int, os.stat_resul
     fd = os.open(path, _FLAGS)
     try:
         check_confined(fd, path)
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            if stat.S_ISDIR(st.st_mode):
-                raise IsADirectoryError(errno.EISDIR, "Is a directory", path)
-            raise NotRegularFile(errno.EINVAL, not_regular_message(st.st_mode), path)
-        if max_bytes is not None and st.st_size > max_bytes:
-            raise FileTooLarge(errno.EFBIG, f"larger than {max_bytes} bytes ({st.st_size}); not read", path)
+        return fd, _regular_fstat(fd, path, max_bytes)
     except BaseException:
         os.close(fd)
         raise
-    return fd, st
 
 
-def open_regular(path: str, max_bytes: int | None = None) -> BinaryIO:
-    """``open(path, "rb")`` for regular files only (see ``open_fd``); use it as a context manager."""
-    fd, _ = open_fd(path, max_bytes)
+def _regular_fstat(fd: int, path: str, max_bytes: int | None = None) -> os.stat_result:
+    """The fstat of ``fd``; OSError unless it is a regular file of at most ``max_bytes``."""
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode):
+        if stat.S_ISDIR(st.st_mode):
+            raise IsADirectoryError(errno.EISDIR, not_regular_message(st.st_mode), path)
+        raise NotRegularFile(errno.EINVAL, not_regular_message(st.st_mode), path)
+    if max_bytes is not None and st.st_size > max_bytes:
+        raise FileTooLarge(errno.EFBIG, f"larger than {max_bytes} bytes ({st.st_size}); not read", path)
+    return st
+
+
+def _as_file(fd: int) -> BinaryIO:
+    """The open descriptor as a binary file object (closed if that fails)."""
     try:
         return os.fdopen(fd, "rb")
     except BaseException:
         os.close(fd)
         raise
+
+
+def open_regular(path: str, max_bytes: int | None = None) -> BinaryIO:
+    """``open(path, "rb")`` for regular files only (see ``open_fd``); use it as a context manager."""
+    return _as_file(open_fd(path, max_bytes)[0])
 
 
 def read_regular(path: str, max_bytes: int) -> bytes:
@@ -260,25 +269,15 @@ def open_own_fd(path: str, max_bytes: int | None = None) -> tuple[int, os.stat_r
     finally:
         os.close(dfd)
     try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise NotRegularFile(errno.EINVAL, not_regular_message(st.st_mode), path)
-        if max_bytes is not None and st.st_size > max_bytes:
-            raise FileTooLarge(errno.EFBIG, f"larger than {max_bytes} bytes ({st.st_size}); not read", path)
+        return fd, _regular_fstat(fd, path, max_bytes)
     except BaseException:
         os.close(fd)
         raise
-    return fd, st
 
 
 def open_own(path: str, max_bytes: int | None = None) -> BinaryIO:
     """``open(path, "rb")`` for runwatch's own files (see ``open_own_fd``)."""
-    fd, _ = open_own_fd(path, max_bytes)
-    try:
-        return os.fdopen(fd, "rb")
-    except BaseException:
-        os.close(fd)
-        raise
+    return _as_file(open_own_fd(path, max_bytes)[0])
 
 
 def read_own(path: str, max_bytes: int = LIMITS["own"]) -> bytes:
@@ -300,9 +299,7 @@ def append_own(path: str, data: bytes) -> None:
     finally:
         os.close(dfd)
     try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise NotRegularFile(errno.EINVAL, not_regular_message(st.st_mode), path)
+        _regular_fstat(fd, path)
         view = memoryview(data)
         while view:
             n = os.write(fd, view)

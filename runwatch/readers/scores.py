@@ -15,8 +15,8 @@ import os
 import re
 from typing import Any
 
-from runwatch.readers.jsonfile import JSONProblem, _reject_constant, read_json_tolerant
-from runwatch.readers.safe_open import NotRegularFile, open_fd, open_regular
+from runwatch.readers.jsonfile import JSONProblem, _reject_constant, open_problem, read_json_tolerant
+from runwatch.readers.safe_open import open_fd, open_regular
 
 _HEAD_BYTES = 64 * 1024
 _AGG_PREFIX = re.compile(rb'^\s*\{\s*"aggregated"\s*:\s*')
@@ -48,14 +48,8 @@ def read_aggregated(path: str) -> tuple[Scores | None, JSONProblem | None]:
                     if not tail.rstrip().endswith(b"}"):
                         return None, JSONProblem(f"{path}: half-written JSON (no closing brace)")
                     return _check_aggregated(value, path)
-    except FileNotFoundError:
-        return None, JSONProblem(f"{path}: missing")
-    except IsADirectoryError:
-        return None, JSONProblem(f"{path}: is a directory, expected a scores file")
-    except NotRegularFile as e:
-        return None, JSONProblem(f"{path}: {e.strerror}")
     except OSError as e:
-        return None, JSONProblem(f"{path}: unreadable ({e.strerror or e})")
+        return None, open_problem(path, e, "a scores file")
     data, problem = read_json_tolerant(path)
     if problem is not None:
         return None, problem

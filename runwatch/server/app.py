@@ -22,6 +22,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket
 
 from runwatch import json_out
+from runwatch.compare.query import QueryError, filter_records, index_params, parse_query
 from runwatch.live.index import LiveIndex
 from runwatch.live.watcher import Watcher
 from runwatch.run_status.rules import REASONS
@@ -74,15 +75,19 @@ def _int_param(request: Request, name: str, default: int, lo: int, hi: int) -> i
     return v
 
 
-def select_runs(records: list[dict[str, Any]], request: Request) -> tuple[list[dict[str, Any]], int]:
-    """Filter (status, q, prefix, cluster), sort (``sort=key`` or ``-key``; None last) and paginate."""
+def select_runs(records: list[dict[str, Any]], request: Request, params: Any = None) -> tuple[list[dict[str, Any]], int]:
+    """Filter (status, q, prefix, cluster), sort (``sort=key`` or ``-key``; None last) and paginate.
+
+    ``q`` is the one search of every surface (runwatch.compare.query: name, reason, metric name,
+    ``key=value``); ``params(record)`` gives a run's hyperparameters when a word tests one."""
     try:
         flt = RunFilter.parse(request.query_params.get("prefix"), request.query_params.get("status"))
-    except FilterError as e:
+        query = parse_query(request.query_params.get("q"))
+    except (FilterError, QueryError) as e:
         raise BadRequest(str(e)) from None
-    q = (request.query_params.get("q") or "").strip().lower()
     clusters = {c.strip() for c in (request.query_params.get("cluster") or "").split(",") if c.strip()}
-    rows = [r for r in records if flt.matches(r) and (not q or q in (r.get("run") or "").lower()) and (not clusters or r.get("cluster") in clusters)]
+    rows = [r for r in records if flt.matches(r) and (not clusters or r.get("cluster") in clusters)]
+    rows = filter_records(rows, query, params or (lambda r: {}))
     reasons = {x.strip() for x in (request.query_params.get("reason") or "").split(",") if x.strip()}
     if reasons:  # ?reason=crashed,never_started ("not started" and "crashed" apart)
         unknown = sorted(reasons - set(REASONS))
@@ -192,7 +197,7 @@ def create_app(
         # Records are built per request (the index keeps none): off the event loop.
         seq, records = await asyncio.to_thread(index.records)
         try:
-            rows, total = select_runs(records, request)
+            rows, total = await asyncio.to_thread(select_runs, records, request, index_params(index))
         except BadRequest as e:
             return _json({"error": str(e)}, 400)
         return _json({"runs": rows, "total": total, "seq": seq})
@@ -203,7 +208,7 @@ def create_app(
         else:
             assert live is not None  # no feed: a LiveIndex (checked above)
             entry = live.get(request.path_params["run_id"])
-            detail = await asyncio.to_thread(run_detail, entry, cluster=live.cluster) if entry is not None else None
+            detail = await asyncio.to_thread(run_detail, entry, cluster=live.cluster, project=live.project) if entry is not None else None
         if detail is None:
             return _json({"error": "no run with this id (ids come from /api/runs)"}, 404)
         detail["seq"] = index.seq

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import math
 import re
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -18,6 +19,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from runwatch.compare.cache import cache_for
+from runwatch.compare.query import QueryError, filter_records, index_params, parse_query
 from runwatch.compare.runs import CompareRun, compare_run
 from runwatch.compare.views import (
     CompareError,
@@ -39,7 +41,7 @@ class BadParam(ValueError):
     pass
 
 
-def _json(data: Any, status: int = 200) -> Response:
+def _json(data: Any, status: int = 200, took_s: float | None = None) -> Response:
     try:
         import orjson
 
@@ -48,7 +50,10 @@ def _json(data: Any, status: int = 200) -> Response:
         import json
 
         body = json.dumps(data, allow_nan=False).encode()
-    return Response(body, status_code=status, media_type="application/json", headers={"cache-control": "no-store"})
+    headers = {"cache-control": "no-store"}
+    if took_s is not None:  # how long the document took to build (the page's timings, benchmarks/compare_page_bench.py)
+        headers["server-timing"] = f"build;dur={took_s * 1000:.1f}"
+    return Response(body, status_code=status, media_type="application/json", headers=headers)
 
 
 def _param(request: Request, name: str) -> str | None:
@@ -112,14 +117,19 @@ def routes(index: Any) -> list[Route]:
         return out
 
     def endpoint(build: Callable[[Request], Any]) -> Callable[[Request], Any]:
+        def timed(request: Request) -> tuple[Any, float]:
+            t = time.perf_counter()
+            doc = build(request)
+            return doc, time.perf_counter() - t
+
         async def handler(request: Request) -> Response:
             try:
-                doc = await asyncio.to_thread(build, request)
-            except (BadParam, CompareError) as e:
+                doc, took = await asyncio.to_thread(timed, request)
+            except (BadParam, CompareError, QueryError) as e:
                 return _json({"error": str(e)}, 400)
             except LookupError as e:
                 return _json({"error": str(e)}, 404)
-            return _json(doc)
+            return _json(doc, took_s=took)
 
         return handler
 
@@ -164,7 +174,14 @@ def routes(index: Any) -> list[Route]:
             out[r.id] = {"metrics": r.metric_names(), "params": r.hyperparameters()}
         return {"runs": out}
 
+    def search(request: Request) -> Any:
+        """The ids of the runs a search finds (runwatch.compare.query: the rule of /api/runs?q= and -q)."""
+        query = parse_query(_param(request, "q"))
+        _, records = index.records()
+        return {"q": query.text if query else "", "ids": [r.get("id") for r in filter_records(records, query, index_params(index))]}
+
     return [
+        Route("/api/compare/search", endpoint(search)),
         Route("/api/compare/metrics", endpoint(metrics)),
         Route("/api/compare/curves", endpoint(curves)),
         Route("/api/compare/hparams", endpoint(hparams)),

@@ -714,6 +714,11 @@
       kv("config problem", facts.error, "error")));
 
     if (d.stages && d.stages.length) b.appendChild(stagesTable(d));
+    // Problems of the run's per-datapoint data, known once a comparison read its scores files (never read for this).
+    if (det.data_warnings && det.data_warnings.length) {
+      b.appendChild(h("section", { class: "data-warnings" }, h("h3", { text: "Per-datapoint data" }),
+        h("ul", { class: "warnings" }, ...det.data_warnings.map((w) => h("li", { text: w })))));
+    }
     const series = det.series || {};
     const metrics = Object.keys(series);
     if (metrics.length) {

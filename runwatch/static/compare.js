@@ -43,14 +43,26 @@
     for (const [k, v] of Object.entries(params || {})) if (v !== null && v !== undefined && v !== "") q.set(k, v);
     const token = new URLSearchParams(location.search).get("token");
     if (token) q.set("token", token);
+    const t0 = performance.now();
     const r = await fetch("api/compare/" + path + "?" + q.toString(), { cache: "no-store" });
-    const body = await r.json();
+    const t1 = performance.now();
+    const text = await r.text();
+    const t2 = performance.now();
+    const body = JSON.parse(text);
+    const t3 = performance.now();
+    const st = /dur=([0-9.]+)/.exec(r.headers.get("server-timing") || "");
+    timings["api:" + path] = { wait: t1 - t0, build: st ? Number(st[1]) : null, body: t2 - t1, parse: t3 - t2, bytes: text.length };
     if (!r.ok) throw new Error(body && body.error ? body.error : "HTTP " + r.status);
     return body;
   }
 
   // ------------------------------------------------------------ colours: red-yellow-green
   const STOPS = [[215, 48, 39], [254, 224, 139], [26, 152, 80]];
+  let RYG = null;
+  function rygTable() {
+    if (!RYG) { RYG = new Uint8Array(1024 * 3); for (let k = 0; k < 1024; k++) RYG.set(ryg(k / 1023), k * 3); }
+    return RYG;
+  }
   function ryg(t) {
     t = Math.max(0, Math.min(1, t));
     const i = t < 0.5 ? 0 : 1, f = t < 0.5 ? t * 2 : (t - 0.5) * 2;
@@ -66,25 +78,26 @@
     indexLoading = api("index").then((d) => { runIndex = d.runs || {}; indexLoading = null; if (app) app.refresh(); })
       .catch(() => { indexLoading = null; runIndex = {}; });
   }
-  // The search also finds runs by a metric name ("mean_IoU") and by key=value ("optimizer.args.lr=0.01").
+  // The search also finds runs by a metric name ("mean_IoU") and by key=value ("optimizer.args.lr=0.01",
+  // "lr>0.01"): the server answers with the ids it finds (/api/compare/search, the rule of /api/runs?q=
+  // and `runwatch status -q`), asked again when the search changes or its answer is 5 s old.
+  const search = { q: null, ids: null, at: 0, loading: false, error: null };
+  function askSearch(q) {
+    search.loading = true;
+    api("search", { q }).then((d) => { if (search.q === q) { search.ids = new Set(d.ids || []); search.error = null; } })
+      .catch((e) => { if (search.q === q) { search.ids = new Set(); search.error = e.message; } })
+      .finally(() => {
+        search.loading = false; search.at = Date.now();
+        const box = document.getElementById("search");
+        if (box) box.title = search.error ? "Search: " + search.error : "";
+        if (app) app.refresh();
+      });
+  }
   function matches(r, q) {
-    if (!q) return false;
-    ensureIndex();
-    const info = runIndex && runIndex[r.id];
-    if (!info) return false;
-    const eq = q.indexOf("=");
-    if (eq > 0) {
-      const key = q.slice(0, eq).trim(), want = q.slice(eq + 1).trim();
-      for (const [k, v] of Object.entries(info.params || {})) {
-        const kl = k.toLowerCase();
-        if (kl === key || kl.endsWith("." + key)) {
-          const s = String(v).toLowerCase();
-          if (s === want || (typeof v === "number" && Number(want) === v)) return true;
-        }
-      }
-      return false;
-    }
-    return (info.metrics || []).some((m) => m.toLowerCase().includes(q));
+    if (!q || onHub()) return false;
+    if (search.q !== q) { search.q = q; search.ids = null; askSearch(q); }
+    else if (!search.loading && Date.now() - search.at > 5000) askSearch(q);
+    return !!(search.ids && search.ids.has(r.id));
   }
   function baseTemplate() {
     if (!baseTemplate.v) baseTemplate.v = getComputedStyle(document.getElementById("thead")).gridTemplateColumns || "";
@@ -354,15 +367,17 @@
     const img = ctx.createImageData(side, side);
     const data = img.data;
     const span = hi - lo;
+    const lut = rygTable();  // 1024 shades: no colour computed (nor array made) per cell
+    const scale = span > 0 ? 1023 / span : 0;
     for (let i = 0; i < side * side; i++) {
       const o = i * 4;
       if (i >= n) { data[o] = 240; data[o + 1] = 242; data[o + 2] = 246; data[o + 3] = 255; continue; }
       const v = values[i];
       if (v === null || v === undefined) { data[o] = 90; data[o + 1] = 90; data[o + 2] = 100; data[o + 3] = 255; continue; }
-      let t = span > 0 ? (v - lo) / span : 0.5;
-      if (direction < 0) t = 1 - t;
-      const c = ryg(t);
-      data[o] = c[0]; data[o + 1] = c[1]; data[o + 2] = c[2]; data[o + 3] = 255;
+      let k = span > 0 ? Math.round((v - lo) * scale) : 512;
+      if (direction < 0) k = 1023 - k;
+      k = k < 0 ? 0 : k > 1023 ? 1023 : k;
+      data[o] = lut[k * 3]; data[o + 1] = lut[k * 3 + 1]; data[o + 2] = lut[k * 3 + 2]; data[o + 3] = 255;
     }
     const off = document.createElement("canvas");
     off.width = side; off.height = side;
@@ -417,7 +432,9 @@
       epochIn.value = String(Math.max(0, eps.indexOf(mapDoc.epoch)));
       epochIn.disabled = eps.length <= 1;
       epochOut.textContent = mapDoc.epoch === null ? "–" : String(mapDoc.epoch);
+      const td = performance.now();
       drawMap(mapCanvas, mapDoc.values, mapDoc.side, mapDoc.min, mapDoc.max, mapDoc.direction || 1, maxPx);
+      timings.scoremap_draw = performance.now() - td;
       timings.scoremap = performance.now() - t0;
       mapInfo.textContent = "";
       append(mapInfo, h("span", { text: mapDoc.n + " datapoints of " + (mapDoc.metric || "–") + arrow(mapDoc.direction) + ", " + mapDoc.side + "×" + mapDoc.side + " grid · click a cell" }),
@@ -429,7 +446,9 @@
       const params = { runs: view.ids.join(","), metric: view.metric, percentile: String(view.percentile), epoch: epochParam() };
       try { [failDoc] = await Promise.all([api("failures", params)]); } catch (e) { failInfo.textContent = "Could not load the failures: " + e.message; return; }
       if (mine !== dpReq) return;
+      const td = performance.now();
       drawMap(failCanvas, failDoc.values, failDoc.side, 0, 1, 1, maxPx);
+      timings.failures_draw = performance.now() - td;
       timings.failures = performance.now() - t0;
       const never = failDoc.values.filter((v) => v === 0).length;
       failInfo.textContent = "";

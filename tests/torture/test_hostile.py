@@ -27,6 +27,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from runwatch.configs.cache import CACHE_FILE
+from tests.cli_helpers import get_json
 from runwatch.configs.evaluator import ModuleEvaluator
 from runwatch.configs.reader import read_config
 from runwatch.readers.scores import read_aggregated
@@ -437,11 +438,7 @@ def test_weak_tokens_are_refused(tmp_path, token):
 
 
 def _get(url: str) -> tuple[int, dict]:
-    try:
-        with urllib.request.urlopen(url, timeout=10) as r:
-            return r.status, json.loads(r.read())
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read())
+    return get_json(url, timeout=10)
 
 
 def test_root_renamed_away_and_back(tmp_path, tally):

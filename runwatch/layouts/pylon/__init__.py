@@ -17,7 +17,8 @@ from cachetools import LRUCache
 from runwatch.configs.facts import ConfigFacts
 from runwatch.errors import LayoutError
 from runwatch.layouts.base import Layout, LayoutRun, PathChanges, ProcessMatcher
-from runwatch.layouts.pylon import path_map, paths
+from runwatch import pylon_paths as paths
+from runwatch.layouts.pylon import path_map
 from runwatch.progress_tracking.base_progress_tracker import BaseProgressTracker
 from runwatch.progress_tracking.progress_store import ProgressStore
 from runwatch.progress_tracking.progress_tracker_factory import create_progress_tracker

@@ -12,7 +12,7 @@ import os
 
 from runwatch.errors import LayoutError
 from runwatch.layouts.base import PathChanges
-from runwatch.layouts.pylon import paths
+from runwatch import pylon_paths as paths
 from runwatch.progress_tracking.progress_store import is_own_name
 from runwatch.project import Project
 

@@ -15,7 +15,7 @@ import re
 
 from runwatch.errors import LayoutError
 from runwatch.layouts.base import ProcessMatcher
-from runwatch.layouts.pylon import paths
+from runwatch import pylon_paths as paths
 from runwatch.project import Project
 
 CONFIG_FLAG = "--config-filepath"

@@ -77,10 +77,11 @@ def scores_bytes(aggregated, n=4, sim=None, epoch=0):
 def per_datapoint(acc, sim, epoch):
     """``sim["datapoints"]`` scores around ``acc``: each datapoint has a fixed difficulty (the same in every
     run, so some fail everywhere), plus noise of the run (``sim["seed"]``) and epoch. ``sim["nan_at"]``: a
-    datapoint whose scores are NaN; ``sim["short_metric"]``: a metric written with fewer datapoints."""
+    datapoint whose scores are NaN; ``sim["short_metric"]``: a metric written with fewer datapoints;
+    ``sim["datapoints_at"]``: ``{epoch: n}``, epochs validated on a different number of datapoints."""
     import random
 
-    n = sim["datapoints"]
+    n = (sim.get("datapoints_at") or {}).get(epoch, sim["datapoints"])
     rng = random.Random(sim.get("seed", 0) * 100003 + epoch)
     accs, losses, ious = [], [], []
     for i in range(n):

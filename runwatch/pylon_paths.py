@@ -3,7 +3,8 @@
 Callers pass config paths as ``./configs/x.py``, ``configs/x.py`` or absolute paths and
 all must name the same run; everything here is pure path arithmetic (no I/O beyond
 listing), so it can run for thousands of runs per refresh. It needs only the project's
-root and settings (it sits in the foundations layer, with ``runwatch.project``).
+root and settings, so it sits in the foundations layer, below both ``runwatch.project``
+(whose path methods it serves) and Pylon's layout (``runwatch.layouts.pylon``).
 """
 
 from __future__ import annotations
