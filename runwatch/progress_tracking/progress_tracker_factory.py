@@ -94,6 +94,8 @@ def detect_runner_type(
     )
 
 
+_FOUND = {(a, b): (a, b) for a in (False, True) for b in (False, True)}
+
 _TRACKERS: dict[str, type[BaseProgressTracker]] = {
     "trainer": TrainerProgressTracker,
     "evaluator": EvaluatorProgressTracker,
@@ -118,7 +120,7 @@ def create_progress_tracker(
     kind = detect_runner_type(work_dir, facts, settings=settings, found=found, probed=True)
     tracker = _TRACKERS[kind](work_dir, facts, settings=settings, store=store)
     if found is not None:
-        tracker.entries_found = found
+        tracker.entries_found = _FOUND[(bool(found[0]), bool(found[1]))]  # one of four shared tuples
     if facts is not None:
         declared = facts.runner_kind
         if declared is not None and declared != kind and not (declared == "multi_stage" and kind == "trainer"):
