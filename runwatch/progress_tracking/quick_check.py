@@ -42,6 +42,7 @@ from typing import Any
 
 from runwatch.progress_tracking.change_detection import _DIR, _FILE, RACY_WINDOW_S, pack_stats
 from runwatch.readers import recent_stat
+from runwatch.sharing import shared_paths
 
 # A run whose files moved this recently (seconds before its stats were taken) gets no quick key yet.
 SETTLE_S = max(60.0, RACY_WINDOW_S)
@@ -138,7 +139,8 @@ def build(
     )
     if type(blob) is not bytes:
         return None
-    return (dirs, files, blob, key[2], entries)
+    # The path tuples are shared between runs (runs at the same stage watch the same relative paths).
+    return (shared_paths(dirs), shared_paths(files), blob, key[2], entries)
 
 
 def matches(quick: Any, work_dir: str, extra: Callable[[], Any]) -> bool:
