@@ -75,6 +75,18 @@ def test_two_new_processes_answer_as_a_full_scan(project, tmp_path):
     assert (second["t/done"]["status"], second["t/done"]["completed_epochs"]) == ("finished", 3)
     assert (second["t/crashed"]["status"], second["t/crashed"]["completed_epochs"]) == ("failed", 2)
 
+    # An old epoch's scores rewritten in place (its dir's mtime does not move): the documented policy.
+    scores = project / "logs" / "t" / "done" / "epoch_0" / "validation_scores.json"
+    data = json.loads(scores.read_text())
+    data["aggregated"] = {k: 123.0 for k in data["aggregated"]}
+    st = os.stat(scores)
+    scores.write_text(json.dumps(data))
+    os.utime(scores, (st.st_atime, st.st_mtime + 1))
+    assert status_json(project)["t/done"] == second["t/done"]  # a new process trusts a finished epoch ...
+    refreshed = status_json(project, "--refresh")["t/done"]  # ... until asked to read again
+    assert refreshed != second["t/done"] and 123.0 in refreshed["best_score"].values()
+    assert status_json(project)["t/done"] == refreshed  # and the store now holds what it read
+
     # A new epoch: the crashed run resumed and finished (a new log, new epoch dirs).
     launch(project, crashed)
     after = same_as_refresh(project)
