@@ -211,7 +211,7 @@ def test_a_corrupt_or_other_version_store_is_ignored_and_rebuilt(tmp_path):
     wd = _run(tmp_path, 4)
     os.makedirs(tmp_path / "cache")
     path = _store_path(tmp_path)
-    for content in (ProgressStore.MAGIC + b"\x80\x05garbage", b"runwatch-progress-store v5\n" + b"\x80\x05N.", b""):
+    for content in (ProgressStore.MAGIC + b"\x80\x05garbage", b"runwatch-progress-store v4\n" + b"\x80\x05N.", b""):
         with open(path, "wb") as f:
             f.write(content)
         store = ProgressStore(path)
@@ -232,3 +232,28 @@ def test_a_quick_key_of_another_shape_is_never_trusted(tmp_path):
     assert not quick_check.matches((dirs, files, blob[:-1], extra, found), str(wd), lambda: extra)
     assert not quick_check.matches("nonsense", str(wd), lambda: extra)
     assert not quick_check.matches(entry.quick, str(wd), lambda: ("other",))
+
+
+def test_a_store_of_the_previous_version_is_read_and_given_quick_keys(tmp_path):
+    import pickle
+
+    wd = _run(tmp_path, 4)
+    p1, store = _first_process(tmp_path, wd)
+    entry = store.get(str(wd))
+    old = {"version": 5, "entries": {str(wd): type(entry)(entry.key, entry.progress, entry.details, entry.hint)}}
+    old[("entries")][str(wd)].__dict__.pop("quick")
+    old[("entries")][str(wd)].__dict__.pop("log_end")
+    with open(_store_path(tmp_path), "wb") as f:
+        f.write(b"runwatch-progress-store v5\n")
+        pickle.dump(old, f)
+    store5 = ProgressStore(_store_path(tmp_path))
+    assert len(store5) == 1 and store5.get(str(wd)).quick is None
+    t = _tracker(wd, store5)
+    computed = []
+    real = t.calculate_progress
+    t.calculate_progress = lambda: computed.append(1) or real()
+    assert t.get_progress().to_dict() == p1.to_dict() and computed == []  # its full key held: not read again
+    assert store5.get(str(wd)).quick is not None
+    assert store5.save() is None
+    with open(_store_path(tmp_path), "rb") as f:
+        assert f.read().startswith(ProgressStore.MAGIC)

@@ -314,6 +314,9 @@ class ProgressStore:
     # Since 4 the file starts with this line, so a store of another version is skipped
     # before anything is unpickled (its classes may no longer unpickle: no false "corrupt").
     MAGIC = b"runwatch-progress-store v%d\n" % VERSION
+    # Earlier versions whose entries still read as they are (5: no quick key nor log end yet, which
+    # their class defaults supply): a store written by the previous release is not a cold start.
+    READABLE = {5: b"runwatch-progress-store v5\n"}
 
     def __init__(self, path: str | None) -> None:
         self.path = path
@@ -333,15 +336,19 @@ class ProgressStore:
         except OSError as e:
             self.problem = f"{self.path}: cache unreadable ({e.strerror or e}); starting cold"
             return
-        if not data.startswith(self.MAGIC):
+        version = self.VERSION if data.startswith(self.MAGIC) else next((v for v, m in self.READABLE.items() if data.startswith(m)), None)
+        if version is None:
             return  # another version's store (or an empty file): ignored, rewritten on the next save
+        magic = self.MAGIC if version == self.VERSION else self.READABLE[version]
         try:
-            obj = _SafeUnpickler(io.BytesIO(memoryview(data)[len(self.MAGIC) :])).load()
-            if not isinstance(obj, dict) or obj.get("version") != self.VERSION:
+            obj = _SafeUnpickler(io.BytesIO(memoryview(data)[len(magic) :])).load()
+            if not isinstance(obj, dict) or obj.get("version") != version:
                 return
             entries = obj.get("entries")
             if isinstance(entries, dict):
                 self._entries = entries
+                if version != self.VERSION:
+                    self._dirty = True  # written again in this version at the next save
         except Exception as e:  # any corruption means: no cache
             self.problem = f"{self.path}: cache corrupt ({type(e).__name__}); starting cold"
             self._entries = {}
