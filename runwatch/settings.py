@@ -31,7 +31,7 @@ class SettingsError(ValueError):
 
 
 # The statuses a ``[notify]`` section may name (runwatch.run_status.rules.STATUSES; a test keeps them equal).
-NOTIFY_STATUSES: tuple[str, ...] = ("running", "finished", "stuck", "failed", "outdated", "queued")
+NOTIFY_STATUSES: tuple[str, ...] = ("running", "finished", "stuck", "failed", "outdated", "queued", "unknown")
 
 
 @dataclass(frozen=True)

@@ -64,7 +64,7 @@ __all__ = [
 ]
 
 # "Sort by status": problems first, then what is under way, then what is done.
-STATUS_ORDER: tuple[str, ...] = ("failed", "stuck", "running", "queued", "finished", "outdated")
+STATUS_ORDER: tuple[str, ...] = ("failed", "stuck", "running", "queued", "unknown", "finished", "outdated")
 _RANK = {s: i for i, s in enumerate(STATUS_ORDER)}
 
 # Statuses whose run has a process in some epoch (what it is doing now is worth showing).
@@ -94,6 +94,7 @@ REASON_LABELS: dict[str, str] = {
     "node_failure": "node failure",
     "pending": "pending",
     "requeued": "requeued",
+    "end_unknown": "end not known",
 }
 assert set(REASON_LABELS) == set(REASONS), "every reason has a label"
 

@@ -240,11 +240,11 @@ def test_a_store_of_the_previous_version_is_read_and_given_quick_keys(tmp_path):
     wd = _run(tmp_path, 4)
     p1, store = _first_process(tmp_path, wd)
     entry = store.get(str(wd))
-    old = {"version": 5, "entries": {str(wd): type(entry)(entry.key, entry.progress, entry.details, entry.hint)}}
+    old = {"version": 6, "entries": {str(wd): type(entry)(entry.key, entry.progress, entry.details, entry.hint)}}
     old[("entries")][str(wd)].__dict__.pop("quick")
     old[("entries")][str(wd)].__dict__.pop("log_end")
     with open(_store_path(tmp_path), "wb") as f:
-        f.write(b"runwatch-progress-store v5\n")
+        f.write(b"runwatch-progress-store v6\n")
         pickle.dump(old, f)
     store5 = ProgressStore(_store_path(tmp_path))
     assert len(store5) == 1 and store5.get(str(wd)).quick is None

@@ -716,3 +716,41 @@ def test_pulse_detail_boundaries():
     assert d.detail.endswith("longer than the limit of 60 s (the floor of 60 s, its log's pace being a line every 0.25 s)")
     d = decide(ev(pulse_interval=0.25, sleep_time=60.0, last_activity=0.0))
     assert d.detail.endswith("longer than the limit of 60 s (sleep_time 60 s)")
+
+
+# ---------------------------------------------------------------- an end its files cannot tell (Keras without BackupAndRestore)
+
+UNTOLD = "its files cannot tell whether it finished or was killed: its total is written nowhere and nothing marks its end"
+
+
+def test_end_unknown_with_the_process_gone_is_unknown_not_exited():
+    d = decide(ev(process="gone", end_unknown=True, process_detail="process 7 on this machine has exited"))
+    assert d == Decision("unknown", "end_unknown", f"process 7 on this machine has exited; {UNTOLD}")
+    assert decide(ev(process="gone", end_unknown=True)).detail == f"its process has exited; {UNTOLD}"
+    assert decide(ev(process="gone", end_unknown=False)).reason == "exited"
+    # stronger evidence first: a live process, a traceback, a completed run, a clean end
+    assert decide(ev(process="alive", end_unknown=True)).status == "running"
+    assert decide(ev(process="alive", end_unknown=True, last_activity=0.0, rhythm=10.0)).reason == "stalled"
+    assert decide(ev(process="gone", end_unknown=True, error_line="ValueError: x", error_source="tmux")).reason == "crashed"
+    assert decide(ev(process="gone", end_unknown=True, complete=True)).status == "finished"
+    assert decide(ev(process="gone", end_unknown=True, clean_end=True)).status == "finished"
+
+
+def test_end_unknown_with_a_completed_slurm_job_is_finished():
+    d = decide(ev(job=Job("7", "COMPLETED", 0), end_unknown=True))
+    assert d == Decision("finished", None, "Slurm job 7 COMPLETED (exit code 0): its script ended normally (its total is written nowhere)")
+    assert decide(ev(job=Job("7", "COMPLETED", 0), end_unknown=True, artifact_last_update=NOW - 31 * DAY)).status == "outdated"
+    assert decide(ev(job=Job("7", "FAILED", 1), end_unknown=True)).reason == "crashed"
+    assert decide(ev(job=Job("7", "COMPLETED", 0), end_unknown=False)).reason == "exited"
+
+
+def test_end_unknown_silent_with_no_live_process_is_unknown():
+    d = decide(ev(process="none", end_unknown=True, pulse_interval=1.0, last_activity=0.0))
+    assert (d.status, d.reason) == ("unknown", "end_unknown")
+    assert d.detail.startswith("silent since") and d.detail.endswith(f", and no live process of it was seen; {UNTOLD}")
+    assert decide(ev(process="unknown", end_unknown=True, pulse_interval=1.0, last_activity=0.0)).status == "unknown"
+    # within its limit it is running, at the boundary too
+    assert decide(ev(process="none", end_unknown=True, pulse_interval=1.0, last_activity=NOW - 60.0)).status == "running"
+    assert decide(ev(process="none", end_unknown=True, pulse_interval=1.0, last_activity=NOW - 60.001)).status == "unknown"
+    assert decide(ev(process="none", end_unknown=False, pulse_interval=1.0, last_activity=0.0)).reason == "stalled"
+    assert decide(ev(process="none", end_unknown=True, work_dir_exists=False, last_activity=None)).reason == "never_started"

@@ -309,14 +309,15 @@ class ProgressStore:
     # 2: keys are mtimes seen by the scan (see BaseProgressTracker._key_from_scan); 3: epochs as a blob;
     # 4: scores_stat packed in one int, hint paths relative to the work dir, slotted ProgressInfo;
     # 5: ProgressInfo gained early_stop_source, in_progress, sessions; finished epochs' scores watched;
-    # 6: entries carry a quick key (quick_check.py).
-    VERSION = 6
+    # 6: RunFolderDetails gained end_unknown (a Keras run stored before would keep reading failed);
+    # 7: entries carry a quick key and the log's end (quick_check.py).
+    VERSION = 7
     # Since 4 the file starts with this line, so a store of another version is skipped
     # before anything is unpickled (its classes may no longer unpickle: no false "corrupt").
     MAGIC = b"runwatch-progress-store v%d\n" % VERSION
-    # Earlier versions whose entries still read as they are (5: no quick key nor log end yet, which
+    # Earlier versions whose entries still read as they are (6: no quick key nor log end yet, which
     # their class defaults supply): a store written by the previous release is not a cold start.
-    READABLE = {5: b"runwatch-progress-store v5\n"}
+    READABLE = {6: b"runwatch-progress-store v6\n"}
 
     def __init__(self, path: str | None) -> None:
         self.path = path

@@ -154,6 +154,10 @@ def _process_evidence(
     snap = mem.snapshot or ProcessSnapshot(errors=dict(process_errors or {}))
     local_lookup = "local" in snap.sources and "local" not in snap.errors
     if entry is not None and (proc is None or proc.state != "queued"):
+        other = mem.moved_to(entry, rel) if proc is None else None
+        if other is not None:  # one process, runs one after another: it works for a newer one now
+            where = entry.get("server") or "this machine"
+            return "gone", f"process {entry['pid']} on {where} works for {other} now: this run has ended"
         return remembered_evidence(entry, snap, local_lookup=local_lookup)
     if proc is None and writer is not None:  # a framework run: the process its event file names
         found = writer_evidence(writer, local_lookup)
@@ -245,6 +249,7 @@ def gather(
         error_source=error_source,
         rhythm=rhythm(details),
         clean_end=bool(getattr(details, "clean_end", False)),
+        end_unknown=bool(getattr(details, "end_unknown", False)),
         pulse_interval=pl.interval if pl is not None else None,
         pulse_position=pl.position if pl is not None else None,
         pulse_gap=pl.gap if pl is not None else None,

@@ -10,12 +10,13 @@ table in ``docs/status.md`` lists the same rows in the same order. In short:
 4. the scheduler says how the job ended (cancelled, timeout, oom, preempted, node failure...);
 5. the config cannot be read / the run was never launched;
 6. a traceback at the log's end or in the run's output: crashed (oom for memory errors);
-7. the process was seen and is gone now: exited;
+7. the process was seen and is gone now: exited (unknown where the run's files cannot tell a finished
+   run from a killed one: ``end_unknown``);
 8. silence: past the run's own rhythm, else past ``sleep_time`` when given, else past the
    adaptive default: stalled. The rhythm is the finest the run has: its log's pace (a line
    per iteration) and the longest pause it has had before at the same place (a silent
    validation, a checkpoint save, a new session's start-up), else its epochs; a floor of
-   ``stall_floor`` (a minute) under both.
+   ``stall_floor`` (a minute) under both. Unknown instead for an ``end_unknown`` run.
 
 Time decides only in row 8, when nothing stronger is known.
 """
@@ -27,8 +28,8 @@ import time
 from dataclasses import dataclass
 from typing import Literal
 
-Status = Literal["running", "finished", "stuck", "failed", "outdated", "queued"]
-STATUSES: tuple[str, ...] = ("running", "finished", "stuck", "failed", "outdated", "queued")
+Status = Literal["running", "finished", "stuck", "failed", "outdated", "queued", "unknown"]
+STATUSES: tuple[str, ...] = ("running", "finished", "stuck", "failed", "outdated", "queued", "unknown")
 
 # Machine-readable reasons (RunStatus.reason) for every run that is not plainly running or finished.
 REASONS: tuple[str, ...] = (
@@ -45,6 +46,7 @@ REASONS: tuple[str, ...] = (
     "node_failure",
     "pending",
     "requeued",
+    "end_unknown",
 )
 
 # What the process sources say about a run's process.
@@ -68,7 +70,8 @@ JOB_QUEUED_STATES = frozenset(("PENDING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_F
 
 _OOM = re.compile(r"\bMemoryError\b|OutOfMemoryError|out of memory", re.IGNORECASE)
 
-DEFAULT_SLEEP_CAP = 86400.0  # the plan's sleep_time: the upper bound on silence when none is given
+DEFAULT_SLEEP_CAP = 86400.0
+_UNTOLD = "its files cannot tell whether it finished or was killed: its total is written nowhere and nothing marks its end"  # the plan's sleep_time: the upper bound on silence when none is given
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +117,9 @@ class Evidence:
     # epoch and whose total is written nowhere): once its process is gone or it is silent past its
     # limit, it finished.
     clean_end: bool = False
+    # The run's files cannot tell a finished run from a killed one (its total is written nowhere and nothing
+    # marks the end: a Keras run without BackupAndRestore): with no live process it reads unknown, never guessed.
+    end_unknown: bool = False
     # An explicit sleep_time (argument, flag or setting); None: adaptive.
     sleep_time: float | None = None
     outdated_days: float = 30
@@ -266,6 +272,14 @@ def decide(ev: Evidence) -> Decision:
     # unless its files end where a normal end leaves them.
     if ev.clean_end and (ev.process == "gone" or job_state == "COMPLETED"):
         return Decision(_done(ev).status, None, "its process has exited after its last epoch closed cleanly (its total is written nowhere)")
+    if ev.end_unknown and job_state == "COMPLETED":
+        return Decision(
+            _done(ev).status,
+            None,
+            f"Slurm job {job.job_id} COMPLETED (exit code {job.exit_code or 0}): its script ended normally (its total is written nowhere)",
+        )  # type: ignore[union-attr]
+    if ev.end_unknown and ev.process == "gone":
+        return Decision("unknown", "end_unknown", f"{ev.process_detail or 'its process has exited'}; {_UNTOLD}")
     if ev.process == "gone" or job_state == "COMPLETED":
         if job_state == "COMPLETED":
             detail = f"Slurm job {job.job_id} COMPLETED (exit code {job.exit_code or 0}) before the last epoch"  # type: ignore[union-attr]
@@ -276,6 +290,8 @@ def decide(ev: Evidence) -> Decision:
     if _is_silent(ev):
         if ev.clean_end and ev.process == "none":
             return Decision(_done(ev).status, None, f"{_silence_detail(ev)}, after its last epoch closed cleanly (its total is written nowhere)")
+        if ev.end_unknown:
+            return Decision("unknown", "end_unknown", f"{_silence_detail(ev)}, and no live process of it was seen; {_UNTOLD}")
         detail = _silence_detail(ev)
         if ev.process == "unknown":
             detail += "; its process could not be checked (a process source could not be asked): it may be stuck"
