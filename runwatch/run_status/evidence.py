@@ -15,6 +15,7 @@ from typing import Any
 
 from cachetools import LRUCache
 
+from runwatch.progress_tracking.compact import epochs_summary
 from runwatch.project import Project
 from runwatch.process_info import ProcessInfo, ProcessSnapshot
 from runwatch.layouts.lightning_end import moved_on
@@ -39,14 +40,16 @@ class Verdict:
     # What was decided from (the scan engine's verdict memo reads it: run_status/verdict_memo.py).
     evidence: Evidence | None = None
     warnings: list[str] | None = None  # evidence that could not be read (an unreadable log)
+    log_end_memo: Any = None  # (memo key, End) of the log's end read, for the progress store to keep
 
 
 def rhythm(details: Any) -> float | None:
     """Median of the last RHYTHM_WINDOW finished epochs' durations, or None."""
     if details is None:
         return None
+    summary = epochs_summary(details)
     try:
-        durations = [e.duration for e in details.epochs if e.finished and e.duration is not None]
+        durations = list(summary[1]) if summary is not None else [e.duration for e in details.epochs if e.finished and e.duration is not None]
     except AttributeError:
         return None
     recent = durations[-RHYTHM_WINDOW:]
@@ -205,8 +208,9 @@ def gather(
     tail: list[str] | None = None
     log_path = os.path.join(work_dir, newest_log) if newest_log is not None else None  # one string for both memos
     end_pulse: Pulse | None = None
+    memo: list[Any] = []
     if not complete and log_path is not None:
-        end = end_of_file(log_path, s.log_end_patterns)
+        end = end_of_file(log_path, s.log_end_patterns, memo)
         if end.problem is not None:
             warnings = [end.problem]
         end_pulse = end.pulse or NO_PULSE  # read with the log's end: one read, one memo
@@ -256,4 +260,4 @@ def gather(
         stall_floor=s.stall_floor,
         stall_default=s.stall_default,
     )
-    return Verdict(decide(ev), error_line, tail, error_source, ev, warnings)
+    return Verdict(decide(ev), error_line, tail, error_source, ev, warnings, memo[0] if memo else None)
