@@ -102,8 +102,14 @@ class Reader:
         return b"".join(parts)
 
 
-def ask(root: str, cache_dir: str, settings: Any, request: dict[str, Any], timeout: float = 5.0) -> tuple[dict[str, Any], bytes] | None:
-    """The agent's (header, payload) for ``request``, or None: no agent, another project or settings, any failure."""
+def ask(
+    root: str, cache_dir: str, settings: Any, request: dict[str, Any], timeout: float = 2.0, answer_timeout: float = 60.0
+) -> tuple[dict[str, Any], bytes] | None:
+    """The agent's (header, payload) for ``request``, or None: no agent, another project or settings, any failure.
+
+    ``timeout`` bounds the connection; ``answer_timeout`` the wait for the answer once the agent took
+    the request (it catches its index up and may draw a table of thousands of rows: a scan here would
+    take longer still)."""
     if os.environ.get("RUNWATCH_NO_AGENT"):
         return None
     path = socket_path(root, cache_dir)
@@ -120,6 +126,7 @@ def ask(root: str, cache_dir: str, settings: Any, request: dict[str, Any], timeo
         want_root, want_settings = os.path.realpath(root), settings_digest(settings)
         body = dict(request, protocol=PROTOCOL, root=want_root, settings=want_settings)
         sock.sendall(json.dumps(body).encode() + b"\n")
+        sock.settimeout(answer_timeout)
         reader = Reader(sock)
         line = reader.line(MAX_REQUEST)
         if line is None:

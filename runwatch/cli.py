@@ -206,6 +206,11 @@ cli.help = (cli.help or "") + _layouts_help()
 @click.option("--watch", is_flag=True, help="Refresh the table in place until Ctrl-C (rows cut to the terminal's height, the cut counted).")
 @click.option("--interval", type=click.FloatRange(min=0.2), default=2.0, show_default=True, help="Seconds between refreshes with --watch.")
 @click.option("--fail-on", multiple=True, metavar="STATUS[,STATUS]", help="Exit with code 1 when any selected run has one of these statuses (for cron/CI).")
+@click.option(
+    "--refresh",
+    is_flag=True,
+    help="Read every run's files again, trusting no stored result (sees an in-place rewrite of an old epoch's file); never asks the agent.",
+)
 @source_options
 @user_errors
 def status(
@@ -223,6 +228,7 @@ def status(
     watch: bool,
     interval: float,
     fail_on: tuple[str, ...],
+    refresh: bool,
     sources: Any,
 ) -> None:
     """Status of every run under the project, or of the given PATHS.
@@ -257,7 +263,7 @@ def status(
     hp_keys = parse_hp(hp)
     with _walk_report():  # a walk of a huge folder says how far it got (stderr) and can be interrupted
         project = open_project(root, paths, sleep_time, outdated_days)
-    if not watch and _agent_may_answer(sources, sleep_time, outdated_days):
+    if not watch and not refresh and _agent_may_answer(sources, sleep_time, outdated_days):
         fmt = "json" if as_json else "jsonl" if as_jsonl else "table"
         request = {
             "command": "status",
@@ -274,7 +280,7 @@ def status(
             return
     monitor = build_monitor(project, sources)
     try:
-        scanner = Scanner(project, paths, monitor, sleep_time, outdated_days)
+        scanner = Scanner(project, paths, monitor, sleep_time, outdated_days, force_refresh=refresh)
         with _walk_report():
             configs = scanner.configs()
         if watch:

@@ -5,15 +5,17 @@ the terminal's width and colours) and writes the agent's answer as is. The agent
 (``answer``, handed to ``live/agent_socket.py`` by ``runwatch serve``) makes that answer
 from its live index with the CLI's own code: the same rows, filters, sort, JSON documents
 and table as a scan in the client would print (``tests/test_agent_socket.py`` compares
-them). JSON answers are kept per request while the index's sequence number is unchanged.
+them). Answers are kept per request (a table's per terminal too) while the index's sequence number is unchanged.
 """
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 import shutil
 import sys
+import time
 from typing import Any
 
 from cachetools import LRUCache
@@ -26,6 +28,9 @@ _CONSOLE_ENV = ("TERM", "COLORTERM", "NO_COLOR", "FORCE_COLOR", "COLUMNS", "LINE
 
 # (index id, seq, request) -> (header extra, payload): a JSON answer, while nothing changed.
 _ANSWERS: Any = STATE.table("cli_agent.answers", lambda: LRUCache(maxsize=8))
+# index id -> (the index, {run key: its row}): the rows of the last answer, reused while their run's status is the same.
+_ROWS: Any = STATE.table("cli_agent.rows", lambda: LRUCache(maxsize=4))
+_ROW: Any = None
 
 
 # ---------------------------------------------------------------- client side
@@ -66,18 +71,54 @@ def answer(index: Any, request: dict[str, Any]) -> tuple[dict[str, Any], bytes]:
     raise ValueError(f"unknown command {command!r}")
 
 
-def _rows(index: Any, paths: list[str]) -> list[Any]:
-    from runwatch.cli_scan import Row, resolve_targets
+def _row_class() -> Any:
+    from runwatch.cli_scan import Row
 
+    class KeptRow(Row):
+        """A row whose records are made once: kept while its run's status object is the same."""
+
+        @functools.cached_property
+        def json_record(self) -> dict[str, Any]:
+            return Row.json_record.fget(self)  # type: ignore[attr-defined]
+
+    return KeptRow
+
+
+def _rows(index: Any, paths: list[str]) -> list[Any]:
+    """The index's runs as the CLI's rows; a run's row (and its records) is reused while its status is the same
+    object (an evaluation makes a new one), so an answer after a change builds only the changed runs' records."""
+    from runwatch.cli_scan import resolve_targets
+
+    global _ROW
+    if _ROW is None:
+        _ROW = _row_class()
     with index._lock:
         entries = [(e.config, e.status, e.facts) for e in index.entries.values() if e.status is not None]
+    kept = _ROWS.get(id(index))
+    if kept is None or kept[0] is not index:
+        kept = _ROWS[id(index)] = (index, {})
+    memo: dict[str, Any] = kept[1]
+    fresh: dict[str, Any] = {}
+
+    def row(config: str, st: Any, f: Any) -> Any:
+        r = memo.get(config)
+        if r is None or r.status is not st or r.facts is not f:
+            r = _ROW(st, f)
+        fresh[config] = r
+        return r
+
     if paths:
         wanted = {os.path.normpath(c): i for i, c in enumerate(resolve_targets(index.project, paths))}
-        picked = [(wanted[os.path.normpath(c)], st, f) for c, st, f in entries if os.path.normpath(c) in wanted]
+        picked = [(wanted[os.path.normpath(c)], c, st, f) for c, st, f in entries if os.path.normpath(c) in wanted]
         if len(picked) < len(wanted):
             raise LookupError("a run the arguments name is not in the index yet")
-        return [Row(st, f) for _, st, f in sorted(picked, key=lambda x: x[0])]
-    return [Row(st, f) for _, st, f in entries]
+        out = [row(c, st, f) for _, c, st, f in sorted(picked, key=lambda x: x[0])]
+        memo.update(fresh)
+        return out
+    out = [row(c, st, f) for c, st, f in entries]
+    kept[1].clear()
+    kept[1].update(fresh)  # runs no longer listed are forgotten
+    return out
 
 
 def _console(request: dict[str, Any]) -> Any:
@@ -96,11 +137,12 @@ def _status(index: Any, request: dict[str, Any]) -> tuple[dict[str, Any], bytes]
     fmt = request.get("format")
     # The document holds the records (they change with seq) and the process sources' errors (they may change alone).
     errors = tuple(sorted(index.snapshot.errors.items()))
-    key = (id(index), index.seq, errors, repr(sorted((k, repr(v)) for k, v in request.items() if k != "terminal")))
-    if fmt in ("json", "jsonl"):
-        hit = _ANSWERS.get(key)
-        if hit is not None:
-            return hit
+    # A table depends on the terminal too (width, colours), and says "3 s ago": it is kept per terminal, within the second.
+    table = fmt not in ("json", "jsonl")
+    key = (id(index), index.seq, errors, int(time.time()) if table else 0, repr(sorted((k, repr(v)) for k, v in request.items() if k != "terminal" or table)))
+    hit = _ANSWERS.get(key)
+    if hit is not None:
+        return hit
     wanted = set(request.get("status") or ())
     failing = set(request.get("fail_on") or ())
     result = ScanResult(_rows(index, list(request.get("paths") or ())), dict(index.snapshot.errors))
@@ -120,8 +162,7 @@ def _status(index: Any, request: dict[str, Any]) -> tuple[dict[str, Any], bytes]
         text = console.file.getvalue()
     code = 1 if failing and any(r.status.status in failing for r in rows) else 0
     out = ({"exit_code": code}, text.encode())
-    if fmt in ("json", "jsonl"):
-        _ANSWERS[key] = out
+    _ANSWERS[key] = out
     return out
 
 

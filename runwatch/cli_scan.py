@@ -191,9 +191,13 @@ class Scanner:
         monitor: Any = None,
         sleep_time: float | None = None,
         outdated_days: float | None = None,
+        *,
+        force_refresh: bool = False,
     ) -> None:
         self.project = project
         self.paths = list(paths)
+        # The first scan reads every run's files again (``status --refresh``); later ones are warm.
+        self.force_refresh = force_refresh
         self.monitor = monitor
         self.sleep_time = sleep_time
         self.outdated_days = outdated_days
@@ -209,8 +213,15 @@ class Scanner:
         # still gets its status (the store only makes it faster); the reason it could not
         # be saved is logged once, on stderr.
         scanned = self.engine.scan(
-            configs, processes=self.monitor, sleep_time=self.sleep_time, outdated_days=self.outdated_days, now=now, on_progress=on_progress
+            configs,
+            processes=self.monitor,
+            sleep_time=self.sleep_time,
+            outdated_days=self.outdated_days,
+            now=now,
+            on_progress=on_progress,
+            force_refresh=self.force_refresh,
         )
+        self.force_refresh = False
         rows = [Row(s.status, s.facts) for s in scanned.values()]
         return ScanResult(rows, dict(self.engine.snapshot.errors), now)
 

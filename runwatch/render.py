@@ -29,6 +29,7 @@ STATUS_STYLE: dict[str, str] = {
     "failed": "bold red",
     "outdated": "dim",
     "queued": "yellow",
+    "unknown": "bold blue",
 }
 # A failed run that never started is not a broken one: its own colour, never the red of a crash.
 NOT_STARTED_STYLE = "yellow"

@@ -31,7 +31,7 @@ class SettingsError(ValueError):
 
 
 # The statuses a ``[notify]`` section may name (runwatch.run_status.rules.STATUSES; a test keeps them equal).
-NOTIFY_STATUSES: tuple[str, ...] = ("running", "finished", "stuck", "failed", "outdated", "queued")
+NOTIFY_STATUSES: tuple[str, ...] = ("running", "finished", "stuck", "failed", "outdated", "queued", "unknown")
 
 
 @dataclass(frozen=True)
@@ -153,6 +153,10 @@ class Settings:
     # (inotify): while nothing in its dirs changes, a check is one stat of its work dir instead of
     # one per watched path. Never used on network or FUSE file systems; false: stats only.
     kernel_watches: bool = True
+    # A new process checks a run that settled with the stats of what can still change (its work
+    # dir, its newest log, its unfinished epoch) and reuses the stored progress; an in-place rewrite
+    # of an old epoch's file alone then needs --refresh (force_refresh). false: every stat.
+    quick_check: bool = True
     # Comparing runs (runwatch compare, the page's compare panel): per-datapoint scores read into
     # columns are kept in memory up to this many MB per process (the server's memory for them).
     compare_cache_mb: int = 256
@@ -200,7 +204,7 @@ _CACHE_DIRS: LRUCache[tuple[str, str], Path] = STATE.table("settings.cache_dirs"
 _TUPLE_FIELDS = {f.name for f in fields(Settings) if f.type.startswith("tuple")}
 _INT_FIELDS = {"sleep_time", "outdated_days", "workers", "stall_floor", "stall_default", "compare_cache_mb", "compare_disk_cache_mb"}
 _FLOAT_FIELDS = {"stall_factor"}
-_BOOL_FIELDS = {"runs_local", "slurm", "slurm_all_users", "exec_configs", "tmux_output", "watch_finished_epochs", "kernel_watches"}
+_BOOL_FIELDS = {"runs_local", "slurm", "slurm_all_users", "exec_configs", "tmux_output", "watch_finished_epochs", "kernel_watches", "quick_check"}
 _ALIASES = {
     "configs_root": "configs_dir",
     "logs_root": "logs_dir",

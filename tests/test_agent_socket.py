@@ -131,3 +131,45 @@ def test_python_api_asks_the_agent_with_the_same_records(served):
     scanned = runwatch.status_records(tree.root, use_agent=False)
     strip = lambda recs: [{k: v for k, v in r.items() if k != "checked_at"} for r in recs]
     assert strip(via_agent) == strip(scanned) and len(scanned) == len(tree.runs)
+
+
+@pytest.mark.parametrize("limit", [None, 10], ids=["watches", "past-the-watch-budget"])
+def test_agent_answers_equal_a_scan_after_changes_with_and_without_watches(tmp_path, monkeypatch, limit):
+    """Within the kernel's watch budget and far past it (most folders polled, most runs without a watch), the agent's
+    answer right after changes (a new epoch, a new config, a never-launched run's folder made) is a scan's."""
+    import runwatch
+    from runwatch.progress_tracking.change_notify import NOTIFIER
+
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path / "run"))
+    os.makedirs(tmp_path / "run", mode=0o700)
+    NOTIFIER.clear()
+    if limit is not None:
+        monkeypatch.setenv("RUNWATCH_MAX_WATCHES", str(limit))
+    tree = generate_tree(str(tmp_path / "proj"), n_runs=30, seed=11, max_epochs=6)
+    try:
+        with BackgroundServer(tree.root, agent_answer=cli_agent.answer) as server:
+            idx = server.index
+            deadline = time.time() + 60
+            while time.time() < deadline and (
+                idx.scanning or idx.seq == 0 or idx.watcher is None or idx.watcher.tree is None or idx.watcher.tree.walked_at is None
+            ):
+                time.sleep(0.05)
+            health = idx.watcher.health()
+            assert health["degraded"] == (limit is not None)
+            strip = lambda recs: sorted(({k: v for k, v in r.items() if k != "checked_at"} for r in recs), key=lambda r: r["run"])
+            assert strip(runwatch.status_records(tree.root)) == strip(runwatch.status_records(tree.root, use_agent=False))
+            running = next(r for r in tree.runs if r.status == "running" and r.kind == "trainer")
+            add_epoch(tree, running.rel)
+            add_epoch(tree, running.rel)
+            src = os.path.join(tree.root, "configs", running.rel + ".py")
+            with open(src) as f, open(os.path.join(os.path.dirname(src), "brand_new.py"), "w") as g:
+                g.write(f.read())
+            never = next(r for r in tree.runs if r.scenario == "never_launched")
+            os.makedirs(os.path.join(tree.root, "logs", *never.rel.split("/"), "epoch_0"), exist_ok=True)
+            via_agent = strip(runwatch.status_records(tree.root))
+            scanned = strip(runwatch.status_records(tree.root, use_agent=False))
+            assert via_agent == scanned
+            assert any(r["run"].endswith("brand_new") for r in via_agent)
+    finally:
+        NOTIFIER.unlisten()
+        NOTIFIER.clear()

@@ -79,7 +79,7 @@ def fw(tmp_path_factory):
     done = {
         "yolo": start("yolo_run.py", yolo, "complete", "early", "crash", may_fail=True, log=os.path.join(root, "yolo.err")),
         "timm": start("timm_run.py", timm_out, "complete", "loss", "crash", may_fail=True, log=os.path.join(root, "timm.err")),
-        "mm": start("mmengine_run.py", mm, "complete", "iters", "early", "pyargs", "crash", may_fail=True, log=os.path.join(root, "mm.err")),
+        "mm": start("mmengine_run.py", mm, "complete", "iters", "early", "pyargs", "pyiters", "crash", may_fail=True, log=os.path.join(root, "mm.err")),
         "keras": start("keras_run.py", keras_root, "complete", "early", "crash", may_fail=True, log=os.path.join(root, "keras.err")),
     }
     held = {
@@ -87,8 +87,12 @@ def fw(tmp_path_factory):
         "timm": start("timm_run.py", timm_out, "hold", "--output", timm_out, "--experiment", "hold"),
         "mm": start("mmengine_run.py", mm, "hold", "--work-dir", os.path.join(mm, "work_dirs", "toy_hold")),
         "keras": start("keras_run.py", keras_root, "hold"),
+        # No command line names these runs: found by the files they hold open (CSVLogger's, MMEngine's log).
+        "keras_plain": start("keras_run.py", keras_root, "plainhold"),
+        "mm_pyargs": start("mmengine_run.py", mm, "pyhold"),
     }
     flags = [os.path.join(d, "hold.held") for d in (yolo, timm_out, mm, keras_root)]
+    flags += [os.path.join(keras_root, "plainhold.held"), os.path.join(mm, "pyhold.held")]
     procs = list(done.values()) + list(held.values())
     try:
         _wait(lambda: all(p.poll() is not None for p in done.values()) and all(os.path.exists(f) for f in flags), 420, procs)
@@ -126,8 +130,8 @@ def test_every_run_is_found_once_by_its_own_layout(fw):
         **{f"yolo/{m}": "ultralytics" for m in ("complete", "early", "crash", "hold")},
         **{timm[m]: "timm" for m in ("complete", "loss", "crash")},
         "timm/hold": "timm",
-        **{f"mm/work_dirs/toy_{m}": "mmengine" for m in ("complete", "iters", "early", "pyargs", "crash", "hold")},
-        **{f"keras/{m}": "keras" for m in ("complete", "early", "crash", "hold")},
+        **{f"mm/work_dirs/toy_{m}": "mmengine" for m in ("complete", "iters", "early", "pyargs", "pyiters", "crash", "hold", "pyhold")},
+        **{f"keras/{m}": "keras" for m in ("complete", "early", "crash", "hold", "plainhold")},
     }
     assert {k: v["runner_type"] for k, v in got.items()} == expected
 
@@ -154,6 +158,9 @@ def test_finished_runs(fw):
     assert it["status"] == "finished" and (it["completed_steps"], it["total_steps"]) == (12, 12) and it["total_epochs"] is None
     py = got["mm/work_dirs/toy_pyargs"]  # empty dumped config: the total from the checkpoint's message hub
     assert py["status"] == "finished" and (py["completed_epochs"], py["total_epochs"]) == (3, 3)
+    # an IterBasedTrainLoop's hub says max_epochs=1 (the loop's placeholder): counted in steps, by max_iters
+    pi = got["mm/work_dirs/toy_pyiters"]
+    assert pi["status"] == "finished" and (pi["completed_steps"], pi["total_steps"]) == (12, 12) and pi["total_epochs"] is None
 
 
 def test_early_stopped_runs(fw):
@@ -177,6 +184,7 @@ def test_crashed_runs_are_failed(fw):
 def test_keras_total_is_unknown_and_the_monitor_comes_from_the_checkpoint_name(fw):
     got = status_json(fw["root"])
     k = got["keras/complete"]
+    assert k["status"] == "running"  # fresh files, no process asked: within its rhythm
     assert k["completed_epochs"] == 3 and k["total_epochs"] is None and k["progress_percentage"] == 0.0
     assert any("total epochs unknown" in w for w in k["warnings"])
     assert k["main_metric"] == "val_loss" and k["main_direction"] == -1  # model-{epoch:02d}-{val_loss:.3f}.keras
@@ -186,14 +194,44 @@ def test_keras_total_is_unknown_and_the_monitor_comes_from_the_checkpoint_name(f
 
 def test_live_runs_read_while_they_train_and_their_processes_are_found(fw):
     got = status_json(fw["root"], local=True)
-    for name, key in (("yolo/hold", "yolo"), ("timm/hold", "timm"), ("mm/work_dirs/toy_hold", "mm"), ("keras/hold", "keras")):
+    held = ("yolo/hold", "timm/hold", "mm/work_dirs/toy_hold", "mm/work_dirs/toy_pyhold", "keras/hold", "keras/plainhold")
+    for name in held:
         r = got[name]
         assert r["status"] == "running" and r["completed_epochs"] == 2, (name, r["status"], r["completed_epochs"])
     assert (got["yolo/hold"]["total_epochs"], got["timm/hold"]["total_epochs"], got["mm/work_dirs/toy_hold"]["total_epochs"]) == (5, 5, 5)
     assert got["keras/hold"]["total_epochs"] is None
-    # yolo project=/name=, timm --output/--experiment, MMEngine --work-dir: matched by the command line
-    for name, key in (("yolo/hold", "yolo"), ("timm/hold", "timm"), ("mm/work_dirs/toy_hold", "mm")):
+    # a Runner from Python arguments before its first checkpoint: the total is unknown, and says why
+    py = got["mm/work_dirs/toy_pyhold"]
+    assert py["total_epochs"] is None and py["progress_percentage"] == 0.0
+    assert any("total unknown (the dumped config is empty" in w for w in py["warnings"]), py["warnings"]
+    # yolo project=/name=, timm --output/--experiment, MMEngine --work-dir: matched by the command line;
+    # Keras (its paths are in the code) and a Runner from Python arguments: by the file they hold open
+    keys = {"yolo/hold": "yolo", "timm/hold": "timm", "mm/work_dirs/toy_hold": "mm", "mm/work_dirs/toy_pyhold": "mm_pyargs"}
+    keys.update({"keras/hold": "keras", "keras/plainhold": "keras_plain"})
+    for name, key in keys.items():
         assert got[name]["process_info"] is not None and got[name]["process_info"]["pid"] == fw["held"][key].pid, name
+
+
+def test_a_process_working_in_a_run_folder_is_that_runs(fw):
+    """A process whose cwd is a run folder (or inside it) is that run's, for every new layout."""
+    from runwatch.processes.local import LocalSource
+    from runwatch.project import Project
+
+    folders = {
+        "yolo/complete": os.path.join(fw["root"], "yolo", "complete", "weights"),
+        _rel(fw, fw["timm_dirs"]["complete"]): fw["timm_dirs"]["complete"],
+        "mm/work_dirs/toy_complete": os.path.join(fw["root"], "mm", "work_dirs", "toy_complete"),
+        "keras/complete": os.path.join(fw["root"], "keras", "complete", "ckpt"),
+    }
+    procs = {name: subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], cwd=cwd) for name, cwd in folders.items()}
+    try:
+        snap = LocalSource(gpus=False).collect(Project.at(fw["root"]))
+        by_pid = {p.pid: p.config_rel for p in snap.processes}
+        assert {name: by_pid.get(p.pid) for name, p in procs.items()} == {name: name for name in procs}
+    finally:
+        for p in procs.values():
+            p.kill()
+            p.wait()
 
 
 def test_api_gives_the_same_answer_with_curves_and_hyperparameters(fw):
@@ -247,13 +285,68 @@ def test_forced_layout(fw):
         assert keys and all(part in k for k in keys), layout
 
 
-def test_killed_runs_are_failed_not_running(fw):
+def test_killed_runs_read_exited_at_once_or_unknown_where_nothing_tells(fw):
+    status_json(fw["root"], local=True)  # their processes seen (remembered in the cache dir)
     for p in fw["held"].values():
         p.send_signal(signal.SIGKILL)
         p.wait()
-    time.sleep(1.1)
-    got = status_json(fw["root"], sleep_time=0, local=True)
-    for name in ("yolo/hold", "timm/hold", "mm/work_dirs/toy_hold", "keras/hold"):
+    t0 = time.monotonic()
+    got = status_json(fw["root"], local=True)  # no sleep_time: their files are fresh, their processes decide
+    took = time.monotonic() - t0
+    for name in ("yolo/hold", "timm/hold", "mm/work_dirs/toy_hold", "mm/work_dirs/toy_pyhold", "keras/hold"):
         r = got[name]
-        assert r["status"] == "failed" and r["completed_epochs"] == 2 and not r["early_stopped"], (name, r["status"])
-    assert any("BackupAndRestore holds a backup" in w for w in got["keras/hold"]["warnings"])
+        assert (r["status"], r["reason"]) == ("failed", "exited") and r["completed_epochs"] == 2 and not r["early_stopped"], (name, r["status"], r["reason"])
+        assert "has exited" in r["reason_detail"], (name, r["reason_detail"])
+    assert any("BackupAndRestore holds a backup" in w for w in got["keras/hold"]["warnings"])  # interrupted: told by its backup
+    # without BackupAndRestore nothing tells a killed Keras run from a finished one
+    k = got["keras/plainhold"]
+    assert (k["status"], k["reason"]) == ("unknown", "end_unknown") and "has exited; its files cannot tell" in k["reason_detail"], k
+    assert took < 30, took  # one CLI call (a few seconds on a loaded machine), no waiting for silence
+
+
+def test_finished_keras_runs_without_a_process_read_unknown(fw):
+    got = status_json(fw["root"], sleep_time=0)
+    for name in ("keras/complete", "keras/early"):  # BackupAndRestore removed its folder: no sign of how fit() ended
+        r = got[name]
+        assert (r["status"], r["reason"]) == ("unknown", "end_unknown") and r["completed_epochs"] >= 2, (name, r["status"], r["reason"])
+        assert r["reason_detail"].startswith("silent since") and "no live process of it was seen" in r["reason_detail"]
+    assert got["keras/crash"]["status"] == "failed"  # its backup is still there: interrupted
+
+
+def test_mmengine_total_from_the_message_hub_is_decoded_once_per_checkpoint(fw, tmp_path, monkeypatch):
+    """A Runner from Python arguments: its total is MMEngine's own record (RuntimeInfoHook writes max_epochs /
+    max_iters into the message hub, every checkpoint saves it), decoded once per checkpoint file and kept with
+    the run's stored progress: a new process (here: every memo reset) does not decode it again. A dumped config
+    that names the total is read instead, and no checkpoint is decoded at all."""
+    import shutil
+
+    import runwatch
+    import runwatch.layouts.mmengine as mm
+    from runwatch import get_all_run_status
+
+    src = os.path.join(fw["root"], "mm", "work_dirs")
+    root = str(tmp_path / "copy")
+    for name in ("toy_pyargs", "toy_complete"):
+        shutil.copytree(os.path.join(src, name), os.path.join(root, "work_dirs", name))
+    decoded: list[str] = []
+    real = mm.read_torch_file
+    monkeypatch.setattr(mm, "read_torch_file", lambda path: (decoded.append(os.path.basename(path)), real(path))[1])
+    py, cfg = os.path.join(root, "work_dirs", "toy_pyargs"), os.path.join(root, "work_dirs", "toy_complete")
+
+    def scan():
+        runwatch.reset()  # a new process: only runwatch's own files (the progress store) carry over
+        got = get_all_run_status([py, cfg], root=root, find_processes=False)
+        return got[py].progress, got[cfg].progress
+
+    p, c = scan()
+    assert (p.completed_epochs, p.total_epochs, c.total_epochs) == (3, 3, 3) and decoded == ["epoch_3.pth"]
+    time.sleep(1.1)
+    scalars = next(os.path.join(dp, f) for dp, _, fs in os.walk(py) for f in fs if f == "scalars.json")
+    with open(scalars, "a") as f:  # (our copy) the run logs on: observed again, its checkpoint unchanged
+        f.write('{"lr": 0.1, "loss": 0.5, "time": 0.01, "epoch": 3, "iter": 12, "step": 12}\n')
+    p, _ = scan()
+    assert p.total_epochs == 3 and decoded == ["epoch_3.pth"]
+    shutil.copy(os.path.join(py, "epoch_3.pth"), os.path.join(py, "epoch_4.pth"))  # a newer checkpoint: decoded, once
+    p, _ = scan()
+    p, _ = scan()
+    assert p.total_epochs == 3 and decoded == ["epoch_3.pth", "epoch_4.pth"]

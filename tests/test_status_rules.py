@@ -689,10 +689,14 @@ def test_pulse_learned_pause_keeps_running_and_says_so(process):
 def test_clean_end_with_the_process_gone_is_end_unknown_never_finished():
     """A plain Lightning run killed right after an epoch's checkpoint leaves the files a normal end leaves."""
     d = decide(ev(process="gone", clean_end=True))
-    assert d == Decision("failed", "end_unknown", f"its process has exited right after an epoch closed; {END_UNKNOWN}")
+    assert d == Decision("unknown", "end_unknown", f"its process has exited right after an epoch closed; {END_UNKNOWN}")
     assert "cannot be told" in END_UNKNOWN and "max_epochs" in END_UNKNOWN
     assert decide(ev(process="gone", clean_end=True, artifact_last_update=NOW - 31 * DAY)).reason == "end_unknown"
-    assert decide(ev(job=Job("7", "COMPLETED"), clean_end=True)).reason == "end_unknown"
+    # a Slurm job that COMPLETED ended its script normally (a killed one is no COMPLETED job)
+    assert decide(ev(job=Job("7", "COMPLETED"), clean_end=True)) == Decision(
+        "finished", None, "its Slurm job COMPLETED right after its last epoch closed (its total is written nowhere)"
+    )
+    assert decide(ev(job=Job("7", "COMPLETED"), clean_end=True, artifact_last_update=NOW - 31 * DAY)).status == "outdated"
     assert decide(ev(process="gone", clean_end=False)).reason == "exited"
     assert decide(ev(job=Job("7", "COMPLETED"), clean_end=False)).reason == "exited"
     # an exception found in its output wins over a clean-looking end
@@ -703,7 +707,7 @@ def test_clean_end_with_the_process_gone_is_end_unknown_never_finished():
 
 def test_clean_end_silent_with_no_process_to_ask_is_end_unknown():
     d = decide(ev(process="none", clean_end=True, pulse_interval=1.0, last_activity=0.0))
-    assert (d.status, d.reason) == ("failed", "end_unknown")
+    assert (d.status, d.reason) == ("unknown", "end_unknown")
     assert d.detail.endswith(f", right after an epoch closed; {END_UNKNOWN}") and d.detail.startswith("silent since")
     assert decide(ev(process="none", clean_end=True, pulse_interval=1.0, last_activity=NOW - 60.0)).status == "running"
     assert decide(ev(process="none", clean_end=True, pulse_interval=1.0, last_activity=NOW - 60.001)).reason == "end_unknown"
@@ -728,3 +732,41 @@ def test_pulse_detail_boundaries():
     assert d.detail.endswith("longer than the limit of 60 s (the floor of 60 s, its log's pace being a line every 0.25 s)")
     d = decide(ev(pulse_interval=0.25, sleep_time=60.0, last_activity=0.0))
     assert d.detail.endswith("longer than the limit of 60 s (sleep_time 60 s)")
+
+
+# ---------------------------------------------------------------- an end its files cannot tell (Keras without BackupAndRestore)
+
+UNTOLD = "its files cannot tell whether it finished or was killed: its total is written nowhere and nothing marks its end"
+
+
+def test_end_unknown_with_the_process_gone_is_unknown_not_exited():
+    d = decide(ev(process="gone", end_unknown=True, process_detail="process 7 on this machine has exited"))
+    assert d == Decision("unknown", "end_unknown", f"process 7 on this machine has exited; {UNTOLD}")
+    assert decide(ev(process="gone", end_unknown=True)).detail == f"its process has exited; {UNTOLD}"
+    assert decide(ev(process="gone", end_unknown=False)).reason == "exited"
+    # stronger evidence first: a live process, a traceback, a completed run, a clean end
+    assert decide(ev(process="alive", end_unknown=True)).status == "running"
+    assert decide(ev(process="alive", end_unknown=True, last_activity=0.0, rhythm=10.0)).reason == "stalled"
+    assert decide(ev(process="gone", end_unknown=True, error_line="ValueError: x", error_source="tmux")).reason == "crashed"
+    assert decide(ev(process="gone", end_unknown=True, complete=True)).status == "finished"
+    assert decide(ev(process="gone", end_unknown=True, clean_end=True)).detail.startswith("its process has exited right after an epoch closed")
+
+
+def test_end_unknown_with_a_completed_slurm_job_is_finished():
+    d = decide(ev(job=Job("7", "COMPLETED", 0), end_unknown=True))
+    assert d == Decision("finished", None, "Slurm job 7 COMPLETED (exit code 0): its script ended normally (its total is written nowhere)")
+    assert decide(ev(job=Job("7", "COMPLETED", 0), end_unknown=True, artifact_last_update=NOW - 31 * DAY)).status == "outdated"
+    assert decide(ev(job=Job("7", "FAILED", 1), end_unknown=True)).reason == "crashed"
+    assert decide(ev(job=Job("7", "COMPLETED", 0), end_unknown=False)).reason == "exited"
+
+
+def test_end_unknown_silent_with_no_live_process_is_unknown():
+    d = decide(ev(process="none", end_unknown=True, pulse_interval=1.0, last_activity=0.0))
+    assert (d.status, d.reason) == ("unknown", "end_unknown")
+    assert d.detail.startswith("silent since") and d.detail.endswith(f", and no live process of it was seen; {UNTOLD}")
+    assert decide(ev(process="unknown", end_unknown=True, pulse_interval=1.0, last_activity=0.0)).status == "unknown"
+    # within its limit it is running, at the boundary too
+    assert decide(ev(process="none", end_unknown=True, pulse_interval=1.0, last_activity=NOW - 60.0)).status == "running"
+    assert decide(ev(process="none", end_unknown=True, pulse_interval=1.0, last_activity=NOW - 60.001)).status == "unknown"
+    assert decide(ev(process="none", end_unknown=False, pulse_interval=1.0, last_activity=0.0)).reason == "stalled"
+    assert decide(ev(process="none", end_unknown=True, work_dir_exists=False, last_activity=None)).reason == "never_started"

@@ -53,7 +53,7 @@ def status_of(st: str, done: int, total: int | None, pct: float, *, run: str = "
 
 
 def test_status_order_is_problems_first_and_covers_every_status():
-    assert STATUS_ORDER == ("failed", "stuck", "running", "queued", "finished", "outdated")
+    assert STATUS_ORDER == ("failed", "stuck", "running", "queued", "unknown", "finished", "outdated")
     assert set(STATUS_ORDER) == set(STATUSES)
     assert sorted(["finished", "running", "failed", "nonsense", "stuck"], key=status_rank) == ["failed", "stuck", "running", "finished", "nonsense"]
 
@@ -136,7 +136,18 @@ def test_detail_schema(tree):
     json.dumps(d, allow_nan=False)
     assert d["id"] == run_id(exp.rel) and d["run"] == exp.rel
     det = d["detail"]
-    assert set(det) == {"series", "timeline", "logs", "log_tail", "facts", "scores_table", "best_scores_table", "early_stopping", "output_tail"}
+    assert set(det) == {
+        "series",
+        "timeline",
+        "logs",
+        "log_tail",
+        "facts",
+        "scores_table",
+        "best_scores_table",
+        "early_stopping",
+        "output_tail",
+        "data_warnings",
+    }
     assert [p[0] for p in det["series"][exp.main_key]] == list(range(exp.completed_epochs))
     assert all({"index", "finished", "finish_time", "duration", "scores"} <= set(t) for t in det["timeline"])
     assert det["facts"]["runner_kind"] == "trainer" and det["facts"]["early_stopping_patience"] is not None

@@ -115,6 +115,15 @@ def deep_size(value: Any, limit: int) -> int:
     return total
 
 
+def comparison_too_big(items: Any) -> bool:
+    """True when ordering ``items`` (``min``, ``max``, ``sorted``) may compare containers element
+    by element past the walk limit: ``max([[0] * 99999] * 99999)`` is two small lists but ten
+    billion element comparisons. Scalars compare in one step each."""
+    if isinstance(items, list | tuple | set | frozenset) and all(isinstance(v, PLAIN) for v in items):
+        return False
+    return deep_size(items, WALK_LIMIT) > WALK_LIMIT
+
+
 def copy_size(value: Any, limit: int) -> int:
     """Elements ``copy.deepcopy`` visits: the lengths of the distinct containers reachable
     (a shared one is copied once, its memo hit counted as one); stops once over ``limit``."""

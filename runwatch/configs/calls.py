@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from runwatch.configs.bounds import FORMAT_NESTED, WIDE_FORMAT, format_bound, str_method_bound
-from runwatch.configs.budgets import MAX_SEQ, MAX_STR, SCAN, args_int_cost, deep_size, int_cost, is_plain, seq_len, size_of, weight
+from runwatch.configs.budgets import MAX_SEQ, MAX_STR, SCAN, args_int_cost, comparison_too_big, deep_size, int_cost, is_plain, seq_len, size_of, weight
 from runwatch.configs.builtin_names import STR_METHODS, BoundMethod, Builtin
 from runwatch.configs.core import EvaluatorCore
 from runwatch.configs.signals import MISSING, Stop
@@ -113,6 +113,8 @@ class Calls(EvaluatorCore):
             if name == "sorted":
                 if set(kwargs) - {"reverse"} or not is_plain(seq):
                     return self._unknown(node, "sorted() with a key function or symbolic values")
+                if comparison_too_big(seq):
+                    return self._unknown(node, "sorted() of containers too large to compare")
                 return self._try(node, lambda: sorted(seq, reverse=bool(kwargs.get("reverse", False))))
             conv: dict[str, Callable[[list[Any]], Any]] = {
                 "list": list,
@@ -153,6 +155,8 @@ class Calls(EvaluatorCore):
             "all": all,
         }
         fn = simple[name]
+        if name in ("min", "max") and comparison_too_big(args[0] if len(args) == 1 else args):
+            return self._unknown(node, f"{name}() of containers too large to compare")
         if name in ("int", "str") and args and isinstance(args[0], str) and len(args[0]) > 4300:
             return self._unknown(node, f"{name}() of a very long string")
         if name in ("int", "str", "float", "round") and args:

@@ -14,6 +14,7 @@ from stat import S_ISDIR as _S_ISDIR
 from dataclasses import dataclass, field
 from typing import Any
 
+from runwatch.configs import scan_stats
 from runwatch.configs.evaluator import ModuleEvaluator, TooComplex
 from runwatch.configs.source_prep import (
     MAX_SOURCE_BYTES,
@@ -47,6 +48,7 @@ class StatCache:
         except OSError:
             sig = None
         self._sigs[path] = sig
+        scan_stats.note(path, sig)
         return sig
 
     def is_file(self, path: str) -> bool:

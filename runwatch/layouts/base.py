@@ -196,6 +196,14 @@ class Layout:
         names its run (such a run's process is found from what it writes). Default: None."""
         return None
 
+    def process_folder_run(self, project: Project, folder: str, names: frozenset[str]) -> str | None:
+        """The run (its key) a process of this machine works for when it works in ``folder`` (its cwd) or
+        has a file open there (``names``: the folder's entries); asked for a process no command line
+        matched, from the folder of each such path upwards to the root, the deepest run first
+        (``processes.matching.CommandMatcher.match_paths``). Default: None (this layout's processes are
+        found by their command line only)."""
+        return None
+
     # ------------------------------------------------------------------ comparing runs (docs/compare.md)
 
     def hyperparameters(self, project: Project, run: str) -> dict[str, Any]:

@@ -146,6 +146,11 @@ class RunFolderLayout(Layout):
     def is_run_dir(self, path: str, names: frozenset[str]) -> bool:
         return self.marks_run(path, names)
 
+    def process_folder_run(self, project: Project, folder: str, names: frozenset[str]) -> str | None:
+        """A process working in its run folder, or holding one of its files open (Keras's CSVLogger file,
+        MMEngine's text log, a TensorBoard event file), is that run's."""
+        return folder if self.marks_run(folder, names) else None
+
     def tracker(self, project: Project, run: str, facts: ConfigFacts, store: ProgressStore | None = None, work_dir: str | None = None) -> BaseProgressTracker:
         return self.tracker_class(run, facts, settings=project.settings, store=store)
 
@@ -167,6 +172,13 @@ class RunFolderDetails(RunDetails):
     # The run's files end where a normal end leaves them (layouts/lightning_end.py, hf_end.py):
     # once its process is gone, or it is silent past its limit, it finished rather than failed.
     clean_end: bool = False
+    # Its files cannot tell a finished run from a killed one (a Keras run without BackupAndRestore): with no
+    # live process it reads unknown (run_status/rules.py), never finished or failed by a guess.
+    end_unknown: bool = False
+    # What the tracker read from a costly file, with that file's (name, mtime_ns, size) first: kept with the
+    # run's stored progress so that a new process reads the file again only once it changed (MMEngine: the
+    # total from a checkpoint's message hub).
+    kept: tuple[Any, ...] | None = None
     # The wall times of its records (event files): its finest rhythm where it has no text log.
     beats: list[float] | None = None
     # Its pulse where neither a text log nor record times give one (readers.log_pulse.Pulse; a
@@ -206,6 +218,14 @@ class RunFolderTracker(BaseProgressTracker):
     def observe(self, reader: RecordingReader, names: tuple[str, ...]) -> tuple[Observation, RunFolderDetails]:
         """What the run's files say (``names``: the run folder's entries, already listed); every read through ``reader``."""
         raise NotImplementedError
+
+    def with_lab_logs(self, reader: RecordingReader, names: tuple[str, ...], logs: list[tuple[str, float]]) -> str | None:
+        """Add the lab's text logs of the run folder (``trainer_log_pattern``) to ``logs`` ((name, mtime) of the
+        run's own records) and sort them newest first; the last exception of the newest lab log, or None."""
+        text_logs, error = reader.text_logs(self.work_dir, names, self.settings.trainer_log_pattern)
+        logs += text_logs
+        logs.sort(key=lambda x: x[1], reverse=True)
+        return error
 
     def calculate_progress(self) -> ProgressInfo:
         reader = RecordingReader()

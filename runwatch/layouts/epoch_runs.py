@@ -33,6 +33,23 @@ def yaml_at(path: str) -> tuple[Any, str | None]:
     return _YAML.get(path, read_yaml_tolerant) or (None, None)
 
 
+ARGS_YAML = "args.yaml"
+
+
+def args_yaml(run: str) -> tuple[dict[str, Any], str | None]:
+    """A run folder's ``args.yaml`` (the arguments YOLO and timm's train.py dump) as a mapping, and its problem."""
+    path = os.path.join(run, ARGS_YAML)
+    value, problem = yaml_at(path)
+    if problem is None and not isinstance(value, dict):
+        problem = f"{path}: not a mapping of arguments"
+    return (value if isinstance(value, dict) else {}), problem
+
+
+def args_hyperparameters(run: str) -> dict[str, Any]:
+    """The arguments of ``args.yaml``, flat: a run's hyperparameters (YOLO, timm)."""
+    return flat_params(args_yaml(run)[0])
+
+
 def num(v: Any) -> float | None:
     """A finite number (bools and text are not), else None."""
     return float(v) if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) else None
@@ -63,6 +80,17 @@ def direction_by_name(metric: str) -> int | None:
     if any(t in m for t in ("acc", "auc", "precision", "recall", "f1", "map", "iou", "top", "dice", "fitness")):
         return 1
     return None
+
+
+def rows_by_epoch(rows: list[dict[str, Any]]) -> dict[int, dict[str, Any]]:
+    """``{epoch: its numbers}`` of CSV rows whose ``epoch`` counts from 0 (timm's summary.csv, Keras's CSVLogger):
+    a resumed run appends rows again from its start epoch, so the last row of an epoch wins."""
+    out: dict[int, dict[str, Any]] = {}
+    for r in rows:
+        e = r.get("epoch")
+        if isinstance(e, int) and not isinstance(e, bool) and e >= 0:
+            out[e] = {k: v for k, v in r.items() if k != "epoch" and num(v) is not None}
+    return out
 
 
 def flat_params(value: Any, prefix: str = "", out: dict[str, Any] | None = None) -> dict[str, Any]:

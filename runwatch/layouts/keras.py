@@ -7,7 +7,10 @@ docs/layouts.md): the CSV rows (``epoch`` from 0, then every logged value), the 
 name made from a template such as ``model-{epoch:02d}-{val_loss:.3f}.keras`` names the monitored metric
 by its value), and ``training_metadata.json`` (``{"epoch", "batch"}``), which BackupAndRestore deletes
 when ``fit`` ends: present with no live process, the run was interrupted. Keras writes its total number
-of epochs nowhere: it is shown as unknown, never guessed.
+of epochs nowhere: it is shown as unknown, never guessed. Nothing else it writes marks the end of ``fit``
+(CSVLogger only closes its file; EarlyStopping and ModelCheckpoint write nothing at the end), so a run
+without a backup folder whose process is gone, or was never seen, reads ``unknown`` (``end_unknown``).
+Its process is the one holding its CSVLogger file open (``fit`` keeps it open), or working in its folder.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from typing import Any
 
 from runwatch.configs.facts import ClassRef, ConfigFacts, StageFacts
 from runwatch.layouts.common import RunFolderDetails, RunFolderLayout, RunFolderTracker, StatMemo, listing, stat_or_none
-from runwatch.layouts.epoch_runs import direction_by_name, facts_key, flat_params, num
+from runwatch.layouts.epoch_runs import rows_by_epoch, direction_by_name, facts_key, flat_params, num
 from runwatch.progress_tracking.observation import Observation
 from runwatch.progress_tracking.progress_info import ProgressInfo, register_runner_type
 from runwatch.progress_tracking.recording_reader import RecordingReader
@@ -230,14 +233,8 @@ class KerasProgressTracker(RunFolderTracker):
                     warnings.append(problem)
                 if (mt := reader.mtime(mp)) is not None:
                     logs.append((f"{sub}/{METADATA}", mt))
-        text_logs, error = reader.text_logs(wd, names, self.settings.trainer_log_pattern)
-        logs += text_logs
-        logs.sort(key=lambda x: x[1], reverse=True)
-        by_epoch: dict[int, dict[str, Any]] = {}
-        for r in rows:
-            e = r.get("epoch")
-            if isinstance(e, int) and not isinstance(e, bool) and e >= 0:
-                by_epoch[e] = {k: v for k, v in r.items() if k != "epoch" and num(v) is not None}
+        error = self.with_lab_logs(reader, names, logs)
+        by_epoch = rows_by_epoch(rows)
         done = max(by_epoch) + 1 if by_epoch else 0
         # fit() returned: BackupAndRestore deleted the folder this tracker saw it write.
         ended = backup is None and self._backup_seen is not None and not os.path.exists(self._backup_seen)
@@ -256,7 +253,10 @@ class KerasProgressTracker(RunFolderTracker):
             warnings=warnings,
             error_message=error,
         )
-        return obs, RunFolderDetails(logs=logs)
+        # Without a backup folder nothing a Keras run writes marks the end of fit(): no total, no end record
+        # (CSVLogger only closes its file, EarlyStopping and ModelCheckpoint write nothing at the end). With no
+        # live process such a run reads unknown, never finished or failed by a guess (run_status/rules.py).
+        return obs, RunFolderDetails(logs=logs, end_unknown=not ended and backup is None)
 
 
 class KerasLayout(RunFolderLayout):

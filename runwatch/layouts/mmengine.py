@@ -8,6 +8,11 @@ hyperparameters), the newest ``<timestamp>/vis_data/scalars.json`` (one JSON lin
 ``<timestamp>/<timestamp>.log`` for ``EarlyStoppingHook``'s stop line. A Runner built from Python
 arguments dumps an empty config: its total is then read from the newest checkpoint's message hub
 (``runtime_info.max_epochs`` / ``max_iters``, decoded as data without torch), and unknown before one.
+That is MMEngine's own record, not a guess: ``RuntimeInfoHook.before_train`` writes the loop's
+``max_epochs`` / ``max_iters`` into the message hub, and every checkpoint saves the hub (an
+``IterBasedTrainLoop``'s ``max_epochs`` is its placeholder 1: such a run counts in iterations). The
+checkpoint is decoded once per checkpoint file (its ``data.pkl`` only, bounded: readers/torchpickle.py),
+and the totals are kept with the run's stored progress, so a new process does not decode it again.
 Its process: ``train.py CONFIG`` (``work_dirs/<config name>``) or ``--work-dir W`` on the command line.
 """
 
@@ -215,18 +220,17 @@ class MMEngineProgressTracker(EpochPacedTracker):
             if (mt := reader.mtime(log)) is not None:
                 logs.append((os.path.relpath(log, wd), mt))
                 log_text = read_tail(log, LOG_TAIL_BYTES)
-        text_logs, error = reader.text_logs(wd, names, self.settings.trainer_log_pattern)
-        logs += text_logs
-        logs.sort(key=lambda x: x[1], reverse=True)
+        error = self.with_lab_logs(reader, names, logs)
 
         me, mi, by_iter = totals(cfg)
         ck_epochs = [int(m.group(2)) for n in names if (m := _CKPT.match(n)) and m.group(1) == "epoch"]
         ck_iters = [int(m.group(2)) for n in names if (m := _CKPT.match(n)) and m.group(1) == "iter"]
+        kept = None
         if me is None and mi is None:
             newest = max(((e, f"epoch_{e}.pth") for e in ck_epochs), default=None) or max(((i, f"iter_{i}.pth") for i in ck_iters), default=None)
             if newest is not None:
-                info = reader.remembered(os.path.join(wd, newest[1]), _CKPTS, _runtime_info) or {}
-                me, mi = info.get("max_epochs"), info.get("max_iters")
+                kept = self._hub_totals(reader, newest[1])
+                me, mi = kept[3:5] if kept is not None else (None, None)
                 by_iter = by_iter or not ck_epochs
             if me is None and mi is None:
                 why = (
@@ -278,7 +282,25 @@ class MMEngineProgressTracker(EpochPacedTracker):
             warnings=warnings,
             error_message=error,
         )
-        return obs, RunFolderDetails(logs=logs)
+        return obs, RunFolderDetails(logs=logs, kept=kept)
+
+    def _hub_totals(self, reader: RecordingReader, name: str) -> tuple[Any, ...] | None:
+        """(name, mtime_ns, size, max_epochs, max_iters) of checkpoint ``name``'s message hub: decoded once per
+        checkpoint file, then kept with the run's stored progress (a new process does not decode it again)."""
+        path = os.path.join(self.work_dir, name)
+        st = reader.stat(path)
+        if st is None:
+            return None
+        stamp = (name, st.st_mtime_ns, st.st_size)
+        entry = self.store.get(self.work_dir) if self.store is not None else None
+        for earlier in (self.details, entry.details if entry is not None else None):
+            kept = getattr(earlier, "kept", None)
+            if isinstance(kept, tuple) and len(kept) == 5 and kept[:3] == stamp:
+                return kept
+        info = _CKPTS.get(path, _runtime_info) or {}
+        if info.get("max_epochs") is None and info.get("max_iters") is None:
+            return None  # unreadable (still being written?): read again next time
+        return (*stamp, info["max_epochs"], info["max_iters"])
 
 
 def mmengine_folder(argv: list[str]) -> str | None:

@@ -19,14 +19,25 @@ from typing import Any
 from runwatch.configs.facts import ClassRef, ConfigFacts, StageFacts
 from runwatch.layouts.base import ProcessMatcher
 from runwatch.layouts.common import RunFolderDetails, RunFolderLayout, stat_or_none
-from runwatch.layouts.epoch_runs import CsvRowsTracker, FolderMatcher, count, csv_step_series, epoch_eta, flag_value, flat_params, num, yaml_at
+from runwatch.layouts.epoch_runs import (
+    ARGS_YAML,
+    args_hyperparameters,
+    args_yaml,
+    rows_by_epoch,
+    CsvRowsTracker,
+    csv_step_series,
+    FolderMatcher,
+    count,
+    epoch_eta,
+    flag_value,
+)
 from runwatch.progress_tracking.observation import Observation
 from runwatch.progress_tracking.progress_info import ProgressInfo, register_runner_type
 from runwatch.progress_tracking.recording_reader import RecordingReader
 from runwatch.project import Project
 
 RUNNER_TYPE = register_runner_type("timm")
-ARGS = "args.yaml"
+ARGS = ARGS_YAML
 SUMMARY = "summary.csv"
 _NUMBERED = re.compile(r"^checkpoint-(\d+)\.pth\.tar$")
 _CHECKPOINT = re.compile(r"^(?:checkpoint-\d+|last|model_best)\.pth\.tar$")
@@ -34,13 +45,6 @@ _CHECKPOINT = re.compile(r"^(?:checkpoint-\d+|last|model_best)\.pth\.tar$")
 
 def is_run_dir(path: str, names: frozenset[str]) -> bool:
     return ARGS in names and (SUMMARY in names or any(_CHECKPOINT.match(n) for n in names))
-
-
-def _args(run: str) -> tuple[dict[str, Any], str | None]:
-    value, problem = yaml_at(os.path.join(run, ARGS))
-    if problem is None and not isinstance(value, dict):
-        problem = f"{os.path.join(run, ARGS)}: not a mapping of arguments"
-    return (value if isinstance(value, dict) else {}), problem
 
 
 def eval_metric(args: dict[str, Any]) -> tuple[str, int]:
@@ -59,7 +63,7 @@ def total_epochs(args: dict[str, Any]) -> int | None:
 
 
 def _read_facts(run: str) -> tuple[ConfigFacts, list[str]]:
-    args, problem = _args(run)
+    args, problem = args_yaml(run)
     key, direction = eval_metric(args)
     total = total_epochs(args)
     warnings = [problem] if problem else []
@@ -67,10 +71,6 @@ def _read_facts(run: str) -> tuple[ConfigFacts, list[str]]:
         warnings.append(f"{run}: total epochs unknown (no epochs in {ARGS})")
     stage = StageFacts(runner=ClassRef("timm", "train"), epochs=total, directions={key: direction}, directions_source="source")
     return ConfigFacts(path=run, stages=[stage], warnings=warnings), [os.path.join(run, ARGS)]
-
-
-def hyperparameters(run: str) -> dict[str, Any]:
-    return flat_params(_args(run)[0])
 
 
 def complete_from(progress: ProgressInfo) -> bool:
@@ -97,15 +97,8 @@ class TimmProgressTracker(CsvRowsTracker):
         if "last.pth.tar" in names and (st := stat_or_none(os.path.join(wd, "last.pth.tar"))) is not None:
             logs.append(("last.pth.tar", st.st_mtime))
         ends = sorted((int(m.group(1)), st.st_mtime) for n in names if (m := _NUMBERED.match(n)) and (st := stat_or_none(os.path.join(wd, n))) is not None)
-        text_logs, error = reader.text_logs(wd, names, self.settings.trainer_log_pattern)
-        logs += text_logs
-        logs.sort(key=lambda x: x[1], reverse=True)
-        # One row per epoch (a resumed run appends rows again from its start epoch: the last row of an epoch wins).
-        by_epoch: dict[int, dict[str, Any]] = {}
-        for r in rows:
-            e = r.get("epoch")
-            if isinstance(e, int) and not isinstance(e, bool) and e >= 0:
-                by_epoch[e] = {k: v for k, v in r.items() if k != "epoch" and num(v) is not None}
+        error = self.with_lab_logs(reader, names, logs)
+        by_epoch = rows_by_epoch(rows)
         done = max(by_epoch) + 1 if by_epoch else 0
         series = [by_epoch.get(i) for i in range(done)]
         directions = self.config.directions if self.config is not None else None
@@ -147,7 +140,7 @@ class TimmLayout(RunFolderLayout):
         return FolderMatcher(project, timm_folder, ("--experiment",))
 
     def hyperparameters(self, project: Project, run: str) -> dict[str, Any]:
-        return hyperparameters(run)
+        return args_hyperparameters(run)
 
     def step_series(self, project: Project, run: str) -> dict[str, list[tuple[float, float]]]:
         """summary.csv's columns by epoch (one row per epoch: the finest timm writes to disk)."""

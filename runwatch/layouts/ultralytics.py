@@ -18,7 +18,18 @@ from typing import Any
 from runwatch.configs.facts import ClassRef, ConfigFacts, StageFacts
 from runwatch.layouts.base import ProcessMatcher
 from runwatch.layouts.common import RunFolderDetails, RunFolderLayout, StatMemo
-from runwatch.layouts.epoch_runs import CsvRowsTracker, FolderMatcher, best_index, count, csv_step_series, epoch_eta, flat_params, num, yaml_at
+from runwatch.layouts.epoch_runs import (
+    ARGS_YAML,
+    args_hyperparameters,
+    args_yaml,
+    CsvRowsTracker,
+    csv_step_series,
+    FolderMatcher,
+    best_index,
+    count,
+    epoch_eta,
+    num,
+)
 from runwatch.progress_tracking.observation import Observation
 from runwatch.progress_tracking.progress_info import ProgressInfo, register_runner_type
 from runwatch.progress_tracking.recording_reader import RecordingReader
@@ -27,7 +38,7 @@ from runwatch.readers.torchpickle import plain, read_torch_file
 from runwatch.state import STATE
 
 RUNNER_TYPE = register_runner_type("ultralytics")
-ARGS = "args.yaml"
+ARGS = ARGS_YAML
 RESULTS = "results.csv"
 FITNESS = "fitness"
 _HEADS = ("(B)", "(M)", "(P)")  # box, mask, pose
@@ -63,15 +74,8 @@ def _last_pt(path: str) -> dict[str, Any]:
 _CKPT: StatMemo = STATE.table("layouts.ultralytics.last_pt", lambda: StatMemo(limit=4096))
 
 
-def _args(run: str) -> tuple[dict[str, Any], str | None]:
-    value, problem = yaml_at(os.path.join(run, ARGS))
-    if problem is None and not isinstance(value, dict):
-        problem = f"{os.path.join(run, ARGS)}: not a mapping of arguments"
-    return (value if isinstance(value, dict) else {}), problem
-
-
 def _read_facts(run: str) -> tuple[ConfigFacts, list[str]]:
-    args, problem = _args(run)
+    args, problem = args_yaml(run)
     patience = count(args.get("patience"))
     timed = bool(args.get("time"))
     epochs = None if timed else count(args.get("epochs"))
@@ -89,10 +93,6 @@ def _read_facts(run: str) -> tuple[ConfigFacts, list[str]]:
         early_stopping_patience=patience,
     )
     return ConfigFacts(path=run, stages=[stage], warnings=warnings), [os.path.join(run, ARGS)]
-
-
-def hyperparameters(run: str) -> dict[str, Any]:
-    return flat_params(_args(run)[0])
 
 
 def complete_from(progress: ProgressInfo) -> bool:
@@ -124,9 +124,7 @@ class UltralyticsProgressTracker(CsvRowsTracker):
         results_mtime = reader.mtime(self._csv.path)
         if results_mtime is not None:
             logs.append((RESULTS, results_mtime))
-        text_logs, error = reader.text_logs(wd, names, self.settings.trainer_log_pattern)
-        logs += text_logs
-        logs.sort(key=lambda x: x[1], reverse=True)
+        error = self.with_lab_logs(reader, names, logs)
 
         series: list[dict[str, Any] | None] = []
         for r in rows:
@@ -180,7 +178,7 @@ class UltralyticsLayout(RunFolderLayout):
         return FolderMatcher(project, yolo_folder, ("name=",))
 
     def hyperparameters(self, project: Project, run: str) -> dict[str, Any]:
-        return hyperparameters(run)
+        return args_hyperparameters(run)
 
     def step_series(self, project: Project, run: str) -> dict[str, list[tuple[float, float]]]:
         """results.csv's columns by epoch: one row per epoch is the finest YOLO logs (``time``, cumulative seconds, left out)."""

@@ -10,9 +10,11 @@ code) and the payload, the very bytes the command would have printed.
 Never a stale answer: before each answer the agent brings the index up to date as a scan
 made at that moment would see the runs (``catch_up``):
 
+- the changes the serving process's file watcher has seen and not yet applied are applied;
 - the kernel's change events are read (one ``read``); every run whose fingerprint is not
-  armed and quiet (an event in its dirs, no kernel watch, never launched) is evaluated
-  again, each a few stats; an armed, quiet run cannot have changed;
+  armed and quiet (an event in its dirs, no kernel watch) is evaluated again, each a few
+  stats; an armed, quiet run cannot have changed; a run never launched is evaluated (a
+  stat) unless the watcher has a kernel watch on the folder its work dir would appear in;
 - every run whose decision falls due by the clock (its silence limit, ``outdated_days``)
   is evaluated again;
 - a local process that exited or stopped since the last snapshot brings a new snapshot
@@ -71,6 +73,7 @@ class StructureWatch:
         self.index = index
         self.watched = _Watched(index.project.configs_root)
         self.generation = 0
+        self.rechecked = 0  # runs the last catch-up evaluated again (the rest: kernel watches quiet, decision not due)
 
     def dirs(self) -> list[str]:
         project = self.index.project
@@ -111,6 +114,9 @@ class StructureWatch:
 
 def catch_up(index: LiveIndex, structure: StructureWatch) -> bool:
     """Bring the index up to date with the disk, the clock and local processes; False when it cannot be vouched for."""
+    watcher = index.watcher
+    if watcher is not None:
+        watcher.catch_up()  # the changes its kernel watches saw that it has not applied yet
     NOTIFIER.drain()
     if structure.changed():
         if not structure.arm():  # before the rescan: a change from now on raises an event
@@ -123,7 +129,10 @@ def catch_up(index: LiveIndex, structure: StructureWatch) -> bool:
     now = index.clock()
     with index._lock:
         known = {e.rel: e.config for e in index.entries.values()}
-    stale = set(unsettled(engine, known.values(), now, NOTIFIER.generation))
+    tree = getattr(watcher, "tree", None)
+    # A run never launched is looked at (a stat) unless the folder its work dir would appear in is watched.
+    stale = set(unsettled(engine, known.values(), now, NOTIFIER.generation, tree.covers if tree is not None else None))
+    structure.rechecked = len(stale)
     if stale:
         index.reevaluate({rel: key for rel, key in known.items() if key in stale})
     return True
@@ -268,6 +277,7 @@ class AgentSocket:
             seq=index.seq,
             last_event=index.updated_at,
             verified_at=verified,
+            rechecked=self.structure.rechecked,
             processes_at=getattr(index.snapshot, "taken_at", None),
             **extra,
         ), payload

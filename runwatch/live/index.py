@@ -156,6 +156,8 @@ class LiveIndex:
         # The project folder is gone: renamed, unmounted.
         # The runs last seen stay listed, flagged; the watcher rescans when it returns.
         self.root_missing = False
+        # The file watcher feeding this index (live/watcher.py sets it): the agent socket asks it to catch up.
+        self.watcher: Any = None
         self._summary: dict[str, Any] = self._compute_summary()
 
     # ------------------------------------------------------------------ reading

@@ -1,8 +1,11 @@
-"""Feeding the live index: file events from watchfiles plus a periodic light sweep.
+"""Feeding the live index: kernel file events (or polling) plus a periodic light sweep.
 
 inotify sees every write on a local disk within milliseconds but sees nothing that
 another machine writes to an NFS export, so network filesystems get watchfiles'
-polling mode instead (detected from /proc/mounts, or forced by option). Some
+polling mode instead (detected from /proc/mounts, or forced by option). On a local disk
+the watches are the process's own inotify instance, shared with the scan engine, placed
+on what can still change and kept within the kernel's watch budget at any size
+(``tree_watch.TreeWatch``); folders beyond the budget are polled. Some
 transitions have no file event at all (a log that goes quiet turns a running run
 into a stuck or failed one; a finished run ages into outdated; a process dies),
 which is what the sweep is for.
@@ -20,6 +23,7 @@ from typing import Any
 
 from runwatch.layouts import watch_roots
 from runwatch.live.index import LiveIndex
+from runwatch.live.tree_watch import TreeWatch
 from runwatch.progress_tracking.progress_store import is_own_name
 
 log = logging.getLogger("runwatch.live")
@@ -83,6 +87,15 @@ def _keep(change: Any, path: str) -> bool:
     return _DEFAULT(change, path) and not is_own_name(os.path.basename(path))
 
 
+_IGNORED_SUFFIXES = (".swp", ".swx", ".swo", "~", ".pyc", ".pyo")
+
+
+def keep_path(path: str) -> bool:
+    """The kernel watcher's filter: runwatch's own files and editors' temporary files do not count as changes."""
+    name = os.path.basename(path)
+    return not is_own_name(name) and not name.endswith(_IGNORED_SUFFIXES) and not name.startswith(".#")
+
+
 _DEFAULT: Any = None
 
 
@@ -121,10 +134,22 @@ class Watcher:
         self._wake = asyncio.Event()
         self.exit_check_interval = 0.5
         self._watched: tuple[str, ...] = ()
+        # The kernel watches (inotify mode): made when the loop starts.
+        self.tree: TreeWatch | None = None
+        self.rewalk_every = 300.0  # seconds between walks that re-place every watch (priorities, freed budget)
+        self._made_ns = time.time_ns()
+        index.watcher = self  # the agent socket's catch-up applies what this watcher has not yet
 
     @property
     def mode(self) -> str:
         return "polling" if self.polling else "inotify"
+
+    def health(self) -> dict[str, Any]:
+        """For ``/healthz``: the mode, and in inotify mode the watched and polled folders and the budget."""
+        out: dict[str, Any] = {"mode": self.mode}
+        if self.tree is not None:
+            out.update(self.tree.health())
+        return out
 
     def stop(self) -> None:
         self._stop.set()
@@ -132,7 +157,108 @@ class Watcher:
 
     async def run(self) -> None:
         """Watch and sweep until ``stop()``; errors in one batch are logged, never fatal."""
-        await asyncio.gather(self._watch_loop(), self._sweep_loop(), self._exit_loop(), self._root_loop())
+        watch = self._watch_loop() if self.polling else self._kernel_loop()
+        await asyncio.gather(watch, self._sweep_loop(), self._exit_loop(), self._root_loop())
+
+    def catch_up(self) -> None:
+        """Apply at once every change the kernel queued for this watcher (the agent socket calls this before answering)."""
+        tree = self.tree
+        if tree is None or self.index.root_missing:
+            return
+        raw, rewalk = tree.pending()  # what the loop collected and has not applied yet included
+        if rewalk:
+            self._restart.set()
+            self.index.sweep(full=True)  # events were lost: every run is looked at again
+            tree.applied(raw)
+            return
+        paths = [p for p in raw if keep_path(p)]
+        if paths:
+            self.index.apply_changes(paths)
+        tree.applied(raw)
+
+    async def _kernel_loop(self) -> None:
+        """Kernel events from the watches ``TreeWatch`` places, batched: quiet for ``step_ms`` or at most ``debounce_ms``."""
+        tree = self.tree = TreeWatch(self.index)
+        # Structure folders changed since then are reported after a walk: on the first walk, since the
+        # watcher was made (the first scan may have listed the runs before that); later, since the last walk.
+        since = self._made_ns - 2_000_000_000
+        loop = asyncio.get_running_loop()
+        step = self.step_ms / 1000
+        lost = False  # events were lost (an overflow, a moved folder): the next walk sweeps every run
+        try:
+            while not self._stop.is_set():
+                roots = self._existing_roots()
+                self._watched = roots
+                self._restart.clear()
+                if not roots:
+                    try:
+                        await asyncio.wait_for(self._restart.wait(), timeout=self.sweep_interval)
+                    except TimeoutError:
+                        pass
+                    continue
+                walk_start_ns = time.time_ns()
+                try:
+                    # The first walk on the index's worker: after the first scan, whose runs say where the runs
+                    # are. Later ones on their own thread: a walk of 50,000 runs must not hold up file events.
+                    if tree.walks == 0:
+                        changed = await self._call(tree.walk, roots, since)
+                    else:
+                        changed = await asyncio.to_thread(tree.walk, roots, since)
+                except Exception as e:
+                    log.warning("runwatch: placing the watches failed (%s); retrying", e)
+                    await self._report(e)
+                    changed = []
+                since = walk_start_ns - 2_000_000_000  # a folder changed while walking is reported again next time
+                if tree.full:
+                    log.warning(
+                        "runwatch: the kernel's watch budget (%d) is spent: %d folders watched, %d polled every %.0f s or more",
+                        tree.notifier.budget,
+                        len(tree.watched),
+                        len(tree.polled),
+                        tree.poll_interval,
+                    )
+                kept = [p for p in changed if keep_path(p)]
+                if kept:
+                    await self._apply(kept)
+                tree.applied(changed)
+                if lost and self.index.ready:
+                    await self._call(lambda: self.index.sweep(full=True))
+                lost = False
+                walked = loop.time()
+                while not self._stop.is_set() and not self._restart.is_set():
+                    await asyncio.sleep(step)
+                    if loop.time() - walked > max(self.rewalk_every, 50 * tree.walk_s):  # a walk takes at most 2 % of the time
+                        self._restart.set()
+                        break
+                    batch, rewalk = await asyncio.to_thread(tree.collect)
+                    if batch:
+                        # Let a burst settle: more of it within a step joins the batch, up to debounce_ms.
+                        t0 = loop.time()
+                        while loop.time() - t0 < self.debounce_ms / 1000:
+                            await asyncio.sleep(step)
+                            more, again = await asyncio.to_thread(tree.collect)
+                            rewalk = rewalk or again
+                            if not more:
+                                break
+                            batch = sorted(set(batch) | set(more))
+                    if rewalk:
+                        lost = True
+                        self._restart.set()
+                    paths = [p for p in batch if keep_path(p)]
+                    if paths:
+                        self.events_seen += len(paths)
+                        if not self.index.root_missing:
+                            await self._apply(paths)
+                    tree.applied(batch)
+        finally:
+            await asyncio.to_thread(tree.close)
+
+    async def _apply(self, paths: list[str]) -> None:
+        try:
+            await self._call(self.index.apply_changes, paths)
+        except Exception as e:  # a bad batch must not kill the watcher
+            log.exception("runwatch: applying %d changes failed", len(paths))
+            await self._report(e)
 
     async def _root_loop(self) -> None:
         """Notice the project disappearing (renamed, unmounted) within a second, and rescan it

@@ -7,18 +7,27 @@ machines where only the tool is installed; without either, GPU fields stay empty
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 import psutil
 
 from runwatch.process_info import ProcessInfo, ProcessSnapshot
 from runwatch.processes import nvidia_smi
-from runwatch.processes.matching import CommandMatcher, MatchCache
+from runwatch.processes.matching import CommandMatcher, MatchCache, may_train
+from runwatch.processes.open_paths import open_paths
 from runwatch.processes.nvidia_smi import GpuUsage
 
 log = logging.getLogger(__name__)
 
 _MiB = 1024 * 1024
+# A process matched by where it works (not by its command line) is looked at again after this long:
+# it may close its run's file (fit() returned) or move on to another run; an unmatched one, first after this
+# long too (Keras opens its CSV when fit() begins, after its imports).
+PATH_RECHECK_S = 2.0
+# An unmatched process is looked at after 2, 4, 8... seconds, at most this long apart: a training process
+# opens its run's files early in its life (a notebook kernel that starts fit() later is found within this).
+PATH_RECHECK_MAX_S = 30.0
 # psutil states of a process that is alive but not running: SIGSTOP / SIGTSTP, or a tracer.
 _STOPPED = (psutil.STATUS_STOPPED, psutil.STATUS_TRACING_STOP)
 
@@ -81,7 +90,8 @@ def gpu_usage(errors: dict[str, str], name: str) -> dict[int, GpuUsage]:
 
 
 class LocalSource:
-    """This machine's processes that run a config of the project."""
+    """This machine's processes that train a run of the project: matched by their command line, else by
+    where they work (their cwd, a file they hold open in a run folder; ``CommandMatcher.match_paths``)."""
 
     def __init__(self, name: str = "local", gpus: bool = True) -> None:
         self.name = name
@@ -92,6 +102,8 @@ class LocalSource:
 
     def collect(self, project: Any) -> ProcessSnapshot:
         matcher = CommandMatcher(project)
+        by_paths = matcher.reads_paths
+        now = time.monotonic()
         self.cache.for_project(project)
         snap = ProcessSnapshot()
         attrs = ["pid", "username", "create_time", "cmdline", "status"]
@@ -108,19 +120,31 @@ class LocalSource:
                 # A zombie has exited (only its exit status is left to collect) and has no
                 # command line left to match: the run's remembered process tells it exited.
                 continue
-            if not matcher.is_candidate(cmdline):
+            by_text = matcher.is_candidate(cmdline)
+            if not by_text and not (by_paths and may_train(cmdline)):
                 continue
             create_time = float(info.get("create_time") or 0.0)
             pid, cmd = int(info["pid"]), " ".join(cmdline)
             cached = self.cache.get(None, pid, create_time, cmd)
-            if cached is None:
+            # (match, cwd, when to look at where it works again or None: never, seconds until the look after)
+            if cached is None or (cached[2] is not None and now >= cached[2]):
                 try:
                     cwd: str | None = proc.cwd()
                 except (psutil.Error, OSError):
                     cwd = None
-                cached = (matcher.match(list(cmdline), cwd), cwd)
+                match = matcher.match(list(cmdline), cwd) if by_text and cached is None else None
+                again, wait = None, 0.0
+                if match is None and by_paths:
+                    # No command line names its run: where it works does (its cwd, a file it holds open).
+                    paths = open_paths(pid, project.root)
+                    match = matcher.match_paths(cwd, paths or [])
+                    if paths is not None:  # another user's process cannot be read: never again
+                        # A match is checked again soon (fit() may end); an unmatched process ever less often.
+                        wait = PATH_RECHECK_S if match is not None or cached is None else min(2 * cached[3], PATH_RECHECK_MAX_S)
+                        again = now + wait
+                cached = (match, cwd, again, wait)
                 self.cache.put(None, pid, create_time, cmd, cached)
-            match, cwd = cached
+            match, cwd = cached[0], cached[1]
             if match is None:
                 continue
             snap.processes.append(

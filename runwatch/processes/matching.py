@@ -2,18 +2,23 @@
 
 Each layout says how its runs show on a command line (``Layout.process_matcher``: Pylon's
 ``--config-filepath``, an HF Trainer's ``--output_dir``); a process counts for the first
-run a layout finds in it. Matching only ever names runs of this project.
+run a layout finds in it. A process of this machine that no command line matched is then
+matched by where it works (``match_paths``): its cwd or a file it holds open inside a run
+folder (``Layout.process_folder_run``: Keras's CSVLogger file, MMEngine's text log, a
+TensorBoard event file). Matching only ever names runs of this project.
 """
 
 from __future__ import annotations
 
+import os
 import posixpath
 import re
 import shlex
 from dataclasses import dataclass
 from typing import Any
 
-from runwatch.layouts import process_matchers
+from runwatch.layouts import active, process_matchers
+from runwatch.layouts.base import Layout
 from runwatch.layouts.pylon.processes import PatternError as PatternError
 from runwatch.process_info import ProcessInfo
 
@@ -44,6 +49,16 @@ def looks_like_python(argv0: str) -> bool:
     return re.fullmatch(r"python[0-9.]*[a-z]?", base) is not None
 
 
+# Launchers of training processes besides a python interpreter (their paths are read for a match).
+LAUNCHERS = frozenset(("yolo", "torchrun", "accelerate", "deepspeed", "lightning", "mim", "ipython", "jupyter-kernel"))
+
+
+def may_train(argv: list[str]) -> bool:
+    """Whether a process may be a training run (a python interpreter or a launcher): only these have their
+    cwd and open files read when no command line named their run."""
+    return bool(argv) and (looks_like_python(argv[0]) or posixpath.basename(argv[0]) in LAUNCHERS or any(t.endswith(".py") for t in argv[1:3]))
+
+
 class CommandMatcher:
     """Maps a command line (and the process's cwd when known) to a run of one project, through its layouts.
 
@@ -56,6 +71,62 @@ class CommandMatcher:
         self.project = project
         self.remote = remote
         self.matchers = process_matchers(project, remote)
+        self.root = os.path.normpath(project.root)
+        self.real_root = os.path.realpath(self.root)  # the kernel names a process's cwd and files with links resolved
+        # Layouts whose runs a process is found in by where it works (remote paths are another checkout's).
+        self.path_layouts = () if remote else tuple(lay for lay in active(project) if type(lay).process_folder_run is not Layout.process_folder_run)
+        self._folder_runs: dict[str, tuple[Any, str] | None] = {}
+
+    @property
+    def reads_paths(self) -> bool:
+        """Whether ``match_paths`` can match anything (a layout whose runs are found by where a process works)."""
+        return bool(self.path_layouts)
+
+    def _run_at(self, folder: str) -> tuple[Any, str] | None:
+        """(layout, key) of the deepest run at or above ``folder`` (not above the root), memoized for this matcher."""
+        chain: list[str] = []
+        d = folder
+        found: tuple[Any, str] | None = None
+        while d == self.root or d.startswith(self.root + os.sep):
+            if d in self._folder_runs:
+                found = self._folder_runs[d]
+                break
+            chain.append(d)
+            try:
+                names = frozenset(os.listdir(d))
+            except OSError:
+                names = frozenset()
+            hit = next(((lay, key) for lay in self.path_layouts if (key := lay.process_folder_run(self.project, d, names)) is not None), None)
+            if hit is not None:
+                found = hit
+                break
+            if d == self.root:
+                break
+            d = os.path.dirname(d)
+        for c in chain:
+            self._folder_runs[c] = found
+        return found
+
+    def _in_root(self, path: str) -> str:
+        """``path`` spelled under the root as the project names it (the kernel resolves links in the root)."""
+        p = os.path.normpath(path)
+        if self.real_root != self.root and (p == self.real_root or p.startswith(self.real_root + os.sep)):
+            return self.root + p[len(self.real_root) :]
+        return p
+
+    def match_paths(self, cwd: str | None, paths: list[str]) -> Match | None:
+        """The run a process works for by where it works: a file it holds open inside a run folder (``paths``:
+        absolute, the newest first; a process that trained runs one after another may still hold an earlier
+        run's log open), else its cwd inside one (the deepest run); None when neither is in a run."""
+        folders = list(dict.fromkeys(os.path.dirname(self._in_root(p)) for p in paths))  # in the order given
+        if cwd:
+            folders.append(self._in_root(cwd))
+        for f in folders:
+            hit = self._run_at(f)
+            if hit is not None:
+                layout, key = hit
+                return Match(layout.run_name(self.project, key), False)
+        return None
 
     def is_candidate(self, cmd: str | list[str]) -> bool:
         """A cheap test run on every process before the exact (and cwd-reading) match."""

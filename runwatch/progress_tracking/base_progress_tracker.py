@@ -14,6 +14,7 @@ costs, kernel watches) is ``change_detection.py``; a tracker holds one ``Fingerp
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from abc import ABC, abstractmethod
@@ -22,11 +23,12 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 from runwatch.configs.facts import ConfigFacts
-from runwatch.progress_tracking import compact
+from runwatch.progress_tracking import compact, quick_check
 from runwatch.progress_tracking.change_detection import RACY_WINDOW_S, Fingerprint, listdir_names, listing_names
 from runwatch.progress_tracking.compact import pack_stat
 from runwatch.progress_tracking.config_view import ConfigLike, as_config_facts
 from runwatch.progress_tracking.progress_info import ProgressInfo
+from runwatch.readers import log_end
 from runwatch.settings import Settings
 
 __all__ = [
@@ -204,6 +206,7 @@ class BaseProgressTracker(ABC):
             if cached is not None:
                 return cached
         self._seen = None
+        self._since = time.time()  # the computation's stats are taken after this (the quick key's settle rule)
         progress = self.calculate_progress()
         if self._write_in_background(progress):
             return progress
@@ -215,7 +218,55 @@ class BaseProgressTracker(ABC):
     def _finish_key(self, progress: ProgressInfo) -> None:
         self._cache_key = self._key_from_scan(time.time())
         if self.store is not None:
-            self.store.put(self.work_dir, self._cache_key, progress, self.details, self._hint)
+            since = self.__dict__.pop("_since", None)
+            quick = self._quick_key(self._cache_key, progress, since) if since is not None else None
+            self.store.put(self.work_dir, self._cache_key, progress, self.details, self._hint, quick=quick)
+
+    # ---- the quick key (quick_check.py): what a new process checks first
+
+    # When to try again to give the stored entry a quick key (math.inf: it has one, or there is no store).
+    _quick_retry_at = math.inf
+    # Whether runner detection found the evaluator's scores file and the first epoch dir (kept in the quick key).
+    entries_found: tuple[bool, bool] | None = None
+
+    def live_paths(self, progress: ProgressInfo) -> tuple[set[str], set[str]]:
+        """The watched dirs and files (relative to the work dir) that the run's writers can still change.
+
+        The default: all but those under a numbered dir older than the newest of its series
+        (``quick_check.default_live``); a tracker that knows its writers says less.
+        """
+        return quick_check.default_live(self._hint)
+
+    def _quick_key(self, key: Any, progress: ProgressInfo | None, since: float) -> Any:
+        """The quick key of ``key`` (true at ``since``), or None; when None, tried again at a later match."""
+        quick = None
+        if progress is not None and self.settings.quick_check:
+            try:
+                dirs, files = self.live_paths(progress)
+                quick = quick_check.build(self._hint, key, dirs, files, since, self.entries_found)
+            except Exception:  # a quick key is an optimisation: never a failed run
+                quick = None
+        if quick is None and self.store is not None:
+            self._quick_retry_at = since + quick_check.SETTLE_S / 2
+        elif "_quick_retry_at" in self.__dict__:
+            del self._quick_retry_at
+        return quick
+
+    def _give_quick(self, since: float, replace: bool = False) -> None:
+        """After a full match true at ``since``: give the stored entry a quick key, if it has none (``replace``: or one)."""
+        store = self.store
+        if store is None:
+            return
+        entry = store.get(self.work_dir)
+        if entry is None or entry.key != self._cache_key:
+            return
+        if getattr(entry, "quick", None) is not None and not replace:
+            if "_quick_retry_at" in self.__dict__:
+                del self._quick_retry_at
+            return
+        quick = self._quick_key(entry.key, entry.progress, since)
+        if quick is not None:
+            store.set_quick(self.work_dir, entry, quick)
 
     def _write_in_background(self, progress: ProgressInfo) -> bool:
         """Hand the progress.json write to the scan's writer thread, if there is one.
@@ -275,8 +326,12 @@ class BaseProgressTracker(ABC):
             return self._cache  # computed in this scan, its write still queued
         if self._cache is not None and self._cache_key is not None:
             key = self._cache_key
+            retry = self._quick_retry_at
+            since = time.time() if retry != math.inf else 0.0
             if self.cache_key_matches(key):
                 self._settle(key)
+                if since >= retry:
+                    self._give_quick(since)
                 return self._cache
             return None
         if self.store is not None and not self._hint:
@@ -284,11 +339,24 @@ class BaseProgressTracker(ABC):
             if entry is not None and entry.key is not None:
                 self._hint = entry.hint
                 self._own_pj = getattr(entry.details, "own_progress_json", None)
+                # A new process: the stats of what can still change first (quick_check.py), when allowed.
+                quick = getattr(entry, "quick", None)
+                kept_end = getattr(entry, "log_end", None)
+                if kept_end is not None:
+                    log_end.seed(*kept_end)
+                if quick is not None and self.settings.quick_check and quick_check.matches(quick, self.work_dir, self._key_extra):
+                    self._cache = entry.progress
+                    self._cache_key = entry.key
+                    self.details = entry.details
+                    return entry.progress
+                since = time.time()
                 if self.cache_key_matches(entry.key):
                     self._cache = entry.progress
                     self._cache_key = entry.key
                     self.details = entry.details
                     self._settle(entry.key)
+                    # No quick key, or one that failed where the full key holds (of another shape): a new one.
+                    self._give_quick(since, replace=quick is not None)
                     return entry.progress
         return None
 

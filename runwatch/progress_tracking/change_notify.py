@@ -30,8 +30,8 @@ What makes this exact, and where it is not used:
   one file elsewhere. ``kernel_watches = false`` in the settings turns it off;
 - a queue overflow or any error drops every armed fingerprint back to stats; at most
   a quarter of the user's inotify watches (``/proc/sys/fs/inotify/max_user_watches``) are
-  used, so other watchers (editors, ``runwatch serve``) keep theirs; a forked child
-  never reads its parent's queue;
+  used (``RUNWATCH_MAX_WATCHES`` sets another number), so other watchers (editors, other
+  tools) keep theirs; a forked child never reads its parent's queue;
 - the budget at any size: runs armed while a third of that budget is free watch every
   dir they read (each finished epoch included); beyond it a run watches only what can
   still change: its work dir (a new epoch, a log written, a file of its own) and its two
@@ -39,6 +39,11 @@ What makes this exact, and where it is not used:
   otherwise). Such a run's finished epochs are stat'ed again whenever anything in those
   dirs changes, but an in-place rewrite of an old epoch's file alone is then seen only
   with ``force_refresh=True`` (or ``kernel_watches = false``, which keeps every check on stats).
+
+The serving process's live watcher (``runwatch/live/tree_watch.py``) shares this one
+instance and its budget: its *path watches* (``watch_dir``) queue the paths their events
+name (``take_changes``), and while it listens, the work dir of every fingerprint an event
+touches is queued too. A dir watched both ways is one kernel watch.
 """
 
 from __future__ import annotations
@@ -63,6 +68,7 @@ IN_DELETE_SELF = 0x400
 IN_MOVE_SELF = 0x800
 IN_Q_OVERFLOW = 0x4000
 IN_IGNORED = 0x8000
+IN_ISDIR = 0x40000000
 IN_ONLYDIR = 0x1000000
 IN_MASK_ADD = 0x20000000
 _SELF = IN_DELETE_SELF | IN_MOVE_SELF
@@ -78,10 +84,17 @@ _MAX_EVENT = _EVENT.size + 256  # an event with the longest name (NAME_MAX + 1)
 
 # File systems whose every change, whoever makes it, raises an inotify event.
 LOCAL_TYPES = frozenset("ext2 ext3 ext4 xfs btrfs tmpfs ramfs zfs f2fs overlay jfs reiserfs bcachefs nilfs2 hfsplus vfat exfat".split())
+_MAX_PENDING = 200_000  # queued paths for the live watcher at most
 _MAX_WD = 1 << 24  # owner slots at most (4 bytes each)
 
 
 def _watch_budget() -> int:
+    forced = os.environ.get("RUNWATCH_MAX_WATCHES", "").strip()
+    if forced:
+        try:
+            return max(0, int(forced))
+        except ValueError:
+            pass
     try:
         with open("/proc/sys/fs/inotify/max_user_watches") as f:
             return int(f.read()) // 4
@@ -112,6 +125,17 @@ def _local_devices() -> dict[int, bool]:
     return out
 
 
+class _Queue:
+    """What one listener has not taken yet."""
+
+    __slots__ = ("pending", "new_dirs", "rewalk")
+
+    def __init__(self) -> None:
+        self.pending: set[str] = set()
+        self.new_dirs: set[str] = set()
+        self.rewalk = False
+
+
 class Notifier:
     """The process's inotify instance: which armed fingerprints a change may have touched.
 
@@ -133,14 +157,34 @@ class Notifier:
         self._fps: list[Any] = [None]  # slot 0: nobody
         self._devices: dict[int, bool] | None = None
         self._budget = 0
-        self._used = 0
+        self._wds: set[int] = set()  # every watch descriptor of this instance (the budget counts these)
+        # Path watches (the live watcher's): wd -> dir, dir -> wd; the changes queued for it
+        # (None: nobody listens), the dirs that appeared, and whether a watched dir moved or
+        # events were lost (the listener then walks its tree again).
+        self._dirs: dict[int, str] = {}
+        self._dir_wd: dict[str, int] = {}
+        self._queues: dict[int, _Queue] = {}  # one per listener (a live watcher), token -> its queue
+        self._next_token = 1
         self.generation = 1
         self._scan = threading.local()  # .depth: inside ``one_read_per_scan`` in this thread
         if hasattr(os, "register_at_fork"):
             os.register_at_fork(after_in_child=self._forget_in_child)
 
     def __len__(self) -> int:
-        return self._used
+        return len(self._wds)
+
+    @property
+    def _used(self) -> int:
+        return len(self._wds)
+
+    @property
+    def budget(self) -> int:
+        """The watches this process may use (0 until the instance is opened)."""
+        return self._budget
+
+    @property
+    def fd(self) -> int | None:
+        return self._fd
 
     def clear(self) -> None:
         """Close the instance (every watch goes with it); every armed fingerprint goes back to stats."""
@@ -162,7 +206,12 @@ class Notifier:
         self._parents = {}
         self._parent_wd = {}
         self._fps = [None]
-        self._used = 0
+        self._wds = set()
+        self._dirs = {}
+        self._dir_wd = {}
+        for q in self._queues.values():
+            q.new_dirs.clear()
+            q.rewalk = True  # every path watch is gone: walk again
         self.generation += 1
 
     def _forget_in_child(self) -> None:
@@ -215,9 +264,12 @@ class Notifier:
         with self._lock:
             if not self._open():
                 return False
-            if live is not None and self._used + len(dirs) > self._budget // 3:
+            dir_wd = self._dir_wd
+            fresh = sum(1 for d in dirs if d not in dir_wd) if dir_wd else len(dirs)  # a path watch's dir costs nothing more
+            if live is not None and self._used + fresh > self._budget // 3:
                 dirs = live
-            if self._used + len(dirs) > self._budget:
+                fresh = sum(1 for d in dirs if d not in dir_wd) if dir_wd else len(dirs)
+            if self._used + fresh > self._budget:
                 return False
             if not self._watch_parents(dirs[0]):
                 return False
@@ -237,7 +289,7 @@ class Notifier:
                 now = owner[wd]
                 if now == 0:
                     owner[wd] = slot
-                    self._used += 1
+                    self._wds.add(wd)
                 elif now != slot:
                     shared = self._shared.setdefault(wd, [now] if now > 0 else [])
                     if slot not in shared:
@@ -255,7 +307,7 @@ class Notifier:
                 if wd <= 0:
                     return False
                 self._parent_wd[parent] = wd
-                self._used += 1
+                self._wds.add(wd)
             entry = self._parents.get(wd)
             if entry is None or entry[0] != parent:
                 entry = self._parents[wd] = (parent, set())
@@ -266,9 +318,88 @@ class Notifier:
     def _dirty_under(self, path: str) -> None:
         """Every armed fingerprint whose work dir is ``path`` or below it."""
         prefix = path.rstrip("/") + "/"
+        for q in self._queues.values():
+            q.pending.add(path)
         for fp in self._fps:
             if fp is not None and (fp.work_dir == path or fp.work_dir.startswith(prefix)):
                 fp.notify_dirty = True
+
+    # ---- path watches (the live watcher's)
+
+    def listen(self) -> int | None:
+        """Queue the paths of events from now on for a new listener; its token for ``take_changes``, or None
+        when there are no kernel watches here. Each listener gets every path (it keeps those under its roots)."""
+        with self._lock:
+            if not self._open():
+                return None
+            token = self._next_token
+            self._next_token += 1
+            self._queues[token] = _Queue()
+            return token
+
+    def unlisten(self, token: int | None = None) -> None:
+        """Drop a listener's queue (``None``: every listener's); with none left, every path watch goes too (the fingerprints' stay)."""
+        with self._lock:
+            if token is None:
+                self._queues.clear()
+            else:
+                self._queues.pop(token, None)
+            if self._queues:
+                return
+            paths = list(self._dir_wd)
+        for path in paths:
+            self.unwatch_dir(path)
+
+    def watch_dir(self, path: str) -> bool:
+        """A path watch on ``path`` (absolute); False when the budget or the kernel refuses."""
+        with self._lock:
+            if path in self._dir_wd:
+                return True
+            if not self._open() or self._used >= self._budget:
+                return False
+            wd = self._add(path, _MASK)
+            if wd <= 0:
+                return False
+            old = self._dirs.get(wd)
+            if old is not None and self._dir_wd.get(old) == wd:  # the dir moved (or a second path): the newest path names it
+                del self._dir_wd[old]
+            self._dirs[wd] = path
+            self._dir_wd[path] = wd
+            self._wds.add(wd)
+            return True
+
+    def unwatch_dir(self, path: str) -> None:
+        """Stop the path watch on ``path``; the kernel watch stays while a fingerprint or a parent needs it."""
+        with self._lock:
+            wd = self._dir_wd.pop(path, None)
+            if wd is None:
+                return
+            self._dirs.pop(wd, None)
+            if (0 < wd < len(self._owner) and self._owner[wd] != 0) or wd in self._parents or self._inotify is None:
+                return
+            try:
+                self._inotify.rm_watch(wd)
+            except OSError:
+                pass
+            self._wds.discard(wd)
+
+    def path_watches(self) -> int:
+        return len(self._dir_wd)
+
+    def has_path_watch(self, path: str) -> bool:
+        """Whether ``path`` has a path watch now (a watched dir that was deleted has none)."""
+        return path in self._dir_wd
+
+    def take_changes(self, token: int | None) -> tuple[set[str], set[str], bool]:
+        """(paths named by events, dirs that appeared, whether to walk again) since the listener's last call; the queue is read first."""
+        self.drain()
+        with self._lock:
+            q = self._queues.get(token) if token is not None else None
+            if q is None:
+                return set(), set(), False
+            out = (q.pending, q.new_dirs, q.rewalk)
+            q.pending, q.new_dirs, q.rewalk = set(), set(), False
+            return out
 
     # ---- events
 
@@ -318,13 +449,35 @@ class Notifier:
 
     def _mark(self, data: bytes) -> None:
         owner, fps, size = self._owner, self._fps, _EVENT.size
+        queues, dirs = list(self._queues.values()), self._dirs
         off = 0
         while off + size <= len(data):
             wd, mask, _cookie, length = _EVENT.unpack_from(data, off)
             off += size + length
             if mask & IN_Q_OVERFLOW:
                 self.generation += 1  # events were lost: every armed fingerprint goes back to stats
+                for q in queues:
+                    q.rewalk = True
                 continue
+            if queues:
+                d = dirs.get(wd)
+                if d is not None:
+                    path = os.path.join(d, os.fsdecode(data[off - length : off].rstrip(b"\0"))) if length else d
+                    new_dir = bool(length and mask & IN_ISDIR and mask & (IN_CREATE | IN_MOVED_TO))
+                    for q in queues:
+                        q.pending.add(path)
+                        if new_dir:
+                            q.new_dirs.add(path)
+                        if mask & IN_MOVE_SELF:
+                            q.rewalk = True  # the dir moved: the paths of the dirs below it changed
+                        if len(q.pending) > _MAX_PENDING:  # nobody took them for long: walk everything again instead
+                            q.pending.clear()
+                            q.new_dirs.clear()
+                            q.rewalk = True
+                    if mask & IN_IGNORED:  # the dir went: its watch with it
+                        dirs.pop(wd, None)
+                        if self._dir_wd.get(d) == wd:
+                            del self._dir_wd[d]
             parent = self._parents.get(wd)
             if parent is not None:
                 if mask & _SELF or (mask & IN_IGNORED and not length):
@@ -342,10 +495,13 @@ class Notifier:
                 fp = fps[s]
                 if fp is not None:
                     fp.notify_dirty = True
-            if mask & IN_IGNORED and slot:  # the watch is gone (its dir was deleted): its wd is never reused
-                owner[wd] = 0
-                self._shared.pop(wd, None)
-                self._used -= 1
+                    for q in queues:
+                        q.pending.add(fp.work_dir)
+            if mask & IN_IGNORED:  # the watch is gone (its dir was deleted): its wd is never reused
+                if slot:
+                    owner[wd] = 0
+                    self._shared.pop(wd, None)
+                self._wds.discard(wd)
 
 
 NOTIFIER: Notifier = STATE.table("progress_tracking.change_notify", Notifier)

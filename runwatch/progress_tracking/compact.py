@@ -20,6 +20,10 @@ from typing import Any
 
 _MASK64 = (1 << 64) - 1
 EPOCHS_BLOB = "_epochs_blob"
+# Beside the blob: (newest finish time, the last finished epochs' durations), what a status needs of
+# the series (the clock for "outdated", the rhythm), so that a new process need not decode it.
+EPOCHS_SUMMARY = "_epochs_summary"
+SUMMARY_DURATIONS = 8
 
 
 def pack_stat(mtime_ns: int, size: int) -> int | tuple[int, int]:
@@ -58,7 +62,23 @@ def details_state(state: dict[str, Any]) -> dict[str, Any]:
                 [(e.index, e.finished, e.finish_time, e.duration, e.scores, e.scores_stat) for e in epochs],
                 protocol=pickle.HIGHEST_PROTOCOL,
             )
+        if EPOCHS_SUMMARY not in out:
+            times = [e.finish_time for e in epochs if e.finish_time is not None]
+            durations = [e.duration for e in epochs if e.finished and e.duration is not None][-SUMMARY_DURATIONS:]
+            out[EPOCHS_SUMMARY] = state[EPOCHS_SUMMARY] = (max(times) if times else None, tuple(durations))
     return out
+
+
+def epochs_summary(details: Any) -> tuple[float | None, tuple[float, ...]] | None:
+    """(newest finish time, last finished durations) of a loaded RunDetails whose epochs are still a
+    blob; None when its epochs are decoded (or it has no summary): then read them."""
+    d = getattr(details, "__dict__", None)
+    if d is None or "epochs" in d:
+        return None
+    summary = d.get(EPOCHS_SUMMARY)
+    if type(summary) is not tuple or len(summary) != 2:
+        return None
+    return summary
 
 
 def decoded_epochs(state: dict[str, Any], make: Callable[..., Any]) -> list[Any] | None:

@@ -133,5 +133,16 @@ class EvaluatorProgressTracker(BaseProgressTracker):
     def _key_extra(self) -> Any:
         return config_file_key(self)
 
+    def live_paths(self, progress: ProgressInfo) -> tuple[set[str], set[str]]:
+        """What an evaluator can still change: the work dir's entries and its newest log; until it is
+        done also its scores file (written in place). A resumed evaluation starts a new log first."""
+        files = set()
+        newest = self.details.newest_log
+        if newest is not None:
+            files.add(newest)
+        if not self.complete_from(progress):
+            files.update(f for f in self._hint.get("files", ()) if "/" not in f and f in self.get_expected_files())
+        return {""}, files
+
     def is_complete(self) -> bool:
         return self.complete_from(self.get_progress())

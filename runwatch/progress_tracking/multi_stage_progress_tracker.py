@@ -20,6 +20,7 @@ from runwatch.configs.facts import ConfigFacts
 from runwatch.progress_tracking.base_progress_tracker import EpochRecord
 from runwatch.progress_tracking.progress_info import ProgressInfo, StageProgress
 from runwatch.progress_tracking.stage_ends import stage_ends
+from runwatch.progress_tracking.base_progress_tracker import BaseProgressTracker
 from runwatch.progress_tracking.trainer_progress_tracker import TrainerProgressTracker
 from runwatch.readers.logs import log_facts
 
@@ -35,6 +36,10 @@ class MultiStageProgressTracker(TrainerProgressTracker):
 
     def get_runner_type(self) -> Literal["trainer", "evaluator", "multi_stage"]:
         return "multi_stage"
+
+    def live_paths(self, progress: ProgressInfo) -> tuple[set[str], set[str]]:
+        """Stages train in their own dirs: the generic rule (quick_check.default_live), not the trainer's."""
+        return BaseProgressTracker.live_paths(self, progress)
 
     def stage_epochs(self) -> list[int | None]:
         if self.config is None:

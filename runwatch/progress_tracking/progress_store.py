@@ -266,6 +266,10 @@ class StoreEntry:
     progress: ProgressInfo
     details: Any
     hint: dict[str, Any]
+    # The quick key (quick_check.py): the stats of what can still change, for a new process; None: none yet.
+    quick: Any = None
+    # (memo key, End) of the run's log's end (readers.log_end.seed): found only while the log is that version.
+    log_end: Any = None
 
 
 class _SafeUnpickler(pickle.Unpickler):
@@ -278,6 +282,8 @@ class _SafeUnpickler(pickle.Unpickler):
         ("runwatch.progress_tracking.base_progress_tracker", "EpochRecord"),
         ("runwatch.progress_tracking.base_progress_tracker", "RunDetails"),
         ("runwatch.layouts.common", "RunFolderDetails"),  # a framework run's details (its event file's writer)
+        ("runwatch.readers.log_end", "End"),  # a log's end, kept with its entry
+        ("runwatch.readers.log_pulse", "Pulse"),
     }
 
     def find_class(self, module: str, name: str) -> Any:
@@ -302,11 +308,16 @@ class ProgressStore:
 
     # 2: keys are mtimes seen by the scan (see BaseProgressTracker._key_from_scan); 3: epochs as a blob;
     # 4: scores_stat packed in one int, hint paths relative to the work dir, slotted ProgressInfo;
-    # 5: ProgressInfo gained early_stop_source, in_progress, sessions; finished epochs' scores watched.
-    VERSION = 5
+    # 5: ProgressInfo gained early_stop_source, in_progress, sessions; finished epochs' scores watched;
+    # 6: RunFolderDetails gained end_unknown (a Keras run stored before would keep reading failed);
+    # 7: entries carry a quick key and the log's end (quick_check.py).
+    VERSION = 7
     # Since 4 the file starts with this line, so a store of another version is skipped
     # before anything is unpickled (its classes may no longer unpickle: no false "corrupt").
     MAGIC = b"runwatch-progress-store v%d\n" % VERSION
+    # Earlier versions whose entries still read as they are (6: no quick key nor log end yet, which
+    # their class defaults supply): a store written by the previous release is not a cold start.
+    READABLE = {6: b"runwatch-progress-store v6\n"}
 
     def __init__(self, path: str | None) -> None:
         self.path = path
@@ -326,15 +337,19 @@ class ProgressStore:
         except OSError as e:
             self.problem = f"{self.path}: cache unreadable ({e.strerror or e}); starting cold"
             return
-        if not data.startswith(self.MAGIC):
+        version = self.VERSION if data.startswith(self.MAGIC) else next((v for v, m in self.READABLE.items() if data.startswith(m)), None)
+        if version is None:
             return  # another version's store (or an empty file): ignored, rewritten on the next save
+        magic = self.MAGIC if version == self.VERSION else self.READABLE[version]
         try:
-            obj = _SafeUnpickler(io.BytesIO(memoryview(data)[len(self.MAGIC) :])).load()
-            if not isinstance(obj, dict) or obj.get("version") != self.VERSION:
+            obj = _SafeUnpickler(io.BytesIO(memoryview(data)[len(magic) :])).load()
+            if not isinstance(obj, dict) or obj.get("version") != version:
                 return
             entries = obj.get("entries")
             if isinstance(entries, dict):
                 self._entries = entries
+                if version != self.VERSION:
+                    self._dirty = True  # written again in this version at the next save
         except Exception as e:  # any corruption means: no cache
             self.problem = f"{self.path}: cache corrupt ({type(e).__name__}); starting cold"
             self._entries = {}
@@ -342,7 +357,7 @@ class ProgressStore:
     def get(self, work_dir: str) -> StoreEntry | None:
         return self._entries.get(work_dir)
 
-    def put(self, work_dir: str, key: Any, progress: ProgressInfo, details: Any, hint: dict[str, Any], *, dirty: bool = True) -> None:
+    def put(self, work_dir: str, key: Any, progress: ProgressInfo, details: Any, hint: dict[str, Any], *, dirty: bool = True, quick: Any = None) -> None:
         """Record an entry; ``dirty=False`` for an update the file need not get (still valid there)."""
         if any(OUTSIDE_PROJECT in w for w in progress.warnings or ()):
             with self._lock:  # read with a link refused: not kept (the link_targets setting may allow it next time)
@@ -350,7 +365,7 @@ class ProgressStore:
                     self._dirty = True
             return
         with self._lock:
-            self._entries[work_dir] = StoreEntry(key, progress, details, dict(hint))
+            self._entries[work_dir] = StoreEntry(key, progress, details, dict(hint), quick)
             if dirty:
                 self._dirty = True
 
@@ -366,6 +381,21 @@ class ProgressStore:
         with self._lock:
             self._entries.update(entries)
             self._dirty = True
+
+    def set_quick(self, work_dir: str, entry: StoreEntry, quick: Any) -> None:
+        """Give ``entry`` (still this work dir's) its quick key; the file gets it at the next save."""
+        with self._lock:
+            if self._entries.get(work_dir) is entry and entry.quick != quick:
+                entry.quick = quick
+                self._dirty = True
+
+    def set_log_end(self, work_dir: str, memo: Any) -> None:
+        """Keep the run's log's end with its entry (see ``readers.log_end.seed``)."""
+        with self._lock:
+            entry = self._entries.get(work_dir)
+            if entry is not None and getattr(entry, "log_end", None) != memo:
+                entry.log_end = memo
+                self._dirty = True
 
     def discard(self, work_dir: str) -> None:
         with self._lock:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from runwatch.progress_tracking import quick_check
 from runwatch.progress_tracking.base_progress_tracker import BaseProgressTracker
 from runwatch.progress_tracking.config_view import ConfigLike, as_config_facts, kind_from_class_name
 from runwatch.progress_tracking.evaluator_progress_tracker import EvaluatorProgressTracker
@@ -44,20 +45,25 @@ def _has_entries(work_dir: str, entries: tuple[str, str]) -> tuple[bool, bool] |
     return out[0], out[1]
 
 
-def detect_runner_type(work_dir: str, config: ConfigLike = None, *, settings: Settings | None = None) -> RunnerType:
+def detect_runner_type(
+    work_dir: str, config: ConfigLike = None, *, settings: Settings | None = None, found: tuple[bool, bool] | None = None, probed: bool = False
+) -> RunnerType:
     """The runner type of a run, by the plan's strategies in order; ValueError when none applies.
 
     1. artifacts: the evaluator's scores file, or the first epoch dir;
     2. the config's runner class (kind from project sources or its name);
     3. an ``epochs`` key (only trainers have one).
     A trainer-like run whose config is a list of stages (or a MultiStage runner) is multi_stage.
+    ``found``: whether the scores file and the first epoch dir exist, when already known (``probed``:
+    looked for, not answerable by stats).
     """
     s = settings if settings is not None else Settings()
     facts = as_config_facts(config)
     config_kind = facts.runner_kind if facts is not None else None
     if config_kind is None and facts is not None and facts.runner is not None:
         config_kind = kind_from_class_name(facts.runner.name)
-    found = _has_entries(work_dir, (s.evaluation_scores_file, s.epoch_dir_name(0)))
+    if found is None and not probed:
+        found = _has_entries(work_dir, (s.evaluation_scores_file, s.epoch_dir_name(0)))
     names: list[str] | None = None
     if found is None:  # not answerable by stats: list the dir
         names = _listdir(work_dir)
@@ -88,6 +94,8 @@ def detect_runner_type(work_dir: str, config: ConfigLike = None, *, settings: Se
     )
 
 
+_FOUND = {(a, b): (a, b) for a in (False, True) for b in (False, True)}
+
 _TRACKERS: dict[str, type[BaseProgressTracker]] = {
     "trainer": TrainerProgressTracker,
     "evaluator": EvaluatorProgressTracker,
@@ -104,8 +112,15 @@ def create_progress_tracker(
 ) -> BaseProgressTracker:
     """The tracker for a run's detected type (raises ValueError like detect_runner_type)."""
     facts = as_config_facts(config)
-    kind = detect_runner_type(work_dir, facts, settings=settings)
+    s = settings if settings is not None else Settings()
+    # What the store says of the work dir's entries, while its mtime is the one they were seen at.
+    found = quick_check.stored_entries(store, work_dir) if store is not None and s.quick_check else None
+    if found is None:
+        found = _has_entries(work_dir, (s.evaluation_scores_file, s.epoch_dir_name(0)))
+    kind = detect_runner_type(work_dir, facts, settings=settings, found=found, probed=True)
     tracker = _TRACKERS[kind](work_dir, facts, settings=settings, store=store)
+    if found is not None:
+        tracker.entries_found = _FOUND[(bool(found[0]), bool(found[1]))]  # one of four shared tuples
     if facts is not None:
         declared = facts.runner_kind
         if declared is not None and declared != kind and not (declared == "multi_stage" and kind == "trainer"):

@@ -12,6 +12,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from runwatch.configs import scan_stats
+
 from runwatch.progress_tracking.progress_store import PROGRESS_JSON
 from runwatch.progress_tracking.progress_info import LEGACY_FIELDS
 from runwatch.readers.artifacts import FileStat
@@ -152,6 +154,11 @@ def config_file_key(tracker: Any) -> Any:
     path = getattr(getattr(tracker, "config", None), "path", None)
     if not path or not str(path).endswith(".py"):
         return None
+    sig = scan_stats.sig_of(path)  # stat'ed by this scan's facts batch a moment ago
+    if sig is None:
+        return "missing"
+    if sig is not scan_stats.UNKNOWN and sig[1] >= 0:
+        return sig[0]
     try:
         st = os.stat(path)
     except OSError:

@@ -194,6 +194,28 @@ class TrainerProgressTracker(BaseProgressTracker):
             return True
         return progress.total_epochs is not None and progress.completed_epochs >= progress.total_epochs
 
+    def live_paths(self, progress: ProgressInfo) -> tuple[set[str], set[str]]:
+        """What a Pylon trainer can still change: the work dir's entries and its newest log; while the
+        run is not complete also its unfinished epochs (their dirs and files) and its progress.json.
+        A finished epoch is never written again (a resumed run starts a new log first)."""
+        hint = self._hint
+        dirs = {""}
+        files: set[str] = set()
+        newest = self.details.newest_log
+        if newest is not None:
+            files.add(newest)
+        if not self.complete_from(progress):
+            s = self.settings
+            done = progress.completed_epochs
+            for rel in hint.get("dirs", ()):
+                if rel and "/" not in rel and (n := _epoch_number(s, rel)) is not None and n >= done:
+                    dirs.add(rel)
+            for rel in hint.get("files", ()):
+                parent = rel.rpartition("/")[0]
+                if (parent and parent in dirs) or rel == PROGRESS_JSON:
+                    files.add(rel)
+        return dirs, files
+
     # ---- computation
 
     def calculate_progress(self) -> ProgressInfo:

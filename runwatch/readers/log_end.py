@@ -17,6 +17,7 @@ from typing import Any
 
 from runwatch.readers.log_pulse import NO_PULSE, WIDE_BYTES, Pulse, pulse_of_text
 from runwatch.readers.logs import exception_in, read_tail, read_tail_checked
+from runwatch.readers import recent_stat
 from runwatch.state import STATE
 
 TAIL_BYTES = 64 * 1024
@@ -93,16 +94,23 @@ def end_of_text(text: str, end_patterns: Sequence[str] = DEFAULT_END_PATTERNS) -
     return NO_END
 
 
-def end_of_file(path: str, end_patterns: Sequence[str] = DEFAULT_END_PATTERNS) -> End:
-    """How the file at ``path`` ends; NO_END when it cannot be read."""
-    try:
-        st = os.stat(path)
-    except OSError:
-        return NO_END
+def end_of_file(path: str, end_patterns: Sequence[str] = DEFAULT_END_PATTERNS, memo_out: list[Any] | None = None) -> End:
+    """How the file at ``path`` ends; NO_END when it cannot be read.
+
+    ``memo_out``: gets (memo key, End) when the answer is memoized, for a store to keep (``seed``).
+    """
+    st = recent_stat.take(path)  # stat'ed a moment ago by the run's quick check
+    if st is None:
+        try:
+            st = os.stat(path)
+        except OSError:
+            return NO_END
     key = _memo_key(path, st, tuple(end_patterns))
     hit = _MEMO.pop(key, None)
     if hit is not None:
         _MEMO[key] = hit  # now the most recently used
+        if memo_out is not None:
+            memo_out.append((key, hit))
         return hit
     try:
         text = read_tail_checked(path, TAIL_BYTES)  # a line cut at the front is harmless: only the end matters
@@ -125,4 +133,16 @@ def end_of_file(path: str, end_patterns: Sequence[str] = DEFAULT_END_PATTERNS) -
         except (KeyError, RuntimeError, StopIteration):  # another thread got there first
             break
     _MEMO[key] = end
+    if memo_out is not None:
+        memo_out.append((key, end))
     return end
+
+
+def seed(key: Any, end: Any) -> None:
+    """Memoize an answer kept from another process (``memo_out``): the key names the file's device,
+    inode, mtime and size, so it is found only while the file is that very version."""
+    if type(key) is not tuple or type(end) is not End or key in _MEMO:
+        return
+    if len(_MEMO) >= _MEMO_MAX:
+        return
+    _MEMO[key] = end

@@ -418,8 +418,10 @@ def find_output(
 def tmux_session_of(config_rel: str, configs_dir: str) -> str | None:
     """The tmux session on this machine that was started to run this config (its pane's start command
     names it, as Pylon's launcher starts each job), or None: evidence that the run ran here."""
-    pattern = _config_pattern(configs_dir, config_rel)
+    name = f"{configs_dir}/{config_rel}.py"
     for session, text in _TMUX.panes():
-        if pattern.search(text.split("\n", 1)[0]):
+        first = text.split("\n", 1)[0]
+        # The plain substring first: the pattern is compiled only for a pane that may name the run.
+        if name in first and _config_pattern(configs_dir, config_rel).search(first):
             return session
     return None

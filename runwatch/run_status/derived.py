@@ -16,6 +16,7 @@ from typing import Any
 
 from runwatch.configs.facts import ConfigFacts
 from runwatch.progress_tracking.base_progress_tracker import BaseProgressTracker
+from runwatch.progress_tracking.compact import epochs_summary
 from runwatch.progress_tracking.progress_info import ProgressInfo
 from runwatch.readers.scores import headline
 from runwatch.sharing import split_dict
@@ -50,9 +51,14 @@ def _directions(facts: ConfigFacts | None, progress: ProgressInfo) -> dict[str, 
 
 def _artifact_last(details: Any, progress: ProgressInfo) -> float | None:
     """Newest artifact (epoch files or the evaluator's scores): the clock for 'outdated'."""
-    times: list[float] = [e.finish_time for e in details.epochs if e.finish_time is not None]
-    if times:
-        return max(times)
+    summary = epochs_summary(details)
+    if summary is not None:
+        if summary[0] is not None:
+            return summary[0]
+    else:
+        times: list[float] = [e.finish_time for e in details.epochs if e.finish_time is not None]
+        if times:
+            return max(times)
     if progress.runner_type == "evaluator":
         return progress.last_update_time if progress.completed_epochs else None
     return None

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from runwatch.configs.facts import ConfigFacts, compact_facts
+from runwatch.configs.scan_stats import once_per_scan as config_stats_once_per_scan
 from runwatch.errors import LayoutError
 from runwatch.layouts import map_paths, run_for, runs_by_name
 from runwatch.layouts.base import Layout, PathChanges
@@ -184,7 +185,7 @@ class ScanEngine:
             workers = self._start_workers(keys)
             # Kernel change notifications are read once, at the scan's start (change_notify):
             # the answers are as of then, and a change made during the scan is seen by the next.
-            with workers or contextlib.nullcontext(), NOTIFIER.one_read_per_scan(), events_once_per_scan():
+            with workers or contextlib.nullcontext(), NOTIFIER.one_read_per_scan(), events_once_per_scan(), config_stats_once_per_scan():
                 if processes is not KEEP:
                     self.take_snapshot(processes)
                 store = self.store

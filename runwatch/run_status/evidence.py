@@ -16,6 +16,7 @@ from typing import Any
 
 from cachetools import LRUCache
 
+from runwatch.progress_tracking.compact import epochs_summary
 from runwatch.project import Project
 from runwatch.process_info import ProcessInfo, ProcessSnapshot
 from runwatch.layouts.lightning_end import moved_on
@@ -40,14 +41,16 @@ class Verdict:
     # What was decided from (the scan engine's verdict memo reads it: run_status/verdict_memo.py).
     evidence: Evidence | None = None
     warnings: list[str] | None = None  # evidence that could not be read (an unreadable log)
+    log_end_memo: Any = None  # (memo key, End) of the log's end read, for the progress store to keep
 
 
 def rhythm(details: Any) -> float | None:
     """Median of the last RHYTHM_WINDOW finished epochs' durations, or None."""
     if details is None:
         return None
+    summary = epochs_summary(details)
     try:
-        durations = [e.duration for e in details.epochs if e.finished and e.duration is not None]
+        durations = list(summary[1]) if summary is not None else [e.duration for e in details.epochs if e.finished and e.duration is not None]
     except AttributeError:
         return None
     recent = durations[-RHYTHM_WINDOW:]
@@ -153,6 +156,10 @@ def _process_evidence(
     snap = mem.snapshot or ProcessSnapshot(errors=dict(process_errors or {}))
     local_lookup = "local" in snap.sources and "local" not in snap.errors
     if entry is not None and (proc is None or proc.state != "queued"):
+        other = mem.moved_to(entry, rel) if proc is None else None
+        if other is not None:  # one process, runs one after another: it works for a newer one now
+            where = entry.get("server") or "this machine"
+            return "gone", f"process {entry['pid']} on {where} works for {other} now: this run has ended"
         return remembered_evidence(entry, snap, local_lookup=local_lookup)
     if proc is None and writer is not None:  # a framework run: the process its event file names
         found = writer_evidence(writer, local_lookup)
@@ -220,8 +227,9 @@ def gather(
     tail: list[str] | None = None
     log_path = os.path.join(work_dir, newest_log) if newest_log is not None else None  # one string for both memos
     end_pulse: Pulse | None = None
+    memo: list[Any] = []
     if not complete and log_path is not None:
-        end = end_of_file(log_path, s.log_end_patterns)
+        end = end_of_file(log_path, s.log_end_patterns, memo)
         if end.problem is not None:
             warnings = [end.problem]
         end_pulse = end.pulse or NO_PULSE  # read with the log's end: one read, one memo
@@ -263,6 +271,7 @@ def gather(
         error_source=error_source,
         rhythm=rhythm(details),
         clean_end=bool(getattr(details, "clean_end", False)),
+        end_unknown=bool(getattr(details, "end_unknown", False)),
         pulse_interval=pl.interval if pl is not None else None,
         pulse_position=pl.position if pl is not None else None,
         pulse_gap=pl.gap if pl is not None else None,
@@ -273,4 +282,4 @@ def gather(
         stall_floor=s.stall_floor,
         stall_default=s.stall_default,
     )
-    return Verdict(decide(ev), error_line, tail, error_source, ev, warnings)
+    return Verdict(decide(ev), error_line, tail, error_source, ev, warnings, memo[0] if memo else None)

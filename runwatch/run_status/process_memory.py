@@ -61,6 +61,8 @@ class ProcessMemory:
         self._lock = threading.Lock()
         # The latest snapshot observed: which sources answered, which could not be asked.
         self.snapshot: ProcessSnapshot | None = None
+        # Its live processes by (host, pid): (start time, the run it works for).
+        self._working: dict[tuple[str | None, int], tuple[float | None, str]] = {}
 
     def _load(self, check: bool = False) -> dict[str, dict[str, Any]]:
         """The entries; the file is stat-ed again only with ``check`` (once per snapshot, not per run)."""
@@ -86,6 +88,20 @@ class ProcessMemory:
         with self._lock:
             return self._load().get(rel)
 
+    def moved_to(self, entry: dict[str, Any], rel: str) -> str | None:
+        """The run a remembered process works for now, when the latest snapshot lists that very process (same
+        host, pid and start time) for another run: one process that trains runs one after another (it holds
+        the newer run's files open now) has ended this one."""
+        if entry.get("job_id"):
+            return None
+        now = self._working.get((entry.get("server"), entry.get("pid")))  # type: ignore[arg-type]
+        if now is None or now[1] == rel:
+            return None
+        started, other = now
+        if started is not None and entry.get("start_time") is not None and abs(started - entry["start_time"]) > 1.5:
+            return None  # the pid of another process now
+        return other
+
     def jobs(self, source: str) -> dict[str, str]:
         """job id -> config_rel of the remembered jobs of one Slurm source."""
         with self._lock:
@@ -95,6 +111,7 @@ class ProcessMemory:
         """Remember the processes of this snapshot (only a new identity is written to disk)."""
         self.snapshot = snapshot
         live = [p for p in snapshot.processes if p.config_rel and not p.debug and p.state in ("running", "stopped")]
+        self._working = {(p.server, p.pid): (p.start_time, p.config_rel) for p in live if not p.job_id}  # type: ignore[misc]
         with self._lock:
             entries = self._load(check=True)  # another runwatch may have remembered processes since
         if not live:

@@ -10,13 +10,14 @@ table in ``docs/status.md`` lists the same rows in the same order. In short:
 4. the scheduler says how the job ended (cancelled, timeout, oom, preempted, node failure...);
 5. the config cannot be read / the run was never launched;
 6. a traceback at the log's end or in the run's output: crashed (oom for memory errors);
-7. the process was seen and is gone now: exited; where its files end right after an epoch
-   closed and its total is written nowhere, whether it finished cannot be told: end_unknown;
+7. the process was seen and is gone now: exited (unknown where the run's files cannot tell a finished
+   run from a killed one: ``end_unknown``, e.g. a run whose files end right after an epoch closed and
+   whose total is written nowhere);
 8. silence: past the run's own rhythm, else past ``sleep_time`` when given, else past the
    adaptive default: stalled. The rhythm is the finest the run has: its log's pace (a line
    per iteration) and the longest pause it has had before at the same place (a silent
    validation, a checkpoint save, a new session's start-up), else its epochs; a floor of
-   ``stall_floor`` (a minute) under both.
+   ``stall_floor`` (a minute) under both. Unknown instead for an ``end_unknown`` run.
 
 Time decides only in row 8, when nothing stronger is known.
 """
@@ -28,8 +29,8 @@ import time
 from dataclasses import dataclass
 from typing import Literal
 
-Status = Literal["running", "finished", "stuck", "failed", "outdated", "queued"]
-STATUSES: tuple[str, ...] = ("running", "finished", "stuck", "failed", "outdated", "queued")
+Status = Literal["running", "finished", "stuck", "failed", "outdated", "queued", "unknown"]
+STATUSES: tuple[str, ...] = ("running", "finished", "stuck", "failed", "outdated", "queued", "unknown")
 
 # Machine-readable reasons (RunStatus.reason) for every run that is not plainly running or finished.
 REASONS: tuple[str, ...] = (
@@ -37,7 +38,6 @@ REASONS: tuple[str, ...] = (
     "config_error",
     "crashed",
     "exited",
-    "end_unknown",
     "stalled",
     "stopped",
     "cancelled",
@@ -47,6 +47,7 @@ REASONS: tuple[str, ...] = (
     "node_failure",
     "pending",
     "requeued",
+    "end_unknown",
 )
 
 # What the process sources say about a run's process.
@@ -74,6 +75,8 @@ _OOM = re.compile(r"\bMemoryError\b|OutOfMemoryError|out of memory", re.IGNORECA
 END_UNKNOWN = (
     "its total (max_epochs / max_steps) is written nowhere, and a normal end leaves the same files as a kill between epochs: whether it finished cannot be told"
 )
+# Why a run whose end its files do not mark is not called finished (rows 7u and 8u).
+_UNTOLD = "its files cannot tell whether it finished or was killed: its total is written nowhere and nothing marks its end"
 
 DEFAULT_SLEEP_CAP = 86400.0  # the plan's sleep_time: the upper bound on silence when none is given
 
@@ -121,6 +124,9 @@ class Evidence:
     # epoch and whose total is written nowhere): once its process is gone or it is silent past its
     # limit, it ended, but a kill between epochs leaves the same files: end_unknown, never finished.
     clean_end: bool = False
+    # The run's files cannot tell a finished run from a killed one (its total is written nowhere and nothing
+    # marks the end: a Keras run without BackupAndRestore): with no live process it reads unknown, never guessed.
+    end_unknown: bool = False
     # An explicit sleep_time (argument, flag or setting); None: adaptive.
     sleep_time: float | None = None
     outdated_days: float = 30
@@ -272,8 +278,18 @@ def decide(ev: Evidence) -> Decision:
     # 7. The process was seen and has exited (or the job completed) before the run did; where its
     # files end right after an epoch closed and its total is written nowhere, a normal end and a
     # kill between epochs leave the same files: it is not called finished.
-    if ev.clean_end and (ev.process == "gone" or job_state == "COMPLETED"):
-        return Decision("failed", "end_unknown", f"its process has exited right after an epoch closed; {END_UNKNOWN}")
+    if ev.clean_end and job_state == "COMPLETED":  # its script ended normally: a killed job is no COMPLETED one
+        return Decision(_done(ev).status, None, "its Slurm job COMPLETED right after its last epoch closed (its total is written nowhere)")
+    if ev.clean_end and ev.process == "gone":
+        return Decision("unknown", "end_unknown", f"its process has exited right after an epoch closed; {END_UNKNOWN}")
+    if ev.end_unknown and job_state == "COMPLETED":
+        return Decision(
+            _done(ev).status,
+            None,
+            f"Slurm job {job.job_id} COMPLETED (exit code {job.exit_code or 0}): its script ended normally (its total is written nowhere)",  # type: ignore[union-attr]
+        )
+    if ev.end_unknown and ev.process == "gone":
+        return Decision("unknown", "end_unknown", f"{ev.process_detail or 'its process has exited'}; {_UNTOLD}")
     if ev.process == "gone" or job_state == "COMPLETED":
         if job_state == "COMPLETED":
             detail = f"Slurm job {job.job_id} COMPLETED (exit code {job.exit_code or 0}) before the last epoch"  # type: ignore[union-attr]
@@ -283,7 +299,9 @@ def decide(ev: Evidence) -> Decision:
     # 8. Silence, last.
     if _is_silent(ev):
         if ev.clean_end and ev.process == "none":
-            return Decision("failed", "end_unknown", f"{_silence_detail(ev)}, right after an epoch closed; {END_UNKNOWN}")
+            return Decision("unknown", "end_unknown", f"{_silence_detail(ev)}, right after an epoch closed; {END_UNKNOWN}")
+        if ev.end_unknown:
+            return Decision("unknown", "end_unknown", f"{_silence_detail(ev)}, and no live process of it was seen; {_UNTOLD}")
         detail = _silence_detail(ev)
         if ev.process == "unknown":
             detail += f"; {ev.process_detail or 'its process could not be checked (a process source could not be asked)'}: it may be stuck"

@@ -225,6 +225,8 @@ def evaluate_run(
     )
     if verdict_out is not None:
         verdict_out.append((verdict, details.newest_log if details is not None else None))
+    if verdict.log_end_memo is not None and tracker is not None and tracker.store is not None:
+        tracker.store.set_log_end(tracker.work_dir, verdict.log_end_memo)  # a new process reads it from there
     decision = verdict.decision
     status = decision.status
     for w in verdict.warnings or ():  # an unreadable log; once per file (its tracker may have said so already)

@@ -175,18 +175,25 @@ def reuse(kept: Kept, *, facts: ConfigFacts | None, tracker: BaseProgressTracker
 _INIT_VALUES = attrgetter(*[f.name for f in fields(RunStatus) if f.init])
 
 
-def unsettled(engine: Any, keys: Any, now: float, generation: int) -> list[str]:
+def unsettled(engine: Any, keys: Any, now: float, generation: int, covered: Any = None) -> list[str]:
     """The runs of ``keys`` an evaluation now might answer otherwise than their kept status: no kept
-    status, due by the clock, never launched (a stat tells), or a fingerprint not armed and quiet
-    under kernel watches of ``generation`` (read the notifier's queue first)."""
+    status, due by the clock, never launched (a stat tells, unless ``covered(work_dir)`` says a kernel
+    watch on the folder it would appear in reports it), or a fingerprint not armed and quiet under
+    kernel watches of ``generation`` (read the notifier's queue first)."""
     kept = engine._kept
     out = []
     for k in keys:
         kp = kept.get(k)
-        if kp is None or now >= kp.due or kp.tracker is None:
+        if kp is None or now >= kp.due:
             out.append(k)
+            continue
+        if kp.tracker is None:
+            if covered is None or not covered(kp.status.work_dir):
+                out.append(k)
             continue
         ch = kp.tracker.changes
         if ch.armed != generation or ch.notify_dirty:
+            if ch.armed < 0 and not ch.notify_dirty and covered is not None and ch.awaiting_work_dir and covered(ch.work_dir):
+                continue  # its work dir has not appeared: a watch on the folder it would appear in says when
             out.append(k)
     return out

@@ -227,6 +227,8 @@ def create_app(
             # False until the first full scan is committed: a client waiting for the scan waits for this.
             "ready": getattr(index, "ready", True),
             "watcher": watcher.mode if watcher else None,
+            # Watched and polled folders and the kernel's watch budget: "degraded" when some are polled.
+            "watch": watcher.health() if watcher else None,
             "clients": len(ws_server.clients),
             **(feed.health() if feed is not None else {}),
         }

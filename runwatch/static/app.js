@@ -128,7 +128,21 @@
 
   // The one sort (runwatch.view_model.sort_value / sort_records): the same keys, record fields and
   // default directions (the snapshot's sort_keys); missing values last; ties by run name.
-  function sortValue(r, key) {
+  // Names sort as view_model.natural_key does (lower-cased text, numbers as numbers: run_2 before
+  // run_10), encoded as one string that compares with < : a text part ends with \0, a number is its
+  // digit count then its digits. Each record keeps its keys (a delta brings a new record object),
+  // so a sort of 50,000 runs compares strings and numbers only.
+  function naturalKey(text) {
+    const parts = String(text).split(/(\d+)/);
+    let out = "";
+    for (let i = 0; i < parts.length; i++) {
+      if (i % 2) { const d = parts[i].replace(/^0+(?=\d)/, ""); out += String.fromCharCode(1 + d.length) + d; }
+      else out += parts[i].toLowerCase() + "\u0000";
+    }
+    return out;
+  }
+  function nameKey(r) { return r._nk !== undefined ? r._nk : (r._nk = naturalKey(r.run || r.config || "")); }
+  function sortValueOf(r, key) {
     if (key === "best" || key === "latest") {
       // "Better first": higher-is-better values sort descending, lower-is-better ascending.
       const m = mainOf(r);
@@ -138,40 +152,63 @@
     }
     if (key === "status") { const i = STATUSES.indexOf(r.status); return i < 0 ? STATUSES.length : i; }
     const spec = LABELS.sort_keys[key];
-    const v = r[spec ? spec.field : key];
-    if (typeof v === "string") return v;
+    const field = spec ? spec.field : key;
+    const v = r[field];
+    if (typeof v === "string") return field === "run" ? nameKey(r) : naturalKey(v);
     return typeof v === "number" && isFinite(v) ? v : null;
+  }
+  function sortValue(r, key) {
+    if (r._svk !== key) { r._sv = sortValueOf(r, key); r._svk = key; }
+    return r._sv;
   }
   function defaultDesc(key) { const spec = LABELS.sort_keys[key]; return !!(spec && spec.descending); }
   function compare(a, b) {
     const k = state.sortKey;
     const va = sortValue(a, k), vb = sortValue(b, k);
     const na = va === null || va === undefined, nb = vb === null || vb === undefined;
-    if (na && nb) return collator.compare(a.run || "", b.run || "");
+    const ka = nameKey(a), kb = nameKey(b);
+    const byName = ka < kb ? -1 : ka > kb ? 1 : 0;
+    if (na && nb) return byName;
     if (na) return 1;   // missing values last, whatever the direction
     if (nb) return -1;
-    const c = typeof va === "string" ? collator.compare(va, vb) : va - vb;
+    const c = va < vb ? -1 : va > vb ? 1 : 0;
     if (c !== 0) return state.sortDesc ? -c : c;
-    return collator.compare(a.run || "", b.run || "");  // ties by name, in either direction (as view_model.sort_records)
+    return byName;  // ties by name, in either direction (as view_model.sort_records)
   }
   function visible(r) {
     if (state.statusFilter.size && !state.statusFilter.has(r.status)) return false;
     if (state.reasonFilter.size && !state.reasonFilter.has(reasonOf(r) || "")) return false;
     // The search matches the run's name or its reason ("crashed", "never_started", "oom", ...).
-    if (state.q && !(r.run || "").toLowerCase().includes(state.q) && !(r.reason || "").includes(state.q)) return false;
+    if (state.q && !(r._lc !== undefined ? r._lc : (r._lc = (r.run || "").toLowerCase())).includes(state.q) && !(r.reason || "").includes(state.q)) return false;
     return true;
+  }
+  // Run id -> its place in the view.
+  function viewIndex() {
+    if (!state.viewIndex) {
+      state.viewIndex = new Map();
+      state.view.forEach((item, i) => { if (item.id !== undefined) state.viewIndex.set(item.id, i); });
+    }
+    return state.viewIndex;
   }
   function itemKey(item) { return item ? (item.id !== undefined ? "r" + item.id : "g" + item.group) : null; }
   function rebuildView() {
     const atCursor = itemKey(state.view[state.cursor]);  // the highlight stays on its run (or nowhere) when rows move
+    // Every run in sort order is kept while no record changed and the sort is the same: a filter or
+    // a search is then one pass over it, not a sort.
+    const sortedFor = state.sortKey + (state.sortDesc ? "-" : "+") + dataVersion;
+    if (state.sortedFor !== sortedFor) {
+      state.sorted = [...state.runs.values()].sort(compare);
+      state.sortedFor = sortedFor;
+      state.sortedIndex = new Map();
+      state.sorted.forEach((r, i) => state.sortedIndex.set(r.id, i));
+    }
     const rows = [];
-    for (const r of state.runs.values()) if (visible(r)) rows.push(r);
-    rows.sort(compare);
+    for (const r of state.sorted) if (visible(r)) rows.push(r);
     const view = [];
     if (state.group) {
       const groups = new Map();
       for (const r of rows) {
-        const f = folderOf(r.run);
+        const f = r._f !== undefined ? r._f : (r._f = folderOf(r.run));
         if (!groups.has(f)) groups.set(f, []);
         groups.get(f).push(r);
       }
@@ -188,13 +225,12 @@
       for (const r of rows) view.push(r);
     }
     state.view = view;
-    state.viewIndex = new Map();
-    view.forEach((item, i) => { if (item.id !== undefined) state.viewIndex.set(item.id, i); });
+    state.viewIndex = null;  // made when first asked for (viewIndex()): a filter need not pay for it
     state.shown = rows.length;
     state.viewDirty = false;
     // The progress labels all as wide as the widest (in ch of tabular figures, one spare): bars of one length.
     let widest = 3;
-    for (const r of rows) widest = Math.max(widest, progressText(r).length);
+    for (const r of rows) widest = Math.max(widest, (r._pt !== undefined ? r._pt : (r._pt = progressText(r))).length);
     document.documentElement.style.setProperty("--ptext-w", widest + 1 + "ch");
     if (atCursor !== null) state.cursor = view.findIndex((item) => itemKey(item) === atCursor);
     if (state.cursor >= view.length) state.cursor = view.length - 1;
@@ -254,7 +290,7 @@
     const head = $("d-head");
     if (!head || !state.openId) return;
     let note = $("d-offlist");
-    const off = state.runs.has(state.openId) && !(state.viewIndex && state.viewIndex.has(state.openId));
+    const off = state.runs.has(state.openId) && !viewIndex().has(state.openId);
     if (!off) { if (note) note.remove(); return; }
     const r = state.runs.get(state.openId);
     const text = "Not in the list: this run is now " + statusLabel(r.status) + (reasonOf(r) ? " (" + reasonLabel(reasonOf(r)) + ")" : "") + ", which the filter or search hides.";
@@ -505,6 +541,8 @@
   }
 
   let verCounter = 0;
+  // Grows with every run added or removed and every change that may move a run: the kept sort order is then made again.
+  let dataVersion = 0;
   function upsert(rec) { rec._ver = ++verCounter; state.runs.set(rec.id, rec); }
 
   function onMessage(ev) {
@@ -518,6 +556,7 @@
       }
       for (const k of Object.keys(LABELS)) if (m[k] !== undefined && m[k] !== null) LABELS[k] = m[k];
       state.runs.clear();
+      dataVersion++;
       for (const r of m.runs) upsert(r);
       state.seq = m.seq;
       state.summary = m.summary;
@@ -528,6 +567,7 @@
       if (m.seq !== state.seq + 1) { resync(); return; }   // missed one: ask for a fresh snapshot
       state.seq = m.seq;
       let touchesOpen = false;
+      if (m.added.length || m.removed.length) dataVersion++;
       for (const r of m.added) { upsert(r); if (r.id === state.openId) touchesOpen = true; }
       // A change that keeps a run's place (same status, sort value and match) is applied in
       // place; anything else rebuilds the view once for the frame.
@@ -536,10 +576,13 @@
         const old = state.runs.get(r.id);
         upsert(r);
         if (r.id === state.openId) touchesOpen = true;
-        if (rebuild) continue;
-        const i = state.viewIndex ? state.viewIndex.get(r.id) : undefined;
         const same = old && old.status === r.status && old.run === r.run && visible(old) === visible(r)
           && sortValue(old, state.sortKey) === sortValue(r, state.sortKey);
+        // Its place in the kept sort order is the same: the new record takes it (else the order is made again).
+        const j = same && state.sortedIndex ? state.sortedIndex.get(r.id) : undefined;
+        if (j !== undefined && state.sorted[j] === old) state.sorted[j] = r; else dataVersion++;
+        if (rebuild) continue;
+        const i = viewIndex().get(r.id);
         if (!same || state.viewDirty) rebuild = true;
         else if (i !== undefined) state.view[i] = r;
       }

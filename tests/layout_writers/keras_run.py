@@ -1,11 +1,12 @@
 """Real Keras 3 runs on the torch backend (CPU), for the layout tests.
 
-usage: keras_run.py ROOT MODE [MODE...]   (MODE: complete | early | hold | crash)
+usage: keras_run.py ROOT MODE [MODE...]   (MODE: complete | early | hold | plainhold | crash)
 Each mode writes ``ROOT/<mode>/``: ``CSVLogger('log.csv')``, ``ModelCheckpoint('ckpt/model-{epoch:02d}-{val_loss:.3f}.keras',
 monitor='val_loss', save_best_only=True)``, ``BackupAndRestore('backup')`` (``training_metadata.json`` while it
 trains, deleted when ``fit`` ends). ``complete``: 3 epochs. ``early``: 30 epochs with ``EarlyStopping(monitor='val_loss',
 patience=1)`` on a frozen model (learning rate 0). ``hold``: 5 epochs, pauses after epoch 2 until ROOT/hold.release
-exists. ``crash``: raises in epoch 3 (BackupAndRestore's file stays behind).
+exists. ``plainhold``: ``hold`` without BackupAndRestore (ROOT/plainhold.held / .release). ``crash``: raises in epoch 3
+(BackupAndRestore's file stays behind). The paths are in the code: no command line names a run.
 """
 
 import os
@@ -25,9 +26,9 @@ class Pause(keras.callbacks.Callback):
         self.mode = mode
 
     def on_epoch_end(self, epoch, logs=None):
-        if self.mode == "hold" and epoch == 1:
-            open(os.path.join(root, "hold.held"), "w").close()
-            while not os.path.exists(os.path.join(root, "hold.release")):
+        if self.mode in ("hold", "plainhold") and epoch == 1:
+            open(os.path.join(root, self.mode + ".held"), "w").close()
+            while not os.path.exists(os.path.join(root, self.mode + ".release")):
                 time.sleep(0.05)
 
     def on_epoch_begin(self, epoch, logs=None):
@@ -47,10 +48,11 @@ for mode in modes:
     callbacks = [
         keras.callbacks.CSVLogger(os.path.join(out, "log.csv")),
         keras.callbacks.ModelCheckpoint(os.path.join(out, "ckpt", "model-{epoch:02d}-{val_loss:.3f}.keras"), monitor="val_loss", save_best_only=True),
-        keras.callbacks.BackupAndRestore(os.path.join(out, "backup")),
         Pause(mode),
     ]
+    if mode != "plainhold":
+        callbacks.insert(2, keras.callbacks.BackupAndRestore(os.path.join(out, "backup")))
     if mode == "early":
         callbacks.append(keras.callbacks.EarlyStopping(monitor="val_loss", patience=1))
-    epochs = {"early": 30, "hold": 5}.get(mode, 3)
+    epochs = {"early": 30, "hold": 5, "plainhold": 5}.get(mode, 3)
     model.fit(x, y, validation_split=0.25, epochs=epochs, batch_size=16, callbacks=callbacks, verbose=0)

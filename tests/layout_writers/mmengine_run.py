@@ -7,7 +7,9 @@ Each mode writes ``ROOT/configs/toy_<mode>.py`` and runs ``Runner.from_cfg(Confi
 IterBasedTrainLoop, ``max_iters=12``, validation every 4 iterations. ``early``: 20 epochs with
 ``EarlyStoppingHook(monitor='acc', patience=2)`` and a frozen model (lr 0), so it stops. ``hold``: 5
 epochs, pauses after epoch 2 until ROOT/hold.release exists. ``crash``: raises in epoch 3. ``pyargs``: a
-Runner built from Python arguments (no config file): it dumps an empty config, 3 epochs.
+Runner built from Python arguments (no config file): it dumps an empty config, 3 epochs. ``pyiters``: the
+same with an IterBasedTrainLoop of 12 iterations, a checkpoint every 4. ``pyhold``: ``pyargs`` for 5 epochs,
+paused after epoch 2 until ROOT/pyhold.release exists (CheckpointHook ``interval=3``: no checkpoint yet).
 """
 
 import os
@@ -125,10 +127,16 @@ def config(mode):
 
 
 for mode in modes:
-    if mode == "pyargs":
+    if mode in ("pyargs", "pyiters", "pyhold"):
+        loop = dict(by_epoch=True, max_epochs=5 if mode == "pyhold" else 3, val_interval=1)
+        checkpoint = dict(type="CheckpointHook", interval=3 if mode == "pyhold" else 1)
+        if mode == "pyiters":
+            loop = dict(type="IterBasedTrainLoop", max_iters=12, val_interval=4)
+            checkpoint = dict(type="CheckpointHook", interval=4, by_epoch=False)
         runner = Runner(
             model=ToyNet(),
-            work_dir=os.path.join(root, "work_dirs", "toy_pyargs"),
+            work_dir=os.path.join(root, "work_dirs", f"toy_{mode}"),
+            experiment_name=f"toy_{mode}",  # its logger and visualizer: two Runners started in one second share a timestamp
             train_dataloader=dict(
                 dataset=dict(type="ToyData"), sampler=dict(type="DefaultSampler", shuffle=True), batch_size=4, collate_fn=dict(type="default_collate")
             ),
@@ -138,8 +146,9 @@ for mode in modes:
             val_evaluator=dict(type="ToyAcc"),
             val_cfg=dict(),
             optim_wrapper=dict(optimizer=dict(type="SGD", lr=0.1)),
-            train_cfg=dict(by_epoch=True, max_epochs=3, val_interval=1),
-            default_hooks=dict(checkpoint=dict(type="CheckpointHook", interval=1)),
+            train_cfg=loop,
+            default_hooks=dict(checkpoint=checkpoint),
+            custom_hooks=[dict(type="Pause", at=2, flag=f"{root}/pyhold")] if mode == "pyhold" else None,
         )
     else:
         runner = Runner.from_cfg(config(mode))
