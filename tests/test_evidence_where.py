@@ -98,7 +98,7 @@ def test_an_event_files_writer(tmp_path, monkeypatch):
         lambda wd, writer, writers_of: "version_1" if wd == str(tmp_path) and writer == ("h", 7, NOW) and writers_of is evidence._event_writers else None,
     )
     d = decide(p, tmp_path, matched_here=False, details=Details(writer=("h", 7, NOW), clean_end=True))
-    assert (d.status, d.reason) == ("unknown", "end_unknown") and d.detail.startswith("its process has exited right after an epoch closed")
+    assert (d.status, d.reason) == ("finished", None) and d.detail.startswith("its process has exited right after its last epoch closed")
     d = decide(p, tmp_path, matched_here=False, details=Details(writer=("h", 7, NOW)))
     assert (d.status, d.reason, d.detail) == ("failed", "exited", "process 7 on this machine is alive, but writing version_1 now: this run has ended")
     monkeypatch.setattr(evidence, "moved_on", lambda wd, writer, writers_of: None)

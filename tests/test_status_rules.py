@@ -15,7 +15,7 @@ import pytest
 from runwatch.run_status.evidence import rhythm
 from runwatch.run_status.rules import (
     DEFAULT_SLEEP_CAP,
-    END_UNKNOWN,
+    CLEAN_END,
     JOB_END_REASONS,
     Decision,
     Evidence,
@@ -686,12 +686,12 @@ def test_pulse_learned_pause_keeps_running_and_says_so(process):
 # ---------------------------------------------------------------- a clean end (frameworks that write no total)
 
 
-def test_clean_end_with_the_process_gone_is_end_unknown_never_finished():
-    """A plain Lightning run killed right after an epoch's checkpoint leaves the files a normal end leaves."""
+def test_clean_end_with_the_process_gone_is_finished():
+    """A plain Lightning fit that reached its max_epochs ends right after its last epoch's checkpoint."""
     d = decide(ev(process="gone", clean_end=True))
-    assert d == Decision("unknown", "end_unknown", f"its process has exited right after an epoch closed; {END_UNKNOWN}")
-    assert "cannot be told" in END_UNKNOWN and "max_epochs" in END_UNKNOWN
-    assert decide(ev(process="gone", clean_end=True, artifact_last_update=NOW - 31 * DAY)).reason == "end_unknown"
+    assert d == Decision("finished", None, f"its process has exited right after its last epoch closed; {CLEAN_END}")
+    assert "written nowhere" in CLEAN_END and "max_epochs" in CLEAN_END
+    assert decide(ev(process="gone", clean_end=True, artifact_last_update=NOW - 31 * DAY)).status == "outdated"
     # a Slurm job that COMPLETED ended its script normally (a killed one is no COMPLETED job)
     assert decide(ev(job=Job("7", "COMPLETED"), clean_end=True)) == Decision(
         "finished", None, "its Slurm job COMPLETED right after its last epoch closed (its total is written nowhere)"
@@ -705,12 +705,12 @@ def test_clean_end_with_the_process_gone_is_end_unknown_never_finished():
     assert decide(ev(process="gone", clean_end=True, complete=True)) == Decision("finished")
 
 
-def test_clean_end_silent_with_no_process_to_ask_is_end_unknown():
+def test_clean_end_silent_with_no_process_to_ask_is_finished():
     d = decide(ev(process="none", clean_end=True, pulse_interval=1.0, last_activity=0.0))
-    assert (d.status, d.reason) == ("unknown", "end_unknown")
-    assert d.detail.endswith(f", right after an epoch closed; {END_UNKNOWN}") and d.detail.startswith("silent since")
+    assert (d.status, d.reason) == ("finished", None)
+    assert d.detail.endswith(f", right after its last epoch closed; {CLEAN_END}") and d.detail.startswith("silent since")
     assert decide(ev(process="none", clean_end=True, pulse_interval=1.0, last_activity=NOW - 60.0)).status == "running"
-    assert decide(ev(process="none", clean_end=True, pulse_interval=1.0, last_activity=NOW - 60.001)).reason == "end_unknown"
+    assert decide(ev(process="none", clean_end=True, pulse_interval=1.0, last_activity=NOW - 60.001)).status == "finished"
     assert decide(ev(process="unknown", clean_end=True, pulse_interval=1.0, last_activity=0.0)).reason == "stalled"  # may be alive elsewhere
     assert decide(ev(process="alive", clean_end=True, pulse_interval=1.0, last_activity=0.0)).reason == "stalled"
     assert decide(ev(process="none", clean_end=False, pulse_interval=1.0, last_activity=0.0)).reason == "stalled"

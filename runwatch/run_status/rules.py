@@ -10,9 +10,10 @@ table in ``docs/status.md`` lists the same rows in the same order. In short:
 4. the scheduler says how the job ended (cancelled, timeout, oom, preempted, node failure...);
 5. the config cannot be read / the run was never launched;
 6. a traceback at the log's end or in the run's output: crashed (oom for memory errors);
-7. the process was seen and is gone now: exited (unknown where the run's files cannot tell a finished
-   run from a killed one: ``end_unknown``, e.g. a run whose files end right after an epoch closed and
-   whose total is written nowhere);
+7. the process was seen and is gone now: exited; finished where the run's files end right after an
+   epoch closed and its total is written nowhere (a fit ends exactly there); unknown where nothing in
+   the run's files can tell a finished run from a killed one (``end_unknown``, e.g. Keras without
+   BackupAndRestore);
 8. silence: past the run's own rhythm, else past ``sleep_time`` when given, else past the
    adaptive default: stalled. The rhythm is the finest the run has: its log's pace (a line
    per iteration) and the longest pause it has had before at the same place (a silent
@@ -71,9 +72,11 @@ JOB_QUEUED_STATES = frozenset(("PENDING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_F
 
 _OOM = re.compile(r"\bMemoryError\b|OutOfMemoryError|out of memory", re.IGNORECASE)
 
-# Why a run that ended right after an epoch closed is not called finished (rows 7a and 8a').
-END_UNKNOWN = (
-    "its total (max_epochs / max_steps) is written nowhere, and a normal end leaves the same files as a kill between epochs: whether it finished cannot be told"
+# Why a run that ended right after an epoch closed is called finished (rows 7a and 8a'): a fit that
+# reaches its max_epochs / max_steps ends exactly there; a kill lands inside an epoch almost always.
+CLEAN_END = (
+    "a fit that reaches its total ends exactly there (its total, max_epochs / max_steps, is written nowhere; "
+    "only a kill in the instant between two epochs would leave the same files)"
 )
 # Why a run whose end its files do not mark is not called finished (rows 7u and 8u).
 _UNTOLD = "its files cannot tell whether it finished or was killed: its total is written nowhere and nothing marks its end"
@@ -281,7 +284,7 @@ def decide(ev: Evidence) -> Decision:
     if ev.clean_end and job_state == "COMPLETED":  # its script ended normally: a killed job is no COMPLETED one
         return Decision(_done(ev).status, None, "its Slurm job COMPLETED right after its last epoch closed (its total is written nowhere)")
     if ev.clean_end and ev.process == "gone":
-        return Decision("unknown", "end_unknown", f"its process has exited right after an epoch closed; {END_UNKNOWN}")
+        return Decision(_done(ev).status, None, f"its process has exited right after its last epoch closed; {CLEAN_END}")
     if ev.end_unknown and job_state == "COMPLETED":
         return Decision(
             _done(ev).status,
@@ -299,7 +302,7 @@ def decide(ev: Evidence) -> Decision:
     # 8. Silence, last.
     if _is_silent(ev):
         if ev.clean_end and ev.process == "none":
-            return Decision("unknown", "end_unknown", f"{_silence_detail(ev)}, right after an epoch closed; {END_UNKNOWN}")
+            return Decision(_done(ev).status, None, f"{_silence_detail(ev)}, right after its last epoch closed; {CLEAN_END}")
         if ev.end_unknown:
             return Decision("unknown", "end_unknown", f"{_silence_detail(ev)}, and no live process of it was seen; {_UNTOLD}")
         detail = _silence_detail(ev)
