@@ -90,7 +90,7 @@ def _request(argv: Sequence[str]) -> tuple[str | None, list[str], dict[str, Any]
                 if value not in SORT_KEYS:
                     raise _Unsupported(value)
                 sort = value
-        request = {
+        request: dict[str, Any] = {
             "command": "status",
             "paths": paths,
             "status": _statuses([v for n, v in options if n == "--status"]),

@@ -276,8 +276,8 @@ def decide(ev: Evidence) -> Decision:
         return Decision(
             _done(ev).status,
             None,
-            f"Slurm job {job.job_id} COMPLETED (exit code {job.exit_code or 0}): its script ended normally (its total is written nowhere)",
-        )  # type: ignore[union-attr]
+            f"Slurm job {job.job_id} COMPLETED (exit code {job.exit_code or 0}): its script ended normally (its total is written nowhere)",  # type: ignore[union-attr]
+        )
     if ev.end_unknown and ev.process == "gone":
         return Decision("unknown", "end_unknown", f"{ev.process_detail or 'its process has exited'}; {_UNTOLD}")
     if ev.process == "gone" or job_state == "COMPLETED":
