@@ -19,7 +19,10 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from runwatch.agent_client import Answer
 
 # Copies of runwatch.run_status.rules.STATUSES and runwatch.cli_scan.SORT_KEYS (importing them costs the
 # scan engine); tests/test_cli_entry.py checks they are the same.
@@ -128,18 +131,18 @@ def _request(argv: Sequence[str]) -> tuple[str | None, list[str], dict[str, Any]
     return (roots[-1] if roots else None), paths, request
 
 
-def agent_answer(argv: Sequence[str]) -> tuple[int, bytes] | None:
-    """(exit code, output) from the project's running agent for this command line, or None: ``runwatch.cli`` handles it."""
+def agent_answer(argv: Sequence[str]) -> Answer | None:
+    """The project's running agent's answer to this command line (its header read), or None: ``runwatch.cli`` handles it."""
     if os.environ.get("RUNWATCH_NO_AGENT"):
         return None
     try:
         root, paths, request = _request(argv)
-        from runwatch.cli_agent import ask
+        from runwatch.cli_agent import open_answer
         from runwatch.project import Project, infer_root
         from runwatch.settings import load_settings
 
         r = infer_root(root, paths)
-        return ask(Project.at(r, load_settings(r)), request)
+        return open_answer(Project.at(r, load_settings(r)), request)
     except Exception:  # any doubt: the CLI decides, and reports what was wrong
         return None
 
@@ -147,11 +150,28 @@ def agent_answer(argv: Sequence[str]) -> tuple[int, bytes] | None:
 def main(argv: Sequence[str] | None = None) -> None:
     """Console-script entry point: the agent's answer when it has one, else ``runwatch.cli:main``."""
     args = list(sys.argv[1:] if argv is None else argv)
-    got = agent_answer(args)
-    if got is not None:
-        code, payload = got
-        sys.stdout.buffer.write(payload)
+    answer = agent_answer(args)
+    if answer is not None:
+        from runwatch.cli_agent import exit_code
+
         sys.stdout.flush()
+        try:
+            fd = sys.stdout.fileno()
+        except (OSError, ValueError):  # not a file (a caller's capture): through Python's stream
+            fd = -1
+        # The payload goes to stdout as it arrives: the very bytes runwatch.cli would print.
+        if fd >= 0:
+            ok = answer.copy_to(fd)
+        else:
+            payload = answer.payload()
+            ok = payload is not None
+            if payload is not None:
+                sys.stdout.buffer.write(payload)
+                sys.stdout.flush()
+        if not ok:
+            sys.stderr.write("runwatch: the agent's answer broke off (the agent stopped?); run the command again\n")
+            sys.exit(1)
+        code = exit_code(answer)
         if code:
             sys.exit(code)
         return
