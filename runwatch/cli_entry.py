@@ -164,10 +164,11 @@ def main(argv: Sequence[str] | None = None) -> None:
             ok = answer.copy_to(fd)
         else:
             payload = answer.payload()
-            ok = payload is not None
-            if payload is not None:
-                sys.stdout.buffer.write(payload)
-                sys.stdout.flush()
+            if payload is None:  # nothing written yet: the CLI asks again or scans
+                return _cli(args)
+            sys.stdout.buffer.write(payload)
+            sys.stdout.flush()
+            ok = True
         if not ok:
             sys.stderr.write("runwatch: the agent's answer broke off (the agent stopped?); run the command again\n")
             sys.exit(1)
@@ -175,6 +176,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         if code:
             sys.exit(code)
         return
+    _cli(args)
+
+
+def _cli(args: list[str]) -> None:
     from runwatch.cli import main as cli_main
 
     cli_main(args)

@@ -182,3 +182,14 @@ def test_through_the_agent_the_output_is_the_clis(served, tmp_path):
     before = agent.served
     assert _run("runwatch", "status", "--json", "--refresh", "--root", tree.root, XDG_RUNTIME_DIR=xdg).returncode == 0
     assert agent.served == before
+
+
+def test_in_process_with_a_captured_stdout(served, capsys):
+    tree, server = served
+    from runwatch.live.agent_socket import AGENTS
+
+    (agent,) = AGENTS.values()
+    before = agent.served
+    cli_entry.main(["status", "--jsonl", "--root", tree.root])
+    out = capsys.readouterr().out
+    assert agent.served == before + 1 and len(out.splitlines()) == len(tree.runs)
