@@ -1,7 +1,8 @@
 """How real Lightning runs end, read by a new `runwatch status` process that never saw them (issue 24).
 
 The most common Lightning run, a plain ``Trainer(max_epochs=N)`` with every default, writes its
-total nowhere; once its process is gone, a run whose records close its last epoch finished N/N.
+total nowhere; once its process is gone, a run whose records close its last epoch has ended, but a kill
+right after that epoch's checkpoint leaves the same files: ``end_unknown``, never finished.
 One process that writes version_0 then version_1 has ended version_0 when it opens version_1.
 """
 
@@ -42,17 +43,19 @@ def ended(tmp_path_factory):
             p.wait()
 
 
-def test_plain_trainer_max_epochs_that_ended_reads_finished_n_of_n(ended):
+def test_plain_trainer_max_epochs_that_ended_is_never_called_failed_exited_nor_finished(ended):
+    """Its total is written nowhere, and a kill right after its last checkpoint leaves the same files
+    (tests/test_dead_lightning_real.py): it ended after 3 epochs, whether it finished cannot be told."""
     got = status_json(ended["root"], local=True)
     run = got["pl/plain/lightning_logs/version_0"]
-    assert (run["status"], run["reason"]) == ("finished", None), run["reason_detail"]
-    assert (run["completed_epochs"], run["total_epochs"], run["progress_percentage"]) == (3, 3, 100.0)
-    assert "closed cleanly" in run["reason_detail"] and not run["warnings"]
+    assert (run["status"], run["reason"]) == ("unknown", "end_unknown"), run["reason_detail"]
+    assert (run["completed_epochs"], run["total_epochs"]) == (3, None)
+    assert "cannot be told" in run["reason_detail"] and any("total epochs unknown" in w for w in run["warnings"])
 
 
-def test_plain_trainer_max_steps_that_ended_reads_finished(ended):
+def test_plain_trainer_max_steps_that_ended_reads_end_unknown(ended):
     run = status_json(ended["root"], local=True)["pl/steps/lightning_logs/version_0"]
-    assert (run["status"], run["completed_steps"], run["total_steps"], run["progress_percentage"]) == ("finished", 10, 10, 100.0)
+    assert (run["status"], run["reason"], run["completed_steps"], run["total_steps"]) == ("unknown", "end_unknown", 10, None)
 
 
 def test_one_process_writing_version_0_then_version_1(ended):
@@ -63,14 +66,14 @@ def test_one_process_writing_version_0_then_version_1(ended):
     (pl / "twice.release").write_text("")
     _wait(lambda: (pl / "twice.second_done").exists(), 240, [twice])
     got = status_json(ended["root"], local=True)
-    assert (got[v0]["status"], got[v0]["completed_epochs"], got[v0]["total_epochs"]) == ("finished", 3, 3), got[v0]["reason_detail"]
+    assert (got[v0]["reason"], got[v0]["completed_epochs"], got[v0]["total_epochs"]) == ("end_unknown", 3, None), got[v0]["reason_detail"]
     assert got[v1]["status"] == "running"  # the process still holds it
     (pl / "twice.exit").write_text("")
     assert twice.wait(timeout=60) == 0
     time.sleep(0.2)
     got = status_json(ended["root"], local=True)
-    assert (got[v0]["status"], got[v1]["status"]) == ("finished", "finished")
-    assert (got[v1]["completed_epochs"], got[v1]["total_epochs"]) == (2, 2)
+    assert (got[v0]["reason"], got[v1]["reason"]) == ("end_unknown", "end_unknown")
+    assert (got[v1]["completed_epochs"], got[v1]["total_epochs"]) == (2, None)
 
 
 @pytest.fixture(scope="module")
