@@ -749,7 +749,7 @@ def test_end_unknown_with_the_process_gone_is_unknown_not_exited():
     assert decide(ev(process="alive", end_unknown=True, last_activity=0.0, rhythm=10.0)).reason == "stalled"
     assert decide(ev(process="gone", end_unknown=True, error_line="ValueError: x", error_source="tmux")).reason == "crashed"
     assert decide(ev(process="gone", end_unknown=True, complete=True)).status == "finished"
-    assert decide(ev(process="gone", end_unknown=True, clean_end=True)).detail.startswith("its process has exited right after an epoch closed")
+    assert decide(ev(process="gone", end_unknown=True, clean_end=True)).detail.startswith("its process has exited right after its last epoch closed")
 
 
 def test_end_unknown_with_a_completed_slurm_job_is_finished():
