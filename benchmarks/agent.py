@@ -3,7 +3,10 @@
 Starts ``runwatch serve`` on the tree (its own process), waits for its first scan, then runs
 ``runwatch status --json`` alternately through the agent and with ``RUNWATCH_NO_AGENT=1``
 (a scan from the progress store the agent keeps), each a fresh process, interpreter start
-included; every answer is checked against the generator's manifest.
+included; every answer is checked against the generator's manifest. A new process enters the way the
+``runwatch`` console script does (``python -m runwatch``: ``runwatch/cli_entry.py``, the agent asked
+before any heavy import); ``--old-entry`` rows time ``python -m runwatch.cli`` (click and the CLI
+imported first, as the console script did before) on the same tree in the same sitting.
 
     python benchmarks/agent.py --tree-dir /tmp/runwatch-bench --runs 10000 --rounds 5
 """
@@ -35,13 +38,15 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--port", type=int, default=18765)
     ap.add_argument("--max-epochs", type=int, default=None, help="another tree: trainers of 4..N epochs (default: benchmarks/run.py's)")
+    ap.add_argument("--no-table", action="store_true", help="skip the table rows (rich draws every row: ~40 s at 10,000 runs)")
     args = ap.parse_args()
     if args.max_epochs is not None:
         bench.GEN_KW.update(max_epochs=args.max_epochs, n_points=16)
     bt = bench.get_tree(args.tree_dir, args.runs, 48.0, False)
     env = dict(os.environ, PYTHONPATH=REPO)
     env.pop("RUNWATCH_NO_AGENT", None)
-    cmd = [sys.executable, "-m", "runwatch.cli", "status", "--json", "--root", bt.root]
+    cmd = [sys.executable, "-m", "runwatch", "status", "--json", "--root", bt.root]
+    old_cmd = [sys.executable, "-m", "runwatch.cli", "status", "--json", "--root", bt.root]
     t0 = time.perf_counter()
     serve = subprocess.Popen(
         [sys.executable, "-m", "runwatch.cli", "serve", bt.root, "--port", str(args.port), "--no-browser"],
@@ -86,30 +91,54 @@ def main() -> None:
             f" runs re-evaluated per answer: {rechecked}",
             flush=True,
         )
-        times: dict[str, list[float]] = {"agent": [], "agent, table": [], "scan": [], "start-up alone (runwatch --version)": []}
+        times: dict[str, list[float]] = {
+            "agent": [],
+            "agent, table": [],
+            "agent, old entry (python -m runwatch.cli)": [],
+            "agent, old entry, table": [],
+            "scan": [],
+            "start-up alone (runwatch --version)": [],
+            "start-up alone, old entry (python -m runwatch.cli --version)": [],
+            "interpreter alone (python -c pass)": [],
+        }
+        same_bytes = 0
         problems: list[str] = []
         outputs: dict[str, dict[str, Any]] = {}
         differ = 0
         for _ in range(args.rounds):
-            t = time.perf_counter()
-            subprocess.run([sys.executable, "-m", "runwatch.cli", "--version"], env=env, capture_output=True, check=True)
-            times["start-up alone (runwatch --version)"].append(time.perf_counter() - t)
+            for name, argv in (
+                ("interpreter alone (python -c pass)", ["-c", "pass"]),
+                ("start-up alone (runwatch --version)", ["-m", "runwatch", "--version"]),
+                ("start-up alone, old entry (python -m runwatch.cli --version)", ["-m", "runwatch.cli", "--version"]),
+            ):
+                t = time.perf_counter()
+                subprocess.run([sys.executable, *argv], env=env, capture_output=True, check=True)
+                times[name].append(time.perf_counter() - t)
             e = dict(env, COLUMNS="200")
+            for name, module in () if args.no_table else (("agent, table", "runwatch"), ("agent, old entry, table", "runwatch.cli")):
+                t = time.perf_counter()
+                subprocess.run([sys.executable, "-m", module, "status", "--root", bt.root], env=e, capture_output=True, check=True)
+                times[name].append(time.perf_counter() - t)
             t = time.perf_counter()
-            subprocess.run([sys.executable, "-m", "runwatch.cli", "status", "--root", bt.root], env=e, capture_output=True, check=True)
-            times["agent, table"].append(time.perf_counter() - t)
+            old = subprocess.run(old_cmd, env=env, capture_output=True, check=True)
+            times["agent, old entry (python -m runwatch.cli)"].append(time.perf_counter() - t)
             for name in ("agent", "scan"):
                 e = dict(env, RUNWATCH_NO_AGENT="1") if name == "scan" else env
                 t = time.perf_counter()
                 p = subprocess.run(cmd, env=e, capture_output=True, text=True)
                 times[name].append(time.perf_counter() - t)
+                if name == "agent":
+                    same_bytes += p.stdout.encode() == old.stdout
                 records = {r["run"]: r for r in json.loads(p.stdout)["runs"]}
                 problems += bench.check_records(bt.expected, records, with_processes=False)[:5]
                 outputs[name] = {k: {f: v for f, v in r.items() if f != "checked_at"} for k, r in records.items()}
             differ += sum(1 for k in outputs["scan"] if outputs["agent"].get(k) != outputs["scan"][k])
         for name, ts in times.items():
+            if not ts:
+                continue
             print(f"{name}: min {min(ts) * 1000:.0f} ms, median {statistics.median(ts) * 1000:.0f} ms ({', '.join(f'{t * 1000:.0f}' for t in ts)})")
         print(f"records that differ between the agent's answer and the scan's: {differ}")
+        print(f"rounds where the new entry printed the very bytes of the old one (through the agent): {same_bytes} of {args.rounds}")
         print(f"load average: {os.getloadavg()}")
         print("exact against the generator" if not problems else f"against the generator ({len(problems)}, both ways): {problems[:3]}")
     finally:

@@ -1,39 +1,94 @@
 """runwatch: the state of every experiment run, from the files the runs already write.
 
-The public API is re-exported here; importing it stays light (no server, no SSH,
-no torch) so a script or a notebook can ask for status in milliseconds.
+The public API is re-exported here and resolved on first use (PEP 562): ``import runwatch``
+costs a few milliseconds, so a one-shot command answered by the running agent
+(``runwatch/cli_entry.py``) and a script or notebook that asks for one thing pay only for
+what they use (no server, no SSH, no torch, and no scan engine until it is asked for).
 """
 
-import os
+from __future__ import annotations
 
-from runwatch.configs.facts import ClassRef, ConfigFacts, StageFacts
-from runwatch.project import LayoutError, Project, find_project_root
-from runwatch.process_info import ProcessInfo, ProcessMonitor, ProcessSnapshot
+import importlib
+import os
+from typing import TYPE_CHECKING, Any
+
 from runwatch.process_info import set_default_monitor_factory as _set_default_monitor_factory
-from runwatch.progress_tracking import (
-    BaseProgressTracker,
-    EvaluatorProgressTracker,
-    MultiStageProgressTracker,
-    ProgressInfo,
-    TrainerProgressTracker,
-    check_epoch_finished,
-    create_progress_tracker,
-    detect_runner_type,
-    get_session_progress,
-)
-from runwatch.run_status import (
-    STATUSES,
-    RunStatus,
-    get_all_run_status,
-    get_epoch_last_update,
-    get_log_last_update,
-    get_run_status,
-)
-from runwatch.records_api import status_records
-from runwatch.settings import Settings, SettingsError, load_settings
 from runwatch.state import STATE, reset
 
+if TYPE_CHECKING:
+    from runwatch.configs.facts import ClassRef, ConfigFacts, StageFacts
+    from runwatch.process_info import ProcessInfo, ProcessMonitor, ProcessSnapshot
+    from runwatch.progress_tracking import (
+        BaseProgressTracker,
+        EvaluatorProgressTracker,
+        MultiStageProgressTracker,
+        ProgressInfo,
+        TrainerProgressTracker,
+        check_epoch_finished,
+        create_progress_tracker,
+        detect_runner_type,
+        get_session_progress,
+    )
+    from runwatch.project import LayoutError, Project, find_project_root
+    from runwatch.records_api import status_records
+    from runwatch.run_status import (
+        STATUSES,
+        RunStatus,
+        get_all_run_status,
+        get_epoch_last_update,
+        get_log_last_update,
+        get_run_status,
+    )
+    from runwatch.settings import Settings, SettingsError, load_settings
+
 __version__ = "0.1.0"
+
+# Public name -> the module that defines it (imported on first access).
+_LAZY: dict[str, str] = {
+    "ClassRef": "runwatch.configs.facts",
+    "ConfigFacts": "runwatch.configs.facts",
+    "StageFacts": "runwatch.configs.facts",
+    "LayoutError": "runwatch.project",
+    "Project": "runwatch.project",
+    "find_project_root": "runwatch.project",
+    "ProcessInfo": "runwatch.process_info",
+    "ProcessMonitor": "runwatch.process_info",
+    "ProcessSnapshot": "runwatch.process_info",
+    "BaseProgressTracker": "runwatch.progress_tracking",
+    "EvaluatorProgressTracker": "runwatch.progress_tracking",
+    "MultiStageProgressTracker": "runwatch.progress_tracking",
+    "ProgressInfo": "runwatch.progress_tracking",
+    "TrainerProgressTracker": "runwatch.progress_tracking",
+    "check_epoch_finished": "runwatch.progress_tracking",
+    "create_progress_tracker": "runwatch.progress_tracking",
+    "detect_runner_type": "runwatch.progress_tracking",
+    "get_session_progress": "runwatch.progress_tracking",
+    "STATUSES": "runwatch.run_status",
+    "RunStatus": "runwatch.run_status",
+    "get_all_run_status": "runwatch.run_status",
+    "get_epoch_last_update": "runwatch.run_status",
+    "get_log_last_update": "runwatch.run_status",
+    "get_run_status": "runwatch.run_status",
+    "status_records": "runwatch.records_api",
+    "Settings": "runwatch.settings",
+    "SettingsError": "runwatch.settings",
+    "load_settings": "runwatch.settings",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """A public name, imported from its module on first access (then kept as a module attribute)."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'runwatch' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
 
 _DEFAULT_MONITORS: dict[tuple[str, str], ProcessMonitor] = STATE.table("runwatch.default_monitors")
 
@@ -60,6 +115,8 @@ def discover_runs(root: str | os.PathLike[str] | Project = ".") -> list[str]:
     """Every run under a project folder, of every layout (Pylon configs, Hugging Face output_dirs,
     Lightning version folders, ...), as the keys ``get_all_run_status`` takes."""
     from runwatch.layouts import discover_runs as _discover
+
+    from runwatch.project import Project
 
     return _discover(root if isinstance(root, Project) else Project.at(root))
 

@@ -102,14 +102,57 @@ class Reader:
         return b"".join(parts)
 
 
-def ask(
-    root: str, cache_dir: str, settings: Any, request: dict[str, Any], timeout: float = 2.0, answer_timeout: float = 60.0
-) -> tuple[dict[str, Any], bytes] | None:
-    """The agent's (header, payload) for ``request``, or None: no agent, another project or settings, any failure.
+class Answer:
+    """An open answer: the agent's header (``ok``, ``length``, ...) and the connection its payload is read from."""
+
+    def __init__(self, sock: socket.socket, reader: Reader, header: dict[str, Any]) -> None:
+        self.sock, self.reader, self.header = sock, reader, header
+        self.length: int = header["length"]
+
+    def payload(self) -> bytes | None:
+        """The whole payload, or None when the connection broke off."""
+        try:
+            return self.reader.exact(self.length)
+        except OSError:
+            return None
+        finally:
+            self.sock.close()
+
+    def copy_to(self, fd: int) -> bool:
+        """Write the payload to ``fd`` as it arrives (no second copy of a document of megabytes); False when
+        the connection broke off (part of it may have been written). An error writing ``fd`` is raised."""
+        try:
+            left = self.length
+            first = bytes(self.reader.buf[:left])
+            del self.reader.buf[:left]
+            left -= len(first)
+            _write_all(fd, memoryview(first))
+            buf = bytearray(1 << 20)
+            while left > 0:
+                try:
+                    n = self.sock.recv_into(buf, min(len(buf), left))
+                except OSError:
+                    return False
+                if not n:
+                    return False
+                left -= n
+                _write_all(fd, memoryview(buf)[:n])
+            return True
+        finally:
+            self.sock.close()
+
+
+def _write_all(fd: int, data: memoryview) -> None:
+    while data:
+        data = data[os.write(fd, data) :]
+
+
+def open_answer(root: str, cache_dir: str, settings: Any, request: dict[str, Any], timeout: float = 2.0, answer_timeout: float = 60.0) -> Answer | None:
+    """The agent's answer to ``request`` with its header read, or None: no agent, another project or settings, any failure.
 
     ``timeout`` bounds the connection; ``answer_timeout`` the wait for the answer once the agent took
     the request (it catches its index up and may draw a table of thousands of rows: a scan here would
-    take longer still)."""
+    take longer still). The caller reads the payload (``payload`` or ``copy_to``), which closes the connection."""
     if os.environ.get("RUNWATCH_NO_AGENT"):
         return None
     path = socket_path(root, cache_dir)
@@ -122,6 +165,7 @@ def ask(
         sock.settimeout(timeout)
         sock.connect(path)
         if peer_uid(sock) != os.getuid():
+            sock.close()
             return None  # not our own process: never trust (or tell) it anything
         want_root, want_settings = os.path.realpath(root), settings_digest(settings)
         body = dict(request, protocol=PROTOCOL, root=want_root, settings=want_settings)
@@ -129,19 +173,26 @@ def ask(
         sock.settimeout(answer_timeout)
         reader = Reader(sock)
         line = reader.line(MAX_REQUEST)
-        if line is None:
-            return None
-        header = json.loads(line)
+        header = json.loads(line) if line is not None else None
         if not isinstance(header, dict) or not header.get("ok") or header.get("root") != want_root or header.get("settings") != want_settings:
+            sock.close()
             return None
         length = header.get("length")
         if not isinstance(length, int) or length < 0:
+            sock.close()
             return None
-        payload = reader.exact(length)
-        if payload is None:
-            return None
-        return header, payload
+        return Answer(sock, reader, header)
     except (OSError, ValueError):
-        return None
-    finally:
         sock.close()
+        return None
+
+
+def ask(
+    root: str, cache_dir: str, settings: Any, request: dict[str, Any], timeout: float = 2.0, answer_timeout: float = 60.0
+) -> tuple[dict[str, Any], bytes] | None:
+    """The agent's (header, payload) for ``request``, or None: no agent, another project or settings, any failure."""
+    answer = open_answer(root, cache_dir, settings, request, timeout, answer_timeout)
+    if answer is None:
+        return None
+    payload = answer.payload()
+    return None if payload is None else (answer.header, payload)

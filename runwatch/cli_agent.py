@@ -20,7 +20,8 @@ from typing import Any
 
 from cachetools import LRUCache
 
-from runwatch.agent_client import ask as ask_agent
+from runwatch.agent_client import Answer
+from runwatch.agent_client import open_answer as open_agent_answer
 from runwatch.state import STATE
 
 # Environment variables that decide how rich draws a table (colours, width).
@@ -49,13 +50,22 @@ def terminal() -> dict[str, Any]:
 
 def ask(project: Any, request: dict[str, Any]) -> tuple[int, bytes] | None:
     """(exit code, what to print) from the project's agent, or None: scan here."""
-    request = dict(request, paths=[_arg(p) for p in request.get("paths", ())], terminal=terminal())
-    got = ask_agent(project.root, str(project.settings.resolve_cache_dir(project.root)), project.settings, request)
-    if got is None:
+    answer = open_answer(project, request)
+    payload = answer.payload() if answer is not None else None
+    if answer is None or payload is None:
         return None
-    header, payload = got
-    code = header.get("exit_code", 0)
-    return (code if isinstance(code, int) else 0), payload
+    return exit_code(answer), payload
+
+
+def open_answer(project: Any, request: dict[str, Any]) -> Answer | None:
+    """The project's agent's answer, its header read (its payload to read: ``payload()`` or ``copy_to(fd)``), or None: scan here."""
+    request = dict(request, paths=[_arg(p) for p in request.get("paths", ())], terminal=terminal())
+    return open_agent_answer(project.root, str(project.settings.resolve_cache_dir(project.root)), project.settings, request)
+
+
+def exit_code(answer: Answer) -> int:
+    code = answer.header.get("exit_code", 0)
+    return code if isinstance(code, int) else 0
 
 
 # ---------------------------------------------------------------- agent side

@@ -19,7 +19,7 @@ from runwatch.compare.query import RunQuery, columns_of, params_of
 from runwatch.configs.facts import ConfigFacts
 from runwatch.errors import LayoutError, UserError
 from runwatch.layouts import active, discover_runs, glob_bases, has_runs, name_of, run_for, runs_at, runs_named
-from runwatch.project import Project
+from runwatch.project import Project, infer_root  # noqa: F401  (infer_root: re-exported for the CLI)
 from runwatch.progress_tracking.progress_info import json_safe
 from runwatch.run_status import STATUSES, RunStatus, engine_for
 from runwatch.view_model import SORT_KEYS as _VIEW_SORT_KEYS
@@ -78,30 +78,6 @@ class ScanResult:
 
 
 # ---------------------------------------------------------------- paths -> configs
-
-
-def infer_root(root: str | None, paths: Sequence[str]) -> str:
-    """The project root: ``--root``, else the project of the first existing path, else of cwd.
-
-    A path under no folder with a settings file or ``configs/`` (a folder of framework runs)
-    belongs to the current folder's project when it lies inside it: ``show outputs/bert`` run
-    beside ``outputs/`` names that run of the current folder, not a project of its own.
-    """
-    from runwatch.project import find_project_root, marked_root
-
-    if root is not None:
-        if not os.path.isdir(root):
-            raise UserError(f"{root}: --root is not a directory")
-        return os.path.abspath(root)
-    for p in paths:
-        if os.path.exists(p):
-            start = os.path.abspath(p if os.path.isdir(p) else os.path.dirname(os.path.abspath(p)))
-            marked = marked_root(start)
-            if marked is not None:
-                return marked
-            here = find_project_root(".")
-            return here if start == here or start.startswith(here.rstrip(os.sep) + os.sep) else start
-    return find_project_root(".")
 
 
 def check_project(project: Project) -> None:

@@ -137,7 +137,7 @@ def natural_key(text: str) -> tuple[int | str, ...]:
     """``run_2`` before ``run_10``: names sort as people number them (the page's numeric collation).
 
     Kept per name (every sort breaks ties by name: a sort of 50,000 records made 100,000 of these)."""
-    key = _NATURAL_KEYS.get(text)
+    key: tuple[int | str, ...] | None = _NATURAL_KEYS.get(text)
     if key is None:
         key = _NATURAL_KEYS[text] = tuple(int(part) if part.isdigit() else part.lower() for part in _DIGITS.split(text))
     return key

@@ -55,6 +55,8 @@ LAYERS = {
     "runwatch.settings_doc": 8,
     "runwatch.demo": 8,
     "runwatch.cli": 8,
+    "runwatch.cli_entry": 8,  # the console script: the agent's answer before any heavy import, else runwatch.cli
+    "runwatch.__main__": 8,
     "runwatch.pylon": 8,  # the drop-in for the API Pylon shipped (docs/pylon.md)
     "runwatch": 4,  # the package's own __init__: the public API, re-exported (its default monitor asks layer 4)
 }

@@ -93,10 +93,12 @@ def test_an_event_files_writer(tmp_path, monkeypatch):
     assert decide(p, tmp_path, matched_here=False, details=Details(writer=("another-host", 1, NOW))).status == "running"
     monkeypatch.setattr(evidence, "writer_evidence", lambda writer, local: ("alive", "process 7 on this machine is alive"))
     monkeypatch.setattr(
-        evidence, "moved_on", lambda wd, writer, writers_of: "version_1" if wd == str(tmp_path) and writers_of is evidence._event_writers else None
+        evidence,
+        "moved_on",
+        lambda wd, writer, writers_of: "version_1" if wd == str(tmp_path) and writer == ("h", 7, NOW) and writers_of is evidence._event_writers else None,
     )
     d = decide(p, tmp_path, matched_here=False, details=Details(writer=("h", 7, NOW), clean_end=True))
-    assert (d.status, d.detail) == ("finished", "its process has exited after its last epoch closed cleanly (its total is written nowhere)")
+    assert (d.status, d.reason) == ("finished", None) and d.detail.startswith("its process has exited right after its last epoch closed")
     d = decide(p, tmp_path, matched_here=False, details=Details(writer=("h", 7, NOW)))
     assert (d.status, d.reason, d.detail) == ("failed", "exited", "process 7 on this machine is alive, but writing version_1 now: this run has ended")
     monkeypatch.setattr(evidence, "moved_on", lambda wd, writer, writers_of: None)
@@ -157,3 +159,241 @@ def test_a_complete_run_alive_is_judged_without_its_pulse(tmp_path):
 def test_pulse_without_details(tmp_path):
     start = Pulse(None, "start", None, None, True)
     assert evidence.pulse(str(tmp_path), "train_val_0.log", None, known=start) is start
+
+
+def _report(tmp_path, host, ts, lines=("step 3", "Killed")):
+    import json
+
+    folder = tmp_path / "agents" / "launcher"
+    folder.mkdir(parents=True, exist_ok=True)
+    ev = {
+        "host": host,
+        "timestamp": ts,
+        "command": "python main.py --config-filepath ./configs/a/run.py",
+        "output_lines": list(lines),
+        "work_dir": str(tmp_path),
+    }
+    (folder / "collector_events.json").write_text(json.dumps([ev]))
+
+
+def _verdict(p, tmp_path, last=NOW - 5):
+    return evidence.gather(
+        p,
+        rel="a/run",
+        work_dir=str(tmp_path),
+        now=NOW,
+        complete=False,
+        last_activity=last,
+        artifact_last=None,
+        newest_log=None,
+        details=None,
+        proc=None,
+        process_errors=None,
+        config_error=None,
+        sleep_time=None,
+        outdated_days=30,
+        matched_here=True,
+    )
+
+
+def test_the_launchers_report_says_where_it_ran(tmp_path):
+    """The launcher's collector report names the host: this machine, whose lookup answered without the run,
+    means it has exited now; another machine leaves its process unknown (the report's exception decides)."""
+    p = project(tmp_path, tmux_output=False)
+    me = socket.gethostname()
+    _report(tmp_path, me, NOW - 2)
+    v = _verdict(p, tmp_path)
+    assert (v.decision.status, v.decision.reason) == ("failed", "exited"), v.decision
+    assert v.decision.detail == f"no process of it on this machine ({me}), where it ran: the launcher reported its exit with an error at " + time.strftime(
+        "%Y-%m-%d %H:%M:%S UTC", time.gmtime(NOW - 2)
+    )
+    assert v.error_line is None and v.error_source == "collector" and v.output_tail == ["step 3", "Killed"]
+    assert v.evidence.process == "gone"
+    # a short name of this machine is this machine
+    _report(tmp_path, me.split(".")[0] + ".lab.example", NOW - 1)
+    assert _verdict(p, tmp_path).decision.reason == "exited"
+    # an exception in its output: crashed, wherever it ran
+    _report(tmp_path, me, NOW - 1, lines=("Traceback (most recent call last):", '  File "x.py"', "ValueError: bad"))
+    v = _verdict(p, tmp_path)
+    assert (v.decision.reason, v.decision.detail) == ("crashed", "ValueError: bad") and v.evidence.process == "gone"
+    # another machine, not looked at from here: unknown; the report still says it exited with an error there
+    _report(tmp_path, "gpu-node-7", NOW - 1)
+    v = _verdict(p, tmp_path)
+    assert (v.decision.reason, v.decision.detail) == ("crashed", "exited with an error on gpu-node-7")
+    assert v.evidence.process == "unknown" and v.evidence.process_detail.startswith("it ran on gpu-node-7 (the launcher's report at ")
+    # another machine a source looked at (SSH) without finding it: gone
+    evidence.remember(p, ProcessSnapshot(sources=["local", "ssh"], hosts=["gpu-node-7"]))
+    v = _verdict(p, tmp_path)
+    assert v.evidence.process == "gone" and v.evidence.process_detail.startswith("no process of it on gpu-node-7, where it ran")
+    evidence.remember(p, ProcessSnapshot(sources=["local", "ssh"], hosts=["gpu-node-7"], errors={"gpu-node-7": "timeout"}))
+    assert _verdict(p, tmp_path).evidence.process == "unknown"
+
+
+def test_the_report_of_this_machine_needs_its_lookup(tmp_path):
+    p = Project.at(str(tmp_path), Settings(tmux_output=False))
+    (tmp_path / "configs").mkdir(exist_ok=True)
+    evidence.remember(p, ProcessSnapshot(sources=["local"], errors={"local": "psutil failed"}))
+    _report(tmp_path, socket.gethostname(), NOW - 2)
+    v = _verdict(p, tmp_path)
+    assert v.evidence.process == "none" and v.decision.status == "running"  # the report alone, no lookup: silence decides
+    evidence.remember(p, ProcessSnapshot(sources=["ssh"], hosts=["gpu1"]))
+    assert _verdict(p, tmp_path).evidence.process == "none"
+    # a report older than the run's last sign of life (minus the slack) belongs to an earlier launch
+    evidence.remember(p, ProcessSnapshot(sources=["local"]))
+    _report(tmp_path, socket.gethostname(), NOW - 500)
+    assert _verdict(p, tmp_path, last=NOW - 5).evidence.process == "none"
+
+
+def test_where_the_report_says_it_ran_in_words(tmp_path):
+    p = project(tmp_path, tmux_output=False)
+    at = 1_700_000_000.0  # 2023-11-14 22:13:20 UTC
+    me = socket.gethostname()
+    assert evidence.ran_on(p, me, at) == (
+        "gone",
+        f"no process of it on this machine ({me}), where it ran: the launcher reported its exit with an error at 2023-11-14 22:13:20 UTC",
+    )
+    assert evidence.ran_on(p, "gpu-node-7", None) == (
+        "unknown",
+        "it ran on gpu-node-7 (the launcher's report at an unknown time), whose processes are not looked at from here",
+    )
+    evidence.remember(p, ProcessSnapshot(sources=["local", "ssh"], hosts=["gpu-node-7"]))
+    assert evidence.ran_on(p, "gpu-node-7", at) == (
+        "gone",
+        "no process of it on gpu-node-7, where it ran: the launcher reported its exit with an error at 2023-11-14 22:13:20 UTC",
+    )
+    evidence.remember(p, ProcessSnapshot(sources=["ssh"], hosts=["gpu-node-7"]))
+    assert evidence.ran_on(p, me, at) is None  # this machine's lookup did not answer: nothing to add
+    fresh = Project.at(str(tmp_path / "fresh"), Settings())
+    assert evidence.ran_on(fresh, me, at) is None  # no snapshot taken yet
+
+
+def test_a_report_without_a_host_or_with_an_unknown_process_before(tmp_path):
+    p = project(tmp_path, tmux_output=False)
+    _report(tmp_path, None, NOW - 1)
+    v = _verdict(p, tmp_path)
+    assert v.evidence.process == "none" and v.error_line is None and v.decision.status == "running"
+    # a process source that could not be asked (unknown), and a report from a machine SSH looked at: gone
+    evidence.remember(p, ProcessSnapshot(sources=["local", "ssh"], hosts=["gpu-node-7"], errors={"slurm": "squeue failed"}))
+    _report(tmp_path, "gpu-node-7", NOW - 1)
+    v = evidence.gather(
+        p,
+        rel="a/run",
+        work_dir=str(tmp_path),
+        now=NOW,
+        complete=False,
+        last_activity=NOW - 5,
+        artifact_last=None,
+        newest_log=None,
+        details=None,
+        proc=None,
+        process_errors={"slurm": "squeue failed"},
+        config_error=None,
+        sleep_time=None,
+        outdated_days=30,
+        matched_here=True,
+    )
+    assert v.evidence.process == "gone" and v.evidence.process_detail.startswith("no process of it on gpu-node-7, where it ran")
+
+
+def test_gather_passes_the_logs_pulse_into_the_evidence(tmp_path):
+    """The pulse read with the log's end (its pace, place, learned pause and when) reaches the decision whole."""
+
+    def line(t: int, what: str) -> str:
+        return f"2026-01-01 00:{t // 60:02d}:{t % 60:02d},000 INFO {what}"
+
+    lines = [line(i, f"Training [Epoch 0/9][Iteration {i}/3]. loss=0.5") for i in range(3)]
+    lines += [line(47 + i, f"Validation [Epoch 0/9][Iteration {i}/3].") for i in range(3)]
+    lines += [line(52 + i, f"Training [Epoch 1/9][Iteration {i}/3]. loss=0.5") for i in range(3)]
+    (tmp_path / "train_val_0.log").write_text("\n".join(lines) + "\n")
+    p = project(tmp_path, tmux_output=False)
+    last = (tmp_path / "train_val_0.log").stat().st_mtime
+
+    def verdict(now):
+        return evidence.gather(
+            p,
+            rel="a/run",
+            work_dir=str(tmp_path),
+            now=now,
+            complete=False,
+            last_activity=last,
+            artifact_last=None,
+            newest_log="train_val_0.log",
+            details=None,
+            proc=None,
+            process_errors=None,
+            config_error=None,
+            sleep_time=None,
+            outdated_days=30,
+            matched_here=False,
+        )
+
+    v = verdict(last + 61)
+    ev = v.evidence
+    assert (ev.pulse_interval, ev.pulse_position, ev.pulse_gap, ev.pulse_gap_at) == (1.0, "after_training", 45.0, "2026-01-01 00:00:02,000")
+    assert ev.work_dir_exists and ev.clean_end is False and ev.log_end is None and v.warnings is None
+    # past the floor but within 1.5x the pause it has had there: running, the pause named
+    assert v.decision.status == "running" and "within the pause of 45 s it has had after the last training batch" in v.decision.detail
+    assert verdict(last + 67.6).decision.reason == "stalled"
+    assert (
+        evidence.gather(
+            p,
+            rel="a/run",
+            work_dir=str(tmp_path),
+            now=last + 61,
+            complete=True,
+            last_activity=last,
+            artifact_last=None,
+            newest_log="train_val_0.log",
+            details=None,
+            proc=None,
+            process_errors=None,
+            config_error=None,
+            sleep_time=None,
+            outdated_days=30,
+        ).evidence.pulse_interval
+        is None
+    )  # a complete run's pulse is not read
+
+
+def test_gather_the_work_dir_the_unreadable_log_and_the_tmux_setting(tmp_path, monkeypatch):
+    from runwatch.readers import run_output
+    from runwatch.readers.run_output import Output
+
+    p = project(tmp_path, tmux_output=False)
+
+    def verdict(work_dir, newest_log=None, last=NOW - 5, project=p):
+        return evidence.gather(
+            project,
+            rel="a/run",
+            work_dir=str(work_dir),
+            now=NOW,
+            complete=False,
+            last_activity=last,
+            artifact_last=None,
+            newest_log=newest_log,
+            details=None,
+            proc=None,
+            process_errors=None,
+            config_error=None,
+            sleep_time=None,
+            outdated_days=30,
+        )
+
+    # a sign of life in a work dir that is not there (now): it was launched
+    assert verdict(tmp_path / "gone").evidence.work_dir_exists is True
+    assert verdict(tmp_path / "gone", last=None).decision.reason == "never_started"
+    # a log that cannot be read: a warning on the run, never an error
+    (tmp_path / "train_val_0.log").mkdir()
+    v = verdict(tmp_path, "train_val_0.log")
+    assert v.warnings and "train_val_0.log" in v.warnings[0] and v.decision.status == "running"
+    # the tmux setting decides whether the panes are looked at
+    seen = []
+
+    def panes(rel, configs_dir):
+        seen.append(rel)
+        return Output("ValueError: in the pane", ("ValueError: in the pane",), "tmux")
+
+    monkeypatch.setattr(run_output, "from_tmux", panes)
+    assert verdict(tmp_path / "gone").error_line is None and seen == []
+    on = project(tmp_path / "on", tmux_output=True)
+    assert verdict(tmp_path / "gone", project=on).error_line == "ValueError: in the pane" and seen == ["a/run"]

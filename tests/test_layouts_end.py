@@ -6,7 +6,8 @@ import os
 
 from runwatch.layouts.hf_end import early_stop_index, newest_run_checkpoints, returned_from_train, stale_top_state
 from runwatch.layouts.huggingface import directions_of
-from runwatch.layouts.lightning_end import ends_on_epoch_boundary, moved_on
+from runwatch.layouts.lightning_end import csv_pulse, ends_on_epoch_boundary, moved_on
+from runwatch.readers.log_pulse import Pulse
 
 
 def test_early_stopping_callback_replay_matches_the_trainer():
@@ -62,6 +63,7 @@ def test_lightning_moved_on(tmp_path):
     assert moved_on(str(base / "version_2"), ("host", 42, 300.0), lambda d: writers.get(d, [])) is None  # nothing newer
     assert moved_on(str(base / "version_0"), ("other", 42, 100.0), lambda d: writers.get(d, [])) is None
     assert moved_on(str(base / "version_0"), ("host", 42, 400.0), lambda d: writers.get(d, [])) is None  # opened before ours
+    assert moved_on(str(base / "version_0"), ("host", 42, 300.0), lambda d: writers.get(d, [])) == "version_2"  # opened in the same second
     assert moved_on(str(base / "version_0"), None, lambda d: writers.get(d, [])) is None
     assert moved_on(str(tmp_path / "run"), me, lambda d: []) is None
     assert os.path.isdir(base)
@@ -89,3 +91,39 @@ def test_hf_stale_top_state():
     assert stale_top_state(10.0, None, 11.0) is False
     assert stale_top_state(10.0, None, 12.1) is True
     assert stale_top_state(10.0, None, None) is False
+
+
+def test_lightning_csv_pulse():
+    """A CSVLogger run's pace: from hparams.yaml (its start) to metrics.csv's last write, over the rows."""
+    train, val, ep = {"epoch": 0, "step": 49, "train_loss": 1.0}, {"epoch": 0, "step": 99, "val_loss": 1.0}, {"train_loss_epoch": 1.0}
+    assert csv_pulse(100.0, 130.0, [train, val, train]) == Pulse(10.0, "training", None, None, True)
+    assert csv_pulse(100.0, 130.0, [train, val]) == Pulse(15.0, "after_validation", None, None, True)
+    assert csv_pulse(100.0, 130.0, [train, ep]).position == "after_validation"
+    assert csv_pulse(100.0, 130.0, [{"epoch": 0, "step": 9, "lr": 0.1, "valley": 1}]).position == "after_validation"  # "val..." closes
+    assert csv_pulse(100.0, 130.0, [{"epoch": 0, "step": 9, "epoch_x": 1}]).position == "training"
+    assert csv_pulse(100.0, 130.0, [{"epoch": 0, "step": 9, "x_epoch": 1}]).position == "after_validation"
+    assert csv_pulse(100.0, 130.0, [train]).interval == 30.0
+    assert csv_pulse(None, 130.0, [train]) is None  # no start: no pace
+    assert csv_pulse(100.0, None, [train]) is None
+    assert csv_pulse(100.0, 130.0, []) is None
+    assert csv_pulse(100.0, 100.0, [train]) is None  # written at the same instant: no pace
+    assert csv_pulse(100.0, 99.0, [train]) is None
+    assert csv_pulse(100.0, 100.5, [train]).interval == 0.5
+
+
+def test_a_layouts_own_pulse_is_used_where_its_text_log_has_none(tmp_path):
+    from runwatch.run_status import evidence
+
+    own = Pulse(2.0, "training", None, None, True)
+
+    class D:
+        logs = [("metrics.csv", 1.0)]
+        beats = [1.0, 2.0, 3.0, 10.0]
+        pulse = own
+
+    (tmp_path / "metrics.csv").write_text("epoch,step\n0,1\n")
+    assert evidence.pulse(str(tmp_path), "metrics.csv", D()) is own  # before the record times
+    D.pulse = None
+    assert evidence.pulse(str(tmp_path), "metrics.csv", D()).interval == 3.0  # the beats then
+    D.pulse = "not a pulse"
+    assert evidence.pulse(str(tmp_path), "metrics.csv", D()).interval == 3.0

@@ -47,7 +47,7 @@ def test_plain_trainer_max_epochs_that_ended_reads_finished_n_of_n(ended):
     run = got["pl/plain/lightning_logs/version_0"]
     assert (run["status"], run["reason"]) == ("finished", None), run["reason_detail"]
     assert (run["completed_epochs"], run["total_epochs"], run["progress_percentage"]) == (3, 3, 100.0)
-    assert "closed cleanly" in run["reason_detail"] and not run["warnings"]
+    assert "its last epoch closed" in run["reason_detail"] and not run["warnings"]
 
 
 def test_plain_trainer_max_steps_that_ended_reads_finished(ended):

@@ -79,6 +79,14 @@ def test_start_pause_from_an_earlier_session(tmp_path):
 
     p = pulse(str(tmp_path), "train_val_1.log", D())
     assert (p.position, p.gap, p.gap_at) == ("start", 40.0, "2026-01-01 00:00:00,000")
+    # the three sessions before the newest are asked, no more
+    for i, pause in ((2, 10), (3, 20), (4, 90)):
+        (tmp_path / f"s{i}.log").write_text("\n".join([_line(0, "config"), _line(pause, "Training [Epoch 0/2][Iteration 0/5]")]) + "\n")
+
+    class Five:
+        logs = [("train_val_1.log", 5.0), ("s2.log", 4.0), ("s3.log", 3.0), ("train_val_0.log", 2.0), ("s4.log", 1.0)]
+
+    assert pulse(str(tmp_path), "train_val_1.log", Five()).gap == 40.0  # s4.log's 90 s is a fourth earlier session
 
 
 def test_pulse_of_file(tmp_path):

@@ -399,3 +399,42 @@ def test_error_message_holds_the_exception_line_wherever_error_line_does(tmp_pat
         assert run["error_line"] == "ValueError: validation batch has no 'labels'" == run["error_message"]
     finally:
         sim.close()
+
+
+def test_launchers_report_from_this_machine_says_exited_now(tmp_path):
+    """Where it ran, from the launcher's collector report: a trainer started by the launcher (its stand-in,
+    tests/pylon_toy/remote_command.py) is SIGKILLed; the launcher POSTs its exit with the host it ran on to
+    runwatch serve's collector. A new `runwatch status` (default settings but the collector's token) reads it
+    exited at once, on this machine, not "crashed" (no exception in its output) and not after a silence."""
+    import socket
+
+    from runwatch.server import BackgroundServer
+
+    token = "s3cret-collector-token"
+    sim = Sim(tmp_path / "proj", settings=f'collector_token = "{token}"\n')
+    try:
+        sim.trainer("t/launched", 50, iterations=8, step_s=0.05)
+        launcher = os.path.join(os.path.dirname(__file__), "pylon_toy", "remote_command.py")
+        with BackgroundServer(str(sim.root), monitor=None, polling=False) as srv:
+            cmd = [sys.executable, launcher, "--collector", srv.base.rstrip("/") + "/api/collector", "--token", token, "--work-dir", "./logs/t/launched", "--"]
+            cmd += [sys.executable, "main.py", "--config-filepath", "./configs/t/launched.py"]
+            la = subprocess.Popen(cmd, cwd=sim.root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV)
+            sim.procs.append(la)
+            sim.wait_epochs("t/launched", 2)
+            import psutil
+
+            (child,) = psutil.Process(la.pid).children()
+            child.kill()
+            killed = time.monotonic()
+            assert la.wait(timeout=30) != 0
+            store = sim.root / ".runwatch-cache" / "collector-events.jsonl"
+            sim.wait_for(lambda: store.exists() and store.stat().st_size > 0, 10, "the launcher's report")
+        run = sim.status("t/launched")
+        took = time.monotonic() - killed
+        assert (run["status"], run["reason"]) == ("failed", "exited"), run["reason_detail"]
+        me = socket.gethostname()
+        assert run["reason_detail"].startswith(f"no process of it on this machine ({me}), where it ran: the launcher reported its exit with an error at ")
+        assert run["error_source"] == "collector" and run["error_line"] is None and run["completed_epochs"] >= 2
+        assert took < 30  # read at the first look: silence alone would say running for 60 s (the default floor)
+    finally:
+        sim.close()

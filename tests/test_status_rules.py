@@ -15,6 +15,7 @@ import pytest
 from runwatch.run_status.evidence import rhythm
 from runwatch.run_status.rules import (
     DEFAULT_SLEEP_CAP,
+    CLEAN_END,
     JOB_END_REASONS,
     Decision,
     Evidence,
@@ -686,25 +687,40 @@ def test_pulse_learned_pause_keeps_running_and_says_so(process):
 
 
 def test_clean_end_with_the_process_gone_is_finished():
+    """A plain Lightning fit that reached its max_epochs ends right after its last epoch's checkpoint."""
     d = decide(ev(process="gone", clean_end=True))
-    assert d == Decision("finished", None, "its process has exited after its last epoch closed cleanly (its total is written nowhere)")
+    assert d == Decision("finished", None, f"its process has exited right after its last epoch closed; {CLEAN_END}")
+    assert "written nowhere" in CLEAN_END and "max_epochs" in CLEAN_END
     assert decide(ev(process="gone", clean_end=True, artifact_last_update=NOW - 31 * DAY)).status == "outdated"
-    assert decide(ev(process="gone", clean_end=True, artifact_last_update=NOW - 29 * DAY)).status == "finished"
-    assert decide(ev(job=Job("7", "COMPLETED"), clean_end=True)).status == "finished"
+    # a Slurm job that COMPLETED ended its script normally (a killed one is no COMPLETED job)
+    assert decide(ev(job=Job("7", "COMPLETED"), clean_end=True)) == Decision(
+        "finished", None, "its Slurm job COMPLETED right after its last epoch closed (its total is written nowhere)"
+    )
+    assert decide(ev(job=Job("7", "COMPLETED"), clean_end=True, artifact_last_update=NOW - 31 * DAY)).status == "outdated"
     assert decide(ev(process="gone", clean_end=False)).reason == "exited"
+    assert decide(ev(job=Job("7", "COMPLETED"), clean_end=False)).reason == "exited"
     # an exception found in its output wins over a clean-looking end
     assert decide(ev(process="gone", clean_end=True, error_line="ValueError: x", error_source="tmux")).reason == "crashed"
+    # complete (its total known and reached) stays finished
+    assert decide(ev(process="gone", clean_end=True, complete=True)) == Decision("finished")
 
 
 def test_clean_end_silent_with_no_process_to_ask_is_finished():
     d = decide(ev(process="none", clean_end=True, pulse_interval=1.0, last_activity=0.0))
     assert (d.status, d.reason) == ("finished", None)
-    assert d.detail.endswith(", after its last epoch closed cleanly (its total is written nowhere)") and d.detail.startswith("silent since")
+    assert d.detail.endswith(f", right after its last epoch closed; {CLEAN_END}") and d.detail.startswith("silent since")
     assert decide(ev(process="none", clean_end=True, pulse_interval=1.0, last_activity=NOW - 60.0)).status == "running"
     assert decide(ev(process="none", clean_end=True, pulse_interval=1.0, last_activity=NOW - 60.001)).status == "finished"
     assert decide(ev(process="unknown", clean_end=True, pulse_interval=1.0, last_activity=0.0)).reason == "stalled"  # may be alive elsewhere
     assert decide(ev(process="alive", clean_end=True, pulse_interval=1.0, last_activity=0.0)).reason == "stalled"
-    assert decide(ev(process="none", clean_end=True, pulse_interval=1.0, last_activity=0.0, artifact_last_update=NOW - 31 * DAY)).status == "outdated"
+    assert decide(ev(process="none", clean_end=False, pulse_interval=1.0, last_activity=0.0)).reason == "stalled"
+
+
+def test_unknown_process_detail_names_why_when_given():
+    d = decide(ev(process="unknown", process_detail="it ran on gpu7, where no process source looks", pulse_interval=1.0, last_activity=0.0))
+    assert d.reason == "stalled" and d.detail.endswith("; it ran on gpu7, where no process source looks: it may be stuck")
+    d = decide(ev(process="unknown", pulse_interval=1.0, last_activity=0.0))
+    assert d.detail.endswith("; its process could not be checked (a process source could not be asked): it may be stuck")
 
 
 def test_pulse_detail_boundaries():
@@ -733,7 +749,7 @@ def test_end_unknown_with_the_process_gone_is_unknown_not_exited():
     assert decide(ev(process="alive", end_unknown=True, last_activity=0.0, rhythm=10.0)).reason == "stalled"
     assert decide(ev(process="gone", end_unknown=True, error_line="ValueError: x", error_source="tmux")).reason == "crashed"
     assert decide(ev(process="gone", end_unknown=True, complete=True)).status == "finished"
-    assert decide(ev(process="gone", end_unknown=True, clean_end=True)).status == "finished"
+    assert decide(ev(process="gone", end_unknown=True, clean_end=True)).detail.startswith("its process has exited right after an epoch closed")
 
 
 def test_end_unknown_with_a_completed_slurm_job_is_finished():

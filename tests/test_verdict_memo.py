@@ -121,3 +121,96 @@ def test_decision_due_is_the_first_time_the_clock_alone_changes_the_decision():
         for t in [now, now + 1, *ends, *(rng.uniform(now, min(due, now + 90 * 86400)) for _ in range(5))]:
             if t < due:
                 assert decide(replace(ev, now=t)) == first, (ev, due, t)
+
+
+def test_each_runs_due_time_is_kept_and_the_sweep_wakes_at_the_earliest():
+    """runwatch serve re-evaluates a run when its silence limit falls due, not at its next sweep tick."""
+    from runwatch.live.watcher import DUE_SLACK, MIN_SWEEP_GAP, Watcher
+    from runwatch.run_status.engine import ScanEngine
+
+    e = ScanEngine.__new__(ScanEngine)
+    e._due, e._kept, e._trackers, e._facts = {"a": 10.0, "b": 20.0, "c": 5.0}, {}, {}, {}
+    assert (e.next_due(6.0), e.next_due(10.0), e.next_due(4.0), e.next_due(20.0)) == (10.0, 20.0, 5.0, None)
+    e.forget(["a"])
+    assert e.next_due(6.0) == 20.0
+    e.snapshot, e.process_map = None, None
+    e.reset()
+    assert e.next_due(0.0) is None
+
+    class Index:
+        due: float | None = None
+
+        def next_due(self):
+            if self.due == "boom":
+                raise RuntimeError("boom")
+            return self.due
+
+    w = Watcher.__new__(Watcher)
+    w.index, w.sweep_interval = Index(), 5.0
+    assert w._sweep_timeout() == 5.0
+    for due, want in ((2.0, 2.0 + DUE_SLACK), (0.0, MIN_SWEEP_GAP), (-3.0, MIN_SWEEP_GAP), (4.95, 5.0), (30.0, 5.0), ("boom", 5.0)):
+        w.index.due = due
+        assert w._sweep_timeout() == pytest.approx(want), due
+    assert (DUE_SLACK, MIN_SWEEP_GAP) == (0.05, 0.25)
+
+
+def test_a_scan_keeps_the_time_its_decision_falls_due(gen):
+    """Every evaluated run whose decision the clock alone can change keeps that time (the earliest for the
+    sweep); a reused run keeps its own; a run the clock cannot change has none."""
+    tree, snap = gen
+    configs = [r.config_path for r in tree.runs]
+    engine = ScanEngine(Project.at(tree.root), store=None)
+    now = time.time()
+    first = engine.scan(configs, processes=snap, now=now)
+    assert engine._due and all(d >= now for d in engine._due.values())
+    assert any(first[k].status.status == "running" for k in engine._due)
+    assert engine.next_due(now) == min(engine._due.values())
+    due = dict(engine._due)
+    engine.scan(configs, now=now + 1)  # reused or evaluated again: the same due times
+    assert {k: v for k, v in engine._due.items() if v > now + 1} == {k: v for k, v in due.items() if v > now + 1}
+    engine.forget(configs)
+    assert engine.next_due(now) is None
+
+
+def test_a_decision_falling_due_re_evaluates_those_runs_without_a_whole_sweep():
+    """The sweep loop wakes when a run's decision falls due and asks the index for those runs alone (no new
+    process snapshot: a sweep asks every source); its regular sweep keeps its own interval."""
+    import asyncio
+
+    from runwatch.live.watcher import Watcher
+
+    calls: list[str] = []
+    t0 = time.monotonic()
+
+    class Index:
+        root_missing = False
+
+        def next_due(self):
+            return 0.2 - (time.monotonic() - t0) if not calls else None
+
+        def reevaluate_due(self):
+            calls.append("due")
+
+        def take_process_snapshot(self):
+            calls.append("snapshot")
+
+        def sweep(self, snapshot=None):
+            calls.append("sweep")
+
+    w = Watcher.__new__(Watcher)
+    w.index, w.sweep_interval, w.executor, w.on_error = Index(), 1.0, None, None
+    w._stop, w._wake, w._restart, w._watched = asyncio.Event(), asyncio.Event(), asyncio.Event(), ()
+    w._existing_roots = lambda: ()
+
+    async def go():
+        task = asyncio.ensure_future(w._sweep_loop())
+        await asyncio.sleep(0.6)
+        at_due = list(calls)
+        await asyncio.sleep(0.8)
+        w.stop()
+        await task
+        return at_due
+
+    at_due = asyncio.run(go())
+    assert at_due == ["due"]  # 0.2 s in: the runs fallen due, nothing else
+    assert calls == ["due", "snapshot", "sweep"]  # 1 s in: the regular sweep

@@ -181,6 +181,9 @@ class RunFolderDetails(RunDetails):
     kept: tuple[Any, ...] | None = None
     # The wall times of its records (event files): its finest rhythm where it has no text log.
     beats: list[float] | None = None
+    # Its pulse where neither a text log nor record times give one (readers.log_pulse.Pulse; a
+    # Lightning CSVLogger's rows: lightning_end.csv_pulse).
+    pulse: Any = None
 
 
 def newest_writer(event_paths: list[str]) -> tuple[str, int, float] | None:

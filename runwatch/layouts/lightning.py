@@ -16,7 +16,7 @@ import re
 from typing import Any
 
 from runwatch.configs.facts import ClassRef, ConfigFacts, StageFacts
-from runwatch.layouts.lightning_end import ends_on_epoch_boundary
+from runwatch.layouts.lightning_end import csv_pulse, ends_on_epoch_boundary
 from runwatch.layouts.common import RunFolderDetails, RunFolderLayout, RunFolderTracker, StatMemo, event_files, listing, newest_writer, stat_or_none
 from runwatch.progress_tracking.observation import Observation
 from runwatch.progress_tracking.progress_info import ProgressInfo, register_runner_type
@@ -260,7 +260,11 @@ class LightningProgressTracker(RunFolderTracker):
         # How it ended (lightning_end.py): records that close the last epoch; its pulse: the event records' times.
         clean = ends_on_epoch_boundary(done, max(per_epoch) if per_epoch else None, max_step, list(zip(ck_epochs, ck_steps, strict=True)))
         beats = sorted(t for t, _ in points)[-512:] or None
-        return obs, RunFolderDetails(logs=logs, writer=newest_writer(events), clean_end=clean, beats=beats)
+        pulse = None
+        if beats is None and rows and "metrics.csv" in names:  # CSVLogger only: its rows' pace
+            start = reader.mtime(os.path.join(wd, "hparams.yaml")) if "hparams.yaml" in names else None
+            pulse = csv_pulse(start, reader.mtime(self._csv.path), rows)
+        return obs, RunFolderDetails(logs=logs, writer=newest_writer(events), clean_end=clean, beats=beats, pulse=pulse)
 
 
 def hyperparameters(work_dir: str) -> dict[str, Any]:

@@ -260,6 +260,23 @@ class LiveIndex:
         with self._work:
             return self._evaluate_and_commit(configs, [], reread_facts=set())
 
+    def next_due(self) -> float | None:
+        """Seconds until a run's last decision falls due by the clock alone (its silence limit passes), or None."""
+        now = self.clock()
+        due = self.engine.next_due(now)
+        return None if due is None else due - now
+
+    def reevaluate_due(self) -> Delta | None:
+        """Evaluate again the runs whose last decision has fallen due by the clock (a silence limit passed),
+        with the process snapshot as it is; None when there are none."""
+        with self._work:
+            due = self.engine.fallen_due(self.clock())
+            if not due:
+                return None
+            with self._lock:
+                touched = {e.rel: e.config for e in self.entries.values() if e.config in due}
+            return self._evaluate_and_commit(touched, [], reread_facts=set()) if touched else None
+
     def local_process_changed(self) -> bool:
         """Whether a local process of the last snapshot has exited or changed state since."""
         return local_states_changed(list(self.engine.process_map.values()))

@@ -28,6 +28,11 @@ from runwatch.progress_tracking.progress_store import is_own_name
 
 log = logging.getLogger("runwatch.live")
 
+# The sweep after a decision falls due runs this much later (the clock must be past the limit),
+# and never sooner than this after the last one.
+DUE_SLACK = 0.05
+MIN_SWEEP_GAP = 0.25
+
 # Filesystems where inotify does not see writes made by other machines.
 NETWORK_FS: frozenset[str] = frozenset(
     {"nfs", "nfs4", "cifs", "smb", "smb3", "smbfs", "fuse.sshfs", "sshfs", "lustre", "gpfs", "beegfs", "ceph", "fuse.ceph", "glusterfs", "fuse.glusterfs"}
@@ -347,16 +352,41 @@ class Watcher:
             except Exception as e:
                 log.debug("runwatch: exit check failed: %s", e)
 
+    def _sweep_timeout(self) -> float:
+        """The sweep interval, or less: the sweep runs just after a run's silence limit passes (its
+        decision falls due), so a run that went silent reads dead then, not up to a sweep later."""
+        try:
+            due = self.index.next_due()
+        except Exception as e:  # the timer is an aid; the interval still holds
+            log.debug("runwatch: next due time: %s", e)
+            due = None
+        if due is None:
+            return self.sweep_interval
+        return min(self.sweep_interval, max(due + DUE_SLACK, MIN_SWEEP_GAP))
+
     async def _sweep_loop(self) -> None:
+        last = time.monotonic()
         while not self._stop.is_set():
             stop = asyncio.ensure_future(self._stop.wait())
             wake = asyncio.ensure_future(self._wake.wait())
-            done, pending = await asyncio.wait({stop, wake}, timeout=self.sweep_interval, return_when=asyncio.FIRST_COMPLETED)
+            left = max(last + self.sweep_interval - time.monotonic(), 0.0)
+            done, pending = await asyncio.wait({stop, wake}, timeout=min(self._sweep_timeout(), left), return_when=asyncio.FIRST_COMPLETED)
             for f in pending:
                 f.cancel()
             if self._stop.is_set():
                 return
+            woken = self._wake.is_set()
             self._wake.clear()
+            if not woken and time.monotonic() - last < self.sweep_interval:
+                # A decision fell due before the next sweep: those runs alone, with the processes as last
+                # seen (a sweep asks every process source; a local exit wakes one anyway).
+                try:
+                    await self._call(self.index.reevaluate_due)
+                except Exception as e:
+                    log.exception("runwatch: re-evaluating runs fallen due failed")
+                    await self._report(e)
+                continue
+            last = time.monotonic()
             if self.index.root_missing:
                 continue  # the runs last seen stay as they were; _root_loop rescans on return
             roots = self._existing_roots()

@@ -7,7 +7,8 @@ Sources, asked in this order for a run that is not alive and not complete:
   appends them to ``agents/launcher/collector_events.json``; ``runwatch serve`` can be the
   collector itself (``runwatch.server.collector``) and keeps them in its own store. An event
   counts for a run when its work dir (or its command's config path) is the run's, and it is
-  not older than the run's last sign of life (a relaunch after a crash hides the old crash);
+  not older than the run's last sign of life (a relaunch after a crash hides the old crash). Its
+  ``host`` says where the run ran (``Output.host``);
 - ``slurm_output``: the StdOut / StdErr files of the run's Slurm job;
 - ``tmux``: the pane of the run's tmux session on this machine (``tmux capture-pane``),
   found by the run's config path on screen;
@@ -52,6 +53,16 @@ class Output:
     tail: tuple[str, ...]
     source: str
     timestamp: float | None = None
+    # The machine the run ran on, where the source says (the launcher's report names it).
+    host: str | None = None
+
+
+def is_this_host(name: str) -> bool:
+    """Whether a host name names this machine (its full or short name)."""
+    import socket
+
+    me = socket.gethostname()
+    return bool(name) and (name == me or name.split(".", 1)[0] == me.split(".", 1)[0])
 
 
 def _timestamp(value: Any) -> float | None:
@@ -235,9 +246,12 @@ def from_collector(root: str, cache_dir: str, work_dir: str, config_rel: str, co
     line, _ = final_exception(lines)
     tail = tuple(_clip(x) for x in lines[-OUTPUT_TAIL_LINES:])
     host = best[1].get("host")
-    if line is None:
-        line = f"exited with an error on {host}" if isinstance(host, str) else None
-    return Output(_clip(line) if line else None, tail, "collector", best[0] or None)
+    host = host if isinstance(host, str) and host else None
+    if line is None and host is not None and not is_this_host(host):
+        # No exception in its output: it exited with an error over there. Where it ran here, the
+        # process evidence says it has exited (run_status/evidence.py), not a made-up crash.
+        line = f"exited with an error on {host}"
+    return Output(_clip(line) if line else None, tail, "collector", best[0] or None, host)
 
 
 def from_files(paths: Sequence[str | None], source: str) -> Output | None:

@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import logging
+import math
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -46,7 +47,7 @@ from runwatch.readers.run_output import EVENTS, events_once_per_scan
 from runwatch.readers.safe_open import confine_to
 from runwatch.run_status.evidence import process_memory
 from runwatch.run_status.run_status import RunStatus, evaluate_run, runaway_status, take_snapshot
-from runwatch.run_status.verdict_memo import Kept, ScanContext, keep, reuse
+from runwatch.run_status.verdict_memo import Kept, ScanContext, decision_due, keep, reuse
 from runwatch.state import STATE
 
 _log = logging.getLogger("runwatch")
@@ -93,6 +94,9 @@ class ScanEngine:
         self._trackers: dict[str, BaseProgressTracker] = {}
         self._facts: dict[str, ConfigFacts] = {}  # facts of runs that have no tracker
         self._kept: dict[str, Kept] = {}  # each run's last decided status and what it came from (verdict_memo)
+        # When each run's last decision falls due by the clock alone (verdict_memo.decision_due): a live
+        # index wakes then, so a run whose silence limit passes reads dead at that moment, not a sweep later.
+        self._due: dict[str, float] = {}
         self._context: ScanContext | None = None
         self.snapshot = ProcessSnapshot()
         self.process_map: dict[str, ProcessInfo] = {}
@@ -111,12 +115,28 @@ class ScanEngine:
             self._trackers.pop(k, None)
             self._facts.pop(k, None)
             self._kept.pop(k, None)
+            self._due.pop(k, None)
+
+    def next_due(self, now: float) -> float | None:
+        """The earliest time after ``now`` at which a run's last decision falls due, or None."""
+        while True:
+            try:
+                dues = list(self._due.values())  # another thread may be scanning
+                break
+            except RuntimeError:
+                continue
+        return min((d for d in dues if d > now), default=None)
+
+    def fallen_due(self, now: float) -> set[str]:
+        """The runs whose last decision has fallen due by ``now``."""
+        return {k for k, d in list(self._due.items()) if d <= now}
 
     def reset(self) -> None:
         """Forget every run's tracker and facts and the process snapshot (the store file stays)."""
         self._trackers.clear()
         self._facts.clear()
         self._kept.clear()
+        self._due.clear()
         self.snapshot = ProcessSnapshot()
         self.process_map = {}
 
@@ -291,6 +311,12 @@ class ScanEngine:
                 memo = None
                 if verdicts:
                     verdict, newest_log = verdicts[0]
+                    ev = getattr(verdict, "evidence", None)
+                    due = decision_due(ev) if ev is not None else math.inf
+                    if due < math.inf:
+                        self._due[k] = due
+                    else:
+                        self._due.pop(k, None)
                     memo = keep(
                         status,
                         verdict=verdict,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import statistics
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,7 +23,7 @@ from runwatch.layouts.lightning_end import moved_on
 from runwatch.readers.log_end import end_of_file
 from runwatch.readers.tfevents import writer_of
 from runwatch.readers.log_pulse import NO_PULSE, Pulse, pulse_of_file, start_pause_of_file
-from runwatch.readers.run_output import find_output, tmux_session_of
+from runwatch.readers.run_output import find_output, is_this_host, tmux_session_of
 from runwatch.run_status.process_memory import ProcessMemory, memory_for, remembered_evidence, writer_evidence
 from runwatch.run_status.rules import Decision, Evidence, Job, decide
 from runwatch.state import STATE
@@ -74,6 +75,9 @@ def pulse(work_dir: str, newest_log: str | None, details: Any, log_path: str | N
                 p = Pulse(p.interval, "start", gap, at, True)
         if p.timed:
             return p
+    known_pulse = getattr(details, "pulse", None)
+    if isinstance(known_pulse, Pulse):  # the layout's own (a CSVLogger's rows)
+        return known_pulse
     beats = getattr(details, "beats", None)
     if beats:
         return beats_pulse(beats)
@@ -88,9 +92,7 @@ def beats_pulse(times: Any) -> Pulse | None:
         return None
     longest = max(gaps)
     at = ts[gaps.index(longest)]
-    import time as _time
-
-    return Pulse(sum(gaps) / len(gaps), "training", longest, _time.strftime("%Y-%m-%d %H:%M:%S UTC", _time.gmtime(at)), True)
+    return Pulse(sum(gaps) / len(gaps), "training", longest, time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(at)), True)
 
 
 _MEMORY_OF: LRUCache[tuple[str, str], ProcessMemory] = STATE.table("run_status.evidence.memory_of", lambda: LRUCache(maxsize=256))
@@ -179,6 +181,23 @@ def _process_evidence(
     return ("unknown" if real_errors else "none"), None
 
 
+def ran_on(project: Project, host: str, at: float | None) -> tuple[str, str] | None:
+    """Where the launcher's report says the run ran: this machine, whose process lookup answered without
+    it, means it has exited now; another machine a source looked at (SSH) without finding it, too; any
+    other machine leaves it unknown. None: nothing to add (this machine, not looked at)."""
+    snap = _memory(project).snapshot
+    if snap is None:
+        return None
+    when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(at)) if at is not None else "an unknown time"
+    if is_this_host(host):
+        if "local" in snap.sources and "local" not in snap.errors:
+            return "gone", f"no process of it on this machine ({host}), where it ran: the launcher reported its exit with an error at {when}"
+        return None
+    if host in snap.hosts and host not in snap.errors:  # a source (SSH) saw that machine's processes
+        return "gone", f"no process of it on {host}, where it ran: the launcher reported its exit with an error at {when}"
+    return "unknown", f"it ran on {host} (the launcher's report at {when}), whose processes are not looked at from here"
+
+
 def gather(
     project: Project,
     *,
@@ -233,6 +252,9 @@ def gather(
         )
         if out is not None:
             error_line, error_source, tail = out.error_line, out.source, list(out.tail)
+            where = ran_on(project, out.host, out.timestamp) if out.host is not None and process in ("none", "unknown") else None
+            if where is not None:
+                process, process_detail = where
     pl = pulse(work_dir, newest_log, details, log_path, end_pulse) if not complete else None
     ev = Evidence(
         now=now,

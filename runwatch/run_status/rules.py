@@ -10,8 +10,10 @@ table in ``docs/status.md`` lists the same rows in the same order. In short:
 4. the scheduler says how the job ended (cancelled, timeout, oom, preempted, node failure...);
 5. the config cannot be read / the run was never launched;
 6. a traceback at the log's end or in the run's output: crashed (oom for memory errors);
-7. the process was seen and is gone now: exited (unknown where the run's files cannot tell a finished
-   run from a killed one: ``end_unknown``);
+7. the process was seen and is gone now: exited; finished where the run's files end right after an
+   epoch closed and its total is written nowhere (a fit ends exactly there); unknown where nothing in
+   the run's files can tell a finished run from a killed one (``end_unknown``, e.g. Keras without
+   BackupAndRestore);
 8. silence: past the run's own rhythm, else past ``sleep_time`` when given, else past the
    adaptive default: stalled. The rhythm is the finest the run has: its log's pace (a line
    per iteration) and the longest pause it has had before at the same place (a silent
@@ -70,8 +72,16 @@ JOB_QUEUED_STATES = frozenset(("PENDING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_F
 
 _OOM = re.compile(r"\bMemoryError\b|OutOfMemoryError|out of memory", re.IGNORECASE)
 
-DEFAULT_SLEEP_CAP = 86400.0
-_UNTOLD = "its files cannot tell whether it finished or was killed: its total is written nowhere and nothing marks its end"  # the plan's sleep_time: the upper bound on silence when none is given
+# Why a run that ended right after an epoch closed is called finished (rows 7a and 8a'): a fit that
+# reaches its max_epochs / max_steps ends exactly there; a kill lands inside an epoch almost always.
+CLEAN_END = (
+    "a fit that reaches its total ends exactly there (its total, max_epochs / max_steps, is written nowhere; "
+    "only a kill in the instant between two epochs would leave the same files)"
+)
+# Why a run whose end its files do not mark is not called finished (rows 7u and 8u).
+_UNTOLD = "its files cannot tell whether it finished or was killed: its total is written nowhere and nothing marks its end"
+
+DEFAULT_SLEEP_CAP = 86400.0  # the plan's sleep_time: the upper bound on silence when none is given
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,7 +125,7 @@ class Evidence:
     gap_margin: float = 1.5
     # The run's files end where a normal end leaves them (a framework run whose records close an
     # epoch and whose total is written nowhere): once its process is gone or it is silent past its
-    # limit, it finished.
+    # limit, it ended, but a kill between epochs leaves the same files: end_unknown, never finished.
     clean_end: bool = False
     # The run's files cannot tell a finished run from a killed one (its total is written nowhere and nothing
     # marks the end: a Keras run without BackupAndRestore): with no live process it reads unknown, never guessed.
@@ -268,16 +278,19 @@ def decide(ev: Evidence) -> Decision:
     # 6. An exception ended the log or the run's output.
     if ev.error_line is not None and (ev.log_end == "traceback" or ev.error_source not in (None, "log")):
         return Decision("failed", _error_reason(ev.error_line), ev.error_line)
-    # 7. The process was seen and has exited (or the job completed) before the run did,
-    # unless its files end where a normal end leaves them.
-    if ev.clean_end and (ev.process == "gone" or job_state == "COMPLETED"):
-        return Decision(_done(ev).status, None, "its process has exited after its last epoch closed cleanly (its total is written nowhere)")
+    # 7. The process was seen and has exited (or the job completed) before the run did; where its
+    # files end right after an epoch closed and its total is written nowhere, a normal end and a
+    # kill between epochs leave the same files: it is not called finished.
+    if ev.clean_end and job_state == "COMPLETED":  # its script ended normally: a killed job is no COMPLETED one
+        return Decision(_done(ev).status, None, "its Slurm job COMPLETED right after its last epoch closed (its total is written nowhere)")
+    if ev.clean_end and ev.process == "gone":
+        return Decision(_done(ev).status, None, f"its process has exited right after its last epoch closed; {CLEAN_END}")
     if ev.end_unknown and job_state == "COMPLETED":
         return Decision(
             _done(ev).status,
             None,
-            f"Slurm job {job.job_id} COMPLETED (exit code {job.exit_code or 0}): its script ended normally (its total is written nowhere)",
-        )  # type: ignore[union-attr]
+            f"Slurm job {job.job_id} COMPLETED (exit code {job.exit_code or 0}): its script ended normally (its total is written nowhere)",  # type: ignore[union-attr]
+        )
     if ev.end_unknown and ev.process == "gone":
         return Decision("unknown", "end_unknown", f"{ev.process_detail or 'its process has exited'}; {_UNTOLD}")
     if ev.process == "gone" or job_state == "COMPLETED":
@@ -289,12 +302,12 @@ def decide(ev: Evidence) -> Decision:
     # 8. Silence, last.
     if _is_silent(ev):
         if ev.clean_end and ev.process == "none":
-            return Decision(_done(ev).status, None, f"{_silence_detail(ev)}, after its last epoch closed cleanly (its total is written nowhere)")
+            return Decision(_done(ev).status, None, f"{_silence_detail(ev)}, right after its last epoch closed; {CLEAN_END}")
         if ev.end_unknown:
             return Decision("unknown", "end_unknown", f"{_silence_detail(ev)}, and no live process of it was seen; {_UNTOLD}")
         detail = _silence_detail(ev)
         if ev.process == "unknown":
-            detail += "; its process could not be checked (a process source could not be asked): it may be stuck"
+            detail += f"; {ev.process_detail or 'its process could not be checked (a process source could not be asked)'}: it may be stuck"
         return Decision("failed", "stalled", detail)
     return Decision("running", None, _learned_pause(ev))
 

@@ -9,6 +9,12 @@ usage: lightning_run.py SAVE_DIR MODE [MODE...]   (MODE: cli | early | hold | tb
 (version_0, then version_1), defaults otherwise; pauses before the second until SAVE_DIR/twice.release exists.
 ``hold``: CSVLogger flushing every step (``flush_logs_every_n_steps=1``; the default 100 would leave
 metrics.csv empty this early), 6 epochs, pauses after epoch 2 until SAVE_DIR/hold.release exists.
+``csvkill``: CSVLogger only (every default: a row each 50th batch and at each validation end), 100 batches
+an epoch, up to 50 epochs; stops in the middle of epoch 2 (SAVE_DIR/csvkill.held) until killed.
+``csvlive``: CSVLogger only, a slow first epoch (a 40 s first batch, then 0.2 s a batch), a 45 s validation
+without a row in epoch 1, 3 epochs, done. ``between`` / ``csvbetween``: ``Trainer(max_epochs=6)`` with every
+default (TensorBoard logger) / with a CSVLogger only; stops as epoch 2 starts, after epoch 1's checkpoint
+(SAVE_DIR/<mode>.held), until killed.
 Each mode writes SAVE_DIR/<mode>/version_0, but ``nemo``: laid out as NeMo's exp_manager lays out its
 runs, SAVE_DIR/nemo_experiments/megatron_tiny/<timestamp>/ (TensorBoardLogger with that version,
 ModelCheckpoint under checkpoints/, exp_manager's cmd-args.log and nemo_log_globalrank-0_localrank-0.txt),
@@ -78,6 +84,39 @@ class Hold(Callback):
                 time.sleep(0.05)
 
 
+class Sleepy(Tiny):
+    """``csvlive``: a slow first epoch, a silent 45 s validation in epoch 1."""
+
+    def training_step(self, batch, i):
+        if self.current_epoch == 0:
+            time.sleep(40.0 if i == 0 else 0.2)
+        return super().training_step(batch, i)
+
+    def validation_step(self, batch, i):
+        if self.current_epoch == 1 and not self.trainer.sanity_checking:
+            time.sleep(45.0 / 100)
+        return super().validation_step(batch, i)
+
+
+class Stop(Callback):
+    """Stops (sleeps until killed) in the middle of epoch 2, or as epoch 2 starts (``at_start``)."""
+
+    def __init__(self, mode: str, at_start: bool) -> None:
+        self.mode, self.at_start = mode, at_start
+
+    def _stop(self) -> None:
+        open(os.path.join(save_dir, f"{self.mode}.held"), "w").close()
+        time.sleep(3600)
+
+    def on_train_epoch_start(self, trainer, module):
+        if self.at_start and trainer.current_epoch == 2:
+            self._stop()
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, i):
+        if not self.at_start and trainer.current_epoch == 2 and i == 60:
+            self._stop()
+
+
 common = dict(accelerator="cpu", devices=1, enable_progress_bar=False, enable_model_summary=False, log_every_n_steps=1)
 torch.manual_seed(0)
 for mode in modes:
@@ -140,6 +179,13 @@ for mode in modes:
             open(os.path.join(save_dir, "twice.second_done"), "w").close()
             while not os.path.exists(os.path.join(save_dir, "twice.exit")):
                 time.sleep(0.05)
+    elif mode in ("csvkill", "csvlive", "between", "csvbetween"):
+        quiet = dict(accelerator="cpu", devices=1, enable_progress_bar=False, enable_model_summary=False, default_root_dir=os.path.join(save_dir, mode))
+        logger = CSVLogger(save_dir, name=mode) if mode != "between" else True
+        stop = [] if mode == "csvlive" else [Stop(mode, at_start=mode.endswith("between"))]
+        module = Sleepy() if mode == "csvlive" else Tiny()
+        data = Data(n=800) if mode.startswith("csv") else Data()
+        L.Trainer(max_epochs={"csvkill": 50, "csvlive": 3}.get(mode, 6), logger=logger, callbacks=stop, **quiet).fit(module, data)
     elif mode == "hold":
         t = L.Trainer(max_epochs=6, logger=CSVLogger(save_dir, name="hold", flush_logs_every_n_steps=1), callbacks=[Hold()], **common)
         t.fit(Tiny(), Data())
