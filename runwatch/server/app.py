@@ -12,6 +12,7 @@ import contextlib
 import os
 from collections.abc import AsyncIterator, Iterable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from starlette.applications import Starlette
@@ -30,6 +31,7 @@ from runwatch.server import collector
 from runwatch.server.detail import run_detail
 from runwatch.server.memory_trim import Trimmer
 from runwatch.server.metrics import render_metrics
+from runwatch.server.rows_cache import RowsCache
 from runwatch.server.security import Guard, default_allowed_hosts
 from runwatch.server.websocket_progress import FilterError, ProgressWebSocketServer, RunFilter, ServedIndex
 from runwatch.view_model import SORT_ALIASES, SORT_KEYS, sort_records
@@ -83,35 +85,64 @@ def _int_param(request: Request, name: str, default: int, lo: int, hi: int) -> i
     return v
 
 
-def select_runs(records: list[dict[str, Any]], request: Request, params: Any = None) -> tuple[list[dict[str, Any]], int]:
-    """Filter (status, q, prefix, cluster), sort (``sort=key`` or ``-key``; None last) and paginate.
+@dataclass(frozen=True)
+class Selection:
+    """One ``/api/runs`` request's filter, search, sort (``variant``: what the rows depend on) and page."""
 
-    ``q`` is the one search of every surface (runwatch.compare.query: name, reason, metric name,
-    ``key=value``); ``params(record)`` gives a run's hyperparameters when a word tests one."""
+    flt: RunFilter
+    query: Any
+    clusters: frozenset[str]
+    reasons: frozenset[str]
+    sort_key: str
+    desc: bool
+    variant: tuple[Any, ...]
+    offset: int
+    limit: int
+
+
+def parse_selection(request: Request) -> Selection:
+    """The request's parameters, checked (BadRequest names the first wrong one)."""
+    qp = request.query_params
     try:
-        flt = RunFilter.parse(request.query_params.get("prefix"), request.query_params.get("status"))
-        query = parse_query(request.query_params.get("q"))
+        flt = RunFilter.parse(qp.get("prefix"), qp.get("status"))
+        query = parse_query(qp.get("q"))
     except (FilterError, QueryError) as e:
         raise BadRequest(str(e)) from None
-    clusters = {c.strip() for c in (request.query_params.get("cluster") or "").split(",") if c.strip()}
-    rows = [r for r in records if flt.matches(r) and (not clusters or r.get("cluster") in clusters)]
-    rows = filter_records(rows, query, params or (lambda r: {}))
-    reasons = {x.strip() for x in (request.query_params.get("reason") or "").split(",") if x.strip()}
+    clusters = frozenset(c.strip() for c in (qp.get("cluster") or "").split(",") if c.strip())
+    reasons = frozenset(x.strip() for x in (qp.get("reason") or "").split(",") if x.strip())
     if reasons:  # ?reason=crashed,never_started ("not started" and "crashed" apart)
         unknown = sorted(reasons - set(REASONS))
         if unknown:
             raise BadRequest(f"unknown reason {', '.join(unknown)}; known: {', '.join(REASONS)}")
-        rows = [r for r in rows if r.get("reason") in reasons]
     # The one sort of every surface (view_model.sort_records): ``key`` ascending, ``-key`` descending.
-    sort = request.query_params.get("sort") or "run"
+    sort = qp.get("sort") or "run"
     desc = sort.startswith("-")
     key = sort.lstrip("-")
     if key not in SORT_KEYS and key not in SORT_ALIASES:
         raise BadRequest(f"sort must be one of {', '.join(SORT_KEYS)} (prefix '-' for descending), got {sort!r}")
-    rows = sort_records(rows, key, desc)
     offset = _int_param(request, "offset", 0, 0, 10**9)
     limit = _int_param(request, "limit", 1000, 0, MAX_LIMIT)
-    return rows[offset : offset + limit], len(rows)
+    variant = (flt, qp.get("q") or "", clusters, reasons, key, desc)
+    return Selection(flt, query, clusters, reasons, key, desc, variant, offset, limit)
+
+
+def selected_rows(records: list[dict[str, Any]], sel: Selection, params: Any = None) -> list[dict[str, Any]]:
+    """Every record ``sel`` keeps (status, q, prefix, cluster, reason), in its sort (None last).
+
+    ``q`` is the one search of every surface (runwatch.compare.query: name, reason, metric name,
+    ``key=value``); ``params(record)`` gives a run's hyperparameters when a word tests one."""
+    rows = [r for r in records if sel.flt.matches(r) and (not sel.clusters or r.get("cluster") in sel.clusters)]
+    rows = filter_records(rows, sel.query, params or (lambda r: {}))
+    if sel.reasons:
+        rows = [r for r in rows if r.get("reason") in sel.reasons]
+    return sort_records(rows, sel.sort_key, sel.desc)
+
+
+def select_runs(records: list[dict[str, Any]], request: Request, params: Any = None) -> tuple[list[dict[str, Any]], int]:
+    """Filter, sort and paginate ``records`` as ``request`` asks: (the page, how many matched)."""
+    sel = parse_selection(request)
+    rows = selected_rows(records, sel, params)
+    return rows[sel.offset : sel.offset + sel.limit], len(rows)
 
 
 def create_app(
@@ -154,6 +185,7 @@ def create_app(
             raise TypeError(f"create_app: an index without a feed must be a LiveIndex, not {type(index).__name__}")
         live = index
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="runwatch-index")
+    rows_cache = RowsCache()  # /api/runs: records, orders and pages of the newest seq
     trimmer = Trimmer()  # gives back what the big answers freed (glibc keeps it otherwise)
     ws_server = ProgressWebSocketServer(index, heartbeat_s=heartbeat_s, queue_size=queue_size, send_timeout_s=send_timeout_s, on_big=trimmer.note)
     watcher = Watcher(live, polling=polling, sweep_interval=sweep_interval, executor=executor) if watch and live is not None else None
@@ -205,15 +237,25 @@ def create_app(
                 await asyncio.to_thread(notifier.stop, 2.0)
 
     async def api_runs(request: Request) -> Response:
-        # Records are built per request (the index keeps none): off the event loop.
-        seq, records = await asyncio.to_thread(index.records)
         try:
-            rows, total = await asyncio.to_thread(select_runs, records, request, index_params(index))
+            sel = parse_selection(request)
         except BadRequest as e:
             return _json({"error": str(e)}, 400)
-        response = _json({"runs": rows, "total": total, "seq": seq})
-        trimmer.note(len(response.body))
-        return response
+        # The records, each order and the encoded page are built once per seq (rows_cache):
+        # a repeated request of an unchanged index is a look-up; a new seq rebuilds, off the event loop.
+        page_key = (sel.variant, sel.offset, sel.limit)
+        body = rows_cache.page(index.seq, page_key)
+        if body is None:
+            body = await asyncio.to_thread(build_page, sel, page_key)
+            trimmer.note(len(body))
+        return Response(body, media_type="application/json", headers={"cache-control": "no-store"})
+
+    def build_page(sel: Selection, page_key: tuple[Any, ...]) -> bytes:
+        params = index_params(index)
+        seq, rows = rows_cache.rows(index.seq, sel.variant, index.records, lambda records: selected_rows(records, sel, params))
+        body = json_out.dumps_bytes({"runs": rows[sel.offset : sel.offset + sel.limit], "total": len(rows), "seq": seq})
+        rows_cache.put_page(seq, page_key, body)
+        return body
 
     async def api_run(request: Request) -> Response:
         if feed is not None:
@@ -284,6 +326,7 @@ def create_app(
         routes += compare_routes(live)  # /api/compare/...: over the agent's own runs (docs/compare.md)
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.index = index
+    app.state.rows_cache = rows_cache
     app.state.ws = ws_server
     app.state.watcher = watcher
     app.state.notifier = notifier
