@@ -56,6 +56,11 @@ def test_the_cache_keeps_only_the_newest_seq_and_a_few_variants():
     # The index may answer a newer seq than asked: kept under the seq it names.
     s, _ = c.rows(3, "z", loader(4), lambda recs: recs)
     assert s == 4 and c.sizes()["seq"] == 4 and c.page(3, "z") is None
+    # Rows that depend on more than the records (hyperparameters read from files) are selected each time.
+    picks = []
+    c.rows(4, "hp", loader(4), lambda recs: picks.append(1) or recs, keep=False)
+    c.rows(4, "hp", loader(4), lambda recs: picks.append(1) or recs, keep=False)
+    assert picks == [1, 1] and "hp" not in c.sizes()["variants"] and calls.count(4) == 1
 
 
 def test_repeated_requests_answer_the_same_and_a_change_answers_anew(served):
@@ -70,8 +75,11 @@ def test_repeated_requests_answer_the_same_and_a_change_answers_anew(served):
     first_bodies = [raw(u) for u in urls]
     assert [raw(u) for u in urls] == first_bodies  # byte for byte
     seq0 = get(urls[0])[1]["seq"]
+    code, _, _ = get(srv.base + "api/runs?q=lr=0.1")  # a hyperparameter search: read anew, never held
+    assert code == 200
     held = cache.sizes()
     assert held["seq"] == seq0 and len(held["variants"]) == 4 and len(held["pages"]) <= cache.pages
+    assert all(v[1] != "lr=0.1" for v in held["variants"])
 
     # The cache only saves work: each answer is what the uncached selection gives.
     _, full, _ = get(urls[0])

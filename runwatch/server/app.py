@@ -99,6 +99,11 @@ class Selection:
     offset: int
     limit: int
 
+    @property
+    def cacheable(self) -> bool:
+        """Whether the rows follow from the records alone (not from hyperparameters read from files)."""
+        return self.query is None or not self.query.needs_params
+
 
 def parse_selection(request: Request) -> Selection:
     """The request's parameters, checked (BadRequest names the first wrong one)."""
@@ -244,7 +249,7 @@ def create_app(
         # The records, each order and the encoded page are built once per seq (rows_cache):
         # a repeated request of an unchanged index is a look-up; a new seq rebuilds, off the event loop.
         page_key = (sel.variant, sel.offset, sel.limit)
-        body = rows_cache.page(index.seq, page_key)
+        body = rows_cache.page(index.seq, page_key) if sel.cacheable else None
         if body is None:
             body = await asyncio.to_thread(build_page, sel, page_key)
             trimmer.note(len(body))
@@ -252,9 +257,10 @@ def create_app(
 
     def build_page(sel: Selection, page_key: tuple[Any, ...]) -> bytes:
         params = index_params(index)
-        seq, rows = rows_cache.rows(index.seq, sel.variant, index.records, lambda records: selected_rows(records, sel, params))
+        seq, rows = rows_cache.rows(index.seq, sel.variant, index.records, lambda records: selected_rows(records, sel, params), sel.cacheable)
         body = json_out.dumps_bytes({"runs": rows[sel.offset : sel.offset + sel.limit], "total": len(rows), "seq": seq})
-        rows_cache.put_page(seq, page_key, body)
+        if sel.cacheable:
+            rows_cache.put_page(seq, page_key, body)
         return body
 
     async def api_run(request: Request) -> Response:

@@ -56,21 +56,22 @@ class RowsCache:
             while len(self._pages) > self.pages:
                 self._pages.popitem(last=False)
 
-    def rows(self, seq: int, variant: Hashable, load: Callable[[], tuple[int, Records]], select: Callable[[Records], Records]) -> tuple[int, Records]:
+    def rows(
+        self, seq: int, variant: Hashable, load: Callable[[], tuple[int, Records]], select: Callable[[Records], Records], keep: bool = True
+    ) -> tuple[int, Records]:
         """(seq, the rows of ``variant``): ``select(records)`` once per seq and variant.
 
         ``load()`` gives (seq, records) from the index; it may answer a newer seq than the one
-        asked for, and what it gives is kept under the seq it names. Call it off the event loop.
+        asked for, and what it gives is kept under the seq it names. Rows that do not follow from
+        the records alone (a search of hyperparameters, read from the run's files) are selected
+        anew each time (``keep=False``); only the records are reused. Call it off the event loop.
         """
         with self._lock:
-            if self.seq == seq:
-                hit = self._rows.get(variant)
-                if hit is not None:
-                    self._rows.move_to_end(variant)
-                    return seq, hit
-                records = self._records
-            else:
-                records = None
+            hit = self._rows.get(variant) if self.seq == seq and keep else None
+            if hit is not None:
+                self._rows.move_to_end(variant)
+                return seq, hit
+            records = self._records if self.seq == seq else None
         if records is None:
             seq, records = load()
         rows = select(records)
@@ -78,7 +79,8 @@ class RowsCache:
             if self.seq is None or seq >= self.seq:
                 self._at(seq)
                 self._records = records
-                self._rows[variant] = rows
+                if keep:
+                    self._rows[variant] = rows
                 while len(self._rows) > self.variants:
                     self._rows.popitem(last=False)
         return seq, rows
