@@ -7,6 +7,7 @@ import socket
 import time
 
 import pytest
+from evidence_helpers import gather_quiet
 
 import runwatch.run_status.evidence as evidence
 from runwatch.layout import Project
@@ -25,23 +26,7 @@ def project(tmp_path, **settings) -> Project:
 
 
 def decide(p: Project, tmp_path, *, matched_here=True, complete=False, proc=None, details=None, last=NOW - 5):
-    v = evidence.gather(
-        p,
-        rel="a/run",
-        work_dir=str(tmp_path),
-        now=NOW,
-        complete=complete,
-        last_activity=last,
-        artifact_last=None,
-        newest_log=None,
-        details=details,
-        proc=proc,
-        process_errors=None,
-        config_error=None,
-        sleep_time=None,
-        outdated_days=30,
-        matched_here=matched_here,
-    )
+    v = gather_quiet(p, tmp_path, now=NOW, complete=complete, last_activity=last, details=details, proc=proc, matched_here=matched_here)
     return v.decision
 
 
@@ -177,23 +162,7 @@ def _report(tmp_path, host, ts, lines=("step 3", "Killed")):
 
 
 def _verdict(p, tmp_path, last=NOW - 5):
-    return evidence.gather(
-        p,
-        rel="a/run",
-        work_dir=str(tmp_path),
-        now=NOW,
-        complete=False,
-        last_activity=last,
-        artifact_last=None,
-        newest_log=None,
-        details=None,
-        proc=None,
-        process_errors=None,
-        config_error=None,
-        sleep_time=None,
-        outdated_days=30,
-        matched_here=True,
-    )
+    return gather_quiet(p, tmp_path, now=NOW, last_activity=last, matched_here=True)
 
 
 def test_the_launchers_report_says_where_it_ran(tmp_path):
@@ -275,23 +244,7 @@ def test_a_report_without_a_host_or_with_an_unknown_process_before(tmp_path):
     # a process source that could not be asked (unknown), and a report from a machine SSH looked at: gone
     evidence.remember(p, ProcessSnapshot(sources=["local", "ssh"], hosts=["gpu-node-7"], errors={"slurm": "squeue failed"}))
     _report(tmp_path, "gpu-node-7", NOW - 1)
-    v = evidence.gather(
-        p,
-        rel="a/run",
-        work_dir=str(tmp_path),
-        now=NOW,
-        complete=False,
-        last_activity=NOW - 5,
-        artifact_last=None,
-        newest_log=None,
-        details=None,
-        proc=None,
-        process_errors={"slurm": "squeue failed"},
-        config_error=None,
-        sleep_time=None,
-        outdated_days=30,
-        matched_here=True,
-    )
+    v = gather_quiet(p, tmp_path, now=NOW, process_errors={"slurm": "squeue failed"}, matched_here=True)
     assert v.evidence.process == "gone" and v.evidence.process_detail.startswith("no process of it on gpu-node-7, where it ran")
 
 
@@ -309,23 +262,7 @@ def test_gather_passes_the_logs_pulse_into_the_evidence(tmp_path):
     last = (tmp_path / "train_val_0.log").stat().st_mtime
 
     def verdict(now):
-        return evidence.gather(
-            p,
-            rel="a/run",
-            work_dir=str(tmp_path),
-            now=now,
-            complete=False,
-            last_activity=last,
-            artifact_last=None,
-            newest_log="train_val_0.log",
-            details=None,
-            proc=None,
-            process_errors=None,
-            config_error=None,
-            sleep_time=None,
-            outdated_days=30,
-            matched_here=False,
-        )
+        return gather_quiet(p, tmp_path, now=now, last_activity=last, newest_log="train_val_0.log", matched_here=False)
 
     v = verdict(last + 61)
     ev = v.evidence
@@ -334,25 +271,8 @@ def test_gather_passes_the_logs_pulse_into_the_evidence(tmp_path):
     # past the floor but within 1.5x the pause it has had there: running, the pause named
     assert v.decision.status == "running" and "within the pause of 45 s it has had after the last training batch" in v.decision.detail
     assert verdict(last + 67.6).decision.reason == "stalled"
-    assert (
-        evidence.gather(
-            p,
-            rel="a/run",
-            work_dir=str(tmp_path),
-            now=last + 61,
-            complete=True,
-            last_activity=last,
-            artifact_last=None,
-            newest_log="train_val_0.log",
-            details=None,
-            proc=None,
-            process_errors=None,
-            config_error=None,
-            sleep_time=None,
-            outdated_days=30,
-        ).evidence.pulse_interval
-        is None
-    )  # a complete run's pulse is not read
+    complete = gather_quiet(p, tmp_path, now=last + 61, complete=True, last_activity=last, newest_log="train_val_0.log")
+    assert complete.evidence.pulse_interval is None  # a complete run's pulse is not read
 
 
 def test_gather_the_work_dir_the_unreadable_log_and_the_tmux_setting(tmp_path, monkeypatch):
@@ -362,22 +282,7 @@ def test_gather_the_work_dir_the_unreadable_log_and_the_tmux_setting(tmp_path, m
     p = project(tmp_path, tmux_output=False)
 
     def verdict(work_dir, newest_log=None, last=NOW - 5, project=p):
-        return evidence.gather(
-            project,
-            rel="a/run",
-            work_dir=str(work_dir),
-            now=NOW,
-            complete=False,
-            last_activity=last,
-            artifact_last=None,
-            newest_log=newest_log,
-            details=None,
-            proc=None,
-            process_errors=None,
-            config_error=None,
-            sleep_time=None,
-            outdated_days=30,
-        )
+        return gather_quiet(project, work_dir, now=NOW, last_activity=last, newest_log=newest_log)
 
     # a sign of life in a work dir that is not there (now): it was launched
     assert verdict(tmp_path / "gone").evidence.work_dir_exists is True

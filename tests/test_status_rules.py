@@ -460,27 +460,9 @@ def _project(tmp_path, toml=""):
 
 
 def _gather(project, wd, **kw):
-    import time
+    from evidence_helpers import gather_quiet
 
-    from runwatch.run_status.evidence import gather
-
-    args = dict(
-        rel="a/r",
-        work_dir=str(wd),
-        now=time.time(),
-        complete=False,
-        last_activity=time.time() - 5,
-        artifact_last=None,
-        newest_log=None,
-        details=None,
-        proc=None,
-        process_errors=None,
-        config_error=None,
-        sleep_time=None,
-        outdated_days=30,
-    )
-    args.update(kw)
-    return gather(project, **args)
+    return gather_quiet(project, kw.pop("work_dir", wd), **{"rel": "a/r", **kw})
 
 
 TB = 'Traceback (most recent call last):\n  File "main.py", line 3, in <module>\n    f()\nValueError: bad\n'
