@@ -131,7 +131,7 @@ def test_hyperparameter_columns_in_json_and_table(project):
 def test_search_and_columns_in_a_terminal(pane, project, width):
     start, capture, _ = pane
     name = start(f"{RW} status --no-local -q 'lr>0.04' --hp optimizer.args.lr,momentum,optimizer.class", width, 40, project)
-    screen = capture(name, lambda s: "__DONE__" in s)
+    screen = capture(name)
     lines = screen.splitlines()
     assert all(len(line) <= width for line in lines)
     head = next(line for line in lines if line.startswith("run ")).split()
