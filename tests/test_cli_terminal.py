@@ -32,6 +32,13 @@ def tmux(*args: str) -> str:
     return subprocess.run(["tmux", "-L", SOCKET[0], "-f", "/dev/null", *args], capture_output=True, text=True, check=True, timeout=10).stdout
 
 
+def fitting_lines(screen: str, width: int) -> list[str]:
+    """The screen's lines, each of which must fit the pane's ``width``."""
+    lines = screen.splitlines()
+    assert all(len(line) <= width for line in lines), screen
+    return lines
+
+
 @pytest.fixture
 def pane():
     """Start a command in a fresh tmux pane of a given size; yields (start, capture, title)."""
