@@ -28,6 +28,7 @@ from runwatch.live.watcher import Watcher
 from runwatch.run_status.rules import REASONS
 from runwatch.server import collector
 from runwatch.server.detail import run_detail
+from runwatch.server.memory_trim import Trimmer
 from runwatch.server.metrics import render_metrics
 from runwatch.server.security import Guard, default_allowed_hosts
 from runwatch.server.websocket_progress import FilterError, ProgressWebSocketServer, RunFilter, ServedIndex
@@ -60,6 +61,13 @@ class BadRequest(ValueError):
 
 def _json(data: Any, status: int = 200) -> Response:
     return Response(json_out.dumps_bytes(data), status_code=status, media_type="application/json", headers={"cache-control": "no-store"})
+
+
+async def _trim_loop(trimmer: Trimmer) -> None:
+    while True:
+        await asyncio.sleep(trimmer.interval_s)
+        if trimmer.pending >= trimmer.threshold:
+            await asyncio.to_thread(trimmer.maybe_trim)
 
 
 def _int_param(request: Request, name: str, default: int, lo: int, hi: int) -> int:
@@ -146,7 +154,8 @@ def create_app(
             raise TypeError(f"create_app: an index without a feed must be a LiveIndex, not {type(index).__name__}")
         live = index
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="runwatch-index")
-    ws_server = ProgressWebSocketServer(index, heartbeat_s=heartbeat_s, queue_size=queue_size, send_timeout_s=send_timeout_s)
+    trimmer = Trimmer()  # gives back what the big answers freed (glibc keeps it otherwise)
+    ws_server = ProgressWebSocketServer(index, heartbeat_s=heartbeat_s, queue_size=queue_size, send_timeout_s=send_timeout_s, on_big=trimmer.note)
     watcher = Watcher(live, polling=polling, sweep_interval=sweep_interval, executor=executor) if watch and live is not None else None
 
     @contextlib.asynccontextmanager
@@ -168,6 +177,8 @@ def create_app(
             if not scan_in_background:
                 await scan
         tasks = [asyncio.create_task(ws_server.heartbeat_loop())]
+        if trimmer.active:
+            tasks.append(asyncio.create_task(_trim_loop(trimmer)))
         if watcher is not None:
             tasks.append(asyncio.create_task(watcher.run()))
         try:
@@ -200,7 +211,9 @@ def create_app(
             rows, total = await asyncio.to_thread(select_runs, records, request, index_params(index))
         except BadRequest as e:
             return _json({"error": str(e)}, 400)
-        return _json({"runs": rows, "total": total, "seq": seq})
+        response = _json({"runs": rows, "total": total, "seq": seq})
+        trimmer.note(len(response.body))
+        return response
 
     async def api_run(request: Request) -> Response:
         if feed is not None:

@@ -157,8 +157,10 @@ class ProgressWebSocketServer:
         heartbeat_s: float = 15.0,
         send_timeout_s: float = 10.0,
         max_overflows: int = 3,
+        on_big: Callable[[int], None] | None = None,
     ) -> None:
         self.index = index
+        self.on_big = on_big  # told the size of every snapshot built (runwatch.server.memory_trim)
         self.queue_size = queue_size
         self.heartbeat_s = heartbeat_s
         self.send_timeout_s = send_timeout_s
@@ -330,6 +332,12 @@ class ProgressWebSocketServer:
         # The index keeps no records: they are built (and encoded) off the event loop,
         # once per seq and filter however many clients ask.
         seq, text = await asyncio.to_thread(self._build_snapshot, flt)
+        if self.on_big is not None:
+            self.on_big(len(text))
+        # A snapshot of an older seq is never sent again: only the newest seq's are kept (at
+        # 50,000 runs each is tens of MB).
+        for key in [k for k in self._snap_cache if k[0] != seq]:
+            del self._snap_cache[key]
         self._snap_cache[(seq, flt)] = text
         while len(self._snap_cache) > 4:
             self._snap_cache.popitem(last=False)
