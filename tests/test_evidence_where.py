@@ -3,6 +3,7 @@ event file's writer that moved on; and the pulse's sources. Fast unit tests (in 
 
 from __future__ import annotations
 
+import os
 import socket
 import time
 
@@ -302,3 +303,54 @@ def test_gather_the_work_dir_the_unreadable_log_and_the_tmux_setting(tmp_path, m
     assert verdict(tmp_path / "gone").error_line is None and seen == []
     on = project(tmp_path / "on", tmux_output=True)
     assert verdict(tmp_path / "gone", project=on).error_line == "ValueError: in the pane" and seen == ["a/run"]
+
+
+def test_a_clean_end_seen_alive_after_it_reads_killed_once_gone(tmp_path, monkeypatch):
+    """A Lightning run held (or killed) between two epochs: its process seen alive 40 s after its newest write
+    is noted; once gone, the files unchanged, it was killed after that epoch, not finished."""
+    from runwatch.run_status.process_memory import SIGHTINGS_NAME, ProcessMemory
+
+    p = project(tmp_path, tmux_output=False)
+    held = Details(writer=("h", 7, NOW - 100), clean_end=True)
+    monkeypatch.setattr(evidence, "moved_on", lambda wd, writer, writers_of: None)
+    monkeypatch.setattr(evidence, "writer_evidence", lambda writer, local: ("alive", "process 7 on this machine is alive"))
+    # alive within ALIVE_AFTER_END of its newest write: nothing noted (a finished fit may still be tearing down)
+    assert decide(p, tmp_path, matched_here=False, details=held, last=NOW - 30).status == "running"
+    mem = evidence.process_memory(p)
+    assert mem.seen_alive_after("a/run", NOW - 30) is None
+    assert decide(p, tmp_path, matched_here=False, details=held, last=NOW - 40).status == "running"
+    assert mem.seen_alive_after("a/run", NOW - 40) == pytest.approx(40.0)
+    # kept for a later runwatch process, in runwatch's own cache dir
+    cache = p.settings.resolve_cache_dir(p.root)
+    fresh = ProcessMemory(os.path.join(str(cache), "processes.json"))
+    assert fresh.seen_alive_after("a/run", NOW - 40) == pytest.approx(40.0) and (tmp_path / ".runwatch-cache" / SIGHTINGS_NAME).exists()
+    monkeypatch.setattr(evidence, "writer_evidence", lambda writer, local: ("gone", "process 7 on this machine has exited"))
+    d = decide(p, tmp_path, matched_here=False, details=held, last=NOW - 40)
+    assert (d.status, d.reason) == ("failed", "exited") and d.detail.startswith("process 7 on this machine has exited; it was seen alive 40 s after")
+    # its files changed since the sighting (it wrote more, then ended): the sighting says nothing
+    d = decide(p, tmp_path, matched_here=False, details=held, last=NOW - 20)
+    assert (d.status, d.reason) == ("finished", None)
+    # a run whose files do not end on an epoch boundary is never noted
+    monkeypatch.setattr(evidence, "writer_evidence", lambda writer, local: ("alive", "alive"))
+    decide(p, tmp_path, matched_here=False, details=Details(writer=("h", 7, NOW - 100)), last=NOW - 50)
+    assert mem.seen_alive_after("a/run", NOW - 50) is None
+
+
+def test_alive_after_end_without_a_last_write(tmp_path):
+    p = project(tmp_path, tmux_output=False)
+    assert evidence.alive_after_end(p, "a/run", "alive", NOW, None) is None
+    assert evidence.alive_after_end(p, "a/run", "gone", NOW, None) is None
+
+
+def test_sightings_file_damaged_or_odd_is_ignored(tmp_path):
+    from runwatch.run_status.process_memory import SIGHTINGS_NAME, ProcessMemory
+
+    (tmp_path / SIGHTINGS_NAME).write_text('{"a": {"last_write": 1.0, "seen_at": 50.0}, "b": {"last_write": "x", "seen_at": 9}, "c": 3}')
+    mem = ProcessMemory(str(tmp_path / "processes.json"))
+    assert mem.seen_alive_after("a", 1.0) == 49.0 and mem.seen_alive_after("a", 2.0) is None
+    assert mem.seen_alive_after("b", 1.0) is None and mem.seen_alive_after("c", 1.0) is None
+    (tmp_path / SIGHTINGS_NAME).write_text("{not json")
+    os.utime(tmp_path / SIGHTINGS_NAME, (1, 1))
+    assert mem.seen_alive_after("a", 1.0) is None
+    mem.note_alive("a", 1.0, 90.0)  # written anew
+    assert ProcessMemory(str(tmp_path / "processes.json")).seen_alive_after("a", 1.0) == 89.0
