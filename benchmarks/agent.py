@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import statistics
 import subprocess
 import sys
@@ -48,13 +47,7 @@ def main() -> None:
     cmd = [sys.executable, "-m", "runwatch", "status", "--json", "--root", bt.root]
     old_cmd = [sys.executable, "-m", "runwatch.cli", "status", "--json", "--root", bt.root]
     t0 = time.perf_counter()
-    serve = subprocess.Popen(
-        [sys.executable, "-m", "runwatch.cli", "serve", bt.root, "--port", str(args.port), "--no-browser"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    serve = bench.start_serve(bt.root, args.port, env)
     try:
         from runwatch.cli_agent import ask
         from runwatch.project import Project
@@ -142,9 +135,7 @@ def main() -> None:
         print(f"load average: {os.getloadavg()}")
         print("exact against the generator" if not problems else f"against the generator ({len(problems)}, both ways): {problems[:3]}")
     finally:
-        if serve.poll() is None:
-            os.killpg(serve.pid, signal.SIGINT)
-            serve.wait(timeout=30)
+        bench.stop_serve(serve, timeout=30)
 
 
 if __name__ == "__main__":

@@ -32,6 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from typing import Any
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
@@ -102,23 +103,23 @@ def count_calls(cmd: list[str], root: str) -> tuple[int, int, dict[str, int]]:
     return project, other, by_name
 
 
+def _cost(who: int, fn: Any, *args: Any) -> tuple[float, float]:
+    """(wall s, CPU s used by ``who``, a ``resource.RUSAGE_*``) of ``fn(*args)``."""
+    before = resource.getrusage(who)
+    t = time.perf_counter()
+    fn(*args)
+    wall = time.perf_counter() - t
+    after = resource.getrusage(who)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
 def timed(cmd: list[str]) -> tuple[float, float]:
     """(wall s, CPU s of the child and its children)."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    t = time.perf_counter()
-    run_quiet(cmd)
-    wall = time.perf_counter() - t
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return _cost(resource.RUSAGE_CHILDREN, run_quiet, cmd)
 
 
 def floor_timed(logs: str) -> tuple[float, float]:
-    before = resource.getrusage(resource.RUSAGE_SELF)
-    t = time.perf_counter()
-    floor_walk(logs)
-    wall = time.perf_counter() - t
-    after = resource.getrusage(resource.RUSAGE_SELF)
-    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return _cost(resource.RUSAGE_SELF, floor_walk, logs)
 
 
 def bench(root: str, n: int, rounds: int, strace: bool, baseline: str | None = None) -> dict[str, object]:

@@ -24,6 +24,7 @@ import os
 import pickle
 import platform
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -501,6 +502,27 @@ def write_table(path: str, table: str, begin: str = BEGIN, end: str = END) -> No
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with open(path, "w") as f:
         f.write(text)
+
+
+def start_serve(root: str, port: int, env: dict[str, str], stderr: Any = subprocess.DEVNULL) -> subprocess.Popen[bytes]:
+    """``runwatch serve ROOT`` on ``port`` in its own session (stopped with ``stop_serve``)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "runwatch.cli", "serve", root, "--port", str(port), "--no-browser"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=stderr,
+        start_new_session=True,
+    )
+
+
+def stop_serve(serve: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    """Ctrl-C to the server's session; killed if it has not stopped within ``timeout`` seconds."""
+    if serve.poll() is None:
+        os.killpg(serve.pid, signal.SIGINT)
+        try:
+            serve.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(serve.pid, signal.SIGKILL)
 
 
 if __name__ == "__main__":

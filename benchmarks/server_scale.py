@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import statistics
 import subprocess
 import sys
@@ -166,13 +165,7 @@ def main() -> None:
     base = f"http://127.0.0.1:{args.port}"
     res: dict[str, Any] = {"runs": n, "max_epochs": args.max_epochs, "load_before": os.getloadavg()}
     t0 = time.perf_counter()
-    serve = subprocess.Popen(
-        [sys.executable, "-m", "runwatch.cli", "serve", bt.root, "--port", str(args.port), "--no-browser"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-    )
+    serve = bench.start_serve(bt.root, args.port, env, stderr=subprocess.PIPE)
     try:
         peak = 0
         while True:
@@ -215,12 +208,7 @@ def main() -> None:
             print(f"holding the server at {base} for {args.hold:.0f} s", flush=True)
             time.sleep(args.hold)
     finally:
-        if serve.poll() is None:
-            os.killpg(serve.pid, signal.SIGINT)
-            try:
-                serve.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                os.killpg(serve.pid, signal.SIGKILL)
+        bench.stop_serve(serve)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(res, f, indent=1, default=str)

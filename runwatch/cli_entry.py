@@ -21,6 +21,8 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from runwatch.status_names import split_statuses
+
 if TYPE_CHECKING:
     from runwatch.agent_client import Answer
 
@@ -65,16 +67,7 @@ def _split(args: Sequence[str], valued: set[str], flags: set[str]) -> tuple[list
 
 def _statuses(values: list[str]) -> list[str]:
     """``runwatch.cli_scan.parse_status_list``, sorted; an unknown status is for the CLI to report."""
-    out: set[str] = set()
-    for v in values:
-        for s in v.split(","):
-            s = s.strip().lower()
-            if not s:
-                continue
-            if s not in STATUSES:
-                raise _Unsupported(s)
-            out.add(s)
-    return sorted(out)
+    return sorted(split_statuses(values, STATUSES, _Unsupported))
 
 
 def _request(argv: Sequence[str]) -> tuple[str | None, list[str], dict[str, Any]]:

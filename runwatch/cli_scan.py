@@ -22,6 +22,7 @@ from runwatch.layouts import active, discover_runs, glob_bases, has_runs, name_o
 from runwatch.project import Project, infer_root  # noqa: F401  (infer_root: re-exported for the CLI)
 from runwatch.progress_tracking.progress_info import json_safe
 from runwatch.run_status import STATUSES, RunStatus, engine_for
+from runwatch.status_names import split_statuses
 from runwatch.view_model import SORT_KEYS as _VIEW_SORT_KEYS
 from runwatch.view_model import run_percentage, run_record, sort_records
 from runwatch.view_model import summarize as view_summarize
@@ -140,16 +141,7 @@ def _resolve_one(project: Project, p: str) -> list[str]:
 
 def parse_status_list(values: Sequence[str]) -> set[str]:
     """``failed,stuck`` or repeated options -> a validated set of statuses."""
-    out: set[str] = set()
-    for v in values:
-        for s in v.split(","):
-            s = s.strip().lower()
-            if not s:
-                continue
-            if s not in STATUSES:
-                raise UserError(f"unknown status {s!r}; choose from {', '.join(STATUSES)}")
-            out.add(s)
-    return out
+    return split_statuses(values, STATUSES, lambda s: UserError(f"unknown status {s!r}; choose from {', '.join(STATUSES)}"))
 
 
 class Scanner:

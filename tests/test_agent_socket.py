@@ -10,6 +10,7 @@ import sys
 import time
 
 import pytest
+from agent_helpers import served_tree
 
 from runwatch import cli_agent
 from runwatch.agent_client import settings_digest, socket_path
@@ -25,14 +26,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 @pytest.fixture
 def served(tmp_path, monkeypatch):
-    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path / "run"))
-    os.makedirs(tmp_path / "run", mode=0o700)
-    tree = generate_tree(str(tmp_path / "proj"), n_runs=30, seed=11, max_epochs=6)
-    with BackgroundServer(tree.root, agent_answer=cli_agent.answer) as server:
-        deadline = time.time() + 60
-        while (server.index.scanning or server.index.seq == 0) and time.time() < deadline:
-            time.sleep(0.05)
-        yield tree, server
+    yield from served_tree(tmp_path, monkeypatch, n_runs=30, seed=11, max_epochs=6)
 
 
 def _cli(root: str, *args: str, agent: bool = True) -> tuple[int, str]:

@@ -22,6 +22,7 @@ LAYERS = {
     "runwatch.sharing": 0,
     "runwatch.state": 0,
     "runwatch.errors": 0,
+    "runwatch.status_names": 0,
     "runwatch.atomic_files": 0,
     "runwatch.forking": 0,
     "runwatch.notify_targets": 0,

@@ -7,9 +7,9 @@ import subprocess
 import sys
 
 import pytest
+from agent_helpers import served_tree
 
-from runwatch import cli_agent, cli_entry
-from runwatch.server import BackgroundServer
+from runwatch import cli_entry
 from runwatch.testing import generate_tree
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -27,16 +27,7 @@ def _run(module: str, *args: str, **extra: str) -> subprocess.CompletedProcess[s
 
 @pytest.fixture
 def served(tmp_path, monkeypatch):
-    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path / "run"))
-    os.makedirs(tmp_path / "run", mode=0o700)
-    tree = generate_tree(str(tmp_path / "proj"), n_runs=24, seed=5, max_epochs=5)
-    with BackgroundServer(tree.root, agent_answer=cli_agent.answer) as server:
-        import time
-
-        deadline = time.time() + 60
-        while (server.index.scanning or server.index.seq == 0) and time.time() < deadline:
-            time.sleep(0.05)
-        yield tree, server
+    yield from served_tree(tmp_path, monkeypatch, n_runs=24, seed=5, max_epochs=5)
 
 
 def test_copies_of_the_core_constants_are_the_same():

@@ -32,6 +32,13 @@ def tmux(*args: str) -> str:
     return subprocess.run(["tmux", "-L", SOCKET[0], "-f", "/dev/null", *args], capture_output=True, text=True, check=True, timeout=10).stdout
 
 
+def fitting_lines(screen: str, width: int) -> list[str]:
+    """The screen's lines, each of which must fit the pane's ``width``."""
+    lines = screen.splitlines()
+    assert all(len(line) <= width for line in lines), screen
+    return lines
+
+
 @pytest.fixture
 def pane():
     """Start a command in a fresh tmux pane of a given size; yields (start, capture, title)."""
@@ -60,7 +67,8 @@ def pane():
         sessions.append(name)
         return name
 
-    def capture(name: str, until, timeout: float = 40.0) -> str:
+    def capture(name: str, until=lambda s: "__DONE__" in s, timeout: float = 40.0) -> str:
+        """The pane's screen once ``until`` holds for it (by default: once its command is done)."""
         deadline = time.time() + timeout
         screen = ""
         while time.time() < deadline:
@@ -97,7 +105,7 @@ def status_of(line: str) -> str | None:
 def test_status_never_cuts_the_status_word(pane, tree, width) -> None:
     start, capture, _ = pane
     name = start(f"{RW} status --no-local --sort status", width, 60, tree.root)
-    screen = capture(name, lambda s: "__DONE__" in s)
+    screen = capture(name)
     rows = run_lines(screen, tree)
     assert len(rows) == len(tree.runs), screen
     expected = {e.rel: ("failed" if e.status == "stuck" else e.status) for e in tree.runs}
@@ -133,14 +141,14 @@ def test_watch_in_20_lines_keeps_the_summary_and_counts_hidden_rows(pane, tree, 
     assert hidden + len(rows) == len(tree.runs), screen
     assert "..." not in screen  # rich's own crop marker: nothing cut without a count
     tmux("send-keys", "-t", name, "C-c")
-    screen = capture(name, lambda s: "__DONE__" in s, timeout=10)
+    screen = capture(name, timeout=10)
     assert "Traceback" not in screen
 
 
 def test_columns_option_picks_the_columns(pane, tree) -> None:
     start, capture, _ = pane
     name = start(f"{RW} status --no-local --columns run,status,best", 80, 60, tree.root)
-    screen = capture(name, lambda s: "__DONE__" in s)
+    screen = capture(name)
     header = next(ln for ln in screen.splitlines() if ln.startswith("run "))
     assert header.split() == ["run", "status", "best"]
     assert "hidden at" not in screen
@@ -171,7 +179,7 @@ def test_escape_sequences_and_markup_in_names_and_logs_are_shown_literally(pane,
     tree, rel_dir, crashed = hostile_tree
     start, capture, title = pane
     name = start(f"echo MARKER-BEFORE; {RW} status --no-local; {RW} show {shlex.quote(crashed.rel)} --no-local -n 5", 200, 80, tree.root)
-    screen = capture(name, lambda s: "__DONE__" in s)
+    screen = capture(name)
     assert "MARKER-BEFORE" in screen  # \x1b[2J did not clear the screen
     assert "PWNED" not in title(name)  # \x1b]2; did not retitle the pane
     assert "evil\\x1b]2;PWNED\\x07\\x1b[2J\\x1b[31mred" in screen  # shown escaped, in the table
@@ -231,7 +239,7 @@ def test_demo_terminal_keeps_live_runs_above_the_cut(pane, tmp_path) -> None:
     lines = screen.splitlines()
     assert len(lines) <= 20 and any(" runs · " in ln for ln in lines)
     tmux("send-keys", "-t", name, "C-c")
-    screen = capture(name, lambda s: "__DONE__" in s, timeout=30)
+    screen = capture(name, timeout=30)
     assert "runwatch demo stopped" in screen and "Traceback" not in screen
 
 
@@ -283,7 +291,7 @@ def test_every_width_says_early_stop_names_the_best_score_and_explains_its_signs
     shown without its metric's name and direction, and the ``!`` column and ``+N%`` are explained on screen."""
     start, capture, _ = pane
     name = start(f"{RW} status --no-local --sort status", width, 70, tree.root)
-    screen = capture(name, lambda s: "__DONE__" in s)
+    screen = capture(name)
     rows = {ln.split(" ", 1)[0]: ln for ln in run_lines(screen, tree)}
     stopped = [e for e in tree.runs if e.early_stopped and e.status == "finished"]
     assert stopped
@@ -307,7 +315,7 @@ def test_never_started_runs_read_apart_from_broken_ones(pane, tree, width) -> No
     of an error, and the summary counts it apart: ``N failed (M not started)``."""
     start, capture, _ = pane
     name = start(f"{RW} status --no-local --sort status", width, 70, tree.root)
-    screen = capture(name, lambda s: "__DONE__" in s)
+    screen = capture(name)
     never = [e for e in tree.runs if e.scenario in ("never_launched", "evaluator_never_launched")]
     assert never
     rows = {ln.split(" ", 1)[0]: ln for ln in run_lines(screen, tree)}
@@ -322,7 +330,7 @@ def test_columns_run_reason_prints_the_reason(pane, tree) -> None:
     """``--columns run,reason`` without ``status``: the reason is a column of its own, never silently dropped."""
     start, capture, _ = pane
     name = start(f"{RW} status --no-local --columns run,reason", 100, 60, tree.root)
-    screen = capture(name, lambda s: "__DONE__" in s)
+    screen = capture(name)
     header = next(ln for ln in screen.splitlines() if ln.startswith("run "))
     assert header.split() == ["run", "reason"]
     rows = {ln.split(" ", 1)[0]: ln for ln in run_lines(screen, tree)}
@@ -345,7 +353,7 @@ def test_explicit_paths_in_every_spelling_name_each_run_once(pane, tree) -> None
         os.path.join(tree.root, "logs", other.rel),
     ]
     name = start(f"{RW} status --no-local " + " ".join(shlex.quote(x) for x in spellings), 120, 30, tree.root)
-    screen = capture(name, lambda s: "__DONE__" in s)
+    screen = capture(name)
     rows = run_lines(screen, tree)
     assert sorted(ln.split(" ", 1)[0] for ln in rows) == sorted([e.rel, other.rel]), screen
     assert tree.root not in screen.split("__DONE__")[0].split("\n", 1)[1]  # no absolute name (the command line aside)
@@ -381,7 +389,7 @@ def test_show_of_a_lightning_run_names_its_folder_not_dot(pane, tmp_path) -> Non
     subprocess.run([sys.executable, "-c", EVENTS_WRITER, str(run)], check=True, timeout=60)  # TensorBoard's own writer
     start, capture, _ = pane
     name = start(f"{RW} show . --no-local", 100, 40, str(run))
-    screen = capture(name, lambda s: "__DONE__" in s)
+    screen = capture(name)
     lines = [ln.split() for ln in screen.splitlines()]
     assert ["config", "."] not in lines and ["work", "dir", "."] not in lines, screen
     assert any(ln[:2] == ["run", "folder"] for ln in lines), screen

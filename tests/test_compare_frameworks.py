@@ -11,6 +11,7 @@ import subprocess
 import sys
 
 import pytest
+from cli_helpers import rw
 
 from tests.test_layouts_frameworks import FRAMEWORKS_PYTHON, WRITERS, _env, pytestmark  # noqa: F401  (skipped without the extras)
 
@@ -31,17 +32,15 @@ def fw(tmp_path_factory):
     return root
 
 
-def compare(root: str, *args: str) -> dict:
-    r = subprocess.run(
-        [sys.executable, "-m", "runwatch.cli", "compare", "--no-local", "--json", "--root", root, *args],
-        capture_output=True,
-        text=True,
-        env=_env(root),
-        timeout=120,
-        check=False,
-    )
+def cli_json(root: str, *args: str) -> dict:
+    """``runwatch ARGS --no-local --json --root ROOT``'s JSON; it must succeed."""
+    r = rw(*args, "--no-local", "--json", "--root", root, env=_env(root), timeout=120)
     assert r.returncode == 0, r.stderr
     return json.loads(r.stdout)
+
+
+def compare(root: str, *args: str) -> dict:
+    return cli_json(root, "compare", *args)
 
 
 def scalars(work_dir: str) -> list[dict]:
@@ -87,15 +86,6 @@ def test_yolo_step_curves_are_its_epoch_rows(fw):
 
 
 def test_search_finds_them_by_metric_and_hyperparameter(fw):
-    r = subprocess.run(
-        [sys.executable, "-m", "runwatch.cli", "status", "--no-local", "--root", fw, "-q", "mAP50", "--hp", "imgsz,epochs", "--json"],
-        capture_output=True,
-        text=True,
-        env=_env(fw),
-        timeout=120,
-        check=False,
-    )
-    assert r.returncode == 0, r.stderr
-    runs = json.loads(r.stdout)["runs"]
+    runs = cli_json(fw, "status", "-q", "mAP50", "--hp", "imgsz,epochs")["runs"]
     assert [x["run"] for x in runs] == ["yolo/complete"]
     assert runs[0]["params"]["epochs"] == 3 and isinstance(runs[0]["params"]["imgsz"], int)

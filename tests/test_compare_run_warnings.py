@@ -7,16 +7,13 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 
 import pytest
 
-from compare_project import HEADER, build, trainer
+from cli_helpers import rw
+from compare_project import add_run, build, trainer
 from runwatch.process_info import ProcessSnapshot
 from tests.test_compare import get
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-ENV = dict(os.environ, COLUMNS="200", NO_COLOR="1", PYTHONPATH=ROOT)
 
 
 @pytest.fixture(scope="module")
@@ -26,19 +23,12 @@ def project(tmp_path_factory):
     # A trainer whose third epoch was validated on fewer datapoints (a filtered loader).
     rel = "bad/shrunk"
     body = trainer(rel, "0.05", seed=11, scores=[0.5, 0.6, 0.65], datapoints_at={2: 280})
-    with open(os.path.join(root, "configs", rel + ".py"), "w") as f:
-        f.write(HEADER + f"config = {body}\n")
-    r = subprocess.run(
-        [sys.executable, "main.py", "--config-filepath", f"./configs/{rel}.py"], cwd=root, capture_output=True, text=True, timeout=60, check=False
-    )
-    assert r.returncode == 0, r.stderr
+    add_run(root, rel, body)
     return root
 
 
 def cli(project: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "runwatch.cli", *args, "--no-local"], capture_output=True, text=True, cwd=project, env=ENV, timeout=120, check=False
-    )
+    return rw(*args, "--no-local", cwd=project, timeout=120)
 
 
 def show_json(project: str, run: str) -> dict:

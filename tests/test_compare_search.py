@@ -16,7 +16,7 @@ import pytest
 from compare_project import build
 from runwatch.compare.query import QueryError, columns_of, parse_columns, parse_query
 from runwatch.process_info import ProcessSnapshot
-from tests.test_cli_terminal import RW, pane  # noqa: F401  (the tmux pane fixture)
+from tests.test_cli_terminal import RW, fitting_lines, pane  # noqa: F401  (the tmux pane fixture)
 from tests.test_compare import get
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -131,9 +131,8 @@ def test_hyperparameter_columns_in_json_and_table(project):
 def test_search_and_columns_in_a_terminal(pane, project, width):
     start, capture, _ = pane
     name = start(f"{RW} status --no-local -q 'lr>0.04' --hp optimizer.args.lr,momentum,optimizer.class", width, 40, project)
-    screen = capture(name, lambda s: "__DONE__" in s)
-    lines = screen.splitlines()
-    assert all(len(line) <= width for line in lines)
+    screen = capture(name)
+    lines = fitting_lines(screen, width)
     head = next(line for line in lines if line.startswith("run ")).split()
     # the heads shortened to the keys' last parts where the full keys do not fit; the scores kept
     assert head[-3:] in (["lr", "momentum", "class"], ["optimizer.args.lr", "momentum", "optimizer.class"]) or "momentum" in head

@@ -11,7 +11,7 @@ import sys
 import pytest
 
 from compare_project import add_run, build, trainer
-from tests.test_cli_terminal import RW, pane  # noqa: F401  (the tmux pane fixture)
+from tests.test_cli_terminal import RW, fitting_lines, pane  # noqa: F401  (the tmux pane fixture)
 
 pytestmark = pytest.mark.skipif(__import__("shutil").which("tmux") is None, reason="tmux not installed")
 
@@ -33,12 +33,11 @@ def project(tmp_path_factory):
 def test_compare_in_a_terminal(pane, project, width):
     start, capture, title = pane
     name = start(f"echo MARKER-BEFORE; {RW} compare exp --no-local --hardest 5", width, 70, project)
-    screen = capture(name, lambda s: "__DONE__" in s)
-    lines = screen.splitlines()
+    screen = capture(name)
+    lines = fitting_lines(screen, width)
     assert "MARKER-BEFORE" in screen  # \x1b[2J did not clear the screen
     assert "PWNED" not in title(name)  # nor \x1b]2; retitle the pane
     assert "evil\\x1b]2;PWNED\\x07\\x" in screen  # the name shown escaped (folded in its column at 80)
-    assert all(len(line) <= width for line in lines)
     assert "acc ↑ per epoch" in screen and "hyperparameters that differ" in screen and "hardest datapoints (acc)" in screen
     for k in range(3):
         assert f"exp/lr0.1_run_{k}" in screen and f"exp/lr0.01_run_{k}" in screen

@@ -9,8 +9,10 @@ process answers about the whole tree about once a second, and an in-process ``ru
   60 s floor of its last row (its rows' pace is its pulse), not after the 3,600 s default;
 - one with a slow first epoch (a 40 s first batch) and a 45 s validation without a row never reads dead;
 - runs killed right after an epoch's checkpoint, as the next epoch starts (the default TensorBoard logger,
-  and a CSVLogger), leave the files a normal end leaves: they read finished, with a reason that says so
-  (the documented limit of a framework that writes its total nowhere: docs/status.md);
+  and a CSVLogger), leave the files a normal end leaves. One whose process runwatch saw alive 30 s after
+  its last write reads killed (a finished fit exits within seconds of it); one with no process to ask reads
+  finished, with a reason that says so (the documented limit of a framework that writes its total nowhere:
+  docs/status.md);
 - on ``runwatch serve``, the killed CSV run flips to failed within 2 s of its silence limit (the server wakes
   when the limit falls due, not at its next 5 s sweep).
 """
@@ -34,6 +36,7 @@ WRITERS = os.path.join(HERE, "layout_writers")
 ROOT = os.path.dirname(HERE)
 ENV = {**os.environ, "PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""), "OMP_NUM_THREADS": "1"}
 FLOOR = 60.0  # the default stall_floor: nothing is lowered here
+ALIVE_AFTER_END = 30.0  # rules.ALIVE_AFTER_END: a finished fit exits within seconds of its last checkpoint
 SERVE_BOUND = 2.0  # the issue's target for runwatch serve
 
 pytestmark = [
@@ -114,13 +117,23 @@ def timeline(tmp_path_factory):
         watch.start()
         time.sleep(1.0)  # the server has read the run alive (running)
         killed_at = {}
-        for m in KILLED:
+
+        def kill(m: str) -> None:
             procs[m].send_signal(signal.SIGKILL)
             procs[m].wait()
             killed_at[m] = time.time()
+
+        kill("csvkill")
         served_proc.kill()
         served_proc.wait()
         served_killed = time.time()
+        # the runs held between two epochs: one answer while they are still held, clearly after their last write
+        between = ("between", "csvbetween")
+        _wait(lambda: all(time.time() - _newest(root, RUN[m]) > ALIVE_AFTER_END + 3 for m in between), 120, [procs[m] for m in between])
+        before_writes = {m: _newest(root, RUN[m]) for m in between}
+        before = (time.time(), _status(root))
+        for m in between:
+            kill(m)
         polls: list[tuple[float, dict[str, dict]]] = []
         live_exit: float | None = None
         end = time.time() + 300
@@ -138,6 +151,8 @@ def timeline(tmp_path_factory):
         yield {
             "root": root,
             "polls": polls,
+            "before": before,
+            "before_writes": before_writes,
             "killed_at": killed_at,
             "live_exit": live_exit,
             "watch": watch,
@@ -151,6 +166,11 @@ def timeline(tmp_path_factory):
             if p.poll() is None:
                 p.kill()
             p.wait()
+
+
+def _newest(root: str, run: str) -> float:
+    """The newest mtime of the run's files (what runwatch calls its last sign of life)."""
+    return max(os.stat(os.path.join(d, n)).st_mtime for d, _, names in os.walk(os.path.join(root, "pl", run.split("/")[1])) for n in names)
 
 
 def _mtime(root: str, run: str, name: str) -> float:
@@ -185,23 +205,34 @@ def test_csv_only_live_run_with_a_slow_first_epoch_and_a_45s_silent_validation_n
     assert any(rec["completed_epochs"] == 1 for _, rec in live) and any(rec["completed_epochs"] == 0 for _, rec in live)
 
 
-def test_runs_killed_right_after_an_epochs_checkpoint_read_as_a_clean_end(timeline):
-    """The documented limit: a kill in the instant between two epochs leaves what a finished fit leaves."""
+def test_runs_killed_right_after_an_epochs_checkpoint(timeline):
+    """Killed in the instant between two epochs, a run leaves what a finished fit leaves. A finished fit exits
+    within seconds of its last checkpoint: the TensorBoard run, whose process (named by its event file) a
+    runwatch saw alive 30 s after its last write, reads killed once gone. The CSV one has no process to ask:
+    nothing saw it alive, and it reads finished by the documented limit."""
     root = timeline["root"]
+    seen_at, before = timeline["before"]
     for m in ("between", "csvbetween"):
         run = RUN[m]
-        seen = [r[run] for _, r in timeline["polls"]]
-        assert all(rec["status"] in ("running", "finished") for rec in seen), m
-        last = seen[-1]
-        assert (last["status"], last["reason"]) == ("finished", None), (m, last["reason_detail"])
-        assert "only a kill in the instant between two epochs would leave the same files" in last["reason_detail"]
-        assert (last["completed_epochs"], last["total_epochs"]) == (2, 2)
+        assert before[run]["status"] == "running", (m, before[run]["reason_detail"])
+        assert seen_at - timeline["before_writes"][m] > ALIVE_AFTER_END
+        assert _newest(root, run) == timeline["before_writes"][m], "it wrote nothing after that answer"
         assert os.path.exists(os.path.join(root, run, "checkpoints", "epoch=1-step=8.ckpt" if m == "between" else "epoch=1-step=200.ckpt"))
-    # the TensorBoard run's writer (host, pid) is named by its event file: gone from this machine at once
-    tb = [(t, r[RUN["between"]]) for t, r in timeline["polls"]]
-    assert tb[0][1]["status"] == "finished" and tb[0][1]["reason_detail"].startswith("its process has exited right after its last epoch closed")
-    # the CSV one has no process to ask: its silence decides, after the floor
+    # the TensorBoard run: its writer (host, pid) is named by its event file, seen alive, then gone at once
+    tb = [r[RUN["between"]] for _, r in timeline["polls"]]
+    assert all((rec["status"], rec["reason"]) == ("failed", "exited") for rec in tb), [(rec["status"], rec["reason_detail"]) for rec in tb]
+    detail = tb[0]["reason_detail"]
+    assert detail.startswith("process ") and "has exited; it was seen alive" in detail, detail
+    assert "s after its last epoch's checkpoint (a finished fit exits within seconds of it" in detail, detail
+    assert (tb[-1]["completed_epochs"], tb[-1]["total_epochs"]) == (2, None)
+    # the CSV one: no process of it to ask (none by command line, open files or cwd), so nothing was seen
+    # alive: its silence decides, after the floor, and it reads finished (the documented limit)
     csv = [(t, r[RUN["csvbetween"]]) for t, r in timeline["polls"]]
+    assert all(rec["status"] in ("running", "finished") for _, rec in csv)
+    last = csv[-1][1]
+    assert (last["status"], last["reason"]) == ("finished", None), last["reason_detail"]
+    assert "only a kill in the instant between two epochs would leave the same files" in last["reason_detail"]
+    assert (last["completed_epochs"], last["total_epochs"]) == (2, 2)
     last_row = _mtime(root, RUN["csvbetween"], "metrics.csv")
     assert all(rec["status"] == "running" for _, rec in csv if rec["checked_at"] - last_row < FLOOR - 0.5)
     assert any(rec["status"] == "finished" for _, rec in csv if rec["checked_at"] - last_row <= FLOOR + 5)

@@ -3,10 +3,12 @@ event file's writer that moved on; and the pulse's sources. Fast unit tests (in 
 
 from __future__ import annotations
 
+import os
 import socket
 import time
 
 import pytest
+from evidence_helpers import gather_quiet
 
 import runwatch.run_status.evidence as evidence
 from runwatch.layout import Project
@@ -25,23 +27,7 @@ def project(tmp_path, **settings) -> Project:
 
 
 def decide(p: Project, tmp_path, *, matched_here=True, complete=False, proc=None, details=None, last=NOW - 5):
-    v = evidence.gather(
-        p,
-        rel="a/run",
-        work_dir=str(tmp_path),
-        now=NOW,
-        complete=complete,
-        last_activity=last,
-        artifact_last=None,
-        newest_log=None,
-        details=details,
-        proc=proc,
-        process_errors=None,
-        config_error=None,
-        sleep_time=None,
-        outdated_days=30,
-        matched_here=matched_here,
-    )
+    v = gather_quiet(p, tmp_path, now=NOW, complete=complete, last_activity=last, details=details, proc=proc, matched_here=matched_here)
     return v.decision
 
 
@@ -177,23 +163,7 @@ def _report(tmp_path, host, ts, lines=("step 3", "Killed")):
 
 
 def _verdict(p, tmp_path, last=NOW - 5):
-    return evidence.gather(
-        p,
-        rel="a/run",
-        work_dir=str(tmp_path),
-        now=NOW,
-        complete=False,
-        last_activity=last,
-        artifact_last=None,
-        newest_log=None,
-        details=None,
-        proc=None,
-        process_errors=None,
-        config_error=None,
-        sleep_time=None,
-        outdated_days=30,
-        matched_here=True,
-    )
+    return gather_quiet(p, tmp_path, now=NOW, last_activity=last, matched_here=True)
 
 
 def test_the_launchers_report_says_where_it_ran(tmp_path):
@@ -275,23 +245,7 @@ def test_a_report_without_a_host_or_with_an_unknown_process_before(tmp_path):
     # a process source that could not be asked (unknown), and a report from a machine SSH looked at: gone
     evidence.remember(p, ProcessSnapshot(sources=["local", "ssh"], hosts=["gpu-node-7"], errors={"slurm": "squeue failed"}))
     _report(tmp_path, "gpu-node-7", NOW - 1)
-    v = evidence.gather(
-        p,
-        rel="a/run",
-        work_dir=str(tmp_path),
-        now=NOW,
-        complete=False,
-        last_activity=NOW - 5,
-        artifact_last=None,
-        newest_log=None,
-        details=None,
-        proc=None,
-        process_errors={"slurm": "squeue failed"},
-        config_error=None,
-        sleep_time=None,
-        outdated_days=30,
-        matched_here=True,
-    )
+    v = gather_quiet(p, tmp_path, now=NOW, process_errors={"slurm": "squeue failed"}, matched_here=True)
     assert v.evidence.process == "gone" and v.evidence.process_detail.startswith("no process of it on gpu-node-7, where it ran")
 
 
@@ -309,23 +263,7 @@ def test_gather_passes_the_logs_pulse_into_the_evidence(tmp_path):
     last = (tmp_path / "train_val_0.log").stat().st_mtime
 
     def verdict(now):
-        return evidence.gather(
-            p,
-            rel="a/run",
-            work_dir=str(tmp_path),
-            now=now,
-            complete=False,
-            last_activity=last,
-            artifact_last=None,
-            newest_log="train_val_0.log",
-            details=None,
-            proc=None,
-            process_errors=None,
-            config_error=None,
-            sleep_time=None,
-            outdated_days=30,
-            matched_here=False,
-        )
+        return gather_quiet(p, tmp_path, now=now, last_activity=last, newest_log="train_val_0.log", matched_here=False)
 
     v = verdict(last + 61)
     ev = v.evidence
@@ -334,25 +272,8 @@ def test_gather_passes_the_logs_pulse_into_the_evidence(tmp_path):
     # past the floor but within 1.5x the pause it has had there: running, the pause named
     assert v.decision.status == "running" and "within the pause of 45 s it has had after the last training batch" in v.decision.detail
     assert verdict(last + 67.6).decision.reason == "stalled"
-    assert (
-        evidence.gather(
-            p,
-            rel="a/run",
-            work_dir=str(tmp_path),
-            now=last + 61,
-            complete=True,
-            last_activity=last,
-            artifact_last=None,
-            newest_log="train_val_0.log",
-            details=None,
-            proc=None,
-            process_errors=None,
-            config_error=None,
-            sleep_time=None,
-            outdated_days=30,
-        ).evidence.pulse_interval
-        is None
-    )  # a complete run's pulse is not read
+    complete = gather_quiet(p, tmp_path, now=last + 61, complete=True, last_activity=last, newest_log="train_val_0.log")
+    assert complete.evidence.pulse_interval is None  # a complete run's pulse is not read
 
 
 def test_gather_the_work_dir_the_unreadable_log_and_the_tmux_setting(tmp_path, monkeypatch):
@@ -362,22 +283,7 @@ def test_gather_the_work_dir_the_unreadable_log_and_the_tmux_setting(tmp_path, m
     p = project(tmp_path, tmux_output=False)
 
     def verdict(work_dir, newest_log=None, last=NOW - 5, project=p):
-        return evidence.gather(
-            project,
-            rel="a/run",
-            work_dir=str(work_dir),
-            now=NOW,
-            complete=False,
-            last_activity=last,
-            artifact_last=None,
-            newest_log=newest_log,
-            details=None,
-            proc=None,
-            process_errors=None,
-            config_error=None,
-            sleep_time=None,
-            outdated_days=30,
-        )
+        return gather_quiet(project, work_dir, now=NOW, last_activity=last, newest_log=newest_log)
 
     # a sign of life in a work dir that is not there (now): it was launched
     assert verdict(tmp_path / "gone").evidence.work_dir_exists is True
@@ -397,3 +303,54 @@ def test_gather_the_work_dir_the_unreadable_log_and_the_tmux_setting(tmp_path, m
     assert verdict(tmp_path / "gone").error_line is None and seen == []
     on = project(tmp_path / "on", tmux_output=True)
     assert verdict(tmp_path / "gone", project=on).error_line == "ValueError: in the pane" and seen == ["a/run"]
+
+
+def test_a_clean_end_seen_alive_after_it_reads_killed_once_gone(tmp_path, monkeypatch):
+    """A Lightning run held (or killed) between two epochs: its process seen alive 40 s after its newest write
+    is noted; once gone, the files unchanged, it was killed after that epoch, not finished."""
+    from runwatch.run_status.process_memory import SIGHTINGS_NAME, ProcessMemory
+
+    p = project(tmp_path, tmux_output=False)
+    held = Details(writer=("h", 7, NOW - 100), clean_end=True)
+    monkeypatch.setattr(evidence, "moved_on", lambda wd, writer, writers_of: None)
+    monkeypatch.setattr(evidence, "writer_evidence", lambda writer, local: ("alive", "process 7 on this machine is alive"))
+    # alive within ALIVE_AFTER_END of its newest write: nothing noted (a finished fit may still be tearing down)
+    assert decide(p, tmp_path, matched_here=False, details=held, last=NOW - 30).status == "running"
+    mem = evidence.process_memory(p)
+    assert mem.seen_alive_after("a/run", NOW - 30) is None
+    assert decide(p, tmp_path, matched_here=False, details=held, last=NOW - 40).status == "running"
+    assert mem.seen_alive_after("a/run", NOW - 40) == pytest.approx(40.0)
+    # kept for a later runwatch process, in runwatch's own cache dir
+    cache = p.settings.resolve_cache_dir(p.root)
+    fresh = ProcessMemory(os.path.join(str(cache), "processes.json"))
+    assert fresh.seen_alive_after("a/run", NOW - 40) == pytest.approx(40.0) and (tmp_path / ".runwatch-cache" / SIGHTINGS_NAME).exists()
+    monkeypatch.setattr(evidence, "writer_evidence", lambda writer, local: ("gone", "process 7 on this machine has exited"))
+    d = decide(p, tmp_path, matched_here=False, details=held, last=NOW - 40)
+    assert (d.status, d.reason) == ("failed", "exited") and d.detail.startswith("process 7 on this machine has exited; it was seen alive 40 s after")
+    # its files changed since the sighting (it wrote more, then ended): the sighting says nothing
+    d = decide(p, tmp_path, matched_here=False, details=held, last=NOW - 20)
+    assert (d.status, d.reason) == ("finished", None)
+    # a run whose files do not end on an epoch boundary is never noted
+    monkeypatch.setattr(evidence, "writer_evidence", lambda writer, local: ("alive", "alive"))
+    decide(p, tmp_path, matched_here=False, details=Details(writer=("h", 7, NOW - 100)), last=NOW - 50)
+    assert mem.seen_alive_after("a/run", NOW - 50) is None
+
+
+def test_alive_after_end_without_a_last_write(tmp_path):
+    p = project(tmp_path, tmux_output=False)
+    assert evidence.alive_after_end(p, "a/run", "alive", NOW, None) is None
+    assert evidence.alive_after_end(p, "a/run", "gone", NOW, None) is None
+
+
+def test_sightings_file_damaged_or_odd_is_ignored(tmp_path):
+    from runwatch.run_status.process_memory import SIGHTINGS_NAME, ProcessMemory
+
+    (tmp_path / SIGHTINGS_NAME).write_text('{"a": {"last_write": 1.0, "seen_at": 50.0}, "b": {"last_write": "x", "seen_at": 9}, "c": 3}')
+    mem = ProcessMemory(str(tmp_path / "processes.json"))
+    assert mem.seen_alive_after("a", 1.0) == 49.0 and mem.seen_alive_after("a", 2.0) is None
+    assert mem.seen_alive_after("b", 1.0) is None and mem.seen_alive_after("c", 1.0) is None
+    (tmp_path / SIGHTINGS_NAME).write_text("{not json")
+    os.utime(tmp_path / SIGHTINGS_NAME, (1, 1))
+    assert mem.seen_alive_after("a", 1.0) is None
+    mem.note_alive("a", 1.0, 90.0)  # written anew
+    assert ProcessMemory(str(tmp_path / "processes.json")).seen_alive_after("a", 1.0) == 89.0

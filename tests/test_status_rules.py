@@ -14,6 +14,7 @@ import pytest
 
 from runwatch.run_status.evidence import rhythm
 from runwatch.run_status.rules import (
+    ALIVE_AFTER_END,
     DEFAULT_SLEEP_CAP,
     CLEAN_END,
     JOB_END_REASONS,
@@ -460,27 +461,9 @@ def _project(tmp_path, toml=""):
 
 
 def _gather(project, wd, **kw):
-    import time
+    from evidence_helpers import gather_quiet
 
-    from runwatch.run_status.evidence import gather
-
-    args = dict(
-        rel="a/r",
-        work_dir=str(wd),
-        now=time.time(),
-        complete=False,
-        last_activity=time.time() - 5,
-        artifact_last=None,
-        newest_log=None,
-        details=None,
-        proc=None,
-        process_errors=None,
-        config_error=None,
-        sleep_time=None,
-        outdated_days=30,
-    )
-    args.update(kw)
-    return gather(project, **args)
+    return gather_quiet(project, kw.pop("work_dir", wd), **{"rel": "a/r", **kw})
 
 
 TB = 'Traceback (most recent call last):\n  File "main.py", line 3, in <module>\n    f()\nValueError: bad\n'
@@ -714,6 +697,32 @@ def test_clean_end_silent_with_no_process_to_ask_is_finished():
     assert decide(ev(process="unknown", clean_end=True, pulse_interval=1.0, last_activity=0.0)).reason == "stalled"  # may be alive elsewhere
     assert decide(ev(process="alive", clean_end=True, pulse_interval=1.0, last_activity=0.0)).reason == "stalled"
     assert decide(ev(process="none", clean_end=False, pulse_interval=1.0, last_activity=0.0)).reason == "stalled"
+
+
+def test_clean_end_but_seen_alive_after_it_was_killed_between_epochs():
+    """Row 7k: a finished fit exits within seconds of its last checkpoint; one seen alive 30 s later did not end there."""
+    assert ALIVE_AFTER_END == 30.0
+    after = "it was seen alive 45 s after its last epoch's checkpoint (a finished fit exits within seconds of it, 30 s at most): it was killed after that epoch, not finished"
+    d = decide(ev(process="gone", process_detail="process 7 on this machine has exited", clean_end=True, alive_after_end=45.0))
+    assert d == Decision("failed", "exited", f"process 7 on this machine has exited; {after}")
+    assert decide(ev(process="gone", clean_end=True, alive_after_end=45.0)).detail == f"its process has exited; {after}"
+    # the boundary: seen alive within the teardown of a finished fit proves nothing
+    assert decide(ev(process="gone", clean_end=True, alive_after_end=30.0)).status == "finished"
+    assert decide(ev(process="gone", clean_end=True, alive_after_end=30.001)).reason == "exited"
+    assert decide(ev(process="gone", clean_end=True, alive_after_end=None)).status == "finished"
+    # stronger evidence still wins: complete, a Slurm job COMPLETED, an exception in its output
+    assert decide(ev(process="gone", clean_end=True, alive_after_end=45.0, complete=True)) == Decision("finished")
+    assert decide(ev(job=Job("7", "COMPLETED"), clean_end=True, alive_after_end=45.0)).status == "finished"
+    assert decide(ev(process="gone", clean_end=True, alive_after_end=45.0, error_line="ValueError: x", error_source="tmux")).reason == "crashed"
+    # alive now: running (or stalled) as ever; without clean_end the sighting changes nothing
+    assert decide(ev(process="alive", clean_end=True, alive_after_end=45.0)).status == "running"
+    assert decide(ev(process="gone", clean_end=False, alive_after_end=45.0, process_detail="x")) == Decision("failed", "exited", "x")
+    # row 8k': no process to ask now, silent past its limit: not finished but stalled, saying why
+    d = decide(ev(process="none", clean_end=True, alive_after_end=45.0, pulse_interval=1.0, last_activity=0.0))
+    assert (d.status, d.reason) == ("failed", "stalled") and d.detail.startswith("silent since") and d.detail.endswith(f"; {after}")
+    assert decide(ev(process="none", clean_end=True, alive_after_end=30.0, pulse_interval=1.0, last_activity=0.0)).status == "finished"
+    assert decide(ev(process="none", clean_end=True, alive_after_end=45.0, pulse_interval=1.0, last_activity=NOW - 60.0)).status == "running"
+    assert decide(ev(process="unknown", clean_end=True, alive_after_end=45.0, pulse_interval=1.0, last_activity=0.0)).detail.startswith("silent since")
 
 
 def test_unknown_process_detail_names_why_when_given():

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+from typing import Any
 
 import pytest
 
@@ -44,6 +45,20 @@ def _all_dirs(root: str) -> list[str]:
     return [d for d, _, _ in os.walk(root)]
 
 
+def _walked(tree) -> tuple[Any, TreeWatch]:
+    """The tree's index and a TreeWatch that has walked its configs/ and logs/."""
+    idx = make_index(tree)
+    tw = TreeWatch(idx)
+    tw.walk([os.path.join(tree.root, "configs"), os.path.join(tree.root, "logs")])
+    return idx, tw
+
+
+def _running(tree) -> tuple[Any, str]:
+    """The tree's first running run and its work dir."""
+    exp = first(tree, "running")
+    return exp, os.path.join(tree.root, "logs", *exp.rel.split("/"))
+
+
 def test_live_names_keep_the_two_newest_of_each_series():
     names = ["epoch_0", "epoch_1", "epoch_10", "epoch_9", "checkpoint-500", "checkpoint-1000", "checkpoint-1500", "runs", "best"]
     assert sorted(live_names(names)) == ["best", "checkpoint-1000", "checkpoint-1500", "epoch_10", "epoch_9", "runs"]
@@ -51,17 +66,14 @@ def test_live_names_keep_the_two_newest_of_each_series():
 
 def test_watches_what_can_still_change_not_every_folder(tree, budget):
     budget(None)
-    idx = make_index(tree)
-    tw = TreeWatch(idx)
-    tw.walk([os.path.join(tree.root, "configs"), os.path.join(tree.root, "logs")])
+    idx, tw = _walked(tree)
     every = len(_all_dirs(os.path.join(tree.root, "logs"))) + len(_all_dirs(os.path.join(tree.root, "configs")))
     runs_with_dirs = sum(1 for e in idx.entries.values() if os.path.isdir(e.status.work_dir))
     assert not tw.polled and not tw.full
     # The structure, each run's work dir and its two newest epochs: not its finished ones.
     assert len(tw.watched) <= len(tw.structure) + 3 * runs_with_dirs
     assert len(tw.watched) < every * 0.7, (len(tw.watched), every)
-    exp = first(tree, "running")
-    wd = os.path.join(tree.root, "logs", *exp.rel.split("/"))
+    exp, wd = _running(tree)
     epochs = sorted((d for d in os.listdir(wd) if d.startswith("epoch_")), key=lambda d: int(d.split("_")[1]))
     assert os.path.join(wd, epochs[-1]) in tw.watched and os.path.join(wd, epochs[0]) not in tw.watched
     # One kernel watch per folder: the scan engine's fingerprints share the same instance.
@@ -70,11 +82,8 @@ def test_watches_what_can_still_change_not_every_folder(tree, budget):
 
 def test_a_new_epoch_retires_the_oldest_watched_one(tree, budget):
     budget(None)
-    idx = make_index(tree)
-    tw = TreeWatch(idx)
-    tw.walk([os.path.join(tree.root, "configs"), os.path.join(tree.root, "logs")])
-    exp = first(tree, "running")
-    wd = os.path.join(tree.root, "logs", *exp.rel.split("/"))
+    idx, tw = _walked(tree)
+    exp, wd = _running(tree)
     before = {d for d in tw.watched if d.startswith(wd + os.sep)}
     add_epoch(tree, exp.rel)  # finishes the epoch in progress
     add_epoch(tree, exp.rel)  # a new epoch folder
@@ -89,17 +98,14 @@ def test_a_new_epoch_retires_the_oldest_watched_one(tree, budget):
 
 def test_past_the_budget_folders_are_polled_and_health_says_so(tree, budget):
     budget(12)
-    idx = make_index(tree)
-    tw = TreeWatch(idx)
-    tw.walk([os.path.join(tree.root, "configs"), os.path.join(tree.root, "logs")])
+    idx, tw = _walked(tree)
     assert tw.full and tw.polled
     assert len(NOTIFIER) <= 12
     h = tw.health()
     assert h["degraded"] and h["polled_dirs"] == len(tw.polled) and h["watch_budget"] == 12
     # Structure first: configs/ and logs/ are among the watched.
     assert os.path.join(tree.root, "logs") in tw.watched
-    exp = first(tree, "running")
-    wd = os.path.join(tree.root, "logs", *exp.rel.split("/"))
+    exp, wd = _running(tree)
     assert wd in tw.polled
     add_epoch(tree, exp.rel)
     add_epoch(tree, exp.rel)
@@ -158,11 +164,8 @@ def test_serving_watcher_delivers_new_epochs_and_new_runs_in_seconds(tree, budge
 
 def test_a_run_folder_removed_and_made_again_is_watched_again(tree, budget):
     budget(None)
-    idx = make_index(tree)
-    tw = TreeWatch(idx)
-    tw.walk([os.path.join(tree.root, "configs"), os.path.join(tree.root, "logs")])
-    exp = first(tree, "running")
-    wd = os.path.join(tree.root, "logs", *exp.rel.split("/"))
+    idx, tw = _walked(tree)
+    exp, wd = _running(tree)
     assert NOTIFIER.has_path_watch(wd)
     import shutil
 

@@ -123,6 +123,18 @@ def test_decision_due_is_the_first_time_the_clock_alone_changes_the_decision():
                 assert decide(replace(ev, now=t)) == first, (ev, due, t)
 
 
+def test_a_live_run_ending_on_an_epoch_boundary_is_evaluated_again_past_alive_after_end():
+    """So that ``runwatch serve`` notes the sighting that tells a later kill from a finished fit."""
+    from runwatch.run_status.rules import ALIVE_AFTER_END
+
+    now = 1_700_000_000.0
+    held = Evidence(now=now, last_activity=now - 10, process="alive", clean_end=True, pulse_interval=1.0)
+    assert verdict_memo.decision_due(held) == pytest.approx(now - 10 + ALIVE_AFTER_END + 0.01)
+    assert verdict_memo.decision_due(replace(held, clean_end=False)) == now - 10 + 60.0  # its silence limit only
+    assert verdict_memo.decision_due(replace(held, process="gone")) == now - 10 + 60.0
+    assert verdict_memo.decision_due(replace(held, last_activity=now - 40)) == now - 40 + 60.0  # past it already
+
+
 def test_each_runs_due_time_is_kept_and_the_sweep_wakes_at_the_earliest():
     """runwatch serve re-evaluates a run when its silence limit falls due, not at its next sweep tick."""
     from runwatch.live.watcher import DUE_SLACK, MIN_SWEEP_GAP, Watcher

@@ -187,14 +187,8 @@ class Watcher:
         lost = False  # events were lost (an overflow, a moved folder): the next walk sweeps every run
         try:
             while not self._stop.is_set():
-                roots = self._existing_roots()
-                self._watched = roots
-                self._restart.clear()
+                roots = await self._roots_to_watch()
                 if not roots:
-                    try:
-                        await asyncio.wait_for(self._restart.wait(), timeout=self.sweep_interval)
-                    except TimeoutError:
-                        pass
                     continue
                 walk_start_ns = time.time_ns()
                 try:
@@ -291,6 +285,18 @@ class Watcher:
     def _existing_roots(self) -> tuple[str, ...]:
         return watch_roots(self.index.project)
 
+    async def _roots_to_watch(self) -> tuple[str, ...]:
+        """The roots that exist now, recorded as watched; none: wait for a restart or a sweep interval first."""
+        roots = self._existing_roots()
+        self._watched = roots
+        self._restart.clear()
+        if not roots:
+            try:
+                await asyncio.wait_for(self._restart.wait(), timeout=self.sweep_interval)
+            except TimeoutError:
+                pass
+        return roots
+
     async def _call(self, fn: Callable[..., Any], *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
 
@@ -301,14 +307,8 @@ class Watcher:
         if _DEFAULT is None:
             _DEFAULT = DefaultFilter()
         while not self._stop.is_set():
-            roots = self._existing_roots()
-            self._watched = roots
-            self._restart.clear()
+            roots = await self._roots_to_watch()
             if not roots:
-                try:
-                    await asyncio.wait_for(self._restart.wait(), timeout=self.sweep_interval)
-                except TimeoutError:
-                    pass
                 continue
             try:
                 async for changes in awatch(

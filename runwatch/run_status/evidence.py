@@ -25,7 +25,7 @@ from runwatch.readers.tfevents import writer_of
 from runwatch.readers.log_pulse import NO_PULSE, Pulse, pulse_of_file, start_pause_of_file
 from runwatch.readers.run_output import find_output, is_this_host, tmux_session_of
 from runwatch.run_status.process_memory import ProcessMemory, memory_for, remembered_evidence, writer_evidence
-from runwatch.run_status.rules import Decision, Evidence, Job, decide
+from runwatch.run_status.rules import ALIVE_AFTER_END, Decision, Evidence, Job, decide
 from runwatch.state import STATE
 
 RHYTHM_WINDOW = 5  # recent epoch intervals the median is taken over
@@ -198,6 +198,20 @@ def ran_on(project: Project, host: str, at: float | None) -> tuple[str, str] | N
     return "unknown", f"it ran on {host} (the launcher's report at {when}), whose processes are not looked at from here"
 
 
+def alive_after_end(project: Project, rel: str, process: str, now: float, last_activity: float | None) -> float | None:
+    """For a run whose files end on an epoch boundary: seen alive now past ALIVE_AFTER_END after its newest
+    write, note it (a later runwatch process reads it); not alive, how long after its newest write it was
+    seen alive before (None: never, or its files changed since)."""
+    if last_activity is None:
+        return None
+    mem = _memory(project)
+    if process == "alive":
+        if now - last_activity > ALIVE_AFTER_END:
+            mem.note_alive(rel, last_activity, now)
+        return None
+    return mem.seen_alive_after(rel, last_activity)
+
+
 def gather(
     project: Project,
     *,
@@ -256,6 +270,7 @@ def gather(
             if where is not None:
                 process, process_detail = where
     pl = pulse(work_dir, newest_log, details, log_path, end_pulse) if not complete else None
+    clean_end = bool(getattr(details, "clean_end", False))
     ev = Evidence(
         now=now,
         complete=complete,
@@ -270,7 +285,8 @@ def gather(
         error_line=error_line,
         error_source=error_source,
         rhythm=rhythm(details),
-        clean_end=bool(getattr(details, "clean_end", False)),
+        clean_end=clean_end,
+        alive_after_end=alive_after_end(project, rel, process, now, last_activity) if clean_end and not complete else None,
         end_unknown=bool(getattr(details, "end_unknown", False)),
         pulse_interval=pl.interval if pl is not None else None,
         pulse_position=pl.position if pl is not None else None,

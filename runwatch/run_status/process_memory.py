@@ -25,6 +25,10 @@ from runwatch.process_info import ProcessInfo, ProcessSnapshot
 from runwatch.state import STATE
 
 FILE_NAME = "processes.json"
+# Runs whose process was seen alive well after their files ended on an epoch boundary (``clean_end``):
+# run -> {"last_write": newest mtime then, "seen_at": when}. A finished fit exits within seconds of its last
+# checkpoint, so such a sighting, with the files unchanged since, says a later end was a kill (rules.ALIVE_AFTER_END).
+SIGHTINGS_NAME = "alive-after-end.json"
 _START_SLACK = 0.02  # seconds: psutil create times of one process agree to the clock tick (a reused PID a tick later is another process)
 
 _MEMORIES: dict[str, ProcessMemory] = STATE.table("run_status.process_memory.memories")
@@ -63,6 +67,57 @@ class ProcessMemory:
         self.snapshot: ProcessSnapshot | None = None
         # Its live processes by (host, pid): (start time, the run it works for).
         self._working: dict[tuple[str | None, int], tuple[float | None, str]] = {}
+        self._sightings: dict[str, dict[str, float]] | None = None
+        self._sightings_mtime: float | None = None
+
+    def _sightings_path(self) -> str:
+        return os.path.join(os.path.dirname(self.path), SIGHTINGS_NAME)
+
+    def _load_sightings(self) -> dict[str, dict[str, float]]:
+        """The sightings, read again when the file changed (another runwatch process may have noted one)."""
+        try:
+            mtime: float | None = os.stat(self._sightings_path()).st_mtime
+        except OSError:
+            mtime = None
+        if self._sightings is None or mtime != self._sightings_mtime:
+            self._sightings_mtime = mtime
+            found: dict[str, dict[str, float]] = {}
+            try:
+                data = json.loads(read_own(self._sightings_path(), 16 * 1024 * 1024))  # never through a link
+                if isinstance(data, dict):
+                    found = {
+                        k: v
+                        for k, v in data.items()
+                        if isinstance(k, str) and isinstance(v, dict) and all(isinstance(v.get(f), float | int) for f in ("last_write", "seen_at"))
+                    }
+            except (OSError, ValueError, RecursionError):
+                pass  # none yet, or damaged: only the sightings are lost
+            self._sightings = found
+        return self._sightings
+
+    def seen_alive_after(self, rel: str, last_write: float) -> float | None:
+        """Seconds after ``last_write`` (the run's newest mtime) at which its process was seen alive, when a
+        sighting of it was noted with its files exactly as they are now; None otherwise."""
+        with self._lock:
+            got = self._load_sightings().get(rel)
+        if got is None or got["last_write"] != last_write:
+            return None
+        return float(got["seen_at"] - last_write)
+
+    def note_alive(self, rel: str, last_write: float, now: float) -> None:
+        """Note that the run's process was alive at ``now`` while its newest file was written at ``last_write``
+        (written once per (run, last write): the first sighting past the caller's threshold is enough)."""
+        with self._lock:
+            found = self._load_sightings()
+            old = found.get(rel)
+            if old is not None and old["last_write"] == last_write:
+                return
+            found[rel] = {"last_write": last_write, "seen_at": now}
+            try:
+                replace_atomically(self._sightings_path(), lambda f: json.dump(found, f), prefix=".sightings-", text=True)
+                self._sightings_mtime = os.stat(self._sightings_path()).st_mtime
+            except OSError:
+                pass  # a read-only cache dir: the sighting lives for this process only
 
     def _load(self, check: bool = False) -> dict[str, dict[str, Any]]:
         """The entries; the file is stat-ed again only with ``check`` (once per snapshot, not per run)."""

@@ -11,7 +11,8 @@ table in ``docs/status.md`` lists the same rows in the same order. In short:
 5. the config cannot be read / the run was never launched;
 6. a traceback at the log's end or in the run's output: crashed (oom for memory errors);
 7. the process was seen and is gone now: exited; finished where the run's files end right after an
-   epoch closed and its total is written nowhere (a fit ends exactly there); unknown where nothing in
+   epoch closed and its total is written nowhere (a fit ends exactly there), unless its process was
+   seen alive more than ``ALIVE_AFTER_END`` seconds after that (a finished fit exits within seconds); unknown where nothing in
    the run's files can tell a finished run from a killed one (``end_unknown``, e.g. Keras without
    BackupAndRestore);
 8. silence: past the run's own rhythm, else past ``sleep_time`` when given, else past the
@@ -78,6 +79,10 @@ CLEAN_END = (
     "a fit that reaches its total ends exactly there (its total, max_epochs / max_steps, is written nowhere; "
     "only a kill in the instant between two epochs would leave the same files)"
 )
+# A finished fit exits within seconds of its last checkpoint (teardown). A run whose process was seen alive
+# longer than this after its newest write, its files unchanged since, did not end there: once gone, it was
+# killed after that epoch (rows 7a and 8a').
+ALIVE_AFTER_END = 30.0
 # Why a run whose end its files do not mark is not called finished (rows 7u and 8u).
 _UNTOLD = "its files cannot tell whether it finished or was killed: its total is written nowhere and nothing marks its end"
 
@@ -127,6 +132,9 @@ class Evidence:
     # epoch and whose total is written nowhere): once its process is gone or it is silent past its
     # limit, it ended, but a kill between epochs leaves the same files: end_unknown, never finished.
     clean_end: bool = False
+    # Seconds after its newest write (``last_activity``) at which its process was seen alive, the files unchanged
+    # since (process_memory.ProcessMemory.note_alive): past ALIVE_AFTER_END, a clean end was no normal one.
+    alive_after_end: float | None = None
     # The run's files cannot tell a finished run from a killed one (its total is written nowhere and nothing
     # marks the end: a Keras run without BackupAndRestore): with no live process it reads unknown, never guessed.
     end_unknown: bool = False
@@ -229,6 +237,18 @@ def _error_reason(line: str | None) -> str:
     return "oom" if line and _OOM.search(line) else "crashed"
 
 
+def _killed_after_end(ev: Evidence) -> bool:
+    """Its process was seen alive clearly after its files ended: a finished fit would have exited by then."""
+    return ev.alive_after_end is not None and ev.alive_after_end > ALIVE_AFTER_END
+
+
+def _after_end(ev: Evidence) -> str:
+    return (
+        f"it was seen alive {ev.alive_after_end:.0f} s after its last epoch's checkpoint (a finished fit exits within "
+        f"seconds of it, {ALIVE_AFTER_END:g} s at most): it was killed after that epoch, not finished"
+    )
+
+
 def _done(ev: Evidence) -> Decision:
     if ev.artifact_last_update is not None and ev.now - ev.artifact_last_update > ev.outdated_days * 86400:
         return Decision("outdated")
@@ -283,6 +303,8 @@ def decide(ev: Evidence) -> Decision:
     # kill between epochs leave the same files: it is not called finished.
     if ev.clean_end and job_state == "COMPLETED":  # its script ended normally: a killed job is no COMPLETED one
         return Decision(_done(ev).status, None, "its Slurm job COMPLETED right after its last epoch closed (its total is written nowhere)")
+    if ev.clean_end and ev.process == "gone" and _killed_after_end(ev):
+        return Decision("failed", "exited", f"{ev.process_detail or 'its process has exited'}; {_after_end(ev)}")
     if ev.clean_end and ev.process == "gone":
         return Decision(_done(ev).status, None, f"its process has exited right after its last epoch closed; {CLEAN_END}")
     if ev.end_unknown and job_state == "COMPLETED":
@@ -301,6 +323,8 @@ def decide(ev: Evidence) -> Decision:
         return Decision("failed", "exited", detail)
     # 8. Silence, last.
     if _is_silent(ev):
+        if ev.clean_end and ev.process == "none" and _killed_after_end(ev):
+            return Decision("failed", "stalled", f"{_silence_detail(ev)}; {_after_end(ev)}")
         if ev.clean_end and ev.process == "none":
             return Decision(_done(ev).status, None, f"{_silence_detail(ev)}, right after its last epoch closed; {CLEAN_END}")
         if ev.end_unknown:

@@ -23,7 +23,9 @@ from, and reuses it while:
   project no ``output_globs`` (files that only a fresh look can tell about);
 - the clock has not reached the time its decision falls due (``decision_due``): the
   silence limit or the ``outdated_days`` boundary, the only rows of ``rules.decide``
-  that the clock alone moves.
+  that the clock alone moves (and, for a live run whose files end on an epoch boundary,
+  ``ALIVE_AFTER_END`` after its last write, when the sighting that tells a later kill from a
+  finished fit is noted).
 
 Anything else evaluates the run the ordinary way, and the new decision is kept.
 """
@@ -42,7 +44,7 @@ from runwatch.process_info import ProcessInfo
 from runwatch.progress_tracking.base_progress_tracker import BaseProgressTracker
 from runwatch.progress_tracking.progress_info import ProgressInfo
 from runwatch.readers.run_output import EventIndex, event_paths, tmux_panes
-from runwatch.run_status.rules import Evidence, has_pulse, pulse_limit, silence_limit
+from runwatch.run_status.rules import ALIVE_AFTER_END, Evidence, has_pulse, pulse_limit, silence_limit
 from runwatch.run_status.run_status import RunStatus
 
 
@@ -57,6 +59,10 @@ def decision_due(ev: Evidence) -> float:
             due = t
         if ev.pulse_gap is not None and has_pulse(ev):  # past its plain limit, the detail names the pause it learned
             t = ev.last_activity + pulse_limit(ev, learned=False)
+            if ev.now <= t < due:
+                due = t
+        if ev.clean_end and ev.process == "alive":  # evaluated again once it is alive clearly after its files ended:
+            t = ev.last_activity + ALIVE_AFTER_END + 0.01  # the sighting is noted (evidence.alive_after_end)
             if ev.now <= t < due:
                 due = t
     if ev.artifact_last_update is not None:
