@@ -21,14 +21,13 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from runwatch.status_names import split_statuses
+from runwatch.status_names import STATUSES, split_statuses
 
 if TYPE_CHECKING:
     from runwatch.agent_client import Answer
 
-# Copies of runwatch.run_status.rules.STATUSES and runwatch.cli_scan.SORT_KEYS (importing them costs the
+# A copy of runwatch.cli_scan.SORT_KEYS (derived from the view model's sort table: importing it costs the
 # scan engine); tests/test_cli_entry.py checks they are the same.
-STATUSES: tuple[str, ...] = ("running", "finished", "stuck", "failed", "outdated", "queued", "unknown")
 SORT_KEYS: tuple[str, ...] = ("run", "status", "progress", "updated", "eta", "kind", "best", "latest", "epochs", "total_epochs", "started")
 
 _STATUS_VALUED = {"--sort", "--status", "--fail-on", "--root"}

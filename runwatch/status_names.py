@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 
+# Every status a run can have, in the order the decision table names them (runwatch.run_status.rules.Status).
+STATUSES: tuple[str, ...] = ("running", "finished", "stuck", "failed", "outdated", "queued", "unknown")
+
 
 def split_statuses(values: Iterable[str], known: Sequence[str], unknown: Callable[[str], Exception]) -> set[str]:
     """Each value split at commas, stripped and lower-cased; a name not in ``known`` raises ``unknown(name)``."""

@@ -31,8 +31,9 @@ import time
 from dataclasses import dataclass
 from typing import Literal
 
+from runwatch.status_names import STATUSES as STATUSES  # re-exported: the status names live in a light module
+
 Status = Literal["running", "finished", "stuck", "failed", "outdated", "queued", "unknown"]
-STATUSES: tuple[str, ...] = ("running", "finished", "stuck", "failed", "outdated", "queued", "unknown")
 
 # Machine-readable reasons (RunStatus.reason) for every run that is not plainly running or finished.
 REASONS: tuple[str, ...] = (
