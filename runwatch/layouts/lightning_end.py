@@ -6,10 +6,11 @@ normal end leaves is a run whose records close an epoch: the last epoch's end-of
 ModelCheckpoint saves one at each epoch's end) is that epoch's. Once its process is gone (or
 it is silent past its limit with no process to ask), such a run has ended after ``E + 1``
 epochs; one whose records run past its newest checkpoint, or end inside an epoch, was cut off.
-Whether it finished cannot be told: a kill right after that checkpoint leaves the same files
-(Lightning writes nothing at the end of ``fit``: the loggers flush at every log, ModelCheckpoint's
-``on_train_end`` saves only a ``last.ckpt`` not yet saved, the checkpoint's loop state is that of
-any epoch's end), so the status rules say ``end_unknown``, never finished.
+A fit that reaches its total ends exactly there, so the status rules read it finished. Only a kill
+right after that checkpoint leaves the same files (Lightning writes nothing at the end of ``fit``:
+the loggers flush at every log, ModelCheckpoint's ``on_train_end`` saves only a ``last.ckpt`` not
+yet saved, the checkpoint's loop state is that of any epoch's end); the rules tell it apart only
+when the process was seen alive well after that end (``ALIVE_AFTER_END``).
 
 One process that writes ``version_0`` and then ``version_1`` (two ``fit`` calls, a sweep) has
 moved on from ``version_0``: the writer named by ``version_0``'s event file (host, pid) opening

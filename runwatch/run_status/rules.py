@@ -131,7 +131,7 @@ class Evidence:
     gap_margin: float = 1.5
     # The run's files end where a normal end leaves them (a framework run whose records close an
     # epoch and whose total is written nowhere): once its process is gone or it is silent past its
-    # limit, it ended, but a kill between epochs leaves the same files: end_unknown, never finished.
+    # limit, it finished (a fit ends there), unless its process was seen alive well after that end.
     clean_end: bool = False
     # Seconds after its newest write (``last_activity``) at which its process was seen alive, the files unchanged
     # since (process_memory.ProcessMemory.note_alive): past ALIVE_AFTER_END, a clean end was no normal one.
@@ -299,9 +299,9 @@ def decide(ev: Evidence) -> Decision:
     # 6. An exception ended the log or the run's output.
     if ev.error_line is not None and (ev.log_end == "traceback" or ev.error_source not in (None, "log")):
         return Decision("failed", _error_reason(ev.error_line), ev.error_line)
-    # 7. The process was seen and has exited (or the job completed) before the run did; where its
-    # files end right after an epoch closed and its total is written nowhere, a normal end and a
-    # kill between epochs leave the same files: it is not called finished.
+    # 7. The process was seen and has exited (or the job completed) before the run did. Where its
+    # files end right after an epoch closed and its total is written nowhere, a fit ended there:
+    # finished, unless its process was seen alive well after that end (killed between epochs).
     if ev.clean_end and job_state == "COMPLETED":  # its script ended normally: a killed job is no COMPLETED one
         return Decision(_done(ev).status, None, "its Slurm job COMPLETED right after its last epoch closed (its total is written nowhere)")
     if ev.clean_end and ev.process == "gone" and _killed_after_end(ev):
