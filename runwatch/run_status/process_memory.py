@@ -17,6 +17,7 @@ import json
 import os
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from runwatch.atomic_files import replace_atomically
@@ -57,49 +58,68 @@ def _entry(p: ProcessInfo, now: float) -> dict[str, Any]:
     }
 
 
+class _JsonMemo:
+    """One JSON object file of runwatch's own, kept in memory: read again only when asked to check and its
+    mtime moved (another runwatch process wrote it), written atomically; damaged or unwritable costs only
+    what it remembered."""
+
+    def __init__(self, path: str, limit: int, valid: Callable[[Any], bool], prefix: str) -> None:
+        self.path, self._limit, self._valid, self._prefix = path, limit, valid, prefix
+        self._entries: dict[str, dict[str, Any]] | None = None
+        self._mtime: float | None = None
+
+    def load(self, check: bool = False) -> dict[str, dict[str, Any]]:
+        """The entries; the file is stat-ed again only with ``check`` (once per snapshot, not per run)."""
+        if self._entries is not None and not check:
+            return self._entries
+        try:
+            mtime: float | None = os.stat(self.path).st_mtime
+        except OSError:
+            mtime = None
+        if self._entries is None or mtime != self._mtime:
+            entries: dict[str, dict[str, Any]] = {}
+            if mtime is not None:
+                try:
+                    data = json.loads(read_own(self.path, self._limit))  # never through a link
+                    if isinstance(data, dict):
+                        entries = {k: v for k, v in data.items() if isinstance(k, str) and isinstance(v, dict) and self._valid(v)}
+                except (OSError, ValueError, RecursionError):
+                    entries = {}  # a damaged memory only loses what it remembered
+            self._entries, self._mtime = entries, mtime
+        return self._entries
+
+    def save(self, entries: dict[str, dict[str, Any]]) -> None:
+        try:
+            replace_atomically(self.path, lambda f: json.dump(entries, f), prefix=self._prefix, text=True)
+            self._mtime = os.stat(self.path).st_mtime
+        except OSError:
+            pass  # a read-only cache dir: the memory lives for this process only
+
+
+def _is_process_entry(v: Any) -> bool:
+    return isinstance(v.get("pid"), int)
+
+
+def _is_sighting(v: Any) -> bool:
+    return all(isinstance(v.get(f), float | int) for f in ("last_write", "seen_at"))
+
+
 class ProcessMemory:
     def __init__(self, path: str) -> None:
         self.path = path
-        self._entries: dict[str, dict[str, Any]] | None = None
-        self._mtime: float | None = None
+        self._processes = _JsonMemo(path, 64 * 1024 * 1024, _is_process_entry, ".processes-")
+        self._sightings = _JsonMemo(os.path.join(os.path.dirname(path), SIGHTINGS_NAME), 16 * 1024 * 1024, _is_sighting, ".sightings-")
         self._lock = threading.Lock()
         # The latest snapshot observed: which sources answered, which could not be asked.
         self.snapshot: ProcessSnapshot | None = None
         # Its live processes by (host, pid): (start time, the run it works for).
         self._working: dict[tuple[str | None, int], tuple[float | None, str]] = {}
-        self._sightings: dict[str, dict[str, float]] | None = None
-        self._sightings_mtime: float | None = None
-
-    def _sightings_path(self) -> str:
-        return os.path.join(os.path.dirname(self.path), SIGHTINGS_NAME)
-
-    def _load_sightings(self) -> dict[str, dict[str, float]]:
-        """The sightings, read again when the file changed (another runwatch process may have noted one)."""
-        try:
-            mtime: float | None = os.stat(self._sightings_path()).st_mtime
-        except OSError:
-            mtime = None
-        if self._sightings is None or mtime != self._sightings_mtime:
-            self._sightings_mtime = mtime
-            found: dict[str, dict[str, float]] = {}
-            try:
-                data = json.loads(read_own(self._sightings_path(), 16 * 1024 * 1024))  # never through a link
-                if isinstance(data, dict):
-                    found = {
-                        k: v
-                        for k, v in data.items()
-                        if isinstance(k, str) and isinstance(v, dict) and all(isinstance(v.get(f), float | int) for f in ("last_write", "seen_at"))
-                    }
-            except (OSError, ValueError, RecursionError):
-                pass  # none yet, or damaged: only the sightings are lost
-            self._sightings = found
-        return self._sightings
 
     def seen_alive_after(self, rel: str, last_write: float) -> float | None:
         """Seconds after ``last_write`` (the run's newest mtime) at which its process was seen alive, when a
         sighting of it was noted with its files exactly as they are now; None otherwise."""
         with self._lock:
-            got = self._load_sightings().get(rel)
+            got = self._sightings.load(check=True).get(rel)  # another runwatch may have noted one
         if got is None or got["last_write"] != last_write:
             return None
         return float(got["seen_at"] - last_write)
@@ -108,36 +128,15 @@ class ProcessMemory:
         """Note that the run's process was alive at ``now`` while its newest file was written at ``last_write``
         (written once per (run, last write): the first sighting past the caller's threshold is enough)."""
         with self._lock:
-            found = self._load_sightings()
+            found = self._sightings.load(check=True)
             old = found.get(rel)
             if old is not None and old["last_write"] == last_write:
                 return
             found[rel] = {"last_write": last_write, "seen_at": now}
-            try:
-                replace_atomically(self._sightings_path(), lambda f: json.dump(found, f), prefix=".sightings-", text=True)
-                self._sightings_mtime = os.stat(self._sightings_path()).st_mtime
-            except OSError:
-                pass  # a read-only cache dir: the sighting lives for this process only
+            self._sightings.save(found)
 
     def _load(self, check: bool = False) -> dict[str, dict[str, Any]]:
-        """The entries; the file is stat-ed again only with ``check`` (once per snapshot, not per run)."""
-        if self._entries is not None and not check:
-            return self._entries
-        try:
-            mtime = os.stat(self.path).st_mtime
-        except OSError:
-            mtime = None
-        if self._entries is None or mtime != self._mtime:
-            entries: dict[str, dict[str, Any]] = {}
-            if mtime is not None:
-                try:
-                    data = json.loads(read_own(self.path, 64 * 1024 * 1024))  # never through a link
-                    if isinstance(data, dict):
-                        entries = {k: v for k, v in data.items() if isinstance(k, str) and isinstance(v, dict) and isinstance(v.get("pid"), int)}
-                except (OSError, ValueError, RecursionError):
-                    entries = {}  # a damaged memory only loses what it remembered
-            self._entries, self._mtime = entries, mtime
-        return self._entries
+        return self._processes.load(check)
 
     def last(self, rel: str) -> dict[str, Any] | None:
         with self._lock:
@@ -183,11 +182,7 @@ class ProcessMemory:
                 self._save(entries)
 
     def _save(self, entries: dict[str, dict[str, Any]]) -> None:
-        try:
-            replace_atomically(self.path, lambda f: json.dump(entries, f), prefix=".processes-", text=True)
-            self._mtime = os.stat(self.path).st_mtime
-        except OSError:
-            pass  # a read-only cache dir: the memory lives for this process only
+        self._processes.save(entries)
 
 
 def local_state(pid: int, start_time: float | None) -> str:
