@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import importlib
 import os
-from typing import TYPE_CHECKING, Any
 
-from runwatch.process_info import set_default_monitor_factory as _set_default_monitor_factory
-from runwatch.state import STATE, reset
-
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing: ``import runwatch`` stays light
 if TYPE_CHECKING:
+    from typing import Any
+
+    from runwatch.state import STATE, reset
     from runwatch.configs.facts import ClassRef, ConfigFacts, StageFacts
     from runwatch.process_info import ProcessInfo, ProcessMonitor, ProcessSnapshot
     from runwatch.progress_tracking import (
@@ -45,6 +45,8 @@ __version__ = "0.1.0"
 
 # Public name -> the module that defines it (imported on first access).
 _LAZY: dict[str, str] = {
+    "STATE": "runwatch.state",
+    "reset": "runwatch.state",
     "ClassRef": "runwatch.configs.facts",
     "ConfigFacts": "runwatch.configs.facts",
     "StageFacts": "runwatch.configs.facts",
@@ -90,25 +92,22 @@ def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_LAZY))
 
 
-_DEFAULT_MONITORS: dict[tuple[str, str], ProcessMonitor] = STATE.table("runwatch.default_monitors")
-
-
 def _default_monitor(project: Project) -> ProcessMonitor:
     """The CLI's default monitor for a project (local processes + settings' SSH / Slurm), kept per project."""
+    from runwatch.state import STATE
+
+    monitors: dict[tuple[str, str], ProcessMonitor] = STATE.table("runwatch.default_monitors")
     key = (project.root, repr(project.settings))
-    mon = _DEFAULT_MONITORS.get(key)
+    mon = monitors.get(key)
     if mon is None:
         from runwatch.processes import monitor_from_settings  # deferred: psutil only when asked
 
-        if len(_DEFAULT_MONITORS) > 16:
-            for old in _DEFAULT_MONITORS.values():
+        if len(monitors) > 16:
+            for old in monitors.values():
                 old.close()  # type: ignore[attr-defined]
-            _DEFAULT_MONITORS.clear()
-        mon = _DEFAULT_MONITORS[key] = monitor_from_settings(project)
+            monitors.clear()
+        mon = monitors[key] = monitor_from_settings(project)
     return mon
-
-
-_set_default_monitor_factory(_default_monitor)
 
 
 def discover_runs(root: str | os.PathLike[str] | Project = ".") -> list[str]:

@@ -13,19 +13,14 @@ from __future__ import annotations
 import functools
 import io
 import os
-import shutil
-import sys
 import time
 from typing import Any
 
 from cachetools import LRUCache
 
-from runwatch.agent_client import Answer
-from runwatch.agent_client import open_answer as open_agent_answer
+from runwatch.agent_client import ask as ask_agent
+from runwatch.agent_client import terminal
 from runwatch.state import STATE
-
-# Environment variables that decide how rich draws a table (colours, width).
-_CONSOLE_ENV = ("TERM", "COLORTERM", "NO_COLOR", "FORCE_COLOR", "COLUMNS", "LINES", "TTY_COMPATIBLE", "TTY_INTERACTIVE")
 
 # (index id, seq, request) -> (header extra, payload): a JSON answer, while nothing changed.
 _ANSWERS: Any = STATE.table("cli_agent.answers", lambda: LRUCache(maxsize=8))
@@ -42,30 +37,14 @@ def _arg(p: str) -> str:
     return os.path.abspath(p) if os.path.exists(p) else p
 
 
-def terminal() -> dict[str, Any]:
-    tty = sys.stdout.isatty()
-    width = shutil.get_terminal_size().columns if tty else (None if os.environ.get("COLUMNS") else 200)
-    return {"tty": tty, "width": width, "env": {k: os.environ[k] for k in _CONSOLE_ENV if k in os.environ}}
-
-
 def ask(project: Any, request: dict[str, Any]) -> tuple[int, bytes] | None:
     """(exit code, what to print) from the project's agent, or None: scan here."""
-    answer = open_answer(project, request)
-    payload = answer.payload() if answer is not None else None
-    if answer is None or payload is None:
-        return None
-    return exit_code(answer), payload
-
-
-def open_answer(project: Any, request: dict[str, Any]) -> Answer | None:
-    """The project's agent's answer, its header read (its payload to read: ``payload()`` or ``copy_to(fd)``), or None: scan here."""
     request = dict(request, paths=[_arg(p) for p in request.get("paths", ())], terminal=terminal())
-    return open_agent_answer(project.root, str(project.settings.resolve_cache_dir(project.root)), project.settings, request)
-
-
-def exit_code(answer: Answer) -> int:
-    code = answer.header.get("exit_code", 0)
-    return code if isinstance(code, int) else 0
+    got = ask_agent(project.root, project.settings, request)
+    if got is None:
+        return None
+    code = got[0].get("exit_code", 0)
+    return (code if isinstance(code, int) else 0), got[1]
 
 
 # ---------------------------------------------------------------- agent side

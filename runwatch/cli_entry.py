@@ -4,10 +4,12 @@
 local socket (``runwatch/agent_client.py``). A new process that only needs that answer
 should not pay for click, the scan engine, the layouts and rich first: this entry reads
 the command line itself, and when it is a ``status`` or ``show`` the agent can answer
-(default process sources, no option that changes a decision), it finds the project, its
-settings and the socket with light modules only (``runwatch.project``, ``runwatch.settings``,
-``runwatch.cli_agent``), asks, and writes the agent's bytes and exit code as
-``runwatch.cli`` would have.
+(default process sources, no option that changes a decision), it finds the project root
+and its settings file with light modules only (``runwatch.project_root``,
+``runwatch.settings_source``), and hands the agent the request, the settings file's bytes
+and its standard output (``runwatch.agent_client.print_answer``): the agent writes the
+very bytes ``runwatch.cli`` would have printed, and this process exits with the agent's
+exit code. Before the answer it has imported ``os``, ``sys``, ``socket`` and ``json``.
 
 Anything else (another command, ``--refresh``, ``--watch``, ``--ssh``, ``--filter``,
 ``--columns``, a value it does not recognise, an error, no agent) goes to
@@ -18,13 +20,13 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
 
 from runwatch.status_names import STATUSES, split_statuses
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (the console script's path stays light)
 if TYPE_CHECKING:
-    from runwatch.agent_client import Answer
+    from collections.abc import Sequence
+    from typing import Any
 
 # A copy of runwatch.cli_scan.SORT_KEYS (derived from the view model's sort table: importing it costs the
 # scan engine); tests/test_cli_entry.py checks they are the same.
@@ -123,52 +125,61 @@ def _request(argv: Sequence[str]) -> tuple[str | None, list[str], dict[str, Any]
     return (roots[-1] if roots else None), paths, request
 
 
-def agent_answer(argv: Sequence[str]) -> Answer | None:
-    """The project's running agent's answer to this command line (its header read), or None: ``runwatch.cli`` handles it."""
+def agent_answer(argv: Sequence[str]) -> int | None:
+    """Have the project's running agent print its answer to this command line on standard output; its exit code,
+    or None when it did not (nothing was printed): ``runwatch.cli`` handles it. BrokenPipeError and
+    ``BrokeOff`` when the answer was cut off part way."""
     if os.environ.get("RUNWATCH_NO_AGENT"):
         return None
     try:
         root, paths, request = _request(argv)
-        from runwatch.cli_agent import open_answer
-        from runwatch.project import Project, infer_root
-        from runwatch.settings import load_settings
+        fd = sys.stdout.fileno()
+    except (_Unsupported, OSError, ValueError, AttributeError):  # a captured stdout: the CLI asks the agent itself
+        return None
+    from runwatch.agent_client import print_answer, terminal
+    from runwatch.project_root import infer_root
+    from runwatch.settings_source import find_settings_file, read_settings_file
 
+    try:
         r = infer_root(root, paths)
-        return open_answer(Project.at(r, load_settings(r)), request)
+        found = find_settings_file(r)
+        settings_file = None if found is None else (os.path.basename(found[0]), read_settings_file(found[0]))
+        request["terminal"] = terminal()
+        if "paths" in request:
+            request["paths"] = [os.path.abspath(p) if os.path.exists(p) else p for p in request["paths"]]
+        sys.stdout.flush()
     except Exception:  # any doubt: the CLI decides, and reports what was wrong
         return None
+    return print_answer(r, settings_file, request, fd)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Console-script entry point: the agent's answer when it has one, else ``runwatch.cli:main``."""
     args = list(sys.argv[1:] if argv is None else argv)
-    answer = agent_answer(args)
-    if answer is not None:
-        from runwatch.cli_agent import exit_code
+    from runwatch.agent_client import BrokeOff
 
-        sys.stdout.flush()
-        try:
-            fd = sys.stdout.fileno()
-        except (OSError, ValueError):  # not a file (a caller's capture): through Python's stream
-            fd = -1
-        # The payload goes to stdout as it arrives: the very bytes runwatch.cli would print.
-        if fd >= 0:
-            ok = answer.copy_to(fd)
-        else:
-            payload = answer.payload()
-            if payload is None:  # nothing written yet: the CLI asks again or scans
-                return _cli(args)
-            sys.stdout.buffer.write(payload)
-            sys.stdout.flush()
-            ok = True
-        if not ok:
-            sys.stderr.write("runwatch: the agent's answer broke off (the agent stopped?); run the command again\n")
-            sys.exit(1)
-        code = exit_code(answer)
-        if code:
-            sys.exit(code)
-        return
-    _cli(args)
+    try:
+        code = agent_answer(args)
+    except BrokenPipeError:  # the reader went away (``| head``): as quiet as a tool killed by SIGPIPE
+        _quiet_stdout()
+        sys.exit(1)
+    except BrokeOff as e:
+        sys.stderr.write(f"runwatch: the agent's answer broke off ({e}; the agent stopped?); run the command again\n")
+        sys.exit(1)
+    if code is None:
+        _cli(args)
+    elif code:
+        sys.exit(code)
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null, so that the interpreter's flush at exit does not complain of the broken pipe."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):
+        pass
 
 
 def _cli(args: list[str]) -> None:

@@ -7,6 +7,7 @@ protocol without importing the sources themselves.
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -115,9 +116,11 @@ class ProcessMonitor(Protocol):
 
 
 # The monitor the Python API asks when its caller passes none (the CLI's default: this
-# machine, plus the SSH servers and Slurm of the project settings). Registered by the
-# package's __init__, since the process sources sit above the core's layers.
-_default_monitor_factory: Callable[[Any], ProcessMonitor] | None = None
+# machine, plus the SSH servers and Slurm of the project settings). The package's __init__
+# defines it, since the process sources sit above the core's layers; the package is imported
+# before any of its modules, so this module takes it from there when imported (the package
+# does not import this module: ``import runwatch`` stays light for the console script).
+_default_monitor_factory: Callable[[Any], ProcessMonitor] | None = getattr(sys.modules.get(__name__.rpartition(".")[0]), "_default_monitor", None)
 
 
 def set_default_monitor_factory(factory: Callable[[Any], ProcessMonitor] | None) -> None:

@@ -25,7 +25,6 @@ def status_records(root: str | os.PathLike[str] = ".", *, settings: Settings | N
     if use_agent:
         got = ask(
             project.root,
-            str(project.settings.resolve_cache_dir(project.root)),
             project.settings,
             {"command": "status", "paths": [], "format": "json", "sort": "run", "terminal": {"tty": False, "width": 200, "env": {}}},
         )

@@ -7,9 +7,7 @@ lets labs with other frameworks rename the pieces instead of forking the tool.
 
 from __future__ import annotations
 
-import errno
 import os
-import stat
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -17,9 +15,9 @@ from typing import Any
 
 from cachetools import LRUCache
 
+from runwatch import settings_source
+from runwatch.settings_source import SETTINGS_FILE
 from runwatch.state import STATE
-
-SETTINGS_FILE = "runwatch.toml"
 
 
 # Every token runwatch takes (``--token``, ``collector_token``) has at least this many characters.
@@ -214,33 +212,11 @@ _ALIASES = {
 
 def find_settings_file(root: str | os.PathLike[str]) -> tuple[Path, bool] | None:
     """The settings file of a project root and whether it is a pyproject table."""
-    root = Path(root)
-    own = root / SETTINGS_FILE
-    if own.is_file():
-        return own, False
-    py = root / "pyproject.toml"
-    if py.is_file():
-        return py, True
-    return None
+    found = settings_source.find_settings_file(root)
+    return None if found is None else (Path(found[0]), found[1])
 
 
-def _read_settings_file(path: str, max_bytes: int = 1024 * 1024) -> bytes:
-    """The settings file's bytes: a regular file of at most 1 MiB, opened non-blocking.
-
-    (``readers.safe_open`` is a layer above: this is its check, kept small, for the one
-    file the settings layer reads.)
-    """
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise OSError(errno.EINVAL, "not a regular file; not read", path)
-        data = os.read(fd, max_bytes + 1)
-    finally:
-        os.close(fd)
-    if len(data) > max_bytes:
-        raise OSError(errno.EFBIG, f"larger than {max_bytes} bytes; not read", path)
-    return data
+_read_settings_file = settings_source.read_settings_file
 
 
 # The values ``layout`` may take: "auto" and every layout of the registry (runwatch.layouts, which
@@ -260,17 +236,29 @@ def load_settings(root: str | os.PathLike[str] = ".", **overrides: Any) -> Setti
     Raises SettingsError naming the file for malformed TOML, unknown keys or wrong types,
     because a silently ignored typo in a layout setting makes every run look failed.
     """
+    found = settings_source.find_settings_file(root)
+    if found is None:
+        return settings_from_bytes(None, None, **overrides)
+    path = found[0]
+    try:
+        data = _read_settings_file(path)
+    except OSError as e:
+        raise SettingsError(f"{path}: cannot read settings: {e}") from e
+    return settings_from_bytes(path, data, **overrides)
+
+
+def settings_from_bytes(path: str | None, data: bytes | None, **overrides: Any) -> Settings:
+    """Settings from a settings file's bytes (``path`` None: no file; a ``pyproject.toml`` holds its
+    ``[tool.runwatch]`` table), then overrides: what ``load_settings`` makes of that file."""
     values: dict[str, Any] = {}
-    found = find_settings_file(root)
-    if found is not None:
-        path, is_pyproject = found
+    if path is not None and data is not None:
         try:
-            data = tomllib.loads(_read_settings_file(str(path)).decode("utf-8"))
-        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError) as e:
+            parsed = tomllib.loads(data.decode("utf-8"))
+        except (UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError) as e:
             raise SettingsError(f"{path}: cannot read settings: {e}") from e
-        if is_pyproject:
-            data = data.get("tool", {}).get("runwatch", {})
-        values = _validate(data, path)
+        if os.path.basename(path) != SETTINGS_FILE:
+            parsed = parsed.get("tool", {}).get("runwatch", {})
+        values = _validate(parsed, Path(path))
     values.update({k: v for k, v in overrides.items() if v is not None})
     return replace(Settings(), **values)
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (the console script's path stays light)
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Sequence
 
 # Every status a run can have, in the order the decision table names them (runwatch.run_status.rules.Status).
 STATUSES: tuple[str, ...] = ("running", "finished", "stuck", "failed", "outdated", "queued", "unknown")

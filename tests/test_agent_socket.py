@@ -86,7 +86,7 @@ def test_the_agent_answers_and_is_never_stale(served):
 def test_socket_is_the_users_own_and_other_settings_scan_themselves(served, tmp_path):
     tree, server = served
     project = Project.at(tree.root)
-    path = socket_path(tree.root, str(project.settings.resolve_cache_dir(tree.root)))
+    path = socket_path(tree.root)
     st = os.stat(path)
     assert stat.S_ISSOCK(st.st_mode) and stat.S_IMODE(st.st_mode) == 0o600 and st.st_uid == os.getuid()
     assert stat.S_IMODE(os.stat(os.path.dirname(path)).st_mode) == 0o700
@@ -167,3 +167,75 @@ def test_agent_answers_equal_a_scan_after_changes_with_and_without_watches(tmp_p
     finally:
         NOTIFIER.unlisten()
         NOTIFIER.clear()
+
+
+def test_a_settled_catch_up_is_kept_until_something_moves(served):
+    """Once every run was found settled, a catch-up with nothing new skips the per-run pass; an event, an evaluation
+    or the clock reaching a run's due time brings the pass back (never a stale answer)."""
+    tree, server = served
+    from runwatch.live.agent_socket import AGENTS, catch_up
+
+    (agent,) = AGENTS.values()
+    index = server.index
+    structure = agent.structure
+
+    def settle() -> None:  # each run gets its kernel watches (files quiet for a moment, a third look), then all are settled
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            with agent._answer_lock:
+                assert catch_up(index, structure)
+            if structure.quiet is not None:
+                return
+            time.sleep(0.3)
+
+    settle()
+    assert structure.quiet is not None and structure.rechecked == 0
+    kept = structure.quiet
+    with agent._answer_lock:
+        assert catch_up(index, structure)
+    assert structure.quiet is kept  # nothing moved: the same answer, without the pass
+    # A change on disk: the event is read and the pass runs again (the run is evaluated: its epoch is in the answer).
+    running = next(r for r in tree.runs if r.status == "running" and r.kind == "trainer")
+    n = add_epoch(tree, running.rel)
+    got = cli_agent.ask(Project.at(tree.root), {"command": "status", "paths": [], "format": "json", "sort": "run"})
+    assert got is not None and _runs(got[1].decode())[running.rel]["completed_epochs"] == n
+    assert structure.quiet is not kept
+    # The clock past the earliest due time: the pass runs again, and the runs due are evaluated.
+    settle()
+    quiet = structure.quiet
+    assert quiet is not None and quiet[2] < float("inf")
+    clock = index.clock
+    index.clock = lambda: quiet[2] + 1.0
+    try:
+        with agent._answer_lock:
+            assert catch_up(index, structure)
+        assert structure.rechecked >= 1
+    finally:
+        index.clock = clock
+
+
+def test_the_console_script_has_the_agent_write_to_its_stdout(served, tmp_path):
+    """``runwatch status --json > file``: the agent writes the file itself (the client's stdout, passed over the
+    socket); a pipe closed early ends the command quietly; another settings file makes the client scan."""
+    tree, server = served
+    from runwatch.live.agent_socket import AGENTS
+
+    (agent,) = AGENTS.values()
+    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    env.pop("RUNWATCH_NO_AGENT", None)
+    out = tmp_path / "out.json"
+    before = agent.served
+    with open(out, "wb") as f:
+        p = subprocess.run([sys.executable, "-m", "runwatch", "status", "--json", "--root", tree.root], stdout=f, stderr=subprocess.PIPE, env=env, timeout=120)
+    assert p.returncode == 0 and p.stderr == b"" and agent.served == before + 1
+    _, scanned = _cli(tree.root, "status", "--json", agent=False)
+    assert _runs(out.read_text()) == _runs(scanned)
+    # A reader that stops at once: no traceback, a non-zero exit.
+    head = subprocess.run(f"{sys.executable} -m runwatch status --json --root {tree.root} | head -c 10", shell=True, capture_output=True, env=env, timeout=120)
+    assert head.stdout == b'{\n  "versi' and b"Traceback" not in head.stderr
+    # A settings file the agent did not start with: the client's settings differ, so it scans itself.
+    with open(os.path.join(tree.root, "runwatch.toml"), "w") as f:
+        f.write("outdated_days = 3\n")
+    before = agent.served
+    p = subprocess.run([sys.executable, "-m", "runwatch", "status", "--json", "--root", tree.root], capture_output=True, env=env, timeout=120)
+    assert p.returncode == 0 and agent.served == before and json.loads(p.stdout)["runs"]

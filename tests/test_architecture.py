@@ -29,6 +29,8 @@ LAYERS = {
     "runwatch.terminal_text": 0,
     "runwatch.json_out": 0,
     "runwatch.agent_client": 0,
+    "runwatch.project_root": 0,
+    "runwatch.settings_source": 0,
     # 1, readers: one file into facts
     "runwatch.readers": 1,
     "runwatch.configs": 1,

@@ -166,6 +166,9 @@ class Notifier:
         self._queues: dict[int, _Queue] = {}  # one per listener (a live watcher), token -> its queue
         self._next_token = 1
         self.generation = 1
+        # Grows with every batch of events read, every path watch removed and every close: while it (and
+        # ``generation``) stay the same, no fingerprint went from quiet to dirty and no folder lost its watch.
+        self.changes = 0
         self._scan = threading.local()  # .depth: inside ``one_read_per_scan`` in this thread
         if hasattr(os, "register_at_fork"):
             os.register_at_fork(after_in_child=self._forget_in_child)
@@ -213,6 +216,7 @@ class Notifier:
             q.new_dirs.clear()
             q.rewalk = True  # every path watch is gone: walk again
         self.generation += 1
+        self.changes += 1
 
     def _forget_in_child(self) -> None:
         # The child's copy of the descriptor reads the parent's queue: never use it.
@@ -374,6 +378,7 @@ class Notifier:
             wd = self._dir_wd.pop(path, None)
             if wd is None:
                 return
+            self.changes += 1
             self._dirs.pop(wd, None)
             if (0 < wd < len(self._owner) and self._owner[wd] != 0) or wd in self._parents or self._inotify is None:
                 return
@@ -448,6 +453,7 @@ class Notifier:
                     return  # the kernel had room for another event and none was queued
 
     def _mark(self, data: bytes) -> None:
+        self.changes += 1
         owner, fps, size = self._owner, self._fps, _EVENT.size
         queues, dirs = list(self._queues.values()), self._dirs
         off = 0

@@ -203,3 +203,12 @@ def unsettled(engine: Any, keys: Any, now: float, generation: int, covered: Any 
                 continue  # its work dir has not appeared: a watch on the folder it would appear in says when
             out.append(k)
     return out
+
+
+def kept_now(engine: Any) -> list[Kept]:
+    """Every run's kept decision, as a list (another thread may be evaluating: read again until it holds still)."""
+    while True:
+        try:
+            return list(engine._kept.values())
+        except RuntimeError:
+            continue
