@@ -10,7 +10,6 @@ them). Answers are kept per request (a table's per terminal too) while the index
 
 from __future__ import annotations
 
-import functools
 import io
 import os
 import time
@@ -63,14 +62,56 @@ def answer(index: Any, request: dict[str, Any]) -> tuple[dict[str, Any], bytes]:
 def _row_class() -> Any:
     from runwatch.cli_scan import Row
 
-    class KeptRow(Row):
-        """A row whose records are made once: kept while its run's status object is the same."""
+    from runwatch import json_out
 
-        @functools.cached_property
+    class KeptRow(Row):
+        """A row whose records are made once: kept while its run's status object is the same (the hyperparameter
+        columns of ``--hp`` aside: a record with them is made each time)."""
+
+        @property
         def json_record(self) -> dict[str, Any]:
-            return Row.json_record.fget(self)  # type: ignore[attr-defined]
+            if self.params is not None:
+                return Row.json_record.fget(self)  # type: ignore[attr-defined,no-any-return]
+            rec: dict[str, Any] | None = self.__dict__.get("_json_record")
+            if rec is None:
+                rec = self.__dict__["_json_record"] = Row.json_record.fget(self)  # type: ignore[attr-defined]
+            return rec
+
+        def fragment(self) -> bytes:
+            """The record as it stands in the ``--json`` document's ``runs`` list (two levels deep), encoded."""
+            if self.params is not None:
+                return _fragment(json_out.dumps(self.json_record, indent=True, ascii=True))
+            frag: bytes | None = self.__dict__.get("_fragment")
+            if frag is None:
+                frag = self.__dict__["_fragment"] = _fragment(json_out.dumps(self.json_record, indent=True, ascii=True))
+            return frag
 
     return KeptRow
+
+
+def _fragment(text: str) -> bytes:
+    return ("    " + text.replace("\n", "\n    ")).encode()
+
+
+# How the document's empty ``runs`` list reads once encoded with two-space indentation (a string holds no newline).
+_EMPTY_RUNS = '\n  "runs": [],\n'
+
+
+def _document(project: Any, result: Any, rows: list[Any]) -> bytes:
+    """``json_out.dumps(json_payload(...), indent=True, ascii=True) + "\\n"``, encoded: the records' parts are each
+    row's kept encoding, so an answer after a change encodes only the changed runs (tests compare the two)."""
+    from runwatch import json_out
+    from runwatch.cli_scan import json_payload
+
+    doc = json_payload(project, result, rows)
+    if not rows:
+        return (json_out.dumps(doc, indent=True, ascii=True) + "\n").encode()
+    doc["runs"] = []
+    head, sep, tail = json_out.dumps(doc, indent=True, ascii=True).partition(_EMPTY_RUNS)
+    if not sep:  # not the layout expected: the whole document the plain way
+        doc["runs"] = [r.json_record for r in rows]
+        return (json_out.dumps(doc, indent=True, ascii=True) + "\n").encode()
+    return b"".join((head.encode(), b'\n  "runs": [\n', b",\n".join(r.fragment() for r in rows), b"\n  ],\n", tail.encode(), b"\n"))
 
 
 def _rows(index: Any, paths: list[str]) -> list[Any]:
@@ -119,7 +160,7 @@ def _console(request: dict[str, Any]) -> Any:
 
 def _status(index: Any, request: dict[str, Any]) -> tuple[dict[str, Any], bytes]:
     from runwatch import json_out
-    from runwatch.cli_scan import ScanResult, attach_params, filter_rows, json_payload, sort_rows
+    from runwatch.cli_scan import ScanResult, attach_params, filter_rows, sort_rows
     from runwatch.compare.query import parse_columns as parse_hp
     from runwatch.compare.query import parse_query
 
@@ -137,10 +178,16 @@ def _status(index: Any, request: dict[str, Any]) -> tuple[dict[str, Any], bytes]
     result = ScanResult(_rows(index, list(request.get("paths") or ())), dict(index.snapshot.errors))
     query = parse_query(request.get("q"))
     hp = parse_hp(request.get("hp") or ())
-    rows = attach_params(index.project, sort_rows(filter_rows(result.rows, wanted, query, index.project), request.get("sort") or "run"), hp)
+    rows = sort_rows(filter_rows(result.rows, wanted, query, index.project), request.get("sort") or "run")
+    for r in rows:  # a kept row may carry the columns of an earlier --hp answer
+        if r.params is not None:
+            r.params = None
+    rows = attach_params(index.project, rows, hp)
     if fmt == "json":
-        text = json_out.dumps(json_payload(index.project, result, rows), indent=True, ascii=True) + "\n"
-    elif fmt == "jsonl":
+        out = ({"exit_code": _exit_code(rows, failing)}, _document(index.project, result, rows))
+        _ANSWERS[key] = out
+        return out
+    if fmt == "jsonl":
         text = "".join(json_out.dumps(r.json_record, ascii=True) + "\n" for r in rows)
     else:
         from runwatch.render import parse_columns, print_trimmed, status_view
@@ -149,10 +196,13 @@ def _status(index: Any, request: dict[str, Any]) -> tuple[dict[str, Any], bytes]
         columns = request.get("columns")
         print_trimmed(console, status_view(rows, result, width=console.width, columns=parse_columns(columns) if columns else None, hp=hp))
         text = console.file.getvalue()
-    code = 1 if failing and any(r.status.status in failing for r in rows) else 0
-    out = ({"exit_code": code}, text.encode())
+    out = ({"exit_code": _exit_code(rows, failing)}, text.encode())
     _ANSWERS[key] = out
     return out
+
+
+def _exit_code(rows: list[Any], failing: set[str]) -> int:
+    return 1 if failing and any(r.status.status in failing for r in rows) else 0
 
 
 def _show(index: Any, request: dict[str, Any]) -> tuple[dict[str, Any], bytes]:

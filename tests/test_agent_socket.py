@@ -239,3 +239,30 @@ def test_the_console_script_has_the_agent_write_to_its_stdout(served, tmp_path):
     before = agent.served
     p = subprocess.run([sys.executable, "-m", "runwatch", "status", "--json", "--root", tree.root], capture_output=True, env=env, timeout=120)
     assert p.returncode == 0 and agent.served == before and json.loads(p.stdout)["runs"]
+
+
+def test_the_document_made_of_kept_record_encodings_is_the_plain_one(served):
+    """The agent's ``--json`` document joins each row's kept encoding: byte for byte what encoding it whole gives,
+    before and after an ``--hp`` answer (whose columns are never kept in the rows)."""
+    tree, server = served
+    from runwatch import json_out
+    from runwatch.cli_scan import ScanResult, json_payload, sort_rows
+
+    index = server.index
+
+    def both() -> tuple[bytes, bytes]:
+        rows = sort_rows(cli_agent._rows(index, []), "run")
+        result = ScanResult(rows, {})
+        plain = (json_out.dumps(json_payload(index.project, result, rows), indent=True, ascii=True) + "\n").encode()
+        return cli_agent._document(index.project, result, rows), plain
+
+    joined, plain = both()
+    assert joined == plain and plain.count(b'"run":') == len(tree.runs)
+    empty = ScanResult([], {})
+    assert cli_agent._document(index.project, empty, []) == (json_out.dumps(json_payload(index.project, empty, []), indent=True, ascii=True) + "\n").encode()
+    request = {"command": "status", "paths": [], "format": "json", "sort": "run", "hp": ["lr"]}
+    _, with_hp = cli_agent.answer(index, request)
+    _, without = cli_agent.answer(index, dict(request, hp=[]))
+    assert b'"params"' in with_hp and b'"params"' not in without
+    joined, plain = both()
+    assert joined == plain
