@@ -29,7 +29,6 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from cachetools import LRUCache
 
 from runwatch.configs.facts import ConfigFacts
 from runwatch.progress_tracking.progress_info import json_safe
@@ -136,15 +135,19 @@ def labels() -> dict[str, Any]:
 def natural_key(text: str) -> tuple[int | str, ...]:
     """``run_2`` before ``run_10``: names sort as people number them (the page's numeric collation).
 
-    Kept per name (every sort breaks ties by name: a sort of 50,000 records made 100,000 of these)."""
+    Kept per name (every sort breaks ties by name: a sort of 50,000 records made 100,000 of these), in a plain
+    dict emptied when full (a hit is one dict lookup; an LRU's bookkeeping cost 20x that)."""
     key: tuple[int | str, ...] | None = _NATURAL_KEYS.get(text)
     if key is None:
+        if len(_NATURAL_KEYS) >= _NATURAL_KEYS_MAX:
+            _NATURAL_KEYS.clear()
         key = _NATURAL_KEYS[text] = tuple(int(part) if part.isdigit() else part.lower() for part in _DIGITS.split(text))
     return key
 
 
 _DIGITS = re.compile(r"(\d+)")
-_NATURAL_KEYS: Any = STATE.table("view_model.natural_keys", lambda: LRUCache(maxsize=1 << 16))
+_NATURAL_KEYS: dict[str, tuple[int | str, ...]] = STATE.table("view_model.natural_keys")
+_NATURAL_KEYS_MAX = 1 << 17
 
 
 def run_id(rel: str) -> str:
