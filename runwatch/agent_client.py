@@ -88,10 +88,7 @@ CONSOLE_ENV = ("TERM", "COLORTERM", "NO_COLOR", "FORCE_COLOR", "COLUMNS", "LINES
 def terminal() -> dict[str, Any]:
     """What the agent needs to draw a table as this process would: a terminal or not, its width, rich's variables."""
     tty = sys.stdout.isatty()
-    if tty:
-        width = _terminal_columns()
-    else:
-        width = None if os.environ.get("COLUMNS") else 200
+    width: int | None = _terminal_columns() if tty else None if os.environ.get("COLUMNS") else 200
     return {"tty": tty, "width": width, "env": {k: os.environ[k] for k in CONSOLE_ENV if k in os.environ}}
 
 

@@ -71,7 +71,7 @@ def _row_class() -> Any:
         @property
         def json_record(self) -> dict[str, Any]:
             if self.params is not None:
-                return Row.json_record.fget(self)  # type: ignore[attr-defined,no-any-return]
+                return Row.json_record.fget(self)  # type: ignore[attr-defined]
             rec: dict[str, Any] | None = self.__dict__.get("_json_record")
             if rec is None:
                 rec = self.__dict__["_json_record"] = Row.json_record.fget(self)  # type: ignore[attr-defined]
