@@ -24,7 +24,8 @@ from typing import Any, Literal
 
 from runwatch.configs.facts import ConfigFacts
 from runwatch.progress_tracking import compact, quick_check
-from runwatch.progress_tracking.change_detection import RACY_WINDOW_S, Fingerprint, listdir_names, listing_names
+from runwatch.progress_tracking.change_notify import NOTIFIER
+from runwatch.progress_tracking.change_detection import RACY_WINDOW_S, UNWATCHABLE, Fingerprint, listdir_names, listing_names
 from runwatch.progress_tracking.compact import pack_stat
 from runwatch.progress_tracking.config_view import ConfigLike, as_config_facts
 from runwatch.progress_tracking.progress_info import ProgressInfo
@@ -326,6 +327,9 @@ class BaseProgressTracker(ABC):
             return self._cache  # computed in this scan, its write still queued
         if self._cache is not None and self._cache_key is not None:
             key = self._cache_key
+            armed = self.changes.armed
+            if (armed == UNWATCHABLE or (armed <= 0 and NOTIFIER.spent)) and self._unwatched_quick_match(key):
+                return self._cache
             retry = self._quick_retry_at
             since = time.time() if retry != math.inf else 0.0
             if self.cache_key_matches(key):
@@ -359,6 +363,20 @@ class BaseProgressTracker(ABC):
                     self._give_quick(since, replace=quick is not None)
                     return entry.progress
         return None
+
+    def _unwatched_quick_match(self, key: Any) -> bool:
+        """A run the kernel cannot watch (the watch budget spent, a file system without events, a linked
+        file, a child process), checked as a new process checks it: by the stats of what its writers can still change
+        (quick_check.py), when the store holds a quick key for this very key. The policy is that of the
+        kernel watches beyond a third of their budget (docs/api.md, "Never stale"); with
+        ``kernel_watches = false`` or ``quick_check = false`` every check stays on the full stats."""
+        s = self.settings
+        store = self.store
+        if store is None or not s.quick_check or not s.kernel_watches:
+            return False
+        entry = store.get(self.work_dir)
+        quick = getattr(entry, "quick", None) if entry is not None and entry.key == key else None
+        return quick is not None and quick_check.matches(quick, self.work_dir, self._key_extra)
 
     def cache_key_matches(self, expected: Any) -> bool:
         """``self.cache_key() == expected``; trackers whose key is ``_disk_key`` answer with stats only."""

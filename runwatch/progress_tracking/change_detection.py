@@ -101,6 +101,7 @@ def pack_stats(dir_mtimes: list[int | None], file_stats: Any) -> bytes | tuple[A
 
 
 _NUMBERED = re.compile(r"(\D*)(\d+)(\D*)")
+UNWATCHABLE = -2  # Fingerprint.armed of a run the kernel cannot watch (budget spent, no events there, a linked file)
 LIVE_NEWEST = 2  # numbered dirs (epochs) per series still watched when the watch budget is short
 
 
@@ -305,7 +306,7 @@ class Fingerprint:
             if same and arming > 0 and arming == NOTIFIER.generation:
                 self.armed = arming
             elif same:
-                self.armed = -2 if arming == 0 else -1  # -2: cannot be watched (not tried again for these paths)
+                self.armed = UNWATCHABLE if arming == 0 else -1  # not tried again for these paths
             else:
                 self.armed = 0
         elif notify and same and self.armed == 0:

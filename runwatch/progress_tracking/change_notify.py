@@ -183,6 +183,11 @@ class Notifier:
         return self._budget
 
     @property
+    def spent(self) -> bool:
+        """No room left for even one more run's live dirs (its work dir and two newest epochs), or no instance at all."""
+        return self._failed or (self._fd is not None and self._budget - self._used < 3)
+
+    @property
     def fd(self) -> int | None:
         return self._fd
 
