@@ -218,6 +218,7 @@ class BaseProgressTracker(ABC):
 
     def _finish_key(self, progress: ProgressInfo) -> None:
         self._cache_key = self._key_from_scan(time.time())
+        self._note_live(progress)
         if self.store is not None:
             since = self.__dict__.pop("_since", None)
             quick = self._quick_key(self._cache_key, progress, since) if since is not None else None
@@ -237,6 +238,25 @@ class BaseProgressTracker(ABC):
         (``quick_check.default_live``); a tracker that knows its writers says less.
         """
         return quick_check.default_live(self._hint)
+
+    def _note_live(self, progress: ProgressInfo) -> None:
+        """A complete run tells its fingerprint which of its dirs can still change (``live_paths``: its work dir,
+        for a Pylon run): past a third of the kernel's watch budget those are all it watches, so the budget
+        reaches three times as many complete runs. A run still writing keeps the fingerprint's own choice (its
+        work dir and two newest epochs: an epoch's file still being completed is seen)."""
+        self.changes.live = None
+        try:
+            if type(self).complete_from is BaseProgressTracker.complete_from or not self.complete_from(progress):
+                return  # (the base's answer would look at the cache this is building)
+            dirs, files = self.live_paths(progress)
+        except Exception:  # an optimisation: the fingerprint's own choice stays
+            return
+        wanted = {""}
+        for rel in (*dirs, *(f.rpartition("/")[0] for f in files)):
+            while rel and rel not in wanted:
+                wanted.add(rel)
+                rel = rel.rpartition("/")[0]
+        self.changes.live = frozenset(wanted)
 
     def _quick_key(self, key: Any, progress: ProgressInfo | None, since: float) -> Any:
         """The quick key of ``key`` (true at ``since``), or None; when None, tried again at a later match."""
@@ -352,12 +372,14 @@ class BaseProgressTracker(ABC):
                     self._cache = entry.progress
                     self._cache_key = entry.key
                     self.details = entry.details
+                    self._note_live(entry.progress)
                     return entry.progress
                 since = time.time()
                 if self.cache_key_matches(entry.key):
                     self._cache = entry.progress
                     self._cache_key = entry.key
                     self.details = entry.details
+                    self._note_live(entry.progress)
                     self._settle(entry.key)
                     # No quick key, or one that failed where the full key holds (of another shape): a new one.
                     self._give_quick(since, replace=quick is not None)
