@@ -373,6 +373,7 @@ class Notifier:
             old = self._dirs.get(wd)
             if old is not None and self._dir_wd.get(old) == wd:  # the dir moved (or a second path): the newest path names it
                 del self._dir_wd[old]
+                self.changes += 1
             self._dirs[wd] = path
             self._dir_wd[path] = wd
             self._wds.add(wd)
