@@ -37,6 +37,17 @@ class HugeRange(Unknown):
         self.range = value
 
 
+class ElidedList(Unknown):
+    """A long int-literal list not parsed (``source_prep.parse_elided``): unknown to the evaluator,
+    its literal text kept for a reader that needs the values (``source_prep.elided_values``)."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, reason: str, text: bytes | None) -> None:
+        super().__init__(reason)
+        self.text = text
+
+
 @dataclass(frozen=True)
 class Ref:
     """A name imported from a module we do not execute: exact module and qualified name."""

@@ -132,6 +132,7 @@ def launch_differences(launch: LaunchFacts, epochs: int | None, early_stopping: 
 # ---- the whole record as plain values (the changed-config comparison, progress_tracking.config_changed)
 
 SKIP = object()  # a value that is not compared: a call, a function, anything that is no plain value
+_NUMBERS = frozenset({int, float, bool, type(None)})  # constants _plain keeps as they are
 
 
 def _class_name(text: str) -> str | None:
@@ -159,11 +160,17 @@ def _plain(node: ast.AST, depth: int) -> Any:
                 out[k.value] = _plain(v, depth + 1)
         return out
     if isinstance(node, ast.List | ast.Tuple):
-        return [_plain(e, depth + 1) for e in node.elts]
-    try:
-        v = ast.literal_eval(node)
-    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
-        return SKIP
+        elts = node.elts
+        if depth < 50 and all(type(e) is ast.Constant and type(e.value) in _NUMBERS for e in elts):
+            return [e.value for e in elts]  # seed lists and the like: the constants as they are
+        return [_plain(e, depth + 1) for e in elts]
+    if type(node) is ast.Constant:
+        v = node.value  # what literal_eval gives for a constant, without its dispatch
+    else:
+        try:
+            v = ast.literal_eval(node)
+        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+            return SKIP
     if isinstance(v, str):
         name = _class_name(v)
         if name is not None:
