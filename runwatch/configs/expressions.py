@@ -103,13 +103,10 @@ class Expressions(EvaluatorCore):
             return self.namespace[name]
         if name.startswith(LAZY_PREFIX) and self.lazy and isinstance(node, ast.Name):
             return self._lazy_value(node, False)
-        if name.startswith(ELIDED_PREFIX) and name.endswith("__"):
-            n_k = name[len(ELIDED_PREFIX) : -2].split("_")
-            if len(n_k) == 2 and n_k[0].isdigit() and n_k[1].isdigit():
-                n, k = int(n_k[0]), int(n_k[1])
-                self._steps += n  # as the literal list would have counted
-                why = self._unknown(node, f"list of {n} int literals not read (never needed for tracking)").reason
-                return ElidedList(why, self.elided_texts[k] if k < len(self.elided_texts) else None)
+        if name.startswith(ELIDED_PREFIX) and name.endswith("__") and name[len(ELIDED_PREFIX) : -2].isdigit():
+            n = int(name[len(ELIDED_PREFIX) : -2])
+            self._steps += n  # as the literal list would have counted
+            return ElidedList(self._unknown(node, f"list of {n} int literals not read (never needed for tracking)").reason)
         if name in CONSTANT_NAMES:
             return CONSTANT_NAMES[name]
         if name in BUILTIN_NAMES:

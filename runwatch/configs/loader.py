@@ -222,30 +222,27 @@ class ModuleLoader:
         deps.update(result.deps)
         return result
 
-    def _parse(self, source: bytes, result: EvalResult, hook: Any) -> tuple[Any, list[bytes]]:
+    def _parse(self, source: bytes, result: EvalResult, hook: Any) -> Any:
         if hook is not None and self.elide:
-            tree, texts = parse_elided(source, result.path)
-            result.elided = bool(texts)
-            return tree, texts if isinstance(texts, list) else []
-        return parse(source, result.path), []
+            tree, result.elided = parse_elided(source, result.path)
+            return tree
+        return parse(source, result.path)
 
     def _evaluate(self, result: EvalResult, source: bytes, module: str, is_pkg: bool, hook: Any) -> None:
         split = split_lazy(source, self._blocks) if hook is not None and self.lazy else None
         tree = None
-        texts: list[bytes] = []
         if split is not None:
             try:
-                tree, texts = self._parse(split[0], result, hook)
+                tree = self._parse(split[0], result, hook)
             except (SyntaxError, ValueError, MemoryError, RecursionError):
                 split = None  # the original gives the exact error, below
         if tree is None:
             try:
-                tree, texts = self._parse(source, result, hook)
+                tree = self._parse(source, result, hook)
             except (SyntaxError, ValueError, MemoryError, RecursionError) as e:
                 result.error = syntax_error_message(result.path, e)
                 return
         ev = ModuleEvaluator(result.path, module, is_pkg, hook)
-        ev.elided_texts = texts
         if split is not None:
             ev.lazy = split[1]
         try:

@@ -38,14 +38,11 @@ class HugeRange(Unknown):
 
 
 class ElidedList(Unknown):
-    """A long int-literal list not parsed (``source_prep.parse_elided``): unknown to the evaluator,
-    its literal text kept for a reader that needs the values (``source_prep.elided_values``)."""
+    """A long int-literal list not parsed (``source_prep.parse_elided``): unknown like any other, but
+    known to be only that (an operation on it may give this very object back, so it stands for
+    "an elided list or something computed from one")."""
 
-    __slots__ = ("text",)
-
-    def __init__(self, reason: str, text: bytes | None) -> None:
-        super().__init__(reason)
-        self.text = text
+    __slots__ = ()
 
 
 @dataclass(frozen=True)

@@ -4,8 +4,10 @@ Two ways to one answer. ``differences(launch, today_value(config))`` converts th
 evaluated config to plain values and compares it with the launch record. ``live_differences``
 walks the launch record and the evaluated config together, converting only what it compares:
 a dict-literal block the facts reader left unevaluated (``Lazy``) is evaluated only when the
-record has its key, and a long int list the reader did not parse (``ElidedList``) is read
-from its literal text only then. Both give the same list of messages, in the same order.
+record has its key. A long int list the reader did not parse (``ElidedList``) that the record
+names, or any value the lazy read could not tell where the full read might, makes the walk
+give up (``Unsure``): the caller then compares the full evaluation. Both give the same list of
+messages, in the same order.
 
 Plain values: numbers, strings, lists, nested dicts, and classes as ``("class", name)``;
 anything the static reader cannot tell (a call, a function, an ``Unknown``) is ``SKIP`` and
@@ -16,7 +18,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from runwatch.configs.source_prep import elided_values
 from runwatch.configs.values import ElidedList, ExecClass, Lazy, LocalClass, ModuleRef, Ref, Unknown
 from runwatch.readers.launch_config import SKIP
 
@@ -112,8 +113,8 @@ def live_differences(launch: dict[str, Any], config: Any, elided: bool) -> list[
 
     ``config`` is the facts reader's evaluated ``config`` (its blocks may be ``Lazy``; forcing one
     gives what eager evaluation gives). ``elided``: long int lists were elided in this evaluation;
-    an elided list is read from its text, and any other unknown value (it may come from an elided
-    list), a tainted container or an odd shape raises ``Unsure``. None where the full comparison
+    comparing an elided list, or meeting any other unknown value (it may come from an elided
+    list), raises ``Unsure``; an elided list at a key the record does not name only counts as a key. None where the full comparison
     makes no comparison (today's config is no dict).
     """
     if type(config) is Lazy:
@@ -151,10 +152,9 @@ def _live(launch: Any, raw: Any, path: str, depth: int, elided: bool) -> list[st
             out.extend(f"{path}.{k} added" if path else f"{k} added" for k in today_keys if k not in launch)
         return out
     if isinstance(raw, ElidedList):
-        values = elided_values(raw.text) if raw.text is not None and depth < MAX_DEPTH else None
-        if values is None:
-            raise Unsure
-        raw = values
+        # An operation on an elided list may give that very object back (len(), a slice, an
+        # append), so its literal is no promise of the value here: the full evaluation compares it.
+        raise Unsure
     if isinstance(raw, list | tuple):
         if not isinstance(launch, list):
             return [f"{where} changed"]
