@@ -22,7 +22,7 @@ from collections.abc import Callable
 from typing import Any
 
 from runwatch.progress_tracking.compact import HashSet
-from runwatch.progress_tracking.config_diff import Unsure, differences, live_differences, today_value
+from runwatch.progress_tracking.config_diff import differences, live_differences, today_value
 from runwatch.readers.launch_config import CONFIG_JSON, SKIP, launch_value, read_launch_text
 from runwatch.state import STATE
 
@@ -80,7 +80,8 @@ def config_changes(config_path: str, work_dir: str, root: str, configs_dir: str)
     known, result = _known(key)
     if known:
         return result
-    return _remember(key, _compare(config_path, record, root, configs_dir))
+    launch = _LAUNCH.pop(key, None)  # the record as the facts batch's check read it, when it left the rest here
+    return _remember(key, _compare(config_path, record, root, configs_dir, launch))
 
 
 def launch_check(project: Any) -> Callable[[str, Any, str], None]:
@@ -107,33 +108,38 @@ def launch_check(project: Any) -> Callable[[str, Any, str], None]:
         sig = result.deps.get(os.path.abspath(path))
         if sig is None or sig[0] != key[2]:
             return  # the file changed since it was read: the tracker compares it afresh
-        answer = _compare_live(record, result)
+        answer, launch = _compare_live(record, result)
         if answer is not _UNSURE:
-            _remember(key, answer)  # type: ignore[arg-type]
+            _remember(key, answer)
+        elif launch is not None:
+            if len(_LAUNCH) > 1024:
+                _LAUNCH.clear()
+            _LAUNCH[key] = launch  # the full comparison (the tracker's) need not read and parse it again
 
     return check
 
 
-_UNSURE = object()
+_UNSURE: Any = object()
+# Launch records parsed by the facts batch's check for configs it left to the full comparison.
+_LAUNCH: dict[tuple[Any, ...], dict[str, Any]] = STATE.table("progress_tracking.config_changed.launch")
 
 
-def _compare_live(record: str, result: Any) -> Any:
-    """``_compare`` from an evaluation at hand; _UNSURE where only the full evaluation can tell."""
+def _compare_live(record: str, result: Any) -> tuple[Any, dict[str, Any] | None]:
+    """(``_compare``'s answer from an evaluation at hand, or _UNSURE where only the full evaluation can
+    tell; the launch record's plain values, for the full comparison)."""
     text = read_launch_text(record)
     if text is None:
-        return None
+        return None, None
     launch = launch_value(text)
     if launch is SKIP or not isinstance(launch, dict):
-        return None
+        return None, None
     try:
         answer = live_differences(launch, result.namespace["config"], result.elided)
-    except Unsure:
-        return _UNSURE
-    except Exception:  # forcing a deferred block is bounded and should not raise; if it does, ask the full path
-        return _UNSURE
+    except Exception:  # Unsure; or forcing a deferred block raised (bounded, it should not): the full path tells
+        return _UNSURE, launch
     if result.elided and result.tainted:
-        return _UNSURE  # a container changed in a way not known: maybe only because a list was elided
-    return answer
+        return _UNSURE, launch  # a container changed in a way not known: maybe only because a list was elided
+    return answer, launch
 
 
 _LOADERS: dict[tuple[str, str], tuple[float, Any]] = STATE.table("progress_tracking.config_changed.loaders")
@@ -160,11 +166,12 @@ def _loader(root: str, configs_dir: str) -> Any:
     return hit[1]
 
 
-def _compare(config_path: str, record: str, root: str, configs_dir: str) -> list[str] | None:
-    text = read_launch_text(record)  # a regular file in the project, at most 4 MiB
-    if text is None:
-        return None
-    launch = launch_value(text)
+def _compare(config_path: str, record: str, root: str, configs_dir: str, launch: Any = None) -> list[str] | None:
+    if launch is None:
+        text = read_launch_text(record)  # a regular file in the project, at most 4 MiB
+        if text is None:
+            return None
+        launch = launch_value(text)
     if launch is SKIP or not isinstance(launch, dict):
         return None  # a list config's stages each write their own: not compared here
     try:
