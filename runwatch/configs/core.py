@@ -52,6 +52,8 @@ class EvaluatorCore:
         self._scopes: list[dict[str, Any]] = []  # class bodies / comprehensions
         # Dict-literal blocks cut out before parsing (split_lazy), by placeholder index.
         self.lazy: list[tuple[LazyBlock, int]] = []
+        # The literal text of each long int list elided before parsing (parse_elided), by index.
+        self.elided_texts: list[bytes] = []
         self.finished = False
 
     # ------------------------------------------------------------------ helpers

@@ -38,11 +38,16 @@ class HugeRange(Unknown):
 
 
 class ElidedList(Unknown):
-    """A long int-literal list not parsed (``source_prep.parse_elided``): unknown like any other, but
-    known to be only that (an operation on it may give this very object back, so it stands for
-    "an elided list or something computed from one")."""
+    """A long int-literal list not parsed (``source_prep.parse_elided``): unknown to the evaluator,
+    its literal text kept (``source_prep.elided_values`` reads it). An operation on it may give this
+    very object back, so the text is the value only where the evaluation never used it as an
+    operand (``ElidedUses``)."""
 
-    __slots__ = ()
+    __slots__ = ("text",)
+
+    def __init__(self, reason: str, text: bytes | None) -> None:
+        super().__init__(reason)
+        self.text = text
 
 
 @dataclass(frozen=True)

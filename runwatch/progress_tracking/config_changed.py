@@ -133,12 +133,14 @@ def _compare_live(record: str, result: Any) -> tuple[Any, dict[str, Any] | None]
     launch = launch_value(text)
     if launch is SKIP or not isinstance(launch, dict):
         return None, None
+    if result.elided and any(cell[0] for cell in result.uses):
+        return _UNSURE, launch  # an elided list was an operand: what it gave may differ from a full read
     try:
-        answer = live_differences(launch, result.namespace["config"], result.elided)
+        answer = live_differences(launch, result.namespace["config"], result.elided, trusted=result.elided and not result.unwatched)
     except Exception:  # Unsure; or forcing a deferred block raised (bounded, it should not): the full path tells
         return _UNSURE, launch
-    if result.elided and result.tainted:
-        return _UNSURE, launch  # a container changed in a way not known: maybe only because a list was elided
+    if result.elided and (result.tainted or any(cell[0] for cell in result.uses)):
+        return _UNSURE, launch  # a container changed in a way not known, or a deferred block used an elided list
     return answer, launch
 
 

@@ -4,10 +4,11 @@ Two ways to one answer. ``differences(launch, today_value(config))`` converts th
 evaluated config to plain values and compares it with the launch record. ``live_differences``
 walks the launch record and the evaluated config together, converting only what it compares:
 a dict-literal block the facts reader left unevaluated (``Lazy``) is evaluated only when the
-record has its key. A long int list the reader did not parse (``ElidedList``) that the record
-names, or any value the lazy read could not tell where the full read might, makes the walk
-give up (``Unsure``): the caller then compares the full evaluation. Both give the same list of
-messages, in the same order.
+record has its key, and a long int list the reader did not parse (``ElidedList``) is read
+from its literal text only then (when the evaluation never used one as an operand). Any value
+the lazy read could not tell where the full read might makes the walk give up (``Unsure``):
+the caller then compares the full evaluation. Both give the same list of messages, in the same
+order.
 
 Plain values: numbers, strings, lists, nested dicts, and classes as ``("class", name)``;
 anything the static reader cannot tell (a call, a function, an ``Unknown``) is ``SKIP`` and
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from runwatch.configs.source_prep import elided_values
 from runwatch.configs.values import ElidedList, ExecClass, Lazy, LocalClass, ModuleRef, Ref, Unknown
 from runwatch.readers.launch_config import SKIP
 
@@ -108,13 +110,15 @@ class Unsure(Exception):
     """The live walk cannot promise the full evaluation's answer here: compare the full evaluation."""
 
 
-def live_differences(launch: dict[str, Any], config: Any, elided: bool) -> list[str] | None:
+def live_differences(launch: dict[str, Any], config: Any, elided: bool, trusted: bool = False) -> list[str] | None:
     """``differences(launch, today_value(config))`` without converting what the launch record does not name.
 
     ``config`` is the facts reader's evaluated ``config`` (its blocks may be ``Lazy``; forcing one
     gives what eager evaluation gives). ``elided``: long int lists were elided in this evaluation;
-    comparing an elided list, or meeting any other unknown value (it may come from an elided
-    list), raises ``Unsure``; an elided list at a key the record does not name only counts as a key. None where the full comparison
+    an elided list the record names is read from its literal text when ``trusted`` (no elided list
+    was ever an operand: ``evaluator.ElidedUses``), else it raises ``Unsure``, as does any other
+    unknown value (it may come from an elided list); an elided list at a key the record does not
+    name only counts as a key. None where the full comparison
     makes no comparison (today's config is no dict).
     """
     if type(config) is Lazy:
@@ -123,10 +127,10 @@ def live_differences(launch: dict[str, Any], config: Any, elided: bool) -> list[
         if elided and isinstance(config, Unknown):
             raise Unsure
         return None
-    return _live(launch, config, "", 0, elided)
+    return _live(launch, config, "", 0, elided, trusted)
 
 
-def _live(launch: Any, raw: Any, path: str, depth: int, elided: bool) -> list[str]:
+def _live(launch: Any, raw: Any, path: str, depth: int, elided: bool, trusted: bool) -> list[str]:
     if launch is SKIP or depth > MAX_DEPTH:
         return []  # not comparable, or too deep: today's value is SKIP
     if type(raw) is Lazy:
@@ -145,16 +149,19 @@ def _live(launch: Any, raw: Any, path: str, depth: int, elided: bool) -> list[st
         for k in launch:
             sub = f"{path}.{k}" if path else k
             if k in raw:
-                out.extend(_live(launch[k], raw[k], sub, depth + 1, elided))
+                out.extend(_live(launch[k], raw[k], sub, depth + 1, elided, trusted))
             elif whole:
                 out.append(f"{sub} removed")
         if whole:
             out.extend(f"{path}.{k} added" if path else f"{k} added" for k in today_keys if k not in launch)
         return out
     if isinstance(raw, ElidedList):
-        # An operation on an elided list may give that very object back (len(), a slice, an
-        # append), so its literal is no promise of the value here: the full evaluation compares it.
-        raise Unsure
+        # Its literal is its value only where no elided list was ever an operand (an operation on
+        # one may give that very object back: len(), a slice, an append): the caller says so.
+        values = elided_values(raw.text) if trusted and raw.text is not None and depth < MAX_DEPTH else None
+        if values is None:
+            raise Unsure
+        raw = values
     if isinstance(raw, list | tuple):
         if not isinstance(launch, list):
             return [f"{where} changed"]
@@ -164,7 +171,7 @@ def _live(launch: Any, raw: Any, path: str, depth: int, elided: bool) -> list[st
             return []
         out = []
         for i, (a, b) in enumerate(zip(launch, raw, strict=True)):
-            out.extend(_live(a, b, f"{where}[{i}]", depth + 1, elided))
+            out.extend(_live(a, b, f"{where}[{i}]", depth + 1, elided, trusted))
         return out
     if isinstance(raw, Unknown):
         if elided or "too complex to read statically" in raw.reason:
