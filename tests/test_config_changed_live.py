@@ -290,3 +290,27 @@ def test_a_deferred_block_that_uses_an_elided_list_is_left_to_the_full_compariso
     live, answer, full = answers(root, source, launch_record(data={"n": 100, "first": 0}))
     assert full == [f"data.first 0 at launch, {SEEDS[0]} now"]
     assert not live
+
+
+def test_answers_made_in_forked_readers_reach_the_scanning_process(root, monkeypatch):
+    """A big uncached batch is read by forked readers (``configs.reader._read_parallel``): their
+    answers come back with the facts, so the trackers here find them in the memo."""
+    from runwatch.configs.reader import PARALLEL_MIN
+
+    n = PARALLEL_MIN + 10
+    keys = []
+    for i in range(n):
+        rel = f"many/run_{i}"
+        epochs = 4 if i % 3 else 5
+        cfg, record = _setup(root, config_source(epochs=str(epochs)), launch_record(), rel)
+        keys.append((cfg, record, epochs))
+    runwatch.reset()
+    project = Project.at(str(root))
+    adopted = []
+    original = cc.LaunchCheck.adopt
+    monkeypatch.setattr(cc.LaunchCheck, "adopt", lambda self, note: adopted.append(note) or original(self, note))
+    read_configs([c for c, _, _ in keys], root=str(root), settings=project.settings, use_cache=False, workers=2, on_evaluated=cc.launch_check(project))
+    assert len(adopted) == n  # read by forked readers (a serial read adopts nothing): every answer came back
+    for cfg, record, epochs in keys:
+        known, answer = cc._known(cc._key(cfg, record))
+        assert known and answer == ([] if epochs == 4 else ["epochs 4 at launch, 5 now"])

@@ -98,7 +98,9 @@ def _cache(root: str, settings: Settings, use_cache: bool) -> FactsCache | None:
     return cache_for(directory)
 
 
-OnEvaluated = Callable[[str, EvalResult, str], None]
+# (path, evaluation, root) -> a note or None. A hook that also has ``adopt(note)`` gets, in the
+# calling process, the notes it made in forked readers (``_read_parallel``).
+OnEvaluated = Callable[[str, EvalResult, str], Any]
 
 
 class _Batch:
@@ -390,10 +392,27 @@ def _read_parallel(pending: list[Any], exec_configs: bool, workers: int | None =
     n = worker_count(len(paths), PARALLEL_MIN // 2, batch.settings.workers if workers is None else workers)
     if n < 2:
         return None
+    # A hook with ``adopt`` has its answers (picklable notes) made where each config is evaluated
+    # and handed to this process, where the rest of the scan asks for them.
+    hook = batch.on_evaluated
+    adopt = getattr(hook, "adopt", None)
+
+    def read_share(share: list[str]) -> tuple[dict[str, tuple[ConfigFacts, Deps]], list[Any]]:
+        notes: list[Any] = []
+
+        def note(path: str, result: EvalResult, root: str) -> None:
+            got = hook(path, result, root)  # type: ignore[misc]
+            if got is not None:
+                notes.append(got)
+
+        return read_static_uncached(share, batch.root, batch.settings, batch.settings_warning, note if adopt is not None else None), notes
+
     out: dict[str, tuple[ConfigFacts, Deps]] = {}
-    for ok, value in fork_map(lambda share: read_static_uncached(share, batch.root, batch.settings, batch.settings_warning), split(paths, n)):
+    for ok, value in fork_map(read_share, split(paths, n)):
         if ok:
-            out.update(value)
+            out.update(value[0])
+            for got in value[1]:
+                adopt(got)  # type: ignore[misc]
     return out
 
 

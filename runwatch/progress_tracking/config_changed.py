@@ -18,7 +18,6 @@ is evaluated here in full.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from typing import Any
 
 from runwatch.progress_tracking.compact import HashSet
@@ -84,39 +83,54 @@ def config_changes(config_path: str, work_dir: str, root: str, configs_dir: str)
     return _remember(key, _compare(config_path, record, root, configs_dir, launch))
 
 
-def launch_check(project: Any) -> Callable[[str, Any, str], None]:
+def launch_check(project: Any) -> LaunchCheck:
     """For the facts reader (``read_configs(on_evaluated=...)``): answer the changed-config question of
     each config it evaluates while its evaluation is at hand, so that the tracker's ``config_changes``
     finds the answer in the memo instead of parsing and evaluating the config again."""
-    from runwatch import pylon_paths
-    from runwatch.configs.reader import find_config_root
+    return LaunchCheck(project)
 
-    configs_dir = project.settings.configs_dir
 
-    def check(path: str, result: Any, root: str) -> None:
+class LaunchCheck:
+    """The facts reader's hook (see ``launch_check``): called with each evaluation; its answers are
+    remembered here and returned as notes (a forked reader's go to ``adopt`` in the scanning process)."""
+
+    def __init__(self, project: Any) -> None:
+        self.project = project
+        self.configs_dir = project.settings.configs_dir
+
+    def __call__(self, path: str, result: Any, root: str) -> tuple[tuple[Any, ...], list[str] | None] | None:
+        from runwatch import pylon_paths
+        from runwatch.configs.reader import find_config_root
+
         if not path.endswith(".py") or result.error is not None or "config" not in result.namespace:
-            return
+            return None
         try:
-            if find_config_root(path, configs_dir) != root:
-                return  # the tracker's comparison would use another root's modules
-            record = os.path.join(pylon_paths.work_dir(project, path), CONFIG_JSON)
+            if find_config_root(path, self.configs_dir) != root:
+                return None  # the tracker's comparison would use another root's modules
+            record = os.path.join(pylon_paths.work_dir(self.project, path), CONFIG_JSON)
         except (ValueError, OSError):  # not under the configs folder (LayoutError is a ValueError)
-            return
+            return None
         key = _key(path, record)
         if not key or _known(key)[0]:
-            return
+            return None
         sig = result.deps.get(os.path.abspath(path))
         if sig is None or sig[0] != key[2]:
-            return  # the file changed since it was read: the tracker compares it afresh
+            return None  # the file changed since it was read: the tracker compares it afresh
         answer, launch = _compare_live(record, result)
-        if answer is not _UNSURE:
-            _remember(key, answer)
-        elif launch is not None:
-            if len(_LAUNCH) > 1024:
-                _LAUNCH.clear()
-            _LAUNCH[key] = launch  # the full comparison (the tracker's) need not read and parse it again
+        if answer is _UNSURE:
+            if launch is not None:
+                if len(_LAUNCH) > 1024:
+                    _LAUNCH.clear()
+                _LAUNCH[key] = launch  # the full comparison (the tracker's) need not read and parse it again
+            return None
+        _remember(key, answer)
+        return key, answer
 
-    return check
+    def adopt(self, note: tuple[tuple[Any, ...], list[str] | None]) -> None:
+        """An answer made in a forked reader, remembered here."""
+        key, answer = note
+        if not _known(key)[0]:
+            _remember(key, answer)
 
 
 _UNSURE: Any = object()
