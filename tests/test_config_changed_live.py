@@ -314,3 +314,82 @@ def test_answers_made_in_forked_readers_reach_the_scanning_process(root, monkeyp
     for cfg, record, epochs in keys:
         known, answer = cc._known(cc._key(cfg, record))
         assert known and answer == ([] if epochs == 4 else ["epochs 4 at launch, 5 now"])
+
+
+def _pylon_repr(v) -> str:
+    """A plain config value written back the way Pylon's ``repr`` looks (classes as ``<class '...'>``)."""
+    from runwatch.readers.launch_config import SKIP
+
+    if isinstance(v, dict):
+        return "{" + ", ".join(f"{k!r}: {_pylon_repr(x)}" for k, x in v.items()) + "}"
+    if isinstance(v, list):
+        return "[" + ", ".join(_pylon_repr(x) for x in v) + "]"
+    if isinstance(v, tuple) and len(v) == 2 and v[0] == "class":
+        return f"<class 'some.module.{v[1]}'>"
+    if v is SKIP:
+        return "functools.partial(<function f at 0x7f00>, 3)"
+    return repr(v)
+
+
+def _bump(v):
+    """The value with its first int leaf (depth first) one larger, and whether there was one."""
+    if isinstance(v, dict):
+        out, done = {}, False
+        for k, x in v.items():
+            if not done:
+                x, done = _bump(x)
+            out[k] = x
+        return out, done
+    if isinstance(v, list):
+        out, done = [], False
+        for x in v:
+            if not done:
+                x, done = _bump(x)
+            out.append(x)
+        return out, done
+    if type(v) is int:
+        return v + 1, True
+    return v, False
+
+
+def test_every_corpus_config_against_records_of_it_answers_as_the_full_comparison(tmp_path):
+    """The real-shaped config corpus (imports, updates, cycles, broken files, generated seed lists):
+    records of each config's own full evaluation, as is, with a number changed, a key dropped, a key
+    added; the answer from the facts batch's evaluation, where it gives one, is the full one."""
+    import shutil
+
+    from runwatch.configs.loader import ModuleLoader
+
+    corpus = os.path.join(os.path.dirname(__file__), "config_corpus", "project")
+    root = tmp_path / "project"
+    shutil.copytree(corpus, root)
+    configs = sorted(str(p) for p in (root / "configs").rglob("*.py") if p.name != "__init__.py")
+    full_loader = ModuleLoader(str(root), "configs")
+    full_loader.lazy = False
+    live_answers = 0
+    for cfg in configs:
+        result = full_loader.evaluate_config(cfg)
+        today = cc.today_value(result.namespace["config"]) if result.error is None and "config" in result.namespace else None
+        if not isinstance(today, dict):
+            continue
+        variants = [today, _bump(today)[0], dict(list(today.items())[:-1]), {**today, "zz_added": 1}]
+        rel = os.path.relpath(cfg, root / "configs")[:-3]
+        wd = root / "logs" / rel
+        wd.mkdir(parents=True, exist_ok=True)
+        for i, variant in enumerate(variants):
+            record = wd / "config.json"
+            record.write_text(_pylon_repr(variant))
+            t = time.time() + i
+            os.utime(record, (t - 100, t - 100))
+            os.utime(cfg, (t, t))
+            runwatch.reset()
+            project = Project.at(str(root))
+            read_configs([cfg], root=str(root), settings=project.settings, use_cache=False, on_evaluated=cc.launch_check(project))
+            key = cc._key(cfg, str(record))
+            live, answer = cc._known(key)
+            full = cc._compare(cfg, str(record), str(root), "configs")
+            if live:
+                live_answers += 1
+                assert answer == full, (cfg, i, answer, full)
+            assert cc.config_changes(cfg, str(wd), str(root), "configs") == full
+    assert live_answers >= 50  # most (64 of the 68 today) are answered from the facts batch's evaluation
