@@ -201,31 +201,32 @@ def _plain(node: ast.AST, depth: int, lists: list[str] | None) -> Any:
     if isinstance(node, ast.List | ast.Tuple):
         elts = node.elts
         if depth < 50 and all(type(e) is ast.Constant and type(e.value) in _NUMBERS for e in elts):
-            return [e.value for e in elts]  # seed lists and the like: the constants as they are
+            return [e.value for e in elts]  # type: ignore[attr-defined]  # seed lists and the like: the constants as they are
         return [_plain(e, depth + 1, lists) for e in elts]
     if lists is not None and type(node) is ast.Name and node.id.startswith(_ELIDE_PREFIX):
-        k = int(node.id[len(_ELIDE_PREFIX) : -2])
+        tokens = [t for t in lists[int(node.id[len(_ELIDE_PREFIX) : -2])].split(",") if t.strip()]
         if depth >= 50:
-            return [SKIP] * (lists[k].count(",") + 1 - (lists[k].rstrip().endswith(",")))
+            return [SKIP] * len(tokens)  # its items are too deep, as in the full parse
         try:
-            return [int(t) for t in lists[k].split(",") if not t.isspace() and t]
+            return [int(t) for t in tokens]
         except ValueError:  # past int's digit limit: as the full parse would
             raise _Redo from None
+    value: Any
     if type(node) is ast.Constant:
-        v = node.value  # what literal_eval gives for a constant, without its dispatch
+        value = node.value  # what literal_eval gives for a constant, without its dispatch
     else:
         try:
-            v = ast.literal_eval(node)
+            value = ast.literal_eval(node)
         except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
             return SKIP
-    if isinstance(v, str):
-        if lists is not None and _ELIDE_PREFIX in v:
+    if isinstance(value, str):
+        if lists is not None and _ELIDE_PREFIX in value:
             raise _Redo  # an elided "list" was inside a string
-        name = _class_name(v)
+        name = _class_name(value)
         if name is not None:
             return ("class", name)
-        if v.startswith(("function ", "bound method ", "built-in ")) or " object at 0x" in v:
+        if value.startswith(("function ", "bound method ", "built-in ")) or " object at 0x" in value:
             return SKIP
-    if isinstance(v, set | frozenset | bytes | complex):
+    if isinstance(value, set | frozenset | bytes | complex):
         return SKIP
-    return v
+    return value
