@@ -68,8 +68,8 @@ def parse_elided(source: bytes, path: str) -> tuple[ast.Module, list[bytes]]:
     can take them without parsing the file again. Only where no string could contain the
     list: never in a file with triple quotes, never after an odd number of quotes on the same line.
     """
-    if b"[" not in source or b'"""' in source or b"'''" in source:
-        return parse(source, path), []
+    if b"[" not in source or b'"""' in source or b"'''" in source or ELIDED_PREFIX.encode() in source:
+        return parse(source, path), []  # (a file naming the placeholders itself is never elided)
     texts: list[bytes] = []
 
     def sub(m: re.Match[bytes]) -> bytes:

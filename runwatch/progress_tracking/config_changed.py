@@ -36,7 +36,7 @@ _CLEAN: HashSet = STATE.table("progress_tracking.config_changed.clean", HashSet)
 
 
 def _key(config_path: str, record: str) -> tuple[Any, ...] | None:
-    """The memo's key of a config and its record (their mtimes), [] when the config is not newer, None when unreadable."""
+    """The memo's key of a config and its record (their mtimes); () when the config is not newer, None when unreadable."""
     try:
         cst, rst = os.stat(config_path), os.stat(record)
     except OSError:
