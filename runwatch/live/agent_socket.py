@@ -48,6 +48,7 @@ from runwatch.agent_client import MAX_REQUEST, MAX_SETTINGS, PROTOCOL, Reader, p
 from runwatch.live.index import LiveIndex
 from runwatch.progress_tracking.change_notify import NOTIFIER
 from runwatch.run_status.verdict_memo import kept_now, unsettled
+from runwatch.settings_source import SETTINGS_FILE
 from runwatch.state import STATE
 
 _log = logging.getLogger("runwatch")
@@ -299,7 +300,7 @@ class AgentSocket:
 
     def _same_settings(self, name: Any, data: bytes) -> bool:
         """Whether the settings file ``name`` in the root holding ``data`` makes this agent's settings (kept per bytes)."""
-        if name is not None and (not isinstance(name, str) or name != os.path.basename(name) or name in ("", ".", "..")):
+        if name not in (None, SETTINGS_FILE, "pyproject.toml"):  # the two files runwatch.settings_source looks for
             return False
         key = (name, data)
         same = self._settings_files.get(key)
