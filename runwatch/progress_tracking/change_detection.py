@@ -186,10 +186,15 @@ class Fingerprint:
         self.seen = (dirs, files)
         self.armed = 0
         rel = self.rel
+        wd = self.work_dir
+        prefix = wd if wd.endswith("/") else wd + "/"
+        n = len(prefix)
+        intern = sys.intern
+        # ``rel`` of each path, its common case (a path under the work dir) inline.
         # A fresh dict: the hint this replaces may be shared with other runs (see shared_hint).
         self.hint = {
-            "dirs": shared_paths(tuple([rel(d, True) for d in dirs])),
-            "files": shared_paths(tuple([rel(f, False) for f in files])),
+            "dirs": shared_paths(tuple([intern(d[n:]) if len(d) > n and d.startswith(prefix) else rel(d, True) for d in dirs])),
+            "files": shared_paths(tuple([intern(f[n:]) if len(f) > n and f.startswith(prefix) else rel(f, False) for f in files])),
             "names": {},
         }
 

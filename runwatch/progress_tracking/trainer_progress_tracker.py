@@ -61,14 +61,21 @@ def _stat_result(path: str) -> os.stat_result | None:
         return None
 
 
-def _finished_stats(epoch_prefix: str, expected: list[str]) -> list[os.stat_result] | None:
-    """The stats of an epoch's expected files when all are regular and non-empty; else None.
+def _finished_epoch(epoch_dir: str, expected: list[str]) -> tuple[int | None, list[os.stat_result], float] | None:
+    """(the dir's mtime, taken first, the stats of the expected files, the newest of their mtimes) when
+    every expected file is regular and non-empty; else None.
 
     None sends the epoch to the listing path, which says why it is not finished; this
     accepts only the unambiguous case, where both paths agree.
     """
-    out = []
     stat = os.stat
+    try:
+        m: int | None = stat(epoch_dir).st_mtime_ns
+    except OSError:
+        m = None
+    epoch_prefix = epoch_dir + os.sep
+    out = []
+    newest = None
     for name in expected:
         try:
             st = stat(epoch_prefix + name)
@@ -77,7 +84,12 @@ def _finished_stats(epoch_prefix: str, expected: list[str]) -> list[os.stat_resu
         if st.st_size <= 0 or not S_ISREG(st.st_mode):
             return None
         out.append(st)
-    return out
+        t = st.st_mtime
+        if newest is None or t > newest:
+            newest = t
+    if newest is None:
+        return None  # no expected file: the listing path decides, as before
+    return m, out, newest
 
 
 def _listdir_names(path: str) -> tuple[str, ...] | None:
@@ -278,12 +290,13 @@ class TrainerProgressTracker(BaseProgressTracker):
         for n, d in numbered:
             if contiguous and n != completed:
                 contiguous = False
-            old_m = None if n in tail else _dir_mtime_ns(prefix + d)  # before its files are looked at
-            stats = None if n in tail else _finished_stats(prefix + d + os.sep, expected)
-            if stats is not None:  # finished, seen with one stat per expected file
+            # The dir's mtime before its files are looked at, then one stat per expected file.
+            seen = None if n in tail else _finished_epoch(prefix + d, expected)
+            if seen is not None:  # finished, seen with one stat per expected file
+                old_m, stats, newest = seen
                 old_dirs[prefix + d] = old_m
                 fast_done.append(n)
-                rec = EpochRecord(index=n, finished=True, finish_time=max(st.st_mtime for st in stats))
+                rec = EpochRecord(index=n, finished=True, finish_time=newest)
                 if contiguous:
                     completed = n + 1
                     spath = prefix + d + os.sep + scores_name

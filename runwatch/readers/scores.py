@@ -163,7 +163,31 @@ def compare_scores(current: Scores | None, best: Scores | None, directions: dict
 
 def leaf_map(scores: Scores, directions: dict[str, Any]) -> dict[str, tuple[float, int]]:
     """``{key path: (value, direction)}`` of the directed scalar scores (see ``_leaves``)."""
-    return {k: (v, d) for k, v, d in _leaves(scores, directions)}
+    out: dict[str, tuple[float, int]] = {}
+    _leaves_into(out, scores, directions, "")
+    return out
+
+
+def _leaves_into(out: dict[str, tuple[float, int]], scores: Any, directions: Any, prefix: str) -> None:
+    """``_leaves`` written straight into ``out`` (a replay builds one per epoch: no list, no tuples of three)."""
+    if not isinstance(scores, dict) or not isinstance(directions, dict):
+        return
+    for key, d in directions.items():
+        if key not in scores:
+            continue
+        v = scores[key]
+        if isinstance(d, dict):
+            _leaves_into(out, v, d, f"{prefix}{key}.")
+        elif isinstance(d, int | float) and not isinstance(d, bool) and d in (1, -1):
+            if isinstance(v, bool):
+                continue
+            if isinstance(v, int | float):
+                out[f"{prefix}{key}"] = (float(v), int(d))
+            elif isinstance(v, list):
+                path = f"{prefix}{key}"
+                for i, x in enumerate(v):
+                    if isinstance(x, int | float) and not isinstance(x, bool):
+                        out[f"{path}[{i}]"] = (float(x), int(d))
 
 
 def compare_leaf_maps(cur: dict[str, tuple[float, int]], ref: dict[str, tuple[float, int]]) -> int:
