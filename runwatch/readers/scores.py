@@ -27,9 +27,12 @@ _MAX_AGGREGATED = 64 * 1024 * 1024
 Scores = dict[str, Any]
 
 
-def read_aggregated(path: str) -> tuple[Scores | None, JSONProblem | None]:
-    """The ``aggregated`` dict of a scores file, or (None, problem)."""
-    fast = _read_small(path)
+def read_aggregated(path: str, opened: tuple[int, os.stat_result] | None = None) -> tuple[Scores | None, JSONProblem | None]:
+    """The ``aggregated`` dict of a scores file, or (None, problem).
+
+    ``opened``: (descriptor, its stat) from ``safe_open.open_fd(path)``, already open; it is closed here.
+    """
+    fast = _read_small(path, opened)
     if fast is not None:
         return fast
     try:
@@ -58,16 +61,19 @@ def read_aggregated(path: str) -> tuple[Scores | None, JSONProblem | None]:
     return _check_aggregated(data["aggregated"], path)
 
 
-def _read_small(path: str) -> tuple[Scores | None, JSONProblem | None] | None:
+def _read_small(path: str, opened: tuple[int, os.stat_result] | None = None) -> tuple[Scores | None, JSONProblem | None] | None:
     """The common case in one ``os.read``: a file under 64 KiB, well-formed, ``aggregated`` first.
 
     None means "not that case" (bigger file, other layout, any error): the general
-    reader then decides, with its messages.
+    reader then decides, with its messages. ``opened``: see ``read_aggregated`` (closed here).
     """
-    try:
-        fd, _ = open_fd(path)  # non-blocking open, regular files only: a FIFO cannot hang it
-    except OSError:
-        return None
+    if opened is not None:
+        fd = opened[0]
+    else:
+        try:
+            fd, _ = open_fd(path)  # non-blocking open, regular files only: a FIFO cannot hang it
+        except OSError:
+            return None
     try:
         head = os.read(fd, _HEAD_BYTES)
     except OSError:
