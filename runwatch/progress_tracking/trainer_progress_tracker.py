@@ -321,7 +321,7 @@ class TrainerProgressTracker(BaseProgressTracker):
                 old_m, stats, newest, opened = seen
                 old_dirs[prefix + d] = old_m
                 fast_done.append(n)
-                rec = EpochRecord(index=n, finished=True, finish_time=newest)
+                rec = EpochRecord(n, True, newest)  # index, finished, finish_time
                 if contiguous:
                     completed = n + 1
                     spath = prefix + d + os.sep + scores_name
