@@ -280,7 +280,7 @@ def status(
             return
     monitor = build_monitor(project, sources)
     try:
-        scanner = Scanner(project, paths, monitor, sleep_time, outdated_days, force_refresh=refresh)
+        scanner = Scanner(project, paths, monitor, sleep_time, outdated_days, force_refresh=refresh, remember=watch)
         with _walk_report():
             configs = scanner.configs()
         if watch:

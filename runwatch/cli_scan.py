@@ -161,8 +161,11 @@ class Scanner:
         outdated_days: float | None = None,
         *,
         force_refresh: bool = False,
+        remember: bool = True,
     ) -> None:
         self.project = project
+        # Whether the engine keeps each verdict for a later scan (False: a one-shot command, see ScanEngine.scan).
+        self.remember = remember
         self.paths = list(paths)
         # The first scan reads every run's files again (``status --refresh``); later ones are warm.
         self.force_refresh = force_refresh
@@ -188,6 +191,7 @@ class Scanner:
             now=now,
             on_progress=on_progress,
             force_refresh=self.force_refresh,
+            remember=self.remember,
         )
         self.force_refresh = False
         rows = [Row(s.status, s.facts) for s in scanned.values()]
@@ -216,6 +220,12 @@ def attach_params(project: Project, rows: list[Row], keys: list[str]) -> list[Ro
 
 def sort_rows(rows: list[Row], key: str) -> list[Row]:
     """Sorted for reading, by the one sort of every surface (view_model.sort_records, its default direction)."""
+    if key == "run":
+        # The sort by name reads only the record's name fields: no record is built for it (``--json``
+        # builds each run's strict record once, afterwards).
+        names = [{"run": r.status.run, "config": r.status.config} for r in rows]
+        by_name = {id(n): r for n, r in zip(names, rows)}
+        return [by_name[id(n)] for n in sort_records(names, key)]
     by_record = {id(r.record): r for r in rows}
     return [by_record[id(rec)] for rec in sort_records([r.record for r in rows], key)]
 

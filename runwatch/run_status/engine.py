@@ -98,6 +98,7 @@ class ScanEngine:
         # index wakes then, so a run whose silence limit passes reads dead at that moment, not a sweep later.
         self._due: dict[str, float] = {}
         self._context: ScanContext | None = None
+        self._remember = True  # (the current scan's ``remember``)
         self.snapshot = ProcessSnapshot()
         self.process_map: dict[str, ProcessInfo] = {}
         # The warning of the last store save (None: saved, or nothing to save).
@@ -164,13 +165,17 @@ class ScanEngine:
         now: float | None = None,
         on_progress: Callable[[int, int], None] | None = None,
         save: bool = True,
+        remember: bool = True,
     ) -> dict[str, Scanned]:
         """Status of every given run, keyed (and ordered) as given.
 
         ``processes``: where processes come from for this scan (see ``take_snapshot``);
         ``KEEP`` uses the last snapshot. ``reread``: the keys whose config may have changed
         (None: check every config, a stat each). ``save``: write the progress store after.
+        ``remember``: keep each run's verdict for the next scan in this process (verdict_memo);
+        a one-shot command that scans once skips that.
         """
+        self._remember = remember
         keys = list(dict.fromkeys(runs))
         t = time.time() if now is None else now
         opts = dict(sleep_time=sleep_time, outdated_days=outdated_days, force_refresh=force_refresh, now=t)
@@ -267,6 +272,7 @@ class ScanEngine:
         kept = self._kept
         ctx = self._context = ScanContext(project, EVENTS, process_memory(project), opts, snap.errors, self._context.settings if self._context else None)
         reusing = not opts.get("force_refresh")
+        remember = self._remember
         process_map = self.process_map
         # progress.json rewrites overlap the evaluation in a writer thread.
         with background_progress_writes():
@@ -317,15 +323,19 @@ class ScanEngine:
                         self._due[k] = due
                     else:
                         self._due.pop(k, None)
-                    memo = keep(
-                        status,
-                        verdict=verdict,
-                        newest_log=newest_log,
-                        facts=facts,
-                        tracker=tracker,
-                        progress=status.progress if tracker is not None else None,
-                        proc=status.process_info,
-                        ctx=ctx,
+                    memo = (
+                        None
+                        if not remember
+                        else keep(
+                            status,
+                            verdict=verdict,
+                            newest_log=newest_log,
+                            facts=facts,
+                            tracker=tracker,
+                            progress=status.progress if tracker is not None else None,
+                            proc=status.process_info,
+                            ctx=ctx,
+                        )
                     )
                 if memo is not None:
                     kept[k] = memo
