@@ -83,6 +83,16 @@ class RunDetails:
     # (setting ``progress_json = "missing"``): the only progress.json it may ever replace.
     own_progress_json: tuple[int, int, int] | None = None
 
+    # What a run-folder layout's details add (layouts.common.RunFolderDetails), as plain class defaults
+    # (no fields): the evidence's ``getattr(details, "writer", None)`` and the like find them here, where
+    # a miss would go through ``__getattr__`` and an AttributeError per run and name.
+    writer = None
+    clean_end = False
+    end_unknown = False
+    beats = None
+    pulse = None
+    kept = None
+
     @property
     def newest_log(self) -> str | None:
         return self.logs[0][0] if self.logs else None
