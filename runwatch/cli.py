@@ -245,8 +245,6 @@ def status(
         parse_status_list,
         sort_rows,
     )
-    from runwatch.compare.query import parse_columns as parse_hp
-    from runwatch.compare.query import parse_query
 
     if (as_json or as_jsonl) and watch:
         raise CliError("--json/--jsonl and --watch cannot be combined")
@@ -259,8 +257,14 @@ def status(
         chosen = parse_columns(columns)
     wanted = parse_status_list(status_filter)
     failing = parse_status_list(fail_on)
-    query = parse_query(query_text)
-    hp_keys = parse_hp(hp)
+    query: Any = None
+    hp_keys: list[str] = []
+    if (query_text and query_text.strip()) or hp:  # (compare.query imported only for a search or --hp)
+        from runwatch.compare.query import parse_columns as parse_hp
+        from runwatch.compare.query import parse_query
+
+        query = parse_query(query_text)
+        hp_keys = parse_hp(hp)
     with _walk_report():  # a walk of a huge folder says how far it got (stderr) and can be interrupted
         project = open_project(root, paths, sleep_time, outdated_days)
     if not watch and not refresh and _agent_may_answer(sources, sleep_time, outdated_days):

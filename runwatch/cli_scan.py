@@ -13,9 +13,8 @@ import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from runwatch.compare.query import RunQuery, columns_of, params_of
 from runwatch.configs.facts import ConfigFacts
 from runwatch.errors import LayoutError, UserError
 from runwatch.layouts import active, discover_runs, glob_bases, has_runs, name_of, run_for, runs_at, runs_named
@@ -26,6 +25,9 @@ from runwatch.status_names import split_statuses
 from runwatch.view_model import SORT_KEYS as _VIEW_SORT_KEYS
 from runwatch.view_model import run_percentage, run_record, sort_records
 from runwatch.view_model import summarize as view_summarize
+
+if TYPE_CHECKING:  # (compare.query is imported when a search or --hp asks for it)
+    from runwatch.compare.query import RunQuery
 
 JSON_SCHEMA_VERSION = 1
 SORT_KEYS: tuple[str, ...] = tuple(k for k in _VIEW_SORT_KEYS if k != "cluster")
@@ -207,12 +209,16 @@ def filter_rows(rows: list[Row], statuses: set[str], query: RunQuery | None = No
 
 
 def _params(project: Project | None, row: Row) -> dict[str, Any]:
+    from runwatch.compare.query import params_of
+
     return params_of(project, row.status.config, row.status.work_dir) if project is not None else {}
 
 
 def attach_params(project: Project, rows: list[Row], keys: list[str]) -> list[Row]:
     """Each row's chosen hyperparameter columns (``--hp``): the key, else the shortest key ending in ``.key``."""
     if keys:
+        from runwatch.compare.query import columns_of
+
         for r in rows:
             r.params = columns_of(_params(project, r), keys)
     return rows

@@ -8,15 +8,16 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psutil
 
 from runwatch.process_info import ProcessInfo, ProcessSnapshot
-from runwatch.processes import nvidia_smi
 from runwatch.processes.matching import CommandMatcher, MatchCache, may_train
 from runwatch.processes.open_paths import open_paths
-from runwatch.processes.nvidia_smi import GpuUsage
+
+if TYPE_CHECKING:  # (nvidia_smi is imported when GPU usage is asked for: a process matched a run)
+    from runwatch.processes.nvidia_smi import GpuUsage
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +60,8 @@ def nvml_usage() -> dict[int, GpuUsage] | None:
                 if used is not None:
                     mem = (mem or 0.0) + used / _MiB
                 acc[p.pid] = (idxs, mem)
+        from runwatch.processes.nvidia_smi import GpuUsage
+
         return {pid: GpuUsage(tuple(sorted(i)), m) for pid, (i, m) in acc.items()}
     finally:
         try:
@@ -77,6 +80,8 @@ def gpu_usage(errors: dict[str, str], name: str) -> dict[int, GpuUsage]:
     except Exception as e:  # NVML present but broken: try the tool before giving up
         log.debug("NVML query failed: %s", e)
         nvml_error = f"NVML: {e}"
+    from runwatch.processes import nvidia_smi
+
     try:
         usage = nvidia_smi.query_local()
     except Exception as e:

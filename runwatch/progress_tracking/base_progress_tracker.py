@@ -83,16 +83,6 @@ class RunDetails:
     # (setting ``progress_json = "missing"``): the only progress.json it may ever replace.
     own_progress_json: tuple[int, int, int] | None = None
 
-    # What a run-folder layout's details add (layouts.common.RunFolderDetails), as plain class defaults
-    # (no fields): the evidence's ``getattr(details, "writer", None)`` and the like find them here, where
-    # a miss would go through ``__getattr__`` and an AttributeError per run and name.
-    writer = None
-    clean_end = False
-    end_unknown = False
-    beats = None
-    pulse = None
-    kept = None
-
     @property
     def newest_log(self) -> str | None:
         return self.logs[0][0] if self.logs else None
@@ -118,6 +108,13 @@ class RunDetails:
             "logs": [{"name": n, "mtime": m} for n, m in self.logs],
             "eta_seconds": self.eta_seconds,
         }
+
+
+# What a run-folder layout's details add (layouts.common.RunFolderDetails), as plain class defaults of
+# RunDetails (no fields): the evidence's ``getattr(details, "writer", None)`` and the like find them there,
+# where a miss would go through ``__getattr__`` and an AttributeError per run and name.
+for _name, _default in (("writer", None), ("clean_end", False), ("end_unknown", False), ("beats", None), ("pulse", None), ("kept", None)):
+    setattr(RunDetails, _name, _default)
 
 
 class BaseProgressTracker(ABC):

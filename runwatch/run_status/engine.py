@@ -315,7 +315,9 @@ class ScanEngine:
                         self._facts[k] = facts
                 out[k] = Scanned(status, facts)
                 memo = None
-                if verdicts:
+                if not remember:
+                    self._due.pop(k, None)  # (a one-shot scan: nothing is kept for a next one)
+                elif verdicts:
                     verdict, newest_log = verdicts[0]
                     ev = getattr(verdict, "evidence", None)
                     due = decision_due(ev) if ev is not None else math.inf
@@ -323,19 +325,15 @@ class ScanEngine:
                         self._due[k] = due
                     else:
                         self._due.pop(k, None)
-                    memo = (
-                        None
-                        if not remember
-                        else keep(
-                            status,
-                            verdict=verdict,
-                            newest_log=newest_log,
-                            facts=facts,
-                            tracker=tracker,
-                            progress=status.progress if tracker is not None else None,
-                            proc=status.process_info,
-                            ctx=ctx,
-                        )
+                    memo = keep(
+                        status,
+                        verdict=verdict,
+                        newest_log=newest_log,
+                        facts=facts,
+                        tracker=tracker,
+                        progress=status.progress if tracker is not None else None,
+                        proc=status.process_info,
+                        ctx=ctx,
                     )
                 if memo is not None:
                     kept[k] = memo
