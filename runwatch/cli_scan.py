@@ -23,7 +23,7 @@ from runwatch.progress_tracking.progress_info import json_safe
 from runwatch.run_status import STATUSES, RunStatus, engine_for
 from runwatch.status_names import split_statuses
 from runwatch.view_model import SORT_KEYS as _VIEW_SORT_KEYS
-from runwatch.view_model import run_percentage, run_record, sort_records
+from runwatch.view_model import natural_key, run_percentage, run_record, sort_records
 from runwatch.view_model import summarize as view_summarize
 
 if TYPE_CHECKING:  # (compare.query is imported when a search or --hp asks for it)
@@ -229,6 +229,10 @@ def sort_rows(rows: list[Row], key: str) -> list[Row]:
     if key == "run":
         # The sort by name reads only the record's name fields: no record is built for it (``--json``
         # builds each run's strict record once, afterwards).
+        if all(type(r.status.run) is str and r.status.run for r in rows):
+            # Every run named: sort_records' order is the stable sort by the name's natural key (its
+            # value and its tie-break are then the same key), computed once per run.
+            return sorted(rows, key=lambda r: natural_key(r.status.run))  # type: ignore[arg-type]
         names = [{"run": r.status.run, "config": r.status.config} for r in rows]
         by_name = {id(n): r for n, r in zip(names, rows)}
         return [by_name[id(n)] for n in sort_records(names, key)]
