@@ -401,3 +401,30 @@ def test_beyond_a_third_of_the_watch_budget_a_run_watches_what_can_still_change(
 
     write_epoch(str(wd), 4, {"mean_IoU": 0.5}, None, 4, random.Random(4))
     assert t.get_progress().completed_epochs == 5
+
+
+def test_beyond_a_third_of_the_watch_budget_a_complete_run_watches_its_work_dir_alone(tmp_path, monkeypatch):
+    """A finished run's epochs can no longer change: its work dir is its one watch (the budget reaches three times
+    as many runs); a log line, a new session's log and a resumed epoch are still seen."""
+    import random
+
+    from runwatch.progress_tracking import TrainerProgressTracker, change_notify
+    from runwatch.testing.generator import write_epoch
+
+    monkeypatch.setattr(change_notify, "_watch_budget", lambda: 14)
+    wd, cfg = _aged_run(tmp_path)
+    cfg["epochs"] = 4
+    t = TrainerProgressTracker(str(wd), cfg)
+    for _ in range(3):  # computed, matched once, armed
+        assert t.get_progress().completed_epochs == 4
+    assert t.changes.armed > 0 and t.changes.live == frozenset({""})
+    assert sum(1 for slot in change_notify.NOTIFIER._owner if slot > 0) == 1  # the work dir
+    calls = _counting_stats(monkeypatch)
+    assert t.get_progress().completed_epochs == 4 and calls == []
+    with open(wd / "train_val_0.log", "a") as f:
+        f.write("Traceback (most recent call last):\nRuntimeError: boom\n")
+    assert "boom" in (t.get_progress().error_message or "")
+    for _ in range(3):  # armed again
+        t.get_progress()
+    write_epoch(str(wd), 4, {"mean_IoU": 0.9}, None, 5, random.Random(4))  # resumed for one more epoch
+    assert t.get_progress().completed_epochs == 5

@@ -46,7 +46,8 @@ def _run(tmp_path, epochs_done: int, total: int = 4):
 
 
 def _tracker(wd, store, total: int = 4, **settings) -> TrainerProgressTracker:
-    return TrainerProgressTracker(str(wd), {"epochs": total}, settings=replace(Settings(), kernel_watches=False, **settings), store=store)
+    settings.setdefault("kernel_watches", False)
+    return TrainerProgressTracker(str(wd), {"epochs": total}, settings=replace(Settings(), **settings), store=store)
 
 
 def _counting_stats(monkeypatch) -> list[str]:
@@ -257,3 +258,40 @@ def test_a_store_of_the_previous_version_is_read_and_given_quick_keys(tmp_path):
     assert store5.save() is None
     with open(_store_path(tmp_path), "rb") as f:
         assert f.read().startswith(ProgressStore.MAGIC)
+
+
+def test_past_the_watch_budget_a_warm_check_in_process_uses_the_quick_key(tmp_path, monkeypatch):
+    """A long-lived process whose kernel watches ran out (a 50,000-run tree) checks an unchanged run as a new
+    process does: its work dir and newest log, not every epoch; changes in what can still change are seen,
+    an old epoch rewritten in place only with ``force_refresh`` (the policy of the kernel watches past a third
+    of their budget)."""
+    from runwatch.progress_tracking import change_notify
+
+    monkeypatch.setattr(change_notify, "_watch_budget", lambda: 0)
+    change_notify.NOTIFIER.clear()
+    try:
+        wd = _run(tmp_path, 4)
+        _p, store = _first_process(tmp_path, wd)
+        assert store.get(str(wd)).quick is not None
+        t = _tracker(wd, ProgressStore(_store_path(tmp_path)), kernel_watches=True)
+        p1 = t.get_progress()
+        for _ in range(3):  # past the arming attempts, if any
+            assert t.get_progress() is p1
+        seen = _counting_stats(monkeypatch)
+        assert t.get_progress() is p1
+        assert [s for s in seen if s.startswith(str(wd))] == [str(wd), str(wd / "train_val_0.log")]
+        scores = wd / "epoch_1" / "validation_scores.json"
+        scores.write_text(json.dumps({"aggregated": {"acc": 0.99}, "per_datapoint": {"acc": [0.99]}}))
+        assert t.get_progress().best_score == p1.best_score  # in place, in a finished epoch: trusted
+        assert t.get_progress(force_refresh=True).best_score == {"acc": 0.99}
+        with open(wd / "train_val_0.log", "a") as f:
+            f.write("Traceback (most recent call last):\nValueError: boom\n")
+        assert "boom" in (t.get_progress().error_message or "")
+        # kernel_watches = false keeps every check on the full stats, as documented.
+        full = _tracker(wd, ProgressStore(_store_path(tmp_path)), kernel_watches=False)
+        full.get_progress()
+        seen.clear()
+        full.get_progress()
+        assert any("epoch_1" in s for s in seen)
+    finally:
+        change_notify.NOTIFIER.clear()

@@ -17,6 +17,7 @@ from typing import Any
 
 from runwatch.configs.facts import ClassRef, ConfigFacts, StageFacts
 from runwatch.layouts.lightning_end import csv_pulse, ends_on_epoch_boundary
+from runwatch.layouts.epoch_runs import csv_step_series
 from runwatch.layouts.common import RunFolderDetails, RunFolderLayout, RunFolderTracker, StatMemo, event_files, listing, newest_writer, stat_or_none
 from runwatch.progress_tracking.observation import Observation
 from runwatch.progress_tracking.progress_info import ProgressInfo, register_runner_type
@@ -281,20 +282,15 @@ def hyperparameters(work_dir: str) -> dict[str, Any]:
     return out
 
 
+_NOT_SERIES = frozenset({"epoch"})
+
+
 def step_series(work_dir: str) -> dict[str, list[tuple[float, float]]]:
     """Every logged number by its step: ``metrics.csv``'s rows, else the event files' scalars."""
     names = listing(work_dir)[1]
     out: dict[str, list[tuple[float, float]]] = {}
     if "metrics.csv" in names:
-        for r in CsvTail(os.path.join(work_dir, "metrics.csv")).read():
-            step = r.get("step")
-            if not num(step):
-                continue
-            at = float(step)  # type: ignore[arg-type]  # num(): a finite number
-            for k, v in r.items():
-                if k not in ("step", "epoch") and num(v):
-                    out.setdefault(k, []).append((at, float(v)))
-        return out
+        return csv_step_series(os.path.join(work_dir, "metrics.csv"), x="step", skip=_NOT_SERIES)
     from runwatch.readers.tfevents import event_tail
 
     for s in (x for p in event_files(work_dir, names) for x in event_tail(p).read()):

@@ -24,7 +24,8 @@ from typing import Any, Literal
 
 from runwatch.configs.facts import ConfigFacts
 from runwatch.progress_tracking import compact, quick_check
-from runwatch.progress_tracking.change_detection import RACY_WINDOW_S, Fingerprint, listdir_names, listing_names
+from runwatch.progress_tracking.change_notify import NOTIFIER
+from runwatch.progress_tracking.change_detection import RACY_WINDOW_S, UNWATCHABLE, Fingerprint, listdir_names, listing_names
 from runwatch.progress_tracking.compact import pack_stat
 from runwatch.progress_tracking.config_view import ConfigLike, as_config_facts
 from runwatch.progress_tracking.progress_info import ProgressInfo
@@ -224,6 +225,7 @@ class BaseProgressTracker(ABC):
 
     def _finish_key(self, progress: ProgressInfo) -> None:
         self._cache_key = self._key_from_scan(time.time())
+        self._note_live(progress)
         if self.store is not None:
             since = self.__dict__.pop("_since", None)
             quick = self._quick_key(self._cache_key, progress, since) if since is not None else None
@@ -243,6 +245,25 @@ class BaseProgressTracker(ABC):
         (``quick_check.default_live``); a tracker that knows its writers says less.
         """
         return quick_check.default_live(self._hint)
+
+    def _note_live(self, progress: ProgressInfo) -> None:
+        """A complete run tells its fingerprint which of its dirs can still change (``live_paths``: its work dir,
+        for a Pylon run): past a third of the kernel's watch budget those are all it watches, so the budget
+        reaches three times as many complete runs. A run still writing keeps the fingerprint's own choice (its
+        work dir and two newest epochs: an epoch's file still being completed is seen)."""
+        self.changes.live = None
+        try:
+            if type(self).complete_from is BaseProgressTracker.complete_from or not self.complete_from(progress):
+                return  # (the base's answer would look at the cache this is building)
+            dirs, files = self.live_paths(progress)
+        except Exception:  # an optimisation: the fingerprint's own choice stays
+            return
+        wanted = {""}
+        for rel in (*dirs, *(f.rpartition("/")[0] for f in files)):
+            while rel and rel not in wanted:
+                wanted.add(rel)
+                rel = rel.rpartition("/")[0]
+        self.changes.live = frozenset(wanted)
 
     def _quick_key(self, key: Any, progress: ProgressInfo | None, since: float) -> Any:
         """The quick key of ``key`` (true at ``since``), or None; when None, tried again at a later match."""
@@ -333,6 +354,9 @@ class BaseProgressTracker(ABC):
             return self._cache  # computed in this scan, its write still queued
         if self._cache is not None and self._cache_key is not None:
             key = self._cache_key
+            armed = self.changes.armed
+            if (armed == UNWATCHABLE or (armed <= 0 and NOTIFIER.spent)) and self._unwatched_quick_match(key):
+                return self._cache
             retry = self._quick_retry_at
             since = time.time() if retry != math.inf else 0.0
             if self.cache_key_matches(key):
@@ -355,17 +379,33 @@ class BaseProgressTracker(ABC):
                     self._cache = entry.progress
                     self._cache_key = entry.key
                     self.details = entry.details
+                    self._note_live(entry.progress)
                     return entry.progress
                 since = time.time()
                 if self.cache_key_matches(entry.key):
                     self._cache = entry.progress
                     self._cache_key = entry.key
                     self.details = entry.details
+                    self._note_live(entry.progress)
                     self._settle(entry.key)
                     # No quick key, or one that failed where the full key holds (of another shape): a new one.
                     self._give_quick(since, replace=quick is not None)
                     return entry.progress
         return None
+
+    def _unwatched_quick_match(self, key: Any) -> bool:
+        """A run the kernel cannot watch (the watch budget spent, a file system without events, a linked
+        file, a child process), checked as a new process checks it: by the stats of what its writers can still change
+        (quick_check.py), when the store holds a quick key for this very key. The policy is that of the
+        kernel watches beyond a third of their budget (docs/api.md, "Never stale"); with
+        ``kernel_watches = false`` or ``quick_check = false`` every check stays on the full stats."""
+        s = self.settings
+        store = self.store
+        if store is None or not s.quick_check or not s.kernel_watches:
+            return False
+        entry = store.get(self.work_dir)
+        quick = getattr(entry, "quick", None) if entry is not None and entry.key == key else None
+        return quick is not None and quick_check.matches(quick, self.work_dir, self._key_extra)
 
     def cache_key_matches(self, expected: Any) -> bool:
         """``self.cache_key() == expected``; trackers whose key is ``_disk_key`` answer with stats only."""

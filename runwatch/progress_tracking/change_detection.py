@@ -101,6 +101,7 @@ def pack_stats(dir_mtimes: list[int | None], file_stats: Any) -> bytes | tuple[A
 
 
 _NUMBERED = re.compile(r"(\D*)(\d+)(\D*)")
+UNWATCHABLE = -2  # Fingerprint.armed of a run the kernel cannot watch (budget spent, no events there, a linked file)
 LIVE_NEWEST = 2  # numbered dirs (epochs) per series still watched when the watch budget is short
 
 
@@ -142,7 +143,7 @@ class Fingerprint:
     the key is built from it.
     """
 
-    __slots__ = ("work_dir", "_hint", "seen", "armed", "notify_dirty", "notify_slot")
+    __slots__ = ("work_dir", "_hint", "seen", "armed", "notify_dirty", "notify_slot", "live")
 
     def __init__(self, work_dir: str) -> None:
         self._reset(work_dir, {}, None)
@@ -157,6 +158,9 @@ class Fingerprint:
         self.armed = 0
         self.notify_dirty = False
         self.notify_slot = 0
+        # The dirs its tracker says can still change (relative; None: ``live_dirs`` of what it watches),
+        # the ones watched past a third of the kernel's watch budget.
+        self.live: frozenset[str] | None = None
 
     @property
     def hint(self) -> dict[str, Any]:
@@ -185,6 +189,7 @@ class Fingerprint:
         """The dirs {path: (mtime_ns, names)} and files {path: (mtime, size) or None} a computation read."""
         self.seen = (dirs, files)
         self.armed = 0
+        self.live = None
         rel = self.rel
         # A fresh dict: the hint this replaces may be shared with other runs (see shared_hint).
         self.hint = {
@@ -305,7 +310,7 @@ class Fingerprint:
             if same and arming > 0 and arming == NOTIFIER.generation:
                 self.armed = arming
             elif same:
-                self.armed = -2 if arming == 0 else -1  # -2: cannot be watched (not tried again for these paths)
+                self.armed = UNWATCHABLE if arming == 0 else -1  # not tried again for these paths
             else:
                 self.armed = 0
         elif notify and same and self.armed == 0:
@@ -347,7 +352,8 @@ class Fingerprint:
                 rel = rel.rpartition("/")[0]
         generation = notifier.generation
         self.notify_dirty = False
-        if not notifier.arm(self, [self.abs(d) for d in sorted(wanted)], [self.abs(d) for d in sorted(live_dirs(wanted))]):
+        live = live_dirs(wanted) if self.live is None else self.live
+        if not notifier.arm(self, [self.abs(d) for d in sorted(wanted)], [self.abs(d) for d in sorted(live)]):
             return 0
         return generation
 

@@ -35,8 +35,9 @@ What makes this exact, and where it is not used:
 - the budget at any size: runs armed while a third of that budget is free watch every
   dir they read (each finished epoch included); beyond it a run watches only what can
   still change: its work dir (a new epoch, a log written, a file of its own) and its two
-  newest epoch dirs (the kernel's watches ran out at about 2,000 runs of 24 dirs
-  otherwise). Such a run's finished epochs are stat'ed again whenever anything in those
+  newest epoch dirs, or for a complete run its work dir alone (the kernel's watches ran
+  out at about 2,000 runs of 24 dirs otherwise). Past the whole budget, a run is checked
+  with the stats of what can still change (its quick key, quick_check.py). Such a run's finished epochs are stat'ed again whenever anything in those
   dirs changes, but an in-place rewrite of an old epoch's file alone is then seen only
   with ``force_refresh=True`` (or ``kernel_watches = false``, which keeps every check on stats).
 
@@ -181,6 +182,11 @@ class Notifier:
     def budget(self) -> int:
         """The watches this process may use (0 until the instance is opened)."""
         return self._budget
+
+    @property
+    def spent(self) -> bool:
+        """No room left for even one more run's live dirs (its work dir and two newest epochs), or no instance at all."""
+        return self._failed or (self._fd is not None and self._budget - self._used < 3)
 
     @property
     def fd(self) -> int | None:
