@@ -20,6 +20,7 @@ from runwatch.cli_scan import SORT_KEYS
 from runwatch.errors import UserError
 from runwatch.cli_watch import first_scan as _first_scan
 from runwatch.cli_watch import make_console
+from runwatch.cli_oneshot import WalkReport as _WalkReport
 from runwatch.cli_watch import watch as _watch
 from runwatch.terminal_text import terminal_safe
 
@@ -308,55 +309,8 @@ def status(
         _close(monitor)
 
 
-class _WalkReport:
-    """Shows on stderr how far a long search for runs got: after its first second, a line kept
-    current on a terminal, else a line every 5 s."""
-
-    def __init__(self) -> None:
-        import time
-
-        self._clock = time.monotonic
-        self.start = self._clock()
-        self.last = 0.0
-        self.tty = sys.stderr.isatty()
-        self.shown = False
-
-    def __call__(self, walked: int, folder: str) -> None:
-        now = self._clock()
-        if now - self.start < 1.0 or now - self.last < (0.2 if self.tty else 5.0):
-            return
-        self.last = now
-        text = f"runwatch: looking for runs: {walked:,} folders so far, in {terminal_safe(folder)[-80:]} (Ctrl-C to stop)"
-        if self.tty:
-            sys.stderr.write("\r\x1b[K" + text[: max(20, _terminal_width() - 1)])
-        else:
-            sys.stderr.write(text + "\n")
-        sys.stderr.flush()
-        self.shown = True
-
-    def __enter__(self) -> _WalkReport:
-        from runwatch.layouts.base import set_walk_progress
-
-        set_walk_progress(self)
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        from runwatch.layouts.base import set_walk_progress
-
-        set_walk_progress(None)
-        if self.shown and self.tty:
-            sys.stderr.write("\r\x1b[K")
-            sys.stderr.flush()
-
-
 def _walk_report() -> _WalkReport:
     return _WalkReport()
-
-
-def _terminal_width() -> int:
-    import shutil
-
-    return shutil.get_terminal_size((80, 24)).columns
 
 
 def _agent_may_answer(sources: Any, sleep_time: Any, outdated_days: Any) -> bool:

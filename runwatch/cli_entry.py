@@ -173,6 +173,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         if code:
             sys.exit(code)
         return
+    if argv is None and args[:1] == ["status"]:
+        # No agent: a ``status --json`` / ``--jsonl`` scans here without click (runwatch/cli_oneshot.py).
+        from runwatch.cli_oneshot import status
+
+        if status(args):
+            return
     _cli(args)
 
 
