@@ -56,3 +56,34 @@ def test_hash_set_of_unchanged_checks_answers_like_a_set():
     assert all(v in hs for v in values[:1000]) and not any(v in hs for v in values[1000:])
     hs.clear()
     assert len(hs) == 0 and values[0] not in hs
+
+
+def test_long_int_lists_in_a_record_read_as_a_full_parse_reads_them():
+    """Records' seed lists are read with int(), not parsed; every answer is the full parse's."""
+    import random
+
+    from runwatch.readers.launch_config import SKIP, _plain, decode_launch_config
+
+    def full(text):
+        tree = decode_launch_config(text)
+        return SKIP if tree is None else _plain(tree, 0, None)
+
+    rng = random.Random(3)
+    seeds = [rng.randrange(-(10**9), 10**9) for _ in range(100)]
+    ints = ", ".join(map(str, seeds))
+    cases = [
+        repr({"a": seeds, "b": [seeds, seeds[:20]], "c": (1, seeds), "n": {"d": seeds + [True]}, "r": "<class 'x.Y'>"}),
+        f"{{'a': [{ints},]}}",  # a trailing comma
+        f"{{'a': [ 1 ,\n 2, {ints} ] }}",
+        f"{{'a': [007, {ints}]}}",  # Python refuses it: no record
+        f"{{'a': x[{ints}]}}",  # a subscript, not a list
+        f"{{'a': {{{ints}}}}}",  # a set
+        f"{{'s': 'x: [{ints}]', 'a': [{ints}]}}",  # a list's text inside a string
+        f"{{'[{ints}]': 1, 'a': [{ints}]}}",
+        f"{{'a': <class 'x.Y'>, 'b': functools.partial(<function f at 0x1>, [{ints}])}}",
+        f"{{'a': [{'1' * 5000}, {ints}]}}",  # past int's digit limit
+    ]
+    for text in cases:
+        got, want = launch_value(text), full(text)
+        assert (got is SKIP and want is SKIP) or got == want, text[:80]
+    assert launch_value(cases[0])["a"] == seeds and launch_value(cases[6])["s"] == f"x: [{ints}]"

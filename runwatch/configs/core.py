@@ -52,6 +52,8 @@ class EvaluatorCore:
         self._scopes: list[dict[str, Any]] = []  # class bodies / comprehensions
         # Dict-literal blocks cut out before parsing (split_lazy), by placeholder index.
         self.lazy: list[tuple[LazyBlock, int]] = []
+        # The literal text of each long int list elided before parsing (parse_elided), by index.
+        self.elided_texts: list[bytes] = []
         self.finished = False
 
     # ------------------------------------------------------------------ helpers
@@ -131,6 +133,7 @@ class EvaluatorCore:
     if TYPE_CHECKING:  # what one mixin calls on another (statements, expressions, operators, calls)
 
         def eval(self, node: ast.expr, statement: bool = False) -> Any: ...
+        def eval_move(self, node: ast.expr, statement: bool = False) -> Any: ...
         def assign(self, target: ast.expr, value: Any) -> None: ...
         def _setitem(self, node: ast.AST, container: Any, key: Any, value: Any) -> None: ...
         def truth(self, value: Any) -> Any: ...

@@ -28,6 +28,9 @@ Source text is prepared (dict-literal blocks cut out, long literal lists elided)
 
 from __future__ import annotations
 
+import ast
+from typing import Any
+
 from runwatch.configs.budgets import MAX_INT_BITS, MAX_SEQ, MAX_STEPS, MAX_STR, MAX_WORK, TooComplex, is_plain
 from runwatch.configs.calls import Calls
 from runwatch.configs.core import ImportHook
@@ -36,6 +39,7 @@ from runwatch.configs.operators import Operators
 from runwatch.configs.signals import MISSING
 from runwatch.configs.source_prep import LAZY_PREFIX, parse, parse_elided, split_lazy
 from runwatch.configs.statements import Statements
+from runwatch.configs.values import ElidedList
 
 __all__ = [
     "LAZY_PREFIX",
@@ -45,6 +49,7 @@ __all__ = [
     "MAX_STR",
     "MAX_WORK",
     "MISSING",
+    "ElidedUses",
     "ImportHook",
     "ModuleEvaluator",
     "TooComplex",
@@ -57,3 +62,23 @@ __all__ = [
 
 class ModuleEvaluator(Statements, Expressions, Operators, Calls):
     """Evaluates one module (a config or a project source) into a namespace dict."""
+
+
+class ElidedUses(ModuleEvaluator):
+    """A config module's evaluator whose long int lists were elided (``parse_elided``): counts each time
+    an elided list is an operand (anything but being stored: assigned, put in a dict or list display).
+
+    An operation on an ``ElidedList`` gives an unknown (often that very object), and may behave
+    otherwise than on the real list (raise, take another branch); with no use counted, every elided
+    list in the namespace is exactly its literal, and the rest of the namespace is what a full read gives.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.uses = [0]  # shared with the EvalResult (a deferred block forced later still counts)
+
+    def eval(self, node: ast.expr, statement: bool = False) -> Any:
+        value = ModuleEvaluator.eval(self, node, statement)
+        if type(value) is ElidedList:
+            self.uses[0] += 1
+        return value

@@ -29,6 +29,7 @@ from runwatch.configs.source_prep import ELIDED_PREFIX, LAZY_PREFIX
 from runwatch.configs.values import (
     ClassAttr,
     ConfigModule,
+    ElidedList,
     Lazy,
     LocalClass,
     ModuleRef,
@@ -102,10 +103,13 @@ class Expressions(EvaluatorCore):
             return self.namespace[name]
         if name.startswith(LAZY_PREFIX) and self.lazy and isinstance(node, ast.Name):
             return self._lazy_value(node, False)
-        if name.startswith(ELIDED_PREFIX) and name.endswith("__") and name[len(ELIDED_PREFIX) : -2].isdigit():
-            n = int(name[len(ELIDED_PREFIX) : -2])
-            self._steps += n  # as the literal list would have counted
-            return self._unknown(node, f"list of {n} int literals not read (never needed for tracking)")
+        if name.startswith(ELIDED_PREFIX) and name.endswith("__"):
+            n_k = name[len(ELIDED_PREFIX) : -2].split("_")
+            if len(n_k) == 2 and n_k[0].isdigit() and n_k[1].isdigit():
+                n, k = int(n_k[0]), int(n_k[1])
+                self._steps += n  # as the literal list would have counted
+                why = self._unknown(node, f"list of {n} int literals not read (never needed for tracking)").reason
+                return ElidedList(why, self.elided_texts[k] if k < len(self.elided_texts) else None)
         if name in CONSTANT_NAMES:
             return CONSTANT_NAMES[name]
         if name in BUILTIN_NAMES:
@@ -174,6 +178,10 @@ class Expressions(EvaluatorCore):
             return self.eval(node.value)
         return self._unknown(node, f"{type(node).__name__} expression is not evaluated statically")
 
+    # ``eval`` of a value that is only stored (an assignment's value, a dict or list display's
+    # element), never an operand: ``ElidedUses`` counts elided lists met anywhere else.
+    eval_move = eval
+
     def _sequence(self, node: ast.AST, elts: list[ast.expr], kind: type) -> Any:
         if all(isinstance(e, ast.Constant) for e in elts):  # fast path: generated seed lists
             self._steps += len(elts)
@@ -189,7 +197,7 @@ class Expressions(EvaluatorCore):
                 if len(out) > MAX_SEQ:
                     return self._unknown(node, "sequence too large")
             else:
-                out.append(self.eval(e))
+                out.append(self.eval_move(e))
         return out if kind is list else tuple(out)
 
     def _dict(self, node: ast.Dict) -> Any:
@@ -207,7 +215,7 @@ class Expressions(EvaluatorCore):
             if type(v) is ast.Name and self.lazy and v.id.startswith(LAZY_PREFIX):
                 value = self._lazy_value(v, True)
             else:
-                value = self.eval(v)
+                value = self.eval_move(v)
             self.put_key(out, key, value, f"at line {node.lineno}")
         return out
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from runwatch.configs import scan_stats
-from runwatch.configs.evaluator import ModuleEvaluator, TooComplex
+from runwatch.configs.evaluator import ElidedUses, ModuleEvaluator, TooComplex
 from runwatch.configs.source_prep import (
     MAX_SOURCE_BYTES,
     LazyBlock,
@@ -79,6 +79,11 @@ class EvalResult:
     error: str | None = None
     # Long int-literal lists were elided before parsing (here or in an imported config).
     elided: bool = False
+    # Per module evaluated with elided lists (here and in imported configs): how many times one was an
+    # operand (``evaluator.ElidedUses``); cells, so that a deferred block forced later still counts.
+    uses: list[list[int]] = field(default_factory=list)
+    # Elided lists reached a module whose uses were not counted (it had none of its own to elide).
+    unwatched: bool = False
 
 
 def syntax_error_message(path: str, e: BaseException) -> str:
@@ -222,27 +227,34 @@ class ModuleLoader:
         deps.update(result.deps)
         return result
 
-    def _parse(self, source: bytes, result: EvalResult, hook: Any) -> Any:
+    def _parse(self, source: bytes, result: EvalResult, hook: Any) -> tuple[Any, list[bytes]]:
         if hook is not None and self.elide:
-            tree, result.elided = parse_elided(source, result.path)
-            return tree
-        return parse(source, result.path)
+            tree, texts = parse_elided(source, result.path)
+            result.elided = bool(texts)
+            return tree, texts if isinstance(texts, list) else []
+        return parse(source, result.path), []
 
     def _evaluate(self, result: EvalResult, source: bytes, module: str, is_pkg: bool, hook: Any) -> None:
         split = split_lazy(source, self._blocks) if hook is not None and self.lazy else None
         tree = None
+        texts: list[bytes] = []
         if split is not None:
             try:
-                tree = self._parse(split[0], result, hook)
+                tree, texts = self._parse(split[0], result, hook)
             except (SyntaxError, ValueError, MemoryError, RecursionError):
                 split = None  # the original gives the exact error, below
         if tree is None:
             try:
-                tree = self._parse(source, result, hook)
+                tree, texts = self._parse(source, result, hook)
             except (SyntaxError, ValueError, MemoryError, RecursionError) as e:
                 result.error = syntax_error_message(result.path, e)
                 return
-        ev = ModuleEvaluator(result.path, module, is_pkg, hook)
+        if texts:
+            ev: ModuleEvaluator = ElidedUses(result.path, module, is_pkg, hook)
+            result.uses.append(ev.uses)  # type: ignore[attr-defined]
+            ev.elided_texts = texts
+        else:
+            ev = ModuleEvaluator(result.path, module, is_pkg, hook)
         if split is not None:
             ev.lazy = split[1]
         try:
@@ -252,6 +264,8 @@ class ModuleLoader:
         except RecursionError:
             result.error = f"{result.path}:0: too deeply nested to read statically"
         result.namespace.setdefault("__star__", ev.star_imports)
+        if result.elided and not texts:
+            result.unwatched = True
         result.warnings = ev.warnings + result.warnings
         result.tainted = ev.tainted
         result.name_lines = ev.name_lines
@@ -306,6 +320,10 @@ class _ConfigImports:
         self.into.deps.update(sub.deps)
         self.into.cyclic = self.into.cyclic or sub.cyclic
         self.into.elided = self.into.elided or sub.elided
+        self.into.unwatched = self.into.unwatched or sub.unwatched
+        for cell in sub.uses:
+            if not any(cell is c for c in self.into.uses):
+                self.into.uses.append(cell)
         for w in sub.warnings:
             if w not in self.into.warnings:
                 self.into.warnings.append(w)

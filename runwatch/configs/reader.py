@@ -13,7 +13,7 @@ import hashlib
 import json
 import os
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -98,6 +98,11 @@ def _cache(root: str, settings: Settings, use_cache: bool) -> FactsCache | None:
     return cache_for(directory)
 
 
+# (path, evaluation, root) -> a note or None. A hook that also has ``adopt(note)`` gets, in the
+# calling process, the notes it made in forked readers (``_read_parallel``).
+OnEvaluated = Callable[[str, EvalResult, str], Any]
+
+
 class _Batch:
     """State shared by the reads of one call: stats, parsed modules, rows to write."""
 
@@ -109,6 +114,9 @@ class _Batch:
         self.loader = ModuleLoader(root, settings.configs_dir, self.stats, elide=True)
         self._plain: ModuleLoader | None = None
         self.fp = _fingerprint(settings)
+        # Called with (path, evaluation, root) after each static read, while the evaluation is
+        # at hand (the changed-config check answers from it); never allowed to change the facts.
+        self.on_evaluated: OnEvaluated | None = None
 
     def exec_mode(self, exec_configs: bool | None) -> bool:
         """An explicit choice wins; None means the project setting ``exec_configs``."""
@@ -134,19 +142,24 @@ class _Batch:
         return facts, deps
 
     def _read_static(self, path: str) -> tuple[ConfigFacts, Deps]:
-        facts, deps, elided = self._read_with(self.loader, path)
-        if elided and (facts.error is not None or facts.warnings):
+        facts, deps, result = self._read_with(self.loader, path)
+        if result.elided and (facts.error is not None or facts.warnings):
             # Something was not known: read again with every list literal, so the
             # answer (and its messages) is exactly what a full parse gives.
             if self._plain is None:
                 self._plain = ModuleLoader(self.root, self.settings.configs_dir, self.stats, elide=False)
-            facts, deps, _ = self._read_with(self._plain, path)
+            facts, deps, result = self._read_with(self._plain, path)
+        if self.on_evaluated is not None:
+            try:
+                self.on_evaluated(path, result, self.root)
+            except Exception:  # a helper's failure costs only its own answer, never the facts
+                pass
         return facts, deps
 
-    def _read_with(self, loader: ModuleLoader, path: str) -> tuple[ConfigFacts, Deps, bool]:
+    def _read_with(self, loader: ModuleLoader, path: str) -> tuple[ConfigFacts, Deps, EvalResult]:
         result = loader.evaluate_config(path)
         facts, deps = self._facts_of(loader, result, path)
-        return facts, deps, result.elided
+        return facts, deps, result
 
     def _facts_of(self, loader: ModuleLoader, result: EvalResult, path: str) -> tuple[ConfigFacts, Deps]:
         deps: Deps = dict(result.deps)
@@ -239,6 +252,7 @@ def read_configs(
     use_cache: bool = True,
     precomputed: dict[str, tuple[ConfigFacts, Deps]] | None = None,
     workers: int | None = None,
+    on_evaluated: OnEvaluated | None = None,
 ) -> dict[str, ConfigFacts]:
     """Facts for many configs, keyed by the path as given.
 
@@ -252,6 +266,8 @@ def read_configs(
     forked worker of a cold scan): a cache miss takes its answer from there instead of
     reading the file again, and the cache learns it as if read here. ``workers``
     overrides the project's ``workers`` setting for this call (1: read them all here).
+    ``on_evaluated(path, evaluation, root)`` is called after each config statically read
+    in this process, while its evaluation is at hand (not for cache hits).
     """
     # Cyclic GC would scan the growing heap again and again while thousands of syntax
     # trees are built and dropped (17 % of reading 5,000 configs); reference counting
@@ -259,7 +275,7 @@ def read_configs(
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        return _read_configs(paths, root, settings, exec_configs, exec_timeout, use_cache, precomputed, workers)
+        return _read_configs(paths, root, settings, exec_configs, exec_timeout, use_cache, precomputed, workers, on_evaluated)
     finally:
         if gc_was_enabled:
             gc.enable()
@@ -278,6 +294,7 @@ def _read_configs(
     use_cache: bool,
     precomputed: dict[str, tuple[ConfigFacts, Deps]] | None = None,
     workers: int | None = None,
+    on_evaluated: OnEvaluated | None = None,
 ) -> dict[str, ConfigFacts]:
     out: dict[str, ConfigFacts] = {}
     batches: dict[tuple[str, int], _Entry] = {}
@@ -299,6 +316,7 @@ def _read_configs(
             entry = batches.get(bkey)
             if entry is None:
                 entry = batches[bkey] = (_Batch(r, s, warning), _cache(r, s, use_cache), [], {})
+                entry[0].on_evaluated = on_evaluated
             if fixed is not None:
                 fixed_entry = entry
         batch, cache, rows, checked = entry
@@ -342,7 +360,9 @@ def _read_configs(
 PARALLEL_MIN = 200
 
 
-def read_static_uncached(paths: list[str], root: str, settings: Settings, settings_warning: str | None = None) -> dict[str, tuple[ConfigFacts, Deps]]:
+def read_static_uncached(
+    paths: list[str], root: str, settings: Settings, settings_warning: str | None = None, on_evaluated: OnEvaluated | None = None
+) -> dict[str, tuple[ConfigFacts, Deps]]:
     """Static facts and dependencies of ``paths``, read here with no cache at all.
 
     For a forked worker: it must not touch the cache's database (a connection must not
@@ -350,6 +370,7 @@ def read_static_uncached(paths: list[str], root: str, settings: Settings, settin
     as ``precomputed`` so the cache learns them there.
     """
     batch = _Batch(os.path.abspath(root), settings, settings_warning)
+    batch.on_evaluated = on_evaluated
     return {p: batch.read(p, False, DEFAULT_TIMEOUT) for p in paths}
 
 
@@ -371,10 +392,27 @@ def _read_parallel(pending: list[Any], exec_configs: bool, workers: int | None =
     n = worker_count(len(paths), PARALLEL_MIN // 2, batch.settings.workers if workers is None else workers)
     if n < 2:
         return None
+    # A hook with ``adopt`` has its answers (picklable notes) made where each config is evaluated
+    # and handed to this process, where the rest of the scan asks for them.
+    hook = batch.on_evaluated
+    adopt = getattr(hook, "adopt", None)
+
+    def read_share(share: list[str]) -> tuple[dict[str, tuple[ConfigFacts, Deps]], list[Any]]:
+        notes: list[Any] = []
+
+        def note(path: str, result: EvalResult, root: str) -> None:
+            got = hook(path, result, root)  # type: ignore[misc]
+            if got is not None:
+                notes.append(got)
+
+        return read_static_uncached(share, batch.root, batch.settings, batch.settings_warning, note if adopt is not None else None), notes
+
     out: dict[str, tuple[ConfigFacts, Deps]] = {}
-    for ok, value in fork_map(lambda share: read_static_uncached(share, batch.root, batch.settings, batch.settings_warning), split(paths, n)):
+    for ok, value in fork_map(read_share, split(paths, n)):
         if ok:
-            out.update(value)
+            out.update(value[0])
+            for got in value[1]:
+                adopt(got)  # type: ignore[misc]
     return out
 
 

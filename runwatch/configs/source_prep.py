@@ -54,35 +54,47 @@ ELIDED_PREFIX = "__runwatch_elided_"
 _LONG_INT_LIST = re.compile(rb"(?<=[=:,(\[])(\s*)\[(?:\s*-?\d+\s*,){%d,}\s*-?\d+\s*,?\s*\](?=\s*[,)\]}\n#])" % ELIDE_MIN)
 
 
-def _elide_match(m: re.Match[bytes]) -> bytes:
+def _elide_match(m: re.Match[bytes], k: int) -> bytes:
     text = m.group(0)
     n = text.count(b",") + 1
-    return m.group(1) + b"%s%d__" % (ELIDED_PREFIX.encode(), n) + b"\n" * (text.count(b"\n") - m.group(1).count(b"\n"))
+    return m.group(1) + b"%s%d_%d__" % (ELIDED_PREFIX.encode(), n, k) + b"\n" * (text.count(b"\n") - m.group(1).count(b"\n"))
 
 
-def parse_elided(source: bytes, path: str) -> tuple[ast.Module, bool]:
-    """``parse`` with long int-literal lists elided; (tree, whether anything was elided).
+def parse_elided(source: bytes, path: str) -> tuple[ast.Module, list[bytes]]:
+    """``parse`` with long int-literal lists elided; (tree, the literal text of each list elided).
 
-    Only where no string could contain the list: never in a file with triple quotes,
-    never after an odd number of quotes on the same line.
+    The k-th elided list becomes the name ``__runwatch_elided_<n>_<k>__`` (n: its length);
+    its text is kept so that a reader that does need the values (the changed-config check)
+    can take them without parsing the file again. Only where no string could contain the
+    list: never in a file with triple quotes, never after an odd number of quotes on the same line.
     """
-    if b"[" not in source or b'"""' in source or b"'''" in source:
-        return parse(source, path), False
-    elided = False
+    if b"[" not in source or b'"""' in source or b"'''" in source or ELIDED_PREFIX.encode() in source:
+        return parse(source, path), []  # (a file naming the placeholders itself is never elided)
+    texts: list[bytes] = []
 
     def sub(m: re.Match[bytes]) -> bytes:
-        nonlocal elided
         line_start = source.rfind(b"\n", 0, m.start()) + 1
         prefix = source[line_start : m.start()]
         if prefix.count(b"'") % 2 or prefix.count(b'"') % 2 or b"#" in prefix:
             return m.group(0)
-        elided = True
-        return _elide_match(m)
+        texts.append(m.group(0)[len(m.group(1)) :])
+        return _elide_match(m, len(texts) - 1)
 
     new = _LONG_INT_LIST.sub(sub, source)
-    if not elided:
-        return parse(source, path), False
-    return parse(new, path), True
+    if not texts:
+        return parse(source, path), []
+    return parse(new, path), texts
+
+
+_LEADING_ZERO = re.compile(rb"(?<![\d])0\d")
+
+
+def elided_values(text: bytes) -> list[int] | None:
+    """The ints of an elided list's literal text (as a full parse reads them); None when a full
+    parse would refuse the text (a literal with a leading zero)."""
+    if _LEADING_ZERO.search(text):
+        return None
+    return [int(t) for t in text.strip()[1:-1].split(b",") if t.strip()]
 
 
 # Lazy dict values. A config's sub-dicts that tracking never reads (model, dataset,

@@ -59,12 +59,12 @@ class Statements(EvaluatorCore):
         self._tick()
         self._line = s.lineno
         if isinstance(s, ast.Assign):
-            value = self.eval(s.value)
+            value = self.eval_move(s.value)
             for target in s.targets:
                 self.assign(target, value)
         elif isinstance(s, ast.AnnAssign):
             if s.value is not None:
-                self.assign(s.target, self.eval(s.value))
+                self.assign(s.target, self.eval_move(s.value))
         elif isinstance(s, ast.AugAssign):
             current = self.eval(s.target)
             self.assign(s.target, self._binop(s, s.op, current, self.eval(s.value)))

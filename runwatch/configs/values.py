@@ -37,6 +37,19 @@ class HugeRange(Unknown):
         self.range = value
 
 
+class ElidedList(Unknown):
+    """A long int-literal list not parsed (``source_prep.parse_elided``): unknown to the evaluator,
+    its literal text kept (``source_prep.elided_values`` reads it). An operation on it may give this
+    very object back, so the text is the value only where the evaluation never used it as an
+    operand (``ElidedUses``)."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, reason: str, text: bytes | None) -> None:
+        super().__init__(reason)
+        self.text = text
+
+
 @dataclass(frozen=True)
 class Ref:
     """A name imported from a module we do not execute: exact module and qualified name."""

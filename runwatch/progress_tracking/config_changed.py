@@ -8,7 +8,11 @@ cannot tell (a call, a function, anything the static reader leaves unknown) are 
 compared, so the check never claims a change it cannot see. Trainers and evaluators alike.
 
 The answer is memoized by the two files' stats; the evaluation happens only when the config
-file is newer than ``config.json``.
+file is newer than ``config.json``. A scan's facts reader evaluates every config anyway, so it
+answers the question while that evaluation is at hand (``launch_check``), walking the launch
+record's keys only (``config_diff.live_differences``); the tracker's call is then a memo hit.
+Where the facts came from the cache, or that walk cannot promise the full answer, the config
+is evaluated here in full.
 """
 
 from __future__ import annotations
@@ -17,73 +21,13 @@ import os
 from typing import Any
 
 from runwatch.progress_tracking.compact import HashSet
+from runwatch.progress_tracking.config_diff import differences, live_differences, today_value
 from runwatch.readers.launch_config import CONFIG_JSON, SKIP, launch_value, read_launch_text
 from runwatch.state import STATE
 
 MAX_SHOWN = 5
 
-
-def today_value(value: Any, depth: int = 0) -> Any:
-    """A statically evaluated config value as plain values (classes as ("class", name)); SKIP for the unknown."""
-    from runwatch.configs.values import ExecClass, Lazy, LocalClass, ModuleRef, Ref
-
-    if depth > 50:
-        return SKIP
-    if type(value) is Lazy:
-        value = value.force()
-    if isinstance(value, dict):
-        return {k: today_value(v, depth + 1) for k, v in value.items() if isinstance(k, str)}
-    if isinstance(value, list | tuple):
-        return [today_value(v, depth + 1) for v in value]
-    if value is None or isinstance(value, bool | int | float | str):
-        return value
-    if isinstance(value, Ref | ModuleRef):
-        return ("class", value.dotted.rsplit(".", 1)[-1])
-    if isinstance(value, LocalClass | ExecClass):
-        return ("class", value.name)
-    return SKIP
-
-
-def _show(v: Any) -> str:
-    if isinstance(v, tuple) and len(v) == 2 and v[0] == "class":
-        return str(v[1])
-    text = repr(v)
-    return text if len(text) <= 60 else text[:59] + "\u2026"
-
-
-def differences(launch: Any, today: Any, path: str = "") -> list[str]:
-    """What differs between the config at launch and today, key path by key path."""
-    if launch is SKIP or today is SKIP:
-        return []
-    where = path or "config"
-    if isinstance(launch, dict) and isinstance(today, dict):
-        out: list[str] = []
-        # Keys on one side only count where the record looks whole (it holds at least half of
-        # today's keys): a partial record (another writer's) is compared on the keys it has.
-        whole = 2 * len(launch) >= len(today)
-        for k in launch:
-            sub = f"{path}.{k}" if path else k
-            if k in today:
-                out.extend(differences(launch[k], today[k], sub))
-            elif whole:
-                out.append(f"{sub} removed")
-        if whole:
-            out.extend(f"{path}.{k} added" if path else f"{k} added" for k in today if k not in launch)
-        return out
-    if isinstance(launch, list) and isinstance(today, list):
-        if len(launch) != len(today):
-            return [f"{where}: {len(launch)} items at launch, {len(today)} now"]
-        out = []
-        for i, (a, b) in enumerate(zip(launch, today, strict=True)):
-            out.extend(differences(a, b, f"{where}[{i}]"))
-        return out
-    if isinstance(launch, dict | list) or isinstance(today, dict | list):
-        return [f"{where} changed"]
-    if type(launch) is bool or type(today) is bool:
-        same = type(launch) is type(today) and launch == today
-    else:
-        same = launch == today
-    return [] if same else [f"{where} {_show(launch)} at launch, {_show(today)} now"]
+__all__ = ["changed_warning", "config_changes", "differences", "launch_check", "today_value"]
 
 
 _MEMO: dict[tuple[Any, ...], list[str] | None] = STATE.table("progress_tracking.config_changed.memo")
@@ -91,32 +35,127 @@ _NONE: list[str] = []
 _CLEAN: HashSet = STATE.table("progress_tracking.config_changed.clean", HashSet)
 
 
-def config_changes(config_path: str, work_dir: str, root: str, configs_dir: str) -> list[str] | None:
-    """The differences between the run's config.json and its config file today; None when either cannot be read."""
-    record = os.path.join(work_dir, CONFIG_JSON)
+def _key(config_path: str, record: str) -> tuple[Any, ...] | None:
+    """The memo's key of a config and its record (their mtimes); () when the config is not newer, None when unreadable."""
     try:
         cst, rst = os.stat(config_path), os.stat(record)
     except OSError:
         return None
     if cst.st_mtime <= rst.st_mtime:
-        return []  # not modified since launch
-    key = (config_path, cst.st_mtime_ns, rst.st_mtime_ns)  # one config, one work dir: its record
+        return ()  # not modified since launch
+    return (config_path, record, cst.st_mtime_ns, rst.st_mtime_ns)  # one config, one work dir: its record
+
+
+def _known(key: tuple[Any, ...]) -> tuple[bool, list[str] | None]:
     if key in _MEMO:
-        return _MEMO[key]
-    h = hash(key)
-    if h in _CLEAN:
-        return _NONE
-    result = _compare(config_path, record, root, configs_dir)
+        return True, _MEMO[key]
+    if hash(key) in _CLEAN:
+        return True, _NONE
+    return False, None
+
+
+def _remember(key: tuple[Any, ...], result: list[str] | None) -> list[str] | None:
     if result is not None and not result:
         # Most runs' configs did not change: a hash of the question is all that is kept of them.
         if len(_CLEAN) > 100_000:
             _CLEAN.clear()
-        _CLEAN.add(h)
+        _CLEAN.add(hash(key))
         return _NONE
-    if len(_MEMO) > 4096:
+    if len(_MEMO) > MEMO_SIZE:
         _MEMO.clear()
     _MEMO[key] = result
     return result
+
+
+MEMO_SIZE = 16_384  # configs whose answer is not "unchanged" (a few short strings each)
+
+
+def config_changes(config_path: str, work_dir: str, root: str, configs_dir: str) -> list[str] | None:
+    """The differences between the run's config.json and its config file today; None when either cannot be read."""
+    record = os.path.join(work_dir, CONFIG_JSON)
+    key = _key(config_path, record)
+    if not key:
+        return None if key is None else []
+    known, result = _known(key)
+    if known:
+        return result
+    launch = _LAUNCH.pop(key, None)  # the record as the facts batch's check read it, when it left the rest here
+    return _remember(key, _compare(config_path, record, root, configs_dir, launch))
+
+
+def launch_check(project: Any) -> LaunchCheck:
+    """For the facts reader (``read_configs(on_evaluated=...)``): answer the changed-config question of
+    each config it evaluates while its evaluation is at hand, so that the tracker's ``config_changes``
+    finds the answer in the memo instead of parsing and evaluating the config again."""
+    return LaunchCheck(project)
+
+
+class LaunchCheck:
+    """The facts reader's hook (see ``launch_check``): called with each evaluation; its answers are
+    remembered here and returned as notes (a forked reader's go to ``adopt`` in the scanning process)."""
+
+    def __init__(self, project: Any) -> None:
+        self.project = project
+        self.configs_dir = project.settings.configs_dir
+
+    def __call__(self, path: str, result: Any, root: str) -> tuple[tuple[Any, ...], list[str] | None] | None:
+        from runwatch import pylon_paths
+        from runwatch.configs.reader import find_config_root
+
+        if not path.endswith(".py") or result.error is not None or "config" not in result.namespace:
+            return None
+        try:
+            if find_config_root(path, self.configs_dir) != root:
+                return None  # the tracker's comparison would use another root's modules
+            record = os.path.join(pylon_paths.work_dir(self.project, path), CONFIG_JSON)
+        except (ValueError, OSError):  # not under the configs folder (LayoutError is a ValueError)
+            return None
+        key = _key(path, record)
+        if not key or _known(key)[0]:
+            return None
+        sig = result.deps.get(os.path.abspath(path))
+        if sig is None or sig[0] != key[2]:
+            return None  # the file changed since it was read: the tracker compares it afresh
+        answer, launch = _compare_live(record, result)
+        if answer is _UNSURE:
+            if launch is not None:
+                if len(_LAUNCH) > 1024:
+                    _LAUNCH.clear()
+                _LAUNCH[key] = launch  # the full comparison (the tracker's) need not read and parse it again
+            return None
+        _remember(key, answer)
+        return key, answer
+
+    def adopt(self, note: tuple[tuple[Any, ...], list[str] | None]) -> None:
+        """An answer made in a forked reader, remembered here."""
+        key, answer = note
+        if not _known(key)[0]:
+            _remember(key, answer)
+
+
+_UNSURE: Any = object()
+# Launch records parsed by the facts batch's check for configs it left to the full comparison.
+_LAUNCH: dict[tuple[Any, ...], dict[str, Any]] = STATE.table("progress_tracking.config_changed.launch")
+
+
+def _compare_live(record: str, result: Any) -> tuple[Any, dict[str, Any] | None]:
+    """(``_compare``'s answer from an evaluation at hand, or _UNSURE where only the full evaluation can
+    tell; the launch record's plain values, for the full comparison)."""
+    text = read_launch_text(record)
+    if text is None:
+        return None, None
+    launch = launch_value(text)
+    if launch is SKIP or not isinstance(launch, dict):
+        return None, None
+    if result.elided and any(cell[0] for cell in result.uses):
+        return _UNSURE, launch  # an elided list was an operand: what it gave may differ from a full read
+    try:
+        answer = live_differences(launch, result.namespace["config"], result.elided, trusted=result.elided and not result.unwatched)
+    except Exception:  # Unsure; or forcing a deferred block raised (bounded, it should not): the full path tells
+        return _UNSURE, launch
+    if result.elided and (result.tainted or any(cell[0] for cell in result.uses)):
+        return _UNSURE, launch  # a container changed in a way not known, or a deferred block used an elided list
+    return answer, launch
 
 
 _LOADERS: dict[tuple[str, str], tuple[float, Any]] = STATE.table("progress_tracking.config_changed.loaders")
@@ -143,11 +182,12 @@ def _loader(root: str, configs_dir: str) -> Any:
     return hit[1]
 
 
-def _compare(config_path: str, record: str, root: str, configs_dir: str) -> list[str] | None:
-    text = read_launch_text(record)  # a regular file in the project, at most 4 MiB
-    if text is None:
-        return None
-    launch = launch_value(text)
+def _compare(config_path: str, record: str, root: str, configs_dir: str, launch: Any = None) -> list[str] | None:
+    if launch is None:
+        text = read_launch_text(record)  # a regular file in the project, at most 4 MiB
+        if text is None:
+            return None
+        launch = launch_value(text)
     if launch is SKIP or not isinstance(launch, dict):
         return None  # a list config's stages each write their own: not compared here
     try:

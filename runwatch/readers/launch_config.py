@@ -132,6 +132,7 @@ def launch_differences(launch: LaunchFacts, epochs: int | None, early_stopping: 
 # ---- the whole record as plain values (the changed-config comparison, progress_tracking.config_changed)
 
 SKIP = object()  # a value that is not compared: a call, a function, anything that is no plain value
+_NUMBERS = frozenset({int, float, bool, type(None)})  # constants _plain keeps as they are
 
 
 def _class_name(text: str) -> str | None:
@@ -145,31 +146,87 @@ def _class_name(text: str) -> str | None:
 
 def launch_value(text: str) -> Any:
     """The config.json text as plain values (class reprs as ("class", name)); SKIP when it does not parse."""
+    fast = _launch_value_elided(text)
+    if fast is not _REDO:
+        return fast
     tree = decode_launch_config(text)
-    return SKIP if tree is None else _plain(tree, 0)
+    return SKIP if tree is None else _plain(tree, 0, None)
 
 
-def _plain(node: ast.AST, depth: int) -> Any:
+# Pylon's records carry lists of 100 seeds: most of the parsing. A long list of int literals
+# is taken out before parsing (a name in its place) and read with int(); the answer is the
+# full parse's, or the full parse is done (a literal Python refuses, a list inside a string).
+_ELIDE_PREFIX = "__runwatch_ints_"
+_LONG_INTS = re.compile(r"(?<=[:,(\[])(\s*)\[((?:\s*-?\d+\s*,){16,}\s*-?\d+\s*,?\s*)\]")
+_LEADING_ZERO = re.compile(r"(?<!\d)0\d")
+_REDO = object()
+
+
+class _Redo(Exception):
+    pass
+
+
+def _launch_value_elided(text: str) -> Any:
+    lists: list[str] = []
+
+    def sub(m: re.Match[str]) -> str:
+        lists.append(m.group(2))
+        return f"{m.group(1)}{_ELIDE_PREFIX}{len(lists) - 1}__"
+
+    if _ELIDE_PREFIX in text:
+        return _REDO
+    elided = _LONG_INTS.sub(sub, text)
+    if not lists or any(_LEADING_ZERO.search(t) for t in lists):
+        return _REDO  # nothing to gain, or Python refuses the literal: the full parse says so
+    tree = decode_launch_config(elided)
+    if tree is None:
+        return _REDO
+    try:
+        return _plain(tree, 0, lists)
+    except _Redo:
+        return _REDO
+
+
+def _plain(node: ast.AST, depth: int, lists: list[str] | None) -> Any:
     if depth > 50:
         return SKIP
     if isinstance(node, ast.Dict):
         out: dict[str, Any] = {}
         for k, v in zip(node.keys, node.values, strict=False):
             if isinstance(k, ast.Constant) and isinstance(k.value, str):
-                out[k.value] = _plain(v, depth + 1)
+                if lists is not None and _ELIDE_PREFIX in k.value:
+                    raise _Redo  # an elided "list" was inside a string
+                out[k.value] = _plain(v, depth + 1, lists)
         return out
     if isinstance(node, ast.List | ast.Tuple):
-        return [_plain(e, depth + 1) for e in node.elts]
-    try:
-        v = ast.literal_eval(node)
-    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
-        return SKIP
-    if isinstance(v, str):
-        name = _class_name(v)
+        elts = node.elts
+        if depth < 50 and all(type(e) is ast.Constant and type(e.value) in _NUMBERS for e in elts):
+            return [e.value for e in elts]  # type: ignore[attr-defined]  # seed lists and the like: the constants as they are
+        return [_plain(e, depth + 1, lists) for e in elts]
+    if lists is not None and type(node) is ast.Name and node.id.startswith(_ELIDE_PREFIX):
+        tokens = [t for t in lists[int(node.id[len(_ELIDE_PREFIX) : -2])].split(",") if t.strip()]
+        if depth >= 50:
+            return [SKIP] * len(tokens)  # its items are too deep, as in the full parse
+        try:
+            return [int(t) for t in tokens]
+        except ValueError:  # past int's digit limit: as the full parse would
+            raise _Redo from None
+    value: Any
+    if type(node) is ast.Constant:
+        value = node.value  # what literal_eval gives for a constant, without its dispatch
+    else:
+        try:
+            value = ast.literal_eval(node)
+        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+            return SKIP
+    if isinstance(value, str):
+        if lists is not None and _ELIDE_PREFIX in value:
+            raise _Redo  # an elided "list" was inside a string
+        name = _class_name(value)
         if name is not None:
             return ("class", name)
-        if v.startswith(("function ", "bound method ", "built-in ")) or " object at 0x" in v:
+        if value.startswith(("function ", "bound method ", "built-in ")) or " object at 0x" in value:
             return SKIP
-    if isinstance(v, set | frozenset | bytes | complex):
+    if isinstance(value, set | frozenset | bytes | complex):
         return SKIP
-    return v
+    return value

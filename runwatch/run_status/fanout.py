@@ -83,10 +83,12 @@ def start_cold_workers(cold: list[str], project: Project) -> ColdWorkers | None:
 def _worker(share: list[str], project: Project) -> tuple[dict[str, StoreEntry], dict[str, Any], dict[str, ConfigFacts]]:
     """In a forked child: facts read with no cache (no database across a fork), progress into a fresh store."""
     from runwatch.configs.reader import read_static_uncached
+    from runwatch.progress_tracking.config_changed import launch_check
     from runwatch.run_status.run_status import compute_progress
 
     absolute = {c: c if os.path.isabs(c) else os.path.join(project.root, c) for c in share}
-    read = read_static_uncached(list(dict.fromkeys(absolute.values())), project.root, project.settings)
+    # (the changed-config check is answered while each config's evaluation is at hand, in this process)
+    read = read_static_uncached(list(dict.fromkeys(absolute.values())), project.root, project.settings, on_evaluated=launch_check(project))
     facts = {c: read[a][0] for c, a in absolute.items()}
     store = ProgressStore(None)
     # progress.json rewrites overlap the computation in a writer thread; all are done

@@ -145,10 +145,13 @@ class PylonLayout(Layout):
         that run's own error.
         """
         from runwatch.configs import read_config, read_configs
+        from runwatch.progress_tracking.config_changed import launch_check
 
         absolute = {k: k if os.path.isabs(k) else os.path.join(project.root, k) for k in runs}
         try:
-            by_abs = read_configs(list(dict.fromkeys(absolute.values())), root=project.root, settings=project.settings, workers=workers)
+            # the changed-config check answered while each evaluation is at hand (no second evaluation)
+            check = launch_check(project)
+            by_abs = read_configs(list(dict.fromkeys(absolute.values())), root=project.root, settings=project.settings, workers=workers, on_evaluated=check)
             return {k: by_abs[a] for k, a in absolute.items() if a in by_abs}
         except Exception:
             pass
