@@ -16,6 +16,7 @@ Anything else (another command, ``--refresh``, ``--watch``, ``--ssh``, ``--filte
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 from collections.abc import Sequence
@@ -142,6 +143,10 @@ def agent_answer(argv: Sequence[str]) -> Answer | None:
 def main(argv: Sequence[str] | None = None) -> None:
     """Console-script entry point: the agent's answer when it has one, else ``runwatch.cli:main``."""
     args = list(sys.argv[1:] if argv is None else argv)
+    if argv is None and args[:1] in (["status"], ["show"]) and "--watch" not in args:
+        # A one-shot command (this process exits after it): what it allocates lives until then, so
+        # cyclic GC passes over it (the imports, the store, the scan's runs, the records) would be wasted.
+        gc.disable()
     answer = agent_answer(args)
     if answer is not None:
         from runwatch.cli_agent import exit_code
@@ -168,6 +173,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         if code:
             sys.exit(code)
         return
+    if argv is None and args[:1] == ["status"]:
+        # No agent: a ``status --json`` / ``--jsonl`` scans here without click (runwatch/cli_oneshot.py).
+        from runwatch.cli_oneshot import status
+
+        if status(args):
+            return
     _cli(args)
 
 
