@@ -43,7 +43,8 @@ for p in (REPO, HERE):
 from run import floor_walk, get_tree, warm_page_cache  # noqa: E402
 from syscalls import FS_CALLS  # noqa: E402
 
-CLI = "import sys; sys.path.insert(0, {repo!r}); from runwatch.cli import main; sys.argv[0] = 'runwatch'; sys.exit(main())"
+# The console script's own entry (runwatch.cli_entry: what ``runwatch`` runs), with the checkout first on the path.
+CLI = "import sys; sys.path.insert(0, {repo!r}); from runwatch.cli_entry import main; sys.argv[0] = 'runwatch'; sys.exit(main())"
 ENV = dict(os.environ, RUNWATCH_NO_AGENT="1", PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
 ENV.pop("PYTHONDONTWRITEBYTECODE", None)  # start-up as installed: modules from their cached bytecode
 

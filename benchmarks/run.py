@@ -304,7 +304,10 @@ json.dump({"runs": [rs.to_dict() for rs in result.values()]}, sys.stdout)
 
 def status_command(root: str) -> tuple[list[str], str]:
     """``runwatch status --json`` when the CLI exists, else the same scan in a plain interpreter."""
-    exe = shutil.which("runwatch")
+    # The console script beside this interpreter (a venv's, as a user runs it) before PATH's: a pyenv
+    # shim found on PATH is a bash script that adds 0.1-0.2 s to every start.
+    beside = os.path.join(os.path.dirname(sys.executable), "runwatch")
+    exe = beside if os.path.isfile(beside) and os.access(beside, os.X_OK) else shutil.which("runwatch")
     if exe is not None:
         probe = subprocess.run([exe, "status", "--help"], capture_output=True, text=True)
         if probe.returncode == 0 and "--json" in probe.stdout:

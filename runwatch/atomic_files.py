@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import secrets
 from collections.abc import Callable
 from typing import IO, Any
 
@@ -50,7 +49,7 @@ def replace_atomically(path: str | os.PathLike[str], write: Callable[[IO[Any]], 
     name = os.path.basename(path)
     dfd = _open_dir(directory)
     try:
-        tmp = (prefix if prefix is not None else "." + name + ".") + secrets.token_hex(4) + ".tmp"
+        tmp = (prefix if prefix is not None else "." + name + ".") + os.urandom(4).hex() + ".tmp"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_NOFOLLOW | _O_CLOEXEC, 0o600, dir_fd=dfd)
         try:
             with os.fdopen(fd, "w" if text else "wb", encoding="utf-8" if text else None) as f:

@@ -20,6 +20,7 @@ from runwatch.cli_scan import SORT_KEYS
 from runwatch.errors import UserError
 from runwatch.cli_watch import first_scan as _first_scan
 from runwatch.cli_watch import make_console
+from runwatch.cli_oneshot import WalkReport as _WalkReport
 from runwatch.cli_watch import watch as _watch
 from runwatch.terminal_text import terminal_safe
 
@@ -245,8 +246,6 @@ def status(
         parse_status_list,
         sort_rows,
     )
-    from runwatch.compare.query import parse_columns as parse_hp
-    from runwatch.compare.query import parse_query
 
     if (as_json or as_jsonl) and watch:
         raise CliError("--json/--jsonl and --watch cannot be combined")
@@ -259,8 +258,14 @@ def status(
         chosen = parse_columns(columns)
     wanted = parse_status_list(status_filter)
     failing = parse_status_list(fail_on)
-    query = parse_query(query_text)
-    hp_keys = parse_hp(hp)
+    query: Any = None
+    hp_keys: list[str] = []
+    if (query_text and query_text.strip()) or hp:  # (compare.query imported only for a search or --hp)
+        from runwatch.compare.query import parse_columns as parse_hp
+        from runwatch.compare.query import parse_query
+
+        query = parse_query(query_text)
+        hp_keys = parse_hp(hp)
     with _walk_report():  # a walk of a huge folder says how far it got (stderr) and can be interrupted
         project = open_project(root, paths, sleep_time, outdated_days)
     if not watch and not refresh and _agent_may_answer(sources, sleep_time, outdated_days):
@@ -280,7 +285,7 @@ def status(
             return
     monitor = build_monitor(project, sources)
     try:
-        scanner = Scanner(project, paths, monitor, sleep_time, outdated_days, force_refresh=refresh)
+        scanner = Scanner(project, paths, monitor, sleep_time, outdated_days, force_refresh=refresh, remember=watch)
         with _walk_report():
             configs = scanner.configs()
         if watch:
@@ -304,55 +309,8 @@ def status(
         _close(monitor)
 
 
-class _WalkReport:
-    """Shows on stderr how far a long search for runs got: after its first second, a line kept
-    current on a terminal, else a line every 5 s."""
-
-    def __init__(self) -> None:
-        import time
-
-        self._clock = time.monotonic
-        self.start = self._clock()
-        self.last = 0.0
-        self.tty = sys.stderr.isatty()
-        self.shown = False
-
-    def __call__(self, walked: int, folder: str) -> None:
-        now = self._clock()
-        if now - self.start < 1.0 or now - self.last < (0.2 if self.tty else 5.0):
-            return
-        self.last = now
-        text = f"runwatch: looking for runs: {walked:,} folders so far, in {terminal_safe(folder)[-80:]} (Ctrl-C to stop)"
-        if self.tty:
-            sys.stderr.write("\r\x1b[K" + text[: max(20, _terminal_width() - 1)])
-        else:
-            sys.stderr.write(text + "\n")
-        sys.stderr.flush()
-        self.shown = True
-
-    def __enter__(self) -> _WalkReport:
-        from runwatch.layouts.base import set_walk_progress
-
-        set_walk_progress(self)
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        from runwatch.layouts.base import set_walk_progress
-
-        set_walk_progress(None)
-        if self.shown and self.tty:
-            sys.stderr.write("\r\x1b[K")
-            sys.stderr.flush()
-
-
 def _walk_report() -> _WalkReport:
     return _WalkReport()
-
-
-def _terminal_width() -> int:
-    import shutil
-
-    return shutil.get_terminal_size((80, 24)).columns
 
 
 def _agent_may_answer(sources: Any, sleep_time: Any, outdated_days: Any) -> bool:

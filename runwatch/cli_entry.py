@@ -13,11 +13,13 @@ exit code. Before the answer it has imported ``os``, ``sys``, ``socket`` and ``j
 
 Anything else (another command, ``--refresh``, ``--watch``, ``--ssh``, ``--filter``,
 ``--columns``, a value it does not recognise, an error, no agent) goes to
-``runwatch.cli:main`` unchanged, which decides, asks the agent or scans as always.
+``runwatch.cli:main`` unchanged, which decides, asks the agent or scans as always (a
+``status --json`` / ``--jsonl`` without an agent: ``runwatch.cli_oneshot``, without click).
 """
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 
@@ -156,6 +158,10 @@ def agent_answer(argv: Sequence[str]) -> int | None:
 def main(argv: Sequence[str] | None = None) -> None:
     """Console-script entry point: the agent's answer when it has one, else ``runwatch.cli:main``."""
     args = list(sys.argv[1:] if argv is None else argv)
+    if argv is None and args[:1] in (["status"], ["show"]) and "--watch" not in args:
+        # A one-shot command (this process exits after it): what it allocates lives until then, so
+        # cyclic GC passes over it (the imports, the store, the scan's runs, the records) would be wasted.
+        gc.disable()
     from runwatch.agent_client import BrokeOff
 
     try:
@@ -167,6 +173,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         sys.stderr.write(f"runwatch: the agent's answer broke off ({e}; the agent stopped?); run the command again\n")
         sys.exit(1)
     if code is None:
+        if argv is None and args[:1] == ["status"]:
+            # No agent: a ``status --json`` / ``--jsonl`` scans here without click (runwatch/cli_oneshot.py).
+            from runwatch.cli_oneshot import status
+
+            if status(args):
+                return
         _cli(args)
     elif code:
         sys.exit(code)

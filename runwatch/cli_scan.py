@@ -13,9 +13,8 @@ import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from runwatch.compare.query import RunQuery, columns_of, params_of
 from runwatch.configs.facts import ConfigFacts
 from runwatch.errors import LayoutError, UserError
 from runwatch.layouts import active, discover_runs, glob_bases, has_runs, name_of, run_for, runs_at, runs_named
@@ -24,8 +23,11 @@ from runwatch.progress_tracking.progress_info import json_safe
 from runwatch.run_status import STATUSES, RunStatus, engine_for
 from runwatch.status_names import split_statuses
 from runwatch.view_model import SORT_KEYS as _VIEW_SORT_KEYS
-from runwatch.view_model import run_percentage, run_record, sort_records
+from runwatch.view_model import natural_key, run_percentage, run_record, sort_records
 from runwatch.view_model import summarize as view_summarize
+
+if TYPE_CHECKING:  # (compare.query is imported when a search or --hp asks for it)
+    from runwatch.compare.query import RunQuery
 
 JSON_SCHEMA_VERSION = 1
 SORT_KEYS: tuple[str, ...] = tuple(k for k in _VIEW_SORT_KEYS if k != "cluster")
@@ -161,8 +163,11 @@ class Scanner:
         outdated_days: float | None = None,
         *,
         force_refresh: bool = False,
+        remember: bool = True,
     ) -> None:
         self.project = project
+        # Whether the engine keeps each verdict for a later scan (False: a one-shot command, see ScanEngine.scan).
+        self.remember = remember
         self.paths = list(paths)
         # The first scan reads every run's files again (``status --refresh``); later ones are warm.
         self.force_refresh = force_refresh
@@ -188,6 +193,7 @@ class Scanner:
             now=now,
             on_progress=on_progress,
             force_refresh=self.force_refresh,
+            remember=self.remember,
         )
         self.force_refresh = False
         rows = [Row(s.status, s.facts) for s in scanned.values()]
@@ -203,12 +209,16 @@ def filter_rows(rows: list[Row], statuses: set[str], query: RunQuery | None = No
 
 
 def _params(project: Project | None, row: Row) -> dict[str, Any]:
+    from runwatch.compare.query import params_of
+
     return params_of(project, row.status.config, row.status.work_dir) if project is not None else {}
 
 
 def attach_params(project: Project, rows: list[Row], keys: list[str]) -> list[Row]:
     """Each row's chosen hyperparameter columns (``--hp``): the key, else the shortest key ending in ``.key``."""
     if keys:
+        from runwatch.compare.query import columns_of
+
         for r in rows:
             r.params = columns_of(_params(project, r), keys)
     return rows
@@ -216,6 +226,16 @@ def attach_params(project: Project, rows: list[Row], keys: list[str]) -> list[Ro
 
 def sort_rows(rows: list[Row], key: str) -> list[Row]:
     """Sorted for reading, by the one sort of every surface (view_model.sort_records, its default direction)."""
+    if key == "run":
+        # The sort by name reads only the record's name fields: no record is built for it (``--json``
+        # builds each run's strict record once, afterwards).
+        if all(type(r.status.run) is str and r.status.run for r in rows):
+            # Every run named: sort_records' order is the stable sort by the name's natural key (its
+            # value and its tie-break are then the same key), computed once per run.
+            return sorted(rows, key=lambda r: natural_key(r.status.run))  # type: ignore[arg-type]
+        names = [{"run": r.status.run, "config": r.status.config} for r in rows]
+        by_name = {id(n): r for n, r in zip(names, rows)}
+        return [by_name[id(n)] for n in sort_records(names, key)]
     by_record = {id(r.record): r for r in rows}
     return [by_record[id(rec)] for rec in sort_records([r.record for r in rows], key)]
 

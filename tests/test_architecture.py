@@ -58,6 +58,7 @@ LAYERS = {
     "runwatch.settings_doc": 8,
     "runwatch.demo": 8,
     "runwatch.cli": 8,
+    "runwatch.cli_oneshot": 8,  # a status --json/--jsonl without an agent, without click
     "runwatch.cli_entry": 8,  # the console script: the agent's answer before any heavy import, else runwatch.cli
     "runwatch.__main__": 8,
     "runwatch.pylon": 8,  # the drop-in for the API Pylon shipped (docs/pylon.md)

@@ -14,7 +14,6 @@ from runwatch.process_info import ProcessInfo, ProcessMonitor, ProcessSnapshot
 from runwatch.processes.local import LocalSource
 from runwatch.processes.matching import CommandMatcher, Match, MatchCache, PatternError, same_process
 from runwatch.processes.monitor import ProcessSource, SystemMonitor, monitor_from_settings
-from runwatch.processes.slurm import SlurmError, SlurmSource
 
 __all__ = [
     "CommandMatcher",
@@ -41,4 +40,8 @@ def __getattr__(name: str) -> Any:
         from runwatch.processes import ssh
 
         return getattr(ssh, name)
+    if name in ("SlurmSource", "SlurmError"):  # (imported when Slurm is used)
+        from runwatch.processes import slurm
+
+        return getattr(slurm, name)
     raise AttributeError(f"module 'runwatch.processes' has no attribute {name!r}")

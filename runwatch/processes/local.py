@@ -8,15 +8,16 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psutil
 
 from runwatch.process_info import ProcessInfo, ProcessSnapshot
-from runwatch.processes import nvidia_smi
 from runwatch.processes.matching import CommandMatcher, MatchCache, may_train
 from runwatch.processes.open_paths import open_paths
-from runwatch.processes.nvidia_smi import GpuUsage
+
+if TYPE_CHECKING:  # (nvidia_smi is imported when GPU usage is asked for: a process matched a run)
+    from runwatch.processes.nvidia_smi import GpuUsage
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +60,8 @@ def nvml_usage() -> dict[int, GpuUsage] | None:
                 if used is not None:
                     mem = (mem or 0.0) + used / _MiB
                 acc[p.pid] = (idxs, mem)
+        from runwatch.processes.nvidia_smi import GpuUsage
+
         return {pid: GpuUsage(tuple(sorted(i)), m) for pid, (i, m) in acc.items()}
     finally:
         try:
@@ -77,6 +80,8 @@ def gpu_usage(errors: dict[str, str], name: str) -> dict[int, GpuUsage]:
     except Exception as e:  # NVML present but broken: try the tool before giving up
         log.debug("NVML query failed: %s", e)
         nvml_error = f"NVML: {e}"
+    from runwatch.processes import nvidia_smi
+
     try:
         usage = nvidia_smi.query_local()
     except Exception as e:
@@ -106,22 +111,28 @@ class LocalSource:
         now = time.monotonic()
         self.cache.for_project(project)
         snap = ProcessSnapshot()
-        attrs = ["pid", "username", "create_time", "cmdline", "status"]
+        # The command line of every process; the rest only of a candidate (most processes are none).
+        attrs = ["pid", "username", "create_time", "status"]
         # psutil >= 6 keeps Process objects by PID between calls and no longer checks for
         # PID reuse, so a reused PID comes back with the dead process's create_time, and
         # with it the dead run's cached match and cwd. Fresh objects every snapshot.
         clear = getattr(psutil.process_iter, "cache_clear", None)
         if clear is not None:
             clear()
-        for proc in psutil.process_iter(attrs):
-            info = proc.info
-            cmdline = info.get("cmdline") or []
-            if not cmdline or info.get("status") == psutil.STATUS_ZOMBIE:
-                # A zombie has exited (only its exit status is left to collect) and has no
-                # command line left to match: the run's remembered process tells it exited.
+        for proc in psutil.process_iter(["cmdline"]):
+            cmdline = proc.info.get("cmdline") or []
+            if not cmdline:
                 continue
             by_text = matcher.is_candidate(cmdline)
             if not by_text and not (by_paths and may_train(cmdline)):
+                continue
+            try:
+                info = proc.as_dict(attrs)
+            except psutil.NoSuchProcess:
+                continue
+            if info.get("status") == psutil.STATUS_ZOMBIE:
+                # A zombie has exited (only its exit status is left to collect) and has no
+                # command line left to match: the run's remembered process tells it exited.
                 continue
             create_time = float(info.get("create_time") or 0.0)
             pid, cmd = int(info["pid"]), " ".join(cmdline)

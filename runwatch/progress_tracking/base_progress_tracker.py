@@ -111,6 +111,13 @@ class RunDetails:
         }
 
 
+# What a run-folder layout's details add (layouts.common.RunFolderDetails), as plain class defaults of
+# RunDetails (no fields): the evidence's ``getattr(details, "writer", None)`` and the like find them there,
+# where a miss would go through ``__getattr__`` and an AttributeError per run and name.
+for _name, _default in (("writer", None), ("clean_end", False), ("end_unknown", False), ("beats", None), ("pulse", None), ("kept", None)):
+    setattr(RunDetails, _name, _default)
+
+
 class BaseProgressTracker(ABC):
     """Abstract base class for progress tracking (the plan's API, kept name for name)."""
 

@@ -12,6 +12,7 @@ runwatch also creates the trainer's 4-field file where a work dir has none (see
 from __future__ import annotations
 
 import contextlib
+import gc
 import io
 import os
 import pickle
@@ -341,6 +342,10 @@ class ProgressStore:
         if version is None:
             return  # another version's store (or an empty file): ignored, rewritten on the next save
         magic = self.MAGIC if version == self.VERSION else self.READABLE[version]
+        # Unpickling makes many long-lived objects and frees none: cyclic GC passes over them during the
+        # load would cost about as much as the load itself, so collection waits until it is done.
+        gc_was_enabled = gc.isenabled()
+        gc.disable()
         try:
             obj = _SafeUnpickler(io.BytesIO(memoryview(data)[len(magic) :])).load()
             if not isinstance(obj, dict) or obj.get("version") != version:
@@ -353,6 +358,9 @@ class ProgressStore:
         except Exception as e:  # any corruption means: no cache
             self.problem = f"{self.path}: cache corrupt ({type(e).__name__}); starting cold"
             self._entries = {}
+        finally:
+            if gc_was_enabled:
+                gc.enable()
 
     def get(self, work_dir: str) -> StoreEntry | None:
         return self._entries.get(work_dir)

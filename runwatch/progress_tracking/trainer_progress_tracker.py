@@ -32,6 +32,7 @@ from runwatch.readers.artifacts import DirListing, FileStat, epoch_finished_from
 from runwatch.readers.launch_config import CONFIG_JSON
 from runwatch.readers.logs import matching_logs
 from runwatch.sharing import shared_sig
+from runwatch.readers.safe_open import open_fd
 from runwatch.readers.scores import read_aggregated
 from runwatch.state import STATE
 
@@ -61,23 +62,57 @@ def _stat_result(path: str) -> os.stat_result | None:
         return None
 
 
-def _finished_stats(epoch_prefix: str, expected: list[str]) -> list[os.stat_result] | None:
-    """The stats of an epoch's expected files when all are regular and non-empty; else None.
+def _finished_epoch(
+    epoch_dir: str, expected: list[str], open_at: int | None = None
+) -> tuple[int | None, list[os.stat_result], float, tuple[int, os.stat_result] | None] | None:
+    """(the dir's mtime, taken first, the stats of the expected files, the newest of their mtimes, an open
+    file) when every expected file is regular and non-empty; else None.
 
     None sends the epoch to the listing path, which says why it is not finished; this
-    accepts only the unambiguous case, where both paths agree.
+    accepts only the unambiguous case, where both paths agree. ``open_at``: the index of the
+    expected file about to be read (the scores): it is opened through the checked opener
+    instead of stat'ed, its descriptor's own stat standing for the stat (one call less), and
+    returned open with that stat (the caller reads and closes it). Where that open fails
+    (a link out of the project, no permission...), the file is stat'ed as the others and
+    the reader later says why it could not be read.
     """
-    out = []
     stat = os.stat
-    for name in expected:
-        try:
-            st = stat(epoch_prefix + name)
-        except (OSError, ValueError):
-            return None
-        if st.st_size <= 0 or not S_ISREG(st.st_mode):
-            return None
-        out.append(st)
-    return out
+    try:
+        m: int | None = stat(epoch_dir).st_mtime_ns
+    except OSError:
+        m = None
+    epoch_prefix = epoch_dir + os.sep
+    out = []
+    newest = None
+    opened = None
+    try:
+        for i, name in enumerate(expected):
+            st = None
+            if i == open_at:
+                try:
+                    opened = open_fd(epoch_prefix + name)
+                    st = opened[1]
+                except (OSError, ValueError):
+                    pass
+            if st is None:
+                try:
+                    st = stat(epoch_prefix + name)
+                except (OSError, ValueError):
+                    return None
+            if st.st_size <= 0 or not S_ISREG(st.st_mode):
+                return None
+            out.append(st)
+            t = st.st_mtime
+            if newest is None or t > newest:
+                newest = t
+        if newest is None:
+            return None  # no expected file: the listing path decides
+        seen = m, out, newest, opened
+        opened = None  # handed over
+        return seen
+    finally:
+        if opened is not None:
+            os.close(opened[0])
 
 
 def _listdir_names(path: str) -> tuple[str, ...] | None:
@@ -278,19 +313,24 @@ class TrainerProgressTracker(BaseProgressTracker):
         for n, d in numbered:
             if contiguous and n != completed:
                 contiguous = False
-            old_m = None if n in tail else _dir_mtime_ns(prefix + d)  # before its files are looked at
-            stats = None if n in tail else _finished_stats(prefix + d + os.sep, expected)
-            if stats is not None:  # finished, seen with one stat per expected file
+            # The dir's mtime before its files are looked at, then one stat per expected file; the
+            # scores file, when it is to be read (no scores kept for this epoch), opened instead.
+            read_now = scores_at if contiguous and n == completed and n not in memo else None
+            seen = None if n in tail else _finished_epoch(prefix + d, expected, read_now)
+            if seen is not None:  # finished, seen with one stat per expected file
+                old_m, stats, newest, opened = seen
                 old_dirs[prefix + d] = old_m
                 fast_done.append(n)
-                rec = EpochRecord(index=n, finished=True, finish_time=max(st.st_mtime for st in stats))
+                rec = EpochRecord(n, True, newest)  # index, finished, finish_time
                 if contiguous:
                     completed = n + 1
                     spath = prefix + d + os.sep + scores_name
                     sst = stats[scores_at] if scores_at is not None else _stat_result(spath)
                     finished_scores[spath] = (sst.st_mtime, sst.st_size) if sst is not None and S_ISREG(sst.st_mode) else None
                     if sst is not None:
-                        self._read_scores_at(rec, spath, sst.st_mtime, sst.st_size, memo.get(n), warnings)
+                        self._read_scores_at(rec, spath, sst.st_mtime, sst.st_size, memo.get(n), warnings, opened)
+                    elif opened is not None:
+                        os.close(opened[0])
                 else:
                     warnings.append(
                         f"{self.work_dir}: epoch {n} is finished but epoch {completed} is not: a gap in the epochs (deleted files or a crashed writer?)"
@@ -452,12 +492,24 @@ class TrainerProgressTracker(BaseProgressTracker):
             return
         self._read_scores_at(rec, os.path.join(sub.path, name), st.mtime, st.size, old, warnings)
 
-    def _read_scores_at(self, rec: EpochRecord, path: str, mtime: float, size: int, old: EpochRecord | None, warnings: list[str]) -> None:
+    def _read_scores_at(
+        self,
+        rec: EpochRecord,
+        path: str,
+        mtime: float,
+        size: int,
+        old: EpochRecord | None,
+        warnings: list[str],
+        opened: tuple[int, os.stat_result] | None = None,
+    ) -> None:
+        """``opened``: the file already open through the checked opener (closed here, read or not)."""
         stat_key = pack_stat(int(mtime * 1e9), size)
         if old is not None and old.scores_stat == stat_key and old.scores is not None:
+            if opened is not None:
+                os.close(opened[0])
             rec.scores, rec.scores_stat = old.scores, stat_key
             return
-        scores, problem = read_aggregated(path)
+        scores, problem = read_aggregated(path, opened)
         if problem is not None:
             warnings.append(str(problem))
         rec.scores, rec.scores_stat = scores, stat_key

@@ -12,7 +12,6 @@ import json
 import math
 import os
 import re
-import secrets
 import tempfile
 import threading
 from typing import Any
@@ -107,7 +106,7 @@ def write_json_atomic(path: str, value: Any, *, text: str | None = None, dir_fd:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644, dir_fd=dir_fd)
     except FileExistsError:
         if dir_fd is not None:
-            tmp = f".{base}.{secrets.token_hex(4)}.tmp"  # 8 chars, like mkstemp's
+            tmp = f".{base}.{os.urandom(4).hex()}.tmp"  # 8 chars, like mkstemp's
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644, dir_fd=dir_fd)
         else:
             fd, tmp = tempfile.mkstemp(prefix="." + base + ".", suffix=".tmp", dir=directory)

@@ -21,9 +21,9 @@ the first window did not show.
 
 from __future__ import annotations
 
-import calendar
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from runwatch.readers.logs import read_tail
@@ -69,13 +69,20 @@ class Pulse:
 NO_PULSE = Pulse(None, "start", None, None, False)
 
 
+def _timegm() -> Callable[[tuple[int, ...]], int]:
+    """``calendar.timegm``, imported on first use (calendar imports locale: not every process parses a timestamp)."""
+    import calendar
+
+    return calendar.timegm
+
+
 def _time(line: str) -> tuple[float, str] | None:
     m = _TS.match(line)
     if m is None:
         return None
     y, mo, d, h, mi, s, frac = m.groups()
     try:
-        t = float(calendar.timegm((int(y), int(mo), int(d), int(h), int(mi), int(s), 0, 0, 0)))
+        t = float(_timegm()((int(y), int(mo), int(d), int(h), int(mi), int(s), 0, 0, 0)))
     except (ValueError, OverflowError):
         return None
     if frac:

@@ -10,7 +10,7 @@ import fnmatch
 import os
 import re
 
-from runwatch.readers.safe_open import open_regular
+from runwatch.readers.safe_open import open_fd
 
 _TAIL_BYTES = 256 * 1024
 _TRACEBACK = "Traceback (most recent call last):"
@@ -58,12 +58,24 @@ def read_tail(path: str, max_bytes: int = _TAIL_BYTES) -> str:
 
 def read_tail_checked(path: str, max_bytes: int = _TAIL_BYTES) -> str:
     """``read_tail``, raising OSError (permission denied, a FIFO, a link out of the project...)."""
-    with open_regular(path) as f:  # never blocks on a FIFO, never reads a device, never leaves the project
-        size = os.fstat(f.fileno()).st_size
-        if size > max_bytes:
-            f.seek(size - max_bytes)
+    fd, st = open_fd(path)  # never blocks on a FIFO, never reads a device, never leaves the project
+    try:
+        size = st.st_size
+        pos = size - max_bytes if size > max_bytes else 0
         # Sized to what is there: read(max_bytes) allocates max_bytes for every small log.
-        data = f.read(min(size, max_bytes) + 1)[-max_bytes:]
+        # Positioned reads on the descriptor (no file object: no more system calls than the reads).
+        want = min(size, max_bytes) + 1
+        chunks: list[bytes] = []
+        while want > 0:
+            chunk = os.pread(fd, want, pos)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            want -= len(chunk)
+            pos += len(chunk)
+    finally:
+        os.close(fd)
+    data = (chunks[0] if len(chunks) == 1 else b"".join(chunks))[-max_bytes:]
     return data.decode("utf-8", errors="replace")
 
 

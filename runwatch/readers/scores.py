@@ -27,9 +27,12 @@ _MAX_AGGREGATED = 64 * 1024 * 1024
 Scores = dict[str, Any]
 
 
-def read_aggregated(path: str) -> tuple[Scores | None, JSONProblem | None]:
-    """The ``aggregated`` dict of a scores file, or (None, problem)."""
-    fast = _read_small(path)
+def read_aggregated(path: str, opened: tuple[int, os.stat_result] | None = None) -> tuple[Scores | None, JSONProblem | None]:
+    """The ``aggregated`` dict of a scores file, or (None, problem).
+
+    ``opened``: (descriptor, its stat) from ``safe_open.open_fd(path)``, already open; it is closed here.
+    """
+    fast = _read_small(path, opened)
     if fast is not None:
         return fast
     try:
@@ -58,16 +61,19 @@ def read_aggregated(path: str) -> tuple[Scores | None, JSONProblem | None]:
     return _check_aggregated(data["aggregated"], path)
 
 
-def _read_small(path: str) -> tuple[Scores | None, JSONProblem | None] | None:
+def _read_small(path: str, opened: tuple[int, os.stat_result] | None = None) -> tuple[Scores | None, JSONProblem | None] | None:
     """The common case in one ``os.read``: a file under 64 KiB, well-formed, ``aggregated`` first.
 
     None means "not that case" (bigger file, other layout, any error): the general
-    reader then decides, with its messages.
+    reader then decides, with its messages. ``opened``: see ``read_aggregated`` (closed here).
     """
-    try:
-        fd, _ = open_fd(path)  # non-blocking open, regular files only: a FIFO cannot hang it
-    except OSError:
-        return None
+    if opened is not None:
+        fd = opened[0]
+    else:
+        try:
+            fd, _ = open_fd(path)  # non-blocking open, regular files only: a FIFO cannot hang it
+        except OSError:
+            return None
     try:
         head = os.read(fd, _HEAD_BYTES)
     except OSError:
@@ -163,7 +169,31 @@ def compare_scores(current: Scores | None, best: Scores | None, directions: dict
 
 def leaf_map(scores: Scores, directions: dict[str, Any]) -> dict[str, tuple[float, int]]:
     """``{key path: (value, direction)}`` of the directed scalar scores (see ``_leaves``)."""
-    return {k: (v, d) for k, v, d in _leaves(scores, directions)}
+    out: dict[str, tuple[float, int]] = {}
+    _leaves_into(out, scores, directions, "")
+    return out
+
+
+def _leaves_into(out: dict[str, tuple[float, int]], scores: Any, directions: Any, prefix: str) -> None:
+    """``_leaves`` written straight into ``out`` (a replay builds one per epoch: no list, no tuples of three)."""
+    if not isinstance(scores, dict) or not isinstance(directions, dict):
+        return
+    for key, d in directions.items():
+        if key not in scores:
+            continue
+        v = scores[key]
+        if isinstance(d, dict):
+            _leaves_into(out, v, d, f"{prefix}{key}.")
+        elif isinstance(d, int | float) and not isinstance(d, bool) and d in (1, -1):
+            if isinstance(v, bool):
+                continue
+            if isinstance(v, int | float):
+                out[f"{prefix}{key}"] = (float(v), int(d))
+            elif isinstance(v, list):
+                path = f"{prefix}{key}"
+                for i, x in enumerate(v):
+                    if isinstance(x, int | float) and not isinstance(x, bool):
+                        out[f"{path}[{i}]"] = (float(x), int(d))
 
 
 def compare_leaf_maps(cur: dict[str, tuple[float, int]], ref: dict[str, tuple[float, int]]) -> int:

@@ -23,7 +23,6 @@ from __future__ import annotations
 import io
 import os
 import pickle
-import pickletools
 import struct
 import zipfile
 from typing import Any, BinaryIO
@@ -213,6 +212,8 @@ def _check_memo_indices(data: bytes) -> None:
     honest memo index is smaller than the number of opcodes, hence than the pickle's length.
     """
     limit = len(data)
+    import pickletools  # (on first use: most processes read no torch file)
+
     for op, arg, _ in pickletools.genops(data):
         if op.name in _MEMO_PUTS and isinstance(arg, int) and arg > limit:
             raise pickle.UnpicklingError(f"memo index {arg} beyond what a pickle of {limit} bytes can hold")

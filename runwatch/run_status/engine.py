@@ -98,6 +98,7 @@ class ScanEngine:
         # index wakes then, so a run whose silence limit passes reads dead at that moment, not a sweep later.
         self._due: dict[str, float] = {}
         self._context: ScanContext | None = None
+        self._remember = True  # (the current scan's ``remember``)
         self.snapshot = ProcessSnapshot()
         self.process_map: dict[str, ProcessInfo] = {}
         # The warning of the last store save (None: saved, or nothing to save).
@@ -164,13 +165,17 @@ class ScanEngine:
         now: float | None = None,
         on_progress: Callable[[int, int], None] | None = None,
         save: bool = True,
+        remember: bool = True,
     ) -> dict[str, Scanned]:
         """Status of every given run, keyed (and ordered) as given.
 
         ``processes``: where processes come from for this scan (see ``take_snapshot``);
         ``KEEP`` uses the last snapshot. ``reread``: the keys whose config may have changed
         (None: check every config, a stat each). ``save``: write the progress store after.
+        ``remember``: keep each run's verdict for the next scan in this process (verdict_memo);
+        a one-shot command that scans once skips that.
         """
+        self._remember = remember
         keys = list(dict.fromkeys(runs))
         t = time.time() if now is None else now
         opts = dict(sleep_time=sleep_time, outdated_days=outdated_days, force_refresh=force_refresh, now=t)
@@ -267,6 +272,7 @@ class ScanEngine:
         kept = self._kept
         ctx = self._context = ScanContext(project, EVENTS, process_memory(project), opts, snap.errors, self._context.settings if self._context else None)
         reusing = not opts.get("force_refresh")
+        remember = self._remember
         process_map = self.process_map
         # progress.json rewrites overlap the evaluation in a writer thread.
         with background_progress_writes():
@@ -309,7 +315,9 @@ class ScanEngine:
                         self._facts[k] = facts
                 out[k] = Scanned(status, facts)
                 memo = None
-                if verdicts:
+                if not remember:
+                    self._due.pop(k, None)  # (a one-shot scan: nothing is kept for a next one)
+                elif verdicts:
                     verdict, newest_log = verdicts[0]
                     ev = getattr(verdict, "evidence", None)
                     due = decision_due(ev) if ev is not None else math.inf

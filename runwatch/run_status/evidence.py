@@ -9,7 +9,6 @@ alive nor complete, where it decides between crashed and exited or stalled.
 from __future__ import annotations
 
 import os
-import statistics
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -56,7 +55,16 @@ def rhythm(details: Any) -> float | None:
     recent = durations[-RHYTHM_WINDOW:]
     if len(recent) < RHYTHM_MIN:
         return None
-    return float(statistics.median(recent))
+    return float(_median(recent))
+
+
+def _median(values: list[float]) -> float:
+    """``statistics.median`` (the middle value, or the mean of the two middle ones), without importing statistics
+    (and decimal, fractions) into every process that decides a status."""
+    s = sorted(values)
+    n = len(s)
+    i = n // 2
+    return s[i] if n % 2 else (s[i - 1] + s[i]) / 2
 
 
 def pulse(work_dir: str, newest_log: str | None, details: Any, log_path: str | None = None, known: Pulse | None = None) -> Pulse | None:

@@ -121,10 +121,29 @@ def _normalize_process_map(m: dict[str, ProcessInfo] | None, project: Project) -
     return out
 
 
+def _normal(path: str) -> bool:
+    """Whether an absolute POSIX path is already what ``os.path.normpath`` makes of it."""
+    return (
+        os.sep == "/"
+        and path.startswith("/")
+        and not path.startswith("//")
+        and "//" not in path
+        and "/./" not in path
+        and "/../" not in path
+        and not path.endswith(("/", "/.", "/.."))
+    )
+
+
 def _declared_work_dir_warning(facts: ConfigFacts | None, work_dir: str, project: Project) -> str | None:
     declared = facts.work_dir if facts is not None else None
     if not declared:
         return None
+    rel = declared
+    while rel.startswith("./"):
+        rel = rel[2:]
+    if _normal(work_dir) and _normal(joined := rel if os.path.isabs(rel) else os.path.join(project.root, rel)):
+        if joined == work_dir:  # the usual case: both already normal, no normpath needed
+            return None
     absolute = os.path.normpath(declared if os.path.isabs(declared) else os.path.join(project.root, declared))
     if absolute != os.path.normpath(work_dir):
         return f"config declares work_dir {declared!r} but runs of this config live in {os.path.relpath(work_dir, project.root)!r}"

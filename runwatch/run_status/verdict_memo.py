@@ -91,7 +91,7 @@ class Kept:
 class ScanContext:
     """What every run of one scan shares, computed once: the collector files' state, whether tmux is in play."""
 
-    __slots__ = ("settings", "opts", "events", "cheap_output", "memory", "now")
+    __slots__ = ("settings", "opts", "_events", "_with_tmux", "cheap_output", "memory", "now")
 
     def __init__(
         self, project: Any, events: EventIndex, memory: Any, opts: dict[str, Any], process_errors: dict[str, str] | None, last_settings: Any = None
@@ -103,12 +103,22 @@ class ScanContext:
         self.opts = (opts.get("sleep_time"), opts.get("outdated_days"), tuple(sorted((process_errors or {}).items())))
         paths = event_paths(project.root, str(s.resolve_cache_dir(project.root)))
         events.events(paths)  # stat'ed once for the whole scan (the engine holds ``once_per_scan``)
-        self.events = events.signature(paths)
+        self._events: Any = events.signature(paths)
         # Output found elsewhere: output globs need a fresh look; tmux panes are captured at most
-        # every few seconds (run_output.TmuxPanes) and compared whole.
+        # every few seconds (run_output.TmuxPanes) and compared whole, when a run's status depends on them
+        # (the first ``events`` asked for: a scan whose runs never look elsewhere starts no tmux).
         self.cheap_output = not s.output_globs
-        self.events = (self.events, tuple(tmux_panes()) if s.tmux_output and shutil.which("tmux") is not None else None)
+        self._with_tmux: bool | None = bool(s.tmux_output)
         self.memory = memory
+
+    @property
+    def events(self) -> tuple[Any, ...]:
+        """(the collector files' signature, the text of the tmux panes or None), the panes captured on first use."""
+        if self._with_tmux is not None:
+            panes = tuple(tmux_panes()) if self._with_tmux and shutil.which("tmux") is not None else None
+            self._events = (self._events, panes)
+            self._with_tmux = None
+        return self._events  # type: ignore[no-any-return]
 
 
 def keep(

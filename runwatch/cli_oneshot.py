@@ -1,0 +1,210 @@
+"""A one-shot ``runwatch status --json`` / ``--jsonl`` that scans, without click.
+
+The console script (``runwatch/cli_entry.py``) first asks the project's running agent; when none
+answers, a plain ``status`` whose output is JSON is done here, with the very steps and output of
+``runwatch.cli``'s ``status`` (``cli_scan``: find the project, scan, filter, sort, the records, the
+document) but without importing click and the other commands' definitions, which cost a new process
+about as much as the scan of a few hundred runs.
+
+Only a command line made of ``status``, run paths, exactly one of ``--json`` / ``--jsonl``, and
+``--sort``, ``--status``, ``--fail-on``, ``--root``, ``--local``, ``--no-ssh`` is done here; anything
+else (a table, another option or command, a value the CLI would reject) goes to ``runwatch.cli``
+untouched. A user error (not a project, a bad settings file) is printed as ``runwatch.cli`` prints it
+(``Error: ...``, exit code 2), Ctrl-C as ``Aborted!`` (exit code 1), and anything unexpected before the
+output is written goes to ``runwatch.cli``, which reports it.
+"""
+
+from __future__ import annotations
+
+import errno
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from runwatch.status_names import STATUSES, split_statuses
+from runwatch.terminal_text import terminal_safe
+
+EXIT_FAIL_ON = 1  # runwatch.cli's
+EXIT_USAGE = 2
+
+_VALUED = {"--sort", "--status", "--fail-on", "--root"}
+_FLAGS = {"--json", "--jsonl", "--local", "--no-ssh"}
+
+
+class _NotHere(Exception):
+    """This command line is for ``runwatch.cli``."""
+
+
+class WalkReport:
+    """Shows on stderr how far a long search for runs got: after its first second, a line kept
+    current on a terminal, else a line every 5 s."""
+
+    def __init__(self) -> None:
+        import time
+
+        self._clock = time.monotonic
+        self.start = self._clock()
+        self.last = 0.0
+        self.tty = sys.stderr.isatty()
+        self.shown = False
+
+    def __call__(self, walked: int, folder: str) -> None:
+        now = self._clock()
+        if now - self.start < 1.0 or now - self.last < (0.2 if self.tty else 5.0):
+            return
+        self.last = now
+        text = f"runwatch: looking for runs: {walked:,} folders so far, in {terminal_safe(folder)[-80:]} (Ctrl-C to stop)"
+        if self.tty:
+            sys.stderr.write("\r\x1b[K" + text[: max(20, terminal_width() - 1)])
+        else:
+            sys.stderr.write(text + "\n")
+        sys.stderr.flush()
+        self.shown = True
+
+    def __enter__(self) -> WalkReport:
+        from runwatch.layouts.base import set_walk_progress
+
+        set_walk_progress(self)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        from runwatch.layouts.base import set_walk_progress
+
+        set_walk_progress(None)
+        if self.shown and self.tty:
+            sys.stderr.write("\r\x1b[K")
+            sys.stderr.flush()
+
+
+def terminal_width() -> int:
+    import shutil
+
+    return shutil.get_terminal_size((80, 24)).columns
+
+
+def _parse(args: Sequence[str]) -> tuple[list[str], dict[str, list[str]]]:
+    """(run paths, {option: [values]}) of a ``status`` command line this module does, else _NotHere."""
+    if not args or args[0] != "status":
+        raise _NotHere
+    paths: list[str] = []
+    opts: dict[str, list[str]] = {}
+    rest = list(args[1:])
+    i = 0
+    while i < len(rest):
+        a = rest[i]
+        i += 1
+        if not a.startswith("-") or a == "-":
+            paths.append(a)
+            continue
+        name, eq, value = a.partition("=")
+        if name in _VALUED and name.startswith("--") and eq:
+            opts.setdefault(name, []).append(value)
+        elif a in _VALUED:
+            if i >= len(rest):
+                raise _NotHere
+            opts.setdefault(a, []).append(rest[i])
+            i += 1
+        elif a in _FLAGS:
+            opts.setdefault(a, []).append("")
+        else:
+            raise _NotHere  # --help, --, a table's options, --watch, --refresh, ...
+    if ("--json" in opts) == ("--jsonl" in opts):
+        raise _NotHere  # a table, or both (the CLI's error)
+    import os
+
+    if any(not r or os.path.isfile(r) for r in opts.get("--root", ())):
+        raise _NotHere  # the CLI's error (a --root that is a file)
+    return paths, opts
+
+
+def status(args: Sequence[str]) -> bool:
+    """Do this ``status`` command line as ``runwatch.cli`` would; False (nothing done) when it is not one for here."""
+    try:
+        paths, opts = _parse(args)
+        from runwatch.cli_scan import SORT_KEYS
+
+        sort = opts.get("--sort", ["run"])[-1]
+        if sort not in SORT_KEYS:
+            raise _NotHere
+        wanted = split_statuses(opts.get("--status", []), STATUSES, _NotHere)
+        failing = split_statuses(opts.get("--fail-on", []), STATUSES, _NotHere)
+    except _NotHere:
+        return False
+    try:
+        text, code = _scan(paths, opts, sort, wanted, failing)
+    except KeyboardInterrupt:
+        sys.stderr.write("\nAborted!\n")  # as click ends a command on Ctrl-C
+        sys.stderr.flush()
+        sys.exit(1)
+    except _UserMistake as e:
+        sys.stderr.write(f"Error: {terminal_safe(str(e))}\n")
+        sys.stderr.flush()
+        sys.exit(EXIT_USAGE)
+    except Exception:  # anything else: runwatch.cli does it again and reports it as it always has
+        return False
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except OSError as e:
+        if e.errno != errno.EPIPE:
+            raise
+        _pacify()  # a closed pipe (``| head``): exit 1, quietly, as click does
+        sys.exit(1)
+    if code:
+        sys.exit(code)
+    return True
+
+
+class _UserMistake(Exception):
+    """A user error of the core (runwatch.cli's ``user_errors``: printed, exit code 2)."""
+
+
+def _scan(paths: list[str], opts: dict[str, list[str]], sort: str, wanted: set[str], failing: set[str]) -> tuple[str, int]:
+    """(the output, the exit code) of the command: runwatch.cli's ``status`` for JSON output."""
+    from runwatch import json_out
+    from runwatch.cli_scan import ProcessSources, Scanner, build_monitor, check_project, filter_rows, infer_root, json_payload, sort_rows
+    from runwatch.cli_watch import first_scan
+    from runwatch.errors import UserError
+    from runwatch.project import LayoutError, Project
+    from runwatch.settings import SettingsError, load_settings
+
+    sources = ProcessSources(local=True, ssh=(), no_ssh="--no-ssh" in opts, slurm=None)
+    try:
+        with WalkReport():
+            r = infer_root(opts.get("--root", [None])[-1], paths)
+            project = Project.at(r, load_settings(r))
+            check_project(project)
+        monitor = build_monitor(project, sources)
+        try:
+            scanner = Scanner(project, paths, monitor, None, None, remember=False)
+            with WalkReport():
+                configs = scanner.configs()
+            result = first_scan(scanner, configs)
+            rows = sort_rows(filter_rows(result.rows, wanted, None, project), sort)
+            if "--json" in opts:
+                text = json_out.dumps(json_payload(project, result, rows), indent=True, ascii=True) + "\n"
+            else:
+                text = "".join(json_out.dumps(r.json_record, ascii=True) + "\n" for r in rows)
+            code = EXIT_FAIL_ON if failing and any(r.status.status in failing for r in rows) else 0
+            return text, code
+        finally:
+            close = getattr(monitor, "close", None)
+            if close is not None:
+                close()
+    except (UserError, SettingsError, LayoutError) as e:
+        raise _UserMistake(str(e)) from None
+    except ValueError as e:
+        if type(e).__name__ in ("PatternError", "TokenError"):
+            raise _UserMistake(str(e)) from None
+        raise
+
+
+def _pacify() -> None:
+    """Standard streams that no longer raise at exit on a closed pipe."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
