@@ -37,7 +37,7 @@ REPO = os.path.dirname(HERE)
 if REPO not in sys.path:
     sys.path.insert(0, REPO)
 
-TREE_FORMAT = 3  # bump when the generator parameters below change
+TREE_FORMAT = 4  # bump when the generator parameters below change
 GEN_KW: dict[str, Any] = {"max_epochs": 100, "min_epochs": 4, "n_points": 100, "n_seeds": 100, "groups": 20}
 
 
@@ -87,27 +87,47 @@ def get_tree(tree_dir: str, n_runs: int, max_age_h: float, regenerate: bool) -> 
     t = time.perf_counter()
     tree = generate_tree(root, n_runs, seed=n_runs, **GEN_KW)
     gen_s = time.perf_counter() - t
-    pj: dict[str, bytes] = {}
+    settle_dirs(os.path.join(root, "logs"))
+    pj: dict[str, tuple[bytes, int, int]] = {}
     for dirpath, _dirs, files in os.walk(os.path.join(root, "logs")):
         if "progress.json" in files:
             p = os.path.join(dirpath, "progress.json")
             with open(p, "rb") as f:
-                pj[p] = f.read()
+                st = os.fstat(f.fileno())
+                pj[p] = (f.read(), st.st_mtime_ns, os.stat(dirpath).st_mtime_ns)
     bt = BenchTree(root, n_runs, tree.now, gen_s, tree.runs, tree.processes, pj)
     bt.save()
     print(f"  generated in {gen_s:.0f} s", flush=True)
     return bt
 
 
+def settle_dirs(logs: str) -> None:
+    """Each folder's mtime set to its newest entry's, as its writers left it (the generator writes in
+    seconds what runs wrote over days: its folders would otherwise all read as changed just now)."""
+    for dirpath, dirs, files in os.walk(logs, topdown=False):
+        newest = 0
+        for name in (*dirs, *files):
+            try:
+                newest = max(newest, os.lstat(os.path.join(dirpath, name)).st_mtime_ns)
+            except OSError:
+                pass
+        if newest:
+            os.utime(dirpath, ns=(newest, newest))
+
+
 def reset_to_cold(bt: BenchTree) -> None:
     """No runwatch caches at all: no cache dir, progress.json as the trainer wrote it."""
     shutil.rmtree(os.path.join(bt.root, ".runwatch-cache"), ignore_errors=True)
-    for path, data in bt.progress_json.items():
-        with open(path, "wb") as f:
-            f.write(data)
     for dirpath, _dirs, files in os.walk(os.path.join(bt.root, "logs")):
         if "progress.runwatch.json" in files:
             os.unlink(os.path.join(dirpath, "progress.runwatch.json"))
+    for path, saved in bt.progress_json.items():
+        data, mtime_ns, dir_mtime_ns = saved if isinstance(saved, tuple) else (saved, None, None)
+        with open(path, "wb") as f:
+            f.write(data)
+        if mtime_ns is not None:  # as the trainer wrote it: its time too (a fresh mtime reads as a write just now)
+            os.utime(path, ns=(mtime_ns, mtime_ns))
+            os.utime(os.path.dirname(path), ns=(dir_mtime_ns, dir_mtime_ns))
 
 
 def warm_page_cache(root: str) -> None:
