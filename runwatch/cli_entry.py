@@ -167,7 +167,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     try:
         code = agent_answer(args)
     except BrokenPipeError:  # the reader went away (``| head``): as quiet as a tool killed by SIGPIPE
-        _quiet_stdout()
+        from runwatch.closed_pipe import quiet_stdout
+
+        quiet_stdout()
         sys.exit(1)
     except BrokeOff as e:
         sys.stderr.write(f"runwatch: the agent's answer broke off ({e}; the agent stopped?); run the command again\n")
@@ -182,16 +184,6 @@ def main(argv: Sequence[str] | None = None) -> None:
         _cli(args)
     elif code:
         sys.exit(code)
-
-
-def _quiet_stdout() -> None:
-    """Point stdout at /dev/null, so that the interpreter's flush at exit does not complain of the broken pipe."""
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        os.close(devnull)
-    except (OSError, ValueError, AttributeError):
-        pass
 
 
 def _cli(args: list[str]) -> None:

@@ -148,7 +148,9 @@ def status(args: Sequence[str]) -> bool:
     except OSError as e:
         if e.errno != errno.EPIPE:
             raise
-        _pacify()  # a closed pipe (``| head``): exit 1, quietly, as click does
+        from runwatch.closed_pipe import quiet_stdout
+
+        quiet_stdout()  # a closed pipe (``| head``): exit 1, quietly, as click does
         sys.exit(1)
     if code:
         sys.exit(code)
@@ -197,14 +199,3 @@ def _scan(paths: list[str], opts: dict[str, list[str]], sort: str, wanted: set[s
         if type(e).__name__ in ("PatternError", "TokenError"):
             raise _UserMistake(str(e)) from None
         raise
-
-
-def _pacify() -> None:
-    """Standard streams that no longer raise at exit on a closed pipe."""
-    import os
-
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-    except (OSError, ValueError):
-        pass

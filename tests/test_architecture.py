@@ -31,6 +31,7 @@ LAYERS = {
     "runwatch.agent_client": 0,
     "runwatch.project_root": 0,
     "runwatch.settings_source": 0,
+    "runwatch.closed_pipe": 0,
     # 1, readers: one file into facts
     "runwatch.readers": 1,
     "runwatch.configs": 1,

@@ -70,7 +70,8 @@ ALLOWED: dict[tuple[str, str], str] = {
     ("layouts/keras.py", "zipfile.ZipFile"): "over the file object open_regular returned; config.json read with read_zip_member",
     ("readers/yamlfile.py", "yaml.load"): "bytes from read_regular, a safe loader, depth and alias budgets",
     # The settings layer (layer 0) cannot import the readers: its one file is checked inline.
-    ("settings.py", "os.open"): "runwatch.toml: O_NONBLOCK, fstat regular, 1 MiB (safe_open's check, inline)",
+    ("settings_source.py", "os.open"): "runwatch.toml: O_NONBLOCK, fstat regular, 1 MiB (safe_open's check, inline)",
+    ("closed_pipe.py", "os.open"): "/dev/null for stdout once its reader went away (a write, never a read)",
     # runwatch's own SQLite cache: lstat-checked (no link, regular) before sqlite opens it.
     ("configs/sqlite_store.py", "sqlite3.connect"): "runwatch's own file, refused when a link or special file",
     # --exec mode: its own temp file (mkstemp in the temp dir), written by the child it started.
