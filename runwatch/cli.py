@@ -16,8 +16,7 @@ from typing import Any, TypeVar
 import click
 
 from runwatch import __version__, json_out
-from runwatch.cli_scan import SORT_KEYS
-from runwatch.errors import UserError
+from runwatch.cli_scan import SORT_KEYS, user_mistake
 from runwatch.cli_watch import first_scan as _first_scan
 from runwatch.cli_watch import make_console
 from runwatch.cli_oneshot import WalkReport as _WalkReport
@@ -44,17 +43,13 @@ def user_errors(fn: F) -> F:
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from runwatch.project import LayoutError
-        from runwatch.settings import SettingsError
-
         try:
             return fn(*args, **kwargs)
-        except (UserError, SettingsError, LayoutError) as e:
-            raise CliError(str(e)) from None
-        except ValueError as e:
-            if type(e).__name__ in ("PatternError", "TokenError"):
-                raise CliError(str(e)) from None
-            raise
+        except Exception as e:
+            message = user_mistake(e)
+            if message is None:
+                raise
+            raise CliError(message) from None
 
     return wrapper  # type: ignore[return-value]
 

@@ -23,6 +23,7 @@ import gc
 import os
 import sys
 
+from runwatch.argv_split import Unsupported, split_args
 from runwatch.status_names import STATUSES, split_statuses
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (the console script's path stays light)
@@ -38,56 +39,26 @@ _STATUS_VALUED = {"--sort", "--status", "--fail-on", "--root"}
 _SHOW_VALUED = {"--lines", "-n", "--root"}
 
 
-class _Unsupported(Exception):
-    """This command line is for ``runwatch.cli`` to handle."""
-
-
-def _split(args: Sequence[str], valued: set[str], flags: set[str]) -> tuple[list[str], list[tuple[str, str]]]:
-    """(positional arguments, [(option, value)]) of a command line, or _Unsupported for anything unexpected."""
-    positional: list[str] = []
-    options: list[tuple[str, str]] = []
-    i = 0
-    while i < len(args):
-        a = args[i]
-        i += 1
-        if not a.startswith("-") or a == "-":
-            positional.append(a)
-            continue
-        name, eq, value = a.partition("=")
-        if name in valued and name.startswith("--") and eq:
-            options.append((name, value))
-        elif a in valued:
-            if i >= len(args):
-                raise _Unsupported(a)
-            options.append((a, args[i]))
-            i += 1
-        elif a in flags:
-            options.append((a, ""))
-        else:
-            raise _Unsupported(a)  # --refresh, --watch, --ssh, --help, --, ...
-    return positional, options
-
-
 def _statuses(values: list[str]) -> list[str]:
     """``runwatch.cli_scan.parse_status_list``, sorted; an unknown status is for the CLI to report."""
-    return sorted(split_statuses(values, STATUSES, _Unsupported))
+    return sorted(split_statuses(values, STATUSES, Unsupported))
 
 
 def _request(argv: Sequence[str]) -> tuple[str | None, list[str], dict[str, Any]]:
     """(--root, the paths the root is inferred from, the agent request) for a command line the agent can answer."""
     if not argv:
-        raise _Unsupported("no command")
+        raise Unsupported("no command")
     command, args = argv[0], list(argv[1:])
     if command == "status":
-        paths, options = _split(args, _STATUS_VALUED, {"--json", "--jsonl", "--local"})
+        paths, options = split_args(args, _STATUS_VALUED, {"--json", "--jsonl", "--local"})
         given = {name for name, _ in options}
         if "--json" in given and "--jsonl" in given:
-            raise _Unsupported("--json --jsonl")
+            raise Unsupported("--json --jsonl")
         sort = "run"
         for name, value in options:
             if name == "--sort":
                 if value not in SORT_KEYS:
-                    raise _Unsupported(value)
+                    raise Unsupported(value)
                 sort = value
         request: dict[str, Any] = {
             "command": "status",
@@ -101,14 +72,14 @@ def _request(argv: Sequence[str]) -> tuple[str | None, list[str], dict[str, Any]
             "hp": [],
         }
     elif command == "show":
-        positional, options = _split(args, _SHOW_VALUED, {"--json", "--local"})
+        positional, options = split_args(args, _SHOW_VALUED, {"--json", "--local"})
         if len(positional) != 1:
-            raise _Unsupported("show takes one RUN")
+            raise Unsupported("show takes one RUN")
         lines = 20
         for name, value in options:
             if name in ("--lines", "-n"):
                 if not (value.isascii() and value.isdigit()):
-                    raise _Unsupported(value)
+                    raise Unsupported(value)
                 lines = int(value)
         run = positional[0]
         paths = [run]
@@ -122,7 +93,7 @@ def _request(argv: Sequence[str]) -> tuple[str | None, list[str], dict[str, Any]
             "format": "json" if "--json" in given else "table",
         }
     else:
-        raise _Unsupported(command)
+        raise Unsupported(command)
     roots = [v for n, v in options if n == "--root"]
     return (roots[-1] if roots else None), paths, request
 
@@ -136,7 +107,7 @@ def agent_answer(argv: Sequence[str]) -> int | None:
     try:
         root, paths, request = _request(argv)
         fd = sys.stdout.fileno()
-    except (_Unsupported, OSError, ValueError, AttributeError):  # a captured stdout: the CLI asks the agent itself
+    except (Unsupported, OSError, ValueError, AttributeError):  # a captured stdout: the CLI asks the agent itself
         return None
     from runwatch.agent_client import print_answer, terminal
     from runwatch.project_root import infer_root

@@ -86,28 +86,15 @@ def _parse(args: Sequence[str]) -> tuple[list[str], dict[str, list[str]]]:
     """(run paths, {option: [values]}) of a ``status`` command line this module does, else _NotHere."""
     if not args or args[0] != "status":
         raise _NotHere
-    paths: list[str] = []
+    from runwatch.argv_split import Unsupported, split_args
+
+    try:
+        paths, pairs = split_args(args[1:], _VALUED, _FLAGS)
+    except Unsupported:
+        raise _NotHere from None  # --help, --, a table's options, --watch, --refresh, ...
     opts: dict[str, list[str]] = {}
-    rest = list(args[1:])
-    i = 0
-    while i < len(rest):
-        a = rest[i]
-        i += 1
-        if not a.startswith("-") or a == "-":
-            paths.append(a)
-            continue
-        name, eq, value = a.partition("=")
-        if name in _VALUED and name.startswith("--") and eq:
-            opts.setdefault(name, []).append(value)
-        elif a in _VALUED:
-            if i >= len(rest):
-                raise _NotHere
-            opts.setdefault(a, []).append(rest[i])
-            i += 1
-        elif a in _FLAGS:
-            opts.setdefault(a, []).append("")
-        else:
-            raise _NotHere  # --help, --, a table's options, --watch, --refresh, ...
+    for name, value in pairs:
+        opts.setdefault(name, []).append(value)
     if ("--json" in opts) == ("--jsonl" in opts):
         raise _NotHere  # a table, or both (the CLI's error)
     import os
@@ -164,11 +151,10 @@ class _UserMistake(Exception):
 def _scan(paths: list[str], opts: dict[str, list[str]], sort: str, wanted: set[str], failing: set[str]) -> tuple[str, int]:
     """(the output, the exit code) of the command: runwatch.cli's ``status`` for JSON output."""
     from runwatch import json_out
-    from runwatch.cli_scan import ProcessSources, Scanner, build_monitor, check_project, filter_rows, infer_root, json_payload, sort_rows
+    from runwatch.cli_scan import ProcessSources, Scanner, build_monitor, check_project, filter_rows, infer_root, json_payload, sort_rows, user_mistake
     from runwatch.cli_watch import first_scan
-    from runwatch.errors import UserError
-    from runwatch.project import LayoutError, Project
-    from runwatch.settings import SettingsError, load_settings
+    from runwatch.project import Project
+    from runwatch.settings import load_settings
 
     sources = ProcessSources(local=True, ssh=(), no_ssh="--no-ssh" in opts, slurm=None)
     try:
@@ -193,9 +179,8 @@ def _scan(paths: list[str], opts: dict[str, list[str]], sort: str, wanted: set[s
             close = getattr(monitor, "close", None)
             if close is not None:
                 close()
-    except (UserError, SettingsError, LayoutError) as e:
-        raise _UserMistake(str(e)) from None
-    except ValueError as e:
-        if type(e).__name__ in ("PatternError", "TokenError"):
-            raise _UserMistake(str(e)) from None
-        raise
+    except Exception as e:
+        message = user_mistake(e)
+        if message is None:
+            raise
+        raise _UserMistake(message) from None

@@ -34,6 +34,17 @@ SORT_KEYS: tuple[str, ...] = tuple(k for k in _VIEW_SORT_KEYS if k != "cluster")
 _GLOB_CHARS = set("*?[")
 
 
+def user_mistake(e: BaseException) -> str | None:
+    """The one line a mistake of the user is shown as (a bad settings file, path or pattern; exit code 2), or None."""
+    from runwatch.settings import SettingsError
+
+    if isinstance(e, UserError | SettingsError | LayoutError):
+        return str(e)
+    if isinstance(e, ValueError) and type(e).__name__ in ("PatternError", "TokenError"):
+        return str(e)
+    return None
+
+
 @dataclass
 class Row:
     """One run as the CLI shows it: the core's RunStatus plus the config facts behind it."""

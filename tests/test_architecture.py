@@ -32,6 +32,7 @@ LAYERS = {
     "runwatch.project_root": 0,
     "runwatch.settings_source": 0,
     "runwatch.closed_pipe": 0,
+    "runwatch.argv_split": 0,
     # 1, readers: one file into facts
     "runwatch.readers": 1,
     "runwatch.configs": 1,

@@ -96,7 +96,7 @@ def test_the_default_monitor_is_registered_by_importing_the_package():
     ],
 )
 def test_options_the_agent_cannot_honour_go_to_the_cli(argv):
-    with pytest.raises(cli_entry._Unsupported):
+    with pytest.raises(cli_entry.Unsupported):
         cli_entry._request(argv)
 
 
