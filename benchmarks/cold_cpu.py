@@ -47,12 +47,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--profile", action="store_true", help="print a cProfile of the cold scan")
     args = ap.parse_args(argv)
     sys.path.insert(0, HERE)
-    from run import floor_walk, get_tree, read_all, reset_to_cold, scores_files, warm_page_cache
+    from run import floor_walk, get_tree, import_runwatch_from, read_all, reset_to_cold, scores_files, warm_page_cache
 
-    code = os.path.abspath(args.code)
-    # run.py puts this checkout on the path; the scan must import the chosen one (nothing imported runwatch yet).
-    sys.path[:] = [code] + [p for p in sys.path if os.path.abspath(p or ".") != REPO]
-    assert "runwatch" not in sys.modules
+    code = import_runwatch_from(args.code)  # run.py puts this checkout on the path; the scan imports the chosen one
     bt = get_tree(args.tree_dir, args.runs, args.max_tree_age, False)
     reset_to_cold(bt)
     warm_page_cache(bt.root)

@@ -61,11 +61,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--code", default=REPO, help="the checkout whose runwatch compares")
     args = ap.parse_args(argv)
     sys.path.insert(0, HERE)
-    from run import get_tree
+    from run import get_tree, import_runwatch_from
 
-    code = os.path.abspath(args.code)
-    sys.path[:] = [code] + [p for p in sys.path if os.path.abspath(p or ".") != REPO]
-    assert "runwatch" not in sys.modules
+    code = import_runwatch_from(args.code)
     bt = get_tree(args.tree_dir, args.runs, args.max_tree_age, False)
     root = bt.root
 

@@ -69,6 +69,15 @@ class BenchTree:
             return cls(**pickle.load(f))
 
 
+def import_runwatch_from(code: str) -> str:
+    """Put the checkout ``code`` first on the path (this one off it), before anything imported runwatch, so an
+    A/B benchmark measures the code it names; returns its absolute path."""
+    code = os.path.abspath(code)
+    sys.path[:] = [code] + [p for p in sys.path if os.path.abspath(p or ".") != REPO]
+    assert "runwatch" not in sys.modules
+    return code
+
+
 def get_tree(tree_dir: str, n_runs: int, max_age_h: float, regenerate: bool) -> BenchTree:
     """The cached tree of ``n_runs`` runs, generated when missing, stale or asked for."""
     from runwatch.testing.generator import generate_tree
