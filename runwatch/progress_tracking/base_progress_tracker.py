@@ -43,6 +43,9 @@ __all__ = [
 ]
 
 
+_WORK_DIR_ONLY = frozenset({""})  # a complete run's live dirs: one object for every such run
+
+
 @dataclass(slots=True)
 class EpochRecord:
     """One epoch as found on disk: whether it is finished, when, and its aggregated scores.
@@ -263,7 +266,7 @@ class BaseProgressTracker(ABC):
             while rel and rel not in wanted:
                 wanted.add(rel)
                 rel = rel.rpartition("/")[0]
-        self.changes.live = frozenset(wanted)
+        self.changes.live = _WORK_DIR_ONLY if wanted == _WORK_DIR_ONLY else frozenset(wanted)
 
     def _quick_key(self, key: Any, progress: ProgressInfo | None, since: float) -> Any:
         """The quick key of ``key`` (true at ``since``), or None; when None, tried again at a later match."""
