@@ -25,7 +25,7 @@ from typing import Any, Literal
 from runwatch.configs.facts import ConfigFacts
 from runwatch.progress_tracking import compact, quick_check
 from runwatch.progress_tracking.change_notify import NOTIFIER
-from runwatch.progress_tracking.change_detection import RACY_WINDOW_S, UNWATCHABLE, Fingerprint, listdir_names, listing_names
+from runwatch.progress_tracking.change_detection import RACY_WINDOW_S, UNWATCHABLE, Fingerprint, dirs_of, listdir_names, listing_names
 from runwatch.progress_tracking.compact import pack_stat
 from runwatch.progress_tracking.config_view import ConfigLike, as_config_facts
 from runwatch.progress_tracking.progress_info import ProgressInfo
@@ -261,11 +261,7 @@ class BaseProgressTracker(ABC):
             dirs, files = self.live_paths(progress)
         except Exception:  # an optimisation: the fingerprint's own choice stays
             return
-        wanted = {""}
-        for rel in (*dirs, *(f.rpartition("/")[0] for f in files)):
-            while rel and rel not in wanted:
-                wanted.add(rel)
-                rel = rel.rpartition("/")[0]
+        wanted = dirs_of(dirs, files)
         self.changes.live = _WORK_DIR_ONLY if wanted == _WORK_DIR_ONLY else frozenset(wanted)
 
     def _quick_key(self, key: Any, progress: ProgressInfo | None, since: float) -> Any:

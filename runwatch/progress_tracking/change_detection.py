@@ -52,7 +52,7 @@ import struct
 import sys
 from stat import S_ISDIR, S_ISLNK
 from typing import Any
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from runwatch.progress_tracking.change_notify import NOTIFIER
 from runwatch.progress_tracking.progress_store import OWN_NAMES_PREFIXES
@@ -109,6 +109,17 @@ def pack_stats(dir_mtimes: list[int | None], file_stats: Any) -> bytes | tuple[A
 _NUMBERED = re.compile(r"(\D*)(\d+)(\D*)")
 UNWATCHABLE = -2  # Fingerprint.armed of a run the kernel cannot watch (budget spent, no events there, a linked file)
 LIVE_NEWEST = 2  # numbered dirs (epochs) per series still watched when the watch budget is short
+
+
+def dirs_of(dirs: Iterable[str], files: Iterable[str]) -> set[str]:
+    """The work dir (""), ``dirs``, the dirs holding ``files`` and every dir between them and the work dir
+    (all relative to it): what a run's kernel watches cover."""
+    wanted = {""}
+    for rel in (*dirs, *(f.rpartition("/")[0] for f in files)):
+        while rel and rel not in wanted:
+            wanted.add(rel)
+            rel = rel.rpartition("/")[0]
+    return wanted
 
 
 def live_dirs(rels: set[str]) -> set[str]:
@@ -356,11 +367,7 @@ class Fingerprint:
                 continue  # absent: its creation is an event of its dir
             if S_ISLNK(st.st_mode) or (st.st_nlink > 1 and not S_ISDIR(st.st_mode)):
                 return 0
-        wanted = {""}
-        for rel in (*dirs, *(p.rpartition("/")[0] for p in files)):
-            while rel and rel not in wanted:  # with the dirs between it and the work dir
-                wanted.add(rel)
-                rel = rel.rpartition("/")[0]
+        wanted = dirs_of(dirs, files)
         generation = notifier.generation
         self.notify_dirty = False
         live = live_dirs(wanted) if self.live is None else self.live
