@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from stat import S_ISDIR as _S_ISDIR
+from stat import S_ISLNK as _S_ISLNK
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,7 +44,14 @@ class StatCache:
         except KeyError:
             pass
         try:
-            st = os.stat(path)
+            # lstat first: the same answer as stat for anything but a link, and a link is noted
+            # (a kernel watch on its folder would not see a change made through its other name).
+            st = os.lstat(path)
+            if _S_ISLNK(st.st_mode):
+                scan_stats.note_linked()
+                st = os.stat(path)
+            elif st.st_nlink > 1 and not _S_ISDIR(st.st_mode):
+                scan_stats.note_linked()
             sig: FileSig = (st.st_mtime_ns, st.st_size) if not _S_ISDIR(st.st_mode) else (0, -1)
         except OSError:
             sig = None

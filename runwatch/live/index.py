@@ -144,7 +144,7 @@ class LiveIndex:
         self.seq = 0
         self.updated_at: float | None = None
         # Facts, trackers, the process snapshot and the progress store of every run.
-        self.engine = ScanEngine(project, self.store, fan_out=False)
+        self.engine = ScanEngine(project, self.store, fan_out=False, watch_facts=False)
         self._lock = threading.RLock()
         # Serialises evaluations: watcher batches and sweeps may be called from several threads.
         self._work = threading.Lock()

@@ -42,6 +42,7 @@ from runwatch.process_info import ProcessInfo, ProcessSnapshot
 from runwatch.progress_tracking.base_progress_tracker import BaseProgressTracker
 from runwatch.progress_tracking.change_notify import NOTIFIER
 from runwatch.progress_tracking.progress_store import ProgressStore, background_progress_writes
+from runwatch.run_status.facts_watch import FactsWatch
 from runwatch.run_status.fanout import ColdWorkers, start_cold_workers
 from runwatch.readers.run_output import EVENTS, events_once_per_scan
 from runwatch.readers.safe_open import confine_to
@@ -80,7 +81,9 @@ class Rescan:
 class ScanEngine:
     """One project's runs: facts, trackers, the progress store, the process snapshot, the fan-out."""
 
-    def __init__(self, project: Project, store: ProgressStore | None = None, *, fan_out: bool = True) -> None:
+    _facts_watch: FactsWatch | None = None
+
+    def __init__(self, project: Project, store: ProgressStore | None = None, *, fan_out: bool = True, watch_facts: bool = True) -> None:
         # The project as its latest caller spelled it (settings may differ from call to
         # call: a tracker made under other settings is remade, see evaluate_run).
         self.project = project
@@ -91,6 +94,9 @@ class ScanEngine:
         # scans serially: results that cross a pipe lose the sharing of equal strings and
         # tuples between runs (about 1.6 KiB per run more on a 2,000-run tree).
         self.fan_out = fan_out
+        # Kernel watches on the folders the facts came from, so that a warm scan reuses them with no stat
+        # (facts_watch.py). A live index has its own watcher of the configs and passes ``reread``: off there.
+        self._facts_watch: FactsWatch | None = FactsWatch(project.root) if watch_facts else None
         self._trackers: dict[str, BaseProgressTracker] = {}
         self._facts: dict[str, ConfigFacts] = {}  # facts of runs that have no tracker
         self._kept: dict[str, Kept] = {}  # each run's last decided status and what it came from (verdict_memo)
@@ -117,6 +123,8 @@ class ScanEngine:
             self._facts.pop(k, None)
             self._kept.pop(k, None)
             self._due.pop(k, None)
+            if self._facts_watch is not None:
+                self._facts_watch.facts.pop(k, None)
 
     def next_due(self, now: float) -> float | None:
         """The earliest time after ``now`` at which a run's last decision falls due, or None."""
@@ -138,6 +146,8 @@ class ScanEngine:
         self._facts.clear()
         self._kept.clear()
         self._due.clear()
+        if self._facts_watch is not None:
+            self._facts_watch.clear()
         self.snapshot = ProcessSnapshot()
         self.process_map = {}
 
@@ -350,6 +360,15 @@ class ScanEngine:
         project = self.project
         out: dict[str, ConfigFacts] = {}
         want: dict[Layout, list[str]] = {}
+        watch = self._facts_watch
+        if watch is not None and (not self._remember or not project.settings.kernel_watches or watch.root != project.root):
+            watch = None  # (a one-shot scan: nothing to reuse; no kernel watches; another root)
+        if watch is not None and given is None and reread is None and watch.quiet(project.settings):
+            keys = watch.reuse(keys, out)  # nothing they were read from changed: no batch, no stat
+            if not keys:
+                return out
+        armed = watch.before_batch(project.settings) if watch is not None else False
+        vouch: dict[str, ConfigFacts] | None = {} if watch is not None and given is None else None
         for k in keys:
             if given is not None and k in given:
                 out[k] = given[k]
@@ -370,6 +389,10 @@ class ScanEngine:
                 if f is not self.facts_of(k):
                     compact_facts(f)  # a new object: share its strings and trees with the others'
                 out[k] = f
+                if vouch is not None and layout.reads_configs:
+                    vouch[k] = f
+        if watch is not None and vouch:
+            watch.after_batch(vouch, armed)
         return out
 
     def _note_store_problem(self, problem: str | None) -> None:
