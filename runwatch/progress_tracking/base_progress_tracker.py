@@ -379,6 +379,9 @@ class BaseProgressTracker(ABC):
                     self._cache_key = entry.key
                     self.details = entry.details
                     self._note_live(entry.progress)
+                    # As a full match would: its next check arms its kernel watches (before its full stats), rather
+                    # than paying those stats once more first.
+                    self.changes.armed = -1
                     return entry.progress
                 since = time.time()
                 if self.cache_key_matches(entry.key):
@@ -440,6 +443,8 @@ class BaseProgressTracker(ABC):
 
     def _settle(self, key: Any) -> None:
         """Drop the names of racy dirs whose mtime is now old: later checks are stats only."""
+        if not self.changes.hint.get("names"):
+            return  # (the common case: nothing racy, no clock read)
         settled = self.changes.settle(key, time.time())
         if settled is None:
             return

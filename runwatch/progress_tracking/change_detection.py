@@ -33,8 +33,9 @@ What each check costs, in system calls:
 - a missing work dir: one ``stat``;
 - with kernel watches (``change_notify.py``, local file systems, the ``kernel_watches``
   setting): the check that arms a run (its third in the process: computed, matched,
-  armed) adds one ``inotify_add_watch`` per watched dir and per new parent of its work dir
-  before its stats; every later check is one non-blocking ``read`` of the event queue and
+  armed; its second when a new process adopted it by its quick key) adds one
+  ``inotify_add_watch`` per watched dir and per new parent of its work dir before its
+  stats, and one ``lstat`` per watched file in a dir it watches (a link keeps its stats); every later check is one non-blocking ``read`` of the event queue and
   no stat, until an event names one of its dirs: then the stats above, re-armed at once
   when they still match, after two more matches when the run was recomputed.
 
@@ -358,20 +359,26 @@ class Fingerprint:
             return 0
         if not notifier.usable_for(st_dev):
             return 0
+        wanted = dirs_of(dirs, files)
+        live = live_dirs(wanted) if self.live is None else self.live
+        wanted_paths = [self.abs(d) for d in sorted(wanted)]
+        # Past a third of the budget only the live dirs are watched (change_notify.py): then only their files matter.
+        watched = live if notifier.live_only(wanted_paths) else wanted
         # A file reached by a second path (a symbolic link, a hard link) can be written through
         # that path, which raises the event in a dir that is not watched: such a run keeps its stats.
         for p in files:
+            if p.rpartition("/")[0] not in watched:
+                continue
             try:
                 st = os.lstat(self.abs(p))
             except OSError:
                 continue  # absent: its creation is an event of its dir
             if S_ISLNK(st.st_mode) or (st.st_nlink > 1 and not S_ISDIR(st.st_mode)):
                 return 0
-        wanted = dirs_of(dirs, files)
         generation = notifier.generation
         self.notify_dirty = False
-        live = live_dirs(wanted) if self.live is None else self.live
-        if not notifier.arm(self, [self.abs(d) for d in sorted(wanted)], [self.abs(d) for d in sorted(live)]):
+        live_paths = [self.abs(d) for d in sorted(live)]
+        if not notifier.arm(self, live_paths if watched is live else wanted_paths, live_paths):
             return 0
         return generation
 

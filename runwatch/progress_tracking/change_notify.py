@@ -263,6 +263,14 @@ class Notifier:
         except OSError:
             return -1
 
+    def live_only(self, dirs: list[str]) -> bool:
+        """Whether ``arm`` would now watch a run's live dirs instead of ``dirs`` (a third of the budget is spent)."""
+        if self._fd is None:
+            return False
+        dir_wd = self._dir_wd
+        fresh = sum(1 for d in dirs if d not in dir_wd) if dir_wd else len(dirs)
+        return self._used + fresh > self._budget // 3
+
     def arm(self, fp: Any, dirs: list[str], live: list[str] | None = None) -> bool:
         """Watch ``dirs`` (``fp.work_dir`` first, absolute) and the work dir's parents for ``fp``; False when any cannot be watched.
 
