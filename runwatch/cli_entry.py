@@ -145,6 +145,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     except BrokeOff as e:
         sys.stderr.write(f"runwatch: the agent's answer broke off ({e}; the agent stopped?); run the command again\n")
         sys.exit(1)
+    if code is not None and argv is None:
+        _exit_now(code)
     if code is None:
         if argv is None and args[:1] == ["status"]:
             # No agent: a ``status --json`` / ``--jsonl`` scans here without click (runwatch/cli_oneshot.py).
@@ -155,6 +157,25 @@ def main(argv: Sequence[str] | None = None) -> None:
         _cli(args)
     elif code:
         sys.exit(code)
+
+
+def _exit_now(code: int) -> None:
+    """Exit with the agent's exit code without the interpreter's teardown (a few milliseconds of a new process's
+    ~15-50): the answer is written (the agent wrote it to stdout itself) and this process holds nothing else.
+    Not when a handler waits to run at exit (coverage measuring this process saves its data then), nor with
+    another thread running."""
+    import atexit  # (built in)
+
+    ncallbacks = getattr(atexit, "_ncallbacks", None)
+    threading = sys.modules.get("threading")  # (no thread was started through it unless it was imported)
+    if ncallbacks is None or ncallbacks() or "coverage" in sys.modules or (threading is not None and threading.active_count() > 1):
+        sys.exit(code)
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        sys.exit(code)
+    os._exit(code)
 
 
 def _cli(args: list[str]) -> None:

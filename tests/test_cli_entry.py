@@ -157,6 +157,15 @@ def test_through_the_agent_the_output_is_the_clis(served, tmp_path):
         "runwatch", "status", "--json", "--fail-on", "failed,stuck,running,finished,queued,unknown,outdated", "--root", tree.root, XDG_RUNTIME_DIR=xdg
     )
     assert failing.returncode == 1 and failing.stdout
+    # Without site's hooks (nothing registered to run at exit) the entry leaves at once (os._exit): same bytes, same codes.
+    for fail_on, code in (("failed,stuck,running,finished,queued,unknown,outdated", 1), ("queued", None)):
+        args = ["status", "--json", "--fail-on", fail_on, "--root", tree.root]
+        before = agent.served
+        bare = subprocess.run([sys.executable, "-S", "-m", "runwatch", *args], capture_output=True, text=True, env=_env(XDG_RUNTIME_DIR=xdg), timeout=120)
+        full = _run("runwatch", *args, XDG_RUNTIME_DIR=xdg)
+        assert agent.served == before + 2 and (bare.returncode, bare.stderr) == (full.returncode, full.stderr)
+        assert bare.returncode == code if code is not None else bare.returncode in (0, 1)
+        assert bare.stdout == full.stdout and bare.stdout
     # show, by name, from another working dir.
     run = next(r for r in tree.runs if r.kind == "trainer" and r.completed_epochs > 1).rel
     before = agent.served
