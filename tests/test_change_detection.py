@@ -428,3 +428,30 @@ def test_beyond_a_third_of_the_watch_budget_a_complete_run_watches_its_work_dir_
         t.get_progress()
     write_epoch(str(wd), 4, {"mean_IoU": 0.9}, None, 5, random.Random(4))  # resumed for one more epoch
     assert t.get_progress().completed_epochs == 5
+
+
+def test_missing_work_dir_under_kernel_watches(tmp_path, monkeypatch):
+    """A work dir still missing is armed on its parents (after two looks): later looks stat nothing, and the dir
+    appearing (made, or renamed into place) is seen by the next look."""
+    from runwatch.progress_tracking.change_notify import NOTIFIER
+
+    for how in ("mkdir", "rename"):
+        wd = str(tmp_path / how / "group" / "run_1")
+        os.makedirs(os.path.dirname(wd))
+        NOTIFIER.drain()  # (an event from before the arming, read after it, would only cost a spurious stat)
+        fp = Fingerprint(wd)
+        fp.hint = {"missing": True}
+        key = fp.key_from_scan(time.time(), _no_extra)
+        assert fp.matches(key, _no_extra, notify=True) and fp.armed == -1
+        assert fp.matches(key, _no_extra, notify=True) and fp.armed == NOTIFIER.generation
+        stats: list[str] = []
+        real = os.stat
+        monkeypatch.setattr(os, "stat", lambda p, *a, _seen=stats, _real=real, **k: _seen.append(p) or _real(p, *a, **k))
+        assert fp.matches(key, _no_extra, notify=True) and stats == []
+        monkeypatch.setattr(os, "stat", real)
+        if how == "mkdir":
+            os.mkdir(wd)
+        else:
+            os.mkdir(wd + ".tmp")
+            os.rename(wd + ".tmp", wd)
+        assert not fp.matches(key, _no_extra, notify=True) and fp.armed == 0

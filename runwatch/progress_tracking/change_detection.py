@@ -30,7 +30,8 @@ What each check costs, in system calls:
   once (``openat`` + ``close``, ``O_PATH``) and the paths are stat'ed relative to it,
   which spares the kernel the walk down the full path each time;
 - a racy dir: one more ``openat`` + ``getdents64`` + ``close`` (its listing) until it settles;
-- a missing work dir: one ``stat``;
+- a missing work dir: one ``stat`` (with kernel watches, none once it matched twice: its parents are
+  watched, see ``_missing_matches``);
 - with kernel watches (``change_notify.py``, local file systems, the ``kernel_watches``
   setting): the check that arms a run (its third in the process: computed, matched,
   armed; its second when a new process adopted it by its quick key) adds one
@@ -309,6 +310,8 @@ class Fingerprint:
         of its dirs or an entry on the way to its work dir.
         """
         hint = self._hint
+        if hint and hint.get("missing") and notify and self.armed != 0:
+            return self._missing_matches(expected, extra)
         if not hint or hint.get("missing") or hint.get("names"):
             same = self.disk_key(extra) == expected
             if notify and same and not self.armed:
@@ -339,6 +342,41 @@ class Fingerprint:
         elif notify and same and self.armed == 0:
             self.armed = -1
         return same and extra() == expected[2]
+
+    def _missing_matches(self, expected: Any, extra: Callable[[], Any]) -> bool:
+        """``matches`` for a work dir that was missing, matched before in this process: its parents are watched
+        (their entry on the way to it: the work dir appearing, or a parent renamed, is an event), before the stat."""
+        if type(expected) is not tuple or len(expected) != 3 or expected[:2] != ("missing", False):
+            return self.disk_key(extra) == expected
+        if self.armed > 0 and self._quiet():
+            return extra() == expected[2]
+        arming = self._arm_missing() if self.armed != UNWATCHABLE else 0
+        same = self.disk_key(extra) == expected
+        if same and arming > 0 and arming == NOTIFIER.generation:
+            self.armed = arming
+        elif same:
+            self.armed = UNWATCHABLE if arming == 0 else -1
+        else:
+            self.armed = 0
+        return same
+
+    def _arm_missing(self) -> int:
+        """Watch the entries on the way to a missing work dir; the notifier generation, or 0 when not possible."""
+        notifier = NOTIFIER
+        wd = self.work_dir
+        if not os.path.isabs(wd):
+            return 0
+        try:
+            st_dev = os.stat(os.path.dirname(wd.rstrip("/")) or "/").st_dev
+        except OSError:
+            return 0  # its parent is missing too: the stat it is
+        if not notifier.usable_for(st_dev):
+            return 0
+        generation = notifier.generation
+        self.notify_dirty = False
+        if not notifier.arm_parents(self):
+            return 0
+        return generation
 
     def _quiet(self) -> bool:
         """Armed, and no event since in its dirs or on the way to its work dir: nothing watched changed."""

@@ -315,6 +315,20 @@ class Notifier:
                     owner[wd] = -1
             return True
 
+    def arm_parents(self, fp: Any) -> bool:
+        """Watch only the entries on the way to ``fp.work_dir`` (a work dir that does not exist yet: its appearing is an
+        event of its parent); False when they cannot be watched."""
+        with self._lock:
+            if not self._open() or self._used + 1 > self._budget:
+                return False
+            if not self._watch_parents(fp.work_dir):
+                return False
+            slot = fp.notify_slot
+            if slot <= 0 or slot >= len(self._fps) or self._fps[slot] is not fp:
+                fp.notify_slot = len(self._fps)
+                self._fps.append(fp)
+            return True
+
     def _watch_parents(self, work_dir: str) -> bool:
         child = work_dir.rstrip("/") or "/"
         while child != "/":
