@@ -162,13 +162,15 @@ def split_lazy(source: bytes, blocks: dict[bytes, LazyBlock | None]) -> tuple[by
     line = 1
     for m in _LAZY_BLOCK.finditer(source):
         text = m.group(2)
+        start = m.start(2)
+        at = line + source.count(b"\n", pos, start)
         block = blocks.get(text, _MISSING)
         if block is _MISSING:
-            block = blocks[text] = _check_block(text)
+            # Checked where it stands: the tree an evaluation reads (this line's) is the one parsed.
+            block = blocks[text] = _check_block(text, at)
         if block is None:
             continue  # left in place: parsed with the rest
-        start = m.start(2)
-        line += source.count(b"\n", pos, start)
+        line = at
         out.append(source[pos:start])
         out.append(b"%s%d__" % (LAZY_PREFIX.encode(), len(found)))
         n = text.count(b"\n")
@@ -182,10 +184,10 @@ def split_lazy(source: bytes, blocks: dict[bytes, LazyBlock | None]) -> tuple[by
     return b"".join(out), found
 
 
-def _check_block(text: bytes) -> LazyBlock | None:
+def _check_block(text: bytes, line: int = 1) -> LazyBlock | None:
     block = LazyBlock(text)
     try:
-        tree = block.tree(1)
+        tree = block.tree(line)
     except (SyntaxError, ValueError, MemoryError, RecursionError):
         return None
     return block if type(tree) is ast.Dict else None
