@@ -150,3 +150,40 @@ def test_a_one_shot_scan_sets_no_watch(project: Path) -> None:
         engine.scan(keys, remember=False)
     watch = engine._facts_watch
     assert watch is not None and not watch.facts and not watch.folders
+
+
+def test_a_batch_read_by_forked_readers_is_not_vouched_for(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Forked readers' stats (and the links they met) are not seen here: a batch they read vouches for nothing, so
+    a module that only their configs import, in a folder not watched yet, is still checked by the next scan."""
+    from runwatch.configs import reader
+    from runwatch.forking import worker_count
+
+    if worker_count(2, 1, 2) < 2:
+        pytest.skip("one usable CPU: the batch is never forked")
+    monkeypatch.setattr(reader, "PARALLEL_MIN", 2)
+    project_ = Project.at(str(project), load_settings(str(project), workers=2))
+    engine = ScanEngine(project_, store=None, fan_out=False)
+    keys = _keys(project)
+    for _ in range(3):
+        assert _epochs(engine, keys) == [15, 17]
+    watch = engine._facts_watch
+    assert watch is not None and set(watch.facts) == set(keys)
+    # Two new configs beside the others (a watched folder), importing a module in a folder not watched yet.
+    other = "import copy\nfrom configs.other.base2 import config as base\nconfig = copy.deepcopy(base)\nconfig['work_dir'] = './logs/exp/%s'\n"
+    _write(project / "configs" / "other" / "base2.py", BASE % 40)
+    new = [str(project / "configs" / "exp" / f"new_{i}.py") for i in range(2)]
+    for i, path in enumerate(new):
+        _write(Path(path), other % f"new_{i}")
+    forks: list[bool] = []
+    real_read_parallel = reader._read_parallel
+
+    def counting(*a, **k):  # type: ignore[no-untyped-def]
+        got = real_read_parallel(*a, **k)
+        forks.append(got is not None)
+        return got
+
+    monkeypatch.setattr(reader, "_read_parallel", counting)
+    assert _epochs(engine, keys + new) == [15, 17, 40, 40]
+    assert forks == [True]
+    _write(project / "configs" / "other" / "base2.py", BASE % 41)
+    assert _epochs(engine, keys + new) == [15, 17, 41, 41]

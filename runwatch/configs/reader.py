@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from runwatch.configs import scan_stats
 from runwatch.configs.cache import READER_VERSION, Deps, FactsCache, cache_for
 from runwatch.configs.exec_mode import DEFAULT_TIMEOUT, ExecError, exec_config
 from runwatch.configs.extract import build_facts
@@ -348,6 +349,10 @@ def _read_configs(
         read: dict[str, tuple[ConfigFacts, Deps]] | None = precomputed
     else:
         read = _read_parallel(pending, any_exec, workers) if len(pending) >= PARALLEL_MIN else None
+    if read is not None and read is not precomputed:
+        # Stat'ed by forked readers: neither their stats nor the links they met are noted here, so kernel
+        # watches do not vouch for this batch (run_status/facts_watch.py); a later one, made here, does.
+        scan_stats.note_linked()
     for (batch, cache, rows, _), key, path in pending:
         if read is not None and path in read:
             facts, deps = read[path]

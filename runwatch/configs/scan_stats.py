@@ -10,7 +10,7 @@ A scan whose facts were all reused under kernel watches (``run_status/facts_watc
 the folders they came from changed) stats nothing; it hands the sigs those watches vouch for to
 ``vouched``, and ``sig_of`` answers from them. A path found to be a link (a symbolic link, or a file
 with a second name) is noted in ``linked``: a watch on its folder would not see a change made
-through its other name.
+through its other name (so is a batch read by forked readers, whose stats are not noted here).
 """
 
 from __future__ import annotations
