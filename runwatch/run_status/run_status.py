@@ -26,6 +26,7 @@ from runwatch.progress_tracking.base_progress_tracker import BaseProgressTracker
 from runwatch.progress_tracking.progress_store import ProgressStore
 from runwatch.progress_tracking.progress_info import ProgressInfo
 from runwatch.readers.artifacts import get_epoch_last_update
+from runwatch.readers.log_end import end_of_file
 from runwatch.readers.logs import get_log_last_update, list_logs
 from runwatch.readers.scores import headline
 from runwatch.progress_tracking.progress_info import json_safe
@@ -340,7 +341,16 @@ def compute_progress(config: str, project: Project, facts: ConfigFacts, store: P
     computed is left out, and the engine's own evaluation gives it its error."""
     try:
         run = run_for(project, config)
-        new_tracker(project, facts, run.work_dir, run, store).get_progress()
+        tracker = new_tracker(project, facts, run.work_dir, run, store)
+        progress = tracker.get_progress()
+        # The log's end, which the scanning process's evidence reads next (``gather``), read here: it goes
+        # back with the entry and is seeded there, found while the log is that very version.
+        newest = tracker.details.newest_log
+        if newest is not None and not tracker.complete_from(progress):
+            memo: list[Any] = []
+            end_of_file(os.path.join(run.work_dir, newest), project.settings.log_end_patterns, memo)
+            if memo:
+                store.set_log_end(run.work_dir, memo[0])
     except Exception:
         return
 
