@@ -7,8 +7,8 @@ a dict-literal block the facts reader left unevaluated (``Lazy``) is evaluated o
 record has its key, and a long int list the reader did not parse (``ElidedList``) is read
 from its literal text only then (when the evaluation never used one as an operand). Any value
 the lazy read could not tell where the full read might makes the walk give up (``Unsure``):
-the caller then compares the full evaluation. Both give the same list of messages, in the same
-order.
+the caller then compares the full evaluation. Both are one walk (``_walk``) over two views of
+today's value (``_plain``, ``_LiveView``), so they give the same messages in the same order.
 
 Plain values: numbers, strings, lists, nested dicts, and classes as ``("class", name)``;
 anything the static reader cannot tell (a call, a function, an ``Unknown``) is ``SKIP`` and
@@ -73,35 +73,63 @@ def _scalar_difference(launch: Any, today: Any, where: str) -> list[str]:
     return [] if same else [f"{where} {show(launch)} at launch, {show(today)} now"]
 
 
+# How a walk sees one value of today's config: not comparable (SKIP), a dict, a list, or a leaf.
+_SKIP, _DICT, _LIST, _LEAF = range(4)
+
+
+def _plain(today: Any, depth: int) -> tuple[int, Any]:
+    """Today's value already plain (``today_value``'s output)."""
+    if today is SKIP:
+        return _SKIP, today
+    if isinstance(today, dict):
+        return _DICT, today
+    if isinstance(today, list):
+        return _LIST, today
+    return _LEAF, today
+
+
 def differences(launch: Any, today: Any, path: str = "") -> list[str]:
-    """What differs between the config at launch and today, key path by key path."""
-    if launch is SKIP or today is SKIP:
+    """What differs between the config at launch and today (plain values), key path by key path."""
+    return _walk(launch, today, path, 0, _plain)
+
+
+def _walk(launch: Any, today: Any, path: str, depth: int, view: Any) -> list[str]:
+    """The one comparison: ``view`` says what today's value is (and may raise ``Unsure``)."""
+    if launch is SKIP or depth > MAX_DEPTH:
+        return []  # not comparable, or too deep: today's value is SKIP
+    kind, today = view(today, depth)
+    if kind == _SKIP:
         return []
     where = path or "config"
-    if isinstance(launch, dict) and isinstance(today, dict):
-        out: list[str] = []
+    if kind == _DICT:
+        if not isinstance(launch, dict):
+            return [f"{where} changed"]
+        today_keys = [k for k in today if isinstance(k, str)]
         # Keys on one side only count where the record looks whole (it holds at least half of
         # today's keys): a partial record (another writer's) is compared on the keys it has.
-        whole = 2 * len(launch) >= len(today)
+        whole = 2 * len(launch) >= len(today_keys)
+        out: list[str] = []
         for k in launch:
             sub = f"{path}.{k}" if path else k
             if k in today:
-                out.extend(differences(launch[k], today[k], sub))
+                out.extend(_walk(launch[k], today[k], sub, depth + 1, view))
             elif whole:
                 out.append(f"{sub} removed")
         if whole:
-            out.extend(f"{path}.{k} added" if path else f"{k} added" for k in today if k not in launch)
+            out.extend(f"{path}.{k} added" if path else f"{k} added" for k in today_keys if k not in launch)
         return out
-    if isinstance(launch, list) and isinstance(today, list):
+    if kind == _LIST:
+        if not isinstance(launch, list):
+            return [f"{where} changed"]
         if len(launch) != len(today):
             return [f"{where}: {len(launch)} items at launch, {len(today)} now"]
         if _same_plain_list(launch, today):
             return []
         out = []
         for i, (a, b) in enumerate(zip(launch, today, strict=True)):
-            out.extend(differences(a, b, f"{where}[{i}]"))
+            out.extend(_walk(a, b, f"{where}[{i}]", depth + 1, view))
         return out
-    if isinstance(launch, dict | list) or isinstance(today, dict | list):
+    if isinstance(launch, dict | list):
         return [f"{where} changed"]
     return _scalar_difference(launch, today, where)
 
@@ -127,59 +155,39 @@ def live_differences(launch: dict[str, Any], config: Any, elided: bool, trusted:
         if elided and isinstance(config, Unknown):
             raise Unsure
         return None
-    return _live(launch, config, "", 0, elided, trusted)
+    return _walk(launch, config, "", 0, _LiveView(elided, trusted))
 
 
-def _live(launch: Any, raw: Any, path: str, depth: int, elided: bool, trusted: bool) -> list[str]:
-    if launch is SKIP or depth > MAX_DEPTH:
-        return []  # not comparable, or too deep: today's value is SKIP
-    if type(raw) is Lazy:
-        raw = raw.force()
-    where = path or "config"
-    if isinstance(raw, dict):
-        if elided:
-            for v in raw.values():  # today's keys count (added, removed, whole): none may be in doubt
-                if isinstance(v, Unknown) and not isinstance(v, ElidedList):
-                    raise Unsure
-        if not isinstance(launch, dict):
-            return [f"{where} changed"]
-        today_keys = [k for k in raw if isinstance(k, str)]
-        whole = 2 * len(launch) >= len(today_keys)
-        out: list[str] = []
-        for k in launch:
-            sub = f"{path}.{k}" if path else k
-            if k in raw:
-                out.extend(_live(launch[k], raw[k], sub, depth + 1, elided, trusted))
-            elif whole:
-                out.append(f"{sub} removed")
-        if whole:
-            out.extend(f"{path}.{k} added" if path else f"{k} added" for k in today_keys if k not in launch)
-        return out
-    if isinstance(raw, ElidedList):
-        # Its literal is its value only where no elided list was ever an operand (an operation on
-        # one may give that very object back: len(), a slice, an append): the caller says so.
-        values = elided_values(raw.text) if trusted and raw.text is not None and depth < MAX_DEPTH else None
-        if values is None:
-            raise Unsure
-        raw = values
-    if isinstance(raw, list | tuple):
-        if not isinstance(launch, list):
-            return [f"{where} changed"]
-        if len(launch) != len(raw):
-            return [f"{where}: {len(launch)} items at launch, {len(raw)} now"]
-        if _same_plain_list(launch, raw):
-            return []
-        out = []
-        for i, (a, b) in enumerate(zip(launch, raw, strict=True)):
-            out.extend(_live(a, b, f"{where}[{i}]", depth + 1, elided, trusted))
-        return out
-    if isinstance(raw, Unknown):
-        if elided or "too complex to read statically" in raw.reason:
-            raise Unsure  # it may stand for a value the full evaluation knows
-        return []
-    today = _leaf(raw)
-    if today is SKIP:
-        return []
-    if isinstance(launch, dict | list):
-        return [f"{where} changed"]
-    return _scalar_difference(launch, today, where)
+class _LiveView:
+    """Today's value from the evaluation itself, converted only where the walk compares it."""
+
+    __slots__ = ("elided", "trusted")
+
+    def __init__(self, elided: bool, trusted: bool) -> None:
+        self.elided = elided
+        self.trusted = trusted
+
+    def __call__(self, raw: Any, depth: int) -> tuple[int, Any]:
+        if type(raw) is Lazy:
+            raw = raw.force()
+        if isinstance(raw, dict):
+            if self.elided:
+                for v in raw.values():  # today's keys count (added, removed, whole): none may be in doubt
+                    if isinstance(v, Unknown) and not isinstance(v, ElidedList):
+                        raise Unsure
+            return _DICT, raw
+        if isinstance(raw, ElidedList):
+            # Its literal is its value only where no elided list was ever an operand (an operation on
+            # one may give that very object back: len(), a slice, an append): the caller says so.
+            values = elided_values(raw.text) if self.trusted and raw.text is not None and depth < MAX_DEPTH else None
+            if values is None:
+                raise Unsure
+            return _LIST, values
+        if isinstance(raw, list | tuple):
+            return _LIST, raw
+        if isinstance(raw, Unknown):
+            if self.elided or "too complex to read statically" in raw.reason:
+                raise Unsure  # it may stand for a value the full evaluation knows
+            return _SKIP, raw
+        today = _leaf(raw)
+        return (_SKIP, today) if today is SKIP else (_LEAF, today)
