@@ -232,15 +232,7 @@ def status(
     PATHS may be run folders, config files, folders under configs/, work dirs under
     logs/, globs (quoted) or run names such as trainers/group_0/run_3 or outputs/bert.
     """
-    from runwatch.cli_scan import (
-        Scanner,
-        attach_params,
-        build_monitor,
-        filter_rows,
-        json_payload,
-        parse_status_list,
-        sort_rows,
-    )
+    from runwatch.cli_scan import Scanner, build_monitor, json_output, parse_status_list, status_rows
 
     if (as_json or as_jsonl) and watch:
         raise CliError("--json/--jsonl and --watch cannot be combined")
@@ -287,12 +279,9 @@ def status(
             _watch(scanner, wanted, sort, interval, chosen, query=query, hp=hp_keys)
             return
         result = _first_scan(scanner, configs)
-        rows = attach_params(project, sort_rows(filter_rows(result.rows, wanted, query, project), sort), hp_keys)
-        if as_json:
-            click.echo(json_out.dumps(json_payload(project, result, rows), indent=True, ascii=True))
-        elif as_jsonl:
-            for r in rows:
-                click.echo(json_out.dumps(r.json_record, ascii=True))
+        rows = status_rows(project, result, wanted, sort, query, hp_keys)
+        if as_json or as_jsonl:  # (cli_oneshot makes the same text, from the same function)
+            click.echo(json_output(project, result, rows, "json" if as_json else "jsonl"), nl=False)
         else:
             from runwatch.render import print_trimmed, status_view
 

@@ -150,11 +150,37 @@ def main(argv: Sequence[str] | None = None) -> None:
             # No agent: a ``status --json`` / ``--jsonl`` scans here without click (runwatch/cli_oneshot.py).
             from runwatch.cli_oneshot import status
 
-            if status(args):
+            try:
+                done = status(args)
+            except SystemExit as e:  # --fail-on matched, a user error: its exit code
+                if argv is None:
+                    exit_now(0 if e.code is None else e.code if isinstance(e.code, int) else 1)
+                raise
+            if done:
+                if argv is None:
+                    exit_now(0)
                 return
         _cli(args)
     elif code:
         sys.exit(code)
+
+
+def exit_now(code: int) -> None:
+    """End a one-shot command's process once its output is written: its streams flushed and its ``atexit``
+    handlers run, but not the interpreter's teardown, which would free every object of the scan one by one
+    (about 0.5 s of CPU at 10,000 runs, a quarter of the whole command)."""
+    import atexit
+
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            code = code or 1  # (stdout's reader gone: as Python's own exit would say)
+    logging = sys.modules.get("logging")
+    if logging is not None:
+        logging.shutdown()
+    atexit._run_exitfuncs()
+    os._exit(code)
 
 
 def _cli(args: list[str]) -> None:

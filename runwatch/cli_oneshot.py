@@ -150,8 +150,7 @@ class _UserMistake(Exception):
 
 def _scan(paths: list[str], opts: dict[str, list[str]], sort: str, wanted: set[str], failing: set[str]) -> tuple[str, int]:
     """(the output, the exit code) of the command: runwatch.cli's ``status`` for JSON output."""
-    from runwatch import json_out
-    from runwatch.cli_scan import ProcessSources, Scanner, build_monitor, check_project, filter_rows, infer_root, json_payload, sort_rows, user_mistake
+    from runwatch.cli_scan import ProcessSources, Scanner, build_monitor, check_project, infer_root, json_output, status_rows, user_mistake
     from runwatch.cli_watch import first_scan
     from runwatch.project import Project
     from runwatch.settings import load_settings
@@ -168,11 +167,8 @@ def _scan(paths: list[str], opts: dict[str, list[str]], sort: str, wanted: set[s
             with WalkReport():
                 configs = scanner.configs()
             result = first_scan(scanner, configs)
-            rows = sort_rows(filter_rows(result.rows, wanted, None, project), sort)
-            if "--json" in opts:
-                text = json_out.dumps(json_payload(project, result, rows), indent=True, ascii=True) + "\n"
-            else:
-                text = "".join(json_out.dumps(r.json_record, ascii=True) + "\n" for r in rows)
+            rows = status_rows(project, result, wanted, sort)
+            text = json_output(project, result, rows, "json" if "--json" in opts else "jsonl")
             code = EXIT_FAIL_ON if failing and any(r.status.status in failing for r in rows) else 0
             return text, code
         finally:

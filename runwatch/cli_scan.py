@@ -268,6 +268,21 @@ def json_payload(project: Project, result: ScanResult, rows: list[Row]) -> dict[
     }
 
 
+def status_rows(project: Project, result: ScanResult, statuses: set[str], sort: str, query: RunQuery | None = None, hp: Sequence[str] = ()) -> list[Row]:
+    """The rows ``runwatch status`` shows: filtered by status and search, sorted, with their ``--hp`` columns."""
+    return attach_params(project, sort_rows(filter_rows(result.rows, statuses, query, project), sort), list(hp))
+
+
+def json_output(project: Project, result: ScanResult, rows: list[Row], fmt: str) -> str:
+    """The text ``runwatch status`` prints for ``--json`` (``fmt`` "json": one document) or ``--jsonl``
+    (one record per line), each line ended; the one place both the CLI and its light entry make it."""
+    from runwatch import json_out
+
+    if fmt == "json":
+        return json_out.dumps(json_payload(project, result, rows), indent=True, ascii=True) + "\n"
+    return "".join(json_out.dumps(r.json_record, ascii=True) + "\n" for r in rows)
+
+
 @dataclass(frozen=True)
 class ProcessSources:
     """Where a command looks for the processes behind runs (``--local``, ``--ssh``, ``--no-ssh``, ``--slurm``)."""

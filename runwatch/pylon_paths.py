@@ -39,7 +39,8 @@ def config_rel(project: HasRoot, config: str | os.PathLike[str]) -> str:
     croot = os.path.normpath(configs_root(project))
     if not (absolute == croot or absolute.startswith(croot + os.sep)):
         raise LayoutError(f"{p}: not under the configs folder {croot}")
-    rel = os.path.relpath(absolute, croot)
+    # (relpath of two normal absolute paths, one under the other: the rest of the longer one)
+    rel = "." if absolute == croot else absolute[len(croot) + 1 :] if os.path.isabs(croot) else os.path.relpath(absolute, croot)
     if rel.endswith(".py"):
         rel = rel[:-3]
     return rel.replace(os.sep, "/")

@@ -41,6 +41,7 @@ LAYERS = {
     "runwatch.layouts": 2,
     # 3, status: the decision, the scan engine, the view model
     "runwatch.run_status": 3,
+    "runwatch.run_status.verdict_store": 3,  # a new process's reuse of a run's kept verdict (in the progress store)
     "runwatch.view_model": 3,
     "runwatch.compare": 3,
     # 4, sources of processes and jobs; the tree generator

@@ -220,3 +220,16 @@ def test_files_of_another_format_are_not_read_and_cost_no_error(project: Path) -
     got = read_config(path)
     assert (got.error, got.epochs, got.runner) == (expected.error, expected.epochs, expected.runner)
     assert (cache / "configs-v1.sqlite").read_bytes() == b"an old store"
+
+
+def test_a_row_another_process_wrote_after_the_load_is_not_skipped(tmp_path: Path) -> None:
+    """A batch skips the per-key disk query only while no other connection committed since the load."""
+    from runwatch.configs.sqlite_store import DiskStore
+
+    mine, other = DiskStore(tmp_path), DiskStore(tmp_path)
+    assert mine.load_all_raw() == {}
+    assert mine.unchanged_since_load()
+    assert other.put_many([("k", {}, {"path": "x"})])
+    assert not mine.unchanged_since_load()
+    assert mine.get("k") is not None
+    assert not DiskStore(tmp_path).unchanged_since_load()  # never loaded: unsure

@@ -56,7 +56,7 @@ SCRIPT = SPY + textwrap.dedent(
     root, workers, mode = sys.argv[1], int(sys.argv[2]), sys.argv[3]
     spec = json.load(open(os.path.join(root, "..", "spec.json")))
     parent = os.getpid()
-    if mode == "crash":  # the second worker dies before sending anything
+    if mode == "crash":  # the first worker dies before sending anything
         real_worker = fanout._worker
 
         def dying(share, *a):
@@ -66,7 +66,7 @@ SCRIPT = SPY + textwrap.dedent(
 
         fanout._worker = dying
         cold = list(spec["configs"])
-        crash_first = forking.split(cold, workers)[1][0]
+        crash_first = fanout.worker_shares(cold, workers)[0][0]
     calls = []
     real_calc = TrainerProgressTracker.calculate_progress
 

@@ -98,6 +98,10 @@ def _join_key(prefix: str, own: str) -> str:
 
 
 # ---------------------------------------------------------------------- the cache
+# ``checked``'s entry for "the disk store is as loaded" (its other keys are ids of objects: never 0).
+_DISK_UNCHANGED = 0
+
+
 class FactsCache:
     """Hot entries and memory in front of an optional disk store; records are decoded afresh on every hit."""
 
@@ -141,14 +145,24 @@ class FactsCache:
         hit = self.lookup_entry(key, stats, path)
         return hit[0] if hit is not None else None
 
-    def lookup_entry(self, key: str, stats: StatCache, path: str) -> tuple[ConfigFacts, Deps] | None:
-        """Fresh facts (a copy) and the deps they are valid for, or None."""
+    def lookup_entry(self, key: str, stats: StatCache, path: str, checked: dict[int, bool] | None = None) -> tuple[ConfigFacts, Deps] | None:
+        """Fresh facts (a copy) and the deps they are valid for, or None.
+
+        ``checked`` (one per batch, as for ``hot_lookup``): whether the disk store changed since it was
+        loaded is asked once per batch, not once per missing key (a cold scan misses every key).
+        """
         self._ensure_loaded()
         entry = self._entry(key)
         if entry is not None and deps_valid(entry[0], stats):
             facts = _decoded(entry, path)
             if facts is not None:
                 return facts, entry[0]
+        if self.disk is not None and checked is not None:
+            unchanged = checked.get(_DISK_UNCHANGED)
+            if unchanged is None:
+                unchanged = checked[_DISK_UNCHANGED] = self.disk.unchanged_since_load()
+            if unchanged:
+                return None  # nothing was written since every row was loaded: not on disk either
         if self.disk is not None:  # another process may have written it since we loaded
             fresh = self.disk.get(key)
             if fresh is not None and deps_valid(fresh[0], stats):

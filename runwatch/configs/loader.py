@@ -126,7 +126,9 @@ class ModuleLoader:
     def module_name_of(self, path: str) -> tuple[str, bool]:
         """The dotted module name Pylon's import would give a file under the root."""
         absolute = os.path.abspath(path)
-        rel = os.path.relpath(absolute, self.root)
+        under = self.root if self.root.endswith(os.sep) else self.root + os.sep
+        # (relpath of a normal absolute path under the root: the rest of it)
+        rel = absolute[len(under) :] if absolute.startswith(under) else os.path.relpath(absolute, self.root)
         if rel.startswith(".."):
             stem = os.path.splitext(os.path.basename(absolute))[0]
             return stem, False

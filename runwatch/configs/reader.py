@@ -37,9 +37,16 @@ class ConfigReadError(Exception):
         self.facts = facts
 
 
+_CONFIG_ROOTS: dict[tuple[str, str], str] = STATE.table("configs.reader.config_roots")
+
+
 def find_config_root(path: str, configs_dir: str = "configs") -> str:
     """The folder holding the topmost ``configs`` folder above ``path`` (Pylon's working dir)."""
     here = os.path.dirname(os.path.abspath(path))
+    key = (here, configs_dir)
+    found = _CONFIG_ROOTS.get(key)  # (the same few folders for every config of a scan)
+    if found is not None:
+        return found
     marker = os.sep + os.path.normpath(configs_dir)
     top: str | None = None
     d = here
@@ -51,8 +58,11 @@ def find_config_root(path: str, configs_dir: str = "configs") -> str:
             break
         d = parent
     if top is not None:
-        return top[: -len(marker)] or os.sep
-    return find_project_root(here)
+        if len(_CONFIG_ROOTS) > 10_000:
+            _CONFIG_ROOTS.clear()
+        found = _CONFIG_ROOTS[key] = top[: -len(marker)] or os.sep  # read from the path alone: kept
+        return found
+    return find_project_root(here)  # (asks the file system: not kept)
 
 
 _SETTINGS: dict[str, tuple[object, Settings, str | None]] = STATE.table("configs.reader.settings")
@@ -326,7 +336,7 @@ def _read_configs(
             if hot is not None:
                 out[path] = hot
                 continue
-            hit = cache.lookup_entry(key, batch.stats, path)
+            hit = cache.lookup_entry(key, batch.stats, path, checked)
             if hit is not None:
                 out[path] = hit[0]
                 cache.remember(key, os.path.abspath(path), hit[1], hit[0])

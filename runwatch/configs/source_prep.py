@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import ast
 import re
+from collections.abc import Iterator
+from typing import Any
 
 # Source budgets, checked before parsing. A real config is a few KB (the largest in the
 # test corpus is 18 KB); 50,000 lines of `config['k'] = v` is about 1.3 MB and 350,000
@@ -60,6 +62,52 @@ def _elide_match(m: re.Match[bytes], k: int) -> bytes:
     return m.group(1) + b"%s%d_%d__" % (ELIDED_PREFIX.encode(), n, k) + b"\n" * (text.count(b"\n") - m.group(1).count(b"\n"))
 
 
+# ``_LONG_INT_LIST`` from each ``[`` on: the same matches as ``_LONG_INT_LIST.sub`` finds (a match starts
+# right after one of ``=:,([`` with only whitespace up to its ``[``), without trying every position of
+# the file (that scan was a quarter of parsing a generated config).
+_LIST_BODY = re.compile(rb"\[(?:\s*-?\d+\s*,){%d,}\s*-?\d+\s*,?\s*\](?=\s*[,)\]}\n#])" % ELIDE_MIN)
+_SPACE = frozenset(b" \t\n\r\x0b\x0c")
+_BEFORE = frozenset(b"=:,([")
+
+
+class _ListMatch:
+    """The parts of a ``_LONG_INT_LIST`` match that ``_elide_match`` and its caller read."""
+
+    __slots__ = ("_end", "_source", "_space", "_start")
+
+    def __init__(self, source: bytes, start: int, space: int, end: int) -> None:
+        self._source, self._start, self._space, self._end = source, start, space, end
+
+    def start(self) -> int:
+        return self._start
+
+    def group(self, i: int = 0) -> bytes:
+        return self._source[self._start : self._end] if i == 0 else self._source[self._start : self._space]
+
+
+def _elide_lists(source: bytes, sub: Any) -> bytes:
+    out: list[bytes] = []
+    pos = 0
+    i = source.find(b"[")
+    while i >= 0:
+        m = _LIST_BODY.match(source, i)
+        if m is not None:
+            start = i
+            while start > pos and source[start - 1] in _SPACE:
+                start -= 1
+            if start > 0 and source[start - 1] in _BEFORE:  # (at ``pos`` is the ``]`` of the last match)
+                out.append(source[pos:start])
+                out.append(sub(_ListMatch(source, start, i, m.end())))
+                pos = m.end()
+                i = source.find(b"[", pos)
+                continue
+        i = source.find(b"[", i + 1)
+    if not out:
+        return source
+    out.append(source[pos:])
+    return b"".join(out)
+
+
 def parse_elided(source: bytes, path: str) -> tuple[ast.Module, list[bytes]]:
     """``parse`` with long int-literal lists elided; (tree, the literal text of each list elided).
 
@@ -80,7 +128,7 @@ def parse_elided(source: bytes, path: str) -> tuple[ast.Module, list[bytes]]:
         texts.append(m.group(0)[len(m.group(1)) :])
         return _elide_match(m, len(texts) - 1)
 
-    new = _LONG_INT_LIST.sub(sub, source)
+    new = _elide_lists(source, sub)
     if not texts:
         return parse(source, path), []
     return parse(new, path), texts
@@ -144,6 +192,30 @@ class LazyBlock:
         return t
 
 
+# Where a ``_LAZY_BLOCK`` can start (a line start, but the file's first): a literal ``\n`` first, which
+# the regex engine finds without trying every position (``finditer`` of ``_LAZY_BLOCK`` did).
+_LAZY_START = re.compile(rb"\n[ \t]+(?:'[\w.\-]*'|\"[\w.\-]*\")[ \t]*:[ \t]*\{")
+
+
+def _lazy_blocks(source: bytes) -> Iterator[re.Match[bytes]]:
+    """``_LAZY_BLOCK.finditer(source)``: the same matches, tried only at the line starts that can hold one."""
+    pos = 0
+    m = _LAZY_BLOCK.match(source, 0)
+    if m is not None:
+        yield m
+        pos = m.end()
+    while True:
+        c = _LAZY_START.search(source, pos)
+        if c is None:
+            return
+        m = _LAZY_BLOCK.match(source, c.start() + 1)
+        if m is None:
+            pos = c.start() + 1
+            continue
+        yield m
+        pos = m.end()
+
+
 def split_lazy(source: bytes, blocks: dict[bytes, LazyBlock | None]) -> tuple[bytes, list[tuple[LazyBlock, int]]] | None:
     """(source with dict-literal blocks replaced by placeholders, [(block, first line)]), or None.
 
@@ -160,15 +232,17 @@ def split_lazy(source: bytes, blocks: dict[bytes, LazyBlock | None]) -> tuple[by
     found: list[tuple[LazyBlock, int]] = []
     pos = 0
     line = 1
-    for m in _LAZY_BLOCK.finditer(source):
+    for m in _lazy_blocks(source):
         text = m.group(2)
+        start = m.start(2)
+        at = line + source.count(b"\n", pos, start)
         block = blocks.get(text, _MISSING)
         if block is _MISSING:
-            block = blocks[text] = _check_block(text)
+            # Checked where it stands: the tree an evaluation reads (this line's) is the one parsed.
+            block = blocks[text] = _check_block(text, at)
         if block is None:
             continue  # left in place: parsed with the rest
-        start = m.start(2)
-        line += source.count(b"\n", pos, start)
+        line = at
         out.append(source[pos:start])
         out.append(b"%s%d__" % (LAZY_PREFIX.encode(), len(found)))
         n = text.count(b"\n")
@@ -182,10 +256,10 @@ def split_lazy(source: bytes, blocks: dict[bytes, LazyBlock | None]) -> tuple[by
     return b"".join(out), found
 
 
-def _check_block(text: bytes) -> LazyBlock | None:
+def _check_block(text: bytes, line: int = 1) -> LazyBlock | None:
     block = LazyBlock(text)
     try:
-        tree = block.tree(1)
+        tree = block.tree(line)
     except (SyntaxError, ValueError, MemoryError, RecursionError):
         return None
     return block if type(tree) is ast.Dict else None

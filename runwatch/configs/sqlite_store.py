@@ -59,6 +59,8 @@ class DiskStore:
         self.disabled = False
         # Writing failed for want of space (or an I/O error): reads go on, writes stop.
         self.read_only = False
+        # (connection, its PRAGMA data_version) just before load_all_raw read every row.
+        self._loaded_at: tuple[sqlite3.Connection, int] | None = None
 
     def _connect(self) -> sqlite3.Connection | None:
         if self.disabled:
@@ -150,9 +152,24 @@ class DiskStore:
         """Every row, undecoded (one query; rows are decoded when first looked up)."""
 
         def q(conn: sqlite3.Connection) -> dict[str, tuple[str, str]]:
-            return {key: (deps, facts) for key, deps, facts in conn.execute("SELECT key, deps, facts FROM facts")}
+            version = conn.execute("PRAGMA data_version").fetchone()[0]
+            rows = {key: (deps, facts) for key, deps, facts in conn.execute("SELECT key, deps, facts FROM facts")}
+            self._loaded_at = (conn, version)
+            return rows
 
         return self._run(q) or {}
+
+    def unchanged_since_load(self) -> bool:
+        """True when no other connection committed since ``load_all_raw`` read every row (SQLite's
+        ``data_version``): a key that was not there then is not there now. False when unsure."""
+        loaded = self._loaded_at
+        if loaded is None:
+            return False
+
+        def q(conn: sqlite3.Connection) -> bool:
+            return conn is loaded[0] and conn.execute("PRAGMA data_version").fetchone()[0] == loaded[1]
+
+        return bool(self._run(q))
 
     def get(self, key: str) -> Entry | None:
         def q(conn: sqlite3.Connection) -> Entry | None:

@@ -264,6 +264,14 @@ class BaseProgressTracker(ABC):
         wanted = dirs_of(dirs, files)
         self.changes.live = _WORK_DIR_ONLY if wanted == _WORK_DIR_ONLY else frozenset(wanted)
 
+    def _adopted_live(self) -> frozenset[str] | None:
+        """``_note_live`` of a progress adopted from the store, asked for by the fingerprint's first arming."""
+        self.changes.live = None
+        if self._cache is not None:
+            self._note_live(self._cache)
+        live = self.changes.live
+        return live if isinstance(live, frozenset) else None
+
     def _quick_key(self, key: Any, progress: ProgressInfo | None, since: float) -> Any:
         """The quick key of ``key`` (true at ``since``), or None; when None, tried again at a later match."""
         quick = None
@@ -378,14 +386,14 @@ class BaseProgressTracker(ABC):
                     self._cache = entry.progress
                     self._cache_key = entry.key
                     self.details = entry.details
-                    self._note_live(entry.progress)
+                    self.changes.live = self._adopted_live  # worked out at the first arming (a one-shot process arms none)
                     return entry.progress
                 since = time.time()
                 if self.cache_key_matches(entry.key):
                     self._cache = entry.progress
                     self._cache_key = entry.key
                     self.details = entry.details
-                    self._note_live(entry.progress)
+                    self.changes.live = self._adopted_live
                     self._settle(entry.key)
                     # No quick key, or one that failed where the full key holds (of another shape): a new one.
                     self._give_quick(since, replace=quick is not None)

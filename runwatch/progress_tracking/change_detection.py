@@ -176,8 +176,9 @@ class Fingerprint:
         self.notify_dirty = False
         self.notify_slot = 0
         # The dirs its tracker says can still change (relative; None: ``live_dirs`` of what it watches),
-        # the ones watched past a third of the kernel's watch budget.
-        self.live: frozenset[str] | None = None
+        # the ones watched past a third of the kernel's watch budget; or the tracker's function that
+        # works them out, called at the first arming (a result adopted from the store, see _arm).
+        self.live: frozenset[str] | Callable[[], frozenset[str] | None] | None = None
 
     @property
     def hint(self) -> dict[str, Any]:
@@ -370,7 +371,10 @@ class Fingerprint:
         wanted = dirs_of(dirs, files)
         generation = notifier.generation
         self.notify_dirty = False
-        live = live_dirs(wanted) if self.live is None else self.live
+        told = self.live
+        if told is not None and not isinstance(told, frozenset):
+            told = told()  # the tracker's answer, deferred until a watch is set (it sets self.live)
+        live = live_dirs(wanted) if told is None else told
         if not notifier.arm(self, [self.abs(d) for d in sorted(wanted)], [self.abs(d) for d in sorted(live)]):
             return 0
         return generation

@@ -27,7 +27,7 @@ from runwatch.state import STATE
 
 MAX_SHOWN = 5
 
-__all__ = ["changed_warning", "config_changes", "differences", "launch_check", "today_value"]
+__all__ = ["changed_warning", "config_changes", "differences", "launch_check", "today_value", "warning_of"]
 
 
 _MEMO: dict[tuple[Any, ...], list[str] | None] = STATE.table("progress_tracking.config_changed.memo")
@@ -210,7 +210,11 @@ def _compare(config_path: str, record: str, root: str, configs_dir: str, launch:
 
 def changed_warning(config_path: str, work_dir: str, root: str, configs_dir: str) -> str | None:
     """The run's warning when its config file changed since launch, naming what changed."""
-    diffs = config_changes(config_path, work_dir, root, configs_dir)
+    return warning_of(config_changes(config_path, work_dir, root, configs_dir), work_dir)
+
+
+def warning_of(diffs: list[str] | None, work_dir: str) -> str | None:
+    """``changed_warning`` from the differences ``config_changes`` gave."""
     if not diffs:
         return None
     shown = "; ".join(diffs[:MAX_SHOWN]) + (f"; and {len(diffs) - MAX_SHOWN} more" if len(diffs) > MAX_SHOWN else "")

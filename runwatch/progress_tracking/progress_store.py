@@ -271,6 +271,8 @@ class StoreEntry:
     quick: Any = None
     # (memo key, End) of the run's log's end (readers.log_end.seed): found only while the log is that version.
     log_end: Any = None
+    # The run's verdict decided with this very entry (run_status/verdict_store.py): a new entry has none.
+    verdict: Any = None
 
 
 class _SafeUnpickler(pickle.Unpickler):
@@ -373,7 +375,11 @@ class ProgressStore:
                     self._dirty = True
             return
         with self._lock:
-            self._entries[work_dir] = StoreEntry(key, progress, details, dict(hint), quick)
+            old = self._entries.get(work_dir)
+            entry = self._entries[work_dir] = StoreEntry(key, progress, details, dict(hint), quick)
+            if old is not None and old.progress is progress and old.details is details:
+                # The same result under a settled key (racy names dropped, files unchanged): its verdict holds.
+                entry.verdict = getattr(old, "verdict", None)
             if dirty:
                 self._dirty = True
 
@@ -403,6 +409,13 @@ class ProgressStore:
             entry = self._entries.get(work_dir)
             if entry is not None and getattr(entry, "log_end", None) != memo:
                 entry.log_end = memo
+                self._dirty = True
+
+    def set_verdict(self, work_dir: str, entry: StoreEntry, verdict: Any) -> None:
+        """Keep the run's verdict with ``entry`` (still this work dir's); the file gets it at the next save."""
+        with self._lock:
+            if self._entries.get(work_dir) is entry and getattr(entry, "verdict", None) != verdict:
+                entry.verdict = verdict
                 self._dirty = True
 
     def discard(self, work_dir: str) -> None:

@@ -139,13 +139,14 @@ def whole_config_warning(tracker: Any) -> str | None:
     if not path or getattr(config, "is_multi_stage", False) or not str(path).endswith(".py"):
         return None
     from runwatch.configs.reader import find_config_root
-    from runwatch.progress_tracking.config_changed import changed_warning, config_changes
+    from runwatch.progress_tracking.config_changed import config_changes, warning_of
 
     configs_dir = tracker.settings.configs_dir
     root = find_config_root(path, configs_dir)
-    if config_changes(path, tracker.work_dir, root, configs_dir) is None:
+    diffs = config_changes(path, tracker.work_dir, root, configs_dir)  # (asked once: two stats)
+    if diffs is None:
         return None
-    return changed_warning(path, tracker.work_dir, root, configs_dir) or ""
+    return warning_of(diffs, tracker.work_dir) or ""
 
 
 def config_file_key(tracker: Any) -> Any:

@@ -48,6 +48,7 @@ from runwatch.readers.safe_open import confine_to
 from runwatch.run_status.evidence import process_memory
 from runwatch.run_status.run_status import RunStatus, evaluate_run, runaway_status, take_snapshot
 from runwatch.run_status.verdict_memo import Kept, ScanContext, decision_due, keep, reuse
+from runwatch.run_status.verdict_store import ScanVerdicts
 from runwatch.state import STATE
 
 _log = logging.getLogger("runwatch")
@@ -274,6 +275,10 @@ class ScanEngine:
         reusing = not opts.get("force_refresh")
         remember = self._remember
         process_map = self.process_map
+        # Verdicts kept in the progress store (verdict_store): noted by every scan, reused by a one-shot
+        # scan (a long-lived one keeps its own, verdict_memo).
+        persisted = ScanVerdicts(project, self.store, ctx.memory, snap, opts) if self.store is not None else None
+        reuse_kept = persisted if persisted is not None and reusing and not remember else None
         # progress.json rewrites overlap the evaluation in a writer thread.
         with background_progress_writes():
             for k in keys:
@@ -298,6 +303,7 @@ class ScanEngine:
                         tracker=trackers.get(k),
                         facts=facts,
                         verdict_out=verdicts,
+                        kept_verdicts=reuse_kept,
                         **opts,
                     )
                 except Exception as e:  # a runaway read (MemoryError, RecursionError), a reader's bug: its run fails, never the scan
@@ -314,11 +320,14 @@ class ScanEngine:
                     if facts is not None:
                         self._facts[k] = facts
                 out[k] = Scanned(status, facts)
+                if persisted is not None and verdicts:
+                    verdict, newest_log, tracked = verdicts[0]
+                    persisted.note(status, verdict=verdict, newest_log=newest_log, facts=facts, tracker=tracker, progress=tracked)
                 memo = None
                 if not remember:
                     self._due.pop(k, None)  # (a one-shot scan: nothing is kept for a next one)
                 elif verdicts:
-                    verdict, newest_log = verdicts[0]
+                    verdict, newest_log, _ = verdicts[0]
                     ev = getattr(verdict, "evidence", None)
                     due = decision_due(ev) if ev is not None else math.inf
                     if due < math.inf:
@@ -340,6 +349,8 @@ class ScanEngine:
                 else:
                     kept.pop(k, None)
                 progress.step()
+        if persisted is not None:
+            persisted.flush()  # (the writer thread is done: every run's key is made)
 
     def _facts_for(self, keys: list[str], reread: set[str] | None, given: dict[str, ConfigFacts] | None, workers: int | None) -> dict[str, ConfigFacts]:
         """The facts each run is evaluated with: kept ones, and fresh reads where needed.

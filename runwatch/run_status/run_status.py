@@ -26,6 +26,7 @@ from runwatch.progress_tracking.base_progress_tracker import BaseProgressTracker
 from runwatch.progress_tracking.progress_store import ProgressStore
 from runwatch.progress_tracking.progress_info import ProgressInfo
 from runwatch.readers.artifacts import get_epoch_last_update
+from runwatch.readers.log_end import end_of_file
 from runwatch.readers.logs import get_log_last_update, list_logs
 from runwatch.readers.scores import headline
 from runwatch.progress_tracking.progress_info import json_safe
@@ -164,10 +165,13 @@ def evaluate_run(
     facts: ConfigFacts | None = None,
     now: float | None = None,
     verdict_out: list[Any] | None = None,
+    kept_verdicts: Any = None,
 ) -> tuple[RunStatus, BaseProgressTracker | None]:
     """Status of one run and the tracker used (the scan engine keeps it for the next call). Never raises.
 
-    ``verdict_out``: when given, (the evidence verdict, the newest log's name) is appended to it.
+    ``verdict_out``: when given, (the evidence verdict, the newest log's name, the tracker's progress) is
+    appended to it. ``kept_verdicts``: a ``verdict_store.ScanVerdicts`` whose kept verdict of an unchanged
+    run is reused instead of deciding it again (then nothing is appended).
     """
     s = project.settings
     sleep_time = s.sleep_time if sleep_time is None else sleep_time
@@ -195,13 +199,18 @@ def evaluate_run(
         if tracker is None:
             tracker = new_tracker(project, facts, work_dir, run, store)
         progress = tracker.get_progress(force_refresh=force_refresh)
+        if kept_verdicts is not None and not force_refresh:
+            again = kept_verdicts.reuse(config, rel, work_dir, tracker, progress, facts, proc)
+            if again is not None:
+                return again, tracker
+        tracked: ProgressInfo | None = progress
         complete = tracker.complete_from(progress)
         log_last = _newest_log(tracker)
         head, artifact_last = derived(tracker, facts, progress)
         eta = tracker.details.eta_seconds
         details = tracker.details
     except ValueError as e:  # runner type undetectable: fail this run, loudly, alone
-        tracker = None
+        tracker = tracked = None
         never = not os.path.isdir(work_dir)
         msg = f"{work_dir}: no work dir: the run was never launched" if never else str(e)
         config_error = facts.error if never and facts.error else None if never else str(e)
@@ -219,7 +228,7 @@ def evaluate_run(
         eta = None
         details = None
     except OSError as e:
-        tracker = None
+        tracker = tracked = None
         progress = ProgressInfo(0, 0.0, error_message=f"{work_dir}: {e}", warnings=run_warnings(facts, work_dir, project) or None)
         complete, log_last, artifact_last, eta, details = False, None, None, None, None
     t = time.time() if now is None else now
@@ -243,7 +252,7 @@ def evaluate_run(
         matched_here=run.layout.process_always_seen,
     )
     if verdict_out is not None:
-        verdict_out.append((verdict, details.newest_log if details is not None else None))
+        verdict_out.append((verdict, details.newest_log if details is not None else None, tracked))
     if verdict.log_end_memo is not None and tracker is not None and tracker.store is not None:
         tracker.store.set_log_end(tracker.work_dir, verdict.log_end_memo)  # a new process reads it from there
     decision = verdict.decision
@@ -332,7 +341,16 @@ def compute_progress(config: str, project: Project, facts: ConfigFacts, store: P
     computed is left out, and the engine's own evaluation gives it its error."""
     try:
         run = run_for(project, config)
-        new_tracker(project, facts, run.work_dir, run, store).get_progress()
+        tracker = new_tracker(project, facts, run.work_dir, run, store)
+        progress = tracker.get_progress()
+        # The log's end, which the scanning process's evidence reads next (``gather``), read here: it goes
+        # back with the entry and is seeded there, found while the log is that very version.
+        newest = tracker.details.newest_log
+        if newest is not None and not tracker.complete_from(progress):
+            memo: list[Any] = []
+            end_of_file(os.path.join(run.work_dir, newest), project.settings.log_end_patterns, memo)
+            if memo:
+                store.set_log_end(run.work_dir, memo[0])
     except Exception:
         return
 
