@@ -287,7 +287,7 @@ class ScanEngine:
         process_map = self.process_map
         # Verdicts kept in the progress store (verdict_store): noted by every scan, reused by a one-shot
         # scan (a long-lived one keeps its own, verdict_memo).
-        persisted = ScanVerdicts(project, self.store, ctx.memory, snap, opts) if self.store is not None else None
+        persisted = ScanVerdicts(self.store, ctx, snap) if self.store is not None else None
         reuse_kept = persisted if persisted is not None and reusing and not remember else None
         # progress.json rewrites overlap the evaluation in a writer thread.
         with background_progress_writes():

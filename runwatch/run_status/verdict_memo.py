@@ -142,27 +142,41 @@ def keep(
             return None
     elif progress is None:
         return None
+    rule = keep_rule(ev, proc=proc, entry=entry, tracker=tracker, newest_log=newest_log, cheap_output=ctx.cheap_output)
+    if rule == NOT_KEPT:
+        return None
+    events = ctx.events if rule == KEPT_WITH_EVENTS else None
+    return Kept(status, facts, tracker, progress, proc, entry, decision_due(ev), ctx.settings, ctx.opts, events)
+
+
+# keep_rule's answers: not to be reused; reused while its inputs are the same; and while the run's
+# output elsewhere (the collector's files, the tmux panes) is the same too.
+NOT_KEPT, KEPT, KEPT_WITH_EVENTS = 0, 1, 2
+
+
+def keep_rule(ev: Evidence, *, proc: ProcessInfo | None, entry: dict[str, Any] | None, tracker: Any, newest_log: str | None, cheap_output: bool) -> int:
+    """Whether a decision on ``ev`` can be reused while what it was decided from is the same (the
+    rules of this module's docstring; ``verdict_store`` adds its own for a new process)."""
+    if ev.job is not None:
+        return NOT_KEPT
     # The process evidence: from the reported process, from nothing, or a remembered local process found exited.
     from_proc = proc is not None and proc.state in ("running", "stopped", "ended")
     if not from_proc:
         if entry is not None:
             local = entry.get("server") is None and not entry.get("job_id")
             if not (local and ev.process == "gone"):
-                return None
+                return NOT_KEPT
         elif getattr(getattr(tracker, "details", None), "writer", None) is not None:
-            return None  # a framework run's writer process: asked each time
+            return NOT_KEPT  # a framework run's writer process: asked each time
     # The log's end is read fresh unless the fingerprint watches the log.
     if not ev.complete and newest_log is not None and tracker is not None:
         files = tracker.changes.hint.get("files", ())
         if newest_log not in files:
-            return None
-    events = None
+            return NOT_KEPT
     looked_elsewhere = not ev.complete and ev.log_end is None and ev.process not in ("alive", "stopped") and ev.work_dir_exists
     if looked_elsewhere:
-        if not ctx.cheap_output:
-            return None
-        events = ctx.events
-    return Kept(status, facts, tracker, progress, proc, entry, decision_due(ev), ctx.settings, ctx.opts, events)
+        return KEPT_WITH_EVENTS if cheap_output else NOT_KEPT
+    return KEPT
 
 
 def reuse(kept: Kept, *, facts: ConfigFacts | None, tracker: BaseProgressTracker | None, proc: ProcessInfo | None, ctx: ScanContext) -> RunStatus | None:

@@ -37,7 +37,6 @@ import dataclasses
 import hashlib
 import logging
 import math
-import shutil
 from operator import attrgetter
 from typing import Any
 
@@ -45,10 +44,9 @@ from runwatch.configs.facts import ConfigFacts
 from runwatch.process_info import ProcessInfo
 from runwatch.progress_tracking.base_progress_tracker import BaseProgressTracker
 from runwatch.progress_tracking.progress_info import ProgressInfo
-from runwatch.readers.run_output import EVENTS, event_paths, tmux_panes
 from runwatch.run_status.rules import STATUSES
 from runwatch.run_status.run_status import RunStatus
-from runwatch.run_status.verdict_memo import decision_due
+from runwatch.run_status.verdict_memo import KEPT_WITH_EVENTS, NOT_KEPT, ScanContext, decision_due, keep_rule
 from runwatch.state import STATE
 
 _log = logging.getLogger("runwatch")
@@ -141,47 +139,36 @@ class ScanVerdicts:
     """One scan's side of the kept verdicts: what every run of it shares, computed once, and the
     verdicts decided in it, given to the store entries they were decided with at the scan's end."""
 
-    __slots__ = ("sig", "now", "store", "memory", "cheap_output", "_tmux", "_events", "_paths", "_pending", "_warned")
+    __slots__ = ("sig", "now", "store", "memory", "ctx", "_events", "_pending", "_warned")
 
-    def __init__(self, project: Any, store: Any, memory: Any, snapshot: Any, opts: dict[str, Any]) -> None:
-        s = project.settings
+    def __init__(self, store: Any, ctx: ScanContext, snapshot: Any) -> None:
+        """``ctx``: the scan's ``verdict_memo.ScanContext`` (the settings, the options, the process memory,
+        the run's output elsewhere), shared with the in-process memo."""
         self.store = store
-        self.memory = memory
-        self.now: float = opts["now"]
+        self.ctx = ctx
+        self.memory = ctx.memory
+        self.now: float = ctx.now
         self.sig = (
             VERSION,
-            _settings_digest(s),
-            opts.get("sleep_time"),
-            opts.get("outdated_days"),
-            tuple(sorted((snapshot.errors or {}).items())),
+            _settings_digest(ctx.settings),
+            *ctx.opts,  # sleep_time, outdated_days, the process sources' errors
             tuple(sorted(snapshot.sources or ())),
             tuple(sorted(snapshot.hosts or ())),
         )
-        self.cheap_output = not s.output_globs
-        self._tmux: bool | None = None if s.tmux_output else False
-        self._paths = event_paths(project.root, str(s.resolve_cache_dir(project.root)))
         self._events: Any = None
         self._pending: list[tuple[str, BaseProgressTracker, ProgressInfo, tuple[Any, ...]]] = []
         self._warned = False
 
     @property
-    def tmux(self) -> bool:
-        """Whether tmux panes can hold a run's output here (the setting on, and tmux installed)."""
-        if self._tmux is None:
-            self._tmux = shutil.which("tmux") is not None
-        return self._tmux
-
-    @property
     def events(self) -> Any:
-        """Where a run's output elsewhere is found, as of this scan: the collector files' signature (stat'ed
-        once per scan by the engine's ScanContext) and a digest of this machine's tmux panes (captured on
-        first use, when ``tmux_output`` is on and tmux is installed)."""
+        """Where a run's output elsewhere is found, as of this scan: the collector files' signature and a
+        digest of this machine's tmux panes (the scan context's, captured on first use)."""
         if self._events is None:
-            panes = None
-            if self.tmux:
-                text = "\0".join(f"{session}\0{pane}" for session, pane in tmux_panes())
+            sig, panes = self.ctx.events
+            if panes is not None:
+                text = "\0".join(f"{session}\0{pane}" for session, pane in panes)
                 panes = hashlib.sha256(text.encode("utf-8", "backslashreplace")).hexdigest()[:32]
-            self._events = (EVENTS.signature(self._paths), panes)
+            self._events = (sig, panes)
         return self._events
 
     # ---------------------------------------------------------------- reuse (a new process)
@@ -261,30 +248,18 @@ class ScanVerdicts:
         if self.store is None or tracker is None or progress is None or status.run is None:
             return
         ev = getattr(verdict, "evidence", None)
-        if ev is None or ev.job is not None:
+        if ev is None:
             return
         proc = status.process_info
-        entry = self.memory.last(status.run)
-        from_proc = proc is not None and proc.state in ("running", "stopped", "ended") and not proc.job_id
-        if not from_proc:
-            if proc is not None:
-                return
-            if entry is not None:
-                local = entry.get("server") is None and not entry.get("job_id")
-                if not (local and ev.process == "gone"):
-                    return  # a remembered process asked about each time
-            elif getattr(tracker.details, "writer", None) is not None:
-                return  # a framework run's writer process: asked each time
+        if proc is not None and (proc.job_id or proc.state not in ("running", "stopped", "ended")):
+            return  # a job's process, or one whose state a fresh lookup must tell
         if ev.clean_end and not ev.complete:
             return  # the sighting that tells a later kill from a finished fit is read each time
-        if not ev.complete and newest_log is not None and newest_log not in tracker.changes.hint.get("files", ()):
-            return  # the log's end is read again unless the key watches the log
-        events = None
-        if not ev.complete and ev.process not in ("alive", "stopped") and ev.log_end is None:
-            # Its output elsewhere, or a tmux session started for it, may decide it: kept with what they were.
-            if not self.cheap_output:
-                return  # output globs: only a fresh look can tell
-            events = self.events
+        entry = self.memory.last(status.run)
+        rule = keep_rule(ev, proc=proc, entry=entry, tracker=tracker, newest_log=newest_log, cheap_output=self.ctx.cheap_output)
+        if rule == NOT_KEPT:
+            return
+        events = self.events if rule == KEPT_WITH_EVENTS else None
         due = decision_due(ev)
         values = (
             status.status,
