@@ -178,6 +178,11 @@ def exit_now(code: int) -> None:
             stream.flush()
         except (OSError, ValueError):
             code = code or 1  # (stdout's reader gone: as Python's own exit would say)
+    threading = sys.modules.get("threading")
+    if threading is not None:  # a thread still writing (a store, a cache) finishes, as at a normal exit
+        for t in threading.enumerate():
+            if t is not threading.main_thread() and not t.daemon:
+                t.join()
     logging = sys.modules.get("logging")
     if logging is not None:
         logging.shutdown()
