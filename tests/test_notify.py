@@ -171,6 +171,25 @@ def test_digest_counts_and_caps():
     assert body.endswith("... and 10 more (see http://h:1/)")
 
 
+def test_a_run_that_changed_twice_is_one_entry_of_a_digest():
+    # Failed, relaunched, failed again within one digest window (or while a target was failing):
+    # one run changed, through the statuses it passed.
+    ts = [
+        Transition("g/a", "ia", "running", "failed", 1, rec("g/a", "failed")),
+        Transition("g/b", "ib", "running", "failed", 2, rec("g/b", "failed")),
+        Transition("g/a", "ia", "stuck", "failed", 3, rec("g/a", "failed", reason="crashed")),
+    ]
+    title, body = message_text(ts, dashboard_url=None, project_root="/x/proj")
+    assert title == "runwatch [proj]: 2 runs changed (2 failed)"
+    assert body.splitlines()[0] == "g/a: running -> failed -> stuck -> failed (crashed)"
+    assert body.count("g/a:") == 1 and body.count("g/b: running -> failed") == 1
+    # The same run alone: a single message, its whole path; a long path is cut in the middle.
+    flaps = [Transition("g/a", "ia", a, b, i, rec("g/a", b)) for i, (a, b) in enumerate([("running", "failed"), ("failed", "running")] * 4)]
+    title, body = message_text(flaps, dashboard_url=None, project_root="/x/proj")
+    assert title == "runwatch [proj]: g/a running"
+    assert body.splitlines()[0] == "g/a: running -> failed -> running -> ... -> running -> failed -> running"
+
+
 def test_event_is_json_with_the_facts():
     r = rec("a/b", "failed", reason="crashed", error_line="ValueError: x", process_info={"host": "gpu3", "pid": 5})
     r["main_score"]["latest"] = float("nan")

@@ -156,10 +156,13 @@ def test_many_runs_failing_together_make_one_digest(tmp_path, receiver):
         finish(procs)
         msgs = receiver.wait(1, timeout=60)
         time.sleep(2.0)
-        assert len(receiver.messages) == 1, receiver.messages
-        assert msgs[0]["title"].endswith("8 runs changed (8 failed)")
+        seen = receiver.text() + "\n--- notifier log ---\n" + "\n".join(n.lines[-80:])
+        assert len(receiver.messages) == 1, seen
+        assert msgs[0]["title"].endswith("8 runs changed (8 failed)"), seen
         for rel in plan:
             assert f"{rel}: running -> failed" in msgs[0]["message"]
+            # A dead run reads dead once and stays dead: no flip back and forth on the way.
+            assert sum(1 for ln in n.lines if f" {rel}: " in ln and "-> failed" in ln) == 1, seen
     finally:
         assert n.stop() == 0
 

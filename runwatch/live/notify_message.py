@@ -36,6 +36,37 @@ class Transition:
     record: dict[str, Any]
     # Earlier transitions of this run folded into this one (a flapping run held back).
     held: int = 0
+    # Statuses passed through between ``old`` and ``new`` (several changes of one run in one digest).
+    via: tuple[str, ...] = ()
+
+
+# Statuses of one run's path written out in a digest entry; a longer path is cut in the middle.
+_PATH_MAX = 6
+
+
+def fold(transitions: Sequence[Transition]) -> list[Transition]:
+    """One entry per run, in order of first appearance: several changes of a run become one path.
+
+    A digest gathers what arrived within its window, and a target that was failing keeps what it
+    missed: a run may change more than once in that time (failed, relaunched, failed again). It is
+    still one run that changed, from its first old status to its last new one, through the others.
+    """
+    by_run: dict[str, list[Transition]] = {}
+    for t in transitions:
+        by_run.setdefault(t.run, []).append(t)
+    out = []
+    for ts in by_run.values():
+        if len(ts) == 1:
+            out.append(ts[0])
+            continue
+        path: list[str] = [ts[0].old]
+        for t in ts:
+            for s in (t.old, *t.via, t.new):
+                if s != path[-1]:
+                    path.append(s)
+        last = ts[-1]
+        out.append(Transition(last.run, last.id, path[0], path[-1], last.at, last.record, sum(t.held for t in ts), tuple(path[1:-1])))
+    return out
 
 
 def plain(value: Any, limit: int = _FIELD_MAX) -> str:
@@ -149,7 +180,10 @@ def transition_text(t: Transition, dashboard_url: str | None) -> str:
     """The lines of one transition, as in a single message and in each entry of a digest."""
     rec = t.record
     reason = rec.get("reason")
-    head = f"{plain(t.run)}: {t.old} -> {t.new}" + (f" ({plain(reason, 40)})" if reason else "")
+    steps = [t.old, *t.via, t.new]
+    if len(steps) > _PATH_MAX:
+        steps = [*steps[: _PATH_MAX // 2], "...", *steps[-(_PATH_MAX // 2) :]]
+    head = f"{plain(t.run)}: {' -> '.join(steps)}" + (f" ({plain(reason, 40)})" if reason else "")
     lines = [head]
     if t.held:
         lines.append(f"(changed {t.held + 1} times recently; held back as flapping)")
@@ -172,6 +206,7 @@ def _project_tag(project_root: str) -> str:
 def message_text(transitions: Sequence[Transition], *, dashboard_url: str | None, project_root: str) -> tuple[str, str]:
     """(title, body) of one message: a single transition, or a digest of several."""
     tag = _project_tag(project_root)
+    transitions = fold(transitions)
     if len(transitions) == 1:
         t = transitions[0]
         return f"runwatch [{tag}]: {plain(t.run, 120)} {t.new}", transition_text(t, dashboard_url)
