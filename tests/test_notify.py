@@ -298,6 +298,26 @@ def test_transitions_together_go_as_one_digest_per_target(tmp_path, receiver):
         smtp.close()
 
 
+def test_a_transition_nobody_asked_for_opens_no_digest_window(tmp_path, receiver):
+    # Runs that went stuck (not asked for) a moment before they failed: the digest's window starts at the
+    # first failure, so every failure that follows within it goes in the same message.
+    n = make_notifier(tmp_path, urls=(receiver.url,), on=("failed",), digest_seconds=1.5).start()
+    feed = Feed(n)
+    try:
+        feed(*[rec(f"n/run_{i}", "running") for i in range(4)])
+        feed(*[rec(f"n/run_{i}", "stuck", reason="stalled") for i in range(4)])
+        time.sleep(1.0)
+        feed(rec("n/run_0", "failed", reason="exited"))
+        time.sleep(1.0)  # past the window a stuck run would have opened, within the failure's
+        feed(*[rec(f"n/run_{i}", "failed", reason="exited") for i in range(1, 4)])
+        msgs = receiver.wait(1)
+        time.sleep(1.8)
+        assert len(receiver.messages) == 1 and msgs[0]["title"].endswith("4 runs changed (4 failed)"), receiver.text()
+        assert n.transitions_seen == 8 and n.transitions_notified == 4
+    finally:
+        n.stop()
+
+
 def test_restart_and_second_notifier_resend_nothing(tmp_path, receiver):
     first = make_notifier(tmp_path, urls=(receiver.url,)).start()
     Feed(first)(rec("a", "running"), rec("b", "running"))

@@ -176,7 +176,10 @@ class Notifier:
             log.info("runwatch notify: %s: %s -> %s%s", plain(name), old, new, f" ({rec['reason']})" if rec.get("reason") else "")
             if rec.get("reason") in _SILENT_REASONS:
                 continue
-            fresh.append(Transition(name, str(rec.get("id") or ""), old, new, now, rec))
+            t = Transition(name, str(rec.get("id") or ""), old, new, now, rec)
+            # Only what goes somewhere: a transition no target or hook asks for must not open a digest's window.
+            if self._targets_for(t) or self._commands_for(t):
+                fresh.append(t)
         if fresh:
             with self._cond:
                 self._intake.extend(fresh)
