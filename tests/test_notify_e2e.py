@@ -160,7 +160,9 @@ def test_many_runs_failing_together_make_one_digest(tmp_path, receiver):
         assert len(receiver.messages) == 1, seen
         assert msgs[0]["title"].endswith("8 runs changed (8 failed)"), seen
         for rel in plan:
-            assert f"{rel}: running -> failed" in msgs[0]["message"]
+            # From running, or from stuck where the machine was so loaded that a held run's 0.2 s
+            # heartbeat went past its 1 s silence limit just before the crash.
+            assert f"{rel}: running -> failed" in msgs[0]["message"] or f"{rel}: stuck -> failed" in msgs[0]["message"], seen
             # A dead run reads dead once and stays dead: no flip back and forth on the way.
             assert sum(1 for ln in n.lines if f" {rel}: " in ln and "-> failed" in ln) == 1, seen
     finally:
