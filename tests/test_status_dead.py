@@ -351,10 +351,13 @@ def test_run_started_in_a_tmux_session_here_reads_exited_once_its_process_is_gon
         sim.wait_epochs("t/tmuxed", 2)
         import psutil
 
+        # This test's run: its project is the process's working dir (another checkout's suite may run the same test).
         (job,) = [
             p
-            for p in psutil.process_iter(["cmdline"])
-            if "./configs/t/tmuxed.py" in (p.info["cmdline"] or []) and "sleep" not in " ".join(p.info["cmdline"] or [])
+            for p in psutil.process_iter(["cmdline", "cwd"])
+            if "./configs/t/tmuxed.py" in (p.info["cmdline"] or [])
+            and "sleep" not in " ".join(p.info["cmdline"] or [])
+            and os.path.realpath(p.info["cwd"] or "") == os.path.realpath(sim.root)
         ]
         job.kill()
         job.wait(10)
