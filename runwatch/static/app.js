@@ -332,6 +332,23 @@
     if (viewChanged) state.viewDirty = true;
     if (!frame) frame = requestAnimationFrame(render);
   }
+  // A person's action (a chip, a sort, the folders, a folder row): what the search box holds counts at
+  // once (not after its pause), and the page is drawn in the action's own event, not in a frame later:
+  // when the event is over the list, the counts and the chips show the newest filters, whatever was
+  // waiting before it.
+  let searchTimer = null;
+  function applySearch() {
+    clearTimeout(searchTimer);
+    searchTimer = null;
+    const q = $("search").value.trim().toLowerCase();
+    if (q !== state.q) { state.q = q; state.cursor = -1; state.viewDirty = true; }
+  }
+  function update() {
+    applySearch();
+    state.viewDirty = true;
+    if (frame) cancelAnimationFrame(frame);
+    render();
+  }
   function render() {
     frame = 0;
     // The viewport's place and height, read before this frame writes anything: a read after a
@@ -391,7 +408,7 @@
     counts._key = key;
     counts.textContent = "";
     const all = h("button", { class: "count all" + (state.statusFilter.size ? "" : " active"), type: "button",
-      onclick: () => { state.statusFilter.clear(); clearNotStartedPick(); schedule(true); } },
+      onclick: () => { state.statusFilter.clear(); clearNotStartedPick(); update(); } },
       h("span", { class: "n", text: sm ? String(sm.total) : "–" }), " all");
     counts.appendChild(all);
     for (const st of STATUSES) {
@@ -403,27 +420,31 @@
           if (ev.shiftKey) { state.statusFilter.has(st) ? state.statusFilter.delete(st) : state.statusFilter.add(st); }
           else if (state.statusFilter.size === 1 && state.statusFilter.has(st) && !clearNotStartedPick()) state.statusFilter.clear();
           else { state.statusFilter.clear(); state.statusFilter.add(st); clearNotStartedPick(); }
-          schedule(true);
+          update();
         },
       }, h("span", { class: "dot" }), h("span", { class: "n", text: String(n) }), " " + statusLabel(st));
       counts.appendChild(b);
       const never = st === "failed" && sm ? (sm.not_started || 0) : 0;
       if (never) {  // the failed runs that never started, counted apart: nothing broke there
-        const why = LABELS.not_started_reason;
-        const on = state.statusFilter.size === 1 && state.statusFilter.has("failed") && state.reasonFilter.size === 1 && state.reasonFilter.has(why);
+        const on = notStartedPicked();
         counts.appendChild(h("button", {
           class: "count not-started" + (on ? " active" : ""), type: "button", "data-count": "not-started", "aria-pressed": on ? "true" : "false",
           title: "Of the failed runs, " + never + " never started (launch them again); the others broke",
           onclick: () => {
+            const was = notStartedPicked();  // the filters as they are at the click, not as this chip was drawn
             state.statusFilter.clear(); state.reasonFilter.clear();
-            if (!on) { state.statusFilter.add("failed"); state.reasonFilter.add(why); }
-            schedule(true);
+            if (!was) { state.statusFilter.add("failed"); state.reasonFilter.add(LABELS.not_started_reason); }
+            update();
           },
         }, h("span", { class: "n", text: String(never) }), " " + LABELS.not_started_label));
       }
     }
   }
 
+  function notStartedPicked() {
+    const why = LABELS.not_started_reason;
+    return state.statusFilter.size === 1 && state.statusFilter.has("failed") && state.reasonFilter.size === 1 && state.reasonFilter.has(why);
+  }
   // The "not started" count is a status and a reason at once: a status chip or "all" clicked after it drops its reason.
   function clearNotStartedPick() {
     const picked = state.reasonFilter.size === 1 && state.reasonFilter.has(LABELS.not_started_reason);
@@ -459,29 +480,37 @@
           if (ev.shiftKey) { state.reasonFilter.has(why) ? state.reasonFilter.delete(why) : state.reasonFilter.add(why); }
           else if (state.reasonFilter.size === 1 && state.reasonFilter.has(why)) state.reasonFilter.clear();
           else { state.reasonFilter.clear(); state.reasonFilter.add(why); }
-          schedule(true);
+          update();
         },
       }, reasonLabel(why) + " ", h("span", { class: "n", text: String(n) })));
     }
   }
 
-  const pool = [];
-  function rowEl(i) {
-    if (pool[i]) return pool[i];
-    const el = h("div", { class: "row", role: "row" });
+  // One element per run (its id) or folder (its name) while it is shown: an element never changes which
+  // run it shows, as rows move, come and go. A click always acts on the run it landed on, whatever the
+  // list did between the press and the release; a row found by its run (a test's locator, a saved
+  // reference) is that run's row or no longer in the page, never another run's.
+  const rowEls = new Map();  // itemKey -> element
+  function rowEl(key) {
+    let el = rowEls.get(key);
+    if (el) return el;
+    el = h("div", { class: "row", role: "row" });
+    el._key = key;
     el.addEventListener("click", () => {
-      const item = el._item;
+      // The run (or folder) as it is now: the element's key, looked up at the time of the click.
+      const k = el._key, at = state.view.findIndex((item) => itemKey(item) === k);
+      const item = at >= 0 ? state.view[at] : k[0] === "r" ? state.runs.get(k.slice(1)) : null;
       if (!item) return;
-      state.cursor = state.view.indexOf(item);
+      state.cursor = at;
       activate(item);
     });
-    pool[i] = el;
+    rowEls.set(key, el);
     return el;
   }
   function activate(item) {
     if (item.group !== undefined) {
       state.collapsed.has(item.group) ? state.collapsed.delete(item.group) : state.collapsed.add(item.group);
-      schedule(true);
+      update();
     } else openDetail(item.id);
   }
 
@@ -566,11 +595,16 @@
     const last = Math.min(n, Math.ceil((top + height) / ROW_H) + OVERSCAN);
     setStyle(rowsEl, "transform", "translateY(" + first * ROW_H + "px)");
     const count = Math.max(0, last - first);  // a view shorter than the scroll position: nothing to show
-    while (rowsEl.children.length > count) rowsEl.removeChild(rowsEl.lastElementChild);
+    const keys = new Array(count);
+    for (let i = 0; i < count; i++) keys[i] = itemKey(state.view[first + i]);
+    const shown = new Set(keys);
+    for (const [k, el] of rowEls) if (!shown.has(k)) { el.remove(); rowEls.delete(k); }
+    // The rows in view order: each element moved only when it is not already in its place.
+    let at = rowsEl.firstElementChild;
     for (let i = 0; i < count; i++) {
       const item = state.view[first + i];
-      const el = rowEl(i);
-      if (el.parentNode !== rowsEl) rowsEl.appendChild(el);
+      const el = rowEl(keys[i]);
+      if (el === at) at = at.nextElementSibling; else rowsEl.insertBefore(el, at);
       const cur = first + i === state.cursor;
       if (el._item === item && el._ver === item._ver && el._open === state.openId && el._grp === state.group && el._cur === cur) continue;
       el._item = item; el._ver = item._ver; el._open = state.openId; el._grp = state.group; el._cur = cur;
@@ -1031,19 +1065,18 @@
     // The viewport's height changes with the bars above it (chips that wrap), not only with the window.
     if (window.ResizeObserver) new ResizeObserver(() => schedule(false)).observe($("viewport"));
     window.addEventListener("resize", () => schedule(false));
-    let searchTimer = null;
-    $("search").addEventListener("input", (ev) => {
+    $("search").addEventListener("input", () => {
       clearTimeout(searchTimer);
-      searchTimer = setTimeout(() => { state.q = ev.target.value.trim().toLowerCase(); state.cursor = -1; schedule(true); }, 80);
+      searchTimer = setTimeout(() => { applySearch(); schedule(false); }, 80);
     });
-    $("group").addEventListener("change", (ev) => { state.group = ev.target.checked; schedule(true); });
+    $("group").addEventListener("change", (ev) => { state.group = ev.target.checked; update(); });
     for (const el of document.querySelectorAll("#thead [data-sort]")) {
       el.setAttribute("tabindex", "0");
       const sortBy = () => {
         const k = el.dataset.sort;
         if (state.sortKey === k) state.sortDesc = !state.sortDesc;
         else { state.sortKey = k; state.sortDesc = defaultDesc(k); }
-        schedule(true);
+        update();
       };
       el.addEventListener("click", sortBy);
       el.addEventListener("keydown", (ev) => { if (ev.key === "Enter" || ev.key === " ") { ev.preventDefault(); ev.stopPropagation(); sortBy(); } });
@@ -1082,7 +1115,7 @@
     if (on && !head) {
       head = h("div", { class: "c-cluster", "data-sort": "cluster", text: "Cluster", onclick: () => {
         if (state.sortKey === "cluster") state.sortDesc = !state.sortDesc; else { state.sortKey = "cluster"; state.sortDesc = false; }
-        schedule(true);
+        update();
       } });
       thead.insertBefore(head, thead.firstChild);
     }
@@ -1092,7 +1125,7 @@
     bar.hidden = !on;
     bar.textContent = "";
     if (!on) return;
-    const pick = (name) => { state.clusterFilter = state.clusterFilter === name ? null : name; schedule(true); };
+    const pick = (name) => { state.clusterFilter = state.clusterFilter === name ? null : name; update(); };
     bar.appendChild(h("button", { class: "cluster all" + (state.clusterFilter === null ? " active" : ""), type: "button", onclick: () => pick(null), text: "all clusters" }));
     for (const [name, c] of Object.entries(state.summary.clusters).sort((a, b) => collator.compare(a[0], b[0]))) {
       const chips = h("span", { class: "chips" });
@@ -1117,7 +1150,7 @@
     visible = (r) => visibleBeforeCompare(r) || (!!state.q && cmp.matches(r, state.q) && withoutSearch(r));
     const fillBeforeCompare = fillRunRow;
     fillRunRow = (el, r, ...rest) => { fillBeforeCompare(el, r, ...rest); cmp.decorateRow(el, r); };
-    cmp.attach({ state, schedule, refresh: () => { for (const el of pool) if (el) el._item = null; schedule(true); } });
+    cmp.attach({ state, schedule, refresh: () => { for (const el of rowEls.values()) el._item = null; schedule(true); } });
   }
 
   window.runwatch = state;  // for debugging and browser tests
