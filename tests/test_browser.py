@@ -104,6 +104,59 @@ def test_filter_by_status_and_open_a_detail_view(page_on_tree):
     assert errors == []
 
 
+def test_a_row_element_stays_its_runs_while_the_list_moves(page_on_tree):
+    """A row element is one run's for as long as it is in the page: a click on it (a person's, pressed just
+    before a sort, a filter or a delta moved the list; or a test's, on the row its locator found) opens
+    that run, never the run that took its place."""
+    _, _, page, errors = page_on_tree
+    handles = {h.get_attribute("data-run"): h for h in page.query_selector_all(".row.run")}
+    assert len(handles) > 3
+    page.click("#thead [data-sort=progress]")  # every row moves
+    page.click("#counts [data-status=failed]")  # most leave
+    page.click("#group")  # the folder rows go
+    page.click("#counts .count.all")
+    kept = 0
+    for run, h in handles.items():
+        if h.evaluate("e => e.isConnected"):
+            assert h.get_attribute("data-run") == run
+            kept += 1
+    assert kept > 0
+    run, h = next((run, h) for run, h in handles.items() if h.evaluate("e => e.isConnected"))
+    h.evaluate("e => e.click()")
+    page.wait_for_selector("#d-body .facts")
+    assert page.locator("#d-title").inner_text() == run
+    assert errors == []
+
+
+def test_a_chip_or_sort_shows_its_result_when_its_click_is_over(page_on_tree):
+    """A person's action is drawn in its own event, with what the search box holds then (not after the
+    search's pause, nor a frame later): the rows and counts a moment after the click are the newest filter's."""
+    tree, _, page, errors = page_on_tree
+    n_failed = sum(1 for r in tree.runs if r.status == "failed") + 1  # + the never-launched markup run
+    got = page.evaluate(
+        """() => {
+        const s = document.getElementById('search');
+        s.value = 'no run is called like this'; s.dispatchEvent(new Event('input'));
+        s.value = ''; s.dispatchEvent(new Event('input'));  // typed, then cleared: no search
+        document.querySelector('#counts [data-status=failed]').click();
+        const rows = [...document.querySelectorAll('.row.run')];
+        return [rows.length, rows.every(e => e.classList.contains('st-failed')), document.getElementById('shown').textContent,
+                document.querySelector('#counts [data-status=failed]').getAttribute('aria-pressed')];
+    }"""
+    )
+    assert got == [n_failed, True, got[2], "true"] and got[2].startswith(f"{n_failed} of"), got
+    got = page.evaluate(
+        """() => {
+        const s = document.getElementById('search');
+        s.value = 'no run is called like this'; s.dispatchEvent(new Event('input'));
+        document.querySelector('#thead [data-sort=best]').click();
+        return [document.querySelectorAll('.row.run').length, document.getElementById('empty').hidden, window.runwatch.sortKey];
+    }"""
+    )
+    assert got == [0, False, "best"], got
+    assert errors == []
+
+
 def test_a_new_epoch_on_disk_updates_row_and_chart_without_reload(page_on_tree):
     tree, _, page, errors = page_on_tree
     exp = first(tree, "running")

@@ -162,18 +162,65 @@
     return r._sv;
   }
   function defaultDesc(key) { const spec = LABELS.sort_keys[key]; return !!(spec && spec.descending); }
-  function compare(a, b) {
-    const k = state.sortKey;
-    const va = sortValue(a, k), vb = sortValue(b, k);
-    const na = va === null || va === undefined, nb = vb === null || vb === undefined;
-    const ka = nameKey(a), kb = nameKey(b);
-    const byName = ka < kb ? -1 : ka > kb ? 1 : 0;
-    if (na && nb) return byName;
-    if (na) return 1;   // missing values last, whatever the direction
-    if (nb) return -1;
-    const c = va < vb ? -1 : va > vb ? 1 : 0;
-    if (c !== 0) return state.sortDesc ? -c : c;
-    return byName;  // ties by name, in either direction (as view_model.sort_records)
+  // Every run in name order (ties in the order the runs came), kept while no run is added, removed or
+  // renamed: the ids, as a delta brings new record objects. Every sort starts from it and is stable,
+  // so ties come out by name (as view_model.sort_records) without a name comparison in the sort.
+  function nameOrder() {
+    if (state.nameOrderFor !== nameVersion) {
+      const runs = [...state.runs.values()];
+      for (const r of runs) nameKey(r);
+      runs.sort((a, b) => (a._nk < b._nk ? -1 : a._nk > b._nk ? 1 : 0));
+      state.nameOrder = runs.map((r) => r.id);
+      state.nameOrderFor = nameVersion;
+    }
+    return state.nameOrder;
+  }
+  // Missing values last, whatever the direction; a stable sort keeps ties in name order.
+  function byValue(desc) {
+    const d = desc ? -1 : 1;
+    return (a, b) => {
+      const va = a._sv, vb = b._sv;
+      const na = va === null || va === undefined, nb = vb === null || vb === undefined;
+      if (na || nb) return na === nb ? 0 : na ? 1 : -1;
+      return va < vb ? -d : va > vb ? d : 0;
+    };
+  }
+  // The same order as out.sort(byValue(desc)) for numbers, without a comparison in JavaScript per pair:
+  // the values sorted natively, then each run, in name order, into the next free place of its value.
+  function sortNumbers(out, desc) {
+    const vals = [];
+    for (const r of out) if (r._sv !== null && r._sv !== undefined) vals.push(desc ? -r._sv : r._sv);
+    const sorted = Float64Array.from(vals).sort();
+    const next = new Int32Array(sorted.length).fill(-1);
+    const res = new Array(out.length);
+    let tail = sorted.length;  // missing values last, in name order
+    for (const r of out) {
+      if (r._sv === null || r._sv === undefined) { res[tail++] = r; continue; }
+      const v = desc ? -r._sv : r._sv;
+      let lo = 0, hi = sorted.length;  // the first place of v (-0 and 0 alike, as < compares them)
+      while (lo < hi) { const mid = (lo + hi) >> 1; if (sorted[mid] < v) lo = mid + 1; else hi = mid; }
+      if (next[lo] < 0) next[lo] = lo;
+      res[next[lo]++] = r;
+    }
+    return res;
+  }
+  function sortRuns() {
+    const ids = nameOrder(), key = state.sortKey;
+    const out = new Array(ids.length);
+    let numeric = true;
+    for (let i = 0; i < ids.length; i++) {
+      const v = sortValue((out[i] = state.runs.get(ids[i])), key);
+      if (typeof v !== "number" && v !== null && v !== undefined) numeric = false;
+    }
+    if (key !== "status") return numeric ? sortNumbers(out, state.sortDesc) : out.sort(byValue(state.sortDesc));
+    // A handful of statuses: one pass into buckets, in name order within each.
+    const buckets = STATUSES.map(() => []);
+    buckets.push([]);
+    for (const r of out) buckets[r._sv].push(r);
+    if (state.sortDesc) buckets.reverse();
+    let i = 0;
+    for (const b of buckets) for (const r of b) out[i++] = r;
+    return out;
   }
   function visible(r) {
     if (state.statusFilter.size && !state.statusFilter.has(r.status)) return false;
@@ -181,6 +228,14 @@
     // The search matches the run's name or its reason ("crashed", "never_started", "oom", ...).
     if (state.q && !(r._lc !== undefined ? r._lc : (r._lc = (r.run || "").toLowerCase())).includes(state.q) && !(r.reason || "").includes(state.q)) return false;
     return true;
+  }
+  // Run id -> its place in the kept sort order.
+  function sortedIndex() {
+    if (!state.sortedIndex && state.sorted) {
+      state.sortedIndex = new Map();
+      state.sorted.forEach((r, i) => state.sortedIndex.set(r.id, i));
+    }
+    return state.sortedIndex;
   }
   // Run id -> its place in the view.
   function viewIndex() {
@@ -197,10 +252,9 @@
     // a search is then one pass over it, not a sort.
     const sortedFor = state.sortKey + (state.sortDesc ? "-" : "+") + dataVersion;
     if (state.sortedFor !== sortedFor) {
-      state.sorted = [...state.runs.values()].sort(compare);
+      state.sorted = sortRuns();
       state.sortedFor = sortedFor;
-      state.sortedIndex = new Map();
-      state.sorted.forEach((r, i) => state.sortedIndex.set(r.id, i));
+      state.sortedIndex = null;  // made when a delta first asks for it (sortedIndex())
     }
     const rows = [];
     for (const r of state.sorted) if (visible(r)) rows.push(r);
@@ -229,9 +283,11 @@
     state.shown = rows.length;
     state.viewDirty = false;
     // The progress labels all as wide as the widest (in ch of tabular figures, one spare): bars of one length.
+    // Set on the rows' box, and only when it changes: a new value on the root restyles the whole document.
     let widest = 3;
-    for (const r of rows) widest = Math.max(widest, (r._pt !== undefined ? r._pt : (r._pt = progressText(r))).length);
-    document.documentElement.style.setProperty("--ptext-w", widest + 1 + "ch");
+    for (const r of rows) { const t = r._pt !== undefined ? r._pt : (r._pt = progressText(r)); if (t.length > widest) widest = t.length; }
+    const w = widest + 1 + "ch", rowsEl = $("rows");
+    if (rowsEl.style.getPropertyValue("--ptext-w") !== w) rowsEl.style.setProperty("--ptext-w", w);
     if (atCursor !== null) state.cursor = view.findIndex((item) => itemKey(item) === atCursor);
     if (state.cursor >= view.length) state.cursor = view.length - 1;
   }
@@ -276,11 +332,31 @@
     if (viewChanged) state.viewDirty = true;
     if (!frame) frame = requestAnimationFrame(render);
   }
+  // A person's action (a chip, a sort, the folders, a folder row): what the search box holds counts at
+  // once (not after its pause), and the page is drawn in the action's own event, not in a frame later:
+  // when the event is over the list, the counts and the chips show the newest filters, whatever was
+  // waiting before it.
+  let searchTimer = null;
+  function applySearch() {
+    clearTimeout(searchTimer);
+    searchTimer = null;
+    const q = $("search").value.trim().toLowerCase();
+    if (q !== state.q) { state.q = q; state.cursor = -1; state.viewDirty = true; }
+  }
+  function update() {
+    applySearch();
+    state.viewDirty = true;
+    if (frame) cancelAnimationFrame(frame);
+    render();
+  }
   function render() {
     frame = 0;
+    // The viewport's place and height, read before this frame writes anything: a read after a
+    // write would make the browser lay the page out once more, in the middle of the frame.
+    const vp = $("viewport"), top = vp.scrollTop, height = vp.clientHeight;
     if (state.viewDirty) rebuildView();
     renderSummary();
-    renderRows();
+    renderRows(top, height);
     renderOffList();
     writeUrl();
   }
@@ -300,10 +376,39 @@
 
   function renderSummary() {
     const sm = state.summary;
+    renderCounts(sm);
+    renderReasons();
+    if (sm) {
+      // The summary is the server's (runwatch.view_model.summarize), the same as the CLI's.
+      setStyle($("overall-fill"), "width", Math.min(100, sm.progress_percentage || 0) + "%");
+      setText($("overall-text"), (sm.progress_percentage || 0).toFixed(1) + "% · " + sm.completed_epochs + "/" + sm.total_epochs + " epochs" + (sm.scanning ? " · indexing…" : ""));
+      const errs = sm.process_errors ? Object.keys(sm.process_errors) : [];
+      setText($("process-errors"), errs.length ? "process sources unreachable: " + errs.join(", ") : "");
+      const banner = $("banner");
+      if (banner.hidden !== !sm.root_missing) banner.hidden = !sm.root_missing;
+      setText(banner, sm.root_missing ? "The project folder is gone (moved, renamed or unmounted). These are the last known states; runwatch rescans as soon as it is back." : "");
+    }
+    setText($("shown"), (state.shown ?? 0) + " of " + plural(state.runs.size, "run") + " shown");
+    for (const el of document.querySelectorAll("#thead [data-sort]")) {
+      el.classList.toggle("sorted", el.dataset.sort === state.sortKey);
+      el.classList.toggle("desc", el.dataset.sort === state.sortKey && state.sortDesc);
+      const sort = el.dataset.sort !== state.sortKey ? "none" : state.sortDesc ? "descending" : "ascending";
+      if (el.getAttribute("aria-sort") !== sort) el.setAttribute("aria-sort", sort);
+    }
+  }
+  // Writes that change nothing still restyle and lay out: each is made only when its value differs.
+  function setText(el, text) { if (el.textContent !== text) el.textContent = text; }
+  function setStyle(el, prop, value) { if (el.style[prop] !== value) el.style[prop] = value; }
+
+  // The status chips, made again only when their counts, the filters or the labels changed.
+  function renderCounts(sm) {
     const counts = $("counts");
+    const key = JSON.stringify([sm ? [sm.total, sm.by_status, sm.not_started] : null, [...state.statusFilter], [...state.reasonFilter], STATUSES, LABELS.status_labels, LABELS.not_started_label]);
+    if (counts._key === key) return;
+    counts._key = key;
     counts.textContent = "";
     const all = h("button", { class: "count all" + (state.statusFilter.size ? "" : " active"), type: "button",
-      onclick: () => { state.statusFilter.clear(); clearNotStartedPick(); schedule(true); } },
+      onclick: () => { state.statusFilter.clear(); clearNotStartedPick(); update(); } },
       h("span", { class: "n", text: sm ? String(sm.total) : "–" }), " all");
     counts.appendChild(all);
     for (const st of STATUSES) {
@@ -315,44 +420,31 @@
           if (ev.shiftKey) { state.statusFilter.has(st) ? state.statusFilter.delete(st) : state.statusFilter.add(st); }
           else if (state.statusFilter.size === 1 && state.statusFilter.has(st) && !clearNotStartedPick()) state.statusFilter.clear();
           else { state.statusFilter.clear(); state.statusFilter.add(st); clearNotStartedPick(); }
-          schedule(true);
+          update();
         },
       }, h("span", { class: "dot" }), h("span", { class: "n", text: String(n) }), " " + statusLabel(st));
       counts.appendChild(b);
       const never = st === "failed" && sm ? (sm.not_started || 0) : 0;
       if (never) {  // the failed runs that never started, counted apart: nothing broke there
-        const why = LABELS.not_started_reason;
-        const on = state.statusFilter.size === 1 && state.statusFilter.has("failed") && state.reasonFilter.size === 1 && state.reasonFilter.has(why);
+        const on = notStartedPicked();
         counts.appendChild(h("button", {
           class: "count not-started" + (on ? " active" : ""), type: "button", "data-count": "not-started", "aria-pressed": on ? "true" : "false",
           title: "Of the failed runs, " + never + " never started (launch them again); the others broke",
           onclick: () => {
+            const was = notStartedPicked();  // the filters as they are at the click, not as this chip was drawn
             state.statusFilter.clear(); state.reasonFilter.clear();
-            if (!on) { state.statusFilter.add("failed"); state.reasonFilter.add(why); }
-            schedule(true);
+            if (!was) { state.statusFilter.add("failed"); state.reasonFilter.add(LABELS.not_started_reason); }
+            update();
           },
         }, h("span", { class: "n", text: String(never) }), " " + LABELS.not_started_label));
       }
     }
-    renderReasons();
-    if (sm) {
-      // The summary is the server's (runwatch.view_model.summarize), the same as the CLI's.
-      $("overall-fill").style.width = Math.min(100, sm.progress_percentage || 0) + "%";
-      $("overall-text").textContent = (sm.progress_percentage || 0).toFixed(1) + "% · " + sm.completed_epochs + "/" + sm.total_epochs + " epochs" + (sm.scanning ? " · indexing…" : "");
-      const errs = sm.process_errors ? Object.keys(sm.process_errors) : [];
-      $("process-errors").textContent = errs.length ? "process sources unreachable: " + errs.join(", ") : "";
-      const banner = $("banner");
-      banner.hidden = !sm.root_missing;
-      banner.textContent = sm.root_missing ? "The project folder is gone (moved, renamed or unmounted). These are the last known states; runwatch rescans as soon as it is back." : "";
-    }
-    $("shown").textContent = (state.shown ?? 0) + " of " + plural(state.runs.size, "run") + " shown";
-    for (const el of document.querySelectorAll("#thead [data-sort]")) {
-      el.classList.toggle("sorted", el.dataset.sort === state.sortKey);
-      el.classList.toggle("desc", el.dataset.sort === state.sortKey && state.sortDesc);
-      el.setAttribute("aria-sort", el.dataset.sort !== state.sortKey ? "none" : state.sortDesc ? "descending" : "ascending");
-    }
   }
 
+  function notStartedPicked() {
+    const why = LABELS.not_started_reason;
+    return state.statusFilter.size === 1 && state.statusFilter.has("failed") && state.reasonFilter.size === 1 && state.reasonFilter.has(why);
+  }
   // The "not started" count is a status and a reason at once: a status chip or "all" clicked after it drops its reason.
   function clearNotStartedPick() {
     const picked = state.reasonFilter.size === 1 && state.reasonFilter.has(LABELS.not_started_reason);
@@ -363,11 +455,17 @@
   // Reason chips (why a run is failed, stuck...): present reasons only, click to filter.
   function renderReasons() {
     const box = $("reasons");
-    const counts = new Map();
-    for (const r of state.runs.values()) {
-      const why = reasonOf(r);
-      if (why && r.status !== "running" && r.status !== "finished") counts.set(why, (counts.get(why) || 0) + 1);
+    // Counted again only when a record changed (every upsert and removal moves verCounter), not per frame.
+    if (box._ver !== verCounter) {
+      const counts = new Map();
+      for (const r of state.runs.values()) {
+        const why = reasonOf(r);
+        if (why && r.status !== "running" && r.status !== "finished") counts.set(why, (counts.get(why) || 0) + 1);
+      }
+      box._counts = counts;
+      box._ver = verCounter;
     }
+    const counts = box._counts;
     const key = [...counts].map(([k, n]) => k + n).join() + [...state.reasonFilter].join();
     if (box._key === key) return;
     box._key = key;
@@ -382,29 +480,37 @@
           if (ev.shiftKey) { state.reasonFilter.has(why) ? state.reasonFilter.delete(why) : state.reasonFilter.add(why); }
           else if (state.reasonFilter.size === 1 && state.reasonFilter.has(why)) state.reasonFilter.clear();
           else { state.reasonFilter.clear(); state.reasonFilter.add(why); }
-          schedule(true);
+          update();
         },
       }, reasonLabel(why) + " ", h("span", { class: "n", text: String(n) })));
     }
   }
 
-  const pool = [];
-  function rowEl(i) {
-    if (pool[i]) return pool[i];
-    const el = h("div", { class: "row", role: "row" });
+  // One element per run (its id) or folder (its name) while it is shown: an element never changes which
+  // run it shows, as rows move, come and go. A click always acts on the run it landed on, whatever the
+  // list did between the press and the release; a row found by its run (a test's locator, a saved
+  // reference) is that run's row or no longer in the page, never another run's.
+  const rowEls = new Map();  // itemKey -> element
+  function rowEl(key) {
+    let el = rowEls.get(key);
+    if (el) return el;
+    el = h("div", { class: "row", role: "row" });
+    el._key = key;
     el.addEventListener("click", () => {
-      const item = el._item;
+      // The run (or folder) as it is now: the element's key, looked up at the time of the click.
+      const k = el._key, at = state.view.findIndex((item) => itemKey(item) === k);
+      const item = at >= 0 ? state.view[at] : k[0] === "r" ? state.runs.get(k.slice(1)) : null;
       if (!item) return;
-      state.cursor = state.view.indexOf(item);
+      state.cursor = at;
       activate(item);
     });
-    pool[i] = el;
+    rowEls.set(key, el);
     return el;
   }
   function activate(item) {
     if (item.group !== undefined) {
       state.collapsed.has(item.group) ? state.collapsed.delete(item.group) : state.collapsed.add(item.group);
-      schedule(true);
+      update();
     } else openDetail(item.id);
   }
 
@@ -462,9 +568,10 @@
       kind ? h("span", { class: "kind", text: kind }) : null));
     el.appendChild(h("div", { class: "c-status" }, h("span", { class: "badge st-" + r.status + (notStarted(r) ? " not-started" : ""), text: statusLabel(r.status) }),
       why && r.status !== "running" && r.status !== "finished" ? h("span", { class: "reason r-" + why, text: reasonLabel(why), title: r.reason_detail || reasonLabel(why) }) : null));
-    el.appendChild(h("div", { class: "c-progress", title: pct.toFixed(1) + "%" + (r.early_stopped ? " (early stopped)" : "") + (progressText(r).includes("+") ? " · +N%: share of the current epoch done" : "") },
+    const pt = r._pt !== undefined ? r._pt : (r._pt = progressText(r));
+    el.appendChild(h("div", { class: "c-progress", title: pct.toFixed(1) + "%" + (r.early_stopped ? " (early stopped)" : "") + (pt.includes("+") ? " · +N%: share of the current epoch done" : "") },
       h("div", { class: "bar" }, h("div", { class: "fill st-" + r.status, style: "width:" + pct + "%" })),
-      h("span", { class: "ptext", text: progressText(r) })));
+      h("span", { class: "ptext", text: pt })));
     el.appendChild(scoreCell(m, "best"));
     el.appendChild(scoreCell(m, "latest"));
     el.appendChild(h("div", { class: "c-eta" }, r.eta_seconds ? fmtDur(r.eta_seconds) : ""));
@@ -474,22 +581,30 @@
       err ? h("span", { class: "err", text: "✗" }) : null, nWarn ? h("span", { class: "warn", text: "⚠" + nWarn }) : null));
   }
 
-  function renderRows() {
-    const vp = $("viewport"), rowsEl = $("rows");
+  // ``scrollTop`` and ``height``: the viewport's, read at the start of the frame. A shorter list than
+  // before moves the scroll position up to its end, as the browser will when it lays the page out.
+  function renderRows(scrollTop, height) {
+    const rowsEl = $("rows");
     const n = state.view.length;
-    $("spacer").style.height = n * ROW_H + "px";
+    setStyle($("spacer"), "height", n * ROW_H + "px");
     const empty = $("empty");
-    empty.hidden = n > 0;
-    if (!n) empty.textContent = state.runs.size ? "No run matches the filter or search." : "No runs found under this project's configs folder (yet).";
-    const first = Math.max(0, Math.floor(vp.scrollTop / ROW_H) - OVERSCAN);
-    const last = Math.min(n, Math.ceil((vp.scrollTop + vp.clientHeight) / ROW_H) + OVERSCAN);
-    rowsEl.style.transform = "translateY(" + first * ROW_H + "px)";
+    if (empty.hidden !== n > 0) empty.hidden = n > 0;
+    if (!n) setText(empty, state.runs.size ? "No run matches the filter or search." : "No runs found under this project's configs folder (yet).");
+    const top = Math.max(0, Math.min(scrollTop, n * ROW_H - height));
+    const first = Math.max(0, Math.floor(top / ROW_H) - OVERSCAN);
+    const last = Math.min(n, Math.ceil((top + height) / ROW_H) + OVERSCAN);
+    setStyle(rowsEl, "transform", "translateY(" + first * ROW_H + "px)");
     const count = Math.max(0, last - first);  // a view shorter than the scroll position: nothing to show
-    while (rowsEl.children.length > count) rowsEl.removeChild(rowsEl.lastElementChild);
+    const keys = new Array(count);
+    for (let i = 0; i < count; i++) keys[i] = itemKey(state.view[first + i]);
+    const shown = new Set(keys);
+    for (const [k, el] of rowEls) if (!shown.has(k)) { el.remove(); rowEls.delete(k); }
+    // The rows in view order: each element moved only when it is not already in its place.
+    let at = rowsEl.firstElementChild;
     for (let i = 0; i < count; i++) {
       const item = state.view[first + i];
-      const el = rowEl(i);
-      if (el.parentNode !== rowsEl) rowsEl.appendChild(el);
+      const el = rowEl(keys[i]);
+      if (el === at) at = at.nextElementSibling; else rowsEl.insertBefore(el, at);
       const cur = first + i === state.cursor;
       if (el._item === item && el._ver === item._ver && el._open === state.openId && el._grp === state.group && el._cur === cur) continue;
       el._item = item; el._ver = item._ver; el._open = state.openId; el._grp = state.group; el._cur = cur;
@@ -543,7 +658,15 @@
   let verCounter = 0;
   // Grows with every run added or removed and every change that may move a run: the kept sort order is then made again.
   let dataVersion = 0;
-  function upsert(rec) { rec._ver = ++verCounter; state.runs.set(rec.id, rec); }
+  // Grows with every run added, removed or renamed: the kept name order is then made again.
+  let nameVersion = 0;
+  // The page's keys kept on a record (name and sort keys, progress text, folder, lower-cased name) start
+  // empty: a record made from another one ({...old, ...}) must not take its keys.
+  function upsert(rec) {
+    if (rec._ver !== undefined) rec._nk = rec._sv = rec._svk = rec._pt = rec._lc = rec._f = undefined;  // a copy: a record from the socket has none
+    rec._ver = ++verCounter;
+    state.runs.set(rec.id, rec);
+  }
 
   function onMessage(ev) {
     let m;
@@ -557,6 +680,7 @@
       for (const k of Object.keys(LABELS)) if (m[k] !== undefined && m[k] !== null) LABELS[k] = m[k];
       state.runs.clear();
       dataVersion++;
+      nameVersion++;
       for (const r of m.runs) upsert(r);
       state.seq = m.seq;
       state.summary = m.summary;
@@ -567,7 +691,7 @@
       if (m.seq !== state.seq + 1) { resync(); return; }   // missed one: ask for a fresh snapshot
       state.seq = m.seq;
       let touchesOpen = false;
-      if (m.added.length || m.removed.length) dataVersion++;
+      if (m.added.length || m.removed.length) { dataVersion++; nameVersion++; }
       for (const r of m.added) { upsert(r); if (r.id === state.openId) touchesOpen = true; }
       // A change that keeps a run's place (same status, sort value and match) is applied in
       // place; anything else rebuilds the view once for the frame.
@@ -579,14 +703,15 @@
         const same = old && old.status === r.status && old.run === r.run && visible(old) === visible(r)
           && sortValue(old, state.sortKey) === sortValue(r, state.sortKey);
         // Its place in the kept sort order is the same: the new record takes it (else the order is made again).
-        const j = same && state.sortedIndex ? state.sortedIndex.get(r.id) : undefined;
+        if (!old || old.run !== r.run || old.config !== r.config) nameVersion++;
+        const j = same && state.sorted ? sortedIndex().get(r.id) : undefined;
         if (j !== undefined && state.sorted[j] === old) state.sorted[j] = r; else dataVersion++;
         if (rebuild) continue;
         const i = viewIndex().get(r.id);
         if (!same || state.viewDirty) rebuild = true;
         else if (i !== undefined) state.view[i] = r;
       }
-      for (const id of m.removed) state.runs.delete(id);
+      for (const id of m.removed) { state.runs.delete(id); verCounter++; }
       state.summary = m.summary;
       document.body.dataset.seq = String(m.seq);
       schedule(rebuild);
@@ -937,20 +1062,21 @@
 
   function init() {
     $("viewport").addEventListener("scroll", () => schedule(false), { passive: true });
+    // The viewport's height changes with the bars above it (chips that wrap), not only with the window.
+    if (window.ResizeObserver) new ResizeObserver(() => schedule(false)).observe($("viewport"));
     window.addEventListener("resize", () => schedule(false));
-    let searchTimer = null;
-    $("search").addEventListener("input", (ev) => {
+    $("search").addEventListener("input", () => {
       clearTimeout(searchTimer);
-      searchTimer = setTimeout(() => { state.q = ev.target.value.trim().toLowerCase(); state.cursor = -1; schedule(true); }, 80);
+      searchTimer = setTimeout(() => { applySearch(); schedule(false); }, 80);
     });
-    $("group").addEventListener("change", (ev) => { state.group = ev.target.checked; schedule(true); });
+    $("group").addEventListener("change", (ev) => { state.group = ev.target.checked; update(); });
     for (const el of document.querySelectorAll("#thead [data-sort]")) {
       el.setAttribute("tabindex", "0");
       const sortBy = () => {
         const k = el.dataset.sort;
         if (state.sortKey === k) state.sortDesc = !state.sortDesc;
         else { state.sortKey = k; state.sortDesc = defaultDesc(k); }
-        schedule(true);
+        update();
       };
       el.addEventListener("click", sortBy);
       el.addEventListener("keydown", (ev) => { if (ev.key === "Enter" || ev.key === " ") { ev.preventDefault(); ev.stopPropagation(); sortBy(); } });
@@ -989,7 +1115,7 @@
     if (on && !head) {
       head = h("div", { class: "c-cluster", "data-sort": "cluster", text: "Cluster", onclick: () => {
         if (state.sortKey === "cluster") state.sortDesc = !state.sortDesc; else { state.sortKey = "cluster"; state.sortDesc = false; }
-        schedule(true);
+        update();
       } });
       thead.insertBefore(head, thead.firstChild);
     }
@@ -999,7 +1125,7 @@
     bar.hidden = !on;
     bar.textContent = "";
     if (!on) return;
-    const pick = (name) => { state.clusterFilter = state.clusterFilter === name ? null : name; schedule(true); };
+    const pick = (name) => { state.clusterFilter = state.clusterFilter === name ? null : name; update(); };
     bar.appendChild(h("button", { class: "cluster all" + (state.clusterFilter === null ? " active" : ""), type: "button", onclick: () => pick(null), text: "all clusters" }));
     for (const [name, c] of Object.entries(state.summary.clusters).sort((a, b) => collator.compare(a[0], b[0]))) {
       const chips = h("span", { class: "chips" });
@@ -1024,7 +1150,7 @@
     visible = (r) => visibleBeforeCompare(r) || (!!state.q && cmp.matches(r, state.q) && withoutSearch(r));
     const fillBeforeCompare = fillRunRow;
     fillRunRow = (el, r, ...rest) => { fillBeforeCompare(el, r, ...rest); cmp.decorateRow(el, r); };
-    cmp.attach({ state, schedule, refresh: () => { for (const el of pool) if (el) el._item = null; schedule(true); } });
+    cmp.attach({ state, schedule, refresh: () => { for (const el of rowEls.values()) el._item = null; schedule(true); } });
   }
 
   window.runwatch = state;  // for debugging and browser tests

@@ -104,8 +104,9 @@
     return baseTemplate.v;
   }
   function applyTemplate(el) {
-    if (!columns.length) { el.style.gridTemplateColumns = ""; return; }
-    el.style.gridTemplateColumns = baseTemplate() + " " + columns.map(() => "110px").join(" ");
+    // Written only when it differs: a write restyles the row even when the value is the same.
+    const t = columns.length ? baseTemplate() + " " + columns.map(() => "110px").join(" ") : "";
+    if (el.style.gridTemplateColumns !== t) el.style.gridTemplateColumns = t;
   }
   function renderHeadColumns() {
     const thead = document.getElementById("thead");
