@@ -362,7 +362,8 @@ def _read_configs(
             rows.append(cache.store(key, deps, facts, write=False, keep=False))
             cache.remember(key, os.path.abspath(path), deps, facts)
         out[path] = facts
-    for _, cache, rows, _ in batches.values():
+    for batch, cache, rows, _ in batches.values():
+        batch.loader.release()
         if cache is not None and rows:
             cache.flush(rows)
         if cache is not None:

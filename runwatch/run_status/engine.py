@@ -35,6 +35,7 @@ from typing import Any
 from runwatch.configs.facts import ConfigFacts, compact_facts
 from runwatch.configs.scan_stats import once_per_scan as config_stats_once_per_scan
 from runwatch.errors import LayoutError
+from runwatch.gc_promote import promote_young
 from runwatch.layouts import map_paths, run_for, runs_by_name
 from runwatch.layouts.base import Layout, PathChanges
 from runwatch.project import Project
@@ -228,6 +229,7 @@ class ScanEngine:
                                 tracker.store = None
         finally:
             if gc_was_enabled:
+                promote_young()  # what the scan made is kept: no young collection need pass over it
                 gc.enable()
         if save and self.store is not None:
             self._note_store_problem(self.store.save())
