@@ -35,7 +35,7 @@ MIN_RUNS_PER_WORKER = 100
 # The scanning process's share of the cold runs, against a worker's 1.0: measured on generated Pylon
 # trees, a worker takes ~1.9 ms per run, the scanning process ~2.15 ms per run of its own and
 # ~0.23 ms per run adopted from a worker; 0.88 has both sides finish together (benchmarks/cold_cpu.py).
-PARENT_SHARE = 0.88
+PARENT_SHARE = 0.85
 # Runs per part a worker sends: the scanning process decides a part's runs while the worker computes
 # the next, so the last part is all that is left to it after the worker ends (~0.25 ms per run).
 PART_RUNS = 32
