@@ -9,11 +9,13 @@ not fork; the process sources start some).
 A child reads its configs without any cache, computes its runs' progress into a
 progress store of its own (in memory) and sends back plain values: each run's store
 entry (fingerprint, progress, details, hint) and each config's facts. Nothing it sends
-is a tracker. The scan engine puts those entries into its progress store and the facts
-into the config cache, then evaluates every run the ordinary way: a run's tracker finds
-its entry in the store and checks its fingerprint with a few stats, exactly as a warm
-scan in a new process would. A warm scan (a few stats per run) never forks, and a child
-that fails is redone here, with the same answers.
+is a tracker. It sends them a part at a time (``PART_RUNS`` runs), as each part is done
+(``fork_stream``); between runs of its own share, the scan engine puts each part's entries
+into its progress store and evaluates its runs the ordinary way: a run's tracker finds its
+entry in the store and checks its fingerprint with a few stats, exactly as a warm scan in
+a new process would. The facts go into the config cache in one batch at the end. A warm
+scan (a few stats per run) never forks, and the runs no part covered (a child that failed,
+before or midway) are redone here, with the same answers.
 """
 
 from __future__ import annotations
@@ -32,9 +34,10 @@ from runwatch.progress_tracking.progress_store import ProgressStore, StoreEntry,
 # Cold runs per process below which a fork costs more than it saves (a fork, one pipe
 # and the pickling of a share's results: ~10 ms plus ~0.1 ms per run, against ~2 ms per run).
 MIN_RUNS_PER_WORKER = 100
-# The scanning process's share of the cold runs, against a worker's 1.0: measured on generated Pylon
-# trees, a worker takes ~1.9 ms per run, the scanning process ~2.15 ms per run of its own and
-# ~0.23 ms per run adopted from a worker; 0.88 has both sides finish together (benchmarks/cold_cpu.py).
+# The scanning process's share of the cold runs, against a worker's 1.0: it decides each of its own
+# runs too, and adopts and decides the workers' parts as they come (~0.23 ms per run); measured on
+# generated Pylon trees, 0.85 has its own share and the last part arrive together (0.78 left it
+# waiting for the worker, 0.88 before the parts were taken as they come).
 PARENT_SHARE = 0.85
 # Runs per part a worker sends: the scanning process decides a part's runs while the worker computes
 # the next, so the last part is all that is left to it after the worker ends (~0.25 ms per run).
