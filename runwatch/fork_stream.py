@@ -89,7 +89,11 @@ class Streams:
         live = [c for c in self._children if c is not None and c.open]
         if not live:
             return
-        ready, _, _ = select.select([c.fd for c in live], [], [], timeout)
+        # (poll, not select: a descriptor numbered past FD_SETSIZE in a process with many files open is fine)
+        poller = select.poll()
+        for c in live:
+            poller.register(c.fd, select.POLLIN)
+        ready = {fd for fd, _ in poller.poll(None if timeout is None else int(timeout * 1000))}
         for c in live:
             if c.fd not in ready:
                 continue
@@ -156,7 +160,9 @@ class Streams:
                 if not os.read(c.fd, 1 << 20):
                     self._ended(c)
             except BlockingIOError:
-                select.select([c.fd], [], [])
+                poller = select.poll()
+                poller.register(c.fd, select.POLLIN)
+                poller.poll()
             except OSError:
                 self._ended(c)
         c.ok, c.why = False, why

@@ -340,3 +340,35 @@ def test_workers_die_with_a_killed_parent(trees):
         proc.wait()
     gone, alive = psutil.wait_procs(workers, timeout=10)
     assert not alive, f"workers outlived their parent: {alive}"
+
+
+STREAM_SCRIPT = textwrap.dedent(
+    """
+    import json, os
+    from runwatch.fork_stream import fork_stream
+
+    def work(share, send):
+        for i in range(0, len(share), 2):
+            if share[i] == "boom":
+                raise RuntimeError("a bug")
+            send(share[i : i + 2])
+
+    got = {}
+    with fork_stream(work, [list("abcdef"), ["x", "y", "boom", "z"], ["big" * 400_000]]) as streams:
+        while (parts := streams.take(wait=True)) is not None:
+            for index, part in parts:
+                got.setdefault(index, []).extend(part)
+        results = streams.results()
+    print(json.dumps({"got": {str(k): len(v) if k == 2 else v for k, v in got.items()}, "ok": [ok for ok, _ in results], "why": results[1][1]}))
+    """
+)
+
+
+def test_fork_stream_parts_in_order_and_a_failure_midway():
+    """Each child's parts arrive in order (one larger than the pipe too); one that raises keeps what it sent."""
+    env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    p = subprocess.run([sys.executable, "-c", STREAM_SCRIPT], capture_output=True, text=True, env=env, timeout=120)
+    assert p.returncode == 0, p.stderr[-3000:]
+    out = json.loads(p.stdout)
+    assert out["got"] == {"0": list("abcdef"), "1": ["x", "y"], "2": 1}
+    assert out["ok"] == [True, False, True] and "RuntimeError: a bug" in out["why"]

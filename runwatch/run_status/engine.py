@@ -422,7 +422,7 @@ class ScanEngine:
             _log.warning("%s", problem)
 
 
-# A cold scan's own runs between two looks at what its workers have sent (a look is one ``select``).
+# A cold scan's own runs between two looks at what its workers have sent (a look is one ``poll``).
 FEED_EVERY = 8
 
 
