@@ -45,6 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workers", type=int, default=1, help="the workers setting (1: one process, 0: fan out)")
     ap.add_argument("--code", default=REPO, help="the checkout whose runwatch scans")
     ap.add_argument("--profile", action="store_true", help="print a cProfile of the cold scan")
+    ap.add_argument("--profile-out", default=None, help="with --profile, also write the raw pstats to this file")
     args = ap.parse_args(argv)
     sys.path.insert(0, HERE)
     from run import floor_walk, get_tree, import_runwatch_from, read_all, reset_to_cold, scores_files, warm_page_cache
@@ -89,6 +90,8 @@ def main(argv: list[str] | None = None) -> int:
     if prof is not None:
         s = io.StringIO()
         pstats.Stats(prof, stream=s).sort_stats("cumulative").print_stats(50)
+        if args.profile_out:
+            prof.dump_stats(args.profile_out)
         print(s.getvalue())
     return 0
 

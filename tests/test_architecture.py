@@ -25,6 +25,8 @@ LAYERS = {
     "runwatch.status_names": 0,
     "runwatch.atomic_files": 0,
     "runwatch.forking": 0,
+    "runwatch.fork_stream": 0,
+    "runwatch.gc_promote": 0,
     "runwatch.notify_targets": 0,
     "runwatch.terminal_text": 0,
     "runwatch.json_out": 0,

@@ -36,9 +36,13 @@ SPY = textwrap.dedent(
     forks = []
     real_adopt = fanout.ColdWorkers.adopt
 
+    taken = []  # runs of the first worker's share taken from its parts
+
     def spy(self, *a):
-        forks.append([ok for ok, _ in self._forked.results()])
-        return real_adopt(self, *a)
+        forks.append([ok for ok, _ in self._streams.results()])
+        got = real_adopt(self, *a)
+        taken.append(len(self._received & set(self._shares[0])))
+        return got
 
     fanout.ColdWorkers.adopt = spy
     """
@@ -67,6 +71,25 @@ SCRIPT = SPY + textwrap.dedent(
         fanout._worker = dying
         cold = list(spec["configs"])
         crash_first = fanout.worker_shares(cold, workers)[0][0]
+    if mode == "crash_mid":  # the first worker dies after sending its first part (of 4 runs)
+        import time
+        fanout.PART_RUNS = 4
+        real_worker = fanout._worker
+
+        def dying_later(share, project, send):
+            if os.getpid() == parent or share[0] != crash_first:
+                return real_worker(share, project, send)
+
+            def send_then_die(part):
+                send(part)
+                time.sleep(1.0)  # (the part leaves through the child's sender thread)
+                os._exit(3)
+
+            return real_worker(share, project, send_then_die)
+
+        fanout._worker = dying_later
+        cold = list(spec["configs"])
+        crash_first = fanout.worker_shares(cold, workers)[0][0]
     calls = []
     real_calc = TrainerProgressTracker.calculate_progress
 
@@ -86,6 +109,7 @@ SCRIPT = SPY + textwrap.dedent(
         "second_same": all(strip(first[c]) == strip(second[c]) for c in first),
         "recomputed_on_second_call": len(calls),
         "forks": forks,
+        "taken_from_dead_worker": taken[0] if taken else None,
     }, sys.stdout)
     """
 )
@@ -153,6 +177,18 @@ def test_a_worker_that_dies_is_redone_in_the_parent(trees):
     serial = _run(roots["a"], 1)
     crashed = _run(roots["c"], 3, mode="crash")
     assert crashed["forks"] == [[False, True]]
+    assert _paths_relative(crashed["first"], roots["a"], roots["c"]) == serial["first"]
+    assert crashed["recomputed_on_second_call"] == 0
+
+
+def test_a_worker_that_dies_midway_has_the_rest_of_its_share_redone(trees):
+    """The parts a worker sent before it died are taken; the runs no part covered are redone here."""
+    tree, roots = trees
+    serial = _run(roots["a"], 1)
+    shutil.rmtree(os.path.join(roots["c"], ".runwatch-cache"), ignore_errors=True)  # cold again
+    crashed = _run(roots["c"], 3, mode="crash_mid")
+    assert crashed["forks"] == [[False, True]]
+    assert crashed["taken_from_dead_worker"] == 4
     assert _paths_relative(crashed["first"], roots["a"], roots["c"]) == serial["first"]
     assert crashed["recomputed_on_second_call"] == 0
 
@@ -304,3 +340,35 @@ def test_workers_die_with_a_killed_parent(trees):
         proc.wait()
     gone, alive = psutil.wait_procs(workers, timeout=10)
     assert not alive, f"workers outlived their parent: {alive}"
+
+
+STREAM_SCRIPT = textwrap.dedent(
+    """
+    import json, os
+    from runwatch.fork_stream import fork_stream
+
+    def work(share, send):
+        for i in range(0, len(share), 2):
+            if share[i] == "boom":
+                raise RuntimeError("a bug")
+            send(share[i : i + 2])
+
+    got = {}
+    with fork_stream(work, [list("abcdef"), ["x", "y", "boom", "z"], ["big" * 400_000]]) as streams:
+        while (parts := streams.take(wait=True)) is not None:
+            for index, part in parts:
+                got.setdefault(index, []).extend(part)
+        results = streams.results()
+    print(json.dumps({"got": {str(k): len(v) if k == 2 else v for k, v in got.items()}, "ok": [ok for ok, _ in results], "why": results[1][1]}))
+    """
+)
+
+
+def test_fork_stream_parts_in_order_and_a_failure_midway():
+    """Each child's parts arrive in order (one larger than the pipe too); one that raises keeps what it sent."""
+    env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    p = subprocess.run([sys.executable, "-c", STREAM_SCRIPT], capture_output=True, text=True, env=env, timeout=120)
+    assert p.returncode == 0, p.stderr[-3000:]
+    out = json.loads(p.stdout)
+    assert out["got"] == {"0": list("abcdef"), "1": ["x", "y"], "2": 1}
+    assert out["ok"] == [True, False, True] and "RuntimeError: a bug" in out["why"]

@@ -362,7 +362,8 @@ def _read_configs(
             rows.append(cache.store(key, deps, facts, write=False, keep=False))
             cache.remember(key, os.path.abspath(path), deps, facts)
         out[path] = facts
-    for _, cache, rows, _ in batches.values():
+    for batch, cache, rows, _ in batches.values():
+        batch.loader.release()
         if cache is not None and rows:
             cache.flush(rows)
         if cache is not None:
@@ -384,9 +385,17 @@ def read_static_uncached(
     cross a fork); its answers go back to the parent, which gives them to ``read_configs``
     as ``precomputed`` so the cache learns them there.
     """
+    return static_reader(root, settings, settings_warning, on_evaluated)(paths)
+
+
+def static_reader(
+    root: str, settings: Settings, settings_warning: str | None = None, on_evaluated: OnEvaluated | None = None
+) -> Callable[[list[str]], dict[str, tuple[ConfigFacts, Deps]]]:
+    """``read_static_uncached`` for several calls sharing one batch (its parsed modules, its memos):
+    a forked worker that reads its configs a part at a time."""
     batch = _Batch(os.path.abspath(root), settings, settings_warning)
     batch.on_evaluated = on_evaluated
-    return {p: batch.read(p, False, DEFAULT_TIMEOUT) for p in paths}
+    return lambda paths: {p: batch.read(p, False, DEFAULT_TIMEOUT) for p in paths}
 
 
 def _read_parallel(pending: list[Any], exec_configs: bool, workers: int | None = None) -> dict[str, tuple[ConfigFacts, Deps]] | None:

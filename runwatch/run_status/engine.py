@@ -28,13 +28,14 @@ import gc
 import logging
 import math
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from runwatch.configs.facts import ConfigFacts, compact_facts
 from runwatch.configs.scan_stats import once_per_scan as config_stats_once_per_scan
 from runwatch.errors import LayoutError
+from runwatch.gc_promote import promote_young
 from runwatch.layouts import map_paths, run_for, runs_by_name
 from runwatch.layouts.base import Layout, PathChanges
 from runwatch.project import Project
@@ -210,11 +211,16 @@ class ScanEngine:
                 else:
                     store = store if store is not None else ProgressStore(None)  # to adopt the workers' entries
                     mine = [k for k in keys if k not in workers.configs]
-                    # (with workers busy, this process's configs are read here, not by more forks)
-                    self._evaluate(mine, reread, None, store, opts, out, progress, config_workers=1)
+                    # (with workers busy, this process's configs are read here, not by more forks); the
+                    # workers' runs are decided as their parts arrive, between runs of this process's own
+                    cold_workers = workers
+
+                    def feed(wait: bool) -> list[tuple[str, ConfigFacts]] | None:
+                        return cold_workers.take(store, wait)
+
+                    self._evaluate(mine, reread, None, store, opts, out, progress, config_workers=1, feed=feed)
                     facts, redo = workers.adopt(self.project, store)
-                    done = set(redo)
-                    self._evaluate([k for k in keys if k in workers.configs and k not in done], reread, facts, store, opts, out, progress, config_workers=1)
+                    self._evaluate([k for k in keys if k in facts], reread, facts, store, opts, out, progress, config_workers=1)
                     self._evaluate(redo, reread, None, store, opts, out, progress, config_workers=1)
                     if self.store is None:  # the scan's own store served its purpose: trackers hold their results
                         for k in keys:
@@ -223,6 +229,7 @@ class ScanEngine:
                                 tracker.store = None
         finally:
             if gc_was_enabled:
+                promote_young()  # what the scan made is kept: no young collection need pass over it
                 gc.enable()
         if save and self.store is not None:
             self._note_store_problem(self.store.save())
@@ -273,13 +280,16 @@ class ScanEngine:
         out: dict[str, Scanned],
         progress: _Progress,
         config_workers: int | None,
+        feed: Callable[[bool], list[tuple[str, ConfigFacts]] | None] | None = None,
     ) -> None:
-        if not keys:
+        """Evaluate ``keys`` into ``out``. ``feed(wait)``: more runs, with their facts, taken between
+        runs (every ``FEED_EVERY``) and after the last one until it says None (a cold scan's workers)."""
+        if not keys and feed is None:
             return
         project = self.project
         snap = self.snapshot
         trackers = self._trackers
-        all_facts = self._facts_for(keys, reread, given, config_workers)
+        all_facts = self._facts_for(keys, reread, given, config_workers) if keys else {}
         kept = self._kept
         ctx = self._context = ScanContext(project, EVENTS, process_memory(project), opts, snap.errors, self._context.settings if self._context else None)
         reusing = not opts.get("force_refresh")
@@ -291,7 +301,7 @@ class ScanEngine:
         reuse_kept = persisted if persisted is not None and reusing and not remember else None
         # progress.json rewrites overlap the evaluation in a writer thread.
         with background_progress_writes():
-            for k in keys:
+            for k in _fed(keys, all_facts, feed):
                 facts = all_facts.get(k)
                 if reusing:
                     was = kept.get(k)
@@ -410,6 +420,27 @@ class ScanEngine:
         self.last_store_problem = problem
         if problem:
             _log.warning("%s", problem)
+
+
+# A cold scan's own runs between two looks at what its workers have sent (a look is one ``poll``).
+FEED_EVERY = 8
+
+
+def _fed(keys: list[str], facts: dict[str, ConfigFacts], feed: Callable[[bool], list[tuple[str, ConfigFacts]] | None] | None) -> Iterator[str]:
+    """``keys``, with the runs ``feed`` gives (their facts put into ``facts``) taken as they come."""
+    if feed is None:
+        yield from keys
+        return
+    for i, k in enumerate(keys):
+        if i % FEED_EVERY == 0:
+            for k2, f in feed(False) or ():
+                facts[k2] = f
+                yield k2
+        yield k
+    while (more := feed(True)) is not None:
+        for k2, f in more:
+            facts[k2] = f
+            yield k2
 
 
 class _Progress:
