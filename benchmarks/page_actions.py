@@ -235,8 +235,11 @@ def main() -> None:
         page.on("websocket", lambda ws: ws.on("framereceived", lambda f: frames.append(f)))
         page.goto(srv.url)
         page.wait_for_selector("#conn.conn-live")
+        deadline = time.monotonic() + 120
         while not any('"snapshot"' in f[:200] for f in frames):
-            time.sleep(0.05)
+            if time.monotonic() > deadline:
+                raise SystemExit("the server sent no snapshot")
+            page.wait_for_timeout(50)  # not time.sleep: playwright's sync API delivers events only inside its own calls
         snap = json.loads(next(f for f in frames if '"snapshot"' in f[:200]))
         page.close()
         doc = grow_snapshot(snap, args.runs)
