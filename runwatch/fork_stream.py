@@ -18,7 +18,6 @@ parent takes its children with it.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import pickle
 import select
@@ -28,7 +27,7 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-from runwatch.forking import _die_with, can_fork
+from runwatch.forking import fork_children
 
 S = TypeVar("S")
 
@@ -37,7 +36,6 @@ _PART, _DONE, _FAILED = 0, 1, 2
 # A pipe this large (Linux ``F_SETPIPE_SZ``, within the unprivileged limit) holds a few parts:
 # fewer wake-ups of the sender thread, and a parent busy with its own work rarely holds a child up.
 _PIPE_SIZE = 1 << 20
-_F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
 
 
 class _Child:
@@ -182,34 +180,11 @@ class Streams:
 def fork_stream(fn: Callable[[S, Callable[[Any], None]], object], shares: Sequence[S]) -> Streams:
     """One forked child per share, each running ``fn(share, send)``; returns at once (see the module)."""
     children: list[_Child | None] = []
-    parent = os.getpid()
-    for share in shares:
-        if not can_fork():
+    for made in fork_children(shares, lambda share, w: _child(fn, share, w), pipe_size=_PIPE_SIZE):
+        if made is None:
             children.append(None)
             continue
-        try:
-            r, w = os.pipe()
-        except OSError:  # out of file descriptors: this share is done by the caller
-            children.append(None)
-            continue
-        with contextlib.suppress(OSError):
-            fcntl.fcntl(w, _F_SETPIPE_SZ, _PIPE_SIZE)
-        try:
-            pid = os.fork()
-        except OSError:
-            os.close(r)
-            os.close(w)
-            children.append(None)
-            continue
-        if pid == 0:  # the child: compute, send, and leave without running any of the parent's exit code
-            code = 0
-            try:
-                os.close(r)
-                _die_with(parent)
-                code = _child(fn, share, w)
-            finally:
-                os._exit(code)
-        os.close(w)
+        pid, r = made
         os.set_blocking(r, False)
         children.append(_Child(pid, r))
     return Streams(children)

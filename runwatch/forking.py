@@ -12,6 +12,7 @@ any failure of a child: the caller redoes that share itself, with the same answe
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import pickle
 import signal
@@ -99,6 +100,28 @@ def fork_each(fn: Callable[[S], Any], shares: Sequence[S]) -> Forked:
     that share itself); so does a share no child could be forked for (threads alive,
     ``fork`` failing).
     """
+
+    def child(share: S, w: int) -> int:
+        code = 0
+        try:
+            data = pickle.dumps((True, fn(share)), protocol=pickle.HIGHEST_PROTOCOL)
+        except BaseException as e:
+            data = pickle.dumps((False, f"{type(e).__name__}: {e}"))
+            code = 1
+        view = memoryview(data)
+        while view:
+            view = view[os.write(w, view) :]
+        return code
+
+    children = fork_children(shares, child)
+    return Forked(children)
+
+
+def fork_children(shares: Sequence[S], child: Callable[[S, int], int], *, pipe_size: int = 0) -> list[tuple[int, int] | None]:
+    """Fork one child per share, each running ``child(share, write_fd)`` and leaving with the code it
+    returns (none of the parent's exit code runs in it); (pid, read_fd) per share, or None where no child
+    could be forked (threads alive, out of descriptors, ``fork`` failing): the caller does that share.
+    ``pipe_size``: ask Linux for a pipe this large (``F_SETPIPE_SZ``), where it can."""
     children: list[tuple[int, int] | None] = []
     parent = os.getpid()
     for share in shares:
@@ -110,6 +133,9 @@ def fork_each(fn: Callable[[S], Any], shares: Sequence[S]) -> Forked:
         except OSError:  # out of file descriptors: this share is done by the caller
             children.append(None)
             continue
+        if pipe_size:
+            with contextlib.suppress(OSError):
+                fcntl.fcntl(w, getattr(fcntl, "F_SETPIPE_SZ", 1031), pipe_size)
         try:
             pid = os.fork()
         except OSError:
@@ -122,19 +148,12 @@ def fork_each(fn: Callable[[S], Any], shares: Sequence[S]) -> Forked:
             try:
                 os.close(r)
                 _die_with(parent)
-                try:
-                    data = pickle.dumps((True, fn(share)), protocol=pickle.HIGHEST_PROTOCOL)
-                except BaseException as e:
-                    data = pickle.dumps((False, f"{type(e).__name__}: {e}"))
-                    code = 1
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(w, view) :]
+                code = child(share, w)
             finally:
                 os._exit(code)
         os.close(w)
         children.append((pid, r))
-    return Forked(children)
+    return children
 
 
 def _die_with(parent: int) -> None:
