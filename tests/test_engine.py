@@ -103,7 +103,10 @@ def test_a_worker_sends_plain_values_never_a_tracker(gen):
     tree, _ = gen
     project = Project.at(tree.root)
     share = [r.config_path for r in tree.runs[:10]]
-    entries, read, facts = fanout._worker(share, project)
+    parts: list = []
+    fanout._worker(share, project, parts.append)  # what it sends, a part at a time
+    entries = {k: v for e, _, _ in parts for k, v in e.items()}
+    facts = {k: v for _, _, f in parts for k, v in f.items()}
     assert entries and set(facts) == set(share)
     classes = {arg for op, arg, _ in pickletools.genops(pickle.dumps((entries, facts))) if op.name in ("GLOBAL", "STACK_GLOBAL") and arg}
     strings = [arg for op, arg, _ in pickletools.genops(pickle.dumps((entries, facts))) if isinstance(arg, str)]

@@ -29,7 +29,7 @@ from runwatch.configs.facts import ConfigFacts
 from runwatch.fork_stream import Streams, fork_stream
 from runwatch.forking import split, worker_count
 from runwatch.project import Project
-from runwatch.progress_tracking.progress_store import ProgressStore, StoreEntry, background_progress_writes
+from runwatch.progress_tracking.progress_store import ProgressStore, background_progress_writes
 
 # Cold runs per process below which a fork costs more than it saves (a fork, one pipe
 # and the pickling of a share's results: ~10 ms plus ~0.1 ms per run, against ~2 ms per run).
@@ -128,23 +128,17 @@ def worker_shares(cold: list[str], n: int) -> list[list[str]]:
     return split(cold[mine:], n - 1)
 
 
-def _worker(
-    share: list[str], project: Project, send: Callable[[Any], None] | None = None
-) -> tuple[dict[str, StoreEntry], dict[str, Any], dict[str, ConfigFacts]]:
-    """In a forked child: facts read with no cache (no database across a fork), progress into a fresh store.
-
-    With ``send``, each part of ``PART_RUNS`` runs is sent as it is done, as (store entries, config reads,
-    facts), and the return value is empty; without it, the whole share is returned in one.
-    """
+def _worker(share: list[str], project: Project, send: Callable[[Any], None]) -> None:
+    """In a forked child: facts read with no cache (no database across a fork), progress into a fresh store;
+    each part of ``PART_RUNS`` runs is sent as it is done, as (store entries, config reads, facts)."""
     from runwatch.configs.reader import static_reader
     from runwatch.progress_tracking.config_changed import launch_check
     from runwatch.run_status.run_status import compute_progress
 
     # (the changed-config check is answered while each config's evaluation is at hand, in this process)
     read_static = static_reader(project.root, project.settings, on_evaluated=launch_check(project))
-    whole: tuple[dict[str, StoreEntry], dict[str, Any], dict[str, ConfigFacts]] = ({}, {}, {})
-    for i in range(0, len(share), PART_RUNS if send is not None else max(1, len(share))):
-        part = share[i : i + PART_RUNS] if send is not None else share
+    for i in range(0, len(share), PART_RUNS):
+        part = share[i : i + PART_RUNS]
         absolute = {c: c if os.path.isabs(c) else os.path.join(project.root, c) for c in part}
         read = read_static(list(dict.fromkeys(absolute.values())))
         facts = {c: read[a][0] for c, a in absolute.items()}
@@ -154,8 +148,4 @@ def _worker(
         with background_progress_writes():
             for c in part:
                 compute_progress(c, project, facts[c], store)
-        if send is not None:
-            send((store.entries(), read, facts))
-        else:
-            whole = (store.entries(), read, facts)
-    return whole
+        send((store.entries(), read, facts))
