@@ -26,6 +26,7 @@ LAYERS = {
     "runwatch.atomic_files": 0,
     "runwatch.forking": 0,
     "runwatch.fork_stream": 0,
+    "runwatch.claims": 0,
     "runwatch.gc_promote": 0,
     "runwatch.notify_targets": 0,
     "runwatch.terminal_text": 0,

@@ -36,21 +36,26 @@ SPY = textwrap.dedent(
     forks = []
     real_adopt = fanout.ColdWorkers.adopt
 
-    taken = []  # runs of the first worker's share taken from its parts
+    taken = []  # runs taken from the parts of the worker that died
+    redone = []  # runs no part covered, redone by the scanning process
 
     def spy(self, *a):
-        forks.append([ok for ok, _ in self._streams.results()])
+        results = [ok for ok, _ in self._streams.results()]
+        forks.append(results)
         got = real_adopt(self, *a)
-        taken.append(len(self._received & set(self._shares[0])))
+        dead = [i for i, ok in enumerate(results) if not ok]
+        taken.append(self.received_from[dead[0]] if dead else None)
+        redone.append(len(got[1]))
         return got
 
     fanout.ColdWorkers.adopt = spy
     """
 )
 
+
 SCRIPT = SPY + textwrap.dedent(
     """
-    import json, os, sys
+    import json, os, sys, tempfile
     from runwatch import ProcessSnapshot, get_all_run_status, load_settings
     from runwatch.process_info import ProcessInfo
     import runwatch.forking as forking
@@ -60,36 +65,45 @@ SCRIPT = SPY + textwrap.dedent(
     root, workers, mode = sys.argv[1], int(sys.argv[2]), sys.argv[3]
     spec = json.load(open(os.path.join(root, "..", "spec.json")))
     parent = os.getpid()
-    if mode == "crash":  # the first worker dies before sending anything
-        real_worker = fanout._worker
+    marker = os.path.join(tempfile.mkdtemp(), "first")
 
-        def dying(share, *a):
-            if os.getpid() != parent and share[0] == crash_first:
+    def first():  # true in one process only: the first to ask
+        try:
+            os.close(os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+            return True
+        except FileExistsError:
+            return False
+
+    real_worker = fanout._worker
+    if mode == "crash":  # a worker takes a chunk and dies before sending anything
+        fanout.PART_RUNS = 4
+
+        def dying(share, project, send, claims=None):
+            if os.getpid() != parent and first():
+                claims.take()
                 os._exit(3)
-            return real_worker(share, *a)
+            return real_worker(share, project, send, claims)
 
         fanout._worker = dying
-        cold = list(spec["configs"])
-        crash_first = fanout.worker_shares(cold, workers)[0][0]
-    if mode == "crash_mid":  # the first worker dies after sending its first part (of 4 runs)
+    if mode == "crash_mid":  # a worker sends its first chunk (of 4 runs), then dies with its second done but not sent
         import time
         fanout.PART_RUNS = 4
-        real_worker = fanout._worker
 
-        def dying_later(share, project, send):
-            if os.getpid() == parent or share[0] != crash_first:
-                return real_worker(share, project, send)
+        def dying_later(share, project, send, claims=None):
+            if os.getpid() == parent or not first():
+                return real_worker(share, project, send, claims)
+            sent = []
 
             def send_then_die(part):
+                if sent:
+                    time.sleep(1.0)  # (the first part leaves through the child's sender thread)
+                    os._exit(3)
                 send(part)
-                time.sleep(1.0)  # (the part leaves through the child's sender thread)
-                os._exit(3)
+                sent.append(part)
 
-            return real_worker(share, project, send_then_die)
+            return real_worker(share, project, send_then_die, claims)
 
         fanout._worker = dying_later
-        cold = list(spec["configs"])
-        crash_first = fanout.worker_shares(cold, workers)[0][0]
     calls = []
     real_calc = TrainerProgressTracker.calculate_progress
 
@@ -110,6 +124,7 @@ SCRIPT = SPY + textwrap.dedent(
         "recomputed_on_second_call": len(calls),
         "forks": forks,
         "taken_from_dead_worker": taken[0] if taken else None,
+        "redone": redone[0] if redone else None,
     }, sys.stdout)
     """
 )
@@ -176,19 +191,22 @@ def test_a_worker_that_dies_is_redone_in_the_parent(trees):
     tree, roots = trees
     serial = _run(roots["a"], 1)
     crashed = _run(roots["c"], 3, mode="crash")
-    assert crashed["forks"] == [[False, True]]
+    assert [sorted(f) for f in crashed["forks"]] == [[False, True]]
+    # the chunk it took is redone here (unless this process and the other worker took every chunk before
+    # it started: a machine loaded enough to hold a child back that long)
+    assert crashed["redone"] in (4, 0)
     assert _paths_relative(crashed["first"], roots["a"], roots["c"]) == serial["first"]
     assert crashed["recomputed_on_second_call"] == 0
 
 
-def test_a_worker_that_dies_midway_has_the_rest_of_its_share_redone(trees):
-    """The parts a worker sent before it died are taken; the runs no part covered are redone here."""
+def test_a_worker_that_dies_midway_has_the_chunk_it_held_redone(trees):
+    """The chunks a worker sent before it died are taken; the one it took and never sent is redone here."""
     tree, roots = trees
     serial = _run(roots["a"], 1)
     shutil.rmtree(os.path.join(roots["c"], ".runwatch-cache"), ignore_errors=True)  # cold again
     crashed = _run(roots["c"], 3, mode="crash_mid")
-    assert crashed["forks"] == [[False, True]]
-    assert crashed["taken_from_dead_worker"] == 4
+    assert [sorted(f) for f in crashed["forks"]] == [[False, True]]
+    assert crashed["taken_from_dead_worker"] == 4 and crashed["redone"] == 4
     assert _paths_relative(crashed["first"], roots["a"], roots["c"]) == serial["first"]
     assert crashed["recomputed_on_second_call"] == 0
 

@@ -264,6 +264,7 @@ def read_configs(
     precomputed: dict[str, tuple[ConfigFacts, Deps]] | None = None,
     workers: int | None = None,
     on_evaluated: OnEvaluated | None = None,
+    save_hot: bool = True,
 ) -> dict[str, ConfigFacts]:
     """Facts for many configs, keyed by the path as given.
 
@@ -278,7 +279,9 @@ def read_configs(
     reading the file again, and the cache learns it as if read here. ``workers``
     overrides the project's ``workers`` setting for this call (1: read them all here).
     ``on_evaluated(path, evaluation, root)`` is called after each config statically read
-    in this process, while its evaluation is at hand (not for cache hits).
+    in this process, while its evaluation is at hand (not for cache hits). ``save_hot=False`` leaves
+    the next process's head start (the hot file, rewritten whole) to a later call or ``save_hot_file``:
+    a caller that learns many configs in small batches writes it once.
     """
     # Cyclic GC would scan the growing heap again and again while thousands of syntax
     # trees are built and dropped (17 % of reading 5,000 configs); reference counting
@@ -286,7 +289,7 @@ def read_configs(
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        return _read_configs(paths, root, settings, exec_configs, exec_timeout, use_cache, precomputed, workers, on_evaluated)
+        return _read_configs(paths, root, settings, exec_configs, exec_timeout, use_cache, precomputed, workers, on_evaluated, save_hot)
     finally:
         if gc_was_enabled:
             gc.enable()
@@ -306,6 +309,7 @@ def _read_configs(
     precomputed: dict[str, tuple[ConfigFacts, Deps]] | None = None,
     workers: int | None = None,
     on_evaluated: OnEvaluated | None = None,
+    save_hot: bool = True,
 ) -> dict[str, ConfigFacts]:
     out: dict[str, ConfigFacts] = {}
     batches: dict[tuple[str, int], _Entry] = {}
@@ -366,9 +370,16 @@ def _read_configs(
         batch.loader.release()
         if cache is not None and rows:
             cache.flush(rows)
-        if cache is not None:
+        if cache is not None and save_hot:
             cache.save_hot()
     return out
+
+
+def save_hot_file(root: str, settings: Settings) -> None:
+    """Write the hot file of the project's config cache now, if batches read with ``save_hot=False`` left it to do."""
+    cache = _cache(os.path.abspath(root), settings, True)
+    if cache is not None:
+        cache.save_hot()
 
 
 # Uncached configs in one call from which reading is spread over processes (a cold

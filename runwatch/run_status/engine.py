@@ -211,12 +211,12 @@ class ScanEngine:
                 else:
                     store = store if store is not None else ProgressStore(None)  # to adopt the workers' entries
                     mine = [k for k in keys if k not in workers.configs]
-                    # (with workers busy, this process's configs are read here, not by more forks); the
-                    # workers' runs are decided as their parts arrive, between runs of this process's own
+                    # (with workers busy, this process's configs are read here, not by more forks); the cold
+                    # runs come a chunk at a time: the workers' as they arrive, this process's own in between
                     cold_workers = workers
 
                     def feed(wait: bool) -> list[tuple[str, ConfigFacts]] | None:
-                        return cold_workers.take(store, wait)
+                        return cold_workers.next(store, wait)
 
                     self._evaluate(mine, reread, None, store, opts, out, progress, config_workers=1, feed=feed)
                     facts, redo = workers.adopt(self.project, store)
