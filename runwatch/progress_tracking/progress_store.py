@@ -377,11 +377,38 @@ class ProgressStore:
         with self._lock:
             old = self._entries.get(work_dir)
             entry = self._entries[work_dir] = StoreEntry(key, progress, details, dict(hint), quick)
+            if self._fresh is not None:
+                self._fresh.append(details)
             if old is not None and old.progress is progress and old.details is details:
                 # The same result under a settled key (racy names dropped, files unchanged): its verdict holds.
                 entry.verdict = getattr(old, "verdict", None)
             if dirty:
                 self._dirty = True
+
+    # The details ``put`` since ``encode_fresh`` last ran, while a cold scan collects them (None: not collected).
+    _fresh: list[Any] | None = None
+
+    def collect_fresh(self, on: bool = True) -> None:
+        """Keep (``on``) or stop keeping the details ``put`` here, for ``encode_fresh``."""
+        with self._lock:
+            if not on:
+                self._fresh = None
+            elif self._fresh is None:
+                self._fresh = []
+
+    def encode_fresh(self) -> None:
+        """Encode now, as the next save would (and keep with them), the per-epoch series of the details put
+        since the last call: a cold scan does it between its chunks, while its workers still run, instead
+        of in the save after they have ended (``compact.details_state``)."""
+        with self._lock:
+            fresh = self._fresh
+            if not fresh:
+                return
+            self._fresh = []
+        for details in fresh:
+            state = getattr(details, "__dict__", None)
+            if state is not None and "epochs" in state:  # (a series already encoded is reused, not encoded again)
+                details.__getstate__()
 
     def entries(self) -> dict[str, StoreEntry]:
         """Every entry, keyed by work dir (a copy: plain values, to send or to adopt elsewhere)."""

@@ -67,6 +67,7 @@ class ColdWorkers:
         self._mine: set[str] = set()
         self._read: dict[str, Any] = {}  # config reads the config cache has not learned yet
         self._learned = False
+        self._collecting: ProgressStore | None = None  # the store that keeps its new details for ``encode_fresh``
         self._reader: ReadStatic | None = None
         # Runs received from each worker (by its number): what each one did.
         self.received_from: Counter[int] = Counter()
@@ -79,6 +80,12 @@ class ColdWorkers:
             self._streams.__exit__(exc_type, exc, tb)
         finally:
             self._claims.close()
+            self._stop_collecting()
+
+    def _stop_collecting(self) -> None:
+        if self._collecting is not None:
+            self._collecting.collect_fresh(False)
+            self._collecting = None
 
     def next(self, store: ProgressStore, wait: bool) -> list[tuple[str, ConfigFacts]] | None:
         """More cold runs for this process to evaluate, with their facts: the workers' chunks received since
@@ -87,6 +94,13 @@ class ColdWorkers:
         got = self.take(store, wait=False)
         if got or not wait:
             return got
+        # Between chunks, what would otherwise wait for the end (when the workers are done and one core
+        # idles): the last chunk's per-epoch series encoded for the store's save, and now and then the
+        # config cache's learning of what was read.
+        if self._collecting is None:
+            self._collecting = store
+            store.collect_fresh()
+        store.encode_fresh()
         own = self.claim()
         if own is not None:
             if len(self._read) >= LEARN_RUNS:
@@ -140,6 +154,7 @@ class ColdWorkers:
         while (more := self.take(store, wait=True)) is not None:
             facts.update(more)
         self._streams.results()
+        self._stop_collecting()
         self._learn()
         if self._learned:
             save_hot_file(project.root, project.settings)
