@@ -16,7 +16,7 @@ own, the scan engine puts each received chunk's entries into its progress store 
 evaluates its runs the ordinary way: a run's tracker finds its entry in the store and
 checks its fingerprint with a few stats, exactly as a warm scan in a new process would.
 The scanning process reads its own chunks' configs the same way, and the config cache
-learns every cold config's facts in one batch at the end. A warm scan (a few stats per run)
+learns what was read between chunks (its hot file is written once, at the end). A warm scan (a few stats per run)
 never forks, and the runs no chunk sent back covered (a child that failed, before or
 midway) are redone here, with the same answers.
 """
