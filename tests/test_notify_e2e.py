@@ -267,9 +267,16 @@ def test_serve_sends_the_same_messages_and_reports_targets(tmp_path, receiver):
                 break
             time.sleep(0.1)
         assert health["ok"] and not health["notify"]["ok"] and bad[0]["pending"] == 1 and bad[0]["last_error"]
-        metrics = urllib.request.urlopen(s.base + "metrics").read().decode()
         cl = json.loads(urllib.request.urlopen(s.base + "api/summary").read())["cluster"]
-        assert f'runwatch_notify_messages_sent_total{{cluster="{cl}",target="json://127.0.0.1:{receiver.port}"}} 1' in metrics
+        sent = f'runwatch_notify_messages_sent_total{{cluster="{cl}",target="json://127.0.0.1:{receiver.port}"}} 1'
+        # (the receiver has the message before the sender has its answer and counts it: wait for the count)
+        deadline = time.monotonic() + 10
+        while True:
+            metrics = urllib.request.urlopen(s.base + "metrics").read().decode()
+            if sent in metrics or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        assert sent in metrics, [ln for ln in metrics.splitlines() if "notify" in ln]
         failures = [ln for ln in metrics.splitlines() if ln.startswith(f'runwatch_notify_failures_total{{cluster="{cl}",target="json://127.0.0.1:{port}"}}')]
         assert failures and float(failures[0].split()[-1]) >= 1
         assert f'runwatch_notify_transitions_total{{cluster="{cl}"}} ' in metrics
