@@ -98,13 +98,16 @@ def test_one_path_instead_of_a_list_is_a_clear_error(tmp_path):
 
 def test_a_worker_sends_plain_values_never_a_tracker(gen):
     """The fan-out's result: store entries and facts (progress, details, fingerprints), no tracker class."""
+    from runwatch.claims import Claims
     from runwatch.run_status import fanout
 
     tree, _ = gen
     project = Project.at(tree.root)
     share = [r.config_path for r in tree.runs[:10]]
     parts: list = []
-    fanout._worker(share, project, parts.append)  # what it sends, a part at a time
+    claims = Claims(len(share), fanout.PART_RUNS)
+    fanout._worker(share, project, parts.append, claims)  # what it sends, a chunk at a time
+    claims.close()
     entries = {k: v for e, _, _ in parts for k, v in e.items()}
     facts = {k: v for _, _, f in parts for k, v in f.items()}
     assert entries and set(facts) == set(share)

@@ -78,7 +78,7 @@ SCRIPT = SPY + textwrap.dedent(
     if mode == "crash":  # a worker takes a chunk and dies before sending anything
         fanout.PART_RUNS = 4
 
-        def dying(share, project, send, claims=None):
+        def dying(share, project, send, claims):
             if os.getpid() != parent and first():
                 claims.take()
                 os._exit(3)
@@ -89,7 +89,7 @@ SCRIPT = SPY + textwrap.dedent(
         import time
         fanout.PART_RUNS = 4
 
-        def dying_later(share, project, send, claims=None):
+        def dying_later(share, project, send, claims):
             if os.getpid() == parent or not first():
                 return real_worker(share, project, send, claims)
             sent = []

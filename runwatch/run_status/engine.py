@@ -219,7 +219,7 @@ class ScanEngine:
                         return cold_workers.next(store, wait)
 
                     self._evaluate(mine, reread, None, store, opts, out, progress, config_workers=1, feed=feed)
-                    facts, redo = workers.adopt(self.project, store)
+                    facts, redo = workers.adopt(store)
                     self._evaluate([k for k in keys if k in facts], reread, facts, store, opts, out, progress, config_workers=1)
                     self._evaluate(redo, reread, None, store, opts, out, progress, config_workers=1)
                     if self.store is None:  # the scan's own store served its purpose: trackers hold their results

@@ -16,16 +16,16 @@ own, the scan engine puts each received chunk's entries into its progress store 
 evaluates its runs the ordinary way: a run's tracker finds its entry in the store and
 checks its fingerprint with a few stats, exactly as a warm scan in a new process would.
 The scanning process reads its own chunks' configs the same way, and the config cache
-learns what was read between chunks (its hot file is written once, at the end). A warm scan (a few stats per run)
-never forks, and the runs no chunk sent back covered (a child that failed, before or
-midway) are redone here, with the same answers.
+learns what was read between chunks (its hot file is written once, at the end). A warm
+scan (a few stats per run) never forks, and the runs no chunk sent back covered (a child
+that failed, before or midway) are redone here, with the same answers.
 """
 
 from __future__ import annotations
 
 import os
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
@@ -130,7 +130,7 @@ class ColdWorkers:
 
     def claim(self) -> list[tuple[str, ConfigFacts]] | None:
         """The next chunk of cold runs for this process, with their facts read here as a worker reads them
-        (no cache: the config cache learns them with the workers' in ``adopt``); None when none is left."""
+        (no cache: the config cache learns them with the workers', in ``_learn``); None when none is left."""
         r = self._claims.take()
         if r is None:
             return None
@@ -142,7 +142,7 @@ class ColdWorkers:
         self._mine.update(part)
         return [(c, compact_facts(facts[c])) for c in part]
 
-    def adopt(self, project: Project, store: ProgressStore) -> tuple[dict[str, ConfigFacts], list[str]]:
+    def adopt(self, store: ProgressStore) -> tuple[dict[str, ConfigFacts], list[str]]:
         """Wait for the workers; the config cache learns the last configs read and writes its hot file.
 
         Returns (config -> facts of runs not yet taken, configs no chunk covered: their worker failed, and
@@ -157,7 +157,7 @@ class ColdWorkers:
         self._stop_collecting()
         self._learn()
         if self._learned:
-            save_hot_file(project.root, project.settings)
+            save_hot_file(self._project.root, self._project.settings)
         redo = [c for c in self._cold if c not in self._received and c not in self._mine]
         return facts, redo
 
@@ -211,17 +211,14 @@ def _read_part(read_static: ReadStatic, part: list[str], project: Project) -> tu
     return read, {c: read[a][0] for c, a in absolute.items()}
 
 
-def _worker(share: list[str], project: Project, send: Callable[[Any], None], claims: Claims | None = None) -> None:
-    """In a forked child: the runs of ``share`` a chunk at a time (the chunks ``claims`` hands out; all of
-    ``share``, in chunks of ``PART_RUNS``, without it), facts read with no cache, progress into a fresh store;
-    each chunk is sent as it is done, as (store entries, config reads, facts)."""
+def _worker(share: list[str], project: Project, send: Callable[[Any], None], claims: Claims) -> None:
+    """In a forked child: the runs of ``share`` a chunk at a time, the chunks ``claims`` hands out, facts read
+    with no cache, progress into a fresh store; each chunk is sent as it is done, as (store entries, config
+    reads, facts)."""
     from runwatch.run_status.run_status import compute_progress
 
     read_static = _static_reader(project)
-    chunks: Iterable[range] = (
-        iter(claims.take, None) if claims is not None else (range(i, min(i + PART_RUNS, len(share))) for i in range(0, len(share), PART_RUNS))
-    )
-    for r in chunks:
+    for r in iter(claims.take, None):
         part = share[r.start : r.stop]
         read, facts = _read_part(read_static, part, project)
         store = ProgressStore(None)

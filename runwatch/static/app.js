@@ -285,7 +285,7 @@
     // The progress labels all as wide as the widest (in ch of tabular figures, one spare): bars of one length.
     // Set on the rows' box, and only when it changes: a new value on the root restyles the whole document.
     let widest = 3;
-    for (const r of rows) { const t = r._pt !== undefined ? r._pt : (r._pt = progressText(r)); if (t.length > widest) widest = t.length; }
+    for (const r of rows) { const t = progressTextOf(r); if (t.length > widest) widest = t.length; }
     const w = widest + 1 + "ch", rowsEl = $("rows");
     if (rowsEl.style.getPropertyValue("--ptext-w") !== w) rowsEl.style.setProperty("--ptext-w", w);
     if (atCursor !== null) state.cursor = view.findIndex((item) => itemKey(item) === atCursor);
@@ -547,6 +547,8 @@
     if (share > 0) t += " +" + share + "%";  // "+0%" says nothing: the epoch has just begun
     return t;
   }
+  // ``progressText``, kept on the record (``upsert`` clears it): the label widths and the row both ask for it.
+  function progressTextOf(r) { return r._pt !== undefined ? r._pt : (r._pt = progressText(r)); }
 
   function fillRunRow(el, r, i) {
     el.className = "row run st-" + r.status + (notStarted(r) ? " not-started" : "") + (r.id === state.openId ? " open" : "") + (i === state.cursor ? " cursor" : "");
@@ -568,7 +570,7 @@
       kind ? h("span", { class: "kind", text: kind }) : null));
     el.appendChild(h("div", { class: "c-status" }, h("span", { class: "badge st-" + r.status + (notStarted(r) ? " not-started" : ""), text: statusLabel(r.status) }),
       why && r.status !== "running" && r.status !== "finished" ? h("span", { class: "reason r-" + why, text: reasonLabel(why), title: r.reason_detail || reasonLabel(why) }) : null));
-    const pt = r._pt !== undefined ? r._pt : (r._pt = progressText(r));
+    const pt = progressTextOf(r);
     el.appendChild(h("div", { class: "c-progress", title: pct.toFixed(1) + "%" + (r.early_stopped ? " (early stopped)" : "") + (pt.includes("+") ? " · +N%: share of the current epoch done" : "") },
       h("div", { class: "bar" }, h("div", { class: "fill st-" + r.status, style: "width:" + pct + "%" })),
       h("span", { class: "ptext", text: pt })));
