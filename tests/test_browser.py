@@ -31,6 +31,15 @@ def wait_js(page, expr: str, arg=None, timeout: float = 15.0) -> None:
         time.sleep(0.05)
 
 
+def search(page, q: str) -> None:
+    """Type ``q`` in the search box and wait until the list shows it: the search applies after a short
+    debounce and the pooled rows are refilled on the next frame, so a click before then can land on a row that
+    is about to move."""
+    page.fill("#search", q)
+    wait_js(page, "(q) => window.runwatch.q === q.toLowerCase() && !window.runwatch.viewDirty", q)
+    page.wait_for_timeout(50)
+
+
 def open_page(browser, url: str, size: tuple[int, int] = (1500, 950), console: bool = True):
     """(a new page at ``url``, the errors it reports): uncaught exceptions and, with ``console``, console
     errors, where CSP violations (e.g. an inline style attribute) and failed loads show up."""
@@ -88,7 +97,7 @@ def test_filter_by_status_and_open_a_detail_view(page_on_tree):
     page.click("#counts [data-status=failed]")  # clicking again clears the filter
     wait_js(page, f"() => document.querySelectorAll('.row.run').length > {n_failed}")
     exp = first(tree, "early_stopped")
-    page.fill("#search", exp.rel)
+    search(page, exp.rel)
     page.click(f".row.run[data-run='{exp.rel}']")
     page.wait_for_selector(f"svg.chart[data-metric='{exp.main_key}']")
     assert page.locator(f"svg.chart[data-metric='{exp.main_key}']").get_attribute("data-points") == str(exp.completed_epochs)
@@ -161,7 +170,7 @@ def test_a_new_epoch_on_disk_updates_row_and_chart_without_reload(page_on_tree):
     tree, _, page, errors = page_on_tree
     exp = first(tree, "running")
     page.evaluate("window.__sameDocument = true")
-    page.fill("#search", exp.rel)
+    search(page, exp.rel)
     row = page.locator(f".row.run[data-run='{exp.rel}']")
     row.wait_for()
     before = exp.completed_epochs
@@ -283,10 +292,7 @@ TEXTS_OUTSIDE = """() => {
 
 
 def _open_run(page, rel: str) -> None:
-    page.fill("#search", rel)
-    # The search applies after a short debounce and pooled rows are refilled: click once it has.
-    wait_js(page, "(q) => window.runwatch.q === q.toLowerCase() && !window.runwatch.viewDirty", rel)
-    page.wait_for_timeout(50)
+    search(page, rel)
     page.click(f".row.run[data-run='{rel}']")
     page.wait_for_selector("#d-body .facts")
 
@@ -358,7 +364,7 @@ def test_multi_stage_row_shows_its_stage_and_the_detail_its_stages(served):
     page.goto(srv.url)
     wait_js(page, "() => window.runwatch.runs.size > 0")
     ms = next(r for r in tree.runs if r.kind == "multi_stage")
-    page.fill("#search", ms.rel)
+    search(page, ms.rel)
     row = page.locator(f".row.run[data-run='{ms.rel}']")
     row.wait_for()
     rec = page.evaluate("(id) => window.runwatch.runs.get(id)", row.get_attribute("data-id"))
@@ -419,7 +425,7 @@ def test_never_launched_runs_say_never_and_read_apart_from_crashes(served):
     page.goto(srv.url)
     wait_js(page, "() => window.runwatch.runs.size > 0")
     never = first(tree, "never_launched")
-    page.fill("#search", never.rel)
+    search(page, never.rel)
     row = page.locator(f".row.run[data-run='{never.rel}']")
     row.wait_for()
     assert row.locator(".c-updated").inner_text() == "never"
@@ -593,7 +599,7 @@ def test_never_started_runs_have_their_own_count_chip_and_colour(served):
     assert chip.inner_text().split() == [str(len(never)), "not", "started"]
     assert page.locator("#counts [data-status=failed] .n").inner_text() == str(summary["by_status"]["failed"])  # the status count is unchanged
     assert page.locator(".row.group .chip.not-started").count() >= 1
-    page.fill("#search", never[0].rel)
+    search(page, never[0].rel)
     row = page.locator(f".row.run[data-run='{never[0].rel}']")
     row.wait_for()
     assert row.locator(".badge").inner_text() == "failed" and row.locator(".reason").inner_text() == "not started"
