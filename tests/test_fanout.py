@@ -55,7 +55,7 @@ SPY = textwrap.dedent(
 
 SCRIPT = SPY + textwrap.dedent(
     """
-    import json, os, sys, tempfile
+    import json, os, sys
     from runwatch import ProcessSnapshot, get_all_run_status, load_settings
     from runwatch.process_info import ProcessInfo
     import runwatch.forking as forking
@@ -65,7 +65,7 @@ SCRIPT = SPY + textwrap.dedent(
     root, workers, mode = sys.argv[1], int(sys.argv[2]), sys.argv[3]
     spec = json.load(open(os.path.join(root, "..", "spec.json")))
     parent = os.getpid()
-    marker = os.path.join(tempfile.mkdtemp(), "first")
+    marker = os.path.join(root, "..", f"first-{parent}")  # (beside spec.json, in the tests' own folder)
 
     def first():  # true in one process only: the first to ask
         try:

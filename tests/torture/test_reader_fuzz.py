@@ -40,8 +40,19 @@ FUZZ = settings(max_examples=examples(150, 3750), deadline=None, suppress_health
 SECONDS = 20.0  # any one input (a loaded 2-core machine): a reader that takes longer has lost its budget
 
 
+# Every example's file goes in a folder of its own under one folder that the module removes when it is done
+# (thousands of examples: one left in the system's temp folder each would pile up run after run).
+_FOLDER = tempfile.TemporaryDirectory(prefix="rw-fuzz-")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _remove_the_examples_files():
+    yield
+    _FOLDER.cleanup()
+
+
 def _write(data: bytes, name: str) -> str:
-    d = tempfile.mkdtemp(prefix="rw-fuzz-")
+    d = tempfile.mkdtemp(dir=_FOLDER.name)
     path = os.path.join(d, name)
     with open(path, "wb") as f:
         f.write(data)
@@ -156,7 +167,7 @@ pickles = st.lists(st.sampled_from(OPS + GLOBALS) | st.binary(max_size=4), max_s
 
 
 def _torch_zip(data_pkl: bytes, storage: bytes = b"") -> str:
-    d = tempfile.mkdtemp(prefix="rw-fuzz-")
+    d = tempfile.mkdtemp(dir=_FOLDER.name)
     path = os.path.join(d, "epoch=0-step=1.ckpt")
     with zipfile.ZipFile(path, "w") as z:
         z.writestr("archive/data.pkl", data_pkl)
