@@ -82,6 +82,7 @@ ALLOWED: dict[tuple[str, str], str] = {
     ("progress_tracking/change_detection.py", "os.open"): "directories opened O_DIRECTORY for fstat",
     ("progress_tracking/change_notify.py", "open"): "/proc/sys/fs/inotify and /proc/self/mountinfo",
     ("live/watcher.py", "open"): "/proc/mounts",
+    ("readers/proc_start.py", "open"): "/proc/<pid>/stat, the kernel's record of a process",
     ("live/notify_memory.py", "os.open"): "runwatch's own lock file, O_NOFOLLOW",
     # Not files at all.
     ("server/__init__.py", "webbrowser.open"): "opens the user's browser",

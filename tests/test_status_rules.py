@@ -391,6 +391,47 @@ def test_remembered_process_evidence(tmp_path):
     assert not local_states_changed([ProcessInfo(pid=2**22 + 12345, user="u", cmd="c", state="queued")])
 
 
+def test_a_clock_that_moved_does_not_make_a_live_process_read_exited(tmp_path):
+    """psutil's create time is the boot time plus the start from boot, and on Linux the boot time is the wall
+    clock minus the time since boot, read anew each call: setting or slewing the clock moves it by whole
+    seconds. A process remembered with its start from boot is checked by that, which never moves."""
+    import time
+
+    import psutil
+
+    from runwatch.process_info import ProcessInfo, ProcessSnapshot
+    from runwatch.readers.proc_start import boot_start
+    from runwatch.run_status.process_memory import ProcessMemory, remembered_evidence
+
+    me = psutil.Process()
+    if boot_start(me.pid) is None:
+        pytest.skip("no /proc here")
+    mem = ProcessMemory(str(tmp_path / "c" / "processes.json"))
+    mem.observe(
+        ProcessSnapshot(
+            processes=[ProcessInfo(pid=me.pid, user="u", cmd="python main.py", start_time=me.create_time(), config_rel="a/b", source="local")],
+            sources=["local"],
+        )
+    )
+    entry = mem.last("a/b")
+    assert entry is not None and abs(entry["boot_start"] - boot_start(me.pid)) < 1e-9
+    local = ProcessSnapshot(sources=["local"])
+    # The wall clock was set back a second since the snapshot: the remembered create time is one second off.
+    moved = dict(entry, start_time=entry["start_time"] + 1.0)
+    assert remembered_evidence(moved, local, True) == ("alive", f"process {me.pid} on this machine is alive")
+    # The same PID, started at another tick since boot: another process, whatever the wall clock says.
+    reused = dict(entry, boot_start=entry["boot_start"] - 0.5)
+    assert remembered_evidence(reused, local, True) == ("gone", f"process {me.pid} on this machine has exited")
+    # Older memories (no start from boot) and damaged ones compare the create time, as before.
+    for old in (dict(entry, boot_start=None), dict(entry, boot_start="soon"), {k: v for k, v in entry.items() if k != "boot_start"}):
+        assert remembered_evidence(old, local, True)[0] == "alive"
+        assert remembered_evidence(dict(old, start_time=entry["start_time"] + 1.0), local, True)[0] == "gone"
+    # Another machine's process has no start from boot here.
+    remote = ProcessInfo(pid=me.pid, user="u", cmd="python main.py", start_time=time.time(), server="gpu-1", config_rel="c/d", source="ssh")
+    mem.observe(ProcessSnapshot(processes=[remote], sources=["ssh"], hosts=["gpu-1"]))
+    assert mem.last("c/d")["boot_start"] is None
+
+
 def test_process_memory_round_trip(tmp_path):
     from runwatch.process_info import ProcessInfo, ProcessSnapshot
     from runwatch.run_status.process_memory import ProcessMemory

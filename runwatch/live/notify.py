@@ -41,6 +41,7 @@ from runwatch.notify_targets import DeliveryError, run_hook
 from runwatch.settings import NotifyRoute, NotifySettings
 
 log = logging.getLogger("runwatch.notify")
+_LOG_DETAIL = 240  # characters of a transition's reason detail in the log line
 
 # Statuses whose reason makes a transition noise: a config that was never launched.
 _SILENT_REASONS = frozenset({"never_started"})
@@ -173,7 +174,9 @@ class Notifier:
         for name, old, new in changes:
             rec = records[name]
             self.transitions_seen += 1
-            log.info("runwatch notify: %s: %s -> %s%s", plain(name), old, new, f" ({rec['reason']})" if rec.get("reason") else "")
+            # Why, in the log too (one line, bounded): which evidence decided is what a reader of the log asks next.
+            why = plain(rec.get("reason_detail") or "", _LOG_DETAIL)
+            log.info("runwatch notify: %s: %s -> %s%s%s", plain(name), old, new, f" ({rec['reason']})" if rec.get("reason") else "", f": {why}" if why else "")
             if rec.get("reason") in _SILENT_REASONS:
                 continue
             t = Transition(name, str(rec.get("id") or ""), old, new, now, rec)

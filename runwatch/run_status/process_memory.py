@@ -6,7 +6,10 @@ records (host, pid, start time, source, job id) per run in ``processes.json`` in
 cache dir; a later call checks that very process:
 
 - on this machine, psutil is asked about the PID directly: alive only with the same
-  start time (PID reuse is a new process), a zombie has exited, state ``T`` is stopped;
+  start time (PID reuse is a new process), a zombie has exited, state ``T`` is stopped. The start
+  is compared as the time from boot (``readers/proc_start``) where it was recorded so: a wall-clock
+  start time moves by whole seconds when the clock is set or slewed, and must not make a live run
+  read as exited;
 - elsewhere, the process is gone only when the source that sees its host answered this
   time and did not list it; a source that could not be asked leaves it unknown.
 """
@@ -21,6 +24,7 @@ from collections.abc import Callable
 from typing import Any
 
 from runwatch.atomic_files import replace_atomically
+from runwatch.readers.proc_start import TICK, boot_start
 from runwatch.readers.safe_open import read_own
 from runwatch.process_info import ProcessInfo, ProcessSnapshot
 from runwatch.state import STATE
@@ -31,6 +35,9 @@ FILE_NAME = "processes.json"
 # checkpoint, so such a sighting, with the files unchanged since, says a later end was a kill (rules.ALIVE_AFTER_END).
 SIGHTINGS_NAME = "alive-after-end.json"
 _START_SLACK = 0.02  # seconds: psutil create times of one process agree to the clock tick (a reused PID a tick later is another process)
+# The boot time a create time adds moves with the wall clock (whole seconds when it is set or slewed): a start
+# from boot is checked against a snapshot's create time within this many seconds only.
+_BOOT_SLACK = 5.0
 
 _MEMORIES: dict[str, ProcessMemory] = STATE.table("run_status.process_memory.memories")
 _LOCK = threading.Lock()
@@ -51,11 +58,34 @@ def _entry(p: ProcessInfo, now: float) -> dict[str, Any]:
         "server": p.server,
         "pid": p.pid,
         "start_time": p.start_time,
+        "boot_start": _boot_start_of(p),
         "source": p.source,
         "job_id": p.job_id,
         "cmd": p.cmd[:500],
         "seen_at": now,
     }
+
+
+def _boot_start_of(p: ProcessInfo) -> float | None:
+    """A local process's start counted from boot, read now: None for another machine's or a job, and where it
+    does not agree with the snapshot's start time within a few seconds (the PID is another process's now)."""
+    if p.server is not None or p.job_id or p.start_time is None:
+        return None
+    started = boot_start(p.pid)
+    if started is None:
+        return None
+    import psutil  # deferred: `import runwatch` stays light
+
+    try:
+        booted = psutil.boot_time()
+    except Exception:  # no boot time here: the wall-clock start alone
+        return None
+    return started if abs(booted + started - p.start_time) <= _BOOT_SLACK else None
+
+
+def _recorded_boot_start(entry: dict[str, Any]) -> float | None:
+    v = entry.get("boot_start")  # runwatch's own file, but read as any input: a number or nothing
+    return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else None
 
 
 class _JsonMemo:
@@ -185,13 +215,20 @@ class ProcessMemory:
         self._processes.save(entries)
 
 
-def local_state(pid: int, start_time: float | None) -> str:
-    """What psutil says of a local process: alive, stopped, zombie or gone (another start time is gone)."""
+def local_state(pid: int, start_time: float | None, started_from_boot: float | None = None) -> str:
+    """What psutil says of a local process: alive, stopped, zombie or gone (another start time is gone).
+
+    ``started_from_boot`` (seconds, ``readers/proc_start``), where known, is the start compared: it never
+    moves; ``start_time`` (a wall-clock create time) is compared only without it."""
     import psutil  # deferred: `import runwatch` stays light
 
     try:
         proc = psutil.Process(pid)
-        if start_time is not None and abs(proc.create_time() - start_time) > _START_SLACK:
+        now_from_boot = boot_start(pid) if started_from_boot is not None else None
+        if started_from_boot is not None and now_from_boot is not None:
+            if abs(now_from_boot - started_from_boot) > TICK / 2:
+                return "gone"
+        elif start_time is not None and abs(proc.create_time() - start_time) > _START_SLACK:
             return "gone"
         status = proc.status()
     except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess, OSError):
@@ -238,7 +275,7 @@ def remembered_evidence(entry: dict[str, Any], snapshot: ProcessSnapshot, local_
     if entry.get("server") is None and not entry.get("job_id"):
         if not local_lookup:
             return "unknown", f"{what} on {where} not checked (process lookup off)"
-        state = local_state(int(entry["pid"]), entry.get("start_time"))
+        state = local_state(int(entry["pid"]), entry.get("start_time"), _recorded_boot_start(entry))
         if state == "alive":
             return "alive", f"{what} on {where} is alive"
         if state == "stopped":
