@@ -142,6 +142,16 @@ class ProgressInfo:
         kwargs["early_stopped"] = bool(kwargs.get("early_stopped", False))
         if kwargs.get("in_progress") is not None and not isinstance(kwargs["in_progress"], dict):
             kwargs["in_progress"] = None
+        # The optional counts and times as the types the rest reads (``Infinity`` is valid in a file that Python's
+        # json wrote, and strict JSON cannot carry it on): anything else is as if the field were absent.
+        for key in _COUNT_FIELDS:
+            if key in kwargs:
+                kwargs[key] = _count(kwargs[key])
+        for key in _TIME_FIELDS:
+            if key in kwargs:
+                kwargs[key] = _finite(kwargs[key])
+        if "error_message" in kwargs and kwargs["error_message"] is not None and not isinstance(kwargs["error_message"], str):
+            kwargs["error_message"] = str(kwargs["error_message"])
         return cls(**kwargs)
 
     def add_warning(self, message: str) -> None:
@@ -149,6 +159,25 @@ class ProgressInfo:
             self.warnings = []
         if message not in self.warnings:
             self.warnings.append(message)
+
+
+_COUNT_FIELDS = ("total_epochs", "early_stopped_at_epoch", "current_stage", "best_epoch", "completed_steps", "total_steps", "sessions")
+_TIME_FIELDS = ("start_time", "last_update_time")
+
+
+def _count(v: Any) -> int | None:
+    """A whole number of at least 0 (an integral float taken as one), else None."""
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        return None
+    if isinstance(v, float):
+        if not math.isfinite(v) or not v.is_integer():
+            return None
+        v = int(v)
+    return v if v >= 0 else None
+
+
+def _finite(v: Any) -> float | None:
+    return float(v) if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) else None
 
 
 def json_safe(value: Any) -> Any:

@@ -119,6 +119,8 @@ progress_like = st.fixed_dictionaries(
 @given(d=progress_like | values)
 @example(d={"completed_epochs": 0, "progress_percentage": float("inf")})  # found by this test: not strict JSON
 @example(d={"completed_epochs": 3, "progress_percentage": float("nan")})
+@example(d={"completed_epochs": 0, "progress_percentage": 0.0, "total_epochs": float("inf")})  # found by this test: not strict JSON
+@example(d={"completed_epochs": 1, "progress_percentage": 1.0, "total_epochs": "3", "start_time": float("nan"), "best_epoch": True})
 def test_read_progress_json_any_content(tmp_path_factory, d):
     """Any progress.json content: a ProgressInfo or a problem naming the file; never an exception."""
     wd = str(tmp_path_factory.getbasetemp() / "wd")
@@ -136,6 +138,7 @@ def test_read_progress_json_any_content(tmp_path_factory, d):
         assert isinstance(info.completed_epochs, int)
         # Whatever was read can be written back as strict JSON.
         json.dumps(info.to_dict(), allow_nan=False)
+        assert info.total_epochs is None or (type(info.total_epochs) is int and info.total_epochs >= 0)
 
 
 @SLOW
