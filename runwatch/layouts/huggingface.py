@@ -25,7 +25,7 @@ from runwatch.progress_tracking.observation import Observation
 from runwatch.progress_tracking.progress_info import ProgressInfo, register_runner_type
 from runwatch.layouts.run_params import flatten_params
 from runwatch.progress_tracking.recording_reader import RecordingReader
-from runwatch.readers.jsonfile import read_json_tolerant
+from runwatch.readers.jsonfile import finite_number, read_json_tolerant
 from runwatch.readers.torchpickle import plain, read_torch_file
 from runwatch import state as _state
 
@@ -119,17 +119,13 @@ def _state_at(reader: RecordingReader, path: str) -> tuple[dict[str, Any] | None
     return value, problem
 
 
-def _num(v: Any) -> float | None:
-    return float(v) if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) else None
-
-
 def _dict(v: Any) -> dict[str, Any]:
     return v if isinstance(v, dict) else {}
 
 
 def _count(v: Any) -> int | None:
     """A positive whole number (3 or 3.0), else None."""
-    n = _num(v)
+    n = finite_number(v)
     return int(n) if n is not None and n > 0 and n == int(n) else None
 
 
@@ -139,7 +135,7 @@ def eval_entries(log_history: Any) -> list[dict[str, Any]]:
     for e in log_history if isinstance(log_history, list) else []:
         if not isinstance(e, dict):
             continue
-        scores = {k: v for k, v in e.items() if k.startswith("eval_") and not k.endswith(_NOT_SCORES) and _num(v) is not None}
+        scores = {k: v for k, v in e.items() if k.startswith("eval_") and not k.endswith(_NOT_SCORES) and finite_number(v) is not None}
         if scores:
             out.append({"step": e.get("step"), "epoch": e.get("epoch"), "scores": scores})
     return out
@@ -150,7 +146,7 @@ def event_evals(scalars: Any) -> list[dict[str, Any]]:
     by_step: dict[int, dict[str, float]] = {}
     for s in scalars:
         key = "eval_" + s.tag[5:]
-        if s.tag.startswith("eval/") and not key.endswith(_NOT_SCORES) and key != "eval_runtime" and _num(s.value) is not None:
+        if s.tag.startswith("eval/") and not key.endswith(_NOT_SCORES) and key != "eval_runtime" and finite_number(s.value) is not None:
             by_step.setdefault(s.step, {})["eval_" + s.tag[5:]] = float(s.value)
     return [{"step": k, "epoch": None, "scores": v} for k, v in sorted(by_step.items())]
 
@@ -226,10 +222,10 @@ class HuggingFaceProgressTracker(RunFolderTracker):
         ev_step = max((s for _, s in points), default=0)
         ev_epoch = max((s.value for s in scalars if s.tag == "train/epoch"), default=None)
 
-        step = max(int(_num(state.get("global_step")) or 0), ev_step)
+        step = max(int(finite_number(state.get("global_step")) or 0), ev_step)
         max_steps = _count(state.get("max_steps"))
         total_epochs = _count(state.get("num_train_epochs"))
-        epoch = max(x for x in (_num(state.get("epoch")), ev_epoch, 0.0) if x is not None)
+        epoch = max(x for x in (finite_number(state.get("epoch")), ev_epoch, 0.0) if x is not None)
         raw_history = state.get("log_history")
         history: list[Any] = raw_history if isinstance(raw_history, list) else []
         trained = any(isinstance(e, dict) and "train_runtime" in e for e in history)
@@ -247,12 +243,12 @@ class HuggingFaceProgressTracker(RunFolderTracker):
         if len(ev_evals) > len(evals):
             evals = ev_evals
         # EarlyStoppingCallback's counter is saved only at checkpoints: replay the evaluations (hf_end.py).
-        threshold = _num(_dict(es.get("args")).get("early_stopping_threshold")) or 0.0
+        threshold = finite_number(_dict(es.get("args")).get("early_stopping_threshold")) or 0.0
         directions = self.config.directions if self.config is not None else None
         replayed_stop = False
         if isinstance(patience, int) and directions and evals:
             (key, sign), *_ = directions.items()
-            stop = early_stop_index([_num(e["scores"].get(key)) for e in evals], patience, threshold, sign > 0)
+            stop = early_stop_index([finite_number(e["scores"].get(key)) for e in evals], patience, threshold, sign > 0)
             replayed_stop = stop is not None and stop == len(evals) - 1
         # save_model() after train(): a model file in the output dir newer than every checkpoint.
         model_m = max((m for n in MODEL_FILES if n in names and (m := reader.mtime(os.path.join(wd, n))) is not None), default=None)
@@ -351,11 +347,11 @@ def step_series(work_dir: str) -> dict[str, list[tuple[float, float]]]:
     history = best.get("log_history") if best else None
     out: dict[str, list[tuple[float, float]]] = {}
     for e in history if isinstance(history, list) else []:
-        step = _num(e.get("step")) if isinstance(e, dict) else None
+        step = finite_number(e.get("step")) if isinstance(e, dict) else None
         if step is None:
             continue
         for k, v in e.items():
-            if k not in ("step", "epoch") and _num(v) is not None and not k.endswith(("_runtime", "_per_second", "total_flos")):
+            if k not in ("step", "epoch") and finite_number(v) is not None and not k.endswith(("_runtime", "_per_second", "total_flos")):
                 out.setdefault(k, []).append((step, float(v)))
     return out
 

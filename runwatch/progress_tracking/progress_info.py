@@ -11,6 +11,8 @@ import math
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+from runwatch.readers.jsonfile import finite_number
+
 # A run's kind: Pylon's three (trainer, evaluator, multi_stage), or the name another layout gives its
 # runs with ``register_runner_type``. Open: a new layout registers its kind, the core names none of them.
 RunnerType = str
@@ -149,7 +151,7 @@ class ProgressInfo:
                 kwargs[key] = _count(kwargs[key])
         for key in _TIME_FIELDS:
             if key in kwargs:
-                kwargs[key] = _finite(kwargs[key])
+                kwargs[key] = finite_number(kwargs[key])
         if "error_message" in kwargs and kwargs["error_message"] is not None and not isinstance(kwargs["error_message"], str):
             kwargs["error_message"] = str(kwargs["error_message"])
         return cls(**kwargs)
@@ -174,10 +176,6 @@ def _count(v: Any) -> int | None:
             return None
         v = int(v)
     return v if v >= 0 else None
-
-
-def _finite(v: Any) -> float | None:
-    return float(v) if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) else None
 
 
 def json_safe(value: Any) -> Any:

@@ -32,6 +32,11 @@ def _reject_constant(name: str) -> float:
     return {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}[name]
 
 
+def finite_number(v: Any) -> float | None:
+    """A decoded JSON value as a finite number (``Infinity`` and ``NaN`` decode too), else None; a bool is no number."""
+    return float(v) if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) else None
+
+
 def loads_tolerant(data: bytes | str, path: str = "<data>") -> tuple[Any, JSONProblem | None]:
     """Parse JSON text; on failure say why, naming the file."""
     if isinstance(data, bytes):

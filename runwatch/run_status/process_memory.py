@@ -24,6 +24,7 @@ from collections.abc import Callable
 from typing import Any
 
 from runwatch.atomic_files import replace_atomically
+from runwatch.readers.jsonfile import finite_number
 from runwatch.readers.proc_start import TICK, boot_start
 from runwatch.readers.safe_open import read_own
 from runwatch.process_info import ProcessInfo, ProcessSnapshot
@@ -81,11 +82,6 @@ def _boot_start_of(p: ProcessInfo) -> float | None:
     except Exception:  # no boot time here: the wall-clock start alone
         return None
     return started if abs(booted + started - p.start_time) <= _BOOT_SLACK else None
-
-
-def _recorded_boot_start(entry: dict[str, Any]) -> float | None:
-    v = entry.get("boot_start")  # runwatch's own file, but read as any input: a number or nothing
-    return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else None
 
 
 class _JsonMemo:
@@ -275,7 +271,7 @@ def remembered_evidence(entry: dict[str, Any], snapshot: ProcessSnapshot, local_
     if entry.get("server") is None and not entry.get("job_id"):
         if not local_lookup:
             return "unknown", f"{what} on {where} not checked (process lookup off)"
-        state = local_state(int(entry["pid"]), entry.get("start_time"), _recorded_boot_start(entry))
+        state = local_state(int(entry["pid"]), entry.get("start_time"), finite_number(entry.get("boot_start")))  # (its own file, read as any input)
         if state == "alive":
             return "alive", f"{what} on {where} is alive"
         if state == "stopped":
